@@ -1,0 +1,548 @@
+/*
+ * local.c - `weir local`: a whole cluster on this machine, in the
+ * foreground. The embedded Kafka runs in this process; the JobManager and
+ * the TaskManagers are child processes (their logs in DIR/log). Ctrl-C or
+ * SIGTERM stops the TaskManagers, then the JobManager, and waits for them.
+ * Children ask the kernel for SIGTERM when this process dies
+ * (PR_SET_PDEATHSIG), so even a SIGKILL of `weir local` leaves no orphans.
+ */
+#include "cli.h"
+#include "cli_rpc.h"
+#include "local.h"
+#include "local_kafka.h"
+
+#include "addr.h"
+#include "buf.h"
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "parse.h"
+#include "rpc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CLI_LOCAL_MAX_TMS    64
+#define CLI_LOCAL_MAX_TOPICS 64
+#define CLI_LOCAL_STARTUP_MS 20000
+#define CLI_LOCAL_STOP_MS    10000
+
+typedef struct cli_child {
+	pid_t pid;
+	char name[32];
+	char log[PATH_MAX];
+} cli_child;
+
+typedef struct cli_local_cluster {
+	int taskmanagers, slots, kafka_port, rest_port, brokers;
+	const char *dir;
+	const char *topics[CLI_LOCAL_MAX_TOPICS];
+	int ntopics;
+	char config_path[PATH_MAX];
+	cli_lkafka *kafka;
+	wr_rpc_server *admin;
+	cli_child jm;
+	cli_child tms[CLI_LOCAL_MAX_TMS];
+} cli_local_cluster;
+
+static volatile sig_atomic_t cli_local_stop;
+
+static void
+cli_local_on_signal(int sig)
+{
+	(void)sig;
+	cli_local_stop = 1;
+}
+
+const char *
+cli_local_default_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/weir-local", tmp && *tmp ? tmp : "/tmp");
+	return dir;
+}
+
+static void
+cli_local_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: weir local [--taskmanagers N] [--slots S] "
+	    "[--kafka-port 9092]\n"
+	    "                  [--rest-port 8081] [--topic NAME:PARTITIONS]... "
+	    "[--dir DIR]\n\n"
+	    "Starts a whole cluster on this machine in the foreground: an "
+	    "embedded Kafka\n(librdkafka's mock cluster, the real Kafka "
+	    "protocol on TCP), one JobManager\nlistening on --jobmanager "
+	    "(default tcp://127.0.0.1:6123) and N TaskManagers.\n"
+	    "Everything listens on loopback. Ctrl-C stops it all.\n\n"
+	    "  --taskmanagers N  TaskManager processes (default 1)\n"
+	    "  --slots S         slots per TaskManager (default 2)\n"
+	    "  --kafka-port P    Kafka bootstrap port (default 9092; also "
+	    "in DIR/kafka.bootstrap)\n"
+	    "  --rest-port P     JobManager REST port (default 8081)\n"
+	    "  --topic NAME:N    create a topic with N partitions "
+	    "(repeatable)\n"
+	    "  --brokers B       mock Kafka brokers (default 3)\n"
+	    "  --dir DIR         config, logs, state, checkpoints (default "
+	    "%s)\n",
+	    cli_local_default_dir());
+}
+
+static int
+cli_local_int(const char *flag, const char *s, int min, int max, int *out)
+{
+	int64_t v;
+	if (wr_parse_int64(s, &v) != WR_OK || v < min || v > max) {
+		fprintf(stderr, "weir local: %s must be %d..%d, not '%s'\n",
+		        flag, min, max, s);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int
+cli_local_args(cli_local_cluster *l, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"taskmanagers", required_argument, NULL, 'n'},
+	    {"slots", required_argument, NULL, 's'},
+	    {"kafka-port", required_argument, NULL, 'k'},
+	    {"rest-port", required_argument, NULL, 'r'},
+	    {"topic", required_argument, NULL, 't'},
+	    {"brokers", required_argument, NULL, 'b'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	int c, bad = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			bad |=
+			    cli_local_int("--taskmanagers", optarg, 0,
+			                  CLI_LOCAL_MAX_TMS, &l->taskmanagers);
+			break;
+		case 's':
+			bad |=
+			    cli_local_int("--slots", optarg, 1, 256, &l->slots);
+			break;
+		case 'k':
+			bad |= cli_local_int("--kafka-port", optarg, 0, 65535,
+			                     &l->kafka_port);
+			break;
+		case 'r':
+			bad |= cli_local_int("--rest-port", optarg, 0, 65535,
+			                     &l->rest_port);
+			break;
+		case 'b':
+			bad |= cli_local_int("--brokers", optarg, 1, 9,
+			                     &l->brokers);
+			break;
+		case 'd':
+			l->dir = optarg;
+			break;
+		case 't':
+			if (l->ntopics == CLI_LOCAL_MAX_TOPICS) {
+				fprintf(stderr,
+				        "weir local: at most %d --topic\n",
+				        CLI_LOCAL_MAX_TOPICS);
+				return CLI_USAGE;
+			}
+			l->topics[l->ntopics++] = optarg;
+			break;
+		case 'h':
+			cli_local_usage(stdout);
+			return -1;
+		default:
+			cli_local_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (bad || optind < argc) {
+		if (optind < argc)
+			fprintf(stderr,
+			        "weir local: unexpected argument '%s'\n",
+			        argv[optind]);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int
+cli_mkdirs(const char *path)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int
+cli_write_file(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL)
+		return -1;
+	int ok = fputs(text, f) >= 0;
+	ok &= fclose(f) == 0;
+	return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+/* Writes DIR/weir.yaml for the children: the base config (--config and
+ * env) with every listener on loopback and state under DIR. */
+static int
+cli_local_config(cli_ctx *ctx, cli_local_cluster *l)
+{
+	char v[PATH_MAX + 64], err[512];
+	wr_cluster_config *cfg = &ctx->cfg;
+	const wr_cfg_table *t = &wr_cluster_config_table;
+	struct {
+		const char *key;
+		int n;
+	} sets[] = {{"jobmanager.rpc", 0},      {"jobmanager.address", 0},
+	            {"jobmanager.rest", 1},     {"taskmanager.rpc", 2},
+	            {"taskmanager.data", 2},    {"taskmanager.metrics", 3},
+	            {"taskmanager.slots", 4},   {"taskmanager.state_dir", 5},
+	            {"checkpoints.storage", 6}, {"kafka.bootstrap", 7}};
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		switch (sets[i].n) {
+		case 0:
+			snprintf(v, sizeof(v), "%s", ctx->jobmanager);
+			break;
+		case 1:
+			snprintf(v, sizeof(v), "127.0.0.1:%d", l->rest_port);
+			break;
+		case 2:
+			snprintf(v, sizeof(v), "tcp://127.0.0.1:0");
+			break;
+		case 3:
+			snprintf(v, sizeof(v), "127.0.0.1:0");
+			break;
+		case 4:
+			snprintf(v, sizeof(v), "%d", l->slots);
+			break;
+		case 5:
+			snprintf(v, sizeof(v), "%s/state", l->dir);
+			break;
+		case 6:
+			snprintf(v, sizeof(v), "file://%s/checkpoints", l->dir);
+			break;
+		default:
+			snprintf(v, sizeof(v), "%s",
+			         cli_lkafka_bootstrap(l->kafka));
+		}
+		if (wr_cfg_set(t, cfg, sets[i].key, v, err, sizeof(err)) !=
+		    WR_OK) {
+			fprintf(stderr, "weir local: %s\n", err);
+			return CLI_USAGE;
+		}
+	}
+	wr_buf b;
+	wr_buf_init(&b);
+	wr_buf_puts(&b,
+	            "# written by `weir local`; regenerated at every start\n");
+	wr_cfg_dump_yaml(t, cfg, &b);
+	int rv = cli_write_file(l->dir, "weir.yaml", b.data);
+	wr_buf_fini(&b);
+	snprintf(l->config_path, sizeof(l->config_path), "%s/weir.yaml",
+	         l->dir);
+	if (rv != 0) {
+		fprintf(stderr, "weir local: cannot write %s: %s\n",
+		        l->config_path, strerror(errno));
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+/* Path of a sibling binary (installed or built next to `weir`), else the
+ * bare name for PATH lookup. */
+static void
+cli_local_binary(const char *name, char *out, size_t outlen)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(out, outlen, "%s/%s", self, name);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, outlen, "%s", name);
+}
+
+static int
+cli_local_spawn(cli_local_cluster *l, cli_child *c, const char *bin,
+                const char *name)
+{
+	char path[PATH_MAX];
+	cli_local_binary(bin, path, sizeof(path));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->log, sizeof(c->log), "%s/log/%s.log", l->dir, name);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		/* Own process group: the terminal's Ctrl-C reaches only
+		 * `weir local`, which then stops the children in order. */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+		int fd = open(c->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		execlp(path, path, "--config", l->config_path, (char *)NULL);
+		fprintf(stderr, "weir local: cannot run %s: %s\n", path,
+		        strerror(errno));
+		_exit(127);
+	}
+	c->pid = pid;
+	return 0;
+}
+
+/* Reaps exited children without blocking and reports them. */
+static void
+cli_local_reap(cli_local_cluster *l)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		cli_child *c = l->jm.pid == pid ? &l->jm : NULL;
+		for (int i = 0; i < l->taskmanagers && c == NULL; i++)
+			if (l->tms[i].pid == pid)
+				c = &l->tms[i];
+		if (c == NULL)
+			continue;
+		c->pid = 0;
+		if (WIFSIGNALED(status))
+			printf("weir local: %s exited on signal %d (log: %s)\n",
+			       c->name, WTERMSIG(status), c->log);
+		else
+			printf(
+			    "weir local: %s exited with status %d (log: %s)\n",
+			    c->name, WEXITSTATUS(status), c->log);
+		fflush(stdout);
+	}
+}
+
+/* Waits until the JobManager answers and `want` TaskManagers are alive. */
+static int
+cli_local_wait_ready(cli_ctx *ctx, cli_local_cluster *l, int want)
+{
+	wr_rpc_client *cli = NULL;
+	int64_t deadline = wr_mono_ms() + CLI_LOCAL_STARTUP_MS;
+	int rc = CLI_FAILED;
+	if (wr_rpc_client_new(ctx->jobmanager, 0, &cli) != WR_OK)
+		return CLI_FAILED;
+	while (wr_mono_ms() < deadline && !cli_local_stop) {
+		cli_local_reap(l);
+		if (l->jm.pid == 0)
+			break;
+		cli_cluster_info ci;
+		char err[256];
+		if (cli_rpc_cluster_info(cli, 500, &ci, err, sizeof(err)) ==
+		    WR_OK) {
+			int alive = 0;
+			for (size_t i = 0; i < ci.n; i++)
+				alive += strcmp(ci.tms[i].state, "alive") == 0;
+			cli_cluster_info_fini(&ci);
+			if (alive >= want) {
+				rc = CLI_OK;
+				break;
+			}
+		}
+		wr_sleep_ms(50);
+	}
+	wr_rpc_client_free(cli);
+	return rc;
+}
+
+/* SIGTERM to the child, then waits up to the deadline; SIGKILL after. */
+static void
+cli_local_stop_children(cli_local_cluster *l)
+{
+	for (int i = 0; i < l->taskmanagers; i++)
+		if (l->tms[i].pid > 0)
+			kill(l->tms[i].pid, SIGTERM);
+	for (int phase = 0; phase < 2; phase++) {
+		if (phase == 1 && l->jm.pid > 0)
+			kill(l->jm.pid, SIGTERM);
+		int64_t deadline = wr_mono_ms() + CLI_LOCAL_STOP_MS;
+		for (;;) {
+			cli_local_reap(l);
+			int left = phase == 1 && l->jm.pid > 0;
+			for (int i = 0; i < l->taskmanagers; i++)
+				left += l->tms[i].pid > 0;
+			if (left == 0)
+				break;
+			if (wr_mono_ms() > deadline) {
+				for (int i = 0; i < l->taskmanagers; i++)
+					if (l->tms[i].pid > 0)
+						kill(l->tms[i].pid, SIGKILL);
+				if (phase == 1 && l->jm.pid > 0)
+					kill(l->jm.pid, SIGKILL);
+			}
+			wr_sleep_ms(20);
+		}
+	}
+}
+
+static int
+cli_local_start_kafka(cli_local_cluster *l)
+{
+	char err[512];
+	if (cli_lkafka_start(l->kafka_port, l->brokers, &l->kafka, err,
+	                     sizeof(err)) != WR_OK) {
+		fprintf(stderr, "weir local: embedded Kafka: %s\n", err);
+		return CLI_FAILED;
+	}
+	for (int i = 0; i < l->ntopics; i++) {
+		char name[256];
+		int parts;
+		if (cli_topic_spec(l->topics[i], name, sizeof(name), &parts) !=
+		    0) {
+			fprintf(stderr,
+			        "weir local: --topic wants NAME:PARTITIONS, "
+			        "not '%s'\n",
+			        l->topics[i]);
+			return CLI_USAGE;
+		}
+		if (cli_lkafka_create_topic(l->kafka, name, parts, err,
+		                            sizeof(err)) != WR_OK) {
+			fprintf(stderr, "weir local: %s\n", err);
+			return CLI_USAGE;
+		}
+	}
+	char line[128];
+	snprintf(line, sizeof(line), "%s\n", cli_lkafka_bootstrap(l->kafka));
+	if (cli_write_file(l->dir, "kafka.bootstrap", line) != 0)
+		return CLI_FAILED;
+	if (wr_rpc_server_new("tcp://127.0.0.1:0", "weir local", &l->admin))
+		return CLI_FAILED;
+	snprintf(line, sizeof(line), "tcp://127.0.0.1:%d\n",
+	         wr_rpc_server_port(l->admin));
+	return cli_write_file(l->dir, CLI_LOCAL_ADMIN_FILE, line) ? CLI_FAILED
+	                                                          : CLI_OK;
+}
+
+static int
+cli_local_start_daemons(cli_ctx *ctx, cli_local_cluster *l)
+{
+	if (cli_local_spawn(l, &l->jm, "weir-jobmanager", "jobmanager") != 0)
+		return CLI_FAILED;
+	for (int i = 0; i < l->taskmanagers; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "taskmanager-%d", i + 1);
+		if (cli_local_spawn(l, &l->tms[i], "weir-taskmanager", name) !=
+		    0)
+			return CLI_FAILED;
+	}
+	if (cli_local_wait_ready(ctx, l, l->taskmanagers) != CLI_OK) {
+		fprintf(stderr,
+		        "weir local: the cluster did not come up within %d s; "
+		        "see the logs in %s/log\n",
+		        CLI_LOCAL_STARTUP_MS / 1000, l->dir);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+static void
+cli_local_banner(cli_ctx *ctx, const cli_local_cluster *l)
+{
+	printf("weir local cluster is up\n"
+	       "  JobManager    %s   REST http://127.0.0.1:%d\n"
+	       "  TaskManagers  %d x %d slots\n"
+	       "  Kafka         %s   (brokers %s)\n"
+	       "  Directory     %s   (logs in %s/log)\n"
+	       "Press Ctrl-C to stop.\n",
+	       ctx->jobmanager, l->rest_port, l->taskmanagers, l->slots,
+	       cli_lkafka_bootstrap(l->kafka), cli_lkafka_brokers(l->kafka),
+	       l->dir, l->dir);
+	fflush(stdout);
+}
+
+static void
+cli_local_serve(cli_local_cluster *l)
+{
+	while (!cli_local_stop) {
+		wr_rpc_req *req;
+		if (wr_rpc_server_next(l->admin, 100, &req) == WR_OK)
+			cli_local_dispatch(l->kafka, req);
+		cli_lkafka_poll(l->kafka);
+		cli_local_reap(l);
+	}
+}
+
+int
+cli_local(cli_ctx *ctx, int argc, char **argv)
+{
+	static cli_local_cluster l;
+	l.taskmanagers = 1;
+	l.slots = 2;
+	l.kafka_port = 9092;
+	l.rest_port = 8081;
+	l.brokers = 3;
+	l.dir = cli_local_default_dir();
+	int rc = cli_local_args(&l, argc, argv);
+	if (rc != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	char logdir[PATH_MAX];
+	snprintf(logdir, sizeof(logdir), "%s/log", l.dir);
+	if (cli_mkdirs(logdir) != 0) {
+		fprintf(stderr, "weir local: cannot create %s: %s\n", logdir,
+		        strerror(errno));
+		return CLI_FAILED;
+	}
+	struct sigaction sa = {.sa_handler = cli_local_on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = cli_local_start_kafka(&l)) == CLI_OK &&
+	    (rc = cli_local_config(ctx, &l)) == CLI_OK &&
+	    (rc = cli_local_start_daemons(ctx, &l)) == CLI_OK) {
+		cli_local_banner(ctx, &l);
+		cli_local_serve(&l);
+		printf("weir local: stopping\n");
+		fflush(stdout);
+	}
+	cli_local_stop_children(&l);
+	wr_rpc_server_free(l.admin);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", l.dir, CLI_LOCAL_ADMIN_FILE);
+	unlink(path);
+	cli_lkafka_stop(l.kafka);
+	return rc;
+}

@@ -1,0 +1,121 @@
+/* topic.c - `weir topic create NAME[:PARTITIONS]` against weir local. */
+#include "cli.h"
+#include "cli_rpc.h"
+#include "local.h"
+
+#include "err.h"
+#include "parse.h"
+#include "rpc.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+cli_topic_spec(const char *spec, char *name, unsigned namelen, int *partitions)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+	int64_t p = 1;
+	if (n == 0 || n >= namelen ||
+	    (colon && wr_parse_int64(colon + 1, &p)) || p < 1 || p > 10000)
+		return -1;
+	memcpy(name, spec, n);
+	name[n] = '\0';
+	*partitions = (int)p;
+	return 0;
+}
+
+static void
+cli_topic_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weir topic create NAME[:PARTITIONS] [--dir DIR | "
+	        "--admin ADDR]\n\n"
+	        "Creates a topic in the embedded Kafka of a running `weir "
+	        "local` (default 1\npartition). The local cluster is found "
+	        "through DIR/%s (default DIR\n%s) or --admin / env "
+	        "WEIR_LOCAL_ADMIN. Against a real Kafka, create topics with\n"
+	        "its own tools.\n",
+	        CLI_LOCAL_ADMIN_FILE, cli_local_default_dir());
+}
+
+/* Reads the admin address of the local cluster in dir. */
+static int
+cli_topic_admin(const char *dir, char *out, size_t outlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, CLI_LOCAL_ADMIN_FILE);
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr,
+		        "weir topic: no local cluster in %s (%s missing): is "
+		        "`weir local` running?\n",
+		        dir, path);
+		return CLI_UNREACHABLE;
+	}
+	if (fgets(out, (int)outlen, f) == NULL)
+		out[0] = '\0';
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+	return CLI_OK;
+}
+
+int
+cli_topic(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dir", required_argument, NULL, 'd'},
+	    {"admin", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *dir = cli_local_default_dir();
+	const char *admin = getenv("WEIR_LOCAL_ADMIN");
+	int c;
+	(void)ctx;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'd') {
+			dir = optarg;
+		} else if (c == 'a') {
+			admin = optarg;
+		} else if (c == 'h') {
+			cli_topic_usage(stdout);
+			return CLI_OK;
+		} else {
+			cli_topic_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	char name[256], addr[512];
+	int parts;
+	if (optind != argc - 2 || strcmp(argv[optind], "create") != 0 ||
+	    cli_topic_spec(argv[optind + 1], name, sizeof(name), &parts) != 0) {
+		cli_topic_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (admin != NULL)
+		snprintf(addr, sizeof(addr), "%s", admin);
+	else if ((c = cli_topic_admin(dir, addr, sizeof(addr))) != CLI_OK)
+		return c;
+	wr_rpc_client *cli;
+	int rv = wr_rpc_client_new(addr, WR_RPC_DIAL_SYNC, &cli);
+	if (rv != WR_OK) {
+		fprintf(stderr,
+		        "weir topic: cannot reach weir local at %s: %s\n", addr,
+		        wr_strerror(rv));
+		return CLI_UNREACHABLE;
+	}
+	char err[512] = "";
+	rv = cli_rpc_create_topic(cli, 5000, name, parts, err, sizeof(err));
+	wr_rpc_client_free(cli);
+	if (rv != WR_OK) {
+		fprintf(stderr, "weir topic: %s\n",
+		        err[0] ? err : wr_strerror(rv));
+		return CLI_FAILED;
+	}
+	printf("created topic %s with %d partition%s\n", name, parts,
+	       parts == 1 ? "" : "s");
+	return CLI_OK;
+}

@@ -1,0 +1,55 @@
+/*
+ * cluster_config.h - weir.yaml, the configuration every daemon and the CLI
+ * read. Keys and defaults follow ../SPEC.md; the table in cluster_config.c
+ * is the single source (docs/configuration.md is generated from it).
+ */
+#ifndef WR_CLUSTER_CONFIG_H
+#define WR_CLUSTER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum wr_ha_mode { WR_HA_NONE = 0, WR_HA_KAFKA = 1, WR_HA_KUBERNETES = 2 };
+
+typedef struct wr_cluster_config {
+	/* jobmanager */
+	char *jm_rpc;     /* listen URL */
+	char *jm_address; /* URL TaskManagers and the CLI dial */
+	char *jm_rest;    /* host:port of REST/metrics */
+	int64_t jm_heartbeat_interval_ms;
+	int64_t jm_heartbeat_timeout_ms;
+	int64_t jm_rpc_timeout_ms;
+	/* taskmanager */
+	char *tm_rpc;
+	char *tm_data;
+	char *tm_host;    /* advertised host; "" = detect */
+	char *tm_metrics; /* host:port for /metrics; port 0 = any */
+	int64_t tm_slots;
+	char *tm_state_dir;
+	/* checkpoints */
+	char *ckpt_storage;
+	/* high_availability */
+	int ha_mode;
+	/* kafka */
+	char *kafka_bootstrap;
+	/* security */
+	char *token_file;
+	/* log */
+	int log_level;
+} wr_cluster_config;
+
+extern const wr_cfg_table wr_cluster_config_table;
+
+/*
+ * Loads the cluster config: defaults, then path (if not NULL), then the
+ * environment. On error, errbuf holds "file:line:col: ..." and *cfg must
+ * still be released with wr_cluster_config_free.
+ */
+int wr_cluster_config_load(wr_cluster_config *cfg, const char *path,
+                           char *errbuf, size_t errlen);
+void wr_cluster_config_free(wr_cluster_config *cfg);
+
+#endif

@@ -1,0 +1,89 @@
+#include "kafka.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+wr_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                const char *buf)
+{
+	(void)rk;
+	/* syslog levels: 0..3 error, 4 warning, 5..6 notice/info, 7 debug */
+	int wl = level <= 3   ? WR_LOG_ERROR
+	         : level == 4 ? WR_LOG_WARN
+	         : level <= 6 ? WR_LOG_INFO
+	                      : WR_LOG_DEBUG;
+	wr_log(wl, "KAFKA-LOG", "%s: %s", fac, buf);
+}
+
+rd_kafka_conf_t *
+wr_kafka_conf_new(const char *bootstrap)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[256];
+	rd_kafka_conf_set_log_cb(conf, wr_kafka_log_cb);
+	if (bootstrap != NULL &&
+	    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr,
+	                      sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		wr_log(WR_LOG_ERROR, "KAFKA-CONF", "bootstrap.servers: %s",
+		       errstr);
+	return conf;
+}
+
+int
+wr_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                  char *errbuf, size_t errlen)
+{
+	char errstr[256];
+	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) ==
+	    RD_KAFKA_CONF_OK)
+		return WR_OK;
+	snprintf(errbuf, errlen, "%s=%s: %s", key, value, errstr);
+	return WR_EINVAL;
+}
+
+int
+wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
+                                size_t errlen)
+{
+	static const char *const kv[] = {
+	    "fetch.wait.max.ms",        "10",
+	    "enable.auto.commit",       "false",
+	    "enable.auto.offset.store", "false",
+	    "isolation.level",          "read_committed",
+	};
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i += 2) {
+		int rv =
+		    wr_kafka_conf_set(conf, kv[i], kv[i + 1], errbuf, errlen);
+		if (rv != WR_OK)
+			return rv;
+	}
+	return WR_OK;
+}
+
+int
+wr_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err =
+	    rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+	int rv;
+	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+		rv = -WR_ETIMEDOUT;
+	} else if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
+		rv = -WR_EUNREACHABLE;
+	} else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	           md->topics[0].partition_cnt == 0) {
+		rv = -WR_ENOENT;
+	} else {
+		rv = md->topics[0].partition_cnt;
+	}
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return rv;
+}

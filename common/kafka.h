@@ -1,0 +1,40 @@
+/*
+ * kafka.h - librdkafka helpers shared by the CLI and the TaskManager's
+ * sources and sinks: configuration with weir's defaults and librdkafka's
+ * log routed into wr_log.
+ */
+#ifndef WR_KAFKA_H
+#define WR_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+/*
+ * A new conf with bootstrap.servers = bootstrap and the log callback routed
+ * into wr_log (event "KAFKA-LOG"). The caller owns it (rd_kafka_new takes
+ * it on success).
+ */
+rd_kafka_conf_t *wr_kafka_conf_new(const char *bootstrap);
+
+/* rd_kafka_conf_set with the error as "key=value: reason" in errbuf.
+ * Returns WR_OK or WR_EINVAL. */
+int wr_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                      char *errbuf, size_t errlen);
+
+/*
+ * Consumer settings for low latency: fetch.wait.max.ms=10 (the embedded
+ * mock holds an empty fetch for the full wait, see notes/dependencies.md),
+ * no auto commit (offsets belong to checkpoints), read_committed.
+ */
+int wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
+                                    size_t errlen);
+
+/*
+ * Partition count of topic, from metadata, waiting up to timeout_ms.
+ * Returns the count (> 0) or a negative weir error (-WR_ENOENT if the topic
+ * does not exist, -WR_ETIMEDOUT).
+ */
+int wr_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * jm_rpc.c - translates control-plane Envelopes into JobManager calls and
+ * back. The only JobManager file that sees protobuf types.
+ */
+#include "jm_int.h"
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "rpc.h"
+#include "weir.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies a peer-supplied string into a fixed field, refusing overlong ones
+ * rather than truncating them silently. */
+static int
+jm_rpc_copy(char *dst, size_t dstlen, const char *src)
+{
+	if (src == NULL || strlen(src) >= dstlen)
+		return WR_EINVAL;
+	memcpy(dst, src, strlen(src) + 1);
+	return WR_OK;
+}
+
+static void
+jm_rpc_register(jm_server *jm, wr_rpc_req *req,
+                const Weir__RegisterTaskManager *m)
+{
+	jm_tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (m->slots == 0 || m->slots > WR_MAX_SLOTS_PER_TM ||
+	    jm_rpc_copy(tm.id, sizeof(tm.id), m->tm_id) != WR_OK ||
+	    m->tm_id[0] == '\0' ||
+	    jm_rpc_copy(tm.rpc_address, sizeof(tm.rpc_address),
+	                m->rpc_address) != WR_OK ||
+	    jm_rpc_copy(tm.data_address, sizeof(tm.data_address),
+	                m->data_address) != WR_OK ||
+	    jm_rpc_copy(tm.metrics_address, sizeof(tm.metrics_address),
+	                m->metrics_address ? m->metrics_address : "") !=
+	        WR_OK) {
+		wr_log(WR_LOG_WARN, "TM-REGISTER-REFUSED",
+		       "invalid registration (slots=%u)", m->slots);
+		wr_rpc_req_reply_error(req, WR_EINVAL,
+		                       "invalid registration: slots must be "
+		                       "1..%d, ids and addresses non-empty and "
+		                       "shorter than %d bytes",
+		                       WR_MAX_SLOTS_PER_TM, WR_ADDR_BYTES);
+		return;
+	}
+	tm.slots_total = m->slots;
+	tm.slots_free = m->slots;
+	tm.registered_wall_ms = wr_wall_ms();
+	int rv = jm_tmreg_register(jm->tms, &tm, wr_mono_ms());
+	if (rv != WR_OK) {
+		wr_rpc_req_reply_error(req, rv, "cannot register %s: %s", tm.id,
+		                       wr_strerror(rv));
+		return;
+	}
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__RegisterReply body = WEIR__REGISTER_REPLY__INIT;
+	body.jm_instance = jm->instance;
+	body.heartbeat_interval_ms = (uint64_t)jm->cfg.jm_heartbeat_interval_ms;
+	body.heartbeat_timeout_ms = (uint64_t)jm->cfg.jm_heartbeat_timeout_ms;
+	rep.body_case = WEIR__ENVELOPE__BODY_REGISTER_REPLY;
+	rep.register_reply = &body;
+	wr_rpc_req_reply(req, &rep);
+}
+
+static void
+jm_rpc_heartbeat(jm_server *jm, wr_rpc_req *req, const Weir__Heartbeat *m)
+{
+	uint32_t sfree = m->has_slots_free ? m->slots_free : 0;
+	bool known = jm_tmreg_heartbeat(jm->tms, m->tm_id, sfree, wr_mono_ms());
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__HeartbeatReply body = WEIR__HEARTBEAT_REPLY__INIT;
+	body.jm_instance = jm->instance;
+	body.known = known;
+	rep.body_case = WEIR__ENVELOPE__BODY_HEARTBEAT_REPLY;
+	rep.heartbeat_reply = &body;
+	wr_rpc_req_reply(req, &rep);
+}
+
+static void
+jm_rpc_cluster_info(jm_server *jm, wr_rpc_req *req)
+{
+	static jm_tm snap[WR_MAX_TASKMANAGERS]; /* main thread only */
+	size_t n = jm_tmreg_snapshot(jm->tms, snap, WR_MAX_TASKMANAGERS);
+	Weir__TaskManagerInfo *infos = wr_xcalloc(n, sizeof(*infos));
+	Weir__TaskManagerInfo **ptrs = wr_xcalloc(n, sizeof(*ptrs));
+	int64_t now = wr_mono_ms();
+	for (size_t i = 0; i < n; i++) {
+		Weir__TaskManagerInfo *t = &infos[i];
+		weir__task_manager_info__init(t);
+		t->id = snap[i].id;
+		t->address = snap[i].rpc_address;
+		t->state = snap[i].alive ? "alive" : "lost";
+		t->slots_total = snap[i].slots_total;
+		t->slots_free = snap[i].alive ? snap[i].slots_free : 0;
+		t->data_address = snap[i].data_address;
+		t->metrics_address = snap[i].metrics_address;
+		t->has_last_heartbeat_ms_ago = 1;
+		t->last_heartbeat_ms_ago =
+		    (uint64_t)(now - snap[i].last_heartbeat_ms);
+		ptrs[i] = t;
+	}
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__ClusterInfo body = WEIR__CLUSTER_INFO__INIT;
+	body.leader = jm->leader;
+	body.jm_instance = jm->instance;
+	body.n_taskmanagers = n;
+	body.taskmanagers = ptrs;
+	rep.body_case = WEIR__ENVELOPE__BODY_CLUSTER_INFO;
+	rep.cluster_info = &body;
+	wr_rpc_req_reply(req, &rep);
+	free(ptrs);
+	free(infos);
+}
+
+void
+jm_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
+{
+	const Weir__Envelope *env = wr_rpc_req_env(req);
+	switch (env->body_case) {
+	case WEIR__ENVELOPE__BODY_REGISTER_TM:
+		jm_rpc_register(jm, req, env->register_tm);
+		break;
+	case WEIR__ENVELOPE__BODY_HEARTBEAT:
+		jm_rpc_heartbeat(jm, req, env->heartbeat);
+		break;
+	case WEIR__ENVELOPE__BODY_CLUSTER_INFO_REQ:
+		jm_rpc_cluster_info(jm, req);
+		break;
+	default:
+		wr_log(WR_LOG_WARN, "RPC-UNSUPPORTED",
+		       "request kind %d is not served by this JobManager",
+		       (int)env->body_case);
+		wr_rpc_req_reply_error(req, WR_ESTATE,
+		                       "request kind %d is not served by this "
+		                       "JobManager",
+		                       (int)env->body_case);
+	}
+}

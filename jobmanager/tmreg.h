@@ -1,0 +1,70 @@
+/*
+ * tmreg.h - the JobManager's registry of TaskManagers and their slots.
+ *
+ * The main thread registers TaskManagers, records heartbeats and expires
+ * those silent for longer than heartbeat_timeout (declared lost: logged
+ * TM-LOST, counted in weir_taskmanagers_lost_total, slots removed from the
+ * totals). REST handlers read snapshots from other threads, so every
+ * function takes the registry's mutex. A lost TaskManager stays listed (state
+ * "lost") for WR_TMREG_LOST_RETENTION_MS so operators can see what left.
+ */
+#ifndef JM_TMREG_H
+#define JM_TMREG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wr_limits.h"
+
+struct wr_metrics;
+
+#define JM_TMREG_LOST_RETENTION_MS (10 * 60 * 1000)
+
+typedef struct jm_tm {
+	char id[WR_ADDR_BYTES];
+	char rpc_address[WR_ADDR_BYTES];
+	char data_address[WR_ADDR_BYTES];
+	char metrics_address[WR_ADDR_BYTES];
+	uint32_t slots_total;
+	uint32_t slots_free;
+	bool alive;
+	int64_t last_heartbeat_ms; /* monotonic */
+	int64_t lost_at_ms;        /* monotonic; 0 while alive */
+	int64_t registered_wall_ms;
+} jm_tm;
+
+typedef struct jm_tmreg jm_tmreg;
+
+jm_tmreg *jm_tmreg_new(struct wr_metrics *metrics,
+                       int64_t heartbeat_timeout_ms);
+void jm_tmreg_free(jm_tmreg *reg);
+
+/*
+ * Adds tm (or revives it, when its id is known). A lost entry with the same
+ * rpc address is a previous life of this process's address and is dropped.
+ * Returns WR_OK, or WR_EFULL past WR_MAX_TASKMANAGERS.
+ */
+int jm_tmreg_register(jm_tmreg *reg, const jm_tm *tm, int64_t now_ms);
+
+/* Records a heartbeat. False when the id is unknown or was declared lost:
+ * the TaskManager must register again. */
+bool jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, uint32_t slots_free,
+                        int64_t now_ms);
+
+/* Declares lost every alive TaskManager silent for longer than the
+ * timeout; forgets lost ones past the retention. Returns how many were
+ * declared lost now. */
+int jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms);
+
+/* Copies up to max entries (alive first, then by registration). Returns the
+ * number copied. */
+size_t jm_tmreg_snapshot(jm_tmreg *reg, jm_tm *out, size_t max);
+
+typedef struct jm_tmreg_totals {
+	uint32_t alive, lost, slots_total, slots_free;
+} jm_tmreg_totals;
+
+jm_tmreg_totals jm_tmreg_get_totals(jm_tmreg *reg);
+
+#endif

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package weir's build, tests and demo need.
+# Idempotent: packages already present are skipped; apt-get update runs at
+# most once per invocation, and only when something is missing.
+set -euo pipefail
+
+pkgs=(
+	build-essential cmake pkg-config ninja-build git
+	librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
+	libnng-dev liblmdb-dev libyaml-dev libcmocka-dev
+	kcat clang-format python3 procps iproute2 curl
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#pkgs[@]} packages present"
+	exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

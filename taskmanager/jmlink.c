@@ -1,0 +1,175 @@
+/*
+ * jmlink.c - the TaskManager's link to the JobManager: register, heartbeat
+ * every interval, and register again when the JobManager restarts (its
+ * instance id changes), forgets this TaskManager (known = false), or stays
+ * silent for longer than the heartbeat timeout. Registration retries back
+ * off from 100 ms to 2 s so a restarted JobManager sees its TaskManagers
+ * again within a couple of seconds.
+ */
+#include "tm_int.h"
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+#include "rpc.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#define TM_LINK_BACKOFF_MIN_MS 100
+#define TM_LINK_BACKOFF_MAX_MS 2000
+
+/* Waits ms or until stop is requested. Returns true to go on. */
+static bool
+tm_link_wait(tm_server *tm, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&tm->link_mu);
+	while (!atomic_load(&tm->stop) &&
+	       pthread_cond_timedwait(&tm->link_cv, &tm->link_mu, &ts) !=
+	           ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&tm->link_mu);
+	return !atomic_load(&tm->stop);
+}
+
+typedef struct tm_link {
+	wr_rpc_client *cli;
+	tm_jm_view jm;
+	int64_t last_ok_ms;
+	int64_t backoff_ms;
+	unsigned failures;
+} tm_link;
+
+static void
+tm_link_set_registered(tm_server *tm, bool on)
+{
+	atomic_store(&tm->registered, on);
+	wr_metric_set(tm->m_registered, on ? 1 : 0);
+}
+
+static void
+tm_link_register(tm_server *tm, tm_link *l)
+{
+	char err[256] = "";
+	tm_jm_view v;
+	int timeout = (int)tm->cfg.jm_heartbeat_interval_ms;
+	int rv = tm_rpc_register(tm, l->cli, timeout < 500 ? 500 : timeout, &v,
+	                         err, sizeof(err));
+	if (rv == WR_OK) {
+		l->jm = v;
+		l->last_ok_ms = wr_mono_ms();
+		l->backoff_ms = TM_LINK_BACKOFF_MIN_MS;
+		l->failures = 0;
+		tm_link_set_registered(tm, true);
+		wr_metric_inc(tm->m_registrations);
+		wr_log(
+		    WR_LOG_INFO, "TM-REGISTERED",
+		    "id=%s jobmanager=%s instance=%s heartbeat=%lldms/%lldms",
+		    tm->id, tm->cfg.jm_address, v.instance,
+		    (long long)v.heartbeat_interval_ms,
+		    (long long)v.heartbeat_timeout_ms);
+		return;
+	}
+	/* Log the first failure and then every 10th: a JobManager that is
+	 * down for a while should not flood the log. */
+	if (l->failures++ % 10 == 0)
+		wr_log(WR_LOG_WARN, "TM-REGISTER-FAILED",
+		       "jobmanager=%s: %s%s%s (retrying)", tm->cfg.jm_address,
+		       wr_strerror(rv), err[0] ? ": " : "", err);
+	tm_link_wait(tm, l->backoff_ms);
+	l->backoff_ms *= 2;
+	if (l->backoff_ms > TM_LINK_BACKOFF_MAX_MS)
+		l->backoff_ms = TM_LINK_BACKOFF_MAX_MS;
+}
+
+static void
+tm_link_heartbeat(tm_server *tm, tm_link *l)
+{
+	if (!tm_link_wait(tm, l->jm.heartbeat_interval_ms))
+		return;
+	char err[256] = "";
+	tm_jm_view v;
+	int timeout = (int)l->jm.heartbeat_interval_ms;
+	int rv = tm_rpc_heartbeat(tm, l->cli, timeout < 500 ? 500 : timeout, &v,
+	                          err, sizeof(err));
+	int64_t now = wr_mono_ms();
+	if (rv == WR_OK) {
+		l->last_ok_ms = now;
+		if (!v.known || strcmp(v.instance, l->jm.instance) != 0) {
+			wr_log(WR_LOG_WARN, "TM-JM-CHANGED",
+			       "jobmanager %s (instance %s, was %s) does not "
+			       "know this TaskManager: registering again",
+			       tm->cfg.jm_address, v.instance, l->jm.instance);
+			tm_link_set_registered(tm, false);
+		}
+		return;
+	}
+	wr_metric_inc(tm->m_hb_failures);
+	if (now - l->last_ok_ms > l->jm.heartbeat_timeout_ms) {
+		wr_log(WR_LOG_WARN, "TM-JM-LOST",
+		       "no heartbeat reply from %s for %lld ms (%s%s%s): "
+		       "registering again",
+		       tm->cfg.jm_address, (long long)(now - l->last_ok_ms),
+		       wr_strerror(rv), err[0] ? ": " : "", err);
+		tm_link_set_registered(tm, false);
+	}
+}
+
+static void *
+tm_link_main(void *arg)
+{
+	tm_server *tm = arg;
+	tm_link l;
+	memset(&l, 0, sizeof(l));
+	l.backoff_ms = TM_LINK_BACKOFF_MIN_MS;
+	int rv = wr_rpc_client_new(tm->cfg.jm_address, 0, &l.cli);
+	if (rv != WR_OK) {
+		wr_log(WR_LOG_ERROR, "TM-JM-ADDRESS",
+		       "cannot dial jobmanager %s: %s", tm->cfg.jm_address,
+		       wr_strerror(rv));
+		return NULL;
+	}
+	while (!atomic_load(&tm->stop)) {
+		if (!atomic_load(&tm->registered))
+			tm_link_register(tm, &l);
+		else
+			tm_link_heartbeat(tm, &l);
+	}
+	wr_rpc_client_free(l.cli);
+	return NULL;
+}
+
+int
+tm_link_start(tm_server *tm)
+{
+	pthread_mutex_init(&tm->link_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&tm->link_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	int rv = pthread_create(&tm->link, NULL, tm_link_main, tm);
+	return rv == 0 ? WR_OK : wr_err_from_errno(rv);
+}
+
+void
+tm_link_stop(tm_server *tm)
+{
+	pthread_mutex_lock(&tm->link_mu);
+	atomic_store(&tm->stop, true);
+	pthread_cond_broadcast(&tm->link_cv);
+	pthread_mutex_unlock(&tm->link_mu);
+	pthread_join(tm->link, NULL);
+	pthread_cond_destroy(&tm->link_cv);
+	pthread_mutex_destroy(&tm->link_mu);
+}

@@ -1,0 +1,145 @@
+"""weir local with 2 TaskManagers: membership, loss detection, JobManager
+restart, REST and metrics, clean shutdown, CLI exit codes."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from weirtest import (JOBMANAGER, WEIR, LocalCluster, alive, check, free_port,
+                      http_get, main, run, spawn, wait_for)
+
+HB_INTERVAL_MS = 300
+HB_TIMEOUT_MS = 1500
+CONFIG = """\
+jobmanager:
+  heartbeat_interval: %dms
+  heartbeat_timeout: %dms
+""" % (HB_INTERVAL_MS, HB_TIMEOUT_MS)
+
+
+def pids_named(cluster, name):
+    out = []
+    for pid in cluster.child_pids():
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            if name.encode() in f.read():
+                out.append(pid)
+    return out
+
+
+def alive_tms(cluster):
+    return [t for t in cluster.cluster_json()["taskmanagers"]
+            if t["state"] == "alive"]
+
+
+def metric(text, name, labels=""):
+    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)),
+                  text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_cluster_lifecycle():
+    c = LocalCluster(taskmanagers=2, slots=2, config=CONFIG)
+    try:
+        # weir cluster lists both TaskManagers with their slots.
+        info = c.cluster_json()
+        check(info["leader"] == c.jm, "leader %r" % info["leader"])
+        tms = info["taskmanagers"]
+        check(len(tms) == 2, "want 2 TaskManagers, got %s" % tms)
+        for t in tms:
+            check(t["state"] == "alive" and t["slots_total"] == 2 and
+                  t["slots_free"] == 2, "TaskManager %s" % t)
+        table = c.cli("cluster").stdout.decode()
+        check(all(t["id"] in table for t in tms), "table lists ids")
+
+        # REST agrees with the RPC view.
+        st, body = c.rest("/overview")
+        ov = json.loads(body)
+        check(st == 200 and ov["taskmanagers"] == 2 and
+              ov["slots-total"] == 4 and ov["slots-available"] == 4,
+              "overview %s" % body)
+        st, body = c.rest("/taskmanagers")
+        rest_ids = sorted(t["id"] for t in json.loads(body)["taskmanagers"])
+        check(rest_ids == sorted(t["id"] for t in tms), "REST ids")
+        st, text = c.rest("/metrics")
+        check(metric(text, "weir_jobmanager_leader") == 1, "leader metric")
+        check(metric(text, "weir_taskmanager_slots", '{state="free"}') == 4,
+              "JM slot metric:\n" + text)
+        check(c.rest("/healthz")[0] == 200 and c.rest("/readyz")[0] == 200,
+              "JM health")
+        # Each TaskManager serves /metrics, /healthz and /readyz.
+        for t in json.loads(body)["taskmanagers"]:
+            base = "http://%s" % t["metrics_address"]
+            st, text = http_get(base + "/metrics")
+            check(st == 200 and metric(text, "weir_taskmanager_slots",
+                                       '{state="free"}') == 2,
+                  "TM metrics at %s:\n%s" % (base, text))
+            check(http_get(base + "/readyz")[0] == 200, "TM ready")
+
+        # SIGKILL one TaskManager: declared lost within timeout + 1 s.
+        victim = pids_named(c, "weir-taskmanager")[0]
+        os.kill(victim, signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_for(lambda: any(t["state"] == "lost" for t in
+                             c.cluster_json()["taskmanagers"]),
+                 (HB_TIMEOUT_MS + 1000) / 1000.0 + 1.0, "TaskManager lost")
+        took = time.monotonic() - t0
+        check(took <= (HB_TIMEOUT_MS + 1000) / 1000.0,
+              "lost after %.2fs, timeout is %dms" % (took, HB_TIMEOUT_MS))
+        info = c.cluster_json()["taskmanagers"]
+        check([t["state"] for t in info] == ["alive", "lost"],
+              "states %s" % info)
+        st, text = c.rest("/metrics")
+        check(metric(text, "weir_taskmanagers_lost_total") == 1,
+              "lost counter")
+        check(metric(text, "weir_taskmanager_slots", '{state="free"}') == 2,
+              "lost slots removed")
+        check("TM-LOST" in c.log("jobmanager"), "TM-LOST logged")
+
+        # Restart the JobManager: the surviving TaskManager registers again.
+        jm_pid = pids_named(c, "weir-jobmanager")[0]
+        os.kill(jm_pid, signal.SIGKILL)
+        wait_for(lambda: not alive(jm_pid), 5, "JobManager to die")
+        jm_log = open(os.path.join(c.dir, "jm2.log"), "w")
+        jm2 = spawn([JOBMANAGER, "--config",
+                     os.path.join(c.dir, "weir.yaml")],
+                    stdout=jm_log, stderr=subprocess.STDOUT)
+        wait_for(lambda: run([WEIR, "--jobmanager", c.jm, "cluster"])
+                 .returncode == 0, 10, "new JobManager to answer")
+        t0 = time.monotonic()
+        wait_for(lambda: len(alive_tms(c)) == 1, 10,
+                 "TaskManager to re-register")
+        print("     re-registered %.2fs after the new JobManager answered"
+              % (time.monotonic() - t0))
+        check(len(c.cluster_json()["taskmanagers"]) == 1,
+              "only the survivor is known to the new JobManager")
+        # The new JobManager stops cleanly on SIGTERM.
+        jm2.send_signal(signal.SIGTERM)
+        check(jm2.wait(timeout=10) == 0, "JobManager exit status on SIGTERM")
+    finally:
+        c.stop()
+    out = c.output()
+    check("exited with status 0" in out, "TaskManager clean exit:\n" + out)
+
+
+def test_exit_codes():
+    dead = "tcp://127.0.0.1:%d" % free_port()
+    r = run([WEIR, "--jobmanager", dead, "cluster"])
+    check(r.returncode == 3, "unreachable JobManager: rc %d" % r.returncode)
+    check(b"cannot reach" in r.stderr, r.stderr)
+    env = dict(os.environ, WEIR_JOBMANAGER=dead)
+    r = subprocess.run([WEIR, "cluster"], env=env, capture_output=True)
+    check(r.returncode == 3, "WEIR_JOBMANAGER honoured")
+    check(run([WEIR, "cluster", "--bogus"]).returncode == 2, "bad flag")
+    check(run([WEIR, "no-such-verb"]).returncode == 2, "unknown verb")
+    check(run([WEIR, "-o", "xml", "cluster"]).returncode == 2, "bad -o")
+    check(run([WEIR, "--help"]).returncode == 0, "--help")
+    for verb in ("cluster", "local", "produce", "consume", "topic"):
+        r = run([WEIR, verb, "--help"])
+        check(r.returncode == 0 and b"usage: weir " + verb.encode()
+              in r.stdout, "%s --help" % verb)
+
+
+if __name__ == "__main__":
+    main([test_cluster_lifecycle, test_exit_codes])
