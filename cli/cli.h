@@ -52,6 +52,12 @@ int cli_local(cli_ctx *ctx, int argc, char **argv);
 int cli_produce(cli_ctx *ctx, int argc, char **argv);
 int cli_consume(cli_ctx *ctx, int argc, char **argv);
 int cli_topic(cli_ctx *ctx, int argc, char **argv);
+int cli_run(cli_ctx *ctx, int argc, char **argv);
+int cli_list(cli_ctx *ctx, int argc, char **argv);
+int cli_info(cli_ctx *ctx, int argc, char **argv);
+int cli_cancel(cli_ctx *ctx, int argc, char **argv);
+int cli_gen(cli_ctx *ctx, int argc, char **argv);
+int cli_validate(cli_ctx *ctx, int argc, char **argv);
 
 /* Default directory of `weir local` (and where `weir topic` looks for it). */
 const char *cli_local_default_dir(void);

@@ -81,3 +81,177 @@ cli_rpc_create_topic(wr_rpc_client *cli, int timeout_ms, const char *name,
 	wr_msg_free(rep);
 	return rv;
 }
+
+/* Calls the JobManager and checks the reply's kind. On WR_OK *rep is the
+ * caller's; on failure there is nothing to free. */
+static int
+cli_rpc_expect(wr_rpc_client *cli, Weir__Envelope *env, int timeout_ms,
+               Weir__Envelope__BodyCase want, wr_msg **rep, char *errbuf,
+               size_t errlen)
+{
+	*rep = NULL;
+	int rv = wr_rpc_call(cli, env, timeout_ms, rep, errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	Weir__Envelope__BodyCase got = wr_msg_env(*rep)->body_case;
+	if (got != want) {
+		snprintf(errbuf, errlen, "unexpected reply kind %d (wanted %d)",
+		         (int)got, (int)want);
+		wr_msg_free(*rep);
+		*rep = NULL;
+		return WR_EPROTO;
+	}
+	return WR_OK;
+}
+
+int
+cli_rpc_submit_job(wr_rpc_client *cli, int timeout_ms, const cli_submit *req,
+                   char job_id[WR_ID_BYTES], char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__SubmitJob body = WEIR__SUBMIT_JOB__INIT;
+	body.job_yaml = (char *)req->job_yaml;
+	body.file_name = (char *)req->file_name;
+	body.has_parallelism = req->parallelism > 0;
+	body.parallelism = req->parallelism;
+	body.from_savepoint = (char *)req->from_savepoint;
+	body.has_allow_non_restored_state = req->allow_non_restored_state;
+	body.allow_non_restored_state = req->allow_non_restored_state;
+	env.body_case = WEIR__ENVELOPE__BODY_SUBMIT_JOB;
+	env.submit_job = &body;
+	wr_msg *rep;
+	job_id[0] = '\0';
+	int rv = cli_rpc_expect(cli, &env, timeout_ms,
+	                        WEIR__ENVELOPE__BODY_SUBMIT_JOB_REPLY, &rep,
+	                        errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	cli_copy(job_id, WR_ID_BYTES,
+	         wr_msg_env(rep)->submit_job_reply->job_id);
+	wr_msg_free(rep);
+	return WR_OK;
+}
+
+static void
+cli_rpc_summary(const Weir__JobSummary *s, cli_job_summary *o)
+{
+	cli_copy(o->id, sizeof(o->id), s->id);
+	o->name = wr_xstrdup(s->name ? s->name : "");
+	cli_copy(o->state, sizeof(o->state), s->state);
+	o->start_time_ms = s->start_time_ms;
+	o->end_time_ms = s->has_end_time_ms ? s->end_time_ms : 0;
+}
+
+int
+cli_rpc_list_jobs(wr_rpc_client *cli, int timeout_ms, bool all,
+                  cli_job_list *out, char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__ListJobs body = WEIR__LIST_JOBS__INIT;
+	body.has_all = all;
+	body.all = all;
+	env.body_case = WEIR__ENVELOPE__BODY_LIST_JOBS;
+	env.list_jobs = &body;
+	wr_msg *rep;
+	memset(out, 0, sizeof(*out));
+	int rv =
+	    cli_rpc_expect(cli, &env, timeout_ms, WEIR__ENVELOPE__BODY_JOB_LIST,
+	                   &rep, errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	const Weir__JobList *l = wr_msg_env(rep)->job_list;
+	out->n = l->n_jobs;
+	out->jobs = wr_xcalloc(out->n, sizeof(cli_job_summary));
+	for (size_t i = 0; i < out->n; i++)
+		cli_rpc_summary(l->jobs[i], &out->jobs[i]);
+	wr_msg_free(rep);
+	return WR_OK;
+}
+
+void
+cli_job_list_fini(cli_job_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->jobs[i].name);
+	free(l->jobs);
+	l->jobs = NULL;
+	l->n = 0;
+}
+
+static void
+cli_rpc_vertex(const Weir__VertexInfo *vi, cli_vertex *o)
+{
+	o->id = wr_xstrdup(vi->id ? vi->id : "");
+	o->name = wr_xstrdup(vi->name ? vi->name : "");
+	o->parallelism = vi->parallelism;
+	o->nsubtasks = vi->n_subtasks;
+	o->subtasks = wr_xcalloc(o->nsubtasks, sizeof(cli_subtask));
+	for (size_t s = 0; s < o->nsubtasks; s++) {
+		const Weir__SubtaskInfo *si = vi->subtasks[s];
+		cli_subtask *d = &o->subtasks[s];
+		d->index = si->index;
+		cli_copy(d->state, sizeof(d->state), si->state);
+		cli_copy(d->taskmanager, sizeof(d->taskmanager),
+		         si->taskmanager);
+	}
+}
+
+int
+cli_rpc_job_info(wr_rpc_client *cli, int timeout_ms, const char *job_id,
+                 cli_job_info *out, char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__JobInfoRequest body = WEIR__JOB_INFO_REQUEST__INIT;
+	body.job_id = (char *)job_id;
+	env.body_case = WEIR__ENVELOPE__BODY_JOB_INFO_REQ;
+	env.job_info_req = &body;
+	wr_msg *rep;
+	memset(out, 0, sizeof(*out));
+	int rv =
+	    cli_rpc_expect(cli, &env, timeout_ms, WEIR__ENVELOPE__BODY_JOB_INFO,
+	                   &rep, errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	const Weir__JobInfo *ji = wr_msg_env(rep)->job_info;
+	cli_rpc_summary(ji->summary, &out->summary);
+	if (ji->failure != NULL && ji->failure[0] != '\0')
+		out->failure = wr_xstrdup(ji->failure);
+	out->has_last_checkpoint = ji->has_last_checkpoint_id;
+	out->last_checkpoint_id = ji->last_checkpoint_id;
+	out->nvertices = ji->n_vertices;
+	out->vertices = wr_xcalloc(out->nvertices, sizeof(cli_vertex));
+	for (size_t v = 0; v < out->nvertices; v++)
+		cli_rpc_vertex(ji->vertices[v], &out->vertices[v]);
+	wr_msg_free(rep);
+	return WR_OK;
+}
+
+void
+cli_job_info_fini(cli_job_info *ji)
+{
+	for (size_t v = 0; v < ji->nvertices; v++) {
+		free(ji->vertices[v].id);
+		free(ji->vertices[v].name);
+		free(ji->vertices[v].subtasks);
+	}
+	free(ji->vertices);
+	free(ji->summary.name);
+	free(ji->failure);
+	memset(ji, 0, sizeof(*ji));
+}
+
+int
+cli_rpc_cancel_job(wr_rpc_client *cli, int timeout_ms, const char *job_id,
+                   char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__CancelJob body = WEIR__CANCEL_JOB__INIT;
+	body.job_id = (char *)job_id;
+	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_JOB;
+	env.cancel_job = &body;
+	wr_msg *rep;
+	int rv = cli_rpc_expect(cli, &env, timeout_ms, WEIR__ENVELOPE__BODY_ACK,
+	                        &rep, errbuf, errlen);
+	wr_msg_free(rep);
+	return rv;
+}

@@ -2,6 +2,7 @@
 #ifndef CLI_RPC_H
 #define CLI_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +32,75 @@ void cli_cluster_info_fini(cli_cluster_info *ci);
 int cli_rpc_create_topic(struct wr_rpc_client *cli, int timeout_ms,
                          const char *name, int partitions, char *errbuf,
                          size_t errlen);
+
+/* ---- jobs (weir run, list, info, cancel) ---- */
+
+/* Longest job state name ("CANCELLING") and task state, NUL included. */
+#define CLI_STATE_BYTES 16
+
+typedef struct cli_job_summary {
+	char id[WR_ID_BYTES];
+	char *name; /* heap */
+	char state[CLI_STATE_BYTES];
+	uint64_t start_time_ms;
+	uint64_t end_time_ms; /* 0 while the job runs */
+} cli_job_summary;
+
+typedef struct cli_job_list {
+	size_t n;
+	cli_job_summary *jobs; /* heap; cli_job_list_fini */
+} cli_job_list;
+
+typedef struct cli_subtask {
+	uint32_t index;
+	char state[CLI_STATE_BYTES];
+	char taskmanager[WR_ADDR_BYTES]; /* "" until scheduled */
+} cli_subtask;
+
+typedef struct cli_vertex {
+	char *id;   /* heap */
+	char *name; /* heap; "" when the JobManager sent none */
+	uint32_t parallelism;
+	size_t nsubtasks;
+	cli_subtask *subtasks; /* heap */
+} cli_vertex;
+
+typedef struct cli_job_info {
+	cli_job_summary summary;
+	char *failure; /* heap, or NULL when the job has not failed */
+	bool has_last_checkpoint;
+	uint64_t last_checkpoint_id;
+	size_t nvertices;
+	cli_vertex *vertices; /* heap; cli_job_info_fini */
+} cli_job_info;
+
+/* What `weir run` submits. Strings are borrowed for the call. */
+typedef struct cli_submit {
+	const char *job_yaml;
+	const char *file_name;
+	uint32_t parallelism;       /* 0 = as in the file */
+	const char *from_savepoint; /* NULL = none */
+	bool allow_non_restored_state;
+} cli_submit;
+
+/*
+ * The job RPCs. Each returns WR_OK or the error of wr_rpc_call (an Error
+ * reply's code with its message in errbuf, e.g. WR_ENOENT "no job ID"), or
+ * WR_EPROTO for a reply of the wrong kind. On success the caller owns *out
+ * and frees it with the matching _fini; on failure *out holds nothing to
+ * free (fini is still safe).
+ */
+int cli_rpc_submit_job(struct wr_rpc_client *cli, int timeout_ms,
+                       const cli_submit *req, char job_id[WR_ID_BYTES],
+                       char *errbuf, size_t errlen);
+int cli_rpc_list_jobs(struct wr_rpc_client *cli, int timeout_ms, bool all,
+                      cli_job_list *out, char *errbuf, size_t errlen);
+void cli_job_list_fini(cli_job_list *l);
+int cli_rpc_job_info(struct wr_rpc_client *cli, int timeout_ms,
+                     const char *job_id, cli_job_info *out, char *errbuf,
+                     size_t errlen);
+void cli_job_info_fini(cli_job_info *ji);
+int cli_rpc_cancel_job(struct wr_rpc_client *cli, int timeout_ms,
+                       const char *job_id, char *errbuf, size_t errlen);
 
 #endif

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "mem.h"
 #include "parse.h"
@@ -180,22 +181,6 @@ cli_local_args(cli_local_cluster *l, int argc, char **argv)
 		return CLI_USAGE;
 	}
 	return CLI_OK;
-}
-
-static int
-cli_mkdirs(const char *path)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int
@@ -521,7 +506,7 @@ cli_local(cli_ctx *ctx, int argc, char **argv)
 		return rc < 0 ? CLI_OK : rc;
 	char logdir[PATH_MAX];
 	snprintf(logdir, sizeof(logdir), "%s/log", l.dir);
-	if (cli_mkdirs(logdir) != 0) {
+	if (wr_mkdirs(logdir, 0755) != WR_OK) {
 		fprintf(stderr, "weir local: cannot create %s: %s\n", logdir,
 		        strerror(errno));
 		return CLI_FAILED;

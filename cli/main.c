@@ -17,11 +17,18 @@
 static const cli_verb cli_verbs[] = {
     {"local", cli_local,
      "start a whole cluster on this machine (embedded Kafka)"},
+    {"run", cli_run, "validate and submit a job; attached until it ends"},
+    {"list", cli_list, "running jobs (all with -a)"},
+    {"info", cli_info, "a job's state, vertices and subtasks"},
+    {"cancel", cli_cancel, "cancel a job"},
     {"cluster", cli_cluster,
      "TaskManagers, their slots and health; the leader"},
     {"produce", cli_produce, "write JSON lines from stdin to a Kafka topic"},
     {"consume", cli_consume, "print a Kafka topic's messages as lines"},
+    {"gen", cli_gen, "generate test events (orders) into a Kafka topic"},
     {"topic", cli_topic, "create a topic in the embedded Kafka of weir local"},
+    {"validate", cli_validate,
+     "check a job file without submitting it (errors at file:line:col)"},
 };
 
 static void

@@ -61,11 +61,67 @@
 /* Keys in LMDB are limited to 511 bytes by default. */
 #define WR_MAX_KEY_BYTES 511
 
+/* Longest expression (filter or select) source. Expressions sit in job
+ * files, which are hand-written; an `in (...)` list of a few ten thousand
+ * ids still fits. Also bounds every loop of the lexer and the in-list
+ * sizes. */
+#define WR_EXPR_MAX_BYTES (1024u * 1024u)
+
+/* Deepest nesting in an expression: parentheses, function arguments and
+ * unary operators. Hand-written expressions nest a few levels; each level
+ * costs the recursive-descent parser about eight C stack frames and the
+ * compiler a few, so the bound keeps a hostile job file from overflowing a
+ * thread's stack. Chains such as `a || b || c ...` do not nest. */
+#define WR_EXPR_MAX_DEPTH 64
+
+/* Most AST nodes (operators and operands) in one expression; in-list items
+ * are not nodes. Bounds parse memory and the compiled program; a generated
+ * filter with thousands of alternatives should use `in (...)`. */
+#define WR_EXPR_MAX_NODES 10000
+
+/* Values on the evaluator's stack. It is a fixed array on the C stack of
+ * each evaluation (16 bytes a value), so evaluation never allocates. Chains
+ * need two; only operands nested to the right (`a + (b + (c + ...)))`) need
+ * more, and the parser refuses an expression that would need more. */
+#define WR_EXPR_MAX_STACK 128
+
+/* Shuffle batches (32 KiB each) one TaskManager may hold: 256 MiB. Every
+ * output channel reserves its worst case (open batch, queue, credits) when
+ * it is created, so the data plane never mallocs past this and one
+ * channel cannot starve another; an output that does not fit is refused
+ * with WR_EFULL at deploy time. */
+#define WR_SHUFFLE_MAX_BATCHES 8192
+
+/* Server contexts of a TaskManager's data port. A context holds one fetch
+ * while it waits for data (long poll), so up to one per consumer credit of
+ * every registered channel may be parked; contexts are created on demand
+ * up to that need, never past this cap (an nng context, an aio and a
+ * parked request, about 1 KiB each). At the cap, fetches that would wait
+ * are answered "busy" and retried, so one context always keeps receiving. */
+#define WR_SHUFFLE_SERVER_CTX_MAX 4096
+
+/* Contexts kept receiving beside the parked ones, so a new fetch never
+ * waits for a context to be created. */
+#define WR_SHUFFLE_SERVER_CTX_SPARE 4
+
+/* Fetches parked for channels not registered yet (consumer deployed
+ * before producer). Past this they are answered "unknown" at once and
+ * retried with backoff, so strays cannot pin every context. */
+#define WR_SHUFFLE_UNKNOWN_PARKS_MAX 256
+
 _Static_assert(WR_RPC_MAX_UNPACK_BYTES >= WR_RPC_MAX_FRAME_BYTES,
                "unpack budget must cover the frame");
 _Static_assert(WR_RPC_QUEUE_DEPTH >= WR_RPC_SERVER_CONTEXTS,
                "every context must be able to enqueue");
 _Static_assert(WR_MAX_KEY_BYTES <= 511, "LMDB default key limit");
 _Static_assert(WR_ID_BYTES >= 37, "a UUID string must fit");
+_Static_assert(WR_SHUFFLE_SERVER_CTX_MAX >= 2 * WR_SHUFFLE_SERVER_CTX_SPARE +
+                                                WR_SHUFFLE_UNKNOWN_PARKS_MAX,
+               "spares and unknown parks must fit under the context cap");
+_Static_assert(WR_EXPR_MAX_STACK >= 8,
+               "`a + b < c * d && ...` must not be refused as too complex");
+_Static_assert(WR_EXPR_MAX_NODES < (1 << 24),
+               "code, constants and nodes are indexed by int32 (a node "
+               "compiles to at most 4 instructions)");
 
 #endif

@@ -9,16 +9,27 @@
 #define JM_INT_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cluster_config.h"
 #include "wr_limits.h"
+#include "job.h"
 #include "tmreg.h"
 
 struct wr_rpc_server;
 struct wr_rpc_req;
 struct wr_http_server;
 struct wr_metrics;
+struct wr_rpc_client;
+
+/* RPC clients to TaskManagers, by rpc address (main thread only). */
+#define JM_MAX_TM_CLIENTS WR_MAX_TASKMANAGERS
+
+typedef struct jm_tm_client {
+	char address[WR_ADDR_BYTES];
+	struct wr_rpc_client *cli;
+} jm_tm_client;
 
 typedef struct jm_server {
 	wr_cluster_config cfg;
@@ -29,12 +40,37 @@ typedef struct jm_server {
 	struct wr_http_server *http;
 	struct wr_metrics *metrics;
 	jm_tmreg *tms;
+	jm_jobs *jobs;
+	jm_tm_client *clients;
+	size_t nclients;
+	/* The REST handlers reach the main thread through RPC to this
+	 * JobManager's own endpoint (thread-safe client). */
+	struct wr_rpc_client *self;
+	char self_address[WR_ADDR_BYTES];
 } jm_server;
 
 /* Answers one request. @thread main */
 void jm_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
+/* Answers job requests (job_rpc.c); false if req is not one. */
+bool jm_job_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
 
-/* Registers the REST routes on jm->http. */
+/* Sends DeployTask / CancelTask to the task's TaskManager. @thread main */
+int jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
+                       char *errbuf, size_t errlen);
+int jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t);
+
+/* The client for a TaskManager's rpc address (created on first use).
+ * @thread main */
+struct wr_rpc_client *jm_tm_client_get(jm_server *jm, const char *address);
+
+/* Writes the job's graph and status to the checkpoint storage
+ * (<storage>/<job-id>/job.yaml and status.json), so a later JobManager can
+ * resume it. Failures are logged, not fatal. @thread main */
+void jm_store_job(jm_server *jm, const jm_job *job);
+
+/* Registers the REST routes on jm->http (rest.c), and those under /jobs
+ * (rest_rpc.c). */
 int jm_rest_init(jm_server *jm);
+int jm_rest_jobs_init(jm_server *jm);
 
 #endif

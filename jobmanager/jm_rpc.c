@@ -73,8 +73,7 @@ jm_rpc_register(jm_server *jm, wr_rpc_req *req,
 static void
 jm_rpc_heartbeat(jm_server *jm, wr_rpc_req *req, const Weir__Heartbeat *m)
 {
-	uint32_t sfree = m->has_slots_free ? m->slots_free : 0;
-	bool known = jm_tmreg_heartbeat(jm->tms, m->tm_id, sfree, wr_mono_ms());
+	bool known = jm_tmreg_heartbeat(jm->tms, m->tm_id, wr_mono_ms());
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__HeartbeatReply body = WEIR__HEARTBEAT_REPLY__INIT;
 	body.jm_instance = jm->instance;
@@ -135,6 +134,8 @@ jm_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 		jm_rpc_cluster_info(jm, req);
 		break;
 	default:
+		if (jm_job_rpc_dispatch(jm, req))
+			break;
 		wr_log(WR_LOG_WARN, "RPC-UNSUPPORTED",
 		       "request kind %d is not served by this JobManager",
 		       (int)env->body_case);

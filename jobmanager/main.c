@@ -7,11 +7,13 @@
  */
 #include "jm_int.h"
 
+#include "addr.h"
 #include "clock.h"
 #include "err.h"
 #include "http.h"
 #include "id.h"
 #include "log.h"
+#include "mem.h"
 #include "metrics.h"
 #include "rpc.h"
 
@@ -104,6 +106,21 @@ jm_parse_args(jm_server *jm, int argc, char **argv)
 	return 0;
 }
 
+/* The REST handlers' way to the main thread: a client of our own RPC
+ * endpoint, on loopback unless the listener is bound to one address. */
+static int
+jm_self_client(jm_server *jm)
+{
+	char host[WR_ADDR_BYTES - 32];
+	int port;
+	if (wr_addr_split(jm->cfg.jm_rpc, host, sizeof(host), &port) != WR_OK ||
+	    wr_addr_is_wildcard(host))
+		snprintf(host, sizeof(host), "127.0.0.1");
+	snprintf(jm->self_address, sizeof(jm->self_address), "tcp://%s:%d",
+	         host, wr_rpc_server_port(jm->rpc));
+	return wr_rpc_client_new(jm->self_address, 0, &jm->self);
+}
+
 static int
 jm_start(jm_server *jm)
 {
@@ -112,6 +129,8 @@ jm_start(jm_server *jm)
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();
 	jm->tms = jm_tmreg_new(jm->metrics, jm->cfg.jm_heartbeat_timeout_ms);
+	jm->jobs = jm_jobs_new(jm);
+	jm->clients = wr_xcalloc(JM_MAX_TM_CLIENTS, sizeof(jm_tm_client));
 	wr_metric_set(wr_metrics_get(jm->metrics, WR_METRIC_GAUGE,
 	                             "weir_jobmanager_leader",
 	                             "1 while this JobManager leads", NULL),
@@ -122,6 +141,8 @@ jm_start(jm_server *jm)
 		return rv;
 	}
 	snprintf(jm->leader, sizeof(jm->leader), "%s", jm->cfg.jm_address);
+	if ((rv = jm_self_client(jm)) != WR_OK)
+		return rv;
 	if ((rv = wr_http_server_new(jm->cfg.jm_rest, &jm->http)) ||
 	    (rv = jm_rest_init(jm)) || (rv = wr_http_server_start(jm->http))) {
 		wr_log(WR_LOG_ERROR, "JM-REST-LISTEN",
@@ -140,6 +161,13 @@ jm_start(jm_server *jm)
 }
 
 static void
+jm_on_tm_lost(void *arg, const jm_tm *tm)
+{
+	jm_server *jm = arg;
+	jm_jobs_tm_lost(jm->jobs, tm);
+}
+
+static void
 jm_run(jm_server *jm)
 {
 	while (!jm_stop) {
@@ -149,7 +177,9 @@ jm_run(jm_server *jm)
 			jm_rpc_dispatch(jm, req);
 		else if (rv != WR_ETIMEDOUT)
 			break;
-		jm_tmreg_expire(jm->tms, wr_mono_ms());
+		int64_t now = wr_mono_ms();
+		jm_tmreg_expire(jm->tms, now, jm_on_tm_lost, jm);
+		jm_jobs_tick(jm->jobs, now);
 	}
 }
 
@@ -157,6 +187,11 @@ static void
 jm_stop_all(jm_server *jm)
 {
 	wr_http_server_free(jm->http);
+	wr_rpc_client_free(jm->self);
+	for (size_t i = 0; i < jm->nclients; i++)
+		wr_rpc_client_free(jm->clients[i].cli);
+	free(jm->clients);
+	jm_jobs_free(jm->jobs);
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);
 	wr_metrics_free(jm->metrics);

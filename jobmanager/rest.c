@@ -76,7 +76,8 @@ jm_rest_init(jm_server *jm)
 	    (rv = wr_http_server_handle(jm->http, "GET", "/taskmanagers", false,
 	                                jm_rest_taskmanagers, jm)) != WR_OK ||
 	    (rv = wr_http_serve_metrics(jm->http, jm->metrics)) != WR_OK ||
-	    (rv = wr_http_serve_health(jm->http, NULL, NULL)) != WR_OK)
+	    (rv = wr_http_serve_health(jm->http, NULL, NULL)) != WR_OK ||
+	    (rv = jm_rest_jobs_init(jm)) != WR_OK)
 		return rv;
 	return WR_OK;
 }

@@ -126,7 +126,12 @@ jm_tmreg_register(jm_tmreg *reg, const jm_tm *tm, int64_t now_ms)
 		}
 		e = &reg->tms[reg->n++];
 	}
+	/* A TaskManager that registers again while alive (it lost touch
+	 * with us briefly) keeps the slots the JobManager gave out. */
+	uint32_t used = again && e->alive ? e->slots_total - e->slots_free : 0;
 	*e = *tm;
+	if (used <= e->slots_total)
+		e->slots_free = e->slots_total - used;
 	e->alive = true;
 	e->last_heartbeat_ms = now_ms;
 	e->lost_at_ms = 0;
@@ -140,8 +145,7 @@ unlock:
 }
 
 bool
-jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, uint32_t slots_free,
-                   int64_t now_ms)
+jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms)
 {
 	bool known = false;
 	pthread_mutex_lock(&reg->lock);
@@ -149,22 +153,67 @@ jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, uint32_t slots_free,
 	if (e != NULL && e->alive) {
 		known = true;
 		e->last_heartbeat_ms = now_ms;
-		if (slots_free <= e->slots_total &&
-		    slots_free != e->slots_free) {
-			e->slots_free = slots_free;
-			jm_tmreg_publish(reg);
-		}
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return known;
 }
 
 int
-jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms)
+jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out, uint32_t *free_total)
 {
+	int rv = WR_OK;
+	pthread_mutex_lock(&reg->lock);
+	jm_tmreg_totals t = jm_tmreg_totals_locked(reg);
+	*free_total = t.slots_free;
+	if (n < 0 || (uint32_t)n > t.slots_free) {
+		rv = WR_EFULL;
+		goto unlock;
+	}
+	for (int k = 0; k < n; k++) {
+		jm_tm *best = NULL;
+		for (size_t i = 0; i < reg->n; i++) {
+			jm_tm *e = &reg->tms[i];
+			if (e->alive && e->slots_free > 0 &&
+			    (best == NULL || e->slots_free > best->slots_free))
+				best = e;
+		}
+		WR_ASSERT(best != NULL); /* the totals said there was room */
+		jm_slot_ref *r = &out[k];
+		memcpy(r->tm_id, best->id, sizeof(r->tm_id));
+		memcpy(r->rpc_address, best->rpc_address,
+		       sizeof(r->rpc_address));
+		memcpy(r->data_address, best->data_address,
+		       sizeof(r->data_address));
+		r->index = best->slots_total - best->slots_free;
+		best->slots_free--;
+	}
+	jm_tmreg_publish(reg);
+unlock:
+	pthread_mutex_unlock(&reg->lock);
+	return rv;
+}
+
+void
+jm_tmreg_release(jm_tmreg *reg, const jm_slot_ref *slot)
+{
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, slot->tm_id);
+	if (e != NULL && e->alive && e->slots_free < e->slots_total) {
+		e->slots_free++;
+		jm_tmreg_publish(reg);
+	}
+	pthread_mutex_unlock(&reg->lock);
+}
+
+int
+jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms,
+                void (*on_lost)(void *arg, const jm_tm *tm), void *arg)
+{
+	/* At most this many per call; the rest are caught the next tick. */
+	jm_tm gone[8];
 	int lost = 0;
 	pthread_mutex_lock(&reg->lock);
-	for (size_t i = 0; i < reg->n; i++) {
+	for (size_t i = 0; i < reg->n && lost < 8; i++) {
 		jm_tm *e = &reg->tms[i];
 		if (!e->alive) {
 			if (now_ms - e->lost_at_ms >
@@ -179,7 +228,7 @@ jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms)
 			continue;
 		e->alive = false;
 		e->lost_at_ms = now_ms;
-		lost++;
+		gone[lost++] = *e;
 		wr_metric_inc(reg->m_lost_total);
 		wr_log(
 		    WR_LOG_WARN, "TM-LOST",
@@ -191,6 +240,8 @@ jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms)
 	if (lost > 0)
 		jm_tmreg_publish(reg);
 	pthread_mutex_unlock(&reg->lock);
+	for (int i = 0; i < lost && on_lost != NULL; i++)
+		on_lost(arg, &gone[i]);
 	return lost;
 }
 

@@ -27,7 +27,7 @@ typedef struct jm_tm {
 	char data_address[WR_ADDR_BYTES];
 	char metrics_address[WR_ADDR_BYTES];
 	uint32_t slots_total;
-	uint32_t slots_free;
+	uint32_t slots_free; /* the JobManager's view: total - allocated */
 	bool alive;
 	int64_t last_heartbeat_ms; /* monotonic */
 	int64_t lost_at_ms;        /* monotonic; 0 while alive */
@@ -49,13 +49,37 @@ int jm_tmreg_register(jm_tmreg *reg, const jm_tm *tm, int64_t now_ms);
 
 /* Records a heartbeat. False when the id is unknown or was declared lost:
  * the TaskManager must register again. */
-bool jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, uint32_t slots_free,
-                        int64_t now_ms);
+bool jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms);
 
-/* Declares lost every alive TaskManager silent for longer than the
- * timeout; forgets lost ones past the retention. Returns how many were
- * declared lost now. */
-int jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms);
+/*
+ * Declares lost every alive TaskManager silent for longer than the
+ * timeout, calling on_lost(arg, tm) for each (without the registry's lock,
+ * so it may call back in); forgets lost ones past the retention. Returns
+ * how many were declared lost now. @thread main
+ */
+int jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms,
+                    void (*on_lost)(void *arg, const jm_tm *tm), void *arg);
+
+/* One allocated slot: which TaskManager runs it and its slot index there. */
+typedef struct jm_slot_ref {
+	char tm_id[WR_ADDR_BYTES];
+	char rpc_address[WR_ADDR_BYTES];
+	char data_address[WR_ADDR_BYTES];
+	uint32_t index;
+} jm_slot_ref;
+
+/*
+ * Allocates n slots, spread over the alive TaskManagers (each next slot
+ * goes to the TaskManager with the most free slots, so a job's subtasks
+ * land on as many TaskManagers as possible). All or nothing: on WR_EFULL
+ * nothing is allocated and *free_total says how many slots are free.
+ */
+int jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out,
+                      uint32_t *free_total);
+
+/* Returns one slot. A TaskManager that is gone (lost or unknown) is
+ * ignored: its slots left with it. */
+void jm_tmreg_release(jm_tmreg *reg, const jm_slot_ref *slot);
 
 /* Copies up to max entries (alive first, then by registration). Returns the
  * number copied. */

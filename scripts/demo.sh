@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds weir (release preset) and runs the demo on an embedded local
-# cluster: `weir local` with 2 TaskManagers and its embedded Kafka, sample
-# orders produced into the `orders` topic and read back.
+# cluster: `weir local` with 2 TaskManagers and its embedded Kafka;
+# `weir gen orders` writes orders, the job examples/paid-orders.yaml keeps
+# the paid ones, prices them in euros and writes them, keyed by product, to
+# the paid_orders topic, where `weir consume` reads them.
 #   scripts/demo.sh          # runs the demo, then stops the cluster
 #   scripts/demo.sh --keep   # leaves the cluster running until Ctrl-C
 set -euo pipefail
@@ -22,7 +24,8 @@ kport=${WEIR_DEMO_KAFKA_PORT:-9092}
 rport=${WEIR_DEMO_REST_PORT:-8081}
 export WEIR_JOBMANAGER=${WEIR_JOBMANAGER:-tcp://127.0.0.1:6123}
 "$bin/weir" local --taskmanagers 2 --slots 2 --kafka-port "$kport" \
-	--rest-port "$rport" --topic orders:4 --dir "$dir" >"$dir/local.out" 2>&1 &
+	--rest-port "$rport" --topic orders:4 --topic paid_orders:4 \
+	--topic orders-dlq:1 --dir "$dir" >"$dir/local.out" 2>&1 &
 local_pid=$!
 stop() {
 	kill -INT "$local_pid" 2>/dev/null || true
@@ -47,27 +50,34 @@ echo "== REST /overview"
 curl -s "http://127.0.0.1:$rport/overview"
 echo
 echo
-echo "== 1000 sample orders -> topic orders"
-python3 - <<'PY' | "$bin/weir" produce orders --bootstrap "127.0.0.1:$kport"
-import json, random, time
-rnd = random.Random(42)
-now = int(time.time() * 1000)
-for i in range(1000):
-    print(json.dumps({"order_id": "o-%05d" % i,
-                      "product_id": "p-%02d" % rnd.randrange(20),
-                      "customer_id": "c-%03d" % rnd.randrange(200),
-                      "amount": round(rnd.uniform(5, 300), 2),
-                      "status": rnd.choice(["PAID"] * 4 + ["PENDING", "CANCELLED"]),
-                      "ts": now - (1000 - i) * 60}))
-PY
+echo "== weir gen orders: 5000 orders -> topic orders"
+"$bin/weir" gen orders --rate 0 --count 5000 --topic orders --seed 42 \
+	--bootstrap "127.0.0.1:$kport"
 echo
-echo "== the first 5 orders read back with weir consume"
-"$bin/weir" consume orders --bootstrap "127.0.0.1:$kport" -n 1000 --timeout 20s | head -5
+echo "== weir run -d examples/paid-orders.yaml"
+job=$("$bin/weir" run -d examples/paid-orders.yaml -o json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
+echo "job $job"
 echo
-echo "== kcat sees the same topic"
-kcat -b "127.0.0.1:$kport" -L -t orders | sed -n '1,8p'
+echo "== the first paid orders, in euros, keyed by product (weir consume paid_orders)"
+"$bin/weir" consume paid_orders --bootstrap "127.0.0.1:$kport" -n 10 --timeout 30s
+echo
+echo "== weir list; weir info"
+"$bin/weir" list
+echo
+"$bin/weir" info "$job"
+echo
+echo "== records through each task (TaskManager /metrics)"
+curl -s "http://127.0.0.1:$rport/taskmanagers" | python3 -c '
+import json, sys, urllib.request
+for t in json.load(sys.stdin)["taskmanagers"]:
+    text = urllib.request.urlopen("http://%s/metrics" % t["metrics_address"]).read().decode()
+    for line in text.splitlines():
+        if line.startswith("weir_records_"):
+            print("  " + line)'
 if [ "$keep" = 1 ]; then
 	echo
+	echo "The job keeps running: try 'weir gen orders --rate 100 --count 0 --topic orders' and 'weir consume paid_orders'."
 	echo "The cluster keeps running (JobManager $WEIR_JOBMANAGER, REST http://127.0.0.1:$rport). Ctrl-C stops it."
 	wait "$local_pid"
 fi

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(
 	build-essential cmake pkg-config ninja-build git
 	librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
-	libnng-dev liblmdb-dev libyaml-dev libcmocka-dev
+	libnng-dev liblmdb-dev libyaml-dev libcmocka-dev libjansson-dev
 	kcat clang-format python3 procps iproute2 curl
 )
 

@@ -12,6 +12,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
+#include "shuffle.h"
+#include "task.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -223,12 +225,24 @@ tm_start(tm_server *tm)
 	         port);
 	wr_id_hex(suffix, sizeof(suffix), 3);
 	snprintf(tm->id, sizeof(tm->id), "%s:%d-%s", host, port, suffix);
+	if ((rv = tm_shuffle_new(tm->cfg.tm_data, &tm->shuffle)) != WR_OK) {
+		wr_log(WR_LOG_ERROR, "TM-DATA-LISTEN",
+		       "cannot listen on %s: %s", tm->cfg.tm_data,
+		       wr_strerror(rv));
+		return rv;
+	}
+	snprintf(tm->data_address, sizeof(tm->data_address), "tcp://%s:%d",
+	         host, tm_shuffle_port(tm->shuffle));
+	tm->tasks = tm_tasks_new(tm);
+	if ((rv = wr_rpc_client_new(tm->cfg.jm_address, 0, &tm->jm_cli)) !=
+	    WR_OK)
+		return rv;
 	if ((rv = tm_start_http(tm, host)) != WR_OK)
 		return rv;
 	wr_log(WR_LOG_INFO, "TM-STARTED",
-	       "id=%s rpc=%s slots=%u metrics=%s jobmanager=%s", tm->id,
-	       tm->rpc_address, tm->slots, tm->metrics_address,
-	       tm->cfg.jm_address);
+	       "id=%s rpc=%s data=%s slots=%u metrics=%s jobmanager=%s", tm->id,
+	       tm->rpc_address, tm->data_address, tm->slots,
+	       tm->metrics_address, tm->cfg.jm_address);
 	return tm_link_start(tm);
 }
 
@@ -262,11 +276,15 @@ main(int argc, char **argv)
 			tm_rpc_dispatch(&tm, req);
 		else if (rv != WR_ETIMEDOUT)
 			break;
+		tm_tasks_reap(tm.tasks);
 	}
 	wr_log(WR_LOG_INFO, "TM-STOPPING", "id=%s shutting down", tm.id);
 stop:
+	tm_tasks_free(tm.tasks);
 	if (linked)
 		tm_link_stop(&tm);
+	wr_rpc_client_free(tm.jm_cli);
+	tm_shuffle_free(tm.shuffle);
 	wr_http_server_free(tm.http);
 	wr_rpc_server_free(tm.rpc);
 	wr_metrics_free(tm.metrics);

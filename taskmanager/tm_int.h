@@ -22,12 +22,15 @@ struct wr_rpc_client;
 struct wr_http_server;
 struct wr_metrics;
 struct wr_metric;
+struct tm_shuffle;
+struct tm_tasks;
+struct tm_task_spec;
 
 typedef struct tm_server {
 	wr_cluster_config cfg;
 	char id[WR_ADDR_BYTES];
 	char rpc_address[WR_ADDR_BYTES];  /* advertised */
-	char data_address[WR_ADDR_BYTES]; /* advertised; "" until shuffle */
+	char data_address[WR_ADDR_BYTES]; /* advertised shuffle endpoint */
 	char metrics_address[WR_ADDR_BYTES];
 	uint32_t slots;
 	int64_t start_wall_ms;
@@ -36,6 +39,11 @@ typedef struct tm_server {
 	struct wr_metrics *metrics;
 	struct wr_metric *m_registered, *m_hb_failures, *m_registrations;
 	struct wr_metric *m_slots_free, *m_slots_used;
+	struct tm_shuffle *shuffle;
+	struct tm_tasks *tasks;
+	/* For task state reports; wr_rpc_call is thread-safe, so every task
+	 * thread uses it. */
+	struct wr_rpc_client *jm_cli;
 
 	/* link thread */
 	pthread_t link;
@@ -62,6 +70,11 @@ int tm_rpc_register(tm_server *tm, struct wr_rpc_client *cli, int timeout_ms,
  * @thread link */
 int tm_rpc_heartbeat(tm_server *tm, struct wr_rpc_client *cli, int timeout_ms,
                      tm_jm_view *out, char *errbuf, size_t errlen);
+
+/* Reports a task's state to the JobManager ("RUNNING", "FINISHED",
+ * "CANCELED", "FAILED"); failures are logged. @thread any */
+void tm_report_task_state(tm_server *tm, const struct tm_task_spec *spec,
+                          const char *state, const char *failure);
 
 /* Starts and stops the link thread. */
 int tm_link_start(tm_server *tm);

@@ -1,0 +1,215 @@
+/*
+ * jobspec.h - a job file (SPEC "Job file") parsed and validated into a
+ * logical graph of sources and nodes.
+ *
+ * wr_jobspec_parse checks everything that can be checked without running:
+ * unknown keys, types and ranges, durations, ids (unique, used as operator
+ * uids), dangling `from:`, cycles, schemas, expressions (parsed and type
+ * checked against the schema flowing into the node), key fields, aggregate
+ * arguments, sink settings. Every error names file:line:col.
+ *
+ * Each node's output schema is computed here, so the JobManager and the
+ * TaskManagers (which parse the same job text) agree on every schema.
+ * The spec is immutable after parsing; it may be read from any thread.
+ */
+#ifndef WR_JOBSPEC_H
+#define WR_JOBSPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expr.h"
+#include "record.h"
+
+/* Most sources + nodes in one job. */
+#define WR_JOB_MAX_NODES               128
+#define WR_JOB_MAX_PARALLELISM         1024
+#define WR_JOB_DEFAULT_MAX_PARALLELISM 128
+/* Most key groups (max_parallelism), as Flink (2^15): key groups are
+ * numbered in checkpoints and each costs state-file bookkeeping. */
+#define WR_JOB_MAX_KEY_GROUPS 32768
+/* Longest node id, NUL included: an id is an operator uid that appears in
+ * metric labels, Kafka transactional ids, file and vertex names. */
+#define WR_JOB_MAX_ID_BYTES 64
+/* Longest job name, NUL included: shown in listings and logs. */
+#define WR_JOB_MAX_NAME_BYTES 128
+/* Most sliding windows one record belongs to (size / slide): each record
+ * updates every one of them. */
+#define WR_JOB_MAX_WINDOW_OVERLAP 1000
+
+_Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
+               "a job must be able to run at its largest parallelism");
+_Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
+               "the default key groups must be allowed");
+
+enum wr_src_kind { WR_SRC_KAFKA, WR_SRC_DATAGEN, WR_SRC_NEXMARK, WR_SRC_FILE };
+enum wr_startup { WR_STARTUP_EARLIEST, WR_STARTUP_LATEST, WR_STARTUP_GROUP };
+enum wr_invalid_policy { WR_INVALID_FAIL, WR_INVALID_SKIP, WR_INVALID_DLQ };
+
+typedef struct wr_source_spec {
+	enum wr_src_kind kind;
+	/* kafka */
+	char *topic;
+	char *bootstrap; /* NULL = the cluster's kafka.bootstrap */
+	enum wr_startup startup;
+	char *group; /* consumer group for offset commits (monitoring) */
+	/* datagen / nexmark */
+	int64_t rate;  /* events per second per subtask; 0 = unthrottled */
+	int64_t count; /* events per subtask; 0 = unbounded */
+	/* file */
+	char *path;
+	/* format and schema */
+	wr_schema schema;
+	/* event time; field -1 = no event time */
+	int time_field;
+	int64_t max_out_of_orderness_ms;
+	int64_t idle_timeout_ms;
+	/* bad records */
+	enum wr_invalid_policy invalid;
+	char *dlq_topic;
+} wr_source_spec;
+
+enum wr_node_kind {
+	WR_NODE_SOURCE,
+	WR_NODE_FILTER,
+	WR_NODE_SELECT,
+	WR_NODE_KEY_BY, /* key_by alone: repartition */
+	WR_NODE_WINDOW, /* key_by + window + aggregate */
+	WR_NODE_REDUCE, /* key_by + reduce */
+	WR_NODE_JOIN,
+	WR_NODE_PATTERN,
+	WR_NODE_SINK,
+};
+
+enum wr_window_kind { WR_WIN_TUMBLING, WR_WIN_SLIDING, WR_WIN_SESSION };
+
+enum wr_agg_fn {
+	WR_AGG_COUNT,
+	WR_AGG_SUM,
+	WR_AGG_MIN,
+	WR_AGG_MAX,
+	WR_AGG_AVG,
+	WR_AGG_COUNT_DISTINCT,
+	WR_AGG_FIRST,
+	WR_AGG_LAST,
+};
+
+typedef struct wr_agg_spec {
+	char *name; /* output field */
+	enum wr_agg_fn fn;
+	int arg;           /* input field index; -1 for count() */
+	enum wr_type type; /* output type */
+} wr_agg_spec;
+
+typedef struct wr_select_item {
+	char *name;
+	wr_expr *expr;
+} wr_select_item;
+
+enum wr_sink_kind {
+	WR_SINK_KAFKA,
+	WR_SINK_FILE,
+	WR_SINK_STDOUT,
+	WR_SINK_POSTGRES
+};
+enum wr_semantic { WR_SEM_NONE, WR_SEM_AT_LEAST_ONCE, WR_SEM_EXACTLY_ONCE };
+
+typedef struct wr_sink_spec {
+	enum wr_sink_kind kind;
+	char *topic;     /* kafka */
+	char *bootstrap; /* kafka; NULL = cluster default */
+	enum wr_semantic semantic;
+	int key_field; /* kafka: -1 = no key */
+	char *path;    /* file: directory */
+	char *dsn;     /* postgres */
+	char *table;   /* postgres */
+} wr_sink_spec;
+
+typedef struct wr_node_spec {
+	char *id; /* operator uid */
+	enum wr_node_kind kind;
+	int line, col; /* where the node is defined */
+	int inputs[2]; /* indices into spec->nodes; -1 = none */
+	int ninputs;
+	int parallelism;      /* resolved (node, else job default) */
+	bool parallelism_set; /* written in the file */
+	wr_schema out;        /* schema of the records it emits */
+	/* filter */
+	wr_expr *filter;
+	/* select */
+	wr_select_item *select;
+	size_t nselect;
+	/* key_by (window, reduce, key_by alone): input field indices */
+	int keys[WR_MAX_FIELDS];
+	int nkeys;
+	/* window */
+	enum wr_window_kind window;
+	int64_t size_ms, slide_ms, gap_ms;
+	int64_t allowed_lateness_ms;
+	char *late_output; /* side-output name or NULL */
+	/* window aggregate / reduce */
+	wr_agg_spec *aggs;
+	size_t naggs;
+	/* sink */
+	wr_sink_spec sink;
+	/* source */
+	wr_source_spec source;
+} wr_node_spec;
+
+typedef struct wr_checkpoint_spec {
+	int64_t interval_ms; /* 0 = checkpointing off */
+	int64_t timeout_ms;
+	int64_t min_pause_ms;
+	enum wr_semantic mode;
+	int retained;
+	int tolerable_failed;
+} wr_checkpoint_spec;
+
+enum wr_restart_kind {
+	WR_RESTART_NONE,
+	WR_RESTART_FIXED,
+	WR_RESTART_EXPONENTIAL
+};
+
+typedef struct wr_restart_spec {
+	enum wr_restart_kind kind;
+	int64_t delay_ms; /* fixed_delay; initial for exponential */
+	int64_t max_delay_ms;
+	double multiplier;
+	int64_t attempts; /* -1 = unbounded */
+} wr_restart_spec;
+
+typedef struct wr_jobspec {
+	char *file; /* name used in messages */
+	char *text; /* the job file's text, as submitted */
+	char *name;
+	int parallelism;
+	int max_parallelism;
+	wr_checkpoint_spec checkpointing;
+	wr_restart_spec restart;
+	/* sources first (in file order), then nodes (file order); a node's
+	 * inputs always come before it once validated (no cycles). */
+	wr_node_spec *nodes;
+	size_t nnodes;
+} wr_jobspec;
+
+/*
+ * Parses and validates a job. name is used in messages ("orders.yaml").
+ * parallelism_override > 0 replaces the job's default parallelism (weir run
+ * -p) for nodes that do not set their own. On error returns WR_EINVAL with
+ * "name:line:col: what is wrong" in errbuf.
+ */
+int wr_jobspec_parse(const char *name, const char *text, size_t len,
+                     int parallelism_override, wr_jobspec **out, char *errbuf,
+                     size_t errlen);
+int wr_jobspec_load_file(const char *path, int parallelism_override,
+                         wr_jobspec **out, char *errbuf, size_t errlen);
+
+/* Index of the node with this id, or -1. */
+int wr_jobspec_find(const wr_jobspec *spec, const char *id);
+
+/* Accepts NULL. */
+void wr_jobspec_free(wr_jobspec *spec);
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * job.c - job lifecycle on the JobManager: submit -> plan -> allocate slots
+ * -> deploy -> RUNNING; task reports drive FINISHED / FAILED; cancel sends
+ * CancelTask to every task and ends CANCELED. A failed task or a lost
+ * TaskManager fails the job and frees its slots (restarts come with
+ * checkpoints).
+ */
+#include "job.h"
+
+#include "clock.h"
+#include "err.h"
+#include "id.h"
+#include "jm_int.h"
+#include "log.h"
+#include "mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long a cancelled job waits for its tasks to confirm before it is
+ * declared CANCELED anyway (their TaskManager may be gone). */
+#define JM_CANCEL_TIMEOUT_MS 10000
+
+struct jm_jobs {
+	jm_server *jm;
+	jm_job **v;
+	size_t n, cap;
+};
+
+static const char *const jm_job_states[] = {
+    "CREATED",  "RUNNING", "FAILING",  "CANCELLING",
+    "CANCELED", "FAILED",  "FINISHED",
+};
+static const char *const jm_task_states[] = {
+    "DEPLOYING", "RUNNING", "FINISHED", "CANCELED", "FAILED",
+};
+
+const char *
+jm_job_state_name(enum jm_job_state s)
+{
+	return jm_job_states[s];
+}
+
+const char *
+jm_task_state_name(enum jm_task_state s)
+{
+	return jm_task_states[s];
+}
+
+bool
+jm_job_state_terminal(enum jm_job_state s)
+{
+	return s == JM_JOB_CANCELED || s == JM_JOB_FAILED ||
+	       s == JM_JOB_FINISHED;
+}
+
+static bool
+jm_task_terminal(enum jm_task_state s)
+{
+	return s == JM_TASK_FINISHED || s == JM_TASK_CANCELED ||
+	       s == JM_TASK_FAILED;
+}
+
+jm_jobs *
+jm_jobs_new(jm_server *jm)
+{
+	jm_jobs *jobs = wr_xcalloc(1, sizeof(*jobs));
+	jobs->jm = jm;
+	return jobs;
+}
+
+static void
+jm_job_free(jm_job *job)
+{
+	if (job == NULL)
+		return;
+	wr_plan_free(job->plan);
+	wr_jobspec_free(job->spec);
+	free(job->name);
+	free(job->file);
+	free(job->yaml);
+	free(job->failure);
+	free(job->slots);
+	free(job->tasks);
+	free(job);
+}
+
+void
+jm_jobs_free(jm_jobs *jobs)
+{
+	if (jobs == NULL)
+		return;
+	for (size_t i = 0; i < jobs->n; i++)
+		jm_job_free(jobs->v[i]);
+	free(jobs->v);
+	free(jobs);
+}
+
+jm_job *
+jm_jobs_find(jm_jobs *jobs, const char *id)
+{
+	for (size_t i = 0; i < jobs->n; i++)
+		if (strcmp(jobs->v[i]->id, id) == 0)
+			return jobs->v[i];
+	return NULL;
+}
+
+size_t
+jm_jobs_count(const jm_jobs *jobs)
+{
+	return jobs->n;
+}
+
+jm_job *
+jm_jobs_at(jm_jobs *jobs, size_t i)
+{
+	return i < jobs->n ? jobs->v[i] : NULL;
+}
+
+void
+jm_jobs_counts(jm_jobs *jobs, int counts[JM_JOB_FINISHED + 1])
+{
+	memset(counts, 0, sizeof(int) * (JM_JOB_FINISHED + 1));
+	for (size_t i = 0; i < jobs->n; i++)
+		counts[jobs->v[i]->state]++;
+}
+
+/* Refuses what this version cannot run, naming the node. */
+static int
+jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
+{
+	for (size_t i = 0; i < spec->nnodes; i++) {
+		const wr_node_spec *n = &spec->nodes[i];
+		const char *what = NULL;
+		if (n->kind == WR_NODE_WINDOW || n->kind == WR_NODE_REDUCE)
+			what = "windows and reduce (keyed state) arrive with "
+			       "the event-time issue";
+		else if (n->kind == WR_NODE_JOIN || n->kind == WR_NODE_PATTERN)
+			what = "joins and patterns are not supported yet";
+		else if (n->kind == WR_NODE_SOURCE &&
+		         n->source.kind != WR_SRC_KAFKA &&
+		         n->source.kind != WR_SRC_DATAGEN)
+			what = "only kafka and datagen sources run today";
+		else if (n->kind == WR_NODE_SINK &&
+		         n->sink.kind == WR_SINK_POSTGRES)
+			what = "the postgres sink is not supported yet";
+		else if (n->kind == WR_NODE_SINK &&
+		         n->sink.semantic == WR_SEM_EXACTLY_ONCE)
+			what = "exactly_once sinks arrive with checkpoints";
+		if (what != NULL) {
+			snprintf(errbuf, errlen, "%s:%d:%d: node '%s': %s",
+			         spec->file, n->line, n->col, n->id, what);
+			return WR_ESTATE;
+		}
+	}
+	return WR_OK;
+}
+
+static void
+jm_job_set_tasks(jm_job *job)
+{
+	const wr_plan *p = job->plan;
+	job->ntasks = 0;
+	for (int v = 0; v < p->nvertices; v++)
+		job->ntasks += p->vertices[v].parallelism;
+	job->tasks = wr_xcalloc((size_t)job->ntasks, sizeof(jm_task));
+	int k = 0;
+	for (int v = 0; v < p->nvertices; v++)
+		for (int s = 0; s < p->vertices[v].parallelism; s++) {
+			jm_task *t = &job->tasks[k++];
+			t->vertex = v;
+			t->subtask = s;
+			t->slot = &job->slots[s]; /* slot sharing */
+			t->state = JM_TASK_DEPLOYING;
+		}
+}
+
+static void
+jm_job_release_slots(jm_jobs *jobs, jm_job *job)
+{
+	if (!job->slots_held)
+		return;
+	for (int i = 0; i < job->nslots; i++)
+		jm_tmreg_release(jobs->jm->tms, &job->slots[i]);
+	job->slots_held = false;
+}
+
+static void
+jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
+{
+	if (job->state == st)
+		return;
+	wr_log(st == JM_JOB_FAILED ? WR_LOG_WARN : WR_LOG_INFO, "JOB-STATE",
+	       "job=%s name=%s %s -> %s%s%s", job->id, job->name,
+	       jm_job_state_name(job->state), jm_job_state_name(st),
+	       job->failure && st == JM_JOB_FAILED ? ": " : "",
+	       job->failure && st == JM_JOB_FAILED ? job->failure : "");
+	job->state = st;
+	if (jm_job_state_terminal(st)) {
+		job->end_ms = wr_wall_ms();
+		jm_job_release_slots(jobs, job);
+	}
+	jm_store_job(jobs->jm, job);
+}
+
+/* Asks every task that has not ended to stop. */
+static void
+jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
+{
+	for (int i = 0; i < job->ntasks; i++)
+		if (!jm_task_terminal(job->tasks[i].state) &&
+		    jm_rpc_cancel_task(jobs->jm, job, &job->tasks[i]) != WR_OK)
+			job->tasks[i].state = JM_TASK_CANCELED; /* TM gone */
+	job->cancel_deadline_ms = wr_mono_ms() + JM_CANCEL_TIMEOUT_MS;
+}
+
+/* Moves a FAILING/CANCELLING/RUNNING job on once its tasks have ended. */
+static void
+jm_job_settle(jm_jobs *jobs, jm_job *job)
+{
+	int ended = 0, finished = 0;
+	for (int i = 0; i < job->ntasks; i++) {
+		ended += jm_task_terminal(job->tasks[i].state);
+		finished += job->tasks[i].state == JM_TASK_FINISHED;
+	}
+	if (ended < job->ntasks)
+		return;
+	if (job->state == JM_JOB_FAILING)
+		jm_job_set_state(jobs, job, JM_JOB_FAILED);
+	else if (job->state == JM_JOB_CANCELLING)
+		jm_job_set_state(jobs, job, JM_JOB_CANCELED);
+	else if (job->state == JM_JOB_RUNNING && finished == job->ntasks)
+		jm_job_set_state(jobs, job, JM_JOB_FINISHED);
+}
+
+/* Fails a job: records the first reason, stops the other tasks. */
+static void
+jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
+{
+	if (jm_job_state_terminal(job->state) || job->state == JM_JOB_FAILING)
+		return;
+	if (job->failure == NULL)
+		job->failure = wr_xstrdup(reason);
+	if (job->state != JM_JOB_CANCELLING) {
+		jm_job_set_state(jobs, job, JM_JOB_FAILING);
+		jm_job_cancel_tasks(jobs, job);
+	}
+	jm_job_settle(jobs, job);
+}
+
+static int
+jm_job_deploy(jm_jobs *jobs, jm_job *job, char *errbuf, size_t errlen)
+{
+	for (int i = 0; i < job->ntasks; i++) {
+		jm_task *t = &job->tasks[i];
+		int rv = jm_rpc_deploy_task(jobs->jm, job, t, errbuf, errlen);
+		if (rv != WR_OK) {
+			t->state = JM_TASK_FAILED;
+			return rv;
+		}
+	}
+	return WR_OK;
+}
+
+/* Parses, checks and plans; allocates slots. On success *out is a CREATED
+ * job holding its slots. */
+static int
+jm_job_create(jm_jobs *jobs, const char *file, const char *yaml, int p,
+              jm_job **out, char *errbuf, size_t errlen)
+{
+	jm_job *job = wr_xcalloc(1, sizeof(*job));
+	uint32_t free_slots = 0;
+	int rv = wr_jobspec_parse(file, yaml, strlen(yaml), p, &job->spec,
+	                          errbuf, errlen);
+	if (rv != WR_OK ||
+	    (rv = jm_job_check_runnable(job->spec, errbuf, errlen)) != WR_OK ||
+	    (rv = wr_plan_build(job->spec, &job->plan, errbuf, errlen)) !=
+	        WR_OK)
+		goto fail;
+	job->nslots = wr_plan_slots_needed(job->plan);
+	job->slots = wr_xcalloc((size_t)job->nslots, sizeof(jm_slot_ref));
+	rv = jm_tmreg_allocate(jobs->jm->tms, job->nslots, job->slots,
+	                       &free_slots);
+	if (rv != WR_OK) {
+		jm_tmreg_totals t = jm_tmreg_get_totals(jobs->jm->tms);
+		snprintf(errbuf, errlen,
+		         "job '%s' needs %d slots but only %u are free (%u "
+		         "TaskManagers, %u slots in all): add TaskManagers or "
+		         "lower the parallelism",
+		         job->spec->name, job->nslots, free_slots, t.alive,
+		         t.slots_total);
+		goto fail;
+	}
+	job->slots_held = true;
+	wr_id_hex(job->id, sizeof(job->id), 16);
+	job->name = wr_xstrdup(job->spec->name);
+	job->file = wr_xstrdup(file);
+	job->yaml = wr_xstrdup(yaml);
+	job->parallelism_override = p;
+	job->start_ms = wr_wall_ms();
+	job->state = JM_JOB_CREATED;
+	jm_job_set_tasks(job);
+	*out = job;
+	return WR_OK;
+fail:
+	jm_job_free(job);
+	return rv;
+}
+
+int
+jm_jobs_submit(jm_jobs *jobs, const char *file, const char *yaml,
+               int parallelism_override, char *job_id, char *errbuf,
+               size_t errlen)
+{
+	jm_job *job;
+	int rv = jm_job_create(jobs, file, yaml, parallelism_override, &job,
+	                       errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	if (jobs->n == jobs->cap) {
+		jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
+		jobs->v = wr_xrealloc(jobs->v, jobs->cap * sizeof(*jobs->v));
+	}
+	jobs->v[jobs->n++] = job;
+	memcpy(job_id, job->id, sizeof(job->id));
+	wr_log(WR_LOG_INFO, "JOB-SUBMITTED",
+	       "job=%s name=%s vertices=%d tasks=%d slots=%d", job->id,
+	       job->name, job->plan->nvertices, job->ntasks, job->nslots);
+	jm_store_job(jobs->jm, job);
+	char derr[512] = "";
+	jm_job_set_state(jobs, job, JM_JOB_RUNNING);
+	if (jm_job_deploy(jobs, job, derr, sizeof(derr)) != WR_OK) {
+		char reason[700];
+		snprintf(reason, sizeof(reason), "deployment failed: %s", derr);
+		jm_job_fail(jobs, job, reason);
+	}
+	return WR_OK;
+}
+
+int
+jm_jobs_cancel(jm_jobs *jobs, const char *id, char *errbuf, size_t errlen)
+{
+	jm_job *job = jm_jobs_find(jobs, id);
+	if (job == NULL) {
+		snprintf(errbuf, errlen, "no job %s", id);
+		return WR_ENOENT;
+	}
+	if (jm_job_state_terminal(job->state)) {
+		snprintf(errbuf, errlen, "job %s is already %s", id,
+		         jm_job_state_name(job->state));
+		return WR_ESTATE;
+	}
+	if (job->state != JM_JOB_CANCELLING) {
+		jm_job_set_state(jobs, job, JM_JOB_CANCELLING);
+		jm_job_cancel_tasks(jobs, job);
+	}
+	jm_job_settle(jobs, job);
+	return WR_OK;
+}
+
+static jm_task *
+jm_job_task(jm_job *job, const char *task_id)
+{
+	int v, s;
+	char tail;
+	if (sscanf(task_id, "%d/%d%c", &v, &s, &tail) != 2)
+		return NULL;
+	for (int i = 0; i < job->ntasks; i++)
+		if (job->tasks[i].vertex == v && job->tasks[i].subtask == s)
+			return &job->tasks[i];
+	return NULL;
+}
+
+void
+jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
+                   const char *task_id, enum jm_task_state st,
+                   const char *failure)
+{
+	jm_job *job = jm_jobs_find(jobs, job_id);
+	jm_task *t = job ? jm_job_task(job, task_id) : NULL;
+	if (t == NULL || attempt != job->attempt) {
+		wr_log(WR_LOG_WARN, "JOB-STALE-UPDATE",
+		       "ignoring task %s of job %s attempt %u: unknown",
+		       task_id, job_id, attempt);
+		return;
+	}
+	if (jm_task_terminal(t->state))
+		return;
+	t->state = st;
+	if (st == JM_TASK_FAILED) {
+		char reason[1024];
+		snprintf(reason, sizeof(reason),
+		         "task %s (%s) on %s failed: %s", task_id,
+		         job->plan->vertices[t->vertex].name, t->slot->tm_id,
+		         failure ? failure : "no reason given");
+		jm_job_fail(jobs, job, reason);
+		return;
+	}
+	jm_job_settle(jobs, job);
+}
+
+void
+jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
+{
+	for (size_t i = 0; i < jobs->n; i++) {
+		jm_job *job = jobs->v[i];
+		if (jm_job_state_terminal(job->state))
+			continue;
+		bool hit = false;
+		for (int k = 0; k < job->ntasks; k++) {
+			jm_task *t = &job->tasks[k];
+			if (strcmp(t->slot->tm_id, tm->id) == 0 &&
+			    !jm_task_terminal(t->state)) {
+				t->state = JM_TASK_FAILED;
+				hit = true;
+			}
+		}
+		if (hit) {
+			char reason[512];
+			snprintf(reason, sizeof(reason),
+			         "TaskManager %s was lost", tm->id);
+			jm_job_fail(jobs, job, reason);
+		}
+	}
+}
+
+void
+jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
+{
+	for (size_t i = 0; i < jobs->n; i++) {
+		jm_job *job = jobs->v[i];
+		if ((job->state != JM_JOB_CANCELLING &&
+		     job->state != JM_JOB_FAILING) ||
+		    now_ms < job->cancel_deadline_ms)
+			continue;
+		for (int k = 0; k < job->ntasks; k++)
+			if (!jm_task_terminal(job->tasks[k].state))
+				job->tasks[k].state = JM_TASK_CANCELED;
+		wr_log(WR_LOG_WARN, "JOB-CANCEL-TIMEOUT",
+		       "job=%s: tasks did not confirm within %d ms", job->id,
+		       JM_CANCEL_TIMEOUT_MS);
+		jm_job_settle(jobs, job);
+	}
+}

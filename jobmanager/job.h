@@ -1,0 +1,108 @@
+/*
+ * job.h - the JobManager's jobs: submission, scheduling onto slots,
+ * deployment, task state tracking, cancellation and failure.
+ *
+ * A job is parsed and planned here with the same code the TaskManagers use
+ * (common/jobspec, common/plan). Scheduling follows Flink's default slot
+ * sharing: slot i runs subtask i of every vertex, so a job needs as many
+ * slots as its largest parallelism; slots are spread over TaskManagers.
+ * Every function runs on the JobManager's main thread (@thread main) except
+ * where noted; other threads reach jobs through RPC.
+ */
+#ifndef JM_JOB_H
+#define JM_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plan.h"
+#include "tmreg.h"
+
+enum jm_job_state {
+	JM_JOB_CREATED,
+	JM_JOB_RUNNING,
+	JM_JOB_FAILING,
+	JM_JOB_CANCELLING,
+	JM_JOB_CANCELED,
+	JM_JOB_FAILED,
+	JM_JOB_FINISHED,
+};
+
+enum jm_task_state {
+	JM_TASK_DEPLOYING,
+	JM_TASK_RUNNING,
+	JM_TASK_FINISHED,
+	JM_TASK_CANCELED,
+	JM_TASK_FAILED,
+};
+
+typedef struct jm_task {
+	int vertex, subtask;
+	const jm_slot_ref *slot; /* into job->slots */
+	enum jm_task_state state;
+} jm_task;
+
+typedef struct jm_job {
+	char id[33];
+	char *name;
+	char *file;
+	char *yaml;
+	int parallelism_override;
+	wr_jobspec *spec;
+	wr_plan *plan;
+	enum jm_job_state state;
+	int64_t start_ms, end_ms; /* wall clock */
+	char *failure;            /* first failure, NULL if none */
+	uint32_t attempt;
+	int nslots;
+	jm_slot_ref *slots; /* allocated; released when the job ends */
+	bool slots_held;
+	int ntasks;
+	jm_task *tasks; /* vertex-major: tasks of vertex 0, then 1, ... */
+	int64_t cancel_deadline_ms; /* monotonic; cancellation gives up then */
+} jm_job;
+
+struct jm_server;
+typedef struct jm_jobs jm_jobs;
+
+jm_jobs *jm_jobs_new(struct jm_server *jm);
+void jm_jobs_free(jm_jobs *jobs);
+
+const char *jm_job_state_name(enum jm_job_state s);
+const char *jm_task_state_name(enum jm_task_state s);
+bool jm_job_state_terminal(enum jm_job_state s);
+
+/*
+ * Validates, plans, allocates slots and deploys a job. On success writes
+ * its id (33 bytes) into job_id. Errors (WR_EINVAL bad job, WR_EFULL not
+ * enough slots, WR_ESTATE unsupported feature, deployment failures) come
+ * with a message for the user.
+ */
+int jm_jobs_submit(jm_jobs *jobs, const char *file, const char *yaml,
+                   int parallelism_override, char *job_id, char *errbuf,
+                   size_t errlen);
+
+/* Cancels a job: its tasks are told to stop and it ends CANCELED. */
+int jm_jobs_cancel(jm_jobs *jobs, const char *id, char *errbuf, size_t errlen);
+
+jm_job *jm_jobs_find(jm_jobs *jobs, const char *id);
+/* Jobs in submission order. */
+size_t jm_jobs_count(const jm_jobs *jobs);
+jm_job *jm_jobs_at(jm_jobs *jobs, size_t i);
+
+/* A TaskManager reports a task's state ("v/s" task ids). */
+void jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
+                        const char *task_id, enum jm_task_state st,
+                        const char *failure);
+
+/* A TaskManager was declared lost: its tasks failed. */
+void jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm);
+
+/* Periodic work (cancellation deadlines). */
+void jm_jobs_tick(jm_jobs *jobs, int64_t now_ms);
+
+/* Counts per state, for /overview. @thread main */
+void jm_jobs_counts(jm_jobs *jobs, int counts[JM_JOB_FINISHED + 1]);
+
+#endif

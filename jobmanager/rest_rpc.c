@@ -1,0 +1,272 @@
+/*
+ * rest_rpc.c - the REST job endpoints. They run on nng's HTTP threads and
+ * reach the job state, which the main thread owns, by RPC to this
+ * JobManager's own endpoint; replies are rendered as JSON here (so this
+ * file, like every *_rpc.c, is where protobuf meets the rest).
+ *
+ * The JSON of GET /jobs and GET /jobs/{id} is what `weir list -o json` and
+ * `weir info -o json` print.
+ */
+#include "jm_int.h"
+
+#include "err.h"
+#include "http.h"
+#include "json.h"
+#include "mem.h"
+#include "rpc.h"
+#include "weir.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JM_REST_RPC_TIMEOUT_MS 15000
+
+static int
+jm_rest_status(int rv)
+{
+	switch (rv) {
+	case WR_ENOENT:
+		return 404;
+	case WR_EINVAL:
+		return 400;
+	case WR_ESTATE:
+	case WR_EFULL:
+		return 409;
+	case WR_ETIMEDOUT:
+		return 504;
+	default:
+		return 500;
+	}
+}
+
+static void
+jm_rest_error(wr_http_resp *resp, int status, const char *msg)
+{
+	wr_json j;
+	resp->status = status;
+	wr_buf_reset(&resp->body);
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_key(&j, "errors");
+	wr_json_arr_begin(&j);
+	wr_json_str(&j, msg);
+	wr_json_arr_end(&j);
+	wr_json_obj_end(&j);
+}
+
+/* Calls the main thread; on failure fills resp and returns NULL. */
+static wr_msg *
+jm_rest_call(jm_server *jm, Weir__Envelope *env, wr_http_resp *resp)
+{
+	wr_msg *rep = NULL;
+	char err[1024] = "";
+	int rv = wr_rpc_call(jm->self, env, JM_REST_RPC_TIMEOUT_MS, &rep, err,
+	                     sizeof(err));
+	if (rv != WR_OK) {
+		jm_rest_error(resp, jm_rest_status(rv),
+		              err[0] ? err : wr_strerror(rv));
+		return NULL;
+	}
+	return rep;
+}
+
+static void
+jm_rest_summary_fields(wr_json *j, const Weir__JobSummary *s)
+{
+	wr_json_kv_str(j, "id", s->id);
+	wr_json_kv_str(j, "name", s->name);
+	wr_json_kv_str(j, "state", s->state);
+	wr_json_kv_int(j, "start_time", (int64_t)s->start_time_ms);
+}
+
+static void
+jm_rest_list(jm_server *jm, wr_http_resp *resp)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__ListJobs body = WEIR__LIST_JOBS__INIT;
+	body.has_all = 1;
+	body.all = 1;
+	env.body_case = WEIR__ENVELOPE__BODY_LIST_JOBS;
+	env.list_jobs = &body;
+	wr_msg *rep = jm_rest_call(jm, &env, resp);
+	if (rep == NULL)
+		return;
+	const Weir__JobList *l = wr_msg_env(rep)->job_list;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_key(&j, "jobs");
+	wr_json_arr_begin(&j);
+	for (size_t i = 0; l != NULL && i < l->n_jobs; i++) {
+		wr_json_obj_begin(&j);
+		jm_rest_summary_fields(&j, l->jobs[i]);
+		wr_json_obj_end(&j);
+	}
+	wr_json_arr_end(&j);
+	wr_json_obj_end(&j);
+	wr_msg_free(rep);
+}
+
+static void
+jm_rest_vertices(wr_json *j, const Weir__JobInfo *ji)
+{
+	wr_json_key(j, "vertices");
+	wr_json_arr_begin(j);
+	for (size_t v = 0; v < ji->n_vertices; v++) {
+		const Weir__VertexInfo *vi = ji->vertices[v];
+		wr_json_obj_begin(j);
+		wr_json_kv_str(j, "id", vi->id);
+		wr_json_kv_str(j, "name", vi->name ? vi->name : "");
+		wr_json_kv_int(j, "parallelism", vi->parallelism);
+		wr_json_key(j, "subtasks");
+		wr_json_arr_begin(j);
+		for (size_t s = 0; s < vi->n_subtasks; s++) {
+			wr_json_obj_begin(j);
+			wr_json_kv_int(j, "index", vi->subtasks[s]->index);
+			wr_json_kv_str(j, "state", vi->subtasks[s]->state);
+			wr_json_kv_str(j, "taskmanager",
+			               vi->subtasks[s]->taskmanager);
+			wr_json_obj_end(j);
+		}
+		wr_json_arr_end(j);
+		wr_json_obj_end(j);
+	}
+	wr_json_arr_end(j);
+}
+
+static void
+jm_rest_info(jm_server *jm, const char *id, wr_http_resp *resp)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__JobInfoRequest body = WEIR__JOB_INFO_REQUEST__INIT;
+	body.job_id = (char *)id;
+	env.body_case = WEIR__ENVELOPE__BODY_JOB_INFO_REQ;
+	env.job_info_req = &body;
+	wr_msg *rep = jm_rest_call(jm, &env, resp);
+	if (rep == NULL)
+		return;
+	const Weir__JobInfo *ji = wr_msg_env(rep)->job_info;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	jm_rest_summary_fields(&j, ji->summary);
+	wr_json_kv_int(&j, "end_time", (int64_t)ji->summary->end_time_ms);
+	wr_json_key(&j, "failure");
+	if (ji->failure)
+		wr_json_str(&j, ji->failure);
+	else
+		wr_json_null(&j);
+	jm_rest_vertices(&j, ji);
+	wr_json_key(&j, "last_checkpoint");
+	if (ji->has_last_checkpoint_id)
+		wr_json_uint(&j, ji->last_checkpoint_id);
+	else
+		wr_json_null(&j);
+	wr_json_obj_end(&j);
+	wr_msg_free(rep);
+}
+
+/* Value of key in a query string "a=1&b=2" into out; false if absent. */
+static bool
+jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
+{
+	size_t kl = strlen(key);
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			snprintf(out, outlen, "%.*s", (int)(n - kl - 1),
+			         p + kl + 1);
+			return true;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return false;
+}
+
+static void
+jm_rest_submit(jm_server *jm, const wr_http_req *req, wr_http_resp *resp)
+{
+	char file[256] = "job.yaml", par[16] = "0";
+	jm_rest_query(req->query, "file", file, sizeof(file));
+	jm_rest_query(req->query, "parallelism", par, sizeof(par));
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__SubmitJob body = WEIR__SUBMIT_JOB__INIT;
+	body.job_yaml = (char *)req->body;
+	body.file_name = file;
+	body.has_parallelism = 1;
+	body.parallelism = (uint32_t)atoi(par);
+	env.body_case = WEIR__ENVELOPE__BODY_SUBMIT_JOB;
+	env.submit_job = &body;
+	wr_msg *rep = jm_rest_call(jm, &env, resp);
+	if (rep == NULL)
+		return;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_kv_str(&j, "job_id", wr_msg_env(rep)->submit_job_reply->job_id);
+	wr_json_obj_end(&j);
+	wr_msg_free(rep);
+}
+
+static void
+jm_rest_cancel(jm_server *jm, const char *id, const wr_http_req *req,
+               wr_http_resp *resp)
+{
+	char mode[32] = "";
+	if (!jm_rest_query(req->query, "mode", mode, sizeof(mode)) ||
+	    strcmp(mode, "cancel") != 0) {
+		jm_rest_error(resp, 400, "PATCH /jobs/{id} needs ?mode=cancel");
+		return;
+	}
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__CancelJob body = WEIR__CANCEL_JOB__INIT;
+	body.job_id = (char *)id;
+	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_JOB;
+	env.cancel_job = &body;
+	wr_msg *rep = jm_rest_call(jm, &env, resp);
+	if (rep == NULL)
+		return;
+	resp->status = 202;
+	wr_buf_puts(&resp->body, "{}");
+	wr_msg_free(rep);
+}
+
+/* Routes everything under /jobs. */
+static void
+jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
+{
+	jm_server *jm = arg;
+	const char *rest = req->path + strlen("/jobs");
+	char id[64] = "";
+	if (*rest == '/' && rest[1] != '\0') {
+		if (strlen(rest + 1) >= sizeof(id) || strchr(rest + 1, '/')) {
+			jm_rest_error(resp, 404, "no such resource");
+			return;
+		}
+		snprintf(id, sizeof(id), "%s", rest + 1);
+	}
+	bool get = strcmp(req->method, "GET") == 0;
+	if (id[0] == '\0' && get)
+		jm_rest_list(jm, resp);
+	else if (id[0] == '\0' && strcmp(req->method, "POST") == 0)
+		jm_rest_submit(jm, req, resp);
+	else if (id[0] != '\0' && get)
+		jm_rest_info(jm, id, resp);
+	else if (id[0] != '\0' && strcmp(req->method, "PATCH") == 0)
+		jm_rest_cancel(jm, id, req, resp);
+	else
+		jm_rest_error(resp, 405, "method not allowed");
+}
+
+int
+jm_rest_jobs_init(jm_server *jm)
+{
+	int rv = wr_http_server_handle(jm->http, NULL, "/jobs", true,
+	                               jm_rest_jobs, jm);
+	if (rv == WR_OK)
+		rv = wr_http_server_handle(jm->http, NULL, "/jobs/", true,
+		                           jm_rest_jobs, jm);
+	return rv;
+}

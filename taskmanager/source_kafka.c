@@ -1,0 +1,240 @@
+/*
+ * source_kafka.c - the Kafka source. Partitions are assigned by the plan,
+ * not by a consumer group: partition p goes to subtask p mod parallelism,
+ * discovered once at start. Each message is decoded once from JSON into a
+ * row; one that does not decode or does not match the schema goes where
+ * `invalid:` says: the dead-letter topic (original bytes, the reason in
+ * headers), skipped, or it fails the job - and is counted in
+ * weir_invalid_records_total either way.
+ */
+#include "task_int.h"
+#include "tm_int.h"
+
+#include "clock.h"
+#include "err.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TM_KAFKA_BATCH       512
+#define TM_KAFKA_POLL_MS     10
+#define TM_KAFKA_METADATA_MS 5000
+
+typedef struct tm_kafka_src {
+	tm_task *t;
+	tm_op *op;
+	const wr_source_spec *s;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *q;
+	rd_kafka_t *dlq; /* producer for dead letters, made on first use */
+	int nparts;      /* partitions this subtask reads */
+} tm_kafka_src;
+
+static const char *
+tm_kafka_bootstrap(const tm_kafka_src *k)
+{
+	if (k->s->bootstrap != NULL)
+		return k->s->bootstrap;
+	if (k->t->spec->kafka_bootstrap != NULL)
+		return k->t->spec->kafka_bootstrap;
+	return k->t->tm->cfg.kafka_bootstrap;
+}
+
+static int
+tm_kafka_open(tm_kafka_src *k, char *err, size_t errlen)
+{
+	char group[128];
+	snprintf(group, sizeof(group), "%s",
+	         k->s->group ? k->s->group : "weir");
+	rd_kafka_conf_t *conf = wr_kafka_conf_new(tm_kafka_bootstrap(k));
+	if (wr_kafka_conf_consumer_defaults(conf, err, errlen) ||
+	    wr_kafka_conf_set(conf, "group.id", group, err, errlen) ||
+	    wr_kafka_conf_set(conf, "enable.partition.eof", "false", err,
+	                      errlen)) {
+		rd_kafka_conf_destroy(conf);
+		return WR_EINVAL;
+	}
+	k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+	if (k->rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		return WR_EINVAL;
+	}
+	return WR_OK;
+}
+
+/* Assigns partitions p with p % parallelism == subtask. */
+static int
+tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
+{
+	int n =
+	    wr_kafka_partition_count(k->rk, k->s->topic, TM_KAFKA_METADATA_MS);
+	if (n <= 0) {
+		snprintf(err, errlen, "topic %s: %s", k->s->topic,
+		         n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+		return WR_EUNREACHABLE;
+	}
+	int par = k->t->vertex->parallelism, sub = k->t->spec->subtask;
+	rd_kafka_topic_partition_list_t *tp =
+	    rd_kafka_topic_partition_list_new(n / par + 1);
+	for (int p = sub; p < n; p += par) {
+		int64_t off = k->s->startup == WR_STARTUP_LATEST
+		                  ? RD_KAFKA_OFFSET_END
+		              : k->s->startup == WR_STARTUP_GROUP
+		                  ? RD_KAFKA_OFFSET_STORED
+		                  : RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(tp, k->s->topic, p)->offset =
+		    off;
+	}
+	k->nparts = tp->cnt;
+	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
+		return WR_EUNREACHABLE;
+	}
+	wr_log(WR_LOG_INFO, "SOURCE-ASSIGNED",
+	       "%s topic=%s partitions=%d of %d (p mod %d == %d)", k->t->label,
+	       k->s->topic, k->nparts, n, par, sub);
+	k->q = rd_kafka_queue_get_consumer(k->rk);
+	return WR_OK;
+}
+
+/* Sends a bad record's original bytes to the dead-letter topic with the
+ * reason and its origin in headers. Delivery is asynchronous; the
+ * producer is flushed when the source ends. */
+static int
+tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
+                     const char *reason)
+{
+	char err[256], part[16], off[24];
+	if (k->dlq == NULL) {
+		rd_kafka_conf_t *conf =
+		    wr_kafka_conf_new(tm_kafka_bootstrap(k));
+		k->dlq =
+		    rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+		if (k->dlq == NULL) {
+			rd_kafka_conf_destroy(conf);
+			tm_task_fail(k->t, "dead-letter producer: %s", err);
+			return WR_EINVAL;
+		}
+	}
+	snprintf(part, sizeof(part), "%d", (int)m->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+	rd_kafka_resp_err_t e;
+	do {
+		e = rd_kafka_producev(
+		    k->dlq, RD_KAFKA_V_TOPIC(k->s->dlq_topic),
+		    RD_KAFKA_V_VALUE(m->payload, m->len),
+		    RD_KAFKA_V_KEY(m->key, m->key_len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_HEADER("weir.error", reason, -1),
+		    RD_KAFKA_V_HEADER("weir.source", k->op->node->id, -1),
+		    RD_KAFKA_V_HEADER("weir.topic", k->s->topic, -1),
+		    RD_KAFKA_V_HEADER("weir.partition", part, -1),
+		    RD_KAFKA_V_HEADER("weir.offset", off, -1), RD_KAFKA_V_END);
+		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(k->dlq, 10);
+	} while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tm_task_tick(k->t));
+	rd_kafka_poll(k->dlq, 0);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		tm_task_fail(k->t, "dead-letter topic %s: %s", k->s->dlq_topic,
+		             rd_kafka_err2str(e));
+		return WR_EINVAL;
+	}
+	return WR_OK;
+}
+
+/* Decodes one message and pushes it down the chain. */
+static int
+tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
+{
+	tm_task *t = k->t;
+	char reason[256];
+	wr_row row;
+	wr_metric_inc(t->m_in);
+	int rv =
+	    wr_row_from_json(&k->op->node->out, m->payload ? m->payload : "",
+	                     m->len, &row, &t->arena, reason, sizeof(reason));
+	if (rv != WR_OK) {
+		wr_metric_inc(t->m_invalid);
+		switch (k->s->invalid) {
+		case WR_INVALID_SKIP:
+			return WR_OK;
+		case WR_INVALID_DLQ:
+			return tm_kafka_dead_letter(k, m, reason);
+		default:
+			tm_task_fail(
+			    t,
+			    "invalid record in %s [%d] at offset %lld: %s "
+			    "(invalid.policy is fail)",
+			    k->s->topic, (int)m->partition,
+			    (long long)m->offset, reason);
+			return WR_EINVAL;
+		}
+	}
+	return tm_op_emit(k->op, &row);
+}
+
+static int
+tm_kafka_loop(tm_kafka_src *k)
+{
+	rd_kafka_message_t *msgs[TM_KAFKA_BATCH];
+	while (tm_task_tick(k->t)) {
+		if (k->nparts == 0) {
+			/* More subtasks than partitions: this one idles. */
+			wr_sleep_ms(TM_KAFKA_POLL_MS);
+			continue;
+		}
+		ssize_t n = rd_kafka_consume_batch_queue(k->q, TM_KAFKA_POLL_MS,
+		                                         msgs, TM_KAFKA_BATCH);
+		int rv = WR_OK;
+		for (ssize_t i = 0; i < n; i++) {
+			rd_kafka_message_t *m = msgs[i];
+			if (rv == WR_OK && m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+				rv = tm_kafka_record(k, m);
+			else if (rv == WR_OK &&
+			         m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				wr_log(WR_LOG_WARN, "SOURCE-KAFKA", "%s: %s",
+				       k->t->label, rd_kafka_message_errstr(m));
+			wr_arena_reset(&k->t->arena);
+			rd_kafka_message_destroy(m);
+		}
+		if (rv != WR_OK)
+			return rv;
+		if (k->dlq != NULL)
+			rd_kafka_poll(k->dlq, 0);
+	}
+	return WR_ECLOSED;
+}
+
+int
+tm_source_kafka_run(tm_task *t, tm_op *src)
+{
+	tm_kafka_src k = {.t = t, .op = src, .s = &src->node->source};
+	char err[512];
+	int rv = tm_kafka_open(&k, err, sizeof(err));
+	if (rv == WR_OK)
+		rv = tm_kafka_assign(&k, err, sizeof(err));
+	if (rv != WR_OK) {
+		tm_task_fail(t, "source '%s': %s", src->node->id, err);
+		goto close;
+	}
+	rv = tm_kafka_loop(&k);
+close:
+	if (k.dlq != NULL) {
+		rd_kafka_flush(k.dlq, 10000);
+		rd_kafka_destroy(k.dlq);
+	}
+	if (k.q != NULL)
+		rd_kafka_queue_destroy(k.q);
+	if (k.rk != NULL) {
+		rd_kafka_consumer_close(k.rk);
+		rd_kafka_destroy(k.rk);
+	}
+	return rv;
+}

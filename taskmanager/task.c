@@ -1,0 +1,523 @@
+/*
+ * task.c - task lifecycle: build the chain of the vertex, connect its
+ * network outputs and input gate, report RUNNING, run the source or the
+ * input loop, then report FINISHED, CANCELED or FAILED to the JobManager.
+ */
+#include "task_int.h"
+#include "tm_int.h"
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Most tasks one TaskManager runs at once. */
+#define TM_MAX_TASKS 256
+/* Records of a partly filled batch wait at most this long (latency). */
+#define TM_FLUSH_INTERVAL_MS 10
+/* Per-record scratch memory (decoded strings, expression results). */
+#define TM_TASK_ARENA_BYTES (4u * 1024u * 1024u)
+
+struct tm_tasks {
+	tm_server *tm;
+	pthread_mutex_t lock;
+	tm_task *v[TM_MAX_TASKS];
+	int n;
+};
+
+void
+tm_task_fail(tm_task *t, const char *fmt, ...)
+{
+	if (t->failure[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->failure, sizeof(t->failure), fmt, ap);
+	va_end(ap);
+}
+
+void
+tm_task_spec_free(tm_task_spec *spec)
+{
+	if (spec == NULL)
+		return;
+	free(spec->job_yaml);
+	free(spec->file_name);
+	free(spec->locs);
+	free(spec->kafka_bootstrap);
+	free(spec);
+}
+
+static const tm_task_loc *
+tm_task_loc_of(const tm_task *t, int vertex, int subtask)
+{
+	for (int i = 0; i < t->spec->nlocs; i++)
+		if (t->spec->locs[i].vertex == vertex &&
+		    t->spec->locs[i].subtask == subtask)
+			return &t->spec->locs[i];
+	return NULL;
+}
+
+static void
+tm_task_key(const tm_task *t, int edge, int from, int to, tm_chan_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->job_id, t->spec->job_id, sizeof(k->job_id));
+	k->attempt = t->spec->attempt;
+	k->edge = (uint16_t)edge;
+	k->from_subtask = (uint16_t)from;
+	k->to_subtask = (uint16_t)to;
+}
+
+/* Creates the network output of edge e and attaches it to its operator. */
+static int
+tm_task_add_route(tm_task *t, int e, char *errbuf, size_t errlen)
+{
+	const wr_edge *edge = &t->plan->edges[e];
+	tm_op *op = t->ops[edge->from_node];
+	const wr_node_spec *to = &t->job->nodes[edge->to_node];
+	if (op == NULL || op->nroutes == TM_MAX_NEXT ||
+	    t->noutputs == (int)(sizeof(t->outputs) / sizeof(t->outputs[0]))) {
+		snprintf(errbuf, errlen, "edge %d: too many outputs", e);
+		return WR_EINTERNAL;
+	}
+	tm_route *rt = &op->routes[op->nroutes];
+	tm_chan_key key;
+	tm_task_key(t, e, t->spec->subtask, 0, &key);
+	rt->nchannels = t->plan->vertices[edge->to_vertex].parallelism;
+	int rv = tm_output_new(t->tm->shuffle, &key, rt->nchannels, &rt->out);
+	if (rv != WR_OK) {
+		snprintf(errbuf, errlen, "edge %d: output: %s", e,
+		         wr_strerror(rv));
+		return rv;
+	}
+	rt->edge = edge;
+	rt->keys = to->keys;
+	rt->nkeys = to->nkeys;
+	rt->max_parallelism = t->job->max_parallelism;
+	t->outputs[t->noutputs++] = rt->out;
+	op->nroutes++;
+	return WR_OK;
+}
+
+/* The input gate: one channel per producer subtask of every edge in. */
+static int
+tm_task_add_input(tm_task *t, char *errbuf, size_t errlen)
+{
+	int v = (int)(t->vertex - t->plan->vertices), n = 0;
+	tm_input_chan *chans = NULL;
+	for (int e = 0; e < t->plan->nedges; e++) {
+		const wr_edge *edge = &t->plan->edges[e];
+		if (edge->to_vertex != v)
+			continue;
+		int np = t->plan->vertices[edge->from_vertex].parallelism;
+		chans = wr_xrealloc(chans, (size_t)(n + np) * sizeof(*chans));
+		for (int j = 0; j < np; j++) {
+			const tm_task_loc *loc =
+			    tm_task_loc_of(t, edge->from_vertex, j);
+			tm_input_chan *c = &chans[n++];
+			memset(c, 0, sizeof(*c));
+			tm_task_key(t, e, j, t->spec->subtask, &c->key);
+			snprintf(c->address, sizeof(c->address), "%s",
+			         loc ? loc->data_address : "");
+			c->local =
+			    loc != NULL &&
+			    strcmp(loc->data_address, t->tm->data_address) == 0;
+		}
+	}
+	int rv = WR_OK;
+	if (n > 0 &&
+	    (rv = tm_input_new(t->tm->shuffle, chans, n, &t->input)) != WR_OK)
+		snprintf(errbuf, errlen, "input gate: %s", wr_strerror(rv));
+	free(chans);
+	return rv;
+}
+
+/* Operators of this vertex, chained in plan order. */
+static int
+tm_task_build_chain(tm_task *t, char *errbuf, size_t errlen)
+{
+	const wr_vertex *vx = t->vertex;
+	for (int i = 0; i < vx->nnodes; i++) {
+		int node = vx->nodes[i];
+		int rv = tm_op_build(t, node, &t->ops[node], errbuf, errlen);
+		if (rv != WR_OK)
+			return rv;
+		const wr_node_spec *n = &t->job->nodes[node];
+		if (i == 0) {
+			t->head = t->ops[node];
+			continue;
+		}
+		/* A chained node's input is in this vertex. */
+		tm_op *up = t->ops[n->inputs[0]];
+		if (up == NULL || up->nnext == TM_MAX_NEXT) {
+			snprintf(errbuf, errlen, "node '%s': bad chain", n->id);
+			return WR_EINTERNAL;
+		}
+		up->next[up->nnext++] = t->ops[node];
+	}
+	int v = (int)(vx - t->plan->vertices);
+	for (int e = 0; e < t->plan->nedges; e++)
+		if (t->plan->edges[e].from_vertex == v) {
+			int rv = tm_task_add_route(t, e, errbuf, errlen);
+			if (rv != WR_OK)
+				return rv;
+		}
+	return tm_task_add_input(t, errbuf, errlen);
+}
+
+static void
+tm_task_metrics(tm_task *t)
+{
+	char vertex[16], subtask[16];
+	snprintf(vertex, sizeof(vertex), "%d", t->spec->vertex);
+	snprintf(subtask, sizeof(subtask), "%d", t->spec->subtask);
+	const char *labels[] = {"job",     t->spec->job_id, "vertex", vertex,
+	                        "subtask", subtask,         NULL};
+	t->m_in = wr_metrics_get(t->tm->metrics, WR_METRIC_COUNTER,
+	                         "weir_records_in_total",
+	                         "Records a task received", labels);
+	t->m_out = wr_metrics_get(t->tm->metrics, WR_METRIC_COUNTER,
+	                          "weir_records_out_total",
+	                          "Records a task sent on or wrote", labels);
+	t->m_invalid = wr_metrics_get(
+	    t->tm->metrics, WR_METRIC_COUNTER, "weir_invalid_records_total",
+	    "Records that failed to decode or match the schema", labels);
+}
+
+bool
+tm_task_tick(tm_task *t)
+{
+	static _Thread_local int64_t last;
+	int64_t now = wr_mono_ms();
+	if (now - last >= TM_FLUSH_INTERVAL_MS) {
+		last = now;
+		for (int i = 0; i < t->noutputs; i++)
+			tm_output_flush(t->outputs[i]);
+		for (int i = 0; t->vertex != NULL && i < t->vertex->nnodes;
+		     i++) {
+			tm_op *op = t->ops[t->vertex->nodes[i]];
+			if (op != NULL && op->tick != NULL &&
+			    op->tick(op, now) != WR_OK)
+				atomic_store(&t->cancel,
+				             true); /* failure recorded */
+		}
+	}
+	return !atomic_load(&t->cancel);
+}
+
+static int
+tm_task_push_record(void *arg, const uint8_t *rec, size_t len)
+{
+	tm_task *t = arg;
+	wr_row row;
+	size_t pos = 0;
+	if (wr_row_decode(rec, len, &pos, &row) != WR_OK || pos != len) {
+		tm_task_fail(t, "corrupt record from the network");
+		return WR_ECORRUPT;
+	}
+	wr_metric_inc(t->m_in);
+	int rv = t->head->push(t->head, &row);
+	wr_arena_reset(&t->arena);
+	return rv;
+}
+
+/* Reads the input gate until every channel ended or the task stops. */
+static int
+tm_task_input_loop(tm_task *t)
+{
+	for (;;) {
+		if (!tm_task_tick(t))
+			return WR_ECLOSED;
+		tm_batch *b;
+		int ch;
+		int rv = tm_input_next(t->input, TM_FLUSH_INTERVAL_MS, &b, &ch);
+		if (rv == WR_ETIMEDOUT)
+			continue;
+		if (rv == WR_ENOENT)
+			return WR_OK; /* every producer sent end of stream */
+		if (rv != WR_OK) {
+			tm_task_fail(t, "input: %s", wr_strerror(rv));
+			return rv;
+		}
+		if (b->kind == TM_BATCH_DATA)
+			rv = tm_batch_foreach(b, tm_task_push_record, t);
+		tm_input_release(t->input, b);
+		if (rv != WR_OK)
+			return rv;
+	}
+}
+
+/* End of input: operators flush in chain order, then end of stream goes
+ * downstream. */
+static int
+tm_task_finish(tm_task *t)
+{
+	for (int i = 0; i < t->vertex->nnodes; i++) {
+		tm_op *op = t->ops[t->vertex->nodes[i]];
+		int rv = op->finish(op);
+		if (rv != WR_OK)
+			return rv;
+	}
+	for (int i = 0; i < t->noutputs; i++) {
+		int rv = tm_output_event(t->outputs[i], TM_BATCH_EOS, NULL, 0);
+		if (rv != WR_OK)
+			return rv;
+	}
+	/* Wait until consumers took everything, or freeing the outputs would
+	 * drop what they have not fetched yet. */
+	for (int i = 0; i < t->noutputs; i++) {
+		int rv;
+		while ((rv = tm_output_drain(t->outputs[i], 100)) ==
+		       WR_ETIMEDOUT)
+			if (atomic_load(&t->cancel))
+				return WR_ECLOSED;
+		if (rv != WR_OK)
+			return rv;
+	}
+	return WR_OK;
+}
+
+/* Sinks keep what they were given when the task is cancelled: files are
+ * committed, Kafka messages flushed (at-least-once without checkpoints). */
+static void
+tm_task_finish_sinks(tm_task *t)
+{
+	for (int i = 0; i < t->vertex->nnodes; i++) {
+		tm_op *op = t->ops[t->vertex->nodes[i]];
+		if (op != NULL && op->node->kind == WR_NODE_SINK)
+			op->finish(op);
+	}
+}
+
+static int
+tm_task_prepare(tm_task *t, char *errbuf, size_t errlen)
+{
+	const tm_task_spec *s = t->spec;
+	int rv =
+	    wr_jobspec_parse(s->file_name, s->job_yaml, strlen(s->job_yaml),
+	                     s->parallelism_override, &t->job, errbuf, errlen);
+	if (rv == WR_OK)
+		rv = wr_plan_build(t->job, &t->plan, errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	if (s->vertex < 0 || s->vertex >= t->plan->nvertices ||
+	    s->subtask < 0 ||
+	    s->subtask >= t->plan->vertices[s->vertex].parallelism) {
+		snprintf(errbuf, errlen, "no subtask %d/%d in this plan",
+		         s->vertex, s->subtask);
+		return WR_EINVAL;
+	}
+	t->vertex = &t->plan->vertices[s->vertex];
+	tm_task_metrics(t);
+	return tm_task_build_chain(t, errbuf, errlen);
+}
+
+static void
+tm_task_destroy_chain(tm_task *t)
+{
+	for (int i = 0; i < t->noutputs; i++)
+		tm_output_close(t->outputs[i]);
+	tm_input_free(t->input);
+	for (int i = 0; i < t->noutputs; i++)
+		tm_output_free(t->outputs[i]);
+	for (int i = 0; i < WR_JOB_MAX_NODES; i++)
+		if (t->ops[i] != NULL) {
+			if (t->ops[i]->destroy != NULL)
+				t->ops[i]->destroy(t->ops[i]);
+			free(t->ops[i]);
+		}
+	wr_plan_free(t->plan);
+	wr_jobspec_free(t->job);
+}
+
+static void *
+tm_task_main(void *arg)
+{
+	tm_task *t = arg;
+	char err[512] = "";
+	const char *state = "FAILED";
+	int rv = tm_task_prepare(t, err, sizeof(err));
+	if (rv != WR_OK) {
+		tm_task_fail(t, "%s", err);
+		goto report;
+	}
+	atomic_store(&t->ready, true);
+	tm_report_task_state(t->tm, t->spec, "RUNNING", NULL);
+	if (t->head->node->kind == WR_NODE_SOURCE)
+		rv = tm_source_run(t, t->head);
+	else
+		rv = tm_task_input_loop(t);
+	if (rv == WR_OK && !atomic_load(&t->cancel))
+		rv = tm_task_finish(t);
+	if (atomic_load(&t->cancel)) {
+		tm_task_finish_sinks(t);
+		state = "CANCELED";
+	} else if (rv == WR_OK) {
+		state = "FINISHED";
+	} else if (t->failure[0] == '\0') {
+		tm_task_fail(t, "%s", wr_strerror(rv));
+	}
+report:
+	wr_log(strcmp(state, "FAILED") == 0 ? WR_LOG_WARN : WR_LOG_INFO,
+	       "TASK-END", "%s %s%s%s", t->label, state,
+	       strcmp(state, "FAILED") == 0 ? ": " : "",
+	       strcmp(state, "FAILED") == 0 ? t->failure : "");
+	atomic_store(&t->ready, false);
+	pthread_mutex_lock(&t->tm->tasks->lock); /* no cancel closes now */
+	pthread_mutex_unlock(&t->tm->tasks->lock);
+	tm_task_destroy_chain(t);
+	tm_report_task_state(t->tm, t->spec, state,
+	                     strcmp(state, "FAILED") == 0 ? t->failure : NULL);
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+tm_tasks *
+tm_tasks_new(tm_server *tm)
+{
+	tm_tasks *tasks = wr_xcalloc(1, sizeof(*tasks));
+	tasks->tm = tm;
+	pthread_mutex_init(&tasks->lock, NULL);
+	return tasks;
+}
+
+static tm_task *
+tm_tasks_find(tm_tasks *tasks, const char *job_id, const char *task_id)
+{
+	for (int i = 0; i < tasks->n; i++)
+		if (strcmp(tasks->v[i]->spec->job_id, job_id) == 0 &&
+		    strcmp(tasks->v[i]->spec->task_id, task_id) == 0)
+			return tasks->v[i];
+	return NULL;
+}
+
+int
+tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
+                size_t errlen)
+{
+	int rv = WR_OK;
+	pthread_mutex_lock(&tasks->lock);
+	tm_task *old = tm_tasks_find(tasks, spec->job_id, spec->task_id);
+	if (old != NULL && !atomic_load(&old->done)) {
+		snprintf(errbuf, errlen, "task %s of job %s already runs",
+		         spec->task_id, spec->job_id);
+		rv = WR_EEXIST;
+		goto unlock;
+	}
+	if (tasks->n == TM_MAX_TASKS) {
+		snprintf(errbuf, errlen,
+		         "this TaskManager runs %d tasks already",
+		         TM_MAX_TASKS);
+		rv = WR_EFULL;
+		goto unlock;
+	}
+	tm_task *t = wr_xcalloc(1, sizeof(*t));
+	t->tm = tasks->tm;
+	t->spec = spec;
+	snprintf(t->label, sizeof(t->label), "job=%.8s task=%s", spec->job_id,
+	         spec->task_id);
+	wr_arena_init(&t->arena, TM_TASK_ARENA_BYTES);
+	wr_buf_init(&t->enc);
+	if ((rv = pthread_create(&t->thread, NULL, tm_task_main, t)) != 0) {
+		snprintf(errbuf, errlen, "cannot start a thread: %s",
+		         wr_strerror(wr_err_from_errno(rv)));
+		wr_arena_fini(&t->arena);
+		free(t);
+		rv = WR_EFULL;
+		goto unlock;
+	}
+	tasks->v[tasks->n++] = t;
+	wr_log(WR_LOG_INFO, "TASK-DEPLOYED", "%s slot=%u", t->label,
+	       spec->slot);
+unlock:
+	pthread_mutex_unlock(&tasks->lock);
+	return rv;
+}
+
+int
+tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id)
+{
+	int rv = WR_ENOENT;
+	pthread_mutex_lock(&tasks->lock);
+	tm_task *t = tm_tasks_find(tasks, job_id, task_id);
+	if (t != NULL) {
+		atomic_store(&t->cancel, true);
+		/* Wake an append blocked on back-pressure. */
+		if (atomic_load(&t->ready))
+			for (int i = 0; i < t->noutputs; i++)
+				tm_output_close(t->outputs[i]);
+		rv = WR_OK;
+	}
+	pthread_mutex_unlock(&tasks->lock);
+	return rv;
+}
+
+static void
+tm_task_free(tm_task *t)
+{
+	pthread_join(t->thread, NULL);
+	wr_arena_fini(&t->arena);
+	wr_buf_fini(&t->enc);
+	tm_task_spec_free(t->spec);
+	free(t);
+}
+
+void
+tm_tasks_reap(tm_tasks *tasks)
+{
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n; i++) {
+		if (!atomic_load(&tasks->v[i]->done))
+			continue;
+		tm_task_free(tasks->v[i]);
+		tasks->v[i] = tasks->v[--tasks->n];
+		i--;
+	}
+	pthread_mutex_unlock(&tasks->lock);
+}
+
+uint32_t
+tm_tasks_slots_used(tm_tasks *tasks)
+{
+	uint64_t seen[WR_MAX_SLOTS_PER_TM / 64 + 1] = {0};
+	uint32_t n = 0;
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n; i++) {
+		uint32_t s = tasks->v[i]->spec->slot;
+		if (atomic_load(&tasks->v[i]->done) || s >= WR_MAX_SLOTS_PER_TM)
+			continue;
+		if (!(seen[s / 64] & (1ull << (s % 64)))) {
+			seen[s / 64] |= 1ull << (s % 64);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&tasks->lock);
+	return n;
+}
+
+void
+tm_tasks_free(tm_tasks *tasks)
+{
+	if (tasks == NULL)
+		return;
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n; i++)
+		atomic_store(&tasks->v[i]->cancel, true);
+	for (int i = 0; i < tasks->n; i++)
+		if (atomic_load(&tasks->v[i]->ready))
+			for (int k = 0; k < tasks->v[i]->noutputs; k++)
+				tm_output_close(tasks->v[i]->outputs[k]);
+	pthread_mutex_unlock(&tasks->lock);
+	/* Joining without the lock: ending tasks take it briefly. */
+	for (int i = 0; i < tasks->n; i++)
+		tm_task_free(tasks->v[i]);
+	pthread_mutex_destroy(&tasks->lock);
+	free(tasks);
+}

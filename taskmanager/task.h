@@ -1,0 +1,65 @@
+/*
+ * task.h - tasks: one thread per deployed subtask, running its vertex's
+ * operator chain. A source vertex's thread polls its source and pushes
+ * each record through the chain; any other vertex's thread reads batches
+ * from its input gate (shuffle.h). Chained operators call each other
+ * directly; records leave the chain encoded once, into a network output or
+ * a sink.
+ */
+#ifndef TM_TASK_H
+#define TM_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wr_limits.h"
+
+struct tm_server;
+
+typedef struct tm_task_loc {
+	int vertex, subtask;
+	char data_address[WR_ADDR_BYTES];
+	char taskmanager[WR_ADDR_BYTES];
+} tm_task_loc;
+
+/* What the JobManager sends to deploy one subtask (decoded in tm_rpc.c). */
+typedef struct tm_task_spec {
+	char job_id[33];
+	char task_id[32]; /* "vertex/subtask" */
+	uint32_t attempt;
+	uint32_t slot;
+	char *job_yaml;
+	char *file_name;
+	int parallelism_override;
+	int vertex, subtask;
+	tm_task_loc *locs;
+	int nlocs;
+	char *kafka_bootstrap;
+} tm_task_spec;
+
+void tm_task_spec_free(tm_task_spec *spec);
+
+typedef struct tm_tasks tm_tasks;
+
+tm_tasks *tm_tasks_new(struct tm_server *tm);
+/* Cancels every task and waits for their threads. */
+void tm_tasks_free(tm_tasks *tasks);
+
+/*
+ * Starts a task thread. Takes spec on success. Errors: WR_EEXIST (this
+ * task already runs), WR_EFULL (too many tasks). @thread main
+ */
+int tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
+                    size_t errlen);
+
+/* Asks a task to stop; it reports CANCELED. WR_ENOENT if unknown. */
+int tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id);
+
+/* Joins finished task threads. @thread main */
+void tm_tasks_reap(tm_tasks *tasks);
+
+/* Slots occupied by running tasks (distinct slot indices). */
+uint32_t tm_tasks_slots_used(tm_tasks *tasks);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * task_int.h - the inside of a task, shared by task.c, ops.c, the sources
+ * and the sinks. Everything here belongs to the task's own thread unless
+ * marked otherwise.
+ */
+#ifndef TM_TASK_INT_H
+#define TM_TASK_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "jobspec.h"
+#include "plan.h"
+#include "shuffle.h"
+#include "task.h"
+
+struct wr_metric;
+struct tm_server;
+
+/* Most operators in one chain and downstream targets of one operator. */
+#define TM_MAX_NEXT 8
+
+typedef struct tm_task tm_task;
+typedef struct tm_op tm_op;
+
+/* A network output of an operator: one plan edge. */
+typedef struct tm_route {
+	const wr_edge *edge;
+	tm_output *out;
+	int nchannels;
+	const int *keys; /* HASH: key fields (indices in the row) */
+	int nkeys;
+	int max_parallelism;
+	uint64_t rr; /* REBALANCE: round-robin counter */
+} tm_route;
+
+struct tm_op {
+	const wr_node_spec *node;
+	tm_task *task;
+	/* Processes one record. Returns WR_OK or an error that fails the
+	 * task. */
+	int (*push)(tm_op *op, const wr_row *r);
+	/* End of input: flush everything (sinks commit what they hold). */
+	int (*finish)(tm_op *op);
+	void (*destroy)(tm_op *op);
+	/* Optional: called every flush interval, also when no record comes
+	 * (sinks make written data visible and roll files by age). */
+	int (*tick)(tm_op *op, int64_t now_ms);
+	tm_op *next[TM_MAX_NEXT];
+	int nnext;
+	tm_route routes[TM_MAX_NEXT];
+	int nroutes;
+	void *impl;
+};
+
+struct tm_task {
+	struct tm_server *tm;
+	tm_task_spec *spec;
+	wr_jobspec *job;
+	wr_plan *plan;
+	const wr_vertex *vertex;
+	char label[96]; /* "job=abcd1234 task=0/1" for logs */
+	pthread_t thread;
+	atomic_bool cancel;
+	atomic_bool done;  /* the thread has ended (reap it) */
+	atomic_bool ready; /* outputs are built and no longer change */
+	tm_op *ops[WR_JOB_MAX_NODES]; /* by node index; NULL if not ours */
+	tm_op *head;                  /* the first operator of the chain */
+	tm_output *outputs[TM_MAX_NEXT * WR_JOB_MAX_NODES];
+	int noutputs;
+	tm_input *input;
+	wr_arena arena; /* per-record scratch */
+	wr_buf enc;     /* encoding scratch */
+	char failure[512];
+	struct wr_metric *m_in, *m_out, *m_invalid;
+};
+
+/* Pushes r to every chained operator and network route of op. */
+int tm_op_emit(tm_op *op, const wr_row *r);
+
+/* Builds the operator of node i (filter, select, key_by, sink) with its
+ * routes unset. Sources are driven by tm_source_run instead. */
+int tm_op_build(tm_task *t, int node, tm_op **out, char *errbuf, size_t errlen);
+
+/* Sinks (sinks.c). */
+int tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+
+/* Runs the source of the chain's head node until it ends, the task is
+ * cancelled, or an error occurs (sources.c, source_kafka.c). Returns
+ * WR_OK when the source finished (bounded), WR_ECLOSED when cancelled. */
+int tm_source_run(tm_task *t, tm_op *src);
+/* The Kafka source: partition p is read by subtask p mod parallelism,
+ * assigned directly (no consumer-group rebalancing decides who reads
+ * what). */
+int tm_source_kafka_run(tm_task *t, tm_op *src);
+
+/* Records a failure message for the task (first one wins). */
+void tm_task_fail(tm_task *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Periodic housekeeping from inside long loops: flushes outputs on the
+ * latency timer. Returns false once the task is cancelled. */
+bool tm_task_tick(tm_task *t);
+
+#endif

@@ -1,0 +1,243 @@
+"""Jobs end to end on `weir local` with 2 TaskManagers: a Kafka source
+through filter and select, a key_by that moves records between
+TaskManagers, a file sink; invalid records to a dead-letter topic;
+cancellation freeing every slot; back-pressure from a slow sink with
+bounded memory and nothing lost."""
+import glob
+import json
+import os
+import random
+import re
+import subprocess
+import time
+
+from weirtest import (LocalCluster, check, http_get, main, run, wait_for)
+
+N_ORDERS = 3000
+JOB = """\
+name: paid-orders
+parallelism: 2
+sources:
+  orders:
+    kafka: {{ topic: orders, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ order_id: string, product_id: string, amount: double, status: string, ts: timestamp }}
+    invalid: {{ policy: dead_letter, topic: orders-dlq }}
+nodes:
+  - id: paid
+    from: orders
+    filter: "status == 'PAID' && amount > 0"
+  - id: priced
+    from: paid
+    select: {{ order_id: "order_id", product_id: "product_id", amount: "amount", amount_eur: "amount * 0.92" }}
+  - id: by_product
+    from: priced
+    key_by: [product_id]
+  - id: out
+    from: by_product
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+
+def make_orders(seed):
+    rnd = random.Random(seed)
+    out = []
+    for i in range(N_ORDERS):
+        out.append({
+            "order_id": "o-%05d" % i,
+            "product_id": "p-%02d" % rnd.randrange(40),
+            "amount": rnd.choice([round(rnd.uniform(-20, 400), 2), 0.0,
+                                  float(rnd.randrange(1, 50))]),
+            "status": rnd.choice(["PAID", "PAID", "PAID", "PENDING",
+                                  "CANCELLED"]),
+            "ts": 1795000000000 + i * 1000,
+        })
+    return out
+
+
+BAD = [
+    '{"order_id": "bad-1", "amount": "twelve", "status": "PAID"}',
+    'this is not json',
+    '{"order_id": "bad-3", "product_id": "p-1", "amount": 5, "status": ',
+    '[1, 2, 3]',
+    '{"order_id": "bad-5", "ts": "yesterday", "status": "PAID"}',
+]
+
+
+def expected(orders):
+    out = set()
+    for o in orders:
+        if o["status"] == "PAID" and o["amount"] > 0:
+            out.add((o["order_id"], o["product_id"], o["amount"],
+                     o["amount"] * 0.92))
+    return out
+
+
+def sink_lines(out_dir, committed_only):
+    lines = []
+    paths = glob.glob(os.path.join(out_dir, "part-*.jsonl"))
+    if not committed_only:
+        paths += glob.glob(os.path.join(out_dir, ".part-*"))
+    for path in paths:
+        with open(path) as f:
+            lines.extend(l for l in f.read().splitlines() if l)
+    return lines
+
+
+def tm_metric_sum(cluster, name):
+    total = 0.0
+    st, body = cluster.rest("/taskmanagers")
+    for t in json.loads(body)["taskmanagers"]:
+        st, text = http_get("http://%s/metrics" % t["metrics_address"])
+        for m in re.finditer(r"^%s\{[^}]*\} (\S+)$" % name, text, re.M):
+            total += float(m.group(1))
+    return total
+
+
+def job_state(cluster, job_id):
+    return json.loads(cluster.cli("info", job_id, "-o", "json").stdout)
+
+
+def slots_free(cluster):
+    return sum(t["slots_free"] for t in cluster.cluster_json()["taskmanagers"]
+               if t["state"] == "alive")
+
+
+def submit(cluster, text, name="job.yaml"):
+    path = os.path.join(cluster.dir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    r = cluster.cli("run", "-d", path, "-o", "json")
+    return json.loads(r.stdout)["job_id"]
+
+
+def test_kafka_filter_select_keyby_file():
+    c = LocalCluster(taskmanagers=2, slots=2,
+                     topics=["orders:4", "orders-dlq:1"])
+    try:
+        orders = make_orders(11)
+        lines = [json.dumps(o) for o in orders] + BAD
+        c.cli("produce", "orders", "--bootstrap", c.bootstrap,
+              input=("\n".join(lines) + "\n").encode())
+        out = os.path.join(c.dir, "out")
+        job = submit(c, JOB.format(bootstrap=c.bootstrap, out=out))
+        want = expected(orders)
+        wait_for(lambda: len(sink_lines(out, False)) >= len(want), 60,
+                 "%d records in the sink" % len(want), interval_s=0.2)
+        info = job_state(c, job)
+        check(info["state"] == "RUNNING", "job state %s" % info["state"])
+        # The plan: the key_by starts a second vertex, and with one slot on
+        # each TaskManager the keyed records cross between them.
+        tms = {s["taskmanager"] for v in info["vertices"]
+               for s in v["subtasks"]}
+        check(len(info["vertices"]) == 2 and len(tms) == 2,
+              "2 vertices over 2 TaskManagers: %s" % info["vertices"])
+        check(slots_free(c) == 2, "the job holds 2 of 4 slots")
+        # Invalid records: dead-letter topic with reasons, and counted.
+        wait_for(lambda: tm_metric_sum(c, "weir_invalid_records_total")
+                 == len(BAD), 20, "invalid records counted")
+        r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "orders-dlq", "-e",
+                 "-q", "-f", "%h\t%s\n"], check_rc=0)
+        dlq = r.stdout.decode().splitlines()
+        check(len(dlq) == len(BAD), "dead letters: %s" % dlq)
+        check(sorted(l.split("\t", 1)[1] for l in dlq) == sorted(BAD),
+              "dead letters keep the original bytes")
+        check(all("weir.error=" in l and "weir.offset=" in l for l in dlq),
+              "dead letters carry the reason: %s" % dlq[0])
+
+        c.cli("cancel", job)
+        wait_for(lambda: job_state(c, job)["state"] == "CANCELED", 20,
+                 "job CANCELED")
+        check(slots_free(c) == 4, "cancel frees every slot")
+        # Committed output equals the expected set exactly.
+        got = sink_lines(out, True)
+        check(not glob.glob(os.path.join(out, ".*inprogress")),
+              "no files left in progress")
+        rows = [json.loads(l) for l in got]
+        got_set = {(r["order_id"], r["product_id"], r["amount"],
+                    r["amount_eur"]) for r in rows}
+        check(len(rows) == len(want), "%d rows, want %d" %
+              (len(rows), len(want)))
+        check(got_set == want, "exact set equality (%d missing, %d extra)" %
+              (len(want - got_set), len(got_set - want)))
+        # key_by: every product lands in exactly one subtask's files.
+        owner = {}
+        for path in glob.glob(os.path.join(out, "part-*.jsonl")):
+            sub = os.path.basename(path).split("-")[3]
+            with open(path) as f:
+                for l in f:
+                    p = json.loads(l)["product_id"]
+                    owner.setdefault(p, set()).add(sub)
+        check(all(len(s) == 1 for s in owner.values()),
+              "a key goes to one subtask")
+        for name in ("taskmanager-1", "taskmanager-2"):
+            log = c.log(name)
+            check(log.count("TASK-END") == log.count("TASK-DEPLOYED"),
+                  "every task of %s ended" % name)
+    finally:
+        c.stop()
+
+
+SLOW_JOB = """\
+name: slow-sink
+parallelism: 2
+sources:
+  gen:
+    datagen: {{ rate: 0, count: {count} }}
+nodes:
+  - id: by_product
+    from: gen
+    key_by: [product_id]
+  - id: out
+    from: by_product
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_backpressure_slow_sink():
+    os.environ["WEIR_FAULT_SINK_SLEEP_US"] = "100"
+    try:
+        c = LocalCluster(taskmanagers=2, slots=2)
+    finally:
+        del os.environ["WEIR_FAULT_SINK_SLEEP_US"]
+    try:
+        per_subtask = 20000
+        out = os.path.join(c.dir, "out")
+        job = submit(c, SLOW_JOB.format(count=per_subtask, out=out))
+        tms = [p for p in c.child_pids()
+               if b"weir-taskmanager" in open("/proc/%d/cmdline" % p,
+                                              "rb").read()]
+        peak = 0
+        t0 = time.monotonic()
+        while job_state(c, job)["state"] == "RUNNING":
+            peak = max([peak] + [rss_kb(p) for p in tms])
+            check(time.monotonic() - t0 < 120, "job finishes in time")
+            time.sleep(0.2)
+        info = job_state(c, job)
+        check(info["state"] == "FINISHED", "state %s: %s" %
+              (info["state"], info["failure"]))
+        n = len(sink_lines(out, True))
+        check(n == 2 * per_subtask, "nothing lost: %d of %d" %
+              (n, 2 * per_subtask))
+        # The source was held back: the sink takes >= 100 us a record.
+        took = time.monotonic() - t0
+        check(took > per_subtask * 100e-6, "the slow sink paced the job")
+        bound_kb = 64 * 1024
+        print("     peak TaskManager RSS %d KiB (bound %d KiB), %.1fs" %
+              (peak, bound_kb, took))
+        check(0 < peak < bound_kb, "RSS bounded: %d KiB" % peak)
+        check(slots_free(c) == 4, "slots free after FINISHED")
+    finally:
+        c.stop()
+
+
+if __name__ == "__main__":
+    main([test_kafka_filter_select_keyby_file, test_backpressure_slow_sink])
