@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,4 +133,24 @@ wr_file_url_path(const char *url)
 	if (strncmp(url, "file://", 7) == 0)
 		return url + 7;
 	return NULL;
+}
+
+static int
+wr_rmtree_one(const char *path, const struct stat *sb, int flag,
+              struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+int
+wr_rmtree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? WR_OK : wr_err_from_errno(errno);
+	if (nftw(path, wr_rmtree_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return wr_err_from_errno(errno);
+	return WR_OK;
 }

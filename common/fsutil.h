@@ -20,6 +20,9 @@ int wr_write_file_atomic(const char *path, const void *data, size_t len);
 int wr_read_file(const char *path, size_t max_bytes, char **out,
                  size_t *outlen);
 
+/* rm -rf path (a missing path is fine). Does not follow symlinks. */
+int wr_rmtree(const char *path);
+
 /* "file:///var/lib/weir" -> "/var/lib/weir"; NULL for other schemes. */
 const char *wr_file_url_path(const char *url);
 

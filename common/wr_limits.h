@@ -109,11 +109,31 @@
  * retried with backoff, so strays cannot pin every context. */
 #define WR_SHUFFLE_UNKNOWN_PARKS_MAX 256
 
+/* Largest value one state entry may hold (common/state.c). A value is
+ * copied whole into the cache or written as one run of LMDB overflow
+ * pages, whose dirty copy LMDB keeps in memory until the commit: 64 MiB
+ * bounds that one allocation. Bigger state must be split across keys (a
+ * list or map state stores one element per key). */
+#define WR_STATE_MAX_VALUE_BYTES (64u * 1024u * 1024u)
+
+/* Largest LMDB map of one state backend. The map reserves address space
+ * of its full size, and it doubles when full, so it is at most twice the
+ * data. 256 slots x 256 GiB = 64 TiB stays inside x86-64's 128 TiB of
+ * user address space; a subtask with more state needs more parallelism.
+ * A full map at this size is WR_EFULL. */
+#define WR_STATE_MAX_MAP_BYTES (256ull << 30)
+
+/* Smallest state cache budget: the hash table and a few entries must
+ * fit; smaller settings are raised to this. */
+#define WR_STATE_MIN_CACHE_BYTES (4u * 1024u)
+
 _Static_assert(WR_RPC_MAX_UNPACK_BYTES >= WR_RPC_MAX_FRAME_BYTES,
                "unpack budget must cover the frame");
 _Static_assert(WR_RPC_QUEUE_DEPTH >= WR_RPC_SERVER_CONTEXTS,
                "every context must be able to enqueue");
 _Static_assert(WR_MAX_KEY_BYTES <= 511, "LMDB default key limit");
+_Static_assert(WR_STATE_MAX_VALUE_BYTES <= 0x7fffffffu,
+               "state.c keeps value lengths in 32 bits");
 _Static_assert(WR_ID_BYTES >= 37, "a UUID string must fit");
 _Static_assert(WR_SHUFFLE_SERVER_CTX_MAX >= 2 * WR_SHUFFLE_SERVER_CTX_SPARE +
                                                 WR_SHUFFLE_UNKNOWN_PARKS_MAX,

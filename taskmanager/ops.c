@@ -57,6 +57,52 @@ tm_op_emit(tm_op *op, const wr_row *r)
 	return WR_OK;
 }
 
+/* Watermark events on the wire: int64 little-endian + idle flag. */
+static void
+tm_wm_payload(int64_t wm, bool idle, uint8_t out[9])
+{
+	uint64_t u = (uint64_t)wm;
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(u >> (8 * i));
+	out[8] = idle ? 1 : 0;
+}
+
+int
+tm_wm_payload_parse(const uint8_t *p, size_t len, int64_t *wm, bool *idle)
+{
+	if (len != 9 || p[8] > 1)
+		return WR_ECORRUPT;
+	uint64_t u = 0;
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)p[i] << (8 * i);
+	*wm = (int64_t)u;
+	*idle = p[8] == 1;
+	return WR_OK;
+}
+
+int
+tm_op_emit_watermark(tm_op *op, int64_t wm)
+{
+	tm_task *t = op->task;
+	int rv;
+	for (int i = 0; i < op->nnext; i++) {
+		tm_op *n = op->next[i];
+		rv = n->watermark ? n->watermark(n, wm)
+		                  : tm_op_emit_watermark(n, wm);
+		if (rv != WR_OK)
+			return rv;
+	}
+	if (op->nroutes == 0)
+		return WR_OK;
+	uint8_t payload[9];
+	tm_wm_payload(wm, t->wm_idle, payload);
+	for (int i = 0; i < op->nroutes; i++)
+		if ((rv = tm_output_event(op->routes[i].out, TM_BATCH_WATERMARK,
+		                          payload, sizeof(payload))) != WR_OK)
+			return rv;
+	return WR_OK;
+}
+
 static int
 tm_op_filter_push(tm_op *op, const wr_row *r)
 {
@@ -123,6 +169,10 @@ tm_op_build(tm_task *t, int node, tm_op **out, char *errbuf, size_t errlen)
 		break;
 	case WR_NODE_SINK:
 		rv = tm_sink_new(t, op, errbuf, errlen);
+		break;
+	case WR_NODE_WINDOW:
+	case WR_NODE_REDUCE:
+		rv = tm_window_build(t, op, errbuf, errlen);
 		break;
 	default:
 		snprintf(errbuf, errlen,

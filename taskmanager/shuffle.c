@@ -322,7 +322,8 @@ tm_output_attach_locals(tm_shuffle *sh, tm_output *o)
 			    !tm_key_same_output(&ic->cfg.key, &o->key) ||
 			    ic->cfg.key.to_subtask >= o->nchannels)
 				continue;
-			tm_in_chan_attach(ic, &o->chans[ic->cfg.key.to_subtask]);
+			tm_in_chan_attach(ic,
+			                  &o->chans[ic->cfg.key.to_subtask]);
 		}
 }
 
@@ -356,8 +357,8 @@ tm_output_new(tm_shuffle *sh, const tm_chan_key *key, int nchannels,
 	if (sh == NULL || key == NULL || !tm_key_valid(key) || nchannels <= 0 ||
 	    nchannels > UINT16_MAX)
 		return WR_EINVAL;
-	tm_output *o = wr_xcalloc(
-	    1, sizeof(*o) + (size_t)nchannels * sizeof(o->chans[0]));
+	tm_output *o =
+	    wr_xcalloc(1, sizeof(*o) + (size_t)nchannels * sizeof(o->chans[0]));
 	o->sh = sh;
 	o->key = *key;
 	o->key.to_subtask = 0;
@@ -635,26 +636,29 @@ tm_input_check_args(const tm_input_chan *chans, int nchannels)
 	return WR_OK;
 }
 
-/* Drops the network side of in's channels. @locks none, in->freeing set
- * (or never started) */
+/* Gives up in's fetch slots and frees the replies it holds. No fetch
+ * callback reaches in afterwards. @locks none */
 static void
 tm_input_net_fini(tm_input *in)
 {
-	for (int i = 0; i < in->nchannels; i++) {
-		tm_in_chan *c = &in->chans[i];
-		if (c->peer == NULL)
-			continue;
-		tm_in_chan_net_close(c);
-		tm_peer_put(c->peer);
-		c->peer = NULL;
-	}
+	tm_shuffle *sh = in->sh;
+	pthread_mutex_lock(&sh->mu);
+	for (int i = 0; i < in->nchannels; i++)
+		if (!in->chans[i].cfg.local)
+			tm_in_chan_abandon(&in->chans[i]);
+	pthread_mutex_unlock(&sh->mu);
+	for (int i = 0; i < in->nchannels; i++)
+		for (int k = 0; k < TM_SHUFFLE_CREDITS; k++) {
+			nng_msg_free(in->chans[i].rb[k].msg);
+			in->chans[i].rb[k].msg = NULL;
+		}
 }
 
 static tm_input *
 tm_input_alloc(tm_shuffle *sh, const tm_input_chan *chans, int nchannels)
 {
-	tm_input *in = wr_xcalloc(
-	    1, sizeof(*in) + (size_t)nchannels * sizeof(in->chans[0]));
+	tm_input *in = wr_xcalloc(1, sizeof(*in) + (size_t)nchannels *
+	                                               sizeof(in->chans[0]));
 	in->sh = sh;
 	in->nchannels = nchannels;
 	tm_cond_init(&in->cv);
@@ -667,7 +671,6 @@ tm_input_alloc(tm_shuffle *sh, const tm_input_chan *chans, int nchannels)
 		for (int k = 0; k < TM_SHUFFLE_CREDITS; k++) {
 			c->rb[k].origin = TM_SB_NET;
 			c->rb[k].ichan = c;
-			c->fetch[k].c = c;
 		}
 	}
 	return in;
@@ -739,10 +742,9 @@ tm_in_chan_lost(tm_in_chan *c, const char *why)
 {
 	c->err = WR_EUNREACHABLE;
 	wr_log(WR_LOG_WARN, "TM-SHUFFLE-PRODUCER-LOST",
-	       "job=%s edge=%u from=%u to=%u address=%s: %s",
-	       c->cfg.key.job_id, c->cfg.key.edge, c->cfg.key.from_subtask,
-	       c->cfg.key.to_subtask, c->cfg.local ? "local" : c->cfg.address,
-	       why);
+	       "job=%s edge=%u from=%u to=%u address=%s: %s", c->cfg.key.job_id,
+	       c->cfg.key.edge, c->cfg.key.from_subtask, c->cfg.key.to_subtask,
+	       c->cfg.local ? "local" : c->cfg.address, why);
 	return c->err;
 }
 
@@ -781,7 +783,8 @@ static tm_sbatch *
 tm_in_chan_take_local(tm_in_chan *c)
 {
 	tm_out_chan *s = c->src;
-	if (s == NULL || c->held >= TM_SHUFFLE_CREDITS || s->base == s->next_seq)
+	if (s == NULL || c->held >= TM_SHUFFLE_CREDITS ||
+	    s->base == s->next_seq)
 		return NULL;
 	tm_sbatch *sb = s->ring[s->base % TM_OUT_RING];
 	s->ring[s->base % TM_OUT_RING] = NULL;
@@ -966,11 +969,8 @@ tm_input_free(tm_input *in)
 	pthread_mutex_lock(&sh->mu);
 	tm_input_unlink(sh, in);
 	pthread_mutex_unlock(&sh->mu);
-	/* Stops the fetches; then no callback touches in. */
+	/* Does not wait: fetches still out finish on their peer. */
 	tm_input_net_fini(in);
-	for (int i = 0; i < in->nchannels; i++)
-		for (int k = 0; k < TM_SHUFFLE_CREDITS; k++)
-			nng_msg_free(in->chans[i].rb[k].msg);
 	pthread_cond_destroy(&in->cv);
 	free(in);
 }
@@ -1040,13 +1040,16 @@ tm_shuffle_new(const char *listen_url, tm_shuffle **out)
 		return WR_EINVAL;
 	tm_shuffle *sh = wr_xcalloc(1, sizeof(*sh));
 	pthread_mutex_init(&sh->mu, NULL);
+	tm_cond_init(&sh->cv);
 	sh->ctxs = wr_xcalloc(WR_SHUFFLE_SERVER_CTX_MAX, sizeof(sh->ctxs[0]));
 	sh->unreachable_ms = TM_SHUFFLE_UNREACHABLE_MS;
 	sh->unknown_park_ms = TM_SHUFFLE_UNKNOWN_PARK_MS;
+	sh->poll_ms = TM_SHUFFLE_POLL_MS;
 	int rv = tm_srv_start(sh, listen_url);
 	if (rv != WR_OK) {
 		tm_srv_stop(sh);
 		free(sh->ctxs);
+		pthread_cond_destroy(&sh->cv);
 		pthread_mutex_destroy(&sh->mu);
 		free(sh);
 		return rv;
@@ -1069,8 +1072,8 @@ tm_shuffle_free(tm_shuffle *sh)
 	pthread_mutex_lock(&sh->mu);
 	/* The caller's contract: outputs and inputs go first. */
 	WR_ASSERT(sh->noutputs == 0 && sh->inputs == NULL);
-	WR_ASSERT(sh->peers == NULL);
 	pthread_mutex_unlock(&sh->mu);
+	tm_peers_close(sh);
 	tm_srv_stop(sh);
 	/* Orphans are released with their inputs, so all came back. */
 	WR_ASSERT(sh->nfree == sh->nalloc);
@@ -1080,6 +1083,7 @@ tm_shuffle_free(tm_shuffle *sh)
 		free(sb);
 	}
 	free(sh->ctxs);
+	pthread_cond_destroy(&sh->cv);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh);
 }
@@ -1099,6 +1103,14 @@ tm_shuffle_set_unknown_park_ms(tm_shuffle *sh, int ms)
 {
 	pthread_mutex_lock(&sh->mu);
 	sh->unknown_park_ms = ms;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+void
+tm_shuffle_set_poll_ms(tm_shuffle *sh, int ms)
+{
+	pthread_mutex_lock(&sh->mu);
+	sh->poll_ms = ms;
 	pthread_mutex_unlock(&sh->mu);
 }
 

@@ -52,14 +52,14 @@ enum tm_batch_kind {
 typedef struct tm_batch {
 	uint8_t kind;
 	uint32_t nrecords;
-	uint32_t len;           /* bytes used in data */
-	uint8_t *data;          /* TM_BATCH_BYTES capacity for DATA */
+	uint32_t len;  /* bytes used in data */
+	uint8_t *data; /* TM_BATCH_BYTES capacity for DATA */
 } tm_batch;
 
 typedef struct tm_chan_key {
 	char job_id[33];
-	uint32_t attempt;       /* job attempt: channels of old attempts die */
-	uint16_t edge;          /* index in the plan's edges */
+	uint32_t attempt; /* job attempt: channels of old attempts die */
+	uint16_t edge;    /* index in the plan's edges */
 	uint16_t from_subtask;
 	uint16_t to_subtask;
 } tm_chan_key;
@@ -129,8 +129,8 @@ void tm_output_free(tm_output *o);
 
 typedef struct tm_input_chan {
 	tm_chan_key key;
-	char address[256];  /* producer TaskManager's data address */
-	bool local;         /* producer runs in this TaskManager */
+	char address[256]; /* producer TaskManager's data address */
+	bool local;        /* producer runs in this TaskManager */
 } tm_input_chan;
 
 /* An input gate over nchannels channels (copied). */

@@ -50,6 +50,19 @@
  * round trips, short enough that a context is not pinned forever. */
 #define TM_SHUFFLE_UNKNOWN_PARK_MS 30000
 
+/* A fetch parked on a channel with no data is answered "again" after
+ * this long and asked again. Bounds how long any request can be
+ * outstanding, so a socket can be closed when none is (see
+ * tm_peers_close); costs an idle channel one round trip per credit per
+ * period. */
+#define TM_SHUFFLE_POLL_MS 5000
+
+/* Shutting down, the data server tells consumers to back off and waits
+ * until no fetch arrived for this long (at most the second value) before
+ * it closes its socket (see tm_srv_stop). */
+#define TM_SHUFFLE_QUIET_MS     50
+#define TM_SHUFFLE_QUIET_MAX_MS 1000
+
 /* Producer waits wake at least this often: every wait has a timeout. */
 #define TM_SHUFFLE_WAIT_SLICE_MS 100
 
@@ -92,13 +105,13 @@ enum tm_sbatch_origin {
 typedef struct tm_sbatch {
 	tm_batch b;
 	uint8_t origin;
-	bool in_use;          /* NET wrappers: holding a reply */
-	bool orphan;          /* lent, and its output was freed */
+	bool in_use; /* NET wrappers: holding a reply */
+	bool orphan; /* lent, and its output was freed */
 	uint64_t seq;
-	struct tm_sbatch *next;          /* pool free list */
-	struct tm_out_chan *lender;      /* lent to a local consumer */
-	struct tm_in_chan *ichan;        /* the consumer channel holding it */
-	nng_msg *msg;                    /* NET: the reply owning the bytes */
+	struct tm_sbatch *next;     /* pool free list */
+	struct tm_out_chan *lender; /* lent to a local consumer */
+	struct tm_in_chan *ichan;   /* the consumer channel holding it */
+	nng_msg *msg;               /* NET: the reply owning the bytes */
 } tm_sbatch;
 
 enum tm_chan_mode {
@@ -122,18 +135,18 @@ typedef struct tm_out_chan {
 	bool eos;
 	uint64_t eos_seq;
 	uint8_t mode;
-	struct tm_in_chan *local;                /* attached local consumer */
-	tm_sbatch *lent[TM_SHUFFLE_CREDITS];     /* held by that consumer */
-	struct tm_srv_ctx *parked;               /* fetches waiting for data */
+	struct tm_in_chan *local;            /* attached local consumer */
+	tm_sbatch *lent[TM_SHUFFLE_CREDITS]; /* held by that consumer */
+	struct tm_srv_ctx *parked;           /* fetches waiting for data */
 } tm_out_chan;
 
 struct tm_output {
 	tm_shuffle *sh;
 	tm_chan_key key; /* to_subtask unused */
 	int nchannels;
-	pthread_cond_t cv;       /* room in a queue, drain, close */
-	atomic_bool closed;      /* read per record without the lock */
-	bool ended;              /* @thread producer: EOS queued */
+	pthread_cond_t cv;  /* room in a queue, drain, close */
+	atomic_bool closed; /* read per record without the lock */
+	bool ended;         /* @thread producer: EOS queued */
 	/* @locks sh->mu */
 	int64_t blocked_ns;       /* finished waits */
 	int64_t blocked_since_ns; /* 0 unless waiting now */
@@ -148,15 +161,23 @@ enum tm_fetch_state {
 	TM_FETCH_SLEEP, /* backing off before asking again */
 };
 
-/* One outstanding fetch (a credit) of a remote channel. */
+/*
+ * One fetch slot (a credit of a remote channel): an nng req context. Slots
+ * belong to their peer and outlive channels: a freed input abandons its
+ * slots (c = NULL), each finishes the request it has out, and the peer
+ * reuses it. So the peer always knows whether a reply can still arrive,
+ * and closes its socket only when none can (nng 1.5.2 hangs closing a
+ * pipe while a message is being received, see shuffle_net.c).
+ */
 typedef struct tm_fetch {
-	struct tm_in_chan *c;
+	struct tm_peer *peer;
 	nng_ctx ctx;
-	bool ctx_open;
 	nng_aio *aio;
+	struct tm_fetch *pnext; /* the peer's slots */
 	/* @locks sh->mu */
+	struct tm_in_chan *c; /* NULL: free (if idle) or abandoned */
 	uint8_t state;
-	bool final;       /* the acknowledgement sent after EOS */
+	bool final; /* the acknowledgement sent after EOS */
 	uint64_t seq;
 	uint64_t ack;
 	int backoff_ms;
@@ -170,13 +191,13 @@ typedef struct tm_in_chan {
 	tm_input_chan cfg;
 	/* remote */
 	struct tm_peer *peer;
-	tm_fetch fetch[TM_SHUFFLE_CREDITS];
-	tm_sbatch rb[TM_SHUFFLE_CREDITS]; /* NET wrappers */
+	tm_fetch *fetch[TM_SHUFFLE_CREDITS]; /* @locks sh->mu */
+	tm_sbatch rb[TM_SHUFFLE_CREDITS];    /* NET wrappers */
 	/* @locks sh->mu from here on */
 	tm_sbatch *rbuf[TM_SHUFFLE_CREDITS]; /* received, not delivered */
-	uint64_t deliver_seq; /* next seq to hand to the task */
-	uint64_t recv_contig; /* every seq below was received */
-	uint64_t next_fetch;  /* next seq to ask for */
+	uint64_t deliver_seq;                /* next seq to hand to the task */
+	uint64_t recv_contig;                /* every seq below was received */
+	uint64_t next_fetch;                 /* next seq to ask for */
 	bool eos_received;
 	uint64_t eos_seq;
 	bool final_sent;
@@ -204,13 +225,14 @@ struct tm_input {
 	tm_in_chan chans[];
 };
 
-/* A cached req socket to one producer TaskManager. */
+/* A req socket to one producer TaskManager, cached until the shuffle is
+ * freed (at most WR_MAX_TASKMANAGERS of them). */
 typedef struct tm_peer {
 	tm_shuffle *sh;
 	char addr[WR_ADDR_BYTES];
 	nng_socket sock;
 	/* @locks sh->mu */
-	int refs;
+	tm_fetch *slots;
 	uint32_t up_pipe;      /* connected pipe, 0 if none */
 	int64_t last_alive_ms; /* connected now or until then */
 	struct tm_peer *next;
@@ -230,13 +252,13 @@ typedef struct tm_srv_ctx {
 	nng_aio *aio;
 	/* @locks sh->mu */
 	uint8_t state;
-	nng_msg *msg;      /* the request, reused for the reply */
+	nng_msg *msg; /* the request, reused for the reply */
 	uint32_t pipe;
 	tm_chan_key key;
 	uint64_t seq;
 	uint64_t ack;
-	int64_t deadline_ms;      /* parked for an unknown channel */
-	tm_out_chan *chan;        /* parked on it; NULL: unknown list */
+	int64_t deadline_ms; /* parked for an unknown channel */
+	tm_out_chan *chan;   /* parked on it; NULL: unknown list */
 	struct tm_srv_ctx *prev, *next;
 	struct tm_srv_ctx *later_next;
 } tm_srv_ctx;
@@ -248,6 +270,7 @@ typedef struct tm_pipe_ent {
 
 struct tm_shuffle {
 	pthread_mutex_t mu;
+	pthread_cond_t cv; /* shutdown waits: slots idle, server quiet */
 	/* server (shuffle_net.c) */
 	nng_socket sock;
 	bool sock_open;
@@ -263,12 +286,14 @@ struct tm_shuffle {
 	int nunknown; /* parked for unknown channels */
 	tm_srv_ctx *unknown;
 	tm_pipe_ent *pipes[TM_PIPE_BUCKETS];
+	int64_t last_request_ms;
 	/* registry */
 	struct tm_output *reg[TM_REG_BUCKETS];
 	int noutputs;
 	int nout_chans;
 	struct tm_input *inputs;
 	tm_peer *peers;
+	int npeers;
 	/* batch pool */
 	tm_sbatch *free;
 	uint32_t nalloc;
@@ -278,6 +303,7 @@ struct tm_shuffle {
 	/* knobs (tests) and counters */
 	int unreachable_ms;
 	int unknown_park_ms;
+	int poll_ms;
 	uint64_t bad_frames;
 	uint64_t unknown_replies;
 	uint64_t fetch_retries;
@@ -291,6 +317,64 @@ typedef struct tm_later {
 	tm_fetch *fetches;   /* fetch slots to send or to sleep */
 	int spawn;           /* server contexts to create */
 } tm_later;
+
+/* ---- the wire format (shuffle_net.c describes it) --------------------- */
+
+#define TM_SF_MAGIC     "WRSH"
+#define TM_SF_MAGIC_LEN 4
+#define TM_SF_HDR       8
+#define TM_SF_JOB_BYTES 32
+#define TM_SF_FETCH_BYTES                                                      \
+	(TM_SF_HDR + TM_SF_JOB_BYTES + 4 + 2 + 2 + 2 + 2 + 8 + 8)
+#define TM_SF_BATCH_HDR  (TM_SF_HDR + 1 + 3 + 4 + 4 + 8)
+#define TM_SF_STATUS_HDR (TM_SF_HDR + 2 + 2 + 4 + 8 + 8 + 2)
+/* Status text: one log line's worth of reason. */
+#define TM_SF_TEXT_MAX 160
+/* nng counts the SP header (request id, hops) in NNG_OPT_RECVMAXSZ. */
+#define TM_SF_SP_SLACK 64u
+/* The server accepts small frames only: a fetch is 68 bytes. 1 KiB lets
+ * small garbage reach the decoder and get an error reply; larger frames
+ * make nng drop the connection. */
+#define TM_SF_SERVER_RECV_MAX (1024u + TM_SF_SP_SLACK)
+#define TM_SF_CLIENT_RECV_MAX                                                  \
+	(TM_SF_BATCH_HDR + TM_BATCH_BYTES + TM_SF_SP_SLACK)
+
+enum { TM_SF_FETCH = 1, TM_SF_BATCH = 2, TM_SF_STATUS = 3 };
+
+enum tm_sf_status {
+	TM_ST_UNKNOWN = 1,     /* no such channel (yet): retry later */
+	TM_ST_BUSY = 2,        /* no context to park the fetch: retry */
+	TM_ST_ENDED = 3,       /* seq is past the channel's EOS */
+	TM_ST_CLOSED = 4,      /* the producer's output was freed */
+	TM_ST_GONE = 5,        /* seq was acknowledged and freed */
+	TM_ST_CONFLICT = 6,    /* the channel has a local consumer */
+	TM_ST_BAD_REQUEST = 7, /* malformed fetch */
+	TM_ST_BAD_VERSION = 8, /* another protocol version */
+	TM_ST_AGAIN = 9,       /* no data within the poll period: ask again */
+	TM_ST_SHUTDOWN = 10,   /* the producer TaskManager is stopping */
+};
+
+typedef struct tm_sf_reply {
+	uint8_t type;
+	uint16_t status;
+	uint32_t version;
+	uint64_t seq;
+	uint64_t eos_seq;
+	uint8_t kind;
+	uint32_t nrecords;
+	uint32_t len;
+	char text[TM_SF_TEXT_MAX + 1];
+} tm_sf_reply;
+
+/* Writes a fetch for seq, acknowledging every seq below ack, into p
+ * (TM_SF_FETCH_BYTES). */
+void tm_sf_fetch_encode(uint8_t *p, const tm_chan_key *k, uint64_t seq,
+                        uint64_t ack);
+/* Decodes a reply from the network. Errors: WR_EPROTO with *why. */
+int tm_sf_reply_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
+                       const char **why);
+/* nng's codes in ours; an unknown URL scheme is WR_EINVAL. */
+int tm_err_from_nng(int rv);
 
 /* ---- shuffle.c, used by shuffle_net.c -------------------------------- */
 
@@ -309,7 +393,7 @@ void tm_input_wake(struct tm_input *in);
 void tm_in_chan_pump(tm_in_chan *c, tm_later *later);
 int64_t tm_now_ms(void);
 
-/* ---- shuffle_net.c, used by shuffle.c -------------------------------- */
+/* ---- shuffle_net.c and shuffle_fetch.c, used by shuffle.c ------------ */
 
 /* Listens and starts the server contexts and the timer. */
 int tm_srv_start(tm_shuffle *sh, const char *url);
@@ -325,15 +409,17 @@ void tm_srv_on_unregister(tm_out_chan *c, tm_later *later);
 /* Runs and clears l. @locks none */
 void tm_later_run(tm_later *l);
 
-/* Finds or creates the peer for addr and takes a reference. @locks none */
+/* Finds or creates the peer for addr. Errors: WR_EINVAL (bad address),
+ * WR_EFULL (more than WR_MAX_TASKMANAGERS peers). @locks none */
 int tm_peer_get(tm_shuffle *sh, const char *addr, tm_peer **out);
-/* Drops a reference; the last one closes the socket. @locks none */
-void tm_peer_put(tm_peer *p);
-/* Opens the channel's fetch contexts on its peer. @locks none */
+/* Waits (bounded) until no reply can arrive on any peer, then closes
+ * them. @locks none, every input freed */
+void tm_peers_close(tm_shuffle *sh);
+/* Gives channel c its fetch slots from its peer. @locks none */
 int tm_in_chan_net_open(tm_in_chan *c);
-/* Stops and closes them; no fetch callback runs afterwards. @locks none,
- * after c->in->freeing was set under sh->mu. */
-void tm_in_chan_net_close(tm_in_chan *c);
+/* Abandons c's slots: they finish their request without c.
+ * @locks sh->mu */
+void tm_in_chan_abandon(tm_in_chan *c);
 
 /* ---- tests ----------------------------------------------------------- */
 
@@ -343,6 +429,9 @@ void tm_shuffle_set_unreachable_ms(tm_shuffle *sh, int ms);
 /* Sets how long a fetch for an unknown channel is parked (default
  * TM_SHUFFLE_UNKNOWN_PARK_MS). */
 void tm_shuffle_set_unknown_park_ms(tm_shuffle *sh, int ms);
+/* Sets how long a fetch waits for data before "again" (default
+ * TM_SHUFFLE_POLL_MS). */
+void tm_shuffle_set_poll_ms(tm_shuffle *sh, int ms);
 /* Pool batches in use now, and the most ever in use. */
 uint32_t tm_shuffle_batches_alive(tm_shuffle *sh);
 uint32_t tm_shuffle_batches_peak(tm_shuffle *sh);

@@ -36,29 +36,9 @@
 
 #include <arpa/inet.h>
 #include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TM_SF_MAGIC     "WRSH"
-#define TM_SF_MAGIC_LEN 4
-#define TM_SF_HDR       8
-#define TM_SF_JOB_BYTES 32
-#define TM_SF_FETCH_BYTES                                                      \
-	(TM_SF_HDR + TM_SF_JOB_BYTES + 4 + 2 + 2 + 2 + 2 + 8 + 8)
-#define TM_SF_BATCH_HDR  (TM_SF_HDR + 1 + 3 + 4 + 4 + 8)
-#define TM_SF_STATUS_HDR (TM_SF_HDR + 2 + 2 + 4 + 8 + 8 + 2)
-/* Status text: one log line's worth of reason. */
-#define TM_SF_TEXT_MAX 160
-/* nng counts the SP header (request id, hops) in NNG_OPT_RECVMAXSZ. */
-#define TM_SF_SP_SLACK 64u
-/* The server accepts small frames only: a fetch is 68 bytes. 1 KiB lets
- * small garbage reach the decoder and get an error reply; larger frames
- * make nng drop the connection. */
-#define TM_SF_SERVER_RECV_MAX (1024u + TM_SF_SP_SLACK)
-#define TM_SF_CLIENT_RECV_MAX                                                  \
-	(TM_SF_BATCH_HDR + TM_BATCH_BYTES + TM_SF_SP_SLACK)
 
 _Static_assert(sizeof(((tm_chan_key *)0)->job_id) == TM_SF_JOB_BYTES + 1,
                "job ids travel in 32 bytes");
@@ -67,19 +47,6 @@ _Static_assert(TM_SF_STATUS_HDR + TM_SF_TEXT_MAX <=
                "a status reply fits the consumer's receive limit");
 _Static_assert(TM_SF_FETCH_BYTES + TM_SF_SP_SLACK <= TM_SF_SERVER_RECV_MAX,
                "a fetch fits the server's receive limit");
-
-enum { TM_SF_FETCH = 1, TM_SF_BATCH = 2, TM_SF_STATUS = 3 };
-
-enum tm_sf_status {
-	TM_ST_UNKNOWN = 1,     /* no such channel (yet): retry later */
-	TM_ST_BUSY = 2,        /* no context to park the fetch: retry */
-	TM_ST_ENDED = 3,       /* seq is past the channel's EOS */
-	TM_ST_CLOSED = 4,      /* the producer's output was freed */
-	TM_ST_GONE = 5,        /* seq was acknowledged and freed */
-	TM_ST_CONFLICT = 6,    /* the channel has a local consumer */
-	TM_ST_BAD_REQUEST = 7, /* malformed fetch */
-	TM_ST_BAD_VERSION = 8, /* another protocol version */
-};
 
 static void
 tm_put16(uint8_t *p, uint16_t v)
@@ -129,9 +96,8 @@ tm_sf_header(uint8_t *p, uint8_t type)
 	tm_put16(p + 6, 0);
 }
 
-static void
-tm_sf_fetch_encode(uint8_t *p, const tm_chan_key *k, uint64_t seq,
-                   uint64_t ack)
+void
+tm_sf_fetch_encode(uint8_t *p, const tm_chan_key *k, uint64_t seq, uint64_t ack)
 {
 	memset(p, 0, TM_SF_FETCH_BYTES);
 	tm_sf_header(p, TM_SF_FETCH);
@@ -164,8 +130,7 @@ tm_sf_job_decode(const uint8_t *p, char *out)
 
 /* Checks magic, version and type; 0 or the status to answer. */
 static int
-tm_sf_check_header(const uint8_t *p, size_t len, uint8_t type,
-                   const char **why)
+tm_sf_check_header(const uint8_t *p, size_t len, uint8_t type, const char **why)
 {
 	if (len < TM_SF_HDR) {
 		*why = "frame shorter than the header";
@@ -189,8 +154,8 @@ tm_sf_check_header(const uint8_t *p, size_t len, uint8_t type,
 /* Decodes a fetch from the network. Returns 0, or the status to answer
  * with the reason in *why. */
 static int
-tm_sf_fetch_decode(const uint8_t *p, size_t len, tm_chan_key *k,
-                   uint64_t *seq, uint64_t *ack, const char **why)
+tm_sf_fetch_decode(const uint8_t *p, size_t len, tm_chan_key *k, uint64_t *seq,
+                   uint64_t *ack, const char **why)
 {
 	int st = tm_sf_check_header(p, len, TM_SF_FETCH, why);
 	if (st != 0)
@@ -221,7 +186,8 @@ static void
 tm_sf_append(nng_msg *msg, const void *p, size_t n)
 {
 	if (nng_msg_append(msg, p, n) != 0)
-		wr_panic(__FILE__, __LINE__, "out of memory for a shuffle frame");
+		wr_panic(__FILE__, __LINE__,
+		         "out of memory for a shuffle frame");
 }
 
 /* Turns msg into a status reply. */
@@ -261,18 +227,6 @@ tm_sf_batch(nng_msg *msg, const tm_sbatch *sb)
 		tm_sf_append(msg, sb->b.data, sb->b.len);
 }
 
-typedef struct tm_sf_reply {
-	uint8_t type;
-	uint16_t status;
-	uint32_t version;
-	uint64_t seq;
-	uint64_t eos_seq;
-	uint8_t kind;
-	uint32_t nrecords;
-	uint32_t len;
-	char text[TM_SF_TEXT_MAX + 1];
-} tm_sf_reply;
-
 static int
 tm_sf_status_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
                     const char **why)
@@ -287,7 +241,7 @@ tm_sf_status_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
 	r->eos_seq = tm_get64(p + 24);
 	size_t n = tm_get16(p + 32);
 	if (n > TM_SF_TEXT_MAX || len != TM_SF_STATUS_HDR + n ||
-	    r->status < TM_ST_UNKNOWN || r->status > TM_ST_BAD_VERSION) {
+	    r->status < TM_ST_UNKNOWN || r->status > TM_ST_SHUTDOWN) {
 		*why = "malformed status";
 		return WR_EPROTO;
 	}
@@ -312,9 +266,9 @@ tm_sf_batch_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
 	r->nrecords = tm_get32(p + 12);
 	r->len = tm_get32(p + 16);
 	r->seq = tm_get64(p + 20);
-	if (p[9] != 0 || p[10] != 0 || p[11] != 0 ||
-	    r->kind < TM_BATCH_DATA || r->kind > TM_BATCH_EOS ||
-	    r->len > TM_BATCH_BYTES || r->len != len - TM_SF_BATCH_HDR ||
+	if (p[9] != 0 || p[10] != 0 || p[11] != 0 || r->kind < TM_BATCH_DATA ||
+	    r->kind > TM_BATCH_EOS || r->len > TM_BATCH_BYTES ||
+	    r->len != len - TM_SF_BATCH_HDR ||
 	    (r->kind == TM_BATCH_DATA ? r->nrecords > r->len
 	                              : r->nrecords != 0)) {
 		*why = "malformed batch header";
@@ -323,8 +277,7 @@ tm_sf_batch_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
 	return WR_OK;
 }
 
-/* Decodes a reply from the network. Errors: WR_EPROTO with *why. */
-static int
+int
 tm_sf_reply_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
                    const char **why)
 {
@@ -363,14 +316,15 @@ tm_sf_peer(uint32_t pipe_id, char *out, size_t len)
 		return;
 	if (sa.s_family == NNG_AF_INET &&
 	    inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip)) != NULL)
-		snprintf(out, len, "%s:%u", ip, (unsigned)ntohs(sa.s_in.sa_port));
+		snprintf(out, len, "%s:%u", ip,
+		         (unsigned)ntohs(sa.s_in.sa_port));
 	else if (sa.s_family == NNG_AF_INET6 &&
 	         inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip)) != NULL)
 		snprintf(out, len, "[%s]:%u", ip,
 		         (unsigned)ntohs(sa.s_in6.sa_port));
 }
 
-static int
+int
 tm_err_from_nng(int rv)
 {
 	return rv == NNG_ENOTSUP ? WR_EINVAL : wr_err_from_nng(rv);
@@ -526,10 +480,10 @@ tm_srv_park(tm_srv_ctx *sc, tm_out_chan *c, tm_later *later)
 	if (*head != NULL)
 		(*head)->prev = sc;
 	*head = sc;
-	if (c == NULL) {
+	if (c == NULL)
 		sh->nunknown++;
-		sc->deadline_ms = tm_now_ms() + sh->unknown_park_ms;
-	}
+	sc->deadline_ms =
+	    tm_now_ms() + (c == NULL ? sh->unknown_park_ms : sh->poll_ms);
 }
 
 /* @locks sh->mu */
@@ -740,7 +694,11 @@ tm_srv_request(tm_srv_ctx *sc, nng_msg *msg, int st, const char *why,
                tm_later *later)
 {
 	sc->msg = msg;
-	if (st != 0) {
+	sc->sh->last_request_ms = tm_now_ms();
+	if (sc->sh->closing) {
+		tm_srv_answer_status(sc, TM_ST_SHUTDOWN, 0, "shutting down",
+		                     later);
+	} else if (st != 0) {
 		sc->sh->bad_frames++;
 		sc->seq = 0;
 		tm_srv_answer_status(sc, st, 0, why, later);
@@ -749,14 +707,10 @@ tm_srv_request(tm_srv_ctx *sc, nng_msg *msg, int st, const char *why,
 	}
 }
 
-/* Back to receiving, unless shutting down. @locks sh->mu */
+/* Back to receiving (a stopped aio does not start). @locks sh->mu */
 static void
 tm_srv_rearm(tm_srv_ctx *sc, tm_later *later)
 {
-	if (sc->sh->closing) {
-		sc->state = TM_SRV_IDLE;
-		return;
-	}
 	sc->state = TM_SRV_RECV;
 	sc->sh->nrecv++;
 	sc->later_next = later->recvs;
@@ -809,13 +763,16 @@ tm_srv_cb(void *arg)
 /* ---- server: timer and pipes -------------------------------------------- */
 
 static int
-tm_srv_timer_period(int park_ms)
+tm_srv_timer_period(const tm_shuffle *sh)
 {
-	int ms = park_ms / 4;
+	int park = sh->unknown_park_ms < sh->poll_ms ? sh->unknown_park_ms
+	                                             : sh->poll_ms;
+	int ms = park / 4;
 	return ms < 10 ? 10 : ms > 1000 ? 1000 : ms;
 }
 
-/* Answers fetches whose wait for an unknown channel ran out. */
+/* Answers fetches whose park ran out: "again" on a known channel (the
+ * consumer asks again at once), "unknown" on an unknown one. */
 static void
 tm_srv_timer_cb(void *arg)
 {
@@ -825,16 +782,17 @@ tm_srv_timer_cb(void *arg)
 		return; /* stopped */
 	pthread_mutex_lock(&sh->mu);
 	int64_t now = tm_now_ms();
-	int period = tm_srv_timer_period(sh->unknown_park_ms);
-	tm_srv_ctx *sc = sh->unknown, *next;
-	for (; sc != NULL; sc = next) {
-		next = sc->next;
-		if (sc->deadline_ms > now)
+	int period = tm_srv_timer_period(sh);
+	for (int i = 0; i < sh->nctx; i++) {
+		tm_srv_ctx *sc = sh->ctxs[i];
+		if (sc->state != TM_SRV_PARKED || sc->deadline_ms > now)
 			continue;
+		bool known = sc->chan != NULL;
 		tm_srv_unpark(sc);
-		sh->unknown_replies++;
-		tm_srv_answer_status(sc, TM_ST_UNKNOWN, 0, "no such channel",
-		                     &later);
+		if (!known)
+			sh->unknown_replies++;
+		tm_srv_answer_status(sc, known ? TM_ST_AGAIN : TM_ST_UNKNOWN, 0,
+		                     known ? NULL : "no such channel", &later);
 	}
 	pthread_mutex_unlock(&sh->mu);
 	tm_later_run(&later);
@@ -895,8 +853,8 @@ tm_srv_start(tm_shuffle *sh, const char *url)
 	sh->sock_open = true;
 	if ((rv = nng_socket_set_size(sh->sock, NNG_OPT_RECVMAXSZ,
 	                              TM_SF_SERVER_RECV_MAX)) != 0 ||
-	    (rv = nng_pipe_notify(sh->sock, NNG_PIPE_EV_ADD_PRE,
-	                          tm_srv_pipe_cb, sh)) != 0 ||
+	    (rv = nng_pipe_notify(sh->sock, NNG_PIPE_EV_ADD_PRE, tm_srv_pipe_cb,
+	                          sh)) != 0 ||
 	    (rv = nng_pipe_notify(sh->sock, NNG_PIPE_EV_REM_POST,
 	                          tm_srv_pipe_cb, sh)) != 0 ||
 	    (rv = nng_aio_alloc(&sh->timer, tm_srv_timer_cb, sh)) != 0)
@@ -908,7 +866,7 @@ tm_srv_start(tm_shuffle *sh, const char *url)
 	tm_srv_spawn(sh, WR_SHUFFLE_SERVER_CTX_SPARE);
 	pthread_mutex_lock(&sh->mu);
 	int nctx = sh->nctx;
-	int period = tm_srv_timer_period(sh->unknown_park_ms);
+	int period = tm_srv_timer_period(sh);
 	pthread_mutex_unlock(&sh->mu);
 	if (nctx == 0)
 		return WR_ENOMEM;
@@ -918,9 +876,49 @@ tm_srv_start(tm_shuffle *sh, const char *url)
 	return WR_OK;
 }
 
+/*
+ * Tells every waiting and arriving consumer to back off, then waits until
+ * no fetch arrived for TM_SHUFFLE_QUIET_MS: nng 1.5.2 can hang forever
+ * closing a pipe while it receives a message (see tm_peer_close), so the
+ * socket is closed when nothing is arriving. Consumers that heard
+ * "shutdown" stay away for TM_FETCH_BACKOFF_MAX_MS. @locks none
+ */
+static void
+tm_srv_quiesce(tm_shuffle *sh)
+{
+	tm_later later = {.sh = sh};
+	pthread_mutex_lock(&sh->mu);
+	sh->closing = true; /* no context is added from now on */
+	for (int i = 0; i < sh->nctx; i++) {
+		tm_srv_ctx *sc = sh->ctxs[i];
+		if (sc->state != TM_SRV_PARKED)
+			continue;
+		tm_srv_unpark(sc);
+		tm_srv_answer_status(sc, TM_ST_SHUTDOWN, 0, "shutting down",
+		                     &later);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	tm_later_run(&later);
+	int64_t deadline = tm_now_ms() + TM_SHUFFLE_QUIET_MAX_MS;
+	pthread_mutex_lock(&sh->mu);
+	for (;;) {
+		int64_t now = tm_now_ms();
+		if (now - sh->last_request_ms >= TM_SHUFFLE_QUIET_MS ||
+		    now >= deadline)
+			break;
+		int64_t wake = sh->last_request_ms + TM_SHUFFLE_QUIET_MS;
+		struct timespec ts = {.tv_sec = wake / 1000,
+		                      .tv_nsec = (wake % 1000) * 1000000};
+		pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
 void
 tm_srv_stop(tm_shuffle *sh)
 {
+	if (sh->sock_open)
+		tm_srv_quiesce(sh);
 	pthread_mutex_lock(&sh->mu);
 	sh->closing = true;
 	int n = sh->nctx; /* no context is added once closing */
@@ -945,413 +943,6 @@ tm_srv_stop(tm_shuffle *sh)
 			tm_pipe_remove(sh, sh->pipes[b]->id);
 }
 
-/* ---- consumer: peers ---------------------------------------------------- */
-
-static void
-tm_peer_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
-{
-	tm_peer *p = arg;
-	uint32_t id = (uint32_t)nng_pipe_id(pipe);
-	pthread_mutex_lock(&p->sh->mu);
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		p->up_pipe = id;
-		p->last_alive_ms = tm_now_ms();
-	} else if (p->up_pipe == id) {
-		p->up_pipe = 0;
-		p->last_alive_ms = tm_now_ms();
-		/* Gates waiting on this peer start the unreachable clock. */
-		for (tm_input *in = p->sh->inputs; in != NULL; in = in->next)
-			for (int i = 0; i < in->nchannels; i++)
-				if (in->chans[i].peer == p) {
-					tm_input_wake(in);
-					break;
-				}
-	}
-	pthread_mutex_unlock(&p->sh->mu);
-}
-
-static int
-tm_peer_dial(tm_peer *p)
-{
-	nng_dialer d;
-	int rv = nng_dialer_create(&d, p->sock, p->addr);
-	if (rv != 0)
-		return rv;
-	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ,
-	                              TM_SF_CLIENT_RECV_MAX)) != 0 ||
-	    (rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT,
-	                            TM_PEER_RECONNECT_MIN_MS)) != 0 ||
-	    (rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT,
-	                            TM_PEER_RECONNECT_MAX_MS)) != 0)
-		return rv;
-	/* In the background: a producer TaskManager that is not up yet is
-	 * dialled again with backoff. */
-	return nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-}
-
-/* Opens the socket of a new peer. @locks none */
-static int
-tm_peer_open(tm_peer *p)
-{
-	int rv = nng_req0_open(&p->sock);
-	if (rv != 0)
-		return rv;
-	/* Contexts copy this when opened. Infinite: a dropped connection
-	 * fails the fetch (we resend it with the same seq) rather than nng
-	 * resending it on a timer. */
-	if ((rv = nng_socket_set_ms(p->sock, NNG_OPT_REQ_RESENDTIME,
-	                            NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ,
-	                              TM_SF_CLIENT_RECV_MAX)) != 0 ||
-	    (rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST,
-	                          tm_peer_pipe_cb, p)) != 0 ||
-	    (rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST,
-	                          tm_peer_pipe_cb, p)) != 0 ||
-	    (rv = tm_peer_dial(p)) != 0)
-		nng_close(p->sock);
-	return rv;
-}
-
-/* @locks sh->mu */
-static tm_peer *
-tm_peer_find(tm_shuffle *sh, const char *addr)
-{
-	tm_peer *p = sh->peers;
-	while (p != NULL && strcmp(p->addr, addr) != 0)
-		p = p->next;
-	if (p != NULL)
-		p->refs++;
-	return p;
-}
-
-int
-tm_peer_get(tm_shuffle *sh, const char *addr, tm_peer **out)
-{
-	pthread_mutex_lock(&sh->mu);
-	tm_peer *p = tm_peer_find(sh, addr);
-	pthread_mutex_unlock(&sh->mu);
-	if (p != NULL) {
-		*out = p;
-		return WR_OK;
-	}
-	tm_peer *fresh = wr_xcalloc(1, sizeof(*fresh));
-	fresh->sh = sh;
-	fresh->refs = 1;
-	fresh->last_alive_ms = tm_now_ms();
-	snprintf(fresh->addr, sizeof(fresh->addr), "%s", addr);
-	int rv = tm_peer_open(fresh);
-	if (rv != 0) {
-		free(fresh);
-		return tm_err_from_nng(rv);
-	}
-	pthread_mutex_lock(&sh->mu);
-	if ((p = tm_peer_find(sh, addr)) == NULL) { /* nobody raced us */
-		fresh->next = sh->peers;
-		sh->peers = fresh;
-		p = fresh;
-		fresh = NULL;
-	}
-	pthread_mutex_unlock(&sh->mu);
-	if (fresh != NULL) {
-		nng_close(fresh->sock);
-		free(fresh);
-	}
-	*out = p;
-	return WR_OK;
-}
-
-void
-tm_peer_put(tm_peer *p)
-{
-	tm_shuffle *sh = p->sh;
-	pthread_mutex_lock(&sh->mu);
-	bool last = --p->refs == 0;
-	if (last) {
-		tm_peer **pp = &sh->peers;
-		while (*pp != p)
-			pp = &(*pp)->next;
-		*pp = p->next;
-	}
-	pthread_mutex_unlock(&sh->mu);
-	if (last) {
-		nng_close(p->sock); /* its pipe callbacks have returned */
-		free(p);
-	}
-}
-
-/* ---- consumer: fetches -------------------------------------------------- */
-
-static void tm_fetch_cb(void *arg);
-
-int
-tm_in_chan_net_open(tm_in_chan *c)
-{
-	for (int k = 0; k < TM_SHUFFLE_CREDITS; k++) {
-		tm_fetch *f = &c->fetch[k];
-		int rv = nng_aio_alloc(&f->aio, tm_fetch_cb, f);
-		if (rv == 0 && (rv = nng_ctx_open(&f->ctx, c->peer->sock)) == 0)
-			f->ctx_open = true;
-		if (rv != 0)
-			return tm_err_from_nng(rv);
-		/* No timeout: a fetch waits for data (long poll); a lost
-		 * producer shows in the peer's connection state instead. */
-	}
-	return WR_OK;
-}
-
-void
-tm_in_chan_net_close(tm_in_chan *c)
-{
-	for (int k = 0; k < TM_SHUFFLE_CREDITS; k++)
-		if (c->fetch[k].aio != NULL)
-			nng_aio_stop(c->fetch[k].aio);
-	for (int k = 0; k < TM_SHUFFLE_CREDITS; k++) {
-		tm_fetch *f = &c->fetch[k];
-		if (f->ctx_open)
-			nng_ctx_close(f->ctx);
-		f->ctx_open = false;
-		if (f->aio != NULL) {
-			/* A send that never started left its request. */
-			nng_msg_free(nng_aio_get_msg(f->aio));
-			nng_aio_free(f->aio);
-		}
-		f->aio = NULL;
-	}
-}
-
-/* Builds f's request (ack: everything received so far) and queues the
- * send. @locks sh->mu */
-static void
-tm_fetch_send(tm_fetch *f, tm_later *later)
-{
-	nng_msg *m;
-	f->ack = f->c->recv_contig;
-	f->state = TM_FETCH_SEND;
-	if (nng_msg_alloc(&m, TM_SF_FETCH_BYTES) != 0)
-		wr_panic(__FILE__, __LINE__, "out of memory for a fetch");
-	tm_sf_fetch_encode(nng_msg_body(m), &f->c->cfg.key, f->seq, f->ack);
-	nng_aio_set_msg(f->aio, m);
-	f->later_next = later->fetches;
-	later->fetches = f;
-}
-
-/* Sends f again after a backoff. @locks sh->mu */
-static void
-tm_fetch_sleep(tm_fetch *f, tm_later *later)
-{
-	f->backoff_ms = f->backoff_ms == 0 ? TM_FETCH_BACKOFF_MIN_MS
-	                                   : f->backoff_ms * 2;
-	if (f->backoff_ms > TM_FETCH_BACKOFF_MAX_MS)
-		f->backoff_ms = TM_FETCH_BACKOFF_MAX_MS;
-	f->state = TM_FETCH_SLEEP;
-	f->later_next = later->fetches;
-	later->fetches = f;
-}
-
-static tm_fetch *
-tm_in_chan_idle_fetch(tm_in_chan *c)
-{
-	for (int k = 0; k < TM_SHUFFLE_CREDITS; k++)
-		if (c->fetch[k].state == TM_FETCH_IDLE)
-			return &c->fetch[k];
-	return NULL;
-}
-
-void
-tm_in_chan_pump(tm_in_chan *c, tm_later *later)
-{
-	tm_fetch *f;
-	if (c->cfg.local || c->in->freeing || c->err != WR_OK)
-		return;
-	if (c->eos_received) {
-		/* One last fetch acknowledges the EOS, so the producer
-		 * knows everything arrived (tm_output_drain). */
-		if (!c->final_sent && c->recv_contig > c->eos_seq &&
-		    (f = tm_in_chan_idle_fetch(c)) != NULL) {
-			c->final_sent = true;
-			f->final = true;
-			f->seq = c->eos_seq + 1;
-			tm_fetch_send(f, later);
-		}
-		return;
-	}
-	/* A credit is a batch in flight, buffered or held by the task. */
-	while (c->next_fetch - c->deliver_seq + (uint64_t)c->held <
-	           TM_SHUFFLE_CREDITS &&
-	       (f = tm_in_chan_idle_fetch(c)) != NULL) {
-		f->final = false;
-		f->seq = c->next_fetch++;
-		f->backoff_ms = 0;
-		tm_fetch_send(f, later);
-	}
-}
-
-/* Fails channel c with err. @locks sh->mu */
-static void
-tm_in_chan_fail(tm_in_chan *c, int err, const char *why)
-{
-	if (c->err == WR_OK && !c->ended) {
-		c->err = err;
-		wr_log(WR_LOG_WARN, "TM-SHUFFLE-CHANNEL-FAILED",
-		       "job=%s edge=%u from=%u to=%u address=%s: %s",
-		       c->cfg.key.job_id, c->cfg.key.edge,
-		       c->cfg.key.from_subtask, c->cfg.key.to_subtask,
-		       c->cfg.address, why);
-	}
-	tm_input_wake(c->in);
-}
-
-/* Stores a batch reply for delivery; false if it breaks the protocol.
- * @locks sh->mu */
-static bool
-tm_in_chan_store(tm_in_chan *c, tm_fetch *f, const tm_sf_reply *r,
-                 nng_msg *msg)
-{
-	int k = 0, j = 0;
-	if (f->final || (c->eos_received && f->seq > c->eos_seq))
-		return false; /* nothing may follow an EOS */
-	while (k < TM_SHUFFLE_CREDITS && c->rb[k].in_use)
-		k++;
-	while (j < TM_SHUFFLE_CREDITS && c->rbuf[j] != NULL)
-		j++;
-	if (k == TM_SHUFFLE_CREDITS || j == TM_SHUFFLE_CREDITS)
-		return false;
-	tm_sbatch *sb = &c->rb[k];
-	sb->in_use = true;
-	sb->msg = msg;
-	sb->seq = r->seq;
-	sb->b.kind = r->kind;
-	sb->b.nrecords = r->nrecords;
-	sb->b.len = r->len;
-	sb->b.data = (uint8_t *)nng_msg_body(msg) + TM_SF_BATCH_HDR;
-	c->rbuf[j] = sb;
-	if (r->kind == TM_BATCH_EOS) {
-		c->eos_received = true;
-		c->eos_seq = r->seq;
-	}
-	for (bool more = true; more;) { /* bounded: rbuf has CREDITS slots */
-		more = false;
-		for (j = 0; j < TM_SHUFFLE_CREDITS; j++)
-			if (c->rbuf[j] != NULL &&
-			    c->rbuf[j]->seq == c->recv_contig) {
-				c->recv_contig++;
-				more = true;
-			}
-	}
-	tm_input_wake(c->in);
-	return true;
-}
-
-/* Handles a status reply. @locks sh->mu */
-static void
-tm_fetch_status(tm_fetch *f, const tm_sf_reply *r, tm_later *later)
-{
-	tm_in_chan *c = f->c;
-	char why[TM_SF_TEXT_MAX + 64];
-	f->state = TM_FETCH_IDLE;
-	switch (r->status) {
-	case TM_ST_UNKNOWN:
-	case TM_ST_BUSY:
-		/* An unknown output after EOS is gone: nobody waits for
-		 * the final acknowledgement. */
-		if (f->final && r->status == TM_ST_UNKNOWN)
-			break;
-		c->in->sh->fetch_retries++;
-		tm_fetch_sleep(f, later);
-		break;
-	case TM_ST_ENDED:
-		if (r->eos_seq >= f->seq)
-			tm_in_chan_fail(c, WR_EPROTO, "ended before the seq");
-		break;
-	case TM_ST_CLOSED:
-		if (!c->eos_received)
-			tm_in_chan_fail(c, WR_EUNREACHABLE,
-			                "producer output closed before its end");
-		break;
-	default:
-		snprintf(why, sizeof(why), "producer refused the fetch (%u): %s",
-		         r->status, r->text);
-		tm_in_chan_fail(c, WR_EPROTO, why);
-		break;
-	}
-}
-
-/* Handles f's reply; returns msg if it is not kept. @locks sh->mu */
-static nng_msg *
-tm_fetch_reply(tm_fetch *f, nng_msg *msg, tm_later *later)
-{
-	tm_in_chan *c = f->c;
-	tm_sf_reply r;
-	const char *why = NULL;
-	int rv = tm_sf_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &r,
-	                            &why);
-	if (rv == WR_OK && r.seq != f->seq) {
-		rv = WR_EPROTO;
-		why = "reply for another seq";
-	}
-	if (rv == WR_OK && r.type == TM_SF_BATCH) {
-		if (tm_in_chan_store(c, f, &r, msg)) {
-			f->state = TM_FETCH_IDLE;
-			f->backoff_ms = 0;
-			msg = NULL;
-		} else {
-			rv = WR_EPROTO;
-			why = "batch beyond the credits or the end";
-		}
-	} else if (rv == WR_OK) {
-		tm_fetch_status(f, &r, later);
-	}
-	if (rv != WR_OK) {
-		f->state = TM_FETCH_IDLE;
-		tm_in_chan_fail(c, WR_EPROTO, why);
-	}
-	tm_in_chan_pump(c, later);
-	return msg;
-}
-
-/* A fetch failed in nng (connection dropped, ...): ask again.
- * @locks sh->mu */
-static void
-tm_fetch_failed(tm_fetch *f, int rv, tm_later *later)
-{
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || f->c->in->freeing) {
-		f->state = TM_FETCH_IDLE;
-		return;
-	}
-	f->c->in->sh->fetch_retries++;
-	tm_fetch_sleep(f, later);
-}
-
-static void
-tm_fetch_cb(void *arg)
-{
-	tm_fetch *f = arg;
-	tm_shuffle *sh = f->c->in->sh;
-	tm_later later = {.sh = sh};
-	bool recv = false;
-	int rv = nng_aio_result(f->aio);
-	/* A reply, or a request nng gave back; else NULL. */
-	nng_msg *msg = nng_aio_get_msg(f->aio);
-	nng_aio_set_msg(f->aio, NULL);
-	pthread_mutex_lock(&sh->mu);
-	if (f->state == TM_FETCH_SEND && rv == 0) {
-		f->state = TM_FETCH_RECV;
-		recv = true;
-	} else if (f->state == TM_FETCH_RECV && rv == 0) {
-		msg = tm_fetch_reply(f, msg, &later);
-	} else if (f->state == TM_FETCH_SLEEP && rv == 0 &&
-	           !f->c->in->freeing) {
-		tm_fetch_send(f, &later);
-	} else {
-		tm_fetch_failed(f, rv, &later);
-	}
-	pthread_mutex_unlock(&sh->mu);
-	nng_msg_free(msg);
-	if (recv)
-		nng_ctx_recv(f->ctx, f->aio);
-	tm_later_run(&later);
-}
-
 /* ---- tests -------------------------------------------------------------- */
 
 uint64_t
@@ -1368,15 +959,6 @@ tm_shuffle_unknown_replies(tm_shuffle *sh)
 {
 	pthread_mutex_lock(&sh->mu);
 	uint64_t n = sh->unknown_replies;
-	pthread_mutex_unlock(&sh->mu);
-	return n;
-}
-
-uint64_t
-tm_shuffle_fetch_retries(tm_shuffle *sh)
-{
-	pthread_mutex_lock(&sh->mu);
-	uint64_t n = sh->fetch_retries;
 	pthread_mutex_unlock(&sh->mu);
 	return n;
 }

@@ -14,7 +14,9 @@
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
+#include "mem.h"
 #include "metrics.h"
+#include "watermark.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +32,10 @@ typedef struct tm_kafka_src {
 	const wr_source_spec *s;
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *q;
-	rd_kafka_t *dlq; /* producer for dead letters, made on first use */
-	int nparts;      /* partitions this subtask reads */
+	rd_kafka_t *dlq;   /* producer for dead letters, made on first use */
+	int nparts;        /* partitions this subtask reads */
+	int32_t *parts;    /* their numbers, in assignment order */
+	tm_wm_tracker wmt; /* one input per assigned partition */
 } tm_kafka_src;
 
 static const char *
@@ -90,6 +94,11 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 		    off;
 	}
 	k->nparts = tp->cnt;
+	k->parts = wr_xcalloc((size_t)tp->cnt + 1, sizeof(*k->parts));
+	for (int i = 0; i < tp->cnt; i++)
+		k->parts[i] = tp->elems[i].partition;
+	tm_wm_init(&k->wmt, k->nparts, k->s->max_out_of_orderness_ms,
+	           k->s->idle_timeout_ms, wr_mono_ms());
 	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, tp);
 	rd_kafka_topic_partition_list_destroy(tp);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -177,7 +186,28 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 			return WR_EINVAL;
 		}
 	}
+	int tf = k->s->time_field;
+	if (tf >= 0 && row.v[tf].type == WR_T_TIMESTAMP)
+		for (int i = 0; i < k->nparts; i++)
+			if (k->parts[i] == m->partition) {
+				tm_wm_record(&k->wmt, i, row.v[tf].u.i,
+				             wr_mono_ms());
+				break;
+			}
 	return tm_op_emit(k->op, &row);
+}
+
+/* Emits the source's watermark when it advanced (every
+ * TM_WM_INTERVAL_MS at most). Without event time there is none. */
+static int
+tm_kafka_watermark(tm_kafka_src *k)
+{
+	int64_t wm;
+	bool idle;
+	if (k->s->time_field < 0 ||
+	    !tm_wm_poll(&k->wmt, wr_mono_ms(), false, &wm, &idle))
+		return WR_OK;
+	return tm_task_watermark(k->t, wm, idle);
 }
 
 static int
@@ -185,6 +215,9 @@ tm_kafka_loop(tm_kafka_src *k)
 {
 	rd_kafka_message_t *msgs[TM_KAFKA_BATCH];
 	while (tm_task_tick(k->t)) {
+		int wrv = tm_kafka_watermark(k);
+		if (wrv != WR_OK)
+			return wrv;
 		if (k->nparts == 0) {
 			/* More subtasks than partitions: this one idles. */
 			wr_sleep_ms(TM_KAFKA_POLL_MS);
@@ -232,6 +265,9 @@ close:
 	}
 	if (k.q != NULL)
 		rd_kafka_queue_destroy(k.q);
+	if (k.parts != NULL)
+		tm_wm_fini(&k.wmt);
+	free(k.parts);
 	if (k.rk != NULL) {
 		rd_kafka_consumer_close(k.rk);
 		rd_kafka_destroy(k.rk);

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "err.h"
 #include "metrics.h"
+#include "watermark.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +74,10 @@ tm_source_datagen_run(tm_task *t, tm_op *src)
 	uint64_t rng = 0x5eed0000ull + (uint64_t)t->spec->subtask;
 	char bufs[WR_MAX_FIELDS * 32];
 	int64_t start = wr_mono_ms();
+	int tf = s->time_field;
+	tm_wm_tracker wmt;
+	int rv = WR_OK;
+	tm_wm_init(&wmt, 1, s->max_out_of_orderness_ms, 0, start);
 	for (int64_t n = 0; s->count == 0 || n < s->count; n++) {
 		if ((n & 255) == 0 && !tm_task_tick(t))
 			return WR_ECLOSED;
@@ -86,12 +91,20 @@ tm_source_datagen_run(tm_task *t, tm_op *src)
 		tm_datagen_row(&src->node->out, &rng, n, t->spec->subtask, bufs,
 		               &r);
 		wr_metric_inc(t->m_in);
-		int rv = tm_op_emit(src, &r);
+		int64_t now = wr_mono_ms(), wm;
+		bool idle;
+		if (tf >= 0 && r.v[tf].type == WR_T_TIMESTAMP)
+			tm_wm_record(&wmt, 0, r.v[tf].u.i, now);
+		if (tf >= 0 && tm_wm_poll(&wmt, now, false, &wm, &idle))
+			rv = tm_task_watermark(t, wm, idle);
+		if (rv == WR_OK)
+			rv = tm_op_emit(src, &r);
 		wr_arena_reset(&t->arena);
 		if (rv != WR_OK)
-			return rv;
+			break;
 	}
-	return WR_OK;
+	tm_wm_fini(&wmt);
+	return rv;
 }
 
 int

@@ -8,14 +8,17 @@
 
 #include "clock.h"
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "watermark.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Most tasks one TaskManager runs at once. */
 #define TM_MAX_TASKS 256
@@ -131,6 +134,7 @@ tm_task_add_input(tm_task *t, char *errbuf, size_t errlen)
 			    strcmp(loc->data_address, t->tm->data_address) == 0;
 		}
 	}
+	t->ninput_chans = n;
 	int rv = WR_OK;
 	if (n > 0 &&
 	    (rv = tm_input_new(t->tm->shuffle, chans, n, &t->input)) != WR_OK)
@@ -189,6 +193,13 @@ tm_task_metrics(tm_task *t)
 	t->m_invalid = wr_metrics_get(
 	    t->tm->metrics, WR_METRIC_COUNTER, "weir_invalid_records_total",
 	    "Records that failed to decode or match the schema", labels);
+	t->m_late_dropped = wr_metrics_get(
+	    t->tm->metrics, WR_METRIC_COUNTER,
+	    "weir_late_records_dropped_total",
+	    "Records later than their window's allowed lateness", labels);
+	t->m_watermark = wr_metrics_get(
+	    t->tm->metrics, WR_METRIC_GAUGE, "weir_current_watermark_ms",
+	    "The task's input watermark (event time, epoch ms)", labels);
 }
 
 bool
@@ -228,30 +239,76 @@ tm_task_push_record(void *arg, const uint8_t *rec, size_t len)
 	return rv;
 }
 
+int
+tm_task_watermark(tm_task *t, int64_t wm, bool idle)
+{
+	t->watermark = wm;
+	t->wm_idle = idle;
+	if (wm != TM_WM_MIN && wm != TM_WM_MAX)
+		wr_metric_set(t->m_watermark, (double)wm);
+	tm_op *h = t->head;
+	return h->watermark ? h->watermark(h, wm) : tm_op_emit_watermark(h, wm);
+}
+
+/* An event batch on channel ch: watermarks combine over channels. */
+static int
+tm_task_input_event(tm_task *t, tm_wm_tracker *wmt, const tm_batch *b, int ch)
+{
+	if (b->kind == TM_BATCH_WATERMARK) {
+		int64_t wm;
+		bool idle;
+		if (tm_wm_payload_parse(b->data, b->len, &wm, &idle) != WR_OK) {
+			tm_task_fail(t, "corrupt watermark from the network");
+			return WR_ECORRUPT;
+		}
+		tm_wm_channel(wmt, ch, wm, idle);
+	} else if (b->kind == TM_BATCH_EOS) {
+		tm_wm_end(wmt, ch);
+	} else {
+		return WR_OK;
+	}
+	int64_t wm;
+	bool idle;
+	if (tm_wm_poll(wmt, wr_mono_ms(), true, &wm, &idle))
+		return tm_task_watermark(t, wm, idle);
+	return WR_OK;
+}
+
 /* Reads the input gate until every channel ended or the task stops. */
 static int
 tm_task_input_loop(tm_task *t)
 {
+	tm_wm_tracker wmt;
+	int rv;
+	tm_wm_init(&wmt, t->ninput_chans, 0, 0, wr_mono_ms());
 	for (;;) {
-		if (!tm_task_tick(t))
-			return WR_ECLOSED;
+		if (!tm_task_tick(t)) {
+			rv = WR_ECLOSED;
+			break;
+		}
 		tm_batch *b;
 		int ch;
-		int rv = tm_input_next(t->input, TM_FLUSH_INTERVAL_MS, &b, &ch);
+		rv = tm_input_next(t->input, TM_FLUSH_INTERVAL_MS, &b, &ch);
 		if (rv == WR_ETIMEDOUT)
 			continue;
-		if (rv == WR_ENOENT)
-			return WR_OK; /* every producer sent end of stream */
+		if (rv == WR_ENOENT) {
+			rv = WR_OK; /* every producer sent end of stream */
+			break;
+		}
 		if (rv != WR_OK) {
 			tm_task_fail(t, "input: %s", wr_strerror(rv));
-			return rv;
+			break;
 		}
 		if (b->kind == TM_BATCH_DATA)
 			rv = tm_batch_foreach(b, tm_task_push_record, t);
+		else
+			rv = tm_task_input_event(t, &wmt, b, ch);
 		tm_input_release(t->input, b);
 		if (rv != WR_OK)
-			return rv;
+			break;
 	}
+	tm_wm_fini(&wmt);
+	return rv;
 }
 
 /* End of input: operators flush in chain order, then end of stream goes
@@ -315,6 +372,7 @@ tm_task_prepare(tm_task *t, char *errbuf, size_t errlen)
 		return WR_EINVAL;
 	}
 	t->vertex = &t->plan->vertices[s->vertex];
+	t->watermark = TM_WM_MIN;
 	tm_task_metrics(t);
 	return tm_task_build_chain(t, errbuf, errlen);
 }
@@ -335,6 +393,25 @@ tm_task_destroy_chain(tm_task *t)
 		}
 	wr_plan_free(t->plan);
 	wr_jobspec_free(t->job);
+}
+
+/* Without checkpoints a task's keyed state is worth nothing once it ends
+ * (a new attempt starts empty): remove it so a later attempt never reads
+ * stale state and the disk does not fill. */
+static void
+tm_task_drop_state(tm_task *t)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/%s/%d-%d", t->tm->cfg.tm_state_dir,
+	         t->spec->job_id, t->spec->vertex, t->spec->subtask);
+	int rv = wr_rmtree(dir);
+	if (rv != WR_OK)
+		wr_log(WR_LOG_WARN, "TASK-STATE-DROP",
+		       "%s: cannot remove %s: %s", t->label, dir,
+		       wr_strerror(rv));
+	snprintf(dir, sizeof(dir), "%s/%s", t->tm->cfg.tm_state_dir,
+	         t->spec->job_id);
+	rmdir(dir); /* the job's directory, once its last task is gone */
 }
 
 static void *
@@ -373,6 +450,7 @@ report:
 	pthread_mutex_lock(&t->tm->tasks->lock); /* no cancel closes now */
 	pthread_mutex_unlock(&t->tm->tasks->lock);
 	tm_task_destroy_chain(t);
+	tm_task_drop_state(t);
 	tm_report_task_state(t->tm, t->spec, state,
 	                     strcmp(state, "FAILED") == 0 ? t->failure : NULL);
 	atomic_store(&t->done, true);

@@ -50,6 +50,10 @@ struct tm_op {
 	/* Optional: called every flush interval, also when no record comes
 	 * (sinks make written data visible and roll files by age). */
 	int (*tick)(tm_op *op, int64_t now_ms);
+	/* Optional: the event-time watermark reached wm (ms). Operators with
+	 * timers fire them, then pass the watermark on with
+	 * tm_op_emit_watermark. NULL = pass it on unchanged. */
+	int (*watermark)(tm_op *op, int64_t wm);
 	tm_op *next[TM_MAX_NEXT];
 	int nnext;
 	tm_route routes[TM_MAX_NEXT];
@@ -73,14 +77,35 @@ struct tm_task {
 	tm_output *outputs[TM_MAX_NEXT * WR_JOB_MAX_NODES];
 	int noutputs;
 	tm_input *input;
-	wr_arena arena; /* per-record scratch */
-	wr_buf enc;     /* encoding scratch */
+	int ninput_chans;
+	wr_arena arena;         /* per-record scratch */
+	struct wr_state *state; /* keyed state (window.c opens it), or NULL */
+	int64_t watermark;      /* last watermark passed down the chain */
+	bool wm_idle;           /* every input is idle */
+	struct wr_metric *m_watermark;
+	wr_buf enc; /* encoding scratch */
 	char failure[512];
-	struct wr_metric *m_in, *m_out, *m_invalid;
+	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;
 };
 
 /* Pushes r to every chained operator and network route of op. */
 int tm_op_emit(tm_op *op, const wr_row *r);
+
+/* Passes watermark wm to every chained operator (their watermark
+ * callback, or on) and broadcasts it on op's network routes. */
+int tm_op_emit_watermark(tm_op *op, int64_t wm);
+
+/* Parses a watermark event's payload. WR_ECORRUPT if malformed. */
+int tm_wm_payload_parse(const uint8_t *p, size_t len, int64_t *wm, bool *idle);
+
+/* The chain's input watermark advanced (or idleness changed): records it
+ * and passes it through the chain from its head (task.c). */
+int tm_task_watermark(tm_task *t, int64_t wm, bool idle);
+
+/* Windows and reduce (window.c): sets push, watermark, finish, destroy
+ * of op for a WR_NODE_WINDOW or WR_NODE_REDUCE node; opens the task's
+ * keyed state on first use. */
+int tm_window_build(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
 
 /* Builds the operator of node i (filter, select, key_by, sink) with its
  * routes unset. Sources are driven by tm_source_run instead. */

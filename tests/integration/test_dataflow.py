@@ -11,7 +11,8 @@ import re
 import subprocess
 import time
 
-from weirtest import (LocalCluster, check, http_get, main, run, wait_for)
+from weirtest import (LocalCluster, check, http_get, main, run, sink_lines,
+                      wait_for)
 
 N_ORDERS = 3000
 JOB = """\
@@ -71,17 +72,6 @@ def expected(orders):
             out.add((o["order_id"], o["product_id"], o["amount"],
                      o["amount"] * 0.92))
     return out
-
-
-def sink_lines(out_dir, committed_only):
-    lines = []
-    paths = glob.glob(os.path.join(out_dir, "part-*.jsonl"))
-    if not committed_only:
-        paths += glob.glob(os.path.join(out_dir, ".part-*"))
-    for path in paths:
-        with open(path) as f:
-            lines.extend(l for l in f.read().splitlines() if l)
-    return lines
 
 
 def tm_metric_sum(cluster, name):

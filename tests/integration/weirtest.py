@@ -5,6 +5,7 @@ test starts are stopped by the test (and killed at exit if it failed), so a
 failing test leaves nothing behind.
 """
 import atexit
+import glob
 import json
 import os
 import signal
@@ -191,3 +192,23 @@ def main(tests):
     print("%d passed, %d failed" % (len(tests) - failed, failed))
     _cleanup()
     sys.exit(1 if failed else 0)
+
+
+def sink_lines(out_dir, committed_only=False):
+    """Complete lines of a file sink's part files. With committed_only
+    False, files in progress count too (a part file may be renamed into
+    place between listing and reading: then list again)."""
+    for _ in range(10):
+        paths = glob.glob(os.path.join(out_dir, "part-*"))
+        if not committed_only:
+            paths += glob.glob(os.path.join(out_dir, ".part-*"))
+        lines = []
+        try:
+            for path in paths:
+                with open(path) as f:
+                    # A file in progress may end in a line being written.
+                    lines.extend(l for l in f if l.endswith("\n"))
+            return lines
+        except FileNotFoundError:
+            continue
+    raise Failure("part files of %s kept moving" % out_dir)

@@ -1,0 +1,100 @@
+/*
+ * state.h - keyed state on LMDB, organised by key group.
+ *
+ * One state backend per task (subtask): an LMDB environment in its own
+ * directory under taskmanager.state_dir. Every entry's LMDB key starts with
+ * its key group (2 bytes, big-endian) and the state id (1 byte: which
+ * operator state it belongs to), then the caller's key bytes, so that
+ *  - a checkpoint can copy the environment (mdb_env_copy2 with compaction)
+ *    and a restore can keep just a range of key groups (rescaling), and
+ *  - iterating one state of one key group is a range scan.
+ * LMDB runs unsynced (MDB_NOSYNC | MDB_NOMETASYNC): durability comes from
+ * checkpoints, not from each write (notes/dependencies.md: ~193 K puts/s
+ * unsynced against ~3.7 K synced).
+ *
+ * A bounded write-back cache keeps hot entries in memory: gets hit it
+ * first; puts and deletes stay dirty in it until it exceeds its budget or
+ * wr_state_flush() is called, then they go to LMDB in one write
+ * transaction. State larger than the cache (or than RAM) lives in LMDB's
+ * file-backed map; the map size grows as needed.
+ *
+ * @thread one: a backend belongs to its task's thread.
+ */
+#ifndef WR_STATE_H
+#define WR_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* LMDB's default key limit is 511 bytes; 3 bytes go to the prefix. */
+#define WR_STATE_MAX_USER_KEY (511 - 3)
+
+typedef struct wr_state wr_state;
+
+typedef struct wr_state_opts {
+	size_t cache_bytes;       /* budget of the in-memory cache */
+	size_t initial_map_bytes; /* LMDB map size to start with; it grows */
+	/* LMDB map pages this backend may keep mapped (they count in RSS):
+	 * past it the backend unmaps its pages (they stay in the page
+	 * cache). 0: 64 MiB; SIZE_MAX: no limit (faster cold reads, RSS
+	 * grows to the data size). docs/state.md has the trade-off. */
+	size_t map_resident_bytes;
+} wr_state_opts;
+
+/*
+ * Opens (creating) the backend in dir (created if missing). A directory
+ * that already holds an environment is opened as is (restore). Errors:
+ * WR_ESYSERR|errno, WR_ECORRUPT (not an LMDB environment).
+ */
+int wr_state_open(const char *dir, const wr_state_opts *opts, wr_state **out);
+
+/* Flushes nothing: dirty cache entries are dropped (the task ended; the
+ * last checkpoint has what must survive). Accepts NULL. */
+void wr_state_close(wr_state *st);
+
+/*
+ * Looks up (key_group, state_id, key). On WR_OK *val and *vlen point to
+ * memory owned by the backend, valid until the next call on st (passing
+ * them to wr_state_put is fine). WR_ENOENT when absent. A miss may make
+ * room in the cache by flushing, so the errors of wr_state_flush apply.
+ */
+int wr_state_get(wr_state *st, uint16_t key_group, uint8_t state_id,
+                 const void *key, size_t klen, const void **val, size_t *vlen);
+
+/* Inserts or replaces. Errors: WR_ETOOBIG (key over the limit, value over
+ * WR_STATE_MAX_VALUE_BYTES), WR_ESYSERR (LMDB write failed, e.g. disk
+ * full), WR_EFULL (map at WR_STATE_MAX_MAP_BYTES), WR_ENOMEM. */
+int wr_state_put(wr_state *st, uint16_t key_group, uint8_t state_id,
+                 const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Removes; absent keys are fine. */
+int wr_state_del(wr_state *st, uint16_t key_group, uint8_t state_id,
+                 const void *key, size_t klen);
+
+/* Writes every dirty cache entry to LMDB (one transaction). */
+int wr_state_flush(wr_state *st);
+
+/*
+ * Calls fn for every entry of state_id in key groups [kg_first, kg_last],
+ * in key order (after flushing the cache). fn returns 0 to go on, non-zero
+ * to stop (that value is returned). The pointers are valid during the call
+ * only; fn must not modify st.
+ */
+int wr_state_scan(wr_state *st, uint8_t state_id, uint16_t kg_first,
+                  uint16_t kg_last,
+                  int (*fn)(void *arg, uint16_t key_group, const void *key,
+                            size_t klen, const void *val, size_t vlen),
+                  void *arg);
+
+typedef struct wr_state_stats {
+	uint64_t entries;     /* in LMDB, after a flush */
+	uint64_t cache_bytes; /* in the cache now */
+	uint64_t cache_hits, cache_misses;
+	uint64_t map_bytes; /* LMDB map size */
+	uint64_t map_trims; /* times the map was unmapped to bound RSS */
+} wr_state_stats;
+
+void wr_state_get_stats(wr_state *st, wr_state_stats *out);
+
+#endif

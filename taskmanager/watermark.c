@@ -1,0 +1,106 @@
+#include "watermark.h"
+
+#include "mem.h"
+
+#include <stdlib.h>
+
+void
+tm_wm_init(tm_wm_tracker *w, int n, int64_t ooo_ms, int64_t idle_ms,
+           int64_t now_ms)
+{
+	w->n = n;
+	w->in = wr_xcalloc(n > 0 ? (size_t)n : 1, sizeof(tm_wm_input));
+	for (int i = 0; i < n; i++) {
+		w->in[i].wm = TM_WM_MIN;
+		w->in[i].max_ts = TM_WM_MIN;
+		w->in[i].last_ms = now_ms;
+	}
+	w->out_of_orderness_ms = ooo_ms;
+	w->idle_timeout_ms = idle_ms;
+	w->emitted = TM_WM_MIN;
+	w->emitted_idle = false;
+	w->last_emit_ms = now_ms;
+}
+
+void
+tm_wm_fini(tm_wm_tracker *w)
+{
+	free(w->in);
+	w->in = NULL;
+}
+
+void
+tm_wm_record(tm_wm_tracker *w, int i, int64_t ts, int64_t now_ms)
+{
+	tm_wm_input *in = &w->in[i];
+	in->last_ms = now_ms;
+	in->idle = false;
+	if (ts > in->max_ts) {
+		in->max_ts = ts;
+		in->wm = ts - w->out_of_orderness_ms;
+	}
+}
+
+void
+tm_wm_channel(tm_wm_tracker *w, int i, int64_t wm, bool idle)
+{
+	tm_wm_input *in = &w->in[i];
+	in->idle = idle;
+	if (!idle && wm > in->wm)
+		in->wm = wm;
+}
+
+void
+tm_wm_end(tm_wm_tracker *w, int i)
+{
+	w->in[i].ended = true;
+}
+
+/* Minimum over active inputs; *all_idle when none is active. */
+static int64_t
+tm_wm_combined(tm_wm_tracker *w, int64_t now_ms, bool *all_idle)
+{
+	int64_t m = TM_WM_MAX;
+	int active = 0;
+	for (int i = 0; i < w->n; i++) {
+		tm_wm_input *in = &w->in[i];
+		if (in->ended)
+			continue;
+		if (w->idle_timeout_ms > 0 &&
+		    now_ms - in->last_ms >= w->idle_timeout_ms)
+			in->idle = true;
+		if (in->idle)
+			continue;
+		active++;
+		if (in->wm < m)
+			m = in->wm;
+	}
+	*all_idle = active == 0;
+	return active == 0 ? w->emitted : m;
+}
+
+bool
+tm_wm_poll(tm_wm_tracker *w, int64_t now_ms, bool force, int64_t *wm,
+           bool *idle)
+{
+	if (!force && now_ms - w->last_emit_ms < TM_WM_INTERVAL_MS)
+		return false;
+	bool all_idle;
+	int64_t m = tm_wm_combined(w, now_ms, &all_idle);
+	bool ended = true;
+	for (int i = 0; i < w->n; i++)
+		ended &= w->in[i].ended;
+	if (ended && w->n > 0) {
+		m = TM_WM_MAX;
+		all_idle = false;
+	}
+	if (m <= w->emitted && all_idle == w->emitted_idle)
+		return false;
+	w->last_emit_ms = now_ms;
+	if (m > w->emitted)
+		w->emitted = m;
+	w->emitted_idle = all_idle;
+	*wm = w->emitted;
+	*idle = all_idle;
+	return true;
+}
