@@ -450,15 +450,19 @@ model_op(wr_state *st, model *m, unsigned id)
 /* 200 K random operations on 3000 keys through an 8 KiB cache (so almost
  * every operation evicts or flushes), checked against a plain array.
  * Now and then: an explicit flush, a scan of a random key-group range,
- * and a close and reopen (after a flush, so the model still holds). */
+ * and a close and reopen (after a flush, so the model still holds). Run
+ * with the map unmapped at every check (test_resident) and unbounded. */
 static void
-test_model(void **state)
+model_run(const char *dir, size_t resident)
 {
 	static model m;
-	wr_state *st = open_st(*state, MODEL_CACHE, 1 << 20);
+	wr_state *st;
 	wr_state_stats s;
-	uint64_t hits = 0, misses = 0;
+	uint64_t hits = 0, misses = 0, trims = 0;
 
+	test_resident = resident;
+	st = open_st(dir, MODEL_CACHE, 1 << 20);
+	memset(&m, 0, sizeof(m));
 	rng_seed(0x5eed5eed5eedu);
 	for (unsigned op = 0; op < MODEL_OPS; op++) {
 		/* Skewed: a hot tenth of the keys gets half the traffic. */
@@ -485,8 +489,9 @@ test_model(void **state)
 			assert_int_equal(wr_state_flush(st), WR_OK);
 			hits += s.cache_hits;
 			misses += s.cache_misses;
+			trims += s.map_trims;
 			wr_state_close(st);
-			st = open_st(*state, MODEL_CACHE, 1 << 20);
+			st = open_st(dir, MODEL_CACHE, 1 << 20);
 		}
 	}
 	for (unsigned id = 0; id < MODEL_KEYS; id++)
@@ -496,13 +501,31 @@ test_model(void **state)
 	wr_state_get_stats(st, &s);
 	hits += s.cache_hits;
 	misses += s.cache_misses;
+	trims += s.map_trims;
 	/* It did evict (the hot keys alone need ~45 KiB), and some hot
 	 * keys did hit. */
 	assert_true(misses > MODEL_OPS / 10);
 	assert_true(hits > 1000);
+	if (resident == SIZE_MAX)
+		assert_int_equal(trims, 0);
+	else
+		assert_true(trims > 100);
 	wr_state_close(st);
 	for (unsigned id = 0; id < MODEL_KEYS; id++)
 		free(m.val[id]);
+	test_resident = 1;
+}
+
+static void
+test_model(void **state)
+{
+	model_run(*state, 1);
+}
+
+static void
+test_model_unbounded_map(void **state)
+{
+	model_run(*state, SIZE_MAX);
 }
 
 /* ---- scans ---- */
@@ -851,6 +874,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_large_values, setup_dir,
 	                                    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_model, setup_dir,
+	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_model_unbounded_map, setup_dir,
 	                                    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_scan, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_map_growth, setup_dir,
