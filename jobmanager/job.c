@@ -205,7 +205,11 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 static void
 jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 {
-	for (int i = 0; i < job->ntasks; i++)
+	/* Downstream first (tasks are vertex-major and vertices are in
+	 * topological order): a task told to stop before its producers go
+	 * away ends CANCELED, committing what its sink holds, instead of
+	 * failing on a vanished input. */
+	for (int i = job->ntasks - 1; i >= 0; i--)
 		if (!jm_task_terminal(job->tasks[i].state) &&
 		    jm_rpc_cancel_task(jobs->jm, job, &job->tasks[i]) != WR_OK)
 			job->tasks[i].state = JM_TASK_CANCELED; /* TM gone */

@@ -296,24 +296,26 @@ print_run(int i, const bench_result *r)
 	       r->trims);
 }
 
-int
-main(int argc, char **argv)
+typedef struct bench_args {
+	uint64_t n;
+	size_t cache;
+	int runs;
+	const char *parent;
+} bench_args;
+
+/* 0 on success, else the exit status. */
+static int
+bench_parse(int argc, char **argv, bench_args *a)
 {
-	uint64_t n = 5000000;
-	size_t cache = (size_t)16 << 20;
-	int runs = 3, opt;
-	const char *parent = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	double put_rate[BENCH_MAX_RUNS], get_rate[BENCH_MAX_RUNS],
-	    hwm[BENCH_MAX_RUNS], data[BENCH_MAX_RUNS];
-	bench_result r;
+	int opt;
 
 	while ((opt = getopt(argc, argv, "n:c:m:r:d:k")) != -1) {
 		switch (opt) {
 		case 'n':
-			n = strtoull(optarg, NULL, 10);
+			a->n = strtoull(optarg, NULL, 10);
 			break;
 		case 'c':
-			cache = strtoull(optarg, NULL, 10);
+			a->cache = strtoull(optarg, NULL, 10);
 			break;
 		case 'm':
 			bench_resident = strcmp(optarg, "max") == 0
@@ -321,10 +323,10 @@ main(int argc, char **argv)
 			                     : strtoull(optarg, NULL, 10);
 			break;
 		case 'r':
-			runs = atoi(optarg);
+			a->runs = atoi(optarg);
 			break;
 		case 'd':
-			parent = optarg;
+			a->parent = optarg;
 			break;
 		case 'k':
 			bench_keep = 1;
@@ -338,20 +340,35 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (runs < 1 || runs > BENCH_MAX_RUNS || n == 0) {
+	if (a->runs < 1 || a->runs > BENCH_MAX_RUNS || a->n == 0) {
 		fprintf(stderr, "runs must be 1..%d, keys > 0\n",
 		        BENCH_MAX_RUNS);
 		return 2;
 	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	bench_args a = {.n = 5000000, .cache = (size_t)16 << 20, .runs = 3};
+	double put_rate[BENCH_MAX_RUNS], get_rate[BENCH_MAX_RUNS],
+	    hwm[BENCH_MAX_RUNS], data[BENCH_MAX_RUNS], hwm_max = 0;
+	bench_result r;
+	int rv;
+
+	a.parent = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if ((rv = bench_parse(argc, argv, &a)) != 0)
+		return rv;
 	printf("state_bench: %" PRIu64 " keys of %d bytes, values of %d "
 	       "bytes, cache %zu bytes, map resident %s, %d runs\n",
-	       n, BENCH_KEY_BYTES, BENCH_VAL_BYTES, cache,
+	       a.n, BENCH_KEY_BYTES, BENCH_VAL_BYTES, a.cache,
 	       bench_resident == SIZE_MAX ? "unbounded"
-	       : bench_resident == 0      ? "default"
-	                                  : "set",
-	       runs);
-	for (int i = 0; i < runs; i++) {
-		if (bench_fork(parent, n, cache, &r) != 0) {
+	       : bench_resident == 0      ? "default (64 MiB)"
+	                                  : "set by -m",
+	       a.runs);
+	for (int i = 0; i < a.runs; i++) {
+		if (bench_fork(a.parent, a.n, a.cache, &r) != 0) {
 			fprintf(stderr, "run %d failed\n", i);
 			return 1;
 		}
@@ -360,11 +377,12 @@ main(int argc, char **argv)
 		put_rate[i] = r.puts_per_s;
 		get_rate[i] = r.gets_per_s;
 		hwm[i] = r.hwm_kib / 1024.0;
+		hwm_max = hwm[i] > hwm_max ? hwm[i] : hwm_max;
 		data[i] = r.data_bytes / 1048576.0;
 	}
 	printf("median puts_per_s=%.0f gets_per_s=%.0f peak_rss_mib=%.1f "
-	       "data_mib=%.1f\n",
-	       median(put_rate, runs), median(get_rate, runs),
-	       median(hwm, runs), median(data, runs));
+	       "data_mib=%.1f max_peak_rss_mib=%.1f\n",
+	       median(put_rate, a.runs), median(get_rate, a.runs),
+	       median(hwm, a.runs), median(data, a.runs), hwm_max);
 	return 0;
 }

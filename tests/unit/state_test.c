@@ -447,6 +447,22 @@ model_op(wr_state *st, model *m, unsigned id)
 	}
 }
 
+/* An explicit flush, and scans of random key-group ranges. */
+static void
+model_now_and_then(wr_state *st, const model *m, unsigned op)
+{
+	if (op % 997 == 0)
+		assert_int_equal(wr_state_flush(st), WR_OK);
+	if (op % 4999 == 0) {
+		uint16_t a = (uint16_t)rng(), b = (uint16_t)rng();
+
+		model_check_scan(st, m, (uint8_t)rng_below(3), a < b ? a : b,
+		                 a < b ? b : a);
+		model_check_scan(st, m, (uint8_t)rng_below(3), 0,
+		                 (uint16_t)rng_below(400));
+	}
+}
+
 /* 200 K random operations on 3000 keys through an 8 KiB cache (so almost
  * every operation evicts or flushes), checked against a plain array.
  * Now and then: an explicit flush, a scan of a random key-group range,
@@ -475,16 +491,7 @@ model_run(const char *dir, size_t resident)
 		if (s.cache_bytes > MODEL_CACHE)
 			fail_msg("op %u: cache at %llu bytes", op,
 			         (unsigned long long)s.cache_bytes);
-		if (op % 997 == 0)
-			assert_int_equal(wr_state_flush(st), WR_OK);
-		if (op % 4999 == 0) {
-			uint16_t a = (uint16_t)rng(), b = (uint16_t)rng();
-
-			model_check_scan(st, &m, (uint8_t)rng_below(3),
-			                 a < b ? a : b, a < b ? b : a);
-			model_check_scan(st, &m, (uint8_t)rng_below(3), 0,
-			                 (uint16_t)rng_below(400));
-		}
+		model_now_and_then(st, &m, op);
 		if (op % 40009 == 40008) {
 			assert_int_equal(wr_state_flush(st), WR_OK);
 			hits += s.cache_hits;
@@ -553,17 +560,11 @@ visit_fn(void *arg, uint16_t kg, const void *key, size_t klen, const void *val,
 	return vi->n == vi->stop_at ? 7 : 0;
 }
 
+/* State 1 in key groups 0, 1, 5, 300 and 65535; neighbours in states 0,
+ * 2 and 255; a deleted flushed entry and a deleted unflushed one. */
 static void
-test_scan(void **state)
+scan_fixture(wr_state *st)
 {
-	wr_state *st = open_st(*state, 0, 0);
-	visit vi;
-	static const char *const want_all[] = {"a", "b", "bb", "c",  "",
-	                                       "z", "m", "a",  "aa", "end"};
-	static const uint16_t want_kg[] = {0, 0, 0,   0,   1,
-	                                   1, 5, 300, 300, 65535};
-
-	/* State 1 in several key groups; neighbours in states 0, 2, 255. */
 	put_s(st, 0, 1, "c", "v");
 	put_s(st, 0, 1, "bb", "v");
 	put_s(st, 0, 1, "a", "v");
@@ -584,7 +585,19 @@ test_scan(void **state)
 	assert_int_equal(wr_state_del(st, 2, 1, "deleted", 7), WR_OK);
 	put_s(st, 4, 1, "unflushed", "v");
 	assert_int_equal(wr_state_del(st, 4, 1, "unflushed", 9), WR_OK);
+}
 
+static void
+test_scan(void **state)
+{
+	wr_state *st = open_st(*state, 0, 0);
+	visit vi;
+	static const char *const want_all[] = {"a", "b", "bb", "c",  "",
+	                                       "z", "m", "a",  "aa", "end"};
+	static const uint16_t want_kg[] = {0, 0, 0,   0,   1,
+	                                   1, 5, 300, 300, 65535};
+
+	scan_fixture(st);
 	memset(&vi, 0, sizeof(vi));
 	assert_int_equal(wr_state_scan(st, 1, 0, 65535, visit_fn, &vi), 0);
 	assert_int_equal(vi.n, 10);
