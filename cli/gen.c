@@ -89,6 +89,9 @@ cli_gen_usage(FILE *f)
 	    "random, printed)\n"
 	    "  --products P       number of products (default %d, at most "
 	    "%d)\n"
+	    "  --time-step MS     replay: event times advance MS per event and "
+	    "end now\n"
+	    "                     (needs --count > 0)\n"
 	    "  --late-fraction F  share of events 10-60 s late (0 .. 1, "
 	    "default 0)\n",
 	    CLI_GEN_DEFAULT_PRODUCTS, CLI_GEN_MAX_PRODUCTS);
@@ -103,6 +106,7 @@ typedef struct cli_gen_opts {
 	bool seed_set;
 	int64_t products;
 	double late_fraction;
+	int64_t time_step_ms; /* > 0: replay: event time steps this much */
 } cli_gen_opts;
 
 /* A fraction in [0, 1], the whole string. */
@@ -158,6 +162,9 @@ cli_gen_flag(int c, cli_gen_opts *o)
 	case 'p':
 		return cli_gen_int_flag("products", optarg, 1,
 		                        CLI_GEN_MAX_PRODUCTS, &o->products);
+	case 'T':
+		return cli_gen_int_flag("time-step", optarg, 1, 3600000,
+		                        &o->time_step_ms);
 	case 'l':
 		if (cli_gen_parse_fraction(optarg, &o->late_fraction) == WR_OK)
 			return true;
@@ -194,6 +201,10 @@ cli_gen_check(int argc, char **argv, const cli_gen_opts *o)
 		                "above 0\n");
 		return false;
 	}
+	if (o->time_step_ms > 0 && o->count == 0) {
+		fprintf(stderr, "weir gen: --time-step needs a --count\n");
+		return false;
+	}
 	return true;
 }
 
@@ -209,6 +220,7 @@ cli_gen_flags(int argc, char **argv, cli_gen_opts *o)
 	    {"seed", required_argument, NULL, 's'},
 	    {"products", required_argument, NULL, 'p'},
 	    {"late-fraction", required_argument, NULL, 'l'},
+	    {"time-step", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -494,6 +506,9 @@ cli_gen_loop(rd_kafka_t *rk, const cli_gen_opts *o, cli_gen_src *g,
 	cli_gen_bucket b;
 	int rc = CLI_OK;
 
+	/* Replay (--time-step): the events' times run up to now, as if the
+	 * last count x step of history were being sent at once. */
+	int64_t replay_base = wr_wall_ms() - o->count * o->time_step_ms;
 	cli_gen_bucket_init(&b, o->rate);
 	while (rc == CLI_OK && !cli_gen_stop &&
 	       (o->count == 0 || *sent < (uint64_t)o->count)) {
@@ -502,7 +517,11 @@ cli_gen_loop(rd_kafka_t *rk, const cli_gen_opts *o, cli_gen_src *g,
 			rd_kafka_poll(rk, wait);
 			continue;
 		}
-		cli_gen_order(g, *sent, wr_wall_ms(), key, sizeof(key), val,
+		int64_t now =
+		    o->time_step_ms > 0
+		        ? replay_base + (int64_t)*sent * o->time_step_ms
+		        : wr_wall_ms();
+		cli_gen_order(g, *sent, now, key, sizeof(key), val,
 		              sizeof(val));
 		rc = cli_gen_produce(rk, o->topic, key, val);
 		if (rc != CLI_OK)

@@ -3,7 +3,9 @@
 # cluster: `weir local` with 2 TaskManagers and its embedded Kafka;
 # `weir gen orders` writes orders, the job examples/paid-orders.yaml keeps
 # the paid ones, prices them in euros and writes them, keyed by product, to
-# the paid_orders topic, where `weir consume` reads them.
+# the paid_orders topic, where `weir consume` reads them; the job
+# examples/order-analytics-live.yaml computes per-product, per-minute order
+# counts and revenue in event-time windows into order_analytics.
 #   scripts/demo.sh          # runs the demo, then stops the cluster
 #   scripts/demo.sh --keep   # leaves the cluster running until Ctrl-C
 set -euo pipefail
@@ -25,7 +27,8 @@ rport=${WEIR_DEMO_REST_PORT:-8081}
 export WEIR_JOBMANAGER=${WEIR_JOBMANAGER:-tcp://127.0.0.1:6123}
 "$bin/weir" local --taskmanagers 2 --slots 2 --kafka-port "$kport" \
 	--rest-port "$rport" --topic orders:4 --topic paid_orders:4 \
-	--topic orders-dlq:1 --dir "$dir" >"$dir/local.out" 2>&1 &
+	--topic order_analytics:4 --topic orders-dlq:1 --dir "$dir" \
+	>"$dir/local.out" 2>&1 &
 local_pid=$!
 stop() {
 	kill -INT "$local_pid" 2>/dev/null || true
@@ -50,9 +53,9 @@ echo "== REST /overview"
 curl -s "http://127.0.0.1:$rport/overview"
 echo
 echo
-echo "== weir gen orders: 5000 orders -> topic orders"
-"$bin/weir" gen orders --rate 0 --count 5000 --topic orders --seed 42 \
-	--bootstrap "127.0.0.1:$kport"
+echo "== weir gen orders: 20000 orders over the last 5 minutes of event time -> topic orders"
+"$bin/weir" gen orders --rate 0 --count 20000 --time-step 15 --topic orders \
+	--seed 42 --bootstrap "127.0.0.1:$kport"
 echo
 echo "== weir run -d examples/paid-orders.yaml"
 job=$("$bin/weir" run -d examples/paid-orders.yaml -o json |
@@ -61,6 +64,14 @@ echo "job $job"
 echo
 echo "== the first paid orders, in euros, keyed by product (weir consume paid_orders)"
 "$bin/weir" consume paid_orders --bootstrap "127.0.0.1:$kport" -n 10 --timeout 30s
+echo
+echo "== weir run -d examples/order-analytics-live.yaml (per product, per minute)"
+job2=$("$bin/weir" run -d examples/order-analytics-live.yaml -o json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
+echo "job $job2"
+echo
+echo "== per-minute order analytics as the windows fire (weir consume order_analytics)"
+"$bin/weir" consume order_analytics --bootstrap "127.0.0.1:$kport" -n 12 --timeout 60s
 echo
 echo "== weir list; weir info"
 "$bin/weir" list
