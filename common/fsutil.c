@@ -1,5 +1,6 @@
 #include "fsutil.h"
 
+#include "buf.h"
 #include "err.h"
 #include "mem.h"
 
@@ -152,5 +153,27 @@ wr_rmtree(const char *path)
 		return errno == ENOENT ? WR_OK : wr_err_from_errno(errno);
 	if (nftw(path, wr_rmtree_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		return wr_err_from_errno(errno);
+	return WR_OK;
+}
+
+int
+wr_read_text_file(const char *path, size_t max_bytes, wr_buf *buf, char *errbuf,
+                  size_t errlen)
+{
+	char *data;
+	size_t len;
+	int rc = wr_read_file(path, max_bytes, &data, &len);
+	if (rc == WR_ETOOBIG) {
+		snprintf(errbuf, errlen, "%s: larger than %zu bytes", path,
+		         max_bytes);
+		return WR_EINVAL;
+	}
+	if (rc != WR_OK) {
+		snprintf(errbuf, errlen, "%s: %s", path,
+		         rc == WR_ENOENT ? strerror(ENOENT) : wr_strerror(rc));
+		return rc;
+	}
+	wr_buf_append(buf, data, len);
+	free(data);
 	return WR_OK;
 }

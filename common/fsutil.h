@@ -20,6 +20,13 @@ int wr_write_file_atomic(const char *path, const void *data, size_t len);
 int wr_read_file(const char *path, size_t max_bytes, char **out,
                  size_t *outlen);
 
+/* Appends a whole text file (at most max_bytes) to buf, for parsers of
+ * user files: errors come with "path: why" in errbuf; a file over the
+ * limit is WR_EINVAL ("larger than N bytes"). */
+struct wr_buf;
+int wr_read_text_file(const char *path, size_t max_bytes, struct wr_buf *buf,
+                      char *errbuf, size_t errlen);
+
 /* rm -rf path (a missing path is fine). Does not follow symlinks. */
 int wr_rmtree(const char *path);
 

@@ -4,6 +4,7 @@
  * docs/records.md describes the formats and why jansson was chosen.
  */
 #include "record.h"
+#include "varint.h"
 
 #include "err.h"
 #include "mem.h"
@@ -697,23 +698,6 @@ wr_row_to_json(const wr_schema *s, const wr_row *r, wr_buf *out)
 
 /* ---- binary row codec ---- */
 
-/* Longest LEB128 encoding of a uint64. */
-#define WR_VARINT_MAX_BYTES 10
-
-static void
-wr_put_varint(wr_buf *out, uint64_t v)
-{
-	uint8_t b[WR_VARINT_MAX_BYTES];
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		b[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	b[n++] = (uint8_t)v;
-	wr_buf_append(out, b, n);
-}
-
 /* Little-endian whatever the host, so rows travel between machines. */
 static void
 wr_put_u64le(wr_buf *out, uint64_t v)
@@ -749,7 +733,7 @@ void
 wr_row_encode(const wr_row *r, wr_buf *out)
 {
 	WR_ASSERT(r->n <= WR_MAX_FIELDS);
-	wr_put_varint(out, r->n);
+	wr_varint_put(out, r->n);
 	for (uint32_t i = 0; i < r->n; i++) {
 		const wr_value *v = &r->v[i];
 		uint8_t b = v->type;
@@ -758,12 +742,12 @@ wr_row_encode(const wr_row *r, wr_buf *out)
 		wr_buf_append(out, &b, 1);
 		switch (v->type) {
 		case WR_T_STRING:
-			wr_put_varint(out, v->u.s.len);
+			wr_varint_put(out, v->u.s.len);
 			wr_buf_append(out, v->u.s.p, v->u.s.len);
 			break;
 		case WR_T_LONG:
 		case WR_T_TIMESTAMP:
-			wr_put_varint(out, wr_zigzag(v->u.i));
+			wr_varint_put(out, wr_zigzag(v->u.i));
 			break;
 		case WR_T_DOUBLE:
 			wr_put_u64le(out, wr_double_bits(v->u.d));
@@ -778,30 +762,6 @@ wr_row_encode(const wr_row *r, wr_buf *out)
 	}
 }
 
-/* A minimal LEB128 varint of at most 64 bits: any other encoding of a
- * value is refused so that a row has exactly one encoding. */
-static int
-wr_get_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < WR_VARINT_MAX_BYTES; i++) {
-		if (*pos >= len)
-			return WR_ECORRUPT;
-		uint8_t b = buf[(*pos)++];
-		if (i == WR_VARINT_MAX_BYTES - 1 && b > 1)
-			return WR_ECORRUPT; /* more than 64 bits */
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			if (b == 0 && i > 0)
-				return WR_ECORRUPT; /* not minimal */
-			*out = v;
-			return WR_OK;
-		}
-	}
-	return WR_ECORRUPT;
-}
-
 /* One value at *pos; lengths are checked against what is left. */
 static int
 wr_get_value(const uint8_t *buf, size_t len, size_t *pos, wr_value *v)
@@ -813,7 +773,7 @@ wr_get_value(const uint8_t *buf, size_t len, size_t *pos, wr_value *v)
 	v->type = buf[(*pos)++];
 	switch (v->type) {
 	case WR_T_STRING:
-		if (wr_get_varint(buf, len, pos, &u) != WR_OK ||
+		if (wr_varint_get(buf, len, pos, &u) != WR_OK ||
 		    u > len - *pos || u > UINT32_MAX)
 			return WR_ECORRUPT;
 		v->u.s.p = (const char *)buf + *pos;
@@ -822,7 +782,7 @@ wr_get_value(const uint8_t *buf, size_t len, size_t *pos, wr_value *v)
 		return WR_OK;
 	case WR_T_LONG:
 	case WR_T_TIMESTAMP:
-		if (wr_get_varint(buf, len, pos, &u) != WR_OK)
+		if (wr_varint_get(buf, len, pos, &u) != WR_OK)
 			return WR_ECORRUPT;
 		v->u.i = wr_unzigzag(u);
 		return WR_OK;
@@ -851,7 +811,7 @@ wr_row_decode(const uint8_t *buf, size_t len, size_t *pos, wr_row *out)
 	uint64_t n;
 
 	out->n = 0;
-	if (p > len || wr_get_varint(buf, len, &p, &n) != WR_OK ||
+	if (p > len || wr_varint_get(buf, len, &p, &n) != WR_OK ||
 	    n > WR_MAX_FIELDS)
 		return WR_ECORRUPT;
 	for (uint64_t i = 0; i < n; i++)

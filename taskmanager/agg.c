@@ -19,6 +19,8 @@
  */
 #include "agg.h"
 
+#include "varint.h"
+
 #include "err.h"
 #include "mem.h"
 #include "wr_assert.h"
@@ -26,43 +28,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest LEB128 encoding of a uint64. */
-#define TM_AGG_VARINT_MAX_BYTES 10
-
 void
 tm_agg_put_u64(wr_buf *out, uint64_t v)
 {
-	uint8_t b[TM_AGG_VARINT_MAX_BYTES];
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		b[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	b[n++] = (uint8_t)v;
-	wr_buf_append(out, b, n);
+	wr_varint_put(out, v);
 }
 
 int
 tm_agg_get_u64(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < TM_AGG_VARINT_MAX_BYTES; i++) {
-		if (*pos >= len)
-			return WR_ECORRUPT;
-		uint8_t b = p[(*pos)++];
-		if (i == TM_AGG_VARINT_MAX_BYTES - 1 && b > 1)
-			return WR_ECORRUPT; /* more than 64 bits */
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			if (b == 0 && i > 0)
-				return WR_ECORRUPT; /* not minimal */
-			*out = v;
-			return WR_OK;
-		}
-	}
-	return WR_ECORRUPT;
+	return wr_varint_get(p, len, pos, out);
 }
 
 void
