@@ -1034,27 +1034,26 @@ wr_job_unknown_input(wr_jp *p, size_t i, const wr_yaml_node *from)
 	const wr_jobspec *spec = p->spec;
 	char shown[WR_JOB_WHERE_BYTES];
 	wr_buf known;
+	bool lates = false;
 	int rc;
 
 	wr_quote_for_msg(from->scalar, from->scalar_len, shown, sizeof(shown));
-	for (size_t j = 0; j < spec->nnodes; j++)
-		if (spec->nodes[j].late_output != NULL &&
-		    strcmp(spec->nodes[j].late_output, from->scalar) == 0)
-			return wr_job_fail(
-			    p, from,
-			    "node '%s': '%s' is the late output of node '%s'; "
-			    "reading a late output with 'from:' is not "
-			    "supported yet",
-			    spec->nodes[i].id, shown, spec->nodes[j].id);
 	wr_buf_init(&known);
-	for (size_t j = 0; j < spec->nnodes; j++)
+	for (size_t j = 0; j < spec->nnodes; j++) {
 		if (spec->nodes[j].kind != WR_NODE_SINK && j != i)
 			wr_buf_printf(&known, "%s%s", known.len ? ", " : "",
 			              spec->nodes[j].id);
+		if (spec->nodes[j].late_output != NULL && j != i) {
+			wr_buf_printf(&known, "%s%s", known.len ? ", " : "",
+			              spec->nodes[j].late_output);
+			lates = true;
+		}
+	}
 	rc = wr_job_fail(p, from,
 	                 "node '%s' reads from '%s', which is neither a "
-	                 "source nor a node (known: %s)",
-	                 spec->nodes[i].id, shown, known.data);
+	                 "source%s nor a node (known: %s)",
+	                 spec->nodes[i].id, shown,
+	                 lates ? ", a late_output" : "", known.data);
 	wr_buf_fini(&known);
 	return rc;
 }
@@ -1091,20 +1090,39 @@ wr_job_check_late_names(wr_jp *p, size_t i)
 	return WR_OK;
 }
 
-/* Pass 4a: `from:` names to indices. */
+/* Index of the node whose late_output is name, or -1. */
+static int
+wr_job_find_late(const wr_jobspec *spec, const char *name)
+{
+	for (size_t j = 0; j < spec->nnodes; j++)
+		if (spec->nodes[j].late_output != NULL &&
+		    strcmp(spec->nodes[j].late_output, name) == 0)
+			return (int)j;
+	return -1;
+}
+
+/* Pass 4a: `from:` names to indices; a late output's name to its window
+ * node, marked as a side input. */
 static int
 wr_job_resolve(wr_jp *p)
 {
 	wr_jobspec *spec = p->spec;
 	int rc;
 
-	for (size_t i = p->nsources; i < spec->nnodes; i++) {
-		wr_node_spec *n = &spec->nodes[i];
+	for (size_t i = p->nsources; i < spec->nnodes; i++)
 		if ((rc = wr_job_check_late_names(p, i)))
 			return rc;
+	for (size_t i = p->nsources; i < spec->nnodes; i++) {
+		wr_node_spec *n = &spec->nodes[i];
 		for (int k = 0; k < n->ninputs; k++) {
 			const wr_yaml_node *from = p->pos[i].from[k];
 			int j = wr_jobspec_find(spec, from->scalar);
+			if (j < 0) {
+				/* Ids and late outputs never clash, so a
+				 * name is one or the other. */
+				j = wr_job_find_late(spec, from->scalar);
+				n->input_side[k] = j >= 0;
+			}
 			if (j < 0)
 				return wr_job_unknown_input(p, i, from);
 			if (spec->nodes[j].kind == WR_NODE_SINK)
@@ -1398,6 +1416,18 @@ wr_jobspec_find(const wr_jobspec *spec, const char *id)
 		if (strcmp(spec->nodes[i].id, id) == 0)
 			return (int)i;
 	return -1;
+}
+
+const wr_schema *
+wr_jobspec_input_schema(const wr_jobspec *spec, const wr_node_spec *n, int k)
+{
+	const wr_node_spec *in = &spec->nodes[n->inputs[k]];
+
+	/* The window's own input may be a side input too; inputs come
+	 * first, so this ends. */
+	if (n->input_side[k])
+		return wr_jobspec_input_schema(spec, in, 0);
+	return &in->out;
 }
 
 static void

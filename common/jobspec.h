@@ -131,6 +131,9 @@ typedef struct wr_node_spec {
 	enum wr_node_kind kind;
 	int line, col; /* where the node is defined */
 	int inputs[2]; /* indices into spec->nodes; -1 = none */
+	/* input k is the late_output (side output) of window node inputs[k],
+	 * not its main output: its records are that node's input records */
+	bool input_side[2];
 	int ninputs;
 	int parallelism;      /* resolved (node, else job default) */
 	bool parallelism_set; /* written in the file */
@@ -208,6 +211,11 @@ int wr_jobspec_load_file(const char *path, int parallelism_override,
 
 /* Index of the node with this id, or -1. */
 int wr_jobspec_find(const wr_jobspec *spec, const char *id);
+
+/* The schema of the records on input k of n: the input node's output,
+ * or for a side input (a window's late_output) the window's own input. */
+const wr_schema *wr_jobspec_input_schema(const wr_jobspec *spec,
+                                         const wr_node_spec *n, int k);
 
 /* Accepts NULL. */
 void wr_jobspec_free(wr_jobspec *spec);

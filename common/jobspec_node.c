@@ -923,7 +923,7 @@ int
 wr_job_type_node(wr_jp *p, size_t i)
 {
 	wr_node_spec *n = &p->spec->nodes[i];
-	const wr_schema *in = &p->spec->nodes[n->inputs[0]].out;
+	const wr_schema *in = wr_jobspec_input_schema(p->spec, n, 0);
 	int rc;
 
 	switch (n->kind) {

@@ -15,6 +15,9 @@
  *     nodes at equal parallelism. Each consumer starts its own vertex and
  *     subtask i feeds subtask i of each; records are not copied between
  *     threads of one chain, which keeps a chain a straight line.
+ * A node reading a window's late_output never chains: its edge is a side
+ * edge (the window emits only late records on it), and it does not count
+ * as a consumer of the window's main output.
  */
 #include "plan.h"
 
@@ -39,7 +42,7 @@ wr_plan_chains(const wr_jobspec *spec, const wr_node_spec *n,
 {
 	const wr_node_spec *in;
 
-	if (n->ninputs != 1 || wr_plan_keyed(n))
+	if (n->ninputs != 1 || wr_plan_keyed(n) || n->input_side[0])
 		return false;
 	in = &spec->nodes[n->inputs[0]];
 	return in->parallelism == n->parallelism &&
@@ -90,6 +93,7 @@ wr_plan_add_edges(wr_plan *p, int node, int vertex)
 		e->to_node = node;
 		e->input_index = k;
 		e->kind = wr_plan_edge_kind(&p->spec->nodes[from], n);
+		e->side = n->input_side[k];
 	}
 }
 
@@ -137,7 +141,8 @@ wr_plan_build(const wr_jobspec *spec, wr_plan **out, char *errbuf,
 		return rc;
 	for (size_t i = 0; i < spec->nnodes; i++)
 		for (int k = 0; k < spec->nodes[i].ninputs; k++)
-			consumers[spec->nodes[i].inputs[k]]++;
+			if (!spec->nodes[i].input_side[k])
+				consumers[spec->nodes[i].inputs[k]]++;
 	p = wr_xcalloc(1, sizeof(*p));
 	p->spec = spec;
 	p->vertices = wr_xcalloc(spec->nnodes, sizeof(*p->vertices));

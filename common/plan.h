@@ -5,10 +5,11 @@
  * Chaining rule (Flink's): a node joins its input's chain when it has one
  * input, the edge is forward (no key_by on this node), the parallelism is
  * equal, and the input feeds only this node. Everything else starts a new
- * vertex. A key_by node (alone, window or reduce) is reached through a
- * HASH edge: key -> key group (max_parallelism) -> subtask. A chained
- * vertex runs in one thread per subtask and its operators call each other
- * directly.
+ * vertex; so does a node reading a window's late_output (a side edge),
+ * which is not counted as feeding the window. A key_by node (alone, window or
+ * reduce) is reached through a HASH edge: key -> key group (max_parallelism) ->
+ * subtask. A chained vertex runs in one thread per subtask and its operators
+ * call each other directly.
  *
  * The plan is a pure function of the spec, so the JobManager and every
  * TaskManager compute the same one from the same job text.
@@ -16,6 +17,7 @@
 #ifndef WR_PLAN_H
 #define WR_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +36,9 @@ typedef struct wr_edge {
 	int to_node;     /* first node of the downstream chain */
 	int input_index; /* which input of to_node (0, or 1 for a join) */
 	enum wr_edge_kind kind;
+	/* from_node's side output (its late_output), not its main output:
+	 * the producer sends only side records on it. Never chained. */
+	bool side;
 } wr_edge;
 
 typedef struct wr_vertex {

@@ -35,10 +35,11 @@ typedef struct wr_state wr_state;
 typedef struct wr_state_opts {
 	size_t cache_bytes;       /* budget of the in-memory cache */
 	size_t initial_map_bytes; /* LMDB map size to start with; it grows */
-	/* LMDB map pages this backend may keep mapped (they count in RSS):
-	 * past it the backend unmaps its pages (they stay in the page
-	 * cache). 0: 64 MiB; SIZE_MAX: no limit (faster cold reads, RSS
-	 * grows to the data size). docs/state.md has the trade-off. */
+	/* LMDB map pages this process may keep mapped for this backend
+	 * (they count in RSS as RssFile): past it the backend unmaps its
+	 * map; the pages stay in the page cache. 0: no bound (RSS grows to
+	 * the data size, but cold reads take ~4x less CPU). docs/state.md
+	 * has the trade-off. */
 	size_t map_resident_bytes;
 } wr_state_opts;
 

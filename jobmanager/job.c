@@ -137,8 +137,10 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 			what = "joins and patterns are not supported yet";
 		else if (n->kind == WR_NODE_SOURCE &&
 		         n->source.kind != WR_SRC_KAFKA &&
-		         n->source.kind != WR_SRC_DATAGEN)
-			what = "only kafka and datagen sources run today";
+		         n->source.kind != WR_SRC_DATAGEN &&
+		         n->source.kind != WR_SRC_NEXMARK)
+			what = "only kafka, datagen and nexmark sources run "
+			       "today";
 		else if (n->kind == WR_NODE_SINK &&
 		         n->sink.kind == WR_SINK_POSTGRES)
 			what = "the postgres sink is not supported yet";

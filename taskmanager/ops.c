@@ -36,16 +36,16 @@ tm_route_channel(tm_route *rt, const wr_row *r, int subtask)
 	}
 }
 
-int
-tm_op_emit(tm_op *op, const wr_row *r)
+/* Sends r on op's network routes whose side flag is side. */
+static int
+tm_op_send(tm_op *op, const wr_row *r, bool side)
 {
 	tm_task *t = op->task;
 	int rv;
-	for (int i = 0; i < op->nnext; i++)
-		if ((rv = op->next[i]->push(op->next[i], r)) != WR_OK)
-			return rv;
 	for (int i = 0; i < op->nroutes; i++) {
 		tm_route *rt = &op->routes[i];
+		if (rt->side != side)
+			continue;
 		wr_buf_reset(&t->enc);
 		wr_row_encode(r, &t->enc);
 		int ch = tm_route_channel(rt, r, t->spec->subtask);
@@ -55,6 +55,22 @@ tm_op_emit(tm_op *op, const wr_row *r)
 		wr_metric_inc(t->m_out);
 	}
 	return WR_OK;
+}
+
+int
+tm_op_emit(tm_op *op, const wr_row *r)
+{
+	int rv;
+	for (int i = 0; i < op->nnext; i++)
+		if ((rv = op->next[i]->push(op->next[i], r)) != WR_OK)
+			return rv;
+	return tm_op_send(op, r, false);
+}
+
+int
+tm_op_emit_side(tm_op *op, const wr_row *r)
+{
+	return tm_op_send(op, r, true);
 }
 
 /* Watermark events on the wire: int64 little-endian + idle flag. */

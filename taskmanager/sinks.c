@@ -330,7 +330,7 @@ tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 	tm_sink *s = wr_xcalloc(1, sizeof(*s));
 	int rv = WR_OK;
 	s->t = t;
-	s->in = &t->job->nodes[op->node->inputs[0]].out;
+	s->in = wr_jobspec_input_schema(t->job, op->node, 0);
 	wr_buf_init(&s->json);
 	op->impl = s;
 	op->destroy = tm_sink_destroy;

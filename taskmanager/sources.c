@@ -115,6 +115,8 @@ tm_source_run(tm_task *t, tm_op *src)
 		return tm_source_kafka_run(t, src);
 	case WR_SRC_DATAGEN:
 		return tm_source_datagen_run(t, src);
+	case WR_SRC_NEXMARK:
+		return tm_source_nexmark_run(t, src);
 	default:
 		tm_task_fail(t, "source '%s': this kind cannot run yet",
 		             src->node->id);

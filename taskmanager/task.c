@@ -104,8 +104,11 @@ tm_task_add_route(tm_task *t, int e, char *errbuf, size_t errlen)
 	rt->keys = to->keys;
 	rt->nkeys = to->nkeys;
 	rt->max_parallelism = t->job->max_parallelism;
+	rt->side = edge->side;
 	t->outputs[t->noutputs++] = rt->out;
 	op->nroutes++;
+	if (rt->side)
+		op->nside++;
 	return WR_OK;
 }
 

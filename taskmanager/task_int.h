@@ -36,6 +36,7 @@ typedef struct tm_route {
 	int nkeys;
 	int max_parallelism;
 	uint64_t rr; /* REBALANCE: round-robin counter */
+	bool side;   /* edge->side: carries side records (tm_op_emit_side) */
 } tm_route;
 
 struct tm_op {
@@ -56,8 +57,12 @@ struct tm_op {
 	int (*watermark)(tm_op *op, int64_t wm);
 	tm_op *next[TM_MAX_NEXT];
 	int nnext;
+	/* Network outputs: main routes get tm_op_emit's records, side routes
+	 * (a window's late_output; never chained) tm_op_emit_side's; both
+	 * get watermarks and end of stream. */
 	tm_route routes[TM_MAX_NEXT];
 	int nroutes;
+	int nside; /* side routes among routes */
 	void *impl;
 };
 
@@ -88,8 +93,12 @@ struct tm_task {
 	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;
 };
 
-/* Pushes r to every chained operator and network route of op. */
+/* Pushes r to every chained operator and main network route of op. */
 int tm_op_emit(tm_op *op, const wr_row *r);
+
+/* Sends r (a late record, as it arrived) to op's side routes: the nodes
+ * reading its late_output. Call only when op->nside > 0. */
+int tm_op_emit_side(tm_op *op, const wr_row *r);
 
 /* Passes watermark wm to every chained operator (their watermark
  * callback, or on) and broadcasts it on op's network routes. */
@@ -122,6 +131,9 @@ int tm_source_run(tm_task *t, tm_op *src);
  * assigned directly (no consumer-group rebalancing decides who reads
  * what). */
 int tm_source_kafka_run(tm_task *t, tm_op *src);
+/* The nexmark source (source_nexmark.c): Nexmark's persons, auctions and
+ * bids, deterministic per subtask. */
+int tm_source_nexmark_run(tm_task *t, tm_op *src);
 
 /* Records a failure message for the task (first one wins). */
 void tm_task_fail(tm_task *t, const char *fmt, ...)

@@ -351,10 +351,13 @@ tm_win_emit(tm_win *w, int64_t start, int64_t end, const tm_acc *acc)
 	return tm_op_emit(w->op, &out);
 }
 
-/* A record too late for every window it belongs to. */
+/* A record too late for every window it belongs to: to the late_output
+ * when a node reads it, else dropped and counted. */
 static int
-tm_win_late_record(tm_win *w)
+tm_win_late_record(tm_win *w, const wr_row *r)
 {
+	if (w->op->nside > 0)
+		return tm_op_emit_side(w->op, r);
 	if (w->t->m_late_dropped != NULL)
 		wr_metric_inc(w->t->m_late_dropped);
 	return WR_OK;
@@ -449,7 +452,7 @@ tm_win_push_sliced(tm_win *w, int kg, const wr_row *r, int64_t ts)
 	int rv;
 	/* The latest window of ts ends last: if it is late, all are. */
 	if (last + w->size - 1 + w->late <= w->wm)
-		return tm_win_late_record(w);
+		return tm_win_late_record(w, r);
 	if (!w->per_window &&
 	    (rv = tm_win_unit_add(w, kg, tm_win_floor(ts, w->pane), r, ts,
 	                          &created)))
@@ -600,7 +603,7 @@ tm_win_push_session(tm_win *w, int kg, const wr_row *r, int64_t ts)
 	while (first + cnt < w->nsess && w->sess[first + cnt].start <= m.end)
 		cnt++;
 	if (cnt == 0 && m.end - 1 + w->late <= w->wm)
-		return tm_win_late_record(w);
+		return tm_win_late_record(w, r);
 	if (cnt == 0 && w->nsess == TM_WIN_MAX_SESSIONS)
 		return tm_win_failf(w, WR_EFULL,
 		                    "a key has %d sessions waiting to fire or "
@@ -993,7 +996,7 @@ tm_window_build(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 	w->op = op;
 	w->t = t;
 	w->n = n;
-	w->in = &t->job->nodes[n->inputs[0]].out;
+	w->in = wr_jobspec_input_schema(t->job, n, 0);
 	w->wm = TM_WM_MIN;
 	w->tf = -1;
 	tm_acc_init(&w->acc, n->aggs, n->naggs, w->in);

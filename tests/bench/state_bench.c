@@ -7,11 +7,11 @@
  *
  * Each run is a child process, so VmHWM is that run's own peak.
  *
- *   state_bench [-n keys] [-c cache_bytes] [-m map_resident_bytes|max]
+ *   state_bench [-n keys] [-c cache_bytes] [-m map_resident_bytes]
  *               [-r runs] [-d parent_dir] [-k]
  *
- * -m max leaves the map unbounded (the default is the backend's, 64 MiB);
- * -k keeps each run's directory (and prints it) for inspection.
+ * -m bounds the LMDB pages kept mapped (default: no bound, the backend's
+ * default); -k keeps each run's directory (and prints it).
  *
  * tests/bench/state_scale.sh runs it and checks the peak against a bound.
  */
@@ -38,7 +38,9 @@
 typedef struct bench_result {
 	double puts_per_s, gets_per_s;
 	double put_s, flush_s, get_s;
-	long hwm_kib;                    /* VmHWM at the end */
+	double put_cpu_s, get_cpu_s; /* user + system CPU of the phase */
+	long hwm_kib;                /* VmHWM at the end */
+	long anon_peak_kib; /* highest RssAnon sampled (every 64 K ops) */
 	long anon_put_kib, file_put_kib; /* RssAnon, RssFile after puts */
 	long anon_get_kib, file_get_kib; /* and after gets */
 	long long data_bytes, data_alloc_bytes;
@@ -77,12 +79,26 @@ bench_val(uint64_t i, unsigned char *v)
 }
 
 static double
-now_s(void)
+clock_s(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+now_s(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU time: on a shared machine the wall-clock rates swing with the
+ * load; the CPU seconds a phase took do much less. */
+static double
+cpu_s(void)
+{
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* A "Name:   123 kB" line of /proc/self/status, in KiB; -1 if absent. */
@@ -106,17 +122,31 @@ status_kib(const char *name)
 	return v;
 }
 
+/* RssAnon has no high-water mark of its own: sample it. */
+static void
+bench_sample_anon(uint64_t i, bench_result *r)
+{
+	long kib;
+
+	if (i % 65536 != 0)
+		return;
+	kib = status_kib("RssAnon");
+	if (kib > r->anon_peak_kib)
+		r->anon_peak_kib = kib;
+}
+
 static int
 bench_puts(wr_state *st, uint64_t n, bench_result *r)
 {
 	unsigned char k[BENCH_KEY_BYTES], v[BENCH_VAL_BYTES];
-	double t0 = now_s(), t1;
+	double t0 = now_s(), c0 = cpu_s(), t1;
 	int rv;
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint16_t kg = bench_key(i, k);
 
 		bench_val(i, v);
+		bench_sample_anon(i, r);
 		rv = wr_state_put(st, kg, 1, k, sizeof(k), v, sizeof(v));
 		if (rv != WR_OK) {
 			fprintf(stderr, "put %" PRIu64 ": %s\n", i,
@@ -131,10 +161,12 @@ bench_puts(wr_state *st, uint64_t n, bench_result *r)
 		return rv;
 	}
 	r->put_s = now_s() - t0;
+	r->put_cpu_s = cpu_s() - c0;
 	r->flush_s = now_s() - t1;
 	r->puts_per_s = (double)n / r->put_s;
 	r->anon_put_kib = status_kib("RssAnon");
 	r->file_put_kib = status_kib("RssFile");
+	bench_sample_anon(0, r);
 	return WR_OK;
 }
 
@@ -145,7 +177,7 @@ bench_gets(wr_state *st, uint64_t n, bench_result *r)
 {
 	const uint64_t stride = 1000003; /* prime */
 	unsigned char k[BENCH_KEY_BYTES], want[BENCH_VAL_BYTES];
-	double t0 = now_s();
+	double t0 = now_s(), c0 = cpu_s();
 	uint64_t i = 0;
 
 	if (n % stride == 0)
@@ -157,6 +189,7 @@ bench_gets(wr_state *st, uint64_t n, bench_result *r)
 		int rv = wr_state_get(st, kg, 1, k, sizeof(k), &got, &glen);
 
 		bench_val(i, want);
+		bench_sample_anon(c, r);
 		if (rv != WR_OK || glen != sizeof(want) ||
 		    memcmp(got, want, glen) != 0) {
 			fprintf(stderr, "get %" PRIu64 ": %s, %zu bytes\n", i,
@@ -165,9 +198,11 @@ bench_gets(wr_state *st, uint64_t n, bench_result *r)
 		}
 	}
 	r->get_s = now_s() - t0;
+	r->get_cpu_s = cpu_s() - c0;
 	r->gets_per_s = (double)n / r->get_s;
 	r->anon_get_kib = status_kib("RssAnon");
 	r->file_get_kib = status_kib("RssFile");
+	bench_sample_anon(0, r);
 	return WR_OK;
 }
 
@@ -194,7 +229,7 @@ bench_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 }
 
 static int bench_keep;        /* -k */
-static size_t bench_resident; /* -m; 0: the backend's default */
+static size_t bench_resident; /* -m; 0: no bound */
 
 /* One run, in the child. */
 static void
@@ -283,17 +318,19 @@ median(double *v, int n)
 static void
 print_run(int i, const bench_result *r)
 {
-	printf("run %d: puts/s %.0f (flush %.2f s)  gets/s %.0f  "
-	       "VmHWM %.1f MiB  after puts: anon %.1f file %.1f MiB  "
-	       "after gets: anon %.1f file %.1f MiB  data %.1f MiB "
-	       "(allocated %.1f)  map %.0f MiB  entries %llu  hits %llu "
-	       "misses %llu  map trims %llu\n",
-	       i, r->puts_per_s, r->flush_s, r->gets_per_s, r->hwm_kib / 1024.0,
-	       r->anon_put_kib / 1024.0, r->file_put_kib / 1024.0,
-	       r->anon_get_kib / 1024.0, r->file_get_kib / 1024.0,
-	       r->data_bytes / 1048576.0, r->data_alloc_bytes / 1048576.0,
-	       r->map_bytes / 1048576.0, r->entries, r->hits, r->misses,
-	       r->trims);
+	printf("run %d: puts/s %.0f (%.1f s, %.1f s CPU, final flush %.2f s)  "
+	       "gets/s %.0f (%.1f s, %.1f s CPU)  VmHWM %.1f MiB  RssAnon peak "
+	       "%.1f MiB  after puts: "
+	       "anon %.1f file %.1f MiB  after gets: anon %.1f file %.1f MiB  "
+	       "data %.1f MiB (allocated %.1f)  map %.0f MiB  entries %llu  "
+	       "hits %llu misses %llu  map trims %llu\n",
+	       i, r->puts_per_s, r->put_s, r->put_cpu_s, r->flush_s,
+	       r->gets_per_s, r->get_s, r->get_cpu_s, r->hwm_kib / 1024.0,
+	       r->anon_peak_kib / 1024.0, r->anon_put_kib / 1024.0,
+	       r->file_put_kib / 1024.0, r->anon_get_kib / 1024.0,
+	       r->file_get_kib / 1024.0, r->data_bytes / 1048576.0,
+	       r->data_alloc_bytes / 1048576.0, r->map_bytes / 1048576.0,
+	       r->entries, r->hits, r->misses, r->trims);
 }
 
 typedef struct bench_args {
@@ -318,9 +355,7 @@ bench_parse(int argc, char **argv, bench_args *a)
 			a->cache = strtoull(optarg, NULL, 10);
 			break;
 		case 'm':
-			bench_resident = strcmp(optarg, "max") == 0
-			                     ? SIZE_MAX
-			                     : strtoull(optarg, NULL, 10);
+			bench_resident = strtoull(optarg, NULL, 10);
 			break;
 		case 'r':
 			a->runs = atoi(optarg);
@@ -334,7 +369,7 @@ bench_parse(int argc, char **argv, bench_args *a)
 		default:
 			fprintf(stderr,
 			        "usage: %s [-n keys] [-c cache_bytes] "
-			        "[-m resident_bytes|max] [-r runs] [-d dir] "
+			        "[-m map_resident_bytes] [-r runs] [-d dir] "
 			        "[-k]\n",
 			        argv[0]);
 			return 2;
@@ -353,7 +388,8 @@ main(int argc, char **argv)
 {
 	bench_args a = {.n = 5000000, .cache = (size_t)16 << 20, .runs = 3};
 	double put_rate[BENCH_MAX_RUNS], get_rate[BENCH_MAX_RUNS],
-	    hwm[BENCH_MAX_RUNS], data[BENCH_MAX_RUNS], hwm_max = 0;
+	    hwm[BENCH_MAX_RUNS], data[BENCH_MAX_RUNS], hwm_max = 0,
+	                                               anon_max = 0;
 	bench_result r;
 	int rv;
 
@@ -361,11 +397,9 @@ main(int argc, char **argv)
 	if ((rv = bench_parse(argc, argv, &a)) != 0)
 		return rv;
 	printf("state_bench: %" PRIu64 " keys of %d bytes, values of %d "
-	       "bytes, cache %zu bytes, map resident %s, %d runs\n",
-	       a.n, BENCH_KEY_BYTES, BENCH_VAL_BYTES, a.cache,
-	       bench_resident == SIZE_MAX ? "unbounded"
-	       : bench_resident == 0      ? "default (64 MiB)"
-	                                  : "set by -m",
+	       "bytes, cache %zu bytes, map resident bound %zu bytes (0: "
+	       "none), %d runs\n",
+	       a.n, BENCH_KEY_BYTES, BENCH_VAL_BYTES, a.cache, bench_resident,
 	       a.runs);
 	for (int i = 0; i < a.runs; i++) {
 		if (bench_fork(a.parent, a.n, a.cache, &r) != 0) {
@@ -378,11 +412,13 @@ main(int argc, char **argv)
 		get_rate[i] = r.gets_per_s;
 		hwm[i] = r.hwm_kib / 1024.0;
 		hwm_max = hwm[i] > hwm_max ? hwm[i] : hwm_max;
+		if (r.anon_peak_kib / 1024.0 > anon_max)
+			anon_max = r.anon_peak_kib / 1024.0;
 		data[i] = r.data_bytes / 1048576.0;
 	}
 	printf("median puts_per_s=%.0f gets_per_s=%.0f peak_rss_mib=%.1f "
-	       "data_mib=%.1f max_peak_rss_mib=%.1f\n",
+	       "data_mib=%.1f max_peak_rss_mib=%.1f max_peak_anon_mib=%.1f\n",
 	       median(put_rate, a.runs), median(get_rate, a.runs),
-	       median(hwm, a.runs), median(data, a.runs), hwm_max);
+	       median(hwm, a.runs), median(data, a.runs), hwm_max, anon_max);
 	return 0;
 }

@@ -126,9 +126,13 @@ def test_kafka_filter_select_keyby_file():
         # Invalid records: dead-letter topic with reasons, and counted.
         wait_for(lambda: tm_metric_sum(c, "weir_invalid_records_total")
                  == len(BAD), 20, "invalid records counted")
-        r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "orders-dlq", "-e",
-                 "-q", "-f", "%h\t%s\n"], check_rc=0)
-        dlq = r.stdout.decode().splitlines()
+        def dead_letters():
+            r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "orders-dlq",
+                     "-e", "-q", "-f", "%h\t%s\n"], check_rc=0)
+            return r.stdout.decode().splitlines()
+        # Counted before the producer delivered them: wait for delivery.
+        dlq = wait_for(lambda: (lambda d: d if len(d) >= len(BAD) else None)(
+            dead_letters()), 20, "dead letters delivered")
         check(len(dlq) == len(BAD), "dead letters: %s" % dlq)
         check(sorted(l.split("\t", 1)[1] for l in dlq) == sorted(BAD),
               "dead letters keep the original bytes")

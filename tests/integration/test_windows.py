@@ -3,7 +3,8 @@ over a randomized, out-of-order stream (fixed seed): tumbling, sliding and
 session windows at parallelism 1 and 4 across 2 TaskManagers. Also: an
 idle partition does not stall windows once idle_timeout passes; late
 records within allowed lateness update results, later ones are counted
-as dropped."""
+as dropped; with a late_output read by a node, they reach its sink
+instead."""
 import collections
 import datetime
 import glob
@@ -173,7 +174,7 @@ def test_windows_match_reference():
                 wait_for(lambda: len(read_results(out)) >= len(ref), 60,
                          "%s p=%d: %d windows" % (name, p, len(ref)),
                          interval_s=0.2)
-                c.cli("cancel", job)
+                c.cancel(job)
                 compare(ref, read_results(out), "%s p=%d" % (name, p))
                 print("     %s p=%d: %d windows exact" % (name, p, len(ref)))
     finally:
@@ -225,10 +226,91 @@ def test_idle_partition_and_lateness():
         wait_for(lambda: any(r["window_start"] == iso(BASE + 9000) and
                              r["n"] == 1 for r in read_results(out)), 20,
                  "the [9s,10s) window fires with the in-lateness record")
-        c.cli("cancel", job)
+        c.cancel(job)
+    finally:
+        c.stop()
+
+
+LATE_JOB = """\
+name: win-late-side
+parallelism: 1
+sources:
+  orders:
+    kafka: {{ topic: {topic}, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ product_id: string, amount: double, ts: timestamp }}
+    event_time: {{ field: ts, max_out_of_orderness: 0ms }}
+nodes:
+  - id: w
+    from: orders
+    key_by: [product_id]
+    window: {{ tumbling: 1s }}
+    allowed_lateness: 1s
+    late_output: late
+    aggregate: {{ n: count() }}
+  - id: out
+    from: w
+    sink: {{ file: {{ path: "{out}" }} }}
+  - id: late_out
+    from: late
+    sink: {{ file: {{ path: "{late_out}" }} }}
+"""
+
+
+def late_dropped(c, job):
+    """weir_late_records_dropped_total of job, summed over its tasks."""
+    st, body = c.rest("/taskmanagers")
+    total = 0
+    for t in json.loads(body)["taskmanagers"]:
+        st, text = http_get("http://%s/metrics" % t["metrics_address"])
+        for labels, v in re.findall(
+                r"^weir_late_records_dropped_total\{([^}]*)\} (\S+)$",
+                text, re.M):
+            if 'job="%s"' % job in labels:
+                total += float(v)
+    return total
+
+
+def test_late_output_side_stream():
+    c = LocalCluster(taskmanagers=2, slots=2, topics=["lateside:1"])
+    try:
+        recs = [{"product_id": "k", "amount": float(i + 1),
+                 "ts": BASE + i * 100, "_p": 0} for i in range(30)]
+        recs.append({"product_id": "k", "amount": 1.0,
+                     "ts": BASE + 10000, "_p": 0})
+        produce(c, "lateside", recs, 1)
+        out = os.path.join(c.dir, "out-late-main")
+        late_out = os.path.join(c.dir, "out-late-side")
+        path = os.path.join(c.dir, "win-late-side.yaml")
+        with open(path, "w") as f:
+            f.write(LATE_JOB.format(topic="lateside", bootstrap=c.bootstrap,
+                                    out=out, late_out=late_out))
+        r = c.cli("run", "-d", path, "-o", "json")
+        job = json.loads(r.stdout)["job_id"]
+        # The watermark has passed BASE+10000 once [2s,3s) fired.
+        wait_for(lambda: len(read_results(out)) >= 3, 30,
+                 "main windows fire", interval_s=0.2)
+        # [2s,3s) is beyond its lateness (3000-1+1000 <= 10000): the record
+        # goes to the late output with its fields as they arrived.
+        late = {"product_id": "late-k", "amount": 5.0, "ts": BASE + 2500,
+                "_p": 0}
+        produce(c, "lateside", [late], 1)
+        want = {"product_id": "late-k", "amount": 5.0,
+                "ts": iso(BASE + 2500)}
+        wait_for(lambda: want in read_results(late_out), 30,
+                 "the late record in the late_output sink", interval_s=0.2)
+        rows = read_results(late_out)
+        check(rows == [want], "only the late record: %s" % rows)
+        check(not any(r["product_id"] == "late-k"
+                      for r in read_results(out)),
+              "the late record updates no window")
+        check(late_dropped(c, job) == 0,
+              "nothing dropped: %s" % late_dropped(c, job))
+        c.cancel(job)
     finally:
         c.stop()
 
 
 if __name__ == "__main__":
-    main([test_windows_match_reference, test_idle_partition_and_lateness])
+    main([test_windows_match_reference, test_idle_partition_and_lateness,
+          test_late_output_side_stream])

@@ -159,6 +159,14 @@ class LocalCluster:
     def cluster_json(self):
         return json.loads(self.cli("cluster", "-o", "json").stdout)
 
+    def cancel(self, job_id, timeout_s=30):
+        """Cancels a job and waits until it is CANCELED (its slots are
+        free only then)."""
+        self.cli("cancel", job_id)
+        wait_for(lambda: json.loads(self.cli("info", job_id, "-o", "json")
+                                    .stdout)["state"] == "CANCELED",
+                 timeout_s, "job %s CANCELED" % job_id)
+
     def rest(self, path):
         return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path))
 

@@ -750,9 +750,19 @@ static const bad_case bad_cases[] = {
              "    late_output: late\n"
              "    aggregate: { c: count() }\n"
              "  - id: l\n"
-             "    from: late\n"
+             "    from: lates\n"
              "    sink: { stdout: {} }\n" SINK("w"),
-     "t.yaml:15:11: ", "'late' is the late output of node 'w'"},
+     "t.yaml:15:11: ",
+     "node 'l' reads from 'lates', which is neither a source, a "
+     "late_output nor a node (known: s, w, late)"},
+    {HEAD_ET "nodes:\n"
+             "  - id: w\n"
+             "    from: s\n"
+             "    key_by: [a]\n"
+             "    window: { tumbling: 1m }\n"
+             "    late_output: s\n"
+             "    aggregate: { c: count() }\n" SINK("w"),
+     "t.yaml:12:18: ", "late_output 's' is already the id of a source"},
     {HEAD_ET "nodes:\n"
              "  - id: w\n"
              "    from: s\n"
@@ -852,6 +862,74 @@ static const bad_case bad_cases[] = {
     {"name: t\nsources: [\n", "t.yaml:3:1: ", "did not find expected node"},
 };
 
+/* `from:` a late_output: the window node, marked as a side input, with
+ * the window's input schema (the records as they arrived). */
+static void
+test_late_output_input(void **state)
+{
+	(void)state;
+	wr_jobspec *spec =
+	    parse(HEAD_ET "nodes:\n"
+	                  "  - id: l\n"
+	                  "    from: late\n"
+	                  "    filter: n > 0\n"
+	                  "  - id: w\n"
+	                  "    from: s\n"
+	                  "    key_by: [a]\n"
+	                  "    window: { tumbling: 1m }\n"
+	                  "    late_output: late\n"
+	                  "    aggregate: { c: count() }\n"
+	                  "  - id: ls\n"
+	                  "    from: l\n"
+	                  "    sink: { stdout: {} }\n" SINK("w"));
+	int w = wr_jobspec_find(spec, "w");
+	const wr_node_spec *l = node(spec, "l"), *out = node(spec, "out");
+
+	assert_true(w >= 0);
+	assert_int_equal(wr_jobspec_find(spec, "late"), -1);
+	/* l comes after w once ordered: it reads from it. */
+	assert_true(wr_jobspec_find(spec, "l") > w);
+	assert_int_equal(l->ninputs, 1);
+	assert_int_equal(l->inputs[0], w);
+	assert_true(l->input_side[0]);
+	assert_int_equal(l->out.n, 5);
+	assert_field(&l->out, 0, "a", WR_T_STRING);
+	assert_field(&l->out, 4, "ts", WR_T_TIMESTAMP);
+	assert_ptr_equal(wr_jobspec_input_schema(spec, l, 0),
+	                 &spec->nodes[0].out);
+	assert_int_equal(out->inputs[0], w);
+	assert_false(out->input_side[0]);
+	assert_ptr_equal(wr_jobspec_input_schema(spec, out, 0),
+	                 &spec->nodes[w].out);
+	wr_jobspec_free(spec);
+
+	/* A window reading a late output has that schema as its input, and
+	 * so does a reader of its own late output. */
+	spec = parse(HEAD_ET "nodes:\n"
+	                     "  - id: w\n"
+	                     "    from: s\n"
+	                     "    key_by: [a]\n"
+	                     "    window: { tumbling: 1m }\n"
+	                     "    late_output: late\n"
+	                     "    aggregate: { c: count() }\n"
+	                     "  - id: w2\n"
+	                     "    from: late\n"
+	                     "    key_by: [a]\n"
+	                     "    window: { tumbling: 1h }\n"
+	                     "    late_output: late2\n"
+	                     "    aggregate: { c: count() }\n"
+	                     "  - id: l2\n"
+	                     "    from: late2\n"
+	                     "    sink: { stdout: {} }\n" SINK("w2"));
+	l = node(spec, "l2");
+	assert_true(l->input_side[0]);
+	assert_int_equal(l->inputs[0], wr_jobspec_find(spec, "w2"));
+	assert_ptr_equal(wr_jobspec_input_schema(spec, l, 0),
+	                 &spec->nodes[0].out);
+	assert_int_equal(node(spec, "w2")->out.n, 4);
+	wr_jobspec_free(spec);
+}
+
 static void
 test_bad_inputs(void **state)
 {
@@ -931,6 +1009,7 @@ main(void)
 	    cmocka_unit_test(test_parallelism_override),
 	    cmocka_unit_test(test_topological_order),
 	    cmocka_unit_test(test_expression_positions),
+	    cmocka_unit_test(test_late_output_input),
 	    cmocka_unit_test(test_bad_inputs),
 	    cmocka_unit_test(test_mutations),
 	};

@@ -143,6 +143,72 @@ test_key_by_splits(void **state)
 	done(&p);
 }
 
+/* A node reading a window's late_output starts its own vertex on a side
+ * edge, and does not stop the window's main consumer from chaining. */
+static void
+test_late_output_side_edge(void **state)
+{
+	(void)state;
+	planned p = build(HEAD "nodes:\n"
+	                       "  - id: w\n"
+	                       "    from: s\n"
+	                       "    key_by: [a]\n"
+	                       "    window: { tumbling: 1m }\n"
+	                       "    late_output: late\n"
+	                       "    aggregate: { c: count() }\n"
+	                       "  - id: out\n"
+	                       "    from: w\n"
+	                       "    sink: { stdout: {} }\n"
+	                       "  - id: late_out\n"
+	                       "    from: late\n"
+	                       "    sink: { stdout: {} }\n");
+	const wr_edge *e;
+
+	assert_int_equal(p.plan->nvertices, 3);
+	assert_vertex(p.plan, 0, "s", 1);
+	assert_vertex(p.plan, 1, "w -> out", 1);
+	assert_vertex(p.plan, 2, "late_out", 1);
+	assert_int_equal(p.plan->nedges, 2);
+	e = edge_to(p.plan, "w");
+	assert_false(e->side);
+	assert_int_equal(e->kind, WR_EDGE_HASH);
+	e = edge_to(p.plan, "late_out");
+	assert_true(e->side);
+	assert_int_equal(e->kind, WR_EDGE_FORWARD);
+	assert_int_equal(e->from_vertex, 1);
+	assert_int_equal(e->to_vertex, 2);
+	assert_int_equal(e->from_node, wr_jobspec_find(p.spec, "w"));
+	assert_int_equal(e->input_index, 0);
+	done(&p);
+}
+
+/* Alone, a side consumer still does not chain (same parallelism, the
+ * window's only reader). */
+static void
+test_late_output_only_reader(void **state)
+{
+	(void)state;
+	planned p = build(HEAD "nodes:\n"
+	                       "  - id: w\n"
+	                       "    from: s\n"
+	                       "    key_by: [a]\n"
+	                       "    window: { tumbling: 1m }\n"
+	                       "    late_output: late\n"
+	                       "    aggregate: { c: count() }\n"
+	                       "  - id: f\n"
+	                       "    from: late\n"
+	                       "    filter: n > 0\n"
+	                       "  - id: late_out\n"
+	                       "    from: f\n"
+	                       "    sink: { stdout: {} }\n");
+
+	assert_int_equal(p.plan->nvertices, 3);
+	assert_vertex(p.plan, 1, "w", 1);
+	assert_vertex(p.plan, 2, "f -> late_out", 1);
+	assert_true(edge_to(p.plan, "f")->side);
+	done(&p);
+}
+
 static void
 test_parallelism_change(void **state)
 {
@@ -332,6 +398,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_straight_line_is_one_vertex),
 	    cmocka_unit_test(test_key_by_splits),
+	    cmocka_unit_test(test_late_output_side_edge),
+	    cmocka_unit_test(test_late_output_only_reader),
 	    cmocka_unit_test(test_parallelism_change),
 	    cmocka_unit_test(test_fan_out),
 	    cmocka_unit_test(test_fan_out_mid_chain),
