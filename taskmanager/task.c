@@ -200,30 +200,54 @@ tm_task_metrics(tm_task *t)
 	    t->tm->metrics, WR_METRIC_COUNTER,
 	    "weir_late_records_dropped_total",
 	    "Records later than their window's allowed lateness", labels);
+	t->m_backpressure = wr_metrics_get(
+	    t->tm->metrics, WR_METRIC_GAUGE, "weir_backpressured_time_ratio",
+	    "Share of the last second the task was blocked on full outputs",
+	    labels);
 	t->m_watermark = wr_metrics_get(
 	    t->tm->metrics, WR_METRIC_GAUGE, "weir_current_watermark_ms",
 	    "The task's input watermark (event time, epoch ms)", labels);
 }
 
+/* Back-pressure: the share of the last second the task's outputs spent
+ * blocked on full queues (Flink's backPressuredTimeMsPerSecond / 1000). */
+static void
+tm_task_backpressure(tm_task *t, int64_t now)
+{
+	if (now - t->bp_last_ms < 1000)
+		return;
+	uint64_t blocked = 0;
+	for (int i = 0; i < t->noutputs; i++)
+		blocked += tm_output_blocked_ms(t->outputs[i]);
+	double ratio = t->bp_last_ms == 0
+	                   ? 0.0
+	                   : (double)(blocked - t->bp_last_blocked) /
+	                         (double)(now - t->bp_last_ms);
+	wr_metric_set(t->m_backpressure, ratio > 1.0 ? 1.0 : ratio);
+	t->bp_last_ms = now;
+	t->bp_last_blocked = blocked;
+}
+
 bool
 tm_task_tick(tm_task *t)
 {
-	static _Thread_local int64_t last;
 	int64_t now = wr_mono_ms();
-	if (now - last >= TM_FLUSH_INTERVAL_MS) {
-		last = now;
+	if (now - t->tick_last_ms >= TM_FLUSH_INTERVAL_MS) {
+		t->tick_last_ms = now;
 		for (int i = 0; i < t->noutputs; i++)
 			tm_output_flush(t->outputs[i]);
 		for (int i = 0; t->vertex != NULL && i < t->vertex->nnodes;
 		     i++) {
 			tm_op *op = t->ops[t->vertex->nodes[i]];
+			/* A failing tick (a sink that cannot write) has
+			 * recorded its failure; the task stops as FAILED. */
 			if (op != NULL && op->tick != NULL &&
 			    op->tick(op, now) != WR_OK)
-				atomic_store(&t->cancel,
-				             true); /* failure recorded */
+				t->tick_failed = true;
 		}
+		tm_task_backpressure(t, now);
 	}
-	return !atomic_load(&t->cancel);
+	return !t->tick_failed && !atomic_load(&t->cancel);
 }
 
 static int
@@ -436,7 +460,7 @@ tm_task_main(void *arg)
 		rv = tm_task_input_loop(t);
 	if (rv == WR_OK && !atomic_load(&t->cancel))
 		rv = tm_task_finish(t);
-	if (atomic_load(&t->cancel)) {
+	if (atomic_load(&t->cancel) && !t->tick_failed) {
 		tm_task_finish_sinks(t);
 		state = "CANCELED";
 	} else if (rv == WR_OK) {

@@ -87,7 +87,11 @@ struct tm_task {
 	struct wr_state *state; /* keyed state (window.c opens it), or NULL */
 	int64_t watermark;      /* last watermark passed down the chain */
 	bool wm_idle;           /* every input is idle */
-	struct wr_metric *m_watermark;
+	struct wr_metric *m_watermark, *m_backpressure;
+	int64_t tick_last_ms; /* tm_task_tick's flush timer */
+	bool tick_failed;     /* an operator's tick failed: FAILED */
+	int64_t bp_last_ms;   /* back-pressure ratio: last sample */
+	uint64_t bp_last_blocked;
 	wr_buf enc; /* encoding scratch */
 	char failure[512];
 	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;

@@ -188,6 +188,18 @@ nodes:
 """
 
 
+def source_backpressure(cluster):
+    """Largest weir_backpressured_time_ratio of the source vertex (0)."""
+    best = 0.0
+    st, body = cluster.rest("/taskmanagers")
+    for t in json.loads(body)["taskmanagers"]:
+        st, text = http_get("http://%s/metrics" % t["metrics_address"])
+        for m in re.finditer(r'^weir_backpressured_time_ratio\{[^}]*'
+                             r'vertex="0"[^}]*\} (\S+)$', text, re.M):
+            best = max(best, float(m.group(1)))
+    return best
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -210,9 +222,11 @@ def test_backpressure_slow_sink():
                if b"weir-taskmanager" in open("/proc/%d/cmdline" % p,
                                               "rb").read()]
         peak = 0
+        bp = 0.0
         t0 = time.monotonic()
         while job_state(c, job)["state"] == "RUNNING":
             peak = max([peak] + [rss_kb(p) for p in tms])
+            bp = max(bp, source_backpressure(c))
             check(time.monotonic() - t0 < 120, "job finishes in time")
             time.sleep(0.2)
         info = job_state(c, job)
@@ -228,6 +242,10 @@ def test_backpressure_slow_sink():
         print("     peak TaskManager RSS %d KiB (bound %d KiB), %.1fs" %
               (peak, bound_kb, took))
         check(0 < peak < bound_kb, "RSS bounded: %d KiB" % peak)
+        print("     source back-pressured %.0f%% of a second at most" %
+              (100 * bp))
+        check(bp > 0.5, "weir_backpressured_time_ratio shows the source "
+              "held back: %.2f" % bp)
         check(slots_free(c) == 4, "slots free after FINISHED")
     finally:
         c.stop()
