@@ -445,7 +445,7 @@ cli_list_print_table(const cli_job_list *l, bool all)
 	       "STATE", "START TIME");
 	for (size_t i = 0; i < l->n; i++) {
 		const cli_job_summary *s = &l->jobs[i];
-		wr_iso8601((int64_t)s->start_time_ms, when, sizeof(when));
+		wr_ts_format_iso8601((int64_t)s->start_time_ms, when);
 		printf("%-*s  %-*s  %-10s  %s\n", CLI_JOB_ID_CHARS, s->id,
 		       wname, s->name, s->state, when);
 	}
@@ -573,10 +573,10 @@ cli_info_print_table(const cli_job_info *ji)
 	printf("Job:             %s\nName:            %s\nState:           "
 	       "%s\n",
 	       s->id, s->name, s->state);
-	wr_iso8601((int64_t)s->start_time_ms, when, sizeof(when));
+	wr_ts_format_iso8601((int64_t)s->start_time_ms, when);
 	printf("Started:         %s\n", when);
 	if (s->end_time_ms > 0) {
-		wr_iso8601((int64_t)s->end_time_ms, when, sizeof(when));
+		wr_ts_format_iso8601((int64_t)s->end_time_ms, when);
 		printf("Ended:           %s\n", when);
 	}
 	if (ji->failure != NULL)

@@ -183,18 +183,13 @@ cli_local_args(cli_local_cluster *l, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* Writes DIR/NAME atomically (readers never see half a file). */
 static int
 cli_write_file(const char *dir, const char *name, const char *text)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	FILE *f = fopen(tmp, "w");
-	if (f == NULL)
-		return -1;
-	int ok = fputs(text, f) >= 0;
-	ok &= fclose(f) == 0;
-	return ok && rename(tmp, path) == 0 ? 0 : -1;
+	return wr_write_file_atomic(path, text, strlen(text)) == WR_OK ? 0 : -1;
 }
 
 /* Writes DIR/weir.yaml for the children: the base config (--config and

@@ -1,7 +1,6 @@
 #include "clock.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <time.h>
 
 int64_t
@@ -27,15 +26,4 @@ wr_sleep_ms(int64_t ms)
 	                      .tv_nsec = (ms % 1000) * 1000000};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-void
-wr_iso8601(int64_t epoch_ms, char *out, unsigned outlen)
-{
-	time_t s = (time_t)(epoch_ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
 }

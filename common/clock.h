@@ -10,8 +10,5 @@ int64_t wr_mono_ms(void);
 int64_t wr_wall_ms(void);
 /* Sleeps ms milliseconds (retries on EINTR until the time has passed). */
 void wr_sleep_ms(int64_t ms);
-/* Formats epoch ms as ISO-8601 UTC "2026-11-22T05:40:00.123Z" into out
- * (at least 25 bytes). */
-void wr_iso8601(int64_t epoch_ms, char *out, unsigned outlen);
 
 #endif

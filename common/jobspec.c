@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "fsutil.h"
 #include "mem.h"
 #include "parse.h"
 #include "wr_assert.h"
@@ -1358,39 +1359,6 @@ free_spec:
 	return rc;
 }
 
-/* Reads all of path, refusing files over WR_YAML_MAX_FILE_BYTES. */
-static int
-wr_job_read_file(const char *path, wr_buf *buf, char *errbuf, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	size_t got;
-	int rc = WR_OK;
-
-	if (f == NULL) {
-		int e = errno;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
-		return e == ENOENT ? WR_ENOENT : wr_err_from_errno(e);
-	}
-	/* One chunk past the limit tells "too large" from "exactly". */
-	do {
-		wr_buf_reserve(buf, 65536);
-		got = fread(buf->data + buf->len, 1, 65536, f);
-		buf->len += got;
-		buf->data[buf->len] = '\0';
-	} while (got > 0 && buf->len <= WR_YAML_MAX_FILE_BYTES);
-	if (ferror(f)) {
-		int e = errno;
-		rc = wr_err_from_errno(e);
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
-	} else if (buf->len > WR_YAML_MAX_FILE_BYTES) {
-		rc = WR_EINVAL;
-		snprintf(errbuf, errlen, "%s: larger than %u bytes", path,
-		         (unsigned)WR_YAML_MAX_FILE_BYTES);
-	}
-	fclose(f);
-	return rc;
-}
-
 int
 wr_jobspec_load_file(const char *path, int parallelism_override,
                      wr_jobspec **out, char *errbuf, size_t errlen)
@@ -1400,7 +1368,8 @@ wr_jobspec_load_file(const char *path, int parallelism_override,
 
 	*out = NULL;
 	wr_buf_init(&text);
-	rc = wr_job_read_file(path, &text, errbuf, errlen);
+	rc = wr_read_text_file(path, WR_YAML_MAX_FILE_BYTES, &text, errbuf,
+	                       errlen);
 	if (rc == WR_OK)
 		rc =
 		    wr_jobspec_parse(path, text.data, text.len,

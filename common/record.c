@@ -730,41 +730,45 @@ wr_double_bits(double d)
 }
 
 void
+wr_value_encode(const wr_value *v, wr_buf *out)
+{
+	uint8_t b = v->type;
+
+	WR_DASSERT(v->type <= WR_T_TIMESTAMP);
+	wr_buf_append(out, &b, 1);
+	switch (v->type) {
+	case WR_T_STRING:
+		wr_varint_put(out, v->u.s.len);
+		wr_buf_append(out, v->u.s.p, v->u.s.len);
+		break;
+	case WR_T_LONG:
+	case WR_T_TIMESTAMP:
+		wr_varint_put(out, wr_zigzag(v->u.i));
+		break;
+	case WR_T_DOUBLE:
+		wr_put_u64le(out, wr_double_bits(v->u.d));
+		break;
+	case WR_T_BOOL:
+		b = v->u.b ? 1 : 0;
+		wr_buf_append(out, &b, 1);
+		break;
+	default:
+		break;
+	}
+}
+
+void
 wr_row_encode(const wr_row *r, wr_buf *out)
 {
 	WR_ASSERT(r->n <= WR_MAX_FIELDS);
 	wr_varint_put(out, r->n);
-	for (uint32_t i = 0; i < r->n; i++) {
-		const wr_value *v = &r->v[i];
-		uint8_t b = v->type;
-
-		WR_DASSERT(v->type <= WR_T_TIMESTAMP);
-		wr_buf_append(out, &b, 1);
-		switch (v->type) {
-		case WR_T_STRING:
-			wr_varint_put(out, v->u.s.len);
-			wr_buf_append(out, v->u.s.p, v->u.s.len);
-			break;
-		case WR_T_LONG:
-		case WR_T_TIMESTAMP:
-			wr_varint_put(out, wr_zigzag(v->u.i));
-			break;
-		case WR_T_DOUBLE:
-			wr_put_u64le(out, wr_double_bits(v->u.d));
-			break;
-		case WR_T_BOOL:
-			b = v->u.b ? 1 : 0;
-			wr_buf_append(out, &b, 1);
-			break;
-		default:
-			break;
-		}
-	}
+	for (uint32_t i = 0; i < r->n; i++)
+		wr_value_encode(&r->v[i], out);
 }
 
 /* One value at *pos; lengths are checked against what is left. */
-static int
-wr_get_value(const uint8_t *buf, size_t len, size_t *pos, wr_value *v)
+int
+wr_value_decode(const uint8_t *buf, size_t len, size_t *pos, wr_value *v)
 {
 	uint64_t u = 0;
 
@@ -815,7 +819,7 @@ wr_row_decode(const uint8_t *buf, size_t len, size_t *pos, wr_row *out)
 	    n > WR_MAX_FIELDS)
 		return WR_ECORRUPT;
 	for (uint64_t i = 0; i < n; i++)
-		if (wr_get_value(buf, len, &p, &out->v[i]) != WR_OK)
+		if (wr_value_decode(buf, len, &p, &out->v[i]) != WR_OK)
 			return WR_ECORRUPT;
 	out->n = (uint32_t)n;
 	*pos = p;

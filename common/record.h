@@ -111,6 +111,10 @@ void wr_row_to_json(const wr_schema *s, const wr_row *r, wr_buf *out);
  * exactly one encoding: decode refuses non-minimal varints.
  */
 void wr_row_encode(const wr_row *r, wr_buf *out);
+/* One value of the same codec (type byte + value): for state blobs that
+ * hold single values. */
+void wr_value_encode(const wr_value *v, wr_buf *out);
+int wr_value_decode(const uint8_t *buf, size_t len, size_t *pos, wr_value *out);
 int wr_row_decode(const uint8_t *buf, size_t len, size_t *pos, wr_row *out);
 
 /* Value helpers. Equal when types and values are equal; NULL equals NULL

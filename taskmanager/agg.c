@@ -99,70 +99,22 @@ tm_agg_get_u64le(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
 static void
 tm_agg_put_value(wr_buf *out, const wr_value *v, bool canonical)
 {
-	uint8_t b = v->type;
-	wr_buf_append(out, &b, 1);
-	switch (v->type) {
-	case WR_T_STRING:
-		tm_agg_put_u64(out, v->u.s.len);
-		wr_buf_append(out, v->u.s.p, v->u.s.len);
-		break;
-	case WR_T_LONG:
-	case WR_T_TIMESTAMP:
-		tm_agg_put_i64(out, v->u.i);
-		break;
-	case WR_T_DOUBLE: {
-		double d = v->u.d;
-		if (canonical && d != d)
-			d = __builtin_nan("");
-		else if (canonical && d == 0.0)
-			d = 0.0;
-		tm_agg_put_u64le(out, tm_agg_dbits(d));
-		break;
-	}
-	case WR_T_BOOL:
-		b = v->u.b ? 1 : 0;
-		wr_buf_append(out, &b, 1);
-		break;
-	default:
-		break;
-	}
+	wr_value c = *v;
+	/* Canonical: every NaN and both zeros encode alike, so equal values
+	 * (wr_value_equal) have equal bytes in sorted sets. */
+	if (canonical && c.type == WR_T_DOUBLE && c.u.d != c.u.d)
+		c.u.d = __builtin_nan("");
+	else if (canonical && c.type == WR_T_DOUBLE && c.u.d == 0.0)
+		c.u.d = 0.0;
+	wr_value_encode(&c, out);
 }
 
 /* Strings point into p. */
 static int
 tm_agg_get_value(const uint8_t *p, size_t len, size_t *pos, wr_value *v)
 {
-	uint64_t u = 0;
-
-	if (*pos >= len || p[*pos] > WR_T_TIMESTAMP)
-		return WR_ECORRUPT;
 	memset(v, 0, sizeof(*v));
-	v->type = p[(*pos)++];
-	switch (v->type) {
-	case WR_T_STRING:
-		if (tm_agg_get_u64(p, len, pos, &u) != WR_OK ||
-		    u > len - *pos || u > UINT32_MAX)
-			return WR_ECORRUPT;
-		v->u.s.p = (const char *)p + *pos;
-		v->u.s.len = (uint32_t)u;
-		*pos += (size_t)u;
-		return WR_OK;
-	case WR_T_LONG:
-	case WR_T_TIMESTAMP:
-		return tm_agg_get_i64(p, len, pos, &v->u.i);
-	case WR_T_DOUBLE:
-		if (tm_agg_get_u64le(p, len, pos, &u) != WR_OK)
-			return WR_ECORRUPT;
-		v->u.d = tm_agg_dfrom(u);
-		return WR_OK;
-	case WR_T_BOOL:
-		if (*pos >= len || p[*pos] > 1)
-			return WR_ECORRUPT;
-		v->u.b = p[(*pos)++] == 1;
-		return WR_OK;
-	default:
-		return WR_OK;
-	}
+	return wr_value_decode(p, len, pos, v);
 }
 
 /* Java's Double.compare: -0.0 < 0.0, NaN above everything and equal to
