@@ -34,6 +34,9 @@
 
 /* Longest network address string ("tcp://host:port"), NUL included. */
 #define WR_ADDR_BYTES 256
+/* Longest storage URL (a checkpoint's or savepoint's directory), NUL
+ * included. */
+#define WR_URL_BYTES 1024
 
 /* Deepest YAML nesting accepted by the config and job parsers. */
 #define WR_YAML_MAX_DEPTH 32

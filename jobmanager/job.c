@@ -312,13 +312,12 @@ fail:
 }
 
 int
-jm_jobs_submit(jm_jobs *jobs, const char *file, const char *yaml,
-               int parallelism_override, char *job_id, char *errbuf,
-               size_t errlen)
+jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
+               char *errbuf, size_t errlen)
 {
 	jm_job *job;
-	int rv = jm_job_create(jobs, file, yaml, parallelism_override, &job,
-	                       errbuf, errlen);
+	int rv = jm_job_create(jobs, o->file, o->yaml, o->parallelism_override,
+	                       &job, errbuf, errlen);
 	if (rv != WR_OK)
 		return rv;
 	if (jobs->n == jobs->cap) {

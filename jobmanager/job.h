@@ -79,9 +79,16 @@ bool jm_job_state_terminal(enum jm_job_state s);
  * enough slots, WR_ESTATE unsupported feature, deployment failures) come
  * with a message for the user.
  */
-int jm_jobs_submit(jm_jobs *jobs, const char *file, const char *yaml,
-                   int parallelism_override, char *job_id, char *errbuf,
-                   size_t errlen);
+typedef struct jm_submit_opts {
+	const char *file; /* name for messages */
+	const char *yaml;
+	int parallelism_override;   /* 0 = none */
+	const char *from_savepoint; /* path or URL of a savepoint; NULL */
+	bool allow_non_restored;    /* state no node claims is skipped */
+} jm_submit_opts;
+
+int jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
+                   char *errbuf, size_t errlen);
 
 /* Cancels a job: its tasks are told to stop and it ends CANCELED. */
 int jm_jobs_cancel(jm_jobs *jobs, const char *id, char *errbuf, size_t errlen);

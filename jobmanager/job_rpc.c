@@ -49,16 +49,18 @@ static void
 jm_rpc_submit(jm_server *jm, wr_rpc_req *req, const Weir__SubmitJob *m)
 {
 	char id[33], err[1024] = "";
-	if (m->from_savepoint != NULL && m->from_savepoint[0] != '\0') {
-		wr_rpc_req_reply_error(req, WR_ESTATE,
-		                       "--from-savepoint needs checkpoints, "
-		                       "which this version does not have yet");
-		return;
-	}
-	int p = m->has_parallelism ? (int)m->parallelism : 0;
-	const char *file = m->file_name && *m->file_name ? m->file_name : "job";
-	int rv = jm_jobs_submit(jm->jobs, file, m->job_yaml, p, id, err,
-	                        sizeof(err));
+	jm_submit_opts o = {
+	    .file = m->file_name && *m->file_name ? m->file_name : "job",
+	    .yaml = m->job_yaml,
+	    .parallelism_override =
+	        m->has_parallelism ? (int)m->parallelism : 0,
+	    .from_savepoint = m->from_savepoint && *m->from_savepoint
+	                          ? m->from_savepoint
+	                          : NULL,
+	    .allow_non_restored =
+	        m->has_allow_non_restored_state && m->allow_non_restored_state,
+	};
+	int rv = jm_jobs_submit(jm->jobs, &o, id, err, sizeof(err));
 	if (rv != WR_OK) {
 		wr_rpc_req_reply_error(req, rv, "%s", err);
 		return;

@@ -9,6 +9,7 @@ pkgs=(
 	librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
 	libnng-dev liblmdb-dev libyaml-dev libcmocka-dev libjansson-dev
 	kcat clang-format python3 procps iproute2 curl
+	libcurl4-openssl-dev libpq-dev postgresql nodejs
 )
 
 missing=()

@@ -45,6 +45,12 @@ tm_task_fail(tm_task *t, const char *fmt, ...)
 	va_end(ap);
 }
 
+bool
+tm_task_checkpointing(const tm_task *t)
+{
+	return t->job != NULL && t->job->checkpointing.interval_ms > 0;
+}
+
 void
 tm_task_spec_free(tm_task_spec *spec)
 {

@@ -27,6 +27,17 @@ struct tm_server;
 typedef struct tm_task tm_task;
 typedef struct tm_op tm_op;
 
+/* Largest snapshot an operator may put in a checkpoint's metadata. */
+#define TM_OP_STATE_MAX_BYTES (64u * 1024u)
+
+/* One restored operator snapshot (tm_op.restore). */
+typedef struct tm_op_state {
+	int subtask;   /* the subtask of the previous run that wrote it */
+	uint64_t ckpt; /* the checkpoint it was taken for */
+	const uint8_t *data;
+	size_t len;
+} tm_op_state;
+
 /* A network output of an operator: one plan edge. */
 typedef struct tm_route {
 	const wr_edge *edge;
@@ -55,6 +66,40 @@ struct tm_op {
 	 * timers fire them, then pass the watermark on with
 	 * tm_op_emit_watermark. NULL = pass it on unchanged. */
 	int (*watermark)(tm_op *op, int64_t wm);
+	/*
+	 * Checkpoints (all optional; docs/checkpoints.md). Called on the
+	 * task's thread, in chain order.
+	 *
+	 * snapshot: the barrier of checkpoint ckpt reached this operator:
+	 * every record it was given before belongs to ckpt, none after. A
+	 * transactional sink pre-commits here (flushes, prepares) and appends
+	 * to out what it needs to finish or abort that pre-commit after a
+	 * restore; out ends up in the checkpoint's metadata (keep it small:
+	 * at most TM_OP_STATE_MAX_BYTES).
+	 *
+	 * commit: checkpoint ckpt is complete (its _metadata is durable):
+	 * commit everything pre-committed for ckpt and earlier. A
+	 * notification may be skipped (a lost message, a checkpoint that
+	 * completed while the next barrier was already in flight); a later
+	 * one covers it.
+	 *
+	 * restore: before the first record of a task restored from a
+	 * checkpoint: states[i] are the snapshots of the previous run's
+	 * subtasks this subtask takes over (old subtask j goes to new
+	 * subtask j mod parallelism, so every one is taken over exactly
+	 * once, also after rescaling). A sink commits what those
+	 * checkpointed pre-commits hold (they are part of the restored
+	 * checkpoint) and aborts anything else those old subtasks left.
+	 *
+	 * A task cancelled or failed while checkpointing is on does not call
+	 * finish on its sinks: destroy must abort the open transaction
+	 * without committing it (pre-committed ones stay for the restore).
+	 * finish is still called at the end of bounded input, and then
+	 * commits everything.
+	 */
+	int (*snapshot)(tm_op *op, uint64_t ckpt, wr_buf *out);
+	int (*commit)(tm_op *op, uint64_t ckpt);
+	int (*restore)(tm_op *op, const struct tm_op_state *states, int n);
 	tm_op *next[TM_MAX_NEXT];
 	int nnext;
 	/* Network outputs: main routes get tm_op_emit's records, side routes
@@ -126,6 +171,15 @@ int tm_op_build(tm_task *t, int node, tm_op **out, char *errbuf, size_t errlen);
 
 /* Sinks (sinks.c). */
 int tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+/* The PostgreSQL sink (sink_pg.c) and the Kafka sink with
+ * semantic: exactly_once (sink_kafka_tx.c): set every callback of op,
+ * including destroy, and own op->impl. */
+int tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+int tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+
+/* True when the task's job takes checkpoints (checkpointing.interval >
+ * 0): sinks then commit on checkpoint completion, not before. */
+bool tm_task_checkpointing(const tm_task *t);
 
 /* Runs the source of the chain's head node until it ends, the task is
  * cancelled, or an error occurs (sources.c, source_kafka.c). Returns

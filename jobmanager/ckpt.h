@@ -1,0 +1,88 @@
+/*
+ * ckpt.h - the checkpoint coordinator of a job (ckpt.c) and its messages
+ * to and from TaskManagers (ckpt_rpc.c).
+ *
+ * Every `interval` (and no sooner than `min_pause` after the previous
+ * checkpoint ended) the coordinator triggers checkpoint n at the source
+ * tasks; barriers flow with the records; every task snapshots its state
+ * into <storage>/<job-id>/chk-<n>/ and acks with its state handles. When
+ * every task has acked, the coordinator writes chk-<n>/_metadata (the
+ * checkpoint is complete only then) and tells every task, whose sinks
+ * commit. A checkpoint not complete within `timeout`, or declined by a
+ * task, fails; `tolerable_failed` consecutive failures are tolerated, one
+ * more fails the job. The `retained` newest completed checkpoints are
+ * kept, older ones deleted. A savepoint is a checkpoint written to a
+ * directory of the user's choice, never deleted by weir.
+ *
+ * @thread main, like job.c.
+ */
+#ifndef JM_CKPT_H
+#define JM_CKPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wr_limits.h"
+
+struct jm_job;
+struct jm_jobs;
+struct jm_server;
+
+/* Checkpoints a job's history keeps (newest first), completed or not. */
+#define JM_CKPT_HISTORY 64
+
+enum jm_ckpt_status {
+	JM_CKPT_IN_PROGRESS,
+	JM_CKPT_COMPLETED,
+	JM_CKPT_FAILED,
+};
+
+const char *jm_ckpt_status_name(enum jm_ckpt_status s);
+
+typedef struct jm_ckpt_info {
+	uint64_t id;
+	enum jm_ckpt_status status;
+	bool is_savepoint;
+	bool stop;               /* stop-with-savepoint */
+	int64_t trigger_wall_ms; /* wall clock */
+	int64_t duration_ms;     /* trigger -> complete (or failed) */
+	uint64_t size_bytes;     /* state written by every task */
+	uint64_t alignment_ms;   /* the longest alignment of one task */
+	char url[WR_URL_BYTES];  /* the checkpoint's directory */
+	char failure[256];
+	int acks, tasks;
+} jm_ckpt_info;
+
+typedef struct jm_ckpt_stats {
+	uint64_t completed, failed, in_progress;
+	uint64_t restarts;               /* the job's restarts */
+	uint64_t restored_id;            /* 0: started empty */
+	char restored_url[WR_URL_BYTES]; /* what the job restored from */
+} jm_ckpt_stats;
+
+/*
+ * Triggers a savepoint of a RUNNING job into target_dir (a path or a
+ * file:// or s3:// URL; NULL or "" = <storage>/savepoints). The savepoint
+ * is written to <target>/savepoint-<job-id-prefix>-<random>. On WR_OK *id
+ * is its checkpoint id and url its directory; it completes later: follow
+ * it with jm_jobs_checkpoints. stop: once it completes the job stops
+ * (FINISHED); drain: the sources first emit the final watermark, so every
+ * window fires. Errors: WR_ENOENT (no such job), WR_ESTATE (not RUNNING,
+ * checkpointing off, a savepoint already in progress).
+ */
+int jm_jobs_savepoint(struct jm_jobs *jobs, const char *job_id,
+                      const char *target_dir, bool stop, bool drain,
+                      uint64_t *id, char *url, size_t urllen, char *errbuf,
+                      size_t errlen);
+
+/*
+ * The job's checkpoint history, newest first: *v points into the job (valid
+ * until the next call into jobs on the main thread), *n entries.
+ * WR_ENOENT when there is no such job.
+ */
+int jm_jobs_checkpoints(struct jm_jobs *jobs, const char *job_id,
+                        const jm_ckpt_info **v, size_t *n, jm_ckpt_stats *st,
+                        char *errbuf, size_t errlen);
+
+#endif
