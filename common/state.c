@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1152,4 +1153,91 @@ wr_state_get_stats(wr_state *st, wr_state_stats *out)
 	out->cache_misses = st->misses;
 	out->map_bytes = st->map_bytes;
 	out->map_trims = st->trims;
+}
+
+/* ---- checkpoints ---- */
+
+int
+wr_state_snapshot(wr_state *st, const char *dir)
+{
+	char path[PATH_MAX];
+	int rv, fd;
+
+	WR_ASSERT(st != NULL);
+	if ((rv = wr_state_flush(st)) != WR_OK)
+		return rv;
+	wr_state_rtxn_reset(st);
+	if ((rv = wr_mkdirs(dir, 0755)) != WR_OK)
+		return rv;
+	rv = wr_state_err(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT),
+	                  "env_copy2");
+	if (rv != WR_OK)
+		return rv;
+	/* LMDB writes the copy without fsync. */
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return wr_err_from_errno(errno);
+	rv = fsync(fd) == 0 ? WR_OK : wr_err_from_errno(errno);
+	close(fd);
+	return rv;
+}
+
+int
+wr_state_import(wr_state *st, const char *src_dir, uint16_t kg_first,
+                uint16_t kg_last, uint64_t *entries)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	unsigned char start[2] = {(unsigned char)(kg_first >> 8),
+	                          (unsigned char)kg_first};
+	uint64_t n = 0;
+	int rc, rv = WR_OK;
+
+	WR_ASSERT(st != NULL && kg_first <= kg_last);
+	if ((rc = mdb_env_create(&env)) != MDB_SUCCESS)
+		return wr_state_err(rc, "env_create");
+	rc = mdb_env_open(env, src_dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS,
+	                  0600);
+	if (rc != MDB_SUCCESS)
+		goto close_env;
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != MDB_SUCCESS)
+		goto close_env;
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != MDB_SUCCESS ||
+	    (rc = mdb_cursor_open(txn, dbi, &cur)) != MDB_SUCCESS)
+		goto abort_txn;
+	k.mv_size = sizeof(start);
+	k.mv_data = start;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		if (k.mv_size < 3) {
+			rv = WR_ECORRUPT;
+			break;
+		}
+		uint16_t kg = (uint16_t)(p[0] << 8 | p[1]);
+		if (kg > kg_last)
+			break;
+		rv = wr_state_put(st, kg, p[2], p + 3, k.mv_size - 3, v.mv_data,
+		                  v.mv_size);
+		if (rv != WR_OK)
+			break;
+		n++;
+	}
+	if (rc == MDB_NOTFOUND || rc == MDB_SUCCESS)
+		rc = MDB_SUCCESS;
+	mdb_cursor_close(cur);
+	if (rv == WR_OK && rc == MDB_SUCCESS)
+		rv = wr_state_flush(st);
+abort_txn:
+	mdb_txn_abort(txn);
+close_env:
+	mdb_env_close(env);
+	if (rv == WR_OK && rc != MDB_SUCCESS)
+		rv = wr_state_err(rc, "import");
+	if (entries != NULL)
+		*entries = n;
+	return rv;
 }

@@ -88,6 +88,22 @@ int wr_state_scan(wr_state *st, uint8_t state_id, uint16_t kg_first,
                             size_t klen, const void *val, size_t vlen),
                   void *arg);
 
+/*
+ * Checkpoint: writes a compacted copy of the backend's LMDB environment
+ * into dir (created if missing) as dir/data.mdb, after flushing the
+ * cache, and fsyncs it. Other writes wait (the task's thread does both).
+ */
+int wr_state_snapshot(wr_state *st, const char *dir);
+
+/*
+ * Restore with rescaling: copies every entry of key groups [kg_first,
+ * kg_last] from the snapshot in src_dir (a directory holding data.mdb
+ * written by wr_state_snapshot) into st. *entries (if not NULL) gets the
+ * number copied. Errors: WR_ECORRUPT, LMDB errors, those of wr_state_put.
+ */
+int wr_state_import(wr_state *st, const char *src_dir, uint16_t kg_first,
+                    uint16_t kg_last, uint64_t *entries);
+
 typedef struct wr_state_stats {
 	uint64_t entries;     /* in LMDB, after a flush */
 	uint64_t cache_bytes; /* in the cache now */

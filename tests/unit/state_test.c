@@ -874,6 +874,55 @@ test_garbage(void **state)
 	wr_state_close(NULL);
 }
 
+/* ---- checkpoints ---- */
+
+/* A snapshot holds what was put (dirty cache entries included) and a
+ * restore keeps exactly the key groups it asks for (rescaling). */
+static void
+test_snapshot_import(void **state)
+{
+	char a[512], snap[512], b[512], c[512];
+	snprintf(a, sizeof(a), "%s/a", (char *)*state);
+	snprintf(snap, sizeof(snap), "%s/snap", (char *)*state);
+	snprintf(b, sizeof(b), "%s/b", (char *)*state);
+	snprintf(c, sizeof(c), "%s/c", (char *)*state);
+	wr_state *st = open_st(a, 1 << 20, 0);
+	char k[32], v[32];
+	for (int kg = 0; kg < 128; kg++)
+		for (int i = 0; i < 20; i++) {
+			snprintf(k, sizeof(k), "k%d-%d", kg, i);
+			snprintf(v, sizeof(v), "v%d", kg * 100 + i);
+			put_s(st, (uint16_t)kg, (uint8_t)(1 + i % 3), k, v);
+		}
+	assert_int_equal(wr_state_snapshot(st, snap), WR_OK);
+	/* written after the snapshot: not in it */
+	put_s(st, 5, 1, "late", "x");
+	wr_state_close(st);
+
+	wr_state *lo = open_st(b, 1 << 20, 0), *hi = open_st(c, 1 << 20, 0);
+	uint64_t n1 = 0, n2 = 0;
+	assert_int_equal(wr_state_import(lo, snap, 0, 42, &n1), WR_OK);
+	assert_int_equal(wr_state_import(hi, snap, 43, 127, &n2), WR_OK);
+	assert_int_equal(n1, 43 * 20);
+	assert_int_equal(n2, 85 * 20);
+	for (int kg = 0; kg < 128; kg++)
+		for (int i = 0; i < 20; i++) {
+			snprintf(k, sizeof(k), "k%d-%d", kg, i);
+			snprintf(v, sizeof(v), "v%d", kg * 100 + i);
+			uint8_t sid = (uint8_t)(1 + i % 3);
+			expect_s(lo, (uint16_t)kg, sid, k, kg <= 42 ? v : NULL);
+			expect_s(hi, (uint16_t)kg, sid, k, kg > 42 ? v : NULL);
+		}
+	expect_s(lo, 5, 1, "late", NULL);
+	wr_state_close(lo);
+	wr_state_close(hi);
+	/* not a snapshot */
+	wr_state *d = open_st(b, 0, 0);
+	assert_int_not_equal(
+	    wr_state_import(d, "/nonexistent-weir", 0, 1, NULL), WR_OK);
+	wr_state_close(d);
+}
+
 int
 main(void)
 {
@@ -900,6 +949,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_limits, setup_dir,
 	                                    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_garbage, setup_dir,
+	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_snapshot_import, setup_dir,
 	                                    teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
