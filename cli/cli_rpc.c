@@ -5,6 +5,8 @@
  */
 #include "cli_rpc.h"
 
+#include "buf.h"
+#include "ckpt_json.h"
 #include "err.h"
 #include "mem.h"
 #include "rpc.h"
@@ -254,4 +256,102 @@ cli_rpc_cancel_job(wr_rpc_client *cli, int timeout_ms, const char *job_id,
 	                        &rep, errbuf, errlen);
 	wr_msg_free(rep);
 	return rv;
+}
+
+int
+cli_rpc_savepoint(wr_rpc_client *cli, int timeout_ms, const char *job_id,
+                  const char *dir, bool stop, bool drain, uint64_t *id,
+                  char *path, size_t pathlen, char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__TriggerSavepoint body = WEIR__TRIGGER_SAVEPOINT__INIT;
+	body.job_id = (char *)job_id;
+	body.target_dir = (char *)dir;
+	body.has_stop = body.has_drain = 1;
+	body.stop = stop;
+	body.drain = drain;
+	env.body_case = WEIR__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
+	env.trigger_savepoint = &body;
+	wr_msg *rep;
+	*id = 0;
+	path[0] = '\0';
+	int rv = cli_rpc_expect(cli, &env, timeout_ms,
+	                        WEIR__ENVELOPE__BODY_SAVEPOINT_REPLY, &rep,
+	                        errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	const Weir__SavepointReply *sp = wr_msg_env(rep)->savepoint_reply;
+	cli_copy(path, pathlen, sp->path);
+	*id = sp->checkpoint_id;
+	wr_msg_free(rep);
+	return WR_OK;
+}
+
+static void
+cli_rpc_ckpt(const Weir__CheckpointInfo *c, cli_ckpt *o)
+{
+	o->id = c->id;
+	cli_copy(o->status, sizeof(o->status), c->status);
+	o->is_savepoint = c->has_is_savepoint && c->is_savepoint;
+	o->trigger_time_ms = c->trigger_time_ms;
+	o->duration_ms = c->duration_ms;
+	o->size_bytes = c->size_bytes;
+	o->alignment_ms = c->alignment_ms;
+	o->acks = c->acks;
+	o->tasks = c->tasks;
+	o->path = wr_xstrdup(c->path ? c->path : "");
+	if (c->failure != NULL && c->failure[0] != '\0')
+		o->failure = wr_xstrdup(c->failure);
+}
+
+int
+cli_rpc_checkpoints(wr_rpc_client *cli, int timeout_ms, const char *job_id,
+                    cli_ckpt_list *out, char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__CheckpointListRequest body = WEIR__CHECKPOINT_LIST_REQUEST__INIT;
+	body.job_id = (char *)job_id;
+	env.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_LIST_REQ;
+	env.checkpoint_list_req = &body;
+	wr_msg *rep;
+	memset(out, 0, sizeof(*out));
+	int rv = cli_rpc_expect(cli, &env, timeout_ms,
+	                        WEIR__ENVELOPE__BODY_CHECKPOINT_LIST, &rep,
+	                        errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	const Weir__CheckpointList *l = wr_msg_env(rep)->checkpoint_list;
+	out->completed = l->completed;
+	out->failed = l->failed;
+	out->in_progress = l->in_progress;
+	out->restarts = l->restarts;
+	out->restored_id = l->restored_id;
+	if (l->restored_path != NULL && l->restored_path[0] != '\0')
+		out->restored_path = wr_xstrdup(l->restored_path);
+	out->n = l->n_checkpoints;
+	out->v = wr_xcalloc(out->n, sizeof(cli_ckpt));
+	for (size_t i = 0; i < out->n; i++)
+		cli_rpc_ckpt(l->checkpoints[i], &out->v[i]);
+	wr_buf b;
+	wr_json j;
+	wr_buf_init(&b);
+	wr_json_init(&j, &b);
+	wr_ckpt_list_json(&j, l);
+	out->json = wr_buf_steal(&b);
+	wr_buf_fini(&b);
+	wr_msg_free(rep);
+	return WR_OK;
+}
+
+void
+cli_ckpt_list_fini(cli_ckpt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].path);
+		free(l->v[i].failure);
+	}
+	free(l->v);
+	free(l->restored_path);
+	free(l->json);
+	memset(l, 0, sizeof(*l));
 }

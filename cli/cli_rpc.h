@@ -103,4 +103,47 @@ void cli_job_info_fini(cli_job_info *ji);
 int cli_rpc_cancel_job(struct wr_rpc_client *cli, int timeout_ms,
                        const char *job_id, char *errbuf, size_t errlen);
 
+/* ---- checkpoints (weir checkpoints, savepoint, stop) ---- */
+
+typedef struct cli_ckpt {
+	uint64_t id;
+	char status[CLI_STATE_BYTES]; /* IN_PROGRESS COMPLETED FAILED */
+	bool is_savepoint;
+	uint64_t trigger_time_ms; /* wall clock */
+	uint64_t duration_ms, size_bytes, alignment_ms;
+	uint32_t acks, tasks;
+	char *path;    /* heap; "" when the JobManager sent none */
+	char *failure; /* heap, or NULL */
+} cli_ckpt;
+
+typedef struct cli_ckpt_list {
+	uint64_t completed, failed, in_progress, restarts;
+	uint64_t restored_id; /* 0: the job started without state */
+	char *restored_path;  /* heap, or NULL */
+	size_t n;
+	cli_ckpt *v; /* heap, newest first */
+	/* heap: the object of GET /jobs/{id}/checkpoints (common/ckpt_json.h),
+	 * which `weir checkpoints -o json` prints */
+	char *json;
+} cli_ckpt_list;
+
+/* The job's checkpoint history (CheckpointListRequest); errors as above
+ * (WR_ENOENT: no such job). */
+int cli_rpc_checkpoints(struct wr_rpc_client *cli, int timeout_ms,
+                        const char *job_id, cli_ckpt_list *out, char *errbuf,
+                        size_t errlen);
+void cli_ckpt_list_fini(cli_ckpt_list *l);
+
+/*
+ * Triggers a savepoint (TriggerSavepoint) into dir (an absolute path or a
+ * URL; NULL = the cluster's default); stop: stop-with-savepoint, drain:
+ * the final watermark first. On WR_OK *id is its checkpoint id and path
+ * where it is being written; it completes later (cli_rpc_checkpoints).
+ * Errors as above (WR_ENOENT no job, WR_ESTATE not possible now).
+ */
+int cli_rpc_savepoint(struct wr_rpc_client *cli, int timeout_ms,
+                      const char *job_id, const char *dir, bool stop,
+                      bool drain, uint64_t *id, char *path, size_t pathlen,
+                      char *errbuf, size_t errlen);
+
 #endif

@@ -95,12 +95,7 @@ cli_cancel_usage(FILE *f)
 	           "is a job id\n(32 hex characters, see weir list).\n");
 }
 
-/*
- * Copies a job id given on the command line into out (lowercase, as the
- * JobManager makes them). Returns false, with the reason printed, when it
- * is not 32 hex characters: no JobManager could know it.
- */
-static bool
+bool
 cli_job_id_arg(const char *verb, const char *arg, char out[WR_ID_BYTES])
 {
 	size_t n = strlen(arg);
@@ -119,12 +114,7 @@ cli_job_id_arg(const char *verb, const char *arg, char out[WR_ID_BYTES])
 	return true;
 }
 
-/*
- * Flags of the verbs that take one job id and nothing else (info, cancel).
- * Returns CLI_OK with the id in id, CLI_USAGE (printed), or -1 after
- * --help.
- */
-static int
+int
 cli_job_id_flags(const char *verb, void (*usage)(FILE *), int argc, char **argv,
                  char id[WR_ID_BYTES])
 {
@@ -148,7 +138,7 @@ cli_job_id_flags(const char *verb, void (*usage)(FILE *), int argc, char **argv,
 	return cli_job_id_arg(verb, argv[optind], id) ? CLI_OK : CLI_USAGE;
 }
 
-static bool
+bool
 cli_job_state_terminal(const char *state)
 {
 	return strcmp(state, "FINISHED") == 0 || strcmp(state, "FAILED") == 0 ||
@@ -289,10 +279,8 @@ cli_run_nap(int64_t ms)
 		wr_sleep_ms(left < 50 ? left : 50);
 }
 
-/* Whether a failed poll may be the JobManager being briefly busy or
- * reconnecting, worth asking again. */
-static bool
-cli_run_transient(int rv)
+bool
+cli_rpc_transient(int rv)
 {
 	return rv == WR_ETIMEDOUT || rv == WR_EUNREACHABLE ||
 	       rv == WR_ECONNREFUSED || rv == WR_ECLOSED;
@@ -314,7 +302,7 @@ cli_run_attach(cli_ctx *ctx, wr_rpc_client *cli, const char *id, FILE *msg)
 		int rv = cli_rpc_job_info(cli, (int)ctx->cfg.jm_rpc_timeout_ms,
 		                          id, &ji, err, sizeof(err));
 		if (rv != WR_OK) {
-			if (!cli_run_transient(rv) ||
+			if (!cli_rpc_transient(rv) ||
 			    ++misses >= CLI_RUN_MAX_MISSES)
 				rc = cli_rpc_failed("run", ctx->jobmanager, rv,
 				                    err);

@@ -21,6 +21,11 @@ static const cli_verb cli_verbs[] = {
     {"list", cli_list, "running jobs (all with -a)"},
     {"info", cli_info, "a job's state, vertices and subtasks"},
     {"cancel", cli_cancel, "cancel a job"},
+    {"savepoint", cli_savepoint,
+     "take a savepoint of a job; prints its path when complete"},
+    {"stop", cli_stop, "stop a job with a savepoint; prints its path"},
+    {"checkpoints", cli_checkpoints,
+     "a job's checkpoint history: status, duration, size, alignment"},
     {"cluster", cli_cluster,
      "TaskManagers, their slots and health; the leader"},
     {"produce", cli_produce, "write JSON lines from stdin to a Kafka topic"},
@@ -37,7 +42,7 @@ cli_usage(FILE *f)
 	fprintf(f, "usage: weir [--jobmanager ADDR] [--config FILE] "
 	           "[-o table|json] VERB [ARGS]\n\nverbs:\n");
 	for (size_t i = 0; i < sizeof(cli_verbs) / sizeof(cli_verbs[0]); i++)
-		fprintf(f, "  %-10s %s\n", cli_verbs[i].name,
+		fprintf(f, "  %-12s %s\n", cli_verbs[i].name,
 		        cli_verbs[i].summary);
 	fprintf(f,
 	        "\nglobal flags:\n"

@@ -9,7 +9,9 @@
  *                                        libcurl (CURLOPT_AWS_SIGV4)
  *
  * Keys are relative paths ("3f2a.../chk-7/_metadata"): '/'-separated, no
- * leading '/', no "." or ".." parts, no empty parts. A put is atomic and
+ * leading '/', no "." or ".." parts, no empty parts, no part starting with
+ * '.' (the file backend's temporary files are dot-files), at most 1024
+ * bytes and 32 parts; other keys are WR_EINVAL. A put is atomic and
  * durable: a reader sees the whole object or none (file: temporary name,
  * fsync, rename, directory fsync; S3: a single PUT).
  *
@@ -48,7 +50,7 @@ const char *wr_objstore_url(const wr_objstore *s);
 int wr_objstore_put(wr_objstore *s, const char *key, const void *data,
                     size_t len, char *errbuf, size_t errlen);
 /* Stores the content of the local file path under key (streamed, not
- * read into memory). */
+ * read into memory). WR_ENOENT when path does not exist. */
 int wr_objstore_put_file(wr_objstore *s, const char *key, const char *path,
                          char *errbuf, size_t errlen);
 
@@ -57,7 +59,8 @@ int wr_objstore_put_file(wr_objstore *s, const char *key, const char *path,
 int wr_objstore_get(wr_objstore *s, const char *key, size_t max_bytes,
                     struct wr_buf *out, char *errbuf, size_t errlen);
 /* Writes the object into the local file path (created or truncated,
- * fsynced). WR_ENOENT when there is no such object. */
+ * fsynced). WR_ENOENT when there is no such object (path is left alone
+ * then; a download that fails halfway removes it). */
 int wr_objstore_get_file(wr_objstore *s, const char *key, const char *path,
                          char *errbuf, size_t errlen);
 

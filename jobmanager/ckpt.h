@@ -85,4 +85,47 @@ int jm_jobs_checkpoints(struct jm_jobs *jobs, const char *job_id,
                         const jm_ckpt_info **v, size_t *n, jm_ckpt_stats *st,
                         char *errbuf, size_t errlen);
 
+/* ---- inside the JobManager (job.c, ckpt_rpc.c) ---- */
+
+struct wr_ckpt_meta;
+typedef struct jm_ckpt_coord jm_ckpt_coord;
+
+/* The coordinator of a job that takes checkpoints. */
+jm_ckpt_coord *jm_ckpt_new(struct jm_server *jm, struct jm_job *job);
+void jm_ckpt_free(jm_ckpt_coord *c);
+
+/* Triggers when due, expires what ran out of time. Only while every task
+ * of the job runs. */
+void jm_ckpt_tick(struct jm_jobs *jobs, struct jm_job *job, int64_t now_ms);
+
+/* The job stops running (failure, cancel): the checkpoint in progress
+ * fails with reason, without counting against tolerable_failed. */
+void jm_ckpt_abort(struct jm_job *job, const char *reason);
+
+/* Where a restart restores from: the newest completed checkpoint or
+ * savepoint whose _metadata reads back; a corrupt or missing one is
+ * logged (CKPT-CORRUPT) and skipped for the one before. WR_ENOENT when
+ * there is none. */
+int jm_ckpt_restore_point(struct jm_job *job, char *url, size_t len);
+
+/* The job was submitted from the savepoint at url (for the history). */
+void jm_ckpt_restored(jm_ckpt_coord *c, const char *url);
+
+/* A task acknowledged or declined checkpoint id. */
+void jm_ckpt_ack(struct jm_jobs *jobs, const char *job_id, const char *task_id,
+                 uint64_t id, const struct wr_ckpt_meta *part,
+                 uint64_t alignment_ms, uint64_t size_bytes);
+void jm_ckpt_decline(struct jm_jobs *jobs, const char *job_id,
+                     const char *task_id, uint64_t id, const char *reason);
+
+/* Reads and checks a savepoint (or checkpoint) directory for a job being
+ * submitted from it: every operator with state must map to a node of
+ * spec unless allow_non_restored, max_parallelism must match. On WR_OK
+ * url holds its normalised URL. */
+struct wr_jobspec;
+int jm_ckpt_check_savepoint(struct jm_server *jm, const char *path,
+                            const struct wr_jobspec *spec,
+                            bool allow_non_restored, char *url, size_t urllen,
+                            char *errbuf, size_t errlen);
+
 #endif

@@ -47,12 +47,31 @@ typedef struct jm_server {
 	 * JobManager's own endpoint (thread-safe client). */
 	struct wr_rpc_client *self;
 	char self_address[WR_ADDR_BYTES];
+	/* The checkpoint storage (checkpoints.storage), or NULL when it
+	 * cannot be opened (logged at start). */
+	struct wr_objstore *store;
 } jm_server;
 
 /* Answers one request. @thread main */
 void jm_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
 /* Answers job requests (job_rpc.c); false if req is not one. */
 bool jm_job_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
+
+/* Answers checkpoint acks and declines from tasks (ckpt_rpc.c). */
+bool jm_ckpt_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
+
+/* Sends TriggerCheckpoint to every TaskManager running a source task of
+ * job (WR_OK when all took it), CheckpointComplete to every TaskManager
+ * running a task of it (failures logged). @thread main */
+struct jm_ckpt_info;
+int jm_rpc_trigger_checkpoint(jm_server *jm, const jm_job *job,
+                              const struct jm_ckpt_info *ck, bool stop,
+                              bool drain, char *errbuf, size_t errlen);
+void jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job, uint64_t id);
+
+/* False for a TaskManager that missed two heartbeats: the JobManager's
+ * loop does not call it (each call could wait for its timeout). */
+bool jm_tm_responsive(jm_server *jm, const char *tm_id);
 
 /* Sends DeployTask / CancelTask to the task's TaskManager. @thread main */
 int jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,

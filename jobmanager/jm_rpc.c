@@ -134,7 +134,8 @@ jm_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 		jm_rpc_cluster_info(jm, req);
 		break;
 	default:
-		if (jm_job_rpc_dispatch(jm, req))
+		if (jm_job_rpc_dispatch(jm, req) ||
+		    jm_ckpt_rpc_dispatch(jm, req))
 			break;
 		wr_log(WR_LOG_WARN, "RPC-UNSUPPORTED",
 		       "request kind %d is not served by this JobManager",

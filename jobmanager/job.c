@@ -7,13 +7,16 @@
  */
 #include "job.h"
 
+#include "ckpt.h"
 #include "clock.h"
 #include "err.h"
 #include "id.h"
 #include "jm_int.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +32,8 @@ struct jm_jobs {
 };
 
 static const char *const jm_job_states[] = {
-    "CREATED",  "RUNNING", "FAILING",  "CANCELLING",
-    "CANCELED", "FAILED",  "FINISHED",
+    "CREATED",    "RUNNING",  "FAILING", "CANCELLING",
+    "RESTARTING", "CANCELED", "FAILED",  "FINISHED",
 };
 static const char *const jm_task_states[] = {
     "DEPLOYING", "RUNNING", "FINISHED", "CANCELED", "FAILED",
@@ -75,6 +78,9 @@ jm_job_free(jm_job *job)
 {
 	if (job == NULL)
 		return;
+	jm_ckpt_free(job->ck);
+	free(job->restore_url);
+	free(job->savepoint_url);
 	wr_plan_free(job->plan);
 	wr_jobspec_free(job->spec);
 	free(job->name);
@@ -141,12 +147,6 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 		         n->source.kind != WR_SRC_NEXMARK)
 			what = "only kafka, datagen and nexmark sources run "
 			       "today";
-		else if (n->kind == WR_NODE_SINK &&
-		         n->sink.kind == WR_SINK_POSTGRES)
-			what = "the postgres sink is not supported yet";
-		else if (n->kind == WR_NODE_SINK &&
-		         n->sink.semantic == WR_SEM_EXACTLY_ONCE)
-			what = "exactly_once sinks arrive with checkpoints";
 		if (what != NULL) {
 			snprintf(errbuf, errlen, "%s:%d:%d: node '%s': %s",
 			         spec->file, n->line, n->col, n->id, what);
@@ -211,14 +211,28 @@ jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 	 * topological order): a task told to stop before its producers go
 	 * away ends CANCELED, committing what its sink holds, instead of
 	 * failing on a vanished input. */
-	for (int i = job->ntasks - 1; i >= 0; i--)
-		if (!jm_task_terminal(job->tasks[i].state) &&
-		    jm_rpc_cancel_task(jobs->jm, job, &job->tasks[i]) != WR_OK)
-			job->tasks[i].state = JM_TASK_CANCELED; /* TM gone */
+	const char *gone[WR_MAX_TASKMANAGERS];
+	size_t ngone = 0;
+	for (int i = job->ntasks - 1; i >= 0; i--) {
+		jm_task *t = &job->tasks[i];
+		if (jm_task_terminal(t->state))
+			continue;
+		bool skip = false;
+		for (size_t k = 0; k < ngone && !skip; k++)
+			skip = strcmp(gone[k], t->slot->tm_id) == 0;
+		/* A TaskManager that did not answer is not asked again:
+		 * each call would wait for the RPC timeout. */
+		if (skip || jm_rpc_cancel_task(jobs->jm, job, t) != WR_OK) {
+			t->state = JM_TASK_CANCELED; /* TM gone */
+			if (!skip && ngone < WR_MAX_TASKMANAGERS)
+				gone[ngone++] = t->slot->tm_id;
+		}
+	}
 	job->cancel_deadline_ms = wr_mono_ms() + JM_CANCEL_TIMEOUT_MS;
 }
 
-/* Moves a FAILING/CANCELLING/RUNNING job on once its tasks have ended. */
+/* Moves a FAILING/CANCELLING/RUNNING job on once its tasks have ended (a
+ * RESTARTING one moves on in jm_jobs_tick). */
 static void
 jm_job_settle(jm_jobs *jobs, jm_job *job)
 {
@@ -232,17 +246,71 @@ jm_job_settle(jm_jobs *jobs, jm_job *job)
 	if (job->state == JM_JOB_FAILING)
 		jm_job_set_state(jobs, job, JM_JOB_FAILED);
 	else if (job->state == JM_JOB_CANCELLING)
-		jm_job_set_state(jobs, job, JM_JOB_CANCELED);
+		jm_job_set_state(jobs, job,
+		                 job->stopping ? JM_JOB_FINISHED
+		                               : JM_JOB_CANCELED);
 	else if (job->state == JM_JOB_RUNNING && finished == job->ntasks)
 		jm_job_set_state(jobs, job, JM_JOB_FINISHED);
 }
 
-/* Fails a job: records the first reason, stops the other tasks. */
+/* The restart strategy's delay before restart number n (from 1). */
+static int64_t
+jm_job_restart_delay(const wr_restart_spec *r, uint64_t n)
+{
+	if (r->kind != WR_RESTART_EXPONENTIAL)
+		return r->delay_ms;
+	double d =
+	    (double)r->delay_ms * pow(r->multiplier > 1.0 ? r->multiplier : 2.0,
+	                              (double)(n > 0 ? n - 1 : 0));
+	if (r->max_delay_ms > 0 && d > (double)r->max_delay_ms)
+		d = (double)r->max_delay_ms;
+	return (int64_t)d;
+}
+
+static bool
+jm_job_can_restart(const jm_job *job)
+{
+	const wr_restart_spec *r = &job->spec->restart;
+	return job->state == JM_JOB_RUNNING && !job->stopping &&
+	       r->kind != WR_RESTART_NONE &&
+	       (r->attempts < 0 || job->restarts < (uint64_t)r->attempts);
+}
+
+static void jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job);
+
+/* A failure the restart strategy absorbs: stop every task, then
+ * redeploy them all from the latest checkpoint (jm_jobs_tick). */
+static void
+jm_job_restart(jm_jobs *jobs, jm_job *job, const char *reason)
+{
+	free(job->failure);
+	job->failure = wr_xstrdup(reason);
+	job->restarts++;
+	wr_metric_inc(job->m_restarts);
+	int64_t delay =
+	    jm_job_restart_delay(&job->spec->restart, job->restarts);
+	job->restart_at_ms = wr_mono_ms() + delay;
+	wr_log(WR_LOG_WARN, "JOB-RESTART",
+	       "job=%s restart %llu in %lld ms after: %s", job->id,
+	       (unsigned long long)job->restarts, (long long)delay, reason);
+	jm_ckpt_abort(job, "the job is restarting");
+	jm_job_set_state(jobs, job, JM_JOB_RESTARTING);
+	jm_job_cancel_tasks(jobs, job);
+}
+
+/* Fails a job: records the first reason, stops the other tasks - or
+ * restarts it when its strategy allows. */
 static void
 jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
 {
-	if (jm_job_state_terminal(job->state) || job->state == JM_JOB_FAILING)
+	if (jm_job_state_terminal(job->state) || job->state == JM_JOB_FAILING ||
+	    job->state == JM_JOB_RESTARTING)
 		return;
+	if (jm_job_can_restart(job)) {
+		jm_job_restart(jobs, job, reason);
+		return;
+	}
+	jm_ckpt_abort(job, "the job failed");
 	if (job->failure == NULL)
 		job->failure = wr_xstrdup(reason);
 	if (job->state != JM_JOB_CANCELLING) {
@@ -269,9 +337,12 @@ jm_job_deploy(jm_jobs *jobs, jm_job *job, char *errbuf, size_t errlen)
 /* Parses, checks and plans; allocates slots. On success *out is a CREATED
  * job holding its slots. */
 static int
-jm_job_create(jm_jobs *jobs, const char *file, const char *yaml, int p,
-              jm_job **out, char *errbuf, size_t errlen)
+jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
+              char *errbuf, size_t errlen)
 {
+	const char *file = o->file, *yaml = o->yaml;
+	int p = o->parallelism_override;
+	char url[WR_URL_BYTES] = "";
 	jm_job *job = wr_xcalloc(1, sizeof(*job));
 	uint32_t free_slots = 0;
 	int rv = wr_jobspec_parse(file, yaml, strlen(yaml), p, &job->spec,
@@ -281,6 +352,16 @@ jm_job_create(jm_jobs *jobs, const char *file, const char *yaml, int p,
 	    (rv = wr_plan_build(job->spec, &job->plan, errbuf, errlen)) !=
 	        WR_OK)
 		goto fail;
+	/* The savepoint first: a bad path is the user's first problem. */
+	if (o->from_savepoint != NULL &&
+	    (rv = jm_ckpt_check_savepoint(
+	         jobs->jm, o->from_savepoint, job->spec, o->allow_non_restored,
+	         url, sizeof(url), errbuf, errlen)) != WR_OK)
+		goto fail;
+	if (url[0] != '\0') {
+		job->savepoint_url = wr_xstrdup(url);
+		job->restore_url = wr_xstrdup(url);
+	}
 	job->nslots = wr_plan_slots_needed(job->plan);
 	job->slots = wr_xcalloc((size_t)job->nslots, sizeof(jm_slot_ref));
 	rv = jm_tmreg_allocate(jobs->jm->tms, job->nslots, job->slots,
@@ -297,6 +378,12 @@ jm_job_create(jm_jobs *jobs, const char *file, const char *yaml, int p,
 	}
 	job->slots_held = true;
 	wr_id_hex(job->id, sizeof(job->id), 16);
+	if (job->spec->checkpointing.interval_ms > 0)
+		job->ck = jm_ckpt_new(jobs->jm, job);
+	const char *labels[] = {"job", job->id, NULL};
+	job->m_restarts = wr_metrics_get(
+	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
+	    "Restarts of a job after failures", labels);
 	job->name = wr_xstrdup(job->spec->name);
 	job->file = wr_xstrdup(file);
 	job->yaml = wr_xstrdup(yaml);
@@ -316,10 +403,11 @@ jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
                char *errbuf, size_t errlen)
 {
 	jm_job *job;
-	int rv = jm_job_create(jobs, o->file, o->yaml, o->parallelism_override,
-	                       &job, errbuf, errlen);
+	int rv = jm_job_create(jobs, o, &job, errbuf, errlen);
 	if (rv != WR_OK)
 		return rv;
+	if (job->ck != NULL && job->savepoint_url != NULL)
+		jm_ckpt_restored(job->ck, job->savepoint_url);
 	if (jobs->n == jobs->cap) {
 		jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
 		jobs->v = wr_xrealloc(jobs->v, jobs->cap * sizeof(*jobs->v));
@@ -353,6 +441,8 @@ jm_jobs_cancel(jm_jobs *jobs, const char *id, char *errbuf, size_t errlen)
 		         jm_job_state_name(job->state));
 		return WR_ESTATE;
 	}
+	jm_ckpt_abort(job, "the job was cancelled");
+	job->stopping = false;
 	if (job->state != JM_JOB_CANCELLING) {
 		jm_job_set_state(jobs, job, JM_JOB_CANCELLING);
 		jm_job_cancel_tasks(jobs, job);
@@ -389,6 +479,8 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 	}
 	if (jm_task_terminal(t->state))
 		return;
+	/* A task finishing while others run ends checkpointing for this
+	 * attempt; that is fine for bounded jobs. */
 	t->state = st;
 	if (st == JM_TASK_FAILED) {
 		char reason[1024];
@@ -427,11 +519,93 @@ jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
 	}
 }
 
+/* Redeploys every task of a RESTARTING job whose tasks all ended, from
+ * the latest checkpoint, once the restart delay passed and slots are
+ * free (on the remaining TaskManagers or returning ones). */
+static void
+jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
+{
+	for (int k = 0; k < job->ntasks; k++)
+		if (!jm_task_terminal(job->tasks[k].state))
+			return;
+	if (now_ms < job->restart_at_ms)
+		return;
+	jm_job_release_slots(jobs, job);
+	uint32_t free_slots = 0;
+	if (jm_tmreg_allocate(jobs->jm->tms, job->nslots, job->slots,
+	                      &free_slots) != WR_OK) {
+		if (now_ms - job->cancel_deadline_ms > 5000) {
+			wr_log(WR_LOG_WARN, "JOB-RESTART-WAIT",
+			       "job=%s needs %d slots, %u free: waiting for "
+			       "TaskManagers",
+			       job->id, job->nslots, free_slots);
+			job->cancel_deadline_ms = now_ms;
+		}
+		return;
+	}
+	job->slots_held = true;
+	job->attempt++;
+	for (int k = 0; k < job->ntasks; k++)
+		job->tasks[k].state = JM_TASK_DEPLOYING;
+	char url[WR_URL_BYTES];
+	free(job->restore_url);
+	job->restore_url = NULL;
+	if (jm_ckpt_restore_point(job, url, sizeof(url)) == WR_OK)
+		job->restore_url = wr_xstrdup(url);
+	wr_log(WR_LOG_INFO, "JOB-REDEPLOY", "job=%s attempt %u from %s",
+	       job->id, job->attempt,
+	       job->restore_url ? job->restore_url : "nothing (no checkpoint)");
+	jm_job_set_state(jobs, job, JM_JOB_RUNNING);
+	char derr[512] = "";
+	if (jm_job_deploy(jobs, job, derr, sizeof(derr)) != WR_OK) {
+		char reason[700];
+		snprintf(reason, sizeof(reason), "deployment failed: %s", derr);
+		jm_job_fail(jobs, job, reason);
+	}
+}
+
+void
+jm_jobs_fail(jm_jobs *jobs, jm_job *job, const char *reason)
+{
+	jm_job_fail(jobs, job, reason);
+}
+
+void
+jm_jobs_stop_done(jm_jobs *jobs, jm_job *job)
+{
+	if (jm_job_state_terminal(job->state))
+		return;
+	job->stopping = true;
+	if (job->state != JM_JOB_CANCELLING) {
+		jm_job_set_state(jobs, job, JM_JOB_CANCELLING);
+		jm_job_cancel_tasks(jobs, job);
+	}
+	jm_job_settle(jobs, job);
+}
+
+jm_server *
+jm_jobs_server(jm_jobs *jobs)
+{
+	return jobs->jm;
+}
+
 void
 jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 {
 	for (size_t i = 0; i < jobs->n; i++) {
 		jm_job *job = jobs->v[i];
+		if (job->state == JM_JOB_RUNNING)
+			jm_ckpt_tick(jobs, job, now_ms);
+		if (job->state == JM_JOB_RESTARTING) {
+			if (now_ms >= job->cancel_deadline_ms)
+				for (int k = 0; k < job->ntasks; k++)
+					if (!jm_task_terminal(
+					        job->tasks[k].state))
+						job->tasks[k].state =
+						    JM_TASK_CANCELED;
+			jm_job_redeploy(jobs, job, now_ms);
+			continue;
+		}
 		if ((job->state != JM_JOB_CANCELLING &&
 		     job->state != JM_JOB_FAILING) ||
 		    now_ms < job->cancel_deadline_ms)

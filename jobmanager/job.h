@@ -24,6 +24,7 @@ enum jm_job_state {
 	JM_JOB_RUNNING,
 	JM_JOB_FAILING,
 	JM_JOB_CANCELLING,
+	JM_JOB_RESTARTING,
 	JM_JOB_CANCELED,
 	JM_JOB_FAILED,
 	JM_JOB_FINISHED,
@@ -61,6 +62,14 @@ typedef struct jm_job {
 	int ntasks;
 	jm_task *tasks; /* vertex-major: tasks of vertex 0, then 1, ... */
 	int64_t cancel_deadline_ms; /* monotonic; cancellation gives up then */
+	/* checkpoints and recovery */
+	struct jm_ckpt_coord *ck; /* NULL when checkpointing is off */
+	char *restore_url;        /* what the current attempt restores */
+	char *savepoint_url;      /* submitted from this savepoint; NULL */
+	uint64_t restarts;
+	int64_t restart_at_ms; /* RESTARTING: redeploy then (monotonic) */
+	bool stopping;         /* stop-with-savepoint: ends FINISHED */
+	struct wr_metric *m_restarts;
 } jm_job;
 
 struct jm_server;
@@ -108,6 +117,16 @@ void jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm);
 
 /* Periodic work (cancellation deadlines). */
 void jm_jobs_tick(jm_jobs *jobs, int64_t now_ms);
+
+/* Fails a running job with reason: it restarts if its strategy allows,
+ * else ends FAILED. */
+void jm_jobs_fail(jm_jobs *jobs, jm_job *job, const char *reason);
+
+/* A stop-with-savepoint completed: the tasks are cancelled and the job
+ * ends FINISHED. */
+void jm_jobs_stop_done(jm_jobs *jobs, jm_job *job);
+
+struct jm_server *jm_jobs_server(jm_jobs *jobs);
 
 /* Counts per state, for /overview. @thread main */
 void jm_jobs_counts(jm_jobs *jobs, int counts[JM_JOB_FINISHED + 1]);

@@ -1,8 +1,10 @@
 /*
  * job_rpc.c - protobuf translation for jobs: the CLI's job requests
- * (submit, list, info, cancel), TaskManagers' task state reports, and the
- * DeployTask / CancelTask requests the JobManager sends.
+ * (submit, list, info, cancel, savepoint, checkpoint history),
+ * TaskManagers' task state reports, and the DeployTask / CancelTask
+ * requests the JobManager sends.
  */
+#include "ckpt.h"
 #include "jm_int.h"
 
 #include "err.h"
@@ -153,6 +155,27 @@ jm_rpc_info_vertices(const jm_job *job, jm_info_mem *m)
 	}
 }
 
+/* The id of the job's newest completed checkpoint or savepoint; false
+ * when it has none (or none left in its history). */
+static bool
+jm_rpc_last_checkpoint(jm_server *jm, const char *job_id, uint64_t *id)
+{
+	const jm_ckpt_info *v = NULL;
+	jm_ckpt_stats st;
+	size_t n = 0;
+	char err[256];
+
+	if (jm_jobs_checkpoints(jm->jobs, job_id, &v, &n, &st, err,
+	                        sizeof(err)) != WR_OK)
+		return false;
+	for (size_t i = 0; i < n; i++) /* newest first */
+		if (v[i].status == JM_CKPT_COMPLETED) {
+			*id = v[i].id;
+			return true;
+		}
+	return false;
+}
+
 static void
 jm_rpc_info(jm_server *jm, wr_rpc_req *req, const Weir__JobInfoRequest *m)
 {
@@ -171,6 +194,8 @@ jm_rpc_info(jm_server *jm, wr_rpc_req *req, const Weir__JobInfoRequest *m)
 	body.n_vertices = (size_t)job->plan->nvertices;
 	body.vertices = mem.vptrs;
 	body.failure = job->failure;
+	body.has_last_checkpoint_id =
+	    jm_rpc_last_checkpoint(jm, job->id, &body.last_checkpoint_id);
 	rep.body_case = WEIR__ENVELOPE__BODY_JOB_INFO;
 	rep.job_info = &body;
 	wr_rpc_req_reply(req, &rep);
@@ -190,6 +215,104 @@ jm_rpc_cancel(jm_server *jm, wr_rpc_req *req, const Weir__CancelJob *m)
 		wr_rpc_req_reply_error(req, rv, "%s", err);
 	else
 		jm_rpc_reply_ack(req);
+}
+
+static void
+jm_rpc_savepoint(jm_server *jm, wr_rpc_req *req,
+                 const Weir__TriggerSavepoint *m)
+{
+	char url[WR_URL_BYTES] = "", err[1024] = "";
+	uint64_t id = 0;
+	if (jm_jobs_find(jm->jobs, m->job_id) == NULL) {
+		wr_rpc_req_reply_error(req, WR_ENOENT, "no job %s", m->job_id);
+		return;
+	}
+	int rv = jm_jobs_savepoint(
+	    jm->jobs, m->job_id, m->target_dir, m->has_stop && m->stop,
+	    m->has_drain && m->drain, &id, url, sizeof(url), err, sizeof(err));
+	if (rv != WR_OK) {
+		wr_rpc_req_reply_error(req, rv, "%s",
+		                       err[0] ? err : wr_strerror(rv));
+		return;
+	}
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__SavepointReply body = WEIR__SAVEPOINT_REPLY__INIT;
+	body.path = url;
+	body.has_checkpoint_id = 1;
+	body.checkpoint_id = id;
+	rep.body_case = WEIR__ENVELOPE__BODY_SAVEPOINT_REPLY;
+	rep.savepoint_reply = &body;
+	wr_rpc_req_reply(req, &rep);
+}
+
+static void
+jm_rpc_checkpoint_info(const jm_ckpt_info *c, Weir__CheckpointInfo *o)
+{
+	weir__checkpoint_info__init(o);
+	o->id = c->id;
+	o->status = (char *)jm_ckpt_status_name(c->status);
+	o->has_is_savepoint = 1;
+	o->is_savepoint = c->is_savepoint;
+	o->has_trigger_time_ms = 1;
+	o->trigger_time_ms =
+	    c->trigger_wall_ms > 0 ? (uint64_t)c->trigger_wall_ms : 0;
+	o->has_duration_ms = 1;
+	o->duration_ms = c->duration_ms > 0 ? (uint64_t)c->duration_ms : 0;
+	o->has_size_bytes = 1;
+	o->size_bytes = c->size_bytes;
+	o->has_alignment_ms = 1;
+	o->alignment_ms = c->alignment_ms;
+	o->path = (char *)c->url;
+	o->failure = c->failure[0] ? (char *)c->failure : NULL;
+	o->has_acks = 1;
+	o->acks = c->acks > 0 ? (uint32_t)c->acks : 0;
+	o->has_tasks = 1;
+	o->tasks = c->tasks > 0 ? (uint32_t)c->tasks : 0;
+}
+
+static void
+jm_rpc_checkpoints(jm_server *jm, wr_rpc_req *req,
+                   const Weir__CheckpointListRequest *m)
+{
+	const jm_ckpt_info *v = NULL;
+	jm_ckpt_stats st = {0};
+	size_t n = 0;
+	char err[1024] = "";
+
+	if (jm_jobs_find(jm->jobs, m->job_id) == NULL) {
+		wr_rpc_req_reply_error(req, WR_ENOENT, "no job %s", m->job_id);
+		return;
+	}
+	int rv = jm_jobs_checkpoints(jm->jobs, m->job_id, &v, &n, &st, err,
+	                             sizeof(err));
+	if (rv != WR_OK) {
+		wr_rpc_req_reply_error(req, rv, "%s",
+		                       err[0] ? err : wr_strerror(rv));
+		return;
+	}
+	Weir__CheckpointInfo *infos = wr_xcalloc(n, sizeof(*infos));
+	Weir__CheckpointInfo **ptrs = wr_xcalloc(n, sizeof(*ptrs));
+	for (size_t i = 0; i < n; i++) {
+		jm_rpc_checkpoint_info(&v[i], &infos[i]);
+		ptrs[i] = &infos[i];
+	}
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__CheckpointList body = WEIR__CHECKPOINT_LIST__INIT;
+	body.n_checkpoints = n;
+	body.checkpoints = ptrs;
+	body.has_completed = body.has_failed = body.has_in_progress = 1;
+	body.completed = st.completed;
+	body.failed = st.failed;
+	body.in_progress = st.in_progress;
+	body.has_restored_id = body.has_restarts = 1;
+	body.restored_id = st.restored_id;
+	body.restored_path = st.restored_url[0] ? st.restored_url : NULL;
+	body.restarts = st.restarts;
+	rep.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_LIST;
+	rep.checkpoint_list = &body;
+	wr_rpc_req_reply(req, &rep);
+	free(ptrs);
+	free(infos);
 }
 
 static int
@@ -239,6 +362,12 @@ jm_job_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 		return true;
 	case WEIR__ENVELOPE__BODY_TASK_STATE:
 		jm_rpc_task_state(jm, req, env->task_state);
+		return true;
+	case WEIR__ENVELOPE__BODY_TRIGGER_SAVEPOINT:
+		jm_rpc_savepoint(jm, req, env->trigger_savepoint);
+		return true;
+	case WEIR__ENVELOPE__BODY_CHECKPOINT_LIST_REQ:
+		jm_rpc_checkpoints(jm, req, env->checkpoint_list_req);
 		return true;
 	default:
 		return false;
@@ -305,6 +434,7 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
 	body.task_spec.len = len;
 	body.has_attempt = 1;
 	body.attempt = job->attempt;
+	body.restore_checkpoint = job->restore_url;
 	env.body_case = WEIR__ENVELOPE__BODY_DEPLOY_TASK;
 	env.deploy_task = &body;
 	wr_msg *rep = NULL;
@@ -335,7 +465,9 @@ jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_TASK;
 	env.cancel_task = &body;
 	wr_msg *rep = NULL;
-	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS, &rep, err,
+	/* Shorter than a deployment's wait: a TaskManager that is gone
+	 * (killed, not yet declared lost) holds up the whole loop. */
+	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS / 3, &rep, err,
 	                     sizeof(err));
 	wr_msg_free(rep);
 	if (rv != WR_OK)

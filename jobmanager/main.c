@@ -7,6 +7,8 @@
  */
 #include "jm_int.h"
 
+#include "objstore.h"
+
 #include "addr.h"
 #include "clock.h"
 #include "err.h"
@@ -130,6 +132,14 @@ jm_start(jm_server *jm)
 	jm->metrics = wr_metrics_new();
 	jm->tms = jm_tmreg_new(jm->metrics, jm->cfg.jm_heartbeat_timeout_ms);
 	jm->jobs = jm_jobs_new(jm);
+	char serr[512] = "";
+	if ((rv = wr_objstore_open(jm->cfg.ckpt_storage, &jm->store, serr,
+	                           sizeof(serr))) != WR_OK) {
+		/* Jobs run; checkpoints fail with the reason. */
+		wr_log(WR_LOG_ERROR, "JM-STORAGE", "checkpoint storage %s: %s",
+		       jm->cfg.ckpt_storage, serr);
+		jm->store = NULL;
+	}
 	jm->clients = wr_xcalloc(JM_MAX_TM_CLIENTS, sizeof(jm_tm_client));
 	wr_metric_set(wr_metrics_get(jm->metrics, WR_METRIC_GAUGE,
 	                             "weir_jobmanager_leader",
@@ -192,6 +202,7 @@ jm_stop_all(jm_server *jm)
 		wr_rpc_client_free(jm->clients[i].cli);
 	free(jm->clients);
 	jm_jobs_free(jm->jobs);
+	wr_objstore_close(jm->store);
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);
 	wr_metrics_free(jm->metrics);

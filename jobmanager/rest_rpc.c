@@ -4,11 +4,13 @@
  * JobManager's own endpoint; replies are rendered as JSON here (so this
  * file, like every *_rpc.c, is where protobuf meets the rest).
  *
- * The JSON of GET /jobs and GET /jobs/{id} is what `weir list -o json` and
- * `weir info -o json` print.
+ * The JSON of GET /jobs, GET /jobs/{id} and GET /jobs/{id}/checkpoints is
+ * what `weir list -o json`, `weir info -o json` and `weir checkpoints -o
+ * json` print (the last through the shared builder of ckpt_json.h).
  */
 #include "jm_int.h"
 
+#include "ckpt_json.h"
 #include "err.h"
 #include "http.h"
 #include "json.h"
@@ -16,6 +18,7 @@
 #include "rpc.h"
 #include "weir.pb-c.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,22 +236,203 @@ jm_rest_cancel(jm_server *jm, const char *id, const wr_http_req *req,
 	wr_msg_free(rep);
 }
 
-/* Routes everything under /jobs. */
+/* GET /jobs/{id}/checkpoints */
+static void
+jm_rest_checkpoints(jm_server *jm, const char *id, wr_http_resp *resp)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__CheckpointListRequest body = WEIR__CHECKPOINT_LIST_REQUEST__INIT;
+	body.job_id = (char *)id;
+	env.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_LIST_REQ;
+	env.checkpoint_list_req = &body;
+	wr_msg *rep = jm_rest_call(jm, &env, resp);
+	if (rep == NULL)
+		return;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_ckpt_list_json(&j, wr_msg_env(rep)->checkpoint_list);
+	wr_msg_free(rep);
+}
+
+/* The body of POST /jobs/{id}/savepoints and /stop, Flink's names. */
+typedef struct jm_rest_sp_body {
+	const char *dir_key;  /* "target-directory" or "targetDirectory" */
+	const char *bool_key; /* "cancel-job" or "drain" */
+	char dir[WR_URL_BYTES];
+	bool flag;
+} jm_rest_sp_body;
+
+/* Whether a target directory can mean the same on the JobManager as for
+ * the client: an absolute path or a URL (file://, s3://). */
+static bool
+jm_rest_dir_ok(const char *dir)
+{
+	return dir[0] == '/' || strncmp(dir, "file://", 7) == 0 ||
+	       strncmp(dir, "s3://", 5) == 0;
+}
+
+/* Checks one member of the body; false with the error in errbuf. */
+static bool
+jm_rest_sp_member(jm_rest_sp_body *b, const char *key, json_t *v, char *errbuf,
+                  size_t errlen)
+{
+	if (strcmp(key, b->dir_key) == 0) {
+		if (json_is_null(v))
+			return true;
+		if (!json_is_string(v) ||
+		    json_string_length(v) >= sizeof(b->dir) ||
+		    (json_string_length(v) > 0 &&
+		     !jm_rest_dir_ok(json_string_value(v)))) {
+			snprintf(errbuf, errlen,
+			         "\"%s\" must be an absolute path or a file:// "
+			         "or s3:// URL",
+			         b->dir_key);
+			return false;
+		}
+		snprintf(b->dir, sizeof(b->dir), "%s", json_string_value(v));
+		return true;
+	}
+	if (strcmp(key, b->bool_key) == 0) {
+		if (!json_is_boolean(v)) {
+			snprintf(errbuf, errlen, "\"%s\" must be true or false",
+			         b->bool_key);
+			return false;
+		}
+		b->flag = json_is_true(v);
+		return true;
+	}
+	snprintf(errbuf, errlen,
+	         "unknown key \"%.64s\" (known: \"%s\", \"%s\")", key,
+	         b->dir_key, b->bool_key);
+	return false;
+}
+
+/* Parses an optional JSON object body into b. false: 400 in resp.
+ * (jansson allocates with plain malloc here: record.c's budget hook is
+ * active only while a task decodes a record on its own thread.) */
+static bool
+jm_rest_sp_parse(const wr_http_req *req, jm_rest_sp_body *b, wr_http_resp *resp)
+{
+	char err[512] = "";
+	json_error_t je;
+	const char *key;
+	json_t *v;
+
+	size_t i = 0;
+	while (i < req->body_len &&
+	       (req->body[i] == ' ' || req->body[i] == '\t' ||
+	        req->body[i] == '\r' || req->body[i] == '\n'))
+		i++;
+	if (i == req->body_len)
+		return true; /* no body: every default */
+	json_t *root =
+	    json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		snprintf(err, sizeof(err), "malformed JSON body at byte %d: %s",
+		         je.position, je.text);
+	} else if (!json_is_object(root)) {
+		snprintf(err, sizeof(err), "the body must be a JSON object");
+	} else {
+		json_object_foreach(root, key, v)
+		{
+			if (!jm_rest_sp_member(b, key, v, err, sizeof(err)))
+				break;
+		}
+	}
+	json_decref(root);
+	if (err[0] != '\0')
+		jm_rest_error(resp, 400, err);
+	return err[0] == '\0';
+}
+
+/* POST /jobs/{id}/savepoints ({"target-directory", "cancel-job"}) and
+ * POST /jobs/{id}/stop ({"targetDirectory", "drain"}): 202 with the
+ * savepoint's checkpoint id as Flink's request id, and its path; follow it
+ * in GET /jobs/{id}/checkpoints. */
+static void
+jm_rest_savepoint(jm_server *jm, const char *id, bool stop_route,
+                  const wr_http_req *req, wr_http_resp *resp)
+{
+	jm_rest_sp_body b = {
+	    .dir_key = stop_route ? "targetDirectory" : "target-directory",
+	    .bool_key = stop_route ? "drain" : "cancel-job",
+	};
+	char rid[24];
+
+	if (!jm_rest_sp_parse(req, &b, resp))
+		return;
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__TriggerSavepoint body = WEIR__TRIGGER_SAVEPOINT__INIT;
+	body.job_id = (char *)id;
+	body.target_dir = b.dir[0] ? b.dir : NULL;
+	body.has_stop = body.has_drain = 1;
+	body.stop = stop_route || b.flag;
+	body.drain = stop_route && b.flag;
+	env.body_case = WEIR__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
+	env.trigger_savepoint = &body;
+	wr_msg *rep = jm_rest_call(jm, &env, resp);
+	if (rep == NULL)
+		return;
+	const Weir__SavepointReply *sp = wr_msg_env(rep)->savepoint_reply;
+	snprintf(rid, sizeof(rid), "%llu",
+	         (unsigned long long)sp->checkpoint_id);
+	resp->status = 202;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_kv_str(&j, "request-id", rid);
+	wr_json_kv_str(&j, "path", sp->path);
+	wr_json_obj_end(&j);
+	wr_msg_free(rep);
+}
+
+/* Routes /jobs/{id}/{sub}. */
+static void
+jm_rest_job_sub(jm_server *jm, const char *id, const char *sub,
+                const wr_http_req *req, wr_http_resp *resp)
+{
+	bool get = strcmp(req->method, "GET") == 0;
+	bool post = strcmp(req->method, "POST") == 0;
+
+	if (strcmp(sub, "checkpoints") == 0 && get)
+		jm_rest_checkpoints(jm, id, resp);
+	else if (strcmp(sub, "savepoints") == 0 && post)
+		jm_rest_savepoint(jm, id, false, req, resp);
+	else if (strcmp(sub, "stop") == 0 && post)
+		jm_rest_savepoint(jm, id, true, req, resp);
+	else if (strcmp(sub, "checkpoints") == 0 ||
+	         strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0)
+		jm_rest_error(resp, 405, "method not allowed");
+	else
+		jm_rest_error(resp, 404, "no such resource");
+}
+
+/* Routes everything under /jobs: /jobs, /jobs/{id}, /jobs/{id}/{sub}. */
 static void
 jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 {
 	jm_server *jm = arg;
 	const char *rest = req->path + strlen("/jobs");
-	char id[64] = "";
+	char id[64] = "", sub[32] = "";
 	if (*rest == '/' && rest[1] != '\0') {
-		if (strlen(rest + 1) >= sizeof(id) || strchr(rest + 1, '/')) {
+		const char *slash = strchr(rest + 1, '/');
+		size_t idlen =
+		    slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+		if (idlen == 0 || idlen >= sizeof(id) ||
+		    (slash &&
+		     (slash[1] == '\0' || strlen(slash + 1) >= sizeof(sub) ||
+		      strchr(slash + 1, '/')))) {
 			jm_rest_error(resp, 404, "no such resource");
 			return;
 		}
-		snprintf(id, sizeof(id), "%s", rest + 1);
+		snprintf(id, sizeof(id), "%.*s", (int)idlen, rest + 1);
+		if (slash)
+			snprintf(sub, sizeof(sub), "%s", slash + 1);
 	}
 	bool get = strcmp(req->method, "GET") == 0;
-	if (id[0] == '\0' && get)
+	if (sub[0] != '\0')
+		jm_rest_job_sub(jm, id, sub, req, resp);
+	else if (id[0] == '\0' && get)
 		jm_rest_list(jm, resp);
 	else if (id[0] == '\0' && strcmp(req->method, "POST") == 0)
 		jm_rest_submit(jm, req, resp);

@@ -6,7 +6,9 @@
  * jobs from here. Only file:// storage is written today; S3 comes with the
  * checkpoint issue.
  */
+#include "ckpt.h"
 #include "jm_int.h"
+#include "objstore.h"
 
 #include "buf.h"
 #include "err.h"
@@ -19,7 +21,7 @@
 #include <string.h>
 
 static void
-jm_store_status_json(const jm_job *job, wr_buf *b)
+jm_store_status_json(jm_server *jm, const jm_job *job, wr_buf *b)
 {
 	wr_json j;
 	wr_json_init(&j, b);
@@ -32,6 +34,26 @@ jm_store_status_json(const jm_job *job, wr_buf *b)
 	wr_json_kv_int(&j, "attempt", job->attempt);
 	wr_json_kv_str(&j, "file", job->file);
 	wr_json_kv_int(&j, "parallelism_override", job->parallelism_override);
+	wr_json_kv_int(&j, "restarts", (int64_t)job->restarts);
+	/* what a resumed job restores from: the newest completed checkpoint
+	 * at the time of writing */
+	wr_json_key(&j, "restore_from");
+	const jm_ckpt_info *v;
+	size_t n = 0;
+	jm_ckpt_stats st;
+	char e[64];
+	const char *latest = job->restore_url;
+	if (jm_jobs_checkpoints(jm->jobs, job->id, &v, &n, &st, e, sizeof(e)) ==
+	    WR_OK)
+		for (size_t i = 0; i < n; i++)
+			if (v[i].status == JM_CKPT_COMPLETED) {
+				latest = v[i].url;
+				break;
+			}
+	if (latest)
+		wr_json_str(&j, latest);
+	else
+		wr_json_null(&j);
 	wr_json_key(&j, "failure");
 	if (job->failure)
 		wr_json_str(&j, job->failure);
@@ -44,28 +66,24 @@ jm_store_status_json(const jm_job *job, wr_buf *b)
 void
 jm_store_job(jm_server *jm, const jm_job *job)
 {
-	const char *root = wr_file_url_path(jm->cfg.ckpt_storage);
-	char dir[PATH_MAX - 32], path[PATH_MAX];
-	int rv;
-	if (root == NULL)
-		return; /* only file:// today; see the top of this file */
-	snprintf(dir, sizeof(dir), "%s/%s", root, job->id);
-	if ((rv = wr_mkdirs(dir, 0755)) != WR_OK)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/job.yaml", dir);
+	char key[128], err[512] = "";
+	int rv = WR_OK;
+	if (jm->store == NULL)
+		return; /* logged at start */
+	snprintf(key, sizeof(key), "%s/job.yaml", job->id);
 	if (job->state == JM_JOB_CREATED &&
-	    (rv = wr_write_file_atomic(path, job->yaml, strlen(job->yaml))) !=
-	        WR_OK)
+	    (rv = wr_objstore_put(jm->store, key, job->yaml, strlen(job->yaml),
+	                          err, sizeof(err))) != WR_OK)
 		goto fail;
 	wr_buf b;
 	wr_buf_init(&b);
-	jm_store_status_json(job, &b);
-	snprintf(path, sizeof(path), "%s/status.json", dir);
-	rv = wr_write_file_atomic(path, b.data, b.len);
+	jm_store_status_json(jm, job, &b);
+	snprintf(key, sizeof(key), "%s/status.json", job->id);
+	rv = wr_objstore_put(jm->store, key, b.data, b.len, err, sizeof(err));
 	wr_buf_fini(&b);
 	if (rv == WR_OK)
 		return;
 fail:
-	wr_log(WR_LOG_ERROR, "JOB-STORE", "job=%s: cannot write under %s: %s",
-	       job->id, dir, wr_strerror(rv));
+	wr_log(WR_LOG_ERROR, "JOB-STORE", "job=%s: cannot write %s: %s",
+	       job->id, key, err[0] ? err : wr_strerror(rv));
 }

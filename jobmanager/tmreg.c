@@ -158,6 +158,18 @@ jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms)
 	return known;
 }
 
+bool
+jm_tmreg_responsive(jm_tmreg *reg, const char *id, int64_t now_ms,
+                    int64_t max_silence_ms)
+{
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, id);
+	bool ok = e != NULL && e->alive &&
+	          now_ms - e->last_heartbeat_ms <= max_silence_ms;
+	pthread_mutex_unlock(&reg->lock);
+	return ok;
+}
+
 int
 jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out, uint32_t *free_total)
 {

@@ -60,6 +60,11 @@ bool jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms);
 int jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms,
                     void (*on_lost)(void *arg, const jm_tm *tm), void *arg);
 
+/* False when the TaskManager is unknown, lost, or has not heartbeated for
+ * max_silence_ms: calls to it would likely wait for their timeout. */
+bool jm_tmreg_responsive(jm_tmreg *reg, const char *id, int64_t now_ms,
+                         int64_t max_silence_ms);
+
 /* One allocated slot: which TaskManager runs it and its slot index there. */
 typedef struct jm_slot_ref {
 	char tm_id[WR_ADDR_BYTES];

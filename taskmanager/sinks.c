@@ -16,6 +16,7 @@
 #include "mem.h"
 #include "metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -29,6 +30,13 @@
 #define TM_FILE_ROLL_BYTES (128u * 1024u * 1024u)
 #define TM_FILE_ROLL_MS    10000
 
+/* A closed part file not committed yet: its hidden and final names
+ * (basenames) and the checkpoint it belongs to (0: the next one). */
+typedef struct tm_sink_part {
+	char tmp[160], final[160];
+	uint64_t ckpt;
+} tm_sink_part;
+
 typedef struct tm_sink {
 	tm_task *t;
 	const wr_schema *in; /* the records' schema: the sink's input's */
@@ -39,6 +47,11 @@ typedef struct tm_sink {
 	char tmp[PATH_MAX], final[PATH_MAX];
 	uint64_t seq, bytes;
 	int64_t opened_ms;
+	/* exactly-once (checkpointing on): closed part files waiting for
+	 * their checkpoint to complete, oldest first */
+	bool staged;
+	tm_sink_part *pending;
+	size_t npending;
 	/* kafka */
 	rd_kafka_t *rk;
 	long delivery_failures;
@@ -77,12 +90,14 @@ static int
 tm_sink_file_open(tm_sink *s)
 {
 	const tm_task_spec *sp = s->t->spec;
+	/* The attempt keeps a restarted task from reusing a committed
+	 * file's name. */
 	snprintf(s->final, sizeof(s->final),
-	         "%s/part-%.8s-%d-%d-%" PRIu64 ".jsonl", s->dir, sp->job_id,
-	         sp->vertex, sp->subtask, s->seq);
+	         "%s/part-%.8s-%d-%d-a%u-%" PRIu64 ".jsonl", s->dir, sp->job_id,
+	         sp->vertex, sp->subtask, sp->attempt, s->seq);
 	snprintf(s->tmp, sizeof(s->tmp),
-	         "%s/.part-%.8s-%d-%d-%" PRIu64 ".jsonl.inprogress", s->dir,
-	         sp->job_id, sp->vertex, sp->subtask, s->seq);
+	         "%s/.part-%.8s-%d-%d-a%u-%" PRIu64 ".jsonl.inprogress", s->dir,
+	         sp->job_id, sp->vertex, sp->subtask, sp->attempt, s->seq);
 	s->seq++;
 	s->f = fopen(s->tmp, "w");
 	if (s->f == NULL) {
@@ -95,7 +110,49 @@ tm_sink_file_open(tm_sink *s)
 	return WR_OK;
 }
 
-/* Closes the part file and renames it into place (commits it). */
+static const char *
+tm_sink_base(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	return b ? b + 1 : path;
+}
+
+/* Renames a staged part file into place. One already there (committed
+ * before a failure) is fine. */
+static int
+tm_sink_file_publish(tm_sink *s, const char *tmp, const char *final)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	snprintf(a, sizeof(a), "%s/%s", s->dir, tmp);
+	snprintf(b, sizeof(b), "%s/%s", s->dir, final);
+	if (rename(a, b) == 0)
+		return WR_OK;
+	if (errno == ENOENT && access(b, F_OK) == 0)
+		return WR_OK;
+	tm_task_fail(s->t, "file sink: cannot commit %s: %s", b,
+	             strerror(errno));
+	return wr_err_from_errno(errno);
+}
+
+/* Commits the staged part files of checkpoints up to ckpt (all: ~0). */
+static int
+tm_sink_file_publish_upto(tm_sink *s, uint64_t ckpt)
+{
+	size_t k = 0;
+	int rv = WR_OK;
+	for (size_t i = 0; i < s->npending; i++) {
+		tm_sink_part *p = &s->pending[i];
+		if (rv == WR_OK && p->ckpt != 0 && p->ckpt <= ckpt)
+			rv = tm_sink_file_publish(s, p->tmp, p->final);
+		else
+			s->pending[k++] = *p;
+	}
+	s->npending = k;
+	return rv;
+}
+
+/* Closes the part file and renames it into place (commits it) - or,
+ * exactly-once, stages it for the next checkpoint. */
 static int
 tm_sink_file_commit(tm_sink *s)
 {
@@ -106,6 +163,16 @@ tm_sink_file_commit(tm_sink *s)
 	s->f = NULL;
 	if (s->bytes == 0) {
 		unlink(s->tmp); /* nothing to commit */
+		return WR_OK;
+	}
+	if (!bad && s->staged) {
+		s->pending = wr_xrealloc(s->pending, (s->npending + 1) *
+		                                         sizeof(*s->pending));
+		tm_sink_part *p = &s->pending[s->npending++];
+		snprintf(p->tmp, sizeof(p->tmp), "%s", tm_sink_base(s->tmp));
+		snprintf(p->final, sizeof(p->final), "%s",
+		         tm_sink_base(s->final));
+		p->ckpt = 0;
 		return WR_OK;
 	}
 	if (bad || rename(s->tmp, s->final) != 0) {
@@ -182,7 +249,144 @@ tm_sink_file_tick(tm_op *op, int64_t now_ms)
 static int
 tm_sink_file_finish(tm_op *op)
 {
-	return tm_sink_file_commit(op->impl);
+	tm_sink *s = op->impl;
+	int rv = tm_sink_file_commit(s);
+	for (size_t i = 0; i < s->npending; i++)
+		if (s->pending[i].ckpt == 0)
+			s->pending[i].ckpt = 1;
+	if (rv == WR_OK)
+		rv = tm_sink_file_publish_upto(s, UINT64_MAX);
+	return rv;
+}
+
+/*
+ * Exactly-once: the barrier closes the part file; every staged file is
+ * listed in the checkpoint, so a restore can commit them. State: version
+ * 1, this run's file name prefix, then (hidden, final) name pairs, each
+ * a u16 length and the bytes.
+ */
+#define TM_SINK_FILE_STATE_VERSION 1
+
+static void
+tm_sink_put_str(wr_buf *b, const char *str)
+{
+	size_t n = strlen(str);
+	uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+	wr_buf_append(b, l, 2);
+	wr_buf_append(b, str, n);
+}
+
+static int
+tm_sink_get_str(const uint8_t **p, const uint8_t *end, char *out, size_t cap)
+{
+	if (end - *p < 2)
+		return WR_ECORRUPT;
+	size_t n = (size_t)(*p)[0] << 8 | (*p)[1];
+	*p += 2;
+	if ((size_t)(end - *p) < n || n >= cap || memchr(*p, '/', n))
+		return WR_ECORRUPT;
+	memcpy(out, *p, n);
+	out[n] = '\0';
+	*p += n;
+	return WR_OK;
+}
+
+/* ".part-<job8>-<vertex>-<subtask>-a": what every part file of one
+ * subtask of one job starts with (after the dot when hidden). */
+static void
+tm_sink_file_prefix(const tm_sink *s, char *buf, size_t len)
+{
+	const tm_task_spec *sp = s->t->spec;
+	snprintf(buf, len, ".part-%.8s-%d-%d-a", sp->job_id, sp->vertex,
+	         sp->subtask);
+}
+
+static int
+tm_sink_file_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
+{
+	tm_sink *s = op->impl;
+	char prefix[96];
+	int rv = tm_sink_file_commit(s);
+	if (rv != WR_OK)
+		return rv;
+	for (size_t i = 0; i < s->npending; i++)
+		if (s->pending[i].ckpt == 0)
+			s->pending[i].ckpt = ckpt;
+	tm_sink_file_prefix(s, prefix, sizeof(prefix));
+	wr_buf_putc(out, TM_SINK_FILE_STATE_VERSION);
+	tm_sink_put_str(out, prefix);
+	for (size_t i = 0; i < s->npending; i++) {
+		tm_sink_put_str(out, s->pending[i].tmp);
+		tm_sink_put_str(out, s->pending[i].final);
+	}
+	return WR_OK;
+}
+
+static int
+tm_sink_file_commit_ckpt(tm_op *op, uint64_t ckpt)
+{
+	return tm_sink_file_publish_upto(op->impl, ckpt);
+}
+
+/* Removes the hidden part files whose names start with prefix, except
+ * those of this very run (a restore runs before it writes any). */
+static void
+tm_sink_file_clean(tm_sink *s, const char *prefix)
+{
+	char mine[96], path[PATH_MAX];
+	tm_sink_file_prefix(s, mine, sizeof(mine));
+	size_t ml = strlen(mine);
+	snprintf(mine + ml, sizeof(mine) - ml, "%u-", s->t->spec->attempt);
+	DIR *d = opendir(s->dir);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+		    strncmp(e->d_name, mine, strlen(mine)) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name);
+		if (unlink(path) == 0)
+			wr_log(WR_LOG_INFO, "SINK-FILE-ABORTED",
+			       "%s: removed uncommitted %s", s->t->label,
+			       e->d_name);
+	}
+	closedir(d);
+}
+
+/* Commits what the restored checkpoint staged, removes what the old
+ * subtasks wrote after it. */
+static int
+tm_sink_file_restore(tm_op *op, const tm_op_state *st, int n)
+{
+	tm_sink *s = op->impl;
+	char prefix[96], tmp[160], final[160];
+	for (int i = 0; i < n; i++) {
+		const uint8_t *p = st[i].data, *end = p + st[i].len;
+		if (st[i].len < 1 || *p++ != TM_SINK_FILE_STATE_VERSION ||
+		    tm_sink_get_str(&p, end, prefix, sizeof(prefix)) != WR_OK) {
+			tm_task_fail(s->t,
+			             "file sink: unreadable state of "
+			             "subtask %d",
+			             st[i].subtask);
+			return WR_ECORRUPT;
+		}
+		while (p < end) {
+			if (tm_sink_get_str(&p, end, tmp, sizeof(tmp)) ||
+			    tm_sink_get_str(&p, end, final, sizeof(final))) {
+				tm_task_fail(s->t,
+				             "file sink: unreadable "
+				             "state of subtask %d",
+				             st[i].subtask);
+				return WR_ECORRUPT;
+			}
+			int rv = tm_sink_file_publish(s, tmp, final);
+			if (rv != WR_OK)
+				return rv;
+		}
+		tm_sink_file_clean(s, prefix);
+	}
+	return WR_OK;
 }
 
 /* ---- kafka ----------------------------------------------------------- */
@@ -319,6 +523,7 @@ tm_sink_destroy(tm_op *op)
 	if (s->rk != NULL)
 		rd_kafka_destroy(s->rk);
 	wr_buf_fini(&s->json);
+	free(s->pending);
 	free(s);
 	op->impl = NULL;
 }
@@ -348,10 +553,27 @@ tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 		op->finish = tm_sink_file_finish;
 		op->tick = tm_sink_file_tick;
 		snprintf(s->dir, sizeof(s->dir), "%s", sk->path);
-		if ((rv = wr_mkdirs(s->dir, 0755)) != WR_OK)
+		if ((rv = wr_mkdirs(s->dir, 0755)) != WR_OK) {
 			snprintf(errbuf, errlen,
 			         "file sink: cannot create %s: %s", s->dir,
 			         wr_strerror(rv));
+			break;
+		}
+		if (tm_task_checkpointing(t)) {
+			/* exactly-once: files commit with checkpoints */
+			s->staged = true;
+			op->snapshot = tm_sink_file_snapshot;
+			op->commit = tm_sink_file_commit_ckpt;
+			op->restore = tm_sink_file_restore;
+			/* a restart with nothing to restore: what earlier
+			 * attempts of this subtask wrote is not committed */
+			if (t->spec->attempt > 0 &&
+			    t->spec->restore_url == NULL) {
+				char prefix[96];
+				tm_sink_file_prefix(s, prefix, sizeof(prefix));
+				tm_sink_file_clean(s, prefix);
+			}
+		}
 		break;
 	case WR_SINK_KAFKA:
 		op->push = tm_sink_kafka_push;

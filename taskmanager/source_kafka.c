@@ -10,6 +10,7 @@
 #include "task_int.h"
 #include "tm_int.h"
 
+#include "ckpt_meta.h"
 #include "clock.h"
 #include "err.h"
 #include "kafka.h"
@@ -32,9 +33,13 @@ typedef struct tm_kafka_src {
 	const wr_source_spec *s;
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *q;
-	rd_kafka_t *dlq;   /* producer for dead letters, made on first use */
-	int nparts;        /* partitions this subtask reads */
-	int32_t *parts;    /* their numbers, in assignment order */
+	rd_kafka_t *dlq; /* producer for dead letters, made on first use */
+	int nparts;      /* partitions this subtask reads */
+	int32_t *parts;  /* their numbers, in assignment order */
+	int64_t *next;   /* per part: the next offset to read; -1 unknown */
+	/* offsets of the last checkpoint taken, for the group commit */
+	rd_kafka_topic_partition_list_t *ck_offsets;
+	uint64_t ck_id;
 	tm_wm_tracker wmt; /* one input per assigned partition */
 } tm_kafka_src;
 
@@ -84,19 +89,30 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 	int par = k->t->vertex->parallelism, sub = k->t->spec->subtask;
 	rd_kafka_topic_partition_list_t *tp =
 	    rd_kafka_topic_partition_list_new(n / par + 1);
+	int restored = 0;
 	for (int p = sub; p < n; p += par) {
 		int64_t off = k->s->startup == WR_STARTUP_LATEST
 		                  ? RD_KAFKA_OFFSET_END
 		              : k->s->startup == WR_STARTUP_GROUP
 		                  ? RD_KAFKA_OFFSET_STORED
 		                  : RD_KAFKA_OFFSET_BEGINNING;
+		/* A restored source resumes where its checkpoint was. */
+		int64_t ck = tm_task_restored_offset(k->t, k->s->topic, p);
+		if (ck >= 0) {
+			off = ck;
+			restored++;
+		}
 		rd_kafka_topic_partition_list_add(tp, k->s->topic, p)->offset =
 		    off;
 	}
 	k->nparts = tp->cnt;
 	k->parts = wr_xcalloc((size_t)tp->cnt + 1, sizeof(*k->parts));
-	for (int i = 0; i < tp->cnt; i++)
+	k->next = wr_xcalloc((size_t)tp->cnt + 1, sizeof(*k->next));
+	for (int i = 0; i < tp->cnt; i++) {
 		k->parts[i] = tp->elems[i].partition;
+		k->next[i] =
+		    tp->elems[i].offset >= 0 ? tp->elems[i].offset : -1;
+	}
 	tm_wm_init(&k->wmt, k->nparts, k->s->max_out_of_orderness_ms,
 	           k->s->idle_timeout_ms, wr_mono_ms());
 	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, tp);
@@ -106,8 +122,9 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 		return WR_EUNREACHABLE;
 	}
 	wr_log(WR_LOG_INFO, "SOURCE-ASSIGNED",
-	       "%s topic=%s partitions=%d of %d (p mod %d == %d)", k->t->label,
-	       k->s->topic, k->nparts, n, par, sub);
+	       "%s topic=%s partitions=%d of %d (p mod %d == %d), %d from a "
+	       "checkpoint",
+	       k->t->label, k->s->topic, k->nparts, n, par, sub, restored);
 	k->q = rd_kafka_queue_get_consumer(k->rk);
 	return WR_OK;
 }
@@ -166,6 +183,11 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 	char reason[256];
 	wr_row row;
 	wr_metric_inc(t->m_in);
+	for (int i = 0; i < k->nparts; i++)
+		if (k->parts[i] == m->partition) {
+			k->next[i] = m->offset + 1;
+			break;
+		}
 	int rv =
 	    wr_row_from_json(&k->op->node->out, m->payload ? m->payload : "",
 	                     m->len, &row, &t->arena, reason, sizeof(reason));
@@ -208,6 +230,47 @@ tm_kafka_watermark(tm_kafka_src *k)
 	    !tm_wm_poll(&k->wmt, wr_mono_ms(), false, &wm, &idle))
 		return WR_OK;
 	return tm_task_watermark(k->t, wm, idle);
+}
+
+/* The checkpoint's position: the next offset of every partition read.
+ * A partition nothing was read from yet keeps its start (earliest,
+ * latest or the group's): recorded as the offset the consumer reports,
+ * or left out so the restore starts it the same way. */
+static void
+tm_kafka_offsets(tm_task *t, wr_ckpt_meta *part)
+{
+	tm_kafka_src *k = t->src_impl;
+	if (k->ck_offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(k->ck_offsets);
+	k->ck_offsets = rd_kafka_topic_partition_list_new(k->nparts + 1);
+	k->ck_id = part->id;
+	for (int i = 0; i < k->nparts; i++) {
+		if (k->next[i] < 0)
+			continue;
+		wr_ckpt_offset o = {.uid = k->op->node->id,
+		                    .subtask = t->spec->subtask,
+		                    .topic = k->s->topic,
+		                    .partition = k->parts[i],
+		                    .offset = k->next[i]};
+		wr_ckpt_meta_add_offset(part, &o);
+		rd_kafka_topic_partition_list_add(k->ck_offsets, k->s->topic,
+		                                  k->parts[i])
+		    ->offset = k->next[i];
+	}
+}
+
+/* Checkpoint id completed: its offsets go to the consumer group, for
+ * lag monitoring only (restores read the checkpoint). */
+static void
+tm_kafka_commit(tm_task *t, uint64_t id)
+{
+	tm_kafka_src *k = t->src_impl;
+	if (k->ck_offsets == NULL || k->ck_id != id || k->ck_offsets->cnt == 0)
+		return;
+	rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, k->ck_offsets, 1);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		wr_log(WR_LOG_DEBUG, "SOURCE-KAFKA-COMMIT", "%s: %s", t->label,
+		       rd_kafka_err2str(e));
 }
 
 static int
@@ -257,8 +320,17 @@ tm_source_kafka_run(tm_task *t, tm_op *src)
 		tm_task_fail(t, "source '%s': %s", src->node->id, err);
 		goto close;
 	}
+	t->src_impl = &k;
+	t->src_offsets = tm_kafka_offsets;
+	t->src_commit = tm_kafka_commit;
 	rv = tm_kafka_loop(&k);
+	t->src_offsets = NULL;
+	t->src_commit = NULL;
+	t->src_impl = NULL;
 close:
+	if (k.ck_offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(k.ck_offsets);
+	free(k.next);
 	if (k.dlq != NULL) {
 		rd_kafka_flush(k.dlq, 10000);
 		rd_kafka_destroy(k.dlq);

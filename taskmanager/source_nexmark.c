@@ -174,7 +174,11 @@ tm_source_nexmark_run(tm_task *t, tm_op *src)
 	int64_t first =
 	    t->spec->subtask * (s->count > 0 ? s->count : (int64_t)1 << 40);
 	int64_t step_us = s->rate > 0 ? 1000000 / s->rate : 1000;
-	int64_t start = wr_mono_ms();
+	int64_t from = tm_task_restored_offset(t, "", t->spec->subtask);
+	if (from < 0)
+		from = 0;
+	int64_t start =
+	    wr_mono_ms() - (s->rate > 0 ? from * 1000 / s->rate : 0);
 	int tf = s->time_field;
 	uint8_t cols[WR_MAX_FIELDS];
 	tm_nex_event ev;
@@ -183,7 +187,8 @@ tm_source_nexmark_run(tm_task *t, tm_op *src)
 
 	tm_nex_cols(schema, cols);
 	tm_wm_init(&wmt, 1, s->max_out_of_orderness_ms, 0, start);
-	for (int64_t n = 0; s->count == 0 || n < s->count; n++) {
+	t->src_pos = from;
+	for (int64_t n = from; s->count == 0 || n < s->count; n++) {
 		if ((n & 255) == 0 && !tm_task_tick(t)) {
 			rv = WR_ECLOSED;
 			break;
@@ -211,6 +216,7 @@ tm_source_nexmark_run(tm_task *t, tm_op *src)
 		if (rv == WR_OK)
 			rv = tm_op_emit(src, &r);
 		wr_arena_reset(&t->arena);
+		t->src_pos = n + 1;
 		if (rv != WR_OK)
 			break;
 	}

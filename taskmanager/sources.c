@@ -71,22 +71,36 @@ static int
 tm_source_datagen_run(tm_task *t, tm_op *src)
 {
 	const wr_source_spec *s = &src->node->source;
-	uint64_t rng = 0x5eed0000ull + (uint64_t)t->spec->subtask;
 	char bufs[WR_MAX_FIELDS * 32];
-	int64_t start = wr_mono_ms();
+	int64_t first = tm_task_restored_offset(t, "", t->spec->subtask);
+	if (first < 0)
+		first = 0;
+	/* A restored source paces as if it had run from the start. */
+	int64_t start =
+	    wr_mono_ms() - (s->rate > 0 ? first * 1000 / s->rate : 0);
 	int tf = s->time_field;
 	tm_wm_tracker wmt;
 	int rv = WR_OK;
 	tm_wm_init(&wmt, 1, s->max_out_of_orderness_ms, 0, start);
-	for (int64_t n = 0; s->count == 0 || n < s->count; n++) {
-		if ((n & 255) == 0 && !tm_task_tick(t))
-			return WR_ECLOSED;
-		while (s->rate > 0 &&
+	t->src_pos = first;
+	for (int64_t n = first; s->count == 0 || n < s->count; n++) {
+		if ((n & 255) == 0 && !tm_task_tick(t)) {
+			rv = WR_ECLOSED;
+			break;
+		}
+		while (rv == WR_OK && s->rate > 0 &&
 		       n * 1000 / s->rate > wr_mono_ms() - start) {
 			if (!tm_task_tick(t))
-				return WR_ECLOSED;
-			wr_sleep_ms(1);
+				rv = WR_ECLOSED;
+			else
+				wr_sleep_ms(1);
 		}
+		if (rv != WR_OK)
+			break;
+		/* Each event a function of (subtask, n): a restore from a
+		 * checkpoint at n generates the same events again. */
+		uint64_t rng = 0x5eed0000ull + (uint64_t)t->spec->subtask +
+		               (uint64_t)n * 0x2545f4914f6cdd1dull;
 		wr_row r;
 		tm_datagen_row(&src->node->out, &rng, n, t->spec->subtask, bufs,
 		               &r);
@@ -100,6 +114,7 @@ tm_source_datagen_run(tm_task *t, tm_op *src)
 		if (rv == WR_OK)
 			rv = tm_op_emit(src, &r);
 		wr_arena_reset(&t->arena);
+		t->src_pos = n + 1;
 		if (rv != WR_OK)
 			break;
 	}

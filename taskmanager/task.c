@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "state.h"
 #include "watermark.h"
 
 #include <stdarg.h>
@@ -60,6 +61,7 @@ tm_task_spec_free(tm_task_spec *spec)
 	free(spec->file_name);
 	free(spec->locs);
 	free(spec->kafka_bootstrap);
+	free(spec->restore_url);
 	free(spec);
 }
 
@@ -252,6 +254,18 @@ tm_task_tick(tm_task *t)
 				t->tick_failed = true;
 		}
 		tm_task_backpressure(t, now);
+		if (!t->tick_failed && tm_task_ckpt_poll(t) != WR_OK)
+			t->tick_failed = true;
+	}
+	/* After a stop-with-savepoint barrier a source emits nothing more:
+	 * it waits here for the cancel that ends the job, committing the
+	 * savepoint when it completes. */
+	while (t->ck_stopped && !t->tick_failed && !atomic_load(&t->cancel)) {
+		for (int i = 0; i < t->noutputs; i++)
+			tm_output_flush(t->outputs[i]);
+		if (tm_task_ckpt_poll(t) != WR_OK)
+			t->tick_failed = true;
+		wr_sleep_ms(TM_FLUSH_INTERVAL_MS);
 	}
 	return !t->tick_failed && !atomic_load(&t->cancel);
 }
@@ -297,6 +311,11 @@ tm_task_input_event(tm_task *t, tm_wm_tracker *wmt, const tm_batch *b, int ch)
 		tm_wm_channel(wmt, ch, wm, idle);
 	} else if (b->kind == TM_BATCH_EOS) {
 		tm_wm_end(wmt, ch);
+		int rv = tm_task_ckpt_chan_ended(t, ch);
+		if (rv != WR_OK)
+			return rv;
+	} else if (b->kind == TM_BATCH_BARRIER) {
+		return tm_task_ckpt_barrier(t, b, ch);
 	} else {
 		return WR_OK;
 	}
@@ -407,7 +426,10 @@ tm_task_prepare(tm_task *t, char *errbuf, size_t errlen)
 	t->vertex = &t->plan->vertices[s->vertex];
 	t->watermark = TM_WM_MIN;
 	tm_task_metrics(t);
-	return tm_task_build_chain(t, errbuf, errlen);
+	if ((rv = tm_task_restore_state(t, errbuf, errlen)) != WR_OK ||
+	    (rv = tm_task_build_chain(t, errbuf, errlen)) != WR_OK)
+		return rv;
+	return tm_task_restore_ops(t, errbuf, errlen);
 }
 
 static void
@@ -424,19 +446,21 @@ tm_task_destroy_chain(tm_task *t)
 				t->ops[i]->destroy(t->ops[i]);
 			free(t->ops[i]);
 		}
+	if (t->state_owned)
+		wr_state_close(t->state);
+	t->state = NULL;
 	wr_plan_free(t->plan);
 	wr_jobspec_free(t->job);
 }
 
-/* Without checkpoints a task's keyed state is worth nothing once it ends
- * (a new attempt starts empty): remove it so a later attempt never reads
- * stale state and the disk does not fill. */
+/* A task's local keyed state is worth nothing once it ends: a later
+ * attempt restores from a checkpoint, never from what a task left. Remove
+ * it so the disk does not fill. */
 static void
 tm_task_drop_state(tm_task *t)
 {
 	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s/%s/%d-%d", t->tm->cfg.tm_state_dir,
-	         t->spec->job_id, t->spec->vertex, t->spec->subtask);
+	tm_task_state_dir(t, dir, sizeof(dir));
 	int rv = wr_rmtree(dir);
 	if (rv != WR_OK)
 		wr_log(WR_LOG_WARN, "TASK-STATE-DROP",
@@ -467,7 +491,9 @@ tm_task_main(void *arg)
 	if (rv == WR_OK && !atomic_load(&t->cancel))
 		rv = tm_task_finish(t);
 	if (atomic_load(&t->cancel) && !t->tick_failed) {
-		tm_task_finish_sinks(t);
+		/* With checkpoints, sinks commit on checkpoints only. */
+		if (!tm_task_checkpointing(t))
+			tm_task_finish_sinks(t);
 		state = "CANCELED";
 	} else if (rv == WR_OK) {
 		state = "FINISHED";
@@ -479,6 +505,7 @@ report:
 	       "TASK-END", "%s %s%s%s", t->label, state,
 	       strcmp(state, "FAILED") == 0 ? ": " : "",
 	       strcmp(state, "FAILED") == 0 ? t->failure : "");
+	tm_task_ckpt_fini(t, strcmp(state, "FAILED") != 0);
 	atomic_store(&t->ready, false);
 	pthread_mutex_lock(&t->tm->tasks->lock); /* no cancel closes now */
 	pthread_mutex_unlock(&t->tm->tasks->lock);
@@ -516,6 +543,20 @@ tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 	int rv = WR_OK;
 	pthread_mutex_lock(&tasks->lock);
 	tm_task *old = tm_tasks_find(tasks, spec->job_id, spec->task_id);
+	/* An earlier attempt still ending (its cancel may not have come):
+	 * stop it and give it a moment. */
+	for (int i = 0; old != NULL && !atomic_load(&old->done) &&
+	                old->spec->attempt < spec->attempt && i < 300;
+	     i++) {
+		atomic_store(&old->cancel, true);
+		if (atomic_load(&old->ready))
+			for (int k = 0; k < old->noutputs; k++)
+				tm_output_close(old->outputs[k]);
+		pthread_mutex_unlock(&tasks->lock);
+		wr_sleep_ms(10);
+		pthread_mutex_lock(&tasks->lock);
+		old = tm_tasks_find(tasks, spec->job_id, spec->task_id);
+	}
 	if (old != NULL && !atomic_load(&old->done)) {
 		snprintf(errbuf, errlen, "task %s of job %s already runs",
 		         spec->task_id, spec->job_id);
@@ -536,6 +577,8 @@ tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 	         spec->task_id);
 	wr_arena_init(&t->arena, TM_TASK_ARENA_BYTES);
 	wr_buf_init(&t->enc);
+	pthread_mutex_init(&t->ck_mu, NULL);
+	t->keyed_node = -1;
 	if ((rv = pthread_create(&t->thread, NULL, tm_task_main, t)) != 0) {
 		snprintf(errbuf, errlen, "cannot start a thread: %s",
 		         wr_strerror(wr_err_from_errno(rv)));
@@ -576,6 +619,7 @@ tm_task_free(tm_task *t)
 	pthread_join(t->thread, NULL);
 	wr_arena_fini(&t->arena);
 	wr_buf_fini(&t->enc);
+	pthread_mutex_destroy(&t->ck_mu);
 	tm_task_spec_free(t->spec);
 	free(t);
 }
@@ -590,6 +634,43 @@ tm_tasks_reap(tm_tasks *tasks)
 		tm_task_free(tasks->v[i]);
 		tasks->v[i] = tasks->v[--tasks->n];
 		i--;
+	}
+	pthread_mutex_unlock(&tasks->lock);
+}
+
+int
+tm_tasks_trigger(tm_tasks *tasks, const char *job_id, const tm_ckpt_trigger *tr)
+{
+	int n = 0;
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n; i++) {
+		tm_task *t = tasks->v[i];
+		if (strcmp(t->spec->job_id, job_id) != 0 ||
+		    !atomic_load(&t->ready) || atomic_load(&t->done) ||
+		    t->head->node->kind != WR_NODE_SOURCE)
+			continue;
+		pthread_mutex_lock(&t->ck_mu);
+		t->ck_trig = *tr;
+		t->ck_trig_pending = true;
+		pthread_mutex_unlock(&t->ck_mu);
+		n++;
+	}
+	pthread_mutex_unlock(&tasks->lock);
+	return n;
+}
+
+void
+tm_tasks_checkpoint_complete(tm_tasks *tasks, const char *job_id, uint64_t id)
+{
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n; i++) {
+		tm_task *t = tasks->v[i];
+		if (strcmp(t->spec->job_id, job_id) != 0)
+			continue;
+		uint64_t cur = atomic_load(&t->ck_complete);
+		while (cur < id &&
+		       !atomic_compare_exchange_weak(&t->ck_complete, &cur, id))
+			;
 	}
 	pthread_mutex_unlock(&tasks->lock);
 }

@@ -36,7 +36,15 @@ typedef struct tm_task_spec {
 	tm_task_loc *locs;
 	int nlocs;
 	char *kafka_bootstrap;
+	char *restore_url; /* checkpoint or savepoint to restore; NULL */
 } tm_task_spec;
+
+/* A checkpoint trigger from the JobManager, for a job's source tasks. */
+typedef struct tm_ckpt_trigger {
+	uint64_t id;
+	char url[WR_URL_BYTES]; /* the checkpoint's directory */
+	bool savepoint, stop, drain;
+} tm_ckpt_trigger;
 
 void tm_task_spec_free(tm_task_spec *spec);
 
@@ -55,6 +63,15 @@ int tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 
 /* Asks a task to stop; it reports CANCELED. WR_ENOENT if unknown. */
 int tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id);
+
+/* Hands a checkpoint trigger to every source task of job_id here.
+ * Returns how many took it. @thread any */
+int tm_tasks_trigger(tm_tasks *tasks, const char *job_id,
+                     const tm_ckpt_trigger *tr);
+
+/* Checkpoint id of job_id is complete: its tasks commit. @thread any */
+void tm_tasks_checkpoint_complete(tm_tasks *tasks, const char *job_id,
+                                  uint64_t id);
 
 /* Joins finished task threads. @thread main */
 void tm_tasks_reap(tm_tasks *tasks);

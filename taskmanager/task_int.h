@@ -138,6 +138,32 @@ struct tm_task {
 	int64_t bp_last_ms;   /* back-pressure ratio: last sample */
 	uint64_t bp_last_blocked;
 	wr_buf enc; /* encoding scratch */
+
+	/* Checkpoints (task_ckpt.c). The trigger comes from the RPC thread
+	 * under ck_mu; everything else is the task thread's. */
+	pthread_mutex_t ck_mu;
+	bool ck_trig_pending;
+	tm_ckpt_trigger ck_trig;
+	_Atomic uint64_t ck_complete; /* highest id reported complete */
+	uint64_t ck_committed;        /* highest id the chain committed */
+	uint64_t ck_last;             /* highest id snapshotted */
+	uint64_t ck_align_id;         /* aligning this one; 0 = none */
+	int64_t ck_align_start;       /* monotonic ms */
+	tm_ckpt_trigger ck_align;     /* the barrier being aligned */
+	bool *ck_align_got;           /* per input channel */
+	bool *ck_chan_ended;          /* per input channel */
+	bool ck_stopped; /* a stop-with-savepoint barrier left: wait */
+	/* The checkpoint restored from (until the task ends). */
+	struct wr_ckpt_meta *restore;
+	bool state_owned;  /* t->state opened by the restore */
+	int keyed_node;    /* the node owning t->state; -1 = none */
+	int64_t src_pos;   /* generators: events emitted */
+	int64_t src_start; /* generators: first event to emit */
+	/* A Kafka source: appends its partitions' next offsets, and
+	 * commits those of checkpoint id to the group (monitoring). */
+	void (*src_offsets)(tm_task *t, struct wr_ckpt_meta *part);
+	void (*src_commit)(tm_task *t, uint64_t id);
+	void *src_impl;
 	char failure[512];
 	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;
 };
@@ -198,7 +224,35 @@ void tm_task_fail(tm_task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Periodic housekeeping from inside long loops: flushes outputs on the
- * latency timer. Returns false once the task is cancelled. */
+ * latency timer, takes checkpoints at sources, commits completed ones.
+ * Returns false once the task is cancelled. */
 bool tm_task_tick(tm_task *t);
+
+/* ---- checkpoints (task_ckpt.c) ---- */
+
+/* <state_dir>/<job>/<vertex>-<subtask>-a<attempt>: the task's keyed
+ * state. */
+void tm_task_state_dir(const tm_task *t, char *buf, size_t len);
+/* Before the chain is built: reads the checkpoint to restore (if any)
+ * and fills the task's keyed state from it. */
+int tm_task_restore_state(tm_task *t, char *errbuf, size_t errlen);
+/* After the chain is built: hands restored operator states to the
+ * operators' restore hooks. */
+int tm_task_restore_ops(tm_task *t, char *errbuf, size_t errlen);
+/* The restored next offset of topic/partition for the source node, or
+ * -1 when the checkpoint has none. Generators use topic "" and their
+ * subtask as the partition. */
+int64_t tm_task_restored_offset(const tm_task *t, const char *topic,
+                                int32_t partition);
+/* From tm_task_tick: a source task takes a triggered checkpoint; every
+ * task commits completed ones. Returns WR_OK or a failure. */
+int tm_task_ckpt_poll(tm_task *t);
+/* A barrier batch arrived on input channel ch (alignment). */
+int tm_task_ckpt_barrier(tm_task *t, const tm_batch *b, int ch);
+/* Input channel ch ended: it no longer holds up an alignment. */
+int tm_task_ckpt_chan_ended(tm_task *t, int ch);
+/* The task ends: commits what was reported complete (commit), frees
+ * restore data. */
+void tm_task_ckpt_fini(tm_task *t, bool commit);
 
 #endif

@@ -76,6 +76,14 @@ int tm_rpc_heartbeat(tm_server *tm, struct wr_rpc_client *cli, int timeout_ms,
 void tm_report_task_state(tm_server *tm, const struct tm_task_spec *spec,
                           const char *state, const char *failure);
 
+/* Acknowledges (decline == NULL) or declines checkpoint id for a task:
+ * part holds its state handles and source offsets. @thread any */
+struct wr_ckpt_meta;
+int tm_report_checkpoint(tm_server *tm, const struct tm_task_spec *spec,
+                         uint64_t id, const struct wr_ckpt_meta *part,
+                         uint64_t alignment_ms, uint64_t size_bytes,
+                         const char *decline);
+
 /* Starts and stops the link thread. */
 int tm_link_start(tm_server *tm);
 void tm_link_stop(tm_server *tm);

@@ -5,6 +5,8 @@
  */
 #include "tm_int.h"
 
+#include "ckpt_meta.h"
+
 #include "err.h"
 #include "mem.h"
 #include "task.h"
@@ -52,6 +54,9 @@ tm_rpc_task_spec(const Weir__DeployTask *d, tm_task_spec **out, char *errbuf,
 	s->subtask = (int)ts->subtask;
 	s->kafka_bootstrap =
 	    ts->kafka_bootstrap ? wr_xstrdup(ts->kafka_bootstrap) : NULL;
+	s->restore_url = d->restore_checkpoint && *d->restore_checkpoint
+	                     ? wr_xstrdup(d->restore_checkpoint)
+	                     : NULL;
 	s->nlocs = (int)ts->n_locations;
 	s->locs = wr_xcalloc(ts->n_locations, sizeof(*s->locs));
 	for (size_t i = 0; i < ts->n_locations; i++) {
@@ -110,6 +115,41 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 			                       env->cancel_task->job_id);
 		else
 			tm_rpc_reply_ack(req);
+		return;
+	case WEIR__ENVELOPE__BODY_TRIGGER_CHECKPOINT: {
+		const Weir__TriggerCheckpoint *m = env->trigger_checkpoint;
+		tm_ckpt_trigger tr = {
+		    .id = m->checkpoint_id,
+		    .savepoint = m->has_is_savepoint && m->is_savepoint,
+		    .stop = m->has_stop && m->stop,
+		    .drain = m->has_drain && m->drain,
+		};
+		snprintf(tr.url, sizeof(tr.url), "%s",
+		         m->target_dir ? m->target_dir : "");
+		int n = tm_tasks_trigger(tm->tasks, m->job_id, &tr);
+		if (n == 0)
+			wr_rpc_req_reply_error(req, WR_ENOENT,
+			                       "no source task of job %s here",
+			                       m->job_id);
+		else
+			tm_rpc_reply_ack(req);
+		return;
+	}
+	case WEIR__ENVELOPE__BODY_CHECKPOINT_COMPLETE:
+		tm_tasks_checkpoint_complete(
+		    tm->tasks, env->checkpoint_complete->job_id,
+		    env->checkpoint_complete->checkpoint_id);
+		tm_rpc_reply_ack(req);
+		return;
+	case WEIR__ENVELOPE__BODY_ABORT_CHECKPOINT:
+		wr_log(WR_LOG_INFO, "CKPT-ABORTED",
+		       "job=%.8s checkpoint %llu: %s",
+		       env->abort_checkpoint->job_id,
+		       (unsigned long long)env->abort_checkpoint->checkpoint_id,
+		       env->abort_checkpoint->reason
+		           ? env->abort_checkpoint->reason
+		           : "");
+		tm_rpc_reply_ack(req);
 		return;
 	default:
 		wr_log(WR_LOG_WARN, "RPC-UNSUPPORTED",
@@ -213,5 +253,92 @@ tm_rpc_heartbeat(tm_server *tm, wr_rpc_client *cli, int timeout_ms,
 	out->known = r->heartbeat_reply->known;
 done:
 	wr_msg_free(rep);
+	return rv;
+}
+
+/* Checkpoint replies to the JobManager wait at most this long. */
+#define TM_CKPT_RPC_TIMEOUT_MS 10000
+
+int
+tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,
+                     const wr_ckpt_meta *part, uint64_t alignment_ms,
+                     uint64_t size_bytes, const char *decline)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__AckCheckpoint ack = WEIR__ACK_CHECKPOINT__INIT;
+	Weir__DeclineCheckpoint dec = WEIR__DECLINE_CHECKPOINT__INIT;
+	size_t nh = part ? part->nhandles : 0, no = part ? part->noffsets : 0;
+	Weir__StateHandle *hs = wr_xcalloc(nh + 1, sizeof(*hs));
+	Weir__StateHandle **hsp = wr_xcalloc(nh + 1, sizeof(*hsp));
+	Weir__SourceOffset *os = wr_xcalloc(no + 1, sizeof(*os));
+	Weir__SourceOffset **osp = wr_xcalloc(no + 1, sizeof(*osp));
+	if (decline != NULL) {
+		dec.job_id = (char *)spec->job_id;
+		dec.checkpoint_id = id;
+		dec.task_id = (char *)spec->task_id;
+		dec.reason = (char *)decline;
+		env.body_case = WEIR__ENVELOPE__BODY_DECLINE_CHECKPOINT;
+		env.decline_checkpoint = &dec;
+	} else {
+		for (size_t i = 0; i < nh; i++) {
+			const wr_ckpt_handle *h = &part->handles[i];
+			Weir__StateHandle *p = &hs[i];
+			weir__state_handle__init(p);
+			p->operator_uid = h->uid;
+			p->subtask = (uint32_t)h->subtask;
+			p->path = h->path;
+			p->has_size_bytes = p->has_kind = 1;
+			p->size_bytes = h->size;
+			p->kind = (uint32_t)h->kind;
+			p->has_key_group_start = p->has_key_group_end = 1;
+			p->key_group_start = (uint32_t)h->kg_first;
+			p->key_group_end = (uint32_t)h->kg_last;
+			if (h->len > 0) {
+				p->has_data = 1;
+				p->data.data = h->data;
+				p->data.len = h->len;
+			}
+			hsp[i] = p;
+		}
+		for (size_t i = 0; i < no; i++) {
+			const wr_ckpt_offset *o = &part->offsets[i];
+			Weir__SourceOffset *p = &os[i];
+			weir__source_offset__init(p);
+			p->topic = o->topic;
+			p->partition = o->partition;
+			p->offset = o->offset;
+			p->operator_uid = o->uid;
+			p->has_subtask = 1;
+			p->subtask = (uint32_t)o->subtask;
+			osp[i] = p;
+		}
+		ack.job_id = (char *)spec->job_id;
+		ack.checkpoint_id = id;
+		ack.task_id = (char *)spec->task_id;
+		ack.n_state = nh;
+		ack.state = hsp;
+		ack.n_offsets = no;
+		ack.offsets = osp;
+		ack.has_alignment_ms = ack.has_size_bytes = 1;
+		ack.alignment_ms = alignment_ms;
+		ack.size_bytes = size_bytes;
+		env.body_case = WEIR__ENVELOPE__BODY_ACK_CHECKPOINT;
+		env.ack_checkpoint = &ack;
+	}
+	wr_msg *rep = NULL;
+	char err[256] = "";
+	int rv = wr_rpc_call(tm->jm_cli, &env, TM_CKPT_RPC_TIMEOUT_MS, &rep,
+	                     err, sizeof(err));
+	wr_msg_free(rep);
+	free(hs);
+	free(hsp);
+	free(os);
+	free(osp);
+	if (rv != WR_OK)
+		wr_log(WR_LOG_WARN, "CKPT-REPORT",
+		       "job=%.8s task=%s checkpoint %llu: JobManager did not "
+		       "take it: %s %s",
+		       spec->job_id, spec->task_id, (unsigned long long)id,
+		       wr_strerror(rv), err);
 	return rv;
 }

@@ -970,16 +970,14 @@ tm_win_open_state(tm_win *w, char *errbuf, size_t errlen)
 		w->st = t->state;
 		return WR_OK;
 	}
-	char *dir =
-	    wr_xasprintf("%s/%s/%d-%d", t->tm->cfg.tm_state_dir,
-	                 t->spec->job_id, t->spec->vertex, t->spec->subtask);
+	char dir[4096];
+	tm_task_state_dir(t, dir, sizeof(dir));
 	wr_state_opts o = {.cache_bytes = TM_WIN_STATE_CACHE_BYTES};
 	int rv = wr_state_open(dir, &o, &t->state);
 	if (rv != WR_OK)
 		snprintf(errbuf, errlen,
 		         "node '%s': cannot open keyed state in %s: %s",
 		         w->n->id, dir, wr_strerror(rv));
-	free(dir);
 	if (rv != WR_OK)
 		return rv;
 	w->st = t->state;

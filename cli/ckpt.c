@@ -1,0 +1,565 @@
+/*
+ * ckpt.c - the checkpoint verbs: `weir checkpoints` (a job's checkpoint
+ * history), `weir savepoint` and `weir stop` (stop-with-savepoint).
+ *
+ * A savepoint is asynchronous on the JobManager: TriggerSavepoint answers
+ * at once with the checkpoint id and the directory being written; these
+ * verbs then poll the job's checkpoint history until that id is COMPLETED
+ * or FAILED (or --timeout passes), and `weir stop` further waits for the
+ * job to reach a terminal state, so a script may start the upgraded job as
+ * soon as the verb returns.
+ */
+#include "cli.h"
+#include "cli_rpc.h"
+
+#include "clock.h"
+#include "err.h"
+#include "json.h"
+#include "parse.h"
+#include "record.h"
+#include "rpc.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How often a waiting savepoint or stop asks for the checkpoint history. */
+#define CLI_SP_POLL_MS 200
+/* How long savepoint and stop wait by default (--timeout). */
+#define CLI_SP_TIMEOUT_MS (10 * 60 * 1000)
+/* Consecutive polls that may fail transiently (JobManager busy or
+ * reconnecting) before the wait gives up. */
+#define CLI_SP_MAX_MISSES 5
+
+static void
+cli_checkpoints_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weir checkpoints [-o table|json] JOB\n\n"
+	        "Shows a job's checkpoint history, newest first: id, status "
+	        "(IN_PROGRESS,\nCOMPLETED, FAILED), checkpoint or savepoint, "
+	        "trigger time (UTC), end-to-end\nduration, state size, the "
+	        "longest alignment of a task, acknowledged tasks,\nand the "
+	        "directory (or the failure). Above it: the counts, what the "
+	        "job\nrestored from, and its restarts. With -o json it prints "
+	        "the object of\nGET /jobs/{id}/checkpoints "
+	        "(docs/operations.md). JOB "
+	        "is a job id (32 hex characters).\n");
+}
+
+static void
+cli_savepoint_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weir savepoint [--timeout D] [-o table|json] JOB "
+	        "[DIR]\n\n"
+	        "Triggers a savepoint of a running job (it needs "
+	        "checkpointing: in its file)\nand waits until it is complete; "
+	        "then prints its path (-o json: {\"path\"}).\nThe job keeps "
+	        "running. The savepoint is written to\n"
+	        "DIR/savepoint-<job-id-prefix>-<random>/; DIR is a local path "
+	        "(made absolute\nhere), a file:// or an s3:// URL; without "
+	        "it, the cluster's\n<checkpoints.storage>/savepoints. Start a "
+	        "job from it with\n'weir run --from-savepoint PATH'. Exit 1 "
+	        "when the savepoint fails or does not\ncomplete in time (it "
+	        "may still complete: see weir checkpoints JOB).\n\n"
+	        "  --timeout D   how long to wait, e.g. 90s, 10m (default "
+	        "10m)\n");
+}
+
+static void
+cli_stop_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weir stop [--savepoint-dir DIR] [--drain] [--timeout "
+	        "D] [-o table|json] JOB\n\n"
+	        "Stops a running job with a savepoint: the sources stop after "
+	        "the savepoint's\nbarrier, every sink commits, the job ends "
+	        "FINISHED. Waits for that, then\nprints the savepoint's path "
+	        "(-o json: {\"path\"}). Upgrade the job by\nrunning its new "
+	        "version with 'weir run --from-savepoint PATH'.\n\n"
+	        "  --savepoint-dir DIR  where to write it: a local path (made "
+	        "absolute here),\n"
+	        "                       a file:// or s3:// URL (default "
+	        "<checkpoints.storage>/savepoints)\n"
+	        "  --drain              emit the final watermark first, so "
+	        "every open event-time\n"
+	        "                       window fires (use it when the job "
+	        "will not be resumed)\n"
+	        "  --timeout D          how long to wait, e.g. 90s, 10m "
+	        "(default 10m)\n");
+}
+
+/* ---- weir checkpoints -------------------------------------------------- */
+
+/* "512 B", "12.3 KiB", "4.0 MiB" ... */
+static void
+cli_ckpt_size(uint64_t bytes, char *out, size_t outlen)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024.0 && u < 4) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, outlen, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(out, outlen, "%.1f %s", v, units[u]);
+}
+
+static void
+cli_checkpoints_print_table(const cli_ckpt_list *l)
+{
+	char when[32], size[32];
+
+	printf("Checkpoints: %llu completed, %llu failed, %llu in progress; "
+	       "restarts: %llu\n",
+	       (unsigned long long)l->completed, (unsigned long long)l->failed,
+	       (unsigned long long)l->in_progress,
+	       (unsigned long long)l->restarts);
+	if (l->restored_id > 0)
+		printf("Restored:    checkpoint %llu from %s\n",
+		       (unsigned long long)l->restored_id,
+		       l->restored_path ? l->restored_path : "?");
+	else
+		printf("Restored:    none\n");
+	if (l->n == 0) {
+		printf("No checkpoints.\n");
+		return;
+	}
+	printf("\n%-6s %-11s %-10s %-24s %9s %10s %9s %7s  %s\n", "ID",
+	       "STATUS", "TYPE", "TRIGGERED", "DURATION", "SIZE", "ALIGNMENT",
+	       "ACKS", "PATH / FAILURE");
+	for (size_t i = 0; i < l->n; i++) {
+		const cli_ckpt *c = &l->v[i];
+		char acks[24], dur[24], align[24];
+		if (!wr_ts_format_iso8601((int64_t)c->trigger_time_ms, when))
+			snprintf(when, sizeof(when), "-");
+		cli_ckpt_size(c->size_bytes, size, sizeof(size));
+		snprintf(acks, sizeof(acks), "%u/%u", c->acks, c->tasks);
+		snprintf(dur, sizeof(dur), "%llums",
+		         (unsigned long long)c->duration_ms);
+		snprintf(align, sizeof(align), "%llums",
+		         (unsigned long long)c->alignment_ms);
+		printf("%-6llu %-11s %-10s %-24s %9s %10s %9s %7s  %s\n",
+		       (unsigned long long)c->id, c->status,
+		       c->is_savepoint ? "savepoint" : "checkpoint", when, dur,
+		       size, align, acks,
+		       c->failure   ? c->failure
+		       : c->path[0] ? c->path
+		                    : "-");
+	}
+}
+
+int
+cli_checkpoints(cli_ctx *ctx, int argc, char **argv)
+{
+	char id[WR_ID_BYTES], err[1024] = "";
+	wr_rpc_client *cli;
+	cli_ckpt_list l;
+	int rc = cli_job_id_flags("checkpoints", cli_checkpoints_usage, argc,
+	                          argv, id);
+
+	if (rc != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	rc = cli_connect(ctx, &cli);
+	if (rc != CLI_OK)
+		return rc;
+	int rv = cli_rpc_checkpoints(cli, (int)ctx->cfg.jm_rpc_timeout_ms, id,
+	                             &l, err, sizeof(err));
+	if (rv != WR_OK) {
+		rc = cli_rpc_failed("checkpoints", ctx->jobmanager, rv, err);
+		goto close;
+	}
+	if (ctx->json)
+		printf("%s\n", l.json);
+	else
+		cli_checkpoints_print_table(&l);
+	cli_ckpt_list_fini(&l);
+close:
+	wr_rpc_client_free(cli);
+	return rc;
+}
+
+/* ---- weir savepoint / weir stop ---------------------------------------- */
+
+typedef struct cli_sp_opts {
+	const char *verb; /* "savepoint" or "stop" */
+	char id[WR_ID_BYTES];
+	char dir[WR_URL_BYTES]; /* "" = the cluster's default */
+	bool stop, drain;
+	int64_t timeout_ms;
+} cli_sp_opts;
+
+/*
+ * The target directory as the JobManager should see it: a URL (file://,
+ * s3://) as given, a local path made absolute (the JobManager's working
+ * directory is not ours). false, with the reason printed, when it is
+ * neither.
+ */
+static bool
+cli_sp_dir(const char *verb, const char *arg, char *out, size_t outlen)
+{
+	char cwd[PATH_MAX], real[PATH_MAX];
+	int n;
+
+	if (arg[0] == '\0') {
+		fprintf(stderr, "weir %s: the savepoint directory is empty\n",
+		        verb);
+		return false;
+	}
+	if (strstr(arg, "://") != NULL) {
+		if (strncmp(arg, "file://", 7) != 0 &&
+		    strncmp(arg, "s3://", 5) != 0) {
+			fprintf(stderr,
+			        "weir %s: '%s': a savepoint directory is a "
+			        "path, a file:// or an s3:// URL\n",
+			        verb, arg);
+			return false;
+		}
+		n = snprintf(out, outlen, "%s", arg);
+	} else if (realpath(arg, real) != NULL) {
+		n = snprintf(out, outlen, "%s", real);
+	} else if (arg[0] == '/') {
+		n = snprintf(out, outlen, "%s", arg);
+	} else if (getcwd(cwd, sizeof(cwd)) != NULL) {
+		/* Not there yet: the JobManager creates it. */
+		n = snprintf(out, outlen, "%s/%s", cwd, arg);
+	} else {
+		fprintf(stderr,
+		        "weir %s: cannot make '%s' absolute (working "
+		        "directory unknown); give an absolute path\n",
+		        verb, arg);
+		return false;
+	}
+	if (n < 0 || (size_t)n >= outlen) {
+		fprintf(stderr,
+		        "weir %s: the savepoint directory is too long\n", verb);
+		return false;
+	}
+	return true;
+}
+
+static bool
+cli_sp_timeout(const char *verb, const char *arg, int64_t *ms)
+{
+	if (wr_parse_duration_ms(arg, ms) != WR_OK || *ms <= 0) {
+		fprintf(stderr,
+		        "weir %s: --timeout takes a duration such as 90s or "
+		        "10m, not '%s'\n",
+		        verb, arg);
+		return false;
+	}
+	return true;
+}
+
+enum { CLI_SP_OPT_TIMEOUT = 256, CLI_SP_OPT_DIR, CLI_SP_OPT_DRAIN };
+
+/* Flags of savepoint (JOB [DIR]) and stop (JOB, --savepoint-dir, --drain).
+ * Returns CLI_OK, CLI_USAGE (printed) or -1 after --help. */
+static int
+cli_sp_flags(int argc, char **argv, cli_sp_opts *o)
+{
+	static const struct option sp_opts[] = {
+	    {"timeout", required_argument, NULL, CLI_SP_OPT_TIMEOUT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	static const struct option stop_opts[] = {
+	    {"timeout", required_argument, NULL, CLI_SP_OPT_TIMEOUT},
+	    {"savepoint-dir", required_argument, NULL, CLI_SP_OPT_DIR},
+	    {"drain", no_argument, NULL, CLI_SP_OPT_DRAIN},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	void (*usage)(FILE *) = o->stop ? cli_stop_usage : cli_savepoint_usage;
+	const char *dir = NULL;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", o->stop ? stop_opts : sp_opts,
+	                        NULL)) != -1) {
+		switch (c) {
+		case CLI_SP_OPT_TIMEOUT:
+			if (!cli_sp_timeout(o->verb, optarg, &o->timeout_ms))
+				return CLI_USAGE;
+			break;
+		case CLI_SP_OPT_DIR:
+			dir = optarg;
+			break;
+		case CLI_SP_OPT_DRAIN:
+			o->drain = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	int left = argc - optind;
+	if (left < 1 || left > (o->stop ? 1 : 2)) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!cli_job_id_arg(o->verb, argv[optind], o->id))
+		return CLI_USAGE;
+	if (left == 2)
+		dir = argv[optind + 1];
+	if (dir != NULL && !cli_sp_dir(o->verb, dir, o->dir, sizeof(o->dir)))
+		return CLI_USAGE;
+	return CLI_OK;
+}
+
+/* The state of the wait for one savepoint. */
+typedef struct cli_sp_wait {
+	cli_ctx *ctx;
+	wr_rpc_client *cli;
+	const cli_sp_opts *o;
+	uint64_t cid;            /* the savepoint's checkpoint id */
+	char path[WR_URL_BYTES]; /* where it is written */
+	int64_t deadline_ms;     /* monotonic */
+	int misses;
+	char state[CLI_STATE_BYTES]; /* the job's, last seen */
+	char *failure;               /* the job's, heap or NULL */
+} cli_sp_wait;
+
+/* What one step of the wait says besides an exit code. */
+enum {
+	CLI_SP_AGAIN = -1,    /* not there yet, or a transient failure */
+	CLI_SP_ANSWERED = -2, /* the RPC answered */
+};
+
+/* One RPC of the wait: CLI_SP_ANSWERED, CLI_SP_AGAIN after a transient
+ * failure worth another try, or the exit code to give up with (printed). */
+static int
+cli_sp_rpc_result(cli_sp_wait *w, int rv, const char *err)
+{
+	if (rv == WR_OK) {
+		w->misses = 0;
+		return CLI_SP_ANSWERED;
+	}
+	if (cli_rpc_transient(rv) && ++w->misses < CLI_SP_MAX_MISSES)
+		return CLI_SP_AGAIN;
+	return cli_rpc_failed(w->o->verb, w->ctx->jobmanager, rv, err);
+}
+
+/* Asks for the job's state into w->state (and w->failure); returns as
+ * cli_sp_rpc_result. */
+static int
+cli_sp_job_state(cli_sp_wait *w)
+{
+	char err[1024] = "";
+	cli_job_info ji;
+	int rv = cli_rpc_job_info(w->cli, (int)w->ctx->cfg.jm_rpc_timeout_ms,
+	                          w->o->id, &ji, err, sizeof(err));
+	int r = cli_sp_rpc_result(w, rv, err);
+
+	if (rv == WR_OK) {
+		snprintf(w->state, sizeof(w->state), "%s", ji.summary.state);
+		free(w->failure);
+		w->failure = ji.failure;
+		ji.failure = NULL;
+		cli_job_info_fini(&ji);
+	}
+	return r;
+}
+
+/*
+ * Looks the savepoint up in the history: CLI_OK when it completed
+ * (w->path updated), CLI_SP_AGAIN while it is in progress (or after a
+ * transient failure), otherwise the exit code (printed). job_ended: the
+ * job was seen over before this call.
+ */
+static int
+cli_sp_status(cli_sp_wait *w, bool job_ended)
+{
+	char err[1024] = "";
+	cli_ckpt_list l;
+	int rv = cli_rpc_checkpoints(w->cli, (int)w->ctx->cfg.jm_rpc_timeout_ms,
+	                             w->o->id, &l, err, sizeof(err));
+	int r = cli_sp_rpc_result(w, rv, err);
+
+	if (r != CLI_SP_ANSWERED)
+		return r;
+	const cli_ckpt *c = NULL;
+	for (size_t i = 0; c == NULL && i < l.n; i++)
+		if (l.v[i].id == w->cid)
+			c = &l.v[i];
+	if (c != NULL && strcmp(c->status, "COMPLETED") == 0) {
+		if (c->path[0] != '\0')
+			snprintf(w->path, sizeof(w->path), "%s", c->path);
+		r = CLI_OK;
+	} else if (c != NULL && strcmp(c->status, "FAILED") == 0) {
+		fprintf(stderr, "weir %s: savepoint %llu failed: %s\n",
+		        w->o->verb, (unsigned long long)w->cid,
+		        c->failure ? c->failure : "(no reason given)");
+		r = CLI_FAILED;
+	} else if (job_ended) {
+		/* Over before this answer, and still not complete: never. */
+		fprintf(stderr,
+		        "weir %s: job %s ended %s before savepoint %llu "
+		        "completed%s%s\n",
+		        w->o->verb, w->o->id, w->state,
+		        (unsigned long long)w->cid, w->failure ? ": " : "",
+		        w->failure ? w->failure : "");
+		r = CLI_FAILED;
+	} else {
+		r = CLI_SP_AGAIN;
+	}
+	cli_ckpt_list_fini(&l);
+	return r;
+}
+
+static void
+cli_sp_nap(const cli_sp_wait *w)
+{
+	int64_t left = w->deadline_ms - wr_mono_ms();
+	wr_sleep_ms(left < CLI_SP_POLL_MS ? (left > 0 ? left : 0)
+	                                  : CLI_SP_POLL_MS);
+}
+
+static int
+cli_sp_timed_out(const cli_sp_wait *w, const char *what)
+{
+	char d[32];
+	wr_format_duration(w->o->timeout_ms, d, sizeof(d));
+	fprintf(stderr,
+	        "weir %s: %s within %s (--timeout); savepoint %llu may still "
+	        "complete: weir checkpoints %s\n",
+	        w->o->verb, what, d, (unsigned long long)w->cid, w->o->id);
+	return CLI_FAILED;
+}
+
+/* Polls until the savepoint completes (CLI_OK) or fails (printed). The
+ * job's state is read before the history, so a job seen over with the
+ * savepoint not complete afterwards means it never will be. */
+static int
+cli_sp_wait_complete(cli_sp_wait *w)
+{
+	for (;;) {
+		int r = cli_sp_job_state(w);
+		if (r == CLI_SP_ANSWERED)
+			r = cli_sp_status(w, cli_job_state_terminal(w->state));
+		if (r != CLI_SP_AGAIN)
+			return r;
+		if (wr_mono_ms() >= w->deadline_ms)
+			return cli_sp_timed_out(w, "the savepoint did not "
+			                           "complete");
+		cli_sp_nap(w);
+	}
+}
+
+/* stop: after the savepoint, polls until the job is over; CLI_OK when it
+ * FINISHED. */
+static int
+cli_sp_wait_stopped(cli_sp_wait *w)
+{
+	for (;;) {
+		int r = cli_sp_job_state(w);
+		if (r == CLI_SP_ANSWERED && strcmp(w->state, "FINISHED") == 0)
+			return CLI_OK;
+		if (r == CLI_SP_ANSWERED && cli_job_state_terminal(w->state)) {
+			fprintf(stderr,
+			        "weir stop: savepoint %s is complete but job "
+			        "%s ended %s%s%s\n",
+			        w->path, w->o->id, w->state,
+			        w->failure ? ": " : "",
+			        w->failure ? w->failure : "");
+			return CLI_FAILED;
+		}
+		if (r != CLI_SP_ANSWERED && r != CLI_SP_AGAIN)
+			return r;
+		if (wr_mono_ms() >= w->deadline_ms)
+			return cli_sp_timed_out(w, "the job did not stop");
+		cli_sp_nap(w);
+	}
+}
+
+static void
+cli_sp_print_path(const cli_ctx *ctx, const char *path)
+{
+	if (ctx->json) {
+		wr_buf b;
+		wr_json j;
+		wr_buf_init(&b);
+		wr_json_init(&j, &b);
+		wr_json_obj_begin(&j);
+		wr_json_kv_str(&j, "path", path);
+		wr_json_obj_end(&j);
+		printf("%s\n", b.data);
+		wr_buf_fini(&b);
+	} else {
+		printf("Savepoint completed. Path: %s\n", path);
+	}
+	fflush(stdout);
+}
+
+static int
+cli_sp_run(cli_ctx *ctx, const cli_sp_opts *o)
+{
+	FILE *msg = ctx->json ? stderr : stdout;
+	char err[1024] = "";
+	cli_sp_wait w = {.ctx = ctx, .o = o};
+	int rc = cli_connect(ctx, &w.cli);
+
+	if (rc != CLI_OK)
+		return rc;
+	w.deadline_ms = wr_mono_ms() + o->timeout_ms;
+	if (o->stop)
+		fprintf(msg, "Stopping job %s with a savepoint%s%s.\n", o->id,
+		        o->dir[0] ? " into " : "", o->dir);
+	else
+		fprintf(msg, "Triggering a savepoint of job %s%s%s.\n", o->id,
+		        o->dir[0] ? " into " : "", o->dir);
+	int rv =
+	    cli_rpc_savepoint(w.cli, (int)ctx->cfg.jm_rpc_timeout_ms, o->id,
+	                      o->dir[0] ? o->dir : NULL, o->stop, o->drain,
+	                      &w.cid, w.path, sizeof(w.path), err, sizeof(err));
+	if (rv != WR_OK) {
+		rc = cli_rpc_failed(o->verb, ctx->jobmanager, rv, err);
+		goto close;
+	}
+	fprintf(msg, "Savepoint %llu is being written to %s.\n",
+	        (unsigned long long)w.cid, w.path);
+	fflush(msg);
+	rc = cli_sp_wait_complete(&w);
+	if (rc == CLI_OK && o->stop)
+		rc = cli_sp_wait_stopped(&w);
+	if (rc == CLI_OK)
+		cli_sp_print_path(ctx, w.path);
+close:
+	free(w.failure);
+	wr_rpc_client_free(w.cli);
+	return rc;
+}
+
+static int
+cli_sp_verb(cli_ctx *ctx, int argc, char **argv, bool stop)
+{
+	cli_sp_opts o = {.verb = stop ? "stop" : "savepoint",
+	                 .stop = stop,
+	                 .timeout_ms = CLI_SP_TIMEOUT_MS};
+	int rc = cli_sp_flags(argc, argv, &o);
+
+	if (rc != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	return cli_sp_run(ctx, &o);
+}
+
+int
+cli_savepoint(cli_ctx *ctx, int argc, char **argv)
+{
+	return cli_sp_verb(ctx, argc, argv, false);
+}
+
+int
+cli_stop(cli_ctx *ctx, int argc, char **argv)
+{
+	return cli_sp_verb(ctx, argc, argv, true);
+}

@@ -1,0 +1,543 @@
+/*
+ * task_ckpt.c - a task's side of checkpoints: barriers, alignment,
+ * snapshots, acknowledgements, commits and restores.
+ *
+ * A source task takes checkpoint n when the JobManager's trigger reaches
+ * it (between two records, from tm_task_tick): it sends the barrier on
+ * every output, snapshots its chain, and acks. Any other task takes it
+ * once the barrier has come in on every input channel (aligned: a channel
+ * that delivered the barrier is blocked, so no record after the barrier is
+ * processed before the snapshot). The snapshot of a task is
+ *  - its keyed state, copied out of LMDB (wr_state_snapshot) and stored as
+ *    <uid>-<subtask>.mdb in the checkpoint's directory,
+ *  - each operator's own bytes (a sink's pre-committed transactions),
+ *    kept inline in the metadata,
+ *  - a source's position (Kafka: the next offset of every partition it
+ *    reads; generators: the events emitted).
+ * When the JobManager reports n complete, operators commit (tm_op.commit).
+ *
+ * Barrier payload: checkpoint id (u64 BE), flags (u8: 1 savepoint, 2
+ * stop, 4 drain), URL length (u16 BE), the URL of the checkpoint's
+ * directory.
+ */
+#include "task_int.h"
+#include "tm_int.h"
+
+#include "ckpt_meta.h"
+#include "clock.h"
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "mem.h"
+#include "objstore.h"
+#include "state.h"
+#include "watermark.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TM_BARRIER_SAVEPOINT 1
+#define TM_BARRIER_STOP      2
+#define TM_BARRIER_DRAIN     4
+/* Keyed state cache of a backend the restore opens (as window.c's). */
+#define TM_CKPT_STATE_CACHE_BYTES (16u * 1024u * 1024u)
+
+void
+tm_task_state_dir(const tm_task *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s/%d-%d-a%u", t->tm->cfg.tm_state_dir,
+	         t->spec->job_id, t->spec->vertex, t->spec->subtask,
+	         t->spec->attempt);
+}
+
+/* Key groups [first, last] subtask sub of par owns. */
+static void
+tm_ckpt_kg_range(int maxp, int par, int sub, int *first, int *last)
+{
+	*first = -1;
+	*last = -2;
+	for (int kg = 0; kg < maxp; kg++)
+		if (wr_key_group_subtask(kg, maxp, par) == sub) {
+			if (*first < 0)
+				*first = kg;
+			*last = kg;
+		}
+}
+
+static int
+tm_ckpt_find_keyed(const tm_task *t)
+{
+	for (int i = 0; i < t->vertex->nnodes; i++) {
+		int n = t->vertex->nodes[i];
+		enum wr_node_kind k = t->job->nodes[n].kind;
+		if (k == WR_NODE_WINDOW || k == WR_NODE_REDUCE)
+			return n;
+	}
+	return -1;
+}
+
+/* ---- restore ---- */
+
+static int
+tm_ckpt_import(tm_task *t, wr_objstore *os, const char *dir,
+               const wr_ckpt_handle *h, int kf, int kl, char *errbuf,
+               size_t errlen)
+{
+	char tmp[4200], file[4300], err[512] = "";
+	snprintf(tmp, sizeof(tmp), "%s.import-%d", dir, h->subtask);
+	snprintf(file, sizeof(file), "%s/data.mdb", tmp);
+	wr_rmtree(tmp);
+	int rv = wr_mkdirs(tmp, 0755);
+	if (rv == WR_OK)
+		rv = wr_objstore_get_file(os, h->path, file, err, sizeof(err));
+	if (rv == WR_OK) {
+		int a = h->kg_first > kf ? h->kg_first : kf;
+		int b = h->kg_last < kl ? h->kg_last : kl;
+		uint64_t n = 0;
+		rv = wr_state_import(t->state, tmp, (uint16_t)a, (uint16_t)b,
+		                     &n);
+		wr_log(WR_LOG_INFO, "CKPT-RESTORE-KEYED",
+		       "%s: %llu entries of key groups %d-%d from %s", t->label,
+		       (unsigned long long)n, a, b, h->path);
+	}
+	wr_rmtree(tmp);
+	if (rv != WR_OK)
+		snprintf(errbuf, errlen, "restoring %s: %s%s%s", h->path,
+		         wr_strerror(rv), err[0] ? ": " : "", err);
+	return rv;
+}
+
+int
+tm_task_restore_state(tm_task *t, char *errbuf, size_t errlen)
+{
+	const char *url = t->spec->restore_url;
+	char err[512] = "", dir[4096];
+	wr_objstore *os = NULL;
+	wr_buf b;
+	int rv;
+
+	t->keyed_node = tm_ckpt_find_keyed(t);
+	tm_task_state_dir(t, dir, sizeof(dir));
+	wr_rmtree(dir); /* never resume from what an earlier run left */
+	if (url == NULL)
+		return WR_OK;
+	wr_buf_init(&b);
+	if ((rv = wr_objstore_open(url, &os, err, sizeof(err))) != WR_OK ||
+	    (rv = wr_objstore_get(os, WR_CKPT_META_NAME, WR_CKPT_META_MAX_BYTES,
+	                          &b, err, sizeof(err))) != WR_OK ||
+	    (rv = wr_ckpt_meta_decode(b.data, b.len, &t->restore, err,
+	                              sizeof(err))) != WR_OK) {
+		snprintf(errbuf, errlen, "cannot restore from %s: %s", url,
+		         err[0] ? err : wr_strerror(rv));
+		goto out;
+	}
+	if (t->keyed_node < 0)
+		goto out;
+	const char *uid = t->job->nodes[t->keyed_node].id;
+	int kf, kl;
+	tm_ckpt_kg_range(t->job->max_parallelism, t->vertex->parallelism,
+	                 t->spec->subtask, &kf, &kl);
+	const wr_ckpt_handle *hs[WR_JOB_MAX_PARALLELISM];
+	int nh = 0;
+	for (size_t i = 0; i < t->restore->nhandles; i++) {
+		const wr_ckpt_handle *h = &t->restore->handles[i];
+		if (h->kind == WR_CKPT_KEYED && strcmp(h->uid, uid) == 0 &&
+		    h->kg_last >= kf && h->kg_first <= kl &&
+		    nh < WR_JOB_MAX_PARALLELISM)
+			hs[nh++] = h;
+	}
+	if (nh == 0)
+		goto out;
+	if (nh == 1 && hs[0]->kg_first == kf && hs[0]->kg_last == kl) {
+		/* Same key groups as the snapshot: take the file as is. */
+		char file[4200];
+		snprintf(file, sizeof(file), "%s/data.mdb", dir);
+		if ((rv = wr_mkdirs(dir, 0755)) == WR_OK)
+			rv = wr_objstore_get_file(os, hs[0]->path, file, err,
+			                          sizeof(err));
+		if (rv != WR_OK)
+			snprintf(errbuf, errlen, "restoring %s: %s",
+			         hs[0]->path, err[0] ? err : wr_strerror(rv));
+		else
+			wr_log(WR_LOG_INFO, "CKPT-RESTORE-KEYED",
+			       "%s: key groups %d-%d from %s", t->label, kf, kl,
+			       hs[0]->path);
+		goto out;
+	}
+	/* Rescaled: keep our key groups out of every overlapping file. */
+	wr_state_opts o = {.cache_bytes = TM_CKPT_STATE_CACHE_BYTES};
+	if ((rv = wr_state_open(dir, &o, &t->state)) != WR_OK) {
+		snprintf(errbuf, errlen, "cannot open keyed state in %s: %s",
+		         dir, wr_strerror(rv));
+		goto out;
+	}
+	t->state_owned = true;
+	for (int i = 0; i < nh && rv == WR_OK; i++)
+		rv = tm_ckpt_import(t, os, dir, hs[i], kf, kl, errbuf, errlen);
+out:
+	wr_buf_fini(&b);
+	wr_objstore_close(os);
+	return rv;
+}
+
+int
+tm_task_restore_ops(tm_task *t, char *errbuf, size_t errlen)
+{
+	if (t->restore == NULL)
+		return WR_OK;
+	int par = t->vertex->parallelism, sub = t->spec->subtask;
+	tm_op_state *st = wr_xcalloc(t->restore->nhandles + 1, sizeof(*st));
+	int rv = WR_OK;
+	for (int i = 0; i < t->vertex->nnodes && rv == WR_OK; i++) {
+		tm_op *op = t->ops[t->vertex->nodes[i]];
+		if (op == NULL || op->restore == NULL)
+			continue;
+		int n = 0;
+		for (size_t k = 0; k < t->restore->nhandles; k++) {
+			const wr_ckpt_handle *h = &t->restore->handles[k];
+			if (h->kind != WR_CKPT_INLINE ||
+			    strcmp(h->uid, op->node->id) != 0 ||
+			    h->subtask % par != sub)
+				continue;
+			st[n].subtask = h->subtask;
+			st[n].ckpt = t->restore->id;
+			st[n].data = h->data;
+			st[n].len = h->len;
+			n++;
+		}
+		rv = op->restore(op, st, n);
+		if (rv != WR_OK)
+			snprintf(errbuf, errlen,
+			         "node '%s': restore failed%s%s", op->node->id,
+			         t->failure[0] ? ": " : "", t->failure);
+	}
+	free(st);
+	return rv;
+}
+
+int64_t
+tm_task_restored_offset(const tm_task *t, const char *topic, int32_t partition)
+{
+	if (t->restore == NULL)
+		return -1;
+	const char *uid = t->head->node->id;
+	for (size_t i = 0; i < t->restore->noffsets; i++) {
+		const wr_ckpt_offset *o = &t->restore->offsets[i];
+		if (o->partition == partition && strcmp(o->uid, uid) == 0 &&
+		    strcmp(o->topic, topic) == 0)
+			return o->offset;
+	}
+	return -1;
+}
+
+/* ---- snapshots ---- */
+
+static size_t
+tm_ckpt_barrier_encode(const tm_ckpt_trigger *tr, uint8_t *p, size_t cap)
+{
+	size_t ul = strlen(tr->url);
+	if (11 + ul > cap)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(tr->id >> (56 - 8 * i));
+	p[8] = (uint8_t)((tr->savepoint ? TM_BARRIER_SAVEPOINT : 0) |
+	                 (tr->stop ? TM_BARRIER_STOP : 0) |
+	                 (tr->drain ? TM_BARRIER_DRAIN : 0));
+	p[9] = (uint8_t)(ul >> 8);
+	p[10] = (uint8_t)ul;
+	memcpy(p + 11, tr->url, ul);
+	return 11 + ul;
+}
+
+static int
+tm_ckpt_barrier_decode(const uint8_t *p, size_t len, tm_ckpt_trigger *tr)
+{
+	if (len < 11)
+		return WR_ECORRUPT;
+	size_t ul = (size_t)p[9] << 8 | p[10];
+	if (len != 11 + ul || ul >= sizeof(tr->url))
+		return WR_ECORRUPT;
+	memset(tr, 0, sizeof(*tr));
+	for (int i = 0; i < 8; i++)
+		tr->id = tr->id << 8 | p[i];
+	tr->savepoint = p[8] & TM_BARRIER_SAVEPOINT;
+	tr->stop = p[8] & TM_BARRIER_STOP;
+	tr->drain = p[8] & TM_BARRIER_DRAIN;
+	memcpy(tr->url, p + 11, ul);
+	return tr->id > 0 ? WR_OK : WR_ECORRUPT;
+}
+
+/* Copies the keyed state out and stores it; adds its handle to part. */
+static int
+tm_ckpt_keyed(tm_task *t, wr_objstore *os, wr_ckpt_meta *part, uint64_t id,
+              uint64_t *size, char *errbuf, size_t errlen)
+{
+	char dir[4096], snap[4200], file[4300], key[200], err[512] = "";
+	const char *uid = t->job->nodes[t->keyed_node].id;
+	tm_task_state_dir(t, dir, sizeof(dir));
+	snprintf(snap, sizeof(snap), "%s.chk-%llu", dir,
+	         (unsigned long long)id);
+	snprintf(file, sizeof(file), "%s/data.mdb", snap);
+	snprintf(key, sizeof(key), "%s-%d.mdb", uid, t->spec->subtask);
+	wr_rmtree(snap);
+	int rv = wr_state_snapshot(t->state, snap);
+	if (rv == WR_OK)
+		rv = wr_objstore_put_file(os, key, file, err, sizeof(err));
+	int64_t bytes = 0;
+	if (rv == WR_OK) {
+		FILE *f = fopen(file, "rb");
+		if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+			bytes = ftell(f);
+		if (f != NULL)
+			fclose(f);
+	}
+	wr_rmtree(snap);
+	if (rv != WR_OK) {
+		snprintf(errbuf, errlen, "keyed state of '%s': %s%s%s", uid,
+		         wr_strerror(rv), err[0] ? ": " : "", err);
+		return rv;
+	}
+	int kf, kl;
+	tm_ckpt_kg_range(t->job->max_parallelism, t->vertex->parallelism,
+	                 t->spec->subtask, &kf, &kl);
+	wr_ckpt_handle h = {.uid = (char *)uid,
+	                    .subtask = t->spec->subtask,
+	                    .kind = WR_CKPT_KEYED,
+	                    .path = key,
+	                    .size = (uint64_t)(bytes > 0 ? bytes : 0),
+	                    .kg_first = kf,
+	                    .kg_last = kl};
+	wr_ckpt_meta_add_handle(part, &h);
+	*size += h.size;
+	return WR_OK;
+}
+
+/* Snapshots the task for checkpoint tr->id and acks (or declines). The
+ * barrier goes on first: downstream can start aligning while this task
+ * copies its state. */
+static int
+tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
+{
+	uint8_t payload[16 + WR_URL_BYTES];
+	size_t plen = tm_ckpt_barrier_encode(tr, payload, sizeof(payload));
+	char err[768] = "";
+	int64_t t0 = wr_mono_ms();
+	int rv = WR_OK;
+	for (int i = 0; i < t->noutputs && rv == WR_OK; i++)
+		rv = tm_output_event(t->outputs[i], TM_BATCH_BARRIER, payload,
+		                     plen);
+	if (rv != WR_OK)
+		return rv; /* cancelled: no ack */
+	t->ck_last = tr->id;
+
+	wr_ckpt_meta *part =
+	    wr_ckpt_meta_new(t->spec->job_id, "", tr->id, 0, tr->savepoint,
+	                     t->job->max_parallelism);
+	uint64_t size = 0;
+	wr_objstore *os = NULL;
+	wr_buf b;
+	wr_buf_init(&b);
+	for (int i = 0; i < t->vertex->nnodes; i++) {
+		tm_op *op = t->ops[t->vertex->nodes[i]];
+		wr_ckpt_meta_add_op(part, op->node->id, t->vertex->parallelism);
+		if (op->snapshot == NULL)
+			continue;
+		wr_buf_reset(&b);
+		if ((rv = op->snapshot(op, tr->id, &b)) != WR_OK) {
+			snprintf(err, sizeof(err), "node '%s': %s%s%s",
+			         op->node->id, wr_strerror(rv),
+			         t->failure[0] ? ": " : "", t->failure);
+			goto done;
+		}
+		if (b.len > TM_OP_STATE_MAX_BYTES) {
+			snprintf(err, sizeof(err),
+			         "node '%s': snapshot of %zu bytes is over %u",
+			         op->node->id, b.len, TM_OP_STATE_MAX_BYTES);
+			rv = WR_ETOOBIG;
+			goto done;
+		}
+		wr_ckpt_handle h = {.uid = (char *)op->node->id,
+		                    .subtask = t->spec->subtask,
+		                    .kind = WR_CKPT_INLINE,
+		                    .path = "",
+		                    .size = b.len,
+		                    .data = (uint8_t *)b.data,
+		                    .len = b.len};
+		wr_ckpt_meta_add_handle(part, &h);
+		size += b.len;
+	}
+	if (t->keyed_node >= 0 && t->state != NULL) {
+		if ((rv = wr_objstore_open(tr->url, &os, err, sizeof(err))) !=
+		        WR_OK ||
+		    (rv = tm_ckpt_keyed(t, os, part, tr->id, &size, err,
+		                        sizeof(err))) != WR_OK)
+			goto done;
+	}
+	if (t->head->node->kind == WR_NODE_SOURCE) {
+		if (t->src_offsets != NULL) {
+			t->src_offsets(t, part);
+		} else {
+			wr_ckpt_offset o = {.uid = t->head->node->id,
+			                    .subtask = t->spec->subtask,
+			                    .topic = "",
+			                    .partition = t->spec->subtask,
+			                    .offset = t->src_pos};
+			wr_ckpt_meta_add_offset(part, &o);
+		}
+	}
+done:
+	wr_buf_fini(&b);
+	wr_objstore_close(os);
+	if (rv != WR_OK) {
+		wr_log(WR_LOG_WARN, "CKPT-DECLINE", "%s checkpoint %llu: %s",
+		       t->label, (unsigned long long)tr->id, err);
+		tm_report_checkpoint(t->tm, t->spec, tr->id, NULL, 0, 0, err);
+		rv = WR_OK; /* a failed snapshot fails the checkpoint only */
+	} else {
+		wr_log(WR_LOG_DEBUG, "CKPT-TAKEN",
+		       "%s checkpoint %llu: %llu bytes in %lld ms, aligned in "
+		       "%llu ms",
+		       t->label, (unsigned long long)tr->id,
+		       (unsigned long long)size, (long long)(wr_mono_ms() - t0),
+		       (unsigned long long)align_ms);
+		tm_report_checkpoint(t->tm, t->spec, tr->id, part, align_ms,
+		                     size, NULL);
+	}
+	wr_ckpt_meta_free(part);
+	return rv;
+}
+
+static int
+tm_ckpt_commit(tm_task *t)
+{
+	uint64_t done = atomic_load(&t->ck_complete);
+	if (done <= t->ck_committed || done > t->ck_last)
+		return WR_OK;
+	t->ck_committed = done;
+	for (int i = 0; i < t->vertex->nnodes; i++) {
+		tm_op *op = t->ops[t->vertex->nodes[i]];
+		if (op->commit != NULL) {
+			int rv = op->commit(op, done);
+			if (rv != WR_OK) {
+				tm_task_fail(t,
+				             "node '%s': commit of "
+				             "checkpoint %llu failed",
+				             op->node->id,
+				             (unsigned long long)done);
+				return rv;
+			}
+		}
+	}
+	if (t->src_commit != NULL)
+		t->src_commit(t, done);
+	return WR_OK;
+}
+
+int
+tm_task_ckpt_poll(tm_task *t)
+{
+	int rv = tm_ckpt_commit(t);
+	if (rv != WR_OK || t->head->node->kind != WR_NODE_SOURCE)
+		return rv;
+	tm_ckpt_trigger tr;
+	bool go = false;
+	pthread_mutex_lock(&t->ck_mu);
+	if (t->ck_trig_pending) {
+		tr = t->ck_trig;
+		t->ck_trig_pending = false;
+		go = tr.id > t->ck_last && !t->ck_stopped;
+	}
+	pthread_mutex_unlock(&t->ck_mu);
+	if (!go)
+		return WR_OK;
+	if (tr.drain && (rv = tm_task_watermark(t, TM_WM_MAX, false)) != WR_OK)
+		return rv;
+	rv = tm_ckpt_take(t, &tr, 0);
+	if (rv == WR_OK && tr.stop)
+		t->ck_stopped = true;
+	return rv;
+}
+
+/* Every channel has delivered the barrier or ended: snapshot. */
+static int
+tm_ckpt_align_check(tm_task *t)
+{
+	if (t->ck_align_id == 0)
+		return WR_OK;
+	for (int i = 0; i < t->ninput_chans; i++)
+		if (!t->ck_align_got[i] && !t->ck_chan_ended[i])
+			return WR_OK;
+	uint64_t align_ms = (uint64_t)(wr_mono_ms() - t->ck_align_start);
+	tm_ckpt_trigger tr = t->ck_align;
+	t->ck_align_id = 0;
+	int rv = tm_ckpt_take(t, &tr, align_ms);
+	for (int i = 0; i < t->ninput_chans; i++)
+		tm_input_block(t->input, i, false);
+	return rv;
+}
+
+static void
+tm_ckpt_align_reset(tm_task *t)
+{
+	if (t->ck_align_got == NULL) {
+		t->ck_align_got =
+		    wr_xcalloc((size_t)t->ninput_chans + 1, sizeof(bool));
+		t->ck_chan_ended =
+		    wr_xcalloc((size_t)t->ninput_chans + 1, sizeof(bool));
+	}
+	for (int i = 0; i < t->ninput_chans; i++) {
+		t->ck_align_got[i] = false;
+		tm_input_block(t->input, i, false);
+	}
+}
+
+int
+tm_task_ckpt_barrier(tm_task *t, const tm_batch *b, int ch)
+{
+	tm_ckpt_trigger tr;
+	if (tm_ckpt_barrier_decode(b->data, b->len, &tr) != WR_OK) {
+		tm_task_fail(t, "corrupt checkpoint barrier from the network");
+		return WR_ECORRUPT;
+	}
+	if (tr.id <= t->ck_last ||
+	    (t->ck_align_id != 0 && tr.id < t->ck_align_id))
+		return WR_OK; /* of a checkpoint given up */
+	if (tr.id != t->ck_align_id) {
+		if (t->ck_align_id != 0)
+			wr_log(WR_LOG_WARN, "CKPT-ALIGN-ABANDONED",
+			       "%s: checkpoint %llu overtaken by %llu",
+			       t->label, (unsigned long long)t->ck_align_id,
+			       (unsigned long long)tr.id);
+		tm_ckpt_align_reset(t);
+		t->ck_align_id = tr.id;
+		t->ck_align = tr;
+		t->ck_align_start = wr_mono_ms();
+	}
+	t->ck_align_got[ch] = true;
+	tm_input_block(t->input, ch, true);
+	return tm_ckpt_align_check(t);
+}
+
+int
+tm_task_ckpt_chan_ended(tm_task *t, int ch)
+{
+	if (t->ck_chan_ended == NULL)
+		tm_ckpt_align_reset(t);
+	t->ck_chan_ended[ch] = true;
+	return tm_ckpt_align_check(t);
+}
+
+void
+tm_task_ckpt_fini(tm_task *t, bool commit)
+{
+	/* A completion reported just before a cancel (stop-with-savepoint)
+	 * still commits. */
+	if (commit && t->vertex != NULL && t->ck_last > 0)
+		tm_ckpt_commit(t);
+	free(t->ck_align_got);
+	free(t->ck_chan_ended);
+	t->ck_align_got = t->ck_chan_ended = NULL;
+	wr_ckpt_meta_free(t->restore);
+	t->restore = NULL;
+}
