@@ -593,7 +593,7 @@ wr_os_walk_dir(struct wr_os_walk *w, char *abs, size_t alen, char *rel,
 		return;
 	}
 	bool dir_in_prefix = rlen >= w->plen;
-	struct dirent *e;
+	struct dirent *e = NULL;
 	while (w->rv == WR_OK && (errno = 0, e = readdir(d)) != NULL) {
 		const char *name = e->d_name;
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
