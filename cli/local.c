@@ -229,6 +229,11 @@ cli_local_config(cli_ctx *ctx, cli_local_cluster *l)
 			snprintf(v, sizeof(v), "%s/state", l->dir);
 			break;
 		case 6:
+			/* Storage set in the config (an s3:// bucket, say)
+			 * stays; the default moves under DIR. */
+			if (strcmp(cfg->ckpt_storage,
+			           "file:///var/lib/weir/checkpoints") != 0)
+				continue;
 			snprintf(v, sizeof(v), "file://%s/checkpoints", l->dir);
 			break;
 		default:

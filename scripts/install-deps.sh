@@ -12,6 +12,12 @@ pkgs=(
 	libcurl4-openssl-dev libpq-dev postgresql nodejs
 )
 
+# npm (s3rver for the S3 tests): Debian packages it apart from nodejs;
+# NodeSource's nodejs carries its own and conflicts with Debian's npm.
+if ! command -v npm >/dev/null 2>&1; then
+	pkgs+=(npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

@@ -142,8 +142,9 @@ class TaskManagers:
     """The cluster's TaskManagers: weir local's own, then replacements
     started here with the cluster's config."""
 
-    def __init__(self, c):
+    def __init__(self, c, env=None):
         self.c = c
+        self.env = env  # of replacements; None: this process's
         self.pids = [p for p in c.child_pids()
                      if "weir-taskmanager" in open(
                          "/proc/%d/cmdline" % p).read()]
@@ -178,7 +179,7 @@ class TaskManagers:
         p = spawn([os.path.join(BIN, "weir-taskmanager"), "--config",
                    os.path.join(self.c.dir, "weir.yaml")],
                   stdout=log, stderr=subprocess.STDOUT,
-                  stdin=subprocess.DEVNULL)
+                  stdin=subprocess.DEVNULL, env=self.env)
         self.procs.append(p)
         self.pids.append(p.pid)
 
