@@ -6,7 +6,7 @@
 #include "buf.h"
 #include "err.h"
 #include "mem.h"
-#include "weir.pb-c.h"
+#include "ckpt_meta_pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,39 +152,12 @@ wr_ckpt_meta_encode(const wr_ckpt_meta *m, wr_buf *out)
 		opp[i] = &ops[i];
 	}
 	for (size_t i = 0; i < m->nhandles; i++) {
-		const wr_ckpt_handle *h = &m->handles[i];
-		Weir__StateHandle *p = &hs[i];
-		weir__state_handle__init(p);
-		p->operator_uid = h->uid;
-		p->subtask = (uint32_t)h->subtask;
-		p->path = h->path;
-		p->has_size_bytes = 1;
-		p->size_bytes = h->size;
-		p->has_kind = 1;
-		p->kind = (uint32_t)h->kind;
-		if (h->kind == WR_CKPT_KEYED) {
-			p->has_key_group_start = p->has_key_group_end = 1;
-			p->key_group_start = (uint32_t)h->kg_first;
-			p->key_group_end = (uint32_t)h->kg_last;
-		}
-		if (h->len > 0) {
-			p->has_data = 1;
-			p->data.data = h->data;
-			p->data.len = h->len;
-		}
-		hsp[i] = p;
+		wr_ckpt_pb_handle(&m->handles[i], &hs[i]);
+		hsp[i] = &hs[i];
 	}
 	for (size_t i = 0; i < m->noffsets; i++) {
-		const wr_ckpt_offset *o = &m->offsets[i];
-		Weir__SourceOffset *p = &os[i];
-		weir__source_offset__init(p);
-		p->topic = o->topic;
-		p->partition = o->partition;
-		p->offset = o->offset;
-		p->operator_uid = o->uid;
-		p->has_subtask = 1;
-		p->subtask = (uint32_t)o->subtask;
-		osp[i] = p;
+		wr_ckpt_pb_offset(&m->offsets[i], &os[i]);
+		osp[i] = &os[i];
 	}
 	pm.n_operators = m->nops;
 	pm.operators = opp;
@@ -230,40 +203,21 @@ wr_ckpt_meta_from_pb(const Weir__CheckpointMetadata *pm, wr_ckpt_meta **out,
 		                    (int)pm->operators[i]->parallelism);
 	for (size_t i = 0; i < pm->n_state; i++) {
 		const Weir__StateHandle *p = pm->state[i];
-		wr_ckpt_handle h = {
-		    .uid = p->operator_uid,
-		    .subtask = (int)p->subtask,
-		    .kind = p->has_kind ? (int)p->kind : WR_CKPT_KEYED,
-		    .path = p->path,
-		    .size = p->size_bytes,
-		    .kg_first = (int)p->key_group_start,
-		    .kg_last = (int)p->key_group_end,
-		    .data = p->has_data ? p->data.data : NULL,
-		    .len = p->has_data ? p->data.len : 0,
-		};
-		if (h.kind == WR_CKPT_KEYED &&
-		    (h.kg_first > h.kg_last ||
-		     h.kg_last >= m->max_parallelism ||
-		     strstr(h.path, "..") != NULL || h.path[0] == '/')) {
+		bool keyed = !p->has_kind || p->kind == WR_CKPT_KEYED;
+		if (keyed &&
+		    (p->key_group_start > p->key_group_end ||
+		     p->key_group_end >= pm->max_parallelism ||
+		     strstr(p->path, "..") != NULL || p->path[0] == '/')) {
 			snprintf(errbuf, errlen,
-			         "bad state handle for '%s' subtask %d", h.uid,
-			         h.subtask);
+			         "bad state handle for '%s' subtask %u",
+			         p->operator_uid, p->subtask);
 			wr_ckpt_meta_free(m);
 			return WR_ECORRUPT;
 		}
-		wr_ckpt_meta_add_handle(m, &h);
+		wr_ckpt_meta_add_pb_handle(m, p);
 	}
-	for (size_t i = 0; i < pm->n_offsets; i++) {
-		const Weir__SourceOffset *p = pm->offsets[i];
-		wr_ckpt_offset o = {
-		    .uid = p->operator_uid ? p->operator_uid : "",
-		    .subtask = (int)p->subtask,
-		    .topic = p->topic,
-		    .partition = p->partition,
-		    .offset = p->offset,
-		};
-		wr_ckpt_meta_add_offset(m, &o);
-	}
+	for (size_t i = 0; i < pm->n_offsets; i++)
+		wr_ckpt_meta_add_pb_offset(m, pm->offsets[i]);
 	*out = m;
 	return WR_OK;
 }
@@ -308,4 +262,68 @@ wr_ckpt_meta_decode(const void *data, size_t len, wr_ckpt_meta **out,
 	int rv = wr_ckpt_meta_from_pb(pm, out, errbuf, errlen);
 	weir__checkpoint_metadata__free_unpacked(pm, NULL);
 	return rv;
+}
+
+void
+wr_ckpt_pb_handle(const wr_ckpt_handle *h, Weir__StateHandle *p)
+{
+	weir__state_handle__init(p);
+	p->operator_uid = h->uid;
+	p->subtask = (uint32_t)h->subtask;
+	p->path = h->path ? h->path : "";
+	p->has_size_bytes = p->has_kind = 1;
+	p->size_bytes = h->size;
+	p->kind = (uint32_t)h->kind;
+	if (h->kind == WR_CKPT_KEYED) {
+		p->has_key_group_start = p->has_key_group_end = 1;
+		p->key_group_start = (uint32_t)h->kg_first;
+		p->key_group_end = (uint32_t)h->kg_last;
+	}
+	if (h->len > 0) {
+		p->has_data = 1;
+		p->data.data = h->data;
+		p->data.len = h->len;
+	}
+}
+
+void
+wr_ckpt_pb_offset(const wr_ckpt_offset *o, Weir__SourceOffset *p)
+{
+	weir__source_offset__init(p);
+	p->topic = o->topic;
+	p->partition = o->partition;
+	p->offset = o->offset;
+	p->operator_uid = o->uid;
+	p->has_subtask = 1;
+	p->subtask = (uint32_t)o->subtask;
+}
+
+void
+wr_ckpt_meta_add_pb_handle(wr_ckpt_meta *m, const Weir__StateHandle *p)
+{
+	wr_ckpt_handle h = {
+	    .uid = p->operator_uid,
+	    .subtask = (int)p->subtask,
+	    .kind = p->has_kind ? (int)p->kind : WR_CKPT_KEYED,
+	    .path = p->path,
+	    .size = p->size_bytes,
+	    .kg_first = (int)p->key_group_start,
+	    .kg_last = (int)p->key_group_end,
+	    .data = p->has_data ? p->data.data : NULL,
+	    .len = p->has_data ? p->data.len : 0,
+	};
+	wr_ckpt_meta_add_handle(m, &h);
+}
+
+void
+wr_ckpt_meta_add_pb_offset(wr_ckpt_meta *m, const Weir__SourceOffset *p)
+{
+	wr_ckpt_offset o = {
+	    .uid = p->operator_uid ? p->operator_uid : "",
+	    .subtask = (int)p->subtask,
+	    .topic = p->topic,
+	    .partition = p->partition,
+	    .offset = p->offset,
+	};
+	wr_ckpt_meta_add_offset(m, &o);
 }

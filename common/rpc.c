@@ -475,6 +475,16 @@ wr_rpc_req_reply(wr_rpc_req *req, struct Weir__Envelope *reply)
 }
 
 void
+wr_rpc_req_reply_ack(wr_rpc_req *req)
+{
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__Ack ack = WEIR__ACK__INIT;
+	rep.body_case = WEIR__ENVELOPE__BODY_ACK;
+	rep.ack = &ack;
+	wr_rpc_req_reply(req, &rep);
+}
+
+void
 wr_rpc_req_reply_error(wr_rpc_req *req, int code, const char *fmt, ...)
 {
 	char text[WR_RPC_ERRMSG_BYTES];

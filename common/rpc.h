@@ -49,6 +49,9 @@ int wr_rpc_server_next(wr_rpc_server *srv, int timeout_ms, wr_rpc_req **out);
 /* The request's envelope; owned by req. */
 struct Weir__Envelope *wr_rpc_req_env(const wr_rpc_req *req);
 
+/* Answers with an empty Ack, then frees req. */
+void wr_rpc_req_reply_ack(wr_rpc_req *req);
+
 /* Packs and sends reply (the caller keeps reply), then frees req. */
 void wr_rpc_req_reply(wr_rpc_req *req, struct Weir__Envelope *reply);
 

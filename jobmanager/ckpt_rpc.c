@@ -6,7 +6,7 @@
 #include "ckpt.h"
 #include "jm_int.h"
 
-#include "ckpt_meta.h"
+#include "ckpt_meta_pb.h"
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -21,16 +21,6 @@
 /* Triggers and notices wait at most this long for a TaskManager: one that
  * is gone must not stall the JobManager's loop for long. */
 #define JM_CKPT_RPC_TIMEOUT_MS 1500
-
-static void
-jm_ckpt_reply_ack(wr_rpc_req *req)
-{
-	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
-	Weir__Ack ack = WEIR__ACK__INIT;
-	rep.body_case = WEIR__ENVELOPE__BODY_ACK;
-	rep.ack = &ack;
-	wr_rpc_req_reply(req, &rep);
-}
 
 /* Calls fn once per distinct TaskManager of the tasks pick selects. */
 static int
@@ -113,32 +103,10 @@ jm_ckpt_rpc_part(const Weir__AckCheckpoint *m)
 {
 	wr_ckpt_meta *part =
 	    wr_ckpt_meta_new(m->job_id, "", m->checkpoint_id, 0, false, 1);
-	for (size_t i = 0; i < m->n_state; i++) {
-		const Weir__StateHandle *p = m->state[i];
-		wr_ckpt_handle h = {
-		    .uid = p->operator_uid,
-		    .subtask = (int)p->subtask,
-		    .kind = p->has_kind ? (int)p->kind : WR_CKPT_KEYED,
-		    .path = p->path,
-		    .size = p->size_bytes,
-		    .kg_first = (int)p->key_group_start,
-		    .kg_last = (int)p->key_group_end,
-		    .data = p->has_data ? p->data.data : NULL,
-		    .len = p->has_data ? p->data.len : 0,
-		};
-		wr_ckpt_meta_add_handle(part, &h);
-	}
-	for (size_t i = 0; i < m->n_offsets; i++) {
-		const Weir__SourceOffset *p = m->offsets[i];
-		wr_ckpt_offset o = {
-		    .uid = p->operator_uid ? p->operator_uid : "",
-		    .subtask = (int)p->subtask,
-		    .topic = p->topic,
-		    .partition = p->partition,
-		    .offset = p->offset,
-		};
-		wr_ckpt_meta_add_offset(part, &o);
-	}
+	for (size_t i = 0; i < m->n_state; i++)
+		wr_ckpt_meta_add_pb_handle(part, m->state[i]);
+	for (size_t i = 0; i < m->n_offsets; i++)
+		wr_ckpt_meta_add_pb_offset(part, m->offsets[i]);
 	return part;
 }
 
@@ -153,14 +121,14 @@ jm_ckpt_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 		jm_ckpt_ack(jm->jobs, m->job_id, m->task_id, m->checkpoint_id,
 		            part, m->alignment_ms, m->size_bytes);
 		wr_ckpt_meta_free(part);
-		jm_ckpt_reply_ack(req);
+		wr_rpc_req_reply_ack(req);
 		return true;
 	}
 	case WEIR__ENVELOPE__BODY_DECLINE_CHECKPOINT: {
 		const Weir__DeclineCheckpoint *m = env->decline_checkpoint;
 		jm_ckpt_decline(jm->jobs, m->job_id, m->task_id,
 		                m->checkpoint_id, m->reason);
-		jm_ckpt_reply_ack(req);
+		wr_rpc_req_reply_ack(req);
 		return true;
 	}
 	default:

@@ -38,16 +38,6 @@ jm_tm_client_get(jm_server *jm, const char *address)
 }
 
 static void
-jm_rpc_reply_ack(wr_rpc_req *req)
-{
-	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
-	Weir__Ack ack = WEIR__ACK__INIT;
-	rep.body_case = WEIR__ENVELOPE__BODY_ACK;
-	rep.ack = &ack;
-	wr_rpc_req_reply(req, &rep);
-}
-
-static void
 jm_rpc_submit(jm_server *jm, wr_rpc_req *req, const Weir__SubmitJob *m)
 {
 	char id[33], err[1024] = "";
@@ -214,7 +204,7 @@ jm_rpc_cancel(jm_server *jm, wr_rpc_req *req, const Weir__CancelJob *m)
 	if (rv != WR_OK)
 		wr_rpc_req_reply_error(req, rv, "%s", err);
 	else
-		jm_rpc_reply_ack(req);
+		wr_rpc_req_reply_ack(req);
 }
 
 static void
@@ -340,7 +330,7 @@ jm_rpc_task_state(jm_server *jm, wr_rpc_req *req,
 	jm_jobs_task_state(jm->jobs, m->job_id,
 	                   m->has_attempt ? (uint32_t)m->attempt : 0,
 	                   m->task_id, (enum jm_task_state)st, m->failure);
-	jm_rpc_reply_ack(req);
+	wr_rpc_req_reply_ack(req);
 }
 
 bool

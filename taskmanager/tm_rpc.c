@@ -5,7 +5,7 @@
  */
 #include "tm_int.h"
 
-#include "ckpt_meta.h"
+#include "ckpt_meta_pb.h"
 
 #include "err.h"
 #include "mem.h"
@@ -17,16 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void
-tm_rpc_reply_ack(wr_rpc_req *req)
-{
-	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
-	Weir__Ack ack = WEIR__ACK__INIT;
-	rep.body_case = WEIR__ENVELOPE__BODY_ACK;
-	rep.ack = &ack;
-	wr_rpc_req_reply(req, &rep);
-}
 
 /* Copies the TaskSpec into a plain struct; refuses what does not fit. */
 static int
@@ -86,7 +76,7 @@ tm_rpc_deploy(tm_server *tm, wr_rpc_req *req, const Weir__DeployTask *d)
 	if (rv != WR_OK)
 		wr_rpc_req_reply_error(req, rv, "%s", err);
 	else
-		tm_rpc_reply_ack(req);
+		wr_rpc_req_reply_ack(req);
 }
 
 void
@@ -114,7 +104,7 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 			                       env->cancel_task->task_id,
 			                       env->cancel_task->job_id);
 		else
-			tm_rpc_reply_ack(req);
+			wr_rpc_req_reply_ack(req);
 		return;
 	case WEIR__ENVELOPE__BODY_TRIGGER_CHECKPOINT: {
 		const Weir__TriggerCheckpoint *m = env->trigger_checkpoint;
@@ -132,14 +122,14 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 			                       "no source task of job %s here",
 			                       m->job_id);
 		else
-			tm_rpc_reply_ack(req);
+			wr_rpc_req_reply_ack(req);
 		return;
 	}
 	case WEIR__ENVELOPE__BODY_CHECKPOINT_COMPLETE:
 		tm_tasks_checkpoint_complete(
 		    tm->tasks, env->checkpoint_complete->job_id,
 		    env->checkpoint_complete->checkpoint_id);
-		tm_rpc_reply_ack(req);
+		wr_rpc_req_reply_ack(req);
 		return;
 	case WEIR__ENVELOPE__BODY_ABORT_CHECKPOINT:
 		wr_log(WR_LOG_INFO, "CKPT-ABORTED",
@@ -149,7 +139,7 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 		       env->abort_checkpoint->reason
 		           ? env->abort_checkpoint->reason
 		           : "");
-		tm_rpc_reply_ack(req);
+		wr_rpc_req_reply_ack(req);
 		return;
 	default:
 		wr_log(WR_LOG_WARN, "RPC-UNSUPPORTED",
@@ -281,36 +271,12 @@ tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,
 		env.decline_checkpoint = &dec;
 	} else {
 		for (size_t i = 0; i < nh; i++) {
-			const wr_ckpt_handle *h = &part->handles[i];
-			Weir__StateHandle *p = &hs[i];
-			weir__state_handle__init(p);
-			p->operator_uid = h->uid;
-			p->subtask = (uint32_t)h->subtask;
-			p->path = h->path;
-			p->has_size_bytes = p->has_kind = 1;
-			p->size_bytes = h->size;
-			p->kind = (uint32_t)h->kind;
-			p->has_key_group_start = p->has_key_group_end = 1;
-			p->key_group_start = (uint32_t)h->kg_first;
-			p->key_group_end = (uint32_t)h->kg_last;
-			if (h->len > 0) {
-				p->has_data = 1;
-				p->data.data = h->data;
-				p->data.len = h->len;
-			}
-			hsp[i] = p;
+			wr_ckpt_pb_handle(&part->handles[i], &hs[i]);
+			hsp[i] = &hs[i];
 		}
 		for (size_t i = 0; i < no; i++) {
-			const wr_ckpt_offset *o = &part->offsets[i];
-			Weir__SourceOffset *p = &os[i];
-			weir__source_offset__init(p);
-			p->topic = o->topic;
-			p->partition = o->partition;
-			p->offset = o->offset;
-			p->operator_uid = o->uid;
-			p->has_subtask = 1;
-			p->subtask = (uint32_t)o->subtask;
-			osp[i] = p;
+			wr_ckpt_pb_offset(&part->offsets[i], &os[i]);
+			osp[i] = &os[i];
 		}
 		ack.job_id = (char *)spec->job_id;
 		ack.checkpoint_id = id;
