@@ -122,8 +122,12 @@ typedef struct wr_sink_spec {
 	enum wr_semantic semantic;
 	int key_field; /* kafka: -1 = no key */
 	char *path;    /* file: directory */
-	char *dsn;     /* postgres */
-	char *table;   /* postgres */
+	char *dsn;     /* postgres: libpq connection string */
+	char *table;   /* postgres: "table" or "schema.table" */
+	bool upsert;   /* postgres: mode upsert (else append) */
+	/* postgres upsert: the key's input field indices */
+	int pg_keys[WR_MAX_FIELDS];
+	int npg_keys;
 } wr_sink_spec;
 
 typedef struct wr_node_spec {

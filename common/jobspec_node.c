@@ -50,6 +50,8 @@ static const char *const wr_job_sink_kinds[] = {"kafka", "file", "stdout",
 static const char *const wr_job_kafka_sink_keys[] = {"topic", "bootstrap",
                                                      "semantic", "key", NULL};
 static const char *const wr_job_file_sink_keys[] = {"path", NULL};
+static const char *const wr_job_pg_sink_keys[] = {"dsn", "table", "mode", "key",
+                                                  NULL};
 static const char *const wr_job_no_keys[] = {NULL};
 /* Indexed by enum wr_agg_fn. */
 static const char *const wr_job_agg_names[] = {
@@ -334,6 +336,94 @@ wr_job_node_kafka_sink(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 	return WR_OK;
 }
 
+/* A PostgreSQL name as the sink quotes it: [A-Za-z_][A-Za-z0-9_$]*, at
+ * most 63 bytes (NAMEDATALEN - 1), optionally "schema.table". */
+static bool
+wr_job_pg_table_ok(const char *s)
+{
+	for (int part = 0; part < 2; part++) {
+		size_t n = 0;
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      *s == '_'))
+			return false;
+		while ((s[n] >= 'a' && s[n] <= 'z') ||
+		       (s[n] >= 'A' && s[n] <= 'Z') ||
+		       (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
+		       s[n] == '$')
+			n++;
+		if (n > 63)
+			return false;
+		s += n;
+		if (*s == '\0')
+			return true;
+		if (*s++ != '.')
+			return false;
+	}
+	return false;
+}
+
+/* Shape of sink.postgres; the key fields are checked against the input
+ * schema in pass 5 (wr_job_type_pg_sink). */
+static int
+wr_job_node_pg_sink(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
+{
+	wr_sink_spec *s = &n->sink;
+	char where[WR_JOB_WHERE_BYTES], pre[WR_JOB_WHERE_BYTES];
+	char shown[WR_JOB_WHERE_BYTES];
+	const wr_yaml_node *table, *key = wr_yaml_map_get(m, "key");
+	int mode = 0, rc;
+
+	snprintf(where, sizeof(where), "in the postgres sink of node '%s'",
+	         n->id);
+	snprintf(pre, sizeof(pre), "node '%s': sink.postgres.", n->id);
+	if ((rc = wr_job_need_map(p, m, "'postgres'", false)) ||
+	    (rc = wr_job_check_keys(p, m, wr_job_pg_sink_keys, where)) ||
+	    (rc = wr_job_str(p, m, "dsn", pre, true, &s->dsn)) ||
+	    (rc = wr_job_scalar(p, m, "table", pre, true, &table)) ||
+	    (rc = wr_job_enum(p, m, "mode", pre, "append|upsert", &mode)))
+		return rc;
+	if (!wr_job_pg_table_ok(table->scalar)) {
+		wr_quote_for_msg(table->scalar, table->scalar_len, shown,
+		                 sizeof(shown));
+		return wr_job_fail(
+		    p, table,
+		    "%stable: '%s' is not a table name (letters, "
+		    "digits, '_' and '$', at most 63 bytes, "
+		    "optionally schema.table; used as written, "
+		    "case included)",
+		    pre, shown);
+	}
+	s->table = wr_xstrdup(table->scalar);
+	s->upsert = mode == 1;
+	/* Without checkpoints each batch commits on its own. */
+	s->semantic = p->spec->checkpointing.interval_ms > 0
+	                  ? WR_SEM_EXACTLY_ONCE
+	                  : WR_SEM_AT_LEAST_ONCE;
+	if (s->upsert && key == NULL)
+		return wr_job_fail(p, wr_yaml_map_get(m, "mode"),
+		                   "%smode: upsert needs 'key' (the fields of "
+		                   "the table's primary key or unique index)",
+		                   pre);
+	if (!s->upsert && key != NULL)
+		return wr_job_fail(p, wr_job_key(m, "key"),
+		                   "%skey applies only to mode: upsert", pre);
+	if (key == NULL)
+		return WR_OK;
+	if (key->kind == WR_YAML_MAP ||
+	    (key->kind == WR_YAML_SCALAR && key->is_null))
+		return wr_job_fail(p, key,
+		                   "%skey must be a list of field names, not a "
+		                   "%s",
+		                   pre,
+		                   key->kind == WR_YAML_MAP ? "map" : "null");
+	if (key->kind == WR_YAML_SEQ && key->n == 0)
+		return wr_job_fail(p, key, "%skey is empty", pre);
+	if (key->kind == WR_YAML_SEQ && key->n > WR_MAX_FIELDS)
+		return wr_job_fail(p, key, "%skey has more than %d fields", pre,
+		                   WR_MAX_FIELDS);
+	return WR_OK;
+}
+
 static int
 wr_job_node_sink(wr_jp *p, size_t i)
 {
@@ -369,10 +459,7 @@ wr_job_node_sink(wr_jp *p, size_t i)
 			return rc;
 		return wr_job_check_keys(p, v, wr_job_no_keys, where);
 	case WR_SINK_POSTGRES:
-		return wr_job_fail(p, kind,
-		                   "node '%s': the postgres sink is not "
-		                   "supported yet",
-		                   n->id);
+		return wr_job_node_pg_sink(p, n, v);
 	}
 	wr_panic(__FILE__, __LINE__, "sink kind %d", (int)n->sink.kind);
 }
@@ -901,6 +988,43 @@ wr_job_need_event_time(wr_jp *p, size_t i)
 	                   spec->nodes[i].id, spec->nodes[x].id);
 }
 
+/* sink.postgres.key: fields of the input, each once. */
+static int
+wr_job_type_pg_sink(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m,
+                    const wr_schema *in)
+{
+	const wr_yaml_node *v =
+	    wr_yaml_map_get(wr_yaml_map_get(m, "postgres"), "key");
+	size_t count = v == NULL ? 0 : v->kind == WR_YAML_SEQ ? v->n : 1;
+	wr_sink_spec *s = &n->sink;
+
+	for (size_t j = 0; j < count; j++) {
+		const wr_yaml_node *it =
+		    v->kind == WR_YAML_SEQ ? v->values[j] : v;
+		int f;
+		if (it->kind != WR_YAML_SCALAR || it->is_null)
+			return wr_job_fail(
+			    p, it,
+			    "node '%s': sink.postgres.key: a key "
+			    "is a field name, not a %s",
+			    n->id, wr_yaml_kind_name(it->kind));
+		f = wr_schema_index(in, it->scalar);
+		if (f < 0)
+			return wr_job_no_field(p, it->line, it->col, n->id,
+			                       "sink.postgres.key", it->scalar,
+			                       it->scalar_len, in);
+		for (int k = 0; k < s->npg_keys; k++)
+			if (s->pg_keys[k] == f)
+				return wr_job_fail(
+				    p, it,
+				    "node '%s': sink.postgres.key: "
+				    "'%s' is listed twice",
+				    n->id, it->scalar);
+		s->pg_keys[s->npg_keys++] = f;
+	}
+	return WR_OK;
+}
+
 static int
 wr_job_type_sink(wr_jp *p, size_t i, const wr_schema *in)
 {
@@ -909,6 +1033,8 @@ wr_job_type_sink(wr_jp *p, size_t i, const wr_schema *in)
 	const wr_yaml_node *key =
 	    wr_yaml_map_get(wr_yaml_map_get(m, "kafka"), "key");
 
+	if (n->sink.kind == WR_SINK_POSTGRES)
+		return wr_job_type_pg_sink(p, n, m, in);
 	if (n->sink.kind != WR_SINK_KAFKA || key == NULL)
 		return WR_OK;
 	n->sink.key_field = wr_schema_index(in, key->scalar);

@@ -712,8 +712,8 @@ static const bad_case bad_cases[] = {
     {HEAD "nodes:\n"
           "  - id: out\n"
           "    from: s\n"
-          "    sink: { postgres: { dsn: x, table: t } }\n",
-     "t.yaml:9:13: ", "postgres sink is not supported yet"},
+          "    sink: { postgres: { dsn: x, table: t, mode: upsert } }\n",
+     "t.yaml:9:49: ", "mode: upsert needs 'key'"},
     {HEAD "    invalid: { policy: dead_letter }\nnodes:\n" SINK("s"),
      "t.yaml:6:14: ", "invalid.topic is required for policy dead_letter"},
     {HEAD "    invalid: { policy: skip, topic: x }\nnodes:\n" SINK("s"),
