@@ -51,7 +51,7 @@ nodes:
     aggregate: {{ n: count(), total: sum(amount) }}
   - id: out
     from: w
-    sink: {{ file: {{ path: "{out}" }} }}
+    sink: {sink}
 """
 
 
@@ -114,12 +114,14 @@ def produce(c, topic, recs):
             input=data.encode(), check_rc=0)
 
 
-def submit(c, name, topic, out, interval="200ms", delay="200ms"):
+def submit(c, name, topic, out, interval="200ms", delay="200ms", sink=None):
     path = os.path.join(c.dir, name + ".yaml")
+    if sink is None:
+        sink = '{ file: { path: "%s" } }' % out
     with open(path, "w") as f:
         f.write(JOB.format(name=name, topic=topic, bootstrap=c.bootstrap,
-                           out=out, ooo=OOO_MS, interval=interval,
-                           delay=delay))
+                           ooo=OOO_MS, interval=interval, delay=delay,
+                           sink=sink))
     return json.loads(c.cli("run", "-d", path, "-o", "json").stdout)["job_id"]
 
 
@@ -219,6 +221,75 @@ def kill_and_recover(c, tms, rnd, job, k):
         raise
 
 
+def chaos_run(c, tms, rnd, job, recs, got_fn, what):
+    """Produces recs in chunks while killing TaskManagers running the job
+    at random moments (5 or 6 times); then checks got_fn() (a Counter of
+    (key, window start, n, total)) equals the failure-free result."""
+    wait_for(lambda: all_running(c, job), 30, "job running")
+    chunks = [recs[i:i + 300] for i in range(0, len(recs), 300)]
+    kills, next_kill = 0, time.monotonic() + 1.0
+    for i, chunk in enumerate(chunks):
+        produce(c, "ev", chunk)
+        time.sleep(0.15)  # pacing of the producer, not a wait
+        if time.monotonic() >= next_kill and kills < 6:
+            kills += 1
+            kill_and_recover(c, tms, rnd, job, kills)
+            print("  chunk %d: kill %d" % (i, kills))
+            next_kill = time.monotonic() + rnd.uniform(0.5, 1.5)
+    while kills < 5:
+        kills += 1
+        kill_and_recover(c, tms, rnd, job, kills)
+    produce(c, "ev", flush_records(max(r["ts"] for r in recs)))
+    want = reference(recs)
+    try:
+        wait_for(lambda: sum(got_fn().values()) >= sum(want.values()),
+                 90, "every window committed")
+    except Exception:
+        print(c.log("jobmanager")[-6000:])
+        raise
+    time.sleep(1.0)  # a duplicate would show up with the next commit
+    got = got_fn()
+    missing, dup = want - got, got - want
+    check(not missing and not dup,
+          "committed %s output differs from a failure-free run: %d "
+          "missing (%s), %d extra (%s)" %
+          (what, sum(missing.values()), list(missing)[:3],
+           sum(dup.values()), list(dup)[:3]))
+    n = restarts(c, job)
+    check(n >= 5, "only %d restarts recorded for %d kills" % (n, kills))
+    print("  %s: %d kills, %d restarts, %d windows exact" %
+          (what, kills, n, sum(want.values())))
+
+
+def test_chaos_postgres_sink_exactly_once():
+    from pgserver import PgServer
+    rnd = random.Random(int(os.environ.get("WEIR_CHAOS_SEED", "8")))
+    with PgServer() as pg:
+        pg.sql("CREATE TABLE win (product_id text, window_start "
+               "timestamptz, window_end timestamptz, n bigint, "
+               "total bigint)")
+        c = LocalCluster(taskmanagers=3, slots=2,
+                         topics=["ev:%d" % PARTS], config=CONFIG)
+        tms = TaskManagers(c)
+        try:
+            sink = '{ postgres: { dsn: "%s", table: win } }' % pg.dsn
+            job = submit(c, "pg", "ev", None, sink=sink)
+
+            def rows():
+                return collections.Counter(
+                    (k, int(s), int(n), int(t)) for k, s, n, t in pg.query(
+                        "SELECT product_id, (extract(epoch FROM "
+                        "window_start) * 1000)::bigint, n, total FROM win"))
+            chaos_run(c, tms, rnd, job, gen(14, 6000), rows, "postgres")
+            c.cancel(job)
+            left = pg.prepared()
+            check(len(left) <= 1, "prepared transactions left after "
+                  "cancel: %s" % (left,))
+        finally:
+            tms.stop()
+            c.stop()
+
+
 def test_chaos_file_sink_exactly_once():
     rnd = random.Random(int(os.environ.get("WEIR_CHAOS_SEED", "7")))
     c = LocalCluster(taskmanagers=3, slots=2, topics=["ev:%d" % PARTS],
@@ -226,44 +297,9 @@ def test_chaos_file_sink_exactly_once():
     tms = TaskManagers(c)
     try:
         out = os.path.join(c.dir, "out")
-        recs = gen(11, 6000)
         job = submit(c, "file", "ev", out)
-        wait_for(lambda: all_running(c, job), 30, "job running")
-        chunks = [recs[i:i + 300] for i in range(0, len(recs), 300)]
-        kills, next_kill = 0, time.monotonic() + 1.0
-        for i, chunk in enumerate(chunks):
-            produce(c, "ev", chunk)
-            time.sleep(0.15)  # pacing of the producer, not a wait
-            if time.monotonic() >= next_kill and kills < 6:
-                kills += 1
-                kill_and_recover(c, tms, rnd, job, kills)
-                print("  chunk %d: kill %d" % (i, kills))
-                next_kill = time.monotonic() + rnd.uniform(0.5, 1.5)
-        while kills < 5:
-            kills += 1
-            kill_and_recover(c, tms, rnd, job, kills)
-        produce(c, "ev", flush_records(max(r["ts"] for r in recs)))
-        want = reference(recs)
-        try:
-            wait_for(lambda: sum(committed(out).values()) >=
-                     sum(want.values()), 90, "every window committed")
-        except Exception:
-            print(c.log("jobmanager")[-6000:])
-            print(json.dumps(info(c, job))[:2000])
-            raise
-        time.sleep(1.0)  # a duplicate would show up with the next commit
-        got = committed(out)
-        missing = want - got
-        dup = got - want
-        check(not missing and not dup,
-              "committed output differs from a failure-free run: %d "
-              "missing (%s), %d extra (%s)" %
-              (sum(missing.values()), list(missing)[:3],
-               sum(dup.values()), list(dup)[:3]))
-        n = restarts(c, job)
-        check(n >= 5, "only %d restarts recorded for %d kills" % (n, kills))
-        print("  %d kills, %d restarts, %d windows exact" %
-              (kills, n, sum(want.values())))
+        chaos_run(c, tms, rnd, job, gen(11, 6000), lambda: committed(out),
+                  "file")
         c.cancel(job)
     finally:
         tms.stop()
@@ -373,5 +409,6 @@ def test_savepoint_stop_resubmit_rescaled():
 
 if __name__ == "__main__":
     main([test_chaos_file_sink_exactly_once,
+          test_chaos_postgres_sink_exactly_once,
           test_truncated_metadata_uses_previous,
           test_savepoint_stop_resubmit_rescaled])
