@@ -383,9 +383,26 @@ def test_savepoint_stop_resubmit_rescaled():
         check(info(c, job)["state"] == "FINISHED", "stopped job FINISHED")
         moved = os.path.join(c.dir, "moved-savepoint")
         os.rename(path[len("file://"):], moved)
+        # An edited job whose window node lost its id: the savepoint's
+        # state for 'w' maps to no node - refused, naming it, unless
+        # allowed.
+        jpath = os.path.join(c.dir, "sp.yaml")
+        with open(jpath) as f:
+            edited = f.read().replace("- id: w\n", "- id: w2\n").replace(
+                "from: w\n", "from: w2\n").replace(
+                out, os.path.join(c.dir, "out-edited"))
+        epath = os.path.join(c.dir, "edited.yaml")
+        with open(epath, "w") as f:
+            f.write(edited)
+        r = c.cli("run", "-d", "--from-savepoint", moved, epath, check_rc=1)
+        err = r.stderr.decode()
+        check("'w'" in err and "allow-non-restored-state" in err,
+              "refusal does not name the operator: %r" % err)
+        r = c.cli("run", "-d", "--from-savepoint", moved,
+                  "--allow-non-restored-state", epath, "-o", "json")
+        c.cancel(json.loads(r.stdout)["job_id"])
         produce(c, "sp", recs[2000:] +
                 flush_records(max(r["ts"] for r in recs)))
-        jpath = os.path.join(c.dir, "sp.yaml")
         r = c.cli("run", "-d", "-p", "3", "--from-savepoint", moved,
                   jpath, "-o", "json")
         job2 = json.loads(r.stdout)["job_id"]
