@@ -182,6 +182,19 @@ class LocalCluster:
         left = [p for p in kids if alive(p)]
         check(rc == 0, "weir local exited %d on SIGINT" % rc)
         check(not left, "processes left after weir local stopped: %s" % left)
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """Fails on a sanitizer report in any daemon's log (a sanitizer
+        build's processes report and go on or abort; either is a bug)."""
+        for path in glob.glob(os.path.join(self.dir, "log", "*.log")):
+            with open(path, errors="replace") as f:
+                text = f.read()
+            for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                         "WARNING: ThreadSanitizer", "runtime error:"):
+                i = text.find(mark)
+                check(i < 0, "%s in %s:\n%s" % (mark, path,
+                                                 text[i:i + 3000]))
 
 
 def main(tests):
