@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Nexmark on weir against a hand-written C baseline (docs/benchmarks.md).
+# Nexmark on weir against a hand-written C baseline, and Kafka -> job ->
+# Kafka against a raw librdkafka loop (docs/benchmarks.md).
 # Builds weir (release preset), starts `weir local --taskmanagers 1
 # --slots 1`, runs each query of examples/nexmark/ (parallelism 1, a
 # bounded nexmark source, file sink) and, in the same run, the baseline
@@ -8,16 +9,25 @@
 # baseline events/s (one thread, per CPU second of it, so that a busy
 # machine does not count against it), their ratio, and the TaskManager's peak
 # RSS; and the RSS of the idle TaskManager.
+# The `kafka` row: orders pre-filled into the embedded Kafka (`weir gen`),
+# filtered into another topic by examples/bench/kafka-filter.yaml
+# (parallelism 1) and by tests/bench/kafka_baseline (`pipe`: one thread,
+# librdkafka + jansson, the sink's producer settings); per CPU second of
+# each. Then both end-to-end latencies at a fixed rate.
 #   scripts/bench.sh                  # every query, default event counts
-#   scripts/bench.sh q1 q7            # some queries
+#   scripts/bench.sh q1 q7 kafka      # some queries
 #   WEIR_BENCH_EVENTS=1000000 scripts/bench.sh   # one count for all
 #   WEIR_BENCH_BIN=DIR scripts/bench.sh          # binaries of another build
+#   WEIR_BENCH_KAFKA_PARTITIONS=32 WEIR_BENCH_KAFKA_PER_PARTITION=24000
+#       orders in the kafka row (the embedded Kafka keeps about 5 MB a
+#       partition: 24000 orders are about 3.4 MB)
+#   WEIR_BENCH_LATENCY_RATE=5000 (records/s of the latency runs; 0: none)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 queries=("$@")
-[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7)
+[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka)
 # Events per query: each takes 5-20 s on weir on a current x86 core.
 declare -A events=([q0]=4000000 [q1]=5000000 [q2]=12000000 [q5]=5000000
 	[q7]=8000000)
@@ -34,11 +44,28 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 jm="tcp://127.0.0.1:$(free_port)"
+kafka="127.0.0.1:$(free_port)"
+# Kafka bench topics: 32 partitions of kper orders (the embedded Kafka
+# keeps about 5 MB a partition: 24000 orders are about 3.4 MB), as many
+# for both outputs (keyed by order id, so they stay within it too);
+# latency runs on 4.
+kparts=${WEIR_BENCH_KAFKA_PARTITIONS:-32}
+kper=${WEIR_BENCH_KAFKA_PER_PARTITION:-24000}
+lat_rate=${WEIR_BENCH_LATENCY_RATE:-5000}
+topics=()
+for t in bench_in bench_out bench_out2; do
+	topics+=(--topic "$t:$kparts")
+done
+for t in lat_in1 lat_out1 lat_in2 lat_out2; do
+	topics+=(--topic "$t:4")
+done
 "$bin/weir" --jobmanager "$jm" local --taskmanagers 1 --slots 1 \
-	--kafka-port "$(free_port)" --rest-port "$(free_port)" --dir "$dir" \
-	>"$dir/local.out" 2>&1 &
+	--kafka-port "${kafka#*:}" --rest-port "$(free_port)" --dir "$dir" \
+	"${topics[@]}" >"$dir/local.out" 2>&1 &
 local_pid=$!
+pipe_pid=
 stop() {
+	[ -n "$pipe_pid" ] && kill -TERM "$pipe_pid" 2>/dev/null
 	kill -INT "$local_pid" 2>/dev/null || true
 	wait "$local_pid" 2>/dev/null || true
 	rm -rf "$dir"
@@ -82,7 +109,9 @@ status_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$tm_pid/status"; }
 idle_kb=$(status_kb VmRSS)
 printf '%-5s %10s %8s %8s %14s %17s %8s %14s\n' query events wall_s \
 	cpu_s "weir ev/s/core" "baseline ev/s" ratio "TM peak RSS"
-for q in "${queries[@]}"; do
+# One Nexmark query: weir, then the baseline on the same events.
+bench_nexmark() {
+	local q=$1 n job c0 c1 t0 t1 hwm base
 	n=${WEIR_BENCH_EVENTS:-${events[$q]}}
 	job="$dir/$q.yaml"
 	sed -e "s#__OUT__#$dir/out-$q#" -e "s/count: [0-9]*/count: $n/" \
@@ -111,6 +140,118 @@ for q in "${queries[@]}"; do
 		bw = n / b[6]
 		printf "%-5s %10d %8.1f %8.1f %14.0f %17.0f %8.2f %11.1f MiB\n",
 		    q, n, t1 - t0, cpu, w, bw, w / bw, hwm / 1024 }'
+}
+
+# A job submitted detached; prints its id.
+weir_submit() {
+	"$bin/weir" --jobmanager "$jm" run -d "$1" >"$dir/submit.out" 2>&1 || {
+		cat "$dir/submit.out" >&2
+		exit 1
+	}
+	awk '/JobID/ {print $NF}' "$dir/submit.out"
+}
+
+weir_cancel() {
+	"$bin/weir" --jobmanager "$jm" cancel "$1" >/dev/null
+}
+
+# Waits up to 10 s until job $1 and all its subtasks are RUNNING.
+weir_wait_running() {
+	local info
+	for _ in $(seq 1 100); do
+		info=$("$bin/weir" --jobmanager "$jm" info "$1" 2>/dev/null) ||
+			true
+		if echo "$info" | grep -q '^State: *RUNNING' &&
+			! echo "$info" | awk '/^  [0-9]+ / {print $2}' |
+			grep -qv RUNNING; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench: job $1 is not running after 10 s" >&2
+	exit 1
+}
+
+# Kafka -> job -> Kafka: kparts x kper orders pre-filled into bench_in;
+# the raw loop filters them into bench_out, then weir into bench_out2
+# (timed from submission until bench_out2 holds as many records as the
+# raw loop wrote). The embedded Kafka runs inside `weir local`: its CPU
+# counts for neither.
+bench_kafka() {
+	local n base produced id c0 c1 t0 t1 hwm got
+	n=$((kparts * kper))
+	"$bin/weir" gen orders --rate 0 --count "$n" --topic bench_in \
+		--bootstrap "$kafka" --seed 1 >"$dir/gen.out" 2>&1 || {
+		cat "$dir/gen.out" >&2
+		exit 1
+	}
+	base=$("$bin/kafka_baseline" pipe "$kafka" bench_in bench_out "$n")
+	produced=$(echo "$base" | awk '{print $4}')
+	echo 5 >"/proc/$tm_pid/clear_refs" 2>/dev/null || true
+	c0=$(cpu_ticks)
+	t0=$(date +%s.%N)
+	id=$(weir_submit examples/bench/kafka-filter.yaml)
+	"$bin/kafka_baseline" wait "$kafka" bench_out2 "$produced" 300 \
+		>"$dir/kafka.wait" || {
+		echo "bench: weir wrote $(cat "$dir/kafka.wait")," \
+			"not $produced records" >&2
+		exit 1
+	}
+	t1=$(date +%s.%N)
+	c1=$(cpu_ticks)
+	hwm=$(status_kb VmHWM)
+	weir_cancel "$id"
+	got=$(awk '{print $2}' "$dir/kafka.wait")
+	awk -v n="$n" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
+		-v hz="$hz" -v hwm="$hwm" -v base="$base" 'BEGIN {
+		split(base, b, " "); cpu = (c1 - c0) / hz; w = n / cpu
+		bw = n / b[8]
+		printf "%-5s %10d %8.1f %8.1f %14.0f %17.0f %8.2f %11.1f MiB\n",
+		    "kafka", n, t1 - t0, cpu, w, bw, w / bw, hwm / 1024
+		printf "      raw loop: %d in, %d out, %.1f s wall, %.2f s CPU," \
+		    " peak RSS %.1f MiB; records/s wall: raw loop %.0f," \
+		    " weir %.0f\n", b[2], b[4], b[6], b[8], b[10] / 1024,
+		    n / b[6], n / (t1 - t0) }'
+	if [ "$got" != "$produced" ]; then
+		echo "bench: weir wrote $got records, the raw loop $produced" >&2
+		exit 1
+	fi
+	bench_latency
+}
+
+# End-to-end latency at lat_rate records/s for 10 s after 3 s of warmup
+# (kafka_baseline latency): the raw loop, then the same job as above.
+bench_latency() {
+	local id l1 l2
+	[ "$lat_rate" -gt 0 ] || return 0
+	"$bin/kafka_baseline" pipe "$kafka" lat_in1 lat_out1 1000000000 \
+		>"$dir/lat.pipe" &
+	pipe_pid=$!
+	l1=$("$bin/kafka_baseline" latency "$kafka" lat_in1 lat_out1 \
+		"$lat_rate" 10 3)
+	kill -TERM "$pipe_pid"
+	wait "$pipe_pid"
+	pipe_pid=
+	sed -e 's/topic: bench_in,/topic: lat_in2,/' \
+		-e 's/topic: bench_out2,/topic: lat_out2,/' \
+		-e 's/^name: .*/name: bench-kafka-latency/' \
+		examples/bench/kafka-filter.yaml >"$dir/latency.yaml"
+	id=$(weir_submit "$dir/latency.yaml")
+	weir_wait_running "$id"
+	l2=$("$bin/kafka_baseline" latency "$kafka" lat_in2 lat_out2 \
+		"$lat_rate" 10 3)
+	weir_cancel "$id"
+	awk -v r="$lat_rate" -v l1="$l1" -v l2="$l2" 'BEGIN {
+		split(l1, a, " "); split(l2, b, " ")
+		printf "      latency at %d records/s, p50 / p99 / max ms:" \
+		    " weir %.1f / %.1f / %.1f, raw loop %.1f / %.1f / %.1f\n",
+		    r, b[4], b[6], b[8], a[4], a[6], a[8] }'
+}
+for q in "${queries[@]}"; do
+	case $q in
+	kafka) bench_kafka ;;
+	*) bench_nexmark "$q" ;;
+	esac
 done
 printf 'idle TaskManager RSS (fresh, before the first job): %.1f MiB\n' \
 	"$(echo "$idle_kb" | awk '{print $1 / 1024}')"
