@@ -424,8 +424,55 @@ def test_savepoint_stop_resubmit_rescaled():
         c.stop()
 
 
+def test_failing_checkpoints_tolerated_then_fail_over():
+    """Checkpoints that cannot be written (storage is not writable) fail
+    and are counted; tolerable_failed of them are tolerated, one more
+    fails the job over (one restart allowed), then it fails."""
+    c = LocalCluster(taskmanagers=1, slots=2, topics=[],
+                     config=CONFIG + 'checkpoints: { storage: '
+                     '"file:///proc/weir-not-writable" }\n')
+    try:
+        path = os.path.join(c.dir, "tol.yaml")
+        with open(path, "w") as f:
+            f.write("""\
+name: tolerate
+parallelism: 1
+checkpointing: { interval: 100ms, timeout: 5s, tolerable_failed: 2 }
+restart: { strategy: fixed_delay, delay: 100ms, attempts: 1 }
+sources:
+  gen:
+    datagen: { rate: 500 }
+nodes:
+  - id: per_product
+    from: gen
+    key_by: [product_id]
+    reduce: { n: count() }
+  - id: out
+    from: per_product
+    sink: { file: { path: "%s" } }
+""" % os.path.join(c.dir, "out"))
+        job = json.loads(c.cli("run", "-d", path, "-o", "json")
+                         .stdout)["job_id"]
+        ji = wait_for(lambda: (lambda j: j if j["state"] == "FAILED"
+                               else None)(info(c, job)), 60,
+                      "the job to fail over, then fail")
+        check("consecutive checkpoints failed (tolerable_failed is 2)"
+              in (ji.get("failure") or ""), "failure: %s" % ji.get("failure"))
+        cp = json.loads(c.cli("checkpoints", job, "-o", "json").stdout)
+        check(cp["counts"]["failed"] >= 6 and cp["counts"]["completed"] == 0,
+              "counts %s" % cp["counts"])
+        check(cp["restarts"] == 1, "restarts %s" % cp["restarts"])
+        fails = [h for h in cp["history"] if h["status"] == "FAILED"]
+        check(fails and "/proc/weir-not-writable" in
+              (fails[0]["failure_message"] or ""),
+              "failure reason: %s" % (fails[0] if fails else None))
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
     main([test_chaos_file_sink_exactly_once,
           test_chaos_postgres_sink_exactly_once,
           test_truncated_metadata_uses_previous,
-          test_savepoint_stop_resubmit_rescaled])
+          test_savepoint_stop_resubmit_rescaled,
+          test_failing_checkpoints_tolerated_then_fail_over])
