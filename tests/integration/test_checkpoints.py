@@ -94,6 +94,22 @@ def iso_ms(s):
     return int(d.timestamp() * 1000)
 
 
+def completed_count(c, job):
+    try:
+        return json.loads(c.cli("checkpoints", job, "-o", "json")
+                          .stdout)["counts"]["completed"]
+    except Exception:  # a busy JobManager: poll again
+        return -1
+
+
+def two_more_checkpoints(c, job):
+    """Waits for two more completed checkpoints: anything a sink would
+    still commit (a duplicate) is visible then."""
+    n = completed_count(c, job)
+    wait_for(lambda: completed_count(c, job) >= n + 2, 30,
+             "two more checkpoints")
+
+
 def committed(out):
     got = collections.Counter()
     for line in sink_lines(out, committed_only=True):
@@ -192,6 +208,27 @@ class TaskManagers:
                 p.wait()
 
 
+def records_in(c, job, vertex):
+    """weir_records_in_total of one vertex, summed over TaskManagers."""
+    import urllib.request
+    st, body = c.rest("/taskmanagers")
+    body = body.decode() if isinstance(body, bytes) else body
+    tms = json.loads(body)
+    tms = tms.get("taskmanagers", tms) if isinstance(tms, dict) else tms
+    total = 0
+    for tm in tms:
+        if tm.get("state") != "alive":
+            continue
+        with urllib.request.urlopen("http://%s/metrics" %
+                                    tm["metrics_address"], timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if (line.startswith("weir_records_in_total{") and
+                        'job="%s"' % job in line and
+                        'vertex="%s"' % vertex in line):
+                    total += int(float(line.split()[-1]))
+    return total
+
+
 def restarts(c, job):
     m = c.rest("/metrics")
     m = m[1] if isinstance(m, tuple) else m
@@ -247,7 +284,7 @@ def chaos_run(c, tms, rnd, job, recs, got_fn, what):
     except Exception:
         print(c.log("jobmanager")[-6000:])
         raise
-    time.sleep(1.0)  # a duplicate would show up with the next commit
+    two_more_checkpoints(c, job)
     got = got_fn()
     missing, dup = want - got, got - want
     check(not missing and not dup,
@@ -324,7 +361,10 @@ def test_truncated_metadata_uses_previous():
                           if os.path.exists(os.path.join(d, "_metadata")))
         wait_for(lambda: len(completed()) >= 2, 30, "2 checkpoints")
         tms.kill_random(random.Random(3), job)
-        time.sleep(0.2)  # let an in-flight completion land first
+        # a checkpoint whose acks were all in may still complete: the
+        # newest stays put once the JobManager notices the loss
+        wait_for(lambda: "JOB-RESTART" in c.log("jobmanager"), 30,
+                 "the JobManager noticed the loss")
         newest = completed()[-1]
         meta = os.path.join(ckdir, "chk-%d" % newest, "_metadata")
         size = os.path.getsize(meta)
@@ -413,13 +453,45 @@ def test_savepoint_stop_resubmit_rescaled():
         want = reference(recs)
         wait_for(lambda: sum(committed(out).values()) >= sum(want.values()),
                  60, "every window committed")
-        time.sleep(0.5)
+        two_more_checkpoints(c, job2)
         got = committed(out)
         check(got == want, "output differs after the rescaled restore: "
               "%d missing (%s), %d extra (%s)" %
               (sum((want - got).values()), list(want - got)[:3],
                sum((got - want).values()), list(got - want)[:3]))
         c.cancel(job2)
+    finally:
+        c.stop()
+
+
+def test_stop_with_drain_fires_every_window():
+    """`weir stop --drain`: the sources send the final watermark before
+    the savepoint barrier, so every window - the open ones too - fires
+    and is committed by the savepoint; the job ends FINISHED."""
+    c = LocalCluster(taskmanagers=1, slots=2, topics=["dr:%d" % PARTS],
+                     config=CONFIG)
+    try:
+        out = os.path.join(c.dir, "out")
+        recs = gen(15, 1500)
+        job = submit(c, "drain", "dr", out, interval="300ms")
+        wait_for(lambda: all_running(c, job), 30, "job running")
+        produce(c, "dr", recs)  # no flush records: windows stay open
+        want = reference(recs)
+        # everything read (windows behind the watermark fired)
+        wait_for(lambda: records_in(c, job, "0") >= len(recs), 30,
+                 "the source read every record")
+        wait_for(lambda: sum(committed(out).values()) > 0, 30,
+                 "first windows committed")
+        check(sum(committed(out).values()) < sum(want.values()),
+              "some windows must still be open before the drain")
+        r = c.cli("stop", job, "--drain", "--savepoint-dir",
+                  os.path.join(c.dir, "sp"), "-o", "json", timeout=120)
+        check(json.loads(r.stdout)["path"].startswith("file://"),
+              "stop printed no path")
+        check(info(c, job)["state"] == "FINISHED", "job FINISHED")
+        got = committed(out)
+        check(got == want, "after the drain: %d missing, %d extra" %
+              (sum((want - got).values()), sum((got - want).values())))
     finally:
         c.stop()
 
@@ -475,4 +547,5 @@ if __name__ == "__main__":
           test_chaos_postgres_sink_exactly_once,
           test_truncated_metadata_uses_previous,
           test_savepoint_stop_resubmit_rescaled,
+          test_stop_with_drain_fires_every_window,
           test_failing_checkpoints_tolerated_then_fail_over])
