@@ -50,7 +50,9 @@ const char *wr_objstore_url(const wr_objstore *s);
 int wr_objstore_put(wr_objstore *s, const char *key, const void *data,
                     size_t len, char *errbuf, size_t errlen);
 /* Stores the content of the local file path under key (streamed, not
- * read into memory). WR_ENOENT when path does not exist. */
+ * read into memory; file:// on the same filesystem hard-links it, so the
+ * caller must not modify path afterwards, only remove it). WR_ENOENT
+ * when path does not exist. */
 int wr_objstore_put_file(wr_objstore *s, const char *key, const char *path,
                          char *errbuf, size_t errlen);
 

@@ -34,6 +34,7 @@
 #include "watermark.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,48 +269,127 @@ tm_ckpt_barrier_decode(const uint8_t *p, size_t len, tm_ckpt_trigger *tr)
 	return tr->id > 0 ? WR_OK : WR_ECORRUPT;
 }
 
-/* Copies the keyed state out and stores it; adds its handle to part. */
-static int
-tm_ckpt_keyed(tm_task *t, wr_objstore *os, wr_ckpt_meta *part, uint64_t id,
-              uint64_t *size, char *errbuf, size_t errlen)
+/*
+ * The asynchronous part of a snapshot: storing the keyed state's copy
+ * and acknowledging. The copy (wr_state_snapshot) is taken on the task's
+ * thread at the barrier; the upload runs on a thread of its own while the
+ * task goes on with the records after the barrier.
+ */
+struct tm_ckpt_upload {
+	tm_task *t;
+	pthread_t thread;
+	bool running;
+	wr_ckpt_meta *part; /* owned: freed by the upload */
+	uint64_t id, align_ms, size;
+	int64_t t0; /* monotonic: the barrier */
+	char url[WR_URL_BYTES];
+	char snap[4200], key[200];
+	int kf, kl;
+};
+
+static void
+tm_ckpt_report(tm_task *t, uint64_t id, wr_ckpt_meta *part, uint64_t size,
+               uint64_t align_ms, int64_t t0, const char *err)
 {
-	char dir[4096], snap[4200], file[4300], key[200], err[512] = "";
-	const char *uid = t->job->nodes[t->keyed_node].id;
-	tm_task_state_dir(t, dir, sizeof(dir));
-	snprintf(snap, sizeof(snap), "%s.chk-%llu", dir,
-	         (unsigned long long)id);
-	snprintf(file, sizeof(file), "%s/data.mdb", snap);
-	snprintf(key, sizeof(key), "%s-%d.mdb", uid, t->spec->subtask);
-	wr_rmtree(snap);
-	int rv = wr_state_snapshot(t->state, snap);
-	if (rv == WR_OK)
-		rv = wr_objstore_put_file(os, key, file, err, sizeof(err));
-	int64_t bytes = 0;
-	if (rv == WR_OK) {
-		FILE *f = fopen(file, "rb");
-		if (f != NULL && fseek(f, 0, SEEK_END) == 0)
-			bytes = ftell(f);
-		if (f != NULL)
-			fclose(f);
+	if (err != NULL) {
+		wr_log(WR_LOG_WARN, "CKPT-DECLINE", "%s checkpoint %llu: %s",
+		       t->label, (unsigned long long)id, err);
+		tm_report_checkpoint(t->tm, t->spec, id, NULL, 0, 0, err);
+		return;
 	}
-	wr_rmtree(snap);
+	wr_log(WR_LOG_DEBUG, "CKPT-TAKEN",
+	       "%s checkpoint %llu: %llu bytes in %lld ms, aligned in %llu ms",
+	       t->label, (unsigned long long)id, (unsigned long long)size,
+	       (long long)(wr_mono_ms() - t0), (unsigned long long)align_ms);
+	tm_report_checkpoint(t->tm, t->spec, id, part, align_ms, size, NULL);
+}
+
+static void *
+tm_ckpt_upload_main(void *arg)
+{
+	struct tm_ckpt_upload *u = arg;
+	tm_task *t = u->t;
+	char file[4300], err[512] = "", why[768] = "";
+	wr_objstore *os = NULL;
+	snprintf(file, sizeof(file), "%s/data.mdb", u->snap);
+	struct stat st;
+	uint64_t bytes = stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
+	int rv = wr_objstore_open(u->url, &os, err, sizeof(err));
+	if (rv == WR_OK)
+		rv = wr_objstore_put_file(os, u->key, file, err, sizeof(err));
+	wr_objstore_close(os);
+	wr_rmtree(u->snap);
+	const char *uid = t->job->nodes[t->keyed_node].id;
 	if (rv != WR_OK) {
-		snprintf(errbuf, errlen, "keyed state of '%s': %s%s%s", uid,
+		snprintf(why, sizeof(why), "keyed state of '%s': %s%s%s", uid,
 		         wr_strerror(rv), err[0] ? ": " : "", err);
+	} else {
+		wr_ckpt_handle h = {.uid = (char *)uid,
+		                    .subtask = t->spec->subtask,
+		                    .kind = WR_CKPT_KEYED,
+		                    .path = u->key,
+		                    .size = bytes,
+		                    .kg_first = u->kf,
+		                    .kg_last = u->kl};
+		wr_ckpt_meta_add_handle(u->part, &h);
+	}
+	tm_ckpt_report(t, u->id, u->part, u->size + bytes, u->align_ms, u->t0,
+	               why[0] ? why : NULL);
+	wr_ckpt_meta_free(u->part);
+	u->part = NULL;
+	return NULL;
+}
+
+/* Waits for the upload in flight, if any. */
+static void
+tm_ckpt_upload_join(tm_task *t)
+{
+	if (t->ck_up != NULL && t->ck_up->running) {
+		pthread_join(t->ck_up->thread, NULL);
+		t->ck_up->running = false;
+	}
+}
+
+/* Copies the keyed state out (at the barrier) and starts its upload;
+ * the upload acks. On failure returns the error with a message. */
+static int
+tm_ckpt_keyed(tm_task *t, const tm_ckpt_trigger *tr, wr_ckpt_meta *part,
+              uint64_t size, uint64_t align_ms, int64_t t0, char *errbuf,
+              size_t errlen)
+{
+	char dir[4096];
+	const char *uid = t->job->nodes[t->keyed_node].id;
+	tm_ckpt_upload_join(t); /* one at a time: its directory is reused */
+	if (t->ck_up == NULL)
+		t->ck_up = wr_xcalloc(1, sizeof(*t->ck_up));
+	struct tm_ckpt_upload *u = t->ck_up;
+	tm_task_state_dir(t, dir, sizeof(dir));
+	snprintf(u->snap, sizeof(u->snap), "%s.chk-%llu", dir,
+	         (unsigned long long)tr->id);
+	snprintf(u->key, sizeof(u->key), "%s-%d.mdb", uid, t->spec->subtask);
+	wr_rmtree(u->snap);
+	int rv = wr_state_snapshot(t->state, u->snap);
+	if (rv != WR_OK) {
+		wr_rmtree(u->snap);
+		snprintf(errbuf, errlen, "keyed state of '%s': %s", uid,
+		         wr_strerror(rv));
 		return rv;
 	}
-	int kf, kl;
+	u->t = t;
+	u->part = part;
+	u->id = tr->id;
+	u->align_ms = align_ms;
+	u->size = size;
+	u->t0 = t0;
+	snprintf(u->url, sizeof(u->url), "%s", tr->url);
 	tm_ckpt_kg_range(t->job->max_parallelism, t->vertex->parallelism,
-	                 t->spec->subtask, &kf, &kl);
-	wr_ckpt_handle h = {.uid = (char *)uid,
-	                    .subtask = t->spec->subtask,
-	                    .kind = WR_CKPT_KEYED,
-	                    .path = key,
-	                    .size = (uint64_t)(bytes > 0 ? bytes : 0),
-	                    .kg_first = kf,
-	                    .kg_last = kl};
-	wr_ckpt_meta_add_handle(part, &h);
-	*size += h.size;
+	                 t->spec->subtask, &u->kf, &u->kl);
+	if ((rv = pthread_create(&u->thread, NULL, tm_ckpt_upload_main, u)) !=
+	    0) {
+		tm_ckpt_upload_main(u); /* no thread: upload here */
+		return WR_OK;
+	}
+	u->running = true;
 	return WR_OK;
 }
 
@@ -335,7 +415,6 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 	    wr_ckpt_meta_new(t->spec->job_id, "", tr->id, 0, tr->savepoint,
 	                     t->job->max_parallelism);
 	uint64_t size = 0;
-	wr_objstore *os = NULL;
 	wr_buf b;
 	wr_buf_init(&b);
 	for (int i = 0; i < t->vertex->nnodes; i++) {
@@ -367,13 +446,6 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 		wr_ckpt_meta_add_handle(part, &h);
 		size += b.len;
 	}
-	if (t->keyed_node >= 0 && t->state != NULL) {
-		if ((rv = wr_objstore_open(tr->url, &os, err, sizeof(err))) !=
-		        WR_OK ||
-		    (rv = tm_ckpt_keyed(t, os, part, tr->id, &size, err,
-		                        sizeof(err))) != WR_OK)
-			goto done;
-	}
 	if (t->head->node->kind == WR_NODE_SOURCE) {
 		if (t->src_offsets != NULL) {
 			t->src_offsets(t, part);
@@ -386,26 +458,20 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 			wr_ckpt_meta_add_offset(part, &o);
 		}
 	}
+	if (t->keyed_node >= 0 && t->state != NULL) {
+		/* the upload thread acks and frees part */
+		rv = tm_ckpt_keyed(t, tr, part, size, align_ms, t0, err,
+		                   sizeof(err));
+		if (rv == WR_OK)
+			part = NULL;
+	}
 done:
 	wr_buf_fini(&b);
-	wr_objstore_close(os);
-	if (rv != WR_OK) {
-		wr_log(WR_LOG_WARN, "CKPT-DECLINE", "%s checkpoint %llu: %s",
-		       t->label, (unsigned long long)tr->id, err);
-		tm_report_checkpoint(t->tm, t->spec, tr->id, NULL, 0, 0, err);
-		rv = WR_OK; /* a failed snapshot fails the checkpoint only */
-	} else {
-		wr_log(WR_LOG_DEBUG, "CKPT-TAKEN",
-		       "%s checkpoint %llu: %llu bytes in %lld ms, aligned in "
-		       "%llu ms",
-		       t->label, (unsigned long long)tr->id,
-		       (unsigned long long)size, (long long)(wr_mono_ms() - t0),
-		       (unsigned long long)align_ms);
-		tm_report_checkpoint(t->tm, t->spec, tr->id, part, align_ms,
-		                     size, NULL);
-	}
+	if (rv != WR_OK || part != NULL)
+		tm_ckpt_report(t, tr->id, part, size, align_ms, t0,
+		               rv != WR_OK ? err : NULL);
 	wr_ckpt_meta_free(part);
-	return rv;
+	return WR_OK; /* a failed snapshot fails the checkpoint only */
 }
 
 static int
@@ -533,6 +599,9 @@ tm_task_ckpt_fini(tm_task *t, bool commit)
 {
 	/* A completion reported just before a cancel (stop-with-savepoint)
 	 * still commits. */
+	tm_ckpt_upload_join(t);
+	free(t->ck_up);
+	t->ck_up = NULL;
 	if (commit && t->vertex != NULL && t->ck_last > 0)
 		tm_ckpt_commit(t);
 	free(t->ck_align_got);

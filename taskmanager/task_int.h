@@ -153,6 +153,7 @@ struct tm_task {
 	bool *ck_align_got;           /* per input channel */
 	bool *ck_chan_ended;          /* per input channel */
 	bool ck_stopped; /* a stop-with-savepoint barrier left: wait */
+	struct tm_ckpt_upload *ck_up; /* the snapshot being stored */
 	/* The checkpoint restored from (until the task ends). */
 	struct wr_ckpt_meta *restore;
 	bool state_owned;  /* t->state opened by the restore */
