@@ -92,6 +92,7 @@ nb_q0(const tm_nex_event *e)
 	nb_long("price", e->price, b);
 	nb_str("channel", b ? e->channel_p : "", b);
 	nb_str("url", b ? e->url_p : "", b);
+	nb_str("extra", e->extra, 1);
 	fputs("}\n", nb_out);
 }
 
