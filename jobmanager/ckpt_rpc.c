@@ -53,6 +53,8 @@ jm_ckpt_each_tm(jm_server *jm, const jm_job *job, bool sources_only,
 		             : wr_rpc_call(cli, env, JM_CKPT_RPC_TIMEOUT_MS,
 		                           &rep, err, sizeof(err));
 		wr_msg_free(rep);
+		/* a silent TaskManager counts as one that did not answer */
+		jm_tm_call_failed(jm, t->slot->tm_id, rv);
 		if (rv != WR_OK && first == WR_OK) {
 			first = rv;
 			snprintf(errbuf, errlen, "TaskManager %s: %s%s%s",
@@ -134,6 +136,25 @@ jm_ckpt_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 	default:
 		return false;
 	}
+}
+
+void
+jm_tm_call_failed(jm_server *jm, const char *tm_id, int rv)
+{
+	if (rv == WR_ETIMEDOUT || rv == WR_EUNREACHABLE ||
+	    rv == WR_ECONNREFUSED) {
+		jm_tmreg_set_unreachable(jm->tms, tm_id);
+		wr_log(WR_LOG_WARN, "TM-UNREACHABLE",
+		       "%s did not answer (%s): not called again before its "
+		       "next heartbeat",
+		       tm_id, wr_strerror(rv));
+	}
+}
+
+bool
+jm_tm_reachable(jm_server *jm, const char *tm_id)
+{
+	return jm_tmreg_responsive(jm->tms, tm_id, 0, 0);
 }
 
 bool

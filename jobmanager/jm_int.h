@@ -72,6 +72,12 @@ void jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job, uint64_t id);
 /* False for a TaskManager that missed two heartbeats: the JobManager's
  * loop does not call it (each call could wait for its timeout). */
 bool jm_tm_responsive(jm_server *jm, const char *tm_id);
+/* False once a call to the TaskManager went unanswered, until its next
+ * heartbeat (silence alone does not count). */
+bool jm_tm_reachable(jm_server *jm, const char *tm_id);
+/* Records a call's outcome: no answer marks the TaskManager unreachable
+ * (jm_tmreg_set_unreachable). */
+void jm_tm_call_failed(jm_server *jm, const char *tm_id, int rv);
 
 /* Sends DeployTask / CancelTask to the task's TaskManager. @thread main */
 int jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,

@@ -217,7 +217,7 @@ jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 		jm_task *t = &job->tasks[i];
 		if (jm_task_terminal(t->state))
 			continue;
-		bool skip = false;
+		bool skip = !jm_tm_reachable(jobs->jm, t->slot->tm_id);
 		for (size_t k = 0; k < ngone && !skip; k++)
 			skip = strcmp(gone[k], t->slot->tm_id) == 0;
 		/* A TaskManager that did not answer is not asked again:

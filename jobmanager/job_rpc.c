@@ -431,6 +431,7 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
 	char err[512] = "";
 	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS, &rep, err,
 	                     sizeof(err));
+	jm_tm_call_failed(jm, t->slot->tm_id, rv);
 	free(spec);
 	wr_msg_free(rep);
 	if (rv != WR_OK)
@@ -460,6 +461,7 @@ jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS / 3, &rep, err,
 	                     sizeof(err));
 	wr_msg_free(rep);
+	jm_tm_call_failed(jm, t->slot->tm_id, rv);
 	if (rv != WR_OK)
 		wr_log(WR_LOG_WARN, "JOB-CANCEL-TASK",
 		       "job=%s task %s on %s: %s", job->id, task_id,

@@ -153,6 +153,7 @@ jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms)
 	if (e != NULL && e->alive) {
 		known = true;
 		e->last_heartbeat_ms = now_ms;
+		e->unreachable = false;
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return known;
@@ -164,10 +165,21 @@ jm_tmreg_responsive(jm_tmreg *reg, const char *id, int64_t now_ms,
 {
 	pthread_mutex_lock(&reg->lock);
 	jm_tm *e = jm_tmreg_find(reg, id);
-	bool ok = e != NULL && e->alive &&
-	          now_ms - e->last_heartbeat_ms <= max_silence_ms;
+	bool ok = e != NULL && e->alive && !e->unreachable &&
+	          (max_silence_ms == 0 ||
+	           now_ms - e->last_heartbeat_ms <= max_silence_ms);
 	pthread_mutex_unlock(&reg->lock);
 	return ok;
+}
+
+void
+jm_tmreg_set_unreachable(jm_tmreg *reg, const char *id)
+{
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, id);
+	if (e != NULL)
+		e->unreachable = true;
+	pthread_mutex_unlock(&reg->lock);
 }
 
 int

@@ -29,6 +29,10 @@ typedef struct jm_tm {
 	uint32_t slots_total;
 	uint32_t slots_free; /* the JobManager's view: total - allocated */
 	bool alive;
+	/* A call to it failed (timed out, refused) and no heartbeat came
+	 * since: the JobManager's loop does not call it again until one
+	 * does (each call could block the loop for its timeout). */
+	bool unreachable;
 	int64_t last_heartbeat_ms; /* monotonic */
 	int64_t lost_at_ms;        /* monotonic; 0 while alive */
 	int64_t registered_wall_ms;
@@ -60,10 +64,15 @@ bool jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms);
 int jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms,
                     void (*on_lost)(void *arg, const jm_tm *tm), void *arg);
 
-/* False when the TaskManager is unknown, lost, or has not heartbeated for
- * max_silence_ms: calls to it would likely wait for their timeout. */
+/* False when the TaskManager is unknown, lost, marked unreachable, or
+ * has not heartbeated for max_silence_ms (0: silence does not count):
+ * calls to it would likely wait for their timeout. */
 bool jm_tmreg_responsive(jm_tmreg *reg, const char *id, int64_t now_ms,
                          int64_t max_silence_ms);
+
+/* A call to the TaskManager failed for want of an answer: mark it
+ * unreachable until its next heartbeat. */
+void jm_tmreg_set_unreachable(jm_tmreg *reg, const char *id);
 
 /* One allocated slot: which TaskManager runs it and its slot index there. */
 typedef struct jm_slot_ref {
