@@ -187,9 +187,14 @@ jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out, uint32_t *free_total)
 {
 	int rv = WR_OK;
 	pthread_mutex_lock(&reg->lock);
-	jm_tmreg_totals t = jm_tmreg_totals_locked(reg);
-	*free_total = t.slots_free;
-	if (n < 0 || (uint32_t)n > t.slots_free) {
+	/* A TaskManager that did not answer its last call is likely gone:
+	 * its slots are not offered until it heartbeats again. */
+	uint32_t usable = 0;
+	for (size_t i = 0; i < reg->n; i++)
+		if (reg->tms[i].alive && !reg->tms[i].unreachable)
+			usable += reg->tms[i].slots_free;
+	*free_total = usable;
+	if (n < 0 || (uint32_t)n > usable) {
 		rv = WR_EFULL;
 		goto unlock;
 	}
@@ -197,7 +202,7 @@ jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out, uint32_t *free_total)
 		jm_tm *best = NULL;
 		for (size_t i = 0; i < reg->n; i++) {
 			jm_tm *e = &reg->tms[i];
-			if (e->alive && e->slots_free > 0 &&
+			if (e->alive && !e->unreachable && e->slots_free > 0 &&
 			    (best == NULL || e->slots_free > best->slots_free))
 				best = e;
 		}

@@ -85,8 +85,9 @@ typedef struct jm_slot_ref {
 /*
  * Allocates n slots, spread over the alive TaskManagers (each next slot
  * goes to the TaskManager with the most free slots, so a job's subtasks
- * land on as many TaskManagers as possible). All or nothing: on WR_EFULL
- * nothing is allocated and *free_total says how many slots are free.
+ * land on as many TaskManagers as possible); TaskManagers marked
+ * unreachable are left out. All or nothing: on WR_EFULL nothing is
+ * allocated and *free_total says how many slots are free.
  */
 int jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out,
                       uint32_t *free_total);

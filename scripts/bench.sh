@@ -14,6 +14,10 @@
 # (parallelism 1) and by tests/bench/kafka_baseline (`pipe`: one thread,
 # librdkafka + jansson, the sink's producer settings); per CPU second of
 # each. Then both end-to-end latencies at a fixed rate.
+# The `recovery` row (tests/bench/recovery_bench.py, its own clusters):
+# SIGKILL of a TaskManager holding ~100 MiB of keyed state -> first record
+# processed after the restore, and checkpoints of 1 GiB of keyed state
+# with the source's throughput during them.
 #   scripts/bench.sh                  # every query, default event counts
 #   scripts/bench.sh q1 q7 kafka      # some queries
 #   WEIR_BENCH_EVENTS=1000000 scripts/bench.sh   # one count for all
@@ -27,7 +31,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 queries=("$@")
-[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka)
+[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka recovery)
 # Events per query: each takes 5-20 s on weir on a current x86 core.
 declare -A events=([q0]=4000000 [q1]=5000000 [q2]=12000000 [q5]=5000000
 	[q7]=8000000)
@@ -247,11 +251,17 @@ bench_latency() {
 		    " weir %.1f / %.1f / %.1f, raw loop %.1f / %.1f / %.1f\n",
 		    r, b[4], b[6], b[8], a[4], a[6], a[8] }'
 }
+recovery=0
 for q in "${queries[@]}"; do
 	case $q in
 	kafka) bench_kafka ;;
+	recovery) recovery=1 ;;
 	*) bench_nexmark "$q" ;;
 	esac
 done
 printf 'idle TaskManager RSS (fresh, before the first job): %.1f MiB\n' \
 	"$(echo "$idle_kb" | awk '{print $1 / 1024}')"
+if [ "$recovery" = 1 ]; then
+	python3 tests/bench/recovery_bench.py --bin "$bin" --runs 3 |
+		grep -v '^{'
+fi
