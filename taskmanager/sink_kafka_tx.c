@@ -125,23 +125,6 @@ tm_ktx_txid(char *out, size_t len, const char *job, const char *node,
 	snprintf(out, len, "%s/%s/%d/%d", job, node, subtask, idx);
 }
 
-/* [A-Za-z0-9] and the bytes of extra, 1 to max of them: job ids and
- * node ids ("_-"), topics ("._-"); anything else in a snapshot is
- * corrupt. */
-static bool
-tm_ktx_name_ok(const uint8_t *p, size_t len, size_t max, const char *extra)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((p[i] >= 'a' && p[i] <= 'z') ||
-		      (p[i] >= 'A' && p[i] <= 'Z') ||
-		      (p[i] >= '0' && p[i] <= '9') ||
-		      (p[i] != '\0' && strchr(extra, p[i]) != NULL)))
-			return false;
-	return true;
-}
-
 /*
  * Snapshot layout, version 1 (docs/sinks.md): version byte 1, varint
  * subtask, varint checkpoint id, varint length + bytes of the job id, the
@@ -168,20 +151,6 @@ tm_ktx_state_encode(const tm_ktx_state *st, wr_buf *out)
 	}
 }
 
-static int
-tm_ktx_state_name(const uint8_t *p, size_t len, size_t *pos, char *out,
-                  size_t cap, const char *extra)
-{
-	uint64_t n;
-	if (wr_varint_get(p, len, pos, &n) != WR_OK || n > len - *pos ||
-	    !tm_ktx_name_ok(p + *pos, (size_t)n, cap - 1, extra))
-		return WR_ECORRUPT;
-	memcpy(out, p + *pos, (size_t)n);
-	out[n] = '\0';
-	*pos += (size_t)n;
-	return WR_OK;
-}
-
 /* WR_ECORRUPT unless p is exactly one version-1 snapshot. */
 static int
 tm_ktx_state_decode(const uint8_t *p, size_t len, tm_ktx_state *st)
@@ -193,11 +162,12 @@ tm_ktx_state_decode(const uint8_t *p, size_t len, tm_ktx_state *st)
 	    wr_varint_get(p, len, &pos, &sub) != WR_OK ||
 	    sub >= WR_JOB_MAX_PARALLELISM ||
 	    wr_varint_get(p, len, &pos, &st->ckpt) != WR_OK ||
-	    tm_ktx_state_name(p, len, &pos, st->job_id, sizeof(st->job_id),
-	                      "_-") ||
-	    tm_ktx_state_name(p, len, &pos, st->node, sizeof(st->node), "_-") ||
-	    tm_ktx_state_name(p, len, &pos, st->topic, sizeof(st->topic),
-	                      "._-") ||
+	    tm_sink_state_name(p, len, &pos, st->job_id, sizeof(st->job_id),
+	                       "_-") ||
+	    tm_sink_state_name(p, len, &pos, st->node, sizeof(st->node),
+	                       "_-") ||
+	    tm_sink_state_name(p, len, &pos, st->topic, sizeof(st->topic),
+	                       "._-") ||
 	    wr_varint_get(p, len, &pos, &n) != WR_OK || n > TM_KTX_POOL)
 		return WR_ECORRUPT;
 	st->subtask = (int)sub;
@@ -472,31 +442,6 @@ tm_ktx_commit_upto(tm_ktx *s, uint64_t ckpt)
 
 /* ---- the operator ----------------------------------------------------- */
 
-/* The message key: the key field's value as text. */
-static size_t
-tm_ktx_key(const wr_value *v, char *buf, size_t len)
-{
-	int n;
-	switch (v->type) {
-	case WR_T_STRING:
-		n = snprintf(buf, len, "%.*s", (int)v->u.s.len, v->u.s.p);
-		break;
-	case WR_T_LONG:
-	case WR_T_TIMESTAMP:
-		n = snprintf(buf, len, "%" PRId64, v->u.i);
-		break;
-	case WR_T_DOUBLE:
-		n = snprintf(buf, len, "%.17g", v->u.d);
-		break;
-	case WR_T_BOOL:
-		n = snprintf(buf, len, "%s", v->u.b ? "true" : "false");
-		break;
-	default:
-		return 0;
-	}
-	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
-}
-
 static int
 tm_ktx_push(tm_op *op, const wr_row *r)
 {
@@ -521,7 +466,8 @@ tm_ktx_push(tm_op *op, const wr_row *r)
 		p->in_txn = true;
 	}
 	if (sk->key_field >= 0)
-		klen = tm_ktx_key(&r->v[sk->key_field], key, sizeof(key));
+		klen =
+		    tm_sink_kafka_key(&r->v[sk->key_field], key, sizeof(key));
 	wr_buf_reset(&s->json);
 	wr_row_to_json(s->in, r, &s->json);
 	while ((e = rd_kafka_producev(

@@ -496,23 +496,6 @@ tm_pg_gid_ckpt(const char *gid, const char *prefix, uint64_t *ckpt)
 	return true;
 }
 
-/* [A-Za-z0-9] and the bytes of extra, 1 to max of them: what job ids
- * and node ids ("_-") and table names ("_$.") are made of; anything else
- * in a snapshot is corrupt (and could not go into a gid). */
-static bool
-tm_pg_name_ok(const uint8_t *p, size_t len, size_t max, const char *extra)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((p[i] >= 'a' && p[i] <= 'z') ||
-		      (p[i] >= 'A' && p[i] <= 'Z') ||
-		      (p[i] >= '0' && p[i] <= '9') ||
-		      (p[i] != '\0' && strchr(extra, p[i]) != NULL)))
-			return false;
-	return true;
-}
-
 /*
  * Snapshot layout, version 1 (docs/sinks.md): version byte 1, flags byte
  * (bit 0: a transaction was prepared for this checkpoint), varint subtask,
@@ -534,20 +517,6 @@ tm_pg_state_encode(const tm_pg_state *st, wr_buf *out)
 	wr_buf_puts(out, st->table);
 }
 
-static int
-tm_pg_state_name(const uint8_t *p, size_t len, size_t *pos, char *out,
-                 size_t cap, const char *extra)
-{
-	uint64_t n;
-	if (wr_varint_get(p, len, pos, &n) != WR_OK || n > len - *pos ||
-	    !tm_pg_name_ok(p + *pos, (size_t)n, cap - 1, extra))
-		return WR_ECORRUPT;
-	memcpy(out, p + *pos, (size_t)n);
-	out[n] = '\0';
-	*pos += (size_t)n;
-	return WR_OK;
-}
-
 /* WR_ECORRUPT unless p is exactly one version-1 snapshot. */
 static int
 tm_pg_state_decode(const uint8_t *p, size_t len, tm_pg_state *st)
@@ -561,11 +530,12 @@ tm_pg_state_decode(const uint8_t *p, size_t len, tm_pg_state *st)
 	if (wr_varint_get(p, len, &pos, &sub) != WR_OK ||
 	    sub >= WR_JOB_MAX_PARALLELISM ||
 	    wr_varint_get(p, len, &pos, &st->ckpt) != WR_OK ||
-	    tm_pg_state_name(p, len, &pos, st->job_id, sizeof(st->job_id),
-	                     "_-") ||
-	    tm_pg_state_name(p, len, &pos, st->node, sizeof(st->node), "_-") ||
-	    tm_pg_state_name(p, len, &pos, st->table, sizeof(st->table),
-	                     "_$.") ||
+	    tm_sink_state_name(p, len, &pos, st->job_id, sizeof(st->job_id),
+	                       "_-") ||
+	    tm_sink_state_name(p, len, &pos, st->node, sizeof(st->node),
+	                       "_-") ||
+	    tm_sink_state_name(p, len, &pos, st->table, sizeof(st->table),
+	                       "_$.") ||
 	    pos != len)
 		return WR_ECORRUPT;
 	st->subtask = (int)sub;

@@ -404,24 +404,28 @@ tm_sink_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 /* The message key: the key field's value as text. */
-static size_t
+size_t
 tm_sink_kafka_key(const wr_value *v, char *buf, size_t len)
 {
+	int n;
 	switch (v->type) {
 	case WR_T_STRING:
-		return (size_t)snprintf(buf, len, "%.*s", (int)v->u.s.len,
-		                        v->u.s.p);
+		n = snprintf(buf, len, "%.*s", (int)v->u.s.len, v->u.s.p);
+		break;
 	case WR_T_LONG:
 	case WR_T_TIMESTAMP:
-		return (size_t)snprintf(buf, len, "%" PRId64, v->u.i);
+		n = snprintf(buf, len, "%" PRId64, v->u.i);
+		break;
 	case WR_T_DOUBLE:
-		return (size_t)snprintf(buf, len, "%.17g", v->u.d);
+		n = snprintf(buf, len, "%.17g", v->u.d);
+		break;
 	case WR_T_BOOL:
-		return (size_t)snprintf(buf, len, "%s",
-		                        v->u.b ? "true" : "false");
+		n = snprintf(buf, len, "%s", v->u.b ? "true" : "false");
+		break;
 	default:
 		return 0;
 	}
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
 }
 
 static int
