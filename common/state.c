@@ -27,8 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
@@ -113,9 +111,6 @@ struct wr_state {
 	size_t used;   /* charged bytes: entries and bucket array */
 	size_t bypass; /* entries charging more skip the cache */
 	wr_state_entry **buckets;
-	/* the snapshot whose copy is still being written (another thread
-	 * reads the map: the map must not move until it is done) */
-	wr_state_snap *snap;
 	uint32_t mask; /* buckets - 1 (a power of two) */
 	uint64_t seed; /* per backend, so keys cannot be chosen to collide */
 	/* List heads, most recently used first. Each is the link of a
@@ -509,8 +504,6 @@ wr_state_rtxn_reset(wr_state *st)
 	}
 }
 
-static void wr_state_snap_settle(wr_state *st);
-
 /* Doubles the map. Only with no transaction open (LMDB's rule). */
 static int
 wr_state_grow(wr_state *st)
@@ -519,7 +512,6 @@ wr_state_grow(wr_state *st)
 	size_t want;
 	int rc;
 
-	wr_state_snap_settle(st);
 	if (st->map_bytes >= WR_STATE_MAX_MAP_BYTES) {
 		wr_log(WR_LOG_ERROR, "STATE-MAP-LIMIT", "map_bytes=%zu",
 		       st->map_bytes);
@@ -916,7 +908,6 @@ wr_state_close(wr_state *st)
 {
 	if (st == NULL)
 		return;
-	wr_state_snap_settle(st);
 	wr_state_resident_fini(st);
 	mdb_txn_abort(st->rtxn);
 	mdb_env_close(st->env);
@@ -1166,21 +1157,29 @@ wr_state_get_stats(wr_state *st, wr_state_stats *out)
 
 /* ---- checkpoints ---- */
 
-static int wr_state_snap_copy(MDB_env *env, const char *dir);
-
 int
 wr_state_snapshot(wr_state *st, const char *dir)
 {
-	int rv;
+	char path[PATH_MAX];
+	int rv, fd;
 
 	WR_ASSERT(st != NULL);
 	if ((rv = wr_state_flush(st)) != WR_OK)
 		return rv;
-	wr_state_snap_settle(st);
 	wr_state_rtxn_reset(st);
 	if ((rv = wr_mkdirs(dir, 0755)) != WR_OK)
 		return rv;
-	return wr_state_snap_copy(st->env, dir);
+	rv = wr_state_err(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT),
+	                  "env_copy2");
+	if (rv != WR_OK)
+		return rv;
+	/* LMDB writes the copy without fsync. */
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return wr_err_from_errno(errno);
+	rv = fsync(fd) == 0 ? WR_OK : wr_err_from_errno(errno);
+	close(fd);
+	return rv;
 }
 
 int
@@ -1241,159 +1240,4 @@ close_env:
 	if (entries != NULL)
 		*entries = n;
 	return rv;
-}
-
-/* ---- asynchronous snapshots ---- */
-
-struct wr_state_snap {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	int rv;
-	int refs; /* the copy thread, the backend, the caller */
-	MDB_env *env;
-	char dir[PATH_MAX];
-};
-
-static void
-wr_state_snap_unref(wr_state_snap *sn)
-{
-	pthread_mutex_lock(&sn->mu);
-	bool last = --sn->refs == 0;
-	pthread_mutex_unlock(&sn->mu);
-	if (!last)
-		return;
-	pthread_cond_destroy(&sn->cv);
-	pthread_mutex_destroy(&sn->mu);
-	free(sn);
-}
-
-static int
-wr_state_snap_copy(MDB_env *env, const char *dir)
-{
-	char path[PATH_MAX];
-	int rv, fd;
-
-	rv = wr_state_err(mdb_env_copy2(env, dir, MDB_CP_COMPACT), "env_copy2");
-	if (rv != WR_OK)
-		return rv;
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return wr_err_from_errno(errno);
-	rv = fsync(fd) == 0 ? WR_OK : wr_err_from_errno(errno);
-	close(fd);
-	return rv;
-}
-
-static void *
-wr_state_snap_main(void *arg)
-{
-	wr_state_snap *sn = arg;
-	int rv = wr_state_snap_copy(sn->env, sn->dir);
-	pthread_mutex_lock(&sn->mu);
-	sn->rv = rv;
-	sn->done = true;
-	pthread_cond_broadcast(&sn->cv);
-	pthread_mutex_unlock(&sn->mu);
-	wr_state_snap_unref(sn);
-	return NULL;
-}
-
-int
-wr_state_snap_wait(wr_state_snap *sn)
-{
-	pthread_mutex_lock(&sn->mu);
-	while (!sn->done)
-		pthread_cond_wait(&sn->cv, &sn->mu);
-	int rv = sn->rv;
-	pthread_mutex_unlock(&sn->mu);
-	return rv;
-}
-
-void
-wr_state_snap_release(wr_state_snap *sn)
-{
-	if (sn != NULL)
-		wr_state_snap_unref(sn);
-}
-
-/* The backend's own hold on its snapshot: waits for the copy (before
- * the map may move or close) and lets go of it. */
-static void
-wr_state_snap_settle(wr_state *st)
-{
-	if (st->snap == NULL)
-		return;
-	wr_state_snap_wait(st->snap);
-	wr_state_snap_unref(st->snap);
-	st->snap = NULL;
-}
-
-/* mdb_reader_list's lines: counts readers holding a snapshot. */
-static int
-wr_state_count_reader(const char *msg, void *ctx)
-{
-	size_t n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		n--;
-	/* "pid thread txnid"; an idle slot ends in "-", the header in
-	 * "txnid" */
-	if (n > 0 && msg[n - 1] >= '0' && msg[n - 1] <= '9')
-		(*(int *)ctx)++;
-	return 0;
-}
-
-static int
-wr_state_active_readers(wr_state *st)
-{
-	int n = 0;
-	mdb_reader_list(st->env, wr_state_count_reader, &n);
-	return n;
-}
-
-int
-wr_state_snapshot_begin(wr_state *st, const char *dir, wr_state_snap **out)
-{
-	int rv;
-
-	WR_ASSERT(st != NULL && out != NULL);
-	*out = NULL;
-	if ((rv = wr_state_flush(st)) != WR_OK)
-		return rv;
-	wr_state_snap_settle(st); /* one at a time */
-	wr_state_rtxn_reset(st);
-	if ((rv = wr_mkdirs(dir, 0755)) != WR_OK)
-		return rv;
-	wr_state_snap *sn = wr_xcalloc(1, sizeof(*sn));
-	pthread_mutex_init(&sn->mu, NULL);
-	pthread_cond_init(&sn->cv, NULL);
-	sn->env = st->env;
-	sn->refs = 3;
-	snprintf(sn->dir, sizeof(sn->dir), "%s", dir);
-	int before = wr_state_active_readers(st);
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, wr_state_snap_main, sn) != 0) {
-		sn->refs--; /* no thread: copy here */
-		sn->rv = wr_state_snap_copy(st->env, dir);
-		sn->done = true;
-	}
-	pthread_attr_destroy(&attr);
-	/* Writes may go on once the copy's read transaction exists: LMDB
-	 * then keeps its view (the state at this barrier) whatever is
-	 * written next. mdb_env_copy2 opens it first thing; wait for it to
-	 * show in the reader table (or for the copy to end). */
-	for (int i = 0; i < 200000; i++) {
-		pthread_mutex_lock(&sn->mu);
-		bool done = sn->done;
-		pthread_mutex_unlock(&sn->mu);
-		if (done || wr_state_active_readers(st) > before)
-			break;
-		sched_yield();
-	}
-	st->snap = sn;
-	*out = sn;
-	return WR_OK;
 }

@@ -31,7 +31,6 @@
 #define WR_STATE_MAX_USER_KEY (511 - 3)
 
 typedef struct wr_state wr_state;
-typedef struct wr_state_snap wr_state_snap;
 
 typedef struct wr_state_opts {
 	size_t cache_bytes;       /* budget of the in-memory cache */
@@ -95,20 +94,6 @@ int wr_state_scan(wr_state *st, uint8_t state_id, uint16_t kg_first,
  * cache, and fsyncs it. Other writes wait (the task's thread does both).
  */
 int wr_state_snapshot(wr_state *st, const char *dir);
-
-/*
- * Checkpoint without stopping the task for the copy: flushes the cache
- * and starts writing a compacted copy of the environment (as
- * wr_state_snapshot) into dir on a thread of its own; returns once the
- * copy's read transaction exists, so what st is given from then on is
- * not in the copy. *out is the caller's: wr_state_snap_wait (from any
- * thread) tells how the copy ended; wr_state_snap_release lets go of it.
- * While a copy runs, a map that must grow waits for it (the map must not
- * move under the copy), as does wr_state_close.
- */
-int wr_state_snapshot_begin(wr_state *st, const char *dir, wr_state_snap **out);
-int wr_state_snap_wait(wr_state_snap *sn);
-void wr_state_snap_release(wr_state_snap *sn);
 
 /*
  * Restore with rescaling: copies every entry of key groups [kg_first,

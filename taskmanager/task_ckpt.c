@@ -270,12 +270,10 @@ tm_ckpt_barrier_decode(const uint8_t *p, size_t len, tm_ckpt_trigger *tr)
 }
 
 /*
- * The asynchronous part of a snapshot: the keyed state's copy, storing it
- * and acknowledging. At the barrier the task's thread flushes its cache
- * and fixes the copy's view (wr_state_snapshot_begin: an LMDB read
- * transaction); writing the copy, storing it and the ack then run on
- * other threads while the task goes on with the records after the
- * barrier.
+ * The asynchronous part of a snapshot: storing the keyed state's copy
+ * and acknowledging. The copy (wr_state_snapshot) is taken on the task's
+ * thread at the barrier; the upload runs on a thread of its own while the
+ * task goes on with the records after the barrier.
  */
 struct tm_ckpt_upload {
 	tm_task *t;
@@ -287,7 +285,6 @@ struct tm_ckpt_upload {
 	char url[WR_URL_BYTES];
 	char snap[4200], key[200];
 	int kf, kl;
-	wr_state_snap *sn; /* the copy being written */
 };
 
 static void
@@ -315,15 +312,9 @@ tm_ckpt_upload_main(void *arg)
 	char file[4300], err[512] = "", why[768] = "";
 	wr_objstore *os = NULL;
 	snprintf(file, sizeof(file), "%s/data.mdb", u->snap);
-	int rv = wr_state_snap_wait(u->sn);
-	wr_state_snap_release(u->sn);
-	u->sn = NULL;
-	if (rv != WR_OK)
-		snprintf(err, sizeof(err), "copying the state");
 	struct stat st;
 	uint64_t bytes = stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
-	if (rv == WR_OK)
-		rv = wr_objstore_open(u->url, &os, err, sizeof(err));
+	int rv = wr_objstore_open(u->url, &os, err, sizeof(err));
 	if (rv == WR_OK)
 		rv = wr_objstore_put_file(os, u->key, file, err, sizeof(err));
 	wr_objstore_close(os);
@@ -377,8 +368,7 @@ tm_ckpt_keyed(tm_task *t, const tm_ckpt_trigger *tr, wr_ckpt_meta *part,
 	         (unsigned long long)tr->id);
 	snprintf(u->key, sizeof(u->key), "%s-%d.mdb", uid, t->spec->subtask);
 	wr_rmtree(u->snap);
-	/* returns once the copy's view is fixed; the copy itself runs on */
-	int rv = wr_state_snapshot_begin(t->state, u->snap, &u->sn);
+	int rv = wr_state_snapshot(t->state, u->snap);
 	if (rv != WR_OK) {
 		wr_rmtree(u->snap);
 		snprintf(errbuf, errlen, "keyed state of '%s': %s", uid,

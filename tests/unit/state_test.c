@@ -923,50 +923,6 @@ test_snapshot_import(void **state)
 	wr_state_close(d);
 }
 
-/* An asynchronous snapshot holds exactly what was put before it began,
- * whatever is written (and flushed) while its copy runs. */
-static void
-test_snapshot_async(void **state)
-{
-	char a[512], snap[512], b[512];
-	snprintf(a, sizeof(a), "%s/a", (char *)*state);
-	snprintf(snap, sizeof(snap), "%s/snap", (char *)*state);
-	snprintf(b, sizeof(b), "%s/b", (char *)*state);
-	wr_state *st = open_st(a, 1 << 16, 0);
-	char k[32], v[32];
-	for (int i = 0; i < 50000; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		snprintf(v, sizeof(v), "v%d", i);
-		put_s(st, (uint16_t)(i % 128), 1, k, v);
-	}
-	wr_state_snap *sn = NULL;
-	assert_int_equal(wr_state_snapshot_begin(st, snap, &sn), WR_OK);
-	assert_non_null(sn);
-	/* overwrite and add while the copy runs; flushes go to LMDB */
-	for (int i = 0; i < 50000; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		put_s(st, (uint16_t)(i % 128), 1, k, "changed");
-		snprintf(k, sizeof(k), "new%d", i);
-		put_s(st, (uint16_t)(i % 128), 1, k, "x");
-	}
-	assert_int_equal(wr_state_flush(st), WR_OK);
-	assert_int_equal(wr_state_snap_wait(sn), WR_OK);
-	wr_state_snap_release(sn);
-	wr_state_close(st);
-	wr_state *r = open_st(b, 1 << 20, 0);
-	uint64_t n = 0;
-	assert_int_equal(wr_state_import(r, snap, 0, 127, &n), WR_OK);
-	assert_int_equal(n, 50000);
-	for (int i = 0; i < 50000; i += 7) {
-		snprintf(k, sizeof(k), "k%d", i);
-		snprintf(v, sizeof(v), "v%d", i);
-		expect_s(r, (uint16_t)(i % 128), 1, k, v);
-		snprintf(k, sizeof(k), "new%d", i);
-		expect_s(r, (uint16_t)(i % 128), 1, k, NULL);
-	}
-	wr_state_close(r);
-}
-
 int
 main(void)
 {
@@ -995,8 +951,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage, setup_dir,
 	                                    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_snapshot_import, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_snapshot_async, setup_dir,
 	                                    teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
