@@ -101,6 +101,17 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 		if (ck >= 0) {
 			off = ck;
 			restored++;
+		} else if (off == RD_KAFKA_OFFSET_END &&
+		           tm_task_checkpointing(k->t)) {
+			/* "latest" as a concrete offset, so a checkpoint taken
+			 * before the first record of p still names where p
+			 * started (a restore must not skip what came since) */
+			int64_t lo, hi;
+			if (rd_kafka_query_watermark_offsets(
+			        k->rk, k->s->topic, p, &lo, &hi,
+			        TM_KAFKA_METADATA_MS) ==
+			    RD_KAFKA_RESP_ERR_NO_ERROR)
+				off = hi;
 		}
 		rd_kafka_topic_partition_list_add(tp, k->s->topic, p)->offset =
 		    off;
@@ -232,10 +243,11 @@ tm_kafka_watermark(tm_kafka_src *k)
 	return tm_task_watermark(k->t, wm, idle);
 }
 
-/* The checkpoint's position: the next offset of every partition read.
- * A partition nothing was read from yet keeps its start (earliest,
- * latest or the group's): recorded as the offset the consumer reports,
- * or left out so the restore starts it the same way. */
+/* The checkpoint's position: the next offset of every partition read,
+ * or where it was assigned (a concrete offset: restored, or "latest"
+ * resolved at start). One started at "earliest" or the group's offset
+ * that nothing was read from yet is left out: a restore starts it the
+ * same way again. */
 static void
 tm_kafka_offsets(tm_task *t, wr_ckpt_meta *part)
 {

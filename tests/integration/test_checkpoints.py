@@ -496,6 +496,53 @@ def test_stop_with_drain_fires_every_window():
         c.stop()
 
 
+def test_startup_latest_resumes_from_savepoint():
+    """A source started at `latest` that has read nothing yet still names
+    its partitions' start offsets in a savepoint: records produced while
+    the job was stopped are read after the resubmit, none skipped."""
+    c = LocalCluster(taskmanagers=1, slots=2, topics=["lt:2"],
+                     config=CONFIG)
+    try:
+        out = os.path.join(c.dir, "out")
+        path = os.path.join(c.dir, "latest.yaml")
+        with open(path, "w") as f:
+            f.write("""\
+name: latest
+parallelism: 2
+checkpointing: { interval: 200ms }
+sources:
+  ev:
+    kafka: { topic: lt, bootstrap: "%s", startup: latest }
+    format: json
+    schema: { product_id: string, amount: long, ts: timestamp }
+nodes:
+  - id: out
+    from: ev
+    sink: { file: { path: "%s" } }
+""" % (c.bootstrap, out))
+        job = json.loads(c.cli("run", "-d", path, "-o", "json")
+                         .stdout)["job_id"]
+        wait_for(lambda: all_running(c, job), 30, "job running")
+        wait_for(lambda: completed_count(c, job) >= 1, 30, "a checkpoint")
+        r = c.cli("stop", job, "--savepoint-dir",
+                  os.path.join(c.dir, "sp"), "-o", "json", timeout=120)
+        sp = json.loads(r.stdout)["path"]
+        recs = [{"product_id": "p-%d" % (i % 3), "amount": i, "ts": BASE + i,
+                 "_p": i % 2} for i in range(200)]
+        produce(c, "lt", recs)
+        r = c.cli("run", "-d", "--from-savepoint", sp, path, "-o", "json")
+        job2 = json.loads(r.stdout)["job_id"]
+        wait_for(lambda: len(sink_lines(out, committed_only=True)) >= 200,
+                 30, "every record produced while stopped")
+        got = sorted(json.loads(l)["amount"]
+                     for l in sink_lines(out, committed_only=True))
+        check(got == list(range(200)), "read %d records, want 200 once" %
+              len(got))
+        c.cancel(job2)
+    finally:
+        c.stop()
+
+
 def test_failing_checkpoints_tolerated_then_fail_over():
     """Checkpoints that cannot be written (storage is not writable) fail
     and are counted; tolerable_failed of them are tolerated, one more
@@ -548,4 +595,5 @@ if __name__ == "__main__":
           test_truncated_metadata_uses_previous,
           test_savepoint_stop_resubmit_rescaled,
           test_stop_with_drain_fires_every_window,
+          test_startup_latest_resumes_from_savepoint,
           test_failing_checkpoints_tolerated_then_fail_over])
