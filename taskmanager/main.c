@@ -280,9 +280,10 @@ main(int argc, char **argv)
 	}
 	wr_log(WR_LOG_INFO, "TM-STOPPING", "id=%s shutting down", tm.id);
 stop:
-	tm_tasks_free(tm.tasks);
+	tm_tasks_stop(tm.tasks); /* heartbeats go on while tasks end */
 	if (linked)
 		tm_link_stop(&tm);
+	tm_tasks_free(tm.tasks);
 	wr_rpc_client_free(tm.jm_cli);
 	tm_shuffle_free(tm.shuffle);
 	wr_http_server_free(tm.http);

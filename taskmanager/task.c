@@ -695,8 +695,10 @@ tm_tasks_slots_used(tm_tasks *tasks)
 }
 
 void
-tm_tasks_free(tm_tasks *tasks)
+tm_tasks_stop(tm_tasks *tasks)
 {
+	tm_task *v[TM_MAX_TASKS];
+	int n;
 	if (tasks == NULL)
 		return;
 	pthread_mutex_lock(&tasks->lock);
@@ -706,10 +708,23 @@ tm_tasks_free(tm_tasks *tasks)
 		if (atomic_load(&tasks->v[i]->ready))
 			for (int k = 0; k < tasks->v[i]->noutputs; k++)
 				tm_output_close(tasks->v[i]->outputs[k]);
+	/* Out of the table first: the link thread counts slots from it
+	 * while these end. */
+	n = tasks->n;
+	memcpy(v, tasks->v, (size_t)n * sizeof(v[0]));
+	tasks->n = 0;
 	pthread_mutex_unlock(&tasks->lock);
 	/* Joining without the lock: ending tasks take it briefly. */
-	for (int i = 0; i < tasks->n; i++)
-		tm_task_free(tasks->v[i]);
+	for (int i = 0; i < n; i++)
+		tm_task_free(v[i]);
+}
+
+void
+tm_tasks_free(tm_tasks *tasks)
+{
+	if (tasks == NULL)
+		return;
+	tm_tasks_stop(tasks); /* nothing left if it was called before */
 	pthread_mutex_destroy(&tasks->lock);
 	free(tasks);
 }

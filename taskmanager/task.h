@@ -51,7 +51,10 @@ void tm_task_spec_free(tm_task_spec *spec);
 typedef struct tm_tasks tm_tasks;
 
 tm_tasks *tm_tasks_new(struct tm_server *tm);
-/* Cancels every task and waits for their threads. */
+/* Cancels every task and waits for their threads; the table stays (and
+ * reads empty) for threads that still look at it. Accepts NULL. */
+void tm_tasks_stop(tm_tasks *tasks);
+/* tm_tasks_stop, then frees the table: nothing may use it after. */
 void tm_tasks_free(tm_tasks *tasks);
 
 /*
