@@ -147,4 +147,61 @@ _Static_assert(WR_EXPR_MAX_NODES < (1 << 24),
                "code, constants and nodes are indexed by int32 (a node "
                "compiles to at most 4 instructions)");
 
+/* Object storage (common/storage/objstore*.c) ------------------------- */
+
+/* Longest object key, the store's prefix included: S3's own limit, so a
+ * key that works on file:// works on s3:// too. */
+#define WR_OBJSTORE_MAX_KEY_BYTES 1024
+
+/* Most '/'-separated parts in a key (checkpoint keys have four): bounds
+ * the depth of the file backend's directory walk (stack, open
+ * directories). */
+#define WR_OBJSTORE_MAX_KEY_PARTS 32
+
+/* Most keys one list returns: bounds the memory a huge or hostile
+ * listing can take (a checkpoint has a few files per task). */
+#define WR_OBJSTORE_MAX_LIST_KEYS 1000000
+
+/* Copy buffer of the file backend's put_file and get_file, allocated per
+ * copy: large enough that a GiB snapshot takes few syscalls. */
+#define WR_OBJSTORE_COPY_BYTES (256u * 1024u)
+
+/* Largest ListObjectsV2 reply: 1,000 keys of at most 1 KiB each and their
+ * metadata fit well inside. */
+#define WR_S3_MAX_LIST_REPLY_BYTES (16u * 1024u * 1024u)
+
+/* Empty but truncated ListObjectsV2 pages accepted in one list, so a
+ * server that keeps answering "more" with nothing cannot loop us. */
+#define WR_S3_MAX_EMPTY_PAGES 16
+
+/* Bytes of a failed request's reply body kept for the error message. */
+#define WR_S3_MAX_ERROR_BODY_BYTES 4096
+
+/* S3 request timeouts. Whole requests of small objects, lists and deletes
+ * take 60 s at most; streamed files (state snapshots, possibly GiB) are
+ * bounded by a stall detector (less than 1 KiB/s for 60 s) and a cap of
+ * an hour. */
+#define WR_S3_CONNECT_TIMEOUT_MS 5000
+#define WR_S3_REQUEST_TIMEOUT_MS 60000
+#define WR_S3_STALL_BYTES_PER_S  1024
+#define WR_S3_STALL_TIME_S       60
+#define WR_S3_XFER_TIMEOUT_MS    (3600L * 1000L)
+
+_Static_assert(WR_OBJSTORE_MAX_KEY_BYTES == 1024 &&
+                   WR_OBJSTORE_MAX_KEY_PARTS == 32,
+               "objstore.h documents these and the key checks' messages "
+               "say them");
+_Static_assert(WR_S3_MAX_LIST_REPLY_BYTES >=
+                   1000u * 6u * WR_OBJSTORE_MAX_KEY_BYTES,
+               "a page of 1,000 keys must fit even if every byte of every "
+               "key is an XML entity");
+_Static_assert(WR_S3_MAX_ERROR_BODY_BYTES > 200,
+               "error messages quote up to 200 bytes of a body");
+_Static_assert(WR_S3_CONNECT_TIMEOUT_MS < WR_S3_REQUEST_TIMEOUT_MS,
+               "connecting is part of a request");
+_Static_assert(WR_S3_REQUEST_TIMEOUT_MS <= WR_S3_XFER_TIMEOUT_MS &&
+                   WR_S3_STALL_TIME_S * 1000L < WR_S3_XFER_TIMEOUT_MS,
+               "a streamed transfer gets at least as long as a small "
+               "request, and a stall is caught before the cap");
+
 #endif

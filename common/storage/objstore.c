@@ -19,6 +19,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "mem.h"
+#include "wr_limits.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -34,40 +35,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Longest key, store prefix included: S3's own limit. */
-#define WR_OS_MAX_KEY_BYTES 1024
-
-/* Most '/'-separated parts in a key (checkpoint keys have four): bounds
- * the depth of the file backend's directory walk (stack, open
- * directories). */
-#define WR_OS_MAX_KEY_PARTS 32
-
-/* Most keys one list() returns: bounds the memory a huge or hostile
- * listing can take (a checkpoint has a few files per task). */
-#define WR_OS_MAX_LIST_KEYS 1000000
-
-/* Largest ListObjectsV2 reply: 1,000 keys of at most 1 KiB each and their
- * metadata fit well inside. */
-#define WR_S3_MAX_LIST_REPLY_BYTES (16u * 1024u * 1024u)
-
-/* Empty but truncated ListObjectsV2 pages accepted in one list. */
-#define WR_S3_MAX_EMPTY_PAGES 16
-
-/* Error bodies kept for the message. */
-#define WR_S3_MAX_ERROR_BODY_BYTES 4096
-
-/* Request timeouts. Whole requests of small objects, lists and deletes
- * take 60 s at most; streamed files (state snapshots, possibly GiB) are
- * bounded by a stall detector (less than 1 KiB/s for 60 s) and a cap. */
-#define WR_S3_CONNECT_TIMEOUT_MS 5000
-#define WR_S3_REQUEST_TIMEOUT_MS 60000
-#define WR_S3_STALL_BYTES_PER_S  1024
-#define WR_S3_STALL_TIME_S       60
-#define WR_S3_XFER_TIMEOUT_MS    (3600L * 1000L)
-
-/* Copy buffer of the file backend and of get_file. */
-#define WR_OS_COPY_BYTES (256u * 1024u)
 
 enum wr_os_kind { WR_OS_FILE, WR_OS_S3 };
 
@@ -113,7 +80,7 @@ wr_os_key_check(const char *key, char *errbuf, size_t errlen)
 	const char *why = NULL;
 	if (len == 0)
 		why = "empty";
-	else if (len > WR_OS_MAX_KEY_BYTES)
+	else if (len > WR_OBJSTORE_MAX_KEY_BYTES)
 		why = "longer than 1024 bytes";
 	else if (key[0] == '/')
 		why = "starts with '/'";
@@ -123,7 +90,7 @@ wr_os_key_check(const char *key, char *errbuf, size_t errlen)
 		size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
 		if (!wr_os_part_ok(p, n))
 			why = "has an empty part or one starting with '.'";
-		else if (++parts > WR_OS_MAX_KEY_PARTS)
+		else if (++parts > WR_OBJSTORE_MAX_KEY_PARTS)
 			why = "more than 32 parts";
 		if (e == NULL)
 			break;
@@ -142,7 +109,7 @@ static int
 wr_os_prefix_check(const char *prefix, char *errbuf, size_t errlen)
 {
 	const char *why = NULL;
-	if (strlen(prefix) > WR_OS_MAX_KEY_BYTES)
+	if (strlen(prefix) > WR_OBJSTORE_MAX_KEY_BYTES)
 		why = "longer than 1024 bytes";
 	else if (prefix[0] == '/')
 		why = "starts with '/'";
@@ -153,7 +120,7 @@ wr_os_prefix_check(const char *prefix, char *errbuf, size_t errlen)
 			break;
 		if (!wr_os_part_ok(p, (size_t)(e - p)))
 			why = "has an empty part or one starting with '.'";
-		else if (++parts >= WR_OS_MAX_KEY_PARTS)
+		else if (++parts >= WR_OBJSTORE_MAX_KEY_PARTS)
 			why = "more than 32 parts";
 		p = e + 1;
 	}
@@ -206,7 +173,7 @@ wr_os_strcmp_p(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A growing array of heap strings, bounded by WR_OS_MAX_LIST_KEYS. */
+/* A growing array of heap strings, bounded by WR_OBJSTORE_MAX_LIST_KEYS. */
 struct wr_os_keys {
 	char **v;
 	size_t n, cap;
@@ -215,7 +182,7 @@ struct wr_os_keys {
 static int
 wr_os_keys_add(struct wr_os_keys *k, char *key)
 {
-	if (k->n >= WR_OS_MAX_LIST_KEYS) {
+	if (k->n >= WR_OBJSTORE_MAX_LIST_KEYS) {
 		free(key);
 		return WR_ETOOBIG;
 	}
@@ -368,11 +335,11 @@ wr_os_file_put(wr_objstore *s, const char *key, const void *data, size_t len,
 static int
 wr_os_copy_fd(int from, int to, bool *failed_read)
 {
-	char *buf = wr_xmalloc(WR_OS_COPY_BYTES);
+	char *buf = wr_xmalloc(WR_OBJSTORE_COPY_BYTES);
 	int rv = WR_OK;
 	*failed_read = false;
 	for (;;) {
-		ssize_t r = wr_os_read(from, buf, WR_OS_COPY_BYTES);
+		ssize_t r = wr_os_read(from, buf, WR_OBJSTORE_COPY_BYTES);
 		if (r < 0) {
 			rv = wr_err_from_errno(errno);
 			*failed_read = true;
@@ -648,7 +615,7 @@ wr_os_walk_dir(struct wr_os_walk *w, char *abs, size_t alen, char *rel,
 		memcpy(rel + rlen, name, nlen + 1);
 		if (S_ISDIR(st.st_mode)) {
 			memcpy(rel + rlen + nlen, "/", 2);
-			if (depth + 2 > WR_OS_MAX_KEY_PARTS ||
+			if (depth + 2 > WR_OBJSTORE_MAX_KEY_PARTS ||
 			    !wr_os_prefix_compat(rel, rlen + nlen + 1,
 			                         w->prefix, w->plen))
 				continue;
@@ -1292,7 +1259,7 @@ wr_s3_list_parse(const wr_objstore *s, const wr_buf *body,
 	wr_buf_fini(&k);
 	if (rv != WR_OK) {
 		snprintf(errbuf, errlen, "s3 list %s: more than %d objects",
-		         s->url, WR_OS_MAX_LIST_KEYS);
+		         s->url, WR_OBJSTORE_MAX_LIST_KEYS);
 		return rv;
 	}
 	*token = NULL;
