@@ -495,12 +495,12 @@ def perf_trace_stop(pt):
 
 def snapshot_phases(path):
     """Splits the keyed task's syscalls into one segment per snapshot.
-    The sequence (taskmanager/task_ckpt.c, common/state.c,
-    common/objstore.c): flush (no syscall here), mdb_env_copy2 into
-    <state>.chk-N/data.mdb (openat O_CREAT|O_EXCL .. the next openat), its
-    fsync, put_file (openat O_CREAT|O_TRUNC of the .tmp .. its fsync: the
-    read/write copy), that fsync, rename + directory fsync, then rmtree
-    of the local copy (unlink)."""
+    The sequence (taskmanager/task_ckpt.c, common/storage/state.c,
+    common/storage/objstore_file.c): flush (no syscall here),
+    mdb_env_copy2 into <state>.chk-N/data.mdb (openat O_CREAT|O_EXCL ..
+    the next openat), its fsync, put_file (openat O_CREAT|O_TRUNC of the
+    .tmp .. its fsync: the read/write copy), that fsync, rename +
+    directory fsync, then rmtree of the local copy (unlink)."""
     ev = []
     with open(path, errors="replace") as f:
         for line in f:
