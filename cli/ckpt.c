@@ -18,6 +18,7 @@
 #include "parse.h"
 #include "record.h"
 #include "rpc.h"
+#include "wr_limits.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -30,9 +31,6 @@
 #define CLI_SP_POLL_MS 200
 /* How long savepoint and stop wait by default (--timeout). */
 #define CLI_SP_TIMEOUT_MS (10 * 60 * 1000)
-/* Consecutive polls that may fail transiently (JobManager busy or
- * reconnecting) before the wait gives up. */
-#define CLI_SP_MAX_MISSES 5
 
 static void
 cli_checkpoints_usage(FILE *f)

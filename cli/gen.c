@@ -18,6 +18,7 @@
 #include "kafka.h"
 #include "mem.h"
 #include "parse.h"
+#include "wr_limits.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,10 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bounds of the flags: a generator that cannot keep up with its rate just
- * falls behind, but a product table is memory (a double a product). */
-#define CLI_GEN_MAX_PRODUCTS     1000000
-#define CLI_GEN_MAX_RATE         10000000
 #define CLI_GEN_DEFAULT_PRODUCTS 100
 #define CLI_GEN_CUSTOMERS        100000
 /* Zipf exponent of product popularity: with 1.0 the hottest of 100
@@ -48,9 +45,7 @@
 #define CLI_GEN_LATE_MIN_MS  10000
 #define CLI_GEN_LATE_MAX_MS  60000
 #define CLI_GEN_PROGRESS_MS  5000
-/* Longest wait for the last messages to be acknowledged. */
-#define CLI_GEN_FLUSH_MS    30000
-#define CLI_GEN_EVENT_BYTES 256
+#define CLI_GEN_EVENT_BYTES  256
 
 static volatile sig_atomic_t cli_gen_stop;
 

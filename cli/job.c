@@ -16,6 +16,7 @@
 #include "parse.h"
 #include "plan.h"
 #include "rpc.h"
+#include "wr_limits.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -27,9 +28,6 @@
 #define CLI_JOB_ID_CHARS 32
 /* How often an attached `weir run` asks for the job's state. */
 #define CLI_RUN_POLL_MS 500
-/* Consecutive failed polls (each bounded by the RPC timeout) before an
- * attached `weir run` gives up on a silent JobManager. */
-#define CLI_RUN_MAX_MISSES 3
 /* Room for a job file error (it may list known keys or ids). */
 #define CLI_JOB_ERR_BYTES 4096
 

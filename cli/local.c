@@ -20,6 +20,7 @@
 #include "mem.h"
 #include "parse.h"
 #include "rpc.h"
+#include "wr_limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,11 +34,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define CLI_LOCAL_MAX_TMS    64
-#define CLI_LOCAL_MAX_TOPICS 64
-#define CLI_LOCAL_STARTUP_MS 20000
-#define CLI_LOCAL_STOP_MS    10000
 
 typedef struct cli_child {
 	pid_t pid;

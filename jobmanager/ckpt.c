@@ -20,15 +20,13 @@
 #include "mem.h"
 #include "metrics.h"
 #include "objstore.h"
+#include "wr_limits.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Completed checkpoints and savepoints remembered for recovery. */
-#define JM_CKPT_DONE_MAX 64
 
 typedef struct jm_ckpt_done {
 	uint64_t id;

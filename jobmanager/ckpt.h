@@ -29,9 +29,6 @@ struct jm_job;
 struct jm_jobs;
 struct jm_server;
 
-/* Checkpoints a job's history keeps (newest first), completed or not. */
-#define JM_CKPT_HISTORY 64
-
 enum jm_ckpt_status {
 	JM_CKPT_IN_PROGRESS,
 	JM_CKPT_COMPLETED,

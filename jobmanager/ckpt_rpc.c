@@ -13,14 +13,11 @@
 #include "mem.h"
 #include "rpc.h"
 #include "weir.pb-c.h"
+#include "wr_limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Triggers and notices wait at most this long for a TaskManager: one that
- * is gone must not stall the JobManager's loop for long. */
-#define JM_CKPT_RPC_TIMEOUT_MS 1500
 
 /* Calls fn once per distinct TaskManager of the tasks pick selects. */
 static int

@@ -23,9 +23,6 @@ struct wr_http_server;
 struct wr_metrics;
 struct wr_rpc_client;
 
-/* RPC clients to TaskManagers, by rpc address (main thread only). */
-#define JM_MAX_TM_CLIENTS WR_MAX_TASKMANAGERS
-
 typedef struct jm_tm_client {
 	char address[WR_ADDR_BYTES];
 	struct wr_rpc_client *cli;

@@ -15,15 +15,12 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "wr_limits.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* How long a cancelled job waits for its tasks to confirm before it is
- * declared CANCELED anyway (their TaskManager may be gone). */
-#define JM_CANCEL_TIMEOUT_MS 10000
 
 struct jm_jobs {
 	jm_server *jm;

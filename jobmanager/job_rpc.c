@@ -12,13 +12,11 @@
 #include "mem.h"
 #include "rpc.h"
 #include "weir.pb-c.h"
+#include "wr_limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Deploy and cancel calls wait at most this long for a TaskManager. */
-#define JM_TASK_RPC_TIMEOUT_MS 5000
 
 wr_rpc_client *
 jm_tm_client_get(jm_server *jm, const char *address)

@@ -17,13 +17,12 @@
 #include "mem.h"
 #include "rpc.h"
 #include "weir.pb-c.h"
+#include "wr_limits.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define JM_REST_RPC_TIMEOUT_MS 15000
 
 static int
 jm_rest_status(int rv)

@@ -29,14 +29,8 @@
 #include "buf.h"
 #include "jobspec.h"
 #include "record.h"
+#include "wr_limits.h"
 
-/* Most distinct values count_distinct keeps for one key and window (or
- * one key, in a reduce). The set is exact and lives in the accumulator,
- * which each record reads and rewrites, so its size is each record's
- * cost; past this the task fails rather than answer wrongly. */
-#define TM_AGG_MAX_DISTINCT 65536
-/* Most bytes of those values (strings are kept whole). */
-#define TM_AGG_MAX_DISTINCT_BYTES (8u * 1024u * 1024u)
 /* First byte of every encoded accumulator: the state format's version, so
  * a later format can read (or refuse) state written by this one. */
 #define TM_AGG_FORMAT_VERSION 1

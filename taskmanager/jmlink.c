@@ -13,13 +13,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
+#include "wr_limits.h"
 
 #include <errno.h>
 #include <string.h>
 #include <time.h>
-
-#define TM_LINK_BACKOFF_MIN_MS 100
-#define TM_LINK_BACKOFF_MAX_MS 2000
 
 /* Waits ms or until stop is requested. Returns true to go on. */
 static bool

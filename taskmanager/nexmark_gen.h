@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "wr_limits.h"
+
 /* Proportions of the three kinds by event number (Nexmark's 1:3:46). */
 #define TM_NEX_PERSON_PROPORTION  1
 #define TM_NEX_AUCTION_PROPORTION 3
@@ -22,8 +24,6 @@
 /* Event time of the first event: 2015-07-15T00:00:00Z (fixed, so runs
  * repeat). */
 #define TM_NEX_BASE_TIME_MS 1436918400000ll
-/* Longest extra padding (1.2 x the 500-byte average of an auction). */
-#define TM_NEX_EXTRA_MAX 600
 
 enum tm_nex_kind { TM_NEX_PERSON, TM_NEX_AUCTION, TM_NEX_BID };
 

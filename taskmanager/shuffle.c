@@ -21,19 +21,12 @@
 #include "log.h"
 #include "mem.h"
 #include "wr_assert.h"
+#include "wr_limits.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* A record's length prefix: unsigned LEB128; 32 KiB needs 3 bytes, 5
- * cover any uint32. */
-#define TM_VARINT_MAX 5
-
-_Static_assert(TM_BATCH_BYTES < (1u << 21), "lengths fit 3 varint bytes");
-_Static_assert(TM_SHUFFLE_CREDITS >= 1 && TM_SHUFFLE_QUEUE >= 1,
-               "a channel needs a queue and a credit to move data");
 
 int64_t
 tm_now_ms(void)

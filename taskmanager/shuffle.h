@@ -34,13 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A batch carries at most this many bytes of records (Flink ships 32 KiB
- * buffers; nng costs ~22 us per message, so batches amortise it). */
-#define TM_BATCH_BYTES (32u * 1024u)
-/* Full batches a producer queues per channel before it blocks. */
-#define TM_SHUFFLE_QUEUE 4
-/* Fetches (batches in flight or buffered) a consumer allows per channel. */
-#define TM_SHUFFLE_CREDITS 2
+#include "wr_limits.h"
 
 enum tm_batch_kind {
 	TM_BATCH_DATA = 1,      /* nrecords records, each length-prefixed */

@@ -40,45 +40,8 @@
  * yet acknowledged (<= credits, enforced on every fetch). */
 #define TM_OUT_RING (TM_SHUFFLE_QUEUE + TM_SHUFFLE_CREDITS)
 
-/* A peer silent (no connection) this long is lost: tm_input_next reports
- * WR_EUNREACHABLE and the task fails, rather than wait forever. */
-#define TM_SHUFFLE_UNREACHABLE_MS 10000
-
-/* A fetch for a channel not registered yet (consumer deployed before its
- * producer) waits this long for the producer, then is answered "unknown"
- * and asked again: long enough that normal deployment skew costs no
- * round trips, short enough that a context is not pinned forever. */
-#define TM_SHUFFLE_UNKNOWN_PARK_MS 30000
-
-/* A fetch parked on a channel with no data is answered "again" after
- * this long and asked again. Bounds how long any request can be
- * outstanding, so a socket can be closed when none is (see
- * tm_peers_close); costs an idle channel one round trip per credit per
- * period. */
-#define TM_SHUFFLE_POLL_MS 5000
-
-/* Shutting down, the data server tells consumers to back off and waits
- * until no fetch arrived for this long (at most the second value) before
- * it closes its socket (see tm_srv_stop). */
-#define TM_SHUFFLE_QUIET_MS     50
-#define TM_SHUFFLE_QUIET_MAX_MS 1000
-
 /* Producer waits wake at least this often: every wait has a timeout. */
 #define TM_SHUFFLE_WAIT_SLICE_MS 100
-
-/* Consumer retry backoff after a failed fetch or an "unknown"/"busy"
- * answer: starts small (a reconnect is usually quick), doubles, capped so
- * a returning producer is found within a second. */
-#define TM_FETCH_BACKOFF_MIN_MS 10
-#define TM_FETCH_BACKOFF_MAX_MS 1000
-
-/* Redial backoff of the data-plane req sockets (nng doubles min to max). */
-#define TM_PEER_RECONNECT_MIN_MS 50
-#define TM_PEER_RECONNECT_MAX_MS 1000
-
-/* A consumer that stops reading must not pin a server context forever;
- * the batch stays retained, so a timed-out reply is fetched again. */
-#define TM_SHUFFLE_REPLY_SEND_TIMEOUT_MS 5000
 
 /* Live-pipe set buckets (a TaskManager's data port sees one connection
  * per consuming TaskManager, plus strays). */
@@ -326,18 +289,10 @@ typedef struct tm_later {
 #define TM_SF_JOB_BYTES 32
 #define TM_SF_FETCH_BYTES                                                      \
 	(TM_SF_HDR + TM_SF_JOB_BYTES + 4 + 2 + 2 + 2 + 2 + 8 + 8)
+/* A batch frame's header; with a full batch, it sizes a client's receive
+ * cap (TM_SF_CLIENT_RECV_MAX, with the other limits in wr_limits.h). */
 #define TM_SF_BATCH_HDR  (TM_SF_HDR + 1 + 3 + 4 + 4 + 8)
 #define TM_SF_STATUS_HDR (TM_SF_HDR + 2 + 2 + 4 + 8 + 8 + 2)
-/* Status text: one log line's worth of reason. */
-#define TM_SF_TEXT_MAX 160
-/* nng counts the SP header (request id, hops) in NNG_OPT_RECVMAXSZ. */
-#define TM_SF_SP_SLACK 64u
-/* The server accepts small frames only: a fetch is 68 bytes. 1 KiB lets
- * small garbage reach the decoder and get an error reply; larger frames
- * make nng drop the connection. */
-#define TM_SF_SERVER_RECV_MAX (1024u + TM_SF_SP_SLACK)
-#define TM_SF_CLIENT_RECV_MAX                                                  \
-	(TM_SF_BATCH_HDR + TM_BATCH_BYTES + TM_SF_SP_SLACK)
 
 enum { TM_SF_FETCH = 1, TM_SF_BATCH = 2, TM_SF_STATUS = 3 };
 

@@ -38,6 +38,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "varint.h"
+#include "wr_limits.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -47,17 +48,8 @@
 
 /* Transactional ids per subtask: two alternate; the others take records
  * while commits of earlier checkpoints lag behind the next barrier. */
-#define TM_KTX_POOL 4
-/* One blocking transaction call waits this long before it is retried
- * (init and commit are resumable). */
-#define TM_KTX_CALL_MS 10000
-/* Aborting in destroy waits at most this long per producer. */
-#define TM_KTX_ABORT_MS 5000
-/* transaction.timeout.ms: at least the brokers' default maximum
- * (transaction.max.timeout.ms = 15 min), at most an hour. */
-#define TM_KTX_MIN_TXN_MS (15 * 60 * 1000)
-#define TM_KTX_MAX_TXN_MS (60 * 60 * 1000)
-#define TM_KTX_STATE_V1   1
+#define TM_KTX_POOL     4
+#define TM_KTX_STATE_V1 1
 /* "<32 hex>/<node>/<subtask>/<n>" and its NUL. */
 #define TM_KTX_ID_BYTES (33 + WR_JOB_MAX_ID_BYTES + 24)
 

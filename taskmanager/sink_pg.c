@@ -33,6 +33,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "varint.h"
+#include "wr_limits.h"
 
 #include <libpq-fe.h>
 
@@ -48,16 +49,8 @@
 #define TM_PG_UPSERT_ROWS 500
 /* A batch is sent at this size even with fewer rows. */
 #define TM_PG_BATCH_BYTES (4u * 1024u * 1024u)
-/* Rows held back while a prepared transaction waits for its commit are
- * sent anyway past this size (they may then wait for row locks, bounded
- * by lock_timeout). */
-#define TM_PG_DEFER_MAX_BYTES (64u * 1024u * 1024u)
 /* Rows wait at most this long before they are sent (a tick sends them). */
 #define TM_PG_LINGER_MS 100
-/* Prepared transactions of one subtask waiting for their checkpoints:
- * more means checkpoints keep failing; the server's own limit
- * (max_prepared_transactions) is usually lower. */
-#define TM_PG_MAX_PENDING 32
 /* PostgreSQL's GIDSIZE: the longest transaction identifier, NUL included.
  * Ours take at most 5 + 32 + 1 + 63 + 1 + 10 + 1 + 20 = 133 bytes. */
 #define TM_PG_GID_BYTES 200

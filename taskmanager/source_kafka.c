@@ -18,14 +18,14 @@
 #include "mem.h"
 #include "metrics.h"
 #include "watermark.h"
+#include "wr_limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TM_KAFKA_BATCH       512
-#define TM_KAFKA_POLL_MS     10
-#define TM_KAFKA_METADATA_MS 5000
+#define TM_KAFKA_BATCH   512
+#define TM_KAFKA_POLL_MS 10
 
 typedef struct tm_kafka_src {
 	tm_task *t;

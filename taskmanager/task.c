@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "state.h"
 #include "watermark.h"
+#include "wr_limits.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,8 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Most tasks one TaskManager runs at once. */
-#define TM_MAX_TASKS 256
 /* Records of a partly filled batch wait at most this long (latency). */
 #define TM_FLUSH_INTERVAL_MS 10
 /* Per-record scratch memory (decoded strings, expression results). */

@@ -17,18 +17,13 @@
 #include "plan.h"
 #include "shuffle.h"
 #include "task.h"
+#include "wr_limits.h"
 
 struct wr_metric;
 struct tm_server;
 
-/* Most operators in one chain and downstream targets of one operator. */
-#define TM_MAX_NEXT 8
-
 typedef struct tm_task tm_task;
 typedef struct tm_op tm_op;
-
-/* Largest snapshot an operator may put in a checkpoint's metadata. */
-#define TM_OP_STATE_MAX_BYTES (64u * 1024u)
 
 /* One restored operator snapshot (tm_op.restore). */
 typedef struct tm_op_state {

@@ -6,6 +6,7 @@
 #include "tm_int.h"
 
 #include "ckpt_meta_pb.h"
+#include "wr_limits.h"
 
 #include "err.h"
 #include "mem.h"
@@ -245,9 +246,6 @@ done:
 	wr_msg_free(rep);
 	return rv;
 }
-
-/* Checkpoint replies to the JobManager wait at most this long. */
-#define TM_CKPT_RPC_TIMEOUT_MS 10000
 
 int
 tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,

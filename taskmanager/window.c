@@ -25,6 +25,7 @@
 #include "state.h"
 #include "watermark.h"
 #include "wr_assert.h"
+#include "wr_limits.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,24 +49,6 @@ enum tm_win_timer_kind { TM_WIN_FIRE = 0, TM_WIN_CLEAN = 1 };
 /* Cache of a backend the operator opens itself: the hot panes of some
  * 100,000 keys; colder state stays in LMDB's file-backed map. */
 #define TM_WIN_STATE_CACHE_BYTES (16u * 1024u * 1024u)
-/* Timers one scan collects before they fire: bounds the memory of
- * firing whatever the number of keys whose windows end together. */
-#define TM_WIN_TIMER_BATCH 4096
-/* A timer's state key is 8 bytes of time and 1 of kind before the key;
- * pane and session keys put 8 bytes after it. */
-#define TM_WIN_KEY_EXTRA_BYTES 9
-#define TM_WIN_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_WIN_KEY_EXTRA_BYTES)
-/* Panes a sliding window may merge when it fires. Beyond (a slide that
- * shares only a small divisor with the size) each record updates its
- * size/slide windows directly, which the job parser bounds by the same
- * number. */
-#define TM_WIN_MAX_PANES WR_JOB_MAX_WINDOW_OVERLAP
-/* Sessions one key may hold at once (open, or fired and within allowed
- * lateness): each record of the key reads and rewrites the list. */
-#define TM_WIN_MAX_SESSIONS 4096
-/* Largest |event time| a window accepts (2^62 ms, 146 million years):
- * keeps window arithmetic (ts + size + lateness) far from overflow. */
-#define TM_WIN_MAX_ABS_TS ((int64_t)1 << 62)
 /* Earliest timer of a key group: not known yet (scan it), or none. */
 #define TM_WIN_KG_UNKNOWN INT64_MIN
 #define TM_WIN_KG_NONE    INT64_MAX

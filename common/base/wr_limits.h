@@ -1,10 +1,18 @@
 /*
- * limits.h - every hard limit of weir, with the reason for it.
+ * wr_limits.h - every hard limit of weir, with the reason for it.
  *
- * A limit that protects memory or a peer belongs here, not inline at its use.
+ * A limit that protects memory or a peer belongs here, not inline at its use:
+ * most counts, sizes, depths, queue bounds and timeouts that cap a wait. The
+ * limits every layer shares come first, then a section per module; a
+ * _Static_assert follows the limits it ties together. base is below every
+ * other layer, so any header or source includes this file directly.
+ * tests/check_limits.py (ctest lint.limits) fails when a *_MAX or *_LIMIT
+ * is defined anywhere else.
  */
 #ifndef WR_LIMITS_H
 #define WR_LIMITS_H
+
+/* ---- shared by every layer ------------------------------------------- */
 
 /* Largest control-plane RPC frame. Control messages are small (a job graph is
  * the largest, a few KiB); 4 MiB leaves room for big graphs while a garbage
@@ -112,7 +120,7 @@
  * retried with backoff, so strays cannot pin every context. */
 #define WR_SHUFFLE_UNKNOWN_PARKS_MAX 256
 
-/* Largest value one state entry may hold (common/state.c). A value is
+/* Largest value one state entry may hold (common/storage/state.c). A value is
  * copied whole into the cache or written as one run of LMDB overflow
  * pages, whose dirty copy LMDB keeps in memory until the commit: 64 MiB
  * bounds that one allocation. Bigger state must be split across keys (a
@@ -129,6 +137,325 @@
 /* Smallest state cache budget: the hash table and a few entries must
  * fit; smaller settings are raised to this. */
 #define WR_STATE_MIN_CACHE_BYTES (4u * 1024u)
+
+/* ---- control plane: framing and RPC (common/net) ---------------------- */
+
+/* A message's arena starts with small chunks (most control messages are a
+ * few hundred bytes) and doubles them up to the larger size, so a big
+ * message costs few mallocs and no chunk is oversized. */
+#define WR_FRAME_CHUNK_MIN_BYTES 512u
+#define WR_FRAME_CHUNK_MAX_BYTES (64u * 1024u)
+
+/* nng's length prefix counts the SP header too: the request id plus one
+ * 4-byte hop per device, at most 8 (rep0's max TTL). Without this slack a
+ * frame of exactly WR_RPC_MAX_FRAME_BYTES would be dropped by the transport
+ * instead of reaching wr_frame_unpack(). */
+#define WR_RPC_SP_HEADER_BYTES 64u
+#define WR_RPC_RECV_MAX_BYTES  (WR_RPC_MAX_FRAME_BYTES + WR_RPC_SP_HEADER_BYTES)
+
+/* A peer that stops reading must not pin a server context forever. */
+#define WR_RPC_REPLY_SEND_TIMEOUT_MS 5000
+
+/* Reconnect backoff of clients (nng doubles from min to max). */
+#define WR_RPC_RECONNECT_MIN_MS 100
+#define WR_RPC_RECONNECT_MAX_MS 5000
+
+/* Longest error text a server puts into an Error reply. */
+#define WR_RPC_ERRMSG_BYTES 512
+
+_Static_assert(WR_FRAME_CHUNK_MIN_BYTES <= WR_FRAME_CHUNK_MAX_BYTES,
+               "chunks double from the minimum up to the maximum");
+_Static_assert(WR_RPC_RECONNECT_MIN_MS <= WR_RPC_RECONNECT_MAX_MS,
+               "backoff doubles from the minimum up to the maximum");
+_Static_assert(WR_RPC_ERRMSG_BYTES < WR_RPC_MAX_FRAME_BYTES,
+               "an Error reply must fit in a frame");
+
+/* ---- data: records, JSON, varints (common/data) ----------------------- */
+
+/* Most fields in a schema (and values in a row). */
+#define WR_MAX_FIELDS 64
+
+/* Deepest nesting the streaming JSON writer tracks (a fixed array in
+ * wr_json): REST bodies and CLI output nest a few levels. */
+#define WR_JSON_MAX_DEPTH 32
+
+/* Longest LEB128 encoding of a uint64. */
+#define WR_VARINT_MAX_BYTES 10
+
+_Static_assert(WR_VARINT_MAX_BYTES * 7 >= 64, "a uint64 must fit");
+
+/* ---- job language: job files (common/job) ----------------------------- */
+
+/* Most sources + nodes in one job. */
+#define WR_JOB_MAX_NODES               128
+#define WR_JOB_MAX_PARALLELISM         1024
+#define WR_JOB_DEFAULT_MAX_PARALLELISM 128
+/* Most key groups (max_parallelism), as Flink (2^15): key groups are
+ * numbered in checkpoints and each costs state-file bookkeeping. */
+#define WR_JOB_MAX_KEY_GROUPS 32768
+/* Longest node id, NUL included: an id is an operator uid that appears in
+ * metric labels, Kafka transactional ids, file and vertex names. */
+#define WR_JOB_MAX_ID_BYTES 64
+/* Longest job name, NUL included: shown in listings and logs. */
+#define WR_JOB_MAX_NAME_BYTES 128
+/* Most sliding windows one record belongs to (size / slide): each record
+ * updates every one of them. */
+#define WR_JOB_MAX_WINDOW_OVERLAP 1000
+
+/* Ranges of user settings. They bound nonsense (a checkpoint every
+ * microsecond, a timeout of years), not memory. */
+#define WR_JOB_MIN_CKPT_MS    10                       /* Flink's minimum */
+#define WR_JOB_MAX_DURATION   (7LL * 24 * 3600 * 1000) /* a week */
+#define WR_JOB_MAX_DELAY_MS   (24LL * 3600 * 1000)     /* a day */
+#define WR_JOB_MAX_RETAINED   100
+#define WR_JOB_MAX_TOLERABLE  1000000
+#define WR_JOB_MAX_ATTEMPTS   1000000000
+#define WR_JOB_MAX_MULTIPLIER 100.0
+/* Longest window, lateness or gap: a week bounds nonsense, not memory. */
+#define WR_JOB_MAX_WINDOW_MS (7LL * 24 * 3600 * 1000)
+/* Generators: events per second per subtask, events per subtask. */
+#define WR_JOB_MAX_GEN_RATE  100000000
+#define WR_JOB_MAX_GEN_COUNT 1000000000000000LL
+/* Kafka refuses longer topic names. */
+#define WR_JOB_MAX_TOPIC_LEN 249
+
+_Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
+               "a job must be able to run at its largest parallelism");
+_Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
+               "the default key groups must be allowed");
+
+/* ---- storage: keyed state, checkpoint metadata (common/storage) ------- */
+
+/* Longest user key of a state entry: the LMDB key limit less the 3-byte
+ * prefix (2 bytes key group, 1 state id) state.c puts before it. */
+#define WR_STATE_MAX_USER_KEY (WR_MAX_KEY_BYTES - 3)
+
+/* Reader slots: our own reused read transaction, and the read
+ * transaction of mdb_env_copy2 when a checkpoint copies the environment
+ * (with MDB_NOTLS a reset transaction keeps its slot). */
+#define WR_STATE_MAX_READERS 2
+
+/* Puts per write transaction of a flush. Without MDB_WRITEMAP, LMDB keeps
+ * a transaction's dirty pages in malloc'd buffers and never frees them
+ * (it keeps them for reuse), so RSS keeps the largest transaction's dirty
+ * pages: a random put dirties about one leaf, and 4096 bounds that near
+ * 16 MiB. One transaction for a whole 16 MiB cache (~140 K puts) measured
+ * 336 MiB of such buffers at 5 M keys, and a file 2.2x larger (old and
+ * new copies of every page it touched); 4096 was as fast (docs/state.md). */
+#define WR_STATE_TXN_MAX_PUTS 4096
+
+/* Largest _metadata accepted (inline sink states are small). */
+#define WR_CKPT_META_MAX_BYTES (64u * 1024u * 1024u)
+
+/* ---- JobManager (jobmanager/) ----------------------------------------- */
+
+/* RPC clients to TaskManagers, by rpc address (main thread only). */
+#define JM_MAX_TM_CLIENTS WR_MAX_TASKMANAGERS
+
+/* Checkpoints a job's history keeps (newest first), completed or not. */
+#define JM_CKPT_HISTORY 64
+
+/* Completed checkpoints and savepoints remembered for recovery. */
+#define JM_CKPT_DONE_MAX 64
+
+/* Triggers and notices wait at most this long for a TaskManager: one that
+ * is gone must not stall the JobManager's loop for long. */
+#define JM_CKPT_RPC_TIMEOUT_MS 1500
+
+/* Deploy and cancel calls wait at most this long for a TaskManager. */
+#define JM_TASK_RPC_TIMEOUT_MS 5000
+
+/* A REST handler waits at most this long for the main thread, which it
+ * reaches by RPC to this JobManager's own endpoint. */
+#define JM_REST_RPC_TIMEOUT_MS 15000
+
+/* How long a cancelled job waits for its tasks to confirm before it is
+ * declared CANCELED anyway (their TaskManager may be gone). */
+#define JM_CANCEL_TIMEOUT_MS 10000
+
+/* ---- TaskManager: tasks and operators (taskmanager/) ------------------ */
+
+/* Most tasks one TaskManager runs at once. */
+#define TM_MAX_TASKS 256
+
+/* Most operators in one chain and downstream targets of one operator. */
+#define TM_MAX_NEXT 8
+
+/* Largest snapshot an operator may put in a checkpoint's metadata. */
+#define TM_OP_STATE_MAX_BYTES (64u * 1024u)
+
+/* Reconnect backoff of the link to the JobManager (doubles min to max). */
+#define TM_LINK_BACKOFF_MIN_MS 100
+#define TM_LINK_BACKOFF_MAX_MS 2000
+
+/* Checkpoint replies to the JobManager wait at most this long. */
+#define TM_CKPT_RPC_TIMEOUT_MS 10000
+
+/* Timers one scan collects before they fire: bounds the memory of
+ * firing whatever the number of keys whose windows end together. */
+#define TM_WIN_TIMER_BATCH 4096
+/* A timer's state key is 8 bytes of time and 1 of kind before the key;
+ * pane and session keys put 8 bytes after it. */
+#define TM_WIN_KEY_EXTRA_BYTES 9
+#define TM_WIN_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_WIN_KEY_EXTRA_BYTES)
+/* Panes a sliding window may merge when it fires. Beyond (a slide that
+ * shares only a small divisor with the size) each record updates its
+ * size/slide windows directly, which the job parser bounds by the same
+ * number. */
+#define TM_WIN_MAX_PANES WR_JOB_MAX_WINDOW_OVERLAP
+/* Sessions one key may hold at once (open, or fired and within allowed
+ * lateness): each record of the key reads and rewrites the list. */
+#define TM_WIN_MAX_SESSIONS 4096
+/* Largest |event time| a window accepts (2^62 ms, 146 million years):
+ * keeps window arithmetic (ts + size + lateness) far from overflow. */
+#define TM_WIN_MAX_ABS_TS ((int64_t)1 << 62)
+
+/* Most distinct values count_distinct keeps for one key and window (or
+ * one key, in a reduce). The set is exact and lives in the accumulator,
+ * which each record reads and rewrites, so its size is each record's
+ * cost; past this the task fails rather than answer wrongly. */
+#define TM_AGG_MAX_DISTINCT 65536
+/* Most bytes of those values (strings are kept whole). */
+#define TM_AGG_MAX_DISTINCT_BYTES (8u * 1024u * 1024u)
+
+_Static_assert(TM_LINK_BACKOFF_MIN_MS <= TM_LINK_BACKOFF_MAX_MS,
+               "backoff doubles from the minimum up to the maximum");
+_Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
+
+/* ---- TaskManager: shuffle, the data plane (taskmanager/shuffle*) ------ */
+
+/* A batch carries at most this many bytes of records (Flink ships 32 KiB
+ * buffers; nng costs ~22 us per message, so batches amortise it). */
+#define TM_BATCH_BYTES (32u * 1024u)
+/* Full batches a producer queues per channel before it blocks. */
+#define TM_SHUFFLE_QUEUE 4
+/* Fetches (batches in flight or buffered) a consumer allows per channel. */
+#define TM_SHUFFLE_CREDITS 2
+
+/* A record's length prefix: unsigned LEB128; 32 KiB needs 3 bytes, 5
+ * cover any uint32. */
+#define TM_VARINT_MAX 5
+
+/* A peer silent (no connection) this long is lost: tm_input_next reports
+ * WR_EUNREACHABLE and the task fails, rather than wait forever. */
+#define TM_SHUFFLE_UNREACHABLE_MS 10000
+
+/* A fetch for a channel not registered yet (consumer deployed before its
+ * producer) waits this long for the producer, then is answered "unknown"
+ * and asked again: long enough that normal deployment skew costs no
+ * round trips, short enough that a context is not pinned forever. */
+#define TM_SHUFFLE_UNKNOWN_PARK_MS 30000
+
+/* A fetch parked on a channel with no data is answered "again" after
+ * this long and asked again. Bounds how long any request can be
+ * outstanding, so a socket can be closed when none is (see
+ * tm_peers_close); costs an idle channel one round trip per credit per
+ * period. */
+#define TM_SHUFFLE_POLL_MS 5000
+
+/* Shutting down, the data server tells consumers to back off and waits
+ * until no fetch arrived for this long (at most the second value) before
+ * it closes its socket (see tm_srv_stop). */
+#define TM_SHUFFLE_QUIET_MS     50
+#define TM_SHUFFLE_QUIET_MAX_MS 1000
+
+/* Consumer retry backoff after a failed fetch or an "unknown"/"busy"
+ * answer: starts small (a reconnect is usually quick), doubles, capped so
+ * a returning producer is found within a second. */
+#define TM_FETCH_BACKOFF_MIN_MS 10
+#define TM_FETCH_BACKOFF_MAX_MS 1000
+
+/* Redial backoff of the data-plane req sockets (nng doubles min to max). */
+#define TM_PEER_RECONNECT_MIN_MS 50
+#define TM_PEER_RECONNECT_MAX_MS 1000
+
+/* A consumer that stops reading must not pin a server context forever;
+ * the batch stays retained, so a timed-out reply is fetched again. */
+#define TM_SHUFFLE_REPLY_SEND_TIMEOUT_MS 5000
+
+/* Status text: one log line's worth of reason. */
+#define TM_SF_TEXT_MAX 160
+/* nng counts the SP header (request id, hops) in NNG_OPT_RECVMAXSZ. */
+#define TM_SF_SP_SLACK 64u
+/* The server accepts small frames only: a fetch is 68 bytes. 1 KiB lets
+ * small garbage reach the decoder and get an error reply; larger frames
+ * make nng drop the connection. A client receives batches: a batch
+ * frame's header (TM_SF_BATCH_HDR, with the wire format in
+ * taskmanager/shuffle_int.h, where this is used) and a full batch. */
+#define TM_SF_SERVER_RECV_MAX (1024u + TM_SF_SP_SLACK)
+#define TM_SF_CLIENT_RECV_MAX                                                  \
+	(TM_SF_BATCH_HDR + TM_BATCH_BYTES + TM_SF_SP_SLACK)
+
+_Static_assert(TM_SHUFFLE_CREDITS >= 1 && TM_SHUFFLE_QUEUE >= 1,
+               "a channel needs a queue and a credit to move data");
+_Static_assert(1 + TM_SHUFFLE_QUEUE + TM_SHUFFLE_CREDITS <=
+                   WR_SHUFFLE_MAX_BATCHES,
+               "one channel's reservation must fit the budget");
+_Static_assert(TM_BATCH_BYTES < (1u << 21), "lengths fit 3 varint bytes");
+_Static_assert(TM_SHUFFLE_QUIET_MS <= TM_SHUFFLE_QUIET_MAX_MS,
+               "the quiet period must fit its cap");
+_Static_assert(TM_FETCH_BACKOFF_MIN_MS <= TM_FETCH_BACKOFF_MAX_MS,
+               "backoff doubles from the minimum up to the maximum");
+_Static_assert(TM_PEER_RECONNECT_MIN_MS <= TM_PEER_RECONNECT_MAX_MS,
+               "backoff doubles from the minimum up to the maximum");
+
+/* ---- TaskManager: sources and sinks (taskmanager/source*, sink*) ------ */
+
+/* Topic metadata requests of the Kafka source wait at most this long. */
+#define TM_KAFKA_METADATA_MS 5000
+
+/* Longest extra padding of a Nexmark event (1.2 x the 500-byte average of
+ * an auction). */
+#define TM_NEX_EXTRA_MAX 600
+
+/* Kafka exactly-once sink: one blocking transaction call waits this long
+ * before it is retried (init and commit are resumable); aborting in
+ * destroy waits at most the second value per producer. */
+#define TM_KTX_CALL_MS  10000
+#define TM_KTX_ABORT_MS 5000
+/* transaction.timeout.ms: at least the brokers' default maximum
+ * (transaction.max.timeout.ms = 15 min), at most an hour. */
+#define TM_KTX_MIN_TXN_MS (15 * 60 * 1000)
+#define TM_KTX_MAX_TXN_MS (60 * 60 * 1000)
+
+/* PostgreSQL sink: rows held back while a prepared transaction waits for
+ * its commit are sent anyway past this size (they may then wait for row
+ * locks, bounded by lock_timeout). */
+#define TM_PG_DEFER_MAX_BYTES (64u * 1024u * 1024u)
+/* Prepared transactions of one subtask waiting for their checkpoints:
+ * more means checkpoints keep failing; the server's own limit
+ * (max_prepared_transactions) is usually lower. */
+#define TM_PG_MAX_PENDING 32
+
+_Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
+               "the transaction timeout range must not be empty");
+
+/* ---- CLI (cli/) ------------------------------------------------------- */
+
+/* `weir local`: most TaskManagers and topics one local cluster starts;
+ * how long it waits for the cluster to come up, and for a process to
+ * stop before it is killed. */
+#define CLI_LOCAL_MAX_TMS    64
+#define CLI_LOCAL_MAX_TOPICS 64
+#define CLI_LOCAL_STARTUP_MS 20000
+#define CLI_LOCAL_STOP_MS    10000
+
+/* Consecutive failed polls (each bounded by the RPC timeout) before an
+ * attached `weir run` gives up on a silent JobManager. */
+#define CLI_RUN_MAX_MISSES 3
+/* Consecutive polls that may fail transiently (JobManager busy or
+ * reconnecting) before a savepoint or stop wait gives up. */
+#define CLI_SP_MAX_MISSES 5
+
+/* `weir gen`: bounds of the flags: a generator that cannot keep up with
+ * its rate just falls behind, but a product table is memory (a double a
+ * product). */
+#define CLI_GEN_MAX_PRODUCTS 1000000
+#define CLI_GEN_MAX_RATE     10000000
+/* Longest wait for the last messages to be acknowledged. */
+#define CLI_GEN_FLUSH_MS 30000
+
+/* ---- checks of the limits every layer shares (the first ones) -------- */
 
 _Static_assert(WR_RPC_MAX_UNPACK_BYTES >= WR_RPC_MAX_FRAME_BYTES,
                "unpack budget must cover the frame");

@@ -10,8 +10,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-#define WR_JSON_MAX_DEPTH 32
+#include "wr_limits.h"
 
 typedef struct wr_json {
 	wr_buf *out;

@@ -17,9 +17,7 @@
 
 #include "arena.h"
 #include "buf.h"
-
-/* Most fields in a schema (and values in a row). */
-#define WR_MAX_FIELDS 64
+#include "wr_limits.h"
 
 enum wr_type {
 	WR_T_NULL = 0, /* only as a value's type: SQL NULL */

@@ -11,9 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-/* Longest LEB128 encoding of a uint64. */
-#define WR_VARINT_MAX_BYTES 10
+#include "wr_limits.h"
 
 /* Appends v to out. */
 void wr_varint_put(wr_buf *out, uint64_t v);

@@ -29,21 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ranges of user settings. They bound nonsense (a checkpoint every
- * microsecond, a timeout of years), not memory. */
-#define WR_JOB_MIN_CKPT_MS    10                       /* Flink's minimum */
-#define WR_JOB_MAX_DURATION   (7LL * 24 * 3600 * 1000) /* a week */
-#define WR_JOB_MAX_DELAY_MS   (24LL * 3600 * 1000)     /* a day */
-#define WR_JOB_MAX_RETAINED   100
-#define WR_JOB_MAX_TOLERABLE  1000000
-#define WR_JOB_MAX_ATTEMPTS   1000000000
-#define WR_JOB_MAX_MULTIPLIER 100.0
-/* Generators: events per second per subtask, events per subtask. */
-#define WR_JOB_MAX_GEN_RATE  100000000
-#define WR_JOB_MAX_GEN_COUNT 1000000000000000LL
-#define WR_JOB_DEFAULT_RATE  1000
-/* Kafka refuses longer topic names. */
-#define WR_JOB_MAX_TOPIC_LEN 249
+/* Events per second per subtask of a generator that sets no rate. */
+#define WR_JOB_DEFAULT_RATE 1000
 
 /* ---- messages and typed values ---------------------------------------- */
 

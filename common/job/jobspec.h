@@ -21,27 +21,7 @@
 
 #include "expr.h"
 #include "record.h"
-
-/* Most sources + nodes in one job. */
-#define WR_JOB_MAX_NODES               128
-#define WR_JOB_MAX_PARALLELISM         1024
-#define WR_JOB_DEFAULT_MAX_PARALLELISM 128
-/* Most key groups (max_parallelism), as Flink (2^15): key groups are
- * numbered in checkpoints and each costs state-file bookkeeping. */
-#define WR_JOB_MAX_KEY_GROUPS 32768
-/* Longest node id, NUL included: an id is an operator uid that appears in
- * metric labels, Kafka transactional ids, file and vertex names. */
-#define WR_JOB_MAX_ID_BYTES 64
-/* Longest job name, NUL included: shown in listings and logs. */
-#define WR_JOB_MAX_NAME_BYTES 128
-/* Most sliding windows one record belongs to (size / slide): each record
- * updates every one of them. */
-#define WR_JOB_MAX_WINDOW_OVERLAP 1000
-
-_Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
-               "a job must be able to run at its largest parallelism");
-_Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
-               "the default key groups must be allowed");
+#include "wr_limits.h"
 
 enum wr_src_kind { WR_SRC_KAFKA, WR_SRC_DATAGEN, WR_SRC_NEXMARK, WR_SRC_FILE };
 enum wr_startup { WR_STARTUP_EARLIEST, WR_STARTUP_LATEST, WR_STARTUP_GROUP };

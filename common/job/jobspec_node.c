@@ -19,15 +19,13 @@
 #include "parse.h"
 #include "record.h"
 #include "wr_assert.h"
+#include "wr_limits.h"
 #include "wr_yaml.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Longest window, lateness or gap: a week bounds nonsense, not memory. */
-#define WR_JOB_MAX_WINDOW_MS (7LL * 24 * 3600 * 1000)
 
 static const char *const wr_job_node_keys[] = {
     "id",          "from",   "parallelism", "filter", "select",

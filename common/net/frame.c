@@ -26,11 +26,6 @@
 /* Every block handed out is aligned for any type, as malloc's are. */
 #define WR_FRAME_ALIGN ((size_t)alignof(max_align_t))
 
-/* Chunks start small (most control messages are a few hundred bytes) and
- * double up to this, so a big message costs few mallocs. */
-#define WR_FRAME_CHUNK_MIN_BYTES 512u
-#define WR_FRAME_CHUNK_MAX_BYTES (64u * 1024u)
-
 typedef struct wr_frame_chunk {
 	struct wr_frame_chunk *next;
 	size_t size; /* usable bytes after the header */

@@ -45,23 +45,6 @@
 #include <string.h>
 #include <time.h>
 
-/* nng's length prefix counts the SP header too: the request id plus one
- * 4-byte hop per device, at most 8 (rep0's max TTL). Without this slack a
- * frame of exactly WR_RPC_MAX_FRAME_BYTES would be dropped by the transport
- * instead of reaching wr_frame_unpack(). */
-#define WR_RPC_SP_HEADER_BYTES 64u
-#define WR_RPC_RECV_MAX_BYTES  (WR_RPC_MAX_FRAME_BYTES + WR_RPC_SP_HEADER_BYTES)
-
-/* A peer that stops reading must not pin a server context forever. */
-#define WR_RPC_REPLY_SEND_TIMEOUT_MS 5000
-
-/* Reconnect backoff of clients (nng doubles from min to max). */
-#define WR_RPC_RECONNECT_MIN_MS 100
-#define WR_RPC_RECONNECT_MAX_MS 5000
-
-/* Longest error text a server puts into an Error reply. */
-#define WR_RPC_ERRMSG_BYTES 512
-
 typedef struct wr_rpc_srv_ctx wr_rpc_srv_ctx;
 
 struct wr_rpc_req {

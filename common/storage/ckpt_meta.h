@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wr_limits.h"
+
 struct wr_buf;
 
 #define WR_CKPT_META_VERSION 1
-/* Largest _metadata accepted (inline sink states are small). */
-#define WR_CKPT_META_MAX_BYTES (64u * 1024u * 1024u)
 /* The file name inside a checkpoint directory. */
 #define WR_CKPT_META_NAME "_metadata"
 

@@ -57,20 +57,6 @@
  * value would otherwise push out thousands of small hot ones. */
 #define WR_STATE_BYPASS_DIVISOR 16
 
-/* Reader slots: our own reused read transaction, and the read
- * transaction of mdb_env_copy2 when a checkpoint copies the environment
- * (with MDB_NOTLS a reset transaction keeps its slot). */
-#define WR_STATE_MAX_READERS 2
-
-/* Puts per write transaction of a flush. Without MDB_WRITEMAP, LMDB keeps
- * a transaction's dirty pages in malloc'd buffers and never frees them
- * (it keeps them for reuse), so RSS keeps the largest transaction's dirty
- * pages: a random put dirties about one leaf, and 4096 bounds that near
- * 16 MiB. One transaction for a whole 16 MiB cache (~140 K puts) measured
- * 336 MiB of such buffers at 5 M keys, and a file 2.2x larger (old and
- * new copies of every page it touched); 4096 was as fast (docs/state.md). */
-#define WR_STATE_TXN_MAX_PUTS 4096
-
 /* LMDB page accesses between two residency checks. A read fault maps up
  * to 16 pages around the one touched (the kernel's fault-around, 64 KiB;
  * MADV_RANDOM does not stop it), so 256 accesses map at most ~16 MiB past

@@ -27,8 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* LMDB's default key limit is 511 bytes; 3 bytes go to the prefix. */
-#define WR_STATE_MAX_USER_KEY (511 - 3)
+#include "wr_limits.h"
 
 typedef struct wr_state wr_state;
 
