@@ -1,5 +1,5 @@
 /*
- * limits.h - every hard limit of weir, with the reason for it.
+ * wr_limits.h - every hard limit of weir, with the reason for it.
  *
  * A limit that protects memory or a peer belongs here, not inline at its use.
  */
@@ -112,7 +112,7 @@
  * retried with backoff, so strays cannot pin every context. */
 #define WR_SHUFFLE_UNKNOWN_PARKS_MAX 256
 
-/* Largest value one state entry may hold (common/state.c). A value is
+/* Largest value one state entry may hold (common/storage/state.c). A value is
  * copied whole into the cache or written as one run of LMDB overflow
  * pages, whose dirty copy LMDB keeps in memory until the commit: 64 MiB
  * bounds that one allocation. Bigger state must be split across keys (a

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Recovery time and checkpoint cost with large keyed state, on `weir local`.
+"""recovery_bench.py - recovery time and checkpoint cost with large keyed
+state, on `weir local`.
 
 Measured, never asserted (the targets of the benchmarks issue are printed
 next to the figures: recovery <= 2 s with 100 MB of keyed state; a
@@ -495,8 +496,8 @@ def perf_trace_stop(pt):
 
 def snapshot_phases(path):
     """Splits the keyed task's syscalls into one segment per snapshot.
-    The sequence (taskmanager/task_ckpt.c, common/state.c,
-    common/objstore.c): flush (no syscall here), mdb_env_copy2 into
+    The sequence (taskmanager/task_ckpt.c, common/storage/state.c,
+    common/storage/objstore.c): flush (no syscall here), mdb_env_copy2 into
     <state>.chk-N/data.mdb (openat O_CREAT|O_EXCL .. the next openat), its
     fsync, put_file (openat O_CREAT|O_TRUNC of the .tmp .. its fsync: the
     read/write copy), that fsync, rename + directory fsync, then rmtree

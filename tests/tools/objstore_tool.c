@@ -1,6 +1,6 @@
 /*
- * objstore_tool.c - the calls of common/objstore.h from the command line,
- * for integration tests (tests/integration/test_s3_store.py).
+ * objstore_tool.c - the calls of common/storage/objstore.h from the command
+ * line, for integration tests (tests/integration/test_s3_store.py).
  *
  *   objstore_tool put URL KEY              < data
  *   objstore_tool get URL KEY              > data
