@@ -122,8 +122,9 @@ typedef struct cli_ckpt_list {
 	char *restored_path;  /* heap, or NULL */
 	size_t n;
 	cli_ckpt *v; /* heap, newest first */
-	/* heap: the object of GET /jobs/{id}/checkpoints (common/ckpt_json.h),
-	 * which `weir checkpoints -o json` prints */
+	/* heap: the object of GET /jobs/{id}/checkpoints
+	 * (common/storage/ckpt_json.h), which `weir checkpoints -o json` prints
+	 */
 	char *json;
 } cli_ckpt_list;
 

@@ -497,7 +497,7 @@ close:
 
 /* ---- weir info --------------------------------------------------------- */
 
-/* The object of GET /jobs/{id} (jobmanager/rest_rpc.c). */
+/* The object of GET /jobs/{id} (jobmanager/rest_jobs.c). */
 static void
 cli_info_print_json(const cli_job_info *ji)
 {

@@ -1,3 +1,8 @@
+/*
+ * local_kafka.c - the embedded Kafka of `weir local`: librdkafka's mock
+ * cluster, the forwarder thread on the bootstrap port, topic creation
+ * (local_kafka.h).
+ */
 #include "local_kafka.h"
 
 #include "addr.h"

@@ -1,6 +1,6 @@
 /*
- * weir - the command-line client. Global flags may stand before or after the
- * verb; everything else belongs to the verb.
+ * main.c - weir, the command-line client. Global flags may stand before or
+ * after the verb; everything else belongs to the verb.
  */
 #include "cli.h"
 

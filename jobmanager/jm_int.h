@@ -91,7 +91,7 @@ struct wr_rpc_client *jm_tm_client_get(jm_server *jm, const char *address);
 void jm_store_job(jm_server *jm, const jm_job *job);
 
 /* Registers the REST routes on jm->http (rest.c), and those under /jobs
- * (rest_rpc.c). */
+ * (rest_jobs.c). */
 int jm_rest_init(jm_server *jm);
 int jm_rest_jobs_init(jm_server *jm);
 

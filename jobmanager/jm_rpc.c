@@ -1,6 +1,7 @@
 /*
  * jm_rpc.c - translates control-plane Envelopes into JobManager calls and
- * back. The only JobManager file that sees protobuf types.
+ * back: TaskManager registration and heartbeats, the cluster overview;
+ * job and checkpoint requests go on to job_rpc.c and ckpt_rpc.c.
  */
 #include "jm_int.h"
 

@@ -2,8 +2,10 @@
  * job.c - job lifecycle on the JobManager: submit -> plan -> allocate slots
  * -> deploy -> RUNNING; task reports drive FINISHED / FAILED; cancel sends
  * CancelTask to every task and ends CANCELED. A failed task or a lost
- * TaskManager fails the job and frees its slots (restarts come with
- * checkpoints).
+ * TaskManager moves the job to RESTARTING when its restart strategy allows
+ * (every task cancelled, slots allocated again after the delay, every task
+ * redeployed from the newest readable checkpoint; docs/checkpoints.md),
+ * otherwise it fails the job and frees its slots.
  */
 #include "job.h"
 

@@ -3,8 +3,8 @@
  * deployment, task state tracking, cancellation and failure.
  *
  * A job is parsed and planned here with the same code the TaskManagers use
- * (common/jobspec, common/plan). Scheduling follows Flink's default slot
- * sharing: slot i runs subtask i of every vertex, so a job needs as many
+ * (common/job/jobspec, common/job/plan). Scheduling follows Flink's default
+ * slot sharing: slot i runs subtask i of every vertex, so a job needs as many
  * slots as its largest parallelism; slots are spread over TaskManagers.
  * Every function runs on the JobManager's main thread (@thread main) except
  * where noted; other threads reach jobs through RPC.

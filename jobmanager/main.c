@@ -1,5 +1,5 @@
 /*
- * weir-jobmanager - the JobManager daemon.
+ * main.c - weir-jobmanager, the JobManager daemon.
  *
  * One main thread owns the cluster state: it takes RPC requests from the
  * server's queue, answers them, and every tick declares lost the

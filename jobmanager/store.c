@@ -2,9 +2,9 @@
  * store.c - what a JobManager keeps outside its memory: for each job, the
  * submitted job file and its status, under the checkpoint storage
  * (<storage>/<job-id>/job.yaml, <storage>/<job-id>/status.json), written
- * atomically. A later JobManager (high availability, a later issue) resumes
- * jobs from here. Only file:// storage is written today; S3 comes with the
- * checkpoint issue.
+ * through the object store (file:// or s3://, each put whole or not at
+ * all). Nothing reads them back yet: they are there for a JobManager that
+ * resumes jobs after a failover (high availability, not built yet).
  */
 #include "ckpt.h"
 #include "jm_int.h"

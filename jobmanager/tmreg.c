@@ -1,3 +1,7 @@
+/*
+ * tmreg.c - the JobManager's registry of TaskManagers and their slots
+ * (tmreg.h).
+ */
 #include "tmreg.h"
 
 #include "err.h"

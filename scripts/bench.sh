@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# bench.sh - the benchmarks of docs/benchmarks.md.
+#
 # Nexmark on weir against a hand-written C baseline, and Kafka -> job ->
 # Kafka against a raw librdkafka loop (docs/benchmarks.md).
 # Builds weir (release preset), starts `weir local --taskmanagers 1

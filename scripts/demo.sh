@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# demo.sh - the demo: `weir local`, generated orders, two jobs.
+#
 # Builds weir (release preset) and runs the demo on an embedded local
 # cluster: `weir local` with 2 TaskManagers and its embedded Kafka;
 # `weir gen orders` writes orders, the job examples/paid-orders.yaml keeps

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# install-deps.sh - installs the Debian 12 packages weir needs.
+#
 # Installs every Debian 12 package weir's build, tests and demo need.
 # Idempotent: packages already present are skipped; apt-get update runs at
 # most once per invocation, and only when something is missing.

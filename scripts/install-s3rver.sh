@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# install-s3rver.sh - installs s3rver, the S3 server of the tests.
+#
 # Installs s3rver (an S3-compatible server on node.js, test use only) into
 # a fixed cache directory and prints the path of its executable.
 # Idempotent: an install of the pinned version is reused; anything else

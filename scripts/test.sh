@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# test.sh - builds with a CMake preset and runs the whole suite.
+#
 # Installs what is missing, builds with a CMake preset and runs the whole
 # test suite (unit + integration) through ctest.
 #   scripts/test.sh            # preset debug

@@ -1,6 +1,6 @@
 /*
- * weir-taskmanager - the TaskManager daemon: offers its slots to the
- * JobManager, heartbeats, and serves /metrics, /healthz and /readyz.
+ * main.c - weir-taskmanager, the TaskManager daemon: offers its slots to
+ * the JobManager, heartbeats, and serves /metrics, /healthz and /readyz.
  */
 #include "tm_int.h"
 

@@ -17,7 +17,7 @@
  * A frame of another version is answered STATUS BAD_VERSION in this same
  * layout, so both sides can say which versions met.
  *
- * nng 1.5.2 notes (see common/rpc.c): NNG_OPT_RECVMAXSZ counts the SP
+ * nng 1.5.2 notes (see common/net/rpc.c): NNG_OPT_RECVMAXSZ counts the SP
  * header, so it gets TM_SF_SP_SLACK bytes of slack; a req socket with
  * NNG_OPT_REQ_RESENDTIME infinite fails a request whose connection drops
  * (NNG_ECONNRESET) instead of resending it, and we resend ourselves with

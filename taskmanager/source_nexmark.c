@@ -1,7 +1,7 @@
 /*
  * source_nexmark.c - the nexmark source: Nexmark's persons, auctions and
  * bids generated inside the job (nexmark_gen.c) into the flattened row
- * the job parser defines (common/jobspec.c, docs/job-reference.md).
+ * the job parser defines (common/job/jobspec.c, docs/job-reference.md).
  */
 #include "nexmark_gen.h"
 #include "task_int.h"

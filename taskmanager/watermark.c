@@ -1,3 +1,7 @@
+/*
+ * watermark.c - event-time progress per partition and per input channel,
+ * with idleness (watermark.h).
+ */
 #include "watermark.h"
 
 #include "mem.h"

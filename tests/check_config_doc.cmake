@@ -6,5 +6,5 @@ endif()
 file(READ ${DOC} committed)
 if(NOT generated STREQUAL committed)
   message(FATAL_ERROR "docs/configuration.md is stale: regenerate with "
-    "build/<preset>/common/weir-config-doc > docs/configuration.md")
+    "build/<preset>/bin/weir-config-doc > docs/configuration.md")
 endif()

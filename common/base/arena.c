@@ -1,3 +1,4 @@
+/* arena.c - the bump allocator for per-record scratch memory (arena.h). */
 #include "arena.h"
 
 #include "mem.h"

@@ -1,3 +1,4 @@
+/* buf.c - the growable byte/string buffer (buf.h). */
 #include "buf.h"
 
 #include "mem.h"

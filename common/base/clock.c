@@ -1,3 +1,4 @@
+/* clock.c - monotonic and wall-clock milliseconds, and sleeping (clock.h). */
 #include "clock.h"
 
 #include <errno.h>

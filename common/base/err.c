@@ -1,3 +1,7 @@
+/*
+ * err.c - wr_strerror, and errno and nng codes folded into the error enum
+ * (err.h).
+ */
 #include "err.h"
 
 #include <errno.h>

@@ -1,3 +1,7 @@
+/*
+ * fsutil.c - files that survive a crash: directories with their parents,
+ * atomic writes (fsutil.h).
+ */
 #include "fsutil.h"
 
 #include "buf.h"

@@ -1,3 +1,4 @@
+/* id.c - random identifiers from getrandom(2) (id.h). */
 #include "id.h"
 
 #include "wr_assert.h"

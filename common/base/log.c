@@ -1,3 +1,4 @@
+/* log.c - one line per event on stderr, one write(2) each (log.h). */
 #include "log.h"
 
 #include "wr_limits.h"

@@ -1,3 +1,4 @@
+/* mem.c - control-plane allocation that aborts on failure (mem.h). */
 #include "mem.h"
 
 #include "wr_assert.h"

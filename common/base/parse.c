@@ -1,3 +1,7 @@
+/*
+ * parse.c - durations, sizes, integers and booleans as users write them
+ * (parse.h).
+ */
 #include "parse.h"
 
 #include "err.h"

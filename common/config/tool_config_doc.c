@@ -1,7 +1,7 @@
 /*
- * weir-config-doc - prints docs/configuration.md, the reference of
- * weir.yaml, from the config table. The docs.configuration test fails when
- * the committed file differs from this output.
+ * tool_config_doc.c - weir-config-doc, which prints docs/configuration.md,
+ * the reference of weir.yaml, from the config table. The docs.configuration
+ * test fails when the committed file differs from this output.
  */
 #include "buf.h"
 #include "cluster_config.h"

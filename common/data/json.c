@@ -1,3 +1,4 @@
+/* json.c - the streaming JSON writer into a wr_buf (json.h). */
 #include "json.h"
 
 #include "wr_assert.h"

@@ -1,3 +1,4 @@
+/* varint.c - LEB128 varints, decoded strictly (varint.h). */
 #include "varint.h"
 
 #include "err.h"

@@ -1,3 +1,7 @@
+/*
+ * metrics.c - the registry of counters and gauges and its Prometheus text
+ * exposition (metrics.h).
+ */
 #include "metrics.h"
 
 #include "mem.h"

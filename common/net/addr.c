@@ -1,3 +1,7 @@
+/*
+ * addr.c - network address strings and the choice of the local address to
+ * advertise (addr.h).
+ */
 #include "addr.h"
 
 #include "err.h"

@@ -4,8 +4,9 @@
  * Unpacking is bounded: a frame larger than WR_RPC_MAX_FRAME_BYTES is refused
  * before parsing, and protobuf-c allocates from an arena capped at
  * WR_RPC_MAX_UNPACK_BYTES, so hostile input cannot make a daemon allocate
- * without bound. Only *_rpc.c files include weir.pb-c.h; everyone else sees
- * struct Weir__Envelope as opaque.
+ * without bound. Only the files that translate protobuf include weir.pb-c.h
+ * (docs/architecture.md lists them); everyone else sees struct
+ * Weir__Envelope as opaque.
  */
 #ifndef WR_FRAME_H
 #define WR_FRAME_H

@@ -1,3 +1,7 @@
+/*
+ * kafka.c - librdkafka configuration with weir's defaults, and librdkafka's
+ * log routed into wr_log (kafka.h).
+ */
 #include "kafka.h"
 
 #include "err.h"

@@ -1,6 +1,6 @@
 /*
  * ckpt_json.h - a job's checkpoint history as JSON: the object of
- * GET /jobs/{id}/checkpoints (jobmanager/rest_rpc.c), which `weir
+ * GET /jobs/{id}/checkpoints (jobmanager/rest_jobs.c), which `weir
  * checkpoints -o json` prints too (cli/cli_rpc.c). One builder, so the two
  * cannot drift apart. Flink-shaped:
  *

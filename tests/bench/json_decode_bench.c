@@ -1,5 +1,5 @@
 /*
- * json_decode_bench - decodes a realistic order record into a wr_row with
+ * json_decode_bench.c - decodes a realistic order record into a wr_row with
  * each JSON library Debian 12 ships (jansson 2.14, json-c 0.16, cJSON
  * 1.7.15) and with weir's wr_row_from_json, single-threaded, and prints
  * records/s (the median of 5 runs) as a table. docs/records.md keeps the

@@ -1,5 +1,5 @@
 /*
- * kafka_baseline - the Kafka -> filter -> Kafka path written by hand with
+ * kafka_baseline.c - the Kafka -> filter -> Kafka path written by hand with
  * librdkafka and jansson, as a user would without weir, and the probes
  * scripts/bench.sh uses to time weir on the same path
  * (docs/benchmarks.md).
@@ -98,7 +98,7 @@ kb_set(rd_kafka_conf_t *conf, const char *key, const char *value)
 		kb_die(key, err);
 }
 
-/* A consumer with weir's source settings (common/kafka.c,
+/* A consumer with weir's source settings (common/net/kafka.c,
  * taskmanager/source_kafka.c); fetch_wait_ms as given. */
 static rd_kafka_t *
 kb_consumer(const char *bootstrap, const char *fetch_wait_ms)

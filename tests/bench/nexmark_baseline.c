@@ -1,5 +1,5 @@
 /*
- * nexmark_baseline - the Nexmark queries of examples/nexmark/ written by
+ * nexmark_baseline.c - the Nexmark queries of examples/nexmark/ written by
  * hand: one thread generates the same events as the nexmark source
  * (taskmanager/nexmark_gen.h, parallelism 1, rate 0), computes the query
  * and writes its result as JSON lines, as the job's file sink would.

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Recovery time and checkpoint cost with large keyed state, on `weir local`.
+"""recovery_bench.py - recovery time and checkpoint cost with large keyed
+state, on `weir local`.
 
 Measured, never asserted (the targets of the benchmarks issue are printed
 next to the figures: recovery <= 2 s with 100 MB of keyed state; a

@@ -1,5 +1,5 @@
 /*
- * shuffle_bench - throughput of the data plane (taskmanager/shuffle.h):
+ * shuffle_bench.c - throughput of the data plane (taskmanager/shuffle.h):
  * 100-byte records from producer threads through local channels (one
  * shuffle) and remote channels (two shuffles over loopback TCP), 1 x 1 and
  * 4 x 4 producers x consumers. Prints records/s and MB/s of record bytes

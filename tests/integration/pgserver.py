@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 server for a test.
+"""pgserver.py - a throwaway PostgreSQL 15 server for a test.
 
     with PgServer() as pg:
         pg.sql("CREATE TABLE t (a bigint)")

@@ -1,4 +1,6 @@
-"""The user-facing side of checkpoints: `weir checkpoints`, `weir savepoint`,
+"""test_checkpoint_cli.py - the user-facing side of checkpoints: CLI and REST.
+
+The user-facing side of checkpoints: `weir checkpoints`, `weir savepoint`,
 `weir stop`, `weir info`'s last checkpoint, and the REST paths
 GET /jobs/{id}/checkpoints, POST /jobs/{id}/savepoints, POST /jobs/{id}/stop.
 

@@ -1,4 +1,5 @@
-"""Checkpoints, recovery and exactly-once output, with real SIGKILLs.
+"""test_checkpoints.py - checkpoints, recovery and exactly-once output,
+with real SIGKILLs.
 
 A windowed job (Kafka -> key_by/tumbling 1 s -> file sink, exactly-once by
 checkpoints every 200 ms) runs while the records arrive in chunks; a

@@ -1,4 +1,6 @@
-"""weir local with 2 TaskManagers: membership, loss detection, JobManager
+"""test_cluster.py - the cluster: membership, loss, restarts, shutdown.
+
+weir local with 2 TaskManagers: membership, loss detection, JobManager
 restart, REST and metrics, clean shutdown, CLI exit codes."""
 import json
 import os

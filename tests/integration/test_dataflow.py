@@ -1,4 +1,6 @@
-"""Jobs end to end on `weir local` with 2 TaskManagers: a Kafka source
+"""test_dataflow.py - jobs end to end on `weir local`.
+
+Jobs end to end on `weir local` with 2 TaskManagers: a Kafka source
 through filter and select, a key_by that moves records between
 TaskManagers, a file sink; invalid records to a dead-letter topic;
 cancellation freeing every slot; back-pressure from a slow sink with

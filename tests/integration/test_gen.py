@@ -1,4 +1,6 @@
-"""`weir gen orders` into the embedded Kafka of `weir local`: the events'
+"""test_gen.py - `weir gen orders`: its events and its usage errors.
+
+`weir gen orders` into the embedded Kafka of `weir local`: the events'
 shape and types, unique ids, the status mix, hot products, event times
 (on time and late), reproducibility by seed, the rate limit, and usage
 errors. Needs only Kafka, so the cluster runs no TaskManager."""

@@ -1,4 +1,6 @@
-"""5 million distinct keys in window state on one TaskManager, with the
+"""test_heavy_state_scale.py - 5 million keys of window state, memory bounded.
+
+5 million distinct keys in window state on one TaskManager, with the
 state cache bounded at 16 MiB: every window fires with the right count, and
 the TaskManager's anonymous memory stays under the bound stated here.
 

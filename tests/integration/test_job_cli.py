@@ -1,4 +1,6 @@
-"""The job verbs of the CLI: `weir run`, `weir list`, `weir info`,
+"""test_job_cli.py - the job verbs of the CLI.
+
+The job verbs of the CLI: `weir run`, `weir list`, `weir info`,
 `weir cancel`.
 
 - offline: local validation (file:line:col, exit 1, the JobManager never

@@ -1,4 +1,6 @@
-"""The embedded Kafka of weir local, seen by real Kafka clients: kcat lists
+"""test_kafka_local.py - the embedded Kafka of `weir local`.
+
+The embedded Kafka of weir local, seen by real Kafka clients: kcat lists
 its brokers and topics; weir produce/consume round-trip 10,000 JSON lines
 exactly; topics are created from flags and on request."""
 import collections

@@ -1,4 +1,6 @@
-"""The Kafka sink with semantic: exactly_once on `weir local`: a bounded
+"""test_kafka_tx_sink.py - the exactly-once Kafka sink on `weir local`.
+
+The Kafka sink with semantic: exactly_once on `weir local`: a bounded
 datagen job (2 subtasks, checkpointing every 300 ms) writes through
 transactions committed on checkpoints; a read_committed reader (kcat) gets
 every order exactly once, with its key.

@@ -1,4 +1,6 @@
-"""The nexmark source inside a job: event proportions 1:3:46, ids from
+"""test_nexmark.py - the nexmark source inside a job.
+
+The nexmark source inside a job: event proportions 1:3:46, ids from
 1000, and the q2 selection over it, run on `weir local` and checked
 against the event model here."""
 import collections

@@ -1,4 +1,5 @@
-"""The PostgreSQL sink against a real, throwaway PostgreSQL 15 (pgserver.py).
+"""test_pg_sink.py - the PostgreSQL sink against a real, throwaway
+PostgreSQL 15 (pgserver.py).
 
 - the sink's unit test binary (sink_pg_test) with a server: its hooks
   driven by hand through two-phase commit, crash, restore, fresh start,

@@ -1,4 +1,6 @@
-"""Bad input never stops the JobManager: random bytes on its RPC port,
+"""test_rpc_bad_input.py - bad input never stops the JobManager.
+
+Bad input never stops the JobManager: random bytes on its RPC port,
 garbage, truncated and oversized frames, a registration of another protocol
 version, clients that vanish mid-call, malformed config files.
 

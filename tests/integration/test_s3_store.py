@@ -1,4 +1,5 @@
-"""S3 checkpoint storage (common/storage/objstore_s3.c) against a real S3 server.
+"""test_s3_store.py - S3 checkpoint storage (common/storage/objstore_s3.c)
+against a real S3 server.
 
 s3rver 3.7.1 (installed by scripts/install-s3rver.sh; the test fails, not
 skips, without it) stores the objects. s3rver checks the access key id but

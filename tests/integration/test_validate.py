@@ -1,4 +1,6 @@
-"""`weir validate`: every example job validates (table and JSON output);
+"""test_validate.py - `weir validate` on every example and broken job.
+
+`weir validate`: every example job validates (table and JSON output);
 every broken job under jobs/bad/ is refused with exit code 1 and the
 file:line:col message its first line announces ("# expect: LINE:COL: text");
 usage errors exit 2.

@@ -1,4 +1,6 @@
-"""Event-time windows against a brute-force reference computed here,
+"""test_windows.py - event-time windows against a brute-force reference.
+
+Event-time windows against a brute-force reference computed here,
 over a randomized, out-of-order stream (fixed seed): tumbling, sliding and
 session windows at parallelism 1 and 4 across 2 TaskManagers. Also: an
 idle partition does not stall windows once idle_timeout passes; late

@@ -1,4 +1,5 @@
-"""Shared pieces of weir's integration tests: real processes on loopback.
+"""weirtest.py - shared pieces of weir's integration tests: real
+processes on loopback.
 
 Every wait is a bounded poll (wait_for); nothing sleeps blindly. Processes a
 test starts are stopped by the test (and killed at exit if it failed), so a

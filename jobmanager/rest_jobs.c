@@ -1,8 +1,8 @@
 /*
- * rest_rpc.c - the REST job endpoints. They run on nng's HTTP threads and
- * reach the job state, which the main thread owns, by RPC to this
- * JobManager's own endpoint; replies are rendered as JSON here (so this
- * file, like every *_rpc.c, is where protobuf meets the rest).
+ * rest_jobs.c - the REST job endpoints (everything under /jobs). They run
+ * on nng's HTTP threads and reach the job state, which the main thread
+ * owns, by RPC to this JobManager's own endpoint; the protobuf replies are
+ * rendered as JSON here, which is why this file includes weir.pb-c.h.
  *
  * The JSON of GET /jobs, GET /jobs/{id} and GET /jobs/{id}/checkpoints is
  * what `weir list -o json`, `weir info -o json` and `weir checkpoints -o

@@ -1,6 +1,6 @@
 /*
- * ckpt_json_rpc.c - CheckpointList (protobuf) to JSON; see ckpt_json.h.
- * An *_rpc.c file because it reads the generated protobuf types.
+ * ckpt_json.c - a job's checkpoint history (a protobuf CheckpointList) as
+ * JSON, for the REST API and `weir checkpoints -o json`; see ckpt_json.h.
  */
 #include "ckpt_json.h"
 
