@@ -147,4 +147,23 @@ _Static_assert(WR_EXPR_MAX_NODES < (1 << 24),
                "code, constants and nodes are indexed by int32 (a node "
                "compiles to at most 4 instructions)");
 
+/* High availability (etcd). */
+
+/* etcd endpoints one client fails over between: an etcd cluster has 3 or
+ * 5 members; a few more for proxies. */
+#define WR_ETCD_MAX_ENDPOINTS 8
+
+/* Largest value weir writes to etcd: a job's entry in the job store (its
+ * job file and status). etcd refuses requests over 1.5 MiB by default;
+ * a job file is bounded far below that by the job parser. */
+#define WR_ETCD_MAX_VALUE_BYTES (1024u * 1024u)
+
+/* Largest answer read from etcd: a range over the job store holds every
+ * job's entry, so it may be many values; past this the call fails rather
+ * than letting a misbehaving endpoint grow memory without bound. */
+#define WR_ETCD_MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
+
+_Static_assert(WR_ETCD_MAX_RESPONSE_BYTES >= 4u * WR_ETCD_MAX_VALUE_BYTES,
+               "an answer must hold a value in base64 and its JSON");
+
 #endif
