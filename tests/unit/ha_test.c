@@ -1,8 +1,11 @@
 /*
- * etcd_test.c - the etcd client against a real single-member etcd
- * (Debian's etcd-server) started by the test in a temporary directory on
- * free loopback ports: leases, campaigns, epochs, fenced writes, prefix
- * reads, lease expiry, endpoint failover and an unreachable cluster.
+ * ha_test.c - common/ha against a real single-member etcd (Debian's
+ * etcd-server) started by the test in a temporary directory on free
+ * loopback ports. The etcd client: leases, campaigns, epochs, fenced
+ * writes, prefix reads, lease expiry, endpoint failover, an unreachable
+ * cluster. The elector: one leader of two, hand-over on resignation at a
+ * higher epoch, step-down while etcd is stopped and a leader again when it
+ * returns.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "elector.h"
 #include "err.h"
 #include "etcd.h"
 #include "fsutil.h"
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,6 +280,143 @@ test_failover_and_unreachable(void **state)
 	                 WR_EINVAL);
 }
 
+struct changes {
+	atomic_int gained, lost;
+};
+
+static void
+on_change(void *arg, bool leader, int64_t epoch)
+{
+	struct changes *c = arg;
+	(void)epoch;
+	atomic_fetch_add(leader ? &c->gained : &c->lost, 1);
+}
+
+static wr_elector *
+elector(const char *identity, struct changes *c)
+{
+	wr_elector_cfg cfg = {.endpoints = g_url,
+	                      .prefix = "/weir/eltest",
+	                      .identity = identity,
+	                      .lease_ms = 2000,
+	                      .renew_ms = 300,
+	                      .retry_ms = 100,
+	                      .on_change = on_change,
+	                      .arg = c};
+	char err[256] = "";
+	wr_elector *el = NULL;
+	assert_int_equal(wr_elector_start(&cfg, &el, err, sizeof(err)), WR_OK);
+	return el;
+}
+
+/* Polls (bounded) until exactly one of a, b leads; returns it. */
+static wr_elector *
+wait_one_leader(wr_elector *a, wr_elector *b, int64_t timeout_ms)
+{
+	for (int64_t end = now_ms() + timeout_ms; now_ms() < end;
+	     sleep_ms(20)) {
+		bool la = wr_elector_is_leader(a, NULL);
+		bool lb = b != NULL && wr_elector_is_leader(b, NULL);
+		assert_false(la && lb);
+		if (la || lb)
+			return la ? a : b;
+	}
+	return NULL;
+}
+
+static void
+test_elector_one_leader_and_handover(void **state)
+{
+	(void)state;
+	struct changes ca = {0}, cb = {0};
+	wr_elector *a = elector("tcp://a:6123", &ca);
+	wr_elector *b = elector("tcp://b:6123", &cb);
+	wr_elector *l = wait_one_leader(a, b, 5000);
+	assert_non_null(l);
+	wr_elector *f = l == a ? b : a;
+	int64_t epoch = 0, seen_epoch = 0;
+	assert_true(wr_elector_is_leader(l, &epoch));
+	/* The follower knows who leads, at which epoch. */
+	char addr[64] = "";
+	for (int64_t end = now_ms() + 3000; now_ms() < end; sleep_ms(20))
+		if (wr_elector_leader(f, addr, sizeof(addr), &seen_epoch) ==
+		        WR_OK &&
+		    seen_epoch == epoch)
+			break;
+	assert_int_equal(seen_epoch, epoch);
+	assert_string_equal(addr, l == a ? "tcp://a:6123" : "tcp://b:6123");
+	/* Still one leader after several renewals. */
+	sleep_ms(1000);
+	assert_true(wr_elector_is_leader(l, NULL));
+	assert_false(wr_elector_is_leader(f, NULL));
+
+	/* The leader resigns: the follower leads at a higher epoch, well
+	 * before the old lease would have expired. */
+	int64_t t0 = now_ms();
+	wr_elector_stop(l);
+	assert_non_null(wait_one_leader(f, NULL, 1500));
+	int64_t epoch2 = 0;
+	assert_true(wr_elector_is_leader(f, &epoch2));
+	assert_true(epoch2 > epoch);
+	assert_true(now_ms() - t0 < 1500);
+	struct changes *cf = f == a ? &ca : &cb;
+	assert_int_equal(atomic_load(&cf->gained), 1);
+	wr_elector_stop(f);
+	assert_int_equal(atomic_load(&cf->lost), 1);
+}
+
+/* etcd stopped: the leader steps down by its own deadline (lease - renew
+ * / 2) without hearing from etcd; etcd back: a leader again. */
+static void
+test_elector_steps_down_without_etcd(void **state)
+{
+	(void)state;
+	struct changes c = {0};
+	wr_elector *el = elector("tcp://solo:6123", &c);
+	assert_non_null(wait_one_leader(el, NULL, 5000));
+	int64_t epoch = 0;
+	assert_true(wr_elector_is_leader(el, &epoch));
+	kill(g_etcd, SIGSTOP);
+	int64_t t0 = now_ms();
+	while (wr_elector_is_leader(el, NULL) && now_ms() - t0 < 5000)
+		sleep_ms(10);
+	int64_t took = now_ms() - t0;
+	assert_false(wr_elector_is_leader(el, NULL));
+	/* Gone before the lease (2 s) could expire for anyone else. */
+	assert_true(took < 2000);
+	for (int64_t end = now_ms() + 3000;
+	     atomic_load(&c.lost) == 0 && now_ms() < end; sleep_ms(10))
+		;
+	assert_int_equal(atomic_load(&c.lost), 1);
+	kill(g_etcd, SIGCONT);
+	assert_non_null(wait_one_leader(el, NULL, 10000));
+	int64_t epoch2 = 0;
+	assert_true(wr_elector_is_leader(el, &epoch2));
+	assert_true(epoch2 >= epoch);
+	wr_elector_stop(el);
+}
+
+static void
+test_elector_bad_config(void **state)
+{
+	(void)state;
+	wr_elector_cfg cfg = {.endpoints = g_url,
+	                      .prefix = "/weir/x",
+	                      .identity = "x",
+	                      .lease_ms = 1000,
+	                      .renew_ms = 1000,
+	                      .retry_ms = 100};
+	char err[256] = "";
+	wr_elector *el = NULL;
+	assert_int_equal(wr_elector_start(&cfg, &el, err, sizeof(err)),
+	                 WR_EINVAL);
+	assert_non_null(strstr(err, "renew_interval"));
+	cfg.renew_ms = 300;
+	cfg.endpoints = "etcd:2379";
+	assert_int_equal(wr_elector_start(&cfg, &el, err, sizeof(err)),
+	                 WR_EINVAL);
+}
+
 int
 main(void)
 {
@@ -283,6 +425,9 @@ main(void)
 	    cmocka_unit_test(test_lease_expiry),
 	    cmocka_unit_test(test_prefix_and_binary),
 	    cmocka_unit_test(test_failover_and_unreachable),
+	    cmocka_unit_test(test_elector_one_leader_and_handover),
+	    cmocka_unit_test(test_elector_steps_down_without_etcd),
+	    cmocka_unit_test(test_elector_bad_config),
 	};
 	return cmocka_run_group_tests(tests, setup_etcd, teardown_etcd);
 }
