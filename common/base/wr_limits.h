@@ -147,7 +147,7 @@ _Static_assert(WR_EXPR_MAX_NODES < (1 << 24),
                "code, constants and nodes are indexed by int32 (a node "
                "compiles to at most 4 instructions)");
 
-/* High availability (etcd). */
+/* High availability (etcd, Kubernetes Lease). */
 
 /* etcd endpoints one client fails over between: an etcd cluster has 3 or
  * 5 members; a few more for proxies. */
@@ -162,6 +162,14 @@ _Static_assert(WR_EXPR_MAX_NODES < (1 << 24),
  * job's entry, so it may be many values; past this the call fails rather
  * than letting a misbehaving endpoint grow memory without bound. */
 #define WR_ETCD_MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
+
+/* Largest answer read from the Kubernetes API server: one Lease object
+ * (a few hundred bytes; managedFields can add a few KiB). */
+#define WR_K8S_MAX_RESPONSE_BYTES (1024u * 1024u)
+
+/* Largest service-account token file: projected tokens are JWTs of 1-2
+ * KiB. */
+#define WR_K8S_MAX_TOKEN_BYTES (64u * 1024u)
 
 _Static_assert(WR_ETCD_MAX_RESPONSE_BYTES >= 4u * WR_ETCD_MAX_VALUE_BYTES,
                "an answer must hold a value in base64 and its JSON");

@@ -1,11 +1,12 @@
 /*
- * elector.c - the leader-election thread of elector.h over etcd.c.
+ * elector.c - the leader-election thread of elector.h: campaigns and
+ * renewals through a backend (elector_etcd.c, elector_k8s.c), the
+ * leadership's deadline, and the last leader seen.
  */
-#include "elector.h"
+#include "elector_int.h"
 
 #include "clock.h"
 #include "err.h"
-#include "etcd.h"
 #include "log.h"
 #include "mem.h"
 
@@ -16,9 +17,11 @@
 #include <time.h>
 
 struct wr_elector {
-	wr_elector_cfg cfg; /* strings owned below */
-	char *endpoints, *identity, *key;
-	wr_etcd *etcd;
+	wr_elector_cfg cfg; /* its strings are not kept: see the backends */
+	char *identity;
+	char *name; /* what is elected, for logs */
+	const wr_elect_backend *ops;
+	void *backend;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -28,7 +31,6 @@ struct wr_elector {
 	int64_t epoch;      /* @locks mu: ours while leader */
 	char seen[256];     /* @locks mu: last leader seen, "" if none */
 	int64_t seen_epoch; /* @locks mu */
-	int64_t lease;      /* elector thread only */
 	int64_t last_warn;  /* elector thread only: rate limit of warnings */
 };
 
@@ -37,10 +39,10 @@ wr_elector_warn(wr_elector *el, const char *event, const char *what)
 {
 	int64_t now = wr_mono_ms();
 	if (now - el->last_warn < 5000)
-		return; /* one line per 5 s while etcd is away */
+		return; /* one line per 5 s while the store is away */
 	el->last_warn = now;
 	wr_log(WR_LOG_WARN, event, "%s: %s", what,
-	       wr_etcd_last_error(el->etcd));
+	       el->ops->last_error(el->backend));
 }
 
 /* Sleeps up to ms unless stopped; returns false when stopping. */
@@ -81,10 +83,10 @@ wr_elector_set(wr_elector *el, bool leader, int64_t epoch, int64_t deadline)
 		return;
 	if (leader)
 		wr_log(WR_LOG_INFO, "HA-LEADER", "leader of %s at epoch %lld",
-		       el->key, (long long)epoch);
+		       el->name, (long long)epoch);
 	else
 		wr_log(WR_LOG_WARN, "HA-STEP-DOWN",
-		       "no longer leader of %s (epoch %lld)", el->key,
+		       "no longer leader of %s (epoch %lld)", el->name,
 		       (long long)el->epoch);
 	if (el->cfg.on_change != NULL)
 		el->cfg.on_change(el->cfg.arg, leader, epoch);
@@ -100,60 +102,40 @@ wr_elector_valid_for(const wr_elector *el)
 static void
 wr_elector_campaign(wr_elector *el)
 {
-	int64_t ttl = 0;
 	int64_t t0 = wr_mono_ms();
-	if (el->lease != 0 &&
-	    wr_etcd_lease_keepalive(el->etcd, el->lease, &ttl) != WR_OK)
-		el->lease = 0; /* expired while etcd was away: a new one */
-	if (el->lease == 0 &&
-	    wr_etcd_lease_grant(el->etcd, (el->cfg.lease_ms + 999) / 1000,
-	                        &el->lease) != WR_OK) {
-		el->lease = 0;
-		wr_elector_warn(el, "HA-ETCD-UNAVAILABLE", "cannot campaign");
-		return;
-	}
-	wr_etcd_kv h = {0};
-	int rv =
-	    wr_etcd_campaign(el->etcd, el->key, el->identity, el->lease, &h);
+	wr_elect_view v = {0};
+	int rv = el->ops->campaign(el->backend, &v);
 	if (rv != WR_OK) {
 		if (rv != WR_EAGAIN)
-			wr_elector_warn(el, "HA-ETCD-UNAVAILABLE",
-			                "campaign failed");
+			wr_elector_warn(el, "HA-STORE-UNAVAILABLE",
+			                "cannot campaign");
 		return;
 	}
-	if (h.lease == el->lease) {
-		wr_elector_set(el, true, h.create_rev,
+	if (v.mine) {
+		wr_elector_set(el, true, v.epoch,
 		               t0 + wr_elector_valid_for(el));
-	} else {
-		pthread_mutex_lock(&el->mu);
-		snprintf(el->seen, sizeof(el->seen), "%s", (char *)h.value);
-		el->seen_epoch = h.create_rev;
-		pthread_mutex_unlock(&el->mu);
+		return;
 	}
-	wr_etcd_kv_fini(&h);
+	pthread_mutex_lock(&el->mu);
+	snprintf(el->seen, sizeof(el->seen), "%s", v.holder);
+	el->seen_epoch = v.epoch;
+	pthread_mutex_unlock(&el->mu);
 }
 
-/* One renewal of a leader: keep the lease and check the key is still
- * ours (an operator may have deleted it). */
+/* One renewal of a leader. */
 static void
 wr_elector_renew(wr_elector *el)
 {
-	int64_t t0 = wr_mono_ms(), ttl = 0;
-	int rv = wr_etcd_lease_keepalive(el->etcd, el->lease, &ttl);
-	wr_etcd_kv h = {0};
-	if (rv == WR_OK)
-		rv = wr_etcd_get(el->etcd, el->key, &h);
-	bool ours = rv == WR_OK && h.lease == el->lease;
-	int64_t epoch = h.create_rev;
-	wr_etcd_kv_fini(&h);
-	if (ours) {
-		wr_elector_set(el, true, epoch, t0 + wr_elector_valid_for(el));
+	int64_t t0 = wr_mono_ms();
+	wr_elect_view v = {0};
+	int rv = el->ops->renew(el->backend, &v);
+	if (rv == WR_OK && v.mine) {
+		wr_elector_set(el, true, v.epoch,
+		               t0 + wr_elector_valid_for(el));
 		return;
 	}
-	if (rv == WR_ENOENT || (rv == WR_OK && !ours)) {
-		/* The lease or key is gone: someone else may lead already. */
+	if (rv == WR_OK) { /* someone else may lead already */
 		wr_elector_set(el, false, 0, 0);
-		el->lease = 0;
 		return;
 	}
 	wr_elector_warn(el, "HA-RENEW-FAILED", "leader lease not renewed");
@@ -184,10 +166,8 @@ wr_elector_main(void *arg)
 		                                : el->cfg.retry_ms))
 			break;
 	}
-	if (wr_elector_is_leader(el, NULL) || el->lease != 0) {
-		wr_elector_set(el, false, 0, 0);
-		wr_etcd_lease_revoke(el->etcd, el->lease);
-	}
+	wr_elector_set(el, false, 0, 0);
+	el->ops->resign(el->backend);
 	return NULL;
 }
 
@@ -204,24 +184,31 @@ wr_elector_start(const wr_elector_cfg *cfg, wr_elector **out, char *err,
 		return WR_EINVAL;
 	}
 	wr_elector *el = wr_xcalloc(1, sizeof(*el));
-	int rv = wr_etcd_new(cfg->endpoints, (int)cfg->renew_ms, &el->etcd, err,
-	                     errlen);
+	int rv = WR_EINVAL;
+	if (cfg->kind == WR_ELECTOR_ETCD)
+		rv =
+		    wr_elect_etcd_new(cfg, &el->ops, &el->backend, err, errlen);
+	else if (cfg->kind == WR_ELECTOR_KUBERNETES)
+		rv = wr_elect_k8s_new(cfg, &el->ops, &el->backend, err, errlen);
+	else
+		snprintf(err, errlen, "unknown election backend %d", cfg->kind);
 	if (rv != WR_OK) {
 		free(el);
 		return rv;
 	}
 	el->cfg = *cfg;
-	el->endpoints = wr_xstrdup(cfg->endpoints);
 	el->identity = wr_xstrdup(cfg->identity);
-	el->key = wr_xasprintf("%s/leader", cfg->prefix);
+	el->name = cfg->kind == WR_ELECTOR_ETCD
+	               ? wr_xasprintf("%s/leader", cfg->prefix)
+	               : wr_xasprintf("lease %s/%s", cfg->k8s_namespace,
+	                              cfg->k8s_lease);
 	pthread_mutex_init(&el->mu, NULL);
 	pthread_cond_init(&el->cv, NULL);
 	if (pthread_create(&el->thread, NULL, wr_elector_main, el) != 0) {
 		snprintf(err, errlen, "cannot start the elector thread");
-		wr_etcd_free(el->etcd);
-		free(el->endpoints);
+		el->ops->free(el->backend);
 		free(el->identity);
-		free(el->key);
+		free(el->name);
 		free(el);
 		return WR_ENOMEM;
 	}
@@ -239,12 +226,11 @@ wr_elector_stop(wr_elector *el)
 	pthread_cond_broadcast(&el->cv);
 	pthread_mutex_unlock(&el->mu);
 	pthread_join(el->thread, NULL);
-	wr_etcd_free(el->etcd);
+	el->ops->free(el->backend);
 	pthread_cond_destroy(&el->cv);
 	pthread_mutex_destroy(&el->mu);
-	free(el->endpoints);
 	free(el->identity);
-	free(el->key);
+	free(el->name);
 	free(el);
 }
 

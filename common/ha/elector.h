@@ -1,14 +1,20 @@
 /*
- * elector.h - leader election for JobManagers on etcd: one thread per
- * candidate campaigns for the cluster's leader key, renews its lease
- * while it leads, and steps down before the lease can expire for others.
+ * elector.h - leader election for JobManagers, on etcd or on a Kubernetes
+ * Lease: one thread per candidate campaigns, renews while it leads, and
+ * steps down before the lease can expire for others.
  *
  * The protocol (docs/architecture.md, "Leader election"):
- * - The leader key is <prefix>/leader, its value the leader's advertised
- *   address, attached to a lease of lease_ms (rounded up to whole seconds,
- *   etcd's unit). A candidate campaigns by a transaction that creates the
- *   key only if it does not exist; the winner's epoch is the key's create
- *   revision, which only grows from one leadership to the next.
+ * - etcd (elector_etcd.c): the leader key is <prefix>/leader, its value
+ *   the leader's identity, attached to a lease of lease_ms (rounded up to
+ *   whole seconds, etcd's unit). A candidate campaigns by a transaction
+ *   that creates the key only if it does not exist; the epoch is the key's
+ *   create revision, which only grows from one leadership to the next.
+ * - Kubernetes (elector_k8s.c): a coordination.k8s.io/v1 Lease, taken and
+ *   renewed by replacing it with its last resourceVersion (a 409 Conflict
+ *   loses the race), as client-go's leaderelection does; a candidate counts
+ *   a holder's lease as expired lease_ms after it last saw the Lease
+ *   change (its own clock, never the holder's timestamps); the epoch is
+ *   leaseTransitions + 1, which grows with every new holder.
  * - The leader renews every renew_ms. Its leadership is valid until
  *   lease_ms - renew_ms / 2 after the start of the last renewal etcd
  *   confirmed: etcd counts the lease from when it received that renewal,
@@ -28,13 +34,23 @@
 
 typedef struct wr_elector wr_elector;
 
+enum wr_elector_kind { WR_ELECTOR_ETCD = 1, WR_ELECTOR_KUBERNETES = 2 };
+
 typedef struct wr_elector_cfg {
-	const char *endpoints; /* etcd endpoints, comma-separated URLs */
+	int kind;             /* enum wr_elector_kind */
+	const char *identity; /* this candidate, unique per process */
+	/* etcd */
+	const char *endpoints; /* comma-separated URLs */
 	const char *prefix;    /* key prefix of this cluster, e.g. /weir/ID */
-	const char *identity;  /* this candidate's advertised address */
-	int64_t lease_ms;      /* leadership lease */
-	int64_t renew_ms;      /* renewal period of a leader */
-	int64_t retry_ms;      /* campaign period of a candidate */
+	/* Kubernetes */
+	const char *k8s_api;        /* API server URL */
+	const char *k8s_namespace;  /* the Lease's namespace */
+	const char *k8s_lease;      /* the Lease's name */
+	const char *k8s_token_file; /* "" = no bearer token */
+	const char *k8s_ca_file;    /* "" = the system's CAs */
+	int64_t lease_ms;           /* leadership lease */
+	int64_t renew_ms;           /* renewal period of a leader */
+	int64_t retry_ms;           /* campaign period of a candidate */
 	/*
 	 * Called on the elector's thread when this candidate becomes leader
 	 * (leader true, its epoch) or stops being leader (false). Must not

@@ -5,7 +5,9 @@
  * writes, prefix reads, lease expiry, endpoint failover, an unreachable
  * cluster. The elector: one leader of two, hand-over on resignation at a
  * higher epoch, step-down while etcd is stopped and a leader again when it
- * returns.
+ * returns. The same for the Kubernetes Lease backend, against
+ * tests/tools/lease_server.py (a Lease endpoint enforcing resourceVersion
+ * conflicts and a bearer token; no API server can be installed here).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include "err.h"
 #include "etcd.h"
 #include "fsutil.h"
+#include "k8s_lease.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,6 +38,9 @@
 static char g_dir[64];
 static char g_url[64];
 static pid_t g_etcd;
+static char g_api[64]; /* the Lease server */
+static char g_token[96];
+static pid_t g_leases;
 
 static int
 free_port(void)
@@ -65,6 +71,43 @@ sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Starts tests/tools/lease_server.py with a token file; it prints "ready"
+ * once it serves. */
+static int
+start_lease_server(void)
+{
+	char script[512], port[16], line[16] = "";
+	const char *here = __FILE__; /* .../tests/unit/ha_test.c */
+	const char *slash = strrchr(here, '/');
+	snprintf(script, sizeof(script), "%.*s/../tools/lease_server.py",
+	         (int)(slash - here), here);
+	snprintf(port, sizeof(port), "%d", free_port());
+	snprintf(g_api, sizeof(g_api), "http://127.0.0.1:%s", port);
+	snprintf(g_token, sizeof(g_token), "%s/token", g_dir);
+	FILE *t = fopen(g_token, "w");
+	if (t == NULL)
+		return -1;
+	fputs("s3cret-token\n", t);
+	fclose(t);
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -1;
+	if ((g_leases = fork()) == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execlp("python3", "python3", script, "--port", port,
+		       "--token-file", g_token, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *f = fdopen(fds[0], "r");
+	bool ready = f != NULL && fgets(line, sizeof(line), f) != NULL &&
+	             strncmp(line, "ready", 5) == 0;
+	if (f != NULL)
+		fclose(f);
+	return g_leases > 0 && ready ? 0 : -1;
+}
+
 /* Starts etcd and polls (bounded) until a lease can be granted. */
 static int
 setup_etcd(void **state)
@@ -90,6 +133,8 @@ setup_etcd(void **state)
 		       "--initial-cluster", initial, (char *)NULL);
 		_exit(127);
 	}
+	if (start_lease_server() != 0)
+		return -1;
 	char err[256];
 	wr_etcd *e = NULL;
 	if (g_etcd < 0 || wr_etcd_new(g_url, 500, &e, err, sizeof(err)) != 0)
@@ -111,6 +156,10 @@ teardown_etcd(void **state)
 	if (g_etcd > 0) {
 		kill(g_etcd, SIGKILL);
 		waitpid(g_etcd, NULL, 0);
+	}
+	if (g_leases > 0) {
+		kill(g_leases, SIGKILL);
+		waitpid(g_leases, NULL, 0);
 	}
 	wr_rmtree(g_dir);
 	return 0;
@@ -293,9 +342,15 @@ on_change(void *arg, bool leader, int64_t epoch)
 }
 
 static wr_elector *
-elector(const char *identity, struct changes *c)
+elector_of(int kind, const char *identity, struct changes *c)
 {
-	wr_elector_cfg cfg = {.endpoints = g_url,
+	wr_elector_cfg cfg = {.kind = kind,
+	                      .k8s_api = g_api,
+	                      .k8s_namespace = "weir",
+	                      .k8s_lease = "weir-leader",
+	                      .k8s_token_file = g_token,
+	                      .k8s_ca_file = "",
+	                      .endpoints = g_url,
 	                      .prefix = "/weir/eltest",
 	                      .identity = identity,
 	                      .lease_ms = 2000,
@@ -307,6 +362,14 @@ elector(const char *identity, struct changes *c)
 	wr_elector *el = NULL;
 	assert_int_equal(wr_elector_start(&cfg, &el, err, sizeof(err)), WR_OK);
 	return el;
+}
+
+static int g_kind = WR_ELECTOR_ETCD;
+
+static wr_elector *
+elector(const char *identity, struct changes *c)
+{
+	return elector_of(g_kind, identity, c);
 }
 
 /* Polls (bounded) until exactly one of a, b leads; returns it. */
@@ -365,6 +428,78 @@ test_elector_one_leader_and_handover(void **state)
 	assert_int_equal(atomic_load(&cf->lost), 1);
 }
 
+/* The same hand-over through a Kubernetes Lease. */
+static void
+test_k8s_elector_one_leader_and_handover(void **state)
+{
+	g_kind = WR_ELECTOR_KUBERNETES;
+	test_elector_one_leader_and_handover(state);
+	g_kind = WR_ELECTOR_ETCD;
+}
+
+/* The API server stopped: the Lease's leader steps down in time; back: a
+ * leader again, at an epoch no lower. */
+static void
+test_k8s_elector_steps_down_without_api(void **state)
+{
+	(void)state;
+	struct changes c = {0};
+	wr_elector *el = elector_of(WR_ELECTOR_KUBERNETES, "solo", &c);
+	assert_non_null(wait_one_leader(el, NULL, 5000));
+	int64_t epoch = 0;
+	assert_true(wr_elector_is_leader(el, &epoch));
+	kill(g_leases, SIGSTOP);
+	int64_t t0 = now_ms();
+	while (wr_elector_is_leader(el, NULL) && now_ms() - t0 < 5000)
+		sleep_ms(10);
+	assert_true(now_ms() - t0 < 2000);
+	kill(g_leases, SIGCONT);
+	assert_non_null(wait_one_leader(el, NULL, 10000));
+	int64_t epoch2 = 0;
+	assert_true(wr_elector_is_leader(el, &epoch2));
+	assert_true(epoch2 >= epoch);
+	wr_elector_stop(el);
+}
+
+/* The Lease client: 404, create, 409 on a stale resourceVersion or a
+ * second create, 401 without the token. */
+static void
+test_k8s_lease_conflicts(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	wr_k8s_lease *l = NULL, *anon = NULL;
+	assert_int_equal(wr_k8s_lease_new(g_api, "weir", "conflicts", g_token,
+	                                  "", 1000, &l, err, sizeof(err)),
+	                 WR_OK);
+	wr_k8s_lease_rec r = {0}, stale, got;
+	assert_int_equal(wr_k8s_lease_get(l, &got), WR_ENOENT);
+	snprintf(r.holder, sizeof(r.holder), "a");
+	r.duration_s = 3;
+	assert_int_equal(wr_k8s_lease_write(l, &r), WR_OK);
+	assert_true(r.version[0] != '\0');
+	stale = r;
+	r.transitions = 1;
+	assert_int_equal(wr_k8s_lease_write(l, &r), WR_OK);
+	assert_string_not_equal(r.version, stale.version);
+	assert_int_equal(wr_k8s_lease_write(l, &stale), WR_EAGAIN);
+	stale.version[0] = '\0';
+	assert_int_equal(wr_k8s_lease_write(l, &stale), WR_EEXIST);
+	assert_int_equal(wr_k8s_lease_get(l, &got), WR_OK);
+	assert_string_equal(got.holder, "a");
+	assert_int_equal(got.transitions, 1);
+	assert_string_equal(got.version, r.version);
+	assert_int_equal(wr_k8s_lease_new(g_api, "weir", "conflicts", "", "",
+	                                  1000, &anon, err, sizeof(err)),
+	                 WR_OK);
+	assert_int_equal(wr_k8s_lease_get(anon, &got), WR_EPROTO);
+	assert_non_null(strstr(wr_k8s_lease_last_error(anon), "401"));
+	assert_int_equal(wr_k8s_lease_new("api:443", "weir", "x", "", "", 1000,
+	                                  &anon, err, sizeof(err)),
+	                 WR_EINVAL);
+	wr_k8s_lease_free(l);
+}
+
 /* etcd stopped: the leader steps down by its own deadline (lease - renew
  * / 2) without hearing from etcd; etcd back: a leader again. */
 static void
@@ -400,7 +535,8 @@ static void
 test_elector_bad_config(void **state)
 {
 	(void)state;
-	wr_elector_cfg cfg = {.endpoints = g_url,
+	wr_elector_cfg cfg = {.kind = WR_ELECTOR_ETCD,
+	                      .endpoints = g_url,
 	                      .prefix = "/weir/x",
 	                      .identity = "x",
 	                      .lease_ms = 1000,
@@ -428,6 +564,9 @@ main(void)
 	    cmocka_unit_test(test_elector_one_leader_and_handover),
 	    cmocka_unit_test(test_elector_steps_down_without_etcd),
 	    cmocka_unit_test(test_elector_bad_config),
+	    cmocka_unit_test(test_k8s_lease_conflicts),
+	    cmocka_unit_test(test_k8s_elector_one_leader_and_handover),
+	    cmocka_unit_test(test_k8s_elector_steps_down_without_api),
 	};
 	return cmocka_run_group_tests(tests, setup_etcd, teardown_etcd);
 }
