@@ -531,4 +531,31 @@ _Static_assert(WR_S3_REQUEST_TIMEOUT_MS <= WR_S3_XFER_TIMEOUT_MS &&
                "a streamed transfer gets at least as long as a small "
                "request, and a stall is caught before the cap");
 
+/* High availability (common/ha/) ------------------------------------ */
+
+/* etcd endpoints one client fails over between: an etcd cluster has 3 or
+ * 5 members; a few more for proxies. */
+#define WR_ETCD_MAX_ENDPOINTS 8
+
+/* Largest value weir writes to etcd: a job's entry in the job store (its
+ * job file and status). etcd refuses requests over 1.5 MiB by default;
+ * a job file is bounded far below that by the job parser. */
+#define WR_ETCD_MAX_VALUE_BYTES (1024u * 1024u)
+
+/* Largest answer read from etcd: a range over the job store holds every
+ * job's entry, so it may be many values; past this the call fails rather
+ * than letting a misbehaving endpoint grow memory without bound. */
+#define WR_ETCD_MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
+
+/* Largest answer read from the Kubernetes API server: one Lease object
+ * (a few hundred bytes; managedFields can add a few KiB). */
+#define WR_K8S_MAX_RESPONSE_BYTES (1024u * 1024u)
+
+/* Largest service-account token file: projected tokens are JWTs of 1-2
+ * KiB. */
+#define WR_K8S_MAX_TOKEN_BYTES (64u * 1024u)
+
+_Static_assert(WR_ETCD_MAX_RESPONSE_BYTES >= 4u * WR_ETCD_MAX_VALUE_BYTES,
+               "an answer must hold a value in base64 and its JSON");
+
 #endif
