@@ -131,11 +131,10 @@ jm_ckpt_end_pending(jm_ckpt_coord *c)
 	c->last_end_ms = wr_mono_ms();
 }
 
+/* Ends the checkpoint in progress as FAILED in the history and counts. */
 static void
-jm_ckpt_fail(jm_jobs *jobs, jm_ckpt_coord *c, const char *reason, bool count)
+jm_ckpt_end_failed(jm_ckpt_coord *c, const char *reason)
 {
-	if (!c->pending)
-		return;
 	jm_ckpt_info *ck = &c->hist[0];
 	ck->status = JM_CKPT_FAILED;
 	ck->duration_ms = wr_mono_ms() - c->p_start_ms;
@@ -143,13 +142,22 @@ jm_ckpt_fail(jm_jobs *jobs, jm_ckpt_coord *c, const char *reason, bool count)
 	c->stats.failed++;
 	c->stats.in_progress = 0;
 	wr_metric_inc(c->m_failed);
+	if (ck->stop)
+		c->job->stopping = false; /* the job keeps running */
+	jm_ckpt_end_pending(c);
+}
+
+static void
+jm_ckpt_fail(jm_jobs *jobs, jm_ckpt_coord *c, const char *reason, bool count)
+{
+	if (!c->pending)
+		return;
+	jm_ckpt_info *ck = &c->hist[0];
 	wr_log(WR_LOG_WARN, "CKPT-FAILED", "job=%s %s %llu: %s", c->job->id,
 	       ck->is_savepoint ? "savepoint" : "checkpoint",
 	       (unsigned long long)ck->id, reason);
 	bool savepoint = ck->is_savepoint;
-	if (ck->stop)
-		c->job->stopping = false; /* the job keeps running */
-	jm_ckpt_end_pending(c);
+	jm_ckpt_end_failed(c, reason);
 	if (!count || savepoint || jobs == NULL)
 		return;
 	c->consecutive_failed++;
@@ -163,6 +171,26 @@ jm_ckpt_fail(jm_jobs *jobs, jm_ckpt_coord *c, const char *reason, bool count)
 		c->consecutive_failed = 0;
 		jm_jobs_fail(jobs, c->job, why);
 	}
+}
+
+/* A TaskManager answered the trigger that not every task runs (a bounded
+ * source ended, its FINISHED report still on the way): the checkpoint
+ * cannot complete, but nothing failed. As Flink's pre-flight decline
+ * (NOT_ALL_REQUIRED_TASKS_RUNNING) it is listed as FAILED and does not
+ * count against tolerable_failed; the next interval tries again. */
+static void
+jm_ckpt_skip(jm_ckpt_coord *c, const char *reason)
+{
+	if (!c->pending)
+		return;
+	jm_ckpt_info *ck = &c->hist[0];
+	char why[600];
+	snprintf(why, sizeof(why), "skipped: %s", reason);
+	wr_log(WR_LOG_INFO, "CKPT-SKIPPED",
+	       "job=%s %s %llu: %s (not counted against tolerable_failed)",
+	       c->job->id, ck->is_savepoint ? "savepoint" : "checkpoint",
+	       (unsigned long long)ck->id, reason);
+	jm_ckpt_end_failed(c, why);
 }
 
 void
@@ -225,8 +253,13 @@ jm_ckpt_start(jm_jobs *jobs, jm_ckpt_coord *c, uint64_t id, const char *url,
 	                           savepoint, job->spec->max_parallelism);
 	c->stats.in_progress = 1;
 	char err[512] = "";
-	if (jm_rpc_trigger_checkpoint(c->jm, job, ck, stop, drain, err,
-	                              sizeof(err)) != WR_OK) {
+	int rv = jm_rpc_trigger_checkpoint(c->jm, job, ck, stop, drain, err,
+	                                   sizeof(err));
+	if (rv == WR_EAGAIN) {
+		jm_ckpt_skip(c, err); /* a task ended or starts */
+		return;
+	}
+	if (rv != WR_OK) {
 		char why[600];
 		snprintf(why, sizeof(why), "trigger failed: %s", err);
 		jm_ckpt_fail(jobs, c, why, true);

@@ -10,9 +10,12 @@
  * checkpoint is complete only then) and tells every task, whose sinks
  * commit. A checkpoint not complete within `timeout`, or declined by a
  * task, fails; `tolerable_failed` consecutive failures are tolerated, one
- * more fails the job. The `retained` newest completed checkpoints are
- * kept, older ones deleted. A savepoint is a checkpoint written to a
- * directory of the user's choice, never deleted by weir.
+ * more fails the job. A trigger that races with a task ending or starting
+ * (a TaskManager answers "not every task runs") skips the checkpoint:
+ * listed as failed, not counted against tolerable_failed. The `retained` newest
+ * completed checkpoints are kept, older ones deleted. A savepoint is a
+ * checkpoint written to a directory of the user's choice, never deleted by
+ * weir.
  *
  * @thread main, like job.c.
  */

@@ -52,7 +52,9 @@ jm_ckpt_each_tm(jm_server *jm, const jm_job *job, bool sources_only,
 		wr_msg_free(rep);
 		/* a silent TaskManager counts as one that did not answer */
 		jm_tm_call_failed(jm, t->slot->tm_id, rv);
-		if (rv != WR_OK && first == WR_OK) {
+		/* A real failure outranks "not every task runs" */
+		if (rv != WR_OK && (first == WR_OK ||
+		                    (first == WR_EAGAIN && rv != WR_EAGAIN))) {
 			first = rv;
 			snprintf(errbuf, errlen, "TaskManager %s: %s%s%s",
 			         t->slot->tm_id, wr_strerror(rv),

@@ -470,6 +470,40 @@ tm_task_drop_state(tm_task *t)
 	rmdir(dir); /* the job's directory, once its last task is gone */
 }
 
+/* The loop ended (rv): from now on a trigger is answered "not every task
+ * runs" (tm_tasks_trigger); one a source took just before is still taken
+ * here, its barrier ahead of the end of stream, so no trigger is lost. */
+static int
+tm_task_end_checkpoints(tm_task *t, int rv)
+{
+	pthread_mutex_lock(&t->ck_mu);
+	atomic_store(&t->ended, true);
+	pthread_mutex_unlock(&t->ck_mu);
+	if (rv == WR_OK && !atomic_load(&t->cancel) && !t->tick_failed &&
+	    t->head->node->kind == WR_NODE_SOURCE)
+		rv = tm_task_ckpt_poll(t);
+	return rv;
+}
+
+/*
+ * Fault point for tests (debug builds only): WEIR_FAULT_FINISHED_REPORT_MS
+ * holds a task's FINISHED report back that long, so the JobManager still
+ * counts the ended task as running and triggers checkpoints at it.
+ */
+static void
+tm_task_fault_finished_report(void)
+{
+#ifndef NDEBUG
+	const char *e = getenv("WEIR_FAULT_FINISHED_REPORT_MS");
+	int ms = e ? atoi(e) : 0;
+	if (ms > 0) {
+		wr_log(WR_LOG_INFO, "FAULT-FINISHED-REPORT",
+		       "holding a FINISHED report back %d ms", ms);
+		wr_sleep_ms(ms);
+	}
+#endif
+}
+
 static void *
 tm_task_main(void *arg)
 {
@@ -487,6 +521,7 @@ tm_task_main(void *arg)
 		rv = tm_source_run(t, t->head);
 	else
 		rv = tm_task_input_loop(t);
+	rv = tm_task_end_checkpoints(t, rv);
 	if (rv == WR_OK && !atomic_load(&t->cancel))
 		rv = tm_task_finish(t);
 	if (atomic_load(&t->cancel) && !t->tick_failed) {
@@ -510,6 +545,8 @@ report:
 	pthread_mutex_unlock(&t->tm->tasks->lock);
 	tm_task_destroy_chain(t);
 	tm_task_drop_state(t);
+	if (strcmp(state, "FINISHED") == 0)
+		tm_task_fault_finished_report();
 	tm_report_task_state(t->tm, t->spec, state,
 	                     strcmp(state, "FAILED") == 0 ? t->failure : NULL);
 	atomic_store(&t->done, true);
@@ -640,22 +677,35 @@ tm_tasks_reap(tm_tasks *tasks)
 int
 tm_tasks_trigger(tm_tasks *tasks, const char *job_id, const tm_ckpt_trigger *tr)
 {
+	tm_task *src[TM_MAX_TASKS];
 	int n = 0;
+	bool busy = false;
 	pthread_mutex_lock(&tasks->lock);
 	for (int i = 0; i < tasks->n; i++) {
 		tm_task *t = tasks->v[i];
+		/* Done ones have reported their end, cancelled ones go. */
 		if (strcmp(t->spec->job_id, job_id) != 0 ||
-		    !atomic_load(&t->ready) || atomic_load(&t->done) ||
-		    t->head->node->kind != WR_NODE_SOURCE)
+		    atomic_load(&t->done) || atomic_load(&t->cancel))
 			continue;
-		pthread_mutex_lock(&t->ck_mu);
-		t->ck_trig = *tr;
-		t->ck_trig_pending = true;
-		pthread_mutex_unlock(&t->ck_mu);
-		n++;
+		/* The chain (head) stays while we hold the lock. */
+		if (!atomic_load(&t->ready) || atomic_load(&t->ended))
+			busy = true;
+		else if (t->head->node->kind == WR_NODE_SOURCE)
+			src[n++] = t;
+	}
+	/* Under ck_mu: a source either takes the trigger before its loop
+	 * ends (tm_task_end_checkpoints) or is seen ended here. */
+	for (int i = 0; i < n && !busy; i++) {
+		pthread_mutex_lock(&src[i]->ck_mu);
+		busy = atomic_load(&src[i]->ended);
+		if (!busy) {
+			src[i]->ck_trig = *tr;
+			src[i]->ck_trig_pending = true;
+		}
+		pthread_mutex_unlock(&src[i]->ck_mu);
 	}
 	pthread_mutex_unlock(&tasks->lock);
-	return n;
+	return busy ? WR_EAGAIN : n == 0 ? WR_ENOENT : WR_OK;
 }
 
 void

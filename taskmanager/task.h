@@ -68,7 +68,10 @@ int tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 int tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id);
 
 /* Hands a checkpoint trigger to every source task of job_id here.
- * Returns how many took it. @thread any */
+ * WR_ENOENT: no source task of job_id here. WR_EAGAIN: a task of job_id
+ * here is starting or has ended (a bounded source done, its FINISHED
+ * report on the way): not every task runs, nothing was triggered and the
+ * JobManager skips this checkpoint. @thread any */
 int tm_tasks_trigger(tm_tasks *tasks, const char *job_id,
                      const tm_ckpt_trigger *tr);
 

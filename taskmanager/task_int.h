@@ -117,6 +117,7 @@ struct tm_task {
 	atomic_bool cancel;
 	atomic_bool done;  /* the thread has ended (reap it) */
 	atomic_bool ready; /* outputs are built and no longer change */
+	atomic_bool ended; /* its loop ended; set under ck_mu (task.c) */
 	tm_op *ops[WR_JOB_MAX_NODES]; /* by node index; NULL if not ours */
 	tm_op *head;                  /* the first operator of the chain */
 	tm_output *outputs[TM_MAX_NEXT * WR_JOB_MAX_NODES];

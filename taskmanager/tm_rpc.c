@@ -117,9 +117,15 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 		};
 		snprintf(tr.url, sizeof(tr.url), "%s",
 		         m->target_dir ? m->target_dir : "");
-		int n = tm_tasks_trigger(tm->tasks, m->job_id, &tr);
-		if (n == 0)
-			wr_rpc_req_reply_error(req, WR_ENOENT,
+		int rv = tm_tasks_trigger(tm->tasks, m->job_id, &tr);
+		if (rv == WR_EAGAIN)
+			wr_rpc_req_reply_error(
+			    req, rv,
+			    "a task of job %s here is starting "
+			    "or has ended: not every task runs",
+			    m->job_id);
+		else if (rv != WR_OK)
+			wr_rpc_req_reply_error(req, rv,
 			                       "no source task of job %s here",
 			                       m->job_id);
 		else
