@@ -24,10 +24,15 @@
  * (notes/dependencies.md): against it this path runs, but only a real
  * broker gives the guarantee.
  *
- * Everything runs on the task's thread. push never calls tm_task_tick: a
+ * The protocol (begin, pre-commit at the barrier, commit on completion,
+ * restore) is the two-phase-commit skeleton's (sink_2pc.h); this file
+ * supplies its steps for a pool of producers.
+ *
+ * Everything runs on the task's thread. write never calls tm_task_tick: a
  * tick may take a checkpoint (a source chain) or commit one, and neither
  * may happen in the middle of a record.
  */
+#include "sink_2pc.h"
 #include "task_int.h"
 #include "tm_int.h"
 
@@ -59,15 +64,15 @@ typedef struct tm_ktx_prod {
 	tm_ktx *s;
 	rd_kafka_t *rk; /* NULL until first used */
 	int idx;
-	bool in_txn;       /* begin_transaction done, not ended */
-	bool precommitted; /* flushed at barrier ckpt: waits for commit */
-	uint64_t ckpt;
+	bool in_txn;   /* begin_transaction done, not ended */
+	uint64_t ckpt; /* the barrier that last pre-committed it */
 	long failures; /* deliveries that failed */
 	char first_error[256];
 } tm_ktx_prod;
 
 struct tm_ktx {
 	tm_task *t;
+	tm_2pc *x;
 	const wr_node_spec *node;
 	const wr_schema *in;
 	const char *bootstrap;
@@ -75,21 +80,7 @@ struct tm_ktx {
 	wr_buf json;
 	tm_ktx_prod p[TM_KTX_POOL];
 	int cur; /* takes new records */
-	bool started, finished;
-	int failed; /* sticky: the task must fail */
 };
-
-/* What a snapshot records (tm_ktx_state_encode). */
-typedef struct tm_ktx_state {
-	int subtask;
-	uint64_t ckpt;
-	char job_id[33];
-	char node[WR_JOB_MAX_ID_BYTES];
-	char topic[250]; /* the sink's topic */
-	int npending;    /* pre-committed transactions at the barrier */
-	int pending_idx[TM_KTX_POOL];
-	uint64_t pending_ckpt[TM_KTX_POOL];
-} tm_ktx_state;
 
 /* ---- settings and ids ------------------------------------------------- */
 
@@ -117,82 +108,60 @@ tm_ktx_txid(char *out, size_t len, const char *job, const char *node,
 	snprintf(out, len, "%s/%s/%d/%d", job, node, subtask, idx);
 }
 
+/* "<job>/<node>/<subtask>/": what every transactional id of one sink
+ * subtask starts with. */
+static void
+tm_ktx_txid_prefix(char *out, size_t len, const char *job, const char *node,
+                   int subtask)
+{
+	snprintf(out, len, "%s/%s/%d/", job, node, subtask);
+}
+
 /*
- * Snapshot layout, version 1 (docs/sinks.md): version byte 1, varint
- * subtask, varint checkpoint id, varint length + bytes of the job id, the
- * node id and the topic, varint count, then per pre-committed transaction
- * varint pool index + varint checkpoint id. The transactional ids follow
- * from them.
+ * Snapshot layout, version 1 (docs/sinks.md): version byte 1, the shared
+ * head (tm_2pc_head_put: subtask, checkpoint id, job id, node id, topic),
+ * varint count, then per pre-committed transaction varint pool index +
+ * varint checkpoint id, oldest first. The transactional ids follow from
+ * them.
  */
 static void
-tm_ktx_state_encode(const tm_ktx_state *st, wr_buf *out)
+tm_ktx_encode(void *b, const tm_2pc_head *self, const tm_2pc_txn *pending,
+              int npending, wr_buf *out)
 {
+	(void)b;
 	wr_buf_putc(out, TM_KTX_STATE_V1);
-	wr_varint_put(out, (uint64_t)st->subtask);
-	wr_varint_put(out, st->ckpt);
-	wr_varint_put(out, strlen(st->job_id));
-	wr_buf_puts(out, st->job_id);
-	wr_varint_put(out, strlen(st->node));
-	wr_buf_puts(out, st->node);
-	wr_varint_put(out, strlen(st->topic));
-	wr_buf_puts(out, st->topic);
-	wr_varint_put(out, (uint64_t)st->npending);
-	for (int i = 0; i < st->npending; i++) {
-		wr_varint_put(out, (uint64_t)st->pending_idx[i]);
-		wr_varint_put(out, st->pending_ckpt[i]);
+	tm_2pc_head_put(out, self);
+	wr_varint_put(out, (uint64_t)npending);
+	for (int i = 0; i < npending; i++) {
+		const tm_ktx_prod *p = pending[i].h;
+		wr_varint_put(out, (uint64_t)p->idx);
+		wr_varint_put(out, pending[i].ckpt);
 	}
 }
 
 /* WR_ECORRUPT unless p is exactly one version-1 snapshot. */
 static int
-tm_ktx_state_decode(const uint8_t *p, size_t len, tm_ktx_state *st)
+tm_ktx_decode(void *b, const uint8_t *p, size_t len, tm_2pc_head *h)
 {
+	(void)b;
 	size_t pos = 1;
-	uint64_t sub, n, idx;
-	memset(st, 0, sizeof(*st));
+	uint64_t n, idx, ckpt;
 	if (len < 1 || p[0] != TM_KTX_STATE_V1 ||
-	    wr_varint_get(p, len, &pos, &sub) != WR_OK ||
-	    sub >= WR_JOB_MAX_PARALLELISM ||
-	    wr_varint_get(p, len, &pos, &st->ckpt) != WR_OK ||
-	    tm_sink_state_name(p, len, &pos, st->job_id, sizeof(st->job_id),
-	                       "_-") ||
-	    tm_sink_state_name(p, len, &pos, st->node, sizeof(st->node),
-	                       "_-") ||
-	    tm_sink_state_name(p, len, &pos, st->topic, sizeof(st->topic),
-	                       "._-") ||
+	    tm_2pc_head_get(p, len, &pos, h, "._-", 250) != WR_OK ||
 	    wr_varint_get(p, len, &pos, &n) != WR_OK || n > TM_KTX_POOL)
 		return WR_ECORRUPT;
-	st->subtask = (int)sub;
-	st->npending = (int)n;
-	for (int i = 0; i < st->npending; i++) {
+	h->npending = (int)n;
+	for (uint64_t i = 0; i < n; i++)
 		if (wr_varint_get(p, len, &pos, &idx) != WR_OK ||
 		    idx >= TM_KTX_POOL ||
-		    wr_varint_get(p, len, &pos, &st->pending_ckpt[i]) != WR_OK)
+		    wr_varint_get(p, len, &pos, &ckpt) != WR_OK)
 			return WR_ECORRUPT;
-		st->pending_idx[i] = (int)idx;
-	}
+	tm_ktx_txid_prefix(h->name, sizeof(h->name), h->job_id, h->node,
+	                   h->subtask);
 	return pos == len ? WR_OK : WR_ECORRUPT;
 }
 
 /* ---- producers -------------------------------------------------------- */
-
-static int tm_ktx_fail(tm_ktx *s, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Records a failure: the task fails with it (first message wins). */
-static int
-tm_ktx_fail(tm_ktx *s, int rv, const char *fmt, ...)
-{
-	char msg[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	tm_task_fail(s->t, "kafka sink %s (exactly_once): %s",
-	             s->node->sink.topic, msg);
-	s->failed = rv;
-	return rv;
-}
 
 static void
 tm_ktx_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -252,7 +221,7 @@ tm_ktx_init(tm_ktx *s, rd_kafka_t *rk, const char *txid)
 			bool tmo =
 			    rd_kafka_error_code(e) ==
 			    RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT;
-			int rv = tm_ktx_fail(s, WR_EUNREACHABLE,
+			int rv = tm_2pc_fail(s->x, WR_EUNREACHABLE,
 			                     "init_transactions(%s): %s%s",
 			                     txid, rd_kafka_error_string(e),
 			                     tmo ? tm_ktx_timeout_hint : "");
@@ -270,7 +239,7 @@ tm_ktx_fence(tm_ktx *s, const char *txid)
 	char err[256];
 	rd_kafka_t *rk = tm_ktx_producer(s, txid, NULL, err, sizeof(err));
 	if (rk == NULL)
-		return tm_ktx_fail(s, WR_EINVAL, "%s", err);
+		return tm_2pc_fail(s->x, WR_EINVAL, "%s", err);
 	int rv = tm_ktx_init(s, rk, txid);
 	rd_kafka_destroy(rk);
 	return rv;
@@ -304,7 +273,7 @@ tm_ktx_prod_get(tm_ktx *s, int i, tm_ktx_prod **out)
 		            s->t->spec->subtask, i);
 		p->rk = tm_ktx_producer(s, txid, p, err, sizeof(err));
 		if (p->rk == NULL)
-			return tm_ktx_fail(s, WR_EINVAL, "%s", err);
+			return tm_2pc_fail(s->x, WR_EINVAL, "%s", err);
 		if ((rv = tm_ktx_init(s, p->rk, txid)) != WR_OK) {
 			rd_kafka_destroy(p->rk);
 			p->rk = NULL;
@@ -342,15 +311,12 @@ tm_ktx_fence_subtask(tm_ktx *s, const char *job, const char *node, int subtask)
 	return rv;
 }
 
-/* A start without restore: fence what an earlier attempt left. */
+/* Whatever earlier attempts of this subtask left: fenced (a start, or a
+ * restore that did not list this subtask). */
 static int
-tm_ktx_ready(tm_ktx *s)
+tm_ktx_abort_leftovers(void *b)
 {
-	if (s->failed != WR_OK)
-		return s->failed;
-	if (s->started)
-		return WR_OK;
-	s->started = true;
+	tm_ktx *s = b;
 	return tm_ktx_fence_subtask(s, s->t->spec->job_id, s->node->id,
 	                            s->t->spec->subtask);
 }
@@ -371,7 +337,7 @@ tm_ktx_flush(tm_ktx *s, tm_ktx_prod *p)
 	       !atomic_load(&s->t->cancel))
 		;
 	if (p->failures > 0)
-		return tm_ktx_fail(s, WR_EUNREACHABLE,
+		return tm_2pc_fail(s->x, WR_EUNREACHABLE,
 		                   "%ld records not delivered (%s): the "
 		                   "transaction cannot commit",
 		                   p->failures, p->first_error);
@@ -389,15 +355,15 @@ tm_ktx_commit_prod(tm_ktx *s, tm_ktx_prod *p)
 		rd_kafka_error_t *e =
 		    rd_kafka_commit_transaction(p->rk, TM_KTX_CALL_MS);
 		if (e == NULL) {
-			p->in_txn = p->precommitted = false;
+			p->in_txn = false;
 			return WR_OK;
 		}
 		bool again = rd_kafka_error_is_retriable(e) &&
 		             wr_mono_ms() < deadline &&
 		             !atomic_load(&s->t->cancel);
 		if (!again) {
-			int rv = tm_ktx_fail(
-			    s, WR_EUNREACHABLE,
+			int rv = tm_2pc_fail(
+			    s->x, WR_EUNREACHABLE,
 			    "commit of the transaction of checkpoint %" PRIu64
 			    " failed: %s%s",
 			    p->ckpt, rd_kafka_error_string(e),
@@ -411,52 +377,37 @@ tm_ktx_commit_prod(tm_ktx *s, tm_ktx_prod *p)
 	}
 }
 
-/* Commits the pre-committed transactions of ckpt and earlier, oldest
- * first. */
+/* ---- the steps of the two-phase-commit skeleton ----------------------- */
+
+/* A transaction begins on the producer that takes new records. */
 static int
-tm_ktx_commit_upto(tm_ktx *s, uint64_t ckpt)
+tm_ktx_begin(void *b)
 {
-	for (;;) {
-		tm_ktx_prod *best = NULL;
-		for (int i = 0; i < TM_KTX_POOL; i++) {
-			tm_ktx_prod *p = &s->p[i];
-			if (p->precommitted && p->ckpt <= ckpt &&
-			    (best == NULL || p->ckpt < best->ckpt))
-				best = p;
-		}
-		if (best == NULL)
-			return WR_OK;
-		int rv = tm_ktx_commit_prod(s, best);
-		if (rv != WR_OK)
-			return rv;
+	tm_ktx *s = b;
+	tm_ktx_prod *p;
+	int rv;
+	if ((rv = tm_ktx_prod_get(s, s->cur, &p)) != WR_OK)
+		return rv;
+	rd_kafka_error_t *err = rd_kafka_begin_transaction(p->rk);
+	if (err != NULL) {
+		rv = tm_2pc_fail(s->x, WR_EINVAL, "begin_transaction: %s",
+		                 rd_kafka_error_string(err));
+		rd_kafka_error_destroy(err);
+		return rv;
 	}
+	p->in_txn = true;
+	return WR_OK;
 }
 
-/* ---- the operator ----------------------------------------------------- */
-
 static int
-tm_ktx_push(tm_op *op, const wr_row *r)
+tm_ktx_write(void *b, const wr_row *r)
 {
-	tm_ktx *s = op->impl;
-	const wr_sink_spec *sk = &op->node->sink;
-	tm_ktx_prod *p;
+	tm_ktx *s = b;
+	const wr_sink_spec *sk = &s->node->sink;
+	tm_ktx_prod *p = &s->p[s->cur];
 	char key[256];
 	size_t klen = 0;
 	rd_kafka_resp_err_t e;
-	int rv;
-	if ((rv = tm_ktx_ready(s)) != WR_OK ||
-	    (rv = tm_ktx_prod_get(s, s->cur, &p)) != WR_OK)
-		return rv;
-	if (!p->in_txn) {
-		rd_kafka_error_t *err = rd_kafka_begin_transaction(p->rk);
-		if (err != NULL) {
-			rv = tm_ktx_fail(s, WR_EINVAL, "begin_transaction: %s",
-			                 rd_kafka_error_string(err));
-			rd_kafka_error_destroy(err);
-			return rv;
-		}
-		p->in_txn = true;
-	}
 	if (sk->key_field >= 0)
 		klen =
 		    tm_sink_kafka_key(&r->v[sk->key_field], key, sizeof(key));
@@ -477,179 +428,161 @@ tm_ktx_push(tm_op *op, const wr_row *r)
 	}
 	rd_kafka_poll(p->rk, 0);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		return tm_ktx_fail(s, WR_EINVAL, "%s", rd_kafka_err2str(e));
+		return tm_2pc_fail(s->x, WR_EINVAL, "%s", rd_kafka_err2str(e));
 	if (p->failures > 0)
-		return tm_ktx_fail(s, WR_EUNREACHABLE, "delivery failed: %s",
+		return tm_2pc_fail(s->x, WR_EUNREACHABLE, "delivery failed: %s",
 		                   p->first_error);
-	if (s->t->m_out != NULL)
-		wr_metric_inc(s->t->m_out);
 	return WR_OK;
 }
 
 /* Serves delivery reports, so failures show before the barrier. */
 static int
-tm_ktx_tick(tm_op *op, int64_t now_ms)
+tm_ktx_tick(void *b, int64_t now_ms)
 {
 	(void)now_ms;
-	tm_ktx *s = op->impl;
-	if (s->failed != WR_OK)
-		return s->failed;
+	tm_ktx *s = b;
 	for (int i = 0; i < TM_KTX_POOL; i++) {
 		tm_ktx_prod *p = &s->p[i];
 		if (p->rk == NULL)
 			continue;
 		rd_kafka_poll(p->rk, 0);
 		if (p->failures > 0)
-			return tm_ktx_fail(s, WR_EUNREACHABLE,
+			return tm_2pc_fail(s->x, WR_EUNREACHABLE,
 			                   "delivery failed: %s",
 			                   p->first_error);
 	}
 	return WR_OK;
 }
 
+/* The barrier: the open transaction is flushed and stays open until its
+ * checkpoint completes; the next free producer takes the records after
+ * the barrier. */
 static int
-tm_ktx_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
+tm_ktx_precommit(void *b, uint64_t ckpt, bool *made, void **h)
 {
-	tm_ktx *s = op->impl;
+	tm_ktx *s = b;
 	tm_ktx_prod *p = &s->p[s->cur];
-	tm_ktx_state st = {.subtask = s->t->spec->subtask, .ckpt = ckpt};
-	int rv;
-	if ((rv = tm_ktx_ready(s)) != WR_OK)
+	int next = -1, rv;
+	if ((rv = tm_ktx_flush(s, p)) != WR_OK)
 		return rv;
-	if (p->in_txn) {
-		int next = -1;
-		if ((rv = tm_ktx_flush(s, p)) != WR_OK)
-			return rv;
-		for (int k = 1; k < TM_KTX_POOL && next < 0; k++) {
-			int j = (s->cur + k) % TM_KTX_POOL;
-			if (!s->p[j].in_txn)
-				next = j;
-		}
-		if (next < 0)
-			return tm_ktx_fail(
-			    s, WR_EFULL,
-			    "all %d transactional producers hold transactions "
-			    "waiting for their checkpoints to complete",
-			    TM_KTX_POOL);
-		p->precommitted = true;
-		p->ckpt = ckpt;
-		s->cur = next; /* begins its transaction on the next record */
+	for (int k = 1; k < TM_KTX_POOL && next < 0; k++) {
+		int j = (s->cur + k) % TM_KTX_POOL;
+		if (!s->p[j].in_txn)
+			next = j;
 	}
-	snprintf(st.job_id, sizeof(st.job_id), "%s", s->t->spec->job_id);
-	snprintf(st.node, sizeof(st.node), "%s", s->node->id);
-	snprintf(st.topic, sizeof(st.topic), "%s", s->node->sink.topic);
-	for (int i = 0; i < TM_KTX_POOL; i++)
-		if (s->p[i].precommitted) {
-			st.pending_idx[st.npending] = i;
-			st.pending_ckpt[st.npending++] = s->p[i].ckpt;
-		}
-	tm_ktx_state_encode(&st, out);
+	if (next < 0)
+		return tm_2pc_fail(
+		    s->x, WR_EFULL,
+		    "all %d transactional producers hold transactions "
+		    "waiting for their checkpoints to complete",
+		    TM_KTX_POOL);
+	p->ckpt = ckpt;
+	s->cur = next; /* begins its transaction on the next record */
+	*made = true;
+	*h = p;
 	return WR_OK;
 }
 
 static int
-tm_ktx_commit(tm_op *op, uint64_t ckpt)
+tm_ktx_commit(void *b, const tm_2pc_txn *txn)
 {
-	tm_ktx *s = op->impl;
-	if (s->failed != WR_OK)
-		return s->failed;
-	return tm_ktx_commit_upto(s, ckpt);
+	return tm_ktx_commit_prod(b, txn->h);
 }
 
 static int
-tm_ktx_restore(tm_op *op, const tm_op_state *states, int n)
+tm_ktx_commit_open(void *b)
 {
-	tm_ktx *s = op->impl;
-	const tm_task_spec *sp = s->t->spec;
-	bool own = false;
-	int rv = WR_OK;
-	if (s->started)
-		return tm_ktx_fail(s, WR_ESTATE,
-		                   "restore after the first record");
-	s->started = true;
-	for (int i = 0; i < n && rv == WR_OK; i++) {
-		tm_ktx_state st;
-		if (tm_ktx_state_decode(states[i].data, states[i].len, &st) !=
-		    WR_OK)
-			return tm_ktx_fail(s, WR_ECORRUPT,
-			                   "snapshot of old subtask %d (%zu "
-			                   "bytes) is not a version-1 snapshot "
-			                   "of this sink",
-			                   states[i].subtask, states[i].len);
-		own |= strcmp(st.job_id, sp->job_id) == 0 &&
-		       strcmp(st.node, s->node->id) == 0 &&
-		       st.subtask == sp->subtask;
-		/* A job forked from a savepoint into another topic must not
-		 * fence the old job, maybe still running. */
-		if (strcmp(st.topic, s->node->sink.topic) != 0) {
-			wr_log(WR_LOG_INFO, "KAFKA-TX-OTHER-TOPIC",
-			       "%s node=%s: old subtask %s/%d wrote to %s: "
-			       "its transactional ids are left to it",
-			       s->t->label, s->node->id, st.job_id, st.subtask,
-			       st.topic);
-			continue;
-		}
-		if (st.npending > 0)
-			wr_log(
-			    WR_LOG_WARN, "KAFKA-TX-LOST",
-			    "%s node=%s: %d pre-committed transaction(s) of "
-			    "%s/%s/%d (checkpoint %" PRIu64
-			    "): fencing aborts them; if their commit did not "
-			    "run before the failure, their records are lost "
-			    "(librdkafka cannot resume them)",
-			    s->t->label, s->node->id, st.npending, st.job_id,
-			    st.node, st.subtask, st.ckpt);
-		rv = tm_ktx_fence_subtask(s, st.job_id, st.node, st.subtask);
-	}
-	if (rv == WR_OK && !own)
-		rv = tm_ktx_fence_subtask(s, sp->job_id, s->node->id,
-		                          sp->subtask);
-	return rv;
-}
-
-static int
-tm_ktx_finish(tm_op *op)
-{
-	tm_ktx *s = op->impl;
-	tm_ktx_prod *p = &s->p[s->cur];
-	int rv;
-	if ((rv = tm_ktx_ready(s)) != WR_OK ||
-	    (rv = tm_ktx_commit_upto(s, UINT64_MAX)) != WR_OK)
-		return rv;
-	if (p->in_txn && (rv = tm_ktx_commit_prod(s, p)) != WR_OK)
-		return rv;
-	s->finished = true;
-	return WR_OK;
+	tm_ktx *s = b;
+	return tm_ktx_commit_prod(s, &s->p[s->cur]);
 }
 
 static void
-tm_ktx_destroy(tm_op *op)
+tm_ktx_abort_prod(tm_ktx_prod *p)
 {
-	tm_ktx *s = op->impl;
-	if (s == NULL)
-		return;
-	for (int i = 0; i < TM_KTX_POOL; i++) {
-		tm_ktx_prod *p = &s->p[i];
-		if (p->rk == NULL)
-			continue;
-		if (p->in_txn) {
-			rd_kafka_error_t *e =
-			    rd_kafka_abort_transaction(p->rk, TM_KTX_ABORT_MS);
-			if (e != NULL)
-				rd_kafka_error_destroy(e);
-		}
-		rd_kafka_destroy(p->rk);
+	rd_kafka_error_t *e =
+	    rd_kafka_abort_transaction(p->rk, TM_KTX_ABORT_MS);
+	if (e != NULL)
+		rd_kafka_error_destroy(e);
+	p->in_txn = false;
+}
+
+static void
+tm_ktx_abort(void *b)
+{
+	tm_ktx *s = b;
+	if (s->p[s->cur].in_txn)
+		tm_ktx_abort_prod(&s->p[s->cur]);
+}
+
+/* A pre-committed transaction is aborted too: nothing could commit it
+ * later (the file comment), and it would hold back read_committed
+ * readers until it timed out. */
+static void
+tm_ktx_drop(void *b, const tm_2pc_txn *txn)
+{
+	(void)b;
+	tm_ktx_abort_prod(txn->h);
+}
+
+/* Fences the pool of an old subtask; one that wrote to another topic (a
+ * job forked from a savepoint) is left alone: its job may still run. */
+static int
+tm_ktx_recover(void *b, const tm_2pc_head *old, bool same_target)
+{
+	tm_ktx *s = b;
+	if (!same_target) {
+		wr_log(WR_LOG_INFO, "KAFKA-TX-OTHER-TOPIC",
+		       "%s node=%s: old subtask %s/%d wrote to %s: "
+		       "its transactional ids are left to it",
+		       s->t->label, s->node->id, old->job_id, old->subtask,
+		       old->target);
+		return WR_OK;
 	}
+	if (old->npending > 0)
+		wr_log(WR_LOG_WARN, "KAFKA-TX-LOST",
+		       "%s node=%s: %d pre-committed transaction(s) of "
+		       "%s/%s/%d (checkpoint %" PRIu64
+		       "): fencing aborts them; if their commit did not "
+		       "run before the failure, their records are lost "
+		       "(librdkafka cannot resume them)",
+		       s->t->label, s->node->id, old->npending, old->job_id,
+		       old->node, old->subtask, old->ckpt);
+	return tm_ktx_fence_subtask(s, old->job_id, old->node, old->subtask);
+}
+
+static void
+tm_ktx_free(void *b)
+{
+	tm_ktx *s = b;
+	for (int i = 0; i < TM_KTX_POOL; i++)
+		if (s->p[i].rk != NULL)
+			rd_kafka_destroy(s->p[i].rk);
 	wr_buf_fini(&s->json);
 	free(s);
-	op->impl = NULL;
 }
+
+static const tm_2pc_ops tm_ktx_ops = {
+    .begin = tm_ktx_begin,
+    .write = tm_ktx_write,
+    .precommit = tm_ktx_precommit,
+    .commit = tm_ktx_commit,
+    .commit_open = tm_ktx_commit_open,
+    .abort = tm_ktx_abort,
+    .drop = tm_ktx_drop,
+    .encode = tm_ktx_encode,
+    .decode = tm_ktx_decode,
+    .recover = tm_ktx_recover,
+    .abort_leftovers = tm_ktx_abort_leftovers,
+    .tick = tm_ktx_tick,
+    .free = tm_ktx_free,
+};
 
 int
 tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 {
 	const wr_sink_spec *sk = &op->node->sink;
 	const wr_checkpoint_spec *c = &t->job->checkpointing;
+	char what[300], name[TM_2PC_NAME_BYTES];
 	int64_t tmo;
 	if (tm_ktx_txn_timeout(c, &tmo) != WR_OK) {
 		snprintf(
@@ -673,13 +606,9 @@ tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 		s->p[i].s = s;
 		s->p[i].idx = i;
 	}
-	op->impl = s;
-	op->push = tm_ktx_push;
-	op->finish = tm_ktx_finish;
-	op->tick = tm_ktx_tick;
-	op->destroy = tm_ktx_destroy;
-	op->snapshot = tm_ktx_snapshot;
-	op->commit = tm_ktx_commit;
-	op->restore = tm_ktx_restore;
+	snprintf(what, sizeof(what), "kafka sink %s (exactly_once)", sk->topic);
+	tm_ktx_txid_prefix(name, sizeof(name), t->spec->job_id, op->node->id,
+	                   t->spec->subtask);
+	s->x = tm_2pc_new(t, op, &tm_ktx_ops, s, what, name, sk->topic);
 	return WR_OK;
 }

@@ -10,7 +10,10 @@
  * checkpoint's completion commits it (COMMIT PREPARED). A restore commits
  * the prepared transactions of the restored checkpoint and earlier ones
  * (their checkpoints are part of it) and rolls back later ones (their
- * checkpoints never completed). docs/sinks.md explains the choices.
+ * checkpoints never completed). The protocol is the two-phase-commit
+ * skeleton's (sink_2pc.h); this file supplies its steps, also without
+ * checkpoints (then nothing is ever prepared). docs/sinks.md explains the
+ * choices.
  *
  * Batches: COPY appends about 2.3x faster than multi-row INSERT (measured
  * on PostgreSQL 15: 500-690 K rows/s against 200-240 K rows/s for six
@@ -25,6 +28,7 @@
  *
  * Everything runs on the task's thread.
  */
+#include "sink_2pc.h"
 #include "task_int.h"
 
 #include "clock.h"
@@ -68,33 +72,16 @@ typedef struct tm_pg_ent {
 	bool keyed; /* no NULL in the key: takes part in deduplication */
 } tm_pg_ent;
 
-typedef struct tm_pg_pending {
-	uint64_t ckpt;
-	char gid[TM_PG_GID_BYTES];
-} tm_pg_pending;
-
-/* What a snapshot records (tm_pg_state_encode). */
-typedef struct tm_pg_state {
-	uint64_t ckpt;
-	int subtask;
-	bool prepared; /* a transaction was prepared for ckpt */
-	char job_id[33];
-	char node[WR_JOB_MAX_ID_BYTES];
-	char table[128]; /* the sink's table, as written in the job */
-} tm_pg_state;
-
 typedef struct tm_pg {
 	tm_task *t;
+	tm_2pc *x;
 	const wr_node_spec *node;
 	const wr_sink_spec *sk;
 	const wr_schema *in;
 	bool twopc; /* checkpointing on: exactly-once by two-phase commit */
 	PGconn *conn;
-	PGconn *ctl;   /* COMMIT PREPARED while conn is inside a transaction */
-	bool started;  /* leftovers resolved (restore or fresh start) */
-	bool finished; /* finish ran */
-	bool in_txn;   /* conn is inside a transaction with rows (twopc) */
-	int failed;    /* sticky: the task must fail */
+	PGconn *ctl; /* COMMIT PREPARED while conn is inside a transaction */
+	bool in_txn; /* conn is inside a transaction with rows (twopc) */
 	int64_t lock_timeout_ms;
 	/* statements, built once */
 	wr_buf copy_sql, insert_head, upsert_tail, check_sql;
@@ -106,9 +93,6 @@ typedef struct tm_pg {
 	size_t nents, cap_ents;
 	uint32_t *slots; /* upsert: open addressing over ents (index + 1) */
 	size_t nslots;
-	/* prepared, waiting for their checkpoints */
-	tm_pg_pending pending[TM_PG_MAX_PENDING];
-	int npending;
 	wr_buf sql; /* scratch */
 	char err[TM_PG_ERR_BYTES];
 	char sqlstate[6];
@@ -352,11 +336,9 @@ tm_pg_add_row(tm_pg *s, const wr_row *r)
 			s->batch.len = start;
 		}
 	}
-	if (rv != WR_OK) {
-		tm_task_fail(s->t, "postgres sink %s: field '%s' %s",
-		             s->sk->table, s->in->fields[bad].name, why);
-		s->failed = rv;
-	}
+	if (rv != WR_OK)
+		tm_2pc_fail(s->x, rv, "field '%s' %s", s->in->fields[bad].name,
+		            why);
 	return rv;
 }
 
@@ -491,47 +473,30 @@ tm_pg_gid_ckpt(const char *gid, const char *prefix, uint64_t *ckpt)
 
 /*
  * Snapshot layout, version 1 (docs/sinks.md): version byte 1, flags byte
- * (bit 0: a transaction was prepared for this checkpoint), varint subtask,
- * varint checkpoint id, then varint length + bytes of the job id, the node
- * id and the table. The gid is "weir:<job>:<node>:<subtask>:<ckpt>".
+ * (bit 0: a transaction was prepared for this checkpoint), then the shared
+ * head (tm_2pc_head_put: subtask, checkpoint id, job id, node id, table).
+ * The gid is "weir:<job>:<node>:<subtask>:<ckpt>".
  */
 static void
-tm_pg_state_encode(const tm_pg_state *st, wr_buf *out)
+tm_pg_state_encode(const tm_2pc_head *h, bool prepared, wr_buf *out)
 {
 	wr_buf_putc(out, TM_PG_STATE_V1);
-	wr_buf_putc(out, st->prepared ? 1 : 0);
-	wr_varint_put(out, (uint64_t)st->subtask);
-	wr_varint_put(out, st->ckpt);
-	wr_varint_put(out, strlen(st->job_id));
-	wr_buf_puts(out, st->job_id);
-	wr_varint_put(out, strlen(st->node));
-	wr_buf_puts(out, st->node);
-	wr_varint_put(out, strlen(st->table));
-	wr_buf_puts(out, st->table);
+	wr_buf_putc(out, prepared ? 1 : 0);
+	tm_2pc_head_put(out, h);
 }
 
-/* WR_ECORRUPT unless p is exactly one version-1 snapshot. */
+/* WR_ECORRUPT unless p is exactly one version-1 snapshot; npending is 1
+ * when it prepared a transaction. */
 static int
-tm_pg_state_decode(const uint8_t *p, size_t len, tm_pg_state *st)
+tm_pg_state_decode(const uint8_t *p, size_t len, tm_2pc_head *h)
 {
 	size_t pos = 2;
-	uint64_t sub;
-	memset(st, 0, sizeof(*st));
-	if (len < 2 || p[0] != TM_PG_STATE_V1 || (p[1] & ~1u) != 0)
+	if (len < 2 || p[0] != TM_PG_STATE_V1 || (p[1] & ~1u) != 0 ||
+	    tm_2pc_head_get(p, len, &pos, h, "_$.", 128) != WR_OK || pos != len)
 		return WR_ECORRUPT;
-	st->prepared = p[1] & 1;
-	if (wr_varint_get(p, len, &pos, &sub) != WR_OK ||
-	    sub >= WR_JOB_MAX_PARALLELISM ||
-	    wr_varint_get(p, len, &pos, &st->ckpt) != WR_OK ||
-	    tm_sink_state_name(p, len, &pos, st->job_id, sizeof(st->job_id),
-	                       "_-") ||
-	    tm_sink_state_name(p, len, &pos, st->node, sizeof(st->node),
-	                       "_-") ||
-	    tm_sink_state_name(p, len, &pos, st->table, sizeof(st->table),
-	                       "_$.") ||
-	    pos != len)
-		return WR_ECORRUPT;
-	st->subtask = (int)sub;
+	h->npending = p[1] & 1;
+	tm_pg_gid_prefix(h->name, sizeof(h->name), h->job_id, h->node,
+	                 h->subtask);
 	return WR_OK;
 }
 
@@ -663,10 +628,7 @@ tm_pg_reconnect(tm_pg *s, PGconn **c)
 static int
 tm_pg_fail(tm_pg *s, int rv, const char *what)
 {
-	tm_task_fail(s->t, "postgres sink %s: %s: %s", s->sk->table, what,
-	             s->err);
-	s->failed = rv;
-	return rv;
+	return tm_2pc_fail(s->x, rv, "%s: %s", what, s->err);
 }
 
 /* ---- sending a batch -------------------------------------------------- */
@@ -779,7 +741,7 @@ tm_pg_flush(tm_pg *s)
 static bool
 tm_pg_deferred(const tm_pg *s)
 {
-	return s->twopc && s->npending > 0;
+	return s->twopc && tm_2pc_npending(s->x) > 0;
 }
 
 static int
@@ -846,20 +808,17 @@ tm_pg_end_prepared(tm_pg *s, const char *gid, bool commit)
 }
 
 /*
- * Settles what one subtask of a run left prepared: its transactions of
- * checkpoint ckpt and earlier are part of the restored checkpoint
- * (commit), later ones belong to checkpoints that never completed (roll
- * back, unless later is false: then they are left alone). ckpt 0 rolls
- * back everything.
+ * Settles what one subtask of a run left prepared (its gids start with
+ * prefix): its transactions of checkpoint ckpt and earlier are part of
+ * the restored checkpoint (commit), later ones belong to checkpoints that
+ * never completed (roll back, unless later is false: then they are left
+ * alone). ckpt 0 rolls back everything.
  */
 static int
-tm_pg_resolve(tm_pg *s, const char *job, const char *node, int subtask,
-              uint64_t ckpt, bool later)
+tm_pg_resolve(tm_pg *s, const char *prefix, uint64_t ckpt, bool later)
 {
-	char prefix[TM_PG_GID_BYTES];
 	const char *params[1] = {prefix};
 	int rv = WR_OK, ncommit = 0, nrollback = 0;
-	tm_pg_gid_prefix(prefix, sizeof(prefix), job, node, subtask);
 	PGresult *res = PQexecParams(
 	    s->conn,
 	    "SELECT gid FROM pg_prepared_xacts WHERE database = "
@@ -888,67 +847,28 @@ tm_pg_resolve(tm_pg *s, const char *job, const char *node, int subtask,
 	return rv;
 }
 
-/* A start without restore: with checkpoints, what an earlier attempt of
- * this subtask prepared belongs to no completed checkpoint. */
-static int
-tm_pg_ready(tm_pg *s)
-{
-	int rv;
-	if (s->failed != WR_OK)
-		return s->failed;
-	if (s->started)
-		return WR_OK;
-	s->started = true;
-	if (s->twopc &&
-	    (rv = tm_pg_resolve(s, s->t->spec->job_id, s->node->id,
-	                        s->t->spec->subtask, 0, true)) != WR_OK)
-		return tm_pg_fail(s, rv, "rolling back leftovers failed");
-	return WR_OK;
-}
-
-/* Commits the pending transactions of checkpoint ckpt and earlier. */
-static int
-tm_pg_commit_upto(tm_pg *s, uint64_t ckpt)
-{
-	int j = 0, rv = WR_OK;
-	for (int i = 0; i < s->npending; i++) {
-		if (rv == WR_OK && s->pending[i].ckpt <= ckpt) {
-			rv = tm_pg_end_prepared(s, s->pending[i].gid, true);
-			if (rv == WR_OK)
-				continue;
-		}
-		s->pending[j++] = s->pending[i];
-	}
-	s->npending = j;
-	return rv == WR_OK ? WR_OK
-	                   : tm_pg_fail(s, rv, "COMMIT PREPARED failed");
-}
-
 /* PREPARE TRANSACTION of the open transaction for ckpt. */
 static int
 tm_pg_prepare(tm_pg *s, uint64_t ckpt)
 {
-	tm_pg_pending *p = &s->pending[s->npending];
+	char gid[TM_PG_GID_BYTES];
 	const char *why = "PREPARE TRANSACTION failed";
 	int rv;
-	if (s->npending == TM_PG_MAX_PENDING) {
+	if (tm_2pc_npending(s->x) == TM_PG_MAX_PENDING) {
 		snprintf(s->err, sizeof(s->err),
 		         "%d prepared transactions wait for checkpoints that "
 		         "do not complete",
 		         TM_PG_MAX_PENDING);
 		return tm_pg_fail(s, WR_EFULL, "cannot prepare");
 	}
-	tm_pg_gid(p->gid, sizeof(p->gid), s->t->spec->job_id, s->node->id,
+	tm_pg_gid(gid, sizeof(gid), s->t->spec->job_id, s->node->id,
 	          s->t->spec->subtask, ckpt);
-	p->ckpt = ckpt;
 	wr_buf_reset(&s->sql);
-	wr_buf_printf(&s->sql, "PREPARE TRANSACTION '%s'", p->gid);
+	wr_buf_printf(&s->sql, "PREPARE TRANSACTION '%s'", gid);
 	rv = tm_pg_exec(s, s->conn, s->sql.data, PGRES_COMMAND_OK, NULL);
 	s->in_txn = false; /* prepared, or rolled back by the failure */
-	if (rv == WR_OK) {
-		s->npending++;
+	if (rv == WR_OK)
 		return WR_OK;
-	}
 	if (strcmp(s->sqlstate, "55000") == 0)
 		why = "PREPARE TRANSACTION failed: the server has prepared "
 		      "transactions disabled; with checkpoints the sink needs "
@@ -962,121 +882,60 @@ tm_pg_prepare(tm_pg *s, uint64_t ckpt)
 	return tm_pg_fail(s, rv, why);
 }
 
-/* ---- the operator ---------------------------------------------------- */
+/* ---- the steps of the two-phase-commit skeleton ----------------------- */
 
+/* A record joins the batch; BEGIN goes with the first batch sent. */
 static int
-tm_pg_push(tm_op *op, const wr_row *r)
+tm_pg_write(void *b, const wr_row *r)
 {
-	tm_pg *s = op->impl;
-	int rv;
-	if ((rv = tm_pg_ready(s)) != WR_OK ||
-	    (rv = tm_pg_add_row(s, r)) != WR_OK)
-		return rv;
-	if (s->t->m_out != NULL)
-		wr_metric_inc(s->t->m_out);
-	return tm_pg_maybe_flush(s, false);
+	tm_pg *s = b;
+	int rv = tm_pg_add_row(s, r);
+	return rv == WR_OK ? tm_pg_maybe_flush(s, false) : rv;
 }
 
 static int
-tm_pg_tick(tm_op *op, int64_t now_ms)
+tm_pg_tick(void *b, int64_t now_ms)
 {
 	(void)now_ms;
-	tm_pg *s = op->impl;
-	if (s->failed != WR_OK)
-		return s->failed;
-	return s->started ? tm_pg_maybe_flush(s, true) : WR_OK;
+	return tm_pg_maybe_flush(b, true);
 }
 
+/* The barrier: everything before it is sent, then committed (without
+ * checkpoints, e.g. a savepoint: nothing to prepare) or prepared. */
 static int
-tm_pg_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
+tm_pg_precommit(void *b, uint64_t ckpt, bool *made, void **h)
 {
-	tm_pg *s = op->impl;
-	tm_pg_state st = {.ckpt = ckpt, .subtask = s->t->spec->subtask};
+	tm_pg *s = b;
 	int rv;
-	/* Everything before the barrier is sent: committed (without
-	 * checkpoints, e.g. a savepoint) or prepared. */
-	if ((rv = tm_pg_ready(s)) != WR_OK || (rv = tm_pg_flush(s)) != WR_OK)
+	(void)h; /* the gid follows from ckpt */
+	if ((rv = tm_pg_flush(s)) != WR_OK)
 		return rv;
-	if (s->in_txn) { /* only with checkpoints */
-		if ((rv = tm_pg_prepare(s, ckpt)) != WR_OK)
-			return rv;
-		st.prepared = true;
-	}
-	snprintf(st.job_id, sizeof(st.job_id), "%s", s->t->spec->job_id);
-	snprintf(st.node, sizeof(st.node), "%s", s->node->id);
-	snprintf(st.table, sizeof(st.table), "%s", s->sk->table);
-	tm_pg_state_encode(&st, out);
+	if (!s->in_txn) /* only with checkpoints */
+		return WR_OK;
+	if ((rv = tm_pg_prepare(s, ckpt)) != WR_OK)
+		return rv;
+	*made = true;
 	return WR_OK;
 }
 
 static int
-tm_pg_commit(tm_op *op, uint64_t ckpt)
+tm_pg_commit(void *b, const tm_2pc_txn *txn)
 {
-	tm_pg *s = op->impl;
-	if (s->failed != WR_OK)
-		return s->failed;
-	return tm_pg_commit_upto(s, ckpt);
+	tm_pg *s = b;
+	char gid[TM_PG_GID_BYTES];
+	tm_pg_gid(gid, sizeof(gid), s->t->spec->job_id, s->node->id,
+	          s->t->spec->subtask, txn->ckpt);
+	int rv = tm_pg_end_prepared(s, gid, true);
+	return rv == WR_OK ? WR_OK
+	                   : tm_pg_fail(s, rv, "COMMIT PREPARED failed");
 }
 
+/* End of input: the batch, then the open transaction. */
 static int
-tm_pg_restore(tm_op *op, const tm_op_state *states, int n)
+tm_pg_commit_open(void *b)
 {
-	tm_pg *s = op->impl;
-	const tm_task_spec *sp = s->t->spec;
-	bool own = false;
-	int rv = WR_OK;
-	if (s->started) {
-		snprintf(s->err, sizeof(s->err),
-		         "restore after the first record");
-		return tm_pg_fail(s, WR_ESTATE, "cannot restore");
-	}
-	s->started = true;
-	for (int i = 0; i < n && rv == WR_OK; i++) {
-		tm_pg_state st;
-		if (tm_pg_state_decode(states[i].data, states[i].len, &st) !=
-		    WR_OK) {
-			snprintf(s->err, sizeof(s->err),
-			         "snapshot of old subtask %d (%zu bytes) is "
-			         "not a version-1 postgres sink snapshot",
-			         states[i].subtask, states[i].len);
-			return tm_pg_fail(s, WR_ECORRUPT, "cannot restore");
-		}
-		own |= strcmp(st.job_id, sp->job_id) == 0 &&
-		       strcmp(st.node, s->node->id) == 0 &&
-		       st.subtask == sp->subtask;
-		/* A job forked from a savepoint into another table must not
-		 * end what the old job, maybe still running, prepares after
-		 * it: only the same table's successor rolls those back. */
-		bool same = strcmp(st.table, s->sk->table) == 0;
-		if (!same)
-			wr_log(WR_LOG_INFO, "PG-SINK-OTHER-TABLE",
-			       "%s node=%s: old subtask %s/%d wrote to %s: its "
-			       "transactions after checkpoint %" PRIu64
-			       " are left to it",
-			       s->t->label, s->node->id, st.job_id, st.subtask,
-			       st.table, st.ckpt);
-		rv = tm_pg_resolve(s, st.job_id, st.node, st.subtask, st.ckpt,
-		                   same);
-	}
-	/* Not among them: anything this subtask prepared under this job id
-	 * came after the restored checkpoint (a job restored from a
-	 * savepoint, or a subtask that did not exist then). */
-	if (rv == WR_OK && !own)
-		rv = tm_pg_resolve(s, sp->job_id, s->node->id, sp->subtask, 0,
-		                   true);
-	return rv == WR_OK ? WR_OK : tm_pg_fail(s, rv, "restore failed");
-}
-
-static int
-tm_pg_finish(tm_op *op)
-{
-	tm_pg *s = op->impl;
+	tm_pg *s = b;
 	int rv;
-	if ((rv = tm_pg_ready(s)) != WR_OK)
-		return rv;
-	/* Pending ones first: held-back rows may touch their rows. */
-	if (s->twopc && (rv = tm_pg_commit_upto(s, UINT64_MAX)) != WR_OK)
-		return rv;
 	if ((rv = tm_pg_flush(s)) != WR_OK)
 		return rv;
 	if (s->in_txn) {
@@ -1085,16 +944,68 @@ tm_pg_finish(tm_op *op)
 		if (rv != WR_OK)
 			return tm_pg_fail(s, rv, "COMMIT failed");
 	}
-	s->finished = true;
 	return WR_OK;
+}
+
+static void
+tm_pg_encode(void *b, const tm_2pc_head *self, const tm_2pc_txn *pending,
+             int npending, wr_buf *out)
+{
+	(void)b;
+	tm_pg_state_encode(
+	    self, npending > 0 && pending[npending - 1].ckpt == self->ckpt,
+	    out);
+}
+
+static int
+tm_pg_decode(void *b, const uint8_t *p, size_t len, tm_2pc_head *head)
+{
+	(void)b;
+	return tm_pg_state_decode(p, len, head);
+}
+
+/* Settles an old subtask's prepared transactions. One that wrote to
+ * another table (a job forked from a savepoint) keeps what it prepared
+ * after the checkpoint: only the same table's successor rolls those
+ * back. */
+static int
+tm_pg_recover(void *b, const tm_2pc_head *old, bool same_target)
+{
+	tm_pg *s = b;
+	if (!same_target)
+		wr_log(WR_LOG_INFO, "PG-SINK-OTHER-TABLE",
+		       "%s node=%s: old subtask %s/%d wrote to %s: its "
+		       "transactions after checkpoint %" PRIu64
+		       " are left to it",
+		       s->t->label, s->node->id, old->job_id, old->subtask,
+		       old->target, old->ckpt);
+	int rv = tm_pg_resolve(s, old->name, old->ckpt, same_target);
+	return rv == WR_OK ? WR_OK : tm_pg_fail(s, rv, "restore failed");
+}
+
+/* With checkpoints, what earlier attempts of this subtask prepared belongs
+ * to no completed checkpoint; without, this sink prepares nothing. */
+static int
+tm_pg_abort_leftovers(void *b)
+{
+	tm_pg *s = b;
+	char prefix[TM_PG_GID_BYTES];
+	if (!s->twopc)
+		return WR_OK;
+	tm_pg_gid_prefix(prefix, sizeof(prefix), s->t->spec->job_id,
+	                 s->node->id, s->t->spec->subtask);
+	int rv = tm_pg_resolve(s, prefix, 0, true);
+	return rv == WR_OK ? WR_OK
+	                   : tm_pg_fail(s, rv, "rolling back leftovers failed");
 }
 
 /* Without finish (cancel, failure) the open transaction is not committed:
  * closing the connection rolls it back. Prepared ones stay for a
  * restore. */
 static void
-tm_pg_free(tm_pg *s)
+tm_pg_free(void *b)
 {
+	tm_pg *s = b;
 	if (s == NULL)
 		return;
 	PQfinish(s->conn);
@@ -1111,12 +1022,20 @@ tm_pg_free(tm_pg *s)
 	free(s);
 }
 
-static void
-tm_pg_destroy(tm_op *op)
-{
-	tm_pg_free(op->impl);
-	op->impl = NULL;
-}
+/* Pre-committed (prepared) transactions are kept for a restore: no abort
+ * or drop step; closing the connection rolls back the open one. */
+static const tm_2pc_ops tm_pg_ops = {
+    .write = tm_pg_write,
+    .precommit = tm_pg_precommit,
+    .commit = tm_pg_commit,
+    .commit_open = tm_pg_commit_open,
+    .encode = tm_pg_encode,
+    .decode = tm_pg_decode,
+    .recover = tm_pg_recover,
+    .abort_leftovers = tm_pg_abort_leftovers,
+    .tick = tm_pg_tick,
+    .free = tm_pg_free,
+};
 
 /* A sink state without a connection (tm_sink_pg_new connects). */
 static tm_pg *
@@ -1188,18 +1107,15 @@ int
 tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 {
 	tm_pg *s = tm_pg_new(t, op->node);
+	char what[200], name[TM_2PC_NAME_BYTES];
 	int rv = tm_pg_open(s, errbuf, errlen);
 	if (rv != WR_OK) {
 		tm_pg_free(s);
 		return rv;
 	}
-	op->impl = s;
-	op->push = tm_pg_push;
-	op->finish = tm_pg_finish;
-	op->tick = tm_pg_tick;
-	op->destroy = tm_pg_destroy;
-	op->snapshot = tm_pg_snapshot;
-	op->commit = tm_pg_commit;
-	op->restore = tm_pg_restore;
+	snprintf(what, sizeof(what), "postgres sink %s", s->sk->table);
+	tm_pg_gid_prefix(name, sizeof(name), t->spec->job_id, op->node->id,
+	                 t->spec->subtask);
+	s->x = tm_2pc_new(t, op, &tm_pg_ops, s, what, name, s->sk->table);
 	return WR_OK;
 }

@@ -4,7 +4,13 @@
  * place when it rolls or the task ends), and Kafka (one producer per
  * subtask; at_least_once waits for every delivery before the task ends).
  * Each record is encoded to JSON exactly once, here.
+ *
+ * With checkpoints the file sink is exactly-once on the two-phase-commit
+ * skeleton (sink_2pc.h): a transaction is the part files written since
+ * the last barrier; the barrier closes them (pre-commit), the
+ * checkpoint's completion renames them into place (commit).
  */
+#include "sink_2pc.h"
 #include "task_int.h"
 #include "tm_int.h"
 
@@ -31,11 +37,16 @@
 #define TM_FILE_ROLL_MS    10000
 
 /* A closed part file not committed yet: its hidden and final names
- * (basenames) and the checkpoint it belongs to (0: the next one). */
+ * (basenames). */
 typedef struct tm_sink_part {
 	char tmp[160], final[160];
-	uint64_t ckpt;
 } tm_sink_part;
+
+/* The part files of one transaction, oldest first. */
+typedef struct tm_sink_parts {
+	tm_sink_part *v;
+	size_t n;
+} tm_sink_parts;
 
 typedef struct tm_sink {
 	tm_task *t;
@@ -47,11 +58,10 @@ typedef struct tm_sink {
 	char tmp[PATH_MAX], final[PATH_MAX];
 	uint64_t seq, bytes;
 	int64_t opened_ms;
-	/* exactly-once (checkpointing on): closed part files waiting for
-	 * their checkpoint to complete, oldest first */
+	/* exactly-once (checkpointing on): closed part files of the open
+	 * transaction, renamed once their checkpoint completes */
 	bool staged;
-	tm_sink_part *pending;
-	size_t npending;
+	tm_sink_parts parts;
 	/* kafka */
 	rd_kafka_t *rk;
 	long delivery_failures;
@@ -134,27 +144,21 @@ tm_sink_file_publish(tm_sink *s, const char *tmp, const char *final)
 	return wr_err_from_errno(errno);
 }
 
-/* Commits the staged part files of checkpoints up to ckpt (all: ~0). */
+/* Commits the staged part files of one transaction. A failure leaves
+ * them all staged (renaming one again is no error). */
 static int
-tm_sink_file_publish_upto(tm_sink *s, uint64_t ckpt)
+tm_sink_file_publish_parts(tm_sink *s, const tm_sink_parts *ps)
 {
-	size_t k = 0;
 	int rv = WR_OK;
-	for (size_t i = 0; i < s->npending; i++) {
-		tm_sink_part *p = &s->pending[i];
-		if (rv == WR_OK && p->ckpt != 0 && p->ckpt <= ckpt)
-			rv = tm_sink_file_publish(s, p->tmp, p->final);
-		else
-			s->pending[k++] = *p;
-	}
-	s->npending = k;
+	for (size_t i = 0; i < ps->n && rv == WR_OK; i++)
+		rv = tm_sink_file_publish(s, ps->v[i].tmp, ps->v[i].final);
 	return rv;
 }
 
 /* Closes the part file and renames it into place (commits it) - or,
- * exactly-once, stages it for the next checkpoint. */
+ * exactly-once, stages it in the open transaction. */
 static int
-tm_sink_file_commit(tm_sink *s)
+tm_sink_file_close(tm_sink *s)
 {
 	if (s->f == NULL)
 		return WR_OK;
@@ -166,13 +170,12 @@ tm_sink_file_commit(tm_sink *s)
 		return WR_OK;
 	}
 	if (!bad && s->staged) {
-		s->pending = wr_xrealloc(s->pending, (s->npending + 1) *
-		                                         sizeof(*s->pending));
-		tm_sink_part *p = &s->pending[s->npending++];
+		tm_sink_parts *ps = &s->parts;
+		ps->v = wr_xrealloc(ps->v, (ps->n + 1) * sizeof(*ps->v));
+		tm_sink_part *p = &ps->v[ps->n++];
 		snprintf(p->tmp, sizeof(p->tmp), "%s", tm_sink_base(s->tmp));
 		snprintf(p->final, sizeof(p->final), "%s",
 		         tm_sink_base(s->final));
-		p->ckpt = 0;
 		return WR_OK;
 	}
 	if (bad || rename(s->tmp, s->final) != 0) {
@@ -203,15 +206,15 @@ tm_sink_fault_delay(void)
 }
 
 static int
-tm_sink_file_push(tm_op *op, const wr_row *r)
+tm_sink_file_write(void *b, const wr_row *r)
 {
-	tm_sink *s = op->impl;
+	tm_sink *s = b;
 	int rv;
 	tm_sink_fault_delay();
 	if (s->f != NULL &&
 	    (s->bytes >= TM_FILE_ROLL_BYTES ||
 	     wr_mono_ms() - s->opened_ms >= TM_FILE_ROLL_MS) &&
-	    (rv = tm_sink_file_commit(s)) != WR_OK)
+	    (rv = tm_sink_file_close(s)) != WR_OK)
 		return rv;
 	if (s->f == NULL && (rv = tm_sink_file_open(s)) != WR_OK)
 		return rv;
@@ -224,20 +227,29 @@ tm_sink_file_push(tm_op *op, const wr_row *r)
 		return wr_err_from_errno(errno);
 	}
 	s->bytes += s->json.len;
-	wr_metric_inc(s->t->m_out);
 	return WR_OK;
+}
+
+static int
+tm_sink_file_push(tm_op *op, const wr_row *r)
+{
+	tm_sink *s = op->impl;
+	int rv = tm_sink_file_write(s, r);
+	if (rv == WR_OK)
+		wr_metric_inc(s->t->m_out);
+	return rv;
 }
 
 /* Makes written lines visible and rolls the part file by age even when
  * no record arrives. */
 static int
-tm_sink_file_tick(tm_op *op, int64_t now_ms)
+tm_sink_file_roll(void *b, int64_t now_ms)
 {
-	tm_sink *s = op->impl;
+	tm_sink *s = b;
 	if (s->f == NULL)
 		return WR_OK;
 	if (now_ms - s->opened_ms >= TM_FILE_ROLL_MS)
-		return tm_sink_file_commit(s);
+		return tm_sink_file_close(s);
 	if (fflush(s->f) != 0) {
 		tm_task_fail(s->t, "file sink: write %s: %s", s->tmp,
 		             strerror(errno));
@@ -247,23 +259,23 @@ tm_sink_file_tick(tm_op *op, int64_t now_ms)
 }
 
 static int
-tm_sink_file_finish(tm_op *op)
+tm_sink_file_tick(tm_op *op, int64_t now_ms)
 {
-	tm_sink *s = op->impl;
-	int rv = tm_sink_file_commit(s);
-	for (size_t i = 0; i < s->npending; i++)
-		if (s->pending[i].ckpt == 0)
-			s->pending[i].ckpt = 1;
-	if (rv == WR_OK)
-		rv = tm_sink_file_publish_upto(s, UINT64_MAX);
-	return rv;
+	return tm_sink_file_roll(op->impl, now_ms);
 }
 
+static int
+tm_sink_file_finish(tm_op *op)
+{
+	return tm_sink_file_close(op->impl);
+}
+
+/* ---- file, exactly-once: the steps of the two-phase-commit skeleton -- */
+
 /*
- * Exactly-once: the barrier closes the part file; every staged file is
- * listed in the checkpoint, so a restore can commit them. State: version
- * 1, this run's file name prefix, then (hidden, final) name pairs, each
- * a u16 length and the bytes.
+ * Snapshot: version 1, this run's file name prefix, then the (hidden,
+ * final) name pairs of every pending transaction, oldest first, each a
+ * u16 length and the bytes.
  */
 #define TM_SINK_FILE_STATE_VERSION 1
 
@@ -292,7 +304,8 @@ tm_sink_get_str(const uint8_t **p, const uint8_t *end, char *out, size_t cap)
 }
 
 /* ".part-<job8>-<vertex>-<subtask>-a": what every part file of one
- * subtask of one job starts with (after the dot when hidden). */
+ * subtask of one job starts with (after the dot when hidden): the name
+ * of its transactions. */
 static void
 tm_sink_file_prefix(const tm_sink *s, char *buf, size_t len)
 {
@@ -301,31 +314,111 @@ tm_sink_file_prefix(const tm_sink *s, char *buf, size_t len)
 	         sp->subtask);
 }
 
+/* The barrier closes the part file; the parts since the last barrier are
+ * the pre-committed transaction. */
 static int
-tm_sink_file_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
+tm_sink_file_precommit(void *b, uint64_t ckpt, bool *made, void **h)
 {
-	tm_sink *s = op->impl;
-	char prefix[96];
-	int rv = tm_sink_file_commit(s);
-	if (rv != WR_OK)
+	tm_sink *s = b;
+	(void)ckpt;
+	int rv = tm_sink_file_close(s);
+	if (rv != WR_OK || s->parts.n == 0)
 		return rv;
-	for (size_t i = 0; i < s->npending; i++)
-		if (s->pending[i].ckpt == 0)
-			s->pending[i].ckpt = ckpt;
-	tm_sink_file_prefix(s, prefix, sizeof(prefix));
-	wr_buf_putc(out, TM_SINK_FILE_STATE_VERSION);
-	tm_sink_put_str(out, prefix);
-	for (size_t i = 0; i < s->npending; i++) {
-		tm_sink_put_str(out, s->pending[i].tmp);
-		tm_sink_put_str(out, s->pending[i].final);
-	}
+	tm_sink_parts *ps = wr_xmalloc(sizeof(*ps));
+	*ps = s->parts;
+	s->parts = (tm_sink_parts){0};
+	*made = true;
+	*h = ps;
 	return WR_OK;
 }
 
-static int
-tm_sink_file_commit_ckpt(tm_op *op, uint64_t ckpt)
+static void
+tm_sink_file_drop(void *b, const tm_2pc_txn *txn)
 {
-	return tm_sink_file_publish_upto(op->impl, ckpt);
+	(void)b;
+	tm_sink_parts *ps = txn->h;
+	free(ps->v);
+	free(ps);
+}
+
+static int
+tm_sink_file_commit_txn(void *b, const tm_2pc_txn *txn)
+{
+	int rv = tm_sink_file_publish_parts(b, txn->h);
+	if (rv == WR_OK)
+		tm_sink_file_drop(b, txn);
+	return rv;
+}
+
+/* End of input: the open part file and those staged since the barrier. */
+static int
+tm_sink_file_commit_open(void *b)
+{
+	tm_sink *s = b;
+	int rv = tm_sink_file_close(s);
+	if (rv == WR_OK)
+		rv = tm_sink_file_publish_parts(s, &s->parts);
+	if (rv == WR_OK)
+		s->parts.n = 0;
+	return rv;
+}
+
+/* The open part file is not committed: the task failed or was cancelled
+ * (parts staged before stay for a restore to remove). */
+static void
+tm_sink_file_abort(void *b)
+{
+	tm_sink *s = b;
+	if (s->f != NULL) {
+		fclose(s->f);
+		s->f = NULL;
+		unlink(s->tmp);
+	}
+}
+
+static void
+tm_sink_file_encode(void *b, const tm_2pc_head *self, const tm_2pc_txn *pending,
+                    int npending, wr_buf *out)
+{
+	(void)b;
+	wr_buf_putc(out, TM_SINK_FILE_STATE_VERSION);
+	tm_sink_put_str(out, self->name);
+	for (int i = 0; i < npending; i++) {
+		const tm_sink_parts *ps = pending[i].h;
+		for (size_t k = 0; k < ps->n; k++) {
+			tm_sink_put_str(out, ps->v[k].tmp);
+			tm_sink_put_str(out, ps->v[k].final);
+		}
+	}
+}
+
+/* The name pair at *p, if any is left (1), or the end (0); -1 corrupt. */
+static int
+tm_sink_file_next_pair(const uint8_t **p, const uint8_t *end, tm_sink_part *pt)
+{
+	if (*p == end)
+		return 0;
+	if (tm_sink_get_str(p, end, pt->tmp, sizeof(pt->tmp)) != WR_OK ||
+	    tm_sink_get_str(p, end, pt->final, sizeof(pt->final)) != WR_OK)
+		return -1;
+	return 1;
+}
+
+static int
+tm_sink_file_decode(void *b, const uint8_t *data, size_t len, tm_2pc_head *h)
+{
+	const uint8_t *p = data, *end = data + len;
+	tm_sink_part pt;
+	int more;
+	(void)b;
+	if (len < 1 || *p++ != TM_SINK_FILE_STATE_VERSION ||
+	    tm_sink_get_str(&p, end, h->name, 96) != WR_OK)
+		return WR_ECORRUPT;
+	h->rest = p;
+	h->rest_len = (size_t)(end - p);
+	while ((more = tm_sink_file_next_pair(&p, end, &pt)) > 0)
+		h->npending++;
+	return more == 0 ? WR_OK : WR_ECORRUPT;
 }
 
 /* Removes the hidden part files whose names start with prefix, except
@@ -355,39 +448,52 @@ tm_sink_file_clean(tm_sink *s, const char *prefix)
 }
 
 /* Commits what the restored checkpoint staged, removes what the old
- * subtasks wrote after it. */
+ * subtask wrote after it. */
 static int
-tm_sink_file_restore(tm_op *op, const tm_op_state *st, int n)
+tm_sink_file_recover(void *b, const tm_2pc_head *old, bool same_target)
 {
-	tm_sink *s = op->impl;
-	char prefix[96], tmp[160], final[160];
-	for (int i = 0; i < n; i++) {
-		const uint8_t *p = st[i].data, *end = p + st[i].len;
-		if (st[i].len < 1 || *p++ != TM_SINK_FILE_STATE_VERSION ||
-		    tm_sink_get_str(&p, end, prefix, sizeof(prefix)) != WR_OK) {
-			tm_task_fail(s->t,
-			             "file sink: unreadable state of "
-			             "subtask %d",
-			             st[i].subtask);
-			return WR_ECORRUPT;
-		}
-		while (p < end) {
-			if (tm_sink_get_str(&p, end, tmp, sizeof(tmp)) ||
-			    tm_sink_get_str(&p, end, final, sizeof(final))) {
-				tm_task_fail(s->t,
-				             "file sink: unreadable "
-				             "state of subtask %d",
-				             st[i].subtask);
-				return WR_ECORRUPT;
-			}
-			int rv = tm_sink_file_publish(s, tmp, final);
-			if (rv != WR_OK)
-				return rv;
-		}
+	tm_sink *s = b;
+	const uint8_t *p = old->rest, *end = p + old->rest_len;
+	tm_sink_part pt;
+	int rv = WR_OK;
+	(void)same_target; /* the snapshot records no directory */
+	while (rv == WR_OK && tm_sink_file_next_pair(&p, end, &pt) > 0)
+		rv = tm_sink_file_publish(s, pt.tmp, pt.final);
+	if (rv == WR_OK)
+		tm_sink_file_clean(s, old->name);
+	return rv;
+}
+
+/* What earlier attempts of this subtask wrote is not committed (the first
+ * attempt has none before it). */
+static int
+tm_sink_file_abort_leftovers(void *b)
+{
+	tm_sink *s = b;
+	char prefix[96];
+	if (s->t->spec->attempt > 0) {
+		tm_sink_file_prefix(s, prefix, sizeof(prefix));
 		tm_sink_file_clean(s, prefix);
 	}
 	return WR_OK;
 }
+
+static void tm_sink_free(void *b);
+
+static const tm_2pc_ops tm_sink_file_ops = {
+    .write = tm_sink_file_write,
+    .precommit = tm_sink_file_precommit,
+    .commit = tm_sink_file_commit_txn,
+    .commit_open = tm_sink_file_commit_open,
+    .abort = tm_sink_file_abort,
+    .drop = tm_sink_file_drop,
+    .encode = tm_sink_file_encode,
+    .decode = tm_sink_file_decode,
+    .recover = tm_sink_file_recover,
+    .abort_leftovers = tm_sink_file_abort_leftovers,
+    .tick = tm_sink_file_roll,
+    .free = tm_sink_free,
+};
 
 /* ---- kafka ----------------------------------------------------------- */
 
@@ -515,9 +621,9 @@ tm_sink_kafka_open(tm_sink *s, const wr_sink_spec *sk, char *errbuf,
 }
 
 static void
-tm_sink_destroy(tm_op *op)
+tm_sink_free(void *b)
 {
-	tm_sink *s = op->impl;
+	tm_sink *s = b;
 	if (s == NULL)
 		return;
 	if (s->f != NULL) {
@@ -527,8 +633,14 @@ tm_sink_destroy(tm_op *op)
 	if (s->rk != NULL)
 		rd_kafka_destroy(s->rk);
 	wr_buf_fini(&s->json);
-	free(s->pending);
+	free(s->parts.v);
 	free(s);
+}
+
+static void
+tm_sink_destroy(tm_op *op)
+{
+	tm_sink_free(op->impl);
 	op->impl = NULL;
 }
 
@@ -565,18 +677,11 @@ tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 		}
 		if (tm_task_checkpointing(t)) {
 			/* exactly-once: files commit with checkpoints */
+			char prefix[96];
 			s->staged = true;
-			op->snapshot = tm_sink_file_snapshot;
-			op->commit = tm_sink_file_commit_ckpt;
-			op->restore = tm_sink_file_restore;
-			/* a restart with nothing to restore: what earlier
-			 * attempts of this subtask wrote is not committed */
-			if (t->spec->attempt > 0 &&
-			    t->spec->restore_url == NULL) {
-				char prefix[96];
-				tm_sink_file_prefix(s, prefix, sizeof(prefix));
-				tm_sink_file_clean(s, prefix);
-			}
+			tm_sink_file_prefix(s, prefix, sizeof(prefix));
+			tm_2pc_new(t, op, &tm_sink_file_ops, s, "file sink",
+			           prefix, "");
 		}
 		break;
 	case WR_SINK_KAFKA:

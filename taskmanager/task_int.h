@@ -195,23 +195,15 @@ int tm_op_build(tm_task *t, int node, tm_op **out, char *errbuf, size_t errlen);
 /* Sinks (sinks.c). */
 int tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
 /* The PostgreSQL sink (sink_pg.c) and the Kafka sink with
- * semantic: exactly_once (sink_kafka_tx.c): set every callback of op,
- * including destroy, and own op->impl. */
+ * semantic: exactly_once (sink_kafka_tx.c), both on the two-phase-commit
+ * skeleton (sink_2pc.h): set every callback of op, including destroy, and
+ * own op->impl. */
 int tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
 int tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
 
 /* A Kafka message key: the value as text in buf (truncated to len - 1);
  * returns its length (0: no key). */
 size_t tm_sink_kafka_key(const wr_value *v, char *buf, size_t len);
-
-/* Sink snapshots (sink_state.c): names (job ids, node ids, tables,
- * topics) are [A-Za-z0-9] and the bytes of extra, 1 to max of them;
- * anything else in a snapshot is corrupt. tm_sink_state_name reads a
- * varint length and such a name at *pos into out (cap bytes with NUL). */
-bool tm_sink_name_ok(const uint8_t *p, size_t len, size_t max,
-                     const char *extra);
-int tm_sink_state_name(const uint8_t *p, size_t len, size_t *pos, char *out,
-                       size_t cap, const char *extra);
 
 /* True when the task's job takes checkpoints (checkpointing.interval >
  * 0): sinks then commit on checkpoint completion, not before. */

@@ -125,7 +125,13 @@ commit(harness *h, uint64_t ckpt)
 static tm_ktx *
 impl(harness *h)
 {
-	return h->op.impl;
+	return tm_2pc_backend(h->op.impl);
+}
+
+static int
+npending(harness *h)
+{
+	return tm_2pc_npending(h->op.impl);
 }
 
 /* Every message of topic (read_committed, from the start), as counts per
@@ -199,36 +205,46 @@ static void
 test_state_and_settings(void **state)
 {
 	(void)state;
-	tm_ktx_state st = {.subtask = 3, .ckpt = 1000, .npending = 2}, got;
-	st.pending_idx[0] = 1;
-	st.pending_ckpt[0] = 999;
-	st.pending_idx[1] = 3;
-	st.pending_ckpt[1] = 1000;
+	tm_2pc_head st = {.subtask = 3, .ckpt = 1000}, got;
+	tm_ktx_prod prod[TM_KTX_POOL] = {
+	    {.idx = 0}, {.idx = 1}, {.idx = 2}, {.idx = 3}};
+	tm_2pc_txn pending[2] = {{.ckpt = 999, .h = &prod[1]},
+	                         {.ckpt = 1000, .h = &prod[3]}};
 	snprintf(st.job_id, sizeof(st.job_id), "%s",
 	         "0123456789abcdef0123456789abcdef");
 	snprintf(st.node, sizeof(st.node), "%s", "to_kafka");
-	snprintf(st.topic, sizeof(st.topic), "%s", "orders.v2_x-y");
-	wr_buf b;
+	snprintf(st.target, sizeof(st.target), "%s", "orders.v2_x-y");
+	wr_buf b, tail;
 	wr_buf_init(&b);
-	tm_ktx_state_encode(&st, &b);
+	wr_buf_init(&tail);
+	tm_ktx_encode(NULL, &st, pending, 2, &b);
 	const uint8_t *p = (const uint8_t *)b.data;
-	assert_int_equal(tm_ktx_state_decode(p, b.len, &got), WR_OK);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(tm_ktx_decode(NULL, p, b.len, &got), WR_OK);
 	assert_int_equal(got.subtask, 3);
 	assert_int_equal(got.ckpt, 1000);
 	assert_string_equal(got.job_id, st.job_id);
 	assert_string_equal(got.node, "to_kafka");
-	assert_string_equal(got.topic, "orders.v2_x-y");
+	assert_string_equal(got.target, "orders.v2_x-y");
+	assert_string_equal(got.name,
+	                    "0123456789abcdef0123456789abcdef/to_kafka/3/");
 	assert_int_equal(got.npending, 2);
-	assert_int_equal(got.pending_idx[1], 3);
-	assert_int_equal(got.pending_ckpt[0], 999);
+	/* the pending list closes it: count, then (pool index, checkpoint) */
+	wr_varint_put(&tail, 2);
+	wr_varint_put(&tail, 1);
+	wr_varint_put(&tail, 999);
+	wr_varint_put(&tail, 3);
+	wr_varint_put(&tail, 1000);
+	assert_memory_equal(b.data + b.len - tail.len, tail.data, tail.len);
 	for (size_t n = 0; n < b.len; n++)
-		assert_int_equal(tm_ktx_state_decode(p, n, &got), WR_ECORRUPT);
+		assert_int_equal(tm_ktx_decode(NULL, p, n, &got), WR_ECORRUPT);
 	wr_buf_putc(&b, 0);
-	assert_int_equal(tm_ktx_state_decode(p, b.len, &got), WR_ECORRUPT);
+	assert_int_equal(tm_ktx_decode(NULL, p, b.len, &got), WR_ECORRUPT);
 	b.len--;
 	b.data[0] = 9;
-	assert_int_equal(tm_ktx_state_decode(p, b.len, &got), WR_ECORRUPT);
+	assert_int_equal(tm_ktx_decode(NULL, p, b.len, &got), WR_ECORRUPT);
 	wr_buf_fini(&b);
+	wr_buf_fini(&tail);
 
 	char id[TM_KTX_ID_BYTES];
 	tm_ktx_txid(id, sizeof(id), "0123456789abcdef0123456789abcdef",
@@ -267,17 +283,20 @@ test_exactly_once_run(void **state)
 	assert_int_equal(impl(&h)->cur, 0);
 	assert_true(impl(&h)->p[0].in_txn);
 	snapshot(&h, 1, &st);
-	assert_true(impl(&h)->p[0].precommitted);
+	assert_int_equal(npending(&h), 1);
+	assert_true(impl(&h)->p[0].in_txn);
 	assert_int_equal(impl(&h)->cur, 1);
 	push_range(&h, 100, 200);
 	snapshot(&h, 2, &st); /* the completion of 1 comes late */
 	assert_int_equal(impl(&h)->cur, 2);
-	tm_ktx_state got;
+	tm_2pc_head got;
+	memset(&got, 0, sizeof(got));
 	assert_int_equal(
-	    tm_ktx_state_decode((const uint8_t *)st.data, st.len, &got), WR_OK);
+	    tm_ktx_decode(NULL, (const uint8_t *)st.data, st.len, &got), WR_OK);
 	assert_int_equal(got.npending, 2);
 	push_range(&h, 200, 300);
 	commit(&h, 2); /* covers 1 */
+	assert_int_equal(npending(&h), 0);
 	assert_false(impl(&h)->p[0].in_txn);
 	assert_false(impl(&h)->p[1].in_txn);
 	snapshot(&h, 3, &st);

@@ -118,6 +118,13 @@ h_destroy(harness *h)
 		h->op.destroy(&h->op);
 }
 
+/* The sink under the two-phase-commit skeleton. */
+static tm_pg *
+pg(harness *h)
+{
+	return tm_2pc_backend(h->op.impl);
+}
+
 static void
 h_free(harness *h)
 {
@@ -351,7 +358,7 @@ static void
 assert_backend_state(harness *h, const char *want)
 {
 	char q[128];
-	tm_pg *s = h->op.impl;
+	tm_pg *s = pg(h);
 	snprintf(q, sizeof(q),
 	         "SELECT state FROM pg_stat_activity WHERE pid = %d",
 	         PQbackendPID(s->conn));
@@ -602,24 +609,27 @@ test_gid_and_state(void **state)
 	assert_true(tm_pg_gid_ckpt("weir:j:n:1:42", pre, &ck));
 	assert_int_equal(ck, 42);
 
-	tm_pg_state st = {.ckpt = 300, .subtask = 1000, .prepared = true}, got;
+	tm_2pc_head st = {.ckpt = 300, .subtask = 1000}, got;
 	snprintf(st.job_id, sizeof(st.job_id), "%s",
 	         "0123456789abcdef0123456789abcdef");
 	snprintf(st.node, sizeof(st.node), "%s", "to_pg");
-	snprintf(st.table, sizeof(st.table), "%s", "pub$1.Orders_2");
+	snprintf(st.target, sizeof(st.target), "%s", "pub$1.Orders_2");
 	wr_buf b;
 	wr_buf_init(&b);
-	tm_pg_state_encode(&st, &b);
+	tm_pg_state_encode(&st, true, &b);
 	/* compact: 2 + 2 + 2 + 1 + 32 + 1 + 5 + 1 + 14 bytes */
 	assert_int_equal(b.len, 60);
 	const uint8_t *p = (const uint8_t *)b.data;
+	memset(&got, 0, sizeof(got));
 	assert_int_equal(tm_pg_state_decode(p, b.len, &got), WR_OK);
 	assert_int_equal(got.ckpt, 300);
 	assert_int_equal(got.subtask, 1000);
-	assert_true(got.prepared);
+	assert_int_equal(got.npending, 1); /* prepared */
 	assert_string_equal(got.job_id, st.job_id);
 	assert_string_equal(got.node, "to_pg");
-	assert_string_equal(got.table, "pub$1.Orders_2");
+	assert_string_equal(got.target, "pub$1.Orders_2");
+	assert_string_equal(
+	    got.name, "weir:0123456789abcdef0123456789abcdef:to_pg:1000:");
 	/* every truncation, a trailing byte, another version, bad names */
 	for (size_t n = 0; n < b.len; n++)
 		assert_int_equal(tm_pg_state_decode(p, n, &got), WR_ECORRUPT);
@@ -692,7 +702,7 @@ test_twopc_crash_restore(void **state)
 	/* rows after barrier 2 wait in memory while 1 and 2 are pending:
 	 * the session stays outside a transaction */
 	push_range(&h, 21, 26, 1);
-	((tm_pg *)h.op.impl)->first_ms -= 1000;
+	pg(&h)->first_ms -= 1000;
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
 	assert_backend_state(&h, "idle;");
 	assert_ids("pg_2pc", "");
@@ -801,7 +811,7 @@ test_fresh_start(void **state)
 	snapshot(&a, 1, &s);
 	commit(&a, 1);
 	push_range(&a, 6, 10, 1);
-	((tm_pg *)a.op.impl)->first_ms -= 1000;
+	pg(&a)->first_ms -= 1000;
 	assert_int_equal(a.op.tick(&a.op, 0), WR_OK);
 	assert_backend_state(&a, "idle in transaction;");
 	h_destroy(&a);
@@ -956,7 +966,7 @@ test_upsert_twopc(void **state)
 	push_range(&h, 0, 600, 2);
 	snapshot(&h, 1, &s);
 	push_range(&h, 0, 10, 3); /* keys locked by checkpoint 1 */
-	((tm_pg *)h.op.impl)->first_ms -= 1000;
+	pg(&h)->first_ms -= 1000;
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
 	commit(&h, 1);
 	assert_int_equal(count("SELECT count(*) FROM pg_ups"), 1200);
@@ -1100,7 +1110,7 @@ static void
 kill_backend(harness *h)
 {
 	char q[128];
-	tm_pg *s = h->op.impl;
+	tm_pg *s = pg(h);
 	/* waits (up to 5 s) until the backend is gone */
 	snprintf(q, sizeof(q), "SELECT pg_terminate_backend(%d, 5000)",
 	         PQbackendPID(s->conn));
@@ -1136,7 +1146,7 @@ test_reconnect(void **state)
 	commit(&h, 1);
 	kill_backend(&h); /* nothing open: the next batch reconnects */
 	push_range(&h, 25, 30, 1);
-	((tm_pg *)h.op.impl)->first_ms -= 1000;
+	pg(&h)->first_ms -= 1000;
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
 	kill_backend(&h); /* now rows 25-29 are gone with it */
 	push_range(&h, 30, 32, 1);
