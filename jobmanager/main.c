@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "daemon.h"
 #include "err.h"
 #include "http.h"
 #include "id.h"
@@ -19,94 +20,33 @@
 #include "metrics.h"
 #include "rpc.h"
 
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* How often the main loop checks heartbeats when no request arrives: small
  * against heartbeat_timeout, so a lost TaskManager is declared within
  * timeout + this. */
 #define JM_TICK_MS 100
 
-static volatile sig_atomic_t jm_stop;
+static const char jm_usage[] =
+    "usage: weir-jobmanager [--config FILE] [--rpc URL] "
+    "[--rest HOST:PORT]\n"
+    "\n"
+    "The weir JobManager: keeps the registry of TaskManagers and "
+    "their slots,\n"
+    "serves the CLI over RPC and REST on --rest.\n"
+    "\n"
+    "  --config FILE     cluster config (weir.yaml); env WEIR_* "
+    "overrides it\n"
+    "  --rpc URL         RPC listen URL (jobmanager.rpc)\n"
+    "  --rest HOST:PORT  REST listen address (jobmanager.rest)\n"
+    "  --help            this text\n";
 
-static void
-jm_on_signal(int sig)
-{
-	(void)sig;
-	jm_stop = 1;
-}
-
-static void
-jm_usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: weir-jobmanager [--config FILE] [--rpc URL] "
-	        "[--rest HOST:PORT]\n"
-	        "\n"
-	        "The weir JobManager: keeps the registry of TaskManagers and "
-	        "their slots,\n"
-	        "serves the CLI over RPC and REST on --rest.\n"
-	        "\n"
-	        "  --config FILE     cluster config (weir.yaml); env WEIR_* "
-	        "overrides it\n"
-	        "  --rpc URL         RPC listen URL (jobmanager.rpc)\n"
-	        "  --rest HOST:PORT  REST listen address (jobmanager.rest)\n"
-	        "  --help            this text\n");
-}
-
-/* Parses the command line into the config. Returns 0 to run, or an exit
- * code. */
-static int
-jm_parse_args(jm_server *jm, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"rpc", required_argument, NULL, 'r'},
-	    {"rest", required_argument, NULL, 'R'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *config = NULL, *rpc = NULL, *rest = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'r':
-			rpc = optarg;
-			break;
-		case 'R':
-			rest = optarg;
-			break;
-		case 'h':
-			jm_usage(stdout);
-			return -1;
-		default:
-			jm_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "weir-jobmanager: unexpected argument '%s'\n",
-		        argv[optind]);
-		return 2;
-	}
-	char err[512];
-	if (wr_cluster_config_load(&jm->cfg, config, err, sizeof(err)) !=
-	        WR_OK ||
-	    (rpc && wr_cfg_set(&wr_cluster_config_table, &jm->cfg,
-	                       "jobmanager.rpc", rpc, err, sizeof(err))) ||
-	    (rest && wr_cfg_set(&wr_cluster_config_table, &jm->cfg,
-	                        "jobmanager.rest", rest, err, sizeof(err)))) {
-		fprintf(stderr, "weir-jobmanager: %s\n", err);
-		return 1;
-	}
-	return 0;
-}
+static const wr_daemon_flag jm_flags[] = {
+    {"rpc", "jobmanager.rpc", NULL},
+    {"rest", "jobmanager.rest", NULL},
+    {NULL, NULL, NULL},
+};
 
 /* The REST handlers' way to the main thread: a client of our own RPC
  * endpoint, on loopback unless the listener is bound to one address. */
@@ -123,9 +63,18 @@ jm_self_client(jm_server *jm)
 	return wr_rpc_client_new(jm->self_address, 0, &jm->self);
 }
 
+/* The REST handlers (rest.c) on jm->http. */
 static int
-jm_start(jm_server *jm)
+jm_routes(void *arg, wr_http_server *srv)
 {
+	(void)srv;
+	return jm_rest_init(arg);
+}
+
+static int
+jm_start(void *arg)
+{
+	jm_server *jm = arg;
 	int rv;
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
 	jm->start_wall_ms = wr_wall_ms();
@@ -145,21 +94,16 @@ jm_start(jm_server *jm)
 	                             "weir_jobmanager_leader",
 	                             "1 while this JobManager leads", NULL),
 	              1);
-	if ((rv = wr_rpc_server_new(jm->cfg.jm_rpc, "JobManager", &jm->rpc))) {
-		wr_log(WR_LOG_ERROR, "JM-RPC-LISTEN", "cannot listen on %s: %s",
-		       jm->cfg.jm_rpc, wr_strerror(rv));
+	if ((rv = wr_daemon_listen_rpc(jm->cfg.jm_rpc, "JobManager",
+	                               "JM-RPC-LISTEN", &jm->rpc)) != WR_OK)
 		return rv;
-	}
 	snprintf(jm->leader, sizeof(jm->leader), "%s", jm->cfg.jm_address);
 	if ((rv = jm_self_client(jm)) != WR_OK)
 		return rv;
-	if ((rv = wr_http_server_new(jm->cfg.jm_rest, &jm->http)) ||
-	    (rv = jm_rest_init(jm)) || (rv = wr_http_server_start(jm->http))) {
-		wr_log(WR_LOG_ERROR, "JM-REST-LISTEN",
-		       "cannot serve REST on %s: %s", jm->cfg.jm_rest,
-		       wr_strerror(rv));
+	rv = wr_daemon_serve_http(jm->cfg.jm_rest, "REST", "JM-REST-LISTEN",
+	                          jm_routes, jm, &jm->http);
+	if (rv != WR_OK)
 		return rv;
-	}
 	wr_log(WR_LOG_INFO, "JM-STARTED",
 	       "rpc=%s port=%d rest=%s port=%d instance=%s heartbeat=%lldms/"
 	       "%lldms",
@@ -178,24 +122,27 @@ jm_on_tm_lost(void *arg, const jm_tm *tm)
 }
 
 static void
-jm_run(jm_server *jm)
+jm_dispatch(void *arg, wr_rpc_req *req)
 {
-	while (!jm_stop) {
-		wr_rpc_req *req;
-		int rv = wr_rpc_server_next(jm->rpc, JM_TICK_MS, &req);
-		if (rv == WR_OK)
-			jm_rpc_dispatch(jm, req);
-		else if (rv != WR_ETIMEDOUT)
-			break;
-		int64_t now = wr_mono_ms();
-		jm_tmreg_expire(jm->tms, now, jm_on_tm_lost, jm);
-		jm_jobs_tick(jm->jobs, now);
-	}
+	jm_rpc_dispatch(arg, req);
+}
+
+/* Declares lost the TaskManagers whose heartbeats stopped; moves jobs on. */
+static void
+jm_tick(void *arg)
+{
+	jm_server *jm = arg;
+	int64_t now = wr_mono_ms();
+	jm_tmreg_expire(jm->tms, now, jm_on_tm_lost, jm);
+	jm_jobs_tick(jm->jobs, now);
 }
 
 static void
-jm_stop_all(jm_server *jm)
+jm_stop(void *arg, bool started)
 {
+	jm_server *jm = arg;
+	if (started)
+		wr_log(WR_LOG_INFO, "JM-STOPPING", "shutting down");
 	wr_http_server_free(jm->http);
 	wr_rpc_client_free(jm->self);
 	for (size_t i = 0; i < jm->nclients; i++)
@@ -206,32 +153,23 @@ jm_stop_all(jm_server *jm)
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);
 	wr_metrics_free(jm->metrics);
-	wr_cluster_config_free(&jm->cfg);
 }
 
 int
 main(int argc, char **argv)
 {
 	static jm_server jm;
-	wr_log_set_role("jobmanager");
-	wr_log_init_from_env();
-	int rc = jm_parse_args(&jm, argc, argv);
-	if (rc != 0) {
-		wr_cluster_config_free(&jm.cfg);
-		return rc < 0 ? 0 : rc;
-	}
-	if (getenv("WEIR_LOG_LEVEL") == NULL)
-		wr_log_set_level(jm.cfg.log_level);
-	struct sigaction sa = {.sa_handler = jm_on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (jm_start(&jm) != WR_OK) {
-		jm_stop_all(&jm);
-		return 1;
-	}
-	jm_run(&jm);
-	wr_log(WR_LOG_INFO, "JM-STOPPING", "shutting down");
-	jm_stop_all(&jm);
-	return 0;
+	const wr_daemon d = {.prog = "weir-jobmanager",
+	                     .role = "jobmanager",
+	                     .usage = jm_usage,
+	                     .flags = jm_flags,
+	                     .cfg = &jm.cfg,
+	                     .arg = &jm,
+	                     .start = jm_start,
+	                     .rpc = &jm.rpc,
+	                     .dispatch = jm_dispatch,
+	                     .tick_ms = JM_TICK_MS,
+	                     .tick = jm_tick,
+	                     .stop = jm_stop};
+	return wr_daemon_main(&d, argc, argv);
 }

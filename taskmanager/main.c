@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "daemon.h"
 #include "err.h"
 #include "http.h"
 #include "id.h"
@@ -15,117 +16,38 @@
 #include "shuffle.h"
 #include "task.h"
 
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-static volatile sig_atomic_t tm_stop_signal;
+/* How often finished tasks are reaped when no request arrives. */
+#define TM_TICK_MS 100
 
-static void
-tm_on_signal(int sig)
-{
-	(void)sig;
-	tm_stop_signal = 1;
-}
+static const char tm_usage[] =
+    "usage: weir-taskmanager [--config FILE] [--jobmanager URL] "
+    "[--slots N]\n"
+    "                        [--rpc URL] [--metrics HOST:PORT]\n"
+    "\n"
+    "A weir TaskManager: registers its slots with the JobManager "
+    "and runs tasks.\n"
+    "\n"
+    "  --config FILE       cluster config (weir.yaml); env WEIR_* "
+    "overrides it\n"
+    "  --jobmanager URL    JobManager RPC address (env "
+    "WEIR_JOBMANAGER;\n"
+    "                      default jobmanager.address)\n"
+    "  --slots N           task slots offered "
+    "(taskmanager.slots)\n"
+    "  --rpc URL           RPC listen URL (taskmanager.rpc)\n"
+    "  --metrics HOST:PORT /metrics, /healthz, /readyz "
+    "(taskmanager.metrics)\n"
+    "  --help              this text\n";
 
-static void
-tm_usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: weir-taskmanager [--config FILE] [--jobmanager URL] "
-	        "[--slots N]\n"
-	        "                        [--rpc URL] [--metrics HOST:PORT]\n"
-	        "\n"
-	        "A weir TaskManager: registers its slots with the JobManager "
-	        "and runs tasks.\n"
-	        "\n"
-	        "  --config FILE       cluster config (weir.yaml); env WEIR_* "
-	        "overrides it\n"
-	        "  --jobmanager URL    JobManager RPC address (env "
-	        "WEIR_JOBMANAGER;\n"
-	        "                      default jobmanager.address)\n"
-	        "  --slots N           task slots offered "
-	        "(taskmanager.slots)\n"
-	        "  --rpc URL           RPC listen URL (taskmanager.rpc)\n"
-	        "  --metrics HOST:PORT /metrics, /healthz, /readyz "
-	        "(taskmanager.metrics)\n"
-	        "  --help              this text\n");
-}
-
-/* Applies one command-line override; prints the error. */
-static int
-tm_set(tm_server *tm, const char *key, const char *value)
-{
-	char err[512];
-	if (value == NULL)
-		return 0;
-	if (wr_cfg_set(&wr_cluster_config_table, &tm->cfg, key, value, err,
-	               sizeof(err)) != WR_OK) {
-		fprintf(stderr, "weir-taskmanager: %s\n", err);
-		return 1;
-	}
-	return 0;
-}
-
-static int
-tm_parse_args(tm_server *tm, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"jobmanager", required_argument, NULL, 'j'},
-	    {"slots", required_argument, NULL, 's'},
-	    {"rpc", required_argument, NULL, 'r'},
-	    {"metrics", required_argument, NULL, 'm'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *config = NULL, *jmaddr = getenv("WEIR_JOBMANAGER");
-	const char *slots = NULL, *rpc = NULL, *metrics = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'j':
-			jmaddr = optarg;
-			break;
-		case 's':
-			slots = optarg;
-			break;
-		case 'r':
-			rpc = optarg;
-			break;
-		case 'm':
-			metrics = optarg;
-			break;
-		case 'h':
-			tm_usage(stdout);
-			return -1;
-		default:
-			tm_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "weir-taskmanager: unexpected argument '%s'\n",
-		        argv[optind]);
-		return 2;
-	}
-	char err[512];
-	if (wr_cluster_config_load(&tm->cfg, config, err, sizeof(err))) {
-		fprintf(stderr, "weir-taskmanager: %s\n", err);
-		return 1;
-	}
-	if (tm_set(tm, "jobmanager.address", jmaddr) ||
-	    tm_set(tm, "taskmanager.slots", slots) ||
-	    tm_set(tm, "taskmanager.rpc", rpc) ||
-	    tm_set(tm, "taskmanager.metrics", metrics))
-		return 1;
-	return 0;
-}
+static const wr_daemon_flag tm_flags[] = {
+    {"jobmanager", "jobmanager.address", "WEIR_JOBMANAGER"},
+    {"slots", "taskmanager.slots", NULL},
+    {"rpc", "taskmanager.rpc", NULL},
+    {"metrics", "taskmanager.metrics", NULL},
+    {NULL, NULL, NULL},
+};
 
 /* The host other processes reach this TaskManager at: taskmanager.host,
  * else the RPC listen host, else the local address that routes to the
@@ -182,37 +104,40 @@ tm_ready(void *arg)
 	return atomic_load(&tm->registered);
 }
 
+/* /metrics, /healthz and /readyz (ready once registered). */
+static int
+tm_routes(void *arg, wr_http_server *srv)
+{
+	tm_server *tm = arg;
+	int rv = wr_http_serve_metrics(srv, tm->metrics);
+	return rv != WR_OK ? rv : wr_http_serve_health(srv, tm_ready, tm);
+}
+
 static int
 tm_start_http(tm_server *tm, const char *host)
 {
-	int rv;
-	if ((rv = wr_http_server_new(tm->cfg.tm_metrics, &tm->http)) ||
-	    (rv = wr_http_serve_metrics(tm->http, tm->metrics)) ||
-	    (rv = wr_http_serve_health(tm->http, tm_ready, tm)) ||
-	    (rv = wr_http_server_start(tm->http))) {
-		wr_log(WR_LOG_ERROR, "TM-METRICS-LISTEN",
-		       "cannot serve /metrics on %s: %s", tm->cfg.tm_metrics,
-		       wr_strerror(rv));
+	int rv =
+	    wr_daemon_serve_http(tm->cfg.tm_metrics, "/metrics",
+	                         "TM-METRICS-LISTEN", tm_routes, tm, &tm->http);
+	if (rv != WR_OK)
 		return rv;
-	}
 	snprintf(tm->metrics_address, sizeof(tm->metrics_address), "%s:%d",
 	         host, wr_http_server_port(tm->http));
 	return WR_OK;
 }
 
 static int
-tm_start(tm_server *tm)
+tm_start(void *arg)
 {
+	tm_server *tm = arg;
 	int rv;
 	char host[WR_ADDR_BYTES - 48], suffix[7];
 	tm->slots = (uint32_t)tm->cfg.tm_slots;
 	tm->start_wall_ms = wr_wall_ms();
 	tm_metrics_init(tm);
-	if ((rv = wr_rpc_server_new(tm->cfg.tm_rpc, "TaskManager", &tm->rpc))) {
-		wr_log(WR_LOG_ERROR, "TM-RPC-LISTEN", "cannot listen on %s: %s",
-		       tm->cfg.tm_rpc, wr_strerror(rv));
+	if ((rv = wr_daemon_listen_rpc(tm->cfg.tm_rpc, "TaskManager",
+	                               "TM-RPC-LISTEN", &tm->rpc)) != WR_OK)
 		return rv;
-	}
 	if ((rv = tm_advertised_host(tm, host, sizeof(host))) != WR_OK) {
 		wr_log(WR_LOG_ERROR, "TM-HOST",
 		       "cannot tell which address to advertise (set "
@@ -246,49 +171,52 @@ tm_start(tm_server *tm)
 	return tm_link_start(tm);
 }
 
+static void
+tm_dispatch(void *arg, wr_rpc_req *req)
+{
+	tm_rpc_dispatch(arg, req);
+}
+
+static void
+tm_tick(void *arg)
+{
+	tm_server *tm = arg;
+	tm_tasks_reap(tm->tasks);
+}
+
+static void
+tm_stop(void *arg, bool started)
+{
+	tm_server *tm = arg;
+	if (started)
+		wr_log(WR_LOG_INFO, "TM-STOPPING", "id=%s shutting down",
+		       tm->id);
+	tm_tasks_stop(tm->tasks); /* heartbeats go on while tasks end */
+	if (started)
+		tm_link_stop(tm);
+	tm_tasks_free(tm->tasks);
+	wr_rpc_client_free(tm->jm_cli);
+	tm_shuffle_free(tm->shuffle);
+	wr_http_server_free(tm->http);
+	wr_rpc_server_free(tm->rpc);
+	wr_metrics_free(tm->metrics);
+}
+
 int
 main(int argc, char **argv)
 {
 	static tm_server tm;
-	wr_log_set_role("taskmanager");
-	wr_log_init_from_env();
-	int rc = tm_parse_args(&tm, argc, argv);
-	if (rc != 0) {
-		wr_cluster_config_free(&tm.cfg);
-		return rc < 0 ? 0 : rc;
-	}
-	if (getenv("WEIR_LOG_LEVEL") == NULL)
-		wr_log_set_level(tm.cfg.log_level);
-	struct sigaction sa = {.sa_handler = tm_on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	bool linked = false;
-	if (tm_start(&tm) != WR_OK) {
-		rc = 1;
-		goto stop;
-	}
-	linked = true;
-	while (!tm_stop_signal) {
-		wr_rpc_req *req;
-		int rv = wr_rpc_server_next(tm.rpc, 100, &req);
-		if (rv == WR_OK)
-			tm_rpc_dispatch(&tm, req);
-		else if (rv != WR_ETIMEDOUT)
-			break;
-		tm_tasks_reap(tm.tasks);
-	}
-	wr_log(WR_LOG_INFO, "TM-STOPPING", "id=%s shutting down", tm.id);
-stop:
-	tm_tasks_stop(tm.tasks); /* heartbeats go on while tasks end */
-	if (linked)
-		tm_link_stop(&tm);
-	tm_tasks_free(tm.tasks);
-	wr_rpc_client_free(tm.jm_cli);
-	tm_shuffle_free(tm.shuffle);
-	wr_http_server_free(tm.http);
-	wr_rpc_server_free(tm.rpc);
-	wr_metrics_free(tm.metrics);
-	wr_cluster_config_free(&tm.cfg);
-	return rc;
+	const wr_daemon d = {.prog = "weir-taskmanager",
+	                     .role = "taskmanager",
+	                     .usage = tm_usage,
+	                     .flags = tm_flags,
+	                     .cfg = &tm.cfg,
+	                     .arg = &tm,
+	                     .start = tm_start,
+	                     .rpc = &tm.rpc,
+	                     .dispatch = tm_dispatch,
+	                     .tick_ms = TM_TICK_MS,
+	                     .tick = tm_tick,
+	                     .stop = tm_stop};
+	return wr_daemon_main(&d, argc, argv);
 }

@@ -8,6 +8,7 @@
  * while the distributions are the same.
  */
 #include "nexmark_gen.h"
+#include "source_gen.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -49,27 +50,17 @@ static const char *const tm_nex_hot_urls[] = {
 
 #define TM_NEX_COUNT(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
 
-/* splitmix64, as the datagen source. */
-static uint64_t
-tm_nex_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [0, n); n > 0. The modulo bias is below 2^-40 here. */
 static int64_t
 tm_nex_below(uint64_t *s, int64_t n)
 {
-	return (int64_t)(tm_nex_next(s) % (uint64_t)n);
+	return (int64_t)(tm_gen_splitmix64(s) % (uint64_t)n);
 }
 
 static double
 tm_nex_unit(uint64_t *s)
 {
-	return (double)(tm_nex_next(s) >> 11) * 0x1.0p-53;
+	return (double)(tm_gen_splitmix64(s) >> 11) * 0x1.0p-53;
 }
 
 enum tm_nex_kind
@@ -143,7 +134,7 @@ tm_nex_string(uint64_t *s, char *out, int max)
 {
 	int len = 3 + (int)tm_nex_below(s, max - 3);
 	for (int i = 0; i < len; i++) {
-		uint64_t r = tm_nex_next(s);
+		uint64_t r = tm_gen_splitmix64(s);
 		out[i] = r % 13 == 0 ? ' ' : (char)('a' + (r >> 8) % 26);
 	}
 	out[len] = '\0';
@@ -163,7 +154,7 @@ tm_nex_extra(uint64_t *s, int size, int avg, tm_nex_event *ev)
 	if (want > TM_NEX_EXTRA_MAX)
 		want = TM_NEX_EXTRA_MAX;
 	for (int i = 0; i < want; i++) {
-		uint64_t r = tm_nex_next(s);
+		uint64_t r = tm_gen_splitmix64(s);
 		ev->extra[i] = r % 13 == 0 ? ' ' : (char)('a' + (r >> 8) % 26);
 	}
 	ev->extra[want] = '\0';

@@ -4,12 +4,8 @@
  * the job parser defines (common/job/jobspec.c, docs/job-reference.md).
  */
 #include "nexmark_gen.h"
+#include "source_gen.h"
 #include "task_int.h"
-
-#include "clock.h"
-#include "err.h"
-#include "metrics.h"
-#include "watermark.h"
 
 #include <string.h>
 
@@ -160,6 +156,24 @@ tm_nex_row(const wr_schema *s, const uint8_t *cols, const tm_nex_event *ev,
 	}
 }
 
+/* A nexmark run: where this subtask's event ids start, the events' step
+ * and the schema's columns. */
+typedef struct tm_nexmark {
+	const wr_schema *schema;
+	int64_t first, rate, step_us;
+	uint8_t cols[WR_MAX_FIELDS];
+	tm_nex_event ev;
+} tm_nexmark;
+
+static void
+tm_nex_make(void *ctx, int64_t n, wr_row *r)
+{
+	tm_nexmark *g = ctx;
+	tm_nex_event_gen(g->first + n, tm_nex_time_ms(n, g->rate), g->step_us,
+	                 &g->ev);
+	tm_nex_row(g->schema, g->cols, &g->ev, r);
+}
+
 /* Generates `count` events per subtask (0 = forever) at `rate` per second
  * per subtask (0 = as fast as downstream takes them). Subtask k of a
  * bounded source generates event ids k*count .. (k+1)*count-1, of an
@@ -170,56 +184,13 @@ int
 tm_source_nexmark_run(tm_task *t, tm_op *src)
 {
 	const wr_source_spec *s = &src->node->source;
-	const wr_schema *schema = &src->node->out;
-	int64_t first =
-	    t->spec->subtask * (s->count > 0 ? s->count : (int64_t)1 << 40);
-	int64_t step_us = s->rate > 0 ? 1000000 / s->rate : 1000;
-	int64_t from = tm_task_restored_offset(t, "", t->spec->subtask);
-	if (from < 0)
-		from = 0;
-	int64_t start =
-	    wr_mono_ms() - (s->rate > 0 ? from * 1000 / s->rate : 0);
-	int tf = s->time_field;
-	uint8_t cols[WR_MAX_FIELDS];
-	tm_nex_event ev;
-	tm_wm_tracker wmt;
-	int rv = WR_OK;
-
-	tm_nex_cols(schema, cols);
-	tm_wm_init(&wmt, 1, s->max_out_of_orderness_ms, 0, start);
-	t->src_pos = from;
-	for (int64_t n = from; s->count == 0 || n < s->count; n++) {
-		if ((n & 255) == 0 && !tm_task_tick(t)) {
-			rv = WR_ECLOSED;
-			break;
-		}
-		while (rv == WR_OK && s->rate > 0 &&
-		       n * 1000 / s->rate > wr_mono_ms() - start) {
-			if (!tm_task_tick(t))
-				rv = WR_ECLOSED;
-			else
-				wr_sleep_ms(1);
-		}
-		if (rv != WR_OK)
-			break;
-		wr_row r;
-		tm_nex_event_gen(first + n, tm_nex_time_ms(n, s->rate), step_us,
-		                 &ev);
-		tm_nex_row(schema, cols, &ev, &r);
-		wr_metric_inc(t->m_in);
-		int64_t now = wr_mono_ms(), wm;
-		bool idle;
-		if (tf >= 0 && r.v[tf].type == WR_T_TIMESTAMP)
-			tm_wm_record(&wmt, 0, r.v[tf].u.i, now);
-		if (tf >= 0 && tm_wm_poll(&wmt, now, false, &wm, &idle))
-			rv = tm_task_watermark(t, wm, idle);
-		if (rv == WR_OK)
-			rv = tm_op_emit(src, &r);
-		wr_arena_reset(&t->arena);
-		t->src_pos = n + 1;
-		if (rv != WR_OK)
-			break;
-	}
-	tm_wm_fini(&wmt);
-	return rv;
+	tm_nexmark g = {
+	    .schema = &src->node->out,
+	    .first =
+	        t->spec->subtask * (s->count > 0 ? s->count : (int64_t)1 << 40),
+	    .rate = s->rate,
+	    .step_us = s->rate > 0 ? 1000000 / s->rate : 1000,
+	};
+	tm_nex_cols(g.schema, g.cols);
+	return tm_gen_run(t, src, tm_nex_make, &g);
 }

@@ -446,18 +446,8 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 		wr_ckpt_meta_add_handle(part, &h);
 		size += b.len;
 	}
-	if (t->head->node->kind == WR_NODE_SOURCE) {
-		if (t->src_offsets != NULL) {
-			t->src_offsets(t, part);
-		} else {
-			wr_ckpt_offset o = {.uid = t->head->node->id,
-			                    .subtask = t->spec->subtask,
-			                    .topic = "",
-			                    .partition = t->spec->subtask,
-			                    .offset = t->src_pos};
-			wr_ckpt_meta_add_offset(part, &o);
-		}
-	}
+	if (t->head->node->kind == WR_NODE_SOURCE && t->src_offsets != NULL)
+		t->src_offsets(t, part);
 	if (t->keyed_node >= 0 && t->state != NULL) {
 		/* the upload thread acks and frees part */
 		rv = tm_ckpt_keyed(t, tr, part, size, align_ms, t0, err,

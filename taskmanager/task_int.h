@@ -152,12 +152,12 @@ struct tm_task {
 	struct tm_ckpt_upload *ck_up; /* the snapshot being stored */
 	/* The checkpoint restored from (until the task ends). */
 	struct wr_ckpt_meta *restore;
-	bool state_owned;  /* t->state opened by the restore */
-	int keyed_node;    /* the node owning t->state; -1 = none */
-	int64_t src_pos;   /* generators: events emitted */
-	int64_t src_start; /* generators: first event to emit */
-	/* A Kafka source: appends its partitions' next offsets, and
-	 * commits those of checkpoint id to the group (monitoring). */
+	bool state_owned; /* t->state opened by the restore */
+	int keyed_node;   /* the node owning t->state; -1 = none */
+	/* The running source: src_offsets appends its position (a Kafka
+	 * source's partitions' next offsets, a generator's next record) to
+	 * a checkpoint; src_commit commits those of checkpoint id to a
+	 * Kafka consumer group (monitoring). */
 	void (*src_offsets)(tm_task *t, struct wr_ckpt_meta *part);
 	void (*src_commit)(tm_task *t, uint64_t id);
 	void *src_impl;
@@ -218,7 +218,8 @@ int tm_source_run(tm_task *t, tm_op *src);
  * what). */
 int tm_source_kafka_run(tm_task *t, tm_op *src);
 /* The nexmark source (source_nexmark.c): Nexmark's persons, auctions and
- * bids, deterministic per subtask. */
+ * bids, deterministic per subtask. Generators run on the skeleton of
+ * source_gen.h. */
 int tm_source_nexmark_run(tm_task *t, tm_op *src);
 
 /* Records a failure message for the task (first one wins). */

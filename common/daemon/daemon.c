@@ -1,0 +1,166 @@
+/*
+ * daemon.c - a weir daemon's start-up and life (daemon.h): command line,
+ * config, logging, signals, the RPC serve loop, listeners.
+ */
+#include "daemon.h"
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* getopt_long's value for d->flags[i]: above every character. */
+#define WR_DAEMON_FLAG_VAL 256
+
+static volatile sig_atomic_t wr_daemon_stop;
+
+static void
+wr_daemon_on_signal(int sig)
+{
+	(void)sig;
+	wr_daemon_stop = 1;
+}
+
+static size_t
+wr_daemon_nflags(const wr_daemon *d)
+{
+	size_t n = 0;
+	while (d->flags != NULL && d->flags[n].name != NULL)
+		n++;
+	return n;
+}
+
+/* Loads the config, then applies each flag given (or its environment
+ * variable) in the order of d->flags. Returns 0 or exit code 1. */
+static int
+wr_daemon_config(const wr_daemon *d, const char *config, const char **values)
+{
+	char err[512];
+	int rv = wr_cluster_config_load(d->cfg, config, err, sizeof(err));
+	for (size_t i = 0; rv == WR_OK && i < wr_daemon_nflags(d); i++) {
+		const wr_daemon_flag *f = &d->flags[i];
+		const char *v = values[i];
+		if (v == NULL && f->env != NULL)
+			v = getenv(f->env);
+		if (v != NULL)
+			rv = wr_cfg_set(&wr_cluster_config_table, d->cfg,
+			                f->key, v, err, sizeof(err));
+	}
+	if (rv != WR_OK) {
+		fprintf(stderr, "%s: %s\n", d->prog, err);
+		return 1;
+	}
+	return 0;
+}
+
+/* Parses the command line into the config. Returns 0 to run, -1 after
+ * --help, or an exit code. */
+static int
+wr_daemon_parse_args(const wr_daemon *d, int argc, char **argv)
+{
+	size_t n = wr_daemon_nflags(d);
+	struct option *opts = wr_xcalloc(n + 3, sizeof(*opts));
+	const char **values = wr_xcalloc(n + 1, sizeof(*values));
+	const char *config = NULL;
+	int c, rc = 0;
+
+	opts[0] = (struct option){"config", required_argument, NULL, 'c'};
+	for (size_t i = 0; i < n; i++)
+		opts[i + 1] =
+		    (struct option){d->flags[i].name, required_argument, NULL,
+		                    WR_DAEMON_FLAG_VAL + (int)i};
+	opts[n + 1] = (struct option){"help", no_argument, NULL, 'h'};
+	while (rc == 0 &&
+	       (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'c') {
+			config = optarg;
+		} else if (c >= WR_DAEMON_FLAG_VAL) {
+			values[c - WR_DAEMON_FLAG_VAL] = optarg;
+		} else if (c == 'h') {
+			fputs(d->usage, stdout);
+			rc = -1;
+		} else {
+			fputs(d->usage, stderr);
+			rc = 2;
+		}
+	}
+	if (rc == 0 && optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", d->prog,
+		        argv[optind]);
+		rc = 2;
+	}
+	if (rc == 0)
+		rc = wr_daemon_config(d, config, values);
+	free(values);
+	free(opts);
+	return rc;
+}
+
+/* Serves requests until a signal arrives or the RPC server fails. */
+static void
+wr_daemon_serve(const wr_daemon *d)
+{
+	while (!wr_daemon_stop) {
+		wr_rpc_req *req;
+		int rv = wr_rpc_server_next(*d->rpc, d->tick_ms, &req);
+		if (rv == WR_OK)
+			d->dispatch(d->arg, req);
+		else if (rv != WR_ETIMEDOUT)
+			break;
+		d->tick(d->arg);
+	}
+}
+
+int
+wr_daemon_main(const wr_daemon *d, int argc, char **argv)
+{
+	wr_log_set_role(d->role);
+	wr_log_init_from_env();
+	int rc = wr_daemon_parse_args(d, argc, argv);
+	if (rc != 0) {
+		wr_cluster_config_free(d->cfg);
+		return rc < 0 ? 0 : rc;
+	}
+	if (getenv("WEIR_LOG_LEVEL") == NULL)
+		wr_log_set_level(d->cfg->log_level);
+	wr_daemon_stop = 0;
+	struct sigaction sa = {.sa_handler = wr_daemon_on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	bool started = d->start(d->arg) == WR_OK;
+	if (started)
+		wr_daemon_serve(d);
+	d->stop(d->arg, started);
+	wr_cluster_config_free(d->cfg);
+	return started ? 0 : 1;
+}
+
+int
+wr_daemon_listen_rpc(const char *url, const char *name, const char *event,
+                     wr_rpc_server **out)
+{
+	int rv = wr_rpc_server_new(url, name, out);
+	if (rv != WR_OK)
+		wr_log(WR_LOG_ERROR, event, "cannot listen on %s: %s", url,
+		       wr_strerror(rv));
+	return rv;
+}
+
+int
+wr_daemon_serve_http(const char *addr, const char *what, const char *event,
+                     int (*routes)(void *arg, wr_http_server *srv), void *arg,
+                     wr_http_server **out)
+{
+	int rv;
+	if ((rv = wr_http_server_new(addr, out)) != WR_OK ||
+	    (rv = routes(arg, *out)) != WR_OK ||
+	    (rv = wr_http_server_start(*out)) != WR_OK)
+		wr_log(WR_LOG_ERROR, event, "cannot serve %s on %s: %s", what,
+		       addr, wr_strerror(rv));
+	return rv;
+}
