@@ -14,13 +14,11 @@
 
 #include "clock.h"
 #include "err.h"
-#include "json.h"
 #include "parse.h"
 #include "record.h"
 #include "rpc.h"
 #include "wr_limits.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,9 +109,25 @@ cli_ckpt_size(uint64_t bytes, char *out, size_t outlen)
 		snprintf(out, outlen, "%.1f %s", v, units[u]);
 }
 
-static void
-cli_checkpoints_print_table(const cli_ckpt_list *l)
+/* What `weir checkpoints` asks the JobManager, and its answer. */
+typedef struct cli_checkpoints_call {
+	cli_job_opts job; /* first: cli_job_id_args reads the id into it */
+	cli_ckpt_list l;
+} cli_checkpoints_call;
+
+static int
+cli_checkpoints_rpc(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+                    size_t errlen)
 {
+	cli_checkpoints_call *c = arg;
+	return cli_rpc_checkpoints(cli, timeout_ms, c->job.id, &c->l, err,
+	                           errlen);
+}
+
+static void
+cli_checkpoints_print_table(const void *arg)
+{
+	const cli_ckpt_list *l = &((const cli_checkpoints_call *)arg)->l;
 	char when[32], size[32];
 
 	printf("Checkpoints: %llu completed, %llu failed, %llu in progress; "
@@ -155,42 +169,44 @@ cli_checkpoints_print_table(const cli_ckpt_list *l)
 	}
 }
 
-int
-cli_checkpoints(cli_ctx *ctx, int argc, char **argv)
+static void
+cli_checkpoints_print_json(const void *arg)
 {
-	char id[WR_ID_BYTES], err[1024] = "";
-	wr_rpc_client *cli;
-	cli_ckpt_list l;
-	int rc = cli_job_id_flags("checkpoints", cli_checkpoints_usage, argc,
-	                          argv, id);
-
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	rc = cli_connect(ctx, &cli);
-	if (rc != CLI_OK)
-		return rc;
-	int rv = cli_rpc_checkpoints(cli, (int)ctx->cfg.jm_rpc_timeout_ms, id,
-	                             &l, err, sizeof(err));
-	if (rv != WR_OK) {
-		rc = cli_rpc_failed("checkpoints", ctx->jobmanager, rv, err);
-		goto close;
-	}
-	if (ctx->json)
-		printf("%s\n", l.json);
-	else
-		cli_checkpoints_print_table(&l);
-	cli_ckpt_list_fini(&l);
-close:
-	wr_rpc_client_free(cli);
-	return rc;
+	const cli_checkpoints_call *c = arg;
+	printf("%s\n", c->l.json);
 }
+
+static void
+cli_checkpoints_fini(void *arg)
+{
+	cli_checkpoints_call *c = arg;
+	cli_ckpt_list_fini(&c->l);
+}
+
+const cli_verb cli_checkpoints_verb = {
+    .name = "checkpoints",
+    .summary = "a job's checkpoint history: status, duration, size, "
+               "alignment",
+    .usage = cli_checkpoints_usage,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_checkpoints_call),
+    .args = cli_job_id_args,
+    .request =
+        {
+            .call = cli_checkpoints_rpc,
+            .print_table = cli_checkpoints_print_table,
+            .print_json = cli_checkpoints_print_json,
+            .fini = cli_checkpoints_fini,
+        },
+};
 
 /* ---- weir savepoint / weir stop ---------------------------------------- */
 
 typedef struct cli_sp_opts {
-	const char *verb; /* "savepoint" or "stop" */
 	char id[WR_ID_BYTES];
-	char dir[WR_URL_BYTES]; /* "" = the cluster's default */
+	const char *dir_arg;    /* DIR or --savepoint-dir as given, or NULL */
+	char dir[WR_URL_BYTES]; /* dir_arg made absolute; "" = the default */
 	bool stop, drain;
 	int64_t timeout_ms;
 } cli_sp_opts;
@@ -245,79 +261,51 @@ cli_sp_dir(const char *verb, const char *arg, char *out, size_t outlen)
 }
 
 static bool
-cli_sp_timeout(const char *verb, const char *arg, int64_t *ms)
+cli_sp_timeout(const cli_verb *v, const char *arg, void *field)
 {
+	int64_t *ms = field;
+
 	if (wr_parse_duration_ms(arg, ms) != WR_OK || *ms <= 0) {
 		fprintf(stderr,
 		        "weir %s: --timeout takes a duration such as 90s or "
 		        "10m, not '%s'\n",
-		        verb, arg);
+		        v->name, arg);
 		return false;
 	}
 	return true;
 }
 
-enum { CLI_SP_OPT_TIMEOUT = 256, CLI_SP_OPT_DIR, CLI_SP_OPT_DRAIN };
+static const cli_flag cli_savepoint_flags[] = {
+    CLI_FLAG_PARSE("timeout", 0, cli_sp_opts, timeout_ms, cli_sp_timeout),
+    CLI_FLAGS_END,
+};
 
-/* Flags of savepoint (JOB [DIR]) and stop (JOB, --savepoint-dir, --drain).
- * Returns CLI_OK, CLI_USAGE (printed) or -1 after --help. */
-static int
-cli_sp_flags(int argc, char **argv, cli_sp_opts *o)
+static const cli_flag cli_stop_flags[] = {
+    CLI_FLAG_PARSE("timeout", 0, cli_sp_opts, timeout_ms, cli_sp_timeout),
+    CLI_FLAG("savepoint-dir", 0, CLI_FLAG_STR, cli_sp_opts, dir_arg),
+    CLI_FLAG("drain", 0, CLI_FLAG_BOOL, cli_sp_opts, drain),
+    CLI_FLAGS_END,
+};
+
+/* JOB, and savepoint's DIR. */
+static bool
+cli_sp_args(const cli_verb *v, void *opts, int argc, char **argv)
 {
-	static const struct option sp_opts[] = {
-	    {"timeout", required_argument, NULL, CLI_SP_OPT_TIMEOUT},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	static const struct option stop_opts[] = {
-	    {"timeout", required_argument, NULL, CLI_SP_OPT_TIMEOUT},
-	    {"savepoint-dir", required_argument, NULL, CLI_SP_OPT_DIR},
-	    {"drain", no_argument, NULL, CLI_SP_OPT_DRAIN},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	void (*usage)(FILE *) = o->stop ? cli_stop_usage : cli_savepoint_usage;
-	const char *dir = NULL;
-	int c;
+	cli_sp_opts *o = opts;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", o->stop ? stop_opts : sp_opts,
-	                        NULL)) != -1) {
-		switch (c) {
-		case CLI_SP_OPT_TIMEOUT:
-			if (!cli_sp_timeout(o->verb, optarg, &o->timeout_ms))
-				return CLI_USAGE;
-			break;
-		case CLI_SP_OPT_DIR:
-			dir = optarg;
-			break;
-		case CLI_SP_OPT_DRAIN:
-			o->drain = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		default:
-			usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	int left = argc - optind;
-	if (left < 1 || left > (o->stop ? 1 : 2)) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	if (!cli_job_id_arg(o->verb, argv[optind], o->id))
-		return CLI_USAGE;
-	if (left == 2)
-		dir = argv[optind + 1];
-	if (dir != NULL && !cli_sp_dir(o->verb, dir, o->dir, sizeof(o->dir)))
-		return CLI_USAGE;
-	return CLI_OK;
+	if (!cli_job_id_arg(v->name, argv[0], o->id))
+		return false;
+	if (argc == 2)
+		o->dir_arg = argv[1];
+	return o->dir_arg == NULL ||
+	       cli_sp_dir(v->name, o->dir_arg, o->dir, sizeof(o->dir));
 }
 
 /* The state of the wait for one savepoint. */
 typedef struct cli_sp_wait {
 	cli_ctx *ctx;
 	wr_rpc_client *cli;
+	const char *verb; /* "savepoint" or "stop" */
 	const cli_sp_opts *o;
 	uint64_t cid;            /* the savepoint's checkpoint id */
 	char path[WR_URL_BYTES]; /* where it is written */
@@ -344,7 +332,7 @@ cli_sp_rpc_result(cli_sp_wait *w, int rv, const char *err)
 	}
 	if (cli_rpc_transient(rv) && ++w->misses < CLI_SP_MAX_MISSES)
 		return CLI_SP_AGAIN;
-	return cli_rpc_failed(w->o->verb, w->ctx->jobmanager, rv, err);
+	return cli_rpc_failed(w->verb, w->ctx->jobmanager, rv, err);
 }
 
 /* Asks for the job's state into w->state (and w->failure); returns as
@@ -394,8 +382,8 @@ cli_sp_status(cli_sp_wait *w, bool job_ended)
 			snprintf(w->path, sizeof(w->path), "%s", c->path);
 		r = CLI_OK;
 	} else if (c != NULL && strcmp(c->status, "FAILED") == 0) {
-		fprintf(stderr, "weir %s: savepoint %llu failed: %s\n",
-		        w->o->verb, (unsigned long long)w->cid,
+		fprintf(stderr, "weir %s: savepoint %llu failed: %s\n", w->verb,
+		        (unsigned long long)w->cid,
 		        c->failure ? c->failure : "(no reason given)");
 		r = CLI_FAILED;
 	} else if (job_ended) {
@@ -403,9 +391,8 @@ cli_sp_status(cli_sp_wait *w, bool job_ended)
 		fprintf(stderr,
 		        "weir %s: job %s ended %s before savepoint %llu "
 		        "completed%s%s\n",
-		        w->o->verb, w->o->id, w->state,
-		        (unsigned long long)w->cid, w->failure ? ": " : "",
-		        w->failure ? w->failure : "");
+		        w->verb, w->o->id, w->state, (unsigned long long)w->cid,
+		        w->failure ? ": " : "", w->failure ? w->failure : "");
 		r = CLI_FAILED;
 	} else {
 		r = CLI_SP_AGAIN;
@@ -430,7 +417,7 @@ cli_sp_timed_out(const cli_sp_wait *w, const char *what)
 	fprintf(stderr,
 	        "weir %s: %s within %s (--timeout); savepoint %llu may still "
 	        "complete: weir checkpoints %s\n",
-	        w->o->verb, what, d, (unsigned long long)w->cid, w->o->id);
+	        w->verb, what, d, (unsigned long long)w->cid, w->o->id);
 	return CLI_FAILED;
 }
 
@@ -479,85 +466,95 @@ cli_sp_wait_stopped(cli_sp_wait *w)
 	}
 }
 
-static void
-cli_sp_print_path(const cli_ctx *ctx, const char *path)
-{
-	if (ctx->json) {
-		wr_buf b;
-		wr_json j;
-		wr_buf_init(&b);
-		wr_json_init(&j, &b);
-		wr_json_obj_begin(&j);
-		wr_json_kv_str(&j, "path", path);
-		wr_json_obj_end(&j);
-		printf("%s\n", b.data);
-		wr_buf_fini(&b);
-	} else {
-		printf("Savepoint completed. Path: %s\n", path);
-	}
-	fflush(stdout);
-}
-
+/* The call of savepoint and stop: says what it does, then triggers the
+ * savepoint. */
 static int
-cli_sp_run(cli_ctx *ctx, const cli_sp_opts *o)
+cli_sp_trigger(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+               size_t errlen)
 {
-	FILE *msg = ctx->json ? stderr : stdout;
-	char err[1024] = "";
-	cli_sp_wait w = {.ctx = ctx, .o = o};
-	int rc = cli_connect(ctx, &w.cli);
+	cli_sp_wait *w = arg;
+	const cli_sp_opts *o = w->o;
+	FILE *msg = cli_msg(w->ctx);
 
-	if (rc != CLI_OK)
-		return rc;
-	w.deadline_ms = wr_mono_ms() + o->timeout_ms;
+	w->deadline_ms = wr_mono_ms() + o->timeout_ms;
 	if (o->stop)
 		fprintf(msg, "Stopping job %s with a savepoint%s%s.\n", o->id,
 		        o->dir[0] ? " into " : "", o->dir);
 	else
 		fprintf(msg, "Triggering a savepoint of job %s%s%s.\n", o->id,
 		        o->dir[0] ? " into " : "", o->dir);
-	int rv =
-	    cli_rpc_savepoint(w.cli, (int)ctx->cfg.jm_rpc_timeout_ms, o->id,
-	                      o->dir[0] ? o->dir : NULL, o->stop, o->drain,
-	                      &w.cid, w.path, sizeof(w.path), err, sizeof(err));
-	if (rv != WR_OK) {
-		rc = cli_rpc_failed(o->verb, ctx->jobmanager, rv, err);
-		goto close;
-	}
+	return cli_rpc_savepoint(
+	    cli, timeout_ms, o->id, o->dir[0] ? o->dir : NULL, o->stop,
+	    o->drain, &w->cid, w->path, sizeof(w->path), err, errlen);
+}
+
+/* Waits for the savepoint (and for stop, the job's end); prints its path
+ * when it is complete. */
+static int
+cli_sp_then(cli_ctx *ctx, wr_rpc_client *cli, void *arg)
+{
+	cli_sp_wait *w = arg;
+	FILE *msg = cli_msg(ctx);
+
+	w->cli = cli;
 	fprintf(msg, "Savepoint %llu is being written to %s.\n",
-	        (unsigned long long)w.cid, w.path);
+	        (unsigned long long)w->cid, w->path);
 	fflush(msg);
-	rc = cli_sp_wait_complete(&w);
-	if (rc == CLI_OK && o->stop)
-		rc = cli_sp_wait_stopped(&w);
-	if (rc == CLI_OK)
-		cli_sp_print_path(ctx, w.path);
-close:
+	int rc = cli_sp_wait_complete(w);
+	if (rc == CLI_OK && w->o->stop)
+		rc = cli_sp_wait_stopped(w);
+	if (rc != CLI_OK)
+		return rc;
+	if (ctx->json)
+		cli_json_print_str("path", w->path);
+	else
+		printf("Savepoint completed. Path: %s\n", w->path);
+	fflush(stdout);
+	return CLI_OK;
+}
+
+static const cli_request cli_sp_request = {
+    .call = cli_sp_trigger,
+    .then = cli_sp_then,
+};
+
+static int
+cli_sp_run(cli_ctx *ctx, void *opts)
+{
+	cli_sp_wait w = {.ctx = ctx, .verb = ctx->verb->name, .o = opts};
+	int rc = cli_call(ctx, &cli_sp_request, &w);
+
 	free(w.failure);
-	wr_rpc_client_free(w.cli);
 	return rc;
 }
 
-static int
-cli_sp_verb(cli_ctx *ctx, int argc, char **argv, bool stop)
-{
-	cli_sp_opts o = {.verb = stop ? "stop" : "savepoint",
-	                 .stop = stop,
-	                 .timeout_ms = CLI_SP_TIMEOUT_MS};
-	int rc = cli_sp_flags(argc, argv, &o);
+static const cli_sp_opts cli_savepoint_defaults = {.timeout_ms =
+                                                       CLI_SP_TIMEOUT_MS};
+static const cli_sp_opts cli_stop_defaults = {.stop = true,
+                                              .timeout_ms = CLI_SP_TIMEOUT_MS};
 
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	return cli_sp_run(ctx, &o);
-}
+const cli_verb cli_savepoint_verb = {
+    .name = "savepoint",
+    .summary = "take a savepoint of a job; prints its path when complete",
+    .usage = cli_savepoint_usage,
+    .flags = cli_savepoint_flags,
+    .min_args = 1,
+    .max_args = 2,
+    .opts_bytes = sizeof(cli_sp_opts),
+    .defaults = &cli_savepoint_defaults,
+    .args = cli_sp_args,
+    .run = cli_sp_run,
+};
 
-int
-cli_savepoint(cli_ctx *ctx, int argc, char **argv)
-{
-	return cli_sp_verb(ctx, argc, argv, false);
-}
-
-int
-cli_stop(cli_ctx *ctx, int argc, char **argv)
-{
-	return cli_sp_verb(ctx, argc, argv, true);
-}
+const cli_verb cli_stop_verb = {
+    .name = "stop",
+    .summary = "stop a job with a savepoint; prints its path",
+    .usage = cli_stop_usage,
+    .flags = cli_stop_flags,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_sp_opts),
+    .defaults = &cli_stop_defaults,
+    .args = cli_sp_args,
+    .run = cli_sp_run,
+};

@@ -1,5 +1,13 @@
 /*
- * cli.h - the weir command-line client: shared pieces of the verbs.
+ * cli.h - the weir command-line client: the verb pattern and the pieces
+ * the verbs share.
+ *
+ * Every verb is one cli_verb, defined next to its code: its name, its line
+ * in `weir --help`, its usage (`weir VERB --help`), its flags and its
+ * handler. verb.c lists them and parses every verb's flags the same way
+ * (getopt_long, -h/--help, usage errors); call.c is the one path of a
+ * JobManager request (connect, call, print as a table or as JSON, close)
+ * and the one mapping of its errors to exit codes.
  *
  * Exit codes (SPEC): 0 ok, 1 operation failed, 2 usage error, 3 cannot reach
  * the JobManager.
@@ -9,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cluster_config.h"
@@ -21,28 +30,176 @@ enum {
 	CLI_UNREACHABLE = 3,
 };
 
+struct wr_buf;
+struct wr_json;
 struct wr_rpc_client;
+typedef struct cli_verb cli_verb;
 
 typedef struct cli_ctx {
 	const char *jobmanager; /* --jobmanager, env WEIR_JOBMANAGER, default */
 	const char *config;     /* --config FILE or NULL */
 	bool json;              /* -o json */
 	wr_cluster_config cfg;  /* loaded from --config (or defaults) + env */
+	const cli_verb *verb;   /* the verb being run (its name in messages) */
 } cli_ctx;
 
-typedef struct cli_verb {
+/* ---- flags and verbs (verb.c) ---- */
+
+/* How the shared parser reads a flag into the verb's options. */
+typedef enum cli_flag_kind {
+	CLI_FLAG_BOOL, /* no value; sets a bool */
+	CLI_FLAG_STR,  /* a const char *, borrowed from argv */
+	CLI_FLAG_INT,  /* an int64_t in [min, max] */
+	CLI_FLAG_FN,   /* read by the flag's parse function */
+} cli_flag_kind;
+
+typedef struct cli_flag {
+	const char *name; /* --name (getopt_long: any unique prefix) */
+	char short_name;  /* -c as well, or 0 */
+	cli_flag_kind kind;
+	size_t offset;    /* of its field in the verb's options */
+	int64_t min, max; /* CLI_FLAG_INT */
+	/* CLI_FLAG_FN: reads arg into field; false after saying why on
+	 * stderr (a message, or the verb's usage): a usage error. */
+	bool (*parse)(const cli_verb *v, const char *arg, void *field);
+} cli_flag;
+
+/*
+ * Rows of a verb's flag table, which ends with CLI_FLAGS_END: CLI_FLAG for
+ * a CLI_FLAG_BOOL or CLI_FLAG_STR, CLI_FLAG_RANGE for an integer in
+ * [lo, hi] ("weir VERB: -p takes 1 .. 1024, not '0'"), CLI_FLAG_PARSE for
+ * a value its function reads. c is the short form, or 0.
+ */
+/* clang-format off */
+#define CLI_FLAG(name_, c, kind_, type, field)                                 \
+	{.name = (name_), .short_name = (c), .kind = (kind_),                  \
+	 .offset = offsetof(type, field)}
+#define CLI_FLAG_RANGE(name_, c, type, field, lo, hi)                          \
+	{.name = (name_), .short_name = (c), .kind = CLI_FLAG_INT,             \
+	 .offset = offsetof(type, field), .min = (lo), .max = (hi)}
+#define CLI_FLAG_PARSE(name_, c, type, field, fn)                              \
+	{.name = (name_), .short_name = (c), .kind = CLI_FLAG_FN,              \
+	 .offset = offsetof(type, field), .parse = (fn)}
+#define CLI_FLAGS_END {.name = NULL}
+/* clang-format on */
+
+/*
+ * One request to the JobManager and what to do with its reply: the
+ * verb's part of cli_call (call.c). arg is the verb's: its request in, the
+ * reply out.
+ */
+typedef struct cli_request {
+	/* Makes the call: WR_OK, or the error of the RPC with the
+	 * JobManager's message in errbuf. */
+	int (*call)(struct wr_rpc_client *cli, int timeout_ms, void *arg,
+	            char *errbuf, size_t errlen);
+	/* Print the reply (stdout) as a table / as JSON (-o json); NULL:
+	 * nothing to print. */
+	void (*print_table)(const void *arg);
+	void (*print_json)(const void *arg);
+	/* After printing, on the same connection: the rest of the verb (run
+	 * stays attached, savepoint waits); its exit code. NULL: none. */
+	int (*then)(cli_ctx *ctx, struct wr_rpc_client *cli, void *arg);
+	/* Frees the reply after a successful call; NULL: nothing to free. */
+	void (*fini)(void *arg);
+} cli_request;
+
+/* A verb with any number of positional arguments (its args hook checks). */
+#define CLI_ARGS_ANY (-1)
+
+struct cli_verb {
 	const char *name;
-	int (*fn)(cli_ctx *ctx, int argc, char **argv);
-	const char *summary;
-} cli_verb;
+	const char *summary;    /* its line in `weir --help` */
+	void (*usage)(FILE *f); /* `weir VERB --help` */
+	/* Printed after every usage error instead of the usage; NULL: the
+	 * usage is printed where nothing else said what was wrong. */
+	const char *hint;
+	const cli_flag *flags;  /* ends with CLI_FLAGS_END; NULL = none */
+	int min_args, max_args; /* positional; max CLI_ARGS_ANY = unbounded */
+	/* The verb's options, read from its flags and arguments (and what its
+	 * run keeps with them, such as a request's reply); 0 = none. */
+	size_t opts_bytes;
+	const void *defaults; /* their values before the flags; NULL = 0s */
+	/* Reads the positional arguments into opts; false after saying why
+	 * (a usage error). NULL: the verb takes none of interest. */
+	bool (*args)(const cli_verb *v, void *opts, int argc, char **argv);
+	/* Runs the verb with its options; the exit code. */
+	int (*run)(cli_ctx *ctx, void *opts);
+	/* Or, without run, a verb that is one request to the JobManager:
+	 * cli_call of it with the options as its arg. */
+	cli_request request;
+	/* Instead of all the above but name and summary: a verb that reads its
+	 * own argv (argv[0] its name; weir local). */
+	int (*run_argv)(cli_ctx *ctx, int argc, char **argv);
+};
+
+/* The verbs, each defined in its own file. */
+extern const cli_verb cli_local_verb, cli_run_verb, cli_list_verb,
+    cli_info_verb, cli_cancel_verb, cli_savepoint_verb, cli_stop_verb,
+    cli_checkpoints_verb, cli_cluster_verb, cli_produce_verb, cli_consume_verb,
+    cli_gen_verb, cli_topic_verb, cli_validate_verb;
+
+/* The verb called name, or NULL. */
+const cli_verb *cli_verb_find(const char *name);
+
+/* Prints "  NAME  SUMMARY" for every verb, as `weir --help` lists them. */
+void cli_verb_list_all(FILE *f);
+
+/*
+ * Runs a verb: argv[0] is its name, the rest its flags and arguments.
+ * Parses them into the verb's options (--help prints the usage to stdout
+ * and returns CLI_OK; a usage error is printed and returns CLI_USAGE),
+ * then runs it. Sets ctx->verb. Returns the exit code.
+ */
+int cli_verb_dispatch(cli_ctx *ctx, const cli_verb *v, int argc, char **argv);
+
+/* What cli_verb_parse says besides CLI_OK and CLI_USAGE. */
+#define CLI_HELP (-1)
+
+/*
+ * The shared flag parser: reads argv (argv[0] the verb) into opts (which
+ * holds the defaults) by v->flags, then checks and reads the positional
+ * arguments. Returns CLI_OK, CLI_USAGE (why printed on stderr) or CLI_HELP
+ * (the usage printed on stdout). Uses getopt_long's global state.
+ */
+int cli_verb_parse(const cli_verb *v, void *opts, int argc, char **argv);
+
+/* ---- the JobManager (call.c) ---- */
+
+/*
+ * Connects to the JobManager, makes r's call, prints the reply as a table
+ * or as JSON, runs r->then, closes. Returns CLI_OK or then's exit code;
+ * CLI_UNREACHABLE or CLI_FAILED with the reason printed ("weir VERB: ...").
+ */
+int cli_call(cli_ctx *ctx, const cli_request *r, void *arg);
 
 /* Connects to the JobManager (--jobmanager). On failure prints why and
  * returns CLI_UNREACHABLE; *out is NULL then. */
 int cli_connect(cli_ctx *ctx, struct wr_rpc_client **out);
 
-/* Maps a failed RPC call to an exit code, printing "weir VERB: ..." */
+/* The exit code of a failed RPC, printing "weir VERB: ...": the JobManager
+ * did not answer (CLI_UNREACHABLE) or refused (CLI_FAILED, its message). */
 int cli_rpc_failed(const char *verb, const char *addr, int rv,
                    const char *errbuf);
+
+/* Whether a failed RPC may be the JobManager being briefly busy or
+ * reconnecting, worth asking again (timeouts, refused or lost
+ * connections); these are the errors that exit CLI_UNREACHABLE. */
+bool cli_rpc_transient(int rv);
+
+/* Where a verb's progress messages go: stdout, or stderr under -o json so
+ * that stdout holds only the JSON. */
+FILE *cli_msg(const cli_ctx *ctx);
+
+/* One line of JSON on stdout: cli_json_begin readies b and j for a value,
+ * cli_json_end prints it with a newline and frees b. */
+void cli_json_begin(struct wr_buf *b, struct wr_json *j);
+void cli_json_end(struct wr_buf *b);
+
+/* Prints {"key":"value"} as a line on stdout. */
+void cli_json_print_str(const char *key, const char *value);
+
+/* ---- pieces of several verbs ---- */
 
 /* The Kafka bootstrap to use: --bootstrap, else kafka.bootstrap of the
  * config (env WEIR_KAFKA_BOOTSTRAP overrides it). */
@@ -56,37 +213,21 @@ const char *cli_bootstrap(cli_ctx *ctx, const char *flag);
  */
 bool cli_job_id_arg(const char *verb, const char *arg, char out[WR_ID_BYTES]);
 
-/*
- * Flags of the verbs that take one job id and nothing else (info, cancel,
- * checkpoints): --help prints usage to stdout. Returns CLI_OK with the id
- * in id, CLI_USAGE (usage printed to stderr), or -1 after --help.
- */
-int cli_job_id_flags(const char *verb, void (*usage)(FILE *), int argc,
-                     char **argv, char id[WR_ID_BYTES]);
+/* The options of the verbs that take one job id (info, cancel,
+ * checkpoints), read by cli_job_id_args. */
+typedef struct cli_job_opts {
+	char id[WR_ID_BYTES];
+} cli_job_opts;
 
-/* Whether a failed poll may be the JobManager being briefly busy or
- * reconnecting, worth asking again (timeouts, refused or lost
- * connections). */
-bool cli_rpc_transient(int rv);
+/* The args hook of those verbs: opts is (or begins with) a cli_job_opts. */
+bool cli_job_id_args(const cli_verb *v, void *opts, int argc, char **argv);
+
+/* The args hook of a verb whose one argument is a string (a file, a
+ * topic): opts begins with the const char * it goes into. */
+bool cli_verb_arg_str(const cli_verb *v, void *opts, int argc, char **argv);
 
 /* FINISHED, FAILED or CANCELED: the job will not change any more. */
 bool cli_job_state_terminal(const char *state);
-
-/* The verbs. */
-int cli_cluster(cli_ctx *ctx, int argc, char **argv);
-int cli_local(cli_ctx *ctx, int argc, char **argv);
-int cli_produce(cli_ctx *ctx, int argc, char **argv);
-int cli_consume(cli_ctx *ctx, int argc, char **argv);
-int cli_topic(cli_ctx *ctx, int argc, char **argv);
-int cli_run(cli_ctx *ctx, int argc, char **argv);
-int cli_list(cli_ctx *ctx, int argc, char **argv);
-int cli_info(cli_ctx *ctx, int argc, char **argv);
-int cli_cancel(cli_ctx *ctx, int argc, char **argv);
-int cli_checkpoints(cli_ctx *ctx, int argc, char **argv);
-int cli_savepoint(cli_ctx *ctx, int argc, char **argv);
-int cli_stop(cli_ctx *ctx, int argc, char **argv);
-int cli_gen(cli_ctx *ctx, int argc, char **argv);
-int cli_validate(cli_ctx *ctx, int argc, char **argv);
 
 /* Default directory of `weir local` (and where `weir topic` looks for it). */
 const char *cli_local_default_dir(void);

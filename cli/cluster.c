@@ -7,7 +7,6 @@
 #include "json.h"
 #include "rpc.h"
 
-#include <getopt.h>
 #include <stdio.h>
 
 static void
@@ -19,13 +18,21 @@ cli_cluster_usage(FILE *f)
 	           "JobManager leader.\n");
 }
 
-static void
-cli_cluster_print_json(const cli_cluster_info *ci)
+static int
+cli_cluster_rpc(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+                size_t errlen)
 {
+	return cli_rpc_cluster_info(cli, timeout_ms, arg, err, errlen);
+}
+
+static void
+cli_cluster_print_json(const void *arg)
+{
+	const cli_cluster_info *ci = arg;
 	wr_buf b;
-	wr_buf_init(&b);
 	wr_json j;
-	wr_json_init(&j, &b);
+
+	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "leader", ci->leader);
 	wr_json_key(&j, "taskmanagers");
@@ -42,13 +49,14 @@ cli_cluster_print_json(const cli_cluster_info *ci)
 	}
 	wr_json_arr_end(&j);
 	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	wr_buf_fini(&b);
+	cli_json_end(&b);
 }
 
 static void
-cli_cluster_print_table(const cli_cluster_info *ci)
+cli_cluster_print_table(const void *arg)
 {
+	const cli_cluster_info *ci = arg;
+
 	printf("leader: %s\n\n", ci->leader);
 	printf("%-32s %-26s %-6s %6s %6s %12s\n", "TASKMANAGER", "ADDRESS",
 	       "STATE", "SLOTS", "FREE", "HEARTBEAT");
@@ -62,43 +70,22 @@ cli_cluster_print_table(const cli_cluster_info *ci)
 		printf("(no TaskManagers registered)\n");
 }
 
-int
-cli_cluster(cli_ctx *ctx, int argc, char **argv)
+static void
+cli_cluster_fini(void *arg)
 {
-	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			cli_cluster_usage(stdout);
-			return CLI_OK;
-		}
-		cli_cluster_usage(stderr);
-		return CLI_USAGE;
-	}
-	if (optind < argc) {
-		cli_cluster_usage(stderr);
-		return CLI_USAGE;
-	}
-	wr_rpc_client *cli;
-	int rc = cli_connect(ctx, &cli);
-	if (rc != CLI_OK)
-		return rc;
-	cli_cluster_info ci;
-	char err[512] = "";
-	int rv = cli_rpc_cluster_info(cli, (int)ctx->cfg.jm_rpc_timeout_ms, &ci,
-	                              err, sizeof(err));
-	if (rv != WR_OK) {
-		rc = cli_rpc_failed("cluster", ctx->jobmanager, rv, err);
-		goto close;
-	}
-	if (ctx->json)
-		cli_cluster_print_json(&ci);
-	else
-		cli_cluster_print_table(&ci);
-	cli_cluster_info_fini(&ci);
-close:
-	wr_rpc_client_free(cli);
-	return rc;
+	cli_cluster_info_fini(arg);
 }
+
+const cli_verb cli_cluster_verb = {
+    .name = "cluster",
+    .summary = "TaskManagers, their slots and health; the leader",
+    .usage = cli_cluster_usage,
+    .opts_bytes = sizeof(cli_cluster_info),
+    .request =
+        {
+            .call = cli_cluster_rpc,
+            .print_table = cli_cluster_print_table,
+            .print_json = cli_cluster_print_json,
+            .fini = cli_cluster_fini,
+        },
+};

@@ -17,11 +17,9 @@
 #include "json.h"
 #include "kafka.h"
 #include "mem.h"
-#include "parse.h"
 #include "wr_limits.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -95,95 +93,70 @@ cli_gen_usage(FILE *f)
 typedef struct cli_gen_opts {
 	const char *topic;
 	const char *bootstrap;
-	int64_t rate;  /* -1 = not given; 0 = unthrottled */
-	int64_t count; /* -1 = not given; 0 = until Ctrl-C */
-	uint64_t seed;
-	bool seed_set;
+	int64_t rate;     /* -1 = not given; 0 = unthrottled */
+	int64_t count;    /* -1 = not given; 0 = until Ctrl-C */
+	int64_t seed_arg; /* --seed; -1 = not given */
+	uint64_t seed;    /* --seed, or a random one */
 	int64_t products;
 	double late_fraction;
 	int64_t time_step_ms; /* > 0: replay: event time steps this much */
 } cli_gen_opts;
 
-/* A fraction in [0, 1], the whole string. */
-static int
-cli_gen_parse_fraction(const char *s, double *out)
+static const cli_gen_opts cli_gen_defaults = {
+    .rate = -1,
+    .count = -1,
+    .seed_arg = -1,
+    .products = CLI_GEN_DEFAULT_PRODUCTS,
+};
+
+/* --late-fraction: a fraction in [0, 1], the whole string. */
+static bool
+cli_gen_fraction(const cli_verb *v, const char *arg, void *field)
 {
 	char *end;
 	errno = 0;
-	double v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v >= 0.0 && v <= 1.0))
-		return WR_EINVAL;
-	*out = v;
-	return WR_OK;
-}
-
-/* An integer flag in [min, max]; prints why not. */
-static bool
-cli_gen_int_flag(const char *name, const char *s, int64_t min, int64_t max,
-                 int64_t *out)
-{
-	if (wr_parse_int64(s, out) == WR_OK && *out >= min && *out <= max)
-		return true;
-	fprintf(stderr,
-	        "weir gen: --%s takes %" PRId64 " .. %" PRId64 ", not '%s'\n",
-	        name, min, max, s);
-	return false;
-}
-
-/* One flag; false (printed) on a bad value. */
-static bool
-cli_gen_flag(int c, cli_gen_opts *o)
-{
-	int64_t v;
-	switch (c) {
-	case 'r':
-		return cli_gen_int_flag("rate", optarg, 0, CLI_GEN_MAX_RATE,
-		                        &o->rate);
-	case 'n':
-		return cli_gen_int_flag("count", optarg, 0, INT64_MAX,
-		                        &o->count);
-	case 't':
-		o->topic = optarg;
-		return true;
-	case 'b':
-		o->bootstrap = optarg;
-		return true;
-	case 's':
-		if (!cli_gen_int_flag("seed", optarg, 0, INT64_MAX, &v))
-			return false;
-		o->seed = (uint64_t)v;
-		o->seed_set = true;
-		return true;
-	case 'p':
-		return cli_gen_int_flag("products", optarg, 1,
-		                        CLI_GEN_MAX_PRODUCTS, &o->products);
-	case 'T':
-		return cli_gen_int_flag("time-step", optarg, 1, 3600000,
-		                        &o->time_step_ms);
-	case 'l':
-		if (cli_gen_parse_fraction(optarg, &o->late_fraction) == WR_OK)
-			return true;
+	double f = strtod(arg, &end);
+	if (errno != 0 || end == arg || *end != '\0' ||
+	    !(f >= 0.0 && f <= 1.0)) {
 		fprintf(stderr,
-		        "weir gen: --late-fraction takes 0 .. 1, not '%s'\n",
-		        optarg);
-		return false;
-	default:
+		        "weir %s: --late-fraction takes 0 .. 1, not '%s'\n",
+		        v->name, arg);
 		return false;
 	}
+	*(double *)field = f;
+	return true;
 }
 
-/* Checks what the flags must say together; prints why not. */
+static const cli_flag cli_gen_flags[] = {
+    CLI_FLAG_RANGE("rate", 0, cli_gen_opts, rate, 0, CLI_GEN_MAX_RATE),
+    CLI_FLAG_RANGE("count", 0, cli_gen_opts, count, 0, INT64_MAX),
+    CLI_FLAG("topic", 0, CLI_FLAG_STR, cli_gen_opts, topic),
+    CLI_FLAG("bootstrap", 0, CLI_FLAG_STR, cli_gen_opts, bootstrap),
+    CLI_FLAG_RANGE("seed", 0, cli_gen_opts, seed_arg, 0, INT64_MAX),
+    CLI_FLAG_RANGE("products", 0, cli_gen_opts, products, 1,
+                   CLI_GEN_MAX_PRODUCTS),
+    CLI_FLAG_PARSE("late-fraction", 0, cli_gen_opts, late_fraction,
+                   cli_gen_fraction),
+    CLI_FLAG_RANGE("time-step", 0, cli_gen_opts, time_step_ms, 1, 3600000),
+    CLI_FLAGS_END,
+};
+
+/* The generator's name, and what the flags must say together; prints why
+ * not. */
 static bool
-cli_gen_check(int argc, char **argv, const cli_gen_opts *o)
+cli_gen_args(const cli_verb *v, void *opts, int argc, char **argv)
 {
-	if (optind != argc - 1) {
+	const cli_gen_opts *o = opts;
+
+	(void)v;
+	if (argc != 1) {
 		fprintf(stderr, "weir gen: name one generator (orders)\n");
 		return false;
 	}
-	if (strcmp(argv[optind], "orders") != 0) {
+	if (strcmp(argv[0], "orders") != 0) {
 		fprintf(stderr,
 		        "weir gen: unknown generator '%s' (known: orders)\n",
-		        argv[optind]);
+		        argv[0]);
 		return false;
 	}
 	if (o->topic == NULL || o->rate < 0 || o->count < 0) {
@@ -201,39 +174,6 @@ cli_gen_check(int argc, char **argv, const cli_gen_opts *o)
 		return false;
 	}
 	return true;
-}
-
-/* Returns CLI_OK, CLI_USAGE (printed) or -1 after --help. */
-static int
-cli_gen_flags(int argc, char **argv, cli_gen_opts *o)
-{
-	static const struct option opts[] = {
-	    {"rate", required_argument, NULL, 'r'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"topic", required_argument, NULL, 't'},
-	    {"bootstrap", required_argument, NULL, 'b'},
-	    {"seed", required_argument, NULL, 's'},
-	    {"products", required_argument, NULL, 'p'},
-	    {"late-fraction", required_argument, NULL, 'l'},
-	    {"time-step", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			cli_gen_usage(stdout);
-			return -1;
-		}
-		if (!cli_gen_flag(c, o))
-			goto usage;
-	}
-	if (cli_gen_check(argc, argv, o))
-		return CLI_OK;
-usage:
-	fprintf(stderr, "(weir gen --help shows the usage)\n");
-	return CLI_USAGE;
 }
 
 /* ---- the events -------------------------------------------------------- */
@@ -583,8 +523,7 @@ cli_gen_report(cli_ctx *ctx, const cli_gen_opts *o, uint64_t delivered,
 	}
 	wr_buf b;
 	wr_json j;
-	wr_buf_init(&b);
-	wr_json_init(&j, &b);
+	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "topic", o->topic);
 	wr_json_kv_int(&j, "count", (int64_t)delivered);
@@ -592,8 +531,7 @@ cli_gen_report(cli_ctx *ctx, const cli_gen_opts *o, uint64_t delivered,
 	wr_json_uint(&j, o->seed);
 	wr_json_kv_int(&j, "duration_ms", ms);
 	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	wr_buf_fini(&b);
+	cli_json_end(&b);
 }
 
 /* Flushes, reports, and gives the exit code. */
@@ -627,24 +565,21 @@ cli_gen_finish(cli_ctx *ctx, const cli_gen_opts *o, rd_kafka_t *rk,
 	return cut ? CLI_FAILED : CLI_OK;
 }
 
-int
-cli_gen(cli_ctx *ctx, int argc, char **argv)
+static int
+cli_gen(cli_ctx *ctx, void *opts)
 {
-	cli_gen_opts o = {
-	    .rate = -1, .count = -1, .products = CLI_GEN_DEFAULT_PRODUCTS};
+	cli_gen_opts *o = opts;
 	cli_gen_stats st = {0};
 	struct sigaction sa = {0};
 	uint64_t sent = 0;
 	cli_gen_src g;
-	int rc = cli_gen_flags(argc, argv, &o);
+	int rc;
 
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
 	/* A small default seed keeps order ids short and distinct between
 	 * runs; the report prints it so a run can be repeated. */
-	if (!o.seed_set)
-		o.seed = wr_random_u64() % 1000000;
-	rd_kafka_t *rk = cli_gen_producer(ctx, &o, &st);
+	o->seed = o->seed_arg >= 0 ? (uint64_t)o->seed_arg
+	                           : wr_random_u64() % 1000000;
+	rd_kafka_t *rk = cli_gen_producer(ctx, o, &st);
 	if (rk == NULL)
 		return CLI_FAILED;
 	sa.sa_handler = cli_gen_on_signal; /* no SA_RESTART: stop waits */
@@ -652,14 +587,27 @@ cli_gen(cli_ctx *ctx, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	int64_t start = wr_mono_ms();
-	rc = cli_gen_check_topic(rk, o.topic);
+	rc = cli_gen_check_topic(rk, o->topic);
 	if (rc == CLI_OK) {
-		cli_gen_init(&g, &o);
-		rc = cli_gen_loop(rk, &o, &g, &sent);
+		cli_gen_init(&g, o);
+		rc = cli_gen_loop(rk, o, &g, &sent);
 		cli_gen_fini(&g);
-		int frc = cli_gen_finish(ctx, &o, rk, &st, sent, start);
+		int frc = cli_gen_finish(ctx, o, rk, &st, sent, start);
 		rc = rc == CLI_OK ? frc : rc;
 	}
 	rd_kafka_destroy(rk);
 	return rc;
 }
+
+const cli_verb cli_gen_verb = {
+    .name = "gen",
+    .summary = "generate test events (orders) into a Kafka topic",
+    .usage = cli_gen_usage,
+    .hint = "(weir gen --help shows the usage)\n",
+    .flags = cli_gen_flags,
+    .max_args = CLI_ARGS_ANY,
+    .opts_bytes = sizeof(cli_gen_opts),
+    .defaults = &cli_gen_defaults,
+    .args = cli_gen_args,
+    .run = cli_gen,
+};

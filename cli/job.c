@@ -13,13 +13,11 @@
 #include "err.h"
 #include "jobspec.h"
 #include "json.h"
-#include "parse.h"
 #include "plan.h"
 #include "rpc.h"
 #include "wr_limits.h"
 
 #include <ctype.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,28 +110,13 @@ cli_job_id_arg(const char *verb, const char *arg, char out[WR_ID_BYTES])
 	return true;
 }
 
-int
-cli_job_id_flags(const char *verb, void (*usage)(FILE *), int argc, char **argv,
-                 char id[WR_ID_BYTES])
+bool
+cli_job_id_args(const cli_verb *v, void *opts, int argc, char **argv)
 {
-	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
-	int c;
+	cli_job_opts *o = opts;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return -1;
-		}
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	return cli_job_id_arg(verb, argv[optind], id) ? CLI_OK : CLI_USAGE;
+	(void)argc;
+	return cli_job_id_arg(v->name, argv[0], o->id);
 }
 
 bool
@@ -143,84 +126,25 @@ cli_job_state_terminal(const char *state)
 	       strcmp(state, "CANCELED") == 0;
 }
 
-static void
-cli_job_print_json_id(const char *key, const char *id)
-{
-	wr_buf b;
-	wr_json j;
-
-	wr_buf_init(&b);
-	wr_json_init(&j, &b);
-	wr_json_obj_begin(&j);
-	wr_json_kv_str(&j, key, id);
-	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	fflush(stdout);
-	wr_buf_fini(&b);
-}
-
 /* ---- weir run ---------------------------------------------------------- */
 
 typedef struct cli_run_opts {
-	const char *path;
+	const char *path; /* first: cli_verb_arg_str */
 	bool detached;
-	int parallelism; /* 0 = as in the file */
+	int64_t parallelism; /* 0 = as in the file */
 	const char *from_savepoint;
 	bool allow_non_restored;
 } cli_run_opts;
 
-/* Returns CLI_OK, CLI_USAGE (printed) or -1 after --help. */
-static int
-cli_run_flags(int argc, char **argv, cli_run_opts *o)
-{
-	static const struct option opts[] = {
-	    {"detached", no_argument, NULL, 'd'},
-	    {"parallelism", required_argument, NULL, 'p'},
-	    {"from-savepoint", required_argument, NULL, 's'},
-	    {"allow-non-restored-state", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	int64_t v;
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "dp:s:nh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o->detached = true;
-			break;
-		case 'p':
-			if (wr_parse_int64(optarg, &v) != WR_OK || v < 1 ||
-			    v > WR_JOB_MAX_PARALLELISM) {
-				fprintf(
-				    stderr,
-				    "weir run: -p takes 1 .. %d, not '%s'\n",
-				    WR_JOB_MAX_PARALLELISM, optarg);
-				return CLI_USAGE;
-			}
-			o->parallelism = (int)v;
-			break;
-		case 's':
-			o->from_savepoint = optarg;
-			break;
-		case 'n':
-			o->allow_non_restored = true;
-			break;
-		case 'h':
-			cli_run_usage(stdout);
-			return -1;
-		default:
-			cli_run_usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		cli_run_usage(stderr);
-		return CLI_USAGE;
-	}
-	o->path = argv[optind];
-	return CLI_OK;
-}
+static const cli_flag cli_run_flags[] = {
+    CLI_FLAG("detached", 'd', CLI_FLAG_BOOL, cli_run_opts, detached),
+    CLI_FLAG_RANGE("parallelism", 'p', cli_run_opts, parallelism, 1,
+                   WR_JOB_MAX_PARALLELISM),
+    CLI_FLAG("from-savepoint", 's', CLI_FLAG_STR, cli_run_opts, from_savepoint),
+    CLI_FLAG("allow-non-restored-state", 'n', CLI_FLAG_BOOL, cli_run_opts,
+             allow_non_restored),
+    CLI_FLAGS_END,
+};
 
 /* Parses and plans the job as the JobManager will; on failure prints
  * file:line:col and returns NULL. */
@@ -231,7 +155,7 @@ cli_run_validate(const cli_run_opts *o)
 	wr_jobspec *spec = NULL;
 	wr_plan *plan = NULL;
 
-	if (wr_jobspec_load_file(o->path, o->parallelism, &spec, err,
+	if (wr_jobspec_load_file(o->path, (int)o->parallelism, &spec, err,
 	                         sizeof(err)) != WR_OK ||
 	    wr_plan_build(spec, &plan, err, sizeof(err)) != WR_OK) {
 		fprintf(stderr, "%s\n", err);
@@ -277,13 +201,6 @@ cli_run_nap(int64_t ms)
 		wr_sleep_ms(left < 50 ? left : 50);
 }
 
-bool
-cli_rpc_transient(int rv)
-{
-	return rv == WR_ETIMEDOUT || rv == WR_EUNREACHABLE ||
-	       rv == WR_ECONNREFUSED || rv == WR_ECLOSED;
-}
-
 /*
  * Polls the job every CLI_RUN_POLL_MS until it ends (its exit code) or
  * Ctrl-C (CLI_OK: the job keeps running). State changes go to msg.
@@ -302,8 +219,8 @@ cli_run_attach(cli_ctx *ctx, wr_rpc_client *cli, const char *id, FILE *msg)
 		if (rv != WR_OK) {
 			if (!cli_rpc_transient(rv) ||
 			    ++misses >= CLI_RUN_MAX_MISSES)
-				rc = cli_rpc_failed("run", ctx->jobmanager, rv,
-				                    err);
+				rc = cli_rpc_failed(ctx->verb->name,
+				                    ctx->jobmanager, rv, err);
 			else
 				cli_run_nap(CLI_RUN_POLL_MS);
 			continue;
@@ -330,71 +247,116 @@ cli_run_attach(cli_ctx *ctx, wr_rpc_client *cli, const char *id, FILE *msg)
 	return rc;
 }
 
-static int
-cli_run_submit(cli_ctx *ctx, const cli_run_opts *o, const wr_jobspec *spec)
-{
-	char id[WR_ID_BYTES], err[CLI_JOB_ERR_BYTES] = "";
-	cli_submit req = {.job_yaml = spec->text,
-	                  .file_name = o->path,
-	                  .parallelism = (uint32_t)o->parallelism,
-	                  .from_savepoint = o->from_savepoint,
-	                  .allow_non_restored_state = o->allow_non_restored};
-	FILE *msg = ctx->json ? stderr : stdout;
-	wr_rpc_client *cli;
-	int rc = cli_connect(ctx, &cli);
+/* What `weir run` asks the JobManager, and its answer. */
+typedef struct cli_run_call {
+	const cli_run_opts *o;
+	wr_jobspec *spec;
+	char id[WR_ID_BYTES]; /* the job's, once submitted */
+} cli_run_call;
 
-	if (rc != CLI_OK)
-		return rc;
-	int rv = cli_rpc_submit_job(cli, (int)ctx->cfg.jm_rpc_timeout_ms, &req,
-	                            id, err, sizeof(err));
-	if (rv != WR_OK) {
-		rc = cli_rpc_failed("run", ctx->jobmanager, rv, err);
-		goto close;
-	}
-	if (ctx->json)
-		cli_job_print_json_id("job_id", id);
-	else
-		printf("Job has been submitted with JobID %s\n", id);
-	fflush(stdout);
-	if (!o->detached)
-		rc = cli_run_attach(ctx, cli, id, msg);
-close:
-	wr_rpc_client_free(cli);
-	return rc;
+static int
+cli_run_rpc(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+            size_t errlen)
+{
+	cli_run_call *c = arg;
+	cli_submit req = {.job_yaml = c->spec->text,
+	                  .file_name = c->o->path,
+	                  .parallelism = (uint32_t)c->o->parallelism,
+	                  .from_savepoint = c->o->from_savepoint,
+	                  .allow_non_restored_state = c->o->allow_non_restored};
+
+	return cli_rpc_submit_job(cli, timeout_ms, &req, c->id, err, errlen);
 }
 
-int
-cli_run(cli_ctx *ctx, int argc, char **argv)
+static void
+cli_run_print_table(const void *arg)
 {
-	cli_run_opts o = {0};
-	struct sigaction sa = {0}, old;
-	int rc = cli_run_flags(argc, argv, &o);
+	const cli_run_call *c = arg;
+	printf("Job has been submitted with JobID %s\n", c->id);
+}
 
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	wr_jobspec *spec = cli_run_validate(&o);
-	if (spec == NULL)
+static void
+cli_run_print_json(const void *arg)
+{
+	const cli_run_call *c = arg;
+	cli_json_print_str("job_id", c->id);
+}
+
+static int
+cli_run_then(cli_ctx *ctx, wr_rpc_client *cli, void *arg)
+{
+	const cli_run_call *c = arg;
+	return c->o->detached ? CLI_OK
+	                      : cli_run_attach(ctx, cli, c->id, cli_msg(ctx));
+}
+
+static const cli_request cli_run_request = {
+    .call = cli_run_rpc,
+    .print_table = cli_run_print_table,
+    .print_json = cli_run_print_json,
+    .then = cli_run_then,
+};
+
+static int
+cli_run(cli_ctx *ctx, void *opts)
+{
+	cli_run_call c = {.o = opts};
+	struct sigaction sa = {0}, old;
+
+	c.spec = cli_run_validate(c.o);
+	if (c.spec == NULL)
 		return CLI_FAILED;
 	/* No SA_RESTART: Ctrl-C only sets a flag the attach loop reads. */
 	sa.sa_handler = cli_job_on_sigint;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);
-	rc = cli_run_submit(ctx, &o, spec);
+	int rc = cli_call(ctx, &cli_run_request, &c);
 	sigaction(SIGINT, &old, NULL);
-	wr_jobspec_free(spec);
+	wr_jobspec_free(c.spec);
 	return rc;
 }
 
+const cli_verb cli_run_verb = {
+    .name = "run",
+    .summary = "validate and submit a job; attached until it ends",
+    .usage = cli_run_usage,
+    .flags = cli_run_flags,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_run_opts),
+    .args = cli_verb_arg_str,
+    .run = cli_run,
+};
+
 /* ---- weir list --------------------------------------------------------- */
 
-static void
-cli_list_print_json(const cli_job_list *l)
+/* What `weir list` asks the JobManager, and its answer. */
+typedef struct cli_list_call {
+	bool all; /* -a: finished jobs too */
+	cli_job_list l;
+} cli_list_call;
+
+static const cli_flag cli_list_flags[] = {
+    CLI_FLAG("all", 'a', CLI_FLAG_BOOL, cli_list_call, all),
+    CLI_FLAGS_END,
+};
+
+static int
+cli_list_rpc(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+             size_t errlen)
 {
+	cli_list_call *c = arg;
+	return cli_rpc_list_jobs(cli, timeout_ms, c->all, &c->l, err, errlen);
+}
+
+static void
+cli_list_print_json(const void *arg)
+{
+	const cli_job_list *l = &((const cli_list_call *)arg)->l;
 	wr_buf b;
 	wr_json j;
 
-	wr_buf_init(&b);
-	wr_json_init(&j, &b);
+	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_key(&j, "jobs");
 	wr_json_arr_begin(&j);
@@ -409,18 +371,19 @@ cli_list_print_json(const cli_job_list *l)
 	}
 	wr_json_arr_end(&j);
 	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	wr_buf_fini(&b);
+	cli_json_end(&b);
 }
 
 static void
-cli_list_print_table(const cli_job_list *l, bool all)
+cli_list_print_table(const void *arg)
 {
+	const cli_list_call *c = arg;
+	const cli_job_list *l = &c->l;
 	int wname = 4;
 	char when[32];
 
 	if (l->n == 0) {
-		printf(all ? "No jobs.\n" : "No running jobs.\n");
+		printf(c->all ? "No jobs.\n" : "No running jobs.\n");
 		return;
 	}
 	for (size_t i = 0; i < l->n; i++) {
@@ -437,76 +400,55 @@ cli_list_print_table(const cli_job_list *l, bool all)
 	}
 }
 
-/* Returns CLI_OK, CLI_USAGE (printed) or -1 after --help. */
-static int
-cli_list_flags(int argc, char **argv, bool *all)
+static void
+cli_list_fini(void *arg)
 {
-	static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
-		if (c == 'a') {
-			*all = true;
-		} else if (c == 'h') {
-			cli_list_usage(stdout);
-			return -1;
-		} else {
-			cli_list_usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_list_usage(stderr);
-		return CLI_USAGE;
-	}
-	return CLI_OK;
+	cli_list_call *c = arg;
+	cli_job_list_fini(&c->l);
 }
 
-int
-cli_list(cli_ctx *ctx, int argc, char **argv)
-{
-	char err[1024] = "";
-	bool all = false;
-	wr_rpc_client *cli;
-	cli_job_list l;
-	int rc = cli_list_flags(argc, argv, &all);
-
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	rc = cli_connect(ctx, &cli);
-	if (rc != CLI_OK)
-		return rc;
-	int rv = cli_rpc_list_jobs(cli, (int)ctx->cfg.jm_rpc_timeout_ms, all,
-	                           &l, err, sizeof(err));
-	if (rv != WR_OK) {
-		rc = cli_rpc_failed("list", ctx->jobmanager, rv, err);
-		goto close;
-	}
-	if (ctx->json)
-		cli_list_print_json(&l);
-	else
-		cli_list_print_table(&l, all);
-	cli_job_list_fini(&l);
-close:
-	wr_rpc_client_free(cli);
-	return rc;
-}
+const cli_verb cli_list_verb = {
+    .name = "list",
+    .summary = "running jobs (all with -a)",
+    .usage = cli_list_usage,
+    .flags = cli_list_flags,
+    .opts_bytes = sizeof(cli_list_call),
+    .request =
+        {
+            .call = cli_list_rpc,
+            .print_table = cli_list_print_table,
+            .print_json = cli_list_print_json,
+            .fini = cli_list_fini,
+        },
+};
 
 /* ---- weir info --------------------------------------------------------- */
 
+/* What `weir info` asks the JobManager, and its answer. */
+typedef struct cli_info_call {
+	cli_job_opts job; /* first: cli_job_id_args reads the id into it */
+	cli_job_info ji;
+} cli_info_call;
+
+static int
+cli_info_rpc(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+             size_t errlen)
+{
+	cli_info_call *c = arg;
+	return cli_rpc_job_info(cli, timeout_ms, c->job.id, &c->ji, err,
+	                        errlen);
+}
+
 /* The object of GET /jobs/{id} (jobmanager/rest_jobs.c). */
 static void
-cli_info_print_json(const cli_job_info *ji)
+cli_info_print_json(const void *arg)
 {
+	const cli_job_info *ji = &((const cli_info_call *)arg)->ji;
 	const cli_job_summary *s = &ji->summary;
 	wr_buf b;
 	wr_json j;
 
-	wr_buf_init(&b);
-	wr_json_init(&j, &b);
+	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "id", s->id);
 	wr_json_kv_str(&j, "name", s->name);
@@ -546,13 +488,13 @@ cli_info_print_json(const cli_job_info *ji)
 	else
 		wr_json_null(&j);
 	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	wr_buf_fini(&b);
+	cli_json_end(&b);
 }
 
 static void
-cli_info_print_table(const cli_job_info *ji)
+cli_info_print_table(const void *arg)
 {
+	const cli_job_info *ji = &((const cli_info_call *)arg)->ji;
 	const cli_job_summary *s = &ji->summary;
 	char when[32];
 
@@ -586,57 +528,66 @@ cli_info_print_table(const cli_job_info *ji)
 	}
 }
 
-int
-cli_info(cli_ctx *ctx, int argc, char **argv)
+static void
+cli_info_fini(void *arg)
 {
-	char id[WR_ID_BYTES], err[1024] = "";
-	wr_rpc_client *cli;
-	cli_job_info ji;
-	int rc = cli_job_id_flags("info", cli_info_usage, argc, argv, id);
-
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	rc = cli_connect(ctx, &cli);
-	if (rc != CLI_OK)
-		return rc;
-	int rv = cli_rpc_job_info(cli, (int)ctx->cfg.jm_rpc_timeout_ms, id, &ji,
-	                          err, sizeof(err));
-	if (rv != WR_OK) {
-		rc = cli_rpc_failed("info", ctx->jobmanager, rv, err);
-		goto close;
-	}
-	if (ctx->json)
-		cli_info_print_json(&ji);
-	else
-		cli_info_print_table(&ji);
-	cli_job_info_fini(&ji);
-close:
-	wr_rpc_client_free(cli);
-	return rc;
+	cli_info_call *c = arg;
+	cli_job_info_fini(&c->ji);
 }
+
+const cli_verb cli_info_verb = {
+    .name = "info",
+    .summary = "a job's state, vertices and subtasks",
+    .usage = cli_info_usage,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_info_call),
+    .args = cli_job_id_args,
+    .request =
+        {
+            .call = cli_info_rpc,
+            .print_table = cli_info_print_table,
+            .print_json = cli_info_print_json,
+            .fini = cli_info_fini,
+        },
+};
 
 /* ---- weir cancel ------------------------------------------------------- */
 
-int
-cli_cancel(cli_ctx *ctx, int argc, char **argv)
+static int
+cli_cancel_rpc(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
+               size_t errlen)
 {
-	char id[WR_ID_BYTES], err[1024] = "";
-	wr_rpc_client *cli;
-	int rc = cli_job_id_flags("cancel", cli_cancel_usage, argc, argv, id);
-
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	rc = cli_connect(ctx, &cli);
-	if (rc != CLI_OK)
-		return rc;
-	int rv = cli_rpc_cancel_job(cli, (int)ctx->cfg.jm_rpc_timeout_ms, id,
-	                            err, sizeof(err));
-	if (rv != WR_OK)
-		rc = cli_rpc_failed("cancel", ctx->jobmanager, rv, err);
-	else if (ctx->json)
-		cli_job_print_json_id("job_id", id);
-	else
-		printf("Cancelled job %s\n", id);
-	wr_rpc_client_free(cli);
-	return rc;
+	const cli_job_opts *o = arg;
+	return cli_rpc_cancel_job(cli, timeout_ms, o->id, err, errlen);
 }
+
+static void
+cli_cancel_print_table(const void *arg)
+{
+	const cli_job_opts *o = arg;
+	printf("Cancelled job %s\n", o->id);
+}
+
+static void
+cli_cancel_print_json(const void *arg)
+{
+	const cli_job_opts *o = arg;
+	cli_json_print_str("job_id", o->id);
+}
+
+const cli_verb cli_cancel_verb = {
+    .name = "cancel",
+    .summary = "cancel a job",
+    .usage = cli_cancel_usage,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_job_opts),
+    .args = cli_job_id_args,
+    .request =
+        {
+            .call = cli_cancel_rpc,
+            .print_table = cli_cancel_print_table,
+            .print_json = cli_cancel_print_json,
+        },
+};

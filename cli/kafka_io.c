@@ -9,7 +9,6 @@
 #include "kafka.h"
 #include "parse.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,27 @@ cli_kafka_on_signal(int sig)
 {
 	(void)sig;
 	cli_kafka_stop = 1;
+}
+
+const char *
+cli_bootstrap(cli_ctx *ctx, const char *flag)
+{
+	return flag ? flag : ctx->cfg.kafka_bootstrap;
+}
+
+/* A client of type from conf (which it takes), or NULL with "weir VERB:
+ * why" printed; conf_ok false: setting conf failed, err says why. */
+static rd_kafka_t *
+cli_kafka_new(const char *verb, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+              bool conf_ok, char *err, size_t errlen)
+{
+	rd_kafka_t *rk = conf_ok ? rd_kafka_new(type, conf, err, errlen) : NULL;
+
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		fprintf(stderr, "weir %s: %s\n", verb, err);
+	}
+	return rk;
 }
 
 static void
@@ -81,49 +101,32 @@ cli_produce_lines(rd_kafka_t *rk, const char *topic, long *failed)
 	return sent;
 }
 
-int
-cli_produce(cli_ctx *ctx, int argc, char **argv)
+typedef struct cli_produce_opts {
+	const char *topic; /* first: cli_verb_arg_str */
+	const char *bootstrap;
+} cli_produce_opts;
+
+static const cli_flag cli_produce_flags[] = {
+    CLI_FLAG("bootstrap", 'b', CLI_FLAG_STR, cli_produce_opts, bootstrap),
+    CLI_FLAGS_END,
+};
+
+static int
+cli_produce(cli_ctx *ctx, void *opts)
 {
-	static const struct option opts[] = {
-	    {"bootstrap", required_argument, NULL, 'b'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	const char *bootstrap = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hb:", opts, NULL)) != -1) {
-		if (c == 'b') {
-			bootstrap = optarg;
-		} else if (c == 'h') {
-			cli_produce_usage(stdout);
-			return CLI_OK;
-		} else {
-			cli_produce_usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		cli_produce_usage(stderr);
-		return CLI_USAGE;
-	}
-	const char *topic = argv[optind];
+	const cli_produce_opts *o = opts;
+	const char *topic = o->topic;
 	char err[512];
 	long failed = 0;
 	rd_kafka_conf_t *conf =
-	    wr_kafka_conf_new(cli_bootstrap(ctx, bootstrap));
+	    wr_kafka_conf_new(cli_bootstrap(ctx, o->bootstrap));
 	rd_kafka_conf_set_dr_msg_cb(conf, cli_produce_dr);
-	if (wr_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err))) {
-		rd_kafka_conf_destroy(conf);
-		fprintf(stderr, "weir produce: %s\n", err);
+	bool conf_ok =
+	    wr_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)) == 0;
+	rd_kafka_t *rk = cli_kafka_new("produce", RD_KAFKA_PRODUCER, conf,
+	                               conf_ok, err, sizeof(err));
+	if (rk == NULL)
 		return CLI_FAILED;
-	}
-	rd_kafka_t *rk =
-	    rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		fprintf(stderr, "weir produce: %s\n", err);
-		return CLI_FAILED;
-	}
 	signal(SIGINT, cli_kafka_on_signal);
 	long sent = cli_produce_lines(rk, topic, &failed);
 	rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, 60000);
@@ -140,6 +143,18 @@ cli_produce(cli_ctx *ctx, int argc, char **argv)
 	fprintf(stderr, "weir produce: %ld messages to %s\n", sent, topic);
 	return CLI_OK;
 }
+
+const cli_verb cli_produce_verb = {
+    .name = "produce",
+    .summary = "write JSON lines from stdin to a Kafka topic",
+    .usage = cli_produce_usage,
+    .flags = cli_produce_flags,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_produce_opts),
+    .args = cli_verb_arg_str,
+    .run = cli_produce,
+};
 
 static void
 cli_consume_usage(FILE *f)
@@ -161,7 +176,7 @@ cli_consume_usage(FILE *f)
 }
 
 typedef struct cli_consume_opts {
-	const char *topic;
+	const char *topic; /* first: cli_verb_arg_str */
 	const char *bootstrap;
 	bool latest;
 	long count; /* -1 = unlimited */
@@ -169,58 +184,56 @@ typedef struct cli_consume_opts {
 	int64_t timeout_ms; /* -1 = none */
 } cli_consume_opts;
 
-static int
-cli_consume_args(int argc, char **argv, cli_consume_opts *o)
+static const cli_consume_opts cli_consume_defaults = {.count = -1,
+                                                      .timeout_ms = -1};
+
+/* A bad value of consume's flags shows the usage. */
+static bool
+cli_consume_bad(const cli_verb *v)
 {
-	static const struct option opts[] = {
-	    {"bootstrap", required_argument, NULL, 'b'},
-	    {"from", required_argument, NULL, 'f'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"exit", no_argument, NULL, 'e'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	int64_t v;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hb:n:e", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			o->bootstrap = optarg;
-			break;
-		case 'e':
-			o->exit_at_end = true;
-			break;
-		case 'f':
-			if (strcmp(optarg, "latest") != 0 &&
-			    strcmp(optarg, "earliest") != 0)
-				goto usage;
-			o->latest = strcmp(optarg, "latest") == 0;
-			break;
-		case 'n':
-			if (wr_parse_int64(optarg, &v) || v < 1)
-				goto usage;
-			o->count = (long)v;
-			break;
-		case 't':
-			if (wr_parse_duration_ms(optarg, &o->timeout_ms))
-				goto usage;
-			break;
-		case 'h':
-			cli_consume_usage(stdout);
-			return -1;
-		default:
-			goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	o->topic = argv[optind];
-	return CLI_OK;
-usage:
-	cli_consume_usage(stderr);
-	return CLI_USAGE;
+	v->usage(stderr);
+	return false;
 }
+
+/* --from earliest|latest */
+static bool
+cli_consume_from(const cli_verb *v, const char *arg, void *field)
+{
+	if (strcmp(arg, "latest") != 0 && strcmp(arg, "earliest") != 0)
+		return cli_consume_bad(v);
+	*(bool *)field = strcmp(arg, "latest") == 0;
+	return true;
+}
+
+/* -n COUNT: at least 1 */
+static bool
+cli_consume_count(const cli_verb *v, const char *arg, void *field)
+{
+	int64_t n;
+	if (wr_parse_int64(arg, &n) || n < 1)
+		return cli_consume_bad(v);
+	*(long *)field = (long)n;
+	return true;
+}
+
+/* --timeout DURATION */
+static bool
+cli_consume_timeout(const cli_verb *v, const char *arg, void *field)
+{
+	if (wr_parse_duration_ms(arg, field))
+		return cli_consume_bad(v);
+	return true;
+}
+
+static const cli_flag cli_consume_flags[] = {
+    CLI_FLAG("bootstrap", 'b', CLI_FLAG_STR, cli_consume_opts, bootstrap),
+    CLI_FLAG_PARSE("from", 0, cli_consume_opts, latest, cli_consume_from),
+    CLI_FLAG_PARSE("count", 'n', cli_consume_opts, count, cli_consume_count),
+    CLI_FLAG("exit", 'e', CLI_FLAG_BOOL, cli_consume_opts, exit_at_end),
+    CLI_FLAG_PARSE("timeout", 0, cli_consume_opts, timeout_ms,
+                   cli_consume_timeout),
+    CLI_FLAGS_END,
+};
 
 /* Assigns every partition of the topic from the chosen end. */
 static int
@@ -300,42 +313,47 @@ cli_consume_loop(rd_kafka_t *rk, const cli_consume_opts *o, int nparts)
 	return rc;
 }
 
-int
-cli_consume(cli_ctx *ctx, int argc, char **argv)
+static int
+cli_consume(cli_ctx *ctx, void *opts)
 {
-	cli_consume_opts o = {.count = -1, .timeout_ms = -1};
-	int rc = cli_consume_args(argc, argv, &o);
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
+	const cli_consume_opts *o = opts;
+	int rc;
 	char err[512], group[64];
 	snprintf(group, sizeof(group), "weir-consume-%lld",
 	         (long long)wr_wall_ms());
 	rd_kafka_conf_t *conf =
-	    wr_kafka_conf_new(cli_bootstrap(ctx, o.bootstrap));
-	if (wr_kafka_conf_consumer_defaults(conf, err, sizeof(err)) ||
-	    wr_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+	    wr_kafka_conf_new(cli_bootstrap(ctx, o->bootstrap));
+	bool conf_ok =
+	    wr_kafka_conf_consumer_defaults(conf, err, sizeof(err)) == 0 &&
+	    wr_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) == 0 &&
 	    wr_kafka_conf_set(conf, "enable.partition.eof", "true", err,
-	                      sizeof(err))) {
-		rd_kafka_conf_destroy(conf);
-		fprintf(stderr, "weir consume: %s\n", err);
+	                      sizeof(err)) == 0;
+	rd_kafka_t *rk = cli_kafka_new("consume", RD_KAFKA_CONSUMER, conf,
+	                               conf_ok, err, sizeof(err));
+	if (rk == NULL)
 		return CLI_FAILED;
-	}
-	rd_kafka_t *rk =
-	    rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		fprintf(stderr, "weir consume: %s\n", err);
-		return CLI_FAILED;
-	}
 	signal(SIGINT, cli_kafka_on_signal);
 	signal(SIGTERM, cli_kafka_on_signal);
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	int nparts = 0;
-	rc = cli_consume_assign(rk, &o, &nparts);
+	rc = cli_consume_assign(rk, o, &nparts);
 	if (rc == CLI_OK)
-		rc = cli_consume_loop(rk, &o, nparts);
+		rc = cli_consume_loop(rk, o, nparts);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	return rc;
 }
+
+const cli_verb cli_consume_verb = {
+    .name = "consume",
+    .summary = "print a Kafka topic's messages as lines",
+    .usage = cli_consume_usage,
+    .flags = cli_consume_flags,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_consume_opts),
+    .defaults = &cli_consume_defaults,
+    .args = cli_verb_arg_str,
+    .run = cli_consume,
+};

@@ -487,7 +487,7 @@ cli_local_serve(cli_local_cluster *l)
 	}
 }
 
-int
+static int
 cli_local(cli_ctx *ctx, int argc, char **argv)
 {
 	static cli_local_cluster l;
@@ -527,3 +527,11 @@ cli_local(cli_ctx *ctx, int argc, char **argv)
 	cli_lkafka_stop(l.kafka);
 	return rc;
 }
+
+/* weir local reads its own flags (--topic repeats; every bad number is
+ * reported before it gives up). */
+const cli_verb cli_local_verb = {
+    .name = "local",
+    .summary = "start a whole cluster on this machine (embedded Kafka)",
+    .run_argv = cli_local,
+};

@@ -7,7 +7,6 @@
 #include "parse.h"
 #include "rpc.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,43 +61,49 @@ cli_topic_admin(const char *dir, char *out, size_t outlen)
 	return CLI_OK;
 }
 
-int
-cli_topic(cli_ctx *ctx, int argc, char **argv)
+typedef struct cli_topic_opts {
+	const char *dir;   /* --dir; NULL = cli_local_default_dir() */
+	const char *admin; /* --admin; NULL = env WEIR_LOCAL_ADMIN */
+	char name[256];
+	int partitions;
+} cli_topic_opts;
+
+static const cli_flag cli_topic_flags[] = {
+    CLI_FLAG("dir", 0, CLI_FLAG_STR, cli_topic_opts, dir),
+    CLI_FLAG("admin", 0, CLI_FLAG_STR, cli_topic_opts, admin),
+    CLI_FLAGS_END,
+};
+
+/* create NAME[:PARTITIONS] */
+static bool
+cli_topic_args(const cli_verb *v, void *opts, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"admin", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	const char *dir = cli_local_default_dir();
-	const char *admin = getenv("WEIR_LOCAL_ADMIN");
-	int c;
+	cli_topic_opts *o = opts;
+
+	(void)argc;
+	if (strcmp(argv[0], "create") != 0 ||
+	    cli_topic_spec(argv[1], o->name, sizeof(o->name), &o->partitions) !=
+	        0) {
+		v->usage(stderr);
+		return false;
+	}
+	return true;
+}
+
+static int
+cli_topic(cli_ctx *ctx, void *opts)
+{
+	cli_topic_opts *o = opts;
+	const char *admin = o->admin ? o->admin : getenv("WEIR_LOCAL_ADMIN");
+	const char *dir = o->dir ? o->dir : cli_local_default_dir();
+	char addr[512];
+	int rc;
+
 	(void)ctx;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'd') {
-			dir = optarg;
-		} else if (c == 'a') {
-			admin = optarg;
-		} else if (c == 'h') {
-			cli_topic_usage(stdout);
-			return CLI_OK;
-		} else {
-			cli_topic_usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	char name[256], addr[512];
-	int parts;
-	if (optind != argc - 2 || strcmp(argv[optind], "create") != 0 ||
-	    cli_topic_spec(argv[optind + 1], name, sizeof(name), &parts) != 0) {
-		cli_topic_usage(stderr);
-		return CLI_USAGE;
-	}
 	if (admin != NULL)
 		snprintf(addr, sizeof(addr), "%s", admin);
-	else if ((c = cli_topic_admin(dir, addr, sizeof(addr))) != CLI_OK)
-		return c;
+	else if ((rc = cli_topic_admin(dir, addr, sizeof(addr))) != CLI_OK)
+		return rc;
 	wr_rpc_client *cli;
 	int rv = wr_rpc_client_new(addr, WR_RPC_DIAL_SYNC, &cli);
 	if (rv != WR_OK) {
@@ -108,14 +113,27 @@ cli_topic(cli_ctx *ctx, int argc, char **argv)
 		return CLI_UNREACHABLE;
 	}
 	char err[512] = "";
-	rv = cli_rpc_create_topic(cli, 5000, name, parts, err, sizeof(err));
+	rv = cli_rpc_create_topic(cli, 5000, o->name, o->partitions, err,
+	                          sizeof(err));
 	wr_rpc_client_free(cli);
 	if (rv != WR_OK) {
 		fprintf(stderr, "weir topic: %s\n",
 		        err[0] ? err : wr_strerror(rv));
 		return CLI_FAILED;
 	}
-	printf("created topic %s with %d partition%s\n", name, parts,
-	       parts == 1 ? "" : "s");
+	printf("created topic %s with %d partition%s\n", o->name, o->partitions,
+	       o->partitions == 1 ? "" : "s");
 	return CLI_OK;
 }
+
+const cli_verb cli_topic_verb = {
+    .name = "topic",
+    .summary = "create a topic in the embedded Kafka of weir local",
+    .usage = cli_topic_usage,
+    .flags = cli_topic_flags,
+    .min_args = 2,
+    .max_args = 2,
+    .opts_bytes = sizeof(cli_topic_opts),
+    .args = cli_topic_args,
+    .run = cli_topic,
+};

@@ -9,10 +9,8 @@
 #include "err.h"
 #include "jobspec.h"
 #include "json.h"
-#include "parse.h"
 #include "plan.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,8 +39,7 @@ cli_validate_print_json(const wr_jobspec *spec, const wr_plan *plan,
 	wr_buf b;
 	wr_json j;
 
-	wr_buf_init(&b);
-	wr_json_init(&j, &b);
+	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_bool(&j, "valid", true);
 	wr_json_kv_str(&j, "name", spec->name);
@@ -60,8 +57,7 @@ cli_validate_print_json(const wr_jobspec *spec, const wr_plan *plan,
 	wr_json_arr_end(&j);
 	wr_json_kv_int(&j, "slots", wr_plan_slots_needed(plan));
 	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	wr_buf_fini(&b);
+	cli_json_end(&b);
 }
 
 static void
@@ -73,70 +69,37 @@ cli_validate_print_error(bool json, const char *err)
 	fprintf(stderr, "%s\n", err);
 	if (!json)
 		return;
-	wr_buf_init(&b);
-	wr_json_init(&j, &b);
+	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_bool(&j, "valid", false);
 	wr_json_kv_str(&j, "error", err);
 	wr_json_obj_end(&j);
-	printf("%s\n", b.data);
-	wr_buf_fini(&b);
+	cli_json_end(&b);
 }
 
-/* Parses the flags; returns CLI_OK, or CLI_USAGE (printed), or -1 for
- * --help (printed). */
+typedef struct cli_validate_opts {
+	const char *path;    /* first: cli_verb_arg_str */
+	int64_t parallelism; /* 0 = as in the file */
+} cli_validate_opts;
+
+static const cli_flag cli_validate_flags[] = {
+    CLI_FLAG_RANGE("parallelism", 'p', cli_validate_opts, parallelism, 1,
+                   WR_JOB_MAX_PARALLELISM),
+    CLI_FLAGS_END,
+};
+
 static int
-cli_validate_flags(int argc, char **argv, int *parallelism)
+cli_validate(cli_ctx *ctx, void *opts)
 {
-	static const struct option opts[] = {
-	    {"parallelism", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	int64_t v;
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			cli_validate_usage(stdout);
-			return -1;
-		}
-		if (c != 'p') {
-			cli_validate_usage(stderr);
-			return CLI_USAGE;
-		}
-		if (wr_parse_int64(optarg, &v) != WR_OK || v < 1 ||
-		    v > WR_JOB_MAX_PARALLELISM) {
-			fprintf(stderr,
-			        "weir validate: -p takes 1 .. %d, not '%s'\n",
-			        WR_JOB_MAX_PARALLELISM, optarg);
-			return CLI_USAGE;
-		}
-		*parallelism = (int)v;
-	}
-	if (optind != argc - 1) {
-		cli_validate_usage(stderr);
-		return CLI_USAGE;
-	}
-	return CLI_OK;
-}
-
-int
-cli_validate(cli_ctx *ctx, int argc, char **argv)
-{
+	const cli_validate_opts *o = opts;
 	char err[CLI_VALIDATE_ERR_BYTES] = "";
 	wr_jobspec *spec = NULL;
 	wr_plan *plan = NULL;
-	const char *path;
 	size_t nsources = 0;
-	int parallelism = 0;
-	int rc = cli_validate_flags(argc, argv, &parallelism);
+	int rc = CLI_OK;
 
-	if (rc != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
-	path = argv[optind];
-	if (wr_jobspec_load_file(path, parallelism, &spec, err, sizeof(err)) !=
-	        WR_OK ||
+	if (wr_jobspec_load_file(o->path, (int)o->parallelism, &spec, err,
+	                         sizeof(err)) != WR_OK ||
 	    wr_plan_build(spec, &plan, err, sizeof(err)) != WR_OK) {
 		cli_validate_print_error(ctx->json, err);
 		rc = CLI_FAILED;
@@ -150,10 +113,23 @@ cli_validate(cli_ctx *ctx, int argc, char **argv)
 	else
 		printf("%s: ok (job '%s': %zu sources, %zu nodes, %d vertices, "
 		       "needs %d slots)\n",
-		       path, spec->name, nsources, spec->nnodes - nsources,
+		       o->path, spec->name, nsources, spec->nnodes - nsources,
 		       plan->nvertices, wr_plan_slots_needed(plan));
 	wr_plan_free(plan);
 free_spec:
 	wr_jobspec_free(spec);
 	return rc;
 }
+
+const cli_verb cli_validate_verb = {
+    .name = "validate",
+    .summary = "check a job file without submitting it (errors at "
+               "file:line:col)",
+    .usage = cli_validate_usage,
+    .flags = cli_validate_flags,
+    .min_args = 1,
+    .max_args = 1,
+    .opts_bytes = sizeof(cli_validate_opts),
+    .args = cli_verb_arg_str,
+    .run = cli_validate,
+};

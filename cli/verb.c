@@ -1,0 +1,197 @@
+/*
+ * verb.c - the verb table and the one way every verb reads its flags:
+ * getopt_long over the verb's flag table, -h/--help, the usage on a usage
+ * error, then the verb's handler with its options.
+ */
+#include "cli.h"
+
+#include "err.h"
+#include "mem.h"
+#include "parse.h"
+#include "wr_assert.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The verbs in the order `weir --help` lists them. */
+static const cli_verb *const cli_verbs[] = {
+    &cli_local_verb,   &cli_run_verb,         &cli_list_verb,
+    &cli_info_verb,    &cli_cancel_verb,      &cli_savepoint_verb,
+    &cli_stop_verb,    &cli_checkpoints_verb, &cli_cluster_verb,
+    &cli_produce_verb, &cli_consume_verb,     &cli_gen_verb,
+    &cli_topic_verb,   &cli_validate_verb,
+};
+
+/* Flags of one verb: its getopt tables live on the stack (gen has 8). */
+#define CLI_VERB_MAX_FLAGS 16
+/* getopt_long's value for a flag without a short name: above any char,
+ * plus the flag's index. */
+#define CLI_FLAG_LONG_ONLY 256
+
+const cli_verb *
+cli_verb_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cli_verbs) / sizeof(cli_verbs[0]); i++)
+		if (strcmp(name, cli_verbs[i]->name) == 0)
+			return cli_verbs[i];
+	return NULL;
+}
+
+void
+cli_verb_list_all(FILE *f)
+{
+	for (size_t i = 0; i < sizeof(cli_verbs) / sizeof(cli_verbs[0]); i++)
+		fprintf(f, "  %-12s %s\n", cli_verbs[i]->name,
+		        cli_verbs[i]->summary);
+}
+
+/* getopt_long's tables for v: its flags in their order, then --help (the
+ * order of the long options is the order getopt lists them in when a
+ * prefix is ambiguous). */
+static void
+cli_verb_getopt(const cli_verb *v, struct option *lopts, char *shorts)
+{
+	int n = 0;
+
+	*shorts++ = 'h';
+	for (const cli_flag *f = v->flags; f != NULL && f->name != NULL;
+	     f++, n++) {
+		WR_ASSERT(n < CLI_VERB_MAX_FLAGS);
+		int has_arg =
+		    f->kind == CLI_FLAG_BOOL ? no_argument : required_argument;
+		lopts[n] = (struct option){
+		    f->name, has_arg, NULL,
+		    f->short_name ? f->short_name : CLI_FLAG_LONG_ONLY + n};
+		if (f->short_name) {
+			*shorts++ = f->short_name;
+			if (has_arg == required_argument)
+				*shorts++ = ':';
+		}
+	}
+	lopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+	lopts[n] = (struct option){NULL, 0, NULL, 0};
+	*shorts = '\0';
+}
+
+/* The flag getopt_long returned c for, or NULL ('?': not one of v's). */
+static const cli_flag *
+cli_verb_flag(const cli_verb *v, int c)
+{
+	if (c >= CLI_FLAG_LONG_ONLY)
+		return &v->flags[c - CLI_FLAG_LONG_ONLY];
+	for (const cli_flag *f = v->flags; f != NULL && f->name != NULL; f++)
+		if (f->short_name == c)
+			return f;
+	return NULL;
+}
+
+/* A CLI_FLAG_INT value; the message names the flag as it is best known:
+ * "-p", or "--rate" where there is no short form. */
+static bool
+cli_flag_int(const cli_verb *v, const cli_flag *f, const char *arg,
+             int64_t *out)
+{
+	char flag[64];
+	int64_t x;
+
+	if (wr_parse_int64(arg, &x) == WR_OK && x >= f->min && x <= f->max) {
+		*out = x;
+		return true;
+	}
+	if (f->short_name)
+		snprintf(flag, sizeof(flag), "-%c", f->short_name);
+	else
+		snprintf(flag, sizeof(flag), "--%s", f->name);
+	fprintf(stderr,
+	        "weir %s: %s takes %" PRId64 " .. %" PRId64 ", not '%s'\n",
+	        v->name, flag, f->min, f->max, arg);
+	return false;
+}
+
+/* Stores one flag's value into its field; false after saying why. */
+static bool
+cli_flag_set(const cli_verb *v, const cli_flag *f, const char *arg, void *field)
+{
+	switch (f->kind) {
+	case CLI_FLAG_BOOL:
+		*(bool *)field = true;
+		return true;
+	case CLI_FLAG_STR:
+		*(const char **)field = arg;
+		return true;
+	case CLI_FLAG_INT:
+		return cli_flag_int(v, f, arg, field);
+	case CLI_FLAG_FN:
+		return f->parse(v, arg, field);
+	}
+	return false;
+}
+
+/* A usage error: the verb's hint, else its usage where nothing else said
+ * what was wrong (getopt's own message names a bad flag but not the
+ * verb's usage). */
+static int
+cli_verb_usage_error(const cli_verb *v, bool show_usage)
+{
+	if (v->hint != NULL)
+		fputs(v->hint, stderr);
+	else if (show_usage)
+		v->usage(stderr);
+	return CLI_USAGE;
+}
+
+int
+cli_verb_parse(const cli_verb *v, void *opts, int argc, char **argv)
+{
+	struct option lopts[CLI_VERB_MAX_FLAGS + 2];
+	char shorts[2 * CLI_VERB_MAX_FLAGS + 2];
+	int c;
+
+	cli_verb_getopt(v, lopts, shorts);
+	optind = 0; /* glibc: a fresh scan, whatever was parsed before */
+	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
+		if (c == 'h') {
+			v->usage(stdout);
+			return CLI_HELP;
+		}
+		const cli_flag *f = cli_verb_flag(v, c);
+		if (f == NULL)
+			return cli_verb_usage_error(v, true);
+		if (!cli_flag_set(v, f, optarg, (char *)opts + f->offset))
+			return cli_verb_usage_error(v, false);
+	}
+	int n = argc - optind;
+	if (n < v->min_args || (v->max_args != CLI_ARGS_ANY && n > v->max_args))
+		return cli_verb_usage_error(v, true);
+	if (v->args != NULL && !v->args(v, opts, n, argv + optind))
+		return cli_verb_usage_error(v, false);
+	return CLI_OK;
+}
+
+bool
+cli_verb_arg_str(const cli_verb *v, void *opts, int argc, char **argv)
+{
+	(void)v;
+	(void)argc;
+	*(const char **)opts = argv[0];
+	return true;
+}
+
+int
+cli_verb_dispatch(cli_ctx *ctx, const cli_verb *v, int argc, char **argv)
+{
+	ctx->verb = v;
+	if (v->run_argv != NULL)
+		return v->run_argv(ctx, argc, argv);
+	void *opts = v->opts_bytes > 0 ? wr_xcalloc(1, v->opts_bytes) : NULL;
+	if (v->defaults != NULL)
+		memcpy(opts, v->defaults, v->opts_bytes);
+	int rc = cli_verb_parse(v, opts, argc, argv);
+	if (rc == CLI_OK)
+		rc = v->run != NULL ? v->run(ctx, opts)
+		                    : cli_call(ctx, &v->request, opts);
+	free(opts);
+	return rc == CLI_HELP ? CLI_OK : rc;
+}
