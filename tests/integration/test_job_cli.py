@@ -14,11 +14,10 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 
-from weirtest import (WEIR, LocalCluster, check, free_port, main, run, spawn,
-                      wait_for)
+from weirtest import (WEIR, Cluster, check, free_port, main, run,
+                      scratch_dir, spawn)
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 VERBS = ("run", "list", "info", "cancel")
@@ -68,7 +67,7 @@ nodes:
     sink: { file: { path: "%(out)s" } }
 """
 
-_tmp = tempfile.mkdtemp(prefix="weir-jobcli-")
+_tmp = scratch_dir("weir-jobcli-")
 
 
 def write(name, text):
@@ -126,8 +125,7 @@ def test_offline():
 
 
 def test_fresh_cluster():
-    c = LocalCluster(taskmanagers=0)
-    try:
+    with Cluster(taskmanagers=0) as c:
         check(json.loads(c.cli("list", "-o", "json").stdout) == {"jobs": []},
               "no running jobs")
         check(json.loads(c.cli("-o", "json", "list", "-a").stdout) ==
@@ -148,16 +146,6 @@ def test_fresh_cluster():
                   os.path.join(_tmp, "no-such-savepoint"),
                   "--allow-non-restored-state", job, check_rc=1)
         check(b"savepoint" in r.stderr, "savepoint refused: %s" % r.stderr)
-    finally:
-        c.stop()
-
-
-def info(c, job_id):
-    return json.loads(c.cli("info", job_id, "-o", "json").stdout)
-
-
-def state_of(c, job_id):
-    return info(c, job_id)["state"]
 
 
 def listed(c, *flags):
@@ -195,10 +183,9 @@ def check_info_shape(c, ji, job_id, name):
 
 def test_detached_list_info_cancel(c):
     job = kafka_job(c, "cli-detached", "idle")
-    r = c.cli("run", "-d", "-o", "json", job)
-    job_id = json.loads(r.stdout)["job_id"]
+    job_id = c.submit(job)
     check(re.fullmatch(r"[0-9a-f]{32}", job_id), "job id %r" % job_id)
-    wait_for(lambda: state_of(c, job_id) == "RUNNING", 15, "job RUNNING")
+    c.wait_state(job_id, "RUNNING", 15)
     j = listed(c).get(job_id)
     check(j is not None and j["name"] == "cli-detached" and
           j["state"] == "RUNNING" and set(j) ==
@@ -207,16 +194,16 @@ def test_detached_list_info_cancel(c):
     check(job_id in table and "cli-detached" in table and
           re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", table),
           "list table:\n" + table)
-    check_info_shape(c, info(c, job_id), job_id, "cli-detached")
+    check_info_shape(c, c.info(job_id), job_id, "cli-detached")
     table = c.cli("info", job_id).stdout.decode()
     check(job_id in table and "RUNNING" in table, "info table:\n" + table)
 
     r = c.cli("cancel", job_id)
     check(("Cancelled job " + job_id).encode() in r.stdout, r.stdout)
-    wait_for(lambda: state_of(c, job_id) == "CANCELED", 15, "job CANCELED")
+    c.wait_state(job_id, "CANCELED", 15)
     check(job_id not in listed(c), "a canceled job is not running")
     check(listed(c, "-a")[job_id]["state"] == "CANCELED", "list -a")
-    check(info(c, job_id)["end_time"] >= info(c, job_id)["start_time"],
+    check(c.info(job_id)["end_time"] >= c.info(job_id)["start_time"],
           "end_time")
     c.cli("cancel", job_id, check_rc=1)
 
@@ -229,7 +216,7 @@ def test_attached_finished(c):
     m = re.search(r"Job has been submitted with JobID ([0-9a-f]{32})", out)
     check(m, "submitted line in:\n" + out)
     check("has finished" in out, "finished in:\n" + out)
-    check(state_of(c, m.group(1)) == "FINISHED", "state after run")
+    check(c.state(m.group(1)) == "FINISHED", "state after run")
 
 
 def attach(c, job):
@@ -237,7 +224,7 @@ def attach(c, job):
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # With -o json the first stdout line is the id; progress is on stderr.
     job_id = json.loads(p.stdout.readline())["job_id"]
-    wait_for(lambda: state_of(c, job_id) == "RUNNING", 15, "job RUNNING")
+    c.wait_state(job_id, "RUNNING", 15)
     return p, job_id
 
 
@@ -258,7 +245,7 @@ def test_attached_failed(c):
     err = p.stderr.read().decode()
     check(rc == 1 and "FAILED" in err and "invalid record" in err,
           "attached run of a failing job: rc %d\n%s" % (rc, err))
-    ji = info(c, job_id)
+    ji = c.info(job_id)
     check(ji["state"] == "FAILED" and ji["failure"], "info %s" % ji)
 
 
@@ -271,22 +258,18 @@ def test_attached_detach(c):
     # For longer than two polls of an attached run: still RUNNING.
     deadline = time.monotonic() + 1.2
     while time.monotonic() < deadline:
-        check(state_of(c, job_id) == "RUNNING", "the job keeps running")
-    c.cli("cancel", job_id)
-    wait_for(lambda: state_of(c, job_id) == "CANCELED", 15, "CANCELED")
+        check(c.state(job_id) == "RUNNING", "the job keeps running")
+    c.cancel(job_id, 15)
 
 
 def test_with_taskmanager():
-    c = LocalCluster(taskmanagers=1, slots=4, topics=("idle:1", "bad:1"))
-    try:
+    with Cluster(taskmanagers=1, slots=4, topics=("idle:1", "bad:1")) as c:
         for t in (test_detached_list_info_cancel, test_attached_finished,
                   test_attached_canceled, test_attached_failed,
                   test_attached_detach):
             t0 = time.monotonic()
             t(c)
             print("     %-36s %.1fs" % (t.__name__, time.monotonic() - t0))
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":
