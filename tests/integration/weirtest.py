@@ -173,7 +173,9 @@ class Cluster:
     `taskmanagers` TaskManagers of `slots` slots (topics: "name:partitions"
     created at start; config: a base weir.yaml). mode "daemons": a
     standalone weir-jobmanager and `taskmanagers` weir-taskmanager
-    processes, no Kafka (config: more weir.yaml sections, appended).
+    processes, no Kafka (config: more weir.yaml sections, appended). env:
+    the environment of the processes started at start (None: this
+    process's), for fault injection or credentials, say.
 
     Leaving a `with` block normally stops the cluster with stop(), which
     checks the processes exit cleanly; leaving it on an exception kills
@@ -181,9 +183,10 @@ class Cluster:
     set, or keep=True)."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
-                 mode="local", keep=False):
+                 mode="local", env=None, keep=False):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
         self.mode, self.slots, self.keep = mode, slots, keep
+        self.env = env
         self.rest_port = free_port()
         self.jm_port = free_port()
         self.jm = "tcp://127.0.0.1:%d" % self.jm_port
@@ -231,7 +234,7 @@ class Cluster:
         for t in topics:
             args += ["--topic", t]
         self.proc = spawn(args, stdout=self.out, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=self.env)
         wait_for(self._local_up, 30, "weir local to come up")
 
     def _local_up(self):
@@ -272,7 +275,7 @@ class Cluster:
         p = spawn([JOBMANAGER, "--config",
                    os.path.join(self.dir, "weir.yaml")],
                   stdout=log, stderr=subprocess.STDOUT,
-                  stdin=subprocess.DEVNULL)
+                  stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         if self.proc is not None:
             self.extra.append(p)
@@ -280,13 +283,14 @@ class Cluster:
 
     def start_taskmanager(self, env=None):
         """Another TaskManager on the cluster's weir.yaml (env: its
-        environment; None: this process's); returns its Popen."""
+        environment; None: the cluster's); returns its Popen."""
         n = len(self.extra)
         log = open(os.path.join(self.dir, "log", "tm-extra-%d.log" % n), "w")
         p = spawn([TASKMANAGER, "--config",
                    os.path.join(self.dir, "weir.yaml")],
                   stdout=log, stderr=subprocess.STDOUT,
-                  stdin=subprocess.DEVNULL, env=env)
+                  stdin=subprocess.DEVNULL,
+                  env=env if env is not None else self.env)
         log.close()
         self.extra.append(p)
         return p
@@ -488,14 +492,21 @@ class Cluster:
     # ---- Kafka (kcat) ----
 
     def produce(self, topic, lines, partition=None):
-        """Writes lines (strings, or objects written as JSON) to topic, to
-        one partition when given."""
-        data = "".join((l if isinstance(l, str) else json.dumps(l)) + "\n"
-                       for l in lines)
-        args = ["kcat", "-b", self.bootstrap, "-P", "-t", topic]
-        if partition is not None:
-            args += ["-p", str(partition)]
-        run(args, input=data.encode(), check_rc=0)
+        """Writes lines to topic: strings, or objects written as JSON (an
+        object's "_p" names its partition and is left out). partition: of
+        every line; None: the "_p" of each, else kcat's choice."""
+        by_part = {}
+        for l in lines:
+            p = partition
+            if not isinstance(l, str):
+                p = l.get("_p", p)
+                l = json.dumps({k: v for k, v in l.items() if k != "_p"})
+            by_part.setdefault(p, []).append(l + "\n")
+        for p, ls in by_part.items():
+            args = ["kcat", "-b", self.bootstrap, "-P", "-t", topic]
+            if p is not None:
+                args += ["-p", str(p)]
+            run(args, input="".join(ls).encode(), check_rc=0)
 
     def consume(self, topic, fmt="%s\n", committed=False, timeout=60):
         """Every message of topic up to the end of each partition, one
@@ -587,10 +598,10 @@ class Cluster:
         return [t for t in d.get("taskmanagers", [])
                 if t.get("state") == "alive"]
 
-    def tm_metric(self, name, job=None, vertex=None):
-        """Sum of a metric over the live TaskManagers (of one job and
-        vertex when given); a TaskManager that does not answer counts 0."""
-        total = 0.0
+    def tm_metrics(self):
+        """The /metrics texts of the live TaskManagers (those that
+        answer)."""
+        out = []
         for t in self.taskmanagers():
             try:
                 st, text = http_get("http://%s/metrics" %
@@ -598,8 +609,14 @@ class Cluster:
             except OSError:
                 continue
             if st == 200:
-                total += metric_sum(text, name, job, vertex)
-        return total
+                out.append(text)
+        return out
+
+    def tm_metric(self, name, job=None, vertex=None):
+        """Sum of a metric over the live TaskManagers (of one job and
+        vertex when given)."""
+        return sum(metric_sum(t, name, job, vertex)
+                   for t in self.tm_metrics())
 
 
 def main(tests):
