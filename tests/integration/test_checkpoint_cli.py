@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 from weirtest import (WEIR, Cluster, check, free_port, main, run,
-                      scratch_dir, wait_for)
+                      scratch_dir, text_of, wait_for, write_file)
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 VERBS = ("checkpoints", "savepoint", "stop")
@@ -64,18 +64,6 @@ HISTORY_KEYS = {"id", "status", "is_savepoint", "trigger_timestamp",
                 "num_acknowledged_subtasks", "num_subtasks"}
 
 _tmp = scratch_dir("weir-ckptcli-")
-
-
-def write(name, text):
-    path = os.path.join(_tmp, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def text(r):
-    return r.stdout.decode(errors="replace") + r.stderr.decode(
-        errors="replace")
 
 
 def rest(c, method, path, body=None):
@@ -136,12 +124,12 @@ def test_offline():
     for args in usage:
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 2, "%s: rc %d, want 2\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
     for args in (["checkpoints", UNKNOWN], ["savepoint", UNKNOWN],
                  ["stop", "--drain", UNKNOWN]):
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 3, "%s: rc %d, want 3\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
 
 
 _cluster = None
@@ -181,7 +169,7 @@ def test_unknown_job():
 
 def test_without_checkpointing():
     c = cluster()
-    job_id = c.submit(write("plain.yaml", PLAIN_JOB % {
+    job_id = c.submit(write_file(_tmp, "plain.yaml", PLAIN_JOB % {
         "out": os.path.join(_tmp, "plain")}), wait="RUNNING", timeout=30)
     try:
         # Counts all 0, nothing restored, no history; REST says the same.
@@ -293,7 +281,7 @@ def check_history(c, job_id):
 
 def test_savepoint():
     c = cluster()
-    job_id = c.submit(write("sp.yaml", CKPT_JOB % {
+    job_id = c.submit(write_file(_tmp, "sp.yaml", CKPT_JOB % {
         "name": "ckpt-sp", "out": os.path.join(_tmp, "sp-out")}),
         wait="RUNNING", timeout=30)
     try:
@@ -305,7 +293,7 @@ def test_savepoint():
                             "savepoint", job_id, "sps"], cwd=work,
                            capture_output=True, timeout=120)
         check(r.returncode == 0, "savepoint rc %d\n%s" % (r.returncode,
-                                                          text(r)))
+                                                          text_of(r)))
         path = json.loads(r.stdout)["path"]
         check(set(json.loads(r.stdout)) == {"path"}, "only the path")
         check_savepoint_path(path, os.path.join(work, "sps"), job_id)
@@ -356,7 +344,7 @@ def test_savepoint():
 
 def test_stop_and_restore():
     c = cluster()
-    job = write("stop.yaml", CKPT_JOB % {
+    job = write_file(_tmp, "stop.yaml", CKPT_JOB % {
         "name": "ckpt-stop", "out": os.path.join(_tmp, "stop-out")})
     job_id = c.submit(job, wait="RUNNING", timeout=30)
     c.wait_checkpoint(job_id, 1)

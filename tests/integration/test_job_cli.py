@@ -17,7 +17,7 @@ import subprocess
 import time
 
 from weirtest import (WEIR, Cluster, check, free_port, main, run,
-                      scratch_dir, spawn)
+                      scratch_dir, spawn, text_of, write_file)
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 VERBS = ("run", "list", "info", "cancel")
@@ -70,25 +70,13 @@ nodes:
 _tmp = scratch_dir("weir-jobcli-")
 
 
-def write(name, text):
-    path = os.path.join(_tmp, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def text(r):
-    return r.stdout.decode(errors="replace") + r.stderr.decode(
-        errors="replace")
-
-
 def test_offline():
     dead = "tcp://127.0.0.1:%d" % free_port()
-    broken = write("broken.yaml", BROKEN)
+    broken = write_file(_tmp, "broken.yaml", BROKEN)
     # Validated locally: the dead JobManager is never dialled (1, not 3).
     r = run([WEIR, "--jobmanager", dead, "run", broken])
     check(r.returncode == 1, "broken job: rc %d\n%s" % (r.returncode,
-                                                         text(r)))
+                                                         text_of(r)))
     check(re.search(r"broken\.yaml:7:5: unknown key 'colour'",
                     r.stderr.decode()), "file:line:col in %s" % r.stderr)
     check(b"cannot reach" not in r.stderr, "JobManager contacted")
@@ -98,14 +86,14 @@ def test_offline():
           "missing file: %d %s" % (r.returncode, r.stderr))
 
     # A valid job, lists, info and cancel: the JobManager is unreachable.
-    job = write("ok.yaml", KAFKA_JOB % {
+    job = write_file(_tmp, "ok.yaml", KAFKA_JOB % {
         "name": "ok", "topic": "t", "bootstrap": "127.0.0.1:1",
         "out": _tmp})
     for args in (["run", "-d", job], ["run", job], ["list"], ["list", "-a"],
                  ["info", UNKNOWN], ["cancel", UNKNOWN]):
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 3, "%s: rc %d, want 3\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
 
     for verb in VERBS:
         r = run([WEIR, verb, "--help"])
@@ -121,7 +109,7 @@ def test_offline():
     for args in usage:
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 2, "%s: rc %d, want 2\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
 
 
 def test_fresh_cluster():
@@ -137,7 +125,7 @@ def test_fresh_cluster():
             check(("no job " + UNKNOWN).encode() in r.stderr,
                   "%s unknown: %s" % (verb, r.stderr))
         # Valid here, refused there (no slots): the JobManager's reason.
-        job = write("noslots.yaml", KAFKA_JOB % {
+        job = write_file(_tmp, "noslots.yaml", KAFKA_JOB % {
             "name": "noslots", "topic": "t", "bootstrap": c.bootstrap,
             "out": os.path.join(_tmp, "noslots")})
         r = c.cli("run", "-d", job, check_rc=1)
@@ -154,7 +142,7 @@ def listed(c, *flags):
 
 
 def kafka_job(c, name, topic):
-    return write(name + ".yaml", KAFKA_JOB % {
+    return write_file(_tmp, name + ".yaml", KAFKA_JOB % {
         "name": name, "topic": topic, "bootstrap": c.bootstrap,
         "out": os.path.join(_tmp, name)})
 
@@ -209,7 +197,7 @@ def test_detached_list_info_cancel(c):
 
 
 def test_attached_finished(c):
-    job = write("bounded.yaml", BOUNDED_JOB % {
+    job = write_file(_tmp, "bounded.yaml", BOUNDED_JOB % {
         "out": os.path.join(_tmp, "bounded")})
     r = c.cli("run", job, timeout=60)
     out = r.stdout.decode()

@@ -90,6 +90,20 @@ def run(args, input=None, timeout=60, check_rc=None):
     return r
 
 
+def write_file(d, name, text):
+    """Writes text to d/name; returns the path."""
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def text_of(r):
+    """stdout, then stderr, of a finished run, as text."""
+    return r.stdout.decode(errors="replace") + r.stderr.decode(
+        errors="replace")
+
+
 def http_get(url, timeout=5):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -185,7 +199,7 @@ class Cluster:
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
                  mode="local", env=None, keep=False):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
-        self.mode, self.slots, self.keep = mode, slots, keep
+        self.mode, self.keep = mode, keep
         self.env = env
         self.rest_port = free_port()
         self.jm_port = free_port()
