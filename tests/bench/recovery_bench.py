@@ -152,37 +152,17 @@ def http_text(url, timeout=2.0):
         return None
 
 
-def rest(c, path):
-    t = http_text("http://127.0.0.1:%d%s" % (c.rest_port, path))
-    try:
-        return json.loads(t) if t is not None else None
-    except ValueError:
-        return None
-
-
 def metric(addr, name, job, vertex):
     """Sum over subtasks of name{job, vertex} on one TaskManager; None when
     the TaskManager does not answer, 0 when the series is absent."""
     t = http_text("http://%s/metrics" % addr, timeout=1.0)
     if t is None:
         return None
-    total = 0
-    want_job, want_v = 'job="%s"' % job, 'vertex="%s"' % vertex
-    for line in t.splitlines():
-        if line.startswith(name + "{") and want_job in line and \
-                want_v in line:
-            total += int(float(line.rsplit(" ", 1)[1]))
-    return total
-
-
-def taskmanagers(c):
-    d = rest(c, "/taskmanagers")
-    return [t for t in (d or {}).get("taskmanagers", [])
-            if t.get("state") == "alive"]
+    return int(wt.metric_sum(t, name, job, vertex))
 
 
 def job_info(c, job):
-    return rest(c, "/jobs/%s" % job)
+    return c.rest_json("/jobs/%s" % job)
 
 
 def all_running(info):
@@ -199,7 +179,7 @@ def vertex_of(info, node):
 
 
 def checkpoints(c, job):
-    return rest(c, "/jobs/%s/checkpoints" % job) or {}
+    return c.rest_json("/jobs/%s/checkpoints" % job) or {}
 
 
 LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z ")
@@ -271,11 +251,7 @@ def job_yaml(name, interval, delay="100ms", min_pause="0s",
 
 
 def submit(c, text, extra=()):
-    path = os.path.join(c.dir, "job-%d.yaml" % int(time.time() * 1000))
-    with open(path, "w") as f:
-        f.write(text)
-    r = c.cli("run", "-d", *extra, "-o", "json", path, timeout=300)
-    return json.loads(r.stdout)["job_id"]
+    return c.submit(text, *extra, name="job.yaml", timeout=300)
 
 
 def drop_job_files(c, job):
@@ -292,62 +268,19 @@ def cancel(c, job):
     drop_job_files(c, job)
 
 
-class TaskManagers:
-    """weir local's TaskManagers, then replacements started here."""
-
-    def __init__(self, c):
-        self.c = c
-        self.pids = [p for p in c.child_pids()
-                     if "weir-taskmanager" in open(
-                         "/proc/%d/cmdline" % p).read()]
-        self.procs = []
-
-    @staticmethod
-    def tm_id(pid):
-        try:
-            with open(os.readlink("/proc/%d/fd/1" % pid)) as f:
-                m = re.search(r"TM-STARTED id=(\S+)", f.read())
-            return m.group(1) if m else None
-        except OSError:
-            return None
-
-    def pid_of(self, tm_id):
-        for p in self.pids:
-            if wt.alive(p) and self.tm_id(p) == tm_id:
-                return p
-        return None
-
-    def start_one(self):
-        log = open(os.path.join(self.c.dir, "log",
-                                "tm-extra-%d.log" % len(self.procs)), "w")
-        p = wt.spawn([wt.TASKMANAGER, "--config",
-                      os.path.join(self.c.dir, "weir.yaml")],
-                     stdout=log, stderr=subprocess.STDOUT,
-                     stdin=subprocess.DEVNULL)
-        log.close()
-        self.procs.append(p)
-        self.pids.append(p.pid)
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-
 # ---- 1. recovery ----
 
-def recovery_run(c, tms, k, mode):
+def recovery_run(c, k, mode):
     job = submit(c, job_yaml("bench-recovery-%s-%d" % (mode, k),
                              args.interval, args.restart_delay,
                              rate=args.rate))
     try:
-        return recovery_measure(c, tms, job, k, mode)
+        return recovery_measure(c, job, k, mode)
     finally:
         cancel(c, job)
 
 
-def recovery_measure(c, tms, job, k, mode):
+def recovery_measure(c, job, k, mode):
     wait_for(lambda: all_running(job_info(c, job)), 60, "job running")
     target = args.state_mb * MIB
     t0 = time.monotonic()
@@ -367,22 +300,21 @@ def recovery_measure(c, tms, job, k, mode):
     info = job_info(c, job)
     kv = vertex_of(info, KEYED_NODE)
     victim_id = kv["subtasks"][0]["taskmanager"]
-    victim = tms.pid_of(victim_id)
+    victim = c.pid_of(victim_id)
     if victim is None:
         raise wt.Failure("no pid for TaskManager %s" % victim_id)
     # records the keyed vertex received on every other TaskManager before
     # the kill (a TaskManager that ran it before keeps its counter)
     base = {}
-    for t in taskmanagers(c):
+    for t in c.taskmanagers():
         if t["id"] != victim_id:
             base[t["id"]] = metric(t["metrics_address"],
                                    "weir_records_in_total", job, kv["id"])
     jm_log = os.path.join(c.dir, "log", "jobmanager.log")
     jm_off = os.path.getsize(jm_log)
     t_kill = time.time()
-    os.kill(victim, signal.SIGKILL)
-    tms.pids.remove(victim)
-    tms.start_one()
+    c.kill_taskmanager(victim)
+    c.start_taskmanager()
     t_running = t_first = None
     redeployed = False
     tml, tml_at = [], 0.0
@@ -394,7 +326,7 @@ def recovery_measure(c, tms, job, k, mode):
                               "RUNNING"))
         now = time.time()
         if now - tml_at > 0.2:
-            tml = [t for t in taskmanagers(c) if t["id"] != victim_id]
+            tml = [t for t in c.taskmanagers() if t["id"] != victim_id]
             tml_at = now
         if t_first is None:
             for t in tml:
@@ -596,7 +528,7 @@ def rates(samples, windows, lo, hi):
             [d / t if t else None for d, t in per])
 
 
-def checkpoint_bench(c, tms):
+def checkpoint_bench(c):
     target = args.big_state_mb * MIB
     # Build: no checkpoint while the state grows.
     job = submit(c, job_yaml("bench-state-build", "7d"))
@@ -620,7 +552,7 @@ def checkpoint_bench(c, tms):
         build["timed_out"] = size < target
         info = job_info(c, job)
         sv = vertex_of(info, SOURCE_NODE)
-        addr = {t["id"]: t["metrics_address"] for t in taskmanagers(c)}
+        addr = {t["id"]: t["metrics_address"] for t in c.taskmanagers()}
         build["records"] = metric(
             addr[sv["subtasks"][0]["taskmanager"]],
             "weir_records_out_total", job, sv["id"])
@@ -657,12 +589,12 @@ def checkpoint_bench(c, tms):
         info = job_info(c, job)
         sv = vertex_of(info, "orders_again")
         kv = vertex_of(info, KEYED_NODE)
-        addr = {t["id"]: t["metrics_address"] for t in taskmanagers(c)}
+        addr = {t["id"]: t["metrics_address"] for t in c.taskmanagers()}
         smp = Sampler(addr[sv["subtasks"][0]["taskmanager"]],
                       "weir_records_out_total", job, sv["id"])
         pt = None
         if args.profile:
-            pid = tms.pid_of(kv["subtasks"][0]["taskmanager"])
+            pid = c.pid_of(kv["subtasks"][0]["taskmanager"])
             pt = perf_trace_start(c, pid) if pid else None
         smp.start()
         want = args.runs + 1
@@ -871,9 +803,8 @@ def main():
               "}\nlog: { level: debug }\n" % (args.heartbeat_interval,
                                                args.heartbeat_timeout))
     say("starting weir local (2 TaskManagers x 1 slot) from %s" % args.bin)
-    c = wt.LocalCluster(taskmanagers=2, slots=1, config=config)
+    c = wt.Cluster(taskmanagers=2, slots=1, config=config, keep=args.keep)
     say("cluster directory %s" % c.dir)
-    tms = TaskManagers(c)
     result = {"bin": os.path.abspath(args.bin), "runs": args.runs,
               "state_mb": args.state_mb, "big_state_mb": args.big_state_mb,
               "interval": args.interval, "restart_delay": args.restart_delay,
@@ -887,25 +818,17 @@ def main():
             [args.kill_at]
         if args.only != "checkpoint":
             for mode in modes:
-                rec.append((mode, [recovery_run(c, tms, k, mode)
+                rec.append((mode, [recovery_run(c, k, mode)
                                    for k in range(1, args.runs + 1)]))
         if args.only != "recovery":
-            cb = checkpoint_bench(c, tms)
+            cb = checkpoint_bench(c)
     finally:
-        tms.stop()
         try:
             c.stop()
         except Exception as e:
             say("weir local did not stop cleanly: %s" % e)
-            for p in c.child_pids():
-                os.kill(p, signal.SIGKILL)
-            if c.proc.poll() is None:
-                c.proc.kill()
-                c.proc.wait()
-        if args.keep:
-            say("kept %s" % c.dir)
-        else:
-            shutil.rmtree(c.dir, ignore_errors=True)
+        finally:
+            c.close()  # kills what is left; removes the directory
     print()
     print("weir recovery/checkpoint bench: %d CPUs, load %s; job: "
           "parallelism 1, datagen -> key_by order_id -> reduce; 2 "

@@ -19,12 +19,11 @@ GET /jobs/{id}/checkpoints, POST /jobs/{id}/savepoints, POST /jobs/{id}/stop.
 import json
 import os
 import subprocess
-import tempfile
 import time
 import urllib.request
 
-from weirtest import (WEIR, LocalCluster, check, free_port, main, run,
-                      wait_for)
+from weirtest import (WEIR, Cluster, check, free_port, main, run,
+                      scratch_dir, text_of, wait_for, write_file)
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 VERBS = ("checkpoints", "savepoint", "stop")
@@ -66,19 +65,7 @@ HISTORY_KEYS = {"id", "status", "is_savepoint", "trigger_timestamp",
                 "external_path", "failure_message",
                 "num_acknowledged_subtasks", "num_subtasks"}
 
-_tmp = tempfile.mkdtemp(prefix="weir-ckptcli-")
-
-
-def write(name, text):
-    path = os.path.join(_tmp, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def text(r):
-    return r.stdout.decode(errors="replace") + r.stderr.decode(
-        errors="replace")
+_tmp = scratch_dir("weir-ckptcli-")
 
 
 def rest(c, method, path, body=None):
@@ -93,22 +80,6 @@ def rest(c, method, path, body=None):
             return r.status, json.loads(r.read().decode())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode())
-
-
-def info(c, job_id):
-    return json.loads(c.cli("info", job_id, "-o", "json").stdout)
-
-
-def checkpoints(c, job_id):
-    return json.loads(c.cli("checkpoints", job_id, "-o", "json").stdout)
-
-
-def submit(c, path, *flags):
-    r = c.cli("run", "-d", "-o", "json", *flags, path)
-    job_id = json.loads(r.stdout)["job_id"]
-    wait_for(lambda: info(c, job_id)["state"] == "RUNNING", 30,
-             "job %s RUNNING" % job_id)
-    return job_id
 
 
 def check_shape(cp):
@@ -155,12 +126,12 @@ def test_offline():
     for args in usage:
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 2, "%s: rc %d, want 2\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
     for args in (["checkpoints", UNKNOWN], ["savepoint", UNKNOWN],
                  ["stop", "--drain", UNKNOWN]):
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 3, "%s: rc %d, want 3\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
 
 
 _cluster = None
@@ -171,7 +142,7 @@ def cluster():
     test stops it."""
     global _cluster
     if _cluster is None:
-        _cluster = LocalCluster(taskmanagers=1, slots=4)
+        _cluster = Cluster(taskmanagers=1, slots=4)
     return _cluster
 
 
@@ -200,11 +171,11 @@ def test_unknown_job():
 
 def test_without_checkpointing():
     c = cluster()
-    job_id = submit(c, write("plain.yaml", PLAIN_JOB % {
-        "out": os.path.join(_tmp, "plain")}))
+    job_id = c.submit(write_file(_tmp, "plain.yaml", PLAIN_JOB % {
+        "out": os.path.join(_tmp, "plain")}), wait="RUNNING", timeout=30)
     try:
         # Counts all 0, nothing restored, no history; REST says the same.
-        cp = checkpoints(c, job_id)
+        cp = c.checkpoints(job_id)
         check_shape(cp)
         check(cp == {"counts": {"completed": 0, "failed": 0,
                                 "in_progress": 0, "restored": 0,
@@ -217,7 +188,7 @@ def test_without_checkpointing():
         r = c.cli("checkpoints", job_id)
         check(b"0 completed, 0 failed, 0 in progress" in r.stdout and
               b"No checkpoints." in r.stdout, "table: %s" % r.stdout)
-        check(info(c, job_id)["last_checkpoint"] is None, "no last")
+        check(c.info(job_id)["last_checkpoint"] is None, "no last")
         check(b"Last checkpoint: none" in c.cli("info", job_id).stdout,
               "info table")
 
@@ -246,7 +217,7 @@ def test_without_checkpointing():
             st, b = rest(c, "POST", "/jobs/%s/%s" % (job_id, path), body)
             check(st == 400 and len(b.get("errors", [])) == 1,
                   "POST %s %r: %d %s" % (path, body, st, b))
-        check(info(c, job_id)["state"] == "RUNNING", "job still running")
+        check(c.info(job_id)["state"] == "RUNNING", "job still running")
     finally:
         c.cancel(job_id)
 
@@ -266,17 +237,8 @@ def check_savepoint_path(url, parent, job_id):
           job_id.startswith(name[1]), "savepoint directory name %s" % url)
 
 
-def wait_checkpoints(c, job_id, completed, timeout_s=30):
-    def enough():
-        cp = checkpoints(c, job_id)
-        return cp if cp["counts"]["completed"] >= completed else None
-    return wait_for(enough, timeout_s,
-                    "%d completed checkpoints of %s" % (completed, job_id),
-                    interval_s=0.2)
-
-
 def check_history(c, job_id):
-    cp = wait_checkpoints(c, job_id, 2)
+    cp = c.wait_checkpoint(job_id, 2)
     check_shape(cp)
     done = [h for h in cp["history"] if h["status"] == "COMPLETED"]
     check(len(done) >= 2, "completed entries %s" % cp["history"])
@@ -307,7 +269,7 @@ def check_history(c, job_id):
     check_shape(b)
     check(b["counts"]["completed"] >= cp["counts"]["completed"],
           "REST counts %s" % b["counts"])
-    last = info(c, job_id)["last_checkpoint"]
+    last = c.info(job_id)["last_checkpoint"]
     check(isinstance(last, int) and last >= latest["id"],
           "info last_checkpoint %s (latest %s)" % (last, latest["id"]))
     st, b = rest(c, "GET", "/jobs/%s" % job_id)
@@ -321,8 +283,9 @@ def check_history(c, job_id):
 
 def test_savepoint():
     c = cluster()
-    job_id = submit(c, write("sp.yaml", CKPT_JOB % {
-        "name": "ckpt-sp", "out": os.path.join(_tmp, "sp-out")}))
+    job_id = c.submit(write_file(_tmp, "sp.yaml", CKPT_JOB % {
+        "name": "ckpt-sp", "out": os.path.join(_tmp, "sp-out")}),
+        wait="RUNNING", timeout=30)
     try:
         check_history(c, job_id)
         # A relative directory is made absolute by the CLI.
@@ -332,17 +295,17 @@ def test_savepoint():
                             "savepoint", job_id, "sps"], cwd=work,
                            capture_output=True, timeout=120)
         check(r.returncode == 0, "savepoint rc %d\n%s" % (r.returncode,
-                                                          text(r)))
+                                                          text_of(r)))
         path = json.loads(r.stdout)["path"]
         check(set(json.loads(r.stdout)) == {"path"}, "only the path")
         check_savepoint_path(path, os.path.join(work, "sps"), job_id)
         check(os.path.isfile(metadata_of(path)), "_metadata of %s" % path)
-        cp = checkpoints(c, job_id)
+        cp = c.checkpoints(job_id)
         sp = cp["latest"]["savepoint"]
         check(sp is not None and sp["is_savepoint"] and
               sp["status"] == "COMPLETED" and sp["external_path"] == path,
               "latest.savepoint %s" % sp)
-        check(info(c, job_id)["state"] == "RUNNING", "a savepoint does "
+        check(c.info(job_id)["state"] == "RUNNING", "a savepoint does "
               "not stop the job")
         # Table output ends with the path.
         r = c.cli("savepoint", job_id, os.path.join(_tmp, "sps2"),
@@ -374,38 +337,37 @@ def test_savepoint():
         check(st == 202, "POST savepoints cancel-job %d %s" % (st, b))
         check_savepoint_path(b["path"], os.path.join(c.dir, "checkpoints",
                                                      "savepoints"), job_id)
-        wait_for(lambda: info(c, job_id)["state"] == "FINISHED", 60,
-                 "job FINISHED after cancel-job", 0.2)
+        c.wait_state(job_id, "FINISHED", 60, 0.2)
         check(os.path.isfile(metadata_of(b["path"])), "cancel-job _metadata")
     finally:
-        if info(c, job_id)["state"] == "RUNNING":
+        if c.info(job_id)["state"] == "RUNNING":
             c.cancel(job_id)
 
 
 def test_stop_and_restore():
     c = cluster()
-    job = write("stop.yaml", CKPT_JOB % {
+    job = write_file(_tmp, "stop.yaml", CKPT_JOB % {
         "name": "ckpt-stop", "out": os.path.join(_tmp, "stop-out")})
-    job_id = submit(c, job)
-    wait_checkpoints(c, job_id, 1)
+    job_id = c.submit(job, wait="RUNNING", timeout=30)
+    c.wait_checkpoint(job_id, 1)
     spdir = os.path.join(_tmp, "stop-sps")
     r = c.cli("-o", "json", "stop", job_id, "--savepoint-dir", spdir,
               timeout=120)
     path = json.loads(r.stdout)["path"]
     check_savepoint_path(path, spdir, job_id)
     check(os.path.isfile(metadata_of(path)), "_metadata of %s" % path)
-    ji = info(c, job_id)
+    ji = c.info(job_id)
     check(ji["state"] == "FINISHED", "stopped job %s" % ji["state"])
-    sp_id = checkpoints(c, job_id)["latest"]["savepoint"]["id"]
+    sp_id = c.checkpoints(job_id)["latest"]["savepoint"]["id"]
     check(ji["last_checkpoint"] == sp_id, "last checkpoint is the "
           "savepoint: %s vs %d" % (ji["last_checkpoint"], sp_id))
     r = c.cli("savepoint", job_id, check_rc=1)
     check(r.stderr.strip(), "a finished job takes no savepoint")
 
     # The next version starts from it and says so.
-    new_id = submit(c, job, "--from-savepoint", path)
+    new_id = c.submit(job, "--from-savepoint", path, wait="RUNNING", timeout=30)
     try:
-        cp = checkpoints(c, new_id)
+        cp = c.checkpoints(new_id)
         check(cp["counts"]["restored"] == 1 and
               cp["latest"]["restored"] == {"id": sp_id,
                                            "external_path": path},
@@ -413,23 +375,23 @@ def test_stop_and_restore():
         r = c.cli("checkpoints", new_id)
         check(("checkpoint %d from %s" % (sp_id, path)).encode()
               in r.stdout, "table restored: %s" % r.stdout)
-        wait_checkpoints(c, new_id, 1)
+        c.wait_checkpoint(new_id, 1)
         # REST stop: 202, then FINISHED.
         st, b = rest(c, "POST", "/jobs/%s/stop" % new_id,
                      {"targetDirectory": spdir, "drain": False})
         check(st == 202 and set(b) == {"request-id", "path"},
               "POST stop %d %s" % (st, b))
-        wait_for(lambda: info(c, new_id)["state"] == "FINISHED", 60,
-                 "REST-stopped job FINISHED", 0.2)
+        c.wait_state(new_id, "FINISHED", 60, 0.2)
         check(os.path.isfile(metadata_of(b["path"])), "REST stop _metadata")
     finally:
-        if info(c, new_id)["state"] == "RUNNING":
+        if c.info(new_id)["state"] == "RUNNING":
             c.cancel(new_id)
 
 
 def test_stop_cluster():
     if _cluster is not None:
         _cluster.stop()
+        _cluster.close()
 
 
 if __name__ == "__main__":

@@ -17,12 +17,9 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
 import time
 
-from weirtest import (BIN, LocalCluster, check, main, run, sink_lines, spawn,
-                      wait_for)
+from weirtest import Cluster, check, main, metric_sum, sink_lines, wait_for
 
 BASE = 1796000000000
 OOO_MS = 300
@@ -95,20 +92,10 @@ def iso_ms(s):
     return int(d.timestamp() * 1000)
 
 
-def completed_count(c, job):
-    try:
-        return json.loads(c.cli("checkpoints", job, "-o", "json")
-                          .stdout)["counts"]["completed"]
-    except Exception:  # a busy JobManager: poll again
-        return -1
-
-
 def two_more_checkpoints(c, job):
     """Waits for two more completed checkpoints: anything a sink would
     still commit (a duplicate) is visible then."""
-    n = completed_count(c, job)
-    wait_for(lambda: completed_count(c, job) >= n + 2, 30,
-             "two more checkpoints")
+    c.wait_checkpoint(job, c.completed_checkpoints(job) + 2, 30)
 
 
 def committed(out):
@@ -120,164 +107,54 @@ def committed(out):
     return got
 
 
-def produce(c, topic, recs):
-    by_part = collections.defaultdict(list)
-    for r in recs:
-        by_part[r["_p"]].append(r)
-    for p, rs in by_part.items():
-        data = "".join(json.dumps({k: v for k, v in r.items()
-                                   if k != "_p"}) + "\n" for r in rs)
-        run(["kcat", "-b", c.bootstrap, "-P", "-t", topic, "-p", str(p)],
-            input=data.encode(), check_rc=0)
-
-
 def submit(c, name, topic, out, interval="200ms", delay="200ms", sink=None):
-    path = os.path.join(c.dir, name + ".yaml")
     if sink is None:
         sink = '{ file: { path: "%s" } }' % out
-    with open(path, "w") as f:
-        f.write(JOB.format(name=name, topic=topic, bootstrap=c.bootstrap,
-                           ooo=OOO_MS, interval=interval, delay=delay,
-                           sink=sink))
-    return json.loads(c.cli("run", "-d", path, "-o", "json").stdout)["job_id"]
-
-
-def info(c, job):
-    return json.loads(c.cli("info", job, "-o", "json").stdout)
-
-
-def all_running(c, job):
-    try:
-        i = info(c, job)
-    except Exception:  # a busy JobManager: poll again
-        return False
-    if i["state"] != "RUNNING":
-        return False
-    return all(s["state"] == "RUNNING" for v in i["vertices"]
-               for s in v["subtasks"])
-
-
-class TaskManagers:
-    """The cluster's TaskManagers: weir local's own, then replacements
-    started here with the cluster's config."""
-
-    def __init__(self, c, env=None):
-        self.c = c
-        self.env = env  # of replacements; None: this process's
-        self.pids = [p for p in c.child_pids()
-                     if "weir-taskmanager" in open(
-                         "/proc/%d/cmdline" % p).read()]
-        self.procs = []
-
-    @staticmethod
-    def tm_id(pid):
-        """The TaskManager's id, from the TM-STARTED line of its log."""
-        try:
-            with open(os.readlink("/proc/%d/fd/1" % pid)) as f:
-                m = re.search(r" id=(\S+)", f.read())
-            return m.group(1) if m else None
-        except OSError:
-            return None
-
-    def kill_random(self, rnd, job=None):
-        """SIGKILLs a random TaskManager - one running a task of job,
-        when given."""
-        alive = [p for p in self.pids if os.path.exists("/proc/%d" % p)]
-        if job is not None:
-            used = {s.get("taskmanager") for v in info(self.c, job)["vertices"]
-                    for s in v["subtasks"]}
-            alive = [p for p in alive if self.tm_id(p) in used] or alive
-        victim = rnd.choice(alive)
-        os.kill(victim, signal.SIGKILL)
-        self.pids.remove(victim)
-        return victim
-
-    def start_one(self):
-        log = open(os.path.join(self.c.dir, "log",
-                                "tm-extra-%d.log" % len(self.procs)), "w")
-        p = spawn([os.path.join(BIN, "weir-taskmanager"), "--config",
-                   os.path.join(self.c.dir, "weir.yaml")],
-                  stdout=log, stderr=subprocess.STDOUT,
-                  stdin=subprocess.DEVNULL, env=self.env)
-        self.procs.append(p)
-        self.pids.append(p.pid)
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-
-def records_in(c, job, vertex):
-    """weir_records_in_total of one vertex, summed over TaskManagers."""
-    import urllib.request
-    st, body = c.rest("/taskmanagers")
-    body = body.decode() if isinstance(body, bytes) else body
-    tms = json.loads(body)
-    tms = tms.get("taskmanagers", tms) if isinstance(tms, dict) else tms
-    total = 0
-    for tm in tms:
-        if tm.get("state") != "alive":
-            continue
-        with urllib.request.urlopen("http://%s/metrics" %
-                                    tm["metrics_address"], timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if (line.startswith("weir_records_in_total{") and
-                        'job="%s"' % job in line and
-                        'vertex="%s"' % vertex in line):
-                    total += int(float(line.split()[-1]))
-    return total
+    return c.submit(JOB.format(name=name, topic=topic, bootstrap=c.bootstrap,
+                               ooo=OOO_MS, interval=interval, delay=delay,
+                               sink=sink), name=name + ".yaml")
 
 
 def restarts(c, job):
-    m = c.rest("/metrics")
-    m = m[1] if isinstance(m, tuple) else m
-    m = m.decode() if isinstance(m, bytes) else m
-    total = 0
-    for line in m.splitlines():
-        if line.startswith("weir_job_restarts_total") and job in line:
-            total += int(float(line.split()[-1]))
-    return total
+    return int(metric_sum(c.metrics(), "weir_job_restarts_total", job=job))
 
 
-def kill_and_recover(c, tms, rnd, job, k):
+def kill_and_recover(c, rnd, job, k):
     """SIGKILLs a TaskManager running a task of job, starts a replacement,
     waits until the job restarted and runs again."""
     before = restarts(c, job)
-    tms.kill_random(rnd, job)
-    tms.start_one()
+    c.kill_taskmanager(job=job, rnd=rnd)
+    c.start_taskmanager()
     wait_for(lambda: restarts(c, job) > before, 30,
              "restart after kill %d" % k)
     try:
-        wait_for(lambda: all_running(c, job), 60,
-                 "job running again after kill %d" % k)
+        c.wait_running(job, 60)
     except Exception:
         print("\n".join(l for l in c.log("jobmanager").splitlines()
                         if "CKPT-" not in l)[-4000:])
-        print(json.dumps(info(c, job))[:1500])
+        print(json.dumps(c.info(job))[:1500])
         raise
 
 
-def chaos_run(c, tms, rnd, job, recs, got_fn, what):
+def chaos_run(c, rnd, job, recs, got_fn, what):
     """Produces recs in chunks while killing TaskManagers running the job
     at random moments (5 or 6 times); then checks got_fn() (a Counter of
     (key, window start, n, total)) equals the failure-free result."""
-    wait_for(lambda: all_running(c, job), 30, "job running")
+    c.wait_running(job, 30)
     chunks = [recs[i:i + 300] for i in range(0, len(recs), 300)]
     kills, next_kill = 0, time.monotonic() + 1.0
     for i, chunk in enumerate(chunks):
-        produce(c, "ev", chunk)
+        c.produce("ev", chunk)
         time.sleep(0.15)  # pacing of the producer, not a wait
         if time.monotonic() >= next_kill and kills < 6:
             kills += 1
-            kill_and_recover(c, tms, rnd, job, kills)
+            kill_and_recover(c, rnd, job, kills)
             print("  chunk %d: kill %d" % (i, kills))
             next_kill = time.monotonic() + rnd.uniform(0.5, 1.5)
     while kills < 5:
         kills += 1
-        kill_and_recover(c, tms, rnd, job, kills)
-    produce(c, "ev", flush_records(max(r["ts"] for r in recs)))
+        kill_and_recover(c, rnd, job, kills)
+    c.produce("ev", flush_records(max(r["ts"] for r in recs)))
     want = reference(recs)
     try:
         wait_for(lambda: sum(got_fn().values()) >= sum(want.values()),
@@ -306,10 +183,8 @@ def test_chaos_postgres_sink_exactly_once():
         pg.sql("CREATE TABLE win (product_id text, window_start "
                "timestamptz, window_end timestamptz, n bigint, "
                "total bigint)")
-        c = LocalCluster(taskmanagers=3, slots=2,
-                         topics=["ev:%d" % PARTS], config=CONFIG)
-        tms = TaskManagers(c)
-        try:
+        with Cluster(taskmanagers=3, slots=2,
+                     topics=["ev:%d" % PARTS], config=CONFIG) as c:
             sink = '{ postgres: { dsn: "%s", table: win } }' % pg.dsn
             job = submit(c, "pg", "ev", None, sink=sink)
 
@@ -318,42 +193,32 @@ def test_chaos_postgres_sink_exactly_once():
                     (k, int(s), int(n), int(t)) for k, s, n, t in pg.query(
                         "SELECT product_id, (extract(epoch FROM "
                         "window_start) * 1000)::bigint, n, total FROM win"))
-            chaos_run(c, tms, rnd, job, gen(14, 6000), rows, "postgres")
+            chaos_run(c, rnd, job, gen(14, 6000), rows, "postgres")
             c.cancel(job)
             left = pg.prepared()
             check(len(left) <= 1, "prepared transactions left after "
                   "cancel: %s" % (left,))
-        finally:
-            tms.stop()
-            c.stop()
 
 
 def test_chaos_file_sink_exactly_once():
     rnd = random.Random(int(os.environ.get("WEIR_CHAOS_SEED", "7")))
-    c = LocalCluster(taskmanagers=3, slots=2, topics=["ev:%d" % PARTS],
-                     config=CONFIG)
-    tms = TaskManagers(c)
-    try:
+    with Cluster(taskmanagers=3, slots=2, topics=["ev:%d" % PARTS],
+                 config=CONFIG) as c:
         out = os.path.join(c.dir, "out")
         job = submit(c, "file", "ev", out)
-        chaos_run(c, tms, rnd, job, gen(11, 6000), lambda: committed(out),
+        chaos_run(c, rnd, job, gen(11, 6000), lambda: committed(out),
                   "file")
         c.cancel(job)
-    finally:
-        tms.stop()
-        c.stop()
 
 
 def test_truncated_metadata_uses_previous():
-    c = LocalCluster(taskmanagers=2, slots=2, topics=["tr:%d" % PARTS],
-                     config=CONFIG)
-    tms = TaskManagers(c)
-    try:
+    with Cluster(taskmanagers=2, slots=2, topics=["tr:%d" % PARTS],
+                 config=CONFIG) as c:
         out = os.path.join(c.dir, "out")
         recs = gen(12, 3000)
         job = submit(c, "trunc", "tr", out, interval="300ms", delay="2s")
-        wait_for(lambda: all_running(c, job), 30, "job running")
-        produce(c, "tr", recs[:1500])
+        c.wait_running(job, 30)
+        c.produce("tr", recs[:1500])
         ckdir = os.path.join(c.dir, "checkpoints", job)
 
         def completed():
@@ -361,7 +226,7 @@ def test_truncated_metadata_uses_previous():
                           glob.glob(os.path.join(ckdir, "chk-*"))
                           if os.path.exists(os.path.join(d, "_metadata")))
         wait_for(lambda: len(completed()) >= 2, 30, "2 checkpoints")
-        tms.kill_random(random.Random(3), job)
+        c.kill_taskmanager(job=job, rnd=random.Random(3))
         # a checkpoint whose acks were all in may still complete: the
         # newest stays put once the JobManager notices the loss
         wait_for(lambda: "JOB-RESTART" in c.log("jobmanager"), 30,
@@ -371,7 +236,7 @@ def test_truncated_metadata_uses_previous():
         size = os.path.getsize(meta)
         with open(meta, "r+b") as f:
             f.truncate(size // 2)
-        tms.start_one()
+        c.start_taskmanager()
         wait_for(lambda: "JOB-REDEPLOY" in c.log("jobmanager"), 30,
                  "the job redeployed")
         log = c.log("jobmanager")
@@ -381,9 +246,9 @@ def test_truncated_metadata_uses_previous():
         check(m and m.group(1).endswith("/chk-%d" % (newest - 1)),
               "redeployed from %s, not chk-%d" %
               (m.group(1) if m else None, newest - 1))
-        wait_for(lambda: all_running(c, job), 30, "job running again")
-        produce(c, "tr", recs[1500:] +
-                flush_records(max(r["ts"] for r in recs)))
+        c.wait_running(job, 30)
+        c.produce("tr", recs[1500:] +
+                  flush_records(max(r["ts"] for r in recs)))
         want = reference(recs)
         wait_for(lambda: sum(committed(out).values()) >= sum(want.values()),
                  60, "every window committed")
@@ -394,9 +259,6 @@ def test_truncated_metadata_uses_previous():
         check(not (want - got), "output lost %d windows" %
               sum((want - got).values()))
         c.cancel(job)
-    finally:
-        tms.stop()
-        c.stop()
 
 
 def test_savepoint_stop_resubmit_rescaled():
@@ -404,14 +266,13 @@ def test_savepoint_stop_resubmit_rescaled():
     keyed state moves by key group, partitions by p mod 3, staged files
     are committed once; the output continues with nothing lost or
     doubled. The savepoint directory is moved first (relocatable)."""
-    c = LocalCluster(taskmanagers=2, slots=3, topics=["sp:%d" % PARTS],
-                     config=CONFIG)
-    try:
+    with Cluster(taskmanagers=2, slots=3, topics=["sp:%d" % PARTS],
+                 config=CONFIG) as c:
         out = os.path.join(c.dir, "out")
         recs = gen(13, 4000)
         job = submit(c, "sp", "sp", out, interval="300ms")
-        wait_for(lambda: all_running(c, job), 30, "job running")
-        produce(c, "sp", recs[:2000])
+        c.wait_running(job, 30)
+        c.produce("sp", recs[:2000])
         # let some windows fire and commit, state hold open ones
         wait_for(lambda: sum(committed(out).values()) > 50, 30,
                  "first windows committed")
@@ -421,7 +282,7 @@ def test_savepoint_stop_resubmit_rescaled():
         path = json.loads(r.stdout)["path"]
         check(path.startswith("file://" + spdir + "/savepoint-"),
               "savepoint path %s" % path)
-        check(info(c, job)["state"] == "FINISHED", "stopped job FINISHED")
+        check(c.info(job)["state"] == "FINISHED", "stopped job FINISHED")
         moved = os.path.join(c.dir, "moved-savepoint")
         os.rename(path[len("file://"):], moved)
         # An edited job whose window node lost its id: the savepoint's
@@ -432,22 +293,17 @@ def test_savepoint_stop_resubmit_rescaled():
             edited = f.read().replace("- id: w\n", "- id: w2\n").replace(
                 "from: w\n", "from: w2\n").replace(
                 out, os.path.join(c.dir, "out-edited"))
-        epath = os.path.join(c.dir, "edited.yaml")
-        with open(epath, "w") as f:
-            f.write(edited)
+        epath = c.write("edited.yaml", edited)
         r = c.cli("run", "-d", "--from-savepoint", moved, epath, check_rc=1)
         err = r.stderr.decode()
         check("'w'" in err and "allow-non-restored-state" in err,
               "refusal does not name the operator: %r" % err)
-        r = c.cli("run", "-d", "--from-savepoint", moved,
-                  "--allow-non-restored-state", epath, "-o", "json")
-        c.cancel(json.loads(r.stdout)["job_id"])
-        produce(c, "sp", recs[2000:] +
-                flush_records(max(r["ts"] for r in recs)))
-        r = c.cli("run", "-d", "-p", "3", "--from-savepoint", moved,
-                  jpath, "-o", "json")
-        job2 = json.loads(r.stdout)["job_id"]
-        i2 = info(c, job2)
+        c.cancel(c.submit(epath, "--from-savepoint", moved,
+                          "--allow-non-restored-state"))
+        c.produce("sp", recs[2000:] +
+                  flush_records(max(r["ts"] for r in recs)))
+        job2 = c.submit(jpath, "-p", "3", "--from-savepoint", moved)
+        i2 = c.info(job2)
         check(all(v["parallelism"] == 3 for v in i2["vertices"]),
               "resubmitted at parallelism 3: %s" %
               [v["parallelism"] for v in i2["vertices"]])
@@ -461,26 +317,23 @@ def test_savepoint_stop_resubmit_rescaled():
               (sum((want - got).values()), list(want - got)[:3],
                sum((got - want).values()), list(got - want)[:3]))
         c.cancel(job2)
-    finally:
-        c.stop()
 
 
 def test_stop_with_drain_fires_every_window():
     """`weir stop --drain`: the sources send the final watermark before
     the savepoint barrier, so every window - the open ones too - fires
     and is committed by the savepoint; the job ends FINISHED."""
-    c = LocalCluster(taskmanagers=1, slots=2, topics=["dr:%d" % PARTS],
-                     config=CONFIG)
-    try:
+    with Cluster(taskmanagers=1, slots=2, topics=["dr:%d" % PARTS],
+                 config=CONFIG) as c:
         out = os.path.join(c.dir, "out")
         recs = gen(15, 1500)
         job = submit(c, "drain", "dr", out, interval="300ms")
-        wait_for(lambda: all_running(c, job), 30, "job running")
-        produce(c, "dr", recs)  # no flush records: windows stay open
+        c.wait_running(job, 30)
+        c.produce("dr", recs)  # no flush records: windows stay open
         want = reference(recs)
         # everything read (windows behind the watermark fired)
-        wait_for(lambda: records_in(c, job, "0") >= len(recs), 30,
-                 "the source read every record")
+        wait_for(lambda: c.tm_metric("weir_records_in_total", job, "0") >=
+                 len(recs), 30, "the source read every record")
         wait_for(lambda: sum(committed(out).values()) > 0, 30,
                  "first windows committed")
         check(sum(committed(out).values()) < sum(want.values()),
@@ -489,25 +342,20 @@ def test_stop_with_drain_fires_every_window():
                   os.path.join(c.dir, "sp"), "-o", "json", timeout=120)
         check(json.loads(r.stdout)["path"].startswith("file://"),
               "stop printed no path")
-        check(info(c, job)["state"] == "FINISHED", "job FINISHED")
+        check(c.info(job)["state"] == "FINISHED", "job FINISHED")
         got = committed(out)
         check(got == want, "after the drain: %d missing, %d extra" %
               (sum((want - got).values()), sum((got - want).values())))
-    finally:
-        c.stop()
 
 
 def test_startup_latest_resumes_from_savepoint():
     """A source started at `latest` that has read nothing yet still names
     its partitions' start offsets in a savepoint: records produced while
     the job was stopped are read after the resubmit, none skipped."""
-    c = LocalCluster(taskmanagers=1, slots=2, topics=["lt:2"],
-                     config=CONFIG)
-    try:
+    with Cluster(taskmanagers=1, slots=2, topics=["lt:2"],
+                 config=CONFIG) as c:
         out = os.path.join(c.dir, "out")
-        path = os.path.join(c.dir, "latest.yaml")
-        with open(path, "w") as f:
-            f.write("""\
+        path = c.write("latest.yaml", """\
 name: latest
 parallelism: 2
 checkpointing: { interval: 200ms }
@@ -521,18 +369,16 @@ nodes:
     from: ev
     sink: { file: { path: "%s" } }
 """ % (c.bootstrap, out))
-        job = json.loads(c.cli("run", "-d", path, "-o", "json")
-                         .stdout)["job_id"]
-        wait_for(lambda: all_running(c, job), 30, "job running")
-        wait_for(lambda: completed_count(c, job) >= 1, 30, "a checkpoint")
+        job = c.submit(path)
+        c.wait_running(job, 30)
+        wait_for(lambda: c.completed_checkpoints(job) >= 1, 30, "a checkpoint")
         r = c.cli("stop", job, "--savepoint-dir",
                   os.path.join(c.dir, "sp"), "-o", "json", timeout=120)
         sp = json.loads(r.stdout)["path"]
         recs = [{"product_id": "p-%d" % (i % 3), "amount": i, "ts": BASE + i,
                  "_p": i % 2} for i in range(200)]
-        produce(c, "lt", recs)
-        r = c.cli("run", "-d", "--from-savepoint", sp, path, "-o", "json")
-        job2 = json.loads(r.stdout)["job_id"]
+        c.produce("lt", recs)
+        job2 = c.submit(path, "--from-savepoint", sp)
         wait_for(lambda: len(sink_lines(out, committed_only=True)) >= 200,
                  30, "every record produced while stopped")
         got = sorted(json.loads(l)["amount"]
@@ -540,21 +386,16 @@ nodes:
         check(got == list(range(200)), "read %d records, want 200 once" %
               len(got))
         c.cancel(job2)
-    finally:
-        c.stop()
 
 
 def test_failing_checkpoints_tolerated_then_fail_over():
     """Checkpoints that cannot be written (storage is not writable) fail
     and are counted; tolerable_failed of them are tolerated, one more
     fails the job over (one restart allowed), then it fails."""
-    c = LocalCluster(taskmanagers=1, slots=2, topics=[],
-                     config=CONFIG + 'checkpoints: { storage: '
-                     '"file:///proc/weir-not-writable" }\n')
-    try:
-        path = os.path.join(c.dir, "tol.yaml")
-        with open(path, "w") as f:
-            f.write("""\
+    with Cluster(taskmanagers=1, slots=2, topics=[],
+                 config=CONFIG + 'checkpoints: { storage: '
+                 '"file:///proc/weir-not-writable" }\n') as c:
+        job = c.submit("""\
 name: tolerate
 parallelism: 1
 checkpointing: { interval: 100ms, timeout: 5s, tolerable_failed: 2 }
@@ -570,15 +411,11 @@ nodes:
   - id: out
     from: per_product
     sink: { file: { path: "%s" } }
-""" % os.path.join(c.dir, "out"))
-        job = json.loads(c.cli("run", "-d", path, "-o", "json")
-                         .stdout)["job_id"]
-        ji = wait_for(lambda: (lambda j: j if j["state"] == "FAILED"
-                               else None)(info(c, job)), 60,
-                      "the job to fail over, then fail")
+""" % os.path.join(c.dir, "out"), name="tol.yaml")
+        ji = c.wait_state(job, "FAILED", 60)
         check("consecutive checkpoints failed (tolerable_failed is 2)"
               in (ji.get("failure") or ""), "failure: %s" % ji.get("failure"))
-        cp = json.loads(c.cli("checkpoints", job, "-o", "json").stdout)
+        cp = c.checkpoints(job)
         check(cp["counts"]["failed"] >= 6 and cp["counts"]["completed"] == 0,
               "counts %s" % cp["counts"])
         check(cp["restarts"] == 1, "restarts %s" % cp["restarts"])
@@ -586,8 +423,6 @@ nodes:
         check(fails and "/proc/weir-not-writable" in
               (fails[0]["failure_message"] or ""),
               "failure reason: %s" % (fails[0] if fails else None))
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

@@ -4,13 +4,12 @@ weir local with 2 TaskManagers: membership, loss detection, JobManager
 restart, REST and metrics, clean shutdown, CLI exit codes."""
 import json
 import os
-import re
 import signal
 import subprocess
 import time
 
-from weirtest import (JOBMANAGER, WEIR, LocalCluster, alive, check, free_port,
-                      http_get, main, run, spawn, wait_for)
+from weirtest import (WEIR, Cluster, check, free_port, http_get, main,
+                      metric_value, run, wait_for)
 
 HB_INTERVAL_MS = 300
 HB_TIMEOUT_MS = 1500
@@ -21,29 +20,13 @@ jobmanager:
 """ % (HB_INTERVAL_MS, HB_TIMEOUT_MS)
 
 
-def pids_named(cluster, name):
-    out = []
-    for pid in cluster.child_pids():
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            if name.encode() in f.read():
-                out.append(pid)
-    return out
-
-
 def alive_tms(cluster):
     return [t for t in cluster.cluster_json()["taskmanagers"]
             if t["state"] == "alive"]
 
 
-def metric(text, name, labels=""):
-    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)),
-                  text, re.M)
-    return float(m.group(1)) if m else None
-
-
 def test_cluster_lifecycle():
-    c = LocalCluster(taskmanagers=2, slots=2, config=CONFIG)
-    try:
+    with Cluster(taskmanagers=2, slots=2, config=CONFIG) as c:
         # weir cluster lists both TaskManagers with their slots.
         info = c.cluster_json()
         check(info["leader"] == c.jm, "leader %r" % info["leader"])
@@ -65,8 +48,8 @@ def test_cluster_lifecycle():
         rest_ids = sorted(t["id"] for t in json.loads(body)["taskmanagers"])
         check(rest_ids == sorted(t["id"] for t in tms), "REST ids")
         st, text = c.rest("/metrics")
-        check(metric(text, "weir_jobmanager_leader") == 1, "leader metric")
-        check(metric(text, "weir_taskmanager_slots", '{state="free"}') == 4,
+        check(metric_value(text, "weir_jobmanager_leader") == 1, "leader metric")
+        check(metric_value(text, "weir_taskmanager_slots", '{state="free"}') == 4,
               "JM slot metric:\n" + text)
         check(c.rest("/healthz")[0] == 200 and c.rest("/readyz")[0] == 200,
               "JM health")
@@ -74,14 +57,13 @@ def test_cluster_lifecycle():
         for t in json.loads(body)["taskmanagers"]:
             base = "http://%s" % t["metrics_address"]
             st, text = http_get(base + "/metrics")
-            check(st == 200 and metric(text, "weir_taskmanager_slots",
+            check(st == 200 and metric_value(text, "weir_taskmanager_slots",
                                        '{state="free"}') == 2,
                   "TM metrics at %s:\n%s" % (base, text))
             check(http_get(base + "/readyz")[0] == 200, "TM ready")
 
         # SIGKILL one TaskManager: declared lost within timeout + 1 s.
-        victim = pids_named(c, "weir-taskmanager")[0]
-        os.kill(victim, signal.SIGKILL)
+        c.kill_taskmanager()
         t0 = time.monotonic()
         wait_for(lambda: any(t["state"] == "lost" for t in
                              c.cluster_json()["taskmanagers"]),
@@ -93,20 +75,15 @@ def test_cluster_lifecycle():
         check([t["state"] for t in info] == ["alive", "lost"],
               "states %s" % info)
         st, text = c.rest("/metrics")
-        check(metric(text, "weir_taskmanagers_lost_total") == 1,
+        check(metric_value(text, "weir_taskmanagers_lost_total") == 1,
               "lost counter")
-        check(metric(text, "weir_taskmanager_slots", '{state="free"}') == 2,
+        check(metric_value(text, "weir_taskmanager_slots", '{state="free"}') == 2,
               "lost slots removed")
         check("TM-LOST" in c.log("jobmanager"), "TM-LOST logged")
 
         # Restart the JobManager: the surviving TaskManager registers again.
-        jm_pid = pids_named(c, "weir-jobmanager")[0]
-        os.kill(jm_pid, signal.SIGKILL)
-        wait_for(lambda: not alive(jm_pid), 5, "JobManager to die")
-        jm_log = open(os.path.join(c.dir, "jm2.log"), "w")
-        jm2 = spawn([JOBMANAGER, "--config",
-                     os.path.join(c.dir, "weir.yaml")],
-                    stdout=jm_log, stderr=subprocess.STDOUT)
+        c.kill_jobmanager()
+        jm2 = c.start_jobmanager("jm2")
         wait_for(lambda: run([WEIR, "--jobmanager", c.jm, "cluster"])
                  .returncode == 0, 10, "new JobManager to answer")
         t0 = time.monotonic()
@@ -119,10 +96,10 @@ def test_cluster_lifecycle():
         # The new JobManager stops cleanly on SIGTERM.
         jm2.send_signal(signal.SIGTERM)
         check(jm2.wait(timeout=10) == 0, "JobManager exit status on SIGTERM")
-    finally:
         c.stop()
-    out = c.output()
-    check("exited with status 0" in out, "TaskManager clean exit:\n" + out)
+        out = c.output()
+        check("exited with status 0" in out,
+              "TaskManager clean exit:\n" + out)
 
 
 def test_exit_codes():

@@ -10,11 +10,9 @@ import json
 import os
 import random
 import re
-import subprocess
 import time
 
-from weirtest import (LocalCluster, check, http_get, main, run, sink_lines,
-                      wait_for)
+from weirtest import Cluster, check, main, sink_lines, wait_for
 
 N_ORDERS = 3000
 JOB = """\
@@ -76,47 +74,24 @@ def expected(orders):
     return out
 
 
-def tm_metric_sum(cluster, name):
-    total = 0.0
-    st, body = cluster.rest("/taskmanagers")
-    for t in json.loads(body)["taskmanagers"]:
-        st, text = http_get("http://%s/metrics" % t["metrics_address"])
-        for m in re.finditer(r"^%s\{[^}]*\} (\S+)$" % name, text, re.M):
-            total += float(m.group(1))
-    return total
-
-
-def job_state(cluster, job_id):
-    return json.loads(cluster.cli("info", job_id, "-o", "json").stdout)
-
-
 def slots_free(cluster):
     return sum(t["slots_free"] for t in cluster.cluster_json()["taskmanagers"]
                if t["state"] == "alive")
 
 
-def submit(cluster, text, name="job.yaml"):
-    path = os.path.join(cluster.dir, name)
-    with open(path, "w") as f:
-        f.write(text)
-    r = cluster.cli("run", "-d", path, "-o", "json")
-    return json.loads(r.stdout)["job_id"]
-
-
 def test_kafka_filter_select_keyby_file():
-    c = LocalCluster(taskmanagers=2, slots=2,
-                     topics=["orders:4", "orders-dlq:1"])
-    try:
+    with Cluster(taskmanagers=2, slots=2,
+                 topics=["orders:4", "orders-dlq:1"]) as c:
         orders = make_orders(11)
         lines = [json.dumps(o) for o in orders] + BAD
         c.cli("produce", "orders", "--bootstrap", c.bootstrap,
               input=("\n".join(lines) + "\n").encode())
         out = os.path.join(c.dir, "out")
-        job = submit(c, JOB.format(bootstrap=c.bootstrap, out=out))
+        job = c.submit(JOB.format(bootstrap=c.bootstrap, out=out))
         want = expected(orders)
         wait_for(lambda: len(sink_lines(out, False)) >= len(want), 60,
                  "%d records in the sink" % len(want), interval_s=0.2)
-        info = job_state(c, job)
+        info = c.info(job)
         check(info["state"] == "RUNNING", "job state %s" % info["state"])
         # The plan: the key_by starts a second vertex, and with one slot on
         # each TaskManager the keyed records cross between them.
@@ -126,12 +101,10 @@ def test_kafka_filter_select_keyby_file():
               "2 vertices over 2 TaskManagers: %s" % info["vertices"])
         check(slots_free(c) == 2, "the job holds 2 of 4 slots")
         # Invalid records: dead-letter topic with reasons, and counted.
-        wait_for(lambda: tm_metric_sum(c, "weir_invalid_records_total")
+        wait_for(lambda: c.tm_metric("weir_invalid_records_total")
                  == len(BAD), 20, "invalid records counted")
         def dead_letters():
-            r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "orders-dlq",
-                     "-e", "-q", "-f", "%h\t%s\n"], check_rc=0)
-            return r.stdout.decode().splitlines()
+            return c.consume("orders-dlq", fmt="%h\t%s\n")
         # Counted before the producer delivered them: wait for delivery.
         dlq = wait_for(lambda: (lambda d: d if len(d) >= len(BAD) else None)(
             dead_letters()), 20, "dead letters delivered")
@@ -141,9 +114,7 @@ def test_kafka_filter_select_keyby_file():
         check(all("weir.error=" in l and "weir.offset=" in l for l in dlq),
               "dead letters carry the reason: %s" % dlq[0])
 
-        c.cli("cancel", job)
-        wait_for(lambda: job_state(c, job)["state"] == "CANCELED", 20,
-                 "job CANCELED")
+        c.cancel(job, 20)
         check(slots_free(c) == 4, "cancel frees every slot")
         # Committed output equals the expected set exactly.
         got = sink_lines(out, True)
@@ -170,8 +141,6 @@ def test_kafka_filter_select_keyby_file():
             log = c.log(name)
             check(log.count("TASK-END") == log.count("TASK-DEPLOYED"),
                   "every task of %s ended" % name)
-    finally:
-        c.stop()
 
 
 SLOW_JOB = """\
@@ -193,9 +162,7 @@ nodes:
 def source_backpressure(cluster):
     """Largest weir_backpressured_time_ratio of the source vertex (0)."""
     best = 0.0
-    st, body = cluster.rest("/taskmanagers")
-    for t in json.loads(body)["taskmanagers"]:
-        st, text = http_get("http://%s/metrics" % t["metrics_address"])
+    for text in cluster.tm_metrics():
         for m in re.finditer(r'^weir_backpressured_time_ratio\{[^}]*'
                              r'vertex="0"[^}]*\} (\S+)$', text, re.M):
             best = max(best, float(m.group(1)))
@@ -211,27 +178,22 @@ def rss_kb(pid):
 
 
 def test_backpressure_slow_sink():
-    os.environ["WEIR_FAULT_SINK_SLEEP_US"] = "100"
-    try:
-        c = LocalCluster(taskmanagers=2, slots=2)
-    finally:
-        del os.environ["WEIR_FAULT_SINK_SLEEP_US"]
-    try:
+    with Cluster(taskmanagers=2, slots=2,
+                 env=dict(os.environ, WEIR_FAULT_SINK_SLEEP_US="100")) as c:
         per_subtask = 20000
         out = os.path.join(c.dir, "out")
-        job = submit(c, SLOW_JOB.format(count=per_subtask, out=out))
-        tms = [p for p in c.child_pids()
-               if b"weir-taskmanager" in open("/proc/%d/cmdline" % p,
-                                              "rb").read()]
-        peak = 0
-        bp = 0.0
+        job = c.submit(SLOW_JOB.format(count=per_subtask, out=out))
+        tms = c.taskmanager_pids()
+        seen = {"peak": 0, "bp": 0.0}
         t0 = time.monotonic()
-        while job_state(c, job)["state"] == "RUNNING":
-            peak = max([peak] + [rss_kb(p) for p in tms])
-            bp = max(bp, source_backpressure(c))
-            check(time.monotonic() - t0 < 120, "job finishes in time")
-            time.sleep(0.2)
-        info = job_state(c, job)
+
+        def sample_until_done():
+            seen["peak"] = max([seen["peak"]] + [rss_kb(p) for p in tms])
+            seen["bp"] = max(seen["bp"], source_backpressure(c))
+            return c.state(job) != "RUNNING"
+        wait_for(sample_until_done, 120, "the job to finish in time", 0.2)
+        peak, bp = seen["peak"], seen["bp"]
+        info = c.info(job)
         check(info["state"] == "FINISHED", "state %s: %s" %
               (info["state"], info["failure"]))
         n = len(sink_lines(out, True))
@@ -249,8 +211,6 @@ def test_backpressure_slow_sink():
         check(bp > 0.5, "weir_backpressured_time_ratio shows the source "
               "held back: %.2f" % bp)
         check(slots_free(c) == 4, "slots free after FINISHED")
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

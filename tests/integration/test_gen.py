@@ -9,7 +9,7 @@ import json
 import re
 import time
 
-from weirtest import WEIR, LocalCluster, check, main, run
+from weirtest import WEIR, Cluster, check, main, run
 
 FIELDS = {"order_id": str, "product_id": str, "customer_id": str,
           "amount": float, "status": str, "ts": int}
@@ -21,7 +21,7 @@ _cluster = None
 def cluster():
     global _cluster
     if _cluster is None:
-        _cluster = LocalCluster(taskmanagers=0, topics=(
+        _cluster = Cluster(taskmanagers=0, topics=(
             "orders:3", "late:2", "det1:2", "det2:3", "paced:1", "usage:1"))
     return _cluster
 
@@ -174,6 +174,7 @@ def test_usage():
 def test_stop_cluster():
     if _cluster is not None:
         _cluster.stop()
+        _cluster.close()
 
 
 if __name__ == "__main__":

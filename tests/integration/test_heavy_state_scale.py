@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from weirtest import LocalCluster, check, main, sink_lines, wait_for
+from weirtest import Cluster, check, main, sink_lines, wait_for
 
 KEYS = 5000000
 ANON_BOUND_KB = 64 * 1024
@@ -51,27 +51,21 @@ def status_kb(pid, field):
 
 
 def test_five_million_keys():
-    c = LocalCluster(taskmanagers=1, slots=1)
-    try:
+    with Cluster(taskmanagers=1, slots=1) as c:
         out = os.path.join(c.dir, "out")
-        path = os.path.join(c.dir, "many-keys.yaml")
-        with open(path, "w") as f:
-            f.write(JOB.format(n=KEYS, out=out))
-        job = json.loads(c.cli("run", "-d", path, "-o", "json")
-                         .stdout)["job_id"]
-        tm = [p for p in c.child_pids()
-              if b"weir-taskmanager" in open("/proc/%d/cmdline" % p,
-                                             "rb").read()][0]
-        peak_anon = peak_file = 0
+        job = c.submit(JOB.format(n=KEYS, out=out), name="many-keys.yaml")
+        tm = c.taskmanager_pids()[0]
+        peak = {"anon": 0, "file": 0}
         t0 = time.monotonic()
-        while True:
-            info = json.loads(c.cli("info", job, "-o", "json").stdout)
-            peak_anon = max(peak_anon, status_kb(tm, "RssAnon"))
-            peak_file = max(peak_file, status_kb(tm, "RssFile"))
-            if info["state"] != "RUNNING":
-                break
-            check(time.monotonic() - t0 < 800, "job ends in time")
-            time.sleep(0.5)
+
+        def sample_until_done():
+            info = c.info(job)
+            peak["anon"] = max(peak["anon"], status_kb(tm, "RssAnon"))
+            peak["file"] = max(peak["file"], status_kb(tm, "RssFile"))
+            return info if info["state"] != "RUNNING" else None
+        info = wait_for(sample_until_done, 800, "the job to end in time",
+                        0.5)
+        peak_anon, peak_file = peak["anon"], peak["file"]
         took = time.monotonic() - t0
         check(info["state"] == "FINISHED", "state %s: %s" %
               (info["state"], info["failure"]))
@@ -89,8 +83,6 @@ def test_five_million_keys():
               "(bound %d KiB), RssFile %d KiB" %
               (KEYS, took, peak_anon, ANON_BOUND_KB, peak_file))
         check(peak_anon < ANON_BOUND_KB, "RssAnon %d KiB" % peak_anon)
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

@@ -16,11 +16,10 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 
-from weirtest import (WEIR, LocalCluster, check, free_port, main, run, spawn,
-                      wait_for)
+from weirtest import (WEIR, Cluster, check, free_port, main, run,
+                      scratch_dir, spawn, text_of, write_file)
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 VERBS = ("run", "list", "info", "cancel")
@@ -70,28 +69,16 @@ nodes:
     sink: { file: { path: "%(out)s" } }
 """
 
-_tmp = tempfile.mkdtemp(prefix="weir-jobcli-")
-
-
-def write(name, text):
-    path = os.path.join(_tmp, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def text(r):
-    return r.stdout.decode(errors="replace") + r.stderr.decode(
-        errors="replace")
+_tmp = scratch_dir("weir-jobcli-")
 
 
 def test_offline():
     dead = "tcp://127.0.0.1:%d" % free_port()
-    broken = write("broken.yaml", BROKEN)
+    broken = write_file(_tmp, "broken.yaml", BROKEN)
     # Validated locally: the dead JobManager is never dialled (1, not 3).
     r = run([WEIR, "--jobmanager", dead, "run", broken])
     check(r.returncode == 1, "broken job: rc %d\n%s" % (r.returncode,
-                                                         text(r)))
+                                                         text_of(r)))
     check(re.search(r"broken\.yaml:7:5: unknown key 'colour'",
                     r.stderr.decode()), "file:line:col in %s" % r.stderr)
     check(b"cannot reach" not in r.stderr, "JobManager contacted")
@@ -101,14 +88,14 @@ def test_offline():
           "missing file: %d %s" % (r.returncode, r.stderr))
 
     # A valid job, lists, info and cancel: the JobManager is unreachable.
-    job = write("ok.yaml", KAFKA_JOB % {
+    job = write_file(_tmp, "ok.yaml", KAFKA_JOB % {
         "name": "ok", "topic": "t", "bootstrap": "127.0.0.1:1",
         "out": _tmp})
     for args in (["run", "-d", job], ["run", job], ["list"], ["list", "-a"],
                  ["info", UNKNOWN], ["cancel", UNKNOWN]):
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 3, "%s: rc %d, want 3\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
 
     for verb in VERBS:
         r = run([WEIR, verb, "--help"])
@@ -124,12 +111,11 @@ def test_offline():
     for args in usage:
         r = run([WEIR, "--jobmanager", dead] + args)
         check(r.returncode == 2, "%s: rc %d, want 2\n%s" %
-              (args, r.returncode, text(r)))
+              (args, r.returncode, text_of(r)))
 
 
 def test_fresh_cluster():
-    c = LocalCluster(taskmanagers=0)
-    try:
+    with Cluster(taskmanagers=0) as c:
         check(json.loads(c.cli("list", "-o", "json").stdout) == {"jobs": []},
               "no running jobs")
         check(json.loads(c.cli("-o", "json", "list", "-a").stdout) ==
@@ -141,7 +127,7 @@ def test_fresh_cluster():
             check(("no job " + UNKNOWN).encode() in r.stderr,
                   "%s unknown: %s" % (verb, r.stderr))
         # Valid here, refused there (no slots): the JobManager's reason.
-        job = write("noslots.yaml", KAFKA_JOB % {
+        job = write_file(_tmp, "noslots.yaml", KAFKA_JOB % {
             "name": "noslots", "topic": "t", "bootstrap": c.bootstrap,
             "out": os.path.join(_tmp, "noslots")})
         r = c.cli("run", "-d", job, check_rc=1)
@@ -150,16 +136,6 @@ def test_fresh_cluster():
                   os.path.join(_tmp, "no-such-savepoint"),
                   "--allow-non-restored-state", job, check_rc=1)
         check(b"savepoint" in r.stderr, "savepoint refused: %s" % r.stderr)
-    finally:
-        c.stop()
-
-
-def info(c, job_id):
-    return json.loads(c.cli("info", job_id, "-o", "json").stdout)
-
-
-def state_of(c, job_id):
-    return info(c, job_id)["state"]
 
 
 def listed(c, *flags):
@@ -168,7 +144,7 @@ def listed(c, *flags):
 
 
 def kafka_job(c, name, topic):
-    return write(name + ".yaml", KAFKA_JOB % {
+    return write_file(_tmp, name + ".yaml", KAFKA_JOB % {
         "name": name, "topic": topic, "bootstrap": c.bootstrap,
         "out": os.path.join(_tmp, name)})
 
@@ -197,10 +173,9 @@ def check_info_shape(c, ji, job_id, name):
 
 def test_detached_list_info_cancel(c):
     job = kafka_job(c, "cli-detached", "idle")
-    r = c.cli("run", "-d", "-o", "json", job)
-    job_id = json.loads(r.stdout)["job_id"]
+    job_id = c.submit(job)
     check(re.fullmatch(r"[0-9a-f]{32}", job_id), "job id %r" % job_id)
-    wait_for(lambda: state_of(c, job_id) == "RUNNING", 15, "job RUNNING")
+    c.wait_state(job_id, "RUNNING", 15)
     j = listed(c).get(job_id)
     check(j is not None and j["name"] == "cli-detached" and
           j["state"] == "RUNNING" and set(j) ==
@@ -209,29 +184,29 @@ def test_detached_list_info_cancel(c):
     check(job_id in table and "cli-detached" in table and
           re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", table),
           "list table:\n" + table)
-    check_info_shape(c, info(c, job_id), job_id, "cli-detached")
+    check_info_shape(c, c.info(job_id), job_id, "cli-detached")
     table = c.cli("info", job_id).stdout.decode()
     check(job_id in table and "RUNNING" in table, "info table:\n" + table)
 
     r = c.cli("cancel", job_id)
     check(("Cancelled job " + job_id).encode() in r.stdout, r.stdout)
-    wait_for(lambda: state_of(c, job_id) == "CANCELED", 15, "job CANCELED")
+    c.wait_state(job_id, "CANCELED", 15)
     check(job_id not in listed(c), "a canceled job is not running")
     check(listed(c, "-a")[job_id]["state"] == "CANCELED", "list -a")
-    check(info(c, job_id)["end_time"] >= info(c, job_id)["start_time"],
+    check(c.info(job_id)["end_time"] >= c.info(job_id)["start_time"],
           "end_time")
     c.cli("cancel", job_id, check_rc=1)
 
 
 def test_attached_finished(c):
-    job = write("bounded.yaml", BOUNDED_JOB % {
+    job = write_file(_tmp, "bounded.yaml", BOUNDED_JOB % {
         "out": os.path.join(_tmp, "bounded")})
     r = c.cli("run", job, timeout=60)
     out = r.stdout.decode()
     m = re.search(r"Job has been submitted with JobID ([0-9a-f]{32})", out)
     check(m, "submitted line in:\n" + out)
     check("has finished" in out, "finished in:\n" + out)
-    check(state_of(c, m.group(1)) == "FINISHED", "state after run")
+    check(c.state(m.group(1)) == "FINISHED", "state after run")
 
 
 def attach(c, job):
@@ -239,7 +214,7 @@ def attach(c, job):
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # With -o json the first stdout line is the id; progress is on stderr.
     job_id = json.loads(p.stdout.readline())["job_id"]
-    wait_for(lambda: state_of(c, job_id) == "RUNNING", 15, "job RUNNING")
+    c.wait_state(job_id, "RUNNING", 15)
     return p, job_id
 
 
@@ -260,7 +235,7 @@ def test_attached_failed(c):
     err = p.stderr.read().decode()
     check(rc == 1 and "FAILED" in err and "invalid record" in err,
           "attached run of a failing job: rc %d\n%s" % (rc, err))
-    ji = info(c, job_id)
+    ji = c.info(job_id)
     check(ji["state"] == "FAILED" and ji["failure"], "info %s" % ji)
 
 
@@ -273,22 +248,18 @@ def test_attached_detach(c):
     # For longer than two polls of an attached run: still RUNNING.
     deadline = time.monotonic() + 1.2
     while time.monotonic() < deadline:
-        check(state_of(c, job_id) == "RUNNING", "the job keeps running")
-    c.cli("cancel", job_id)
-    wait_for(lambda: state_of(c, job_id) == "CANCELED", 15, "CANCELED")
+        check(c.state(job_id) == "RUNNING", "the job keeps running")
+    c.cancel(job_id, 15)
 
 
 def test_with_taskmanager():
-    c = LocalCluster(taskmanagers=1, slots=4, topics=("idle:1", "bad:1"))
-    try:
+    with Cluster(taskmanagers=1, slots=4, topics=("idle:1", "bad:1")) as c:
         for t in (test_detached_list_info_cancel, test_attached_finished,
                   test_attached_canceled, test_attached_failed,
                   test_attached_detach):
             t0 = time.monotonic()
             t(c)
             print("     %-36s %.1fs" % (t.__name__, time.monotonic() - t0))
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import json
 import os
 import random
 
-from weirtest import WEIR, LocalCluster, check, main, run
+from weirtest import Cluster, check, main, run
 
 N = 10000
 
@@ -40,8 +40,7 @@ def records(n, seed):
 
 
 def test_embedded_kafka():
-    c = LocalCluster(taskmanagers=1, topics=["orders:4", "clicks:2"])
-    try:
+    with Cluster(taskmanagers=1, topics=["orders:4", "clicks:2"]) as c:
         with open(os.path.join(c.dir, "kafka.bootstrap")) as f:
             check(f.read().strip() == c.bootstrap, "kafka.bootstrap file")
 
@@ -74,9 +73,7 @@ def test_embedded_kafka():
               "round trip: %d lines back, %d distinct" %
               (len(got), len(set(got))))
         # An independent client sees the same messages.
-        r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "orders", "-e",
-                 "-q", "-f", "%s\n"], check_rc=0, timeout=60)
-        got = r.stdout.decode().splitlines()
+        got = c.consume("orders")
         check(collections.Counter(got) == collections.Counter(lines),
               "kcat sees %d lines" % len(got))
         # --exit stops at the end of every partition.
@@ -85,8 +82,7 @@ def test_embedded_kafka():
 
         # kcat produces, weir consumes.
         more = records(500, 2)
-        run(["kcat", "-b", c.bootstrap, "-P", "-t", "clicks"],
-            input=("\n".join(more) + "\n").encode(), check_rc=0)
+        c.produce("clicks", more)
         r = c.cli("consume", "clicks", "--bootstrap", c.bootstrap, "-n",
                   "500", "--timeout", "30s")
         check(sorted(r.stdout.decode().splitlines()) == sorted(more),
@@ -96,8 +92,6 @@ def test_embedded_kafka():
         r = c.cli("consume", "clicks", "--bootstrap", c.bootstrap, "-n",
                   "501", "--timeout", "1s", check_rc=1)
         check(b"got 500 of 501" in r.stderr, r.stderr)
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

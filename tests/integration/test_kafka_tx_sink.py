@@ -11,9 +11,8 @@ transactional path runs and loses or repeats nothing when nothing fails;
 it cannot show that aborted records stay hidden.
 """
 import json
-import os
 
-from weirtest import LocalCluster, check, main, run, wait_for
+from weirtest import Cluster, check, main
 
 COUNT = 3000
 
@@ -33,30 +32,15 @@ nodes:
 """
 
 
-def info(c, job_id):
-    return json.loads(c.cli("info", job_id, "-o", "json").stdout)
-
-
 def test_exactly_once_bounded():
-    c = LocalCluster(taskmanagers=2, slots=2, topics=["tx_out:4"])
-    try:
-        path = os.path.join(c.dir, "kafka-tx.yaml")
-        with open(path, "w") as f:
-            f.write(JOB.format(count=COUNT))
-        job = json.loads(c.cli("run", "-d", "-o", "json", path)
-                         .stdout)["job_id"]
-        ji = wait_for(lambda: (lambda j: j if j["state"] in (
-            "FINISHED", "FAILED", "CANCELED") else None)(info(c, job)),
-            90, "job to end", 0.2)
+    with Cluster(taskmanagers=2, slots=2, topics=["tx_out:4"]) as c:
+        job = c.submit(JOB.format(count=COUNT), name="kafka-tx.yaml")
+        ji = c.wait_state(job, ("FINISHED", "FAILED", "CANCELED"), 90, 0.2)
         check(ji["state"] == "FINISHED", "job %s: %s" % (ji["state"],
                                                          ji["failure"]))
-        done = json.loads(c.cli("checkpoints", job, "-o", "json")
-                          .stdout)["counts"]["completed"]
+        done = c.checkpoints(job)["counts"]["completed"]
         check(done >= 1, "checkpoints completed: %d" % done)
-        r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "tx_out", "-e", "-q",
-                 "-X", "isolation.level=read_committed", "-f", "%k\t%s\n"],
-                check_rc=0, timeout=60)
-        lines = r.stdout.decode().splitlines()
+        lines = c.consume("tx_out", fmt="%k\t%s\n", committed=True)
         keys = [l.split("\t", 1)[0] for l in lines]
         ids = [json.loads(l.split("\t", 1)[1])["order_id"] for l in lines]
         want = {"o-%d-%d" % (s, n) for s in range(2) for n in range(COUNT)}
@@ -67,8 +51,6 @@ def test_exactly_once_bounded():
         check(keys == ids, "each record keyed by its order_id")
         log = c.log("taskmanager-1") + c.log("taskmanager-2")
         check("KAFKA-TX-FENCED" in log, "transactional ids fenced at start")
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import collections
 import json
 import os
 
-from weirtest import LocalCluster, check, main, sink_lines, wait_for
+from weirtest import Cluster, check, main, sink_lines
 
 N = 4600
 ALL = """\
@@ -25,17 +25,12 @@ nodes:
 
 
 def run_job(c, text, name):
-    path = os.path.join(c.dir, name + ".yaml")
-    with open(path, "w") as f:
-        f.write(text)
-    job = json.loads(c.cli("run", "-d", path, "-o", "json").stdout)["job_id"]
-    wait_for(lambda: json.loads(c.cli("info", job, "-o", "json").stdout)
-             ["state"] == "FINISHED", 60, name + " FINISHED")
+    job = c.submit(text, name=name + ".yaml")
+    c.wait_state(job, "FINISHED", 60)
 
 
 def test_nexmark_source_and_q2():
-    c = LocalCluster(taskmanagers=1, slots=1)
-    try:
+    with Cluster(taskmanagers=1, slots=1) as c:
         out = os.path.join(c.dir, "all")
         run_job(c, ALL.format(n=N, out=out), "all")
         rows = [json.loads(l) for l in sink_lines(out, True)]
@@ -62,8 +57,6 @@ def test_nexmark_source_and_q2():
                       if r["auction_id"] % 123 == 0)
         check(want and got == want,
               "q2: %d rows, want %d" % (len(got), len(want)))
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import os
 import subprocess
 
 from pgserver import PgServer, available
-from weirtest import BIN, LocalCluster, check, main, sink_lines, wait_for
+from weirtest import BIN, Cluster, check, main, sink_lines
 
 COUNT = 4000  # orders per source subtask
 RATE = 2000   # per second per subtask: the job runs about 2 s
@@ -61,25 +61,14 @@ CREATE TABLE product_stats_{tag} (product_id text PRIMARY KEY, orders bigint,
 ISO = "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
-def info(c, job_id):
-    return json.loads(c.cli("info", job_id, "-o", "json").stdout)
-
-
 def submit(c, text, name):
-    path = os.path.join(c.dir, name)
-    with open(path, "w") as f:
-        f.write(text)
-    c.cli("validate", path)
-    r = c.cli("run", "-d", "-o", "json", path)
-    return json.loads(r.stdout)["job_id"]
+    c.cli("validate", c.write(name, text))
+    return c.submit(text, name=name)
 
 
 def wait_end(c, job_id, timeout_s=90):
-    def ended():
-        ji = info(c, job_id)
-        return ji if ji["state"] in ("FINISHED", "FAILED", "CANCELED") \
-            else None
-    return wait_for(ended, timeout_s, "job %s to end" % job_id, 0.2)
+    return c.wait_state(job_id, ("FINISHED", "FAILED", "CANCELED"),
+                        timeout_s, 0.2)
 
 
 def test_unit_binary_with_server():
@@ -166,8 +155,7 @@ def prepares(pg, job):
 def test_jobs():
     check(available(), "PostgreSQL 15 server binaries are not installed")
     with PgServer(extra_conf={"log_statement": "'all'"}) as pg:
-        c = LocalCluster(taskmanagers=2, slots=2)
-        try:
+        with Cluster(taskmanagers=2, slots=2) as c:
             # Without checkpointing: batches autocommit; nothing prepared.
             job = run_job(c, pg, "plain", "")
             check(prepares(pg, job) == (0, 0),
@@ -176,8 +164,7 @@ def test_jobs():
             # Checkpointing: prepared transactions committed on
             # checkpoints (and at the end of the input).
             job = run_job(c, pg, "ckpt", "checkpointing: { interval: 300ms }")
-            done = json.loads(c.cli("checkpoints", job, "-o", "json")
-                              .stdout)["counts"]["completed"]
+            done = c.checkpoints(job)["counts"]["completed"]
             check(done >= 1, "checkpoints completed: %d" % done)
             np, nc = prepares(pg, job)
             print("     %d checkpoints, %d transactions prepared and "
@@ -198,8 +185,6 @@ def test_jobs():
             check(ji["state"] == "FAILED" and
                   "relation \"orders_missing\" does not exist" in
                   (ji["failure"] or ""), "missing table: %s" % ji)
-        finally:
-            c.stop()
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ import os
 import random
 import socket
 import struct
-import subprocess
 
-from weirtest import (JOBMANAGER, TASKMANAGER, WEIR, check, free_port, main,
-                      run, spawn, wait_for)
+from weirtest import (JOBMANAGER, TASKMANAGER, WEIR, Cluster, check, main,
+                      run, scratch_dir, wait_for)
 
 SP_REQ, SP_REP = 0x30, 0x31
 MAGIC = b"WEIR"
@@ -134,12 +133,8 @@ def cluster_ok(jm):
 
 
 def test_garbage_on_rpc_port():
-    port = free_port()
-    jm = "tcp://127.0.0.1:%d" % port
-    logf = open("/tmp/weir-it-badinput-jm-%d.log" % port, "w+")
-    p = spawn([JOBMANAGER, "--rpc", jm, "--rest", "127.0.0.1:0"],
-              stdout=logf, stderr=subprocess.STDOUT)
-    try:
+    with Cluster(mode="daemons", taskmanagers=0) as cl:
+        port, jm = cl.jm_port, cl.jm
         wait_for(lambda: cluster_ok(jm), 10, "JobManager up")
         rnd = random.Random(7)
         # 1. Raw random bytes, no SP handshake.
@@ -187,20 +182,15 @@ def test_garbage_on_rpc_port():
             c.send_raw(1000, b"WEIR\x08")  # announces more than it sends
             c.close()
         # The JobManager kept serving throughout.
-        check(p.poll() is None, "JobManager still running")
+        check(cl.proc.poll() is None, "JobManager still running")
         check(cluster_ok(jm), "weir cluster still answers")
-        logf.seek(0)
-        log = logf.read()
+        log = cl.log("jobmanager")
         check("RPC-BAD-FRAME" in log, "bad frames logged")
         check("RPC-VERSION-MISMATCH" in log, "version mismatch logged")
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
 
 
 def test_bad_config_files():
-    d = "/tmp/weir-it-badcfg-%d" % os.getpid()
-    os.makedirs(d, exist_ok=True)
+    d = scratch_dir("weir-it-badcfg-")
     cases = [
         ("unknown.yaml", "jobmanager:\n  rpc: tcp://127.0.0.1:1\n  bogus: 1\n",
          "unknown.yaml:3:3:"),

@@ -31,7 +31,8 @@ import tempfile
 import threading
 import urllib.parse
 
-from weirtest import BIN, Failure, check, free_port, main, spawn, wait_for
+from weirtest import (BIN, Cluster, Failure, check, free_port, main, spawn,
+                      wait_for)
 
 TOOL = os.path.join(BIN, "objstore_tool")
 SRC = os.environ.get("WEIR_SOURCE_DIR") or os.path.join(
@@ -390,27 +391,16 @@ def test_job_checkpoints_on_s3():
     """A whole job with checkpoints.storage on s3://: checkpoints land in
     the bucket (through the signature-checking proxy), a TaskManager is
     SIGKILLed, the job restores from S3 and its output stays exact."""
-    import json
     import random
     import test_checkpoints as tc
-    from weirtest import LocalCluster, wait_for
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(s3_env())  # the cluster's processes inherit it
-    try:
-        c = LocalCluster(taskmanagers=2, slots=2, topics=["s3ev:4"],
-                         config=tc.CONFIG + 'checkpoints: { storage: '
-                         '"s3://%s/jobs" }\n' % BUCKET)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    tms = tc.TaskManagers(c, env=s3_env())
-    try:
+    with Cluster(taskmanagers=2, slots=2, topics=["s3ev:4"],
+                 config=tc.CONFIG + 'checkpoints: { storage: '
+                 '"s3://%s/jobs" }\n' % BUCKET, env=s3_env()) as c:
         out = os.path.join(c.dir, "out")
         recs = tc.gen(21, 2000)
         job = tc.submit(c, "s3", "s3ev", out, interval="300ms")
-        wait_for(lambda: tc.all_running(c, job), 30, "job running")
-        tc.produce(c, "s3ev", recs[:1000])
+        c.wait_running(job, 30)
+        c.produce("s3ev", recs[:1000])
 
         def metas():
             # s3rver answers a list racing its own writes with a 500 now
@@ -420,25 +410,22 @@ def test_job_checkpoints_on_s3():
                 return []
             return [k for k in lines(r) if k.endswith("/_metadata")]
         wait_for(lambda: len(metas()) >= 2, 30, "2 checkpoints in S3")
-        tc.kill_and_recover(c, tms, random.Random(5), job, 1)
+        tc.kill_and_recover(c, random.Random(5), job, 1)
         log = c.log("jobmanager")
         check("from s3://%s/jobs/%s/chk-" % (BUCKET, job) in log,
               "the restart did not restore from S3")
-        tc.produce(c, "s3ev", recs[1000:] +
-                   tc.flush_records(max(r["ts"] for r in recs)))
+        c.produce("s3ev", recs[1000:] +
+                  tc.flush_records(max(r["ts"] for r in recs)))
         want = tc.reference(recs)
         wait_for(lambda: sum(tc.committed(out).values()) >=
                  sum(want.values()), 60, "every window committed")
         got = tc.committed(out)
         check(got == want, "output differs: %d missing, %d extra" %
               (sum((want - got).values()), sum((got - want).values())))
-        cp = json.loads(c.cli("checkpoints", job, "-o", "json").stdout)
+        cp = c.checkpoints(job)
         check(cp["counts"]["completed"] >= 2, "checkpoints: %s" %
               cp["counts"])
         c.cancel(job)
-    finally:
-        tms.stop()
-        c.stop()
     check(not rejected(), "requests with bad signatures: %s" % rejected())
 
 

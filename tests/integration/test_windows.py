@@ -9,15 +9,11 @@ as dropped; with a late_output read by a node, they reach its sink
 instead."""
 import collections
 import datetime
-import glob
 import json
 import os
 import random
-import re
-import subprocess
 
-from weirtest import (LocalCluster, check, http_get, main, run, sink_lines,
-                      wait_for)
+from weirtest import Cluster, check, main, sink_lines, wait_for
 
 BASE = 1795000000000  # epoch ms, a whole second
 OOO_MS = 400
@@ -99,15 +95,11 @@ def reference(recs, kind, size, slide=None, gap=None):
 
 
 def produce(cluster, topic, recs, partitions):
-    by_part = collections.defaultdict(list)
+    """recs to topic, each to its "_p" partition or a random one."""
     rnd = random.Random(5)
-    for r in recs:
-        by_part[r.get("_p", rnd.randrange(partitions))].append(r)
-    for p, rs in by_part.items():
-        data = "".join(json.dumps({k: v for k, v in r.items()
-                                   if k != "_p"}) + "\n" for r in rs)
-        run(["kcat", "-b", cluster.bootstrap, "-P", "-t", topic, "-p",
-             str(p)], input=data.encode(), check_rc=0)
+    cluster.produce(topic, [r if "_p" in r else
+                            dict(r, _p=rnd.randrange(partitions))
+                            for r in recs])
 
 
 def flush_records(partitions, key="zz-flush"):
@@ -130,12 +122,7 @@ def as_map(rows):
 
 
 def submit(cluster, **kw):
-    text = JOB.format(**kw)
-    path = os.path.join(cluster.dir, "win-%s.yaml" % kw["name"])
-    with open(path, "w") as f:
-        f.write(text)
-    r = cluster.cli("run", "-d", path, "-o", "json")
-    return json.loads(r.stdout)["job_id"]
+    return cluster.submit(JOB.format(**kw), name="win-%s.yaml" % kw["name"])
 
 
 def compare(ref, rows, what):
@@ -161,8 +148,7 @@ CASES = [
 
 
 def test_windows_match_reference():
-    c = LocalCluster(taskmanagers=2, slots=2, topics=["ev:4"])
-    try:
+    with Cluster(taskmanagers=2, slots=2, topics=["ev:4"]) as c:
         recs = gen_stream(42, 4000)
         produce(c, "ev", recs + flush_records(4), 4)
         for p in (1, 4):
@@ -179,13 +165,10 @@ def test_windows_match_reference():
                 c.cancel(job)
                 compare(ref, read_results(out), "%s p=%d" % (name, p))
                 print("     %s p=%d: %d windows exact" % (name, p, len(ref)))
-    finally:
-        c.stop()
 
 
 def test_idle_partition_and_lateness():
-    c = LocalCluster(taskmanagers=2, slots=2, topics=["idle:2"])
-    try:
+    with Cluster(taskmanagers=2, slots=2, topics=["idle:2"]) as c:
         # Only partition 0 gets data; partition 1 stays silent.
         recs = [{"product_id": "k", "amount": float(i + 1),
                  "ts": BASE + i * 100, "_p": 0} for i in range(30)]
@@ -215,22 +198,11 @@ def test_idle_partition_and_lateness():
                  "_p": 0}]
         produce(c, "idle", late, 2)
 
-        def dropped():
-            st, body = c.rest("/taskmanagers")
-            total = 0
-            for t in json.loads(body)["taskmanagers"]:
-                st, text = http_get("http://%s/metrics" % t["metrics_address"])
-                total += sum(float(m) for m in re.findall(
-                    r"^weir_late_records_dropped_total\{[^}]*\} (\S+)$",
-                    text, re.M))
-            return total
-        wait_for(lambda: dropped() == 1, 20, "one late record dropped")
+        wait_for(lambda: c.tm_metric("weir_late_records_dropped_total") == 1, 20, "one late record dropped")
         wait_for(lambda: any(r["window_start"] == iso(BASE + 9000) and
                              r["n"] == 1 for r in read_results(out)), 20,
                  "the [9s,10s) window fires with the in-lateness record")
         c.cancel(job)
-    finally:
-        c.stop()
 
 
 LATE_JOB = """\
@@ -261,21 +233,11 @@ nodes:
 
 def late_dropped(c, job):
     """weir_late_records_dropped_total of job, summed over its tasks."""
-    st, body = c.rest("/taskmanagers")
-    total = 0
-    for t in json.loads(body)["taskmanagers"]:
-        st, text = http_get("http://%s/metrics" % t["metrics_address"])
-        for labels, v in re.findall(
-                r"^weir_late_records_dropped_total\{([^}]*)\} (\S+)$",
-                text, re.M):
-            if 'job="%s"' % job in labels:
-                total += float(v)
-    return total
+    return c.tm_metric("weir_late_records_dropped_total", job=job)
 
 
 def test_late_output_side_stream():
-    c = LocalCluster(taskmanagers=2, slots=2, topics=["lateside:1"])
-    try:
+    with Cluster(taskmanagers=2, slots=2, topics=["lateside:1"]) as c:
         recs = [{"product_id": "k", "amount": float(i + 1),
                  "ts": BASE + i * 100, "_p": 0} for i in range(30)]
         recs.append({"product_id": "k", "amount": 1.0,
@@ -283,12 +245,10 @@ def test_late_output_side_stream():
         produce(c, "lateside", recs, 1)
         out = os.path.join(c.dir, "out-late-main")
         late_out = os.path.join(c.dir, "out-late-side")
-        path = os.path.join(c.dir, "win-late-side.yaml")
-        with open(path, "w") as f:
-            f.write(LATE_JOB.format(topic="lateside", bootstrap=c.bootstrap,
-                                    out=out, late_out=late_out))
-        r = c.cli("run", "-d", path, "-o", "json")
-        job = json.loads(r.stdout)["job_id"]
+        job = c.submit(LATE_JOB.format(topic="lateside",
+                                       bootstrap=c.bootstrap, out=out,
+                                       late_out=late_out),
+                       name="win-late-side.yaml")
         # The watermark has passed BASE+10000 once [2s,3s) fired.
         wait_for(lambda: len(read_results(out)) >= 3, 30,
                  "main windows fire", interval_s=0.2)
@@ -309,8 +269,6 @@ def test_late_output_side_stream():
         check(late_dropped(c, job) == 0,
               "nothing dropped: %s" % late_dropped(c, job))
         c.cancel(job)
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """weirtest.py - shared pieces of weir's integration tests: real
 processes on loopback.
 
-Every wait is a bounded poll (wait_for); nothing sleeps blindly. Processes a
-test starts are stopped by the test (and killed at exit if it failed), so a
-failing test leaves nothing behind.
+Every wait is a bounded poll (wait_for); nothing sleeps blindly. A test
+runs against a Cluster (weir local, or standalone daemons) in a `with`
+block: processes are stopped or killed and the temporary directory removed
+however the test ends, so a failing test leaves nothing behind.
 """
 import atexit
 import glob
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +30,13 @@ _procs = []
 
 
 def _cleanup():
+    for c in _clusters:
+        c.close()
+    for d in _scratch:
+        if os.environ.get("WEIR_KEEP_TMP"):
+            print("     kept %s" % d)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
     for p in _procs:
         if p.poll() is None:
             p.kill()
@@ -81,6 +91,20 @@ def run(args, input=None, timeout=60, check_rc=None):
     return r
 
 
+def write_file(d, name, text):
+    """Writes text to d/name; returns the path."""
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def text_of(r):
+    """stdout, then stderr, of a finished run, as text."""
+    return r.stdout.decode(errors="replace") + r.stderr.decode(
+        errors="replace")
+
+
 def http_get(url, timeout=5):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -113,37 +137,248 @@ def alive(pid):
         return False
 
 
-class LocalCluster:
-    """`weir local` with free ports in a temporary directory."""
+def metric_value(text, name, labels=""):
+    """The value of the series name{labels} in a Prometheus text, or None."""
+    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)),
+                  text, re.M)
+    return float(m.group(1)) if m else None
 
-    def __init__(self, taskmanagers=2, slots=2, topics=(), config=None):
+
+def metric_sum(text, name, job=None, vertex=None):
+    """Sum of every name{...} series of a Prometheus text, of one job and
+    vertex when given."""
+    total = 0.0
+    for line in text.splitlines():
+        if not (line.startswith(name + "{") or line.startswith(name + " ")):
+            continue
+        if job is not None and 'job="%s"' % job not in line:
+            continue
+        if vertex is not None and 'vertex="%s"' % vertex not in line:
+            continue
+        total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+_clusters = []
+_scratch = []
+
+
+def scratch_dir(prefix):
+    """A temporary directory removed at exit (for files a test writes
+    outside a cluster's directory)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _scratch.append(d)
+    return d
+
+
+class Cluster:
+    """What a test runs against, on free loopback ports in a temporary
+    directory, and always cleaned up: on leaving a `with` block, at
+    close(), or at exit for a cluster shared by several tests.
+
+    mode "local": `weir local` - the embedded Kafka, a JobManager and
+    `taskmanagers` TaskManagers of `slots` slots (topics: "name:partitions"
+    created at start; config: a base weir.yaml). mode "daemons": a
+    standalone weir-jobmanager and `taskmanagers` weir-taskmanager
+    processes, no Kafka (config: more weir.yaml sections, appended). env:
+    the environment of the processes started at start (None: this
+    process's), for fault injection or credentials, say.
+
+    Leaving a `with` block normally stops the cluster with stop(), which
+    checks the processes exit cleanly; leaving it on an exception kills
+    them. Either way the directory is removed (kept when WEIR_KEEP_TMP is
+    set, or keep=True)."""
+
+    def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
+                 mode="local", env=None, keep=False):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
-        self.kafka_port = free_port()
+        self.mode, self.keep = mode, keep
+        self.env = env
         self.rest_port = free_port()
-        self.jm = "tcp://127.0.0.1:%d" % free_port()
-        self.bootstrap = "127.0.0.1:%d" % self.kafka_port
-        args = [WEIR, "--jobmanager", self.jm, "local",
-                "--taskmanagers", str(taskmanagers), "--slots", str(slots),
-                "--kafka-port", str(self.kafka_port),
-                "--rest-port", str(self.rest_port), "--dir", self.dir]
-        if config is not None:
-            path = os.path.join(self.dir, "base.yaml")
-            with open(path, "w") as f:
-                f.write(config)
-            args[1:1] = ["--config", path]
-        for t in topics:
-            args += ["--topic", t]
+        self.jm_port = free_port()
+        self.jm = "tcp://127.0.0.1:%d" % self.jm_port
+        self.bootstrap = None
+        self.proc = None  # weir local, or the standalone JobManager
+        self.extra = []  # processes started here besides self.proc
+        self.stopped = self.closed = False
+        os.makedirs(os.path.join(self.dir, "log"))
         self.out_path = os.path.join(self.dir, "local.out")
         self.out = open(self.out_path, "w")
-        self.proc = spawn(args, stdout=self.out, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
-        wait_for(lambda: self._up(), 30, "weir local to come up")
+        _clusters.append(self)
+        try:
+            if mode == "local":
+                self._start_local(taskmanagers, slots, topics, config)
+            elif mode == "daemons":
+                self._start_daemons(taskmanagers, slots, config)
+            else:
+                raise ValueError("mode %r" % mode)
+        except BaseException:
+            self.close()
+            raise
 
-    def _up(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None and not self.stopped:
+                self.stop()
+        finally:
+            self.close()
+        return False
+
+    # ---- starting and stopping ----
+
+    def _start_local(self, taskmanagers, slots, topics, config):
+        kafka_port = free_port()
+        self.bootstrap = "127.0.0.1:%d" % kafka_port
+        args = [WEIR, "--jobmanager", self.jm, "local",
+                "--taskmanagers", str(taskmanagers), "--slots", str(slots),
+                "--kafka-port", str(kafka_port),
+                "--rest-port", str(self.rest_port), "--dir", self.dir]
+        if config is not None:
+            args[1:1] = ["--config", self.write("base.yaml", config)]
+        for t in topics:
+            args += ["--topic", t]
+        self.proc = spawn(args, stdout=self.out, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, env=self.env)
+        wait_for(self._local_up, 30, "weir local to come up")
+
+    def _local_up(self):
         if self.proc.poll() is not None:
             raise Failure("weir local exited %d:\n%s" %
                           (self.proc.returncode, self.output()))
         return "cluster is up" in self.output()
+
+    def _start_daemons(self, taskmanagers, slots, config):
+        text = ("jobmanager: { rpc: \"%s\", address: \"%s\", "
+                "rest: \"127.0.0.1:%d\" }\n"
+                "taskmanager: { rpc: \"tcp://127.0.0.1:0\", "
+                "data: \"tcp://127.0.0.1:0\", host: 127.0.0.1, "
+                "metrics: \"127.0.0.1:0\", slots: %d, "
+                "state_dir: \"%s/state\" }\n"
+                "checkpoints: { storage: \"file://%s/checkpoints\" }\n" %
+                (self.jm, self.jm, self.rest_port, slots, self.dir,
+                 self.dir)) + (config or "")
+        self.write("weir.yaml", text)
+        self.proc = self.start_jobmanager()
+        for _ in range(taskmanagers):
+            self.start_taskmanager()
+        wait_for(lambda: self._daemons_up(taskmanagers), 30,
+                 "JobManager and %d TaskManagers up" % taskmanagers)
+
+    def _daemons_up(self, taskmanagers):
+        if self.proc.poll() is not None:
+            raise Failure("weir-jobmanager exited %d:\n%s" %
+                          (self.proc.returncode, self.log("jobmanager")))
+        r = self.cli("cluster", "-o", "json", check_rc=None, timeout=20)
+        return r.returncode == 0 and len(
+            json.loads(r.stdout)["taskmanagers"]) == taskmanagers
+
+    def start_jobmanager(self, name="jobmanager"):
+        """A weir-jobmanager on the cluster's weir.yaml, logging to
+        log/<name>.log (after kill_jobmanager: a new leader)."""
+        log = open(os.path.join(self.dir, "log", name + ".log"), "a")
+        p = spawn([JOBMANAGER, "--config",
+                   os.path.join(self.dir, "weir.yaml")],
+                  stdout=log, stderr=subprocess.STDOUT,
+                  stdin=subprocess.DEVNULL, env=self.env)
+        log.close()
+        if self.proc is not None:
+            self.extra.append(p)
+        return p
+
+    def start_taskmanager(self, env=None):
+        """Another TaskManager on the cluster's weir.yaml (env: its
+        environment; None: the cluster's); returns its Popen."""
+        n = len(self.extra)
+        log = open(os.path.join(self.dir, "log", "tm-extra-%d.log" % n), "w")
+        p = spawn([TASKMANAGER, "--config",
+                   os.path.join(self.dir, "weir.yaml")],
+                  stdout=log, stderr=subprocess.STDOUT,
+                  stdin=subprocess.DEVNULL,
+                  env=env if env is not None else self.env)
+        log.close()
+        self.extra.append(p)
+        return p
+
+    def stop(self):
+        """Stops everything and checks it went cleanly: weir local on
+        Ctrl-C (every child gone, exit 0), standalone daemons on SIGTERM;
+        processes started here besides are killed. Then fails on a
+        sanitizer report in any log."""
+        self.stopped = True
+        for p in self.extra:
+            if p.poll() is None and self.mode == "local":
+                p.kill()
+        if self.mode == "local":
+            kids = self.child_pids()
+            self.proc.send_signal(signal.SIGINT)
+            rc = self.proc.wait(timeout=30)
+            self.out.close()
+            left = [p for p in kids if alive(p)]
+            check(rc == 0, "weir local exited %d on SIGINT" % rc)
+            check(not left,
+                  "processes left after weir local stopped: %s" % left)
+        else:
+            procs = [p for p in [self.proc] + self.extra if p.poll() is None]
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                rc = p.wait(timeout=30)
+                check(rc == 0, "%s exited %d on SIGTERM" % (
+                    _cmdline(p.pid).split(b"\0")[0] or p.args[0], rc))
+            self.out.close()
+        for p in self.extra:
+            p.wait()
+        self.check_sanitizers()
+
+    def close(self):
+        """Kills whatever still runs (children of weir local too) and
+        removes the directory. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        procs = [p for p in [self.proc] + self.extra if p is not None]
+        kids = self.child_pids() if self.proc is not None else []
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if not self.out.closed:
+            self.out.close()
+        if self.keep or os.environ.get("WEIR_KEEP_TMP"):
+            print("     kept %s" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- files and logs ----
+
+    def write(self, name, text):
+        """Writes text to a new file in the cluster's directory (name, or
+        name-N when taken); returns its path."""
+        path = os.path.join(self.dir, name)
+        base, ext = os.path.splitext(path)
+        n = 1
+        while os.path.exists(path):
+            path = "%s-%d%s" % (base, n, ext)
+            n += 1
+        with open(path, "w") as f:
+            f.write(text)
+        return path
 
     def output(self):
         with open(self.out_path) as f:
@@ -152,38 +387,6 @@ class LocalCluster:
     def log(self, name):
         with open(os.path.join(self.dir, "log", name + ".log")) as f:
             return f.read()
-
-    def cli(self, *args, check_rc=0, input=None, timeout=60):
-        return run([WEIR, "--jobmanager", self.jm] + list(args),
-                   input=input, timeout=timeout, check_rc=check_rc)
-
-    def cluster_json(self):
-        return json.loads(self.cli("cluster", "-o", "json").stdout)
-
-    def cancel(self, job_id, timeout_s=30):
-        """Cancels a job and waits until it is CANCELED (its slots are
-        free only then)."""
-        self.cli("cancel", job_id)
-        wait_for(lambda: json.loads(self.cli("info", job_id, "-o", "json")
-                                    .stdout)["state"] == "CANCELED",
-                 timeout_s, "job %s CANCELED" % job_id)
-
-    def rest(self, path):
-        return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path))
-
-    def child_pids(self):
-        return children_of(self.proc.pid)
-
-    def stop(self):
-        """Ctrl-C; checks every child is gone and the exit is clean."""
-        kids = self.child_pids()
-        self.proc.send_signal(signal.SIGINT)
-        rc = self.proc.wait(timeout=30)
-        self.out.close()
-        left = [p for p in kids if alive(p)]
-        check(rc == 0, "weir local exited %d on SIGINT" % rc)
-        check(not left, "processes left after weir local stopped: %s" % left)
-        self.check_sanitizers()
 
     def check_sanitizers(self):
         """Fails on a sanitizer report in any daemon's log (a sanitizer
@@ -196,6 +399,239 @@ class LocalCluster:
                 i = text.find(mark)
                 check(i < 0, "%s in %s:\n%s" % (mark, path,
                                                  text[i:i + 3000]))
+
+    # ---- the CLI, REST and jobs ----
+
+    def cli(self, *args, check_rc=0, input=None, timeout=60):
+        return run([WEIR, "--jobmanager", self.jm] + list(args),
+                   input=input, timeout=timeout, check_rc=check_rc)
+
+    def cluster_json(self):
+        return json.loads(self.cli("cluster", "-o", "json").stdout)
+
+    def rest(self, path):
+        """(status, body text) of a GET on the JobManager's REST API."""
+        return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path))
+
+    def rest_json(self, path):
+        """The parsed body of a GET, or None when the JobManager does not
+        answer it (busy, restarting)."""
+        try:
+            st, body = self.rest(path)
+            return json.loads(body) if st == 200 else None
+        except (OSError, ValueError):
+            return None
+
+    def submit(self, job, *flags, name="job.yaml", wait=None, timeout=60):
+        """Submits a job detached: job is YAML text (written to the
+        cluster's directory as name) or a job file's path; flags go to
+        `weir run` (-p, --from-savepoint, ...). wait: a state to wait for
+        (wait_state). Returns the job id."""
+        path = self.write(name, job) if "\n" in job else job
+        r = self.cli("run", "-d", "-o", "json", *flags, path,
+                     timeout=timeout)
+        job_id = json.loads(r.stdout)["job_id"]
+        if wait is not None:
+            self.wait_state(job_id, wait, timeout)
+        return job_id
+
+    def info(self, job_id):
+        return json.loads(self.cli("info", job_id, "-o", "json").stdout)
+
+    def state(self, job_id):
+        return self.info(job_id)["state"]
+
+    def running(self, job_id):
+        """The job and every subtask RUNNING (False also while the
+        JobManager does not answer)."""
+        try:
+            i = self.info(job_id)
+        except Failure:
+            return False
+        return i["state"] == "RUNNING" and all(
+            s["state"] == "RUNNING" for v in i["vertices"]
+            for s in v["subtasks"])
+
+    def wait_state(self, job_id, state, timeout_s=60, interval_s=0.05):
+        """Polls until the job is in state (or one of a tuple of states);
+        returns its info. A state the job cannot leave (FINISHED, FAILED,
+        CANCELED) other than the ones waited for fails at once."""
+        want = (state,) if isinstance(state, str) else tuple(state)
+
+        def reached():
+            try:
+                i = self.info(job_id)
+            except Failure:  # a busy JobManager: poll again
+                return None
+            st = i["state"]
+            if st in want:
+                return i
+            if st in ("FINISHED", "FAILED", "CANCELED"):
+                raise Failure("job %s is %s (failure: %s), waited for %s" %
+                              (job_id, st, i.get("failure"),
+                               "/".join(want)))
+            return None
+        return wait_for(reached, timeout_s, "job %s %s" %
+                        (job_id, "/".join(want)), interval_s)
+
+    def wait_running(self, job_id, timeout_s=60):
+        """Polls until the job and every subtask are RUNNING."""
+        wait_for(lambda: self.running(job_id), timeout_s,
+                 "job %s and every subtask RUNNING" % job_id)
+
+    def cancel(self, job_id, timeout_s=30):
+        """Cancels a job and waits until it is CANCELED (its slots are
+        free only then)."""
+        self.cli("cancel", job_id)
+        self.wait_state(job_id, "CANCELED", timeout_s)
+
+    def checkpoints(self, job_id):
+        return json.loads(self.cli("checkpoints", job_id, "-o", "json")
+                          .stdout)
+
+    def completed_checkpoints(self, job_id):
+        """Completed checkpoints of the job; -1 while the JobManager does
+        not answer."""
+        try:
+            return self.checkpoints(job_id)["counts"]["completed"]
+        except (Failure, ValueError, KeyError):
+            return -1
+
+    def wait_checkpoint(self, job_id, n, timeout_s=30):
+        """Polls until at least n checkpoints of the job completed;
+        returns `weir checkpoints` of then."""
+        wait_for(lambda: self.completed_checkpoints(job_id) >= n, timeout_s,
+                 "%d completed checkpoints of %s" % (n, job_id))
+        return self.checkpoints(job_id)
+
+    # ---- Kafka (kcat) ----
+
+    def produce(self, topic, lines, partition=None):
+        """Writes lines to topic: strings, or objects written as JSON (an
+        object's "_p" names its partition and is left out). partition: of
+        every line; None: the "_p" of each, else kcat's choice."""
+        by_part = {}
+        for l in lines:
+            p = partition
+            if not isinstance(l, str):
+                p = l.get("_p", p)
+                l = json.dumps({k: v for k, v in l.items() if k != "_p"})
+            by_part.setdefault(p, []).append(l + "\n")
+        for p, ls in by_part.items():
+            args = ["kcat", "-b", self.bootstrap, "-P", "-t", topic]
+            if p is not None:
+                args += ["-p", str(p)]
+            run(args, input="".join(ls).encode(), check_rc=0)
+
+    def consume(self, topic, fmt="%s\n", committed=False, timeout=60):
+        """Every message of topic up to the end of each partition, one
+        string each as fmt (kcat -f) makes it; committed: only those of
+        committed transactions."""
+        args = ["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-e", "-q",
+                "-f", fmt]
+        if committed:
+            args[-2:-2] = ["-X", "isolation.level=read_committed"]
+        r = run(args, check_rc=0, timeout=timeout)
+        return r.stdout.decode().splitlines()
+
+    # ---- processes ----
+
+    def child_pids(self):
+        return children_of(self.proc.pid)
+
+    def pids_named(self, name):
+        """Live children of weir local whose command line holds name."""
+        return [p for p in self.child_pids()
+                if name.encode() in _cmdline(p) and alive(p)]
+
+    def taskmanager_pids(self):
+        """Live TaskManagers: weir local's, then those started here."""
+        pids = self.pids_named("weir-taskmanager") \
+            if self.mode == "local" else []
+        return pids + [p.pid for p in self.extra
+                       if TASKMANAGER.encode() in _cmdline(p.pid) and
+                       alive(p.pid)]
+
+    @staticmethod
+    def tm_id(pid):
+        """The TaskManager's id, from the TM-STARTED line of its log."""
+        try:
+            with open(os.readlink("/proc/%d/fd/1" % pid)) as f:
+                m = re.search(r"TM-STARTED id=(\S+)", f.read())
+            return m.group(1) if m else None
+        except OSError:
+            return None
+
+    def pid_of(self, tm_id):
+        for p in self.taskmanager_pids():
+            if self.tm_id(p) == tm_id:
+                return p
+        return None
+
+    def kill_taskmanager(self, pid=None, job=None, rnd=None,
+                         sig=signal.SIGKILL):
+        """Sends sig (SIGKILL; SIGSTOP/SIGCONT to pause and resume) to a
+        TaskManager: pid, or one chosen with rnd (the first without) among
+        those running a task of job when given. Returns its pid."""
+        if pid is None:
+            pids = self.taskmanager_pids()
+            if job is not None:
+                used = {s.get("taskmanager") for v in
+                        self.info(job)["vertices"] for s in v["subtasks"]}
+                pids = [p for p in pids if self.tm_id(p) in used] or pids
+            check(pids, "no TaskManager to signal")
+            pid = rnd.choice(pids) if rnd is not None else pids[0]
+        os.kill(pid, sig)
+        return pid
+
+    def pause_taskmanager(self, pid):
+        self.kill_taskmanager(pid, sig=signal.SIGSTOP)
+
+    def resume_taskmanager(self, pid):
+        self.kill_taskmanager(pid, sig=signal.SIGCONT)
+
+    def kill_jobmanager(self):
+        """SIGKILLs the JobManager and waits until it is gone; returns its
+        pid."""
+        pid = self.pids_named("weir-jobmanager")[0] \
+            if self.mode == "local" else self.proc.pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not alive(pid), 5, "JobManager to die")
+        return pid
+
+    # ---- metrics ----
+
+    def metrics(self):
+        """The JobManager's /metrics text."""
+        st, text = self.rest("/metrics")
+        check(st == 200, "JobManager /metrics: %d" % st)
+        return text
+
+    def taskmanagers(self):
+        """The live TaskManagers as REST /taskmanagers lists them."""
+        d = self.rest_json("/taskmanagers") or {}
+        return [t for t in d.get("taskmanagers", [])
+                if t.get("state") == "alive"]
+
+    def tm_metrics(self):
+        """The /metrics texts of the live TaskManagers (those that
+        answer)."""
+        out = []
+        for t in self.taskmanagers():
+            try:
+                st, text = http_get("http://%s/metrics" %
+                                    t["metrics_address"])
+            except OSError:
+                continue
+            if st == 200:
+                out.append(text)
+        return out
+
+    def tm_metric(self, name, job=None, vertex=None):
+        """Sum of a metric over the live TaskManagers (of one job and
+        vertex when given)."""
+        return sum(metric_sum(t, name, job, vertex)
+                   for t in self.tm_metrics())
 
 
 def main(tests):

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "agg.h"
 #include "err.h"
 #include "record.h"
@@ -23,21 +25,6 @@
 
 /* xorshift64*: a fixed sequence, so a failure can be replayed. */
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1du;
-}
-
-static uint64_t
-rng_below(uint64_t n)
-{
-	return rng() % n;
-}
 
 /* Input schema: l long, d double, s string, t timestamp, b bool. */
 enum { F_L, F_D, F_S, F_T, F_B, NF };
@@ -81,50 +68,6 @@ static const wr_agg_spec all_aggs[] = {
     {"lt", WR_AGG_LAST, F_T, WR_T_TIMESTAMP},
 };
 #define NAGGS (sizeof(all_aggs) / sizeof(all_aggs[0]))
-
-static wr_value
-vnull(void)
-{
-	wr_value v = {.type = WR_T_NULL};
-	return v;
-}
-
-static wr_value
-vlong(int64_t i)
-{
-	wr_value v = {.type = WR_T_LONG, .u.i = i};
-	return v;
-}
-
-static wr_value
-vts(int64_t i)
-{
-	wr_value v = {.type = WR_T_TIMESTAMP, .u.i = i};
-	return v;
-}
-
-static wr_value
-vdouble(double d)
-{
-	wr_value v = {.type = WR_T_DOUBLE, .u.d = d};
-	return v;
-}
-
-static wr_value
-vstr(const char *s)
-{
-	wr_value v = {.type = WR_T_STRING};
-	v.u.s.p = s;
-	v.u.s.len = (uint32_t)strlen(s);
-	return v;
-}
-
-static wr_value
-vbool(bool b)
-{
-	wr_value v = {.type = WR_T_BOOL, .u.b = b};
-	return v;
-}
 
 static wr_row
 row5(wr_value l, wr_value d, wr_value s, wr_value t, wr_value b)
@@ -198,16 +141,21 @@ test_results_by_hand(void **state)
 	/* Before any record: count 0, distinct 0, everything else NULL. */
 	assert_long(&a, "n", 0);
 	assert_long(&a, "cds", 0);
-	assert_value(&a, "sl", vnull());
-	assert_value(&a, "ad", vnull());
-	assert_value(&a, "fs", vnull());
+	assert_value(&a, "sl", wrt_vnull());
+	assert_value(&a, "ad", wrt_vnull());
+	assert_value(&a, "fs", wrt_vnull());
 
 	wr_row r[] = {
-	    row5(vlong(5), vdouble(1.5), vstr("pear"), vts(3000), vbool(true)),
-	    row5(vlong(-2), vnull(), vstr("apple"), vts(1000), vbool(false)),
-	    row5(vnull(), vdouble(-0.0), vnull(), vts(2000), vnull()),
-	    row5(vlong(5), vdouble(0.0), vstr("fig"), vts(1000), vbool(true)),
-	    row5(vlong(9), vdouble(4.0), vstr("apple"), vts(3000), vnull()),
+	    row5(wrt_vlong(5), wrt_vdouble(1.5), wrt_vstr("pear"),
+	         wrt_vts(3000), wrt_vbool(true)),
+	    row5(wrt_vlong(-2), wrt_vnull(), wrt_vstr("apple"), wrt_vts(1000),
+	         wrt_vbool(false)),
+	    row5(wrt_vnull(), wrt_vdouble(-0.0), wrt_vnull(), wrt_vts(2000),
+	         wrt_vnull()),
+	    row5(wrt_vlong(5), wrt_vdouble(0.0), wrt_vstr("fig"), wrt_vts(1000),
+	         wrt_vbool(true)),
+	    row5(wrt_vlong(9), wrt_vdouble(4.0), wrt_vstr("apple"),
+	         wrt_vts(3000), wrt_vnull()),
 	};
 	int64_t ts[] = {3000, 1000, 2000, 1000, 3000};
 	for (size_t i = 0; i < 5; i++)
@@ -215,33 +163,33 @@ test_results_by_hand(void **state)
 
 	assert_long(&a, "n", 5); /* rows, NULLs included */
 	assert_long(&a, "sl", 17);
-	assert_value(&a, "sd", vdouble(5.5));
-	assert_value(&a, "al", vdouble(17.0 / 4));
-	assert_value(&a, "ad", vdouble(5.5 / 4));
+	assert_value(&a, "sd", wrt_vdouble(5.5));
+	assert_value(&a, "al", wrt_vdouble(17.0 / 4));
+	assert_value(&a, "ad", wrt_vdouble(5.5 / 4));
 	assert_long(&a, "mnl", -2);
 	assert_long(&a, "mxl", 9);
-	assert_value(&a, "mnd", vdouble(-0.0)); /* -0.0 below 0.0 */
-	assert_value(&a, "mxd", vdouble(4.0));
-	assert_value(&a, "mns", vstr("apple"));
-	assert_value(&a, "mxs", vstr("pear"));
-	assert_value(&a, "mnt", vts(1000));
-	assert_value(&a, "mxt", vts(3000));
+	assert_value(&a, "mnd", wrt_vdouble(-0.0)); /* -0.0 below 0.0 */
+	assert_value(&a, "mxd", wrt_vdouble(4.0));
+	assert_value(&a, "mns", wrt_vstr("apple"));
+	assert_value(&a, "mxs", wrt_vstr("pear"));
+	assert_value(&a, "mnt", wrt_vts(1000));
+	assert_value(&a, "mxt", wrt_vts(3000));
 	assert_long(&a, "cdl", 3);
 	assert_long(&a, "cdd", 3); /* 1.5, 4.0 and one zero */
 	assert_long(&a, "cds", 3);
 	assert_long(&a, "cdb", 2);
 	/* Event time 1000 twice: first keeps the earlier arrival. */
-	assert_value(&a, "fs", vstr("apple"));
+	assert_value(&a, "fs", wrt_vstr("apple"));
 	assert_long(&a, "fl", -2);
 	/* Event time 3000 twice: last takes the later arrival. */
-	assert_value(&a, "ls", vstr("apple"));
-	assert_value(&a, "lb", vbool(true));  /* NULLs are skipped */
-	assert_value(&a, "fd", vdouble(0.0)); /* ts 1000, d 0.0 */
-	assert_value(&a, "lt", vts(3000));
+	assert_value(&a, "ls", wrt_vstr("apple"));
+	assert_value(&a, "lb", wrt_vbool(true));  /* NULLs are skipped */
+	assert_value(&a, "fd", wrt_vdouble(0.0)); /* ts 1000, d 0.0 */
+	assert_value(&a, "lt", wrt_vts(3000));
 
 	tm_acc_reset(&a);
 	assert_long(&a, "n", 0);
-	assert_value(&a, "mns", vnull());
+	assert_value(&a, "mns", wrt_vnull());
 	tm_acc_fini(&a);
 	wr_schema_fini(&in);
 }
@@ -257,11 +205,12 @@ test_overflow_and_nan(void **state)
 	test_schema(&in);
 	tm_acc_init(&a, all_aggs, NAGGS, &in);
 	tm_acc_init(&b, all_aggs, NAGGS, &in);
-	wr_row r =
-	    row5(vlong(INT64_MAX), vdouble(NAN), vnull(), vnull(), vnull());
+	wr_row r = row5(wrt_vlong(INT64_MAX), wrt_vdouble(NAN), wrt_vnull(),
+	                wrt_vnull(), wrt_vnull());
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(tm_acc_add(i < 2 ? &a : &b, &r, 0), WR_OK);
-	r = row5(vlong(INT64_MIN), vdouble(-NAN), vnull(), vnull(), vnull());
+	r = row5(wrt_vlong(INT64_MIN), wrt_vdouble(-NAN), wrt_vnull(),
+	         wrt_vnull(), wrt_vnull());
 	assert_int_equal(tm_acc_add(&b, &r, 0), WR_OK);
 	assert_int_equal(tm_acc_merge(&a, &b), WR_OK);
 	/* 4 * (2^63 - 1) - 2^63 = 3 * 2^63 - 4. */
@@ -295,62 +244,40 @@ static const char *const strs[] = {"",   "a",        "ab",  "b",
 static wr_value
 rand_value(int f)
 {
-	if (rng_below(6) == 0)
-		return vnull();
+	if (wrt_rng_below(&rng_state, 6) == 0)
+		return wrt_vnull();
 	switch (f) {
 	case F_L:
-		return vlong((int64_t)rng_below(41) - 20);
+		return wrt_vlong((int64_t)wrt_rng_below(&rng_state, 41) - 20);
 	case F_D:
 		/* Quarters: every sum of a few thousand is exact, so the
 		 * order of additions cannot matter. */
-		if (rng_below(20) == 0)
-			return vdouble(rng_below(2) ? -0.0 : 0.0);
-		return vdouble(((double)rng_below(81) - 40) / 4);
+		if (wrt_rng_below(&rng_state, 20) == 0)
+			return wrt_vdouble(wrt_rng_below(&rng_state, 2) ? -0.0
+			                                                : 0.0);
+		return wrt_vdouble(
+		    ((double)wrt_rng_below(&rng_state, 81) - 40) / 4);
 	case F_S:
-		return vstr(strs[rng_below(sizeof(strs) / sizeof(strs[0]))]);
+		return wrt_vstr(strs[wrt_rng_below(
+		    &rng_state, sizeof(strs) / sizeof(strs[0]))]);
 	case F_T:
-		return vts((int64_t)rng_below(100) * 1000 - 50000);
+		return wrt_vts((int64_t)wrt_rng_below(&rng_state, 100) * 1000 -
+		               50000);
 	default:
-		return vbool(rng_below(2) == 1);
+		return wrt_vbool(wrt_rng_below(&rng_state, 2) == 1);
 	}
-}
-
-/* Java's Double.compare. */
-static int
-naive_cmp_double(double a, double b)
-{
-	if (isnan(a) || isnan(b))
-		return isnan(a) && isnan(b) ? 0 : isnan(a) ? 1 : -1;
-	if (a != b)
-		return a < b ? -1 : 1;
-	return signbit(a) == signbit(b) ? 0 : signbit(a) ? -1 : 1;
-}
-
-static int
-naive_cmp(const wr_value *a, const wr_value *b)
-{
-	if (a->type == WR_T_DOUBLE)
-		return naive_cmp_double(a->u.d, b->u.d);
-	if (a->type == WR_T_STRING) {
-		uint32_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
-		int c = n ? memcmp(a->u.s.p, b->u.s.p, n) : 0;
-		if (c != 0)
-			return c;
-		return (int)a->u.s.len - (int)b->u.s.len;
-	}
-	return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
 }
 
 /* Aggregate sp over rows[0..n) (arrival order) with event times ts. */
 static wr_value
 naive(const wr_agg_spec *sp, const wr_row *rows, const int64_t *ts, int n)
 {
-	wr_value best = vnull();
+	wr_value best = wrt_vnull();
 	int64_t bts = 0, cnt = 0;
 	uint64_t isum = 0;
 	double dsum = 0.0;
 	if (sp->fn == WR_AGG_COUNT)
-		return vlong(n);
+		return wrt_vlong(n);
 	for (int i = 0; i < n; i++) {
 		const wr_value *v = &rows[i].v[sp->arg];
 		if (v->type == WR_T_NULL)
@@ -364,11 +291,12 @@ naive(const wr_agg_spec *sp, const wr_row *rows, const int64_t *ts, int n)
 			dsum += v->u.d;
 		else
 			isum += (uint64_t)v->u.i;
-		bool take = best.type == WR_T_NULL ||
-		            (sp->fn == WR_AGG_MIN && naive_cmp(v, &best) < 0) ||
-		            (sp->fn == WR_AGG_MAX && naive_cmp(v, &best) > 0) ||
-		            (sp->fn == WR_AGG_FIRST && ts[i] < bts) ||
-		            (sp->fn == WR_AGG_LAST && ts[i] >= bts);
+		bool take =
+		    best.type == WR_T_NULL ||
+		    (sp->fn == WR_AGG_MIN && wrt_value_cmp(v, &best) < 0) ||
+		    (sp->fn == WR_AGG_MAX && wrt_value_cmp(v, &best) > 0) ||
+		    (sp->fn == WR_AGG_FIRST && ts[i] < bts) ||
+		    (sp->fn == WR_AGG_LAST && ts[i] >= bts);
 		if (take) {
 			best = *v;
 			bts = ts[i];
@@ -376,17 +304,18 @@ naive(const wr_agg_spec *sp, const wr_row *rows, const int64_t *ts, int n)
 	}
 	switch (sp->fn) {
 	case WR_AGG_COUNT_DISTINCT:
-		return vlong(cnt);
+		return wrt_vlong(cnt);
 	case WR_AGG_SUM:
 		if (cnt == 0)
-			return vnull();
-		return sp->type == WR_T_DOUBLE ? vdouble(dsum)
-		                               : vlong((int64_t)isum);
+			return wrt_vnull();
+		return sp->type == WR_T_DOUBLE ? wrt_vdouble(dsum)
+		                               : wrt_vlong((int64_t)isum);
 	case WR_AGG_AVG:
 		if (cnt == 0)
-			return vnull();
-		return vdouble((sp->arg == F_D ? dsum : (double)(int64_t)isum) /
-		               (double)cnt);
+			return wrt_vnull();
+		return wrt_vdouble(
+		    (sp->arg == F_D ? dsum : (double)(int64_t)isum) /
+		    (double)cnt);
 	default:
 		return best;
 	}
@@ -430,8 +359,8 @@ test_random_merge_and_roundtrip(void **state)
 	wr_buf_init(&e1);
 	wr_buf_init(&e2);
 	for (int round = 0; round < 60; round++) {
-		int n = 1 + (int)rng_below(RAND_ROWS);
-		int cut = (int)rng_below((uint64_t)n + 1);
+		int n = 1 + (int)wrt_rng_below(&rng_state, RAND_ROWS);
+		int cut = (int)wrt_rng_below(&rng_state, (uint64_t)n + 1);
 		tm_acc_reset(&whole);
 		tm_acc_reset(&left);
 		tm_acc_reset(&right);
@@ -440,7 +369,7 @@ test_random_merge_and_roundtrip(void **state)
 			               rand_value(F_S), rand_value(F_T),
 			               rand_value(F_B));
 			/* Few distinct times: many ties for first/last. */
-			ts[i] = (int64_t)rng_below(8);
+			ts[i] = (int64_t)wrt_rng_below(&rng_state, 8);
 			assert_int_equal(tm_acc_add(&whole, &rows[i], ts[i]),
 			                 WR_OK);
 			assert_int_equal(tm_acc_add(i < cut ? &left : &right,
@@ -508,8 +437,10 @@ test_decode_refuses_corrupt(void **state)
 	for (int i = 0; i < 5000; i++) {
 		wr_buf_reset(&e2);
 		wr_buf_append(&e2, enc.data, enc.len);
-		size_t at = rng_below(e2.len);
-		e2.data[at] = (char)(e2.data[at] ^ (char)(1 + rng_below(255)));
+		size_t at = wrt_rng_below(&rng_state, e2.len);
+		e2.data[at] =
+		    (char)(e2.data[at] ^
+		           (char)(1 + wrt_rng_below(&rng_state, 255)));
 		if (tm_acc_decode(&b, e2.data, e2.len) != WR_OK) {
 			assert_long(&b, "n", 0); /* left empty */
 			continue;
@@ -540,9 +471,10 @@ test_types_and_short_rows(void **state)
 	tm_acc a;
 	test_schema(&in);
 	tm_acc_init(&a, all_aggs, NAGGS, &in);
-	wr_row r = row5(vlong(1), vdouble(1), vstr("x"), vts(1), vbool(true));
+	wr_row r = row5(wrt_vlong(1), wrt_vdouble(1), wrt_vstr("x"), wrt_vts(1),
+	                wrt_vbool(true));
 	assert_int_equal(tm_acc_add(&a, &r, 0), WR_OK);
-	r.v[F_D] = vlong(3); /* a long where a double is declared */
+	r.v[F_D] = wrt_vlong(3); /* a long where a double is declared */
 	assert_int_equal(tm_acc_add(&a, &r, 0), WR_ECORRUPT);
 	assert_long(&a, "n", 1);
 	assert_long(&a, "sl", 1);
@@ -551,7 +483,7 @@ test_types_and_short_rows(void **state)
 	assert_long(&a, "n", 2);
 	assert_long(&a, "sl", 2);
 	assert_long(&a, "cds", 1);
-	assert_value(&a, "ls", vstr("x"));
+	assert_value(&a, "ls", wrt_vstr("x"));
 	tm_acc_fini(&a);
 	wr_schema_fini(&in);
 }
@@ -572,7 +504,8 @@ test_distinct_limit(void **state)
 	test_schema(&in);
 	tm_acc_init(&a, cd, 2, &in);
 	tm_acc_init(&b, cd, 2, &in);
-	wr_row r = row5(vlong(0), vnull(), vnull(), vnull(), vnull());
+	wr_row r = row5(wrt_vlong(0), wrt_vnull(), wrt_vnull(), wrt_vnull(),
+	                wrt_vnull());
 	/* In order: each insert appends (a sorted insert moves entries). */
 	for (int64_t i = 0; i < TM_AGG_MAX_DISTINCT; i++) {
 		r.v[F_L].u.i = i;

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "buf.h"
 #include "cluster_config.h"
 #include "config.h"
@@ -244,16 +246,11 @@ static void
 test_malformed_file(void **state)
 {
 	tcfg *c = *state;
-	char path[] = "/tmp/config_test_XXXXXX";
-	int fd = mkstemp(path);
+	char path[WRT_TMPFILE_LEN];
 	char want[256];
 	FILE *f;
 
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	fputs("server:\n  port: 1\n   host: x\n", f);
-	fclose(f);
+	wrt_tmpfile(path, "config", "server:\n  port: 1\n   host: x\n");
 	assert_int_equal(
 	    wr_cfg_load_file(&ttable, c, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);
@@ -542,36 +539,21 @@ test_cluster_defaults(void **state)
 	wr_cluster_config_free(&cfg);
 }
 
-/* Writes text to a new temporary file; path must hold 22 bytes. */
-static void
-write_file(char *path, const char *text)
-{
-	int fd;
-	FILE *f;
-
-	strcpy(path, "/tmp/weir_yaml_XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void
 test_cluster_load(void **state)
 {
-	char path[32];
+	char path[WRT_TMPFILE_LEN];
 	wr_cluster_config cfg;
 	char want[256];
 
 	(void)state;
-	write_file(path, "jobmanager: { rpc: \"tcp://0.0.0.0:7000\", "
-	                 "heartbeat_interval: 2s, heartbeat_timeout: 10s }\n"
-	                 "taskmanager: { slots: 8, state_dir: /data/state }\n"
-	                 "high_availability: { mode: kafka }\n"
-	                 "security: { token_file: /etc/weir/token }\n"
-	                 "log: { level: debug }\n");
+	wrt_tmpfile(path, "config",
+	            "jobmanager: { rpc: \"tcp://0.0.0.0:7000\", "
+	            "heartbeat_interval: 2s, heartbeat_timeout: 10s }\n"
+	            "taskmanager: { slots: 8, state_dir: /data/state }\n"
+	            "high_availability: { mode: kafka }\n"
+	            "security: { token_file: /etc/weir/token }\n"
+	            "log: { level: debug }\n");
 	setenv("WEIR_TASKMANAGER_SLOTS", "16", 1);
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)), WR_OK);
@@ -596,8 +578,9 @@ test_cluster_load(void **state)
 	unsetenv("WEIR_TASKMANAGER_SLOTS");
 	unlink(path);
 
-	write_file(path, "jobmanager:\n  heartbeat_interval: 2s\n"
-	                 "  heartbeat_timeout: 2s\n");
+	wrt_tmpfile(path, "config",
+	            "jobmanager:\n  heartbeat_interval: 2s\n"
+	            "  heartbeat_timeout: 2s\n");
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);
@@ -607,7 +590,7 @@ test_cluster_load(void **state)
 	wr_cluster_config_free(&cfg);
 	unlink(path);
 
-	write_file(path, "jobmanager:\n  heartbeat_timeout: 50ms\n");
+	wrt_tmpfile(path, "config", "jobmanager:\n  heartbeat_timeout: 50ms\n");
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);
@@ -619,7 +602,7 @@ test_cluster_load(void **state)
 	wr_cluster_config_free(&cfg);
 	unlink(path);
 
-	write_file(path, "jobmanager:\n  rpc: x\n  heartbeat: 1s\n");
+	wrt_tmpfile(path, "config", "jobmanager:\n  rpc: x\n  heartbeat: 1s\n");
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);

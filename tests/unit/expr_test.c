@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "arena.h"
 #include "buf.h"
 #include "clock.h"
@@ -37,50 +39,6 @@ static wr_row order;
 static wr_schema nums;
 static wr_row numrow;
 
-static wr_value
-vlong(int64_t i)
-{
-	wr_value v = {.type = WR_T_LONG, .u.i = i};
-	return v;
-}
-
-static wr_value
-vts(int64_t ms)
-{
-	wr_value v = {.type = WR_T_TIMESTAMP, .u.i = ms};
-	return v;
-}
-
-static wr_value
-vdouble(double d)
-{
-	wr_value v = {.type = WR_T_DOUBLE, .u.d = d};
-	return v;
-}
-
-static wr_value
-vbool(bool b)
-{
-	wr_value v = {.type = WR_T_BOOL, .u.b = b};
-	return v;
-}
-
-static wr_value
-vstr(const char *s)
-{
-	wr_value v = {.type = WR_T_STRING};
-	v.u.s.p = s;
-	v.u.s.len = (uint32_t)strlen(s);
-	return v;
-}
-
-static wr_value
-vnull(void)
-{
-	wr_value v = {.type = WR_T_NULL};
-	return v;
-}
-
 /* 2026-11-22T05:40:00Z */
 #define TS_BASE INT64_C(1795326000000)
 
@@ -99,25 +57,25 @@ setup(void **state)
 	(void)state;
 	memset(&orders, 0, sizeof(orders));
 	memset(&order, 0, sizeof(order));
-	add_field(&orders, &order, "order_id", WR_T_STRING, vstr("o-1"));
-	add_field(&orders, &order, "amount", WR_T_DOUBLE, vdouble(12.5));
-	add_field(&orders, &order, "qty", WR_T_LONG, vlong(3));
-	add_field(&orders, &order, "status", WR_T_STRING, vstr("PAID"));
-	add_field(&orders, &order, "paid", WR_T_BOOL, vbool(true));
-	add_field(&orders, &order, "ts", WR_T_TIMESTAMP, vts(TS_BASE));
-	add_field(&orders, &order, "note", WR_T_STRING, vnull());
-	add_field(&orders, &order, "nl", WR_T_LONG, vnull());
+	add_field(&orders, &order, "order_id", WR_T_STRING, wrt_vstr("o-1"));
+	add_field(&orders, &order, "amount", WR_T_DOUBLE, wrt_vdouble(12.5));
+	add_field(&orders, &order, "qty", WR_T_LONG, wrt_vlong(3));
+	add_field(&orders, &order, "status", WR_T_STRING, wrt_vstr("PAID"));
+	add_field(&orders, &order, "paid", WR_T_BOOL, wrt_vbool(true));
+	add_field(&orders, &order, "ts", WR_T_TIMESTAMP, wrt_vts(TS_BASE));
+	add_field(&orders, &order, "note", WR_T_STRING, wrt_vnull());
+	add_field(&orders, &order, "nl", WR_T_LONG, wrt_vnull());
 	memset(&nums, 0, sizeof(nums));
 	memset(&numrow, 0, sizeof(numrow));
 	for (int i = 0; i < 10; i++) {
 		snprintf(name, sizeof(name), "l%d", i);
-		add_field(&nums, &numrow, name, WR_T_LONG, vlong(i));
+		add_field(&nums, &numrow, name, WR_T_LONG, wrt_vlong(i));
 	}
-	add_field(&nums, &numrow, "d", WR_T_DOUBLE, vdouble(2.5));
-	add_field(&nums, &numrow, "t", WR_T_BOOL, vbool(true));
-	add_field(&nums, &numrow, "f", WR_T_BOOL, vbool(false));
-	add_field(&nums, &numrow, "nb", WR_T_BOOL, vnull());
-	add_field(&nums, &numrow, "nl", WR_T_LONG, vnull());
+	add_field(&nums, &numrow, "d", WR_T_DOUBLE, wrt_vdouble(2.5));
+	add_field(&nums, &numrow, "t", WR_T_BOOL, wrt_vbool(true));
+	add_field(&nums, &numrow, "f", WR_T_BOOL, wrt_vbool(false));
+	add_field(&nums, &numrow, "nb", WR_T_BOOL, wrt_vnull());
+	add_field(&nums, &numrow, "nl", WR_T_LONG, wrt_vnull());
 	wr_arena_init(&arena, 1u << 20);
 	return 0;
 }
@@ -695,7 +653,7 @@ test_stack_limit(void **state)
 
 	(void)state;
 	memset(&one, 0, sizeof(one));
-	add_field(&one, &row, "qty", WR_T_LONG, vlong(1));
+	add_field(&one, &row, "qty", WR_T_LONG, wrt_vlong(1));
 	/* qty = 1: each level adds one. */
 	s = right_nested(ok_levels);
 	expect_long(eval_on(s, &one, &row), ok_levels + 1, "right nested");
@@ -836,8 +794,8 @@ test_untrusted_rows(void **state)
 	wr_value v;
 
 	(void)state;
-	bad.v[2] = vstr("3"); /* qty */
-	bad.v[1] = vlong(4);  /* amount: a long where a double is declared */
+	bad.v[2] = wrt_vstr("3"); /* qty */
+	bad.v[1] = wrt_vlong(4); /* amount: a long where a double is declared */
 	e = parse_ok("qty + 1", &orders);
 	assert_int_equal(wr_expr_eval(e, &bad, &v, &arena), WR_OK);
 	expect_null(v, "qty + 1 on a string");
@@ -945,15 +903,6 @@ test_in_small(void **state)
 /* xorshift64*: a fixed-seed generator, so failures reproduce. */
 static uint64_t rng_state;
 
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * UINT64_C(2685821657736338717);
-}
-
 static void
 test_in_large(void **state)
 {
@@ -971,7 +920,7 @@ test_in_large(void **state)
 	rng_state = 42;
 	for (int i = 0; i < N; i++)
 		wr_buf_printf(&b, "%s%d", i > 0 ? ", " : "",
-		              (int)(rng() % N) * 3);
+		              (int)(wrt_rng(&rng_state) % N) * 3);
 	for (int i = 0; i < N; i++)
 		wr_buf_printf(&b, ", %d", i * 3);
 	wr_buf_puts(&b, ")");
@@ -985,9 +934,9 @@ test_in_large(void **state)
 	es = parse_ok(b.data, &orders);
 	wr_buf_fini(&b);
 	for (int i = -5; i < 3 * N + 5; i++) {
-		row.v[2] = vlong(i);
+		row.v[2] = wrt_vlong(i);
 		snprintf(key, sizeof(key), "k%d", i);
-		row.v[0] = vstr(key);
+		row.v[0] = wrt_vstr(key);
 		bool in3 = i >= 0 && i < 3 * N && i % 3 == 0;
 		bool in2 = i >= 0 && i < N && i % 2 == 0;
 		if (wr_expr_test(el, &row, &arena) != in3)
@@ -1069,15 +1018,15 @@ test_string_memory(void **state)
 	(void)state;
 	/* Nothing to change: the row's string is shared, nothing allocated. */
 	wr_arena_init(&small, 64);
-	row.v[3] = vstr("already lower \xc3\xa9");
+	row.v[3] = wrt_vstr("already lower \xc3\xa9");
 	e = parse_ok("lower(status)", &orders);
 	assert_int_equal(wr_expr_eval(e, &row, &v, &small), WR_OK);
 	assert_ptr_equal(v.u.s.p, row.v[3].u.s.p);
 	assert_int_equal(small.used, 0);
 	wr_expr_free(e);
 	/* Over the arena's cap: WR_EFULL, and a filter does not pass. */
-	row.v[3] = vstr("a string longer than sixty-four bytes, a string "
-	                "longer than sixty-four bytes");
+	row.v[3] = wrt_vstr("a string longer than sixty-four bytes, a string "
+	                    "longer than sixty-four bytes");
 	e = parse_ok("upper(status)", &orders);
 	assert_int_equal(wr_expr_eval(e, &row, &v, &small), WR_EFULL);
 	assert_int_equal(v.type, WR_T_NULL);
@@ -1311,7 +1260,7 @@ gen_pick(wr_buf *b, const char *alts)
 
 	for (const char *c = alts; *c != '\0'; c++)
 		n += *c == '|';
-	for (n = (int)(rng() % (uint64_t)n); n > 0; alts++)
+	for (n = (int)(wrt_rng(&rng_state) % (uint64_t)n); n > 0; alts++)
 		n -= *alts == '|';
 	wr_buf_append(b, alts, strcspn(alts, "|"));
 }
@@ -1334,22 +1283,22 @@ static void
 gen_number(wr_buf *b, char t, int depth)
 {
 	static const char *const ops[] = {" + ", " - ", " * ", " / ", " % "};
-	char other = rng() % 2 ? 'l' : 'd';
+	char other = wrt_rng(&rng_state) % 2 ? 'l' : 'd';
 
-	switch (rng() % 6) {
+	switch (wrt_rng(&rng_state) % 6) {
 	case 0:
 		gen_wrap(b, "-", t, NULL, 0, "", depth);
 		break;
 	case 1:
-		gen_wrap(b, rng() % 2 ? "abs(" : "floor(", t, NULL, 0, ")",
-		         depth);
+		gen_wrap(b, wrt_rng(&rng_state) % 2 ? "abs(" : "floor(", t,
+		         NULL, 0, ")", depth);
 		break;
 	case 2:
 		gen_wrap(b, "coalesce(", t, ", ", other, ")", depth);
 		break;
 	default:
-		gen_wrap(b, "(", t, ops[rng() % 5], rng() % 2 ? 'l' : t, ")",
-		         depth);
+		gen_wrap(b, "(", t, ops[wrt_rng(&rng_state) % 5],
+		         wrt_rng(&rng_state) % 2 ? 'l' : t, ")", depth);
 		break;
 	}
 }
@@ -1359,31 +1308,32 @@ gen_bool(wr_buf *b, int depth)
 {
 	static const char *const cmps[] = {" < ",  " <= ", " > ",
 	                                   " >= ", " == ", " != "};
-	char t = "ldst"[rng() % 4];
+	char t = "ldst"[wrt_rng(&rng_state) % 4];
 
-	switch (rng() % 5) {
+	switch (wrt_rng(&rng_state) % 5) {
 	case 0:
-		gen_wrap(b, rng() % 2 ? "!(" : "not (", 'b', NULL, 0, ")",
-		         depth);
+		gen_wrap(b, wrt_rng(&rng_state) % 2 ? "!(" : "not (", 'b', NULL,
+		         0, ")", depth);
 		break;
 	case 1:
-		gen_wrap(b, "(", 'b', rng() % 2 ? " && " : " or ", 'b', ")",
-		         depth);
+		gen_wrap(b, "(", 'b', wrt_rng(&rng_state) % 2 ? " && " : " or ",
+		         'b', ")", depth);
 		break;
 	case 2:
-		t = rng() % 2 ? 'l' : 's';
-		gen_wrap(b, "", t, NULL, 0, rng() % 2 ? " in (" : " not in (",
+		t = wrt_rng(&rng_state) % 2 ? 'l' : 's';
+		gen_wrap(b, "", t, NULL, 0,
+		         wrt_rng(&rng_state) % 2 ? " in (" : " not in (",
 		         depth);
 		wr_buf_puts(b, t == 'l' ? "1, -3, null, 2.0, 3)"
 		                        : "'PAID', 'x', '')");
 		break;
 	case 3:
 		wr_buf_puts(b, "ts");
-		wr_buf_puts(b, cmps[rng() % 6]);
+		wr_buf_puts(b, cmps[wrt_rng(&rng_state) % 6]);
 		wr_buf_puts(b, "'2026-11-22T05:40:00.5+01:00'");
 		break;
 	default:
-		gen_wrap(b, "", t, cmps[rng() % 6], t, "", depth);
+		gen_wrap(b, "", t, cmps[wrt_rng(&rng_state) % 6], t, "", depth);
 		break;
 	}
 }
@@ -1405,9 +1355,9 @@ gen_expr(wr_buf *b, char t, int depth)
 	};
 	int k;
 
-	if (rng() % 16 == 0)
-		t = "ldsbt"[rng() % 5];
-	if (depth <= 0 || rng() % 3 == 0) {
+	if (wrt_rng(&rng_state) % 16 == 0)
+		t = "ldsbt"[wrt_rng(&rng_state) % 5];
+	if (depth <= 0 || wrt_rng(&rng_state) % 3 == 0) {
 		gen_pick(b, leaves[(unsigned char)t]);
 		return;
 	}
@@ -1417,7 +1367,7 @@ gen_expr(wr_buf *b, char t, int depth)
 		gen_number(b, t, depth);
 		break;
 	case 's':
-		k = (int)(rng() % 3);
+		k = (int)(wrt_rng(&rng_state) % 3);
 		if (k == 2)
 			gen_wrap(b, "(", 's', " + ", 's', ")", depth);
 		else
@@ -1425,7 +1375,8 @@ gen_expr(wr_buf *b, char t, int depth)
 			         depth);
 		break;
 	case 't':
-		gen_wrap(b, "", 't', rng() % 2 ? " + " : " - ", 'l', "", depth);
+		gen_wrap(b, "", 't', wrt_rng(&rng_state) % 2 ? " + " : " - ",
+		         'l', "", depth);
 		break;
 	default:
 		gen_bool(b, depth);
@@ -1439,12 +1390,12 @@ fuzz_rows(wr_row *nulls, wr_row *wrong, wr_row *extreme)
 {
 	*nulls = *wrong = *extreme = order;
 	for (uint32_t i = 0; i < order.n; i++) {
-		nulls->v[i] = vnull();
-		wrong->v[i] = i % 2 ? vstr("zz") : vlong(-1);
+		nulls->v[i] = wrt_vnull();
+		wrong->v[i] = i % 2 ? wrt_vstr("zz") : wrt_vlong(-1);
 	}
-	extreme->v[1] = vdouble(-1.7976931348623157e308);
-	extreme->v[2] = vlong(INT64_MIN);
-	extreme->v[5] = vts(INT64_MAX);
+	extreme->v[1] = wrt_vdouble(-1.7976931348623157e308);
+	extreme->v[2] = wrt_vlong(INT64_MIN);
+	extreme->v[5] = wrt_vts(INT64_MAX);
 }
 
 /* Grammar-made expressions, then each with one random edit; returns how
@@ -1459,12 +1410,15 @@ fuzz_grammar(wr_row *const *rows, size_t nrows, int n, int *edited)
 	wr_buf_init(&b);
 	for (int i = 0; i < n; i++) {
 		wr_buf_reset(&b);
-		gen_expr(&b, "ldsbt"[rng() % 5], 1 + (int)(rng() % 7));
+		gen_expr(&b, "ldsbt"[wrt_rng(&rng_state) % 5],
+		         1 + (int)(wrt_rng(&rng_state) % 7));
 		typed += fuzz_one(b.data, rows, nrows);
-		size_t at = rng() % (b.len + 1);
-		const char *w = fuzz_vocab[rng() % NELEM(fuzz_vocab)];
+		size_t at = wrt_rng(&rng_state) % (b.len + 1);
+		const char *w =
+		    fuzz_vocab[wrt_rng(&rng_state) % NELEM(fuzz_vocab)];
 		snprintf(src, sizeof(src), "%.*s%s%s", (int)at, b.data,
-		         rng() % 2 ? w : "", b.data + at + (at < b.len));
+		         wrt_rng(&rng_state) % 2 ? w : "",
+		         b.data + at + (at < b.len));
 		*edited += fuzz_one(src, rows, nrows);
 	}
 	wr_buf_fini(&b);
@@ -1490,20 +1444,21 @@ test_fuzz(void **state)
 	/* Token soup. */
 	for (int i = 0; i < 20000; i++) {
 		size_t len = 0;
-		int ntok = 1 + (int)(rng() % 24);
+		int ntok = 1 + (int)(wrt_rng(&rng_state) % 24);
 		for (int t = 0; t < ntok; t++) {
-			const char *w = fuzz_vocab[rng() % NELEM(fuzz_vocab)];
-			len +=
-			    (size_t)snprintf(src + len, sizeof(src) - len,
-			                     "%s%s", w, rng() % 3 ? " " : "");
+			const char *w =
+			    fuzz_vocab[wrt_rng(&rng_state) % NELEM(fuzz_vocab)];
+			len += (size_t)snprintf(
+			    src + len, sizeof(src) - len, "%s%s", w,
+			    wrt_rng(&rng_state) % 3 ? " " : "");
 		}
 		parsed += fuzz_one(src, rows, NELEM(rows));
 	}
 	/* Random bytes. */
 	for (int i = 0; i < 20000; i++) {
-		size_t len = rng() % 40;
+		size_t len = wrt_rng(&rng_state) % 40;
 		for (size_t k = 0; k < len; k++)
-			src[k] = (char)(1 + rng() % 255);
+			src[k] = (char)(1 + wrt_rng(&rng_state) % 255);
 		src[len] = '\0';
 		parsed += fuzz_one(src, rows, NELEM(rows));
 	}
@@ -1530,8 +1485,8 @@ test_throughput(void **state)
 	(void)state;
 	for (int i = 0; i < ROWS; i++) {
 		rows[i] = order;
-		rows[i].v[3] = vstr(statuses[i]);
-		rows[i].v[1] = vdouble(i == 2 ? -1.0 : 10.0);
+		rows[i].v[3] = wrt_vstr(statuses[i]);
+		rows[i].v[1] = wrt_vdouble(i == 2 ? -1.0 : 10.0);
 	}
 	t0 = wr_mono_ms();
 	for (int i = 0; i < ITERS; i++)

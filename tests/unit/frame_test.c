@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "buf.h"
 #include "err.h"
 #include "frame.h"
@@ -269,16 +271,6 @@ test_no_body_and_missing_required(void **state)
 	wr_msg_free(m);
 }
 
-/* xorshift64*: deterministic, so a failure reproduces. */
-static uint64_t
-rnd_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
-
 static void
 test_random_bytes(void **state)
 {
@@ -287,9 +279,9 @@ test_random_bytes(void **state)
 	uint8_t buf[512];
 	int ok = 0;
 	for (int i = 0; i < 5000; i++) {
-		size_t len = (size_t)(rnd_next(&seed) % sizeof(buf));
+		size_t len = (size_t)(wrt_rng(&seed) % sizeof(buf));
 		for (size_t j = 0; j < len; j++)
-			buf[j] = (uint8_t)rnd_next(&seed);
+			buf[j] = (uint8_t)wrt_rng(&seed);
 		/* Half start with the magic (and version 1) to get past the
 		 * first checks into protobuf-c. */
 		if ((i & 1) && len >= 6)
@@ -322,12 +314,12 @@ test_mutated_frames(void **state)
 		uint8_t tmp[256];
 		assert_true(b.len <= sizeof(tmp));
 		memcpy(tmp, b.data, b.len);
-		int flips = 1 + (int)(rnd_next(&seed) % 4);
+		int flips = 1 + (int)(wrt_rng(&seed) % 4);
 		for (int k = 0; k < flips; k++) {
 			size_t at =
 			    WR_FRAME_MAGIC_LEN +
-			    rnd_next(&seed) % (b.len - WR_FRAME_MAGIC_LEN);
-			tmp[at] ^= (uint8_t)(1u << (rnd_next(&seed) % 8));
+			    wrt_rng(&seed) % (b.len - WR_FRAME_MAGIC_LEN);
+			tmp[at] ^= (uint8_t)(1u << (wrt_rng(&seed) % 8));
 		}
 		wr_msg *m = NULL;
 		if (unpack_copy(tmp, b.len, &m) == WR_OK)

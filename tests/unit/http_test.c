@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "buf.h"
 #include "err.h"
 #include "http.h"
@@ -51,15 +53,11 @@ resp_fini(struct resp *r)
 static int
 client_connect(int port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = wrt_tcp_connect(port);
 	assert_true(fd >= 0);
 	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
 }
 

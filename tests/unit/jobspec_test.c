@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "err.h"
 #include "jobspec.h"
 #include "record.h"
@@ -22,43 +24,9 @@
 static char errbuf[4096];
 
 static wr_jobspec *
-parse_p(const char *text, int override)
-{
-	wr_jobspec *spec = NULL;
-	int rc;
-
-	errbuf[0] = '\0';
-	rc = wr_jobspec_parse("t.yaml", text, strlen(text), override, &spec,
-	                      errbuf, sizeof(errbuf));
-	if (rc != WR_OK)
-		fail_msg("parse failed (%d): %s", rc, errbuf);
-	assert_non_null(spec);
-	return spec;
-}
-
-static wr_jobspec *
 parse(const char *text)
 {
-	return parse_p(text, 0);
-}
-
-/* Expects WR_EINVAL, a message starting with prefix and containing what. */
-static void
-parse_bad(const char *text, const char *prefix, const char *what)
-{
-	wr_jobspec *spec = (wr_jobspec *)&spec; /* must become NULL */
-	int rc;
-
-	errbuf[0] = '\0';
-	rc = wr_jobspec_parse("t.yaml", text, strlen(text), 0, &spec, errbuf,
-	                      sizeof(errbuf));
-	print_message("error: %s\n", errbuf);
-	assert_int_equal(rc, WR_EINVAL);
-	assert_null(spec);
-	if (strncmp(errbuf, prefix, strlen(prefix)) != 0)
-		fail_msg("wanted prefix '%s' in '%s'", prefix, errbuf);
-	if (strstr(errbuf, what) == NULL)
-		fail_msg("wanted '%s' in '%s'", what, errbuf);
+	return wrt_job(text, 0);
 }
 
 static void
@@ -280,14 +248,14 @@ test_select_schema_flow(void **state)
 	wr_jobspec_free(spec);
 
 	/* A field select dropped is gone downstream. */
-	parse_bad(HEAD "nodes:\n"
-	               "  - id: sel\n"
-	               "    from: s\n"
-	               "    select: { n: n }\n"
-	               "  - id: f\n"
-	               "    from: sel\n"
-	               "    filter: a == 'x'\n" SINK("f"),
-	          "t.yaml:12:13: ", "node 'f': filter: ");
+	wrt_job_bad(HEAD "nodes:\n"
+	                 "  - id: sel\n"
+	                 "    from: s\n"
+	                 "    select: { n: n }\n"
+	                 "  - id: f\n"
+	                 "    from: sel\n"
+	                 "    filter: a == 'x'\n" SINK("f"),
+	            "t.yaml:12:13: ", "node 'f': filter: ");
 }
 
 static void
@@ -452,7 +420,7 @@ test_max_parallelism_rule(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		wr_jobspec *spec = parse_p(cases[i].text, cases[i].override);
+		wr_jobspec *spec = wrt_job(cases[i].text, cases[i].override);
 		assert_int_equal(spec->max_parallelism, cases[i].want);
 		wr_jobspec_free(spec);
 	}
@@ -462,7 +430,7 @@ static void
 test_parallelism_override(void **state)
 {
 	(void)state;
-	wr_jobspec *spec = parse_p("parallelism: 2\n" HEAD "nodes:\n"
+	wr_jobspec *spec = wrt_job("parallelism: 2\n" HEAD "nodes:\n"
 	                           "  - id: f\n"
 	                           "    from: s\n"
 	                           "    parallelism: 3\n"
@@ -536,36 +504,36 @@ test_expression_positions(void **state)
 {
 	(void)state;
 	/* double-quoted: col 13 is the quote, 'nn' is at offset 12 */
-	parse_bad(HEAD "nodes:\n"
-	               "  - id: x\n"
-	               "    from: s\n"
-	               "    filter: \"a == 'x' && nn > 1\"\n" SINK("x"),
-	          "t.yaml:9:26: ", "nn");
+	wrt_job_bad(HEAD "nodes:\n"
+	                 "  - id: x\n"
+	                 "    from: s\n"
+	                 "    filter: \"a == 'x' && nn > 1\"\n" SINK("x"),
+	            "t.yaml:9:26: ", "nn");
 	/* single-quoted with '' escapes: two more source columns */
-	parse_bad(HEAD "nodes:\n"
-	               "  - id: x\n"
-	               "    from: s\n"
-	               "    filter: 'a == ''x'' && nn > 1'\n" SINK("x"),
-	          "t.yaml:9:28: ", "nn");
+	wrt_job_bad(HEAD "nodes:\n"
+	                 "  - id: x\n"
+	                 "    from: s\n"
+	                 "    filter: 'a == ''x'' && nn > 1'\n" SINK("x"),
+	            "t.yaml:9:28: ", "nn");
 	/* plain */
-	parse_bad(HEAD "nodes:\n"
-	               "  - id: x\n"
-	               "    from: s\n"
-	               "    filter: a == 'x' && nn > 1\n" SINK("x"),
-	          "t.yaml:9:25: ", "nn");
+	wrt_job_bad(HEAD "nodes:\n"
+	                 "  - id: x\n"
+	                 "    from: s\n"
+	                 "    filter: a == 'x' && nn > 1\n" SINK("x"),
+	            "t.yaml:9:25: ", "nn");
 	/* multi-line: the scalar's start */
-	parse_bad(HEAD "nodes:\n"
-	               "  - id: x\n"
-	               "    from: s\n"
-	               "    filter: a == 'x'\n"
-	               "      && nn > 1\n" SINK("x"),
-	          "t.yaml:9:13: ", "nn");
+	wrt_job_bad(HEAD "nodes:\n"
+	                 "  - id: x\n"
+	                 "    from: s\n"
+	                 "    filter: a == 'x'\n"
+	                 "      && nn > 1\n" SINK("x"),
+	            "t.yaml:9:13: ", "nn");
 	/* select in a flow map */
-	parse_bad(HEAD "nodes:\n"
-	               "  - id: x\n"
-	               "    from: s\n"
-	               "    select: { b: \"nn * 2\" }\n" SINK("x"),
-	          "t.yaml:9:19: ", "node 'x': select.b: ");
+	wrt_job_bad(HEAD "nodes:\n"
+	                 "  - id: x\n"
+	                 "    from: s\n"
+	                 "    select: { b: \"nn * 2\" }\n" SINK("x"),
+	            "t.yaml:9:19: ", "node 'x': select.b: ");
 }
 
 typedef struct bad_case {
@@ -936,8 +904,8 @@ test_bad_inputs(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		print_message("case %zu\n", i);
-		parse_bad(bad_cases[i].text, bad_cases[i].prefix,
-		          bad_cases[i].what);
+		wrt_job_bad(bad_cases[i].text, bad_cases[i].prefix,
+		            bad_cases[i].what);
 	}
 }
 

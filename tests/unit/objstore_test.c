@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "buf.h"
 #include "err.h"
 #include "fsutil.h"
@@ -40,8 +42,7 @@ static int
 setup(void **state)
 {
 	struct fixture *f = wr_xcalloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/weir-objstore-test-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (wrt_tmpdir(f->dir, sizeof(f->dir), "objstore") != 0)
 		return -1;
 	snprintf(f->root, sizeof(f->root), "%s/store", f->dir);
 	snprintf(f->url, sizeof(f->url), "file://%s/", f->root);
@@ -463,27 +464,13 @@ test_open(void **state)
 	wr_objstore_close(NULL);
 }
 
-/* A loopback port that refuses connections: bound, never listening. */
-static int
-refusing_port(int *fd)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	*fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(*fd >= 0);
-	assert_int_equal(bind(*fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(*fd, (struct sockaddr *)&sa, &len), 0);
-	return ntohs(sa.sin_port);
-}
-
 static void
 test_s3_unreachable(void **state)
 {
 	(void)state;
 	char err[512] = "", ep[64];
 	int fd;
-	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/", refusing_port(&fd));
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/", wrt_bound_port(&fd));
 	set_s3_env();
 	setenv("AWS_ENDPOINT_URL", ep, 1);
 	wr_objstore *s;

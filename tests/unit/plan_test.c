@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "err.h"
 #include "jobspec.h"
 #include "plan.h"
@@ -31,9 +33,7 @@ build(const char *text)
 {
 	planned p = {NULL, NULL};
 
-	if (wr_jobspec_parse("t.yaml", text, strlen(text), 0, &p.spec, errbuf,
-	                     sizeof(errbuf)) != WR_OK)
-		fail_msg("parse: %s", errbuf);
+	p.spec = wrt_job(text, 0);
 	if (wr_plan_build(p.spec, &p.plan, errbuf, sizeof(errbuf)) != WR_OK)
 		fail_msg("plan: %s", errbuf);
 	assert_ptr_equal(p.plan->spec, p.spec);

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "arena.h"
 #include "buf.h"
 #include "err.h"
@@ -27,21 +29,6 @@
 /* xorshift64*: the same sequence on every machine, so a failure can be
  * replayed. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1du;
-}
-
-static uint64_t
-rng_below(uint64_t n)
-{
-	return rng() % n;
-}
 
 /* The order schema of the issue. */
 static void
@@ -805,7 +792,8 @@ test_iso_format(void **state)
 	assert_false(wr_ts_format_iso8601(INT64_MAX, out));
 	/* Every formatted instant parses back to itself. */
 	for (int i = 0; i < 20000; i++) {
-		int64_t ms = lo + (int64_t)rng_below((uint64_t)(hi - lo + 1));
+		int64_t ms = lo + (int64_t)wrt_rng_below(
+		                      &rng_state, (uint64_t)(hi - lo + 1));
 		int64_t back = 0;
 		char err[128];
 		assert_true(wr_ts_format_iso8601(ms, out));
@@ -818,39 +806,6 @@ test_iso_format(void **state)
 }
 
 /* ---- JSON encoding ---- */
-
-static wr_value
-vstr(const char *p, size_t len)
-{
-	wr_value v = {.type = WR_T_STRING};
-	v.u.s.p = p;
-	v.u.s.len = (uint32_t)len;
-	return v;
-}
-
-static wr_value
-vlong(enum wr_type t, int64_t i)
-{
-	wr_value v = {.type = (uint8_t)t};
-	v.u.i = i;
-	return v;
-}
-
-static wr_value
-vdouble(double d)
-{
-	wr_value v = {.type = WR_T_DOUBLE};
-	v.u.d = d;
-	return v;
-}
-
-static wr_value
-vbool(bool b)
-{
-	wr_value v = {.type = WR_T_BOOL};
-	v.u.b = b;
-	return v;
-}
 
 static void
 test_encode_exact(void **state)
@@ -869,15 +824,15 @@ test_encode_exact(void **state)
 	assert_int_equal(wr_schema_add(&s, "n", WR_T_STRING), WR_OK);
 	assert_int_equal(wr_schema_add(&s, "we\"ird\\", WR_T_BOOL), WR_OK);
 	r.n = 7;
-	r.v[0] = vstr("q\"b\\n\nt\tr\rb\bf\fz\x01\x1f\x7f\0"
-	              "\xc3\xa9\xf0\x9f\x98\x80/",
-	              26);
-	r.v[1] = vlong(WR_T_LONG, INT64_MIN);
-	r.v[2] = vdouble(123.45);
-	r.v[3] = vbool(true);
-	r.v[4] = vlong(WR_T_TIMESTAMP, 1795326000000LL);
+	r.v[0] = wrt_vstrn("q\"b\\n\nt\tr\rb\bf\fz\x01\x1f\x7f\0"
+	                   "\xc3\xa9\xf0\x9f\x98\x80/",
+	                   26);
+	r.v[1] = wrt_vlong(INT64_MIN);
+	r.v[2] = wrt_vdouble(123.45);
+	r.v[3] = wrt_vbool(true);
+	r.v[4] = wrt_vts(1795326000000LL);
 	r.v[5].type = WR_T_NULL;
-	r.v[6] = vbool(false);
+	r.v[6] = wrt_vbool(false);
 	wr_buf_init(&b);
 	wr_row_to_json(&s, &r, &b);
 	assert_string_equal(b.data, "{\"s\":\"q\\\"b\\\\n\\nt\\tr\\rb\\bf\\fz"
@@ -912,7 +867,7 @@ check_double_json(double d, const char *want)
 	char expect[64];
 
 	one_schema(&s, "d", WR_T_DOUBLE);
-	r.v[0] = vdouble(d);
+	r.v[0] = wrt_vdouble(d);
 	wr_buf_init(&b);
 	wr_row_to_json(&s, &r, &b);
 	snprintf(expect, sizeof(expect), "{\"d\":%s}", want);
@@ -952,16 +907,16 @@ test_encode_timestamps(void **state)
 	(void)state;
 	one_schema(&s, "t", WR_T_TIMESTAMP);
 	wr_buf_init(&b);
-	r.v[0] = vlong(WR_T_TIMESTAMP, -1);
+	r.v[0] = wrt_vts(-1);
 	wr_row_to_json(&s, &r, &b);
 	assert_string_equal(b.data, "{\"t\":\"1969-12-31T23:59:59.999Z\"}");
 	/* Beyond year 9999 ISO-8601 needs more digits: epoch ms instead. */
 	wr_buf_reset(&b);
-	r.v[0] = vlong(WR_T_TIMESTAMP, 253402300800000LL);
+	r.v[0] = wrt_vts(253402300800000LL);
 	wr_row_to_json(&s, &r, &b);
 	assert_string_equal(b.data, "{\"t\":253402300800000}");
 	wr_buf_reset(&b);
-	r.v[0] = vlong(WR_T_TIMESTAMP, INT64_MIN);
+	r.v[0] = wrt_vts(INT64_MIN);
 	wr_row_to_json(&s, &r, &b);
 	assert_string_equal(b.data, "{\"t\":-9223372036854775808}");
 	wr_buf_fini(&b);
@@ -978,28 +933,30 @@ rand_utf8(char *p)
 	static const char special[] = "\"\\/\b\f\n\r\t\x01\x1f\x7f\0 ";
 	uint32_t c;
 
-	switch (rng_below(6)) {
+	switch (wrt_rng_below(&rng_state, 6)) {
 	case 0:
-		p[0] = special[rng_below(sizeof(special))];
+		p[0] = special[wrt_rng_below(&rng_state, sizeof(special))];
 		return 1;
 	case 1:
-		p[0] = (char)(0x20 + rng_below(0x5f));
+		p[0] = (char)(0x20 + wrt_rng_below(&rng_state, 0x5f));
 		return 1;
 	case 2:
-		c = 0x80 + (uint32_t)rng_below(0x800 - 0x80);
+		c = 0x80 + (uint32_t)wrt_rng_below(&rng_state, 0x800 - 0x80);
 		p[0] = (char)(0xc0 | c >> 6);
 		p[1] = (char)(0x80 | (c & 0x3f));
 		return 2;
 	case 3:
 		do
-			c = 0x800 + (uint32_t)rng_below(0x10000 - 0x800);
+			c = 0x800 + (uint32_t)wrt_rng_below(&rng_state,
+			                                    0x10000 - 0x800);
 		while (c >= 0xd800 && c <= 0xdfff);
 		p[0] = (char)(0xe0 | c >> 12);
 		p[1] = (char)(0x80 | (c >> 6 & 0x3f));
 		p[2] = (char)(0x80 | (c & 0x3f));
 		return 3;
 	default:
-		c = 0x10000 + (uint32_t)rng_below(0x110000 - 0x10000);
+		c = 0x10000 +
+		    (uint32_t)wrt_rng_below(&rng_state, 0x110000 - 0x10000);
 		p[0] = (char)(0xf0 | c >> 18);
 		p[1] = (char)(0x80 | (c >> 12 & 0x3f));
 		p[2] = (char)(0x80 | (c >> 6 & 0x3f));
@@ -1011,14 +968,15 @@ rand_utf8(char *p)
 static int64_t
 rand_i64(void)
 {
-	switch (rng_below(4)) {
+	switch (wrt_rng_below(&rng_state, 4)) {
 	case 0:
-		return (int64_t)rng_below(1000) - 500;
+		return (int64_t)wrt_rng_below(&rng_state, 1000) - 500;
 	case 1:
-		return rng_below(2) ? INT64_MAX - (int64_t)rng_below(3)
-		                    : INT64_MIN + (int64_t)rng_below(3);
+		return wrt_rng_below(&rng_state, 2)
+		           ? INT64_MAX - (int64_t)wrt_rng_below(&rng_state, 3)
+		           : INT64_MIN + (int64_t)wrt_rng_below(&rng_state, 3);
 	default:
-		return (int64_t)rng();
+		return (int64_t)wrt_rng(&rng_state);
 	}
 }
 
@@ -1028,14 +986,17 @@ rand_double(void)
 	uint64_t bits;
 	double d;
 
-	switch (rng_below(3)) {
+	switch (wrt_rng_below(&rng_state, 3)) {
 	case 0:
-		return (double)((int64_t)rng_below(2000000) - 1000000) / 100.0;
+		return (double)((int64_t)wrt_rng_below(&rng_state, 2000000) -
+		                1000000) /
+		       100.0;
 	case 1:
-		return (double)(int64_t)rng() / (double)(rng() | 1);
+		return (double)(int64_t)wrt_rng(&rng_state) /
+		       (double)(wrt_rng(&rng_state) | 1);
 	default:
 		do {
-			bits = rng();
+			bits = wrt_rng(&rng_state);
 			memcpy(&d, &bits, sizeof(d));
 		} while (!isfinite(d));
 		return d;
@@ -1051,16 +1012,18 @@ rand_value(enum wr_type t, bool utf8, wr_arena *a)
 	size_t n, len = 0;
 	char *p;
 
-	if (rng_below(8) == 0)
+	if (wrt_rng_below(&rng_state, 8) == 0)
 		t = v.type = WR_T_NULL;
 	switch (t) {
 	case WR_T_STRING:
-		n = rng_below(4) == 0 ? rng_below(300) : rng_below(12);
+		n = wrt_rng_below(&rng_state, 4) == 0
+		        ? wrt_rng_below(&rng_state, 300)
+		        : wrt_rng_below(&rng_state, 12);
 		p = wr_arena_alloc(a, n * 4 + 1);
 		assert_non_null(p);
 		for (size_t i = 0; i < n; i++)
 			len += utf8 ? rand_utf8(p + len)
-			            : (p[len] = (char)rng(), 1);
+			            : (p[len] = (char)wrt_rng(&rng_state), 1);
 		v.u.s.p = p;
 		v.u.s.len = (uint32_t)len;
 		break;
@@ -1068,15 +1031,16 @@ rand_value(enum wr_type t, bool utf8, wr_arena *a)
 		v.u.i = rand_i64();
 		break;
 	case WR_T_TIMESTAMP:
-		v.u.i = rng_below(4) == 0
-		            ? rand_i64()
-		            : (int64_t)rng_below(253402300799999LL);
+		v.u.i =
+		    wrt_rng_below(&rng_state, 4) == 0
+		        ? rand_i64()
+		        : (int64_t)wrt_rng_below(&rng_state, 253402300799999LL);
 		break;
 	case WR_T_DOUBLE:
 		v.u.d = rand_double();
 		break;
 	case WR_T_BOOL:
-		v.u.b = rng_below(2) == 1;
+		v.u.b = wrt_rng_below(&rng_state, 2) == 1;
 		break;
 	default:
 		break;
@@ -1131,9 +1095,10 @@ test_json_round_trip(void **state)
 static void
 rand_row(wr_row *r, wr_arena *a)
 {
-	r->n = (uint32_t)rng_below(WR_MAX_FIELDS + 1);
+	r->n = (uint32_t)wrt_rng_below(&rng_state, WR_MAX_FIELDS + 1);
 	for (uint32_t i = 0; i < r->n; i++)
-		r->v[i] = rand_value(WR_T_STRING + rng_below(5), false, a);
+		r->v[i] = rand_value(WR_T_STRING + wrt_rng_below(&rng_state, 5),
+		                     false, a);
 }
 
 static void
@@ -1153,12 +1118,12 @@ test_binary_layout(void **state)
 	size_t pos = 0;
 
 	(void)state;
-	r.v[0] = vlong(WR_T_LONG, -1);
-	r.v[1] = vstr("hi", 2);
-	r.v[2] = vbool(true);
+	r.v[0] = wrt_vlong(-1);
+	r.v[1] = wrt_vstrn("hi", 2);
+	r.v[2] = wrt_vbool(true);
 	r.v[3].type = WR_T_NULL;
-	r.v[4] = vdouble(1.0);
-	r.v[5] = vlong(WR_T_TIMESTAMP, 300);
+	r.v[4] = wrt_vdouble(1.0);
+	r.v[5] = wrt_vts(300);
 	wr_buf_init(&b);
 	wr_row_encode(&r, &b);
 	assert_int_equal(b.len, sizeof(want));
@@ -1310,13 +1275,14 @@ test_binary_random_bytes(void **state)
 	(void)state;
 	wr_buf_init(&b);
 	for (int iter = 0; iter < 200000; iter++) {
-		size_t len = (size_t)rng_below(40);
+		size_t len = (size_t)wrt_rng_below(&rng_state, 40);
 		uint8_t *p = malloc(len ? len : 1);
 		size_t pos = 0;
 
 		assert_non_null(p);
 		for (size_t i = 0; i < len; i++)
-			p[i] = (uint8_t)(iter % 2 ? rng() : rng() % 8);
+			p[i] = (uint8_t)(iter % 2 ? wrt_rng(&rng_state)
+			                          : wrt_rng(&rng_state) % 8);
 		if (wr_row_decode(p, len, &pos, &r) == WR_OK) {
 			accepted++;
 			assert_true(pos <= len);
@@ -1340,27 +1306,28 @@ static void
 test_value_equal(void **state)
 {
 	wr_value n1 = {.type = WR_T_NULL}, n2 = {.type = WR_T_NULL};
-	wr_value e1 = vstr(NULL, 0), e2 = vstr("x", 0);
+	wr_value e1 = wrt_vstrn(NULL, 0), e2 = wrt_vstrn("x", 0);
 
 	(void)state;
 	assert_true(wr_value_equal(&n1, &n2));
 	assert_true(wr_value_equal(&e1, &e2));
-	wr_value a = vstr("abc", 3), b = vstr("abcd", 3), c = vstr("abd", 3);
+	wr_value a = wrt_vstrn("abc", 3), b = wrt_vstrn("abcd", 3),
+	         c = wrt_vstrn("abd", 3);
 	assert_true(wr_value_equal(&a, &b));
 	assert_false(wr_value_equal(&a, &c));
 	b.u.s.len = 4;
 	assert_false(wr_value_equal(&a, &b));
-	wr_value l = vlong(WR_T_LONG, 5), t = vlong(WR_T_TIMESTAMP, 5);
-	wr_value d = vdouble(5.0);
+	wr_value l = wrt_vlong(5), t = wrt_vts(5);
+	wr_value d = wrt_vdouble(5.0);
 	assert_false(wr_value_equal(&l, &t));
 	assert_false(wr_value_equal(&l, &d));
 	assert_false(wr_value_equal(&l, &n1));
-	wr_value z = vdouble(0.0), nz = vdouble(-0.0);
-	wr_value nan1 = vdouble(NAN), nan2 = vdouble(-NAN);
+	wr_value z = wrt_vdouble(0.0), nz = wrt_vdouble(-0.0);
+	wr_value nan1 = wrt_vdouble(NAN), nan2 = wrt_vdouble(-NAN);
 	assert_true(wr_value_equal(&z, &nz));
 	assert_true(wr_value_equal(&nan1, &nan2));
 	assert_false(wr_value_equal(&nan1, &z));
-	wr_value t1 = vbool(true), f1 = vbool(false);
+	wr_value t1 = wrt_vbool(true), f1 = wrt_vbool(false);
 	assert_false(wr_value_equal(&t1, &f1));
 }
 
@@ -1375,23 +1342,23 @@ test_hash_known_answers(void **state)
 	(void)state;
 	v.type = WR_T_NULL;
 	assert_true(wr_value_hash(&v, 0) == 0xb9034ad37056f5fbu);
-	v = vstr("o-123", 5);
+	v = wrt_vstrn("o-123", 5);
 	assert_true(wr_value_hash(&v, 0) == 0xd2b1d800c85578feu);
-	v = vstr(NULL, 0);
+	v = wrt_vstrn(NULL, 0);
 	assert_true(wr_value_hash(&v, 0) == 0xebdb2a4c2957fac0u);
-	v = vlong(WR_T_LONG, 42);
+	v = wrt_vlong(42);
 	assert_true(wr_value_hash(&v, 0) == 0x516babd4525e6505u);
-	v = vlong(WR_T_LONG, -1);
+	v = wrt_vlong(-1);
 	assert_true(wr_value_hash(&v, 0) == 0x10a347ead0a70972u);
-	v = vlong(WR_T_TIMESTAMP, 1795325848148LL);
+	v = wrt_vts(1795325848148LL);
 	assert_true(wr_value_hash(&v, 0) == 0xcc976ad1b01f5635u);
-	v = vdouble(123.45);
+	v = wrt_vdouble(123.45);
 	assert_true(wr_value_hash(&v, 0) == 0x95f1f26f624e0d44u);
-	v = vdouble(0.0);
+	v = wrt_vdouble(0.0);
 	assert_true(wr_value_hash(&v, 0) == 0xe8da8b1e8a5c82f2u);
-	v = vbool(true);
+	v = wrt_vbool(true);
 	assert_true(wr_value_hash(&v, 0) == 0x7fdba8824e8ce82au);
-	wr_value k1 = vstr("p-7", 3), k2 = vstr("PAID", 4);
+	wr_value k1 = wrt_vstrn("p-7", 3), k2 = wrt_vstrn("PAID", 4);
 	assert_true(wr_value_hash(&k2, wr_value_hash(&k1, 0)) ==
 	            0xc64b289a2ec10c58u);
 }
@@ -1405,22 +1372,22 @@ test_hash_properties(void **state)
 
 	(void)state;
 	/* Equal values hash equally, whatever their storage. */
-	wr_value a = vstr(buf1, 3), b = vstr(buf2, 3);
+	wr_value a = wrt_vstrn(buf1, 3), b = wrt_vstrn(buf2, 3);
 	assert_true(wr_value_hash(&a, 0) == wr_value_hash(&b, 0));
-	wr_value z = vdouble(0.0), nz = vdouble(-0.0);
+	wr_value z = wrt_vdouble(0.0), nz = wrt_vdouble(-0.0);
 	assert_true(wr_value_hash(&z, 0) == wr_value_hash(&nz, 0));
-	wr_value nan1 = vdouble(NAN), nan2 = vdouble(-NAN);
+	wr_value nan1 = wrt_vdouble(NAN), nan2 = wrt_vdouble(-NAN);
 	assert_true(wr_value_hash(&nan1, 0) == wr_value_hash(&nan2, 0));
 	/* The type is part of the hash; so are string boundaries. */
-	wr_value l = vlong(WR_T_LONG, 7), t = vlong(WR_T_TIMESTAMP, 7);
+	wr_value l = wrt_vlong(7), t = wrt_vts(7);
 	assert_true(wr_value_hash(&l, 0) != wr_value_hash(&t, 0));
-	wr_value ab = vstr("ab", 2), c = vstr("c", 1);
-	wr_value a1 = vstr("a", 1), bc = vstr("bc", 2);
+	wr_value ab = wrt_vstrn("ab", 2), c = wrt_vstrn("c", 1);
+	wr_value a1 = wrt_vstrn("a", 1), bc = wrt_vstrn("bc", 2);
 	assert_true(wr_value_hash(&c, wr_value_hash(&ab, 0)) !=
 	            wr_value_hash(&bc, wr_value_hash(&a1, 0)));
 	/* Sequential keys spread over key groups (hash % 128). */
 	for (int64_t i = 0; i < 12800; i++) {
-		wr_value v = vlong(WR_T_LONG, i);
+		wr_value v = wrt_vlong(i);
 		groups[wr_value_hash(&v, 0) % 128]++;
 	}
 	for (int g = 0; g < 128; g++) {

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,16 +40,6 @@
 
 #define SERVER_NAME "rpc-test-server"
 #define CALL_MS     5000
-
-/* Checks in helper threads, where cmocka's longjmp must not be used. */
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-			        __LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 enum { MAX_HELD = 16 };
 
@@ -89,7 +81,7 @@ serve_one(wr_rpc_req *req, wr_rpc_req **held, int *nheld)
 		break;
 	case WEIR__ENVELOPE__BODY_CANCEL_JOB:
 		if (strcmp(in->cancel_job->job_id, "hang") == 0) {
-			CHECK(*nheld < MAX_HELD);
+			WRT_CHECK(*nheld < MAX_HELD);
 			held[(*nheld)++] = req;
 		} else {
 			wr_rpc_req_reply_error(req, WR_ENOENT, "no job %s",
@@ -114,7 +106,7 @@ owner_main(void *arg)
 		int rv = wr_rpc_server_next(f->srv, 20, &req);
 		if (rv == WR_ETIMEDOUT)
 			continue;
-		CHECK(rv == WR_OK && req != NULL);
+		WRT_CHECK(rv == WR_OK && req != NULL);
 		/* Counted before the reply, which may wake the test. */
 		atomic_fetch_add(&f->served, 1);
 		serve_one(req, held, &nheld);
@@ -128,15 +120,15 @@ static int
 fixture_setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	CHECK(f != NULL);
-	CHECK(wr_rpc_server_new("tcp://127.0.0.1:0", SERVER_NAME, &f->srv) ==
-	      WR_OK);
+	WRT_CHECK(f != NULL);
+	WRT_CHECK(wr_rpc_server_new("tcp://127.0.0.1:0", SERVER_NAME,
+	                            &f->srv) == WR_OK);
 	f->port = wr_rpc_server_port(f->srv);
-	CHECK(f->port > 0);
+	WRT_CHECK(f->port > 0);
 	snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d", f->port);
 	atomic_init(&f->stop, false);
 	atomic_init(&f->served, 0);
-	CHECK(pthread_create(&f->owner, NULL, owner_main, f) == 0);
+	WRT_CHECK(pthread_create(&f->owner, NULL, owner_main, f) == 0);
 	*state = f;
 	return 0;
 }
@@ -168,10 +160,10 @@ ping(wr_rpc_client *cli, const char *text, int timeout_ms, char *err,
 	int rv = wr_rpc_call(cli, &env, timeout_ms, &reply, err, errlen);
 	if (rv == WR_OK) {
 		Weir__Envelope *r = wr_msg_env(reply);
-		CHECK(r->body_case == WEIR__ENVELOPE__BODY_PONG);
-		CHECK(strcmp(r->pong->tm_id, text) == 0);
+		WRT_CHECK(r->body_case == WEIR__ENVELOPE__BODY_PONG);
+		WRT_CHECK(strcmp(r->pong->tm_id, text) == 0);
 	} else {
-		CHECK(reply == NULL);
+		WRT_CHECK(reply == NULL);
 	}
 	wr_msg_free(reply);
 	return rv;
@@ -361,15 +353,11 @@ test_call_timeout(void **state)
 static int
 closed_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	int fd;
+	int port = wrt_bound_port(&fd);
+	WRT_CHECK(port > 0);
 	close(fd);
-	return ntohs(sa.sin_port);
+	return port;
 }
 
 static void
@@ -425,7 +413,7 @@ async_ping_start(async_call *a, wr_rpc_client *cli, const char *text,
 	a->env.ping = &a->ping;
 	a->timeout_ms = timeout_ms;
 	a->rv = -1;
-	CHECK(pthread_create(&a->th, NULL, async_call_main, a) == 0);
+	WRT_CHECK(pthread_create(&a->th, NULL, async_call_main, a) == 0);
 }
 
 static int
@@ -505,14 +493,14 @@ raw_request(const char *url, const void *data, size_t len, int *nng_rv)
 {
 	nng_socket s;
 	nng_msg *msg = NULL;
-	CHECK(nng_req0_open(&s) == 0);
-	CHECK(nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME,
-	                        NNG_DURATION_INFINITE) == 0);
-	CHECK(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, CALL_MS) == 0);
-	CHECK(nng_dial(s, url, NULL, 0) == 0);
-	CHECK(nng_msg_alloc(&msg, 0) == 0);
-	CHECK(nng_msg_append(msg, data, len) == 0);
-	CHECK(nng_sendmsg(s, msg, 0) == 0);
+	WRT_CHECK(nng_req0_open(&s) == 0);
+	WRT_CHECK(nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME,
+	                            NNG_DURATION_INFINITE) == 0);
+	WRT_CHECK(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, CALL_MS) == 0);
+	WRT_CHECK(nng_dial(s, url, NULL, 0) == 0);
+	WRT_CHECK(nng_msg_alloc(&msg, 0) == 0);
+	WRT_CHECK(nng_msg_append(msg, data, len) == 0);
+	WRT_CHECK(nng_sendmsg(s, msg, 0) == 0);
 	msg = NULL;
 	*nng_rv = nng_recvmsg(s, &msg, 0);
 	nng_close(s);
@@ -618,11 +606,11 @@ raw_rep_open(raw_rep *r)
 {
 	nng_listener l;
 	int port;
-	CHECK(nng_rep0_open(&r->sock) == 0);
-	CHECK(nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, CALL_MS) == 0);
-	CHECK(nng_socket_set_ms(r->sock, NNG_OPT_SENDTIMEO, CALL_MS) == 0);
-	CHECK(nng_listen(r->sock, "tcp://127.0.0.1:0", &l, 0) == 0);
-	CHECK(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0);
+	WRT_CHECK(nng_rep0_open(&r->sock) == 0);
+	WRT_CHECK(nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, CALL_MS) == 0);
+	WRT_CHECK(nng_socket_set_ms(r->sock, NNG_OPT_SENDTIMEO, CALL_MS) == 0);
+	WRT_CHECK(nng_listen(r->sock, "tcp://127.0.0.1:0", &l, 0) == 0);
+	WRT_CHECK(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0);
 	snprintf(r->url, sizeof(r->url), "tcp://127.0.0.1:%d", port);
 }
 
@@ -631,10 +619,10 @@ static void
 raw_rep_answer(raw_rep *r, const void *data, size_t len)
 {
 	nng_msg *msg = NULL;
-	CHECK(nng_recvmsg(r->sock, &msg, 0) == 0);
+	WRT_CHECK(nng_recvmsg(r->sock, &msg, 0) == 0);
 	nng_msg_clear(msg);
-	CHECK(nng_msg_append(msg, data, len) == 0);
-	CHECK(nng_sendmsg(r->sock, msg, 0) == 0);
+	WRT_CHECK(nng_msg_append(msg, data, len) == 0);
+	WRT_CHECK(nng_sendmsg(r->sock, msg, 0) == 0);
 }
 
 /* Pings through cli while r answers with data; returns the result. */
@@ -646,7 +634,7 @@ ping_answered_with(wr_rpc_client *cli, raw_rep *r, const void *data, size_t len,
 	async_ping_start(&a, cli, "odd", CALL_MS);
 	raw_rep_answer(r, data, len);
 	int rv = async_call_join(&a);
-	CHECK(a.reply == NULL || rv == WR_OK);
+	WRT_CHECK(a.reply == NULL || rv == WR_OK);
 	wr_msg_free(a.reply);
 	snprintf(err, errlen, "%s", a.err);
 	return rv;
@@ -707,23 +695,12 @@ test_odd_replies(void **state)
 	wr_rpc_client_free(cli);
 }
 
-static int
-tcp_connect(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons((uint16_t)port),
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	return fd;
-}
-
 /* Writes data to the port on a plain TCP connection, then closes it. */
 static void
 tcp_write_close(int port, const void *data, size_t len)
 {
-	int fd = tcp_connect(port);
+	int fd = wrt_tcp_connect(port);
+	WRT_CHECK(fd >= 0);
 	/* The server may hang up first: errors are expected. */
 	ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
 	(void)w;
@@ -766,7 +743,8 @@ test_oversized_frame_dropped(void **state)
 	uint64_t len = (uint64_t)WR_RPC_MAX_FRAME_BYTES + 4096;
 	for (int i = 0; i < 8; i++)
 		msg[8 + i] = (uint8_t)(len >> (56 - 8 * i));
-	int fd = tcp_connect(f->port);
+	int fd = wrt_tcp_connect(f->port);
+	WRT_CHECK(fd >= 0);
 	ssize_t w = send(fd, msg, sizeof(msg), MSG_NOSIGNAL);
 	(void)w;
 	assert_true(tcp_wait_closed(fd, CALL_MS));

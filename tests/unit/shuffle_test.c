@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,29 +40,6 @@
 #define MAX_CHANS 64
 #define NEXT_MS   10000 /* a consumer's wait for the next batch */
 #define DRAIN_MS  30000
-
-/* Checks in helper threads, where cmocka's longjmp must not be used. */
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-			        __LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
-
-/* Polls cond every 2 ms until it holds or timeout_ms passed. */
-static bool
-wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
-{
-	int64_t deadline = wr_mono_ms() + timeout_ms;
-	while (!cond(arg)) {
-		if (wr_mono_ms() > deadline)
-			return false;
-		wr_sleep_ms(2);
-	}
-	return true;
-}
 
 static void
 make_key(tm_chan_key *k, int edge, int from, int to)
@@ -218,17 +197,17 @@ consumer_rec(void *arg, const uint8_t *p, size_t len)
 {
 	consumer *c = arg;
 	int ch = c->cur_ch;
-	CHECK(len >= 8);
+	WRT_CHECK(len >= 8);
 	int from = (p[0] << 8) | p[1];
 	int to = (p[2] << 8) | p[3];
 	uint32_t seq = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) |
 	               ((uint32_t)p[6] << 8) | p[7];
-	CHECK(from == c->from[ch]);
-	CHECK(to == c->to[ch]);
-	CHECK(seq == c->next[ch]); /* exact order, nothing lost or twice */
-	CHECK(len >= 8 + seq % 17);
+	WRT_CHECK(from == c->from[ch]);
+	WRT_CHECK(to == c->to[ch]);
+	WRT_CHECK(seq == c->next[ch]); /* exact order, nothing lost or twice */
+	WRT_CHECK(len >= 8 + seq % 17);
 	for (size_t i = 8; i < len; i++)
-		CHECK(p[i] == (uint8_t)(seq + i));
+		WRT_CHECK(p[i] == (uint8_t)(seq + i));
 	c->next[ch]++;
 	c->sum[ch] += seq;
 	c->count++;
@@ -240,26 +219,26 @@ static void
 consumer_batch(consumer *c, tm_batch *b, int ch)
 {
 	int64_t wm;
-	CHECK(ch >= 0 && ch < c->nchan);
-	CHECK(!c->eos[ch]); /* nothing after EOS */
+	WRT_CHECK(ch >= 0 && ch < c->nchan);
+	WRT_CHECK(!c->eos[ch]); /* nothing after EOS */
 	c->batches++;
 	switch (b->kind) {
 	case TM_BATCH_DATA:
 		c->cur_ch = ch;
-		CHECK(tm_batch_foreach(b, consumer_rec, c) == WR_OK);
+		WRT_CHECK(tm_batch_foreach(b, consumer_rec, c) == WR_OK);
 		break;
 	case TM_BATCH_WATERMARK:
 		/* In order: exactly the records sent before it arrived. */
-		CHECK(b->len == sizeof(wm));
+		WRT_CHECK(b->len == sizeof(wm));
 		memcpy(&wm, b->data, sizeof(wm));
-		CHECK(wm == (int64_t)c->next[ch]);
+		WRT_CHECK(wm == (int64_t)c->next[ch]);
 		break;
 	case TM_BATCH_EOS:
-		CHECK(c->next[ch] == c->per_chan);
+		WRT_CHECK(c->next[ch] == c->per_chan);
 		c->eos[ch] = true;
 		break;
 	default:
-		CHECK(false);
+		WRT_CHECK(false);
 	}
 	atomic_store(&c->progress, c->count);
 }
@@ -281,13 +260,13 @@ consumer_main(void *arg)
 		consumer_batch(c, b, ch);
 		tm_input_release(c->in, b);
 		if (c->bound_sh != NULL)
-			CHECK(tm_shuffle_batches_alive(c->bound_sh) <=
-			      c->bound);
+			WRT_CHECK(tm_shuffle_batches_alive(c->bound_sh) <=
+			          c->bound);
 		if (c->sleep_ms > 0)
 			wr_sleep_ms(c->sleep_ms);
 	}
 	for (int ch = 0; ch < c->nchan; ch++)
-		CHECK(c->eos[ch]);
+		WRT_CHECK(c->eos[ch]);
 	c->rv = WR_OK;
 	return NULL;
 }
@@ -439,11 +418,11 @@ run_slow_consumer(tm_shuffle *prod, tm_shuffle *cons, const char *addr)
 	producer_run(&p);
 	assert_int_equal(pthread_create(&c.th, NULL, consumer_main, &c), 0);
 	bp_watch w = {.p = &p, .above = 50};
-	assert_true(wait_for(bp_blocked_above, &w, 10000));
+	assert_true(wrt_wait(bp_blocked_above, &w, 10000));
 	assert_false(atomic_load(&p.done));
 	w.above = tm_output_blocked_ms(o) + 50;
 	/* Still blocked: the counter grows while it waits. */
-	assert_true(wait_for(bp_blocked_above, &w, 10000));
+	assert_true(wrt_wait(bp_blocked_above, &w, 10000));
 	pthread_join(c.th, NULL);
 	consumer_check_totals(&c);
 	pthread_join(p.th, NULL);
@@ -524,7 +503,7 @@ run_blocked_channel(tm_shuffle *prod, tm_shuffle *cons, const char *addr)
 	assert_int_equal(c.next[0], 0);
 	/* Producer 0 is blocked on its full queue, its data kept. */
 	bp_watch w = {.p = &p[0], .above = 20};
-	assert_true(wait_for(bp_blocked_above, &w, 10000));
+	assert_true(wrt_wait(bp_blocked_above, &w, 10000));
 	assert_false(atomic_load(&p[0].done));
 	tm_input_block(in, 0, false);
 	c.per_chan = n[0];
@@ -580,11 +559,11 @@ test_close_wakes_blocked_producer(void **state)
 	p.pad = 90;
 	producer_run(&p);
 	bp_watch w = {.p = &p, .above = 50};
-	assert_true(wait_for(bp_blocked_above, &w, 10000));
+	assert_true(wrt_wait(bp_blocked_above, &w, 10000));
 	assert_false(atomic_load(&p.done));
 	int64_t t0 = wr_mono_ms();
 	tm_output_close(o);
-	assert_true(wait_for(producer_done, &p, 2000));
+	assert_true(wrt_wait(producer_done, &p, 2000));
 	assert_true(wr_mono_ms() - t0 < 2000);
 	pthread_join(p.th, NULL);
 	assert_int_equal(p.rv, WR_ECLOSED);
@@ -631,9 +610,9 @@ test_remote_consumer_first(void **state)
 	consumer_init(&c, new_input(cons, 4, 2, 0, url), 0, 2, 20000);
 	assert_int_equal(pthread_create(&c.th, NULL, consumer_main, &c), 0);
 	counter_watch w = {prod, tm_shuffle_unknown_replies, 4};
-	assert_true(wait_for(counter_reached, &w, 10000));
+	assert_true(wrt_wait(counter_reached, &w, 10000));
 	w = (counter_watch){cons, tm_shuffle_fetch_retries, 4};
-	assert_true(wait_for(counter_reached, &w, 10000));
+	assert_true(wrt_wait(counter_reached, &w, 10000));
 	tm_output *o[2];
 	producer p[2];
 	for (int j = 0; j < 2; j++) {
@@ -672,7 +651,7 @@ test_remote_consumer_first_parked(void **state)
 	assert_int_equal(pthread_create(&c.th, NULL, consumer_main, &c), 0);
 	/* Both credits of the consumer wait on the producer's side. */
 	counter_watch w = {prod, tm_shuffle_parked_unknown, TM_SHUFFLE_CREDITS};
-	assert_true(wait_for(counter_reached, &w, 10000));
+	assert_true(wrt_wait(counter_reached, &w, 10000));
 	make_key(&key, 5, 0, 0);
 	assert_int_equal(tm_output_new(prod, &key, 1, &o), WR_OK);
 	producer_start(&p, o, 0, 1, 1000);
@@ -756,12 +735,8 @@ raw_exchange(nng_socket s, const void *frame, size_t len, uint32_t *version)
 static void
 raw_tcp_junk(int port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = wrt_tcp_connect(port);
 	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	char junk[512];
 	memset(junk, 'x', sizeof(junk));
 	assert_int_equal(send(fd, junk, sizeof(junk), MSG_NOSIGNAL),
@@ -890,7 +865,7 @@ test_remote_producer_shuffle_freed(void **state)
 	make_url(url, sizeof(url), tm_shuffle_port(prod));
 	tm_shuffle_set_unreachable_ms(cons, 500);
 	tm_input *in = new_input(cons, 8, 1, 0, url);
-	assert_true(wait_for(parked_unknown, prod, 10000));
+	assert_true(wrt_wait(parked_unknown, prod, 10000));
 	tm_batch *b;
 	int ch;
 	/* Connected: waiting is not a loss. */
@@ -1110,9 +1085,9 @@ test_remote_reconnect(void **state)
 	}
 	for (int cut = 1; cut <= 3; cut++) {
 		progress_watch w = {&c, (uint64_t)per_chan * NCH * cut / 4};
-		assert_true(wait_for(progress_reached, &w, 30000));
+		assert_true(wrt_wait(progress_reached, &w, 30000));
 		atomic_fetch_add(&px.cut_req, 1);
-		assert_true(wait_for(proxy_cut_done, &px, 5000));
+		assert_true(wrt_wait(proxy_cut_done, &px, 5000));
 	}
 	pthread_join(c.th, NULL);
 	consumer_check_totals(&c); /* nothing lost, nothing twice */
@@ -1150,7 +1125,7 @@ test_remote_many_channels(void **state)
 	}
 	/* Every credit of every consumer waits for data. */
 	counter_watch w = {prod, server_contexts, NCH * TM_SHUFFLE_CREDITS};
-	assert_true(wait_for(counter_reached, &w, 10000));
+	assert_true(wrt_wait(counter_reached, &w, 10000));
 	producer p;
 	producer_start(&p, o, 0, NCH, 300);
 	producer_run(&p);

@@ -22,6 +22,7 @@
 #include "sink_kafka_tx.c"
 
 #include <librdkafka/rdkafka_mock.h>
+#include "wrtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +35,8 @@ static rd_kafka_t *mock_owner;
 static rd_kafka_mock_cluster_t *mock;
 static char bootstrap[256];
 
-typedef struct harness {
-	wr_jobspec *job;
-	tm_task_spec spec;
-	tm_task task;
-	tm_op op;
-	tm_server tm;
-} harness;
+/* The sink operator under test, as node "out". */
+typedef wrt_op harness;
 
 static void
 h_init(harness *h, const char *topic, const char *ckpt, const char *job_id,
@@ -60,30 +56,10 @@ h_init(harness *h, const char *topic, const char *ckpt, const char *job_id,
 	    "    sink: { kafka: { topic: %s, bootstrap: \"%s\", semantic: "
 	    "exactly_once, key: id } }\n",
 	    ckpt, topic, bootstrap);
-	memset(h, 0, sizeof(*h));
-	if (wr_jobspec_parse("ktx.yaml", y, strlen(y), 0, &h->job, err,
-	                     sizeof(err)) != WR_OK)
-		fail_msg("job: %s", err);
+	wrt_op_init(h, y, "out", job_id, 0, subtask);
 	free(y);
-	snprintf(h->spec.job_id, sizeof(h->spec.job_id), "%s", job_id);
-	h->spec.subtask = subtask;
-	h->task.tm = &h->tm;
-	h->task.spec = &h->spec;
-	h->task.job = h->job;
-	snprintf(h->task.label, sizeof(h->task.label), "job=%s task=1/%d",
-	         job_id, subtask);
-	h->op.node = &h->job->nodes[wr_jobspec_find(h->job, "out")];
-	h->op.task = &h->task;
 	if (tm_sink_kafka_tx_new(&h->task, &h->op, err, sizeof(err)) != WR_OK)
 		fail_msg("open: %s", err);
-}
-
-static void
-h_free(harness *h)
-{
-	if (h->op.impl != NULL)
-		h->op.destroy(&h->op);
-	wr_jobspec_free(h->job);
 }
 
 static void
@@ -93,33 +69,10 @@ push_range(harness *h, int64_t from, int64_t to)
 		char name[32];
 		wr_row r = {.n = 2};
 		snprintf(name, sizeof(name), "n-%lld", (long long)i);
-		r.v[0] = (wr_value){.type = WR_T_LONG, .u.i = i};
-		r.v[1].type = WR_T_STRING;
-		r.v[1].u.s.p = name;
-		r.v[1].u.s.len = (uint32_t)strlen(name);
-		int rv = h->op.push(&h->op, &r);
-		if (rv != WR_OK)
-			fail_msg("push %lld: %s: %s", (long long)i,
-			         wr_strerror(rv), h->task.failure);
+		r.v[0] = wrt_vlong(i);
+		r.v[1] = wrt_vstr(name);
+		wrt_op_push(h, &r);
 	}
-}
-
-static void
-snapshot(harness *h, uint64_t ckpt, wr_buf *st)
-{
-	wr_buf_reset(st);
-	int rv = h->op.snapshot(&h->op, ckpt, st);
-	if (rv != WR_OK)
-		fail_msg("snapshot %llu: %s: %s", (unsigned long long)ckpt,
-		         wr_strerror(rv), h->task.failure);
-}
-
-static void
-commit(harness *h, uint64_t ckpt)
-{
-	int rv = h->op.commit(&h->op, ckpt);
-	if (rv != WR_OK)
-		fail_msg("commit: %s: %s", wr_strerror(rv), h->task.failure);
 }
 
 static tm_ktx *
@@ -282,12 +235,12 @@ test_exactly_once_run(void **state)
 	push_range(&h, 0, 100);
 	assert_int_equal(impl(&h)->cur, 0);
 	assert_true(impl(&h)->p[0].in_txn);
-	snapshot(&h, 1, &st);
+	wrt_op_snapshot(&h, 1, &st);
 	assert_int_equal(npending(&h), 1);
 	assert_true(impl(&h)->p[0].in_txn);
 	assert_int_equal(impl(&h)->cur, 1);
 	push_range(&h, 100, 200);
-	snapshot(&h, 2, &st); /* the completion of 1 comes late */
+	wrt_op_snapshot(&h, 2, &st); /* the completion of 1 comes late */
 	assert_int_equal(impl(&h)->cur, 2);
 	tm_2pc_head got;
 	memset(&got, 0, sizeof(got));
@@ -295,22 +248,22 @@ test_exactly_once_run(void **state)
 	    tm_ktx_decode(NULL, (const uint8_t *)st.data, st.len, &got), WR_OK);
 	assert_int_equal(got.npending, 2);
 	push_range(&h, 200, 300);
-	commit(&h, 2); /* covers 1 */
+	wrt_op_commit(&h, 2); /* covers 1 */
 	assert_int_equal(npending(&h), 0);
 	assert_false(impl(&h)->p[0].in_txn);
 	assert_false(impl(&h)->p[1].in_txn);
-	snapshot(&h, 3, &st);
+	wrt_op_snapshot(&h, 3, &st);
 	assert_int_equal(impl(&h)->cur, 3);
-	snapshot(&h, 4, &st); /* nothing new: nothing pre-committed */
+	wrt_op_snapshot(&h, 4, &st); /* nothing new: nothing pre-committed */
 	assert_int_equal(impl(&h)->cur, 3);
-	commit(&h, 4);
+	wrt_op_commit(&h, 4);
 	push_range(&h, 300, 1000);
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
 	assert_int_equal(h.op.finish(&h.op), WR_OK);
 	assert_int_equal(consume_all("t1", seen, 1000), 1000);
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(seen[i], 1);
-	h_free(&h);
+	wrt_op_free(&h);
 	wr_buf_fini(&st);
 }
 
@@ -327,7 +280,7 @@ test_pool_exhausted(void **state)
 	h_init(&h, "t2", "interval: 1s", "bbbb", 0);
 	for (int c = 1; c <= TM_KTX_POOL - 1; c++) {
 		push_range(&h, c * 10, c * 10 + 5);
-		snapshot(&h, (uint64_t)c, &st);
+		wrt_op_snapshot(&h, (uint64_t)c, &st);
 	}
 	push_range(&h, 100, 105);
 	assert_int_equal(h.op.snapshot(&h.op, TM_KTX_POOL, &st), WR_EFULL);
@@ -335,7 +288,7 @@ test_pool_exhausted(void **state)
 	assert_non_null(
 	    strstr(h.task.failure, "waiting for their checkpoints"));
 	assert_int_equal(h.op.tick(&h.op, 0), WR_EFULL); /* sticky */
-	h_free(&h);
+	wrt_op_free(&h);
 	wr_buf_fini(&st);
 }
 
@@ -355,14 +308,14 @@ test_restore(void **state)
 	h_init(&a, "t3", "interval: 1s", "cccc", 0);
 	h_init(&b, "t3", "interval: 1s", "cccc", 1);
 	push_range(&a, 0, 10);
-	snapshot(&a, 5, &sa);
+	wrt_op_snapshot(&a, 5, &sa);
 	push_range(&b, 10, 20);
-	snapshot(&b, 5, &sb);
-	commit(&a, 5);
-	commit(&b, 5);
+	wrt_op_snapshot(&b, 5, &sb);
+	wrt_op_commit(&a, 5);
+	wrt_op_commit(&b, 5);
 	push_range(&a, 50, 60); /* lost with the crash (the mock shows it) */
-	h_free(&a);
-	h_free(&b);
+	wrt_op_free(&a);
+	wrt_op_free(&b);
 
 	h_init(&c, "t3", "interval: 1s", "dddd", 0);
 	tm_op_state st[2] = {
@@ -394,7 +347,7 @@ test_restore(void **state)
 	assert_true(n >= 30 && n <= 40);
 	/* a restore after records is a bug */
 	assert_int_equal(c.op.restore(&c.op, st, 1), WR_ESTATE);
-	h_free(&c);
+	wrt_op_free(&c);
 	wr_buf_fini(&sa);
 	wr_buf_fini(&sb);
 }
@@ -406,7 +359,6 @@ test_timeout_refused(void **state)
 	(void)state;
 	harness h;
 	char err[512] = "";
-	memset(&h, 0, sizeof(h));
 	char *y = wr_xasprintf(
 	    "name: ktx\n"
 	    "checkpointing: { interval: 10m, timeout: 55m }\n"
@@ -418,20 +370,14 @@ test_timeout_refused(void **state)
 	    "  - id: out\n"
 	    "    from: src\n"
 	    "    sink: { kafka: { topic: t, semantic: exactly_once } }\n");
-	assert_int_equal(wr_jobspec_parse("ktx.yaml", y, strlen(y), 0, &h.job,
-	                                  err, sizeof(err)),
-	                 WR_OK);
+	wrt_op_init(&h, y, "out", "", 0, 0);
 	free(y);
-	h.task.job = h.job;
-	h.task.spec = &h.spec;
-	h.task.tm = &h.tm;
-	h.op.node = &h.job->nodes[wr_jobspec_find(h.job, "out")];
 	assert_int_equal(tm_sink_kafka_tx_new(&h.task, &h.op, err, sizeof(err)),
 	                 WR_EINVAL);
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "over 1h"));
 	assert_null(h.op.impl);
-	wr_jobspec_free(h.job);
+	wrt_op_free(&h);
 }
 
 static int

@@ -29,6 +29,7 @@
 
 #include "jobspec.h"
 #include "tm_int.h"
+#include "wrtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +43,8 @@ static const char *dsn;
 	"{ id: long, name: string, amount: double, ok: bool, ts: timestamp, "  \
 	"note: string }"
 
-typedef struct harness {
-	wr_jobspec *job;
-	tm_task_spec spec;
-	tm_task task;
-	tm_op op;
-	tm_server tm;
-} harness;
+/* The sink operator under test, as node "out" of a job_yaml job. */
+typedef wrt_op harness;
 
 /* A job whose sink 'out' is the operator under test. sink: the postgres
  * map's contents; ckpt: checkpointing on. */
@@ -75,23 +71,9 @@ job_yaml(const char *sink, bool ckpt, const char *extra)
 static void
 h_init(harness *h, const char *sink, bool ckpt, const char *job_id, int subtask)
 {
-	char err[512] = "";
 	char *y = job_yaml(sink, ckpt, NULL);
-	memset(h, 0, sizeof(*h));
-	if (wr_jobspec_parse("pgt.yaml", y, strlen(y), 0, &h->job, err,
-	                     sizeof(err)) != WR_OK)
-		fail_msg("job: %s", err);
+	wrt_op_init(h, y, "out", job_id, 1, subtask);
 	free(y);
-	snprintf(h->spec.job_id, sizeof(h->spec.job_id), "%s", job_id);
-	h->spec.subtask = subtask;
-	h->spec.vertex = 1;
-	h->task.tm = &h->tm;
-	h->task.spec = &h->spec;
-	h->task.job = h->job;
-	snprintf(h->task.label, sizeof(h->task.label), "job=%s task=1/%d",
-	         job_id, subtask);
-	h->op.node = &h->job->nodes[wr_jobspec_find(h->job, "out")];
-	h->op.task = &h->task;
 }
 
 /* Like task.c's build: WR_OK or the error (message in err). */
@@ -110,26 +92,11 @@ h_open_ok(harness *h)
 		fail_msg("open: %s: %s", wr_strerror(rv), err);
 }
 
-/* A crash: the operator goes away without finish. */
-static void
-h_destroy(harness *h)
-{
-	if (h->op.destroy != NULL && h->op.impl != NULL)
-		h->op.destroy(&h->op);
-}
-
 /* The sink under the two-phase-commit skeleton. */
 static tm_pg *
 pg(harness *h)
 {
 	return tm_2pc_backend(h->op.impl);
-}
-
-static void
-h_free(harness *h)
-{
-	h_destroy(h);
-	wr_jobspec_free(h->job);
 }
 
 static char note_buf[64];
@@ -144,21 +111,12 @@ mk_row(wr_row *r, int64_t i, double amount)
 	snprintf(note_buf, sizeof(note_buf), "note-%lld", (long long)i);
 	memset(r, 0, sizeof(*r));
 	r->n = 6;
-	r->v[0] = (wr_value){.type = WR_T_LONG, .u.i = i};
-	r->v[1].type = WR_T_STRING;
-	r->v[1].u.s.p = name;
-	r->v[1].u.s.len = (uint32_t)strlen(name);
-	r->v[2] = (wr_value){.type = WR_T_DOUBLE, .u.d = amount};
-	r->v[3] = (wr_value){.type = WR_T_BOOL, .u.b = i % 2 == 0};
-	r->v[4] =
-	    (wr_value){.type = WR_T_TIMESTAMP, .u.i = 1795000000000 + i * 1001};
-	if (i % 7 == 0) {
-		r->v[5].type = WR_T_NULL;
-	} else {
-		r->v[5].type = WR_T_STRING;
-		r->v[5].u.s.p = note_buf;
-		r->v[5].u.s.len = (uint32_t)strlen(note_buf);
-	}
+	r->v[0] = wrt_vlong(i);
+	r->v[1] = wrt_vstr(name);
+	r->v[2] = wrt_vdouble(amount);
+	r->v[3] = wrt_vbool(i % 2 == 0);
+	r->v[4] = wrt_vts(1795000000000 + i * 1001);
+	r->v[5] = i % 7 == 0 ? wrt_vnull() : wrt_vstr(note_buf);
 }
 
 static void
@@ -167,38 +125,8 @@ push_range(harness *h, int64_t from, int64_t to, double amount)
 	for (int64_t i = from; i < to; i++) {
 		wr_row r;
 		mk_row(&r, i, amount);
-		int rv = h->op.push(&h->op, &r);
-		if (rv != WR_OK)
-			fail_msg("push %lld: %s: %s", (long long)i,
-			         wr_strerror(rv), h->task.failure);
+		wrt_op_push(h, &r);
 	}
-}
-
-static void
-snapshot(harness *h, uint64_t ckpt, wr_buf *state)
-{
-	wr_buf_reset(state);
-	int rv = h->op.snapshot(&h->op, ckpt, state);
-	if (rv != WR_OK)
-		fail_msg("snapshot %llu: %s: %s", (unsigned long long)ckpt,
-		         wr_strerror(rv), h->task.failure);
-}
-
-static void
-commit(harness *h, uint64_t ckpt)
-{
-	int rv = h->op.commit(&h->op, ckpt);
-	if (rv != WR_OK)
-		fail_msg("commit %llu: %s: %s", (unsigned long long)ckpt,
-		         wr_strerror(rv), h->task.failure);
-}
-
-static void
-finish(harness *h)
-{
-	int rv = h->op.finish(&h->op);
-	if (rv != WR_OK)
-		fail_msg("finish: %s: %s", wr_strerror(rv), h->task.failure);
 }
 
 static void
@@ -385,17 +313,9 @@ sink_cfg(const char *table, const char *more)
 static void
 parse_bad(const char *sink, bool ckpt, const char *where, const char *what)
 {
-	char err[512] = "";
 	char *y = job_yaml(sink, ckpt, NULL);
-	wr_jobspec *job = NULL;
-	int rv = wr_jobspec_parse("pgt.yaml", y, strlen(y), 0, &job, err,
-	                          sizeof(err));
+	wrt_job_bad(y, where, what);
 	free(y);
-	print_message("error: %s\n", err);
-	assert_int_equal(rv, WR_EINVAL);
-	if (strncmp(err, where, strlen(where)) != 0 ||
-	    strstr(err, what) == NULL)
-		fail_msg("wanted '%s...%s' in '%s'", where, what, err);
 }
 
 static void
@@ -416,35 +336,35 @@ test_parse(void **state)
 	assert_int_equal(sk->pg_keys[0], 0);
 	assert_int_equal(sk->pg_keys[1], 1);
 	assert_int_equal(sk->semantic, WR_SEM_EXACTLY_ONCE);
-	h_free(&h);
+	wrt_op_free(&h);
 	h_init(&h, "dsn: x, table: t, key: id, mode: upsert", false, "j", 0);
 	assert_int_equal(h.op.node->sink.npg_keys, 1);
 	assert_int_equal(h.op.node->sink.semantic, WR_SEM_AT_LEAST_ONCE);
-	h_free(&h);
+	wrt_op_free(&h);
 	h_init(&h, "dsn: x, table: t", false, "j", 0);
 	assert_false(h.op.node->sink.upsert);
-	h_free(&h);
+	wrt_op_free(&h);
 
 	/* line 9 is the sink; the postgres map's keys start at column 25 */
 	parse_bad("dsn: x, table: t, mode: upsert", false,
-	          "pgt.yaml:9:", "sink.postgres.mode: upsert needs 'key'");
+	          "t.yaml:9:", "sink.postgres.mode: upsert needs 'key'");
 	parse_bad("dsn: x, table: t, key: [id]", false,
-	          "pgt.yaml:9:", "key applies only to mode: upsert");
+	          "t.yaml:9:", "key applies only to mode: upsert");
 	parse_bad("dsn: x, table: t, mode: upsert, key: [id, nope]", false,
-	          "pgt.yaml:9:67: ", "sink.postgres.key: no field 'nope'");
+	          "t.yaml:9:67: ", "sink.postgres.key: no field 'nope'");
 	parse_bad("dsn: x, table: t, mode: upsert, key: [id, id]", false,
-	          "pgt.yaml:9:", "'id' is listed twice");
+	          "t.yaml:9:", "'id' is listed twice");
 	parse_bad("dsn: x, table: t, mode: upsert, key: []", false,
-	          "pgt.yaml:9:", "key is empty");
+	          "t.yaml:9:", "key is empty");
 	parse_bad("dsn: x, table: t, mode: merge", false,
-	          "pgt.yaml:9:", "'merge' is not one of append, upsert");
+	          "t.yaml:9:", "'merge' is not one of append, upsert");
 	parse_bad("dsn: x, table: \"a;drop\"", false,
-	          "pgt.yaml:9:", "is not a table name");
+	          "t.yaml:9:", "is not a table name");
 	parse_bad("dsn: x, table: a.b.c", false,
-	          "pgt.yaml:9:", "is not a table name");
-	parse_bad("table: t", false, "pgt.yaml:9:", "dsn");
-	parse_bad("dsn: x", false, "pgt.yaml:9:", "table");
-	parse_bad("dsn: x, table: t, topic: y", false, "pgt.yaml:9:", "topic");
+	          "t.yaml:9:", "is not a table name");
+	parse_bad("table: t", false, "t.yaml:9:", "dsn");
+	parse_bad("dsn: x", false, "t.yaml:9:", "table");
+	parse_bad("dsn: x, table: t, topic: y", false, "t.yaml:9:", "topic");
 }
 
 static void
@@ -515,7 +435,7 @@ test_statements(void **state)
 	    "(NULL,NULL,NULL,NULL,NULL,NULL)");
 	assert_false(s->twopc);
 	tm_pg_free(s);
-	h_free(&h);
+	wrt_op_free(&h);
 
 	h_init(&h, "dsn: x, table: t, mode: upsert, key: [name, id]", true, "j",
 	       0);
@@ -528,7 +448,7 @@ test_statements(void **state)
 	                    "\"ok\",\"ts\"=EXCLUDED.\"ts\",\"note\"=EXCLUDED."
 	                    "\"note\"");
 	tm_pg_free(s);
-	h_free(&h);
+	wrt_op_free(&h);
 
 	/* every field a key: nothing to update */
 	h_init(&h,
@@ -540,7 +460,7 @@ test_statements(void **state)
 	                    " ON CONFLICT (\"id\",\"name\",\"amount\",\"ok\","
 	                    "\"ts\",\"note\") DO NOTHING");
 	tm_pg_free(s);
-	h_free(&h);
+	wrt_op_free(&h);
 }
 
 /* Upsert batches keep the last row per key; rows with a NULL in the key
@@ -582,7 +502,7 @@ test_upsert_dedup(void **state)
 	assert_int_equal(tm_pg_add_row(s, &r), WR_OK);
 	assert_int_equal(s->nrows, 1);
 	tm_pg_free(s);
-	h_free(&h);
+	wrt_op_free(&h);
 }
 
 static void
@@ -664,7 +584,7 @@ test_append_autocommit(void **state)
 	push_range(&h, 1, 12001, 2.5);
 	/* two COPYs of 5000 went out (autocommit): visible before finish */
 	assert_int_equal(count("SELECT count(*) FROM pg_append"), 10000);
-	finish(&h);
+	wrt_op_finish(&h);
 	assert_ids("pg_append", "1-12000");
 	assert_query(
 	    "SELECT id, name, amount, ok, ts, note, extra FROM "
@@ -672,7 +592,7 @@ test_append_autocommit(void **state)
 	    "7,n7\t'q'\\\n\"x\" é,2.5,f,2026-11-18 11:06:47.007+00,~,d;"
 	    "8,n8\t'q'\\\n\"x\" é,2.5,t,2026-11-18 11:06:48.008+00,"
 	    "note-8,d;");
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 }
 
@@ -695,9 +615,9 @@ test_twopc_crash_restore(void **state)
 	h_init(&h, cfg, true, "bbbb", 0);
 	h_open_ok(&h);
 	push_range(&h, 1, 11, 1);
-	snapshot(&h, 1, &s1);
+	wrt_op_snapshot(&h, 1, &s1);
 	push_range(&h, 11, 21, 1);
-	snapshot(&h, 2, &s2);
+	wrt_op_snapshot(&h, 2, &s2);
 	assert_prepared("bbbb", "weir:bbbb:out:0:1;weir:bbbb:out:0:2;");
 	/* rows after barrier 2 wait in memory while 1 and 2 are pending:
 	 * the session stays outside a transaction */
@@ -706,16 +626,16 @@ test_twopc_crash_restore(void **state)
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
 	assert_backend_state(&h, "idle;");
 	assert_ids("pg_2pc", "");
-	commit(&h, 1);
+	wrt_op_commit(&h, 1);
 	assert_ids("pg_2pc", "1-10");
 	assert_prepared("bbbb", "weir:bbbb:out:0:2;");
 	push_range(&h, 26, 31, 1);
-	snapshot(&h, 3, &s3);
+	wrt_op_snapshot(&h, 3, &s3);
 	assert_prepared("bbbb", "weir:bbbb:out:0:2;weir:bbbb:out:0:3;");
 	push_range(&h, 31, 36, 1);
-	snapshot(&h, 4, &s3);
+	wrt_op_snapshot(&h, 4, &s3);
 	push_range(&h, 36, 40, 1); /* held back, then the crash */
-	h_destroy(&h);
+	wrt_op_destroy(&h);
 	assert_ids("pg_2pc", "1-10");
 	assert_prepared("bbbb", "weir:bbbb:out:0:2;weir:bbbb:out:0:3;"
 	                        "weir:bbbb:out:0:4;");
@@ -730,14 +650,14 @@ test_twopc_crash_restore(void **state)
 	assert_ids("pg_2pc", "1-20");
 	assert_prepared("bbbb", "");
 	push_range(&h2, 21, 31, 1); /* the replay */
-	snapshot(&h2, 3, &s3);
-	commit(&h2, 3);
+	wrt_op_snapshot(&h2, 3, &s3);
+	wrt_op_commit(&h2, 3);
 	push_range(&h2, 31, 41, 1);
-	finish(&h2);
+	wrt_op_finish(&h2);
 	assert_ids("pg_2pc", "1-40");
 	assert_prepared("bbbb", "");
-	h_free(&h2);
-	h_free(&h);
+	wrt_op_free(&h2);
+	wrt_op_free(&h);
 	wr_buf_fini(&s1);
 	wr_buf_fini(&s2);
 	wr_buf_fini(&s3);
@@ -762,11 +682,11 @@ test_restore_commits_older(void **state)
 	h_init(&h, cfg, true, "cccc", 0);
 	h_open_ok(&h);
 	push_range(&h, 1, 6, 1);
-	snapshot(&h, 1, &s1);
-	snapshot(&h, 2, &s2); /* nothing new: nothing prepared */
+	wrt_op_snapshot(&h, 1, &s1);
+	wrt_op_snapshot(&h, 2, &s2); /* nothing new: nothing prepared */
 	push_range(&h, 6, 11, 1);
-	snapshot(&h, 3, &s3);
-	h_destroy(&h);
+	wrt_op_snapshot(&h, 3, &s3);
+	wrt_op_destroy(&h);
 	assert_prepared("cccc", "weir:cccc:out:0:1;weir:cccc:out:0:3;");
 	/* restored from 3: the completion of 3 (covering 1) was lost */
 	h_init(&h2, cfg, true, "cccc", 0);
@@ -777,15 +697,15 @@ test_restore_commits_older(void **state)
 	assert_ids("pg_older", "1-10");
 	assert_prepared("cccc", "");
 	assert_prepared("cccc", "");
-	h_free(&h2);
+	wrt_op_free(&h2);
 	/* the same restore again (a failure during the first one) */
 	h_init(&h3, cfg, true, "cccc", 0);
 	h_open_ok(&h3);
 	restore(&h3, st, subs, 1);
-	finish(&h3);
+	wrt_op_finish(&h3);
 	assert_ids("pg_older", "1-10");
-	h_free(&h3);
-	h_free(&h);
+	wrt_op_free(&h3);
+	wrt_op_free(&h);
 	wr_buf_fini(&s1);
 	wr_buf_fini(&s2);
 	wr_buf_fini(&s3);
@@ -808,13 +728,13 @@ test_fresh_start(void **state)
 	h_init(&a, cfg, true, "dddd", 0);
 	h_open_ok(&a);
 	push_range(&a, 1, 6, 1);
-	snapshot(&a, 1, &s);
-	commit(&a, 1);
+	wrt_op_snapshot(&a, 1, &s);
+	wrt_op_commit(&a, 1);
 	push_range(&a, 6, 10, 1);
 	pg(&a)->first_ms -= 1000;
 	assert_int_equal(a.op.tick(&a.op, 0), WR_OK);
 	assert_backend_state(&a, "idle in transaction;");
-	h_destroy(&a);
+	wrt_op_destroy(&a);
 	assert_ids("pg_fresh", "1-5");
 	assert_prepared("dddd", "");
 
@@ -823,23 +743,23 @@ test_fresh_start(void **state)
 	h_open_ok(&a2);
 	h_open_ok(&b);
 	push_range(&a2, 60, 65, 1);
-	snapshot(&a2, 7, &s);
+	wrt_op_snapshot(&a2, 7, &s);
 	push_range(&b, 100, 106, 1);
-	snapshot(&b, 7, &s);
-	h_destroy(&a2);
-	h_destroy(&b);
+	wrt_op_snapshot(&b, 7, &s);
+	wrt_op_destroy(&a2);
+	wrt_op_destroy(&b);
 	assert_prepared("dddd", "weir:dddd:out:0:7;weir:dddd:out:1:7;");
 	h_init(&c, cfg, true, "dddd", 0);
 	h_open_ok(&c);
 	push_range(&c, 50, 52, 1);
 	assert_prepared("dddd", "weir:dddd:out:1:7;");
-	finish(&c);
+	wrt_op_finish(&c);
 	assert_ids("pg_fresh", "1-5,50-51");
 	sql("ROLLBACK PREPARED 'weir:dddd:out:1:7'");
-	h_free(&c);
-	h_free(&a);
-	h_free(&a2);
-	h_free(&b);
+	wrt_op_free(&c);
+	wrt_op_free(&a);
+	wrt_op_free(&a2);
+	wrt_op_free(&b);
 	wr_buf_fini(&s);
 	free(cfg);
 }
@@ -864,21 +784,21 @@ test_restore_other_job_rescaled(void **state)
 	h_open_ok(&a);
 	h_open_ok(&b);
 	push_range(&a, 1, 4, 1);
-	snapshot(&a, 7, &sa);
+	wrt_op_snapshot(&a, 7, &sa);
 	push_range(&a, 4, 6, 1);
-	snapshot(&a, 8, &tmp);
+	wrt_op_snapshot(&a, 8, &tmp);
 	push_range(&b, 10, 13, 1);
-	snapshot(&b, 7, &sb);
+	wrt_op_snapshot(&b, 7, &sb);
 	push_range(&b, 13, 15, 1);
-	snapshot(&b, 8, &tmp);
-	h_destroy(&a);
-	h_destroy(&b);
+	wrt_op_snapshot(&b, 8, &tmp);
+	wrt_op_destroy(&a);
+	wrt_op_destroy(&b);
 	/* an earlier attempt of the new job left one too */
 	h_init(&d, cfg, true, "ffff", 0);
 	h_open_ok(&d);
 	push_range(&d, 90, 92, 1);
-	snapshot(&d, 1, &tmp);
-	h_destroy(&d);
+	wrt_op_snapshot(&d, 1, &tmp);
+	wrt_op_destroy(&d);
 	assert_prepared("ffff", "weir:ffff:out:0:1;");
 
 	h_init(&c, cfg, true, "ffff", 0);
@@ -889,11 +809,11 @@ test_restore_other_job_rescaled(void **state)
 	assert_ids("pg_resc", "1-3,10-12");
 	assert_prepared("eeee", "");
 	assert_prepared("ffff", "");
-	finish(&c);
-	h_free(&c);
-	h_free(&d);
-	h_free(&a);
-	h_free(&b);
+	wrt_op_finish(&c);
+	wrt_op_free(&c);
+	wrt_op_free(&d);
+	wrt_op_free(&a);
+	wrt_op_free(&b);
 	wr_buf_fini(&sa);
 	wr_buf_fini(&sb);
 	wr_buf_fini(&tmp);
@@ -919,9 +839,9 @@ test_restore_fork_other_table(void **state)
 	h_init(&a, cfga, true, "llll", 0);
 	h_open_ok(&a);
 	push_range(&a, 1, 4, 1);
-	snapshot(&a, 1, &s1);
+	wrt_op_snapshot(&a, 1, &s1);
 	push_range(&a, 4, 6, 1);
-	snapshot(&a, 2, &s2);
+	wrt_op_snapshot(&a, 2, &s2);
 	h_init(&b, cfgb, true, "mmmm", 0);
 	h_open_ok(&b);
 	const wr_buf *st[] = {&s1};
@@ -930,15 +850,15 @@ test_restore_fork_other_table(void **state)
 	assert_ids("pg_forka", "1-3");
 	assert_prepared("llll", "weir:llll:out:0:2;");
 	push_range(&b, 100, 103, 1);
-	finish(&b);
+	wrt_op_finish(&b);
 	assert_ids("pg_forkb", "100-102");
 	/* the old job goes on: 1 is gone (a warning), 2 commits */
-	commit(&a, 2);
-	finish(&a);
+	wrt_op_commit(&a, 2);
+	wrt_op_finish(&a);
 	assert_ids("pg_forka", "1-5");
 	assert_prepared("llll", "");
-	h_free(&a);
-	h_free(&b);
+	wrt_op_free(&a);
+	wrt_op_free(&b);
 	wr_buf_fini(&s1);
 	wr_buf_fini(&s2);
 	free(cfga);
@@ -964,18 +884,18 @@ test_upsert_twopc(void **state)
 	h_open_ok(&h);
 	push_range(&h, 0, 1200, 1);
 	push_range(&h, 0, 600, 2);
-	snapshot(&h, 1, &s);
+	wrt_op_snapshot(&h, 1, &s);
 	push_range(&h, 0, 10, 3); /* keys locked by checkpoint 1 */
 	pg(&h)->first_ms -= 1000;
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
-	commit(&h, 1);
+	wrt_op_commit(&h, 1);
 	assert_int_equal(count("SELECT count(*) FROM pg_ups"), 1200);
 	assert_int_equal(count("SELECT count(*) FROM pg_ups WHERE amount = 2"),
 	                 600);
 	assert_int_equal(h.op.tick(&h.op, 0), WR_OK); /* now sent */
-	snapshot(&h, 2, &s);
+	wrt_op_snapshot(&h, 2, &s);
 	push_range(&h, 1000, 1300, 4);
-	finish(&h);
+	wrt_op_finish(&h);
 	assert_int_equal(count("SELECT count(*) FROM pg_ups"), 1300);
 	assert_query("SELECT amount, count(*) FROM pg_ups GROUP BY amount "
 	             "ORDER BY amount",
@@ -984,7 +904,7 @@ test_upsert_twopc(void **state)
 	             "(5, 1299) ORDER BY id",
 	             "5,3,note-5,d;1299,4,note-1299,d;");
 	assert_prepared("gggg", "");
-	h_free(&h);
+	wrt_op_free(&h);
 	wr_buf_fini(&s);
 	free(cfg);
 }
@@ -1001,11 +921,11 @@ test_upsert_autocommit(void **state)
 	h_open_ok(&h);
 	push_range(&h, 0, 700, 1);
 	push_range(&h, 100, 200, 2);
-	finish(&h);
+	wrt_op_finish(&h);
 	assert_query("SELECT amount, count(*) FROM pg_ups2 GROUP BY amount "
 	             "ORDER BY amount",
 	             "1,600;2,100;");
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 }
 
@@ -1024,7 +944,7 @@ test_open_errors(void **state)
 	assert_non_null(strstr(err, "pg_missing"));
 	assert_non_null(strstr(err, "does not exist"));
 	assert_null(h.op.impl);
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 
 	make_table("pg_nokey", "");
@@ -1033,7 +953,7 @@ test_open_errors(void **state)
 	assert_int_not_equal(h_open(&h, err, sizeof(err)), WR_OK);
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "no unique or exclusion constraint"));
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 
 	sql("DROP TABLE IF EXISTS pg_cols; CREATE TABLE pg_cols (id bigint)");
@@ -1042,7 +962,7 @@ test_open_errors(void **state)
 	assert_int_not_equal(h_open(&h, err, sizeof(err)), WR_OK);
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "column \"name\""));
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 
 	cfg = wr_xasprintf("dsn: \"%s connect_timeout=2\", table: t",
@@ -1051,7 +971,7 @@ test_open_errors(void **state)
 	assert_int_not_equal(h_open(&h, err, sizeof(err)), WR_OK);
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "cannot connect"));
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 
 	/* a NUL in a string fails the task with the field's name */
@@ -1067,7 +987,7 @@ test_open_errors(void **state)
 	print_message("%s\n", h.task.failure);
 	assert_non_null(strstr(h.task.failure, "field 'note'"));
 	assert_int_equal(h.op.tick(&h.op, 0), WR_EINVAL); /* sticky */
-	h_free(&h);
+	wrt_op_free(&h);
 	free(cfg);
 }
 
@@ -1096,13 +1016,13 @@ test_no_prepared_xacts(void **state)
 	assert_int_not_equal(h_open(&h, err, sizeof(err)), WR_OK);
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "max_prepared_transactions = 0"));
-	h_free(&h);
+	wrt_op_free(&h);
 	/* without checkpoints it is not needed */
 	h_init(&h, cfg, false, "jjjj", 0);
 	h_open_ok(&h);
 	push_range(&h, 1, 3, 1);
-	finish(&h);
-	h_free(&h);
+	wrt_op_finish(&h);
+	wrt_op_free(&h);
 	free(cfg);
 }
 
@@ -1135,15 +1055,15 @@ test_reconnect(void **state)
 	push_range(&h, 1, 5, 1);
 	kill_backend(&h);
 	push_range(&h, 5, 11, 1);
-	finish(&h);
+	wrt_op_finish(&h);
 	assert_ids("pg_recon", "1-10");
-	h_free(&h);
+	wrt_op_free(&h);
 
 	h_init(&h, cfg, true, "kkkk", 0);
 	h_open_ok(&h);
 	push_range(&h, 20, 25, 1);
-	snapshot(&h, 1, &s);
-	commit(&h, 1);
+	wrt_op_snapshot(&h, 1, &s);
+	wrt_op_commit(&h, 1);
 	kill_backend(&h); /* nothing open: the next batch reconnects */
 	push_range(&h, 25, 30, 1);
 	pg(&h)->first_ms -= 1000;
@@ -1154,7 +1074,7 @@ test_reconnect(void **state)
 	print_message("%s\n", h.task.failure);
 	assert_non_null(strstr(h.task.failure, "pg_recon"));
 	assert_int_not_equal(h.op.tick(&h.op, 0), WR_OK); /* sticky */
-	h_free(&h);
+	wrt_op_free(&h);
 	assert_ids("pg_recon", "1-10,20-24");
 	free(cfg);
 	wr_buf_fini(&s);

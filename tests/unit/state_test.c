@@ -11,11 +11,13 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "err.h"
+#include "fsutil.h"
 #include "state.h"
 #include "wr_limits.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,45 +35,23 @@ rng_seed(uint64_t seed)
 	rng_state = seed;
 }
 
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1du;
-}
-
-static uint64_t
-rng_below(uint64_t n)
-{
-	return rng() % n;
-}
-
 static void
 rng_fill(unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)rng();
-}
-
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+		p[i] = (unsigned char)wrt_rng(&rng_state);
 }
 
 /* A fresh directory per test, removed by the teardown. */
 static int
 setup_dir(void **state)
 {
-	char *dir = strdup("/tmp/weir-state-test-XXXXXX");
+	char *dir = malloc(256);
 
-	if (dir == NULL || mkdtemp(dir) == NULL)
+	if (dir == NULL || wrt_tmpdir(dir, 256, "state") != 0) {
+		free(dir);
 		return -1;
+	}
 	*state = dir;
 	return 0;
 }
@@ -81,7 +61,7 @@ teardown_dir(void **state)
 {
 	char *dir = *state;
 
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	wr_rmtree(dir);
 	free(dir);
 	return 0;
 }
@@ -315,13 +295,13 @@ model_key(unsigned id, char *out)
 static size_t
 model_vlen(void)
 {
-	uint64_t r = rng_below(100);
+	uint64_t r = wrt_rng_below(&rng_state, 100);
 
 	if (r < 70)
-		return (size_t)rng_below(64);
+		return (size_t)wrt_rng_below(&rng_state, 64);
 	if (r < 95)
-		return 64 + (size_t)rng_below(400);
-	return 600 + (size_t)rng_below(3000);
+		return 64 + (size_t)wrt_rng_below(&rng_state, 400);
+	return 600 + (size_t)wrt_rng_below(&rng_state, 3000);
 }
 
 static void
@@ -422,7 +402,7 @@ model_op(wr_state *st, model *m, unsigned id)
 	static unsigned char buf[4096];
 	char k[64];
 	size_t kl = model_key(id, k);
-	uint64_t r = rng_below(100);
+	uint64_t r = wrt_rng_below(&rng_state, 100);
 
 	if (r < 45) {
 		size_t n = model_vlen();
@@ -454,12 +434,13 @@ model_now_and_then(wr_state *st, const model *m, unsigned op)
 	if (op % 997 == 0)
 		assert_int_equal(wr_state_flush(st), WR_OK);
 	if (op % 4999 == 0) {
-		uint16_t a = (uint16_t)rng(), b = (uint16_t)rng();
+		uint16_t a = (uint16_t)wrt_rng(&rng_state),
+		         b = (uint16_t)wrt_rng(&rng_state);
 
-		model_check_scan(st, m, (uint8_t)rng_below(3), a < b ? a : b,
-		                 a < b ? b : a);
-		model_check_scan(st, m, (uint8_t)rng_below(3), 0,
-		                 (uint16_t)rng_below(400));
+		model_check_scan(st, m, (uint8_t)wrt_rng_below(&rng_state, 3),
+		                 a < b ? a : b, a < b ? b : a);
+		model_check_scan(st, m, (uint8_t)wrt_rng_below(&rng_state, 3),
+		                 0, (uint16_t)wrt_rng_below(&rng_state, 400));
 	}
 }
 
@@ -482,9 +463,10 @@ model_run(const char *dir, size_t resident)
 	rng_seed(0x5eed5eed5eedu);
 	for (unsigned op = 0; op < MODEL_OPS; op++) {
 		/* Skewed: a hot tenth of the keys gets half the traffic. */
-		unsigned id = rng_below(2)
-		                  ? (unsigned)rng_below(MODEL_KEYS / 10)
-		                  : (unsigned)rng_below(MODEL_KEYS);
+		unsigned id =
+		    wrt_rng_below(&rng_state, 2)
+		        ? (unsigned)wrt_rng_below(&rng_state, MODEL_KEYS / 10)
+		        : (unsigned)wrt_rng_below(&rng_state, MODEL_KEYS);
 
 		model_op(st, &m, id);
 		wr_state_get_stats(st, &s);

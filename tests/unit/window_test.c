@@ -20,7 +20,10 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "err.h"
+#include "fsutil.h"
 #include "jobspec.h"
 #include "mem.h"
 #include "metrics.h"
@@ -31,7 +34,6 @@
 #include "tm_int.h"
 #include "watermark.h"
 
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,19 +47,10 @@
 /* xorshift64*: a fixed sequence per test, so a failure can be replayed. */
 static uint64_t rng_state;
 
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1du;
-}
-
 static int64_t
 rng_below(int64_t n)
 {
-	return n <= 0 ? 0 : (int64_t)(rng() % (uint64_t)n);
+	return n <= 0 ? 0 : (int64_t)wrt_rng_below(&rng_state, (uint64_t)n);
 }
 
 /* ---- the job ---- */
@@ -185,15 +178,6 @@ sink_finish(tm_op *op)
 	return WR_OK;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 harness_build_op(harness *h, int i)
 {
@@ -214,12 +198,8 @@ harness_new(const char *yaml, size_t cache_bytes)
 {
 	harness *h = calloc(1, sizeof(*h));
 	char err[512] = "";
-	snprintf(h->dir, sizeof(h->dir), "/tmp/weir-window-test-XXXXXX");
-	assert_non_null(mkdtemp(h->dir));
-	int rv = wr_jobspec_parse("wt.yaml", yaml, strlen(yaml), 0, &h->job,
-	                          err, sizeof(err));
-	if (rv != WR_OK)
-		fail_msg("job: %s", err);
+	assert_int_equal(wrt_tmpdir(h->dir, sizeof(h->dir), "window"), 0);
+	h->job = wrt_job(yaml, 0);
 	assert_int_equal(wr_plan_build(h->job, &h->plan, err, sizeof(err)),
 	                 WR_OK);
 	h->wnode = wr_jobspec_find(h->job, "w");
@@ -287,7 +267,7 @@ harness_free(harness *h)
 	wr_plan_free(h->plan);
 	wr_jobspec_free(h->job);
 	wr_metrics_free(h->reg);
-	nftw(h->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	wr_rmtree(h->dir);
 	free(h);
 }
 
@@ -543,36 +523,6 @@ run(harness *h, const stream *s, int reopen_at)
 
 /* ---- the reference ---- */
 
-/* Java's Double.compare, written out again. */
-static int
-ref_cmp_double(double a, double b)
-{
-	if (isnan(a) || isnan(b))
-		return isnan(a) && isnan(b) ? 0 : isnan(a) ? 1 : -1;
-	if (a < b)
-		return -1;
-	if (a > b)
-		return 1;
-	return signbit(a) == signbit(b) ? 0 : signbit(a) ? -1 : 1;
-}
-
-static int
-ref_cmp(const wr_value *a, const wr_value *b)
-{
-	if (a->type == WR_T_DOUBLE)
-		return ref_cmp_double(a->u.d, b->u.d);
-	if (a->type == WR_T_STRING) {
-		uint32_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
-		int c = n ? memcmp(a->u.s.p, b->u.s.p, n) : 0;
-		if (c != 0)
-			return c < 0 ? -1 : 1;
-		return a->u.s.len < b->u.s.len ? -1 : a->u.s.len > b->u.s.len;
-	}
-	if (a->type == WR_T_BOOL)
-		return (int)a->u.b - (int)b->u.b;
-	return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
-}
-
 /* Aggregate a over records recs[0..n) (indices into rows, ascending =
  * arrival order). by_ts: first/last by event time (ties by arrival),
  * else by arrival alone (reduce). */
@@ -607,8 +557,8 @@ ref_agg(const harness *h, const wr_agg_spec *a, const wr_row *rows,
 		else
 			isum += (uint64_t)v->u.i;
 		if (best.type == WR_T_NULL ||
-		    (a->fn == WR_AGG_MIN && ref_cmp(v, &best) < 0) ||
-		    (a->fn == WR_AGG_MAX && ref_cmp(v, &best) > 0) ||
+		    (a->fn == WR_AGG_MIN && wrt_value_cmp(v, &best) < 0) ||
+		    (a->fn == WR_AGG_MAX && wrt_value_cmp(v, &best) > 0) ||
 		    (a->fn == WR_AGG_FIRST && ts < best_ts) ||
 		    (a->fn == WR_AGG_LAST && ts >= best_ts)) {
 			best = *v;
@@ -1428,9 +1378,7 @@ test_event_time_through_select(void **state)
 	wr_jobspec *job;
 	wr_plan *plan;
 	char err[512];
-	assert_int_equal(wr_jobspec_parse("wt.yaml", bad, strlen(bad), 0, &job,
-	                                  err, sizeof(err)),
-	                 WR_OK);
+	job = wrt_job(bad, 0);
 	assert_int_equal(wr_plan_build(job, &plan, err, sizeof(err)), WR_OK);
 	tm_server tm = {0};
 	tm_task_spec spec = {.job_id = "j"};

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "wrtest.h"
+
 #include "buf.h"
 #include "err.h"
 #include "wr_limits.h"
@@ -387,18 +389,13 @@ test_random_input(void **state)
 static void
 test_load_file(void **state)
 {
-	char path[] = "/tmp/yaml_test_XXXXXX";
-	int fd = mkstemp(path);
+	char path[WRT_TMPFILE_LEN];
 	wr_yaml_doc *doc = NULL;
 	char want[128];
 	FILE *f;
 
 	(void)state;
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	fputs("a: 1\nb: [x, y]\nb: 2\n", f);
-	fclose(f);
+	wrt_tmpfile(path, "yaml", "a: 1\nb: [x, y]\nb: 2\n");
 	assert_int_equal(wr_yaml_load_file(path, &doc, errbuf, sizeof(errbuf)),
 	                 WR_EINVAL);
 	assert_null(doc);
