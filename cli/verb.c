@@ -24,8 +24,6 @@ static const cli_verb *const cli_verbs[] = {
     &cli_topic_verb,   &cli_validate_verb,
 };
 
-/* Flags of one verb: its getopt tables live on the stack (gen has 8). */
-#define CLI_VERB_MAX_FLAGS 16
 /* getopt_long's value for a flag without a short name: above any char,
  * plus the flag's index. */
 #define CLI_FLAG_LONG_ONLY 256

@@ -455,6 +455,10 @@ _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
 /* Longest wait for the last messages to be acknowledged. */
 #define CLI_GEN_FLUSH_MS 30000
 
+/* Most flags of one verb (cli/verb.c): its getopt tables live on the
+ * stack; `weir gen` has the most, 8. */
+#define CLI_VERB_MAX_FLAGS 16
+
 /* ---- checks of the limits every layer shares (the first ones) -------- */
 
 _Static_assert(WR_RPC_MAX_UNPACK_BYTES >= WR_RPC_MAX_FRAME_BYTES,
