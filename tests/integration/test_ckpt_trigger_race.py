@@ -15,7 +15,7 @@ read_committed reader see every order exactly once.
 import json
 import os
 
-from weirtest import LocalCluster, check, main, run, wait_for
+from weirtest import Cluster, check, main
 
 COUNT = 1500
 HOLD_MS = 2000
@@ -36,25 +36,12 @@ nodes:
 """
 
 
-def info(c, job_id):
-    return json.loads(c.cli("info", job_id, "-o", "json").stdout)
-
-
 def test_trigger_after_bounded_source_finished():
-    os.environ["WEIR_FAULT_FINISHED_REPORT_MS"] = str(HOLD_MS)
-    try:
-        c = LocalCluster(taskmanagers=2, slots=2, topics=["race_out:4"])
-    finally:
-        del os.environ["WEIR_FAULT_FINISHED_REPORT_MS"]
-    try:
-        path = os.path.join(c.dir, "race.yaml")
-        with open(path, "w") as f:
-            f.write(JOB.format(count=COUNT))
-        job = json.loads(c.cli("run", "-d", "-o", "json", path)
-                         .stdout)["job_id"]
-        ji = wait_for(lambda: (lambda j: j if j["state"] in (
-            "FINISHED", "FAILED", "CANCELED") else None)(info(c, job)),
-            90, "job to end", 0.2)
+    env = dict(os.environ, WEIR_FAULT_FINISHED_REPORT_MS=str(HOLD_MS))
+    with Cluster(taskmanagers=2, slots=2, topics=["race_out:4"],
+                 env=env) as c:
+        job = c.submit(JOB.format(count=COUNT), name="race.yaml")
+        ji = c.wait_state(job, ("FINISHED", "FAILED", "CANCELED"), 90)
         tms = c.log("taskmanager-1") + c.log("taskmanager-2")
         check("FAULT-FINISHED-REPORT" in tms,
               "the fault point held no FINISHED report back (a debug "
@@ -68,7 +55,7 @@ def test_trigger_after_bounded_source_finished():
               "no trigger was skipped:\n%s" % jm[-3000:])
         check("trigger failed" not in jm, "a trigger failed:\n%s" %
               jm[-3000:])
-        cp = json.loads(c.cli("checkpoints", job, "-o", "json").stdout)
+        cp = c.checkpoints(job)
         check(cp["counts"]["completed"] >= 1, "counts %s" % cp["counts"])
         check(cp["counts"]["in_progress"] == 0,
               "a checkpoint still in progress after the job finished: %s" %
@@ -77,18 +64,13 @@ def test_trigger_after_bounded_source_finished():
             check(h["status"] != "FAILED" or
                   h["failure_message"].startswith("skipped: "),
                   "a checkpoint failed: %s" % h)
-        r = run(["kcat", "-b", c.bootstrap, "-C", "-t", "race_out", "-e",
-                 "-q", "-X", "isolation.level=read_committed", "-f",
-                 "%k\t%s\n"], check_rc=0, timeout=60)
-        lines = r.stdout.decode().splitlines()
+        lines = c.consume("race_out", fmt="%k\t%s\n", committed=True)
         ids = [json.loads(l.split("\t", 1)[1])["order_id"] for l in lines]
         want = {"o-%d-%d" % (s, n) for s in range(2) for n in range(COUNT)}
         check(len(ids) == 2 * COUNT, "%d records, want %d" %
               (len(ids), 2 * COUNT))
         check(set(ids) == want, "every order once (%d missing)" %
               len(want - set(ids)))
-    finally:
-        c.stop()
 
 
 if __name__ == "__main__":
