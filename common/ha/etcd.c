@@ -6,6 +6,7 @@
 #include "etcd.h"
 
 #include "base64.h"
+#include "ha_http.h"
 #include "buf.h"
 #include "err.h"
 #include "mem.h"
@@ -21,13 +22,11 @@
 
 struct wr_etcd {
 	pthread_mutex_t mu;
-	CURL *curl;
+	wr_ha_http http;
 	char *endpoints[WR_ETCD_MAX_ENDPOINTS];
 	int n_endpoints;
 	int cur; /* the endpoint that answered last */
 	int timeout_ms;
-	wr_buf resp;
-	bool resp_too_big;
 	char last_err[256];
 };
 
@@ -81,14 +80,13 @@ wr_etcd_new(const char *endpoints, int timeout_ms, wr_etcd **out, char *err,
 	    wr_etcd_parse_endpoints(e, endpoints ? endpoints : "", err, errlen);
 	if (rv != WR_OK)
 		goto fail;
-	if ((e->curl = curl_easy_init()) == NULL) {
+	if (wr_ha_http_init(&e->http, WR_ETCD_MAX_RESPONSE_BYTES) != WR_OK) {
 		snprintf(err, errlen, "curl_easy_init failed");
 		rv = WR_ENOMEM;
 		goto fail;
 	}
 	e->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
 	pthread_mutex_init(&e->mu, NULL);
-	wr_buf_init(&e->resp);
 	*out = e;
 	return WR_OK;
 fail:
@@ -103,10 +101,9 @@ wr_etcd_free(wr_etcd *e)
 {
 	if (e == NULL)
 		return;
-	curl_easy_cleanup(e->curl);
+	wr_ha_http_fini(&e->http);
 	for (int i = 0; i < e->n_endpoints; i++)
 		free(e->endpoints[i]);
-	wr_buf_fini(&e->resp);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
 }
@@ -123,19 +120,6 @@ wr_etcd_last_error(const wr_etcd *e)
 	return e->last_err;
 }
 
-static size_t
-wr_etcd_write_cb(char *p, size_t size, size_t nmemb, void *arg)
-{
-	wr_etcd *e = arg;
-	size_t n = size * nmemb;
-	if (e->resp.len + n > WR_ETCD_MAX_RESPONSE_BYTES) {
-		e->resp_too_big = true;
-		return 0; /* curl fails the transfer */
-	}
-	wr_buf_append(&e->resp, p, n);
-	return n;
-}
-
 /* gRPC status codes the gateway puts in "code" (google.rpc.Code). */
 enum { WR_GRPC_NOT_FOUND = 5, WR_GRPC_UNAVAILABLE = 14 };
 
@@ -149,39 +133,15 @@ wr_etcd_post_one(wr_etcd *e, int i, const char *path, const char *body,
                  json_t **answer)
 {
 	char url[512];
-	char curl_err[CURL_ERROR_SIZE] = "";
-	snprintf(url, sizeof(url), "%s%s", e->endpoints[i], path);
-	struct curl_slist *hdrs =
-	    curl_slist_append(NULL, "Content-Type: application/json");
-	CURL *c = e->curl;
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)e->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)e->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr_etcd_write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, e);
-	wr_buf_reset(&e->resp);
-	e->resp_too_big = false;
-	CURLcode cc = curl_easy_perform(c);
-	curl_slist_free_all(hdrs);
 	long status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (cc != CURLE_OK) {
-		const char *why =
-		    curl_err[0] ? curl_err : curl_easy_strerror(cc);
-		if (e->resp_too_big)
-			why = "answer over the size limit";
-		snprintf(e->last_err, sizeof(e->last_err), "etcd %s: %s", url,
-		         why);
-		return e->resp_too_big ? WR_ETOOBIG : WR_EUNREACHABLE;
-	}
+	snprintf(url, sizeof(url), "%s%s", e->endpoints[i], path);
+	int rv = wr_ha_http_request(&e->http, "POST", url, body, NULL, NULL,
+	                            e->timeout_ms, &status, e->last_err,
+	                            sizeof(e->last_err));
+	if (rv != WR_OK)
+		return rv;
 	json_error_t jerr;
-	json_t *j = json_loadb(e->resp.data, e->resp.len, 0, &jerr);
+	json_t *j = json_loadb(e->http.resp.data, e->http.resp.len, 0, &jerr);
 	if (j == NULL || !json_is_object(j)) {
 		json_decref(j);
 		snprintf(e->last_err, sizeof(e->last_err),

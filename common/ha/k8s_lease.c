@@ -4,6 +4,7 @@
 #include "k8s_lease.h"
 
 #include "buf.h"
+#include "ha_http.h"
 #include "err.h"
 #include "fsutil.h"
 #include "mem.h"
@@ -20,14 +21,12 @@
 
 struct wr_k8s_lease {
 	pthread_mutex_t mu; /* serialises calls: one curl handle */
-	CURL *curl;
+	wr_ha_http http;
 	char *url;      /* .../namespaces/NS/leases/NAME */
 	char *list_url; /* .../namespaces/NS/leases */
 	char *ns, *name;
 	char *token_file, *ca_file;
 	int timeout_ms;
-	wr_buf resp;
-	bool resp_too_big;
 	char last_err[256];
 };
 
@@ -52,7 +51,7 @@ wr_k8s_lease_new(const char *api_url, const char *ns, const char *name,
 		return WR_EINVAL;
 	}
 	wr_k8s_lease *l = wr_xcalloc(1, sizeof(*l));
-	if ((l->curl = curl_easy_init()) == NULL) {
+	if (wr_ha_http_init(&l->http, WR_K8S_MAX_RESPONSE_BYTES) != WR_OK) {
 		free(l);
 		snprintf(err, errlen, "curl_easy_init failed");
 		return WR_ENOMEM;
@@ -70,7 +69,6 @@ wr_k8s_lease_new(const char *api_url, const char *ns, const char *name,
 	l->ca_file = wr_xstrdup(ca_file ? ca_file : "");
 	l->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
 	pthread_mutex_init(&l->mu, NULL);
-	wr_buf_init(&l->resp);
 	*out = l;
 	return WR_OK;
 }
@@ -80,14 +78,13 @@ wr_k8s_lease_free(wr_k8s_lease *l)
 {
 	if (l == NULL)
 		return;
-	curl_easy_cleanup(l->curl);
+	wr_ha_http_fini(&l->http);
 	free(l->url);
 	free(l->list_url);
 	free(l->ns);
 	free(l->name);
 	free(l->token_file);
 	free(l->ca_file);
-	wr_buf_fini(&l->resp);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -96,19 +93,6 @@ const char *
 wr_k8s_lease_last_error(const wr_k8s_lease *l)
 {
 	return l->last_err;
-}
-
-static size_t
-wr_k8s_write_cb(char *p, size_t size, size_t nmemb, void *arg)
-{
-	wr_k8s_lease *l = arg;
-	size_t n = size * nmemb;
-	if (l->resp.len + n > WR_K8S_MAX_RESPONSE_BYTES) {
-		l->resp_too_big = true;
-		return 0;
-	}
-	wr_buf_append(&l->resp, p, n);
-	return n;
 }
 
 /* "Authorization: Bearer TOKEN" from the token file, re-read each call. */
@@ -137,59 +121,25 @@ wr_k8s_auth_header(wr_k8s_lease *l, struct curl_slist *hdrs, int *rv)
 
 /*
  * One request: method on url with body (NULL for none). *status is the
- * HTTP status; the answer is in l->resp. WR_EUNREACHABLE when no answer.
+ * HTTP status; the answer is in l->http.resp. WR_EUNREACHABLE when no answer.
  */
 static int
 wr_k8s_request(wr_k8s_lease *l, const char *method, const char *url,
                const char *body, long *status)
 {
-	char curl_err[CURL_ERROR_SIZE] = "";
 	int rv = WR_OK;
-	struct curl_slist *hdrs =
-	    curl_slist_append(NULL, "Accept: application/json");
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = wr_k8s_auth_header(l, hdrs, &rv);
-	if (rv != WR_OK) {
-		curl_slist_free_all(hdrs);
-		return rv;
-	}
-	CURL *c = l->curl;
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	if (l->ca_file[0] != '\0')
-		curl_easy_setopt(c, CURLOPT_CAINFO, l->ca_file);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)l->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)l->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr_k8s_write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, l);
-	wr_buf_reset(&l->resp);
-	l->resp_too_big = false;
-	CURLcode cc = curl_easy_perform(c);
-	curl_slist_free_all(hdrs);
-	*status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	if (cc != CURLE_OK) {
-		const char *why =
-		    curl_err[0] ? curl_err : curl_easy_strerror(cc);
-		if (l->resp_too_big)
-			why = "answer over the size limit";
-		snprintf(l->last_err, sizeof(l->last_err), "%s %s: %s", method,
-		         url, why);
-		return l->resp_too_big ? WR_ETOOBIG : WR_EUNREACHABLE;
-	}
-	if (*status >= 500) {
+	struct curl_slist *auth = wr_k8s_auth_header(l, NULL, &rv);
+	if (rv == WR_OK)
+		rv = wr_ha_http_request(&l->http, method, url, body, auth,
+		                        l->ca_file, l->timeout_ms, status,
+		                        l->last_err, sizeof(l->last_err));
+	curl_slist_free_all(auth);
+	if (rv == WR_OK && *status >= 500) {
 		snprintf(l->last_err, sizeof(l->last_err), "%s %s: HTTP %ld",
 		         method, url, *status);
 		return WR_EUNREACHABLE;
 	}
-	return WR_OK;
+	return rv;
 }
 
 static void
@@ -199,12 +149,12 @@ wr_k8s_copy_str(char *dst, size_t len, json_t *v)
 	snprintf(dst, len, "%s", s != NULL ? s : "");
 }
 
-/* Reads a Lease object from l->resp into rec. */
+/* Reads a Lease object from l->http.resp into rec. */
 static int
 wr_k8s_parse(wr_k8s_lease *l, wr_k8s_lease_rec *rec)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(l->resp.data, l->resp.len, 0, &jerr);
+	json_t *j = json_loadb(l->http.resp.data, l->http.resp.len, 0, &jerr);
 	json_t *spec = json_object_get(j, "spec");
 	json_t *meta = json_object_get(j, "metadata");
 	if (!json_is_object(spec) || !json_is_object(meta)) {
