@@ -76,6 +76,16 @@ jm_start(void *arg)
 {
 	jm_server *jm = arg;
 	int rv;
+	if (jm->cfg.ha_mode != WR_HA_NONE) {
+		/* An accepted setting that does nothing would be a lie: the
+		 * election (common/ha/) is not wired into the JobManager yet.
+		 */
+		wr_log(WR_LOG_ERROR, "JM-HA-UNSUPPORTED",
+		       "high_availability.mode %s: not supported by this "
+		       "JobManager yet; use none",
+		       jm->cfg.ha_mode == WR_HA_ETCD ? "etcd" : "kubernetes");
+		return WR_EINVAL;
+	}
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();

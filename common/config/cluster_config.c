@@ -20,7 +20,7 @@
 #define WR_CC(field) offsetof(wr_cluster_config, field)
 
 /* The enum tables below index these lists. */
-_Static_assert(WR_HA_NONE == 0 && WR_HA_KAFKA == 1 && WR_HA_KUBERNETES == 2,
+_Static_assert(WR_HA_NONE == 0 && WR_HA_ETCD == 1 && WR_HA_KUBERNETES == 2,
                "high_availability.mode order");
 _Static_assert(WR_LOG_DEBUG == 0 && WR_LOG_INFO == 1 && WR_LOG_WARN == 2 &&
                    WR_LOG_ERROR == 3,
@@ -67,9 +67,11 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "file:///var/lib/weir/checkpoints", NULL,
      "Where checkpoints are written: file:///path or s3://bucket/prefix."},
     {"high_availability.mode", WR_CFG_ENUM, WR_CC(ha_mode), 0, 0, "none",
-     "none|kafka|kubernetes",
+     "none|etcd|kubernetes",
      "Leader election for JobManager failover: none (a single JobManager), "
-     "through Kafka, or through Kubernetes leases."},
+     "through etcd, or through a Kubernetes Lease. Only none runs today: "
+     "a JobManager refuses to start with another mode rather than ignore "
+     "it (docs/status.md)."},
     {"kafka.bootstrap", WR_CFG_STRING, WR_CC(kafka_bootstrap), 0, 0,
      "127.0.0.1:9092", NULL,
      "Kafka bootstrap servers (host:port, comma-separated)."},

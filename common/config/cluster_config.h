@@ -12,7 +12,7 @@
 
 #include "config.h"
 
-enum wr_ha_mode { WR_HA_NONE = 0, WR_HA_KAFKA = 1, WR_HA_KUBERNETES = 2 };
+enum wr_ha_mode { WR_HA_NONE = 0, WR_HA_ETCD = 1, WR_HA_KUBERNETES = 2 };
 
 typedef struct wr_cluster_config {
 	/* jobmanager */

@@ -210,6 +210,23 @@ def test_bad_config_files():
                   "%s: want %r in %r" % (name, want, r.stderr))
     r = run([JOBMANAGER, "--config", os.path.join(d, "missing.yaml")])
     check(r.returncode != 0 and b"missing.yaml" in r.stderr, "missing file")
+    # A mode that was accepted and ignored is refused; one the JobManager
+    # does not run yet stops it with the reason, never silently.
+    path = os.path.join(d, "ha-kafka.yaml")
+    with open(path, "w") as f:
+        f.write("high_availability: { mode: kafka }\n")
+    r = run([JOBMANAGER, "--config", path], timeout=10)
+    check(r.returncode != 0 and b"ha-kafka.yaml:1:28:" in r.stderr,
+          "mode kafka: %r" % r.stderr)
+    path = os.path.join(d, "ha-etcd.yaml")
+    with open(path, "w") as f:
+        f.write("high_availability: { mode: etcd }\n"
+                "jobmanager: { rpc: \"tcp://127.0.0.1:0\", "
+                "rest: \"127.0.0.1:0\" }\n"
+                "checkpoints: { storage: \"file://%s/ck\" }\n" % d)
+    r = run([JOBMANAGER, "--config", path], timeout=10)
+    check(r.returncode == 1 and b"JM-HA-UNSUPPORTED" in r.stderr,
+          "mode etcd: rc %d %r" % (r.returncode, r.stderr))
 
 
 if __name__ == "__main__":

@@ -551,7 +551,7 @@ test_cluster_load(void **state)
 	            "jobmanager: { rpc: \"tcp://0.0.0.0:7000\", "
 	            "heartbeat_interval: 2s, heartbeat_timeout: 10s }\n"
 	            "taskmanager: { slots: 8, state_dir: /data/state }\n"
-	            "high_availability: { mode: kafka }\n"
+	            "high_availability: { mode: etcd }\n"
 	            "security: { token_file: /etc/weir/token }\n"
 	            "log: { level: debug }\n");
 	setenv("WEIR_TASKMANAGER_SLOTS", "16", 1);
@@ -561,7 +561,7 @@ test_cluster_load(void **state)
 	assert_int_equal(cfg.jm_heartbeat_timeout_ms, 10000);
 	assert_int_equal(cfg.tm_slots, 16); /* env beats the file */
 	assert_string_equal(cfg.tm_state_dir, "/data/state");
-	assert_int_equal(cfg.ha_mode, WR_HA_KAFKA);
+	assert_int_equal(cfg.ha_mode, WR_HA_ETCD);
 	assert_string_equal(cfg.token_file, "/etc/weir/token");
 	assert_int_equal(cfg.log_level, 0);
 	wr_cluster_config_free(&cfg);
