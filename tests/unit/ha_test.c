@@ -470,6 +470,7 @@ test_k8s_lease_conflicts(void **state)
 	                 WR_OK);
 	assert_int_equal(wr_k8s_lease_get(anon, &got), WR_EPROTO);
 	assert_non_null(strstr(wr_k8s_lease_last_error(anon), "401"));
+	wr_k8s_lease_free(anon);
 	assert_int_equal(wr_k8s_lease_new("api:443", "weir", "x", "", "", 1000,
 	                                  &anon, err, sizeof(err)),
 	                 WR_EINVAL);
