@@ -3,8 +3,8 @@
  * (each case run on fields and again on literals, so the constant folder
  * and the evaluator must agree), types, every error message with its
  * offset, SQL null logic, division and overflow, in-lists large and small,
- * strings with non-ASCII bytes, timestamps, limits, a fuzz with a fixed
- * seed, and a printed throughput figure.
+ * strings with non-ASCII bytes, timestamps, limits, and a fuzz with a
+ * fixed seed. The evaluation rate is measured by tests/bench/expr_bench.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +20,6 @@
 
 #include "arena.h"
 #include "buf.h"
-#include "clock.h"
 #include "err.h"
 #include "expr.h"
 #include "record.h"
@@ -1470,36 +1469,6 @@ test_fuzz(void **state)
 	assert_true(parsed > 1000);
 }
 
-/* ---- throughput (printed, not asserted) ---- */
-
-static void
-test_throughput(void **state)
-{
-	enum { ROWS = 4, ITERS = 2000000 };
-	wr_row rows[ROWS];
-	wr_expr *e = parse_ok("status == 'PAID' && amount > 0", &orders);
-	const char *statuses[ROWS] = {"PAID", "NEW", "PAID", "CANCELED"};
-	int64_t t0, t1;
-	long kept = 0;
-
-	(void)state;
-	for (int i = 0; i < ROWS; i++) {
-		rows[i] = order;
-		rows[i].v[3] = wrt_vstr(statuses[i]);
-		rows[i].v[1] = wrt_vdouble(i == 2 ? -1.0 : 10.0);
-	}
-	t0 = wr_mono_ms();
-	for (int i = 0; i < ITERS; i++)
-		kept += wr_expr_test(e, &rows[i % ROWS], &arena);
-	t1 = wr_mono_ms();
-	assert_int_equal(kept, ITERS / ROWS);
-	print_message("throughput: %d evaluations of \"status == 'PAID' && "
-	              "amount > 0\" in %lld ms (%.1f M/s)\n",
-	              ITERS, (long long)(t1 - t0),
-	              t1 > t0 ? ITERS / 1000.0 / (double)(t1 - t0) : 0.0);
-	wr_expr_free(e);
-}
-
 int
 main(void)
 {
@@ -1524,7 +1493,6 @@ main(void)
 	    cmocka_unit_test(test_keywords_and_literals),
 	    cmocka_unit_test(test_folding),
 	    cmocka_unit_test(test_fuzz),
-	    cmocka_unit_test(test_throughput),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
