@@ -685,38 +685,50 @@ wr_job_type_select(wr_jp *p, size_t i, const wr_schema *in)
 	return WR_OK;
 }
 
+/*
+ * A list of input fields: `what: [a, b]`, or `what: a` for one (v NULL:
+ * none). Each must name a field of in, once; their indexes are appended
+ * to idx, counted in *n (the structure check bounded the list).
+ */
 static int
-wr_job_type_keys(wr_jp *p, size_t i, const wr_schema *in)
+wr_job_field_list(wr_jp *p, const char *node, const char *what,
+                  const wr_yaml_node *v, const wr_schema *in, int *idx, int *n)
 {
-	wr_node_spec *n = &p->spec->nodes[i];
-	const wr_yaml_node *v = wr_yaml_map_get(p->pos[i].map, "key_by");
-	size_t count = v->kind == WR_YAML_SEQ ? v->n : 1;
+	size_t count = v == NULL ? 0 : v->kind == WR_YAML_SEQ ? v->n : 1;
 
-	/* key_by: [a, b], or key_by: a for one field. */
 	for (size_t j = 0; j < count; j++) {
 		const wr_yaml_node *it =
 		    v->kind == WR_YAML_SEQ ? v->values[j] : v;
 		int f;
 		if (it->kind != WR_YAML_SCALAR || it->is_null)
-			return wr_job_fail(
-			    p, it,
-			    "node '%s': key_by: a key is a field "
-			    "name, not a %s",
-			    n->id, wr_yaml_kind_name(it->kind));
+			return wr_job_fail(p, it,
+			                   "node '%s': %s: a key is a field "
+			                   "name, not a %s",
+			                   node, what,
+			                   wr_yaml_kind_name(it->kind));
 		f = wr_schema_index(in, it->scalar);
 		if (f < 0)
-			return wr_job_no_field(p, it->line, it->col, n->id,
-			                       "key_by", it->scalar,
-			                       it->scalar_len, in);
-		for (int k = 0; k < n->nkeys; k++)
-			if (n->keys[k] == f)
-				return wr_job_fail(p, it,
-				                   "node '%s': key_by: '%s' is "
-				                   "listed twice",
-				                   n->id, it->scalar);
-		n->keys[n->nkeys++] = f;
+			return wr_job_no_field(p, it->line, it->col, node, what,
+			                       it->scalar, it->scalar_len, in);
+		for (int k = 0; k < *n; k++)
+			if (idx[k] == f)
+				return wr_job_fail(
+				    p, it,
+				    "node '%s': %s: '%s' is listed "
+				    "twice",
+				    node, what, it->scalar);
+		idx[(*n)++] = f;
 	}
 	return WR_OK;
+}
+
+static int
+wr_job_type_keys(wr_jp *p, size_t i, const wr_schema *in)
+{
+	wr_node_spec *n = &p->spec->nodes[i];
+	return wr_job_field_list(p, n->id, "key_by",
+	                         wr_yaml_map_get(p->pos[i].map, "key_by"), in,
+	                         n->keys, &n->nkeys);
 }
 
 /* Skips blanks in s from *i. */
@@ -991,36 +1003,10 @@ static int
 wr_job_type_pg_sink(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m,
                     const wr_schema *in)
 {
-	const wr_yaml_node *v =
-	    wr_yaml_map_get(wr_yaml_map_get(m, "postgres"), "key");
-	size_t count = v == NULL ? 0 : v->kind == WR_YAML_SEQ ? v->n : 1;
-	wr_sink_spec *s = &n->sink;
-
-	for (size_t j = 0; j < count; j++) {
-		const wr_yaml_node *it =
-		    v->kind == WR_YAML_SEQ ? v->values[j] : v;
-		int f;
-		if (it->kind != WR_YAML_SCALAR || it->is_null)
-			return wr_job_fail(
-			    p, it,
-			    "node '%s': sink.postgres.key: a key "
-			    "is a field name, not a %s",
-			    n->id, wr_yaml_kind_name(it->kind));
-		f = wr_schema_index(in, it->scalar);
-		if (f < 0)
-			return wr_job_no_field(p, it->line, it->col, n->id,
-			                       "sink.postgres.key", it->scalar,
-			                       it->scalar_len, in);
-		for (int k = 0; k < s->npg_keys; k++)
-			if (s->pg_keys[k] == f)
-				return wr_job_fail(
-				    p, it,
-				    "node '%s': sink.postgres.key: "
-				    "'%s' is listed twice",
-				    n->id, it->scalar);
-		s->pg_keys[s->npg_keys++] = f;
-	}
-	return WR_OK;
+	return wr_job_field_list(
+	    p, n->id, "sink.postgres.key",
+	    wr_yaml_map_get(wr_yaml_map_get(m, "postgres"), "key"), in,
+	    n->sink.pg_keys, &n->sink.npg_keys);
 }
 
 static int
