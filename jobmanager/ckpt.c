@@ -2,7 +2,11 @@
  * ckpt.c - the checkpoint coordinator of a job (ckpt.h has the protocol).
  *
  * One checkpoint at a time: trigger -> every task acks -> _metadata
- * written (complete) -> tasks told. Savepoints use the same path with
+ * written (complete) -> tasks told. Triggers and notices go through
+ * jm->out and return at once; a trigger's answer comes back as an event
+ * (jm_ckpt_call_done): a TaskManager that refused it fails the
+ * checkpoint, one that answered "not every task runs" skips it once every
+ * trigger was answered. Savepoints use the same path with
  * their own directory; one requested while a checkpoint runs waits for
  * it. Completed checkpoints (and savepoints) are listed oldest first for
  * recovery; the `retained` newest checkpoints are kept, older ones
@@ -20,6 +24,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "objstore.h"
+#include "tmclients.h"
 #include "wr_limits.h"
 
 #include <limits.h>
@@ -44,6 +49,9 @@ struct jm_ckpt_coord {
 	bool pending;
 	bool p_stop, p_drain;
 	int64_t p_start_ms; /* monotonic */
+	uint64_t p_id;      /* the checkpoint jm_ckpt_send notifies */
+	int p_triggers;     /* triggers not answered yet */
+	char p_skip[512];   /* a "not every task runs" answer, if any */
 	bool *acked;        /* per task */
 	wr_ckpt_meta *meta;
 	/* a savepoint waiting for the checkpoint in progress */
@@ -124,6 +132,8 @@ static void
 jm_ckpt_end_pending(jm_ckpt_coord *c)
 {
 	c->pending = false;
+	c->p_triggers = 0;
+	c->p_skip[0] = '\0';
 	free(c->acked);
 	c->acked = NULL;
 	wr_ckpt_meta_free(c->meta);
@@ -230,6 +240,64 @@ jm_ckpt_all_running(const jm_job *job)
 	return true;
 }
 
+/* Sends TriggerCheckpoint (ck != NULL) to every TaskManager running a
+ * source task of the job, or CheckpointComplete of id to every one
+ * running a task of it, once per TaskManager. A TaskManager that missed
+ * its heartbeats is not called: for a trigger that fails the checkpoint
+ * (the first such error, in errbuf, is returned); the answers come to
+ * jm_ckpt_call_done. */
+static int
+jm_ckpt_send(jm_ckpt_coord *c, const jm_ckpt_info *ck, bool stop, bool drain,
+             char *errbuf, size_t errlen)
+{
+	jm_job *job = c->job;
+	const char *seen[WR_MAX_TASKMANAGERS];
+	size_t nseen = 0;
+	int first = WR_OK;
+	for (int i = 0; i < job->ntasks; i++) {
+		const jm_task *t = &job->tasks[i];
+		const wr_vertex *v = &job->plan->vertices[t->vertex];
+		if (ck != NULL &&
+		    job->spec->nodes[v->nodes[0]].kind != WR_NODE_SOURCE)
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < nseen && !dup; k++)
+			dup = strcmp(seen[k], t->slot->rpc_address) == 0;
+		if (dup || nseen == WR_MAX_TASKMANAGERS)
+			continue;
+		seen[nseen++] = t->slot->rpc_address;
+		int rv = WR_EUNREACHABLE;
+		if (jm_tm_responsive(c->jm, t->slot->tm_id))
+			rv = ck != NULL
+			         ? c->jm->out->trigger(c->jm, job, t->slot, ck,
+			                               stop, drain)
+			         : c->jm->out->notify(c->jm, job, t->slot,
+			                              c->p_id);
+		if (rv == WR_OK) {
+			c->p_triggers += ck != NULL;
+			continue;
+		}
+		if (first == WR_OK) {
+			first = rv;
+			snprintf(errbuf, errlen, "TaskManager %s: %s",
+			         t->slot->tm_id, wr_strerror(rv));
+		}
+	}
+	return first;
+}
+
+/* Tells every TaskManager of the job that checkpoint id is complete (its
+ * sinks commit); a TaskManager not told is logged. */
+static void
+jm_ckpt_notify(jm_ckpt_coord *c, uint64_t id)
+{
+	char err[512] = "";
+	c->p_id = id;
+	if (jm_ckpt_send(c, NULL, false, false, err, sizeof(err)) != WR_OK)
+		wr_log(WR_LOG_WARN, "CKPT-NOTIFY", "job=%s checkpoint %llu: %s",
+		       c->job->id, (unsigned long long)id, err);
+}
+
 static void
 jm_ckpt_start(jm_jobs *jobs, jm_ckpt_coord *c, uint64_t id, const char *url,
               bool savepoint, bool stop, bool drain)
@@ -253,12 +321,7 @@ jm_ckpt_start(jm_jobs *jobs, jm_ckpt_coord *c, uint64_t id, const char *url,
 	                           savepoint, job->spec->max_parallelism);
 	c->stats.in_progress = 1;
 	char err[512] = "";
-	int rv = jm_rpc_trigger_checkpoint(c->jm, job, ck, stop, drain, err,
-	                                   sizeof(err));
-	if (rv == WR_EAGAIN) {
-		jm_ckpt_skip(c, err); /* a task ended or starts */
-		return;
-	}
+	int rv = jm_ckpt_send(c, ck, stop, drain, err, sizeof(err));
 	if (rv != WR_OK) {
 		char why[600];
 		snprintf(why, sizeof(why), "trigger failed: %s", err);
@@ -387,7 +450,7 @@ jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 	       (long long)ck->duration_ms, (unsigned long long)ck->alignment_ms,
 	       ck->url);
 	jm_ckpt_end_pending(c);
-	jm_rpc_checkpoint_complete(c->jm, c->job, id);
+	jm_ckpt_notify(c, id);
 	jm_ckpt_retain(c);
 	jm_store_job(c->jm, c->job);
 	if (stop)
@@ -677,4 +740,40 @@ jm_ckpt_restored(jm_ckpt_coord *c, const char *url)
 	snprintf(c->stats.restored_url, sizeof(c->stats.restored_url), "%s",
 	         url);
 	wr_ckpt_meta_free(m);
+}
+
+/* A trigger's answer: a refusal fails the checkpoint in progress (if it is
+ * still the one triggered); "not every task runs" skips it once every
+ * trigger was answered. A notice that got no answer is logged. */
+void
+jm_ckpt_call_done(jm_jobs *jobs, const jm_call_done *d)
+{
+	jm_job *job = jm_jobs_find(jobs, d->ref.job_id);
+	char why[800];
+	snprintf(why, sizeof(why), "TaskManager %s: %s%s%s", d->ref.tm_id,
+	         wr_strerror(d->rv), d->err[0] ? ": " : "", d->err);
+	if (d->ref.kind == JM_CALL_NOTIFY) {
+		if (d->rv != WR_OK)
+			wr_log(WR_LOG_WARN, "CKPT-NOTIFY",
+			       "job=%.32s checkpoint %llu: %s", d->ref.job_id,
+			       (unsigned long long)d->ref.ckpt_id, why);
+		return;
+	}
+	jm_ckpt_coord *c = job != NULL ? job->ck : NULL;
+	if (c == NULL || !c->pending || c->hist[0].id != d->ref.ckpt_id)
+		return; /* it ended meanwhile */
+	c->p_triggers--;
+	if (d->rv == WR_EAGAIN && c->p_skip[0] == '\0')
+		snprintf(c->p_skip, sizeof(c->p_skip), "%s", why);
+	if (d->rv != WR_OK && d->rv != WR_EAGAIN) {
+		char reason[900];
+		snprintf(reason, sizeof(reason), "trigger failed: %s", why);
+		jm_ckpt_fail(jobs, c, reason, true);
+		return;
+	}
+	if (c->p_triggers == 0 && c->p_skip[0] != '\0') {
+		char skip[sizeof(c->p_skip)];
+		memcpy(skip, c->p_skip, sizeof(skip));
+		jm_ckpt_skip(c, skip); /* a task ended or starts */
+	}
 }

@@ -118,6 +118,11 @@ void jm_ckpt_ack(struct jm_jobs *jobs, const char *job_id, const char *task_id,
 void jm_ckpt_decline(struct jm_jobs *jobs, const char *job_id,
                      const char *task_id, uint64_t id, const char *reason);
 
+/* The answer to a TriggerCheckpoint or CheckpointComplete (job.c passes
+ * them on). */
+struct jm_call_done;
+void jm_ckpt_call_done(struct jm_jobs *jobs, const struct jm_call_done *d);
+
 /* Reads and checks a savepoint (or checkpoint) directory for a job being
  * submitted from it: every operator with state must map to a node of
  * spec unless allow_non_restored, max_parallelism must match. On WR_OK

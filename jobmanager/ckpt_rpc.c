@@ -1,7 +1,7 @@
 /*
  * ckpt_rpc.c - protobuf translation for checkpoints on the JobManager:
- * triggers and completion notices to TaskManagers, acks and declines from
- * tasks.
+ * triggers and completion notices to TaskManagers (queued on the
+ * TaskManager clients, tmclients.h), acks and declines from tasks.
  */
 #include "ckpt.h"
 #include "jm_int.h"
@@ -19,55 +19,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Calls fn once per distinct TaskManager of the tasks pick selects. */
-static int
-jm_ckpt_each_tm(jm_server *jm, const jm_job *job, bool sources_only,
-                Weir__Envelope *env, char *errbuf, size_t errlen)
+static void
+jm_rpc_ckpt_ref(const jm_job *job, const jm_slot_ref *tm,
+                enum jm_call_kind kind, uint64_t id, jm_call_ref *ref)
 {
-	const char *seen[WR_MAX_TASKMANAGERS];
-	size_t nseen = 0;
-	int first = WR_OK;
-	for (int i = 0; i < job->ntasks; i++) {
-		const jm_task *t = &job->tasks[i];
-		const wr_vertex *v = &job->plan->vertices[t->vertex];
-		if (sources_only &&
-		    job->spec->nodes[v->nodes[0]].kind != WR_NODE_SOURCE)
-			continue;
-		bool dup = false;
-		for (size_t k = 0; k < nseen && !dup; k++)
-			dup = strcmp(seen[k], t->slot->rpc_address) == 0;
-		if (dup || nseen == WR_MAX_TASKMANAGERS)
-			continue;
-		seen[nseen++] = t->slot->rpc_address;
-		wr_rpc_client *cli =
-		    jm_tm_responsive(jm, t->slot->tm_id)
-		        ? jm_tm_client_get(jm, t->slot->rpc_address)
-		        : NULL;
-		char err[256] = "";
-		wr_msg *rep = NULL;
-		int rv = cli == NULL
-		             ? WR_EUNREACHABLE
-		             : wr_rpc_call(cli, env, JM_CKPT_RPC_TIMEOUT_MS,
-		                           &rep, err, sizeof(err));
-		wr_msg_free(rep);
-		/* a silent TaskManager counts as one that did not answer */
-		jm_tm_call_failed(jm, t->slot->tm_id, rv);
-		/* A real failure outranks "not every task runs" */
-		if (rv != WR_OK && (first == WR_OK ||
-		                    (first == WR_EAGAIN && rv != WR_EAGAIN))) {
-			first = rv;
-			snprintf(errbuf, errlen, "TaskManager %s: %s%s%s",
-			         t->slot->tm_id, wr_strerror(rv),
-			         err[0] ? ": " : "", err);
-		}
-	}
-	return first;
+	memset(ref, 0, sizeof(*ref));
+	ref->kind = kind;
+	snprintf(ref->tm_id, sizeof(ref->tm_id), "%s", tm->tm_id);
+	memcpy(ref->job_id, job->id, sizeof(ref->job_id));
+	ref->attempt = job->attempt;
+	ref->ckpt_id = id;
 }
 
 int
 jm_rpc_trigger_checkpoint(jm_server *jm, const jm_job *job,
-                          const jm_ckpt_info *ck, bool stop, bool drain,
-                          char *errbuf, size_t errlen)
+                          const jm_slot_ref *tm, const jm_ckpt_info *ck,
+                          bool stop, bool drain)
 {
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
 	Weir__TriggerCheckpoint body = WEIR__TRIGGER_CHECKPOINT__INIT;
@@ -81,11 +48,15 @@ jm_rpc_trigger_checkpoint(jm_server *jm, const jm_job *job,
 	body.target_dir = (char *)ck->url;
 	env.body_case = WEIR__ENVELOPE__BODY_TRIGGER_CHECKPOINT;
 	env.trigger_checkpoint = &body;
-	return jm_ckpt_each_tm(jm, job, true, &env, errbuf, errlen);
+	jm_call_ref ref;
+	jm_rpc_ckpt_ref(job, tm, JM_CALL_TRIGGER, ck->id, &ref);
+	return jm_tmc_send(jm->tmc, tm->rpc_address, &ref, &env,
+	                   JM_CKPT_RPC_TIMEOUT_MS, true);
 }
 
-void
-jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job, uint64_t id)
+int
+jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job,
+                           const jm_slot_ref *tm, uint64_t id)
 {
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
 	Weir__CheckpointComplete body = WEIR__CHECKPOINT_COMPLETE__INIT;
@@ -93,10 +64,10 @@ jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job, uint64_t id)
 	body.checkpoint_id = id;
 	env.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_COMPLETE;
 	env.checkpoint_complete = &body;
-	char err[512] = "";
-	if (jm_ckpt_each_tm(jm, job, false, &env, err, sizeof(err)) != WR_OK)
-		wr_log(WR_LOG_WARN, "CKPT-NOTIFY", "job=%s checkpoint %llu: %s",
-		       job->id, (unsigned long long)id, err);
+	jm_call_ref ref;
+	jm_rpc_ckpt_ref(job, tm, JM_CALL_NOTIFY, id, &ref);
+	return jm_tmc_send(jm->tmc, tm->rpc_address, &ref, &env,
+	                   JM_CKPT_RPC_TIMEOUT_MS, true);
 }
 
 static wr_ckpt_meta *
@@ -135,30 +106,4 @@ jm_ckpt_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 	default:
 		return false;
 	}
-}
-
-void
-jm_tm_call_failed(jm_server *jm, const char *tm_id, int rv)
-{
-	if (rv == WR_ETIMEDOUT || rv == WR_EUNREACHABLE ||
-	    rv == WR_ECONNREFUSED) {
-		jm_tmreg_set_unreachable(jm->tms, tm_id);
-		wr_log(WR_LOG_WARN, "TM-UNREACHABLE",
-		       "%s did not answer (%s): not called again before its "
-		       "next heartbeat",
-		       tm_id, wr_strerror(rv));
-	}
-}
-
-bool
-jm_tm_reachable(jm_server *jm, const char *tm_id)
-{
-	return jm_tmreg_responsive(jm->tms, tm_id, 0, 0);
-}
-
-bool
-jm_tm_responsive(jm_server *jm, const char *tm_id)
-{
-	return jm_tmreg_responsive(jm->tms, tm_id, wr_mono_ms(),
-	                           2 * jm->cfg.jm_heartbeat_interval_ms + 200);
 }

@@ -1,9 +1,9 @@
 /*
  * jm_int.h - the JobManager's state, shared by its files (main loop, RPC
  * dispatch, REST). The main thread owns everything; REST handlers run on
- * nng's threads and read only what is safe from any thread (the registry
- * takes its own lock; the other fields are set before serving starts and
- * never change).
+ * nng's threads and touch only what is safe from any thread: the registry
+ * and the snapshot take their own locks, commands go through the command
+ * queue, the other fields are set before serving starts and never change.
  */
 #ifndef JM_INT_H
 #define JM_INT_H
@@ -15,18 +15,46 @@
 #include "cluster_config.h"
 #include "wr_limits.h"
 #include "job.h"
+#include "tmclients.h"
 #include "tmreg.h"
 
 struct wr_rpc_server;
 struct wr_rpc_req;
 struct wr_http_server;
 struct wr_metrics;
-struct wr_rpc_client;
+struct jm_ckpt_info;
+struct jm_cmdq;
+struct jm_snap;
+struct jm_server;
 
-typedef struct jm_tm_client {
-	char address[WR_ADDR_BYTES];
-	struct wr_rpc_client *cli;
-} jm_tm_client;
+/*
+ * What the job state machine and the checkpoint coordinator send to
+ * TaskManagers (job_rpc.c and ckpt_rpc.c queue them on tmclients; unit
+ * tests put fakes here). Each returns at once: WR_OK when the call was
+ * queued - its outcome comes back to jm_jobs_call_done - or why it could
+ * not be. orphan: the cancel follows a deployment that got no answer.
+ */
+typedef struct jm_out {
+	int (*deploy)(struct jm_server *jm, const jm_job *job,
+	              const jm_task *t);
+	int (*cancel)(struct jm_server *jm, const jm_job *job, const jm_task *t,
+	              bool orphan);
+	int (*trigger)(struct jm_server *jm, const jm_job *job,
+	               const jm_slot_ref *tm, const struct jm_ckpt_info *ck,
+	               bool stop, bool drain);
+	int (*notify)(struct jm_server *jm, const jm_job *job,
+	              const jm_slot_ref *tm, uint64_t id);
+} jm_out;
+
+/* The real calls, on jm->tmc (job_rpc.c; the checkpoint ones are in
+ * ckpt_rpc.c). */
+extern const jm_out jm_out_rpc;
+int jm_rpc_trigger_checkpoint(struct jm_server *jm, const jm_job *job,
+                              const jm_slot_ref *tm,
+                              const struct jm_ckpt_info *ck, bool stop,
+                              bool drain);
+int jm_rpc_checkpoint_complete(struct jm_server *jm, const jm_job *job,
+                               const jm_slot_ref *tm, uint64_t id);
 
 typedef struct jm_server {
 	wr_cluster_config cfg;
@@ -38,12 +66,11 @@ typedef struct jm_server {
 	struct wr_metrics *metrics;
 	jm_tmreg *tms;
 	jm_jobs *jobs;
-	jm_tm_client *clients;
-	size_t nclients;
-	/* The REST handlers reach the main thread through RPC to this
-	 * JobManager's own endpoint (thread-safe client). */
-	struct wr_rpc_client *self;
-	char self_address[WR_ADDR_BYTES];
+	const jm_out *out;
+	jm_tmc *tmc;
+	/* REST's ways to the loop: commands it runs, the jobs it publishes */
+	struct jm_cmdq *cmdq;
+	struct jm_snap *snap;
 	/* The checkpoint storage (checkpoints.storage), or NULL when it
 	 * cannot be opened (logged at start). */
 	struct wr_objstore *store;
@@ -57,33 +84,12 @@ bool jm_job_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
 /* Answers checkpoint acks and declines from tasks (ckpt_rpc.c). */
 bool jm_ckpt_rpc_dispatch(jm_server *jm, struct wr_rpc_req *req);
 
-/* Sends TriggerCheckpoint to every TaskManager running a source task of
- * job (WR_OK when all took it), CheckpointComplete to every TaskManager
- * running a task of it (failures logged). @thread main */
-struct jm_ckpt_info;
-int jm_rpc_trigger_checkpoint(jm_server *jm, const jm_job *job,
-                              const struct jm_ckpt_info *ck, bool stop,
-                              bool drain, char *errbuf, size_t errlen);
-void jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job, uint64_t id);
-
-/* False for a TaskManager that missed two heartbeats: the JobManager's
- * loop does not call it (each call could wait for its timeout). */
-bool jm_tm_responsive(jm_server *jm, const char *tm_id);
-/* False once a call to the TaskManager went unanswered, until its next
- * heartbeat (silence alone does not count). */
-bool jm_tm_reachable(jm_server *jm, const char *tm_id);
-/* Records a call's outcome: no answer marks the TaskManager unreachable
- * (jm_tmreg_set_unreachable). */
-void jm_tm_call_failed(jm_server *jm, const char *tm_id, int rv);
-
-/* Sends DeployTask / CancelTask to the task's TaskManager. @thread main */
-int jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
-                       char *errbuf, size_t errlen);
-int jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t);
-
-/* The client for a TaskManager's rpc address (created on first use).
- * @thread main */
-struct wr_rpc_client *jm_tm_client_get(jm_server *jm, const char *address);
+/* Renders a job's checkpoint history as `weir checkpoints -o json` does
+ * (the protobuf CheckpointList through ckpt_json.h). */
+struct wr_json;
+struct jm_ckpt_stats;
+void jm_rpc_ckpt_list_json(struct wr_json *j, const struct jm_ckpt_info *v,
+                           size_t n, const struct jm_ckpt_stats *st);
 
 /* Writes the job's graph and status to the checkpoint storage
  * (<storage>/<job-id>/job.yaml and status.json), so a later JobManager can

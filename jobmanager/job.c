@@ -1,10 +1,14 @@
 /*
  * job.c - job lifecycle on the JobManager: submit -> plan -> allocate slots
- * -> deploy -> RUNNING; task reports drive FINISHED / FAILED; cancel sends
- * CancelTask to every task and ends CANCELED. A failed task or a lost
- * TaskManager moves the job to RESTARTING when its restart strategy allows
- * (every task cancelled, slots allocated again after the delay, every task
- * redeployed from the newest readable checkpoint; docs/checkpoints.md),
+ * (scheduler.c) -> deploy -> RUNNING; task reports drive FINISHED / FAILED;
+ * cancel sends CancelTask to every task and ends CANCELED. Calls to
+ * TaskManagers go through jm->out and return at once; their outcomes come
+ * back as events (jm_jobs_call_done): a deployment that fails or gets no
+ * answer fails the attempt, and one that got no answer is followed by a
+ * CancelTask of that task, so that no orphan is left running. A failed task or
+ * a lost TaskManager moves the job to RESTARTING when its restart strategy
+ * allows (every task cancelled, slots allocated again after the delay, every
+ * task redeployed from the newest readable checkpoint; docs/checkpoints.md),
  * otherwise it fails the job and frees its slots.
  */
 #include "job.h"
@@ -17,6 +21,8 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "scheduler.h"
+#include "tmclients.h"
 #include "wr_limits.h"
 
 #include <math.h>
@@ -156,35 +162,6 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 }
 
 static void
-jm_job_set_tasks(jm_job *job)
-{
-	const wr_plan *p = job->plan;
-	job->ntasks = 0;
-	for (int v = 0; v < p->nvertices; v++)
-		job->ntasks += p->vertices[v].parallelism;
-	job->tasks = wr_xcalloc((size_t)job->ntasks, sizeof(jm_task));
-	int k = 0;
-	for (int v = 0; v < p->nvertices; v++)
-		for (int s = 0; s < p->vertices[v].parallelism; s++) {
-			jm_task *t = &job->tasks[k++];
-			t->vertex = v;
-			t->subtask = s;
-			t->slot = &job->slots[s]; /* slot sharing */
-			t->state = JM_TASK_DEPLOYING;
-		}
-}
-
-static void
-jm_job_release_slots(jm_jobs *jobs, jm_job *job)
-{
-	if (!job->slots_held)
-		return;
-	for (int i = 0; i < job->nslots; i++)
-		jm_tmreg_release(jobs->jm->tms, &job->slots[i]);
-	job->slots_held = false;
-}
-
-static void
 jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 {
 	if (job->state == st)
@@ -197,7 +174,7 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 	job->state = st;
 	if (jm_job_state_terminal(st)) {
 		job->end_ms = wr_wall_ms();
-		jm_job_release_slots(jobs, job);
+		jm_sched_release(jobs->jm->tms, job);
 	}
 	jm_store_job(jobs->jm, job);
 }
@@ -210,22 +187,15 @@ jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 	 * topological order): a task told to stop before its producers go
 	 * away ends CANCELED, committing what its sink holds, instead of
 	 * failing on a vanished input. */
-	const char *gone[WR_MAX_TASKMANAGERS];
-	size_t ngone = 0;
 	for (int i = job->ntasks - 1; i >= 0; i--) {
 		jm_task *t = &job->tasks[i];
 		if (jm_task_terminal(t->state))
 			continue;
-		bool skip = !jm_tm_reachable(jobs->jm, t->slot->tm_id);
-		for (size_t k = 0; k < ngone && !skip; k++)
-			skip = strcmp(gone[k], t->slot->tm_id) == 0;
-		/* A TaskManager that did not answer is not asked again:
-		 * each call would wait for the RPC timeout. */
-		if (skip || jm_rpc_cancel_task(jobs->jm, job, t) != WR_OK) {
+		/* A TaskManager that did not answer is not asked (its task
+		 * counts as gone with it); the answers come as events. */
+		if (!jm_tm_reachable(jobs->jm, t->slot->tm_id) ||
+		    jobs->jm->out->cancel(jobs->jm, job, t, false) != WR_OK)
 			t->state = JM_TASK_CANCELED; /* TM gone */
-			if (!skip && ngone < WR_MAX_TASKMANAGERS)
-				gone[ngone++] = t->slot->tm_id;
-		}
 	}
 	job->cancel_deadline_ms = wr_mono_ms() + JM_CANCEL_TIMEOUT_MS;
 }
@@ -319,18 +289,26 @@ jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
 	jm_job_settle(jobs, job);
 }
 
-static int
-jm_job_deploy(jm_jobs *jobs, jm_job *job, char *errbuf, size_t errlen)
+/* Queues DeployTask for every task of the job's current attempt; the
+ * outcomes come to jm_job_deploy_done. A call that cannot even be queued
+ * fails the attempt at once. */
+static void
+jm_job_deploy(jm_jobs *jobs, jm_job *job)
 {
 	for (int i = 0; i < job->ntasks; i++) {
 		jm_task *t = &job->tasks[i];
-		int rv = jm_rpc_deploy_task(jobs->jm, job, t, errbuf, errlen);
+		int rv = jobs->jm->out->deploy(jobs->jm, job, t);
 		if (rv != WR_OK) {
+			char reason[700];
 			t->state = JM_TASK_FAILED;
-			return rv;
+			snprintf(reason, sizeof(reason),
+			         "deployment failed: task %d/%d on %s: %s",
+			         t->vertex, t->subtask, t->slot->tm_id,
+			         wr_strerror(rv));
+			jm_job_fail(jobs, job, reason);
+			return;
 		}
 	}
-	return WR_OK;
 }
 
 /* Parses, checks and plans; allocates slots. On success *out is a CREATED
@@ -361,21 +339,10 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 		job->savepoint_url = wr_xstrdup(url);
 		job->restore_url = wr_xstrdup(url);
 	}
-	job->nslots = wr_plan_slots_needed(job->plan);
-	job->slots = wr_xcalloc((size_t)job->nslots, sizeof(jm_slot_ref));
-	rv = jm_tmreg_allocate(jobs->jm->tms, job->nslots, job->slots,
-	                       &free_slots);
-	if (rv != WR_OK) {
-		jm_tmreg_totals t = jm_tmreg_get_totals(jobs->jm->tms);
-		snprintf(errbuf, errlen,
-		         "job '%s' needs %d slots but only %u are free (%u "
-		         "TaskManagers, %u slots in all): add TaskManagers or "
-		         "lower the parallelism",
-		         job->spec->name, job->nslots, free_slots, t.alive,
-		         t.slots_total);
+	jm_sched_plan(job);
+	if ((rv = jm_sched_allocate(jobs->jm->tms, job, &free_slots, errbuf,
+	                            errlen)) != WR_OK)
 		goto fail;
-	}
-	job->slots_held = true;
 	wr_id_hex(job->id, sizeof(job->id), 16);
 	if (job->spec->checkpointing.interval_ms > 0)
 		job->ck = jm_ckpt_new(jobs->jm, job);
@@ -389,7 +356,6 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	job->parallelism_override = p;
 	job->start_ms = wr_wall_ms();
 	job->state = JM_JOB_CREATED;
-	jm_job_set_tasks(job);
 	*out = job;
 	return WR_OK;
 fail:
@@ -417,13 +383,8 @@ jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
 	       "job=%s name=%s vertices=%d tasks=%d slots=%d", job->id,
 	       job->name, job->plan->nvertices, job->ntasks, job->nslots);
 	jm_store_job(jobs->jm, job);
-	char derr[512] = "";
 	jm_job_set_state(jobs, job, JM_JOB_RUNNING);
-	if (jm_job_deploy(jobs, job, derr, sizeof(derr)) != WR_OK) {
-		char reason[700];
-		snprintf(reason, sizeof(reason), "deployment failed: %s", derr);
-		jm_job_fail(jobs, job, reason);
-	}
+	jm_job_deploy(jobs, job);
 	return WR_OK;
 }
 
@@ -529,10 +490,10 @@ jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 			return;
 	if (now_ms < job->restart_at_ms)
 		return;
-	jm_job_release_slots(jobs, job);
+	jm_sched_release(jobs->jm->tms, job);
 	uint32_t free_slots = 0;
-	if (jm_tmreg_allocate(jobs->jm->tms, job->nslots, job->slots,
-	                      &free_slots) != WR_OK) {
+	if (jm_sched_allocate(jobs->jm->tms, job, &free_slots, NULL, 0) !=
+	    WR_OK) {
 		if (now_ms - job->cancel_deadline_ms > 5000) {
 			wr_log(WR_LOG_WARN, "JOB-RESTART-WAIT",
 			       "job=%s needs %d slots, %u free: waiting for "
@@ -542,7 +503,6 @@ jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 		}
 		return;
 	}
-	job->slots_held = true;
 	job->attempt++;
 	for (int k = 0; k < job->ntasks; k++)
 		job->tasks[k].state = JM_TASK_DEPLOYING;
@@ -555,12 +515,7 @@ jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 	       job->id, job->attempt,
 	       job->restore_url ? job->restore_url : "nothing (no checkpoint)");
 	jm_job_set_state(jobs, job, JM_JOB_RUNNING);
-	char derr[512] = "";
-	if (jm_job_deploy(jobs, job, derr, sizeof(derr)) != WR_OK) {
-		char reason[700];
-		snprintf(reason, sizeof(reason), "deployment failed: %s", derr);
-		jm_job_fail(jobs, job, reason);
-	}
+	jm_job_deploy(jobs, job);
 }
 
 void
@@ -617,4 +572,80 @@ jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 		       JM_CANCEL_TIMEOUT_MS);
 		jm_job_settle(jobs, job);
 	}
+}
+
+/* A DeployTask's outcome. One that failed fails the attempt, as before;
+ * one that got no answer may still have started the task: it is
+ * cancelled (the CancelTask queues behind the DeployTask). */
+static void
+jm_job_deploy_done(jm_jobs *jobs, jm_job *job, jm_task *t,
+                   const jm_call_done *d)
+{
+	if (d->rv == WR_OK)
+		return; /* the task reports RUNNING itself */
+	if (jm_tm_no_answer(d->rv)) {
+		wr_log(WR_LOG_WARN, "JOB-DEPLOY-NO-ANSWER",
+		       "job=%s task %d/%d on %s: %s; cancelling it there",
+		       job->id, t->vertex, t->subtask, d->ref.tm_id,
+		       wr_strerror(d->rv));
+		if (jobs->jm->out->cancel(jobs->jm, job, t, true) != WR_OK)
+			wr_log(WR_LOG_WARN, "JOB-ORPHAN",
+			       "job=%s task %d/%d on %s: cannot queue its "
+			       "CancelTask",
+			       job->id, t->vertex, t->subtask, d->ref.tm_id);
+	}
+	if (jm_task_terminal(t->state))
+		return;
+	t->state = JM_TASK_FAILED;
+	char reason[700];
+	snprintf(reason, sizeof(reason),
+	         "deployment failed: task %d/%d on %s: %s%s%s", t->vertex,
+	         t->subtask, d->ref.tm_id, wr_strerror(d->rv),
+	         d->err[0] ? ": " : "", d->err);
+	jm_job_fail(jobs, job, reason);
+}
+
+/* A CancelTask's outcome: a TaskManager that did not take it is taken
+ * for gone, with the task (as when it was not asked). */
+static void
+jm_job_cancel_done(jm_jobs *jobs, jm_job *job, jm_task *t,
+                   const jm_call_done *d)
+{
+	if (d->rv == WR_OK)
+		return; /* the task reports CANCELED itself */
+	wr_log(WR_LOG_WARN, d->ref.orphan ? "JOB-ORPHAN" : "JOB-CANCEL-TASK",
+	       "job=%s task %d/%d on %s: %s%s%s", job->id, t->vertex,
+	       t->subtask, d->ref.tm_id, wr_strerror(d->rv),
+	       d->err[0] ? ": " : "", d->err);
+	if (d->ref.orphan || jm_task_terminal(t->state))
+		return;
+	t->state = JM_TASK_CANCELED;
+	jm_job_settle(jobs, job);
+}
+
+void
+jm_jobs_call_done(jm_jobs *jobs, const jm_call_done *d)
+{
+	if (d->ref.kind == JM_CALL_TRIGGER || d->ref.kind == JM_CALL_NOTIFY) {
+		jm_ckpt_call_done(jobs, d);
+		return;
+	}
+	jm_job *job = jm_jobs_find(jobs, d->ref.job_id);
+	char task_id[32];
+	snprintf(task_id, sizeof(task_id), "%d/%d", d->ref.vertex,
+	         d->ref.subtask);
+	jm_task *t = job ? jm_job_task(job, task_id) : NULL;
+	if (t == NULL || d->ref.attempt != job->attempt) {
+		/* an earlier attempt: its tasks were cancelled with it */
+		if (d->rv != WR_OK)
+			wr_log(WR_LOG_INFO, "JOB-STALE-CALL",
+			       "job=%.32s attempt %u task %s on %s: %s",
+			       d->ref.job_id, d->ref.attempt, task_id,
+			       d->ref.tm_id, wr_strerror(d->rv));
+		return;
+	}
+	if (d->ref.kind == JM_CALL_DEPLOY)
+		jm_job_deploy_done(jobs, job, t, d);
+	else
+		jm_job_cancel_done(jobs, job, t, d);
 }

@@ -3,11 +3,10 @@
  * deployment, task state tracking, cancellation and failure.
  *
  * A job is parsed and planned here with the same code the TaskManagers use
- * (common/job/jobspec, common/job/plan). Scheduling follows Flink's default
- * slot sharing: slot i runs subtask i of every vertex, so a job needs as many
- * slots as its largest parallelism; slots are spread over TaskManagers.
- * Every function runs on the JobManager's main thread (@thread main) except
- * where noted; other threads reach jobs through RPC.
+ * (common/job/jobspec, common/job/plan). Slots come from the
+ * scheduler (scheduler.h). Every function runs on the JobManager's main
+ * thread (@thread main) except where noted; other threads reach jobs
+ * through commands (cmd.h) and read them in snapshots (snapshot.h).
  */
 #ifndef JM_JOB_H
 #define JM_JOB_H
@@ -127,6 +126,11 @@ void jm_jobs_fail(jm_jobs *jobs, jm_job *job, const char *reason);
 void jm_jobs_stop_done(jm_jobs *jobs, jm_job *job);
 
 struct jm_server *jm_jobs_server(jm_jobs *jobs);
+
+/* The outcome of a call to a TaskManager (tmclients.h) the job state
+ * machine or the checkpoint coordinator made. */
+struct jm_call_done;
+void jm_jobs_call_done(jm_jobs *jobs, const struct jm_call_done *d);
 
 /* Counts per state, for /overview. @thread main */
 void jm_jobs_counts(jm_jobs *jobs, int counts[JM_JOB_FINISHED + 1]);

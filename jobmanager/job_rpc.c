@@ -1,12 +1,15 @@
 /*
  * job_rpc.c - protobuf translation for jobs: the CLI's job requests
- * (submit, list, info, cancel, savepoint, checkpoint history),
- * TaskManagers' task state reports, and the DeployTask / CancelTask
- * requests the JobManager sends.
+ * (submit, cancel and savepoint become commands, cmd.h; list, info and
+ * checkpoint history are read on the loop), TaskManagers' task state
+ * reports, and the DeployTask / CancelTask requests the JobManager queues
+ * on its TaskManager clients (tmclients.h).
  */
 #include "ckpt.h"
+#include "cmd.h"
 #include "jm_int.h"
 
+#include "ckpt_json.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -18,46 +21,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-wr_rpc_client *
-jm_tm_client_get(jm_server *jm, const char *address)
-{
-	for (size_t i = 0; i < jm->nclients; i++)
-		if (strcmp(jm->clients[i].address, address) == 0)
-			return jm->clients[i].cli;
-	if (jm->nclients == JM_MAX_TM_CLIENTS)
-		return NULL;
-	wr_rpc_client *cli;
-	if (wr_rpc_client_new(address, 0, &cli) != WR_OK)
-		return NULL;
-	jm_tm_client *c = &jm->clients[jm->nclients++];
-	snprintf(c->address, sizeof(c->address), "%s", address);
-	c->cli = cli;
-	return cli;
-}
-
 static void
 jm_rpc_submit(jm_server *jm, wr_rpc_req *req, const Weir__SubmitJob *m)
 {
-	char id[33], err[1024] = "";
-	jm_submit_opts o = {
+	jm_cmd cmd = {
+	    .kind = JM_CMD_SUBMIT,
 	    .file = m->file_name && *m->file_name ? m->file_name : "job",
 	    .yaml = m->job_yaml,
-	    .parallelism_override =
-	        m->has_parallelism ? (int)m->parallelism : 0,
+	    .parallelism = m->has_parallelism ? (int)m->parallelism : 0,
 	    .from_savepoint = m->from_savepoint && *m->from_savepoint
 	                          ? m->from_savepoint
 	                          : NULL,
 	    .allow_non_restored =
 	        m->has_allow_non_restored_state && m->allow_non_restored_state,
 	};
-	int rv = jm_jobs_submit(jm->jobs, &o, id, err, sizeof(err));
-	if (rv != WR_OK) {
-		wr_rpc_req_reply_error(req, rv, "%s", err);
+	jm_cmd_exec(jm, &cmd);
+	if (cmd.rv != WR_OK) {
+		wr_rpc_req_reply_error(req, cmd.rv, "%s", cmd.err);
 		return;
 	}
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__SubmitJobReply body = WEIR__SUBMIT_JOB_REPLY__INIT;
-	body.job_id = id;
+	body.job_id = cmd.new_job_id;
 	rep.body_case = WEIR__ENVELOPE__BODY_SUBMIT_JOB_REPLY;
 	rep.submit_job_reply = &body;
 	wr_rpc_req_reply(req, &rep);
@@ -197,10 +182,10 @@ jm_rpc_info(jm_server *jm, wr_rpc_req *req, const Weir__JobInfoRequest *m)
 static void
 jm_rpc_cancel(jm_server *jm, wr_rpc_req *req, const Weir__CancelJob *m)
 {
-	char err[512];
-	int rv = jm_jobs_cancel(jm->jobs, m->job_id, err, sizeof(err));
-	if (rv != WR_OK)
-		wr_rpc_req_reply_error(req, rv, "%s", err);
+	jm_cmd cmd = {.kind = JM_CMD_CANCEL, .job_id = m->job_id};
+	jm_cmd_exec(jm, &cmd);
+	if (cmd.rv != WR_OK)
+		wr_rpc_req_reply_error(req, cmd.rv, "%s", cmd.err);
 	else
 		wr_rpc_req_reply_ack(req);
 }
@@ -209,25 +194,23 @@ static void
 jm_rpc_savepoint(jm_server *jm, wr_rpc_req *req,
                  const Weir__TriggerSavepoint *m)
 {
-	char url[WR_URL_BYTES] = "", err[1024] = "";
-	uint64_t id = 0;
-	if (jm_jobs_find(jm->jobs, m->job_id) == NULL) {
-		wr_rpc_req_reply_error(req, WR_ENOENT, "no job %s", m->job_id);
-		return;
-	}
-	int rv = jm_jobs_savepoint(
-	    jm->jobs, m->job_id, m->target_dir, m->has_stop && m->stop,
-	    m->has_drain && m->drain, &id, url, sizeof(url), err, sizeof(err));
-	if (rv != WR_OK) {
-		wr_rpc_req_reply_error(req, rv, "%s",
-		                       err[0] ? err : wr_strerror(rv));
+	jm_cmd cmd = {
+	    .kind = JM_CMD_SAVEPOINT,
+	    .job_id = m->job_id,
+	    .target_dir = m->target_dir,
+	    .stop = m->has_stop && m->stop,
+	    .drain = m->has_drain && m->drain,
+	};
+	jm_cmd_exec(jm, &cmd);
+	if (cmd.rv != WR_OK) {
+		wr_rpc_req_reply_error(req, cmd.rv, "%s", cmd.err);
 		return;
 	}
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__SavepointReply body = WEIR__SAVEPOINT_REPLY__INIT;
-	body.path = url;
+	body.path = cmd.url;
 	body.has_checkpoint_id = 1;
-	body.checkpoint_id = id;
+	body.checkpoint_id = cmd.ckpt_id;
 	rep.body_case = WEIR__ENVELOPE__BODY_SAVEPOINT_REPLY;
 	rep.savepoint_reply = &body;
 	wr_rpc_req_reply(req, &rep);
@@ -258,6 +241,45 @@ jm_rpc_checkpoint_info(const jm_ckpt_info *c, Weir__CheckpointInfo *o)
 	o->tasks = c->tasks > 0 ? (uint32_t)c->tasks : 0;
 }
 
+/* The CheckpointList of a job's history; *infos and *ptrs are the
+ * caller's to free. */
+static void
+jm_rpc_ckpt_list(const jm_ckpt_info *v, size_t n, const jm_ckpt_stats *st,
+                 Weir__CheckpointList *body, Weir__CheckpointInfo **infos,
+                 Weir__CheckpointInfo ***ptrs)
+{
+	*infos = wr_xcalloc(n ? n : 1, sizeof(**infos));
+	*ptrs = wr_xcalloc(n ? n : 1, sizeof(**ptrs));
+	for (size_t i = 0; i < n; i++) {
+		jm_rpc_checkpoint_info(&v[i], &(*infos)[i]);
+		(*ptrs)[i] = &(*infos)[i];
+	}
+	weir__checkpoint_list__init(body);
+	body->n_checkpoints = n;
+	body->checkpoints = *ptrs;
+	body->has_completed = body->has_failed = body->has_in_progress = 1;
+	body->completed = st->completed;
+	body->failed = st->failed;
+	body->in_progress = st->in_progress;
+	body->has_restored_id = body->has_restarts = 1;
+	body->restored_id = st->restored_id;
+	body->restored_path =
+	    st->restored_url[0] ? (char *)st->restored_url : NULL;
+	body->restarts = st->restarts;
+}
+
+void
+jm_rpc_ckpt_list_json(wr_json *j, const jm_ckpt_info *v, size_t n,
+                      const jm_ckpt_stats *st)
+{
+	Weir__CheckpointList body;
+	Weir__CheckpointInfo *infos, **ptrs;
+	jm_rpc_ckpt_list(v, n, st, &body, &infos, &ptrs);
+	wr_ckpt_list_json(j, &body);
+	free(ptrs);
+	free(infos);
+}
+
 static void
 jm_rpc_checkpoints(jm_server *jm, wr_rpc_req *req,
                    const Weir__CheckpointListRequest *m)
@@ -278,24 +300,10 @@ jm_rpc_checkpoints(jm_server *jm, wr_rpc_req *req,
 		                       err[0] ? err : wr_strerror(rv));
 		return;
 	}
-	Weir__CheckpointInfo *infos = wr_xcalloc(n, sizeof(*infos));
-	Weir__CheckpointInfo **ptrs = wr_xcalloc(n, sizeof(*ptrs));
-	for (size_t i = 0; i < n; i++) {
-		jm_rpc_checkpoint_info(&v[i], &infos[i]);
-		ptrs[i] = &infos[i];
-	}
+	Weir__CheckpointInfo *infos, **ptrs;
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
-	Weir__CheckpointList body = WEIR__CHECKPOINT_LIST__INIT;
-	body.n_checkpoints = n;
-	body.checkpoints = ptrs;
-	body.has_completed = body.has_failed = body.has_in_progress = 1;
-	body.completed = st.completed;
-	body.failed = st.failed;
-	body.in_progress = st.in_progress;
-	body.has_restored_id = body.has_restarts = 1;
-	body.restored_id = st.restored_id;
-	body.restored_path = st.restored_url[0] ? st.restored_url : NULL;
-	body.restarts = st.restarts;
+	Weir__CheckpointList body;
+	jm_rpc_ckpt_list(v, n, &st, &body, &infos, &ptrs);
 	rep.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_LIST;
 	rep.checkpoint_list = &body;
 	wr_rpc_req_reply(req, &rep);
@@ -399,17 +407,23 @@ jm_rpc_task_spec(jm_server *jm, const jm_job *job, const jm_task *t,
 	return buf;
 }
 
-int
-jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
-                   char *errbuf, size_t errlen)
+static void
+jm_rpc_task_ref(const jm_job *job, const jm_task *t, enum jm_call_kind kind,
+                jm_call_ref *ref)
 {
-	wr_rpc_client *cli = jm_tm_client_get(jm, t->slot->rpc_address);
+	memset(ref, 0, sizeof(*ref));
+	ref->kind = kind;
+	snprintf(ref->tm_id, sizeof(ref->tm_id), "%s", t->slot->tm_id);
+	memcpy(ref->job_id, job->id, sizeof(ref->job_id));
+	ref->attempt = job->attempt;
+	ref->vertex = t->vertex;
+	ref->subtask = t->subtask;
+}
+
+static int
+jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t)
+{
 	char task_id[32];
-	if (cli == NULL) {
-		snprintf(errbuf, errlen, "cannot reach TaskManager %s",
-		         t->slot->tm_id);
-		return WR_EUNREACHABLE;
-	}
 	snprintf(task_id, sizeof(task_id), "%d/%d", t->vertex, t->subtask);
 	size_t len;
 	uint8_t *spec = jm_rpc_task_spec(jm, job, t, &len);
@@ -425,27 +439,20 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
 	body.restore_checkpoint = job->restore_url;
 	env.body_case = WEIR__ENVELOPE__BODY_DEPLOY_TASK;
 	env.deploy_task = &body;
-	wr_msg *rep = NULL;
-	char err[512] = "";
-	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS, &rep, err,
-	                     sizeof(err));
-	jm_tm_call_failed(jm, t->slot->tm_id, rv);
+	jm_call_ref ref;
+	jm_rpc_task_ref(job, t, JM_CALL_DEPLOY, &ref);
+	/* always sent: the scheduler placed it on a reachable TaskManager */
+	int rv = jm_tmc_send(jm->tmc, t->slot->rpc_address, &ref, &env,
+	                     JM_TASK_RPC_TIMEOUT_MS, false);
 	free(spec);
-	wr_msg_free(rep);
-	if (rv != WR_OK)
-		snprintf(errbuf, errlen, "task %s on %s: %s%s%s", task_id,
-		         t->slot->tm_id, wr_strerror(rv), err[0] ? ": " : "",
-		         err);
 	return rv;
 }
 
-int
-jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t)
+static int
+jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t,
+                   bool orphan)
 {
-	wr_rpc_client *cli = jm_tm_client_get(jm, t->slot->rpc_address);
-	if (cli == NULL)
-		return WR_EUNREACHABLE;
-	char task_id[32], err[256] = "";
+	char task_id[32];
 	snprintf(task_id, sizeof(task_id), "%d/%d", t->vertex, t->subtask);
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
 	Weir__CancelTask body = WEIR__CANCEL_TASK__INIT;
@@ -453,16 +460,20 @@ jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	body.task_id = task_id;
 	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_TASK;
 	env.cancel_task = &body;
-	wr_msg *rep = NULL;
+	jm_call_ref ref;
+	jm_rpc_task_ref(job, t, JM_CALL_CANCEL, &ref);
+	ref.orphan = orphan;
 	/* Shorter than a deployment's wait: a TaskManager that is gone
-	 * (killed, not yet declared lost) holds up the whole loop. */
-	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS / 3, &rep, err,
-	                     sizeof(err));
-	wr_msg_free(rep);
-	jm_tm_call_failed(jm, t->slot->tm_id, rv);
-	if (rv != WR_OK)
-		wr_log(WR_LOG_WARN, "JOB-CANCEL-TASK",
-		       "job=%s task %s on %s: %s", job->id, task_id,
-		       t->slot->tm_id, wr_strerror(rv));
-	return rv;
+	 * (killed, not yet declared lost) holds up its queue. The cancel of
+	 * a possible orphan is sent even to a TaskManager that went silent:
+	 * it may only be slow. */
+	return jm_tmc_send(jm->tmc, t->slot->rpc_address, &ref, &env,
+	                   JM_TASK_RPC_TIMEOUT_MS / 3, !orphan);
 }
+
+const jm_out jm_out_rpc = {
+    .deploy = jm_rpc_deploy_task,
+    .cancel = jm_rpc_cancel_task,
+    .trigger = jm_rpc_trigger_checkpoint,
+    .notify = jm_rpc_checkpoint_complete,
+};

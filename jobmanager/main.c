@@ -1,11 +1,19 @@
 /*
  * main.c - weir-jobmanager, the JobManager daemon.
  *
- * One main thread owns the cluster state: it takes RPC requests from the
- * server's queue, answers them, and every tick declares lost the
- * TaskManagers whose heartbeats stopped. REST is served by nng's threads.
+ * One main thread, the loop, owns the cluster state and never waits for
+ * another process. Each turn it takes one RPC request from the server's
+ * queue and answers it, then drains the completion events of its calls to
+ * TaskManagers (tmclients.c), runs the commands REST queued (cmd.c),
+ * declares lost the TaskManagers whose heartbeats stopped, moves jobs and
+ * checkpoints on and republishes what REST GETs read (snapshot.c). Other
+ * threads that queue work for it wake it (wr_rpc_server_wake). REST is
+ * served by nng's threads; the call threads make the calls to
+ * TaskManagers.
  */
+#include "cmd.h"
 #include "jm_int.h"
+#include "snapshot.h"
 
 #include "objstore.h"
 
@@ -48,27 +56,20 @@ static const wr_daemon_flag jm_flags[] = {
     {NULL, NULL, NULL},
 };
 
-/* The REST handlers' way to the main thread: a client of our own RPC
- * endpoint, on loopback unless the listener is bound to one address. */
-static int
-jm_self_client(jm_server *jm)
-{
-	char host[WR_ADDR_BYTES - 32];
-	int port;
-	if (wr_addr_split(jm->cfg.jm_rpc, host, sizeof(host), &port) != WR_OK ||
-	    wr_addr_is_wildcard(host))
-		snprintf(host, sizeof(host), "127.0.0.1");
-	snprintf(jm->self_address, sizeof(jm->self_address), "tcp://%s:%d",
-	         host, wr_rpc_server_port(jm->rpc));
-	return wr_rpc_client_new(jm->self_address, 0, &jm->self);
-}
-
 /* The REST handlers (rest.c) on jm->http. */
 static int
 jm_routes(void *arg, wr_http_server *srv)
 {
 	(void)srv;
 	return jm_rest_init(arg);
+}
+
+/* Another thread queued work for the loop. */
+static void
+jm_wake(void *arg)
+{
+	jm_server *jm = arg;
+	wr_rpc_server_wake(jm->rpc);
 }
 
 static int
@@ -99,7 +100,6 @@ jm_start(void *arg)
 		       jm->cfg.ckpt_storage, serr);
 		jm->store = NULL;
 	}
-	jm->clients = wr_xcalloc(JM_MAX_TM_CLIENTS, sizeof(jm_tm_client));
 	wr_metric_set(wr_metrics_get(jm->metrics, WR_METRIC_GAUGE,
 	                             "weir_jobmanager_leader",
 	                             "1 while this JobManager leads", NULL),
@@ -108,8 +108,10 @@ jm_start(void *arg)
 	                               "JM-RPC-LISTEN", &jm->rpc)) != WR_OK)
 		return rv;
 	snprintf(jm->leader, sizeof(jm->leader), "%s", jm->cfg.jm_address);
-	if ((rv = jm_self_client(jm)) != WR_OK)
-		return rv;
+	jm->out = &jm_out_rpc;
+	jm->tmc = jm_tmc_new(jm->tms, jm_wake, jm);
+	jm->cmdq = jm_cmdq_new();
+	jm->snap = jm_snap_new();
 	rv = wr_daemon_serve_http(jm->cfg.jm_rest, "REST", "JM-REST-LISTEN",
 	                          jm_routes, jm, &jm->http);
 	if (rv != WR_OK)
@@ -134,17 +136,34 @@ jm_on_tm_lost(void *arg, const jm_tm *tm)
 static void
 jm_dispatch(void *arg, wr_rpc_req *req)
 {
-	jm_rpc_dispatch(arg, req);
+	jm_server *jm = arg;
+	jm_rpc_dispatch(jm, req);
+	jm_snap_touch(jm->snap);
 }
 
-/* Declares lost the TaskManagers whose heartbeats stopped; moves jobs on. */
+/* A call to a TaskManager ended. */
+static void
+jm_on_call_done(void *arg, const jm_call_done *d)
+{
+	jm_server *jm = arg;
+	jm_tm_call_failed(d);
+	jm_jobs_call_done(jm->jobs, d);
+}
+
+/* The rest of a turn, after each request and each JM_TICK_MS without
+ * one: events, commands, heartbeats, jobs, the snapshot. */
 static void
 jm_tick(void *arg)
 {
 	jm_server *jm = arg;
+	if (jm_tmc_drain(jm->tmc, jm_on_call_done, jm) > 0)
+		jm_snap_touch(jm->snap);
+	if (jm_cmdq_run(jm) == JM_CMDQ_BATCH)
+		wr_rpc_server_wake(jm->rpc); /* more wait: the next turn */
 	int64_t now = wr_mono_ms();
 	jm_tmreg_expire(jm->tms, now, jm_on_tm_lost, jm);
 	jm_jobs_tick(jm->jobs, now);
+	jm_snap_tick(jm->snap, jm->jobs, now);
 }
 
 static void
@@ -153,11 +172,12 @@ jm_stop(void *arg, bool started)
 	jm_server *jm = arg;
 	if (started)
 		wr_log(WR_LOG_INFO, "JM-STOPPING", "shutting down");
+	/* REST first (no handler runs after), then the call threads (they
+	 * wake the loop through jm->rpc), then what they pointed into. */
 	wr_http_server_free(jm->http);
-	wr_rpc_client_free(jm->self);
-	for (size_t i = 0; i < jm->nclients; i++)
-		wr_rpc_client_free(jm->clients[i].cli);
-	free(jm->clients);
+	jm_cmdq_free(jm->cmdq);
+	jm_tmc_free(jm->tmc);
+	jm_snap_free(jm->snap);
 	jm_jobs_free(jm->jobs);
 	wr_objstore_close(jm->store);
 	wr_rpc_server_free(jm->rpc);

@@ -1,22 +1,22 @@
 /*
  * rest_jobs.c - the REST job endpoints (everything under /jobs). They run
- * on nng's HTTP threads and reach the job state, which the main thread
- * owns, by RPC to this JobManager's own endpoint; the protobuf replies are
- * rendered as JSON here, which is why this file includes weir.pb-c.h.
+ * on nng's HTTP threads and never wait on another process: GETs copy what
+ * the loop published (snapshot.h), writes queue a command to the loop and
+ * wait a bounded time for its answer (cmd.h; 503 at once when the queue is
+ * full).
  *
  * The JSON of GET /jobs, GET /jobs/{id} and GET /jobs/{id}/checkpoints is
  * what `weir list -o json`, `weir info -o json` and `weir checkpoints -o
- * json` print (the last through the shared builder of ckpt_json.h).
+ * json` print.
  */
+#include "cmd.h"
 #include "jm_int.h"
+#include "snapshot.h"
 
-#include "ckpt_json.h"
 #include "err.h"
 #include "http.h"
 #include "json.h"
 #include "mem.h"
-#include "rpc.h"
-#include "weir.pb-c.h"
 #include "wr_limits.h"
 
 #include <jansson.h>
@@ -57,116 +57,41 @@ jm_rest_error(wr_http_resp *resp, int status, const char *msg)
 	wr_json_obj_end(&j);
 }
 
-/* Calls the main thread; on failure fills resp and returns NULL. */
-static wr_msg *
-jm_rest_call(jm_server *jm, Weir__Envelope *env, wr_http_resp *resp)
+/* Runs cmd on the loop; false (resp filled with the error) unless it ran
+ * and succeeded. */
+static bool
+jm_rest_cmd(jm_server *jm, jm_cmd *cmd, wr_http_resp *resp)
 {
-	wr_msg *rep = NULL;
-	char err[1024] = "";
-	int rv = wr_rpc_call(jm->self, env, JM_REST_RPC_TIMEOUT_MS, &rep, err,
-	                     sizeof(err));
+	int rv = jm_cmdq_call(jm, cmd);
+	if (rv == WR_EFULL || rv == WR_ECLOSED) {
+		jm_rest_error(resp, 503,
+		              rv == WR_EFULL ? "the JobManager is busy: too "
+		                               "many requests wait, try again"
+		                             : "the JobManager is stopping");
+		return false;
+	}
 	if (rv != WR_OK) {
 		jm_rest_error(resp, jm_rest_status(rv),
-		              err[0] ? err : wr_strerror(rv));
-		return NULL;
+		              "the JobManager did not run the request in time "
+		              "(it may still run)");
+		return false;
 	}
-	return rep;
-}
-
-static void
-jm_rest_summary_fields(wr_json *j, const Weir__JobSummary *s)
-{
-	wr_json_kv_str(j, "id", s->id);
-	wr_json_kv_str(j, "name", s->name);
-	wr_json_kv_str(j, "state", s->state);
-	wr_json_kv_int(j, "start_time", (int64_t)s->start_time_ms);
-}
-
-static void
-jm_rest_list(jm_server *jm, wr_http_resp *resp)
-{
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__ListJobs body = WEIR__LIST_JOBS__INIT;
-	body.has_all = 1;
-	body.all = 1;
-	env.body_case = WEIR__ENVELOPE__BODY_LIST_JOBS;
-	env.list_jobs = &body;
-	wr_msg *rep = jm_rest_call(jm, &env, resp);
-	if (rep == NULL)
-		return;
-	const Weir__JobList *l = wr_msg_env(rep)->job_list;
-	wr_json j;
-	wr_json_init(&j, &resp->body);
-	wr_json_obj_begin(&j);
-	wr_json_key(&j, "jobs");
-	wr_json_arr_begin(&j);
-	for (size_t i = 0; l != NULL && i < l->n_jobs; i++) {
-		wr_json_obj_begin(&j);
-		jm_rest_summary_fields(&j, l->jobs[i]);
-		wr_json_obj_end(&j);
+	if (cmd->rv != WR_OK) {
+		jm_rest_error(resp, jm_rest_status(cmd->rv), cmd->err);
+		return false;
 	}
-	wr_json_arr_end(&j);
-	wr_json_obj_end(&j);
-	wr_msg_free(rep);
+	return true;
 }
 
+/* GET /jobs/{id} and /jobs/{id}/checkpoints. */
 static void
-jm_rest_vertices(wr_json *j, const Weir__JobInfo *ji)
+jm_rest_job_get(jm_server *jm, const char *id, bool checkpoints,
+                wr_http_resp *resp)
 {
-	wr_json_key(j, "vertices");
-	wr_json_arr_begin(j);
-	for (size_t v = 0; v < ji->n_vertices; v++) {
-		const Weir__VertexInfo *vi = ji->vertices[v];
-		wr_json_obj_begin(j);
-		wr_json_kv_str(j, "id", vi->id);
-		wr_json_kv_str(j, "name", vi->name ? vi->name : "");
-		wr_json_kv_int(j, "parallelism", vi->parallelism);
-		wr_json_key(j, "subtasks");
-		wr_json_arr_begin(j);
-		for (size_t s = 0; s < vi->n_subtasks; s++) {
-			wr_json_obj_begin(j);
-			wr_json_kv_int(j, "index", vi->subtasks[s]->index);
-			wr_json_kv_str(j, "state", vi->subtasks[s]->state);
-			wr_json_kv_str(j, "taskmanager",
-			               vi->subtasks[s]->taskmanager);
-			wr_json_obj_end(j);
-		}
-		wr_json_arr_end(j);
-		wr_json_obj_end(j);
-	}
-	wr_json_arr_end(j);
-}
-
-static void
-jm_rest_info(jm_server *jm, const char *id, wr_http_resp *resp)
-{
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__JobInfoRequest body = WEIR__JOB_INFO_REQUEST__INIT;
-	body.job_id = (char *)id;
-	env.body_case = WEIR__ENVELOPE__BODY_JOB_INFO_REQ;
-	env.job_info_req = &body;
-	wr_msg *rep = jm_rest_call(jm, &env, resp);
-	if (rep == NULL)
-		return;
-	const Weir__JobInfo *ji = wr_msg_env(rep)->job_info;
-	wr_json j;
-	wr_json_init(&j, &resp->body);
-	wr_json_obj_begin(&j);
-	jm_rest_summary_fields(&j, ji->summary);
-	wr_json_kv_int(&j, "end_time", (int64_t)ji->summary->end_time_ms);
-	wr_json_key(&j, "failure");
-	if (ji->failure)
-		wr_json_str(&j, ji->failure);
-	else
-		wr_json_null(&j);
-	jm_rest_vertices(&j, ji);
-	wr_json_key(&j, "last_checkpoint");
-	if (ji->has_last_checkpoint_id)
-		wr_json_uint(&j, ji->last_checkpoint_id);
-	else
-		wr_json_null(&j);
-	wr_json_obj_end(&j);
-	wr_msg_free(rep);
+	char err[128];
+	if (jm_snap_job(jm->snap, id, checkpoints, &resp->body, err,
+	                sizeof(err)) != WR_OK)
+		jm_rest_error(resp, 404, err);
 }
 
 /* Value of key in a query string "a=1&b=2" into out; false if absent. */
@@ -193,23 +118,19 @@ jm_rest_submit(jm_server *jm, const wr_http_req *req, wr_http_resp *resp)
 	char file[256] = "job.yaml", par[16] = "0";
 	jm_rest_query(req->query, "file", file, sizeof(file));
 	jm_rest_query(req->query, "parallelism", par, sizeof(par));
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__SubmitJob body = WEIR__SUBMIT_JOB__INIT;
-	body.job_yaml = (char *)req->body;
-	body.file_name = file;
-	body.has_parallelism = 1;
-	body.parallelism = (uint32_t)atoi(par);
-	env.body_case = WEIR__ENVELOPE__BODY_SUBMIT_JOB;
-	env.submit_job = &body;
-	wr_msg *rep = jm_rest_call(jm, &env, resp);
-	if (rep == NULL)
+	jm_cmd cmd = {
+	    .kind = JM_CMD_SUBMIT,
+	    .file = file,
+	    .yaml = req->body,
+	    .parallelism = (int)(uint32_t)atoi(par),
+	};
+	if (!jm_rest_cmd(jm, &cmd, resp))
 		return;
 	wr_json j;
 	wr_json_init(&j, &resp->body);
 	wr_json_obj_begin(&j);
-	wr_json_kv_str(&j, "job_id", wr_msg_env(rep)->submit_job_reply->job_id);
+	wr_json_kv_str(&j, "job_id", cmd.new_job_id);
 	wr_json_obj_end(&j);
-	wr_msg_free(rep);
 }
 
 static void
@@ -222,35 +143,11 @@ jm_rest_cancel(jm_server *jm, const char *id, const wr_http_req *req,
 		jm_rest_error(resp, 400, "PATCH /jobs/{id} needs ?mode=cancel");
 		return;
 	}
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__CancelJob body = WEIR__CANCEL_JOB__INIT;
-	body.job_id = (char *)id;
-	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_JOB;
-	env.cancel_job = &body;
-	wr_msg *rep = jm_rest_call(jm, &env, resp);
-	if (rep == NULL)
+	jm_cmd cmd = {.kind = JM_CMD_CANCEL, .job_id = id};
+	if (!jm_rest_cmd(jm, &cmd, resp))
 		return;
 	resp->status = 202;
 	wr_buf_puts(&resp->body, "{}");
-	wr_msg_free(rep);
-}
-
-/* GET /jobs/{id}/checkpoints */
-static void
-jm_rest_checkpoints(jm_server *jm, const char *id, wr_http_resp *resp)
-{
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__CheckpointListRequest body = WEIR__CHECKPOINT_LIST_REQUEST__INIT;
-	body.job_id = (char *)id;
-	env.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_LIST_REQ;
-	env.checkpoint_list_req = &body;
-	wr_msg *rep = jm_rest_call(jm, &env, resp);
-	if (rep == NULL)
-		return;
-	wr_json j;
-	wr_json_init(&j, &resp->body);
-	wr_ckpt_list_json(&j, wr_msg_env(rep)->checkpoint_list);
-	wr_msg_free(rep);
 }
 
 /* The body of POST /jobs/{id}/savepoints and /stop, Flink's names. */
@@ -360,29 +257,23 @@ jm_rest_savepoint(jm_server *jm, const char *id, bool stop_route,
 
 	if (!jm_rest_sp_parse(req, &b, resp))
 		return;
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__TriggerSavepoint body = WEIR__TRIGGER_SAVEPOINT__INIT;
-	body.job_id = (char *)id;
-	body.target_dir = b.dir[0] ? b.dir : NULL;
-	body.has_stop = body.has_drain = 1;
-	body.stop = stop_route || b.flag;
-	body.drain = stop_route && b.flag;
-	env.body_case = WEIR__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
-	env.trigger_savepoint = &body;
-	wr_msg *rep = jm_rest_call(jm, &env, resp);
-	if (rep == NULL)
+	jm_cmd cmd = {
+	    .kind = JM_CMD_SAVEPOINT,
+	    .job_id = id,
+	    .target_dir = b.dir[0] ? b.dir : NULL,
+	    .stop = stop_route || b.flag,
+	    .drain = stop_route && b.flag,
+	};
+	if (!jm_rest_cmd(jm, &cmd, resp))
 		return;
-	const Weir__SavepointReply *sp = wr_msg_env(rep)->savepoint_reply;
-	snprintf(rid, sizeof(rid), "%llu",
-	         (unsigned long long)sp->checkpoint_id);
+	snprintf(rid, sizeof(rid), "%llu", (unsigned long long)cmd.ckpt_id);
 	resp->status = 202;
 	wr_json j;
 	wr_json_init(&j, &resp->body);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "request-id", rid);
-	wr_json_kv_str(&j, "path", sp->path);
+	wr_json_kv_str(&j, "path", cmd.url);
 	wr_json_obj_end(&j);
-	wr_msg_free(rep);
 }
 
 /* Routes /jobs/{id}/{sub}. */
@@ -394,7 +285,7 @@ jm_rest_job_sub(jm_server *jm, const char *id, const char *sub,
 	bool post = strcmp(req->method, "POST") == 0;
 
 	if (strcmp(sub, "checkpoints") == 0 && get)
-		jm_rest_checkpoints(jm, id, resp);
+		jm_rest_job_get(jm, id, true, resp);
 	else if (strcmp(sub, "savepoints") == 0 && post)
 		jm_rest_savepoint(jm, id, false, req, resp);
 	else if (strcmp(sub, "stop") == 0 && post)
@@ -432,11 +323,11 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 	if (sub[0] != '\0')
 		jm_rest_job_sub(jm, id, sub, req, resp);
 	else if (id[0] == '\0' && get)
-		jm_rest_list(jm, resp);
+		jm_snap_list(jm->snap, &resp->body);
 	else if (id[0] == '\0' && strcmp(req->method, "POST") == 0)
 		jm_rest_submit(jm, req, resp);
 	else if (id[0] != '\0' && get)
-		jm_rest_info(jm, id, resp);
+		jm_rest_job_get(jm, id, false, resp);
 	else if (id[0] != '\0' && strcmp(req->method, "PATCH") == 0)
 		jm_rest_cancel(jm, id, req, resp);
 	else

@@ -249,7 +249,7 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 
 /* ---- JobManager (jobmanager/) ----------------------------------------- */
 
-/* RPC clients to TaskManagers, by rpc address (main thread only). */
+/* RPC clients to TaskManagers, by rpc address (tmclients.c). */
 #define JM_MAX_TM_CLIENTS WR_MAX_TASKMANAGERS
 
 /* Checkpoints a job's history keeps (newest first), completed or not. */
@@ -265,9 +265,32 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Deploy and cancel calls wait at most this long for a TaskManager. */
 #define JM_TASK_RPC_TIMEOUT_MS 5000
 
-/* A REST handler waits at most this long for the main thread, which it
- * reaches by RPC to this JobManager's own endpoint. */
-#define JM_REST_RPC_TIMEOUT_MS 15000
+/* Threads that make the JobManager's calls to TaskManagers
+ * (tmclients.c): calls to one TaskManager go one at a time, in order, so
+ * a TaskManager that does not answer holds up one thread, never the loop.
+ */
+#define JM_TMC_WORKERS 8
+
+/* Calls to TaskManagers queued or in flight, and so completion events
+ * waiting for the loop: past it a call fails at once (WR_EFULL). */
+#define JM_TMC_MAX_CALLS 8192
+
+/* Commands (submit, cancel, savepoint) REST handlers queue for the loop;
+ * past it REST answers 503 at once. */
+#define JM_CMDQ_DEPTH 64
+
+/* Commands the loop runs per turn, so RPC requests (heartbeats) between
+ * them wait at most this many. */
+#define JM_CMDQ_BATCH 16
+
+/* A REST handler waits at most this long for the loop to run its
+ * command (504 then; the command may still run). */
+#define JM_REST_CMD_TIMEOUT_MS 10000
+
+/* The loop republishes what GETs read (snapshot.c) at most this long
+ * after a change, and at least this often. */
+#define JM_SNAP_MIN_INTERVAL_MS 20
+#define JM_SNAP_MAX_AGE_MS      100
 
 /* How long a cancelled job waits for its tasks to confirm before it is
  * declared CANCELED anyway (their TaskManager may be gone). */

@@ -77,6 +77,7 @@ struct wr_rpc_server {
 	size_t q_head;
 	size_t q_len;
 	bool closed;
+	bool woken; /* wr_rpc_server_wake: the next wait returns at once */
 
 	wr_rpc_srv_ctx ctxs[WR_RPC_SERVER_CONTEXTS];
 };
@@ -413,7 +414,8 @@ wr_rpc_server_next(wr_rpc_server *srv, int timeout_ms, wr_rpc_req **out)
 			rv = WR_OK;
 			break;
 		}
-		if (timeout_ms == 0 || timed_out) {
+		if (timeout_ms == 0 || timed_out || srv->woken) {
+			srv->woken = false;
 			rv = WR_ETIMEDOUT;
 			break;
 		}
@@ -484,6 +486,15 @@ uint64_t
 wr_rpc_server_bad_frames(const wr_rpc_server *srv)
 {
 	return atomic_load(&srv->bad_frames);
+}
+
+void
+wr_rpc_server_wake(wr_rpc_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	srv->woken = true;
+	pthread_cond_signal(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
 }
 
 void

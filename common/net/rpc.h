@@ -46,6 +46,14 @@ int wr_rpc_server_port(const wr_rpc_server *srv);
  */
 int wr_rpc_server_next(wr_rpc_server *srv, int timeout_ms, wr_rpc_req **out);
 
+/*
+ * Makes the owning thread's wait in wr_rpc_server_next (the current one,
+ * or else the next) return WR_ETIMEDOUT at once: other threads that
+ * queue work for the owner (events, commands) wake it so.
+ * Thread-safe.
+ */
+void wr_rpc_server_wake(wr_rpc_server *srv);
+
 /* The request's envelope; owned by req. */
 struct Weir__Envelope *wr_rpc_req_env(const wr_rpc_req *req);
 

@@ -1,0 +1,517 @@
+/*
+ * jm_test.c - the JobManager's job state machine, checkpoint coordinator
+ * and scheduler without processes: a jm_server with a real registry of
+ * made-up TaskManagers and a fake of the outbound calls (jm_out) that
+ * records them; the tests play the TaskManagers' answers back as the
+ * events and reports the loop would receive.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ckpt.h"
+#include "ckpt_meta.h"
+#include "clock.h"
+#include "err.h"
+#include "fsutil.h"
+#include "jm_int.h"
+#include "metrics.h"
+#include "scheduler.h"
+#include "wrtest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAKE_MAX_CALLS 256
+
+typedef struct fake_call {
+	jm_call_ref ref;
+	bool stop, drain; /* trigger */
+} fake_call;
+
+typedef struct fixture {
+	jm_server jm;
+	char dir[128];
+	fake_call calls[FAKE_MAX_CALLS];
+	int ncalls;
+} fixture;
+
+static fixture *fx; /* the fakes' way back to the running test */
+
+static void
+fake_record(enum jm_call_kind kind, const jm_job *job, const char *tm_id,
+            int vertex, int subtask, uint64_t id, bool orphan)
+{
+	assert_true(fx->ncalls < FAKE_MAX_CALLS);
+	fake_call *c = &fx->calls[fx->ncalls++];
+	memset(c, 0, sizeof(*c));
+	c->ref.kind = kind;
+	snprintf(c->ref.tm_id, sizeof(c->ref.tm_id), "%s", tm_id);
+	memcpy(c->ref.job_id, job->id, sizeof(c->ref.job_id));
+	c->ref.attempt = job->attempt;
+	c->ref.vertex = vertex;
+	c->ref.subtask = subtask;
+	c->ref.ckpt_id = id;
+	c->ref.orphan = orphan;
+}
+
+static int
+fake_deploy(jm_server *jm, const jm_job *job, const jm_task *t)
+{
+	(void)jm;
+	fake_record(JM_CALL_DEPLOY, job, t->slot->tm_id, t->vertex, t->subtask,
+	            0, false);
+	return WR_OK;
+}
+
+static int
+fake_cancel(jm_server *jm, const jm_job *job, const jm_task *t, bool orphan)
+{
+	(void)jm;
+	fake_record(JM_CALL_CANCEL, job, t->slot->tm_id, t->vertex, t->subtask,
+	            0, orphan);
+	return WR_OK;
+}
+
+static int
+fake_trigger(jm_server *jm, const jm_job *job, const jm_slot_ref *tm,
+             const jm_ckpt_info *ck, bool stop, bool drain)
+{
+	(void)jm;
+	fake_record(JM_CALL_TRIGGER, job, tm->tm_id, -1, -1, ck->id, false);
+	fx->calls[fx->ncalls - 1].stop = stop;
+	fx->calls[fx->ncalls - 1].drain = drain;
+	return WR_OK;
+}
+
+static int
+fake_notify(jm_server *jm, const jm_job *job, const jm_slot_ref *tm,
+            uint64_t id)
+{
+	(void)jm;
+	fake_record(JM_CALL_NOTIFY, job, tm->tm_id, -1, -1, id, false);
+	return WR_OK;
+}
+
+static const jm_out fake_out = {
+    .deploy = fake_deploy,
+    .cancel = fake_cancel,
+    .trigger = fake_trigger,
+    .notify = fake_notify,
+};
+
+static void
+add_tm(jm_server *jm, const char *id, uint32_t slots)
+{
+	jm_tm tm;
+	memset(&tm, 0, sizeof(tm));
+	snprintf(tm.id, sizeof(tm.id), "%s", id);
+	snprintf(tm.rpc_address, sizeof(tm.rpc_address), "tcp://%s:1", id);
+	snprintf(tm.data_address, sizeof(tm.data_address), "tcp://%s:2", id);
+	tm.slots_total = tm.slots_free = slots;
+	assert_int_equal(jm_tmreg_register(jm->tms, &tm, wr_mono_ms()), WR_OK);
+}
+
+static int
+setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+	if (f == NULL || wrt_tmpdir(f->dir, sizeof(f->dir), "jm") != 0 ||
+	    wr_cluster_config_load(&f->jm.cfg, NULL, err, sizeof(err)) != WR_OK)
+		return -1;
+	free(f->jm.cfg.ckpt_storage);
+	char url[200];
+	snprintf(url, sizeof(url), "file://%s", f->dir);
+	f->jm.cfg.ckpt_storage = strdup(url);
+	f->jm.metrics = wr_metrics_new();
+	f->jm.tms = jm_tmreg_new(f->jm.metrics, 5000);
+	f->jm.out = &fake_out;
+	f->jm.jobs = jm_jobs_new(&f->jm);
+	add_tm(&f->jm, "tm-a", 1);
+	add_tm(&f->jm, "tm-b", 1);
+	fx = f;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+	jm_jobs_free(f->jm.jobs);
+	jm_tmreg_free(f->jm.tms);
+	wr_metrics_free(f->jm.metrics);
+	wr_cluster_config_free(&f->jm.cfg);
+	wr_rmtree(f->dir);
+	free(f);
+	fx = NULL;
+	return 0;
+}
+
+/* Two vertices of two subtasks: 4 tasks in 2 slots, one per TaskManager. */
+static const char job_yaml[] =
+    "name: t\n"
+    "parallelism: 2\n"
+    "%s"
+    "sources:\n"
+    "  gen:\n"
+    "    datagen: { rate: 10 }\n"
+    "nodes:\n"
+    "  - id: per_product\n"
+    "    from: gen\n"
+    "    key_by: [product_id]\n"
+    "    reduce: { n: count() }\n"
+    "  - id: out\n"
+    "    from: per_product\n"
+    "    sink: { file: { path: /tmp/weir-jm-test-out } }\n";
+
+static jm_job *
+submit(fixture *f, const char *extra)
+{
+	char yaml[2048], id[33], err[1024] = "";
+	snprintf(yaml, sizeof(yaml), job_yaml, extra);
+	jm_submit_opts o = {.file = WRT_JOB_FILE, .yaml = yaml};
+	int rv = jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err));
+	if (rv != WR_OK)
+		fail_msg("submit: %s", err);
+	jm_job *job = jm_jobs_find(f->jm.jobs, id);
+	assert_non_null(job);
+	return job;
+}
+
+/* Calls of kind recorded from index from on; *last the last one. */
+static int
+count_calls(fixture *f, int from, enum jm_call_kind kind, fake_call **last)
+{
+	int n = 0;
+	for (int i = from; i < f->ncalls; i++)
+		if (f->calls[i].ref.kind == kind) {
+			n++;
+			if (last != NULL)
+				*last = &f->calls[i];
+		}
+	return n;
+}
+
+/* Every deploy from index from on answered with rv. */
+static void
+answer_deploys(fixture *f, int from, int rv)
+{
+	for (int i = from; i < f->ncalls; i++) {
+		if (f->calls[i].ref.kind != JM_CALL_DEPLOY)
+			continue;
+		jm_call_done d = {
+		    .ref = f->calls[i].ref, .rv = rv, .called = true};
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+}
+
+static void
+report_all(fixture *f, jm_job *job, enum jm_task_state st)
+{
+	for (int i = 0; i < job->ntasks; i++) {
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d/%d", job->tasks[i].vertex,
+		         job->tasks[i].subtask);
+		jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, tid, st,
+		                   NULL);
+	}
+}
+
+static void
+test_submit_deploy_running(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "");
+	assert_int_equal(job->ntasks, 4);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	/* submit queued a deploy per task and waited for none */
+	assert_int_equal(count_calls(f, 0, JM_CALL_DEPLOY, NULL), 4);
+	assert_int_equal(job->tasks[0].state, JM_TASK_DEPLOYING);
+	answer_deploys(f, 0, WR_OK);
+	assert_int_equal(job->tasks[0].state, JM_TASK_DEPLOYING);
+	report_all(f, job, JM_TASK_RUNNING);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	for (int i = 0; i < job->ntasks; i++)
+		assert_int_equal(job->tasks[i].state, JM_TASK_RUNNING);
+	/* one slot on each TaskManager */
+	assert_string_not_equal(job->slots[0].tm_id, job->slots[1].tm_id);
+	jm_tmreg_totals t = jm_tmreg_get_totals(f->jm.tms);
+	assert_int_equal(t.slots_free, 0);
+}
+
+static void
+test_failure_restarts_and_redeploys(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(
+	    f, "restart: { strategy: fixed_delay, delay: 0s, attempts: 3 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int mark = f->ncalls;
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, "1/0",
+	                   JM_TASK_FAILED, "boom");
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->restarts, 1);
+	assert_non_null(strstr(job->failure, "boom"));
+	/* the three others are told to stop */
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 3);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	/* not before every task ended */
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 1);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	uint32_t attempt = job->attempt;
+	report_all(f, job, JM_TASK_CANCELED);
+	mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 1);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->attempt, attempt + 1);
+	fake_call *last = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, &last), 4);
+	assert_int_equal(last->ref.attempt, attempt + 1);
+	/* a late answer of the first attempt changes nothing */
+	jm_call_done d = {.ref = f->calls[0].ref, .rv = WR_ETIMEDOUT};
+	jm_jobs_call_done(f->jm.jobs, &d);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->tasks[0].state, JM_TASK_DEPLOYING);
+}
+
+static void
+test_deploy_timeout_cancels_the_task(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "restart: { strategy: none }\n");
+	int mark = f->ncalls;
+	/* task 0/1's deploy got no answer, the others went through */
+	for (int i = 0; i < mark; i++) {
+		jm_call_done d = {.ref = f->calls[i].ref, .called = true};
+		bool late = d.ref.vertex == 0 && d.ref.subtask == 1;
+		d.rv = late ? WR_ETIMEDOUT : WR_OK;
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	/* that task is cancelled on its TaskManager (an orphan otherwise),
+	 * and the attempt failed as before */
+	int orphans = 0;
+	for (int i = mark; i < f->ncalls; i++)
+		if (f->calls[i].ref.kind == JM_CALL_CANCEL &&
+		    f->calls[i].ref.orphan) {
+			orphans++;
+			assert_int_equal(f->calls[i].ref.vertex, 0);
+			assert_int_equal(f->calls[i].ref.subtask, 1);
+			assert_string_equal(f->calls[i].ref.tm_id,
+			                    job->slots[1].tm_id);
+		}
+	assert_int_equal(orphans, 1);
+	assert_int_equal(job->state, JM_JOB_FAILING);
+	assert_non_null(strstr(job->failure, "deployment failed: task 0/1"));
+	assert_non_null(strstr(job->failure, wr_strerror(WR_ETIMEDOUT)));
+	/* the others confirm: FAILED, slots back */
+	report_all(f, job, JM_TASK_CANCELED);
+	assert_int_equal(job->state, JM_JOB_FAILED);
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 2);
+}
+
+static void
+test_cancel_unanswered_counts_task_gone(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int mark = f->ncalls;
+	char err[128];
+	assert_int_equal(jm_jobs_cancel(f->jm.jobs, job->id, err, sizeof(err)),
+	                 WR_OK);
+	assert_int_equal(job->state, JM_JOB_CANCELLING);
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 4);
+	for (int i = mark; i < f->ncalls; i++) {
+		jm_call_done d = {.ref = f->calls[i].ref, .called = true};
+		d.rv = strcmp(d.ref.tm_id, "tm-a") == 0 ? WR_ETIMEDOUT : WR_OK;
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	/* tm-a's tasks are gone with it; tm-b's report */
+	assert_int_equal(job->state, JM_JOB_CANCELLING);
+	for (int i = 0; i < job->ntasks; i++)
+		if (strcmp(job->tasks[i].slot->tm_id, "tm-b") == 0) {
+			char tid[16];
+			snprintf(tid, sizeof(tid), "%d/%d",
+			         job->tasks[i].vertex, job->tasks[i].subtask);
+			jm_jobs_task_state(f->jm.jobs, job->id, job->attempt,
+			                   tid, JM_TASK_CANCELED, NULL);
+		}
+	assert_int_equal(job->state, JM_JOB_CANCELED);
+}
+
+/* Every task acks checkpoint id. */
+static void
+ack_all(fixture *f, jm_job *job, uint64_t id)
+{
+	for (int i = 0; i < job->ntasks; i++) {
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d/%d", job->tasks[i].vertex,
+		         job->tasks[i].subtask);
+		wr_ckpt_meta *part =
+		    wr_ckpt_meta_new(job->id, "", id, 0, false, 1);
+		jm_ckpt_ack(f->jm.jobs, job->id, tid, id, part, 3, 10);
+		wr_ckpt_meta_free(part);
+	}
+}
+
+static const jm_ckpt_info *
+newest(fixture *f, jm_job *job)
+{
+	const jm_ckpt_info *v;
+	size_t n;
+	jm_ckpt_stats st;
+	char err[64];
+	assert_int_equal(jm_jobs_checkpoints(f->jm.jobs, job->id, &v, &n, &st,
+	                                     err, sizeof(err)),
+	                 WR_OK);
+	assert_true(n > 0);
+	return &v[0];
+}
+
+static void
+test_checkpoint_trigger_ack_complete_notify(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "checkpointing: { interval: 100ms }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 150);
+	/* one trigger per TaskManager running a source task */
+	fake_call *trig = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, &trig), 2);
+	uint64_t id = trig->ref.ckpt_id;
+	assert_int_equal(newest(f, job)->status, JM_CKPT_IN_PROGRESS);
+	for (int i = mark; i < f->ncalls; i++) {
+		jm_call_done d = {.ref = f->calls[i].ref, .rv = WR_OK};
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	mark = f->ncalls;
+	ack_all(f, job, id);
+	const jm_ckpt_info *ck = newest(f, job);
+	assert_int_equal(ck->status, JM_CKPT_COMPLETED);
+	assert_int_equal(ck->acks, 4);
+	assert_int_equal(ck->size_bytes, 40);
+	/* complete only once _metadata is written; then every TaskManager
+	 * is told */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s/chk-%llu/_metadata", f->dir,
+	         job->id, (unsigned long long)id);
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	fclose(fp);
+	fake_call *n = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_NOTIFY, &n), 2);
+	assert_int_equal(n->ref.ckpt_id, id);
+}
+
+static void
+test_checkpoint_trigger_answers(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(
+	    f, "checkpointing: { interval: 100ms, tolerable_failed: 5 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int64_t now = wr_mono_ms();
+	/* "not every task runs" from one TaskManager: skipped once both
+	 * answered, not counted */
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, now + 150);
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, NULL), 2);
+	jm_call_done d = {.ref = f->calls[mark].ref, .rv = WR_EAGAIN};
+	snprintf(d.err, sizeof(d.err), "not every task runs");
+	jm_jobs_call_done(f->jm.jobs, &d);
+	assert_int_equal(newest(f, job)->status, JM_CKPT_IN_PROGRESS);
+	d.ref = f->calls[mark + 1].ref;
+	d.rv = WR_OK;
+	jm_jobs_call_done(f->jm.jobs, &d);
+	const jm_ckpt_info *ck = newest(f, job);
+	assert_int_equal(ck->status, JM_CKPT_FAILED);
+	assert_non_null(strstr(ck->failure, "skipped"));
+	assert_non_null(strstr(ck->failure, "not every task runs"));
+	/* a refused trigger fails the next one at once */
+	mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, now + 400);
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, NULL), 2);
+	d.ref = f->calls[mark].ref;
+	d.rv = WR_EINVAL;
+	snprintf(d.err, sizeof(d.err), "disk full");
+	jm_jobs_call_done(f->jm.jobs, &d);
+	ck = newest(f, job);
+	assert_int_equal(ck->status, JM_CKPT_FAILED);
+	assert_non_null(strstr(ck->failure, "trigger failed"));
+	assert_non_null(strstr(ck->failure, "disk full"));
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+}
+
+static void
+test_scheduler(void **state)
+{
+	fixture *f = *state;
+	add_tm(&f->jm, "tm-c", 4);
+	jm_job job;
+	memset(&job, 0, sizeof(job));
+	wr_jobspec spec = {.name = "s"};
+	job.spec = &spec;
+	job.nslots = 3;
+	jm_slot_ref slots[7];
+	job.slots = slots;
+	uint32_t free_slots;
+	char err[256] = "";
+	/* spread: the TaskManager with the most free slots first */
+	assert_int_equal(
+	    jm_sched_allocate(f->jm.tms, &job, &free_slots, err, sizeof(err)),
+	    WR_OK);
+	assert_true(job.slots_held);
+	assert_string_equal(slots[0].tm_id, "tm-c");
+	assert_string_equal(slots[1].tm_id, "tm-c");
+	assert_int_equal(slots[1].index, 1);
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 3);
+	jm_sched_release(f->jm.tms, &job);
+	jm_sched_release(f->jm.tms, &job); /* once */
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 6);
+	/* a TaskManager that did not answer is left out; all or nothing */
+	jm_tmreg_set_unreachable(f->jm.tms, "tm-c");
+	assert_int_equal(
+	    jm_sched_allocate(f->jm.tms, &job, &free_slots, err, sizeof(err)),
+	    WR_EFULL);
+	assert_int_equal(free_slots, 2);
+	assert_non_null(strstr(err, "needs 3 slots but only 2 are free"));
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 6);
+	job.nslots = 2;
+	assert_int_equal(
+	    jm_sched_allocate(f->jm.tms, &job, &free_slots, NULL, 0), WR_OK);
+	assert_string_not_equal(slots[0].tm_id, "tm-c");
+	assert_string_not_equal(slots[1].tm_id, "tm-c");
+	jm_sched_release(f->jm.tms, &job);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_submit_deploy_running, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_failure_restarts_and_redeploys,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_deploy_timeout_cancels_the_task, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_cancel_unanswered_counts_task_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_checkpoint_trigger_ack_complete_notify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_trigger_answers,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scheduler, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
