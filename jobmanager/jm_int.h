@@ -47,6 +47,11 @@ typedef struct jm_server {
 	/* The checkpoint storage (checkpoints.storage), or NULL when it
 	 * cannot be opened (logged at start). */
 	struct wr_objstore *store;
+	/* The job store (jobstore.h), NULL when the storage cannot be
+	 * opened; and this JobManager's epoch (mode none: the job store's
+	 * counter, one more on every start). */
+	struct jm_jobstore *jobstore;
+	uint64_t epoch;
 } jm_server;
 
 /* Answers one request. @thread main */
@@ -85,10 +90,18 @@ int jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t);
  * @thread main */
 struct wr_rpc_client *jm_tm_client_get(jm_server *jm, const char *address);
 
-/* Writes the job's graph and status to the checkpoint storage
- * (<storage>/<job-id>/job.yaml and status.json), so a later JobManager can
- * resume it. Failures are logged, not fatal. @thread main */
-void jm_store_job(jm_server *jm, const jm_job *job);
+/* Writes the job's entry to the job store (jobstore.h), or removes it
+ * once the job is terminal, so a later JobManager recovers it. Failures
+ * are logged and returned (reason in err when not NULL). @thread main */
+int jm_store_job(jm_server *jm, const jm_job *job, char *err, size_t errlen);
+
+/* Recovers every job of the job store (a JobManager start). */
+void jm_store_recover(jm_server *jm);
+
+/* Cancels every task of job on every live TaskManager (the tasks a
+ * previous JobManager left running); ending[k] is set for each task k a
+ * TaskManager ran (it reports CANCELED once it ended). @thread main */
+void jm_rpc_cancel_leftovers(jm_server *jm, const jm_job *job, bool *ending);
 
 /* Registers the REST routes on jm->http (rest.c), and those under /jobs
  * (rest_jobs.c). */

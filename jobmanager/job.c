@@ -14,6 +14,7 @@
 #include "err.h"
 #include "id.h"
 #include "jm_int.h"
+#include "jobstore.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -88,6 +89,9 @@ jm_job_free(jm_job *job)
 	free(job->failure);
 	free(job->slots);
 	free(job->tasks);
+	for (size_t i = 0; i < job->nrecover_tms; i++)
+		free(job->recover_tms[i]);
+	free(job->recover_tms);
 	free(job);
 }
 
@@ -199,7 +203,7 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 		job->end_ms = wr_wall_ms();
 		jm_job_release_slots(jobs, job);
 	}
-	jm_store_job(jobs->jm, job);
+	jm_store_job(jobs->jm, job, NULL, 0);
 }
 
 /* Asks every task that has not ended to stop. */
@@ -387,6 +391,7 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	job->file = wr_xstrdup(file);
 	job->yaml = wr_xstrdup(yaml);
 	job->parallelism_override = p;
+	job->allow_non_restored = o->allow_non_restored;
 	job->start_ms = wr_wall_ms();
 	job->state = JM_JOB_CREATED;
 	jm_job_set_tasks(job);
@@ -395,6 +400,16 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 fail:
 	jm_job_free(job);
 	return rv;
+}
+
+static void
+jm_job_push(jm_jobs *jobs, jm_job *job)
+{
+	if (jobs->n == jobs->cap) {
+		jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
+		jobs->v = wr_xrealloc(jobs->v, jobs->cap * sizeof(*jobs->v));
+	}
+	jobs->v[jobs->n++] = job;
 }
 
 int
@@ -407,16 +422,24 @@ jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
 		return rv;
 	if (job->ck != NULL && job->savepoint_url != NULL)
 		jm_ckpt_restored(job->ck, job->savepoint_url);
-	if (jobs->n == jobs->cap) {
-		jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
-		jobs->v = wr_xrealloc(jobs->v, jobs->cap * sizeof(*jobs->v));
+	/* Durable before it is acknowledged: a JobManager that crashes next
+	 * recovers it. */
+	char serr[512] = "";
+	if ((rv = jm_store_job(jobs->jm, job, serr, sizeof(serr))) != WR_OK) {
+		snprintf(errbuf, errlen,
+		         "cannot record the job in the job "
+		         "store: %s",
+		         serr);
+		jm_job_release_slots(jobs, job);
+		jm_job_free(job);
+		return rv;
 	}
-	jobs->v[jobs->n++] = job;
+	jm_job_push(jobs, job);
+	jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
 	memcpy(job_id, job->id, sizeof(job->id));
 	wr_log(WR_LOG_INFO, "JOB-SUBMITTED",
 	       "job=%s name=%s vertices=%d tasks=%d slots=%d", job->id,
 	       job->name, job->plan->nvertices, job->ntasks, job->nslots);
-	jm_store_job(jobs->jm, job);
 	char derr[512] = "";
 	jm_job_set_state(jobs, job, JM_JOB_RUNNING);
 	if (jm_job_deploy(jobs, job, derr, sizeof(derr)) != WR_OK) {
@@ -518,6 +541,45 @@ jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
 	}
 }
 
+/* A recovered job waits for the TaskManagers its previous attempt ran on
+ * (they register again within a heartbeat of a JobManager restart), at
+ * most until its deadline: then it takes whatever slots are free. */
+static bool
+jm_job_recovery_ready(jm_jobs *jobs, const jm_job *job, int64_t now_ms)
+{
+	if (!job->recovered || now_ms >= job->recover_deadline_ms)
+		return true;
+	for (size_t i = 0; i < job->nrecover_tms; i++)
+		if (!jm_tmreg_responsive(jobs->jm->tms, job->recover_tms[i], 0,
+		                         0))
+			return false;
+	return true;
+}
+
+/* The previous JobManager's attempt of a recovered job must not keep
+ * running (or committing) beside the next one: its tasks are cancelled
+ * and waited for as a restart waits for its tasks (their CANCELED reports
+ * carry that attempt; JM_CANCEL_TIMEOUT_MS at most). True while some
+ * are still ending. */
+static bool
+jm_job_cancel_leftovers(jm_jobs *jobs, jm_job *job, int64_t now_ms)
+{
+	if (!job->recovered)
+		return false;
+	job->recovered = false;
+	bool *ending = wr_xcalloc((size_t)job->ntasks, sizeof(bool));
+	jm_rpc_cancel_leftovers(jobs->jm, job, ending);
+	bool any = false;
+	for (int k = 0; k < job->ntasks; k++)
+		if (ending[k]) {
+			job->tasks[k].state = JM_TASK_RUNNING;
+			any = true;
+		}
+	free(ending);
+	job->cancel_deadline_ms = now_ms + JM_CANCEL_TIMEOUT_MS;
+	return any;
+}
+
 /* Redeploys every task of a RESTARTING job whose tasks all ended, from
  * the latest checkpoint, once the restart delay passed and slots are
  * free (on the remaining TaskManagers or returning ones). */
@@ -527,7 +589,9 @@ jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 	for (int k = 0; k < job->ntasks; k++)
 		if (!jm_task_terminal(job->tasks[k].state))
 			return;
-	if (now_ms < job->restart_at_ms)
+	if (now_ms < job->restart_at_ms ||
+	    !jm_job_recovery_ready(jobs, job, now_ms) ||
+	    jm_job_cancel_leftovers(jobs, job, now_ms))
 		return;
 	jm_job_release_slots(jobs, job);
 	uint32_t free_slots = 0;
@@ -617,4 +681,114 @@ jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 		       JM_CANCEL_TIMEOUT_MS);
 		jm_job_settle(jobs, job);
 	}
+}
+
+/* A job the store holds but this JobManager cannot run again: listed
+ * FAILED with the reason; its entry stays for the operator to read. */
+static void
+jm_job_recover_failed(jm_jobs *jobs, const jm_jobstore_entry *e,
+                      const char *reason)
+{
+	jm_job *job = wr_xcalloc(1, sizeof(*job));
+	memcpy(job->id, e->id, sizeof(job->id));
+	job->name = wr_xstrdup(e->name ? e->name : "(unknown)");
+	job->file = wr_xstrdup(e->file ? e->file : "");
+	job->yaml = wr_xstrdup(e->yaml ? e->yaml : "");
+	job->start_ms = e->start_ms;
+	job->end_ms = wr_wall_ms();
+	job->attempt = e->attempt;
+	job->failure = wr_xstrdup(reason);
+	job->state = JM_JOB_FAILED;
+	wr_log(WR_LOG_ERROR, "JOB-RECOVER-FAILED", "job=%s: %s", job->id,
+	       reason);
+	jm_job_push(jobs, job);
+}
+
+/* The parts of a recovered job that come from its entry. */
+static void
+jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
+{
+	memcpy(job->id, e->id, sizeof(job->id));
+	job->nslots = wr_plan_slots_needed(job->plan);
+	job->slots = wr_xcalloc((size_t)job->nslots, sizeof(jm_slot_ref));
+	if (job->spec->checkpointing.interval_ms > 0)
+		job->ck = jm_ckpt_new(jobs->jm, job);
+	const char *labels[] = {"job", job->id, NULL};
+	job->m_restarts = wr_metrics_get(
+	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
+	    "Restarts of a job after failures", labels);
+	job->name = wr_xstrdup(job->spec->name);
+	job->file = wr_xstrdup(e->file);
+	job->yaml = wr_xstrdup(e->yaml);
+	job->parallelism_override = e->parallelism_override;
+	job->allow_non_restored = e->allow_non_restored;
+	if (e->from_savepoint != NULL)
+		job->savepoint_url = wr_xstrdup(e->from_savepoint);
+	job->start_ms = e->start_ms;
+	job->attempt = e->attempt;
+	job->restarts = e->restarts;
+	if (e->failure != NULL)
+		job->failure = wr_xstrdup(e->failure);
+	if (job->ck != NULL)
+		jm_ckpt_recover(job->ck, e->checkpoint_id, e->checkpoint_url,
+		                e->checkpoint_is_savepoint,
+		                e->next_checkpoint_id);
+	job->recover_tms = wr_xcalloc(e->ntms + 1, sizeof(char *));
+	for (size_t i = 0; i < e->ntms; i++)
+		job->recover_tms[job->nrecover_tms++] = wr_xstrdup(e->tms[i]);
+	jm_job_set_tasks(job);
+	for (int k = 0; k < job->ntasks; k++)
+		job->tasks[k].state = JM_TASK_CANCELED;
+}
+
+void
+jm_jobs_recover(jm_jobs *jobs, const jm_jobstore_entry *e)
+{
+	char err[1024] = "", why[1200];
+	if (e->corrupt != NULL) {
+		jm_job_recover_failed(jobs, e, e->corrupt);
+		return;
+	}
+	if (jm_jobs_find(jobs, e->id) != NULL)
+		return;
+	jm_job *job = wr_xcalloc(1, sizeof(*job));
+	int rv = wr_jobspec_parse(e->file, e->yaml, strlen(e->yaml),
+	                          e->parallelism_override, &job->spec, err,
+	                          sizeof(err));
+	if (rv == WR_OK)
+		rv = jm_job_check_runnable(job->spec, err, sizeof(err));
+	if (rv == WR_OK)
+		rv = wr_plan_build(job->spec, &job->plan, err, sizeof(err));
+	if (rv != WR_OK) {
+		jm_job_free(job);
+		snprintf(why, sizeof(why), "cannot recover the job: %s", err);
+		jm_job_recover_failed(jobs, e, why);
+		return;
+	}
+	jm_job_recover_fields(jobs, job, e);
+	jm_job_push(jobs, job);
+	int64_t now = wr_mono_ms();
+	job->state = JM_JOB_RESTARTING;
+	uint64_t ck_id = 0;
+	const char *ck_url = NULL;
+	bool sp;
+	jm_ckpt_latest(job->ck, &ck_id, &ck_url, &sp);
+	wr_log(WR_LOG_INFO, "JOB-RECOVERED",
+	       "job=%s name=%s was %s (epoch %llu), attempt %u; restarts "
+	       "from %s; checkpoint ids from %llu",
+	       job->id, job->name, e->state, (unsigned long long)e->epoch,
+	       job->attempt, ck_url ? ck_url : "nothing (no checkpoint)",
+	       (unsigned long long)jm_ckpt_next_id(job->ck));
+	if (strcmp(e->state, "CANCELLING") == 0 ||
+	    strcmp(e->state, "FAILING") == 0) {
+		/* it was ending: it ends, it does not run again */
+		jm_job_set_state(jobs, job,
+		                 e->state[0] == 'C' ? JM_JOB_CANCELED
+		                                    : JM_JOB_FAILED);
+		return;
+	}
+	job->recovered = true;
+	job->restart_at_ms = job->cancel_deadline_ms = now;
+	job->recover_deadline_ms = now + jobs->jm->cfg.jm_heartbeat_timeout_ms;
+	jm_store_job(jobs->jm, job, NULL, 0);
 }

@@ -69,7 +69,16 @@ typedef struct jm_job {
 	uint64_t restarts;
 	int64_t restart_at_ms; /* RESTARTING: redeploy then (monotonic) */
 	bool stopping;         /* stop-with-savepoint: ends FINISHED */
+	bool allow_non_restored;
 	struct wr_metric *m_restarts;
+	/* Recovered from the job store (jobstore.h): the TaskManagers of the
+	 * previous JobManager's attempt, waited for until recover_deadline_ms
+	 * (monotonic), whose leftover tasks are cancelled before the first
+	 * deployment. */
+	bool recovered;
+	int64_t recover_deadline_ms;
+	char **recover_tms;
+	size_t nrecover_tms;
 } jm_job;
 
 struct jm_server;
@@ -127,6 +136,14 @@ void jm_jobs_fail(jm_jobs *jobs, jm_job *job, const char *reason);
 void jm_jobs_stop_done(jm_jobs *jobs, jm_job *job);
 
 struct jm_server *jm_jobs_server(jm_jobs *jobs);
+
+/* Re-creates a job from its job-store entry (a JobManager start): same id
+ * and name, RESTARTING; it redeploys at attempt + 1 from the entry's
+ * checkpoint once its TaskManagers registered again (or a heartbeat
+ * timeout passed) and slots are free. An entry that is corrupt or whose
+ * job no longer parses is listed FAILED with the reason. */
+struct jm_jobstore_entry;
+void jm_jobs_recover(jm_jobs *jobs, const struct jm_jobstore_entry *e);
 
 /* Counts per state, for /overview. @thread main */
 void jm_jobs_counts(jm_jobs *jobs, int counts[JM_JOB_FINISHED + 1]);

@@ -113,7 +113,8 @@ typedef struct jm_info_mem {
 static void
 jm_rpc_info_vertices(const jm_job *job, jm_info_mem *m)
 {
-	int nv = job->plan->nvertices;
+	/* no plan: a job the job store held but that cannot run again */
+	int nv = job->plan != NULL ? job->plan->nvertices : 0;
 	m->verts = wr_xcalloc((size_t)nv, sizeof(*m->verts));
 	m->vptrs = wr_xcalloc((size_t)nv, sizeof(*m->vptrs));
 	m->subs = wr_xcalloc((size_t)job->ntasks, sizeof(*m->subs));
@@ -179,7 +180,7 @@ jm_rpc_info(jm_server *jm, wr_rpc_req *req, const Weir__JobInfoRequest *m)
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__JobInfo body = WEIR__JOB_INFO__INIT;
 	body.summary = &sum;
-	body.n_vertices = (size_t)job->plan->nvertices;
+	body.n_vertices = job->plan != NULL ? (size_t)job->plan->nvertices : 0;
 	body.vertices = mem.vptrs;
 	body.failure = job->failure;
 	body.has_last_checkpoint_id =
@@ -465,4 +466,47 @@ jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t)
 		       "job=%s task %s on %s: %s", job->id, task_id,
 		       t->slot->tm_id, wr_strerror(rv));
 	return rv;
+}
+
+void
+jm_rpc_cancel_leftovers(jm_server *jm, const jm_job *job, bool *ending)
+{
+	jm_tm *tms = wr_xcalloc(WR_MAX_TASKMANAGERS, sizeof(*tms));
+	size_t n = jm_tmreg_snapshot(jm->tms, tms, WR_MAX_TASKMANAGERS);
+	int cancelled = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!tms[i].alive || !jm_tm_reachable(jm, tms[i].id))
+			continue;
+		wr_rpc_client *cli = jm_tm_client_get(jm, tms[i].rpc_address);
+		for (int k = 0; cli != NULL && k < job->ntasks; k++) {
+			char task_id[32], err[256] = "";
+			snprintf(task_id, sizeof(task_id), "%d/%d",
+			         job->tasks[k].vertex, job->tasks[k].subtask);
+			Weir__Envelope env = WEIR__ENVELOPE__INIT;
+			Weir__CancelTask body = WEIR__CANCEL_TASK__INIT;
+			body.job_id = (char *)job->id;
+			body.task_id = task_id;
+			env.body_case = WEIR__ENVELOPE__BODY_CANCEL_TASK;
+			env.cancel_task = &body;
+			wr_msg *rep = NULL;
+			int rv = wr_rpc_call(cli, &env, JM_CKPT_RPC_TIMEOUT_MS,
+			                     &rep, err, sizeof(err));
+			wr_msg_free(rep);
+			if (rv == WR_OK) { /* WR_ENOENT: none there */
+				ending[k] = true;
+				cancelled++;
+			}
+			if (rv == WR_ETIMEDOUT || rv == WR_EUNREACHABLE ||
+			    rv == WR_ECONNREFUSED) {
+				jm_tm_call_failed(jm, tms[i].id, rv);
+				break;
+			}
+		}
+	}
+	if (cancelled > 0)
+		wr_log(WR_LOG_INFO, "JOB-LEFTOVERS",
+		       "job=%s: cancelled %d task(s) the previous JobManager "
+		       "left running",
+		       job->id, cancelled);
+	free(tms);
 }

@@ -6,6 +6,7 @@
  * TaskManagers whose heartbeats stopped. REST is served by nng's threads.
  */
 #include "jm_int.h"
+#include "jobstore.h"
 
 #include "objstore.h"
 
@@ -63,6 +64,34 @@ jm_self_client(jm_server *jm)
 	return wr_rpc_client_new(jm->self_address, 0, &jm->self);
 }
 
+/* The job store in the checkpoint storage (mode none), this
+ * JobManager's epoch from its counter, and the jobs it holds recovered
+ * (they redeploy once TaskManagers register). */
+static void
+jm_open_jobstore(jm_server *jm)
+{
+	char err[512] = "";
+	if (jm_jobstore_open_objstore(jm->cfg.ckpt_storage, &jm->jobstore, err,
+	                              sizeof(err)) != WR_OK) {
+		wr_log(WR_LOG_ERROR, "JM-JOBSTORE",
+		       "job store in %s: %s; jobs will not survive a restart",
+		       jm->cfg.ckpt_storage, err);
+		jm->jobstore = NULL;
+		return;
+	}
+	if (jm_jobstore_begin(jm->jobstore, &jm->epoch, err, sizeof(err)) !=
+	    WR_OK) {
+		/* writes will fail too: submits are refused with the reason */
+		wr_log(WR_LOG_ERROR, "JM-JOBSTORE",
+		       "job store in %s: cannot take an epoch: %s",
+		       jm->cfg.ckpt_storage, err);
+		return;
+	}
+	wr_log(WR_LOG_INFO, "JM-EPOCH", "epoch %llu (job store in %s)",
+	       (unsigned long long)jm->epoch, jm->cfg.ckpt_storage);
+	jm_store_recover(jm);
+}
+
 /* The REST handlers (rest.c) on jm->http. */
 static int
 jm_routes(void *arg, wr_http_server *srv)
@@ -99,6 +128,7 @@ jm_start(void *arg)
 		       jm->cfg.ckpt_storage, serr);
 		jm->store = NULL;
 	}
+	jm_open_jobstore(jm);
 	jm->clients = wr_xcalloc(JM_MAX_TM_CLIENTS, sizeof(jm_tm_client));
 	wr_metric_set(wr_metrics_get(jm->metrics, WR_METRIC_GAUGE,
 	                             "weir_jobmanager_leader",
@@ -159,6 +189,7 @@ jm_stop(void *arg, bool started)
 		wr_rpc_client_free(jm->clients[i].cli);
 	free(jm->clients);
 	jm_jobs_free(jm->jobs);
+	jm_jobstore_close(jm->jobstore);
 	wr_objstore_close(jm->store);
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);
