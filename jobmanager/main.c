@@ -81,10 +81,14 @@ jm_open_jobstore(jm_server *jm)
 	}
 	if (jm_jobstore_begin(jm->jobstore, &jm->epoch, err, sizeof(err)) !=
 	    WR_OK) {
-		/* writes will fail too: submits are refused with the reason */
+		/* As with storage that cannot be opened: jobs run (their
+		 * checkpoints fail with the reason), not durably. */
 		wr_log(WR_LOG_ERROR, "JM-JOBSTORE",
-		       "job store in %s: cannot take an epoch: %s",
+		       "job store in %s: cannot take an epoch: %s; no job "
+		       "recovered, jobs will not survive a restart",
 		       jm->cfg.ckpt_storage, err);
+		jm_jobstore_close(jm->jobstore);
+		jm->jobstore = NULL;
 		return;
 	}
 	wr_log(WR_LOG_INFO, "JM-EPOCH", "epoch %llu (job store in %s)",
