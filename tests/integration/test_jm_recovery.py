@@ -7,8 +7,10 @@ runs while records arrive; a second job is submitted and acknowledged just
 before the SIGKILL, a third cancelled before it. The JobManager is started
 again on the same weir.yaml: the first two jobs come back with their ids
 and run, checkpoint ids continue above every id the killed JobManager
-used, the cancelled job stays gone, and the committed output equals a
-failure-free run exactly. Prints the time from restart to RUNNING.
+used, the tasks the killed JobManager left running are cancelled before
+the recovered attempt deploys, the cancelled job stays gone, and the
+committed output equals a failure-free run exactly. Prints the time from
+restart to RUNNING.
 """
 import json
 import os
@@ -71,6 +73,10 @@ def test_jm_sigkill_recovers_jobs():
         check(re.search(r"JOB-RECOVERED job=%s" % job, log) and
               re.search(r"JOB-RECOVERED job=%s" % late, log),
               "no JOB-RECOVERED lines:\n" + log[-3000:])
+        # the killed JobManager's attempt was still running: cancelled
+        # (queued calls, answered as events) before attempt + 1
+        check(re.search(r"JOB-LEFTOVERS job=%s: [1-9]\d* task" % job, log),
+              "the leftover tasks were not cancelled:\n" + log[-3000:])
         for i in range(half + 400, len(recs), 400):
             c.produce("ev", recs[i:i + 400])
         c.produce("ev", flush_records(max(r["ts"] for r in recs)))
