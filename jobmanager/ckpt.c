@@ -43,6 +43,7 @@ struct jm_ckpt_coord {
 	jm_server *jm;
 	jm_job *job;
 	uint64_t next_id;
+	uint64_t id_mark; /* ids below are reserved in the job store */
 	jm_ckpt_info hist[JM_CKPT_HISTORY]; /* newest first */
 	size_t nhist;
 	/* the checkpoint in progress: hist[0] when pending */
@@ -333,6 +334,27 @@ jm_ckpt_start(jm_jobs *jobs, jm_ckpt_coord *c, uint64_t id, const char *url,
 	       url);
 }
 
+/* Checkpoint ids are reserved in the job store in blocks of this many
+ * before they are used: a restarted JobManager continues above every id
+ * its predecessor may have triggered, at the cost of one store write per
+ * block. */
+#define JM_CKPT_ID_BLOCK 64
+
+/* Reserves the next id (and the block after it) unless it already is.
+ * False when the job store cannot be written. */
+static bool
+jm_ckpt_reserve(jm_ckpt_coord *c)
+{
+	if (c->next_id < c->id_mark)
+		return true;
+	uint64_t old = c->id_mark;
+	c->id_mark = c->next_id + JM_CKPT_ID_BLOCK;
+	if (jm_store_job(c->jm, c->job, NULL, 0) == WR_OK)
+		return true;
+	c->id_mark = old;
+	return false;
+}
+
 void
 jm_ckpt_tick(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 {
@@ -364,6 +386,8 @@ jm_ckpt_tick(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 	    now_ms - c->last_trigger_ms < cs->interval_ms)
 		return;
 	char url[WR_URL_BYTES];
+	if (!jm_ckpt_reserve(c))
+		return; /* logged; the next interval tries again */
 	uint64_t id = c->next_id++;
 	if (jm_ckpt_url(c, id, url, sizeof(url)) != WR_OK)
 		return;
@@ -401,12 +425,35 @@ jm_ckpt_retain(jm_ckpt_coord *c)
 	}
 }
 
+/* Remembers the checkpoint for recovery and records it in the job store
+ * before any sink commits: a JobManager that crashes after the notice
+ * recovers from this one. False (nothing remembered) when the store
+ * cannot be written. */
+static bool
+jm_ckpt_record_done(jm_ckpt_coord *c, const jm_ckpt_info *ck, char *err,
+                    size_t errlen)
+{
+	if (c->ndone == JM_CKPT_DONE_MAX) {
+		memmove(&c->done[0], &c->done[1],
+		        (c->ndone - 1) * sizeof(c->done[0]));
+		c->ndone--;
+	}
+	jm_ckpt_done *d = &c->done[c->ndone++];
+	d->id = ck->id;
+	d->savepoint = ck->is_savepoint;
+	snprintf(d->url, sizeof(d->url), "%s", ck->url);
+	if (jm_store_job(c->jm, c->job, err, errlen) == WR_OK)
+		return true;
+	c->ndone--;
+	return false;
+}
+
 static void
 jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 {
 	jm_ckpt_info *ck = &c->hist[0];
 	wr_objstore *os = NULL;
-	char err[512] = "";
+	char err[512] = "", why[700];
 	wr_buf b;
 	wr_buf_init(&b);
 	wr_ckpt_meta_encode(c->meta, &b);
@@ -417,8 +464,13 @@ jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 	wr_objstore_close(os);
 	wr_buf_fini(&b);
 	if (rv != WR_OK) {
-		char why[700];
 		snprintf(why, sizeof(why), "cannot write _metadata: %s", err);
+		jm_ckpt_fail(jobs, c, why, true);
+		return;
+	}
+	if (!jm_ckpt_record_done(c, ck, err, sizeof(err))) {
+		snprintf(why, sizeof(why), "cannot record in the job store: %s",
+		         err);
 		jm_ckpt_fail(jobs, c, why, true);
 		return;
 	}
@@ -432,15 +484,6 @@ jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 	wr_metric_set(c->m_duration, (double)ck->duration_ms / 1000.0);
 	wr_metric_set(c->m_size, (double)ck->size_bytes);
 	wr_metric_set(c->m_align, (double)ck->alignment_ms / 1000.0);
-	if (c->ndone == JM_CKPT_DONE_MAX) {
-		memmove(&c->done[0], &c->done[1],
-		        (c->ndone - 1) * sizeof(c->done[0]));
-		c->ndone--;
-	}
-	jm_ckpt_done *d = &c->done[c->ndone++];
-	d->id = ck->id;
-	d->savepoint = ck->is_savepoint;
-	snprintf(d->url, sizeof(d->url), "%s", ck->url);
 	bool stop = c->p_stop;
 	uint64_t id = ck->id;
 	wr_log(WR_LOG_INFO, "CKPT-COMPLETED",
@@ -452,7 +495,6 @@ jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 	jm_ckpt_end_pending(c);
 	jm_ckpt_notify(c, id);
 	jm_ckpt_retain(c);
-	jm_store_job(c->jm, c->job);
 	if (stop)
 		jm_jobs_stop_done(jobs, c->job);
 }
@@ -688,6 +730,12 @@ jm_jobs_savepoint(jm_jobs *jobs, const char *job_id, const char *target_dir,
 		snprintf(errbuf, errlen, "directory URL too long");
 		return WR_EINVAL;
 	}
+	if (!jm_ckpt_reserve(c)) {
+		snprintf(errbuf, errlen,
+		         "cannot reserve a checkpoint id in the job store "
+		         "(see the JobManager's log)");
+		return WR_ESTATE;
+	}
 	*id = c->next_id++;
 	if (stop)
 		job->stopping = true;
@@ -776,4 +824,43 @@ jm_ckpt_call_done(jm_jobs *jobs, const jm_call_done *d)
 		memcpy(skip, c->p_skip, sizeof(skip));
 		jm_ckpt_skip(c, skip); /* a task ended or starts */
 	}
+}
+
+bool
+jm_ckpt_latest(const jm_ckpt_coord *c, uint64_t *id, const char **url,
+               bool *savepoint)
+{
+	if (c == NULL || c->ndone == 0)
+		return false;
+	const jm_ckpt_done *d = &c->done[c->ndone - 1];
+	*id = d->id;
+	*url = d->url;
+	*savepoint = d->savepoint;
+	return true;
+}
+
+uint64_t
+jm_ckpt_next_id(const jm_ckpt_coord *c)
+{
+	if (c == NULL)
+		return 0;
+	return c->id_mark > c->next_id ? c->id_mark : c->next_id;
+}
+
+void
+jm_ckpt_recover(jm_ckpt_coord *c, uint64_t id, const char *url, bool savepoint,
+                uint64_t next_id)
+{
+	if (url != NULL && url[0] != '\0') {
+		jm_ckpt_done *d = &c->done[0];
+		d->id = id;
+		d->savepoint = savepoint;
+		snprintf(d->url, sizeof(d->url), "%s", url);
+		c->ndone = 1;
+	}
+	if (next_id <= id)
+		next_id = id + 1;
+	if (next_id > c->next_id)
+		c->next_id = next_id;
+	c->id_mark = c->next_id; /* the first trigger reserves a block */
 }

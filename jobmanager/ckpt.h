@@ -108,6 +108,19 @@ void jm_ckpt_abort(struct jm_job *job, const char *reason);
  * there is none. */
 int jm_ckpt_restore_point(struct jm_job *job, char *url, size_t len);
 
+/* For the job store: the newest completed checkpoint or savepoint (false
+ * when there is none) and the first id no checkpoint may have used yet
+ * (ids are reserved in blocks before they are handed out). */
+bool jm_ckpt_latest(const jm_ckpt_coord *c, uint64_t *id, const char **url,
+                    bool *savepoint);
+uint64_t jm_ckpt_next_id(const jm_ckpt_coord *c);
+
+/* A job recovered from the job store: restores from checkpoint id at url
+ * (id 0 / url NULL: none) and hands out ids from next_id on, above every
+ * id the previous JobManager used. */
+void jm_ckpt_recover(jm_ckpt_coord *c, uint64_t id, const char *url,
+                     bool savepoint, uint64_t next_id);
+
 /* The job was submitted from the savepoint at url (for the history). */
 void jm_ckpt_restored(jm_ckpt_coord *c, const char *url);
 

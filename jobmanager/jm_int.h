@@ -33,12 +33,16 @@ struct jm_server;
  * tests put fakes here). Each returns at once: WR_OK when the call was
  * queued - its outcome comes back to jm_jobs_call_done - or why it could
  * not be. orphan: the cancel follows a deployment that got no answer.
+ * leftover: a recovered job's task (jm_jobs_recover) is cancelled on a
+ * TaskManager the previous JobManager may have left it running on.
  */
 typedef struct jm_out {
 	int (*deploy)(struct jm_server *jm, const jm_job *job,
 	              const jm_task *t);
 	int (*cancel)(struct jm_server *jm, const jm_job *job, const jm_task *t,
 	              bool orphan);
+	int (*leftover)(struct jm_server *jm, const jm_job *job,
+	                const jm_tm *tm, const jm_task *t);
 	int (*trigger)(struct jm_server *jm, const jm_job *job,
 	               const jm_slot_ref *tm, const struct jm_ckpt_info *ck,
 	               bool stop, bool drain);
@@ -74,6 +78,11 @@ typedef struct jm_server {
 	/* The checkpoint storage (checkpoints.storage), or NULL when it
 	 * cannot be opened (logged at start). */
 	struct wr_objstore *store;
+	/* The job store (jobstore.h), NULL when the storage cannot be
+	 * opened; and this JobManager's epoch (mode none: the job store's
+	 * counter, one more on every start). */
+	struct jm_jobstore *jobstore;
+	uint64_t epoch;
 } jm_server;
 
 /* Answers one request. @thread main */
@@ -91,10 +100,15 @@ struct jm_ckpt_stats;
 void jm_rpc_ckpt_list_json(struct wr_json *j, const struct jm_ckpt_info *v,
                            size_t n, const struct jm_ckpt_stats *st);
 
-/* Writes the job's graph and status to the checkpoint storage
- * (<storage>/<job-id>/job.yaml and status.json), so a later JobManager can
- * resume it. Failures are logged, not fatal. @thread main */
-void jm_store_job(jm_server *jm, const jm_job *job);
+/* Writes the job's entry to the job store (jobstore.h), or removes it
+ * once the job is terminal, so a later JobManager recovers it. Failures
+ * are logged and returned (reason in err when not NULL). @thread main */
+int jm_store_job(jm_server *jm, const jm_job *job, char *err, size_t errlen);
+
+/* Recovers every job of the job store (a JobManager start, once jm->out
+ * and jm->tmc exist: recovered jobs queue calls from the next turn on).
+ * @thread main */
+void jm_store_recover(jm_server *jm);
 
 /* Registers the REST routes on jm->http (rest.c), and those under /jobs
  * (rest_jobs.c). */

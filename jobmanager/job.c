@@ -9,7 +9,10 @@
  * a lost TaskManager moves the job to RESTARTING when its restart strategy
  * allows (every task cancelled, slots allocated again after the delay, every
  * task redeployed from the newest readable checkpoint; docs/checkpoints.md),
- * otherwise it fails the job and frees its slots.
+ * otherwise it fails the job and frees its slots. Every change is written
+ * to the job store (jobstore.c) first; a JobManager start re-creates the
+ * stored jobs, which cancel what the previous JobManager left running
+ * (queued calls, answers as events: jm_recovery) before they run again.
  */
 #include "job.h"
 
@@ -18,6 +21,7 @@
 #include "err.h"
 #include "id.h"
 #include "jm_int.h"
+#include "jobstore.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -35,6 +39,47 @@ struct jm_jobs {
 	jm_job **v;
 	size_t n, cap;
 };
+
+/*
+ * A recovered job's cancel of what the previous JobManager left running
+ * (its attempt may still run - and commit - on any TaskManager; it must
+ * not beside the next one). Once the TaskManagers of the stored attempt
+ * registered again (at most until wait_until), every task of the job is
+ * cancelled on every live TaskManager, by queued calls whose answers come
+ * back as events; the loop never waits. A task some TaskManager took the
+ * cancel of is then waited for like any cancelled task (its CANCELED
+ * report carries the stored attempt); the others count as ended.
+ */
+typedef struct jm_recovery {
+	int64_t wait_until; /* monotonic */
+	char **tms;         /* the stored attempt's TaskManagers */
+	size_t ntms;
+	bool started;
+	/* TaskManagers every cancel was queued to; more: a full call queue
+	 * stopped the round, the next tick goes on */
+	char (*sent)[WR_ADDR_BYTES];
+	size_t nsent, capsent;
+	bool more;
+	int outstanding; /* queued, not answered */
+	bool *held;      /* per task: a TaskManager took its cancel */
+} jm_recovery;
+
+static void
+jm_recovery_free(jm_recovery *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->ntms; i++)
+		free(r->tms[i]);
+	free(r->tms);
+	free(r->sent);
+	free(r->held);
+	free(r);
+}
+
+static void jm_recovery_step(jm_jobs *jobs, jm_job *job, int64_t now_ms);
+static void jm_recovery_cancel_done(jm_job *job, jm_task *t,
+                                    const jm_call_done *d);
 
 static const char *const jm_job_states[] = {
     "CREATED",    "RUNNING",  "FAILING", "CANCELLING",
@@ -94,6 +139,7 @@ jm_job_free(jm_job *job)
 	free(job->failure);
 	free(job->slots);
 	free(job->tasks);
+	jm_recovery_free(job->recovery);
 	free(job);
 }
 
@@ -176,7 +222,7 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 		job->end_ms = wr_wall_ms();
 		jm_sched_release(jobs->jm->tms, job);
 	}
-	jm_store_job(jobs->jm, job);
+	jm_store_job(jobs->jm, job, NULL, 0);
 }
 
 /* Asks every task that has not ended to stop. */
@@ -186,7 +232,10 @@ jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 	/* Downstream first (tasks are vertex-major and vertices are in
 	 * topological order): a task told to stop before its producers go
 	 * away ends CANCELED, committing what its sink holds, instead of
-	 * failing on a vanished input. */
+	 * failing on a vanished input. A recovered job's are cancelled
+	 * with its leftovers (jm_recovery_send). */
+	if (job->recovery != NULL)
+		return;
 	for (int i = job->ntasks - 1; i >= 0; i--) {
 		jm_task *t = &job->tasks[i];
 		if (jm_task_terminal(t->state))
@@ -205,6 +254,8 @@ jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 static void
 jm_job_settle(jm_jobs *jobs, jm_job *job)
 {
+	if (job->recovery != NULL)
+		return; /* its leftovers first (jm_recovery_finish) */
 	int ended = 0, finished = 0;
 	for (int i = 0; i < job->ntasks; i++) {
 		ended += jm_task_terminal(job->tasks[i].state);
@@ -354,6 +405,7 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	job->file = wr_xstrdup(file);
 	job->yaml = wr_xstrdup(yaml);
 	job->parallelism_override = p;
+	job->allow_non_restored = o->allow_non_restored;
 	job->start_ms = wr_wall_ms();
 	job->state = JM_JOB_CREATED;
 	*out = job;
@@ -361,6 +413,16 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 fail:
 	jm_job_free(job);
 	return rv;
+}
+
+static void
+jm_job_push(jm_jobs *jobs, jm_job *job)
+{
+	if (jobs->n == jobs->cap) {
+		jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
+		jobs->v = wr_xrealloc(jobs->v, jobs->cap * sizeof(*jobs->v));
+	}
+	jobs->v[jobs->n++] = job;
 }
 
 int
@@ -373,16 +435,23 @@ jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
 		return rv;
 	if (job->ck != NULL && job->savepoint_url != NULL)
 		jm_ckpt_restored(job->ck, job->savepoint_url);
-	if (jobs->n == jobs->cap) {
-		jobs->cap = jobs->cap ? 2 * jobs->cap : 16;
-		jobs->v = wr_xrealloc(jobs->v, jobs->cap * sizeof(*jobs->v));
+	/* Durable before it is acknowledged: a JobManager that crashes next
+	 * recovers it. */
+	char serr[512] = "";
+	if ((rv = jm_store_job(jobs->jm, job, serr, sizeof(serr))) != WR_OK) {
+		snprintf(errbuf, errlen,
+		         "cannot record the job in the job "
+		         "store: %s",
+		         serr);
+		jm_sched_release(jobs->jm->tms, job);
+		jm_job_free(job);
+		return rv;
 	}
-	jobs->v[jobs->n++] = job;
+	jm_job_push(jobs, job);
 	memcpy(job_id, job->id, sizeof(job->id));
 	wr_log(WR_LOG_INFO, "JOB-SUBMITTED",
 	       "job=%s name=%s vertices=%d tasks=%d slots=%d", job->id,
 	       job->name, job->plan->nvertices, job->ntasks, job->nslots);
-	jm_store_job(jobs->jm, job);
 	jm_job_set_state(jobs, job, JM_JOB_RUNNING);
 	jm_job_deploy(jobs, job);
 	return WR_OK;
@@ -548,6 +617,10 @@ jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 {
 	for (size_t i = 0; i < jobs->n; i++) {
 		jm_job *job = jobs->v[i];
+		if (job->recovery != NULL)
+			jm_recovery_step(jobs, job, now_ms);
+		if (job->recovery != NULL || jm_job_state_terminal(job->state))
+			continue;
 		if (job->state == JM_JOB_RUNNING)
 			jm_ckpt_tick(jobs, job, now_ms);
 		if (job->state == JM_JOB_RESTARTING) {
@@ -635,6 +708,10 @@ jm_jobs_call_done(jm_jobs *jobs, const jm_call_done *d)
 	snprintf(task_id, sizeof(task_id), "%d/%d", d->ref.vertex,
 	         d->ref.subtask);
 	jm_task *t = job ? jm_job_task(job, task_id) : NULL;
+	if (t != NULL && d->ref.leftover) {
+		jm_recovery_cancel_done(job, t, d);
+		return;
+	}
 	if (t == NULL || d->ref.attempt != job->attempt) {
 		/* an earlier attempt: its tasks were cancelled with it */
 		if (d->rv != WR_OK)
@@ -648,4 +725,248 @@ jm_jobs_call_done(jm_jobs *jobs, const jm_call_done *d)
 		jm_job_deploy_done(jobs, job, t, d);
 	else
 		jm_job_cancel_done(jobs, job, t, d);
+}
+
+/* ---- recovery from the job store ---- */
+
+/* A job the store holds but this JobManager cannot run again: listed
+ * FAILED with the reason; its entry stays for the operator to read. */
+static void
+jm_job_recover_failed(jm_jobs *jobs, const jm_jobstore_entry *e,
+                      const char *reason)
+{
+	jm_job *job = wr_xcalloc(1, sizeof(*job));
+	memcpy(job->id, e->id, sizeof(job->id));
+	job->name = wr_xstrdup(e->name ? e->name : "(unknown)");
+	job->file = wr_xstrdup(e->file ? e->file : "");
+	job->yaml = wr_xstrdup(e->yaml ? e->yaml : "");
+	job->start_ms = e->start_ms;
+	job->end_ms = wr_wall_ms();
+	job->attempt = e->attempt;
+	job->failure = wr_xstrdup(reason);
+	job->state = JM_JOB_FAILED;
+	wr_log(WR_LOG_ERROR, "JOB-RECOVER-FAILED", "job=%s: %s", job->id,
+	       reason);
+	jm_job_push(jobs, job);
+}
+
+/* The parts of a recovered job that come from its entry; its tasks, of
+ * the stored attempt, count as ended until the cancel of the leftovers
+ * starts (a report before then changes nothing). */
+static void
+jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
+{
+	memcpy(job->id, e->id, sizeof(job->id));
+	jm_sched_plan(job);
+	if (job->spec->checkpointing.interval_ms > 0)
+		job->ck = jm_ckpt_new(jobs->jm, job);
+	const char *labels[] = {"job", job->id, NULL};
+	job->m_restarts = wr_metrics_get(
+	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
+	    "Restarts of a job after failures", labels);
+	job->name = wr_xstrdup(job->spec->name);
+	job->file = wr_xstrdup(e->file);
+	job->yaml = wr_xstrdup(e->yaml);
+	job->parallelism_override = e->parallelism_override;
+	job->allow_non_restored = e->allow_non_restored;
+	if (e->from_savepoint != NULL)
+		job->savepoint_url = wr_xstrdup(e->from_savepoint);
+	job->start_ms = e->start_ms;
+	job->attempt = e->attempt;
+	job->restarts = e->restarts;
+	if (e->failure != NULL)
+		job->failure = wr_xstrdup(e->failure);
+	if (job->ck != NULL)
+		jm_ckpt_recover(job->ck, e->checkpoint_id, e->checkpoint_url,
+		                e->checkpoint_is_savepoint,
+		                e->next_checkpoint_id);
+	for (int k = 0; k < job->ntasks; k++)
+		job->tasks[k].state = JM_TASK_CANCELED;
+	jm_recovery *r = wr_xcalloc(1, sizeof(*r));
+	r->wait_until = wr_mono_ms() + jobs->jm->cfg.jm_heartbeat_timeout_ms;
+	r->tms = wr_xcalloc(e->ntms + 1, sizeof(char *));
+	for (size_t i = 0; i < e->ntms; i++)
+		r->tms[r->ntms++] = wr_xstrdup(e->tms[i]);
+	r->held = wr_xcalloc((size_t)job->ntasks, sizeof(bool));
+	job->recovery = r;
+}
+
+void
+jm_jobs_recover(jm_jobs *jobs, const jm_jobstore_entry *e)
+{
+	char err[1024] = "", why[1200];
+	if (e->corrupt != NULL) {
+		jm_job_recover_failed(jobs, e, e->corrupt);
+		return;
+	}
+	if (jm_jobs_find(jobs, e->id) != NULL)
+		return;
+	jm_job *job = wr_xcalloc(1, sizeof(*job));
+	int rv = wr_jobspec_parse(e->file, e->yaml, strlen(e->yaml),
+	                          e->parallelism_override, &job->spec, err,
+	                          sizeof(err));
+	if (rv == WR_OK)
+		rv = jm_job_check_runnable(job->spec, err, sizeof(err));
+	if (rv == WR_OK)
+		rv = wr_plan_build(job->spec, &job->plan, err, sizeof(err));
+	if (rv != WR_OK) {
+		jm_job_free(job);
+		snprintf(why, sizeof(why), "cannot recover the job: %s", err);
+		jm_job_recover_failed(jobs, e, why);
+		return;
+	}
+	jm_job_recover_fields(jobs, job, e);
+	jm_job_push(jobs, job);
+	/* One that was ending ends once its leftovers are cancelled; it
+	 * does not run again. The others restart. */
+	if (strcmp(e->state, "CANCELLING") == 0)
+		job->state = JM_JOB_CANCELLING;
+	else if (strcmp(e->state, "FAILING") == 0)
+		job->state = JM_JOB_FAILING;
+	else
+		job->state = JM_JOB_RESTARTING;
+	job->restart_at_ms = wr_mono_ms();
+	uint64_t ck_id = 0;
+	const char *ck_url = NULL;
+	bool sp;
+	jm_ckpt_latest(job->ck, &ck_id, &ck_url, &sp);
+	wr_log(WR_LOG_INFO, "JOB-RECOVERED",
+	       "job=%s name=%s was %s (epoch %llu), attempt %u; %s from %s; "
+	       "checkpoint ids from %llu",
+	       job->id, job->name, e->state, (unsigned long long)e->epoch,
+	       job->attempt,
+	       job->state == JM_JOB_RESTARTING ? "restarts" : "ends, was",
+	       ck_url ? ck_url : "nothing (no checkpoint)",
+	       (unsigned long long)jm_ckpt_next_id(job->ck));
+	jm_store_job(jobs->jm, job, NULL, 0); /* stamped with our epoch */
+}
+
+/* The TaskManagers of the stored attempt are back (they register again
+ * within a heartbeat of a JobManager restart), or waiting is over. */
+static bool
+jm_recovery_ready(jm_jobs *jobs, const jm_recovery *r, int64_t now_ms)
+{
+	if (now_ms >= r->wait_until)
+		return true;
+	for (size_t i = 0; i < r->ntms; i++)
+		if (!jm_tmreg_responsive(jobs->jm->tms, r->tms[i], 0, 0))
+			return false;
+	return true;
+}
+
+static bool
+jm_recovery_was_sent(const jm_recovery *r, const char *tm_id)
+{
+	for (size_t i = 0; i < r->nsent; i++)
+		if (strcmp(r->sent[i], tm_id) == 0)
+			return true;
+	return false;
+}
+
+/* Queues the cancel of every task not known to have ended on one live
+ * TaskManager. False when the queue is full (some may be queued: a
+ * second cancel of a task is answered "no such task"). */
+static bool
+jm_recovery_send_tm(jm_jobs *jobs, jm_job *job, const jm_tm *tm)
+{
+	jm_recovery *r = job->recovery;
+	for (int k = 0; k < job->ntasks; k++) {
+		if (jm_task_terminal(job->tasks[k].state))
+			continue;
+		int rv =
+		    jobs->jm->out->leftover(jobs->jm, job, tm, &job->tasks[k]);
+		if (rv == WR_EFULL)
+			return false;
+		if (rv != WR_OK) { /* it cannot be called: nothing to wait */
+			wr_log(WR_LOG_WARN, "JOB-LEFTOVERS",
+			       "job=%s: cannot call %s: %s", job->id, tm->id,
+			       wr_strerror(rv));
+			break;
+		}
+		r->outstanding++;
+	}
+	if (r->nsent == r->capsent) {
+		r->capsent = r->capsent ? 2 * r->capsent : 8;
+		r->sent = wr_xrealloc(r->sent, r->capsent * sizeof(*r->sent));
+	}
+	snprintf(r->sent[r->nsent++], sizeof(r->sent[0]), "%s", tm->id);
+	return true;
+}
+
+/* Queues the cancels on every live TaskManager not done yet; at a full
+ * call queue, r->more: the next tick goes on. */
+static void
+jm_recovery_send(jm_jobs *jobs, jm_job *job)
+{
+	jm_recovery *r = job->recovery;
+	jm_tm *tms = wr_xcalloc(WR_MAX_TASKMANAGERS, sizeof(*tms));
+	size_t n = jm_tmreg_snapshot(jobs->jm->tms, tms, WR_MAX_TASKMANAGERS);
+	r->more = false;
+	for (size_t i = 0; i < n && !r->more; i++)
+		if (tms[i].alive && !tms[i].unreachable &&
+		    !jm_recovery_was_sent(r, tms[i].id))
+			r->more = !jm_recovery_send_tm(jobs, job, &tms[i]);
+	free(tms);
+}
+
+/* Every cancel answered: a task no TaskManager held has ended; those
+ * held are waited for (their reports, or JM_CANCEL_TIMEOUT_MS) as any
+ * cancelled task is. The job then moves on as its state says. */
+static void
+jm_recovery_finish(jm_jobs *jobs, jm_job *job, int64_t now_ms)
+{
+	jm_recovery *r = job->recovery;
+	int held = 0;
+	for (int k = 0; k < job->ntasks; k++) {
+		held += r->held[k];
+		if (!r->held[k] && !jm_task_terminal(job->tasks[k].state))
+			job->tasks[k].state = JM_TASK_CANCELED;
+	}
+	wr_log(WR_LOG_INFO, "JOB-LEFTOVERS",
+	       "job=%s: %d task(s) of attempt %u the previous JobManager left "
+	       "running cancelled (%zu TaskManager(s) asked)",
+	       job->id, held, job->attempt, r->nsent);
+	jm_recovery_free(r);
+	job->recovery = NULL;
+	job->cancel_deadline_ms = now_ms + JM_CANCEL_TIMEOUT_MS;
+	jm_job_settle(jobs, job);
+}
+
+/* Moves a recovered job's cancel of its leftovers on (jm_jobs_tick). */
+static void
+jm_recovery_step(jm_jobs *jobs, jm_job *job, int64_t now_ms)
+{
+	jm_recovery *r = job->recovery;
+	if (!r->started) {
+		if (!jm_recovery_ready(jobs, r, now_ms))
+			return;
+		r->started = true;
+		/* from now on a report of the stored attempt counts */
+		for (int k = 0; k < job->ntasks; k++)
+			job->tasks[k].state = JM_TASK_RUNNING;
+		jm_recovery_send(jobs, job);
+	} else if (r->more) {
+		jm_recovery_send(jobs, job);
+	}
+	if (r->outstanding == 0 && !r->more)
+		jm_recovery_finish(jobs, job, now_ms);
+}
+
+/* A leftover cancel's answer: a TaskManager that took it ran the task
+ * (it reports CANCELED once the task ended); "no such task" and no answer
+ * leave nothing to wait for there. */
+static void
+jm_recovery_cancel_done(jm_job *job, jm_task *t, const jm_call_done *d)
+{
+	jm_recovery *r = job->recovery;
+	if (r == NULL || r->outstanding == 0)
+		return;
+	r->outstanding--;
+	if (d->rv == WR_OK)
+		r->held[t - job->tasks] = true;
+	else if (d->rv != WR_ENOENT)
+		wr_log(WR_LOG_WARN, "JOB-LEFTOVERS",
+		       "job=%s task %d/%d on %s: %s%s%s", job->id, t->vertex,
+		       t->subtask, d->ref.tm_id, wr_strerror(d->rv),
+		       d->err[0] ? ": " : "", d->err);
 }

@@ -68,7 +68,12 @@ typedef struct jm_job {
 	uint64_t restarts;
 	int64_t restart_at_ms; /* RESTARTING: redeploy then (monotonic) */
 	bool stopping;         /* stop-with-savepoint: ends FINISHED */
+	bool allow_non_restored;
 	struct wr_metric *m_restarts;
+	/* Recovered from the job store (jobstore.h) and not yet past the
+	 * cancel of what the previous JobManager left running (job.c); NULL
+	 * otherwise. */
+	struct jm_recovery *recovery;
 } jm_job;
 
 struct jm_server;
@@ -131,6 +136,19 @@ struct jm_server *jm_jobs_server(jm_jobs *jobs);
  * machine or the checkpoint coordinator made. */
 struct jm_call_done;
 void jm_jobs_call_done(jm_jobs *jobs, const struct jm_call_done *d);
+
+/* Re-creates a job from its job-store entry (a JobManager start): same id
+ * and name, RESTARTING (CANCELLING / FAILING when it was ending). Once the
+ * TaskManagers of its stored attempt registered again (or a heartbeat
+ * timeout passed), each of its tasks is cancelled on every live
+ * TaskManager (queued calls: jm_out.leftover); once every cancel is
+ * answered and the tasks a TaskManager held reported their end (or
+ * JM_CANCEL_TIMEOUT_MS passed), it redeploys at attempt + 1 from the
+ * entry's checkpoint when slots are free - or ends, when it was ending.
+ * An entry that is corrupt or whose job no longer parses is listed FAILED
+ * with the reason. */
+struct jm_jobstore_entry;
+void jm_jobs_recover(jm_jobs *jobs, const struct jm_jobstore_entry *e);
 
 /* Counts per state, for /overview. @thread main */
 void jm_jobs_counts(jm_jobs *jobs, int counts[JM_JOB_FINISHED + 1]);

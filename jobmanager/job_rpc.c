@@ -98,7 +98,8 @@ typedef struct jm_info_mem {
 static void
 jm_rpc_info_vertices(const jm_job *job, jm_info_mem *m)
 {
-	int nv = job->plan->nvertices;
+	/* no plan: a job the job store held but that cannot run again */
+	int nv = job->plan != NULL ? job->plan->nvertices : 0;
 	m->verts = wr_xcalloc((size_t)nv, sizeof(*m->verts));
 	m->vptrs = wr_xcalloc((size_t)nv, sizeof(*m->vptrs));
 	m->subs = wr_xcalloc((size_t)job->ntasks, sizeof(*m->subs));
@@ -128,25 +129,14 @@ jm_rpc_info_vertices(const jm_job *job, jm_info_mem *m)
 	}
 }
 
-/* The id of the job's newest completed checkpoint or savepoint; false
- * when it has none (or none left in its history). */
+/* The id of the job's newest completed checkpoint or savepoint (a
+ * recovered job's: the one it restarts from); false when it has none. */
 static bool
-jm_rpc_last_checkpoint(jm_server *jm, const char *job_id, uint64_t *id)
+jm_rpc_last_checkpoint(const jm_job *job, uint64_t *id)
 {
-	const jm_ckpt_info *v = NULL;
-	jm_ckpt_stats st;
-	size_t n = 0;
-	char err[256];
-
-	if (jm_jobs_checkpoints(jm->jobs, job_id, &v, &n, &st, err,
-	                        sizeof(err)) != WR_OK)
-		return false;
-	for (size_t i = 0; i < n; i++) /* newest first */
-		if (v[i].status == JM_CKPT_COMPLETED) {
-			*id = v[i].id;
-			return true;
-		}
-	return false;
+	const char *url;
+	bool savepoint;
+	return jm_ckpt_latest(job->ck, id, &url, &savepoint);
 }
 
 static void
@@ -164,11 +154,11 @@ jm_rpc_info(jm_server *jm, wr_rpc_req *req, const Weir__JobInfoRequest *m)
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__JobInfo body = WEIR__JOB_INFO__INIT;
 	body.summary = &sum;
-	body.n_vertices = (size_t)job->plan->nvertices;
+	body.n_vertices = job->plan != NULL ? (size_t)job->plan->nvertices : 0;
 	body.vertices = mem.vptrs;
 	body.failure = job->failure;
 	body.has_last_checkpoint_id =
-	    jm_rpc_last_checkpoint(jm, job->id, &body.last_checkpoint_id);
+	    jm_rpc_last_checkpoint(job, &body.last_checkpoint_id);
 	rep.body_case = WEIR__ENVELOPE__BODY_JOB_INFO;
 	rep.job_info = &body;
 	wr_rpc_req_reply(req, &rep);
@@ -448,32 +438,52 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	return rv;
 }
 
+/* Queues a CancelTask of task vertex/subtask of job at address. */
+static int
+jm_rpc_send_cancel(jm_server *jm, const char *address, const jm_call_ref *ref,
+                   bool fail_fast)
+{
+	char task_id[32];
+	snprintf(task_id, sizeof(task_id), "%d/%d", ref->vertex, ref->subtask);
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__CancelTask body = WEIR__CANCEL_TASK__INIT;
+	body.job_id = (char *)ref->job_id;
+	body.task_id = task_id;
+	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_TASK;
+	env.cancel_task = &body;
+	/* Shorter than a deployment's wait: a TaskManager that is gone
+	 * (killed, not yet declared lost) holds up its queue. */
+	return jm_tmc_send(jm->tmc, address, ref, &env,
+	                   JM_TASK_RPC_TIMEOUT_MS / 3, fail_fast);
+}
+
 static int
 jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t,
                    bool orphan)
 {
-	char task_id[32];
-	snprintf(task_id, sizeof(task_id), "%d/%d", t->vertex, t->subtask);
-	Weir__Envelope env = WEIR__ENVELOPE__INIT;
-	Weir__CancelTask body = WEIR__CANCEL_TASK__INIT;
-	body.job_id = (char *)job->id;
-	body.task_id = task_id;
-	env.body_case = WEIR__ENVELOPE__BODY_CANCEL_TASK;
-	env.cancel_task = &body;
 	jm_call_ref ref;
 	jm_rpc_task_ref(job, t, JM_CALL_CANCEL, &ref);
 	ref.orphan = orphan;
-	/* Shorter than a deployment's wait: a TaskManager that is gone
-	 * (killed, not yet declared lost) holds up its queue. The cancel of
-	 * a possible orphan is sent even to a TaskManager that went silent:
-	 * it may only be slow. */
-	return jm_tmc_send(jm->tmc, t->slot->rpc_address, &ref, &env,
-	                   JM_TASK_RPC_TIMEOUT_MS / 3, !orphan);
+	/* The cancel of a possible orphan is sent even to a TaskManager that
+	 * went silent: it may only be slow. */
+	return jm_rpc_send_cancel(jm, t->slot->rpc_address, &ref, !orphan);
+}
+
+static int
+jm_rpc_cancel_leftover(jm_server *jm, const jm_job *job, const jm_tm *tm,
+                       const jm_task *t)
+{
+	jm_call_ref ref;
+	jm_rpc_task_ref(job, t, JM_CALL_CANCEL, &ref);
+	snprintf(ref.tm_id, sizeof(ref.tm_id), "%s", tm->id);
+	ref.leftover = true;
+	return jm_rpc_send_cancel(jm, tm->rpc_address, &ref, true);
 }
 
 const jm_out jm_out_rpc = {
     .deploy = jm_rpc_deploy_task,
     .cancel = jm_rpc_cancel_task,
+    .leftover = jm_rpc_cancel_leftover,
     .trigger = jm_rpc_trigger_checkpoint,
     .notify = jm_rpc_checkpoint_complete,
 };

@@ -9,10 +9,12 @@
  * checkpoints on and republishes what REST GETs read (snapshot.c). Other
  * threads that queue work for it wake it (wr_rpc_server_wake). REST is
  * served by nng's threads; the call threads make the calls to
- * TaskManagers.
+ * TaskManagers. At start it takes its epoch from the job store (jobstore.c)
+ * and, once that machinery exists, recovers the jobs the store holds.
  */
 #include "cmd.h"
 #include "jm_int.h"
+#include "jobstore.h"
 #include "snapshot.h"
 
 #include "objstore.h"
@@ -55,6 +57,36 @@ static const wr_daemon_flag jm_flags[] = {
     {"rest", "jobmanager.rest", NULL},
     {NULL, NULL, NULL},
 };
+
+/* The job store in the checkpoint storage (mode none) and this
+ * JobManager's epoch from its counter. */
+static void
+jm_open_jobstore(jm_server *jm)
+{
+	char err[512] = "";
+	if (jm_jobstore_open_objstore(jm->cfg.ckpt_storage, &jm->jobstore, err,
+	                              sizeof(err)) != WR_OK) {
+		wr_log(WR_LOG_ERROR, "JM-JOBSTORE",
+		       "job store in %s: %s; jobs will not survive a restart",
+		       jm->cfg.ckpt_storage, err);
+		jm->jobstore = NULL;
+		return;
+	}
+	if (jm_jobstore_begin(jm->jobstore, &jm->epoch, err, sizeof(err)) !=
+	    WR_OK) {
+		/* As with storage that cannot be opened: jobs run (their
+		 * checkpoints fail with the reason), not durably. */
+		wr_log(WR_LOG_ERROR, "JM-JOBSTORE",
+		       "job store in %s: cannot take an epoch: %s; no job "
+		       "recovered, jobs will not survive a restart",
+		       jm->cfg.ckpt_storage, err);
+		jm_jobstore_close(jm->jobstore);
+		jm->jobstore = NULL;
+		return;
+	}
+	wr_log(WR_LOG_INFO, "JM-EPOCH", "epoch %llu (job store in %s)",
+	       (unsigned long long)jm->epoch, jm->cfg.ckpt_storage);
+}
 
 /* The REST handlers (rest.c) on jm->http. */
 static int
@@ -100,6 +132,7 @@ jm_start(void *arg)
 		       jm->cfg.ckpt_storage, serr);
 		jm->store = NULL;
 	}
+	jm_open_jobstore(jm);
 	wr_metric_set(wr_metrics_get(jm->metrics, WR_METRIC_GAUGE,
 	                             "weir_jobmanager_leader",
 	                             "1 while this JobManager leads", NULL),
@@ -112,6 +145,10 @@ jm_start(void *arg)
 	jm->tmc = jm_tmc_new(jm->tms, jm_wake, jm);
 	jm->cmdq = jm_cmdq_new();
 	jm->snap = jm_snap_new();
+	/* With the machinery above: a recovered job queues its calls on
+	 * jm->tmc from the first turn on, and the first snapshot lists it. */
+	jm_store_recover(jm);
+	jm_snap_publish(jm->snap, jm->jobs, wr_mono_ms());
 	rv = wr_daemon_serve_http(jm->cfg.jm_rest, "REST", "JM-REST-LISTEN",
 	                          jm_routes, jm, &jm->http);
 	if (rv != WR_OK)
@@ -179,6 +216,7 @@ jm_stop(void *arg, bool started)
 	jm_tmc_free(jm->tmc);
 	jm_snap_free(jm->snap);
 	jm_jobs_free(jm->jobs);
+	jm_jobstore_close(jm->jobstore);
 	wr_objstore_close(jm->store);
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);

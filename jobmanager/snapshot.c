@@ -94,7 +94,9 @@ jm_snap_vertices(wr_json *j, const jm_job *job)
 	wr_json_key(j, "vertices");
 	wr_json_arr_begin(j);
 	int k = 0;
-	for (int v = 0; v < job->plan->nvertices; v++) {
+	/* no plan: a job the job store held that cannot run again */
+	int nv = job->plan != NULL ? job->plan->nvertices : 0;
+	for (int v = 0; v < nv; v++) {
 		const wr_vertex *vx = &job->plan->vertices[v];
 		wr_json_obj_begin(j);
 		char id[16];
@@ -141,12 +143,14 @@ jm_snap_render_job(jm_jobs *jobs, const jm_job *job, jm_snap_entry *out)
 	else
 		wr_json_null(&j);
 	jm_snap_vertices(&j, job);
+	/* a recovered job's: the one it restarts from, before it completes
+	 * one of its own */
 	wr_json_key(&j, "last_checkpoint");
-	size_t i = 0;
-	while (i < n && v[i].status != JM_CKPT_COMPLETED) /* newest first */
-		i++;
-	if (i < n)
-		wr_json_uint(&j, v[i].id);
+	uint64_t last;
+	const char *url;
+	bool sp;
+	if (jm_ckpt_latest(job->ck, &last, &url, &sp))
+		wr_json_uint(&j, last);
 	else
 		wr_json_null(&j);
 	wr_json_obj_end(&j);

@@ -39,6 +39,9 @@ typedef struct jm_call_ref {
 	/* cancel: of a task whose deployment got no answer, so that no
 	 * orphan keeps running */
 	bool orphan;
+	/* cancel: of a recovered job's task on any TaskManager the previous
+	 * JobManager may have left it running on (tm_id: that one) */
+	bool leftover;
 } jm_call_ref;
 
 /* A call's outcome: rv WR_OK, the TaskManager's error, or no answer. */

@@ -296,6 +296,15 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * declared CANCELED anyway (their TaskManager may be gone). */
 #define JM_CANCEL_TIMEOUT_MS 10000
 
+/* Most job entries the job store reads back (a prefix read from etcd is
+ * one bounded answer). */
+#define JM_JOBSTORE_MAX_JOBS 10000
+
+/* Largest job-store entry read back: the job's YAML (WR_YAML_MAX_FILE_BYTES)
+ * escaped into JSON, and the rest. etcd stores at most
+ * WR_ETCD_MAX_VALUE_BYTES of it. */
+#define JM_JOBSTORE_ENTRY_MAX_BYTES (2u * WR_YAML_MAX_FILE_BYTES + 65536u)
+
 /* ---- TaskManager: tasks and operators (taskmanager/) ------------------ */
 
 /* Most tasks one TaskManager runs at once. */

@@ -20,6 +20,7 @@
 #include "etcd.h"
 #include "fsutil.h"
 #include "k8s_lease.h"
+#include "wrtest.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,26 +36,10 @@
 
 #define KEY "/weir/test/leader"
 
-static char g_dir[64];
-static char g_url[64];
-static pid_t g_etcd;
+static wrt_etcd g_e;
 static char g_api[64]; /* the Lease server */
 static char g_token[96];
 static pid_t g_leases;
-
-static int
-free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-		return -1;
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 static int64_t
 now_ms(void)
@@ -81,9 +66,9 @@ start_lease_server(void)
 	const char *slash = strrchr(here, '/');
 	snprintf(script, sizeof(script), "%.*s/../tools/lease_server.py",
 	         (int)(slash - here), here);
-	snprintf(port, sizeof(port), "%d", free_port());
+	snprintf(port, sizeof(port), "%d", wrt_free_port());
 	snprintf(g_api, sizeof(g_api), "http://127.0.0.1:%s", port);
-	snprintf(g_token, sizeof(g_token), "%s/token", g_dir);
+	snprintf(g_token, sizeof(g_token), "%s/token", g_e.dir);
 	FILE *t = fopen(g_token, "w");
 	if (t == NULL)
 		return -1;
@@ -108,60 +93,25 @@ start_lease_server(void)
 	return g_leases > 0 && ready ? 0 : -1;
 }
 
-/* Starts etcd and polls (bounded) until a lease can be granted. */
+/* Starts etcd (wrtest.h) and the Lease server. */
 static int
 setup_etcd(void **state)
 {
 	(void)state;
-	int cport = free_port(), pport = free_port();
-	char peer[64], initial[96], data[96], log[96];
-	snprintf(g_dir, sizeof(g_dir), "/tmp/weir-etcd-test-XXXXXX");
-	if (cport < 0 || pport < 0 || mkdtemp(g_dir) == NULL)
+	if (wrt_etcd_start(&g_e) != 0)
 		return -1;
-	snprintf(g_url, sizeof(g_url), "http://127.0.0.1:%d", cport);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", pport);
-	snprintf(initial, sizeof(initial), "t=%s", peer);
-	snprintf(data, sizeof(data), "%s/data", g_dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", g_dir);
-	if ((g_etcd = fork()) == 0) {
-		FILE *f = freopen(log, "w", stderr);
-		(void)f;
-		execlp("etcd", "etcd", "--name", "t", "--data-dir", data,
-		       "--listen-client-urls", g_url, "--advertise-client-urls",
-		       g_url, "--listen-peer-urls", peer,
-		       "--initial-advertise-peer-urls", peer,
-		       "--initial-cluster", initial, (char *)NULL);
-		_exit(127);
-	}
-	if (start_lease_server() != 0)
-		return -1;
-	char err[256];
-	wr_etcd *e = NULL;
-	if (g_etcd < 0 || wr_etcd_new(g_url, 500, &e, err, sizeof(err)) != 0)
-		return -1;
-	int64_t lease = 0;
-	for (int64_t end = now_ms() + 15000; now_ms() < end; sleep_ms(50))
-		if (wr_etcd_lease_grant(e, 5, &lease) == WR_OK)
-			break;
-	wr_etcd_free(e);
-	if (lease == 0)
-		fprintf(stderr, "etcd did not answer in 15 s; see %s\n", log);
-	return lease != 0 ? 0 : -1;
+	return start_lease_server();
 }
 
 static int
 teardown_etcd(void **state)
 {
 	(void)state;
-	if (g_etcd > 0) {
-		kill(g_etcd, SIGKILL);
-		waitpid(g_etcd, NULL, 0);
-	}
 	if (g_leases > 0) {
 		kill(g_leases, SIGKILL);
 		waitpid(g_leases, NULL, 0);
 	}
-	wr_rmtree(g_dir);
+	wrt_etcd_stop(&g_e);
 	return 0;
 }
 
@@ -181,7 +131,7 @@ static void
 test_campaign_and_fencing(void **state)
 {
 	(void)state;
-	wr_etcd *a = client(g_url), *b = client(g_url);
+	wr_etcd *a = client(g_e.url), *b = client(g_e.url);
 	int64_t la = 0, lb = 0, ttl = 0;
 	wr_etcd_kv h = {0};
 	assert_int_equal(wr_etcd_lease_grant(a, 10, &la), WR_OK);
@@ -236,7 +186,7 @@ static void
 test_lease_expiry(void **state)
 {
 	(void)state;
-	wr_etcd *e = client(g_url);
+	wr_etcd *e = client(g_e.url);
 	int64_t lease = 0, ttl = 0;
 	wr_etcd_kv h = {0};
 	assert_int_equal(wr_etcd_lease_grant(e, 2, &lease), WR_OK);
@@ -260,7 +210,7 @@ static void
 test_prefix_and_binary(void **state)
 {
 	(void)state;
-	wr_etcd *e = client(g_url);
+	wr_etcd *e = client(g_e.url);
 	int64_t lease = 0;
 	wr_etcd_kv h = {0};
 	assert_int_equal(wr_etcd_lease_grant(e, 10, &lease), WR_OK);
@@ -303,12 +253,12 @@ test_failover_and_unreachable(void **state)
 {
 	(void)state;
 	char list[160];
-	int dead = free_port();
-	snprintf(list, sizeof(list), "http://127.0.0.1:%d, %s/", dead, g_url);
+	int dead = wrt_free_port();
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d, %s/", dead, g_e.url);
 	wr_etcd *e = client(list);
 	int64_t lease = 0;
 	assert_int_equal(wr_etcd_lease_grant(e, 5, &lease), WR_OK);
-	assert_string_equal(wr_etcd_endpoint(e), g_url);
+	assert_string_equal(wr_etcd_endpoint(e), g_e.url);
 	assert_int_equal(wr_etcd_lease_revoke(e, lease), WR_OK);
 	wr_etcd_free(e);
 
@@ -350,7 +300,7 @@ elector_of(int kind, const char *identity, struct changes *c)
 	                      .k8s_lease = "weir-leader",
 	                      .k8s_token_file = g_token,
 	                      .k8s_ca_file = "",
-	                      .endpoints = g_url,
+	                      .endpoints = g_e.url,
 	                      .prefix = "/weir/eltest",
 	                      .identity = identity,
 	                      .lease_ms = 2000,
@@ -511,7 +461,7 @@ static void
 test_elector_steps_down_without_etcd(void **state)
 {
 	(void)state;
-	steps_down_while_stopped(WR_ELECTOR_ETCD, g_etcd);
+	steps_down_while_stopped(WR_ELECTOR_ETCD, g_e.pid);
 }
 
 /* The API server stopped: the Lease's leader steps down in time; back: a
@@ -528,7 +478,7 @@ test_elector_bad_config(void **state)
 {
 	(void)state;
 	wr_elector_cfg cfg = {.kind = WR_ELECTOR_ETCD,
-	                      .endpoints = g_url,
+	                      .endpoints = g_e.url,
 	                      .prefix = "/weir/x",
 	                      .identity = "x",
 	                      .lease_ms = 1000,

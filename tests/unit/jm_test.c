@@ -1,9 +1,11 @@
 /*
- * jm_test.c - the JobManager's job state machine, checkpoint coordinator
- * and scheduler without processes: a jm_server with a real registry of
- * made-up TaskManagers and a fake of the outbound calls (jm_out) that
+ * jm_test.c - the JobManager's job state machine, checkpoint coordinator,
+ * scheduler and recovery from the job store without processes: a
+ * jm_server with a real registry of made-up TaskManagers, a real job store
+ * in a temporary directory and a fake of the outbound calls (jm_out) that
  * records them; the tests play the TaskManagers' answers back as the
- * events and reports the loop would receive.
+ * events and reports the loop would receive, and restart the JobManager
+ * by building a new one on the same store.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,13 +20,16 @@
 #include "err.h"
 #include "fsutil.h"
 #include "jm_int.h"
+#include "jobstore.h"
 #include "metrics.h"
 #include "scheduler.h"
+#include "snapshot.h"
 #include "wrtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FAKE_MAX_CALLS 256
 
@@ -78,6 +83,17 @@ fake_cancel(jm_server *jm, const jm_job *job, const jm_task *t, bool orphan)
 }
 
 static int
+fake_leftover(jm_server *jm, const jm_job *job, const jm_tm *tm,
+              const jm_task *t)
+{
+	(void)jm;
+	fake_record(JM_CALL_CANCEL, job, tm->id, t->vertex, t->subtask, 0,
+	            false);
+	fx->calls[fx->ncalls - 1].ref.leftover = true;
+	return WR_OK;
+}
+
+static int
 fake_trigger(jm_server *jm, const jm_job *job, const jm_slot_ref *tm,
              const jm_ckpt_info *ck, bool stop, bool drain)
 {
@@ -100,6 +116,7 @@ fake_notify(jm_server *jm, const jm_job *job, const jm_slot_ref *tm,
 static const jm_out fake_out = {
     .deploy = fake_deploy,
     .cancel = fake_cancel,
+    .leftover = fake_leftover,
     .trigger = fake_trigger,
     .notify = fake_notify,
 };
@@ -114,6 +131,20 @@ add_tm(jm_server *jm, const char *id, uint32_t slots)
 	snprintf(tm.data_address, sizeof(tm.data_address), "tcp://%s:2", id);
 	tm.slots_total = tm.slots_free = slots;
 	assert_int_equal(jm_tmreg_register(jm->tms, &tm, wr_mono_ms()), WR_OK);
+}
+
+/* The job store in the fixture's directory, as a JobManager start opens
+ * it (one epoch more each time). */
+static void
+open_jobstore(fixture *f)
+{
+	char url[200], err[256] = "";
+	snprintf(url, sizeof(url), "file://%s", f->dir);
+	if (jm_jobstore_open_objstore(url, &f->jm.jobstore, err, sizeof(err)) !=
+	        WR_OK ||
+	    jm_jobstore_begin(f->jm.jobstore, &f->jm.epoch, err, sizeof(err)) !=
+	        WR_OK)
+		fail_msg("job store: %s", err);
 }
 
 static int
@@ -135,6 +166,7 @@ setup(void **state)
 	add_tm(&f->jm, "tm-a", 1);
 	add_tm(&f->jm, "tm-b", 1);
 	fx = f;
+	open_jobstore(f);
 	*state = f;
 	return 0;
 }
@@ -144,6 +176,7 @@ teardown(void **state)
 {
 	fixture *f = *state;
 	jm_jobs_free(f->jm.jobs);
+	jm_jobstore_close(f->jm.jobstore);
 	jm_tmreg_free(f->jm.tms);
 	wr_metrics_free(f->jm.metrics);
 	wr_cluster_config_free(&f->jm.cfg);
@@ -495,6 +528,230 @@ test_scheduler(void **state)
 	jm_sched_release(f->jm.tms, &job);
 }
 
+/* A JobManager restart: the old one's memory is gone (jobs, registry), the
+ * TaskManagers register again, the new one takes the next epoch and
+ * recovers what the job store holds. */
+static void
+restart_jm(fixture *f)
+{
+	uint64_t epoch = f->jm.epoch;
+	jm_jobs_free(f->jm.jobs);
+	jm_tmreg_free(f->jm.tms);
+	jm_jobstore_close(f->jm.jobstore);
+	f->jm.tms = jm_tmreg_new(f->jm.metrics, 5000);
+	f->jm.jobs = jm_jobs_new(&f->jm);
+	add_tm(&f->jm, "tm-a", 1);
+	add_tm(&f->jm, "tm-b", 1);
+	open_jobstore(f);
+	assert_int_equal(f->jm.epoch, epoch + 1);
+	jm_store_recover(&f->jm);
+}
+
+/* Answers the leftover cancels recorded from index from on: rv_of(call)
+ * each. */
+static void
+answer_leftovers(fixture *f, int from, int (*rv_of)(const fake_call *))
+{
+	for (int i = from; i < f->ncalls; i++) {
+		if (!f->calls[i].ref.leftover)
+			continue;
+		jm_call_done d = {.ref = f->calls[i].ref, .called = true};
+		d.rv = rv_of(&f->calls[i]);
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+}
+
+/* Where test_recovery_* placed the old attempt: subtask 0 of every vertex
+ * on tm-a (slot sharing), which answers; tm-b gives no answer. */
+static int
+old_placement(const fake_call *c)
+{
+	if (strcmp(c->ref.tm_id, "tm-b") == 0)
+		return WR_ETIMEDOUT;
+	return c->ref.subtask == 0 ? WR_OK : WR_ENOENT;
+}
+
+static int
+none_there(const fake_call *c)
+{
+	(void)c;
+	return WR_ENOENT;
+}
+
+static void
+report_task(fixture *f, jm_job *job, const char *tid, enum jm_task_state st)
+{
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, tid, st, NULL);
+}
+
+/* A running job with a completed checkpoint; its id in *ck_id, its URL in
+ * url. The job store has its entry since the submit. */
+static jm_job *
+running_with_checkpoint(fixture *f, uint64_t *ck_id, char *url, size_t len)
+{
+	jm_job *job = submit(f, "checkpointing: { interval: 100ms }\n");
+	jm_jobstore_entry *v = NULL;
+	size_t n = 0;
+	char err[256];
+	assert_int_equal(
+	    jm_jobstore_load(f->jm.jobstore, &v, &n, err, sizeof(err)), WR_OK);
+	assert_int_equal(n, 1); /* written before the submit returned */
+	jm_jobstore_entries_free(v, n);
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 150);
+	fake_call *trig = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, &trig), 2);
+	*ck_id = trig->ref.ckpt_id;
+	ack_all(f, job, *ck_id);
+	assert_int_equal(newest(f, job)->status, JM_CKPT_COMPLETED);
+	snprintf(url, len, "%s", newest(f, job)->url);
+	/* old_placement's assumption */
+	assert_string_equal(job->slots[0].tm_id, "tm-a");
+	return job;
+}
+
+static void
+test_recovery_cancels_leftovers_then_redeploys(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	char url[512], id[33];
+	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
+	uint32_t attempt = job->attempt;
+	memcpy(id, job->id, sizeof(id));
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	assert_non_null(job);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->attempt, attempt);
+	/* the first turn: every task cancelled on both TaskManagers, nothing
+	 * deployed */
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 8);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	for (int i = mark; i < f->ncalls; i++)
+		assert_true(f->calls[i].ref.leftover);
+	/* one held task ends before its cancel's answer arrives */
+	report_task(f, job, "0/0", JM_TASK_CANCELED);
+	answer_leftovers(f, mark, old_placement);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	/* tm-a held 0/0 and 1/0: 1/0 has not reported its end */
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	report_task(f, job, "1/0", JM_TASK_CANCELED);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	/* attempt + 1 from the stored checkpoint, ids above it */
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->attempt, attempt + 1);
+	fake_call *last = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, &last), 4);
+	assert_int_equal(last->ref.attempt, attempt + 1);
+	assert_non_null(job->restore_url);
+	assert_string_equal(job->restore_url, url);
+	assert_true(jm_ckpt_next_id(job->ck) > ck_id);
+}
+
+static void
+test_recovery_waits_for_cancel_answers(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	char url[512], id[33];
+	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
+	memcpy(id, job->id, sizeof(id));
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	/* every answer but the last: no deploy, however long it takes (each
+	 * call is bounded by its own timeout) */
+	for (int i = mark; i < f->ncalls - 1; i++) {
+		jm_call_done d = {
+		    .ref = f->calls[i].ref, .rv = WR_ENOENT, .called = true};
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	int end = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 2 * JM_CANCEL_TIMEOUT_MS);
+	assert_int_equal(count_calls(f, end, JM_CALL_DEPLOY, NULL), 0);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	jm_call_done d = {
+	    .ref = f->calls[end - 1].ref, .rv = WR_ENOENT, .called = true};
+	jm_jobs_call_done(f->jm.jobs, &d);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(count_calls(f, end, JM_CALL_DEPLOY, NULL), 4);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+}
+
+static void
+test_recovery_ending_job_ends(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	char id[33], err[128];
+	memcpy(id, job->id, sizeof(id));
+	assert_int_equal(jm_jobs_cancel(f->jm.jobs, id, err, sizeof(err)),
+	                 WR_OK);
+	/* the JobManager dies before the tasks confirm */
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	assert_int_equal(job->state, JM_JOB_CANCELLING);
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 8);
+	answer_leftovers(f, mark, none_there);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_CANCELED);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	/* a terminal job's entry is removed */
+	jm_jobstore_entry *v = NULL;
+	size_t n = 9;
+	assert_int_equal(
+	    jm_jobstore_load(f->jm.jobstore, &v, &n, err, sizeof(err)), WR_OK);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_recovery_corrupt_entry_failed(void **state)
+{
+	fixture *f = *state;
+	const char *id = "00112233445566778899aabbccddeeff";
+	char path[512];
+	snprintf(path, sizeof(path), "%s/jobstore/jobs", f->dir);
+	assert_int_equal(wr_mkdirs(path, 0755), WR_OK);
+	snprintf(path, sizeof(path), "%s/jobstore/jobs/%s.json", f->dir, id);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("{\"format\": 1, \"id\": ", fp); /* cut short */
+	fclose(fp);
+	restart_jm(f);
+	jm_job *job = jm_jobs_find(f->jm.jobs, id);
+	assert_non_null(job);
+	assert_int_equal(job->state, JM_JOB_FAILED);
+	assert_non_null(strstr(job->failure, "unreadable"));
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(f->ncalls, 0);
+	/* REST lists it, without a plan */
+	jm_snap *snap = jm_snap_new();
+	jm_snap_publish(snap, f->jm.jobs, wr_mono_ms());
+	wr_buf b;
+	wr_buf_init(&b);
+	char err[128];
+	assert_int_equal(jm_snap_job(snap, id, false, &b, err, sizeof(err)),
+	                 WR_OK);
+	wr_buf_putc(&b, '\0');
+	assert_non_null(strstr((char *)b.data, "\"state\":\"FAILED\""));
+	assert_non_null(strstr((char *)b.data, "unreadable"));
+	wr_buf_fini(&b);
+	jm_snap_free(snap);
+	/* the entry stays for the operator */
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 int
 main(void)
 {
@@ -512,6 +769,15 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_checkpoint_trigger_answers,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scheduler, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_recovery_cancels_leftovers_then_redeploys, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_recovery_waits_for_cancel_answers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_ending_job_ends,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_corrupt_entry_failed,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

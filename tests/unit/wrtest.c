@@ -13,6 +13,8 @@
 
 #include "clock.h"
 #include "err.h"
+#include "etcd.h"
+#include "fsutil.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -20,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 uint64_t
@@ -276,4 +280,71 @@ wrt_wait(bool (*cond)(void *), void *arg, int timeout_ms)
 		wr_sleep_ms(2);
 	}
 	return true;
+}
+
+int
+wrt_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int
+wrt_etcd_start(wrt_etcd *e)
+{
+	int cport = wrt_free_port(), pport = wrt_free_port();
+	char peer[64], initial[96], data[96], log[96];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->dir, sizeof(e->dir), "/tmp/weir-etcd-test-XXXXXX");
+	if (cport < 0 || pport < 0 || mkdtemp(e->dir) == NULL)
+		return -1;
+	snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d", cport);
+	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", pport);
+	snprintf(initial, sizeof(initial), "t=%s", peer);
+	snprintf(data, sizeof(data), "%s/data", e->dir);
+	snprintf(log, sizeof(log), "%s/etcd.log", e->dir);
+	if ((e->pid = fork()) == 0) {
+		FILE *f = freopen(log, "w", stderr);
+		(void)f;
+		execlp("etcd", "etcd", "--name", "t", "--data-dir", data,
+		       "--listen-client-urls", e->url,
+		       "--advertise-client-urls", e->url, "--listen-peer-urls",
+		       peer, "--initial-advertise-peer-urls", peer,
+		       "--initial-cluster", initial, (char *)NULL);
+		_exit(127);
+	}
+	char err[256];
+	wr_etcd *c = NULL;
+	if (e->pid < 0 || wr_etcd_new(e->url, 500, &c, err, sizeof(err)) != 0)
+		return -1;
+	int64_t lease = 0;
+	for (int64_t end = wr_mono_ms() + 15000; wr_mono_ms() < end;
+	     wr_sleep_ms(50))
+		if (wr_etcd_lease_grant(c, 5, &lease) == WR_OK)
+			break;
+	wr_etcd_free(c);
+	if (lease == 0)
+		fprintf(stderr, "etcd did not answer in 15 s; see %s\n", log);
+	return lease != 0 ? 0 : -1;
+}
+
+void
+wrt_etcd_stop(wrt_etcd *e)
+{
+	if (e->pid > 0) {
+		kill(e->pid, SIGKILL);
+		waitpid(e->pid, NULL, 0);
+		e->pid = 0;
+	}
+	if (e->dir[0] != '\0')
+		wr_rmtree(e->dir);
 }

@@ -1,8 +1,8 @@
 /*
  * wrtest.h - fixtures the unit tests share: a replayable random sequence,
  * value constructors, temporary directories and files, job specs parsed
- * from YAML strings, one operator driven directly, loopback sockets and
- * bounded waits.
+ * from YAML strings, one operator driven directly, loopback sockets,
+ * bounded waits and a real etcd.
  *
  * Include after <cmocka.h>: the helpers fail the running test through
  * cmocka, except those a test may call from its own threads (they return
@@ -125,5 +125,25 @@ int wrt_bound_port(int *fd);
 /* Polls cond every 2 ms until it holds (true) or timeout_ms passed
  * (false). */
 bool wrt_wait(bool (*cond)(void *), void *arg, int timeout_ms);
+
+/* A free loopback TCP port (bound, read and closed), or -1. */
+int wrt_free_port(void);
+
+/* ---- etcd ---- */
+
+/* A single-member etcd (Debian's etcd-server) in a temporary directory
+ * (its log in dir/etcd.log), on free loopback ports. */
+typedef struct wrt_etcd {
+	int pid;
+	char dir[64];
+	char url[64]; /* the client URL */
+} wrt_etcd;
+
+/* Starts it and polls (bounded, 15 s) until it grants a lease. Returns 0,
+ * or -1 (for a cmocka setup to return). */
+int wrt_etcd_start(wrt_etcd *e);
+
+/* Kills it and removes its directory. */
+void wrt_etcd_stop(wrt_etcd *e);
 
 #endif
