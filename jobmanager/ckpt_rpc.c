@@ -47,8 +47,8 @@ jm_ckpt_each_tm(jm_server *jm, const jm_job *job, bool sources_only,
 		wr_msg *rep = NULL;
 		int rv = cli == NULL
 		             ? WR_EUNREACHABLE
-		             : wr_rpc_call(cli, env, JM_CKPT_RPC_TIMEOUT_MS,
-		                           &rep, err, sizeof(err));
+		             : jm_tm_call(jm, cli, env, JM_CKPT_RPC_TIMEOUT_MS,
+		                          &rep, err, sizeof(err));
 		wr_msg_free(rep);
 		/* a silent TaskManager counts as one that did not answer */
 		jm_tm_call_failed(jm, t->slot->tm_id, rv);

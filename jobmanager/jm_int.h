@@ -32,6 +32,9 @@ typedef struct jm_server {
 	wr_cluster_config cfg;
 	char instance[33];          /* changes on every start */
 	char leader[WR_ADDR_BYTES]; /* the address clients should dial */
+	/* The leader's epoch, on every message to TaskManagers (they refuse
+	 * a lower one than they have seen); 0 = none, until HA sets it. */
+	uint64_t epoch;
 	int64_t start_wall_ms;
 	struct wr_rpc_server *rpc;
 	struct wr_http_server *http;
@@ -80,6 +83,14 @@ void jm_tm_call_failed(jm_server *jm, const char *tm_id, int rv);
 int jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
                        char *errbuf, size_t errlen);
 int jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t);
+
+/* wr_rpc_call to a TaskManager, with env stamped with jm->epoch: the one
+ * way the JobManager sends requests to TaskManagers. @thread main */
+struct Weir__Envelope;
+struct wr_msg;
+int jm_tm_call(jm_server *jm, struct wr_rpc_client *cli,
+               struct Weir__Envelope *env, int timeout_ms,
+               struct wr_msg **reply, char *errbuf, size_t errlen);
 
 /* The client for a TaskManager's rpc address (created on first use).
  * @thread main */

@@ -427,8 +427,8 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t,
 	env.deploy_task = &body;
 	wr_msg *rep = NULL;
 	char err[512] = "";
-	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS, &rep, err,
-	                     sizeof(err));
+	int rv = jm_tm_call(jm, cli, &env, JM_TASK_RPC_TIMEOUT_MS, &rep, err,
+	                    sizeof(err));
 	jm_tm_call_failed(jm, t->slot->tm_id, rv);
 	free(spec);
 	wr_msg_free(rep);
@@ -456,8 +456,8 @@ jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	wr_msg *rep = NULL;
 	/* Shorter than a deployment's wait: a TaskManager that is gone
 	 * (killed, not yet declared lost) holds up the whole loop. */
-	int rv = wr_rpc_call(cli, &env, JM_TASK_RPC_TIMEOUT_MS / 3, &rep, err,
-	                     sizeof(err));
+	int rv = jm_tm_call(jm, cli, &env, JM_TASK_RPC_TIMEOUT_MS / 3, &rep,
+	                    err, sizeof(err));
 	wr_msg_free(rep);
 	jm_tm_call_failed(jm, t->slot->tm_id, rv);
 	if (rv != WR_OK)
