@@ -75,7 +75,6 @@ tm_link_confirmed(tm_server *tm, tm_link *l, int64_t sent_ms)
 	int64_t until = sent_ms + l->jm.heartbeat_timeout_ms;
 	if (until > atomic_load(&tm->write_until_ms))
 		atomic_store(&tm->write_until_ms, until);
-	tm->grace_logged = false;
 }
 
 void
@@ -85,14 +84,13 @@ tm_link_grace(tm_server *tm)
 	if (quiet <= tm->cfg.tm_adoption_grace_ms)
 		return;
 	int n = tm_tasks_orphan_all(tm->tasks);
-	if (n > 0 || !tm->grace_logged)
+	if (n > 0)
 		wr_log(WR_LOG_WARN, "TM-ADOPTION-GRACE",
 		       "no JobManager confirmed this TaskManager for %lld ms "
 		       "(taskmanager.adoption_grace %lld ms): %d tasks "
 		       "cancelled",
 		       (long long)quiet,
 		       (long long)tm->cfg.tm_adoption_grace_ms, n);
-	tm->grace_logged = true;
 }
 
 static void

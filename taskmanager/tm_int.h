@@ -66,7 +66,6 @@ typedef struct tm_server {
 	 * have declared this TaskManager lost. */
 	_Atomic int64_t confirmed_ms;
 	_Atomic int64_t write_until_ms;
-	bool grace_logged; /* @thread main */
 } tm_server;
 
 /* True while sinks may write: a JobManager confirmed this TaskManager

@@ -77,9 +77,11 @@ def out_records(c):
 
 
 def test_zombie_taskmanager():
-    # A longer heartbeat timeout: the JobManager is paused below for less
-    # than it, and the healthy TaskManager must not be declared lost.
-    timeout_ms = 4000
+    # A longer heartbeat timeout: the JobManager is paused below (for at
+    # most 4 s: a resumed Kafka consumer may take seconds to fetch again
+    # on a busy machine) and the healthy TaskManager must not be declared
+    # lost meanwhile.
+    timeout_ms = 6000
     with Cluster(taskmanagers=2, slots=2, topics=["in:2", "out:1"],
                  config=config("30s", timeout_ms)) as c:
         job = kafka_job(
@@ -108,7 +110,11 @@ def test_zombie_taskmanager():
                     for s in v["subtasks"]]
             return all(s["taskmanager"] != zid for s in subs)
         wait_for(restarted_elsewhere, 30, "the job running without %s" % zid)
-        print("     restarted elsewhere %.1fs after SIGSTOP" %
+        # (A checkpoint the zombie cannot take may restart the job before
+        # the zombie is declared lost; the fence is about after that.)
+        wait_for(lambda: "TM-LOST id=%s" % zid in c.log("jobmanager"), 30,
+                 "the zombie declared lost")
+        print("     restarted elsewhere, zombie lost %.1fs after SIGSTOP" %
               (time.monotonic() - t_stop))
         c.produce("in", [{"id": i, "_p": i % 2} for i in range(500, 1000)])
         wait_for(lambda: len(set(c.consume("out"))) >= 1000, 30,
@@ -122,7 +128,7 @@ def test_zombie_taskmanager():
         try:
             c.resume_taskmanager(zombie)
             t_cont = time.monotonic()
-            wait_for(lambda: "TASK-FENCED" in tm_log(zombie), 2,
+            wait_for(lambda: "TASK-FENCED" in tm_log(zombie), 4,
                      "the zombie's sink to be held back")
         finally:
             os.kill(jm, signal.SIGCONT)
