@@ -60,6 +60,9 @@ typedef struct jm_server {
 	wr_cluster_config cfg;
 	char instance[33];          /* changes on every start */
 	char leader[WR_ADDR_BYTES]; /* the address clients should dial */
+	/* The leader's epoch, on every message to TaskManagers (they refuse
+	 * a lower one than they have seen); 0 = none, until HA sets it. */
+	uint64_t epoch;
 	int64_t start_wall_ms;
 	struct wr_rpc_server *rpc;
 	struct wr_http_server *http;

@@ -454,6 +454,17 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 	jm_job_settle(jobs, job);
 }
 
+bool
+jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r)
+{
+	jm_job *job = r->job_id ? jm_jobs_find(jobs, r->job_id) : NULL;
+	jm_task *t =
+	    job != NULL && r->task_id ? jm_job_task(job, r->task_id) : NULL;
+	return t != NULL && !jm_job_state_terminal(job->state) &&
+	       r->attempt == job->attempt && !jm_task_terminal(t->state) &&
+	       strcmp(t->slot->tm_id, tm_id) == 0 && t->slot->index == r->slot;
+}
+
 void
 jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
 {

@@ -111,6 +111,21 @@ void jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
                         const char *task_id, enum jm_task_state st,
                         const char *failure);
 
+/* A task a TaskManager reports running (registration, heartbeat). */
+typedef struct jm_task_report {
+	const char *job_id, *task_id; /* "v/s"; NULL when missing */
+	uint64_t attempt;
+	uint32_t slot;
+} jm_task_report;
+
+/*
+ * Adoption: whether the JobManager keeps a task TaskManager tm_id reports
+ * (the TaskManager cancels the others as orphans). Kept: a task of a job
+ * that has not ended, at the job's current attempt, that has not ended and
+ * runs there at that slot in the job's view.
+ */
+bool jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r);
+
 /* A TaskManager was declared lost: its tasks failed. */
 void jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm);
 

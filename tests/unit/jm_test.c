@@ -19,7 +19,9 @@
 #include "fsutil.h"
 #include "jm_int.h"
 #include "metrics.h"
+#include "rpc.h"
 #include "scheduler.h"
+#include "weir.pb-c.h"
 #include "wrtest.h"
 
 #include <stdio.h>
@@ -347,6 +349,117 @@ test_cancel_unanswered_counts_task_gone(void **state)
 	assert_int_equal(job->state, JM_JOB_CANCELED);
 }
 
+/* Whether the JobManager keeps task t as tm_id reports it. */
+static bool
+keeps(fixture *f, jm_job *job, const jm_task *t, const char *tm_id,
+      uint64_t attempt)
+{
+	char tid[16];
+	snprintf(tid, sizeof(tid), "%d/%d", t->vertex, t->subtask);
+	jm_task_report r = {.job_id = job->id,
+	                    .task_id = tid,
+	                    .attempt = attempt,
+	                    .slot = t->slot->index};
+	return jm_jobs_keeps(f->jm.jobs, tm_id, &r);
+}
+
+/* Adoption by the loop's job state: what a TaskManager reports is kept
+ * only as the job runs it now. */
+static void
+test_keep_list(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	const jm_task *t = &job->tasks[0];
+	const char *here = t->slot->tm_id;
+	const char *other = job->slots[1].tm_id;
+	assert_true(keeps(f, job, t, here, job->attempt));
+	assert_false(keeps(f, job, t, other, job->attempt));
+	assert_false(keeps(f, job, t, here, job->attempt + 1));
+	jm_task_report r = {.job_id = "0123456789abcdef0123456789abcdef",
+	                    .task_id = "0/0",
+	                    .attempt = job->attempt,
+	                    .slot = t->slot->index};
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r)); /* unknown job */
+	r.job_id = job->id;
+	r.task_id = "9/9";
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r)); /* no such task */
+	r.task_id = "0/0x";
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r));
+	r.task_id = NULL;
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r));
+	/* a task being cancelled (asked, no answer yet) is kept: its
+	 * CancelTask ends it, committing what its sinks hold */
+	char err[128];
+	assert_int_equal(jm_jobs_cancel(f->jm.jobs, job->id, err, sizeof(err)),
+	                 WR_OK);
+	assert_true(keeps(f, job, t, here, job->attempt));
+	/* an ended job keeps nothing */
+	report_all(f, job, JM_TASK_CANCELED);
+	assert_int_equal(job->state, JM_JOB_CANCELED);
+	assert_false(keeps(f, job, t, here, job->attempt));
+}
+
+/* Collects one completion (jm_tmc_drain). */
+static void
+on_done(void *arg, const jm_call_done *d)
+{
+	*(jm_call_done *)arg = *d;
+}
+
+/* The JobManager's requests to a TaskManager answered by a server here:
+ * each carries the epoch the loop had when it queued the call, through
+ * the real jm_out and call threads (tmclients.c). */
+static void
+test_calls_carry_epoch(void **state)
+{
+	fixture *f = *state;
+	wr_rpc_server *srv;
+	assert_int_equal(wr_rpc_server_new("tcp://127.0.0.1:0", "tm", &srv),
+	                 WR_OK);
+	jm_slot_ref slot;
+	memset(&slot, 0, sizeof(slot));
+	snprintf(slot.tm_id, sizeof(slot.tm_id), "tm-a");
+	snprintf(slot.rpc_address, sizeof(slot.rpc_address),
+	         "tcp://127.0.0.1:%d", wr_rpc_server_port(srv));
+	f->jm.tmc = jm_tmc_new(f->jm.tms, NULL, NULL);
+	jm_job *job = submit(f, "");
+	jm_task t = {.vertex = 0, .subtask = 1, .slot = &slot};
+	for (uint64_t epoch = 0; epoch <= 7; epoch += 7) {
+		f->jm.epoch = epoch;
+		assert_int_equal(jm_out_rpc.cancel(&f->jm, job, &t, false),
+		                 WR_OK);
+		assert_int_equal(jm_out_rpc.notify(&f->jm, job, &slot, 3),
+		                 WR_OK);
+		f->jm.epoch = 99; /* stamped when queued, not when sent */
+		for (int i = 0; i < 2; i++) {
+			wr_rpc_req *req;
+			assert_int_equal(wr_rpc_server_next(srv, 10000, &req),
+			                 WR_OK);
+			const Weir__Envelope *env = wr_rpc_req_env(req);
+			assert_int_equal(env->has_epoch, epoch != 0);
+			assert_int_equal(env->epoch, epoch);
+			wr_rpc_req_reply_ack(req);
+		}
+		jm_call_done d = {.rv = -1};
+		int64_t deadline = wr_mono_ms() + 10000;
+		size_t n = 0;
+		while (n < 2 && wr_mono_ms() < deadline) {
+			n += jm_tmc_drain(f->jm.tmc, on_done, &d);
+			if (n < 2)
+				wr_sleep_ms(5);
+		}
+		assert_int_equal(n, 2);
+		assert_int_equal(d.rv, WR_OK);
+		assert_int_equal(d.ref.epoch, epoch);
+	}
+	jm_tmc_free(f->jm.tmc);
+	f->jm.tmc = NULL;
+	wr_rpc_server_free(srv);
+}
+
 /* Every task acks checkpoint id. */
 static void
 ack_all(fixture *f, jm_job *job, uint64_t id)
@@ -507,6 +620,9 @@ main(void)
 	        test_deploy_timeout_cancels_the_task, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_cancel_unanswered_counts_task_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_calls_carry_epoch, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_checkpoint_trigger_ack_complete_notify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_trigger_answers,
