@@ -20,11 +20,12 @@
 #include <string.h>
 
 static void
-jm_rpc_ckpt_ref(const jm_job *job, const jm_slot_ref *tm,
+jm_rpc_ckpt_ref(const jm_server *jm, const jm_job *job, const jm_slot_ref *tm,
                 enum jm_call_kind kind, uint64_t id, jm_call_ref *ref)
 {
 	memset(ref, 0, sizeof(*ref));
 	ref->kind = kind;
+	ref->epoch = jm->epoch;
 	snprintf(ref->tm_id, sizeof(ref->tm_id), "%s", tm->tm_id);
 	memcpy(ref->job_id, job->id, sizeof(ref->job_id));
 	ref->attempt = job->attempt;
@@ -49,7 +50,7 @@ jm_rpc_trigger_checkpoint(jm_server *jm, const jm_job *job,
 	env.body_case = WEIR__ENVELOPE__BODY_TRIGGER_CHECKPOINT;
 	env.trigger_checkpoint = &body;
 	jm_call_ref ref;
-	jm_rpc_ckpt_ref(job, tm, JM_CALL_TRIGGER, ck->id, &ref);
+	jm_rpc_ckpt_ref(jm, job, tm, JM_CALL_TRIGGER, ck->id, &ref);
 	return jm_tmc_send(jm->tmc, tm->rpc_address, &ref, &env,
 	                   JM_CKPT_RPC_TIMEOUT_MS, true);
 }
@@ -65,7 +66,7 @@ jm_rpc_checkpoint_complete(jm_server *jm, const jm_job *job,
 	env.body_case = WEIR__ENVELOPE__BODY_CHECKPOINT_COMPLETE;
 	env.checkpoint_complete = &body;
 	jm_call_ref ref;
-	jm_rpc_ckpt_ref(job, tm, JM_CALL_NOTIFY, id, &ref);
+	jm_rpc_ckpt_ref(jm, job, tm, JM_CALL_NOTIFY, id, &ref);
 	return jm_tmc_send(jm->tmc, tm->rpc_address, &ref, &env,
 	                   JM_CKPT_RPC_TIMEOUT_MS, true);
 }

@@ -64,6 +64,10 @@ typedef struct jm_server {
 	wr_cluster_config cfg;
 	char instance[33];          /* changes on every start */
 	char leader[WR_ADDR_BYTES]; /* the address clients should dial */
+	/* This JobManager's epoch, on every message to TaskManagers (they
+	 * refuse a lower one than they have seen): mode none, the job
+	 * store's counter, one more on every start; 0 without a store. */
+	uint64_t epoch;
 	int64_t start_wall_ms;
 	struct wr_rpc_server *rpc;
 	struct wr_http_server *http;
@@ -79,10 +83,8 @@ typedef struct jm_server {
 	 * cannot be opened (logged at start). */
 	struct wr_objstore *store;
 	/* The job store (jobstore.h), NULL when the storage cannot be
-	 * opened; and this JobManager's epoch (mode none: the job store's
-	 * counter, one more on every start). */
+	 * opened. */
 	struct jm_jobstore *jobstore;
-	uint64_t epoch;
 } jm_server;
 
 /* Answers one request. @thread main */

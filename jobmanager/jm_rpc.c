@@ -1,7 +1,10 @@
 /*
  * jm_rpc.c - translates control-plane Envelopes into JobManager calls and
- * back: TaskManager registration and heartbeats, the cluster overview;
- * job and checkpoint requests go on to job_rpc.c and ckpt_rpc.c.
+ * back: TaskManager registration and heartbeats (with the adoption answer:
+ * which reported tasks the JobManager keeps, by the loop's job state,
+ * jm_jobs_keeps), the cluster overview; job and checkpoint requests go on
+ * to job_rpc.c and ckpt_rpc.c. Requests to TaskManagers carry the epoch
+ * from tmclients.c (jm_tmc_send); the replies here carry it too.
  */
 #include "jm_int.h"
 
@@ -25,6 +28,45 @@ jm_rpc_copy(char *dst, size_t dstlen, const char *src)
 		return WR_EINVAL;
 	memcpy(dst, src, strlen(src) + 1);
 	return WR_OK;
+}
+
+/* Replies to a TaskManager carry the epoch too: a TaskManager takes the
+ * adoption answer only from a leader not older than one it has seen. */
+static void
+jm_rpc_reply_tm(jm_server *jm, wr_rpc_req *req, Weir__Envelope *rep)
+{
+	rep->has_epoch = jm->epoch != 0;
+	rep->epoch = jm->epoch;
+	wr_rpc_req_reply(req, rep);
+}
+
+/* The kept subset of tasks (pointers into the request); the caller
+ * frees *out. Logs the others. */
+static size_t
+jm_rpc_keep_list(jm_server *jm, const char *tm_id, Weir__SlotState **tasks,
+                 size_t n, Weir__SlotState ***out)
+{
+	size_t k = 0;
+	*out = wr_xcalloc(n + 1, sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		const Weir__SlotState *t = tasks[i];
+		jm_task_report r = {.job_id = t->job_id,
+		                    .task_id = t->task_id,
+		                    .attempt = t->attempt,
+		                    .slot = t->index};
+		if (t->has_attempt && jm_jobs_keeps(jm->jobs, tm_id, &r)) {
+			(*out)[k++] = tasks[i];
+			continue;
+		}
+		wr_log(WR_LOG_WARN, "TM-TASK-NOT-KEPT",
+		       "TaskManager %s runs task %s of job %s attempt %llu, "
+		       "which this JobManager does not run there: it cancels "
+		       "it",
+		       tm_id, tasks[i]->task_id ? tasks[i]->task_id : "?",
+		       tasks[i]->job_id ? tasks[i]->job_id : "?",
+		       (unsigned long long)tasks[i]->attempt);
+	}
+	return k;
 }
 
 static void
@@ -66,9 +108,12 @@ jm_rpc_register(jm_server *jm, wr_rpc_req *req,
 	body.jm_instance = jm->instance;
 	body.heartbeat_interval_ms = (uint64_t)jm->cfg.jm_heartbeat_interval_ms;
 	body.heartbeat_timeout_ms = (uint64_t)jm->cfg.jm_heartbeat_timeout_ms;
+	body.n_keep =
+	    jm_rpc_keep_list(jm, tm.id, m->tasks, m->n_tasks, &body.keep);
 	rep.body_case = WEIR__ENVELOPE__BODY_REGISTER_REPLY;
 	rep.register_reply = &body;
-	wr_rpc_req_reply(req, &rep);
+	jm_rpc_reply_tm(jm, req, &rep);
+	free(body.keep);
 }
 
 static void
@@ -79,9 +124,14 @@ jm_rpc_heartbeat(jm_server *jm, wr_rpc_req *req, const Weir__Heartbeat *m)
 	Weir__HeartbeatReply body = WEIR__HEARTBEAT_REPLY__INIT;
 	body.jm_instance = jm->instance;
 	body.known = known;
+	/* An unknown TaskManager registers again and is answered then. */
+	body.n_keep = known ? jm_rpc_keep_list(jm, m->tm_id, m->slots,
+	                                       m->n_slots, &body.keep)
+	                    : 0;
 	rep.body_case = WEIR__ENVELOPE__BODY_HEARTBEAT_REPLY;
 	rep.heartbeat_reply = &body;
-	wr_rpc_req_reply(req, &rep);
+	jm_rpc_reply_tm(jm, req, &rep);
+	free(body.keep);
 }
 
 static void

@@ -225,7 +225,40 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 	jm_store_job(jobs->jm, job, NULL, 0);
 }
 
-/* Asks every task that has not ended to stop. */
+/* A task of a restarting job whose TaskManager did not answer may still
+ * run (and write) there: it is redeployed elsewhere only once that
+ * TaskManager is lost or answers a CancelTask (the fence of sinks holds
+ * only so; docs/architecture.md, adoption). */
+static void
+jm_task_unconfirmed(jm_job *job, jm_task *t)
+{
+	if (t->stop == JM_STOP_UNCONFIRMED)
+		return;
+	t->stop = JM_STOP_UNCONFIRMED;
+	wr_log(WR_LOG_WARN, "JOB-STOP-UNCONFIRMED",
+	       "job=%s task %d/%d on %s may still run there: not redeployed "
+	       "before that TaskManager answers or is declared lost",
+	       job->id, t->vertex, t->subtask, t->slot->tm_id);
+}
+
+/* Asks one task to stop; the answer comes as an event. A TaskManager
+ * that did not answer an earlier call is not asked: the task counts as
+ * gone with it, unless the job restarts. */
+static void
+jm_task_stop(jm_jobs *jobs, jm_job *job, jm_task *t)
+{
+	if (jm_tm_reachable(jobs->jm, t->slot->tm_id) &&
+	    jobs->jm->out->cancel(jobs->jm, job, t, false) == WR_OK) {
+		t->stop = JM_STOP_SENT;
+		return;
+	}
+	if (job->state == JM_JOB_RESTARTING)
+		jm_task_unconfirmed(job, t);
+	else
+		t->state = JM_TASK_CANCELED; /* TM gone */
+}
+
+/* Asks every task that has not ended, and was not asked yet, to stop. */
 static void
 jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 {
@@ -238,13 +271,9 @@ jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job)
 		return;
 	for (int i = job->ntasks - 1; i >= 0; i--) {
 		jm_task *t = &job->tasks[i];
-		if (jm_task_terminal(t->state))
-			continue;
-		/* A TaskManager that did not answer is not asked (its task
-		 * counts as gone with it); the answers come as events. */
-		if (!jm_tm_reachable(jobs->jm, t->slot->tm_id) ||
-		    jobs->jm->out->cancel(jobs->jm, job, t, false) != WR_OK)
-			t->state = JM_TASK_CANCELED; /* TM gone */
+		if (!jm_task_terminal(t->state) && t->stop != JM_STOP_SENT &&
+		    t->stop != JM_STOP_TAKEN)
+			jm_task_stop(jobs, job, t);
 	}
 	job->cancel_deadline_ms = wr_mono_ms() + JM_CANCEL_TIMEOUT_MS;
 }
@@ -523,6 +552,18 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 	jm_job_settle(jobs, job);
 }
 
+bool
+jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r)
+{
+	jm_job *job = r->job_id ? jm_jobs_find(jobs, r->job_id) : NULL;
+	jm_task *t =
+	    job != NULL && r->task_id ? jm_job_task(job, r->task_id) : NULL;
+	return t != NULL && !jm_job_state_terminal(job->state) &&
+	       r->attempt == job->attempt && !jm_task_terminal(t->state) &&
+	       t->stop != JM_STOP_UNCONFIRMED &&
+	       strcmp(t->slot->tm_id, tm_id) == 0 && t->slot->index == r->slot;
+}
+
 void
 jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
 {
@@ -573,8 +614,10 @@ jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 		return;
 	}
 	job->attempt++;
-	for (int k = 0; k < job->ntasks; k++)
+	for (int k = 0; k < job->ntasks; k++) {
 		job->tasks[k].state = JM_TASK_DEPLOYING;
+		job->tasks[k].stop = JM_STOP_NONE;
+	}
 	char url[WR_URL_BYTES];
 	free(job->restore_url);
 	job->restore_url = NULL;
@@ -612,6 +655,33 @@ jm_jobs_server(jm_jobs *jobs)
 	return jobs->jm;
 }
 
+/*
+ * The tasks a restarting job waits for: a CancelTask that went unanswered
+ * is sent again once the TaskManager is reachable (it heartbeated since);
+ * past the cancel deadline, a task whose TaskManager took the CancelTask
+ * counts as ended. One whose TaskManager never answered does not: it ends
+ * with that TaskManager's answer, its own report, or the TaskManager
+ * declared lost (jm_jobs_tm_lost).
+ */
+static void
+jm_job_restart_stops(jm_jobs *jobs, jm_job *job, int64_t now_ms)
+{
+	for (int k = 0; k < job->ntasks; k++) {
+		jm_task *t = &job->tasks[k];
+		if (jm_task_terminal(t->state))
+			continue;
+		if (t->stop == JM_STOP_UNCONFIRMED) {
+			if (jm_tm_reachable(jobs->jm, t->slot->tm_id) &&
+			    jobs->jm->out->cancel(jobs->jm, job, t, false) ==
+			        WR_OK)
+				t->stop = JM_STOP_SENT;
+		} else if (t->stop == JM_STOP_TAKEN &&
+		           now_ms >= job->cancel_deadline_ms) {
+			t->state = JM_TASK_CANCELED;
+		}
+	}
+}
+
 void
 jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 {
@@ -624,12 +694,7 @@ jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 		if (job->state == JM_JOB_RUNNING)
 			jm_ckpt_tick(jobs, job, now_ms);
 		if (job->state == JM_JOB_RESTARTING) {
-			if (now_ms >= job->cancel_deadline_ms)
-				for (int k = 0; k < job->ntasks; k++)
-					if (!jm_task_terminal(
-					        job->tasks[k].state))
-						job->tasks[k].state =
-						    JM_TASK_CANCELED;
+			jm_job_restart_stops(jobs, job, now_ms);
 			jm_job_redeploy(jobs, job, now_ms);
 			continue;
 		}
@@ -649,7 +714,8 @@ jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 
 /* A DeployTask's outcome. One that failed fails the attempt, as before;
  * one that got no answer may still have started the task: it is
- * cancelled (the CancelTask queues behind the DeployTask). */
+ * cancelled (the CancelTask queues behind the DeployTask), and until that
+ * is answered the task counts as running there. */
 static void
 jm_job_deploy_done(jm_jobs *jobs, jm_job *job, jm_task *t,
                    const jm_call_done *d)
@@ -661,15 +727,20 @@ jm_job_deploy_done(jm_jobs *jobs, jm_job *job, jm_task *t,
 		       "job=%s task %d/%d on %s: %s; cancelling it there",
 		       job->id, t->vertex, t->subtask, d->ref.tm_id,
 		       wr_strerror(d->rv));
-		if (jobs->jm->out->cancel(jobs->jm, job, t, true) != WR_OK)
+		if (jobs->jm->out->cancel(jobs->jm, job, t, true) == WR_OK) {
+			t->stop = JM_STOP_SENT;
+		} else {
 			wr_log(WR_LOG_WARN, "JOB-ORPHAN",
 			       "job=%s task %d/%d on %s: cannot queue its "
 			       "CancelTask",
 			       job->id, t->vertex, t->subtask, d->ref.tm_id);
+			t->stop = JM_STOP_UNCONFIRMED;
+		}
 	}
 	if (jm_task_terminal(t->state))
 		return;
-	t->state = JM_TASK_FAILED;
+	if (!jm_tm_no_answer(d->rv))
+		t->state = JM_TASK_FAILED; /* refused: it does not run */
 	char reason[700];
 	snprintf(reason, sizeof(reason),
 	         "deployment failed: task %d/%d on %s: %s%s%s", t->vertex,
@@ -678,20 +749,28 @@ jm_job_deploy_done(jm_jobs *jobs, jm_job *job, jm_task *t,
 	jm_job_fail(jobs, job, reason);
 }
 
-/* A CancelTask's outcome: a TaskManager that did not take it is taken
- * for gone, with the task (as when it was not asked). */
+/* A CancelTask's outcome. Taken: the task reports its end itself. Refused
+ * (the TaskManager does not run it): it ended. No answer: the task counts
+ * as gone with its TaskManager - unless the job restarts, which waits for
+ * that TaskManager to answer or be lost (jm_job_restart_stops). */
 static void
 jm_job_cancel_done(jm_jobs *jobs, jm_job *job, jm_task *t,
                    const jm_call_done *d)
 {
-	if (d->rv == WR_OK)
-		return; /* the task reports CANCELED itself */
+	if (jm_task_terminal(t->state))
+		return;
+	if (d->rv == WR_OK) {
+		t->stop = JM_STOP_TAKEN;
+		return;
+	}
 	wr_log(WR_LOG_WARN, d->ref.orphan ? "JOB-ORPHAN" : "JOB-CANCEL-TASK",
 	       "job=%s task %d/%d on %s: %s%s%s", job->id, t->vertex,
 	       t->subtask, d->ref.tm_id, wr_strerror(d->rv),
 	       d->err[0] ? ": " : "", d->err);
-	if (d->ref.orphan || jm_task_terminal(t->state))
+	if (jm_tm_no_answer(d->rv) && job->state == JM_JOB_RESTARTING) {
+		jm_task_unconfirmed(job, t);
 		return;
+	}
 	t->state = JM_TASK_CANCELED;
 	jm_job_settle(jobs, job);
 }

@@ -37,10 +37,23 @@ enum jm_task_state {
 	JM_TASK_FAILED,
 };
 
+/* Where asking a task that has not ended to stop stands (job.c). */
+enum jm_task_stop {
+	JM_STOP_NONE,  /* not asked */
+	JM_STOP_SENT,  /* CancelTask queued, no answer yet */
+	JM_STOP_TAKEN, /* its TaskManager took it; the task reports its end */
+	/* Its TaskManager did not answer (or was not asked, being
+	 * unreachable): the task may still run there. A restarting job
+	 * redeploys no task elsewhere until the TaskManager is lost or
+	 * answers the CancelTask sent again once it heartbeats. */
+	JM_STOP_UNCONFIRMED,
+};
+
 typedef struct jm_task {
 	int vertex, subtask;
 	const jm_slot_ref *slot; /* into job->slots */
 	enum jm_task_state state;
+	enum jm_task_stop stop;
 } jm_task;
 
 typedef struct jm_job {
@@ -115,6 +128,22 @@ jm_job *jm_jobs_at(jm_jobs *jobs, size_t i);
 void jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
                         const char *task_id, enum jm_task_state st,
                         const char *failure);
+
+/* A task a TaskManager reports running (registration, heartbeat). */
+typedef struct jm_task_report {
+	const char *job_id, *task_id; /* "v/s"; NULL when missing */
+	uint64_t attempt;
+	uint32_t slot;
+} jm_task_report;
+
+/*
+ * Adoption: whether the JobManager keeps a task TaskManager tm_id reports
+ * (the TaskManager cancels the others as orphans). Kept: a task of a job
+ * that has not ended, at the job's current attempt, that has not ended and
+ * runs there at that slot in the job's view - and was not asked to stop
+ * without an answer (its restart waits for it to end).
+ */
+bool jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r);
 
 /* A TaskManager was declared lost: its tasks failed. */
 void jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm);

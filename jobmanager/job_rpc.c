@@ -398,11 +398,12 @@ jm_rpc_task_spec(jm_server *jm, const jm_job *job, const jm_task *t,
 }
 
 static void
-jm_rpc_task_ref(const jm_job *job, const jm_task *t, enum jm_call_kind kind,
-                jm_call_ref *ref)
+jm_rpc_task_ref(const jm_server *jm, const jm_job *job, const jm_task *t,
+                enum jm_call_kind kind, jm_call_ref *ref)
 {
 	memset(ref, 0, sizeof(*ref));
 	ref->kind = kind;
+	ref->epoch = jm->epoch;
 	snprintf(ref->tm_id, sizeof(ref->tm_id), "%s", t->slot->tm_id);
 	memcpy(ref->job_id, job->id, sizeof(ref->job_id));
 	ref->attempt = job->attempt;
@@ -430,7 +431,7 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	env.body_case = WEIR__ENVELOPE__BODY_DEPLOY_TASK;
 	env.deploy_task = &body;
 	jm_call_ref ref;
-	jm_rpc_task_ref(job, t, JM_CALL_DEPLOY, &ref);
+	jm_rpc_task_ref(jm, job, t, JM_CALL_DEPLOY, &ref);
 	/* always sent: the scheduler placed it on a reachable TaskManager */
 	int rv = jm_tmc_send(jm->tmc, t->slot->rpc_address, &ref, &env,
 	                     JM_TASK_RPC_TIMEOUT_MS, false);
@@ -462,7 +463,7 @@ jm_rpc_cancel_task(jm_server *jm, const jm_job *job, const jm_task *t,
                    bool orphan)
 {
 	jm_call_ref ref;
-	jm_rpc_task_ref(job, t, JM_CALL_CANCEL, &ref);
+	jm_rpc_task_ref(jm, job, t, JM_CALL_CANCEL, &ref);
 	ref.orphan = orphan;
 	/* The cancel of a possible orphan is sent even to a TaskManager that
 	 * went silent: it may only be slow. */
@@ -474,7 +475,7 @@ jm_rpc_cancel_leftover(jm_server *jm, const jm_job *job, const jm_tm *tm,
                        const jm_task *t)
 {
 	jm_call_ref ref;
-	jm_rpc_task_ref(job, t, JM_CALL_CANCEL, &ref);
+	jm_rpc_task_ref(jm, job, t, JM_CALL_CANCEL, &ref);
 	snprintf(ref.tm_id, sizeof(ref.tm_id), "%s", tm->id);
 	ref.leftover = true;
 	return jm_rpc_send_cancel(jm, tm->rpc_address, &ref, true);

@@ -240,6 +240,10 @@ jm_tmc_send(jm_tmc *tmc, const char *address, const jm_call_ref *ref,
 	c->d.ref = *ref;
 	c->timeout_ms = timeout_ms;
 	c->fail_fast = fail_fast;
+	/* Stamped here, when the loop decides the call, not when a thread
+	 * makes it: a call decided under an epoch carries that epoch. */
+	env->has_epoch = ref->epoch != 0;
+	env->epoch = ref->epoch;
 	c->len = weir__envelope__get_packed_size(env);
 	c->env = wr_xmalloc(c->len ? c->len : 1);
 	weir__envelope__pack(env, c->env);

@@ -42,6 +42,11 @@ typedef struct jm_call_ref {
 	/* cancel: of a recovered job's task on any TaskManager the previous
 	 * JobManager may have left it running on (tm_id: that one) */
 	bool leftover;
+	/* The leader epoch the loop decided the call under (jm->epoch when
+	 * it was queued): jm_tmc_send stamps it on the request, so a call
+	 * queued by a leadership that ended is refused by TaskManagers that
+	 * saw a newer one (docs/architecture.md, fencing). */
+	uint64_t epoch;
 } jm_call_ref;
 
 /* A call's outcome: rv WR_OK, the TaskManager's error, or no answer. */
@@ -62,8 +67,9 @@ jm_tmc *jm_tmc_new(jm_tmreg *tms, void (*wake)(void *arg), void *wake_arg);
 void jm_tmc_free(jm_tmc *tmc);
 
 /*
- * Queues env for the TaskManager at address (env is packed here: the
- * caller keeps it). fail_fast: the call is not made (WR_EUNREACHABLE)
+ * Queues env for the TaskManager at address, stamped with ref->epoch (env
+ * is packed here: the caller keeps it). The one way the JobManager sends
+ * requests to TaskManagers. fail_fast: the call is not made (WR_EUNREACHABLE)
  * while the registry marks ref->tm_id unreachable, as an earlier call in
  * the same queue went unanswered. WR_OK: the outcome comes as an event;
  * WR_EFULL: JM_TMC_MAX_CALLS are in flight, nothing was queued.

@@ -5,6 +5,12 @@
  * silent for longer than the heartbeat timeout. Registration retries back
  * off from 100 ms to 2 s so a restarted JobManager sees its TaskManagers
  * again within a couple of seconds.
+ *
+ * Adoption and fencing: every registration and heartbeat reports the
+ * running tasks; the answer says which the JobManager keeps and the others
+ * are cancelled as orphans. Such a confirmed exchange opens the sinks
+ * until its send time plus the heartbeat timeout; without one, sinks wait,
+ * and after taskmanager.adoption_grace every task is cancelled.
  */
 #include "tm_int.h"
 
@@ -46,7 +52,46 @@ typedef struct tm_link {
 	int64_t last_ok_ms;
 	int64_t backoff_ms;
 	unsigned failures;
+	tm_report rep; /* the tasks of the exchange under way */
 } tm_link;
+
+bool
+tm_sinks_open(tm_server *tm)
+{
+	return wr_mono_ms() < atomic_load(&tm->write_until_ms);
+}
+
+/* A JobManager that knows this TaskManager answered the exchange sent at
+ * sent_ms: cancel the reported tasks it does not keep, then open the
+ * sinks until it could declare this TaskManager lost (orphans first, so
+ * none of them writes in between). */
+static void
+tm_link_confirmed(tm_server *tm, tm_link *l, int64_t sent_ms)
+{
+	for (int i = 0; i < l->rep.n; i++)
+		if (!l->rep.keep[i])
+			tm_tasks_orphan(tm->tasks, &l->rep.tasks[i]);
+	atomic_store(&tm->confirmed_ms, sent_ms);
+	int64_t until = sent_ms + l->jm.heartbeat_timeout_ms;
+	if (until > atomic_load(&tm->write_until_ms))
+		atomic_store(&tm->write_until_ms, until);
+}
+
+void
+tm_link_grace(tm_server *tm)
+{
+	int64_t quiet = wr_mono_ms() - atomic_load(&tm->confirmed_ms);
+	if (quiet <= tm->cfg.tm_adoption_grace_ms)
+		return;
+	int n = tm_tasks_orphan_all(tm->tasks);
+	if (n > 0)
+		wr_log(WR_LOG_WARN, "TM-ADOPTION-GRACE",
+		       "no JobManager confirmed this TaskManager for %lld ms "
+		       "(taskmanager.adoption_grace %lld ms): %d tasks "
+		       "cancelled",
+		       (long long)quiet,
+		       (long long)tm->cfg.tm_adoption_grace_ms, n);
+}
 
 static void
 tm_link_set_registered(tm_server *tm, bool on)
@@ -61,21 +106,25 @@ tm_link_register(tm_server *tm, tm_link *l)
 	char err[256] = "";
 	tm_jm_view v;
 	int timeout = (int)tm->cfg.jm_heartbeat_interval_ms;
-	int rv = tm_rpc_register(tm, l->cli, timeout < 500 ? 500 : timeout, &v,
-	                         err, sizeof(err));
+	int64_t sent = wr_mono_ms();
+	l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
+	int rv = tm_rpc_register(tm, l->cli, timeout < 500 ? 500 : timeout,
+	                         &l->rep, &v, err, sizeof(err));
 	if (rv == WR_OK) {
 		l->jm = v;
 		l->last_ok_ms = wr_mono_ms();
+		tm_link_confirmed(tm, l, sent);
 		l->backoff_ms = TM_LINK_BACKOFF_MIN_MS;
 		l->failures = 0;
 		tm_link_set_registered(tm, true);
 		wr_metric_inc(tm->m_registrations);
 		wr_log(
 		    WR_LOG_INFO, "TM-REGISTERED",
-		    "id=%s jobmanager=%s instance=%s heartbeat=%lldms/%lldms",
+		    "id=%s jobmanager=%s instance=%s heartbeat=%lldms/%lldms "
+		    "tasks=%d",
 		    tm->id, tm->cfg.jm_address, v.instance,
 		    (long long)v.heartbeat_interval_ms,
-		    (long long)v.heartbeat_timeout_ms);
+		    (long long)v.heartbeat_timeout_ms, l->rep.n);
 		return;
 	}
 	/* Log the first failure and then every 10th: a JobManager that is
@@ -98,18 +147,23 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 	char err[256] = "";
 	tm_jm_view v;
 	int timeout = (int)l->jm.heartbeat_interval_ms;
-	int rv = tm_rpc_heartbeat(tm, l->cli, timeout < 500 ? 500 : timeout, &v,
-	                          err, sizeof(err));
+	int64_t sent = wr_mono_ms();
+	l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
+	int rv = tm_rpc_heartbeat(tm, l->cli, timeout < 500 ? 500 : timeout,
+	                          &l->rep, &v, err, sizeof(err));
 	int64_t now = wr_mono_ms();
 	if (rv == WR_OK) {
 		l->last_ok_ms = now;
+		/* Tasks keep running until a registration answers for them. */
 		if (!v.known || strcmp(v.instance, l->jm.instance) != 0) {
 			wr_log(WR_LOG_WARN, "TM-JM-CHANGED",
 			       "jobmanager %s (instance %s, was %s) does not "
 			       "know this TaskManager: registering again",
 			       tm->cfg.jm_address, v.instance, l->jm.instance);
 			tm_link_set_registered(tm, false);
+			return;
 		}
+		tm_link_confirmed(tm, l, sent);
 		return;
 	}
 	wr_metric_inc(tm->m_hb_failures);

@@ -95,6 +95,14 @@ tm_metrics_init(tm_server *tm)
 	                                  "weir_taskmanager_slots", h, sused);
 	wr_metric_set(tm->m_slots_free, tm->slots);
 	wr_metric_set(tm->m_slots_used, 0);
+	tm->m_stale_epoch = wr_metrics_get(
+	    tm->metrics, WR_METRIC_COUNTER,
+	    "weir_taskmanager_stale_epoch_total",
+	    "Messages refused for a leader epoch lower than one seen", NULL);
+	tm->m_not_adopted = wr_metrics_get(
+	    tm->metrics, WR_METRIC_COUNTER,
+	    "weir_taskmanager_tasks_not_adopted_total",
+	    "Tasks cancelled because no JobManager kept them", NULL);
 }
 
 static bool
@@ -134,6 +142,9 @@ tm_start(void *arg)
 	char host[WR_ADDR_BYTES - 48], suffix[7];
 	tm->slots = (uint32_t)tm->cfg.tm_slots;
 	tm->start_wall_ms = wr_wall_ms();
+	pthread_mutex_init(&tm->stale_mu, NULL);
+	/* The adoption grace of tasks counts from the start at the latest. */
+	atomic_store(&tm->confirmed_ms, wr_mono_ms());
 	tm_metrics_init(tm);
 	if ((rv = wr_daemon_listen_rpc(tm->cfg.tm_rpc, "TaskManager",
 	                               "TM-RPC-LISTEN", &tm->rpc)) != WR_OK)
@@ -182,6 +193,11 @@ tm_tick(void *arg)
 {
 	tm_server *tm = arg;
 	tm_tasks_reap(tm->tasks);
+	tm_link_grace(tm);
+	uint32_t used = tm_tasks_slots_used(tm->tasks);
+	wr_metric_set(tm->m_slots_used, used);
+	wr_metric_set(tm->m_slots_free,
+	              used < tm->slots ? tm->slots - used : 0);
 }
 
 static void

@@ -236,6 +236,33 @@ tm_task_backpressure(tm_task *t, int64_t now)
 }
 
 bool
+tm_task_sinks_may_write(tm_task *t)
+{
+	return !atomic_load(&t->orphan) && tm_sinks_open(t->tm);
+}
+
+bool
+tm_task_sink_wait(tm_task *t)
+{
+	bool logged = false;
+	while (!tm_task_sinks_may_write(t)) {
+		if (atomic_load(&t->orphan) || atomic_load(&t->cancel))
+			return false;
+		if (!logged)
+			wr_log(WR_LOG_WARN, "TASK-FENCED",
+			       "%s: no JobManager confirmed this TaskManager "
+			       "within its heartbeat timeout: sinks wait",
+			       t->label);
+		logged = true;
+		wr_sleep_ms(TM_FENCE_POLL_MS);
+	}
+	if (logged)
+		wr_log(WR_LOG_INFO, "TASK-UNFENCED", "%s: sinks write again",
+		       t->label);
+	return true;
+}
+
+bool
 tm_task_tick(tm_task *t)
 {
 	int64_t now = wr_mono_ms();
@@ -246,6 +273,10 @@ tm_task_tick(tm_task *t)
 		for (int i = 0; t->vertex != NULL && i < t->vertex->nnodes;
 		     i++) {
 			tm_op *op = t->ops[t->vertex->nodes[i]];
+			/* A fenced sink neither rolls nor publishes. */
+			if (op != NULL && op->node->kind == WR_NODE_SINK &&
+			    !tm_task_sinks_may_write(t))
+				continue;
 			/* A failing tick (a sink that cannot write) has
 			 * recorded its failure; the task stops as FAILED. */
 			if (op != NULL && op->tick != NULL &&
@@ -280,6 +311,8 @@ tm_task_push_record(void *arg, const uint8_t *rec, size_t len)
 		return WR_ECORRUPT;
 	}
 	wr_metric_inc(t->m_in);
+	if (t->head->node->kind == WR_NODE_SINK && !tm_task_sink_wait(t))
+		return WR_ECLOSED;
 	int rv = t->head->push(t->head, &row);
 	wr_arena_reset(&t->arena);
 	return rv;
@@ -369,6 +402,8 @@ tm_task_finish(tm_task *t)
 {
 	for (int i = 0; i < t->vertex->nnodes; i++) {
 		tm_op *op = t->ops[t->vertex->nodes[i]];
+		if (op->node->kind == WR_NODE_SINK && !tm_task_sink_wait(t))
+			return WR_ECLOSED;
 		int rv = op->finish(op);
 		if (rv != WR_OK)
 			return rv;
@@ -393,10 +428,14 @@ tm_task_finish(tm_task *t)
 }
 
 /* Sinks keep what they were given when the task is cancelled: files are
- * committed, Kafka messages flushed (at-least-once without checkpoints). */
+ * committed, Kafka messages flushed (at-least-once without checkpoints) -
+ * unless the sinks are fenced (an orphan, or no JobManager confirmed this
+ * TaskManager lately). */
 static void
 tm_task_finish_sinks(tm_task *t)
 {
+	if (!tm_task_sinks_may_write(t))
+		return;
 	for (int i = 0; i < t->vertex->nnodes; i++) {
 		tm_op *op = t->ops[t->vertex->nodes[i]];
 		if (op != NULL && op->node->kind == WR_NODE_SINK)
@@ -572,6 +611,17 @@ tm_tasks_find(tm_tasks *tasks, const char *job_id, const char *task_id)
 	return NULL;
 }
 
+/* @locks tasks->lock held */
+static void
+tm_task_stop(tm_task *t)
+{
+	atomic_store(&t->cancel, true);
+	/* Wake an append blocked on back-pressure. */
+	if (atomic_load(&t->ready))
+		for (int i = 0; i < t->noutputs; i++)
+			tm_output_close(t->outputs[i]);
+}
+
 int
 tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
                 size_t errlen)
@@ -584,10 +634,7 @@ tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 	for (int i = 0; old != NULL && !atomic_load(&old->done) &&
 	                old->spec->attempt < spec->attempt && i < 300;
 	     i++) {
-		atomic_store(&old->cancel, true);
-		if (atomic_load(&old->ready))
-			for (int k = 0; k < old->noutputs; k++)
-				tm_output_close(old->outputs[k]);
+		tm_task_stop(old);
 		pthread_mutex_unlock(&tasks->lock);
 		wr_sleep_ms(10);
 		pthread_mutex_lock(&tasks->lock);
@@ -638,15 +685,84 @@ tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id)
 	pthread_mutex_lock(&tasks->lock);
 	tm_task *t = tm_tasks_find(tasks, job_id, task_id);
 	if (t != NULL) {
-		atomic_store(&t->cancel, true);
-		/* Wake an append blocked on back-pressure. */
-		if (atomic_load(&t->ready))
-			for (int i = 0; i < t->noutputs; i++)
-				tm_output_close(t->outputs[i]);
+		tm_task_stop(t);
 		rv = WR_OK;
 	}
 	pthread_mutex_unlock(&tasks->lock);
 	return rv;
+}
+
+/* Running: not ended and not told to stop. @locks tasks->lock held */
+static bool
+tm_task_running(tm_task *t)
+{
+	return !atomic_load(&t->done) && !atomic_load(&t->cancel);
+}
+
+int
+tm_tasks_list(tm_tasks *tasks, tm_task_ref *out, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n && n < max; i++) {
+		const tm_task *t = tasks->v[i];
+		if (!tm_task_running(tasks->v[i]))
+			continue;
+		tm_task_ref *r = &out[n++];
+		memcpy(r->job_id, t->spec->job_id, sizeof(r->job_id));
+		memcpy(r->task_id, t->spec->task_id, sizeof(r->task_id));
+		r->attempt = t->spec->attempt;
+		r->slot = t->spec->slot;
+	}
+	pthread_mutex_unlock(&tasks->lock);
+	return n;
+}
+
+/* @locks tasks->lock held */
+static void
+tm_task_orphan(tm_task *t)
+{
+	/* orphan before cancel: the task sees its sinks shut when it sees
+	 * the cancel, and skips the flush a cancel does. */
+	atomic_store(&t->orphan, true);
+	tm_task_stop(t);
+	wr_metric_inc(t->tm->m_not_adopted);
+	wr_log(WR_LOG_WARN, "TASK-ORPHAN",
+	       "%s attempt %u: no JobManager keeps it: cancelled, its sinks "
+	       "write nothing more",
+	       t->label, t->spec->attempt);
+}
+
+int
+tm_tasks_orphan(tm_tasks *tasks, const tm_task_ref *ref)
+{
+	int rv = WR_ENOENT;
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n && rv != WR_OK; i++) {
+		tm_task *t = tasks->v[i];
+		if (strcmp(t->spec->job_id, ref->job_id) == 0 &&
+		    strcmp(t->spec->task_id, ref->task_id) == 0 &&
+		    t->spec->attempt == ref->attempt && tm_task_running(t)) {
+			tm_task_orphan(t);
+			rv = WR_OK;
+		}
+	}
+	pthread_mutex_unlock(&tasks->lock);
+	return rv;
+}
+
+int
+tm_tasks_orphan_all(tm_tasks *tasks)
+{
+	int n = 0;
+	pthread_mutex_lock(&tasks->lock);
+	for (int i = 0; i < tasks->n; i++)
+		if (tm_task_running(tasks->v[i])) {
+			tm_task_orphan(tasks->v[i]);
+			n++;
+		}
+	pthread_mutex_unlock(&tasks->lock);
+	return n;
 }
 
 static void

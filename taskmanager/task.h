@@ -79,6 +79,28 @@ int tm_tasks_trigger(tm_tasks *tasks, const char *job_id,
 void tm_tasks_checkpoint_complete(tm_tasks *tasks, const char *job_id,
                                   uint64_t id);
 
+/* A running task as a TaskManager reports it for adoption. */
+typedef struct tm_task_ref {
+	char job_id[33];
+	char task_id[32];
+	uint32_t attempt;
+	uint32_t slot;
+} tm_task_ref;
+
+/* Copies the tasks that run and were not told to stop (up to max).
+ * Returns how many. @thread any */
+int tm_tasks_list(tm_tasks *tasks, tm_task_ref *out, int max);
+
+/*
+ * Cancels a task as an orphan: no JobManager keeps it. Unlike a cancel
+ * from the JobManager, its sinks write nothing more - no flush, no commit
+ * (the attempt that replaces it restores from a checkpoint). Only the
+ * task of ref's attempt; WR_ENOENT if it is not running. @thread any
+ */
+int tm_tasks_orphan(tm_tasks *tasks, const tm_task_ref *ref);
+/* tm_tasks_orphan for every running task; returns how many. */
+int tm_tasks_orphan_all(tm_tasks *tasks);
+
 /* Joins finished task threads. @thread main */
 void tm_tasks_reap(tm_tasks *tasks);
 

@@ -470,6 +470,10 @@ tm_ckpt_commit(tm_task *t)
 	uint64_t done = atomic_load(&t->ck_complete);
 	if (done <= t->ck_committed || done > t->ck_last)
 		return WR_OK;
+	/* Fenced: commit once a JobManager confirms this TaskManager again;
+	 * an orphan never does (its successor restores the pre-commits). */
+	if (!tm_task_sinks_may_write(t))
+		return WR_OK;
 	t->ck_committed = done;
 	for (int i = 0; i < t->vertex->nnodes; i++) {
 		tm_op *op = t->ops[t->vertex->nodes[i]];

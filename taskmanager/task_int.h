@@ -115,9 +115,10 @@ struct tm_task {
 	char label[96]; /* "job=abcd1234 task=0/1" for logs */
 	pthread_t thread;
 	atomic_bool cancel;
-	atomic_bool done;  /* the thread has ended (reap it) */
-	atomic_bool ready; /* outputs are built and no longer change */
-	atomic_bool ended; /* its loop ended; set under ck_mu (task.c) */
+	atomic_bool orphan; /* no JobManager keeps it: its sinks are shut */
+	atomic_bool done;   /* the thread has ended (reap it) */
+	atomic_bool ready;  /* outputs are built and no longer change */
+	atomic_bool ended;  /* its loop ended; set under ck_mu (task.c) */
 	tm_op *ops[WR_JOB_MAX_NODES]; /* by node index; NULL if not ours */
 	tm_op *head;                  /* the first operator of the chain */
 	tm_output *outputs[TM_MAX_NEXT * WR_JOB_MAX_NODES];
@@ -225,6 +226,18 @@ int tm_source_nexmark_run(tm_task *t, tm_op *src);
 /* Records a failure message for the task (first one wins). */
 void tm_task_fail(tm_task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Fencing of sinks (docs/architecture.md, TaskManager): a sink writes,
+ * flushes or commits only while tm_sinks_open() and the task is no
+ * orphan. tm_task_sinks_may_write says whether it may now;
+ * tm_task_sink_wait holds the task until it may (a JobManager confirms
+ * its TaskManager again), and returns false when it never will (cancelled
+ * or orphaned). Checked after a record was read and before it reaches a
+ * sink, so nothing read after a fence closed is written.
+ */
+bool tm_task_sinks_may_write(tm_task *t);
+bool tm_task_sink_wait(tm_task *t);
 
 /* Periodic housekeeping from inside long loops: flushes outputs on the
  * latency timer, takes checkpoints at sources, commits completed ones.

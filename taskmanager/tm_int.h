@@ -3,7 +3,7 @@
  * serves the TaskManager's own RPC endpoint (requests from the JobManager);
  * the link thread (jmlink.c) registers with the JobManager and heartbeats.
  * Fields below are set before either thread starts and then only read,
- * except those marked atomic.
+ * except those marked atomic or guarded by a mutex.
  */
 #ifndef TM_INT_H
 #define TM_INT_H
@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cluster_config.h"
+#include "task.h"
 #include "wr_limits.h"
 
 struct wr_rpc_server;
@@ -23,8 +24,6 @@ struct wr_http_server;
 struct wr_metrics;
 struct wr_metric;
 struct tm_shuffle;
-struct tm_tasks;
-struct tm_task_spec;
 
 typedef struct tm_server {
 	wr_cluster_config cfg;
@@ -39,6 +38,7 @@ typedef struct tm_server {
 	struct wr_metrics *metrics;
 	struct wr_metric *m_registered, *m_hb_failures, *m_registrations;
 	struct wr_metric *m_slots_free, *m_slots_used;
+	struct wr_metric *m_stale_epoch, *m_not_adopted;
 	struct tm_shuffle *shuffle;
 	struct tm_tasks *tasks;
 	/* For task state reports; wr_rpc_call is thread-safe, so every task
@@ -51,7 +51,37 @@ typedef struct tm_server {
 	pthread_cond_t link_cv;
 	atomic_bool stop;
 	atomic_bool registered;
+
+	/* Fencing (tm_rpc.c): the highest leader epoch seen; a message
+	 * with a lower one is refused. The stale epochs already logged (once
+	 * per sender: a deposed leader is known by its epoch). */
+	_Atomic uint64_t epoch;
+	pthread_mutex_t stale_mu;
+	uint64_t stale_logged[TM_STALE_EPOCHS_LOGGED];
+	unsigned nstale_logged;
+	/* Adoption (jmlink.c): the monotonic time the last exchange a
+	 * JobManager confirmed was sent (it knew this TaskManager and said
+	 * which tasks it keeps), and until when sinks may write: that time
+	 * plus the JobManager's heartbeat timeout, before which it cannot
+	 * have declared this TaskManager lost. */
+	_Atomic int64_t confirmed_ms;
+	_Atomic int64_t write_until_ms;
 } tm_server;
+
+/* True while sinks may write: a JobManager confirmed this TaskManager
+ * less than its heartbeat timeout ago (by the monotonic clock, so a
+ * process resumed after SIGSTOP knows at once). @thread any */
+bool tm_sinks_open(tm_server *tm);
+
+/* Cancels every task no JobManager adopted within
+ * taskmanager.adoption_grace of the last confirmation. @thread main */
+void tm_link_grace(tm_server *tm);
+
+/* Checks an epoch from a JobManager (a request's or a reply's): a lower
+ * one than the highest seen is refused (WR_EPERM, message in errbuf;
+ * logged TM-STALE-EPOCH once per epoch, counted); a higher one becomes
+ * the highest. @thread any */
+int tm_epoch_check(tm_server *tm, uint64_t epoch, char *errbuf, size_t errlen);
 
 /* Answers one request from the JobManager. @thread main */
 void tm_rpc_dispatch(tm_server *tm, struct wr_rpc_req *req);
@@ -63,13 +93,24 @@ typedef struct tm_jm_view {
 	bool known;
 } tm_jm_view;
 
-/* Registers with the JobManager. @thread link */
+/* The tasks a registration or heartbeat reports, and which of them the
+ * JobManager's answer keeps. */
+typedef struct tm_report {
+	tm_task_ref tasks[TM_MAX_TASKS];
+	bool keep[TM_MAX_TASKS];
+	int n;
+} tm_report;
+
+/* Registers with the JobManager, reporting rep's tasks; rep->keep comes
+ * back. @thread link */
 int tm_rpc_register(tm_server *tm, struct wr_rpc_client *cli, int timeout_ms,
-                    tm_jm_view *out, char *errbuf, size_t errlen);
-/* Sends one heartbeat; out->known and out->instance come back.
- * @thread link */
+                    tm_report *rep, tm_jm_view *out, char *errbuf,
+                    size_t errlen);
+/* Sends one heartbeat reporting rep's tasks; out->known, out->instance
+ * and rep->keep (when known) come back. @thread link */
 int tm_rpc_heartbeat(tm_server *tm, struct wr_rpc_client *cli, int timeout_ms,
-                     tm_jm_view *out, char *errbuf, size_t errlen);
+                     tm_report *rep, tm_jm_view *out, char *errbuf,
+                     size_t errlen);
 
 /* Reports a task's state to the JobManager ("RUNNING", "FINISHED",
  * "CANCELED", "FAILED"); failures are logged. @thread any */

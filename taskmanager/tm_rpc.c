@@ -1,7 +1,8 @@
 /*
  * tm_rpc.c - translates control-plane Envelopes for the TaskManager: the
- * requests it sends to the JobManager and those it serves. The only
- * TaskManager file that sees protobuf types.
+ * requests it sends to the JobManager and those it serves, and the epoch
+ * check on everything a JobManager sends. The only TaskManager file that
+ * sees protobuf types.
  */
 #include "tm_int.h"
 
@@ -9,10 +10,11 @@
 #include "wr_limits.h"
 
 #include "err.h"
-#include "mem.h"
-#include "task.h"
 #include "log.h"
+#include "mem.h"
+#include "metrics.h"
 #include "rpc.h"
+#include "task.h"
 #include "weir.pb-c.h"
 
 #include <stdio.h>
@@ -80,10 +82,63 @@ tm_rpc_deploy(tm_server *tm, wr_rpc_req *req, const Weir__DeployTask *d)
 		wr_rpc_req_reply_ack(req);
 }
 
+/* Logs a stale epoch the first time it is seen. */
+static void
+tm_epoch_log_stale(tm_server *tm, uint64_t epoch, uint64_t seen)
+{
+	pthread_mutex_lock(&tm->stale_mu);
+	bool logged = false;
+	unsigned n = tm->nstale_logged < TM_STALE_EPOCHS_LOGGED
+	                 ? tm->nstale_logged
+	                 : TM_STALE_EPOCHS_LOGGED;
+	for (unsigned i = 0; i < n && !logged; i++)
+		logged = tm->stale_logged[i] == epoch;
+	if (!logged)
+		tm->stale_logged[tm->nstale_logged++ % TM_STALE_EPOCHS_LOGGED] =
+		    epoch;
+	pthread_mutex_unlock(&tm->stale_mu);
+	if (!logged)
+		wr_log(WR_LOG_WARN, "TM-STALE-EPOCH",
+		       "refusing a JobManager of epoch %llu: this TaskManager "
+		       "has seen epoch %llu (a deposed leader); logged once "
+		       "per epoch, counted in "
+		       "weir_taskmanager_stale_epoch_total",
+		       (unsigned long long)epoch, (unsigned long long)seen);
+}
+
+int
+tm_epoch_check(tm_server *tm, uint64_t epoch, char *errbuf, size_t errlen)
+{
+	uint64_t seen = atomic_load(&tm->epoch);
+	while (epoch > seen) {
+		if (atomic_compare_exchange_weak(&tm->epoch, &seen, epoch)) {
+			wr_log(WR_LOG_INFO, "TM-EPOCH",
+			       "leader epoch %llu (was %llu)",
+			       (unsigned long long)epoch,
+			       (unsigned long long)seen);
+			return WR_OK;
+		}
+	}
+	if (epoch == seen)
+		return WR_OK;
+	wr_metric_inc(tm->m_stale_epoch);
+	tm_epoch_log_stale(tm, epoch, seen);
+	snprintf(errbuf, errlen,
+	         "stale epoch %llu: this TaskManager has seen epoch %llu",
+	         (unsigned long long)epoch, (unsigned long long)seen);
+	return WR_EPERM;
+}
+
 void
 tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 {
 	const Weir__Envelope *env = wr_rpc_req_env(req);
+	char err[160];
+	if (tm_epoch_check(tm, env->has_epoch ? env->epoch : 0, err,
+	                   sizeof(err)) != WR_OK) {
+		wr_rpc_req_reply_error(req, WR_EPERM, "%s", err);
+		return;
+	}
 	switch (env->body_case) {
 	case WEIR__ENVELOPE__BODY_PING: {
 		Weir__Envelope rep = WEIR__ENVELOPE__INIT;
@@ -184,12 +239,65 @@ tm_report_task_state(tm_server *tm, const tm_task_spec *spec, const char *state,
 		       err);
 }
 
+/* The report's tasks as SlotStates (arrays of rep->n + 1, freed by the
+ * caller). */
+static Weir__SlotState **
+tm_rpc_report(const tm_report *rep, Weir__SlotState **items)
+{
+	*items = wr_xcalloc((size_t)rep->n + 1, sizeof(**items));
+	Weir__SlotState **ptrs = wr_xcalloc((size_t)rep->n + 1, sizeof(*ptrs));
+	for (int i = 0; i < rep->n; i++) {
+		Weir__SlotState *s = &(*items)[i];
+		weir__slot_state__init(s);
+		s->index = rep->tasks[i].slot;
+		s->job_id = (char *)rep->tasks[i].job_id;
+		s->task_id = (char *)rep->tasks[i].task_id;
+		s->has_attempt = 1;
+		s->attempt = rep->tasks[i].attempt;
+		ptrs[i] = s;
+	}
+	return ptrs;
+}
+
+/* Marks the reported tasks the answer keeps. */
+static void
+tm_rpc_keep(tm_report *rep, Weir__SlotState *const *keep, size_t n)
+{
+	for (int i = 0; i < rep->n; i++) {
+		const tm_task_ref *r = &rep->tasks[i];
+		rep->keep[i] = false;
+		for (size_t k = 0; k < n && !rep->keep[i]; k++)
+			rep->keep[i] =
+			    keep[k]->job_id && keep[k]->task_id &&
+			    strcmp(keep[k]->job_id, r->job_id) == 0 &&
+			    strcmp(keep[k]->task_id, r->task_id) == 0 &&
+			    keep[k]->has_attempt &&
+			    keep[k]->attempt == r->attempt &&
+			    keep[k]->index == r->slot;
+	}
+}
+
+/* The reply of a registration or heartbeat: of kind want, from a leader
+ * not older than one seen. */
+static int
+tm_rpc_reply_check(tm_server *tm, const Weir__Envelope *r, int want,
+                   char *errbuf, size_t errlen)
+{
+	if ((int)r->body_case != want) {
+		snprintf(errbuf, errlen, "unexpected reply kind %d",
+		         (int)r->body_case);
+		return WR_EPROTO;
+	}
+	return tm_epoch_check(tm, r->has_epoch ? r->epoch : 0, errbuf, errlen);
+}
+
 int
 tm_rpc_register(tm_server *tm, wr_rpc_client *cli, int timeout_ms,
-                tm_jm_view *out, char *errbuf, size_t errlen)
+                tm_report *rep, tm_jm_view *out, char *errbuf, size_t errlen)
 {
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
 	Weir__RegisterTaskManager reg = WEIR__REGISTER_TASK_MANAGER__INIT;
+	Weir__SlotState *items;
 	reg.tm_id = tm->id;
 	reg.rpc_address = tm->rpc_address;
 	reg.data_address = tm->data_address;
@@ -197,19 +305,22 @@ tm_rpc_register(tm_server *tm, wr_rpc_client *cli, int timeout_ms,
 	reg.metrics_address = tm->metrics_address;
 	reg.has_start_time_ms = 1;
 	reg.start_time_ms = (uint64_t)tm->start_wall_ms;
+	reg.n_tasks = (size_t)rep->n;
+	reg.tasks = tm_rpc_report(rep, &items);
 	env.body_case = WEIR__ENVELOPE__BODY_REGISTER_TM;
 	env.register_tm = &reg;
-	wr_msg *rep = NULL;
-	int rv = wr_rpc_call(cli, &env, timeout_ms, &rep, errbuf, errlen);
+	wr_msg *msg = NULL;
+	int rv = wr_rpc_call(cli, &env, timeout_ms, &msg, errbuf, errlen);
+	free(reg.tasks);
+	free(items);
 	if (rv != WR_OK)
 		return rv;
-	const Weir__Envelope *r = wr_msg_env(rep);
-	if (r->body_case != WEIR__ENVELOPE__BODY_REGISTER_REPLY) {
-		snprintf(errbuf, errlen, "unexpected reply kind %d",
-		         (int)r->body_case);
-		rv = WR_EPROTO;
+	const Weir__Envelope *r = wr_msg_env(msg);
+	rv = tm_rpc_reply_check(tm, r, WEIR__ENVELOPE__BODY_REGISTER_REPLY,
+	                        errbuf, errlen);
+	if (rv != WR_OK)
 		goto done;
-	}
+	tm_rpc_keep(rep, r->register_reply->keep, r->register_reply->n_keep);
 	snprintf(out->instance, sizeof(out->instance), "%s",
 	         r->register_reply->jm_instance);
 	out->heartbeat_interval_ms =
@@ -218,38 +329,42 @@ tm_rpc_register(tm_server *tm, wr_rpc_client *cli, int timeout_ms,
 	    (int64_t)r->register_reply->heartbeat_timeout_ms;
 	out->known = true;
 done:
-	wr_msg_free(rep);
+	wr_msg_free(msg);
 	return rv;
 }
 
 int
 tm_rpc_heartbeat(tm_server *tm, wr_rpc_client *cli, int timeout_ms,
-                 tm_jm_view *out, char *errbuf, size_t errlen)
+                 tm_report *rep, tm_jm_view *out, char *errbuf, size_t errlen)
 {
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
 	Weir__Heartbeat hb = WEIR__HEARTBEAT__INIT;
+	Weir__SlotState *items;
 	hb.tm_id = tm->id;
 	hb.has_slots_free = 1;
 	uint32_t used = tm_tasks_slots_used(tm->tasks);
 	hb.slots_free = used < tm->slots ? tm->slots - used : 0;
+	hb.n_slots = (size_t)rep->n;
+	hb.slots = tm_rpc_report(rep, &items);
 	env.body_case = WEIR__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
-	wr_msg *rep = NULL;
-	int rv = wr_rpc_call(cli, &env, timeout_ms, &rep, errbuf, errlen);
+	wr_msg *msg = NULL;
+	int rv = wr_rpc_call(cli, &env, timeout_ms, &msg, errbuf, errlen);
+	free(hb.slots);
+	free(items);
 	if (rv != WR_OK)
 		return rv;
-	const Weir__Envelope *r = wr_msg_env(rep);
-	if (r->body_case != WEIR__ENVELOPE__BODY_HEARTBEAT_REPLY) {
-		snprintf(errbuf, errlen, "unexpected reply kind %d",
-		         (int)r->body_case);
-		rv = WR_EPROTO;
+	const Weir__Envelope *r = wr_msg_env(msg);
+	rv = tm_rpc_reply_check(tm, r, WEIR__ENVELOPE__BODY_HEARTBEAT_REPLY,
+	                        errbuf, errlen);
+	if (rv != WR_OK)
 		goto done;
-	}
 	snprintf(out->instance, sizeof(out->instance), "%s",
 	         r->heartbeat_reply->jm_instance);
 	out->known = r->heartbeat_reply->known;
+	tm_rpc_keep(rep, r->heartbeat_reply->keep, r->heartbeat_reply->n_keep);
 done:
-	wr_msg_free(rep);
+	wr_msg_free(msg);
 	return rv;
 }
 

@@ -323,6 +323,13 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Checkpoint replies to the JobManager wait at most this long. */
 #define TM_CKPT_RPC_TIMEOUT_MS 10000
 
+/* Stale epochs a TaskManager remembers having logged (TM-STALE-EPOCH is
+ * logged once per epoch; past this many, the oldest is forgotten). */
+#define TM_STALE_EPOCHS_LOGGED 16
+/* How often a sink held back by fencing looks again (no JobManager
+ * confirmed its TaskManager within the heartbeat timeout). */
+#define TM_FENCE_POLL_MS 20
+
 /* Timers one scan collects before they fire: bounds the memory of
  * firing whatever the number of keys whose windows end together. */
 #define TM_WIN_TIMER_BATCH 4096

@@ -63,6 +63,13 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
     {"taskmanager.state_dir", WR_CFG_STRING, WR_CC(tm_state_dir), 0, 0,
      "/var/lib/weir/state", NULL,
      "Directory of the local keyed state (LMDB) of this TaskManager."},
+    {"taskmanager.adoption_grace", WR_CFG_DURATION, WR_CC(tm_adoption_grace_ms),
+     1000, WR_MS_HOUR, "30s", NULL,
+     "How long a TaskManager that no JobManager confirms keeps its tasks "
+     "for a JobManager to adopt them (their sinks write nothing once "
+     "heartbeat_timeout passed); then it cancels them. Must exceed "
+     "jobmanager.heartbeat_timeout. 30s outlasts a JobManager restart or a "
+     "leader takeover and stays below Kafka's transaction timeouts."},
     {"checkpoints.storage", WR_CFG_STRING, WR_CC(ckpt_storage), 0, 0,
      "file:///var/lib/weir/checkpoints", NULL,
      "Where checkpoints are written: file:///path or s3://bucket/prefix."},
@@ -109,6 +116,18 @@ wr_cluster_config_check(const wr_cluster_config *cfg, char *errbuf,
 		    "jobmanager.heartbeat_timeout (%s) must be greater than "
 		    "jobmanager.heartbeat_interval (%s)",
 		    to, iv);
+		return WR_EINVAL;
+	}
+	/* A grace no longer than the timeout would cancel the tasks of a
+	 * TaskManager the JobManager still counts as alive. */
+	if (cfg->tm_adoption_grace_ms <= cfg->jm_heartbeat_timeout_ms) {
+		wr_format_duration(cfg->tm_adoption_grace_ms, iv, sizeof(iv));
+		wr_format_duration(cfg->jm_heartbeat_timeout_ms, to,
+		                   sizeof(to));
+		snprintf(errbuf, errlen,
+		         "taskmanager.adoption_grace (%s) must be greater than "
+		         "jobmanager.heartbeat_timeout (%s)",
+		         iv, to);
 		return WR_EINVAL;
 	}
 	return WR_OK;

@@ -29,6 +29,7 @@ typedef struct wr_cluster_config {
 	char *tm_metrics; /* host:port for /metrics; port 0 = any */
 	int64_t tm_slots;
 	char *tm_state_dir;
+	int64_t tm_adoption_grace_ms; /* unadopted tasks end after it */
 	/* checkpoints */
 	char *ckpt_storage;
 	/* high_availability */

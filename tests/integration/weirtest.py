@@ -590,11 +590,16 @@ class Cluster:
     def resume_taskmanager(self, pid):
         self.kill_taskmanager(pid, sig=signal.SIGCONT)
 
+    def jobmanager_pid(self):
+        """The pid of the JobManager weir local or the cluster started
+        (SIGSTOP/SIGCONT it to pause and resume)."""
+        return self.pids_named("weir-jobmanager")[0] \
+            if self.mode == "local" else self.proc.pid
+
     def kill_jobmanager(self):
         """SIGKILLs the JobManager and waits until it is gone; returns its
         pid."""
-        pid = self.pids_named("weir-jobmanager")[0] \
-            if self.mode == "local" else self.proc.pid
+        pid = self.jobmanager_pid()
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not alive(pid), 5, "JobManager to die")
         return pid

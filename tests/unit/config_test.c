@@ -590,6 +590,20 @@ test_cluster_load(void **state)
 	wr_cluster_config_free(&cfg);
 	unlink(path);
 
+	/* Tasks of a TaskManager the JobManager still counts alive are
+	 * never given up: the grace outlasts the heartbeat timeout. */
+	wrt_tmpfile(path, "config",
+	            "jobmanager:\n  heartbeat_timeout: 40s\n"
+	            "taskmanager:\n  adoption_grace: 40s\n");
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
+	    WR_EINVAL);
+	assert_string_equal(errbuf, "taskmanager.adoption_grace (40s) must be "
+	                            "greater than "
+	                            "jobmanager.heartbeat_timeout (40s)");
+	wr_cluster_config_free(&cfg);
+	unlink(path);
+
 	wrt_tmpfile(path, "config", "jobmanager:\n  heartbeat_timeout: 50ms\n");
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),

@@ -22,8 +22,10 @@
 #include "jm_int.h"
 #include "jobstore.h"
 #include "metrics.h"
+#include "rpc.h"
 #include "scheduler.h"
 #include "snapshot.h"
+#include "weir.pb-c.h"
 #include "wrtest.h"
 
 #include <stdio.h>
@@ -145,6 +147,12 @@ open_jobstore(fixture *f)
 	    jm_jobstore_begin(f->jm.jobstore, &f->jm.epoch, err, sizeof(err)) !=
 	        WR_OK)
 		fail_msg("job store: %s", err);
+}
+
+static void
+test_on_tm_lost(void *arg, const jm_tm *tm)
+{
+	jm_jobs_tm_lost(arg, tm);
 }
 
 static int
@@ -378,6 +386,262 @@ test_cancel_unanswered_counts_task_gone(void **state)
 			                   tid, JM_TASK_CANCELED, NULL);
 		}
 	assert_int_equal(job->state, JM_JOB_CANCELED);
+}
+
+/* A running job on tm-a and tm-b restarts after task 1/0 failed; the
+ * CancelTasks of the others are queued from index *mark on. */
+static jm_job *
+running_then_restarting(fixture *f, int *mark)
+{
+	jm_job *job = submit(
+	    f, "restart: { strategy: fixed_delay, delay: 0s, attempts: 3 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	*mark = f->ncalls;
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, "1/0",
+	                   JM_TASK_FAILED, "boom");
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	return job;
+}
+
+/* Reports st for every task of the job on tm_id. */
+static void
+report_tm(fixture *f, jm_job *job, const char *tm_id, enum jm_task_state st)
+{
+	for (int i = 0; i < job->ntasks; i++) {
+		char tid[16];
+		if (strcmp(job->tasks[i].slot->tm_id, tm_id) != 0)
+			continue;
+		snprintf(tid, sizeof(tid), "%d/%d", job->tasks[i].vertex,
+		         job->tasks[i].subtask);
+		jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, tid, st,
+		                   NULL);
+	}
+}
+
+/* The first task of the job running on tm_id, or NULL. */
+static jm_task *
+live_task_on(jm_job *job, const char *tm_id)
+{
+	for (int i = 0; i < job->ntasks; i++)
+		if (strcmp(job->tasks[i].slot->tm_id, tm_id) == 0 &&
+		    job->tasks[i].state == JM_TASK_RUNNING)
+			return &job->tasks[i];
+	return NULL;
+}
+
+/* Whether the JobManager keeps task t as tm_id reports it. */
+static bool
+keeps(fixture *f, jm_job *job, const jm_task *t, const char *tm_id,
+      uint64_t attempt)
+{
+	char tid[16];
+	snprintf(tid, sizeof(tid), "%d/%d", t->vertex, t->subtask);
+	jm_task_report r = {.job_id = job->id,
+	                    .task_id = tid,
+	                    .attempt = attempt,
+	                    .slot = t->slot->index};
+	return jm_jobs_keeps(f->jm.jobs, tm_id, &r);
+}
+
+/*
+ * The redeploy-before-lost gap: a CancelTask that got no answer leaves a
+ * task that may still run (and write) on its TaskManager, so the restart
+ * does not redeploy it elsewhere - not even past the cancel deadline -
+ * until that TaskManager answers: it heartbeats again, the next heartbeat
+ * answer does not keep the task, and the CancelTask sent again is taken.
+ */
+static void
+test_restart_waits_for_unanswered_cancel(void **state)
+{
+	fixture *f = *state;
+	int mark;
+	jm_job *job = running_then_restarting(f, &mark);
+	uint32_t attempt = job->attempt;
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 3);
+	/* tm-a does not answer (the call thread marks it unreachable) */
+	jm_tmreg_set_unreachable(f->jm.tms, "tm-a");
+	for (int i = mark; i < f->ncalls; i++) {
+		jm_call_done d = {.ref = f->calls[i].ref, .called = true};
+		d.rv = strcmp(d.ref.tm_id, "tm-a") == 0 ? WR_ETIMEDOUT : WR_OK;
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	report_tm(f, job, "tm-b", JM_TASK_CANCELED);
+	jm_task *t = live_task_on(job, "tm-a");
+	assert_non_null(t);
+	assert_int_equal(t->stop, JM_STOP_UNCONFIRMED);
+	/* past the cancel deadline: still waiting, nothing redeployed */
+	int64_t later = wr_mono_ms() + JM_CANCEL_TIMEOUT_MS + 1;
+	mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, later);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->attempt, attempt);
+	assert_int_equal(f->ncalls, mark); /* tm-a is not called either */
+	/* tm-a heartbeats: the answer does not keep the task ... */
+	assert_true(jm_tmreg_heartbeat(f->jm.tms, "tm-a", wr_mono_ms()));
+	assert_false(keeps(f, job, t, "tm-a", attempt));
+	/* ... and the next turn asks it again */
+	jm_jobs_tick(f->jm.jobs, later);
+	fake_call *last = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, &last), 1);
+	assert_string_equal(last->ref.tm_id, "tm-a");
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	/* taken: the task is stopping there; past the deadline it counts as
+	 * ended, and only then is the job redeployed */
+	jm_call_done d = {.ref = last->ref, .called = true, .rv = WR_OK};
+	jm_jobs_call_done(f->jm.jobs, &d);
+	assert_int_equal(t->stop, JM_STOP_TAKEN);
+	jm_jobs_tick(f->jm.jobs, later);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->attempt, attempt + 1);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 4);
+	assert_int_equal(job->tasks[0].stop, JM_STOP_NONE);
+}
+
+/* A TaskManager already unreachable when the job restarts is not asked;
+ * its task is redeployed elsewhere once it is declared lost. */
+static void
+test_restart_redeploys_after_tm_lost(void **state)
+{
+	fixture *f = *state;
+	add_tm(&f->jm, "tm-c", 1); /* where tm-a's task goes */
+	jm_job *job = submit(
+	    f, "restart: { strategy: fixed_delay, delay: 0s, attempts: 3 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	char tm_lost[WR_ADDR_BYTES], tm_ok[WR_ADDR_BYTES];
+	snprintf(tm_lost, sizeof(tm_lost), "%s", job->slots[0].tm_id);
+	snprintf(tm_ok, sizeof(tm_ok), "%s", job->slots[1].tm_id);
+	jm_tmreg_set_unreachable(f->jm.tms, tm_lost);
+	int mark = f->ncalls;
+	char tid[16];
+	jm_task *failed = live_task_on(job, tm_ok);
+	snprintf(tid, sizeof(tid), "%d/%d", failed->vertex, failed->subtask);
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, tid,
+	                   JM_TASK_FAILED, "boom");
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	/* only the reachable TaskManager's task is asked */
+	fake_call *last = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, &last), 1);
+	assert_string_equal(last->ref.tm_id, tm_ok);
+	report_tm(f, job, tm_ok, JM_TASK_CANCELED);
+	jm_task *t = live_task_on(job, tm_lost);
+	assert_non_null(t);
+	assert_int_equal(t->stop, JM_STOP_UNCONFIRMED);
+	assert_false(keeps(f, job, t, tm_lost, job->attempt));
+	int64_t later = wr_mono_ms() + JM_CANCEL_TIMEOUT_MS + 1;
+	jm_jobs_tick(f->jm.jobs, later);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	/* declared lost: the others heartbeated, it did not */
+	int64_t t_lost = wr_mono_ms() + 5001;
+	assert_true(jm_tmreg_heartbeat(f->jm.tms, tm_ok, t_lost));
+	assert_true(jm_tmreg_heartbeat(f->jm.tms, "tm-c", t_lost));
+	assert_int_equal(
+	    jm_tmreg_expire(f->jm.tms, t_lost, test_on_tm_lost, f->jm.jobs), 1);
+	jm_jobs_tick(f->jm.jobs, later);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 4);
+	for (int i = 0; i < job->nslots; i++)
+		assert_string_not_equal(job->slots[i].tm_id, tm_lost);
+}
+
+/* Adoption by the loop's job state: what a TaskManager reports is kept
+ * only as the job runs it now. */
+static void
+test_keep_list(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	const jm_task *t = &job->tasks[0];
+	const char *here = t->slot->tm_id;
+	const char *other = job->slots[1].tm_id;
+	assert_true(keeps(f, job, t, here, job->attempt));
+	assert_false(keeps(f, job, t, other, job->attempt));
+	assert_false(keeps(f, job, t, here, job->attempt + 1));
+	jm_task_report r = {.job_id = "0123456789abcdef0123456789abcdef",
+	                    .task_id = "0/0",
+	                    .attempt = job->attempt,
+	                    .slot = t->slot->index};
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r)); /* unknown job */
+	r.job_id = job->id;
+	r.task_id = "9/9";
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r)); /* no such task */
+	r.task_id = "0/0x";
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r));
+	r.task_id = NULL;
+	assert_false(jm_jobs_keeps(f->jm.jobs, here, &r));
+	/* a task being cancelled (asked, no answer yet) is kept: its
+	 * CancelTask ends it, committing what its sinks hold */
+	char err[128];
+	assert_int_equal(jm_jobs_cancel(f->jm.jobs, job->id, err, sizeof(err)),
+	                 WR_OK);
+	assert_true(keeps(f, job, t, here, job->attempt));
+	/* an ended job keeps nothing */
+	report_all(f, job, JM_TASK_CANCELED);
+	assert_int_equal(job->state, JM_JOB_CANCELED);
+	assert_false(keeps(f, job, t, here, job->attempt));
+}
+
+/* Collects one completion (jm_tmc_drain). */
+static void
+on_done(void *arg, const jm_call_done *d)
+{
+	*(jm_call_done *)arg = *d;
+}
+
+/* The JobManager's requests to a TaskManager answered by a server here:
+ * each carries the epoch the loop had when it queued the call, through
+ * the real jm_out and call threads (tmclients.c). */
+static void
+test_calls_carry_epoch(void **state)
+{
+	fixture *f = *state;
+	wr_rpc_server *srv;
+	assert_int_equal(wr_rpc_server_new("tcp://127.0.0.1:0", "tm", &srv),
+	                 WR_OK);
+	jm_slot_ref slot;
+	memset(&slot, 0, sizeof(slot));
+	snprintf(slot.tm_id, sizeof(slot.tm_id), "tm-a");
+	snprintf(slot.rpc_address, sizeof(slot.rpc_address),
+	         "tcp://127.0.0.1:%d", wr_rpc_server_port(srv));
+	f->jm.tmc = jm_tmc_new(f->jm.tms, NULL, NULL);
+	jm_job *job = submit(f, "");
+	jm_task t = {.vertex = 0, .subtask = 1, .slot = &slot};
+	for (uint64_t epoch = 0; epoch <= 7; epoch += 7) {
+		f->jm.epoch = epoch;
+		assert_int_equal(jm_out_rpc.cancel(&f->jm, job, &t, false),
+		                 WR_OK);
+		assert_int_equal(jm_out_rpc.notify(&f->jm, job, &slot, 3),
+		                 WR_OK);
+		f->jm.epoch = 99; /* stamped when queued, not when sent */
+		for (int i = 0; i < 2; i++) {
+			wr_rpc_req *req;
+			assert_int_equal(wr_rpc_server_next(srv, 10000, &req),
+			                 WR_OK);
+			const Weir__Envelope *env = wr_rpc_req_env(req);
+			assert_int_equal(env->has_epoch, epoch != 0);
+			assert_int_equal(env->epoch, epoch);
+			wr_rpc_req_reply_ack(req);
+		}
+		jm_call_done d = {.rv = -1};
+		int64_t deadline = wr_mono_ms() + 10000;
+		size_t n = 0;
+		while (n < 2 && wr_mono_ms() < deadline) {
+			n += jm_tmc_drain(f->jm.tmc, on_done, &d);
+			if (n < 2)
+				wr_sleep_ms(5);
+		}
+		assert_int_equal(n, 2);
+		assert_int_equal(d.rv, WR_OK);
+		assert_int_equal(d.ref.epoch, epoch);
+	}
+	jm_tmc_free(f->jm.tmc);
+	f->jm.tmc = NULL;
+	wr_rpc_server_free(srv);
 }
 
 /* Every task acks checkpoint id. */
@@ -764,6 +1028,13 @@ main(void)
 	        test_deploy_timeout_cancels_the_task, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_cancel_unanswered_counts_task_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restart_waits_for_unanswered_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restart_redeploys_after_tm_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_calls_carry_epoch, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_checkpoint_trigger_ack_complete_notify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_trigger_answers,

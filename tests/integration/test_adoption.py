@@ -1,0 +1,290 @@
+"""test_adoption.py - TaskManagers without a JobManager: fencing of
+sinks, adoption of running tasks, no orphans, stale epochs.
+
+- zombie: a TaskManager SIGSTOPped past the heartbeat timeout while its
+  job (Kafka -> at-least-once Kafka sink, checkpoints) restarts on the
+  other one, resumed once the restarted job has read new input: its old
+  task ends within a bound, the sink holds each input exactly once (the
+  restart replays nothing: no input came between the last checkpoint and
+  the restart), and both TaskManagers' slots are counted right;
+- a JobManager SIGKILLed and not restarted: the TaskManager cancels its
+  task once taskmanager.adoption_grace passed, and its sink wrote nothing
+  after the heartbeat timeout;
+- a JobManager SIGKILLed and restarted within the grace: the TaskManager
+  reports its task, the new JobManager knows no job and keeps none, and
+  the task is cancelled at once;
+- a stale epoch: a request with an epoch below the highest a TaskManager
+  has seen is refused and counted, logged once per epoch; the JobManager
+  (epoch 0) is then fenced off too: its deploy is refused.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from weirtest import (BIN, Cluster, check, http_get, main, metric_value,
+                      run, wait_for)
+
+HB_INTERVAL_MS = 300
+HB_TIMEOUT_MS = 1500
+RPC_TOOL = os.path.join(BIN, "rpc_tool")
+
+
+def config(grace, timeout_ms=HB_TIMEOUT_MS):
+    return ("jobmanager: { heartbeat_interval: %dms, heartbeat_timeout: "
+            "%dms }\ntaskmanager: { adoption_grace: %s }\n" %
+            (HB_INTERVAL_MS, timeout_ms, grace))
+
+
+def tm_log(pid):
+    """The log of a live TaskManager (its stdout)."""
+    with open(os.readlink("/proc/%d/fd/1" % pid), errors="replace") as f:
+        return f.read()
+
+
+def tm_metrics_of(c, tm_id):
+    for t in c.taskmanagers():
+        if t["id"] == tm_id:
+            st, text = http_get("http://%s/metrics" % t["metrics_address"])
+            return text if st == 200 else None
+    return None
+
+
+def kafka_job(c, name, source, extra=""):
+    return """\
+name: %s
+parallelism: %%d
+%s
+sources:
+  in:
+%s
+nodes:
+  - id: out
+    from: in
+    sink: { kafka: { topic: out, bootstrap: "%s", semantic: at_least_once } }
+""" % (name, extra, source, c.bootstrap)
+
+
+def out_records(c):
+    """(timestamp ms, value) of every record of topic out."""
+    recs = []
+    for line in c.consume("out", fmt="%T %s\n"):
+        ts, _, value = line.partition(" ")
+        recs.append((int(ts), value))
+    return recs
+
+
+def test_zombie_taskmanager():
+    # A longer heartbeat timeout: the JobManager is paused below (for at
+    # most 4 s: a resumed Kafka consumer may take seconds to fetch again
+    # on a busy machine) and the healthy TaskManager must not be declared
+    # lost meanwhile.
+    timeout_ms = 6000
+    with Cluster(taskmanagers=2, slots=2, topics=["in:2", "out:1"],
+                 config=config("30s", timeout_ms)) as c:
+        job = kafka_job(
+            c, "zombie",
+            "    kafka: { topic: in, bootstrap: \"%s\", startup: earliest }\n"
+            "    schema: { id: long }" % c.bootstrap,
+            "checkpointing: { interval: 500ms, timeout: 10s }\n"
+            "restart: { strategy: fixed_delay, delay: 200ms, attempts: 100 }"
+        ) % 2
+        job_id = c.submit(job)
+        c.wait_running(job_id)
+        c.produce("in", [{"id": i, "_p": i % 2} for i in range(500)])
+        wait_for(lambda: len(c.consume("out")) >= 500, 30, "500 records out")
+        # Checkpoints after the last record: a restart replays nothing.
+        done = c.completed_checkpoints(job_id)
+        c.wait_checkpoint(job_id, done + 2)
+
+        zombie = c.kill_taskmanager(job=job_id, sig=signal.SIGSTOP)
+        zid = c.tm_id(zombie)
+        t_stop = time.monotonic()
+
+        def restarted_elsewhere():
+            if not c.running(job_id):
+                return False
+            subs = [s for v in c.info(job_id)["vertices"]
+                    for s in v["subtasks"]]
+            return all(s["taskmanager"] != zid for s in subs)
+        wait_for(restarted_elsewhere, 30, "the job running without %s" % zid)
+        # (A checkpoint the zombie cannot take may restart the job before
+        # the zombie is declared lost; the fence is about after that.)
+        wait_for(lambda: "TM-LOST id=%s" % zid in c.log("jobmanager"), 30,
+                 "the zombie declared lost")
+        print("     restarted elsewhere, zombie lost %.1fs after SIGSTOP" %
+              (time.monotonic() - t_stop))
+        c.produce("in", [{"id": i, "_p": i % 2} for i in range(500, 1000)])
+        wait_for(lambda: len(set(c.consume("out"))) >= 1000, 30,
+                 "the restarted job to write the new records")
+
+        # Resumed while the JobManager is paused (so no answer ends its
+        # task at once): the zombie's task reads its partition on from
+        # where it stopped, and its sink must hold back what it read.
+        jm = c.jobmanager_pid()
+        os.kill(jm, signal.SIGSTOP)
+        try:
+            c.resume_taskmanager(zombie)
+            t_cont = time.monotonic()
+            wait_for(lambda: "TASK-FENCED" in tm_log(zombie), 4,
+                     "the zombie's sink to be held back")
+        finally:
+            os.kill(jm, signal.SIGCONT)
+        wait_for(lambda: re.search(r"TASK-END job=%.8s \S+ CANCELED" % job_id,
+                                   tm_log(zombie)), 5,
+                 "the zombie's task to end")
+        print("     zombie's task ended %.2fs after SIGCONT" %
+              (time.monotonic() - t_cont))
+        check("TASK-ORPHAN" in tm_log(zombie),
+              "TASK-ORPHAN in the zombie's log")
+        jm_log = c.log("jobmanager")
+        check("TM-TASK-NOT-KEPT" in jm_log,
+              "the JobManager said it keeps none")
+        check(jm_log.count("TM-LOST") == 1, "only the zombie was lost")
+
+        # Slots: the zombie holds nothing, the other TaskManager the job.
+        def slots_right():
+            tms = {t["id"]: t for t in c.cluster_json()["taskmanagers"]}
+            z = tms.get(zid)
+            others = [t for i, t in tms.items() if i != zid]
+            text = tm_metrics_of(c, zid)
+            return (z is not None and z["state"] == "alive" and
+                    z["slots_free"] == 2 and len(others) == 1 and
+                    others[0]["slots_free"] == 0 and text is not None and
+                    metric_value(text, "weir_taskmanager_slots",
+                                 '{state="used"}') == 0)
+        wait_for(slots_right, 10, "slots counted right in weir cluster")
+
+        out = c.consume("out")
+        want = [json.dumps({"id": i}, separators=(",", ":"))
+                for i in range(1000)]
+        check(set(out) == set(want),
+              "the sink holds ids 0..999: %d distinct" % len(set(out)))
+        check(len(out) == 1000,
+              "%d records for 1000 inputs: the zombie wrote %d" %
+              (len(out), len(out) - 1000))
+        c.cancel(job_id)
+
+
+def wait_orphaned(pid, job_id, timeout_s):
+    return wait_for(lambda: re.search(
+        r"TASK-END job=%.8s \S+ CANCELED" % job_id, tm_log(pid)),
+        timeout_s, "the TaskManager to cancel its task")
+
+
+def generator_job(c):
+    return kafka_job(c, "orphan", "    datagen: { rate: 200 }") % 1
+
+
+def test_jobmanager_gone():
+    grace_s = 4
+    with Cluster(taskmanagers=1, slots=2, topics=["out:1"],
+                 config=config("%ds" % grace_s)) as c:
+        job_id = c.submit(generator_job(c))
+        c.wait_running(job_id)
+        wait_for(lambda: len(c.consume("out")) >= 100, 30, "records out")
+        tm = c.taskmanager_pids()[0]
+        t_kill_wall = time.time()
+        c.kill_jobmanager()
+        t_kill = time.monotonic()
+        wait_orphaned(tm, job_id, grace_s + 3)
+        took = time.monotonic() - t_kill
+        print("     task cancelled %.2fs after the JobManager died "
+              "(grace %ds)" % (took, grace_s))
+        check(took >= grace_s - (HB_INTERVAL_MS + 500) / 1000.0,
+              "cancelled after %.2fs, before the grace of %ds" %
+              (took, grace_s))
+        check("TM-ADOPTION-GRACE" in tm_log(tm), "TM-ADOPTION-GRACE logged")
+        # Sinks were fenced once the heartbeat timeout passed without a
+        # JobManager: nothing was written after it, nor after the cancel.
+        recs = out_records(c)
+        last = max(ts for ts, _ in recs)
+        fence = t_kill_wall * 1000 + HB_TIMEOUT_MS + 300
+        check(last <= fence, "a record written %.0f ms after the JobManager "
+              "died (heartbeat timeout %d ms)" %
+              (last - t_kill_wall * 1000, HB_TIMEOUT_MS))
+        check(len(out_records(c)) == len(recs), "records after the cancel")
+
+
+def test_jobmanager_restarted():
+    with Cluster(taskmanagers=1, slots=2, topics=["out:1"],
+                 config=config("20s")) as c:
+        job_id = c.submit(generator_job(c))
+        c.wait_running(job_id)
+        wait_for(lambda: len(c.consume("out")) >= 100, 30, "records out")
+        tm = c.taskmanager_pids()[0]
+        c.kill_jobmanager()
+        t_kill = time.monotonic()
+        c.start_jobmanager("jm2")
+        # The new JobManager recovers the job from the job store at a new
+        # attempt: it keeps none of the reported tasks of the old one, and
+        # the TaskManager cancels them at once, long before the grace of
+        # 20 s; then the recovered job runs again on the freed slot.
+        wait_orphaned(tm, job_id, 10)
+        print("     task cancelled %.2fs after the JobManager was killed" %
+              (time.monotonic() - t_kill))
+        check("TM-ADOPTION-GRACE" not in tm_log(tm), "not by the grace")
+        check(re.search(r"TM-REGISTERED .* tasks=1", tm_log(tm)),
+              "the registration reported the task")
+        check(re.search(r"JOB-RECOVERED job=%s" % job_id, c.log("jm2")),
+              "jm2 recovered the job")
+        c.wait_running(job_id, 30)
+        wait_for(lambda: [t["slots_free"] for t in
+                          c.cluster_json()["taskmanagers"]] == [1], 10,
+                 "one slot used, by the recovered job alone")
+        n = len(c.consume("out"))
+        wait_for(lambda: len(c.consume("out")) > n, 30,
+                 "records from the recovered job")
+
+
+def rpc_ping(address, epoch):
+    return run([RPC_TOOL, "ping", address, str(epoch)], timeout=20)
+
+
+def test_stale_epoch():
+    with Cluster(taskmanagers=1, slots=1, mode="daemons") as c:
+        tm = c.cluster_json()["taskmanagers"][0]
+        pid = c.pid_of(tm["id"])
+        # The JobManager's own epoch: the job store's counter (no HA).
+        m = re.search(r"JM-EPOCH epoch (\d+)", c.log("jobmanager"))
+        check(m, "the JobManager logged its epoch")
+        jm_epoch = int(m.group(1))
+        hi, lo = jm_epoch + 7, jm_epoch + 3
+        r = rpc_ping(tm["address"], hi)
+        check(r.returncode == 0, "epoch %d answered: %s" % (hi, r.stderr))
+        for _ in range(2):
+            r = rpc_ping(tm["address"], lo)
+            check(r.returncode == 3 and
+                  ("stale epoch %d" % lo).encode() in r.stderr,
+                  "epoch %d refused: rc %d %s" % (lo, r.returncode,
+                                                   r.stderr))
+        check(rpc_ping(tm["address"], hi).returncode == 0, "%d again" % hi)
+        log = tm_log(pid)
+        check(len(re.findall(r"TM-STALE-EPOCH refusing a JobManager of "
+                             r"epoch %d\b" % lo, log)) == 1,
+              "TM-STALE-EPOCH logged once for epoch %d:\n%s" % (lo, log))
+        text = tm_metrics_of(c, tm["id"])
+        check(metric_value(text, "weir_taskmanager_stale_epoch_total") >= 2,
+              "stale epochs counted:\n" + text)
+        # The JobManager is below hi now: its heartbeat answers and its
+        # deploys are refused too.
+        mine = "epoch %d:" % jm_epoch
+        wait_for(lambda: mine in tm_log(pid), 5,
+                 "the JobManager's epoch %d refused" % jm_epoch)
+        out = os.path.join(c.dir, "out")
+        job_id = c.submit("name: fenced\nparallelism: 1\nsources:\n  in:\n"
+                          "    datagen: { rate: 10 }\nnodes:\n  - id: out\n"
+                          "    from: in\n    sink: { file: { path: \"%s\" } }"
+                          "\n" % out)
+        i = c.wait_state(job_id, "FAILED", 30)
+        check(("stale epoch %d" % jm_epoch) in (i.get("failure") or ""),
+              "deploy refused for its epoch: %s" % i.get("failure"))
+        check(len(re.findall(re.escape(mine), tm_log(pid))) == 1,
+              "epoch %d logged once" % jm_epoch)
+
+
+if __name__ == "__main__":
+    main([test_stale_epoch, test_jobmanager_restarted, test_jobmanager_gone,
+          test_zombie_taskmanager])
