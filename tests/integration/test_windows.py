@@ -9,11 +9,12 @@ as dropped; with a late_output read by a node, they reach its sink
 instead."""
 import collections
 import datetime
+import glob
 import json
 import os
 import random
 
-from weirtest import Cluster, check, main, sink_lines, wait_for
+from weirtest import Cluster, Failure, check, main, sink_lines, wait_for
 
 BASE = 1795000000000  # epoch ms, a whole second
 OOO_MS = 400
@@ -147,6 +148,19 @@ CASES = [
 ]
 
 
+def task_ends(c, job):
+    """How the job's tasks ended, from the daemons' logs: what a failed
+    comparison needs to tell a lost in-progress file from a wrong window."""
+    lines = []
+    for path in sorted(glob.glob(os.path.join(c.dir, "log", "*.log"))):
+        with open(path, errors="replace") as f:
+            lines += ["%s: %s" % (os.path.basename(path), l.rstrip())
+                      for l in f if job[:8] in l and any(
+                          w in l for w in ("TASK-END", "FENCED", "ORPHAN",
+                                           "JOB-", "FAILED"))]
+    return "\n".join(lines[-40:])
+
+
 def test_windows_match_reference():
     with Cluster(taskmanagers=2, slots=2, topics=["ev:4"]) as c:
         recs = gen_stream(42, 4000)
@@ -163,7 +177,11 @@ def test_windows_match_reference():
                          "%s p=%d: %d windows" % (name, p, len(ref)),
                          interval_s=0.2)
                 c.cancel(job)
-                compare(ref, read_results(out), "%s p=%d" % (name, p))
+                what = "%s p=%d" % (name, p)
+                try:
+                    compare(ref, read_results(out), what)
+                except Failure as e:
+                    raise Failure("%s\n%s" % (e, task_ends(c, job)))
                 print("     %s p=%d: %d windows exact" % (name, p, len(ref)))
 
 
