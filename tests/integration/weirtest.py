@@ -10,6 +10,7 @@ import atexit
 import glob
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -68,8 +69,33 @@ def wait_for(cond, timeout_s, what, interval_s=0.05):
         time.sleep(interval_s)
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    with socket.socket() as s:
+    """A loopback port free now, for a daemon to listen on. Chosen below
+    the kernel's ephemeral range: a port from bind(0) is an ephemeral one,
+    which any outgoing connection (a client, a Kafka fetcher) may take
+    between this check and the daemon's bind - "address already in use"
+    in a parallel run. Ports below the range are only ever taken by
+    listeners that ask for them."""
+    lo, _ = _ephemeral_range()
+    rnd = random.SystemRandom()
+    for _ in range(200):
+        port = rnd.randrange(max(1024, lo - 12000), lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range below is crowded: any port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
