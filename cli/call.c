@@ -4,6 +4,7 @@
  * exit codes, and the CLI's JSON output lines.
  */
 #include "cli.h"
+#include "cli_rpc.h"
 
 #include "buf.h"
 #include "err.h"
@@ -11,15 +12,103 @@
 #include "rpc.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Room for the JobManager's message in an error reply: its refusal of a
  * job file may list known keys or ids. */
 #define CLI_CALL_ERR_BYTES 4096
 
+/* The JobManagers given and the leader a standby named (cli_connect). */
+static cli_jm cli_jms[WR_MAX_JOBMANAGERS];
+static size_t cli_njms;
+static char cli_named_leader[WR_ADDR_BYTES];
+
+size_t
+cli_jobmanagers(const cli_jm **v)
+{
+	*v = cli_jms;
+	return cli_njms;
+}
+
+/* Splits the comma-separated list into cli_jms; a bare host:port gets
+ * tcp:// (SPEC). Extra addresses beyond WR_MAX_JOBMANAGERS are ignored
+ * with a warning. */
+static void
+cli_jm_split(const char *list)
+{
+	cli_njms = 0;
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		size_t skip = strspn(p, " ");
+		const char *a = p + (skip < n ? skip : n);
+		size_t len = n - (size_t)(a - p);
+		while (len > 0 && a[len - 1] == ' ')
+			len--;
+		if (len > 0 && cli_njms == WR_MAX_JOBMANAGERS)
+			fprintf(stderr,
+			        "weir: more than %d JobManagers given; "
+			        "ignoring %.*s\n",
+			        WR_MAX_JOBMANAGERS, (int)len, a);
+		else if (len > 0) {
+			cli_jm *j = &cli_jms[cli_njms++];
+			bool bare = memmem(a, len, "://", 3) == NULL;
+			snprintf(j->address, sizeof(j->address), "%s%.*s",
+			         bare ? "tcp://" : "", (int)len, a);
+			j->role[0] = '\0';
+		}
+		p += n + (p[n] == ',');
+	}
+}
+
+/* Asks each JobManager given who leads: the address to dial. */
+static const char *
+cli_jm_find_leader(int timeout_ms)
+{
+	const char *named = NULL;
+	for (size_t i = 0; i < cli_njms; i++) {
+		char err[256];
+		cli_cluster_info ci;
+		wr_rpc_client *c = NULL;
+		snprintf(cli_jms[i].role, sizeof(cli_jms[i].role), "%s",
+		         "unreachable");
+		if (wr_rpc_client_new(cli_jms[i].address, WR_RPC_DIAL_SYNC,
+		                      &c) != WR_OK)
+			continue;
+		if (cli_rpc_cluster_info(c, timeout_ms, &ci, err,
+		                         sizeof(err)) == WR_OK) {
+			snprintf(cli_jms[i].role, sizeof(cli_jms[i].role), "%s",
+			         ci.role);
+			if (named == NULL && ci.leader[0] != '\0') {
+				snprintf(cli_named_leader,
+				         sizeof(cli_named_leader), "%s",
+				         ci.leader);
+				named = cli_named_leader;
+			}
+			cli_cluster_info_fini(&ci);
+		}
+		wr_rpc_client_free(c);
+	}
+	for (size_t i = 0; i < cli_njms; i++)
+		if (strcmp(cli_jms[i].role, "leader") == 0)
+			return cli_jms[i].address;
+	return named != NULL ? named : cli_jms[0].address;
+}
+
 int
 cli_connect(cli_ctx *ctx, wr_rpc_client **out)
 {
 	*out = NULL;
+	if (cli_njms == 0) {
+		cli_jm_split(ctx->jobmanager);
+		if (cli_njms > 1) {
+			/* Each asked briefly: a dead one must not hold up
+			 * finding the leader. */
+			int t = (int)ctx->cfg.jm_rpc_timeout_ms;
+			ctx->jobmanager =
+			    cli_jm_find_leader(t < 2000 ? t : 2000);
+		} else if (cli_njms == 1)
+			ctx->jobmanager = cli_jms[0].address;
+	}
 	int rv = wr_rpc_client_new(ctx->jobmanager, WR_RPC_DIAL_SYNC, out);
 	if (rv != WR_OK) {
 		fprintf(stderr, "weir: cannot reach the JobManager at %s: %s\n",

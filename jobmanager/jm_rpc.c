@@ -117,7 +117,6 @@ jm_rpc_cluster_info(jm_server *jm, wr_rpc_req *req)
 	body.has_epoch = jm_ha_leading(jm);
 	body.epoch = jm->epoch;
 	body.role = jm_ha_leading(jm) ? "leader" : "standby";
-	body.address = jm->cfg.jm_address;
 	body.n_taskmanagers = n;
 	body.taskmanagers = ptrs;
 	rep.body_case = WEIR__ENVELOPE__BODY_CLUSTER_INFO;
