@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "cli_rpc.h"
 
+#include "addr.h"
 #include "buf.h"
 #include "err.h"
 #include "json.h"
@@ -30,34 +31,25 @@ cli_jobmanagers(const cli_jm **v)
 	return cli_njms;
 }
 
-/* Splits the comma-separated list into cli_jms; a bare host:port gets
- * tcp:// (SPEC). Extra addresses beyond WR_MAX_JOBMANAGERS are ignored
- * with a warning. */
+/* Splits the list into cli_jms (wr_addr_list_split). */
 static void
 cli_jm_split(const char *list)
 {
-	cli_njms = 0;
-	for (const char *p = list; *p != '\0';) {
-		size_t n = strcspn(p, ",");
-		size_t skip = strspn(p, " ");
-		const char *a = p + (skip < n ? skip : n);
-		size_t len = n - (size_t)(a - p);
-		while (len > 0 && a[len - 1] == ' ')
-			len--;
-		if (len > 0 && cli_njms == WR_MAX_JOBMANAGERS)
-			fprintf(stderr,
-			        "weir: more than %d JobManagers given; "
-			        "ignoring %.*s\n",
-			        WR_MAX_JOBMANAGERS, (int)len, a);
-		else if (len > 0) {
-			cli_jm *j = &cli_jms[cli_njms++];
-			bool bare = memmem(a, len, "://", 3) == NULL;
-			snprintf(j->address, sizeof(j->address), "%s%.*s",
-			         bare ? "tcp://" : "", (int)len, a);
-			j->role[0] = '\0';
-		}
-		p += n + (p[n] == ',');
+	char addrs[WR_MAX_JOBMANAGERS][WR_ADDR_BYTES];
+	size_t n = wr_addr_list_split(list, addrs, WR_MAX_JOBMANAGERS);
+	if (n > WR_MAX_JOBMANAGERS) {
+		fprintf(stderr,
+		        "weir: more than %d JobManagers given; using the "
+		        "first %d\n",
+		        WR_MAX_JOBMANAGERS, WR_MAX_JOBMANAGERS);
+		n = WR_MAX_JOBMANAGERS;
 	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(cli_jms[i].address, sizeof(cli_jms[i].address), "%s",
+		         addrs[i]);
+		cli_jms[i].role[0] = '\0';
+	}
+	cli_njms = n;
 }
 
 /* Asks each JobManager given who leads: the address to dial. */

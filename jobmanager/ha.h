@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "elector.h"
+
 struct jm_server;
 
 /* The exit status of a JobManager that lost its leadership. */
@@ -27,7 +29,7 @@ struct jm_server;
 
 /* The text a standby answers with, and what clients look for in it. */
 #define JM_HA_NOT_LEADER "not the leader; "
-#define JM_HA_LEADER_IS  "the leader is "
+#define JM_HA_LEADER_IS  WR_ELECTOR_LEADER_IS
 
 /* Starts the election (mode etcd; after jm->rpc exists, as the elector
  * wakes the loop through it). WR_OK and nothing done in mode none.
