@@ -11,7 +11,13 @@ leader's, and the committed output equals a failure-free run of the same
 job exactly. Also: `weir --jobmanager A,B list` works whichever is first,
 a standby's REST write answers 503 with the leader, its /readyz is 503,
 its /healthz 200, and weir cluster -o json names the leader and epoch.
+
+Split brain: the leader SIGSTOPped for twice the lease while the job
+checkpoints; the standby takes over and completes checkpoints; on SIGCONT
+the old leader exits with 75 (JM-HA-DEPOSED) and logs no completed
+checkpoint after it was stopped; the job runs on under the new leader.
 """
+import signal
 import collections
 import json
 import os
@@ -138,5 +144,37 @@ def test_leader_sigkill_failover():
                 check_rc=0)
 
 
+def test_leader_sigstop_steps_down():
+    with Cluster(mode="daemons", jobmanagers=2, taskmanagers=2, slots=3,
+                 env=ENV) as c:
+        leader = wait_for(lambda: c.leader() is not None and [c.leader()],
+                          20, "a leader")[0]
+        standby = 1 - leader
+        out = os.path.join(c.dir, "out")
+        job = c.submit(JOB.format(name="stop", rate=RATE, n=10 * N,
+                                  out=out), name="stop.yaml")
+        c.wait_checkpoint(job, 3, 30)
+        old = c.jm_procs[leader]
+        name = "jobmanager" if leader == 0 else "jobmanager-1"
+        old.send_signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        mark = len(c.log(name))
+        wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
+        print("     SIGSTOP -> new leader %.2fs" % (time.monotonic() - t0))
+        wait_for(lambda: c.running(job), 30, "the job RUNNING again")
+        c.wait_checkpoint(job, 2, 30)
+        wait_for(lambda: time.monotonic() - t0 > 6, 10, "twice the lease")
+        old.send_signal(signal.SIGCONT)
+        rc = old.wait(timeout=10)
+        log = c.log(name)[mark:]
+        check(rc == 75 and "JM-HA-DEPOSED" in log,
+              "the old leader exited %d:\n%s" % (rc, log[-2000:]))
+        check("CKPT-COMPLETED" not in log,
+              "the deposed leader completed a checkpoint:\n" + log[-2000:])
+        c.wait_checkpoint(job, c.completed_checkpoints(job) + 1, 30)
+        check(c.running(job), "the job does not run under the new leader")
+        c.cancel(job)
+
+
 if __name__ == "__main__":
-    main([test_leader_sigkill_failover])
+    main([test_leader_sigkill_failover, test_leader_sigstop_steps_down])
