@@ -173,9 +173,22 @@ int cli_verb_parse(const cli_verb *v, void *opts, int argc, char **argv);
  */
 int cli_call(cli_ctx *ctx, const cli_request *r, void *arg);
 
-/* Connects to the JobManager (--jobmanager). On failure prints why and
- * returns CLI_UNREACHABLE; *out is NULL then. */
+/* Connects to the JobManager (--jobmanager). Given several addresses
+ * (A,B,C; a bare host:port means tcp://host:port) it asks each which one
+ * leads and dials the leader: the one answering role leader, else the
+ * leader a standby names. On failure prints why and returns
+ * CLI_UNREACHABLE; *out is NULL then. */
 int cli_connect(cli_ctx *ctx, struct wr_rpc_client **out);
+
+/* A JobManager given to the CLI and the role it answered with
+ * ("leader", "standby", "unreachable"; "" when it was not asked). */
+typedef struct cli_jm {
+	char address[WR_ADDR_BYTES];
+	char role[16];
+} cli_jm;
+
+/* The JobManagers cli_connect saw, in the order given. */
+size_t cli_jobmanagers(const cli_jm **v);
 
 /* The exit code of a failed RPC, printing "weir VERB: ...": the JobManager
  * did not answer (CLI_UNREACHABLE) or refused (CLI_FAILED, its message). */

@@ -44,6 +44,9 @@ cli_rpc_cluster_info(wr_rpc_client *cli, int timeout_ms, cli_cluster_info *out,
 	}
 	const Weir__ClusterInfo *ci = r->cluster_info;
 	cli_copy(out->leader, sizeof(out->leader), ci->leader);
+	/* A JobManager without HA fields leads (there is no other). */
+	cli_copy(out->role, sizeof(out->role), ci->role ? ci->role : "leader");
+	out->epoch = ci->has_epoch ? ci->epoch : 0;
 	out->n = ci->n_taskmanagers;
 	out->tms = wr_xcalloc(out->n, sizeof(cli_tm));
 	for (size_t i = 0; i < out->n; i++) {

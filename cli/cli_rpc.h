@@ -20,6 +20,8 @@ typedef struct cli_tm {
 
 typedef struct cli_cluster_info {
 	char leader[WR_ADDR_BYTES];
+	char role[16];  /* its role: leader|standby */
+	uint64_t epoch; /* the leadership's; 0 when unknown */
 	size_t n;
 	cli_tm *tms; /* heap; cli_cluster_info_fini */
 } cli_cluster_info;

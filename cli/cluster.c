@@ -8,6 +8,7 @@
 #include "rpc.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void
 cli_cluster_usage(FILE *f)
@@ -35,6 +36,29 @@ cli_cluster_print_json(const void *arg)
 	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "leader", ci->leader);
+	wr_json_kv_int(&j, "epoch", (int64_t)ci->epoch);
+	wr_json_key(&j, "jobmanagers");
+	wr_json_arr_begin(&j);
+	const cli_jm *jms;
+	size_t njms = cli_jobmanagers(&jms);
+	bool leader_listed = false;
+	for (size_t i = 0; i < njms; i++) {
+		wr_json_obj_begin(&j);
+		wr_json_kv_str(&j, "address", jms[i].address);
+		/* Not asked (one address given): it answered this call. */
+		wr_json_kv_str(&j, "role",
+		               jms[i].role[0] ? jms[i].role : ci->role);
+		wr_json_obj_end(&j);
+		leader_listed |= strcmp(jms[i].address, ci->leader) == 0;
+	}
+	/* A leader not among the addresses given (a standby named it). */
+	if (!leader_listed && ci->leader[0] != '\0') {
+		wr_json_obj_begin(&j);
+		wr_json_kv_str(&j, "address", ci->leader);
+		wr_json_kv_str(&j, "role", "leader");
+		wr_json_obj_end(&j);
+	}
+	wr_json_arr_end(&j);
 	wr_json_key(&j, "taskmanagers");
 	wr_json_arr_begin(&j);
 	for (size_t i = 0; i < ci->n; i++) {
@@ -57,7 +81,14 @@ cli_cluster_print_table(const void *arg)
 {
 	const cli_cluster_info *ci = arg;
 
-	printf("leader: %s\n\n", ci->leader);
+	const cli_jm *jms;
+	size_t njms = cli_jobmanagers(&jms);
+	printf("leader: %s  epoch: %llu\n", ci->leader,
+	       (unsigned long long)ci->epoch);
+	for (size_t i = 0; i < njms; i++)
+		printf("jobmanager: %s (%s)\n", jms[i].address,
+		       jms[i].role[0] ? jms[i].role : ci->role);
+	printf("\n");
 	printf("%-32s %-26s %-6s %6s %6s %12s\n", "TASKMANAGER", "ADDRESS",
 	       "STATE", "SLOTS", "FREE", "HEARTBEAT");
 	for (size_t i = 0; i < ci->n; i++) {

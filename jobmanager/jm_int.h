@@ -9,6 +9,7 @@
 #define JM_INT_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ struct wr_rpc_server;
 struct wr_rpc_req;
 struct wr_http_server;
 struct wr_metrics;
+struct wr_elector;
+struct wr_etcd;
 struct jm_ckpt_info;
 struct jm_cmdq;
 struct jm_snap;
@@ -85,6 +88,16 @@ typedef struct jm_server {
 	/* The job store (jobstore.h), NULL when the storage cannot be
 	 * opened. */
 	struct jm_jobstore *jobstore;
+	/* High availability (ha.c). mode etcd: the elector and its etcd
+	 * client, this candidate's identity (ADDR#suffix); ha_event is the
+	 * elector's last event for the loop (epoch > 0: won, -1: lost, 0:
+	 * none); leading is set by the loop once it took over (mode none:
+	 * at start). */
+	struct wr_elector *elector;
+	struct wr_etcd *etcd;
+	char identity[WR_ADDR_BYTES + 20];
+	_Atomic int64_t ha_event;
+	atomic_bool leading;
 } jm_server;
 
 /* Answers one request. @thread main */

@@ -6,6 +6,7 @@
  * to job_rpc.c and ckpt_rpc.c. Requests to TaskManagers carry the epoch
  * from tmclients.c (jm_tmc_send); the replies here carry it too.
  */
+#include "ha.h"
 #include "jm_int.h"
 
 #include "clock.h"
@@ -159,8 +160,13 @@ jm_rpc_cluster_info(jm_server *jm, wr_rpc_req *req)
 	}
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__ClusterInfo body = WEIR__CLUSTER_INFO__INIT;
-	body.leader = jm->leader;
+	char leader[WR_ADDR_BYTES];
+	jm_ha_leader(jm, leader, sizeof(leader));
+	body.leader = leader;
 	body.jm_instance = jm->instance;
+	body.has_epoch = jm_ha_leading(jm);
+	body.epoch = jm->epoch;
+	body.role = jm_ha_leading(jm) ? "leader" : "standby";
 	body.n_taskmanagers = n;
 	body.taskmanagers = ptrs;
 	rep.body_case = WEIR__ENVELOPE__BODY_CLUSTER_INFO;
@@ -174,6 +180,15 @@ void
 jm_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 {
 	const Weir__Envelope *env = wr_rpc_req_env(req);
+	/* A standby serves only ClusterInfo (who leads); everything else is
+	 * pointed at the leader, whose address clients parse (ha.h). */
+	if (!jm_ha_leading(jm) &&
+	    env->body_case != WEIR__ENVELOPE__BODY_CLUSTER_INFO_REQ) {
+		char msg[WR_ADDR_BYTES + 64];
+		jm_ha_not_leader(jm, msg, sizeof(msg));
+		wr_rpc_req_reply_error(req, WR_EAGAIN, "%s", msg);
+		return;
+	}
 	switch (env->body_case) {
 	case WEIR__ENVELOPE__BODY_REGISTER_TM:
 		jm_rpc_register(jm, req, env->register_tm);

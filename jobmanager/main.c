@@ -13,6 +13,7 @@
  * and, once that machinery exists, recovers the jobs the store holds.
  */
 #include "cmd.h"
+#include "ha.h"
 #include "jm_int.h"
 #include "jobstore.h"
 #include "snapshot.h"
@@ -40,7 +41,7 @@
 
 static const char jm_usage[] =
     "usage: weir-jobmanager [--config FILE] [--rpc URL] "
-    "[--rest HOST:PORT]\n"
+    "[--rest HOST:PORT] [--address URL]\n"
     "\n"
     "The weir JobManager: keeps the registry of TaskManagers and "
     "their slots,\n"
@@ -50,11 +51,15 @@ static const char jm_usage[] =
     "overrides it\n"
     "  --rpc URL         RPC listen URL (jobmanager.rpc)\n"
     "  --rest HOST:PORT  REST listen address (jobmanager.rest)\n"
+    "  --address URL     URL others dial to reach this JobManager "
+    "(jobmanager.address;\n"
+    "                    with HA, what a standby points clients to)\n"
     "  --help            this text\n";
 
 static const wr_daemon_flag jm_flags[] = {
     {"rpc", "jobmanager.rpc", NULL},
     {"rest", "jobmanager.rest", NULL},
+    {"address", "jobmanager.address", NULL},
     {NULL, NULL, NULL},
 };
 
@@ -109,14 +114,13 @@ jm_start(void *arg)
 {
 	jm_server *jm = arg;
 	int rv;
-	if (jm->cfg.ha_mode != WR_HA_NONE) {
+	if (jm->cfg.ha_mode == WR_HA_KUBERNETES) {
 		/* An accepted setting that does nothing would be a lie: the
-		 * election (common/ha/) is not wired into the JobManager yet.
-		 */
+		 * Lease elector (common/ha/) is not wired into the JobManager
+		 * yet. */
 		wr_log(WR_LOG_ERROR, "JM-HA-UNSUPPORTED",
-		       "high_availability.mode %s: not supported by this "
-		       "JobManager yet; use none",
-		       jm->cfg.ha_mode == WR_HA_ETCD ? "etcd" : "kubernetes");
+		       "high_availability.mode kubernetes: not supported by "
+		       "this JobManager yet; use etcd or none");
 		return WR_EINVAL;
 	}
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
@@ -132,22 +136,22 @@ jm_start(void *arg)
 		       jm->cfg.ckpt_storage, serr);
 		jm->store = NULL;
 	}
-	jm_open_jobstore(jm);
-	wr_metric_set(wr_metrics_get(jm->metrics, WR_METRIC_GAUGE,
-	                             "weir_jobmanager_leader",
-	                             "1 while this JobManager leads", NULL),
-	              1);
+	/* mode etcd: the store of the leadership, once won (ha.c). */
+	if (jm->cfg.ha_mode == WR_HA_NONE)
+		jm_open_jobstore(jm);
 	if ((rv = wr_daemon_listen_rpc(jm->cfg.jm_rpc, "JobManager",
 	                               "JM-RPC-LISTEN", &jm->rpc)) != WR_OK)
 		return rv;
-	snprintf(jm->leader, sizeof(jm->leader), "%s", jm->cfg.jm_address);
+	if ((rv = jm_ha_start(jm)) != WR_OK)
+		return rv;
 	jm->out = &jm_out_rpc;
 	jm->tmc = jm_tmc_new(jm->tms, jm_wake, jm);
 	jm->cmdq = jm_cmdq_new();
 	jm->snap = jm_snap_new();
 	/* With the machinery above: a recovered job queues its calls on
 	 * jm->tmc from the first turn on, and the first snapshot lists it. */
-	jm_store_recover(jm);
+	if (jm->cfg.ha_mode == WR_HA_NONE)
+		jm_store_recover(jm);
 	jm_snap_publish(jm->snap, jm->jobs, wr_mono_ms());
 	rv = wr_daemon_serve_http(jm->cfg.jm_rest, "REST", "JM-REST-LISTEN",
 	                          jm_routes, jm, &jm->http);
@@ -193,6 +197,7 @@ static void
 jm_tick(void *arg)
 {
 	jm_server *jm = arg;
+	jm_ha_tick(jm);
 	if (jm_tmc_drain(jm->tmc, jm_on_call_done, jm) > 0)
 		jm_snap_touch(jm->snap);
 	if (jm_cmdq_run(jm) == JM_CMDQ_BATCH)
@@ -217,6 +222,7 @@ jm_stop(void *arg, bool started)
 	jm_snap_free(jm->snap);
 	jm_jobs_free(jm->jobs);
 	jm_jobstore_close(jm->jobstore);
+	jm_ha_stop(jm);
 	wr_objstore_close(jm->store);
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);

@@ -3,6 +3,7 @@
  * metrics endpoints. Handlers run on nng's HTTP threads and read the
  * registry through its snapshots.
  */
+#include "ha.h"
 #include "jm_int.h"
 
 #include "clock.h"
@@ -27,7 +28,10 @@ jm_rest_overview(void *arg, const wr_http_req *req, wr_http_resp *resp)
 	wr_json_kv_int(&j, "slots-total", t.slots_total);
 	wr_json_kv_int(&j, "slots-available", t.slots_free);
 	wr_json_kv_str(&j, "weir-version", WEIR_VERSION);
-	wr_json_kv_str(&j, "leader", jm->leader);
+	char leader[WR_ADDR_BYTES];
+	jm_ha_leader(jm, leader, sizeof(leader));
+	wr_json_kv_str(&j, "leader", leader);
+	wr_json_kv_str(&j, "role", jm_ha_leading(jm) ? "leader" : "standby");
 	wr_json_kv_str(&j, "jm-instance", jm->instance);
 	wr_json_kv_int(&j, "start-time", jm->start_wall_ms);
 	wr_json_obj_end(&j);
@@ -67,6 +71,14 @@ jm_rest_taskmanagers(void *arg, const wr_http_req *req, wr_http_resp *resp)
 	free(snap);
 }
 
+/* /readyz: only the leader is ready, so a Kubernetes Service routes to it
+ * (/healthz stays healthy on a standby). */
+static bool
+jm_rest_ready(void *arg)
+{
+	return jm_ha_leading(arg);
+}
+
 int
 jm_rest_init(jm_server *jm)
 {
@@ -76,7 +88,7 @@ jm_rest_init(jm_server *jm)
 	    (rv = wr_http_server_handle(jm->http, "GET", "/taskmanagers", false,
 	                                jm_rest_taskmanagers, jm)) != WR_OK ||
 	    (rv = wr_http_serve_metrics(jm->http, jm->metrics)) != WR_OK ||
-	    (rv = wr_http_serve_health(jm->http, NULL, NULL)) != WR_OK ||
+	    (rv = wr_http_serve_health(jm->http, jm_rest_ready, jm)) != WR_OK ||
 	    (rv = jm_rest_jobs_init(jm)) != WR_OK)
 		return rv;
 	return WR_OK;

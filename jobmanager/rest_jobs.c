@@ -10,6 +10,7 @@
  * json` print.
  */
 #include "cmd.h"
+#include "ha.h"
 #include "jm_int.h"
 #include "snapshot.h"
 
@@ -57,11 +58,36 @@ jm_rest_error(wr_http_resp *resp, int status, const char *msg)
 	wr_json_obj_end(&j);
 }
 
+/* 503 from a standby: the reason and the leader's address ("" when none
+ * is known), so clients and load balancers go there. */
+static void
+jm_rest_not_leader(jm_server *jm, wr_http_resp *resp)
+{
+	char msg[WR_ADDR_BYTES + 64], leader[WR_ADDR_BYTES];
+	wr_json j;
+	jm_ha_not_leader(jm, msg, sizeof(msg));
+	jm_ha_leader(jm, leader, sizeof(leader));
+	resp->status = 503;
+	wr_buf_reset(&resp->body);
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_key(&j, "errors");
+	wr_json_arr_begin(&j);
+	wr_json_str(&j, msg);
+	wr_json_arr_end(&j);
+	wr_json_kv_str(&j, "leader", leader);
+	wr_json_obj_end(&j);
+}
+
 /* Runs cmd on the loop; false (resp filled with the error) unless it ran
  * and succeeded. */
 static bool
 jm_rest_cmd(jm_server *jm, jm_cmd *cmd, wr_http_resp *resp)
 {
+	if (!jm_ha_leading(jm)) {
+		jm_rest_not_leader(jm, resp);
+		return false;
+	}
 	int rv = jm_cmdq_call(jm, cmd);
 	if (rv == WR_EFULL || rv == WR_ECLOSED) {
 		jm_rest_error(resp, 503,

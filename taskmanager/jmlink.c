@@ -11,10 +11,16 @@
  * are cancelled as orphans. Such a confirmed exchange opens the sinks
  * until its send time plus the heartbeat timeout; without one, sinks wait,
  * and after taskmanager.adoption_grace every task is cancelled.
+ *
+ * Given several JobManagers (HA), the link registers with the one that
+ * leads: a standby's refusal names the leader ("the leader is ADDR"),
+ * which it tries next at once; an unreachable one sends it to the next in
+ * the list. Task threads report to whichever tm_jm_cli() is current.
  */
 #include "tm_int.h"
 
 #include "clock.h"
+#include "elector.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,7 +53,6 @@ tm_link_wait(tm_server *tm, int64_t ms)
 }
 
 typedef struct tm_link {
-	wr_rpc_client *cli;
 	tm_jm_view jm;
 	int64_t last_ok_ms;
 	int64_t backoff_ms;
@@ -100,6 +105,31 @@ tm_link_set_registered(tm_server *tm, bool on)
 	wr_metric_set(tm->m_registered, on ? 1 : 0);
 }
 
+/*
+ * After a failed registration with several JobManagers: moves jm_cur to
+ * the leader a standby named (true: try it at once) or to the next one.
+ */
+static bool
+tm_link_follow(tm_server *tm, const char *err)
+{
+	size_t cur = atomic_load(&tm->jm_cur);
+	const char *is = strstr(err, WR_ELECTOR_LEADER_IS);
+	if (tm->n_jm < 2)
+		return false;
+	if (is != NULL) {
+		is += strlen(WR_ELECTOR_LEADER_IS);
+		size_t len = strcspn(is, " ;,");
+		for (size_t i = 0; i < tm->n_jm; i++)
+			if (i != cur && strlen(tm->jm_addrs[i]) == len &&
+			    strncmp(tm->jm_addrs[i], is, len) == 0) {
+				atomic_store(&tm->jm_cur, i);
+				return true;
+			}
+	}
+	atomic_store(&tm->jm_cur, (cur + 1) % tm->n_jm);
+	return false;
+}
+
 static void
 tm_link_register(tm_server *tm, tm_link *l)
 {
@@ -108,8 +138,9 @@ tm_link_register(tm_server *tm, tm_link *l)
 	int timeout = (int)tm->cfg.jm_heartbeat_interval_ms;
 	int64_t sent = wr_mono_ms();
 	l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
-	int rv = tm_rpc_register(tm, l->cli, timeout < 500 ? 500 : timeout,
-	                         &l->rep, &v, err, sizeof(err));
+	int rv =
+	    tm_rpc_register(tm, tm_jm_cli(tm), timeout < 500 ? 500 : timeout,
+	                    &l->rep, &v, err, sizeof(err));
 	if (rv == WR_OK) {
 		l->jm = v;
 		l->last_ok_ms = wr_mono_ms();
@@ -122,7 +153,7 @@ tm_link_register(tm_server *tm, tm_link *l)
 		    WR_LOG_INFO, "TM-REGISTERED",
 		    "id=%s jobmanager=%s instance=%s heartbeat=%lldms/%lldms "
 		    "tasks=%d",
-		    tm->id, tm->cfg.jm_address, v.instance,
+		    tm->id, tm_jm_addr(tm), v.instance,
 		    (long long)v.heartbeat_interval_ms,
 		    (long long)v.heartbeat_timeout_ms, l->rep.n);
 		return;
@@ -131,8 +162,10 @@ tm_link_register(tm_server *tm, tm_link *l)
 	 * down for a while should not flood the log. */
 	if (l->failures++ % 10 == 0)
 		wr_log(WR_LOG_WARN, "TM-REGISTER-FAILED",
-		       "jobmanager=%s: %s%s%s (retrying)", tm->cfg.jm_address,
+		       "jobmanager=%s: %s%s%s (retrying)", tm_jm_addr(tm),
 		       wr_strerror(rv), err[0] ? ": " : "", err);
+	if (tm_link_follow(tm, err))
+		return;
 	tm_link_wait(tm, l->backoff_ms);
 	l->backoff_ms *= 2;
 	if (l->backoff_ms > TM_LINK_BACKOFF_MAX_MS)
@@ -149,8 +182,9 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 	int timeout = (int)l->jm.heartbeat_interval_ms;
 	int64_t sent = wr_mono_ms();
 	l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
-	int rv = tm_rpc_heartbeat(tm, l->cli, timeout < 500 ? 500 : timeout,
-	                          &l->rep, &v, err, sizeof(err));
+	int rv =
+	    tm_rpc_heartbeat(tm, tm_jm_cli(tm), timeout < 500 ? 500 : timeout,
+	                     &l->rep, &v, err, sizeof(err));
 	int64_t now = wr_mono_ms();
 	if (rv == WR_OK) {
 		l->last_ok_ms = now;
@@ -159,7 +193,7 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 			wr_log(WR_LOG_WARN, "TM-JM-CHANGED",
 			       "jobmanager %s (instance %s, was %s) does not "
 			       "know this TaskManager: registering again",
-			       tm->cfg.jm_address, v.instance, l->jm.instance);
+			       tm_jm_addr(tm), v.instance, l->jm.instance);
 			tm_link_set_registered(tm, false);
 			return;
 		}
@@ -171,7 +205,7 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 		wr_log(WR_LOG_WARN, "TM-JM-LOST",
 		       "no heartbeat reply from %s for %lld ms (%s%s%s): "
 		       "registering again",
-		       tm->cfg.jm_address, (long long)(now - l->last_ok_ms),
+		       tm_jm_addr(tm), (long long)(now - l->last_ok_ms),
 		       wr_strerror(rv), err[0] ? ": " : "", err);
 		tm_link_set_registered(tm, false);
 	}
@@ -184,20 +218,12 @@ tm_link_main(void *arg)
 	tm_link l;
 	memset(&l, 0, sizeof(l));
 	l.backoff_ms = TM_LINK_BACKOFF_MIN_MS;
-	int rv = wr_rpc_client_new(tm->cfg.jm_address, 0, &l.cli);
-	if (rv != WR_OK) {
-		wr_log(WR_LOG_ERROR, "TM-JM-ADDRESS",
-		       "cannot dial jobmanager %s: %s", tm->cfg.jm_address,
-		       wr_strerror(rv));
-		return NULL;
-	}
 	while (!atomic_load(&tm->stop)) {
 		if (!atomic_load(&tm->registered))
 			tm_link_register(tm, &l);
 		else
 			tm_link_heartbeat(tm, &l);
 	}
-	wr_rpc_client_free(l.cli);
 	return NULL;
 }
 

@@ -31,7 +31,9 @@ static const char tm_usage[] =
     "\n"
     "  --config FILE       cluster config (weir.yaml); env WEIR_* "
     "overrides it\n"
-    "  --jobmanager URL    JobManager RPC address (env "
+    "  --jobmanager URL    JobManager RPC address, or several "
+    "comma-separated\n"
+    "                      (HA: the leader is found; env "
     "WEIR_JOBMANAGER;\n"
     "                      default jobmanager.address)\n"
     "  --slots N           task slots offered "
@@ -66,7 +68,7 @@ tm_advertised_host(tm_server *tm, char *host, size_t hostlen)
 		snprintf(host, hostlen, "%s", h);
 		return WR_OK;
 	}
-	if (wr_addr_split(tm->cfg.jm_address, h, sizeof(h), &port) != WR_OK)
+	if (wr_addr_split(tm->jm_addrs[0], h, sizeof(h), &port) != WR_OK)
 		return WR_EINVAL;
 	return wr_addr_local_ip_toward(h, port, host, hostlen);
 }
@@ -145,6 +147,14 @@ tm_start(void *arg)
 	pthread_mutex_init(&tm->stale_mu, NULL);
 	/* The adoption grace of tasks counts from the start at the latest. */
 	atomic_store(&tm->confirmed_ms, wr_mono_ms());
+	tm->n_jm = wr_addr_list_split(tm->cfg.jm_address, tm->jm_addrs,
+	                              WR_MAX_JOBMANAGERS);
+	if (tm->n_jm == 0 || tm->n_jm > WR_MAX_JOBMANAGERS) {
+		wr_log(WR_LOG_ERROR, "TM-JM-ADDRESS",
+		       "jobmanager address '%s': give 1 to %d addresses",
+		       tm->cfg.jm_address, WR_MAX_JOBMANAGERS);
+		return WR_EINVAL;
+	}
 	tm_metrics_init(tm);
 	if ((rv = wr_daemon_listen_rpc(tm->cfg.tm_rpc, "TaskManager",
 	                               "TM-RPC-LISTEN", &tm->rpc)) != WR_OK)
@@ -170,9 +180,10 @@ tm_start(void *arg)
 	snprintf(tm->data_address, sizeof(tm->data_address), "tcp://%s:%d",
 	         host, tm_shuffle_port(tm->shuffle));
 	tm->tasks = tm_tasks_new(tm);
-	if ((rv = wr_rpc_client_new(tm->cfg.jm_address, 0, &tm->jm_cli)) !=
-	    WR_OK)
-		return rv;
+	for (size_t i = 0; i < tm->n_jm; i++)
+		if ((rv = wr_rpc_client_new(tm->jm_addrs[i], 0,
+		                            &tm->jm_clis[i])) != WR_OK)
+			return rv;
 	if ((rv = tm_start_http(tm, host)) != WR_OK)
 		return rv;
 	wr_log(WR_LOG_INFO, "TM-STARTED",
@@ -211,7 +222,8 @@ tm_stop(void *arg, bool started)
 	if (started)
 		tm_link_stop(tm);
 	tm_tasks_free(tm->tasks);
-	wr_rpc_client_free(tm->jm_cli);
+	for (size_t i = 0; i < tm->n_jm; i++)
+		wr_rpc_client_free(tm->jm_clis[i]);
 	tm_shuffle_free(tm->shuffle);
 	wr_http_server_free(tm->http);
 	wr_rpc_server_free(tm->rpc);

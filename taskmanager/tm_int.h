@@ -41,9 +41,15 @@ typedef struct tm_server {
 	struct wr_metric *m_stale_epoch, *m_not_adopted;
 	struct tm_shuffle *shuffle;
 	struct tm_tasks *tasks;
-	/* For task state reports; wr_rpc_call is thread-safe, so every task
-	 * thread uses it. */
-	struct wr_rpc_client *jm_cli;
+	/* The JobManagers given (jobmanager.address, comma-separated: with
+	 * HA every candidate) and a client of each; jm_cur indexes the one
+	 * believed to lead, which the link thread moves (jmlink.c). For task
+	 * state reports too: wr_rpc_call is thread-safe, so every task
+	 * thread uses tm_jm_cli(). */
+	char jm_addrs[WR_MAX_JOBMANAGERS][WR_ADDR_BYTES];
+	struct wr_rpc_client *jm_clis[WR_MAX_JOBMANAGERS];
+	size_t n_jm;
+	atomic_size_t jm_cur;
 
 	/* link thread */
 	pthread_t link;
@@ -128,5 +134,19 @@ int tm_report_checkpoint(tm_server *tm, const struct tm_task_spec *spec,
 /* Starts and stops the link thread. */
 int tm_link_start(tm_server *tm);
 void tm_link_stop(tm_server *tm);
+
+/* The client of the JobManager believed to lead. Any thread. */
+static inline struct wr_rpc_client *
+tm_jm_cli(tm_server *tm)
+{
+	return tm->jm_clis[atomic_load(&tm->jm_cur)];
+}
+
+/* Its address. Any thread. */
+static inline const char *
+tm_jm_addr(tm_server *tm)
+{
+	return tm->jm_addrs[atomic_load(&tm->jm_cur)];
+}
 
 #endif

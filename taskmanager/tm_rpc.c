@@ -230,7 +230,7 @@ tm_report_task_state(tm_server *tm, const tm_task_spec *spec, const char *state,
 	env.task_state = &body;
 	wr_msg *rep = NULL;
 	char err[256] = "";
-	int rv = wr_rpc_call(tm->jm_cli, &env, 5000, &rep, err, sizeof(err));
+	int rv = wr_rpc_call(tm_jm_cli(tm), &env, 5000, &rep, err, sizeof(err));
 	wr_msg_free(rep);
 	if (rv != WR_OK)
 		wr_log(WR_LOG_WARN, "TASK-REPORT",
@@ -412,7 +412,7 @@ tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,
 	}
 	wr_msg *rep = NULL;
 	char err[256] = "";
-	int rv = wr_rpc_call(tm->jm_cli, &env, TM_CKPT_RPC_TIMEOUT_MS, &rep,
+	int rv = wr_rpc_call(tm_jm_cli(tm), &env, TM_CKPT_RPC_TIMEOUT_MS, &rep,
 	                     err, sizeof(err));
 	wr_msg_free(rep);
 	free(hs);

@@ -36,6 +36,9 @@
 
 /* TaskManagers one JobManager tracks (alive and recently lost). */
 #define WR_MAX_TASKMANAGERS 1024
+/* JobManager addresses a TaskManager or the CLI is given (--jobmanager
+ * A,B,C): HA runs a handful. */
+#define WR_MAX_JOBMANAGERS 16
 
 /* Length of ids (TaskManager ids, job ids) including the terminating NUL. */
 #define WR_ID_BYTES 40

@@ -9,6 +9,7 @@
 #include "parse.h"
 #include "wr_limits.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,9 +77,48 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
     {"high_availability.mode", WR_CFG_ENUM, WR_CC(ha_mode), 0, 0, "none",
      "none|etcd|kubernetes",
      "Leader election for JobManager failover: none (a single JobManager), "
-     "through etcd, or through a Kubernetes Lease. Only none runs today: "
-     "a JobManager refuses to start with another mode rather than ignore "
-     "it (docs/status.md)."},
+     "through etcd, or through a Kubernetes Lease. The JobManager runs "
+     "none and etcd; it refuses kubernetes (not wired yet) rather than "
+     "ignore it (docs/operations.md, \"HA\")."},
+    {"high_availability.cluster_id", WR_CFG_STRING, WR_CC(ha_cluster_id), 0, 0,
+     "default", NULL,
+     "Names this cluster in the HA store: etcd keys under "
+     "/weir/<cluster_id>/. JobManagers with the same id elect one leader."},
+    {"high_availability.lease_duration", WR_CFG_DURATION, WR_CC(ha_lease_ms),
+     1000, 10 * WR_MS_MINUTE, "3s", NULL,
+     "How long a leadership lasts without renewal: a killed leader is "
+     "replaced after at most this plus retry_period (etcd rounds it up to "
+     "whole seconds)."},
+    {"high_availability.renew_interval", WR_CFG_DURATION, WR_CC(ha_renew_ms),
+     100, 5 * WR_MS_MINUTE, "1s", NULL,
+     "How often the leader renews its lease; must be less than "
+     "lease_duration (a leader steps down lease_duration - renew_interval/2 "
+     "after its last confirmed renewal)."},
+    {"high_availability.retry_period", WR_CFG_DURATION, WR_CC(ha_retry_ms), 100,
+     5 * WR_MS_MINUTE, "500ms", NULL,
+     "How often a standby campaigns for the leader key: one cheap etcd "
+     "transaction; it adds at most this to a takeover."},
+    {"high_availability.etcd.endpoints", WR_CFG_LIST, WR_CC(ha_etcd_endpoints),
+     0, 0, "http://127.0.0.1:2379", NULL,
+     "etcd client URLs (a list, or one comma-separated string), tried in "
+     "order."},
+    {"high_availability.kubernetes.namespace", WR_CFG_STRING,
+     WR_CC(ha_k8s_namespace), 0, 0, "default", NULL, "Namespace of the Lease."},
+    {"high_availability.kubernetes.lease", WR_CFG_STRING, WR_CC(ha_k8s_lease),
+     0, 0, "weir-leader", NULL, "Name of the coordination.k8s.io/v1 Lease."},
+    {"high_availability.kubernetes.api", WR_CFG_STRING, WR_CC(ha_k8s_api), 0, 0,
+     "", NULL,
+     "API server URL; empty = https://$KUBERNETES_SERVICE_HOST:"
+     "$KUBERNETES_SERVICE_PORT (in a pod)."},
+    {"high_availability.kubernetes.token_file", WR_CFG_STRING,
+     WR_CC(ha_k8s_token_file), 0, 0,
+     "/var/run/secrets/kubernetes.io/serviceaccount/token", NULL,
+     "Bearer token of the pod's service account; empty = none."},
+    {"high_availability.kubernetes.ca_file", WR_CFG_STRING,
+     WR_CC(ha_k8s_ca_file), 0, 0,
+     "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", NULL,
+     "CA bundle the API server's certificate is checked against; empty = "
+     "the system's CAs."},
     {"kafka.bootstrap", WR_CFG_STRING, WR_CC(kafka_bootstrap), 0, 0,
      "127.0.0.1:9092", NULL,
      "Kafka bootstrap servers (host:port, comma-separated)."},
@@ -97,10 +137,60 @@ const wr_cfg_table wr_cluster_config_table = {
          sizeof(wr_cluster_config_entries[0]),
 };
 
+/* "where: what" for a rule broken by key name (wr_cfg_where). */
+static int __attribute__((format(printf, 5, 6)))
+wr_cluster_config_fail(const char *path, const char *name, char *errbuf,
+                       size_t errlen, const char *fmt, ...)
+{
+	char where[512], what[512];
+	va_list ap;
+
+	wr_cfg_where(&wr_cluster_config_table, path, name, where,
+	             sizeof(where));
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(errbuf, errlen, "%s%s", where, what);
+	return WR_EINVAL;
+}
+
+/* Rules across the high_availability keys. */
+static int
+wr_cluster_config_check_ha(const wr_cluster_config *cfg, const char *path,
+                           char *errbuf, size_t errlen)
+{
+	char a[32], b[32];
+
+	/* A leader renewing no faster than its lease lasts would lose it
+	 * between two renewals. */
+	if (cfg->ha_renew_ms >= cfg->ha_lease_ms) {
+		wr_format_duration(cfg->ha_renew_ms, a, sizeof(a));
+		wr_format_duration(cfg->ha_lease_ms, b, sizeof(b));
+		return wr_cluster_config_fail(
+		    path, "high_availability.renew_interval", errbuf, errlen,
+		    "high_availability.renew_interval (%s) must be less than "
+		    "high_availability.lease_duration (%s)",
+		    a, b);
+	}
+	if (cfg->ha_cluster_id[0] == '\0' ||
+	    strpbrk(cfg->ha_cluster_id, "/ \t\n") != NULL)
+		return wr_cluster_config_fail(
+		    path, "high_availability.cluster_id", errbuf, errlen,
+		    "high_availability.cluster_id '%s' must be non-empty, "
+		    "without '/' or spaces (it is a key prefix)",
+		    cfg->ha_cluster_id);
+	if (cfg->ha_mode == WR_HA_ETCD && cfg->ha_etcd_endpoints[0] == '\0')
+		return wr_cluster_config_fail(
+		    path, "high_availability.etcd.endpoints", errbuf, errlen,
+		    "high_availability.etcd.endpoints must list at least one "
+		    "URL with mode etcd");
+	return WR_OK;
+}
+
 /* Rules across keys, which the per-key table cannot express. */
 static int
-wr_cluster_config_check(const wr_cluster_config *cfg, char *errbuf,
-                        size_t errlen)
+wr_cluster_config_check(const wr_cluster_config *cfg, const char *path,
+                        char *errbuf, size_t errlen)
 {
 	char iv[32], to[32];
 
@@ -111,12 +201,11 @@ wr_cluster_config_check(const wr_cluster_config *cfg, char *errbuf,
 		                   sizeof(iv));
 		wr_format_duration(cfg->jm_heartbeat_timeout_ms, to,
 		                   sizeof(to));
-		snprintf(
-		    errbuf, errlen,
+		return wr_cluster_config_fail(
+		    path, "jobmanager.heartbeat_timeout", errbuf, errlen,
 		    "jobmanager.heartbeat_timeout (%s) must be greater than "
 		    "jobmanager.heartbeat_interval (%s)",
 		    to, iv);
-		return WR_EINVAL;
 	}
 	/* A grace no longer than the timeout would cancel the tasks of a
 	 * TaskManager the JobManager still counts as alive. */
@@ -124,13 +213,13 @@ wr_cluster_config_check(const wr_cluster_config *cfg, char *errbuf,
 		wr_format_duration(cfg->tm_adoption_grace_ms, iv, sizeof(iv));
 		wr_format_duration(cfg->jm_heartbeat_timeout_ms, to,
 		                   sizeof(to));
-		snprintf(errbuf, errlen,
-		         "taskmanager.adoption_grace (%s) must be greater than "
-		         "jobmanager.heartbeat_timeout (%s)",
-		         iv, to);
-		return WR_EINVAL;
+		return wr_cluster_config_fail(
+		    path, "taskmanager.adoption_grace", errbuf, errlen,
+		    "taskmanager.adoption_grace (%s) must be greater than "
+		    "jobmanager.heartbeat_timeout (%s)",
+		    iv, to);
 	}
-	return WR_OK;
+	return wr_cluster_config_check_ha(cfg, path, errbuf, errlen);
 }
 
 int
@@ -150,7 +239,7 @@ wr_cluster_config_load(wr_cluster_config *cfg, const char *path, char *errbuf,
 	rc = wr_cfg_apply_env(&wr_cluster_config_table, cfg, errbuf, errlen);
 	if (rc != WR_OK)
 		return rc;
-	return wr_cluster_config_check(cfg, errbuf, errlen);
+	return wr_cluster_config_check(cfg, path, errbuf, errlen);
 }
 
 void

@@ -34,6 +34,16 @@ typedef struct wr_cluster_config {
 	char *ckpt_storage;
 	/* high_availability */
 	int ha_mode;
+	char *ha_cluster_id;
+	int64_t ha_lease_ms;
+	int64_t ha_renew_ms;
+	int64_t ha_retry_ms;
+	char *ha_etcd_endpoints; /* comma-separated URLs */
+	char *ha_k8s_namespace;
+	char *ha_k8s_lease;
+	char *ha_k8s_api; /* "" = https://$KUBERNETES_SERVICE_HOST:PORT */
+	char *ha_k8s_token_file;
+	char *ha_k8s_ca_file;
 	/* kafka */
 	char *kafka_bootstrap;
 	/* security */

@@ -63,15 +63,18 @@ wr_cfg_type_name(enum wr_cfg_type type)
 		return "size";
 	case WR_CFG_ENUM:
 		return "enum";
+	case WR_CFG_LIST:
+		return "list";
 	}
 	return "unknown";
 }
 
-/* Length of the section part of a dotted name; 0 for a top-level name. */
+/* Length of the section part of a dotted name (up to its last dot); 0 for
+ * a top-level name. */
 static size_t
 wr_cfg_section_len(const char *name)
 {
-	const char *dot = strchr(name, '.');
+	const char *dot = strrchr(name, '.');
 	return dot != NULL ? (size_t)(dot - name) : 0;
 }
 
@@ -90,14 +93,40 @@ wr_cfg_same_section(const char *a, const char *b)
 	return n == wr_cfg_section_len(b) && memcmp(a, b, n) == 0;
 }
 
+/* Length of the first component of a name. */
+static size_t
+wr_cfg_top_len(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	return dot != NULL ? (size_t)(dot - name) : strlen(name);
+}
+
 /* First component of a name: the section, or the whole top-level name. */
 static bool
 wr_cfg_top_is(const char *name, const char *s, size_t len)
 {
+	return wr_cfg_top_len(name) == len && memcmp(name, s, len) == 0;
+}
+
+/* True when name's section is sec or a subsection of it: *sub is then the
+ * subsection's component after sec (length *sublen, 0 for sec itself). */
+static bool
+wr_cfg_in_section(const char *name, const char *sec, size_t seclen,
+                  const char **sub, size_t *sublen)
+{
 	size_t n = wr_cfg_section_len(name);
-	if (n == 0)
-		n = strlen(name);
-	return n == len && memcmp(name, s, len) == 0;
+	if (n < seclen || memcmp(name, sec, seclen) != 0)
+		return false;
+	if (n == seclen) {
+		*sub = NULL;
+		*sublen = 0;
+		return true;
+	}
+	if (name[seclen] != '.')
+		return false;
+	*sub = name + seclen + 1;
+	*sublen = wr_cfg_top_len(*sub);
+	return true;
 }
 
 /*
@@ -120,14 +149,16 @@ wr_cfg_find(const wr_cfg_table *t, const char *sec, size_t seclen,
 	return NULL;
 }
 
+/* True when some entry is in section sec or in a subsection of it. */
 static bool
 wr_cfg_section_exists(const wr_cfg_table *t, const char *sec, size_t seclen)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		size_t n = wr_cfg_section_len(t->entries[i].name);
-		if (n == seclen && memcmp(t->entries[i].name, sec, n) == 0)
+	const char *sub;
+	size_t sublen;
+	for (size_t i = 0; i < t->n; i++)
+		if (wr_cfg_in_section(t->entries[i].name, sec, seclen, &sub,
+		                      &sublen))
 			return true;
-	}
 	return false;
 }
 
@@ -138,18 +169,29 @@ wr_cfg_section_exists(const wr_cfg_table *t, const char *sec, size_t seclen)
 static void
 wr_cfg_known(const wr_cfg_table *t, const char *sec, size_t seclen, wr_buf *out)
 {
+	const char *prev = NULL;
+	size_t prevlen = 0;
 	for (size_t i = 0; i < t->n; i++) {
-		const char *name = t->entries[i].name;
-		size_t n = wr_cfg_section_len(name);
+		const char *name = t->entries[i].name, *sub;
+		size_t n, sublen;
 		bool seen = false;
 		if (seclen > 0) {
-			if (n != seclen || memcmp(name, sec, n) != 0)
+			if (!wr_cfg_in_section(name, sec, seclen, &sub,
+			                       &sublen))
 				continue;
-			wr_buf_printf(out, "%s%s", out->len ? ", " : "",
-			              wr_cfg_leaf(name));
+			if (sub == NULL)
+				wr_buf_printf(out, "%s%s", out->len ? ", " : "",
+				              wr_cfg_leaf(name));
+			else if (prev == NULL || prevlen != sublen ||
+			         memcmp(prev, sub, sublen) != 0)
+				wr_buf_printf(out, "%s%.*s",
+				              out->len ? ", " : "", (int)sublen,
+				              sub);
+			prev = sub;
+			prevlen = sublen;
 			continue;
 		}
-		n = n > 0 ? n : strlen(name);
+		n = wr_cfg_top_len(name);
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = wr_cfg_top_is(t->entries[j].name, name, n);
 		if (!seen)
@@ -387,6 +429,7 @@ wr_cfg_parse(const wr_cfg_entry *e, const char *text, size_t len,
 	}
 	switch (e->type) {
 	case WR_CFG_STRING:
+	case WR_CFG_LIST:
 		/* Checked so that wr_cfg_dump_yaml can always write it back. */
 		if (!wr_cfg_utf8_valid(text, len)) {
 			snprintf(msg, msglen,
@@ -427,6 +470,7 @@ wr_cfg_store(const wr_cfg_entry *e, void *cfg, union wr_cfg_value v,
 
 	switch (e->type) {
 	case WR_CFG_STRING:
+	case WR_CFG_LIST:
 		if (free_old)
 			free(*(char **)field);
 		*(char **)field = v.s;
@@ -494,7 +538,40 @@ wr_cfg_defaults(const wr_cfg_table *t, void *cfg)
 	}
 }
 
-/* Applies one YAML node to e: it must be a scalar. */
+/* Applies a sequence of scalars to a list entry: joined by commas. */
+static int
+wr_cfg_apply_seq(const wr_cfg_entry *e, void *cfg, const char *file,
+                 const wr_yaml_node *node, char *errbuf, size_t errlen)
+{
+	char prefix[WR_CFG_MSG_BYTES];
+	wr_buf joined;
+	int rc;
+
+	wr_buf_init(&joined);
+	for (size_t i = 0; i < node->n; i++) {
+		const wr_yaml_node *v = node->values[i];
+		if (v->kind != WR_YAML_SCALAR || v->is_null ||
+		    memchr(v->scalar, ',', v->scalar_len) != NULL) {
+			wr_cfg_errf(errbuf, errlen,
+			            "%s:%d:%d: %s: each item must be one "
+			            "non-empty value without commas",
+			            file, v->line, v->col, e->name);
+			wr_buf_fini(&joined);
+			return WR_EINVAL;
+		}
+		wr_buf_printf(&joined, "%s%.*s", i > 0 ? "," : "",
+		              (int)v->scalar_len, v->scalar);
+	}
+	snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", file, node->line,
+	         node->col);
+	rc = wr_cfg_apply_text(e, cfg, joined.len > 0 ? joined.data : "",
+	                       joined.len, prefix, errbuf, errlen);
+	wr_buf_fini(&joined);
+	return rc;
+}
+
+/* Applies one YAML node to e: it must be a scalar (or, for a list, a
+ * sequence of scalars). */
 static int
 wr_cfg_apply_node(const wr_cfg_entry *e, void *cfg, const char *file,
                   const wr_yaml_node *node, char *errbuf, size_t errlen)
@@ -503,6 +580,8 @@ wr_cfg_apply_node(const wr_cfg_entry *e, void *cfg, const char *file,
 
 	snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", file, node->line,
 	         node->col);
+	if (node->kind == WR_YAML_SEQ && e->type == WR_CFG_LIST)
+		return wr_cfg_apply_seq(e, cfg, file, node, errbuf, errlen);
 	if (node->kind != WR_YAML_SCALAR) {
 		wr_cfg_errf(errbuf, errlen,
 		            "%s%s must be a scalar (%s), not a %s", prefix,
@@ -510,7 +589,8 @@ wr_cfg_apply_node(const wr_cfg_entry *e, void *cfg, const char *file,
 		            wr_yaml_kind_name(node->kind));
 		return WR_EINVAL;
 	}
-	if (node->is_null && e->type != WR_CFG_STRING) {
+	if (node->is_null && e->type != WR_CFG_STRING &&
+	    e->type != WR_CFG_LIST) {
 		wr_cfg_errf(errbuf, errlen, "%s%s: missing %s value", prefix,
 		            e->name, wr_cfg_type_name(e->type));
 		return WR_EINVAL;
@@ -522,13 +602,15 @@ wr_cfg_apply_node(const wr_cfg_entry *e, void *cfg, const char *file,
 	                         errbuf, errlen);
 }
 
-/* Applies the map of one section ("jobmanager: {...}"). */
+/* Applies the map of one section sec ("jobmanager: {...}"), and of its
+ * subsections ("high_availability: {etcd: {...}}"). */
 static int
 wr_cfg_apply_section(const wr_cfg_table *t, void *cfg, const char *file,
-                     const wr_yaml_node *key, const wr_yaml_node *map,
-                     char *errbuf, size_t errlen)
+                     const char *sec, const wr_yaml_node *map, char *errbuf,
+                     size_t errlen)
 {
-	char prefix[WR_CFG_MSG_BYTES];
+	char prefix[WR_CFG_MSG_BYTES], sub[WR_CFG_QUOTE_BYTES];
+	size_t seclen = strlen(sec);
 
 	/* "security:" with every key commented out is an empty section. */
 	if (map->kind == WR_YAML_SCALAR && map->is_null)
@@ -536,25 +618,32 @@ wr_cfg_apply_section(const wr_cfg_table *t, void *cfg, const char *file,
 	if (map->kind != WR_YAML_MAP) {
 		wr_cfg_errf(errbuf, errlen,
 		            "%s:%d:%d: '%s' must be a map, not a %s", file,
-		            map->line, map->col, key->scalar,
+		            map->line, map->col, sec,
 		            wr_yaml_kind_name(map->kind));
 		return WR_EINVAL;
 	}
 	for (size_t i = 0; i < map->n; i++) {
 		const wr_yaml_node *k = map->keys[i];
-		const wr_cfg_entry *e = wr_cfg_find(
-		    t, key->scalar, key->scalar_len, k->scalar, k->scalar_len);
+		const wr_cfg_entry *e =
+		    wr_cfg_find(t, sec, seclen, k->scalar, k->scalar_len);
+		int n = snprintf(sub, sizeof(sub), "%s.%.*s", sec,
+		                 (int)k->scalar_len, k->scalar);
 		int rc;
-		if (e == NULL) {
+		if (e != NULL)
+			rc = wr_cfg_apply_node(e, cfg, file, map->values[i],
+			                       errbuf, errlen);
+		else if (k->scalar_len > 0 && n > 0 &&
+		         (size_t)n < sizeof(sub) &&
+		         wr_cfg_section_exists(t, sub, (size_t)n))
+			rc = wr_cfg_apply_section(
+			    t, cfg, file, sub, map->values[i], errbuf, errlen);
+		else {
 			snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", file,
 			         k->line, k->col);
-			wr_cfg_unknown(t, prefix, key->scalar, key->scalar_len,
-			               k->scalar, k->scalar_len, errbuf,
-			               errlen);
+			wr_cfg_unknown(t, prefix, sec, seclen, k->scalar,
+			               k->scalar_len, errbuf, errlen);
 			return WR_EINVAL;
 		}
-		rc = wr_cfg_apply_node(e, cfg, file, map->values[i], errbuf,
-		                       errlen);
 		if (rc != WR_OK)
 			return rc;
 	}
@@ -586,8 +675,9 @@ wr_cfg_apply_doc(const wr_cfg_table *t, void *cfg, const wr_yaml_doc *doc,
 			                       errbuf, errlen);
 		else if (k->scalar_len > 0 &&
 		         wr_cfg_section_exists(t, k->scalar, k->scalar_len))
-			rc = wr_cfg_apply_section(
-			    t, cfg, file, k, root->values[i], errbuf, errlen);
+			rc = wr_cfg_apply_section(t, cfg, file, k->scalar,
+			                          root->values[i], errbuf,
+			                          errlen);
 		else {
 			snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", file,
 			         k->line, k->col);
@@ -734,6 +824,7 @@ wr_cfg_put_value(const wr_cfg_entry *e, const void *cfg, wr_buf *out)
 
 	switch (e->type) {
 	case WR_CFG_STRING:
+	case WR_CFG_LIST:
 		wr_cfg_put_quoted(out, *(char *const *)field);
 		break;
 	case WR_CFG_BOOL:
@@ -761,22 +852,51 @@ wr_cfg_first_of_section(const wr_cfg_table *t, size_t i)
 	return true;
 }
 
+/*
+ * Writes the map keys that open section name (seclen bytes) after the
+ * section prev (prevlen) was written: the components they do not share,
+ * each indented by its depth. Returns the depth of name's entries.
+ */
+static int
+wr_cfg_dump_open(const char *name, size_t seclen, const char *prev,
+                 size_t prevlen, wr_buf *out)
+{
+	bool same = true;
+	int depth = 0;
+	for (size_t i = 0; i < seclen; depth++) {
+		size_t n = wr_cfg_top_len(name + i);
+		n = n < seclen - i ? n : seclen - i;
+		same = same && i + n <= prevlen &&
+		       memcmp(name + i, prev + i, n) == 0 &&
+		       (i + n == prevlen || prev[i + n] == '.');
+		if (!same)
+			wr_buf_printf(out, "%*s%.*s:\n", 2 * depth, "", (int)n,
+			              name + i);
+		i += n + 1;
+	}
+	return depth;
+}
+
 void
 wr_cfg_dump_yaml(const wr_cfg_table *t, const void *cfg, wr_buf *out)
 {
+	const char *prev = "";
+	size_t prevlen = 0;
 	wr_buf_printf(out, "# %s\n", t->title);
 	for (size_t i = 0; i < t->n; i++) {
 		const char *name = t->entries[i].name;
 		size_t seclen = wr_cfg_section_len(name);
+		int depth;
 		if (!wr_cfg_first_of_section(t, i))
 			continue;
-		if (seclen > 0)
-			wr_buf_printf(out, "%.*s:\n", (int)seclen, name);
+		depth = wr_cfg_dump_open(name, seclen, prev, prevlen, out);
+		prev = name;
+		prevlen = seclen;
 		for (size_t j = i; j < t->n; j++) {
 			const wr_cfg_entry *e = &t->entries[j];
 			if (!wr_cfg_same_section(e->name, name))
 				continue;
-			wr_buf_printf(out, "%s%s: ", seclen > 0 ? "  " : "",
+			wr_buf_printf(out, "%*s%s: ", 2 * depth, "",
 			              wr_cfg_leaf(e->name));
 			wr_cfg_put_value(e, cfg, out);
 			wr_buf_putc(out, '\n');
@@ -892,6 +1012,41 @@ wr_cfg_doc_markdown(const wr_cfg_table *t, wr_buf *out)
 }
 
 void
+wr_cfg_where(const wr_cfg_table *t, const char *path, const char *name,
+             char *out, size_t outlen)
+{
+	char var[128];
+	wr_yaml_doc *doc = NULL;
+	const wr_yaml_node *n;
+	char err[WR_CFG_MSG_BYTES];
+
+	snprintf(out, outlen, "%s", "");
+	for (size_t i = 0; i < t->n; i++) {
+		if (strcmp(t->entries[i].name, name) != 0)
+			continue;
+		wr_cfg_env_name(t, &t->entries[i], var, sizeof(var));
+		if (getenv(var) != NULL) {
+			snprintf(out, outlen, "%s: ", var);
+			return;
+		}
+	}
+	if (path == NULL ||
+	    wr_yaml_load_file(path, &doc, err, sizeof(err)) != WR_OK)
+		return;
+	n = wr_yaml_root(doc);
+	for (const char *p = name; n != NULL && *p != '\0';) {
+		char key[WR_CFG_QUOTE_BYTES];
+		size_t len = wr_cfg_top_len(p);
+		snprintf(key, sizeof(key), "%.*s", (int)len, p);
+		n = wr_yaml_map_get(n, key);
+		p += len + (p[len] == '.');
+	}
+	if (n != NULL)
+		snprintf(out, outlen, "%s:%d:%d: ", path, n->line, n->col);
+	wr_yaml_doc_free(doc);
+}
+
+void
 wr_cfg_free(const wr_cfg_table *t, void *cfg)
 {
 	if (cfg == NULL)
@@ -899,7 +1054,7 @@ wr_cfg_free(const wr_cfg_table *t, void *cfg)
 	for (size_t i = 0; i < t->n; i++) {
 		const wr_cfg_entry *e = &t->entries[i];
 		char **field;
-		if (e->type != WR_CFG_STRING)
+		if (e->type != WR_CFG_STRING && e->type != WR_CFG_LIST)
 			continue;
 		field = (char **)((char *)cfg + e->offset);
 		free(*field);

@@ -16,6 +16,13 @@
  *   WR_CFG_DURATION int64_t ms   (min/max in ms)
  *   WR_CFG_SIZE     int64_t bytes (min/max in bytes)
  *   WR_CFG_ENUM     int          (index into the '|'-separated enums list)
+ *   WR_CFG_LIST     char *       (comma-separated; YAML gives a sequence of
+ *                                 scalars or one comma-separated string)
+ *
+ * A name has two or three levels ("kafka.bootstrap",
+ * "high_availability.etcd.endpoints"): the part before the last dot is its
+ * section, a nested map in YAML. A subsection's entries follow its parent
+ * section's in the table (the order docs and dumps are written in).
  */
 #ifndef WR_CONFIG_H
 #define WR_CONFIG_H
@@ -32,11 +39,12 @@ enum wr_cfg_type {
 	WR_CFG_DURATION,
 	WR_CFG_SIZE,
 	WR_CFG_ENUM,
+	WR_CFG_LIST,
 };
 
 typedef struct wr_cfg_entry {
 	const char
-	    *name; /* dotted path, one or two levels: "kafka.bootstrap" */
+	    *name; /* dotted path, one to three levels: "kafka.bootstrap" */
 	enum wr_cfg_type type;
 	size_t offset; /* of the field in the config struct */
 	int64_t min,
@@ -75,6 +83,14 @@ int wr_cfg_apply_env(const wr_cfg_table *t, void *cfg, char *errbuf,
  * Errors: WR_ENOENT (unknown name), WR_EINVAL (bad value), with message. */
 int wr_cfg_set(const wr_cfg_table *t, void *cfg, const char *name,
                const char *value, char *errbuf, size_t errlen);
+
+/*
+ * Where the value of entry name came from, for errors about rules across
+ * keys: "WEIR_X: " when its environment variable is set, else
+ * "path:line:col: " when the file at path sets it, else "".
+ */
+void wr_cfg_where(const wr_cfg_table *t, const char *path, const char *name,
+                  char *out, size_t outlen);
 
 /* Writes cfg as YAML that wr_cfg_load_* reads back to the same values. */
 void wr_cfg_dump_yaml(const wr_cfg_table *t, const void *cfg, wr_buf *out);

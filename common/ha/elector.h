@@ -34,6 +34,11 @@
 
 typedef struct wr_elector wr_elector;
 
+/* What a standby JobManager's refusals say before the leader's address
+ * ("not the leader; the leader is tcp://h:p"): TaskManagers and the CLI
+ * look for it to follow. */
+#define WR_ELECTOR_LEADER_IS "the leader is "
+
 enum wr_elector_kind { WR_ELECTOR_ETCD = 1, WR_ELECTOR_KUBERNETES = 2 };
 
 typedef struct wr_elector_cfg {

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,4 +91,29 @@ close_fd:
 free_ai:
 	freeaddrinfo(ai);
 	return rv;
+}
+
+size_t
+wr_addr_list_split(const char *list, char (*out)[WR_ADDR_BYTES], size_t max)
+{
+	size_t k = 0;
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		const char *a = p;
+		size_t len = n;
+		while (len > 0 && *a == ' ') {
+			a++;
+			len--;
+		}
+		while (len > 0 && a[len - 1] == ' ')
+			len--;
+		if (len > 0 && k < max) {
+			bool bare = memmem(a, len, "://", 3) == NULL;
+			snprintf(out[k], WR_ADDR_BYTES, "%s%.*s",
+			         bare ? "tcp://" : "", (int)len, a);
+		}
+		k += len > 0;
+		p += n + (p[n] == ',');
+	}
+	return k;
 }

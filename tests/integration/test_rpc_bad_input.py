@@ -218,15 +218,25 @@ def test_bad_config_files():
     r = run([JOBMANAGER, "--config", path], timeout=10)
     check(r.returncode != 0 and b"ha-kafka.yaml:1:28:" in r.stderr,
           "mode kafka: %r" % r.stderr)
-    path = os.path.join(d, "ha-etcd.yaml")
+    # kubernetes: accepted by the config, refused by the JobManager (not
+    # wired yet) rather than ignored
+    path = os.path.join(d, "ha-k8s.yaml")
     with open(path, "w") as f:
-        f.write("high_availability: { mode: etcd }\n"
+        f.write("high_availability: { mode: kubernetes }\n"
                 "jobmanager: { rpc: \"tcp://127.0.0.1:0\", "
                 "rest: \"127.0.0.1:0\" }\n"
                 "checkpoints: { storage: \"file://%s/ck\" }\n" % d)
     r = run([JOBMANAGER, "--config", path], timeout=10)
     check(r.returncode == 1 and b"JM-HA-UNSUPPORTED" in r.stderr,
-          "mode etcd: rc %d %r" % (r.returncode, r.stderr))
+          "mode kubernetes: rc %d %r" % (r.returncode, r.stderr))
+    path = os.path.join(d, "ha-renew.yaml")
+    with open(path, "w") as f:
+        f.write("high_availability:\n  mode: etcd\n"
+                "  lease_duration: 2s\n  renew_interval: 3s\n")
+    r = run([JOBMANAGER, "--config", path], timeout=10)
+    check(r.returncode != 0 and b"ha-renew.yaml:4:19: high_availability."
+          b"renew_interval (3s) must be less than" in r.stderr,
+          "renew >= lease: rc %d %r" % (r.returncode, r.stderr))
 
 
 if __name__ == "__main__":

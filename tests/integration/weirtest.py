@@ -26,6 +26,8 @@ BIN = os.environ.get("WEIR_BIN_DIR") or os.path.join(
 WEIR = os.path.join(BIN, "weir")
 JOBMANAGER = os.path.join(BIN, "weir-jobmanager")
 TASKMANAGER = os.path.join(BIN, "weir-taskmanager")
+# Debian's etcd-server (tests/unit/wrtest.c starts it the same way).
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
 _procs = []
 
@@ -221,18 +223,32 @@ class Cluster:
     Leaving a `with` block normally stops the cluster with stop(), which
     checks the processes exit cleanly; leaving it on an exception kills
     them. Either way the directory is removed (kept when WEIR_KEEP_TMP is
-    set, or keep=True)."""
+    set, or keep=True).
+
+    HA (mode "daemons" only): jobmanagers=N >= 2 starts a single-member
+    etcd (etcd_url) and N JobManagers in high_availability.mode etcd, each
+    on its own RPC and REST ports (jms[i], rest_ports[i]); TaskManagers
+    and the CLI are given every address (jm is the comma-separated
+    list)."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
-                 mode="local", env=None, keep=False):
+                 mode="local", env=None, keep=False, jobmanagers=1):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
         self.mode, self.keep = mode, keep
         self.env = env
-        self.rest_port = free_port()
-        self.jm_port = free_port()
-        self.jm = "tcp://127.0.0.1:%d" % self.jm_port
+        self.ha = jobmanagers > 1
+        if self.ha and mode != "daemons":
+            raise ValueError("jobmanagers > 1 needs mode daemons")
+        self.rest_ports = [free_port() for _ in range(jobmanagers)]
+        self.rest_port = self.rest_ports[0]
+        self.jms = ["tcp://127.0.0.1:%d" % free_port()
+                    for _ in range(jobmanagers)]
+        self.jm_port = int(self.jms[0].rsplit(":", 1)[1])
+        self.jm = ",".join(self.jms)
         self.bootstrap = None
-        self.proc = None  # weir local, or the standalone JobManager
+        self.proc = None  # weir local, or the (first) standalone JobManager
+        self.jm_procs = {}  # JobManager index -> its latest Popen (HA)
+        self.etcd = self.etcd_url = None
         self.extra = []  # processes started here besides self.proc
         self.stopped = self.closed = False
         os.makedirs(os.path.join(self.dir, "log"))
@@ -284,7 +300,38 @@ class Cluster:
                           (self.proc.returncode, self.output()))
         return "cluster is up" in self.output()
 
+    def _start_etcd(self):
+        """A single-member etcd in DIR/etcd on free ports, answering."""
+        port, peer = free_port(), free_port()
+        self.etcd_url = "http://127.0.0.1:%d" % port
+        purl = "http://127.0.0.1:%d" % peer
+        log = open(os.path.join(self.dir, "log", "etcd.log"), "w")
+        self.etcd = spawn([ETCD, "--name", "t", "--data-dir",
+                           os.path.join(self.dir, "etcd"),
+                           "--listen-client-urls", self.etcd_url,
+                           "--advertise-client-urls", self.etcd_url,
+                           "--listen-peer-urls", purl,
+                           "--initial-advertise-peer-urls", purl,
+                           "--initial-cluster", "t=" + purl],
+                          stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
+        log.close()
+
+        def up():
+            if self.etcd.poll() is not None:
+                raise Failure("etcd exited %d" % self.etcd.returncode)
+            try:
+                return http_get(self.etcd_url + "/health", 2)[0] == 200
+            except OSError:
+                return False
+        wait_for(up, 20, "etcd to answer")
+
     def _start_daemons(self, taskmanagers, slots, config):
+        if self.ha:
+            self._start_etcd()
+            config = ("high_availability: { mode: etcd, etcd: "
+                      "{ endpoints: [\"%s\"] } }\n" % self.etcd_url) + \
+                (config or "")
         text = ("jobmanager: { rpc: \"%s\", address: \"%s\", "
                 "rest: \"127.0.0.1:%d\" }\n"
                 "taskmanager: { rpc: \"tcp://127.0.0.1:0\", "
@@ -296,6 +343,8 @@ class Cluster:
                  self.dir)) + (config or "")
         self.write("weir.yaml", text)
         self.proc = self.start_jobmanager()
+        for i in range(1, len(self.jms)):
+            self.start_jobmanager("jobmanager-%d" % i, i)
         for _ in range(taskmanagers):
             self.start_taskmanager()
         wait_for(lambda: self._daemons_up(taskmanagers), 30,
@@ -309,18 +358,34 @@ class Cluster:
         return r.returncode == 0 and len(
             json.loads(r.stdout)["taskmanagers"]) == taskmanagers
 
-    def start_jobmanager(self, name="jobmanager"):
+    def start_jobmanager(self, name="jobmanager", index=0):
         """A weir-jobmanager on the cluster's weir.yaml, logging to
-        log/<name>.log (after kill_jobmanager: a new leader)."""
+        log/<name>.log (after kill_jobmanager: a new leader). HA: the
+        JobManager number index, on its own ports."""
         log = open(os.path.join(self.dir, "log", name + ".log"), "a")
-        p = spawn([JOBMANAGER, "--config",
-                   os.path.join(self.dir, "weir.yaml")],
-                  stdout=log, stderr=subprocess.STDOUT,
+        args = [JOBMANAGER, "--config", os.path.join(self.dir, "weir.yaml")]
+        if self.ha:
+            args += ["--rpc", self.jms[index], "--address", self.jms[index],
+                     "--rest", "127.0.0.1:%d" % self.rest_ports[index]]
+        p = spawn(args, stdout=log, stderr=subprocess.STDOUT,
                   stdin=subprocess.DEVNULL, env=self.env)
         log.close()
+        self.jm_procs[index] = p
         if self.proc is not None:
             self.extra.append(p)
         return p
+
+    def leader(self):
+        """HA: the index of the JobManager whose /readyz is 200, or
+        None."""
+        for i, port in enumerate(self.rest_ports):
+            try:
+                if http_get("http://127.0.0.1:%d/readyz" % port, 2)[0] \
+                        == 200:
+                    return i
+            except OSError:
+                pass
+        return None
 
     def start_taskmanager(self, env=None):
         """Another TaskManager on the cluster's weir.yaml (env: its
@@ -362,6 +427,9 @@ class Cluster:
                 rc = p.wait(timeout=30)
                 check(rc == 0, "%s exited %d on SIGTERM" % (
                     _cmdline(p.pid).split(b"\0")[0] or p.args[0], rc))
+            if self.etcd is not None:  # last: leaders resign through it
+                self.etcd.terminate()
+                self.etcd.wait(timeout=30)
             self.out.close()
         for p in self.extra:
             p.wait()
@@ -373,7 +441,8 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
-        procs = [p for p in [self.proc] + self.extra if p is not None]
+        procs = [p for p in [self.proc, self.etcd] + self.extra
+                 if p is not None]
         kids = self.child_pids() if self.proc is not None else []
         for pid in kids:
             try:
@@ -625,7 +694,12 @@ class Cluster:
     def kill_jobmanager(self):
         """SIGKILLs the JobManager and waits until it is gone; returns its
         pid."""
-        pid = self.jobmanager_pid()
+        if self.ha:
+            pid = self.jm_procs[wait_for(lambda: self.leader() is not None
+                                         and [self.leader()], 20,
+                                         "a leader")[0]].pid
+        else:
+            pid = self.jobmanager_pid()
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not alive(pid), 5, "JobManager to die")
         return pid

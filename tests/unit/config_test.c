@@ -584,9 +584,11 @@ test_cluster_load(void **state)
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);
-	assert_string_equal(errbuf, "jobmanager.heartbeat_timeout (2s) must be "
-	                            "greater than "
-	                            "jobmanager.heartbeat_interval (2s)");
+	snprintf(want, sizeof(want),
+	         "%s:3:22: jobmanager.heartbeat_timeout (2s) must be greater "
+	         "than jobmanager.heartbeat_interval (2s)",
+	         path);
+	assert_string_equal(errbuf, want);
 	wr_cluster_config_free(&cfg);
 	unlink(path);
 
@@ -598,9 +600,11 @@ test_cluster_load(void **state)
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);
-	assert_string_equal(errbuf, "taskmanager.adoption_grace (40s) must be "
-	                            "greater than "
-	                            "jobmanager.heartbeat_timeout (40s)");
+	snprintf(want, sizeof(want),
+	         "%s:4:19: taskmanager.adoption_grace (40s) must be greater "
+	         "than jobmanager.heartbeat_timeout (40s)",
+	         path);
+	assert_string_equal(errbuf, want);
 	wr_cluster_config_free(&cfg);
 	unlink(path);
 
@@ -627,6 +631,87 @@ test_cluster_load(void **state)
 	         path);
 	assert_string_equal(errbuf, want);
 	wr_cluster_config_free(&cfg);
+	unlink(path);
+}
+
+/* The high_availability keys: nested sections, a list given as a YAML
+ * sequence or a comma string, and the rules across keys located at the
+ * key that breaks them (file or environment variable). */
+static void
+test_cluster_ha(void **state)
+{
+	char path[WRT_TMPFILE_LEN];
+	wr_cluster_config cfg;
+	char want[256];
+
+	(void)state;
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, NULL, errbuf, sizeof(errbuf)), WR_OK);
+	assert_string_equal(cfg.ha_cluster_id, "default");
+	assert_int_equal(cfg.ha_lease_ms, 3000);
+	assert_int_equal(cfg.ha_renew_ms, 1000);
+	assert_int_equal(cfg.ha_retry_ms, 500);
+	assert_string_equal(cfg.ha_etcd_endpoints, "http://127.0.0.1:2379");
+	assert_string_equal(cfg.ha_k8s_lease, "weir-leader");
+	wr_cluster_config_free(&cfg);
+
+	wrt_tmpfile(path, "config",
+	            "high_availability:\n  mode: etcd\n  cluster_id: c1\n"
+	            "  etcd:\n    endpoints: [\"http://a:1\", \"http://b:2\"]\n"
+	            "  kubernetes: { namespace: ns, lease: l }\n");
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)), WR_OK);
+	assert_string_equal(cfg.ha_etcd_endpoints, "http://a:1,http://b:2");
+	assert_string_equal(cfg.ha_k8s_namespace, "ns");
+	assert_string_equal(cfg.ha_cluster_id, "c1");
+	wr_cluster_config_free(&cfg);
+	unlink(path);
+
+	wrt_tmpfile(path, "config",
+	            "high_availability: { etcd: { endpoints: \"http://a:1,"
+	            "http://b:2\" } }\n");
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)), WR_OK);
+	assert_string_equal(cfg.ha_etcd_endpoints, "http://a:1,http://b:2");
+	wr_cluster_config_free(&cfg);
+	unlink(path);
+
+	wrt_tmpfile(path, "config",
+	            "high_availability:\n  etcd:\n    endpont: x\n");
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
+	    WR_EINVAL);
+	snprintf(want, sizeof(want),
+	         "%s:3:5: unknown key 'endpont' in 'high_availability.etcd' "
+	         "(known: endpoints)",
+	         path);
+	assert_string_equal(errbuf, want);
+	wr_cluster_config_free(&cfg);
+	unlink(path);
+
+	wrt_tmpfile(path, "config",
+	            "high_availability:\n  lease_duration: 2s\n"
+	            "  renew_interval: 2s\n");
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
+	    WR_EINVAL);
+	snprintf(want, sizeof(want),
+	         "%s:3:19: high_availability.renew_interval (2s) must be less "
+	         "than high_availability.lease_duration (2s)",
+	         path);
+	assert_string_equal(errbuf, want);
+	wr_cluster_config_free(&cfg);
+
+	setenv("WEIR_HIGH_AVAILABILITY_RENEW_INTERVAL", "5s", 1);
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, NULL, errbuf, sizeof(errbuf)),
+	    WR_EINVAL);
+	assert_string_equal(
+	    errbuf, "WEIR_HIGH_AVAILABILITY_RENEW_INTERVAL: "
+	            "high_availability.renew_interval (5s) must be less than "
+	            "high_availability.lease_duration (3s)");
+	wr_cluster_config_free(&cfg);
+	unsetenv("WEIR_HIGH_AVAILABILITY_RENEW_INTERVAL");
 	unlink(path);
 }
 
@@ -687,6 +772,7 @@ main(void)
 	    cmocka_unit_test(test_bad_default_aborts),
 	    cmocka_unit_test(test_cluster_defaults),
 	    cmocka_unit_test(test_cluster_load),
+	    cmocka_unit_test(test_cluster_ha),
 	    cmocka_unit_test(test_cluster_dump_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

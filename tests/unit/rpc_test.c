@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
@@ -776,6 +777,23 @@ test_raw_tcp_garbage(void **state)
 	assert_serving(f);
 }
 
+/* JobManager lists (--jobmanager A,B,C): spaces dropped, bare host:port
+ * made tcp://, empty items skipped, more than max counted not stored. */
+static void
+test_addr_list_split(void **state)
+{
+	char a[3][WR_ADDR_BYTES];
+	(void)state;
+	assert_int_equal(wr_addr_list_split("tcp://a:1, b:2 ,,[::1]:3", a, 3),
+	                 3);
+	assert_string_equal(a[0], "tcp://a:1");
+	assert_string_equal(a[1], "tcp://b:2");
+	assert_string_equal(a[2], "tcp://[::1]:3");
+	assert_int_equal(wr_addr_list_split("a:1,b:2,c:3,d:4", a, 2), 4);
+	assert_string_equal(a[1], "tcp://b:2");
+	assert_int_equal(wr_addr_list_split(" , ", a, 3), 0);
+}
+
 int
 main(void)
 {
@@ -787,6 +805,7 @@ main(void)
 	    T(test_max_frame),
 	    T(test_concurrent_calls),
 	    T(test_call_timeout),
+	    cmocka_unit_test(test_addr_list_split),
 	    cmocka_unit_test(test_dial_sync_refused),
 	    cmocka_unit_test(test_dial_background_reconnects),
 	    cmocka_unit_test(test_server_next_timeouts),

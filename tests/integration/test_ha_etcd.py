@@ -1,0 +1,180 @@
+"""test_ha_etcd.py - JobManager failover through etcd (high_availability
+mode etcd).
+
+One etcd, two JobManagers, two TaskManagers given both JobManager
+addresses. A keyed tumbling-window job (nexmark events, deterministic in
+event time, key_by event_type, 200 ms windows) checkpoints every 500 ms
+into the exactly-once file sink; the leader is SIGKILLed mid-run; the
+standby takes over (takeover time printed), recovers the job from the
+etcd job store, the job runs on with checkpoint ids above the killed
+leader's, and the committed output equals a failure-free run of the same
+job exactly. Also: `weir --jobmanager A,B list` works whichever is first,
+a standby's REST write answers 503 with the leader, its /readyz is 503,
+its /healthz 200, and weir cluster -o json names the leader and epoch.
+
+Split brain: the leader SIGSTOPped for twice the lease while the job
+checkpoints; the standby takes over and completes checkpoints; on SIGCONT
+the old leader exits with 75 (JM-HA-DEPOSED) and logs no completed
+checkpoint after it was stopped; the job runs on under the new leader.
+"""
+import signal
+import collections
+import json
+import os
+import time
+import urllib.request
+
+from weirtest import (WEIR, Cluster, check, http_get, main, run,
+                      sink_lines, wait_for)
+
+# Heartbeats as in the other recovery tests (the fixture's weir.yaml
+# holds the jobmanager section already).
+ENV = dict(os.environ, WEIR_JOBMANAGER_HEARTBEAT_INTERVAL="300ms",
+           WEIR_JOBMANAGER_HEARTBEAT_TIMEOUT="1500ms")
+
+N = 4000  # events per subtask
+# the same in both runs: nexmark spaces event times by the rate
+RATE = 600
+JOB = """\
+name: ha-{name}
+parallelism: 2
+checkpointing: {{ interval: 500ms, timeout: 10s, retained: 3 }}
+restart: {{ strategy: fixed_delay, delay: 200ms, attempts: 100 }}
+sources:
+  events:
+    nexmark: {{ rate: {rate}, count: {n} }}
+    event_time: {{ field: ts }}
+nodes:
+  - id: w
+    from: events
+    key_by: [event_type]
+    window: {{ tumbling: 200ms }}
+    aggregate: {{ n: count() }}
+  - id: out
+    from: w
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+
+def committed(out):
+    return collections.Counter(
+        (r["event_type"], r["window_start"], r["n"])
+        for r in (json.loads(l) for l in sink_lines(out, True)))
+
+
+def post(port, path, body):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 data=body.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def ckpt_ids(c, job):
+    return [k["id"] for k in c.checkpoints(job)["history"]
+            if k["status"] == "COMPLETED"]
+
+
+def check_standby(c, standby, leader):
+    port = c.rest_ports[standby]
+    st, _ = http_get("http://127.0.0.1:%d/readyz" % port)
+    check(st == 503, "standby /readyz: %d" % st)
+    st, _ = http_get("http://127.0.0.1:%d/healthz" % port)
+    check(st == 200, "standby /healthz: %d" % st)
+    st, body = post(port, "/jobs", "name: x\n")
+    check(st == 503 and json.loads(body).get("leader") == c.jms[leader],
+          "standby REST write: %d %s" % (st, body))
+    for order in (c.jms, c.jms[::-1]):
+        r = run([WEIR, "--jobmanager", ",".join(order), "list"],
+                check_rc=0)
+        check(r.returncode == 0, "list via %s" % order)
+    cj = c.cluster_json()
+    check(cj["leader"] == c.jms[leader] and cj["epoch"] > 0 and
+          {j["address"]: j["role"] for j in cj["jobmanagers"]} ==
+          {c.jms[leader]: "leader", c.jms[standby]: "standby"},
+          "weir cluster: %s" % cj)
+
+
+def test_leader_sigkill_failover():
+    with Cluster(mode="daemons", jobmanagers=2, taskmanagers=2, slots=3,
+                 env=ENV) as c:
+        leader = wait_for(lambda: c.leader() is not None and [c.leader()],
+                          20, "a leader")[0]
+        standby = 1 - leader
+        check_standby(c, standby, leader)
+
+        # the failure-free run, to compare with
+        ref_out = os.path.join(c.dir, "ref")
+        ref = c.submit(JOB.format(name="ref", rate=RATE, n=N, out=ref_out),
+                       name="ref.yaml")
+        c.wait_state(ref, "FINISHED", 60)
+        want = committed(ref_out)
+        check(sum(want.values()) > 0, "the reference run wrote nothing")
+
+        out = os.path.join(c.dir, "out")
+        job = c.submit(JOB.format(name="ha", rate=RATE, n=N, out=out),
+                       name="ha.yaml")
+        c.wait_running(job, 30)
+        c.wait_checkpoint(job, 3, 30)
+        before = ckpt_ids(c, job)
+        c.kill_jobmanager()
+        t0 = time.monotonic()
+        wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
+        t_lead = time.monotonic() - t0
+        wait_for(lambda: c.running(job), 30, "the job RUNNING again")
+        print("     SIGKILL -> new leader %.2fs, -> job RUNNING %.2fs" %
+              (t_lead, time.monotonic() - t0))
+        log = c.log("jobmanager" if standby == 0 else "jobmanager-1")
+        check("JM-HA-LEADER" in log and "JOB-RECOVERED job=%s" % job in log,
+              "the new leader did not recover the job:\n" + log[-3000:])
+        c.wait_state(job, "FINISHED", 90)
+        after = [i for i in ckpt_ids(c, job) if i not in before]
+        check(after and min(after) > max(before),
+              "checkpoint ids after the failover %s do not continue above "
+              "%d" % (sorted(after)[:5], max(before)))
+        got = committed(out)
+        check(got == want, "output differs from a failure-free run: %d "
+              "missing (%s), %d extra (%s)" %
+              (sum((want - got).values()), list(want - got)[:3],
+               sum((got - want).values()), list(got - want)[:3]))
+        for order in (c.jms, c.jms[::-1]):
+            run([WEIR, "--jobmanager", ",".join(order), "list", "-a"],
+                check_rc=0)
+
+
+def test_leader_sigstop_steps_down():
+    with Cluster(mode="daemons", jobmanagers=2, taskmanagers=2, slots=3,
+                 env=ENV) as c:
+        leader = wait_for(lambda: c.leader() is not None and [c.leader()],
+                          20, "a leader")[0]
+        standby = 1 - leader
+        out = os.path.join(c.dir, "out")
+        job = c.submit(JOB.format(name="stop", rate=RATE, n=10 * N,
+                                  out=out), name="stop.yaml")
+        c.wait_checkpoint(job, 3, 30)
+        old = c.jm_procs[leader]
+        name = "jobmanager" if leader == 0 else "jobmanager-1"
+        old.send_signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        mark = len(c.log(name))
+        wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
+        print("     SIGSTOP -> new leader %.2fs" % (time.monotonic() - t0))
+        wait_for(lambda: c.running(job), 30, "the job RUNNING again")
+        c.wait_checkpoint(job, 2, 30)
+        wait_for(lambda: time.monotonic() - t0 > 6, 10, "twice the lease")
+        old.send_signal(signal.SIGCONT)
+        rc = old.wait(timeout=10)
+        log = c.log(name)[mark:]
+        check(rc == 75 and "JM-HA-DEPOSED" in log,
+              "the old leader exited %d:\n%s" % (rc, log[-2000:]))
+        check("CKPT-COMPLETED" not in log,
+              "the deposed leader completed a checkpoint:\n" + log[-2000:])
+        c.wait_checkpoint(job, c.completed_checkpoints(job) + 1, 30)
+        check(c.running(job), "the job does not run under the new leader")
+        c.cancel(job)
+
+
+if __name__ == "__main__":
+    main([test_leader_sigkill_failover, test_leader_sigstop_steps_down])
