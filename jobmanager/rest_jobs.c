@@ -43,18 +43,25 @@ jm_rest_status(int rv)
 	}
 }
 
+/* {"errors": [msg] with status, the object left open for more keys. */
+static void
+jm_rest_error_open(wr_http_resp *resp, int status, const char *msg, wr_json *j)
+{
+	resp->status = status;
+	wr_buf_reset(&resp->body);
+	wr_json_init(j, &resp->body);
+	wr_json_obj_begin(j);
+	wr_json_key(j, "errors");
+	wr_json_arr_begin(j);
+	wr_json_str(j, msg);
+	wr_json_arr_end(j);
+}
+
 static void
 jm_rest_error(wr_http_resp *resp, int status, const char *msg)
 {
 	wr_json j;
-	resp->status = status;
-	wr_buf_reset(&resp->body);
-	wr_json_init(&j, &resp->body);
-	wr_json_obj_begin(&j);
-	wr_json_key(&j, "errors");
-	wr_json_arr_begin(&j);
-	wr_json_str(&j, msg);
-	wr_json_arr_end(&j);
+	jm_rest_error_open(resp, status, msg, &j);
 	wr_json_obj_end(&j);
 }
 
@@ -67,14 +74,7 @@ jm_rest_not_leader(jm_server *jm, wr_http_resp *resp)
 	wr_json j;
 	jm_ha_not_leader(jm, msg, sizeof(msg));
 	jm_ha_leader(jm, leader, sizeof(leader));
-	resp->status = 503;
-	wr_buf_reset(&resp->body);
-	wr_json_init(&j, &resp->body);
-	wr_json_obj_begin(&j);
-	wr_json_key(&j, "errors");
-	wr_json_arr_begin(&j);
-	wr_json_str(&j, msg);
-	wr_json_arr_end(&j);
+	jm_rest_error_open(resp, 503, msg, &j);
 	wr_json_kv_str(&j, "leader", leader);
 	wr_json_obj_end(&j);
 }
