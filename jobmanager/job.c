@@ -1000,6 +1000,11 @@ jm_recovery_finish(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 		held += r->held[k];
 		if (!r->held[k] && !jm_task_terminal(job->tasks[k].state))
 			job->tasks[k].state = JM_TASK_CANCELED;
+		else if (r->held[k])
+			/* its TaskManager took the cancel: waited for like
+			 * any task of a restart whose cancel was taken (its
+			 * report, or the cancel deadline) */
+			job->tasks[k].stop = JM_STOP_TAKEN;
 	}
 	wr_log(WR_LOG_INFO, "JOB-LEFTOVERS",
 	       "job=%s: %d task(s) of attempt %u the previous JobManager left "

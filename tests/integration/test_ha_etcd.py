@@ -24,13 +24,36 @@ import os
 import time
 import urllib.request
 
-from weirtest import (WEIR, Cluster, check, http_get, main, run,
+from weirtest import (WEIR, Cluster, Failure, check, http_get, main, run,
                       sink_lines, wait_for)
 
 # Heartbeats as in the other recovery tests (the fixture's weir.yaml
 # holds the jobmanager section already).
-ENV = dict(os.environ, WEIR_JOBMANAGER_HEARTBEAT_INTERVAL="300ms",
-           WEIR_JOBMANAGER_HEARTBEAT_TIMEOUT="1500ms")
+# A heartbeat timeout short enough for quick tests, long enough that a
+# machine loaded by a parallel suite does not declare TaskManagers lost.
+ENV = dict(os.environ, WEIR_JOBMANAGER_HEARTBEAT_INTERVAL="500ms",
+           WEIR_JOBMANAGER_HEARTBEAT_TIMEOUT="3s")
+
+
+def logs_tail(c):
+    """The end of every daemon's log, for a failure's message."""
+    out = []
+    for name in ("jobmanager", "jobmanager-1", "tm-extra-1", "tm-extra-2"):
+        try:
+            text = c.log(name)
+        except OSError:
+            continue
+        out.append("== %s\n%s" % (name, "\n".join(
+            l for l in text.splitlines()[-400:]
+            if "HEARTBEAT" not in l)[-2500:]))
+    return "\n".join(out)
+
+
+def wait_running_again(c, job, timeout_s):
+    try:
+        wait_for(lambda: c.running(job), timeout_s, "the job RUNNING again")
+    except Failure as e:
+        raise Failure("%s\n%s" % (e, logs_tail(c)))
 
 N = 4000  # events per subtask
 # the same in both runs: nexmark spaces event times by the rate
@@ -123,7 +146,7 @@ def test_leader_sigkill_failover():
         t0 = time.monotonic()
         wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
         t_lead = time.monotonic() - t0
-        wait_for(lambda: c.running(job), 30, "the job RUNNING again")
+        wait_running_again(c, job, 60)
         print("     SIGKILL -> new leader %.2fs, -> job RUNNING %.2fs" %
               (t_lead, time.monotonic() - t0))
         log = c.log("jobmanager" if standby == 0 else "jobmanager-1")
@@ -161,7 +184,7 @@ def test_leader_sigstop_steps_down():
         mark = len(c.log(name))
         wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
         print("     SIGSTOP -> new leader %.2fs" % (time.monotonic() - t0))
-        wait_for(lambda: c.running(job), 30, "the job RUNNING again")
+        wait_running_again(c, job, 60)
         c.wait_checkpoint(job, 2, 30)
         wait_for(lambda: time.monotonic() - t0 > 6, 10, "twice the lease")
         old.send_signal(signal.SIGCONT)
