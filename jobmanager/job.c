@@ -11,8 +11,9 @@
  * task redeployed from the newest readable checkpoint; docs/checkpoints.md),
  * otherwise it fails the job and frees its slots. Every change is written
  * to the job store (jobstore.c) first; a JobManager start re-creates the
- * stored jobs, which cancel what the previous JobManager left running
- * (queued calls, answers as events: jm_recovery) before they run again.
+ * stored jobs and adopts the running tasks of those whose tasks all report
+ * in; the others cancel what the previous JobManager left running (queued
+ * calls, answers as events: jm_recovery) before they run again.
  */
 #include "job.h"
 
@@ -30,6 +31,7 @@
 #include "wr_limits.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,15 @@ typedef struct jm_recovery {
 	bool more;
 	int outstanding; /* queued, not answered */
 	bool *held;      /* per task: a TaskManager took its cancel */
+	/* Adoption (a job stored RUNNING): the TaskManagers' reports of
+	 * the stored attempt's tasks are taken as they come (jm_jobs_keeps);
+	 * once every task reported, the job goes on as it runs. seen: per
+	 * task; claimed: per slot, taken from the registry; why: what made
+	 * adoption impossible (the job then restarts). */
+	bool adopting;
+	bool *seen, *claimed;
+	char why[300];
+	int64_t t0; /* monotonic, the recovery */
 } jm_recovery;
 
 static void
@@ -74,12 +85,21 @@ jm_recovery_free(jm_recovery *r)
 	free(r->tms);
 	free(r->sent);
 	free(r->held);
+	free(r->seen);
+	free(r->claimed);
 	free(r);
 }
 
 static void jm_recovery_step(jm_jobs *jobs, jm_job *job, int64_t now_ms);
 static void jm_recovery_cancel_done(jm_job *job, jm_task *t,
                                     const jm_call_done *d);
+static bool jm_recovery_adopt_report(jm_jobs *jobs, jm_job *job, jm_task *t,
+                                     const char *tm_id,
+                                     const jm_task_report *rep);
+static void jm_recovery_adopt_start(jm_job *job);
+static bool jm_recovery_adopt_step(jm_jobs *jobs, jm_job *job, int64_t now_ms);
+static void jm_recovery_adopt_fail(jm_job *job, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static const char *const jm_job_states[] = {
     "CREATED",    "RUNNING",  "FAILING", "CANCELLING",
@@ -529,6 +549,12 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 {
 	jm_job *job = jm_jobs_find(jobs, job_id);
 	jm_task *t = job ? jm_job_task(job, task_id) : NULL;
+	if (t != NULL && attempt == job->attempt && job->recovery != NULL &&
+	    job->recovery->adopting && jm_task_terminal(st))
+		jm_recovery_adopt_fail(job, "task %s ended %s%s%s", task_id,
+		                       jm_task_state_name(st),
+		                       failure ? ": " : "",
+		                       failure ? failure : "");
 	if (t == NULL || attempt != job->attempt) {
 		wr_log(WR_LOG_WARN, "JOB-STALE-UPDATE",
 		       "ignoring task %s of job %s attempt %u: unknown",
@@ -558,6 +584,8 @@ jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r)
 	jm_job *job = r->job_id ? jm_jobs_find(jobs, r->job_id) : NULL;
 	jm_task *t =
 	    job != NULL && r->task_id ? jm_job_task(job, r->task_id) : NULL;
+	if (t != NULL && job->recovery != NULL)
+		return jm_recovery_adopt_report(jobs, job, t, tm_id, r);
 	return t != NULL && !jm_job_state_terminal(job->state) &&
 	       r->attempt == job->attempt && !jm_task_terminal(t->state) &&
 	       t->stop != JM_STOP_UNCONFIRMED &&
@@ -853,6 +881,7 @@ jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
 	job->start_ms = e->start_ms;
 	job->attempt = e->attempt;
 	job->restarts = e->restarts;
+	wr_metric_set(job->m_restarts, (double)e->restarts);
 	if (e->failure != NULL)
 		job->failure = wr_xstrdup(e->failure);
 	if (job->ck != NULL)
@@ -867,6 +896,7 @@ jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
 	for (size_t i = 0; i < e->ntms; i++)
 		r->tms[r->ntms++] = wr_xstrdup(e->tms[i]);
 	r->held = wr_xcalloc((size_t)job->ntasks, sizeof(bool));
+	r->t0 = wr_mono_ms();
 	job->recovery = r;
 }
 
@@ -902,6 +932,8 @@ jm_jobs_recover(jm_jobs *jobs, const jm_jobstore_entry *e)
 		job->state = JM_JOB_CANCELLING;
 	else if (strcmp(e->state, "FAILING") == 0)
 		job->state = JM_JOB_FAILING;
+	else if (strcmp(e->state, "RUNNING") == 0)
+		jm_recovery_adopt_start(job);
 	else
 		job->state = JM_JOB_RESTARTING;
 	job->restart_at_ms = wr_mono_ms();
@@ -914,7 +946,9 @@ jm_jobs_recover(jm_jobs *jobs, const jm_jobstore_entry *e)
 	       "checkpoint ids from %llu",
 	       job->id, job->name, e->state, (unsigned long long)e->epoch,
 	       job->attempt,
-	       job->state == JM_JOB_RESTARTING ? "restarts" : "ends, was",
+	       job->state == JM_JOB_RUNNING ? "adopts its tasks, else restarts"
+	       : job->state == JM_JOB_RESTARTING ? "restarts"
+	                                         : "ends, was",
 	       ck_url ? ck_url : "nothing (no checkpoint)",
 	       (unsigned long long)jm_ckpt_next_id(job->ck));
 	jm_store_job(jobs->jm, job, NULL, 0); /* stamped with our epoch */
@@ -1016,12 +1050,189 @@ jm_recovery_finish(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 	jm_job_settle(jobs, job);
 }
 
+/* ---- adoption: a new leader takes over the tasks as they run ---- */
+
+/* A job stored RUNNING: it stays RUNNING while its TaskManagers report
+ * its tasks (jm_recovery_adopt_report); its tasks count as ended until
+ * then, so nothing is sent to them and no checkpoint is triggered. */
+static void
+jm_recovery_adopt_start(jm_job *job)
+{
+	jm_recovery *r = job->recovery;
+	job->state = JM_JOB_RUNNING;
+	r->adopting = true;
+	r->seen = wr_xcalloc((size_t)job->ntasks, sizeof(bool));
+	r->claimed = wr_xcalloc((size_t)job->nslots, sizeof(bool));
+}
+
+/* Adoption is off: the first reason stays, for the log and the job's
+ * failure (jm_recovery_adopt_step restarts it). */
+static void
+jm_recovery_adopt_fail(jm_job *job, const char *fmt, ...)
+{
+	jm_recovery *r = job->recovery;
+	if (!r->adopting || r->why[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * A TaskManager reports task t of a recovered job (registration,
+ * heartbeat). While the job is being adopted, a report of the stored
+ * attempt is kept and its slot claimed; slot sharing puts subtask s of
+ * every vertex in one slot, so the reports must agree on it. Anything
+ * else makes the job restart (the TaskManager then cancels the task, or
+ * the cancel of the leftovers does).
+ */
+static bool
+jm_recovery_adopt_report(jm_jobs *jobs, jm_job *job, jm_task *t,
+                         const char *tm_id, const jm_task_report *rep)
+{
+	jm_recovery *r = job->recovery;
+	if (!r->adopting || r->why[0] != '\0' || r->started)
+		return false;
+	if (rep->attempt != job->attempt) {
+		jm_recovery_adopt_fail(job,
+		                       "%s runs task %s at attempt %llu, "
+		                       "not the stored attempt %u",
+		                       tm_id, rep->task_id,
+		                       (unsigned long long)rep->attempt,
+		                       job->attempt);
+		return false;
+	}
+	size_t si = (size_t)(t->slot - job->slots);
+	jm_slot_ref *s = &job->slots[si];
+	if (r->claimed[si]) {
+		if (strcmp(s->tm_id, tm_id) != 0 || s->index != rep->slot) {
+			jm_recovery_adopt_fail(
+			    job,
+			    "task %s reported in slot %u of %s, its slot "
+			    "is %u of %s",
+			    rep->task_id, rep->slot, tm_id, s->index, s->tm_id);
+			return false;
+		}
+	} else {
+		int rv = jm_tmreg_claim(jobs->jm->tms, tm_id, rep->slot, s);
+		if (rv != WR_OK) {
+			jm_recovery_adopt_fail(
+			    job, "slot %u of %s for task %s: %s", rep->slot,
+			    tm_id, rep->task_id,
+			    rv == WR_EFULL ? "no such free slot"
+			                   : "not a live TaskManager");
+			return false;
+		}
+		r->claimed[si] = true;
+	}
+	r->seen[t - job->tasks] = true;
+	return true;
+}
+
+/* Every task reported: the job goes on at its attempt, its slots held,
+ * checkpoints from the recovered id on (the next completed one commits
+ * what the sinks pre-committed meanwhile). */
+static void
+jm_recovery_adopted(jm_job *job, int64_t now_ms)
+{
+	jm_recovery *r = job->recovery;
+	size_t ntms = 0;
+	for (int s = 0; s < job->nslots; s++) {
+		bool first = true;
+		for (int p = 0; p < s && first; p++)
+			first = strcmp(job->slots[p].tm_id,
+			               job->slots[s].tm_id) != 0;
+		ntms += first;
+	}
+	for (int k = 0; k < job->ntasks; k++) {
+		job->tasks[k].state = JM_TASK_RUNNING;
+		job->tasks[k].stop = JM_STOP_NONE;
+	}
+	job->slots_held = true;
+	wr_log(WR_LOG_INFO, "JOB-ADOPTED",
+	       "job=%s attempt %u: %d task(s) on %zu TaskManager(s) adopted "
+	       "as they run, %lld ms after recovery; no restart; checkpoint "
+	       "ids from %llu",
+	       job->id, job->attempt, job->ntasks, ntms,
+	       (long long)(now_ms - r->t0),
+	       (unsigned long long)(job->ck ? jm_ckpt_next_id(job->ck) : 0));
+	jm_recovery_free(r);
+	job->recovery = NULL;
+}
+
+/* Adoption gives up: its claimed slots go back, and the job restarts from
+ * its checkpoint through the cancel of the leftovers (a restart: counted). */
+static void
+jm_recovery_not_adopted(jm_jobs *jobs, jm_job *job)
+{
+	jm_recovery *r = job->recovery;
+	r->adopting = false;
+	for (int s = 0; s < job->nslots; s++) {
+		if (r->claimed[s])
+			jm_tmreg_release(jobs->jm->tms, &job->slots[s]);
+		r->claimed[s] = false;
+		memset(&job->slots[s], 0, sizeof(job->slots[s]));
+	}
+	wr_log(WR_LOG_WARN, "JOB-NOT-ADOPTED",
+	       "job=%s attempt %u: restarts from its checkpoint: %s", job->id,
+	       job->attempt, r->why);
+	if (job->state != JM_JOB_RUNNING)
+		return; /* cancelled or failed meanwhile: it ends */
+	char reason[400];
+	snprintf(reason, sizeof(reason),
+	         "not adopted after a JobManager "
+	         "failover: %s",
+	         r->why);
+	free(job->failure);
+	job->failure = wr_xstrdup(reason);
+	job->restarts++;
+	wr_metric_inc(job->m_restarts);
+	jm_job_set_state(jobs, job, JM_JOB_RESTARTING);
+}
+
+/* Moves adoption on. True while it waits for reports or once the job is
+ * adopted; false once it gave up (the leftovers' cancel goes on). */
+static bool
+jm_recovery_adopt_step(jm_jobs *jobs, jm_job *job, int64_t now_ms)
+{
+	jm_recovery *r = job->recovery;
+	int missing = 0;
+	for (int k = 0; k < job->ntasks; k++)
+		missing += !r->seen[k];
+	for (int s = 0; s < job->nslots; s++)
+		if (r->claimed[s] &&
+		    !jm_tmreg_responsive(jobs->jm->tms, job->slots[s].tm_id, 0,
+		                         0))
+			jm_recovery_adopt_fail(job, "TaskManager %s is gone",
+			                       job->slots[s].tm_id);
+	if (job->state != JM_JOB_RUNNING)
+		jm_recovery_adopt_fail(job, "the job is %s",
+		                       jm_job_state_name(job->state));
+	if (r->why[0] == '\0') {
+		if (missing == 0) {
+			jm_recovery_adopted(job, now_ms);
+			return true;
+		}
+		if (!jm_recovery_ready(jobs, r, now_ms))
+			return true;
+		jm_recovery_adopt_fail(job,
+		                       "%d of %d task(s) reported by no "
+		                       "TaskManager",
+		                       missing, job->ntasks);
+	}
+	jm_recovery_not_adopted(jobs, job);
+	return false;
+}
+
 /* Moves a recovered job's cancel of its leftovers on (jm_jobs_tick). */
 static void
 jm_recovery_step(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 {
 	jm_recovery *r = job->recovery;
 	if (!r->started) {
+		if (r->adopting && jm_recovery_adopt_step(jobs, job, now_ms))
+			return;
 		if (!jm_recovery_ready(jobs, r, now_ms))
 			return;
 		r->started = true;

@@ -138,10 +138,11 @@ typedef struct jm_task_report {
 
 /*
  * Adoption: whether the JobManager keeps a task TaskManager tm_id reports
- * (the TaskManager cancels the others as orphans). Kept: a task of a job
- * that has not ended, at the job's current attempt, that has not ended and
- * runs there at that slot in the job's view - and was not asked to stop
- * without an answer (its restart waits for it to end).
+ * (the TaskManager cancels the others as orphans). A recovered job being
+ * adopted keeps the reports of its stored attempt (jm_jobs_recover). Kept: a
+ * task of a job that has not ended, at the job's current attempt, that has not
+ * ended and runs there at that slot in the job's view - and was not asked to
+ * stop without an answer (its restart waits for it to end).
  */
 bool jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r);
 
@@ -167,7 +168,11 @@ struct jm_call_done;
 void jm_jobs_call_done(jm_jobs *jobs, const struct jm_call_done *d);
 
 /* Re-creates a job from its job-store entry (a JobManager start): same id
- * and name, RESTARTING (CANCELLING / FAILING when it was ending). Once the
+ * and name. One stored RUNNING stays RUNNING while its TaskManagers report
+ * its tasks (jm_jobs_keeps): all reported at the stored attempt, in
+ * consistent slots, it is adopted as it runs; otherwise it restarts
+ * (counted) as follows. The others are RESTARTING (CANCELLING / FAILING
+ * when they were ending). Once the
  * TaskManagers of its stored attempt registered again (or a heartbeat
  * timeout passed), each of its tasks is cancelled on every live
  * TaskManager (queued calls: jm_out.leftover); once every cancel is

@@ -226,6 +226,32 @@ unlock:
 	return rv;
 }
 
+int
+jm_tmreg_claim(jm_tmreg *reg, const char *tm_id, uint32_t index,
+               jm_slot_ref *out)
+{
+	int rv = WR_OK;
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, tm_id);
+	if (e == NULL || !e->alive) {
+		rv = WR_ENOENT;
+		goto unlock;
+	}
+	if (e->slots_free == 0 || index >= e->slots_total) {
+		rv = WR_EFULL;
+		goto unlock;
+	}
+	memcpy(out->tm_id, e->id, sizeof(out->tm_id));
+	memcpy(out->rpc_address, e->rpc_address, sizeof(out->rpc_address));
+	memcpy(out->data_address, e->data_address, sizeof(out->data_address));
+	out->index = index;
+	e->slots_free--;
+	jm_tmreg_publish(reg);
+unlock:
+	pthread_mutex_unlock(&reg->lock);
+	return rv;
+}
+
 void
 jm_tmreg_release(jm_tmreg *reg, const jm_slot_ref *slot)
 {

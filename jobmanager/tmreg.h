@@ -92,6 +92,15 @@ typedef struct jm_slot_ref {
 int jm_tmreg_allocate(jm_tmreg *reg, int n, jm_slot_ref *out,
                       uint32_t *free_total);
 
+/*
+ * Claims slot index of TaskManager tm_id for a task that already runs
+ * there (a new leader adopting it, job.c): fills *out, one slot fewer
+ * free. WR_ENOENT when the TaskManager is not alive, WR_EFULL when it
+ * has no free slot or index is past its slots.
+ */
+int jm_tmreg_claim(jm_tmreg *reg, const char *tm_id, uint32_t index,
+                   jm_slot_ref *out);
+
 /* Returns one slot. A TaskManager that is gone (lost or unknown) is
  * ignored: its slots left with it. */
 void jm_tmreg_release(jm_tmreg *reg, const jm_slot_ref *slot);

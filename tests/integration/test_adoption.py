@@ -11,8 +11,11 @@ sinks, adoption of running tasks, no orphans, stale epochs.
   task once taskmanager.adoption_grace passed, and its sink wrote nothing
   after the heartbeat timeout;
 - a JobManager SIGKILLed and restarted within the grace: the TaskManager
-  reports its task, the new JobManager knows no job and keeps none, and
-  the task is cancelled at once;
+  reports its task, the new JobManager recovers the job and adopts the
+  task as it runs (no cancel, no restart counted, records go on);
+- the same with a TaskManager SIGKILLed while there is no JobManager: no
+  adoption, the job restarts (counted) once the other TaskManager's task
+  of the old attempt ended;
 - a stale epoch: a request with an epoch below the highest a TaskManager
   has seen is refused and counted, logged once per epoch; the JobManager
   (epoch 0) is then fenced off too: its deploy is refused.
@@ -227,25 +230,57 @@ def test_jobmanager_restarted():
         c.kill_jobmanager()
         t_kill = time.monotonic()
         c.start_jobmanager("jm2")
-        # The new JobManager recovers the job from the job store at a new
-        # attempt: it keeps none of the reported tasks of the old one, and
-        # the TaskManager cancels them at once, long before the grace of
-        # 20 s; then the recovered job runs again on the freed slot.
-        wait_orphaned(tm, job_id, 10)
-        print("     task cancelled %.2fs after the JobManager was killed" %
+        # The new JobManager recovers the job from the job store; the
+        # TaskManager's registration reports its task at the stored
+        # attempt, where the job store placed it: the job is adopted as
+        # it runs, well before the grace of 20 s - no cancel, no restart.
+        wait_for(lambda: re.search(r"JOB-ADOPTED job=%s attempt 0: 1 task"
+                                   % job_id, c.log("jm2")), 10,
+                 "jm2 to adopt the job")
+        print("     adopted %.2fs after the JobManager was killed" %
               (time.monotonic() - t_kill))
-        check("TM-ADOPTION-GRACE" not in tm_log(tm), "not by the grace")
         check(re.search(r"TM-REGISTERED .* tasks=1", tm_log(tm)),
               "the registration reported the task")
-        check(re.search(r"JOB-RECOVERED job=%s" % job_id, c.log("jm2")),
-              "jm2 recovered the job")
-        c.wait_running(job_id, 30)
+        c.wait_running(job_id, 10)
+        check(metric_value(c.metrics(), "weir_job_restarts_total",
+                           '{job="%s"}' % job_id) == 0, "a restart counted")
         wait_for(lambda: [t["slots_free"] for t in
                           c.cluster_json()["taskmanagers"]] == [1], 10,
-                 "one slot used, by the recovered job alone")
+                 "one slot used, by the adopted task")
         n = len(c.consume("out"))
         wait_for(lambda: len(c.consume("out")) > n, 30,
-                 "records from the recovered job")
+                 "records from the adopted task")
+        log = tm_log(tm)
+        check(not re.search(r"TASK-END job=%.8s" % job_id, log) and
+              "TM-ADOPTION-GRACE" not in log,
+              "the task ended:\n" + log[-2000:])
+
+
+def test_jobmanager_restarted_tm_lost():
+    with Cluster(taskmanagers=2, slots=2, topics=["out:1"],
+                 config=config("20s")) as c:
+        job_id = c.submit(kafka_job(c, "orphan", "    datagen: { rate: 200 }")
+                          % 2)
+        c.wait_running(job_id)
+        wait_for(lambda: len(c.consume("out")) >= 100, 30, "records out")
+        pids = c.taskmanager_pids()
+        c.kill_jobmanager()
+        c.kill_taskmanager(pids[1])
+        c.start_jobmanager("jm2")
+        # A task's TaskManager is gone: no adoption, the job restarts at
+        # attempt 1 on the slots left (counted), and the task the other
+        # TaskManager still runs of attempt 0 is cancelled first.
+        wait_for(lambda: re.search(r"JOB-NOT-ADOPTED job=%s attempt 0" %
+                                   job_id, c.log("jm2")), 15,
+                 "jm2 to give adoption up")
+        wait_orphaned(pids[0], job_id, 15)
+        c.wait_running(job_id, 30)
+        check(metric_value(c.metrics(), "weir_job_restarts_total",
+                           '{job="%s"}' % job_id) == 1,
+              "the restart was not counted")
+        n = len(c.consume("out"))
+        wait_for(lambda: len(c.consume("out")) > n, 30,
+                 "records from the restarted job")
 
 
 def rpc_ping(address, epoch):
@@ -295,5 +330,6 @@ def test_stale_epoch():
 
 
 if __name__ == "__main__":
-    main([test_stale_epoch, test_jobmanager_restarted, test_jobmanager_gone,
+    main([test_stale_epoch, test_jobmanager_restarted,
+          test_jobmanager_restarted_tm_lost, test_jobmanager_gone,
           test_zombie_taskmanager])

@@ -6,7 +6,8 @@ addresses. A keyed tumbling-window job (nexmark events, deterministic in
 event time, key_by event_type, 200 ms windows) checkpoints every 500 ms
 into the exactly-once file sink; the leader is SIGKILLed mid-run; the
 standby takes over (takeover time printed), recovers the job from the
-etcd job store, the job runs on with checkpoint ids above the killed
+etcd job store and adopts its tasks as they run (no restart counted;
+they read on while there is no leader), the job runs on with checkpoint ids above the killed
 leader's, and the committed output equals a failure-free run of the same
 job exactly. Also: `weir --jobmanager A,B list` works whichever is first,
 a standby's REST write answers 503 with the leader, its /readyz is 503,
@@ -24,8 +25,8 @@ import os
 import time
 import urllib.request
 
-from weirtest import (WEIR, Cluster, Failure, check, http_get, main, run,
-                      sink_lines, wait_for)
+from weirtest import (WEIR, Cluster, Failure, check, http_get, main,
+                      metric_sum, metric_value, run, sink_lines, wait_for)
 
 # Heartbeats as in the other recovery tests (the fixture's weir.yaml
 # holds the jobmanager section already).
@@ -47,6 +48,18 @@ def logs_tail(c):
             l for l in text.splitlines()[-400:]
             if "HEARTBEAT" not in l)[-2500:]))
     return "\n".join(out)
+
+
+def records_in(addrs, job):
+    """weir_records_in_total of job over the TaskManagers at addrs."""
+    n = 0
+    for a in addrs:
+        try:
+            st, text = http_get("http://%s/metrics" % a)
+        except OSError:
+            continue
+        n += metric_sum(text, "weir_records_in_total", job=job)
+    return n
 
 
 def wait_running_again(c, job, timeout_s):
@@ -142,16 +155,30 @@ def test_leader_sigkill_failover():
         c.wait_running(job, 30)
         c.wait_checkpoint(job, 3, 30)
         before = ckpt_ids(c, job)
+        tm_addrs = [t["metrics_address"] for t in c.taskmanagers()]
+        n0 = records_in(tm_addrs, job)
         c.kill_jobmanager()
         t0 = time.monotonic()
         wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
         t_lead = time.monotonic() - t0
+        n1 = records_in(tm_addrs, job)
         wait_running_again(c, job, 60)
-        print("     SIGKILL -> new leader %.2fs, -> job RUNNING %.2fs" %
-              (t_lead, time.monotonic() - t0))
+        print("     SIGKILL -> new leader %.2fs, -> job RUNNING %.2fs; "
+              "%d records read while there was no leader" %
+              (t_lead, time.monotonic() - t0, n1 - n0))
         log = c.log("jobmanager" if standby == 0 else "jobmanager-1")
         check("JM-HA-LEADER" in log and "JOB-RECOVERED job=%s" % job in log,
               "the new leader did not recover the job:\n" + log[-3000:])
+        # adoption: every TaskManager is alive, so no task restarts; the
+        # tasks kept reading while there was no leader
+        check("JOB-ADOPTED job=%s attempt 0:" % job in log,
+              "the new leader did not adopt the job:\n" + log[-3000:])
+        st, text = http_get("http://127.0.0.1:%d/metrics" %
+                            c.rest_ports[standby])
+        check(metric_value(text, "weir_job_restarts_total",
+                           '{job="%s"}' % job) == 0,
+              "weir_job_restarts_total moved on the new leader")
+        check(n1 > n0, "no record read while there was no leader")
         c.wait_state(job, "FINISHED", 90)
         after = [i for i in ckpt_ids(c, job) if i not in before]
         check(after and min(after) > max(before),

@@ -7,9 +7,11 @@ runs while records arrive; a second job is submitted and acknowledged just
 before the SIGKILL, a third cancelled before it. The JobManager is started
 again on the same weir.yaml: the first two jobs come back with their ids
 and run, checkpoint ids continue above every id the killed JobManager
-used, the tasks the killed JobManager left running are cancelled before
-the recovered attempt deploys, the cancelled job stays gone, and the
-committed output equals a failure-free run exactly. Prints the time from
+used, the tasks the killed JobManager left running are adopted as they
+run (every TaskManager is alive: no task restarts, the attempt and the
+restart count stay), the cancelled job stays gone, and the committed
+output equals a failure-free run exactly - what the sinks pre-committed
+for the checkpoint in flight at the kill is committed by the next one. Prints the time from
 restart to RUNNING.
 """
 import json
@@ -19,7 +21,7 @@ import time
 
 from test_checkpoints import (flush_records, gen, reference, committed,
                               submit, two_more_checkpoints)
-from weirtest import Cluster, check, main, wait_for
+from weirtest import Cluster, check, main, metric_value, wait_for
 
 CONFIG = """\
 jobmanager: { heartbeat_interval: 300ms, heartbeat_timeout: 1500ms }
@@ -73,17 +75,17 @@ def test_jm_sigkill_recovers_jobs():
         check(re.search(r"JOB-RECOVERED job=%s" % job, log) and
               re.search(r"JOB-RECOVERED job=%s" % late, log),
               "no JOB-RECOVERED lines:\n" + log[-3000:])
-        # the killed JobManager's attempt was still running: cancelled
-        # before attempt + 1 - by the TaskManagers when the new
-        # JobManager's keep list at registration leaves them out
-        # (TM-TASK-NOT-KEPT), or by the recovery's leftover cancels
-        # (queued calls, answered as events), whichever comes first
-        check(re.search(r"JOB-LEFTOVERS job=%s: " % job, log),
-              "the recovery did not deal with leftovers:\n" + log[-3000:])
-        check(re.search(r"TM-TASK-NOT-KEPT .* job %s attempt 0" % job, log)
-              or re.search(r"JOB-LEFTOVERS job=%s: [1-9]\d* task" % job,
-                           log),
-              "the leftover tasks were not cancelled:\n" + log[-3000:])
+        # every TaskManager is alive and reports the killed JobManager's
+        # attempt where it runs: the job is adopted as it runs - no task
+        # restarted, same attempt, restarts not counted
+        check(re.search(r"JOB-ADOPTED job=%s attempt 0: " % job, log),
+              "the job was not adopted:\n" + log[-3000:])
+        check("TM-TASK-NOT-KEPT" not in log or
+              not re.search(r"TM-TASK-NOT-KEPT .* job %s " % job, log),
+              "a task of the adopted job was not kept:\n" + log[-3000:])
+        check(metric_value(c.metrics(), "weir_job_restarts_total",
+                           '{job="%s"}' % job) == 0,
+              "weir_job_restarts_total moved")
         for i in range(half + 400, len(recs), 400):
             c.produce("ev", recs[i:i + 400])
         c.produce("ev", flush_records(max(r["ts"] for r in recs)))

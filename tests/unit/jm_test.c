@@ -888,12 +888,16 @@ test_recovery_cancels_leftovers_then_redeploys(void **state)
 	restart_jm(f);
 	job = jm_jobs_find(f->jm.jobs, id);
 	assert_non_null(job);
-	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	/* RUNNING while its tasks may be adopted */
+	assert_int_equal(job->state, JM_JOB_RUNNING);
 	assert_int_equal(job->attempt, attempt);
-	/* the first turn: every task cancelled on both TaskManagers, nothing
+	/* the first turn: both TaskManagers registered and reported none of
+	 * its tasks - a restart; every task cancelled on both, nothing
 	 * deployed */
 	int mark = f->ncalls;
 	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->restarts, 1);
 	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 8);
 	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
 	for (int i = mark; i < f->ncalls; i++)
@@ -947,6 +951,135 @@ test_recovery_waits_for_cancel_answers(void **state)
 	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
 	assert_int_equal(count_calls(f, end, JM_CALL_DEPLOY, NULL), 4);
 	assert_int_equal(job->state, JM_JOB_RUNNING);
+}
+
+/* Where each task of job runs: its slot (slot sharing), copied. */
+static void
+placement(const jm_job *job, jm_slot_ref *slots)
+{
+	memcpy(slots, job->slots, (size_t)job->nslots * sizeof(*slots));
+}
+
+/* The TaskManagers report task k (from..to) as the old placement has it;
+ * how many were kept. */
+static int
+report_placed(fixture *f, jm_job *job, const jm_slot_ref *slots,
+              uint32_t attempt, int from, int to)
+{
+	int kept = 0;
+	for (int k = from; k < to; k++) {
+		const jm_task *t = &job->tasks[k];
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d/%d", t->vertex, t->subtask);
+		jm_task_report r = {.job_id = job->id,
+		                    .task_id = tid,
+		                    .attempt = attempt,
+		                    .slot = slots[t->subtask].index};
+		kept += jm_jobs_keeps(f->jm.jobs, slots[t->subtask].tm_id, &r);
+	}
+	return kept;
+}
+
+/* A new JobManager whose TaskManagers report every task of the stored
+ * attempt where it runs adopts the job: no call to a task, same attempt,
+ * no restart, slots counted, checkpoints on with higher ids. */
+static void
+test_recovery_adopts_running_tasks(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	char url[512], id[33];
+	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
+	uint32_t attempt = job->attempt;
+	jm_slot_ref slots[2];
+	placement(job, slots);
+	memcpy(id, job->id, sizeof(id));
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	int mark = f->ncalls;
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 4), 4);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_null(job->recovery);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->attempt, attempt);
+	assert_int_equal(job->restarts, 0);
+	assert_int_equal(f->ncalls, mark); /* nothing deployed or cancelled */
+	for (int k = 0; k < job->ntasks; k++)
+		assert_int_equal(job->tasks[k].state, JM_TASK_RUNNING);
+	/* heartbeats keep them; the registry counts their slots */
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 4), 4);
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 0);
+	/* checkpoints go on, above the stored id */
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 150);
+	fake_call *trig = NULL;
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, &trig), 2);
+	assert_true(trig->ref.ckpt_id > ck_id);
+	ack_all(f, job, trig->ref.ckpt_id);
+	assert_int_equal(newest(f, job)->status, JM_CKPT_COMPLETED);
+	assert_int_equal(count_calls(f, mark, JM_CALL_NOTIFY, NULL), 2);
+}
+
+/* A task no TaskManager reports (both registered): the job restarts from
+ * its checkpoint - counted - and the slots claimed for the reported ones
+ * go back. */
+static void
+test_recovery_missing_task_restarts(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	char url[512], id[33];
+	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
+	uint32_t attempt = job->attempt;
+	jm_slot_ref slots[2];
+	placement(job, slots);
+	memcpy(id, job->id, sizeof(id));
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 3), 3);
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->restarts, 1);
+	assert_non_null(strstr(job->failure, "1 of 4 task(s)"));
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 2);
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 8);
+	/* no longer kept: the TaskManagers cancel them too */
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 4), 0);
+	answer_leftovers(f, mark, none_there);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->attempt, attempt + 1);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 4);
+}
+
+/* Reports that disagree with slot sharing (subtask 0 of two vertices in
+ * two slots) or come from another attempt are not kept: the job
+ * restarts. */
+static void
+test_recovery_disagreeing_reports_restart(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	char url[512], id[33];
+	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
+	uint32_t attempt = job->attempt;
+	jm_slot_ref slots[2], swapped[2];
+	placement(job, slots);
+	memcpy(id, job->id, sizeof(id));
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 1), 1);
+	swapped[0] = slots[1];
+	swapped[1] = slots[0];
+	/* task 1 is 0/1: the other slot - fine; task 2 is 1/0 reported in
+	 * subtask 1's slot - not */
+	assert_int_equal(report_placed(f, job, swapped, attempt, 2, 3), 0);
+	assert_int_equal(report_placed(f, job, slots, attempt + 1, 1, 2), 0);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_non_null(strstr(job->failure, "its slot is"));
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 2);
 }
 
 static void
@@ -1045,6 +1178,12 @@ main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_recovery_waits_for_cancel_answers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_adopts_running_tasks,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_missing_task_restarts,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_recovery_disagreeing_reports_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_ending_job_ends,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_corrupt_entry_failed,
