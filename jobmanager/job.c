@@ -857,6 +857,24 @@ jm_job_recover_failed(jm_jobs *jobs, const jm_jobstore_entry *e,
 	jm_job_push(jobs, job);
 }
 
+/* How long a recovered job waits for the TaskManagers of its stored
+ * attempt. A TaskManager retries its registration at a backoff of up to
+ * TM_LINK_BACKOFF_MAX_MS, over a connection nng redials at up to
+ * WR_RPC_RECONNECT_MAX_MS, so one that lost the previous JobManager a
+ * while ago may take that long to come back; and a task none reports may
+ * still write for a heartbeat timeout (docs/architecture.md, adoption). */
+static int64_t
+jm_recovery_wait_ms(const wr_cluster_config *cfg)
+{
+	int64_t back = TM_LINK_BACKOFF_MAX_MS > WR_RPC_RECONNECT_MAX_MS
+	                   ? TM_LINK_BACKOFF_MAX_MS
+	                   : WR_RPC_RECONNECT_MAX_MS;
+	int64_t wait = back + 2 * cfg->jm_heartbeat_interval_ms;
+	return wait > cfg->jm_heartbeat_timeout_ms
+	           ? wait
+	           : cfg->jm_heartbeat_timeout_ms;
+}
+
 /* The parts of a recovered job that come from its entry; its tasks, of
  * the stored attempt, count as ended until the cancel of the leftovers
  * starts (a report before then changes nothing). */
@@ -891,7 +909,7 @@ jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
 	for (int k = 0; k < job->ntasks; k++)
 		job->tasks[k].state = JM_TASK_CANCELED;
 	jm_recovery *r = wr_xcalloc(1, sizeof(*r));
-	r->wait_until = wr_mono_ms() + jobs->jm->cfg.jm_heartbeat_timeout_ms;
+	r->wait_until = wr_mono_ms() + jm_recovery_wait_ms(&jobs->jm->cfg);
 	r->tms = wr_xcalloc(e->ntms + 1, sizeof(char *));
 	for (size_t i = 0; i < e->ntms; i++)
 		r->tms[r->ntms++] = wr_xstrdup(e->tms[i]);
