@@ -16,10 +16,13 @@ its /healthz 200, and weir cluster -o json names the leader and epoch.
 Split brain: the leader SIGSTOPped for twice the lease while the job
 checkpoints; the standby takes over and completes checkpoints; on SIGCONT
 the old leader exits with 75 (JM-HA-DEPOSED) and logs no completed
-checkpoint after it was stopped; the job runs on under the new leader.
+checkpoint after it was stopped; no checkpoint id is completed by both;
+the job runs on under the new leader to its end, and its output equals a
+failure-free run's on a cluster of its own, beside it.
 """
-import signal
 import collections
+import re
+import signal
 import json
 import os
 import time
@@ -195,35 +198,65 @@ def test_leader_sigkill_failover():
 
 
 def test_leader_sigstop_steps_down():
-    with Cluster(mode="daemons", jobmanagers=2, taskmanagers=2, slots=3,
-                 env=ENV) as c:
-        leader = wait_for(lambda: c.leader() is not None and [c.leader()],
-                          20, "a leader")[0]
-        standby = 1 - leader
-        out = os.path.join(c.dir, "out")
-        job = c.submit(JOB.format(name="stop", rate=RATE, n=10 * N,
-                                  out=out), name="stop.yaml")
-        c.wait_checkpoint(job, 3, 30)
-        old = c.jm_procs[leader]
-        name = "jobmanager" if leader == 0 else "jobmanager-1"
-        old.send_signal(signal.SIGSTOP)
-        t0 = time.monotonic()
-        mark = len(c.log(name))
-        wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
-        print("     SIGSTOP -> new leader %.2fs" % (time.monotonic() - t0))
-        wait_running_again(c, job, 60)
-        c.wait_checkpoint(job, 2, 30)
-        wait_for(lambda: time.monotonic() - t0 > 6, 10, "twice the lease")
-        old.send_signal(signal.SIGCONT)
-        rc = old.wait(timeout=10)
-        log = c.log(name)[mark:]
-        check(rc == 75 and "JM-HA-DEPOSED" in log,
-              "the old leader exited %d:\n%s" % (rc, log[-2000:]))
-        check("CKPT-COMPLETED" not in log,
-              "the deposed leader completed a checkpoint:\n" + log[-2000:])
-        c.wait_checkpoint(job, c.completed_checkpoints(job) + 1, 30)
-        check(c.running(job), "the job does not run under the new leader")
-        c.cancel(job)
+    # The failure-free run, beside it on a cluster of its own (3N events
+    # take 20 s: long enough for the stop, the takeover and checkpoints
+    # under the new leader).
+    with Cluster(taskmanagers=1, slots=2) as rc:
+        ref_out = os.path.join(rc.dir, "ref")
+        ref = rc.submit(JOB.format(name="ref", rate=RATE, n=3 * N,
+                                   out=ref_out), name="ref.yaml")
+        with Cluster(mode="daemons", jobmanagers=2, taskmanagers=2, slots=3,
+                     env=ENV) as c:
+            got = committed(split_brain(c))  # before c's dir goes
+        rc.wait_state(ref, "FINISHED", 90)
+        want = committed(ref_out)
+        check(sum(want.values()) > 0, "the reference run wrote nothing")
+        check(got == want, "output differs from a failure-free run: %d "
+              "missing (%s), %d extra (%s)" %
+              (sum((want - got).values()), list(want - got)[:3],
+               sum((got - want).values()), list(got - want)[:3]))
+
+
+def split_brain(c):
+    """The SIGSTOP of the leader past its lease; the job's output
+    directory."""
+    leader = wait_for(lambda: c.leader() is not None and [c.leader()],
+                      20, "a leader")[0]
+    standby = 1 - leader
+    out = os.path.join(c.dir, "out")
+    job = c.submit(JOB.format(name="stop", rate=RATE, n=3 * N, out=out),
+                   name="stop.yaml")
+    c.wait_checkpoint(job, 3, 30)
+    old = c.jm_procs[leader]
+    name = "jobmanager" if leader == 0 else "jobmanager-1"
+    old.send_signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    mark = len(c.log(name))
+    wait_for(lambda: c.leader() == standby, 30, "the standby to lead")
+    print("     SIGSTOP -> new leader %.2fs" % (time.monotonic() - t0))
+    wait_running_again(c, job, 60)
+    c.wait_checkpoint(job, 2, 30)
+    wait_for(lambda: time.monotonic() - t0 > 6, 10, "twice the lease")
+    old.send_signal(signal.SIGCONT)
+    rc = old.wait(timeout=10)
+    log = c.log(name)[mark:]
+    check(rc == 75 and "JM-HA-DEPOSED" in log,
+          "the old leader exited %d:\n%s" % (rc, log[-2000:]))
+    check("CKPT-COMPLETED" not in log,
+          "the deposed leader completed a checkpoint:\n" + log[-2000:])
+    c.wait_state(job, "FINISHED", 90)
+    # no checkpoint id completed twice: the old leader's before the stop,
+    # the new one's from its own log
+    new_log = c.log("jobmanager" if standby == 0 else "jobmanager-1")
+    old_ids = re.findall(r"CKPT-COMPLETED job=%s checkpoint (\d+):" % job,
+                         c.log(name)[:mark])
+    new_ids = re.findall(r"CKPT-COMPLETED job=%s checkpoint (\d+):" % job,
+                         new_log)
+    check(old_ids and new_ids and not set(old_ids) & set(new_ids) and
+          min(map(int, new_ids)) > max(map(int, old_ids)),
+          "checkpoint ids: old leader %s, new leader %s" %
+          (old_ids, new_ids))
+    return out
 
 
 if __name__ == "__main__":
