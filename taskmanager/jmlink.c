@@ -15,7 +15,10 @@
  * Given several JobManagers (HA), the link registers with the one that
  * leads: a standby's refusal names the leader ("the leader is ADDR"),
  * which it tries next at once; an unreachable one sends it to the next in
- * the list. Task threads report to whichever tm_jm_cli() is current.
+ * the list. A heartbeat to the leader that fails tries the others at once
+ * (a new leader takes the registration; standbys refuse), so a takeover
+ * does not wait for the heartbeat timeout. Task threads report to
+ * whichever tm_jm_cli() is current.
  */
 #include "tm_int.h"
 
@@ -130,6 +133,56 @@ tm_link_follow(tm_server *tm, const char *err)
 	return false;
 }
 
+/* A registration was answered (at send time sent): the JobManager v is
+ * the one to heartbeat. */
+static void
+tm_link_registered(tm_server *tm, tm_link *l, const tm_jm_view *v, int64_t sent)
+{
+	l->jm = *v;
+	l->last_ok_ms = wr_mono_ms();
+	tm_link_confirmed(tm, l, sent);
+	l->backoff_ms = TM_LINK_BACKOFF_MIN_MS;
+	l->failures = 0;
+	tm_link_set_registered(tm, true);
+	wr_metric_inc(tm->m_registrations);
+	wr_log(WR_LOG_INFO, "TM-REGISTERED",
+	       "id=%s jobmanager=%s instance=%s heartbeat=%lldms/%lldms "
+	       "tasks=%d",
+	       tm->id, tm_jm_addr(tm), v->instance,
+	       (long long)v->heartbeat_interval_ms,
+	       (long long)v->heartbeat_timeout_ms, l->rep.n);
+}
+
+/*
+ * HA: a heartbeat to the leader failed. Rather than wait out the
+ * heartbeat timeout, asks the other JobManagers once each: a standby
+ * refuses (its leader is still the one we have, or none yet), a new
+ * leader takes the registration - the takeover then costs a heartbeat
+ * interval, not a timeout. True when one took it.
+ */
+static bool
+tm_link_probe(tm_server *tm, tm_link *l)
+{
+	size_t cur = atomic_load(&tm->jm_cur);
+	for (size_t k = 1; k < tm->n_jm; k++) {
+		char err[256] = "";
+		tm_jm_view v;
+		size_t i = (cur + k) % tm->n_jm;
+		int64_t sent = wr_mono_ms();
+		l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
+		/* on its own client: task threads keep reporting to the
+		 * current one unless this one leads */
+		if (tm_rpc_register(tm, tm->jm_clis[i],
+		                    TM_LINK_PROBE_TIMEOUT_MS, &l->rep, &v, err,
+		                    sizeof(err)) == WR_OK) {
+			atomic_store(&tm->jm_cur, i);
+			tm_link_registered(tm, l, &v, sent);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 tm_link_register(tm_server *tm, tm_link *l)
 {
@@ -142,20 +195,7 @@ tm_link_register(tm_server *tm, tm_link *l)
 	    tm_rpc_register(tm, tm_jm_cli(tm), timeout < 500 ? 500 : timeout,
 	                    &l->rep, &v, err, sizeof(err));
 	if (rv == WR_OK) {
-		l->jm = v;
-		l->last_ok_ms = wr_mono_ms();
-		tm_link_confirmed(tm, l, sent);
-		l->backoff_ms = TM_LINK_BACKOFF_MIN_MS;
-		l->failures = 0;
-		tm_link_set_registered(tm, true);
-		wr_metric_inc(tm->m_registrations);
-		wr_log(
-		    WR_LOG_INFO, "TM-REGISTERED",
-		    "id=%s jobmanager=%s instance=%s heartbeat=%lldms/%lldms "
-		    "tasks=%d",
-		    tm->id, tm_jm_addr(tm), v.instance,
-		    (long long)v.heartbeat_interval_ms,
-		    (long long)v.heartbeat_timeout_ms, l->rep.n);
+		tm_link_registered(tm, l, &v, sent);
 		return;
 	}
 	/* Log the first failure and then every 10th: a JobManager that is
@@ -201,6 +241,9 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 		return;
 	}
 	wr_metric_inc(tm->m_hb_failures);
+	if (tm->n_jm >= 2 && tm_link_probe(tm, l))
+		return;
+	now = wr_mono_ms();
 	if (now - l->last_ok_ms > l->jm.heartbeat_timeout_ms) {
 		wr_log(WR_LOG_WARN, "TM-JM-LOST",
 		       "no heartbeat reply from %s for %lld ms (%s%s%s): "

@@ -586,6 +586,7 @@ report:
 	tm_task_drop_state(t);
 	if (strcmp(state, "FINISHED") == 0)
 		tm_task_fault_finished_report();
+	atomic_store(&t->reported, true);
 	tm_report_task_state(t->tm, t->spec, state,
 	                     strcmp(state, "FAILED") == 0 ? t->failure : NULL);
 	atomic_store(&t->done, true);
@@ -684,7 +685,7 @@ tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id)
 	int rv = WR_ENOENT;
 	pthread_mutex_lock(&tasks->lock);
 	tm_task *t = tm_tasks_find(tasks, job_id, task_id);
-	if (t != NULL) {
+	if (t != NULL && !atomic_load(&t->reported)) {
 		tm_task_stop(t);
 		rv = WR_OK;
 	}

@@ -64,7 +64,8 @@ void tm_tasks_free(tm_tasks *tasks);
 int tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
                     size_t errlen);
 
-/* Asks a task to stop; it reports CANCELED. WR_ENOENT if unknown. */
+/* Asks a task to stop; it reports CANCELED. WR_ENOENT if unknown or its
+ * end is already reported. */
 int tm_tasks_cancel(tm_tasks *tasks, const char *job_id, const char *task_id);
 
 /* Hands a checkpoint trigger to every source task of job_id here.

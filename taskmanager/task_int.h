@@ -119,6 +119,10 @@ struct tm_task {
 	atomic_bool done;   /* the thread has ended (reap it) */
 	atomic_bool ready;  /* outputs are built and no longer change */
 	atomic_bool ended;  /* its loop ended; set under ck_mu (task.c) */
+	/* Its end is reported (or being): a CancelTask finds no such task,
+	 * so that a JobManager does not wait for a report that went before
+	 * its cancel (an orphan's, say). */
+	atomic_bool reported;
 	tm_op *ops[WR_JOB_MAX_NODES]; /* by node index; NULL if not ours */
 	tm_op *head;                  /* the first operator of the chain */
 	tm_output *outputs[TM_MAX_NEXT * WR_JOB_MAX_NODES];

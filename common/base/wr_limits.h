@@ -322,6 +322,10 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Reconnect backoff of the link to the JobManager (doubles min to max). */
 #define TM_LINK_BACKOFF_MIN_MS 100
 #define TM_LINK_BACKOFF_MAX_MS 2000
+/* HA: a registration offered to another JobManager after a failed
+ * heartbeat waits at most this long (one per JobManager per heartbeat;
+ * a standby refuses at once). */
+#define TM_LINK_PROBE_TIMEOUT_MS 500
 
 /* Checkpoint replies to the JobManager wait at most this long. */
 #define TM_CKPT_RPC_TIMEOUT_MS 10000
