@@ -221,6 +221,48 @@ cli_local_unsetenv(const char *key)
 	unsetenv(var);
 }
 
+/* The value weir local sets for key into v (len bytes); false when it
+ * leaves the key as the base config has it. */
+static bool
+cli_local_value(const cli_ctx *ctx, const cli_local_cluster *l, const char *key,
+                char *v, size_t len)
+{
+	bool ha = l->etcd_url[0] != '\0';
+	if (strcmp(key, "jobmanager.rpc") == 0)
+		snprintf(v, len, "%s", l->jm_addrs[0]);
+	else if (strcmp(key, "jobmanager.address") == 0)
+		/* A TaskManager started by hand on this file finds the
+		 * leader among all of them. */
+		snprintf(v, len, "%s", l->jm_list);
+	else if (strcmp(key, "jobmanager.rest") == 0)
+		snprintf(v, len, "127.0.0.1:%d", l->rest_port);
+	else if (strcmp(key, "taskmanager.rpc") == 0 ||
+	         strcmp(key, "taskmanager.data") == 0)
+		snprintf(v, len, "tcp://127.0.0.1:0");
+	else if (strcmp(key, "taskmanager.metrics") == 0)
+		snprintf(v, len, "127.0.0.1:0");
+	else if (strcmp(key, "taskmanager.slots") == 0)
+		snprintf(v, len, "%d", l->slots);
+	else if (strcmp(key, "taskmanager.state_dir") == 0)
+		snprintf(v, len, "%s/state", l->dir);
+	else if (strcmp(key, "checkpoints.storage") == 0) {
+		/* Storage set in the config (an s3:// bucket, say) stays;
+		 * the default moves under DIR. */
+		if (strcmp(ctx->cfg.ckpt_storage,
+		           "file:///var/lib/weir/checkpoints") != 0)
+			return false;
+		snprintf(v, len, "file://%s/checkpoints", l->dir);
+	} else if (strcmp(key, "kafka.bootstrap") == 0)
+		snprintf(v, len, "%s", cli_lkafka_bootstrap(l->kafka));
+	else if (strcmp(key, "high_availability.mode") == 0 && ha)
+		snprintf(v, len, "etcd");
+	else if (strcmp(key, "high_availability.etcd.endpoints") == 0 && ha)
+		snprintf(v, len, "%s", l->etcd_url);
+	else
+		return false;
+	return true;
+}
+
 /* Writes DIR/weir.yaml for the children: the base config (--config and
  * env) with every listener on loopback and state under DIR; with several
  * JobManagers, HA through the embedded etcd. */
@@ -230,71 +272,21 @@ cli_local_config(cli_ctx *ctx, cli_local_cluster *l)
 	char v[sizeof(l->jm_list) + PATH_MAX], err[512];
 	wr_cluster_config *cfg = &ctx->cfg;
 	const wr_cfg_table *t = &wr_cluster_config_table;
-	struct {
-		const char *key;
-		int n;
-	} sets[] = {{"jobmanager.rpc", 0},
-	            {"jobmanager.address", 8},
-	            {"jobmanager.rest", 1},
-	            {"taskmanager.rpc", 2},
-	            {"taskmanager.data", 2},
-	            {"taskmanager.metrics", 3},
-	            {"taskmanager.slots", 4},
-	            {"taskmanager.state_dir", 5},
-	            {"checkpoints.storage", 6},
-	            {"kafka.bootstrap", 7},
-	            {"high_availability.mode", 9},
-	            {"high_availability.etcd.endpoints", 10}};
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		switch (sets[i].n) {
-		case 0:
-			snprintf(v, sizeof(v), "%s", l->jm_addrs[0]);
-			break;
-		case 8:
-			/* A TaskManager started by hand on this file finds
-			 * the leader among all of them. */
-			snprintf(v, sizeof(v), "%s", l->jm_list);
-			break;
-		case 9:
-		case 10:
-			if (l->etcd_url[0] == '\0')
-				continue;
-			snprintf(v, sizeof(v), "%s",
-			         sets[i].n == 9 ? "etcd" : l->etcd_url);
-			break;
-		case 1:
-			snprintf(v, sizeof(v), "127.0.0.1:%d", l->rest_port);
-			break;
-		case 2:
-			snprintf(v, sizeof(v), "tcp://127.0.0.1:0");
-			break;
-		case 3:
-			snprintf(v, sizeof(v), "127.0.0.1:0");
-			break;
-		case 4:
-			snprintf(v, sizeof(v), "%d", l->slots);
-			break;
-		case 5:
-			snprintf(v, sizeof(v), "%s/state", l->dir);
-			break;
-		case 6:
-			/* Storage set in the config (an s3:// bucket, say)
-			 * stays; the default moves under DIR. */
-			if (strcmp(cfg->ckpt_storage,
-			           "file:///var/lib/weir/checkpoints") != 0)
-				continue;
-			snprintf(v, sizeof(v), "file://%s/checkpoints", l->dir);
-			break;
-		default:
-			snprintf(v, sizeof(v), "%s",
-			         cli_lkafka_bootstrap(l->kafka));
-		}
-		if (wr_cfg_set(t, cfg, sets[i].key, v, err, sizeof(err)) !=
-		    WR_OK) {
+	static const char *const keys[] = {
+	    "jobmanager.rpc",         "jobmanager.address",
+	    "jobmanager.rest",        "taskmanager.rpc",
+	    "taskmanager.data",       "taskmanager.metrics",
+	    "taskmanager.slots",      "taskmanager.state_dir",
+	    "checkpoints.storage",    "kafka.bootstrap",
+	    "high_availability.mode", "high_availability.etcd.endpoints"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!cli_local_value(ctx, l, keys[i], v, sizeof(v)))
+			continue;
+		if (wr_cfg_set(t, cfg, keys[i], v, err, sizeof(err)) != WR_OK) {
 			fprintf(stderr, "weir local: %s\n", err);
 			return CLI_USAGE;
 		}
-		cli_local_unsetenv(sets[i].key);
+		cli_local_unsetenv(keys[i]);
 	}
 	wr_buf b;
 	wr_buf_init(&b);
