@@ -98,10 +98,11 @@ def test_local_two_jobmanagers_failover():
         wait_for(lambda: committed(out) > 0, 30, "committed output")
 
         old = c.jms.index(leader)
+        leader_pid = c.local_jobmanager_pid(old)
         pid = c.kill_jobmanager()
         t0 = time.monotonic()
-        check(pid == c.local_jobmanager_pid(old) or not alive(pid),
-              "killed pid %d is not the leader's" % pid)
+        check(pid == leader_pid and not alive(pid),
+              "killed pid %d, the leader's is %s" % (pid, leader_pid))
         wait_for(lambda: "jobmanager-%d exited on signal 9" % (old + 1) in
                  c.output(), 10, "weir local to report the killed leader")
         new = wait_for(lambda: (lambda lr: lr[0] not in (None, leader)
