@@ -79,37 +79,35 @@ cli_local_default_dir(void)
 static void
 cli_local_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: weir local [--taskmanagers N] [--jobmanagers M] [--slots "
-	    "S] "
-	    "[--kafka-port 9092]\n"
-	    "                  [--rest-port 8081] [--topic NAME:PARTITIONS]... "
-	    "[--dir DIR]\n\n"
-	    "Starts a whole cluster on this machine in the foreground: an "
-	    "embedded Kafka\n(librdkafka's mock cluster, the real Kafka "
-	    "protocol on TCP), one JobManager\nlistening on --jobmanager "
-	    "(default tcp://127.0.0.1:6123) and N TaskManagers.\n"
-	    "With --jobmanagers M >= 2: M JobManagers electing a leader "
-	    "through an embedded\netcd (Debian's etcd-server, data in "
-	    "DIR/etcd), the first on --jobmanager and\n--rest-port, the "
-	    "others on free ports. Writes DIR/weir.env: `. DIR/weir.env`\n"
-	    "points weir at the cluster (WEIR_JOBMANAGER lists every "
-	    "JobManager).\n"
-	    "Everything listens on loopback. Ctrl-C stops it all.\n\n"
-	    "  --taskmanagers N  TaskManager processes (default 1)\n"
-	    "  --jobmanagers M   JobManager processes (default 1; 2..%d: "
-	    "HA through etcd)\n"
-	    "  --slots S         slots per TaskManager (default 2)\n"
-	    "  --kafka-port P    Kafka bootstrap port (default 9092; also "
-	    "in DIR/kafka.bootstrap)\n"
-	    "  --rest-port P     JobManager REST port (default 8081)\n"
-	    "  --topic NAME:N    create a topic with N partitions "
-	    "(repeatable)\n"
-	    "  --brokers B       mock Kafka brokers (default 3)\n"
-	    "  --dir DIR         config, logs, state, checkpoints (default "
-	    "%s)\n",
-	    WR_MAX_JOBMANAGERS, cli_local_default_dir());
+	fprintf(f,
+	        "usage: weir local [--taskmanagers N] [--jobmanagers M] "
+	        "[--slots S]\n"
+	        "                  [--kafka-port 9092] [--rest-port 8081]\n"
+	        "                  [--topic NAME:PARTITIONS]... [--dir DIR]\n\n"
+	        "Starts a whole cluster on this machine in the foreground: an "
+	        "embedded Kafka\n(librdkafka's mock cluster, the real Kafka "
+	        "protocol on TCP), one JobManager\nlistening on --jobmanager "
+	        "(default tcp://127.0.0.1:6123) and N TaskManagers.\n"
+	        "With --jobmanagers M >= 2: M JobManagers electing a leader "
+	        "through an embedded\netcd (Debian's etcd-server, data in "
+	        "DIR/etcd), the first on --jobmanager and\n--rest-port, the "
+	        "others on free ports. Writes DIR/weir.env: `. DIR/weir.env`\n"
+	        "points weir at the cluster (WEIR_JOBMANAGER lists every "
+	        "JobManager).\n"
+	        "Everything listens on loopback. Ctrl-C stops it all.\n\n"
+	        "  --taskmanagers N  TaskManager processes (default 1)\n"
+	        "  --jobmanagers M   JobManager processes (default 1; 2..%d: "
+	        "HA through etcd)\n"
+	        "  --slots S         slots per TaskManager (default 2)\n"
+	        "  --kafka-port P    Kafka bootstrap port (default 9092; also "
+	        "in DIR/kafka.bootstrap)\n"
+	        "  --rest-port P     JobManager REST port (default 8081)\n"
+	        "  --topic NAME:N    create a topic with N partitions "
+	        "(repeatable)\n"
+	        "  --brokers B       mock Kafka brokers (default 3)\n"
+	        "  --dir DIR         config, logs, state, checkpoints (default "
+	        "%s)\n",
+	        WR_MAX_JOBMANAGERS, cli_local_default_dir());
 }
 
 static int
