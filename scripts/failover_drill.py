@@ -482,11 +482,12 @@ class Drill:
         dup = sum(1 for v in rows.values() if v > 1)
         missing, extra = want - got, got - want
         exact = not missing and not extra and dup == 0
-        for k in ("leader_s", "running_s", "commit_s"):
+        for k, label in (("leader_s", "leader_s"), ("running_s",
+                         "running_s"), ("commit_s", "committed_s")):
             xs = sorted(r[k] for r in results)
             if xs:
                 say("median %-11s %.2f s (max %.2f s)" %
-                    (k, xs[len(xs) // 2], xs[-1]))
+                    (label, xs[len(xs) // 2], xs[-1]))
         say("output: %d windows, %d records counted; expected %d windows, "
             "%d records: %s" %
             (len(rows), sum(got.values()), len(want), sum(want.values()),
