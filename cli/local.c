@@ -1,10 +1,12 @@
 /*
  * local.c - `weir local`: a whole cluster on this machine, in the
- * foreground. The embedded Kafka runs in this process; the JobManager and
- * the TaskManagers are child processes (their logs in DIR/log). Ctrl-C or
- * SIGTERM stops the TaskManagers, then the JobManager, and waits for them.
- * Children ask the kernel for SIGTERM when this process dies
- * (PR_SET_PDEATHSIG), so even a SIGKILL of `weir local` leaves no orphans.
+ * foreground. The embedded Kafka runs in this process; the JobManager (or,
+ * with --jobmanagers N, N JobManagers electing a leader through an embedded
+ * etcd, local_ha.c) and the TaskManagers are child processes (their logs in
+ * DIR/log). Ctrl-C or SIGTERM stops the TaskManagers, then the
+ * JobManagers, then etcd, and waits for them. Children ask the kernel for
+ * SIGTERM when this process dies (PR_SET_PDEATHSIG), so even a SIGKILL of
+ * `weir local` leaves no orphans.
  */
 #include "cli.h"
 #include "cli_rpc.h"
@@ -22,6 +24,7 @@
 #include "rpc.h"
 #include "wr_limits.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -35,21 +38,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct cli_child {
-	pid_t pid;
-	char name[32];
-	char log[PATH_MAX];
-} cli_child;
-
 typedef struct cli_local_cluster {
-	int taskmanagers, slots, kafka_port, rest_port, brokers;
+	int taskmanagers, jobmanagers, slots, kafka_port, rest_port, brokers;
 	const char *dir;
 	const char *topics[CLI_LOCAL_MAX_TOPICS];
 	int ntopics;
 	char config_path[PATH_MAX];
 	cli_lkafka *kafka;
 	wr_rpc_server *admin;
-	cli_child jm;
+	/* Each JobManager's RPC address and REST port; jm_list joins the
+	 * addresses with commas (what TaskManagers and the CLI are given). */
+	char jm_addrs[WR_MAX_JOBMANAGERS][WR_ADDR_BYTES];
+	int rest_ports[WR_MAX_JOBMANAGERS];
+	char jm_list[WR_MAX_JOBMANAGERS * (WR_ADDR_BYTES + 1)];
+	char etcd_url[64]; /* empty without --jobmanagers N >= 2 */
+	cli_local_ports ports;
+	cli_child etcd;
+	cli_child jms[WR_MAX_JOBMANAGERS];
 	cli_child tms[CLI_LOCAL_MAX_TMS];
 } cli_local_cluster;
 
@@ -74,28 +79,35 @@ cli_local_default_dir(void)
 static void
 cli_local_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: weir local [--taskmanagers N] [--slots S] "
-	    "[--kafka-port 9092]\n"
-	    "                  [--rest-port 8081] [--topic NAME:PARTITIONS]... "
-	    "[--dir DIR]\n\n"
-	    "Starts a whole cluster on this machine in the foreground: an "
-	    "embedded Kafka\n(librdkafka's mock cluster, the real Kafka "
-	    "protocol on TCP), one JobManager\nlistening on --jobmanager "
-	    "(default tcp://127.0.0.1:6123) and N TaskManagers.\n"
-	    "Everything listens on loopback. Ctrl-C stops it all.\n\n"
-	    "  --taskmanagers N  TaskManager processes (default 1)\n"
-	    "  --slots S         slots per TaskManager (default 2)\n"
-	    "  --kafka-port P    Kafka bootstrap port (default 9092; also "
-	    "in DIR/kafka.bootstrap)\n"
-	    "  --rest-port P     JobManager REST port (default 8081)\n"
-	    "  --topic NAME:N    create a topic with N partitions "
-	    "(repeatable)\n"
-	    "  --brokers B       mock Kafka brokers (default 3)\n"
-	    "  --dir DIR         config, logs, state, checkpoints (default "
-	    "%s)\n",
-	    cli_local_default_dir());
+	fprintf(f,
+	        "usage: weir local [--taskmanagers N] [--jobmanagers M] "
+	        "[--slots S]\n"
+	        "                  [--kafka-port 9092] [--rest-port 8081]\n"
+	        "                  [--topic NAME:PARTITIONS]... [--dir DIR]\n\n"
+	        "Starts a whole cluster on this machine in the foreground: an "
+	        "embedded Kafka\n(librdkafka's mock cluster, the real Kafka "
+	        "protocol on TCP), one JobManager\nlistening on --jobmanager "
+	        "(default tcp://127.0.0.1:6123) and N TaskManagers.\n"
+	        "With --jobmanagers M >= 2: M JobManagers electing a leader "
+	        "through an embedded\netcd (Debian's etcd-server, data in "
+	        "DIR/etcd), the first on --jobmanager and\n--rest-port, the "
+	        "others on free ports. Writes DIR/weir.env: `. DIR/weir.env`\n"
+	        "points weir at the cluster (WEIR_JOBMANAGER lists every "
+	        "JobManager).\n"
+	        "Everything listens on loopback. Ctrl-C stops it all.\n\n"
+	        "  --taskmanagers N  TaskManager processes (default 1)\n"
+	        "  --jobmanagers M   JobManager processes (default 1; 2..%d: "
+	        "HA through etcd)\n"
+	        "  --slots S         slots per TaskManager (default 2)\n"
+	        "  --kafka-port P    Kafka bootstrap port (default 9092; also "
+	        "in DIR/kafka.bootstrap)\n"
+	        "  --rest-port P     JobManager REST port (default 8081)\n"
+	        "  --topic NAME:N    create a topic with N partitions "
+	        "(repeatable)\n"
+	        "  --brokers B       mock Kafka brokers (default 3)\n"
+	        "  --dir DIR         config, logs, state, checkpoints (default "
+	        "%s)\n",
+	        WR_MAX_JOBMANAGERS, cli_local_default_dir());
 }
 
 static int
@@ -116,6 +128,7 @@ cli_local_args(cli_local_cluster *l, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"taskmanagers", required_argument, NULL, 'n'},
+	    {"jobmanagers", required_argument, NULL, 'j'},
 	    {"slots", required_argument, NULL, 's'},
 	    {"kafka-port", required_argument, NULL, 'k'},
 	    {"rest-port", required_argument, NULL, 'r'},
@@ -132,6 +145,11 @@ cli_local_args(cli_local_cluster *l, int argc, char **argv)
 			bad |=
 			    cli_local_int("--taskmanagers", optarg, 0,
 			                  CLI_LOCAL_MAX_TMS, &l->taskmanagers);
+			break;
+		case 'j':
+			bad |=
+			    cli_local_int("--jobmanagers", optarg, 1,
+			                  WR_MAX_JOBMANAGERS, &l->jobmanagers);
 			break;
 		case 's':
 			bad |=
@@ -188,59 +206,85 @@ cli_write_file(const char *dir, const char *name, const char *text)
 	return wr_write_file_atomic(path, text, strlen(text)) == WR_OK ? 0 : -1;
 }
 
+/* The children read weir.yaml, then the environment: a WEIR_* variable
+ * of a key weir local sets (a WEIR_KAFKA_BOOTSTRAP from another cluster's
+ * weir.env, say) must not override the value it chose. */
+static void
+cli_local_unsetenv(const char *key)
+{
+	char var[128];
+	snprintf(var, sizeof(var), "WEIR_%s", key);
+	for (char *p = var; *p != '\0'; p++)
+		*p = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+	unsetenv(var);
+}
+
+/* The value weir local sets for key into v (len bytes); false when it
+ * leaves the key as the base config has it. */
+static bool
+cli_local_value(const cli_ctx *ctx, const cli_local_cluster *l, const char *key,
+                char *v, size_t len)
+{
+	bool ha = l->etcd_url[0] != '\0';
+	if (strcmp(key, "jobmanager.rpc") == 0)
+		snprintf(v, len, "%s", l->jm_addrs[0]);
+	else if (strcmp(key, "jobmanager.address") == 0)
+		/* A TaskManager started by hand on this file finds the
+		 * leader among all of them. */
+		snprintf(v, len, "%s", l->jm_list);
+	else if (strcmp(key, "jobmanager.rest") == 0)
+		snprintf(v, len, "127.0.0.1:%d", l->rest_port);
+	else if (strcmp(key, "taskmanager.rpc") == 0 ||
+	         strcmp(key, "taskmanager.data") == 0)
+		snprintf(v, len, "tcp://127.0.0.1:0");
+	else if (strcmp(key, "taskmanager.metrics") == 0)
+		snprintf(v, len, "127.0.0.1:0");
+	else if (strcmp(key, "taskmanager.slots") == 0)
+		snprintf(v, len, "%d", l->slots);
+	else if (strcmp(key, "taskmanager.state_dir") == 0)
+		snprintf(v, len, "%s/state", l->dir);
+	else if (strcmp(key, "checkpoints.storage") == 0) {
+		/* Storage set in the config (an s3:// bucket, say) stays;
+		 * the default moves under DIR. */
+		if (strcmp(ctx->cfg.ckpt_storage,
+		           "file:///var/lib/weir/checkpoints") != 0)
+			return false;
+		snprintf(v, len, "file://%s/checkpoints", l->dir);
+	} else if (strcmp(key, "kafka.bootstrap") == 0)
+		snprintf(v, len, "%s", cli_lkafka_bootstrap(l->kafka));
+	else if (strcmp(key, "high_availability.mode") == 0 && ha)
+		snprintf(v, len, "etcd");
+	else if (strcmp(key, "high_availability.etcd.endpoints") == 0 && ha)
+		snprintf(v, len, "%s", l->etcd_url);
+	else
+		return false;
+	return true;
+}
+
 /* Writes DIR/weir.yaml for the children: the base config (--config and
- * env) with every listener on loopback and state under DIR. */
+ * env) with every listener on loopback and state under DIR; with several
+ * JobManagers, HA through the embedded etcd. */
 static int
 cli_local_config(cli_ctx *ctx, cli_local_cluster *l)
 {
-	char v[PATH_MAX + 64], err[512];
+	char v[sizeof(l->jm_list) + PATH_MAX], err[512];
 	wr_cluster_config *cfg = &ctx->cfg;
 	const wr_cfg_table *t = &wr_cluster_config_table;
-	struct {
-		const char *key;
-		int n;
-	} sets[] = {{"jobmanager.rpc", 0},      {"jobmanager.address", 0},
-	            {"jobmanager.rest", 1},     {"taskmanager.rpc", 2},
-	            {"taskmanager.data", 2},    {"taskmanager.metrics", 3},
-	            {"taskmanager.slots", 4},   {"taskmanager.state_dir", 5},
-	            {"checkpoints.storage", 6}, {"kafka.bootstrap", 7}};
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		switch (sets[i].n) {
-		case 0:
-			snprintf(v, sizeof(v), "%s", ctx->jobmanager);
-			break;
-		case 1:
-			snprintf(v, sizeof(v), "127.0.0.1:%d", l->rest_port);
-			break;
-		case 2:
-			snprintf(v, sizeof(v), "tcp://127.0.0.1:0");
-			break;
-		case 3:
-			snprintf(v, sizeof(v), "127.0.0.1:0");
-			break;
-		case 4:
-			snprintf(v, sizeof(v), "%d", l->slots);
-			break;
-		case 5:
-			snprintf(v, sizeof(v), "%s/state", l->dir);
-			break;
-		case 6:
-			/* Storage set in the config (an s3:// bucket, say)
-			 * stays; the default moves under DIR. */
-			if (strcmp(cfg->ckpt_storage,
-			           "file:///var/lib/weir/checkpoints") != 0)
-				continue;
-			snprintf(v, sizeof(v), "file://%s/checkpoints", l->dir);
-			break;
-		default:
-			snprintf(v, sizeof(v), "%s",
-			         cli_lkafka_bootstrap(l->kafka));
-		}
-		if (wr_cfg_set(t, cfg, sets[i].key, v, err, sizeof(err)) !=
-		    WR_OK) {
+	static const char *const keys[] = {
+	    "jobmanager.rpc",         "jobmanager.address",
+	    "jobmanager.rest",        "taskmanager.rpc",
+	    "taskmanager.data",       "taskmanager.metrics",
+	    "taskmanager.slots",      "taskmanager.state_dir",
+	    "checkpoints.storage",    "kafka.bootstrap",
+	    "high_availability.mode", "high_availability.etcd.endpoints"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!cli_local_value(ctx, l, keys[i], v, sizeof(v)))
+			continue;
+		if (wr_cfg_set(t, cfg, keys[i], v, err, sizeof(err)) != WR_OK) {
 			fprintf(stderr, "weir local: %s\n", err);
 			return CLI_USAGE;
 		}
+		cli_local_unsetenv(keys[i]);
 	}
 	wr_buf b;
 	wr_buf_init(&b);
@@ -279,14 +323,12 @@ cli_local_binary(const char *name, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", name);
 }
 
-static int
-cli_local_spawn(cli_local_cluster *l, cli_child *c, const char *bin,
-                const char *name)
+int
+cli_local_spawn_argv(const char *dir, cli_child *c, const char *name,
+                     char *const argv[])
 {
-	char path[PATH_MAX];
-	cli_local_binary(bin, path, sizeof(path));
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	snprintf(c->log, sizeof(c->log), "%s/log/%s.log", l->dir, name);
+	snprintf(c->log, sizeof(c->log), "%s/log/%s.log", dir, name);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
@@ -304,13 +346,44 @@ cli_local_spawn(cli_local_cluster *l, cli_child *c, const char *bin,
 			dup2(fd, STDERR_FILENO);
 			close(fd);
 		}
-		execlp(path, path, "--config", l->config_path, (char *)NULL);
-		fprintf(stderr, "weir local: cannot run %s: %s\n", path,
+		execvp(argv[0], argv);
+		fprintf(stderr, "weir local: cannot run %s: %s\n", argv[0],
 		        strerror(errno));
 		_exit(127);
 	}
 	c->pid = pid;
 	return 0;
+}
+
+/* Starts a weir daemon on DIR/weir.yaml with the flags in extra
+ * (NULL-terminated, at most 6). */
+static int
+cli_local_spawn(cli_local_cluster *l, cli_child *c, const char *bin,
+                const char *name, const char *const *extra)
+{
+	char path[PATH_MAX];
+	char *argv[10] = {path, "--config", l->config_path};
+	int n = 3;
+	cli_local_binary(bin, path, sizeof(path));
+	for (; extra != NULL && *extra != NULL && n < 9; extra++)
+		argv[n++] = (char *)*extra;
+	argv[n] = NULL;
+	return cli_local_spawn_argv(l->dir, c, name, argv);
+}
+
+/* The child of pid, or NULL. */
+static cli_child *
+cli_local_child(cli_local_cluster *l, pid_t pid)
+{
+	if (l->etcd.pid == pid)
+		return &l->etcd;
+	for (int i = 0; i < l->jobmanagers; i++)
+		if (l->jms[i].pid == pid)
+			return &l->jms[i];
+	for (int i = 0; i < l->taskmanagers; i++)
+		if (l->tms[i].pid == pid)
+			return &l->tms[i];
+	return NULL;
 }
 
 /* Reaps exited children without blocking and reports them. */
@@ -320,10 +393,7 @@ cli_local_reap(cli_local_cluster *l)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		cli_child *c = l->jm.pid == pid ? &l->jm : NULL;
-		for (int i = 0; i < l->taskmanagers && c == NULL; i++)
-			if (l->tms[i].pid == pid)
-				c = &l->tms[i];
+		cli_child *c = cli_local_child(l, pid);
 		if (c == NULL)
 			continue;
 		c->pid = 0;
@@ -338,66 +408,145 @@ cli_local_reap(cli_local_cluster *l)
 	}
 }
 
-/* Waits until the JobManager answers and `want` TaskManagers are alive. */
-static int
-cli_local_wait_ready(cli_ctx *ctx, cli_local_cluster *l, int want)
+/* True when every JobManager answers, one leads (a lone one always does)
+ * and the leader sees `want` TaskManagers alive. */
+static bool
+cli_local_ready_once(cli_local_cluster *l, wr_rpc_client **cli, int want)
 {
-	wr_rpc_client *cli = NULL;
-	int64_t deadline = wr_mono_ms() + CLI_LOCAL_STARTUP_MS;
-	int rc = CLI_FAILED;
-	if (wr_rpc_client_new(ctx->jobmanager, 0, &cli) != WR_OK)
-		return CLI_FAILED;
-	while (wr_mono_ms() < deadline && !cli_local_stop) {
-		cli_local_reap(l);
-		if (l->jm.pid == 0)
-			break;
+	int answered = 0, leaders = 0;
+	bool enough = false;
+	for (int i = 0; i < l->jobmanagers; i++) {
 		cli_cluster_info ci;
 		char err[256];
-		if (cli_rpc_cluster_info(cli, 500, &ci, err, sizeof(err)) ==
-		    WR_OK) {
+		if (cli_rpc_cluster_info(cli[i], 500, &ci, err, sizeof(err)) !=
+		    WR_OK)
+			continue;
+		answered++;
+		if (l->jobmanagers == 1 || strcmp(ci.role, "leader") == 0) {
 			int alive = 0;
-			for (size_t i = 0; i < ci.n; i++)
-				alive += strcmp(ci.tms[i].state, "alive") == 0;
-			cli_cluster_info_fini(&ci);
-			if (alive >= want) {
-				rc = CLI_OK;
-				break;
-			}
+			for (size_t k = 0; k < ci.n; k++)
+				alive += strcmp(ci.tms[k].state, "alive") == 0;
+			leaders++;
+			enough = alive >= want;
+		}
+		cli_cluster_info_fini(&ci);
+	}
+	return answered == l->jobmanagers && leaders == 1 && enough;
+}
+
+/* Waits until the JobManagers answer, one leads, and `want` TaskManagers
+ * are alive. */
+static int
+cli_local_wait_ready(cli_local_cluster *l, int want)
+{
+	wr_rpc_client *cli[WR_MAX_JOBMANAGERS] = {0};
+	int64_t deadline = wr_mono_ms() + CLI_LOCAL_STARTUP_MS;
+	int rc = CLI_FAILED;
+	for (int i = 0; i < l->jobmanagers; i++)
+		if (wr_rpc_client_new(l->jm_addrs[i], 0, &cli[i]) != WR_OK)
+			goto free_clients;
+	while (wr_mono_ms() < deadline && !cli_local_stop) {
+		cli_local_reap(l);
+		int dead = 0;
+		for (int i = 0; i < l->jobmanagers; i++)
+			dead += l->jms[i].pid == 0;
+		if (dead > 0)
+			break;
+		if (cli_local_ready_once(l, cli, want)) {
+			rc = CLI_OK;
+			break;
 		}
 		wr_sleep_ms(50);
 	}
-	wr_rpc_client_free(cli);
+free_clients:
+	for (int i = 0; i < l->jobmanagers; i++)
+		wr_rpc_client_free(cli[i]);
 	return rc;
 }
 
-/* SIGTERM to the child, then waits up to the deadline; SIGKILL after. */
+/* The children stopped in one phase: the TaskManagers, then the
+ * JobManagers (a leader resigns through etcd), then etcd. */
+static int
+cli_local_phase(cli_local_cluster *l, int phase, cli_child **out)
+{
+	int n = 0;
+	if (phase == 0)
+		for (int i = 0; i < l->taskmanagers; i++)
+			out[n++] = &l->tms[i];
+	else if (phase == 1)
+		for (int i = 0; i < l->jobmanagers; i++)
+			out[n++] = &l->jms[i];
+	else
+		out[n++] = &l->etcd;
+	return n;
+}
+
+/* SIGTERM to each child (SIGCONT too: a paused one must see it), phase
+ * by phase, then waits up to the deadline; SIGKILL after. */
 static void
 cli_local_stop_children(cli_local_cluster *l)
 {
-	for (int i = 0; i < l->taskmanagers; i++)
-		if (l->tms[i].pid > 0)
-			kill(l->tms[i].pid, SIGTERM);
-	for (int phase = 0; phase < 2; phase++) {
-		if (phase == 1 && l->jm.pid > 0)
-			kill(l->jm.pid, SIGTERM);
+	cli_child *kids[CLI_LOCAL_MAX_TMS + WR_MAX_JOBMANAGERS];
+	for (int phase = 0; phase < 3; phase++) {
+		int n = cli_local_phase(l, phase, kids);
+		for (int i = 0; i < n; i++)
+			if (kids[i]->pid > 0) {
+				kill(kids[i]->pid, SIGTERM);
+				kill(kids[i]->pid, SIGCONT);
+			}
 		int64_t deadline = wr_mono_ms() + CLI_LOCAL_STOP_MS;
 		for (;;) {
 			cli_local_reap(l);
-			int left = phase == 1 && l->jm.pid > 0;
-			for (int i = 0; i < l->taskmanagers; i++)
-				left += l->tms[i].pid > 0;
+			int left = 0;
+			for (int i = 0; i < n; i++)
+				left += kids[i]->pid > 0;
 			if (left == 0)
 				break;
-			if (wr_mono_ms() > deadline) {
-				for (int i = 0; i < l->taskmanagers; i++)
-					if (l->tms[i].pid > 0)
-						kill(l->tms[i].pid, SIGKILL);
-				if (phase == 1 && l->jm.pid > 0)
-					kill(l->jm.pid, SIGKILL);
-			}
+			if (wr_mono_ms() > deadline)
+				for (int i = 0; i < n; i++)
+					if (kids[i]->pid > 0)
+						kill(kids[i]->pid, SIGKILL);
 			wr_sleep_ms(20);
 		}
 	}
+}
+
+/* Every JobManager's RPC address and REST port: the first on
+ * --jobmanager (the first of a list) and --rest-port, the others on free
+ * loopback ports; jm_list joins the addresses. */
+static int
+cli_local_addresses(cli_ctx *ctx, cli_local_cluster *l)
+{
+	char host[256];
+	int port;
+	if (wr_addr_list_split(ctx->jobmanager, l->jm_addrs, 1) == 0) {
+		fprintf(stderr, "weir local: no JobManager address in '%s'\n",
+		        ctx->jobmanager);
+		return CLI_USAGE;
+	}
+	if (wr_addr_split(l->jm_addrs[0], host, sizeof(host), &port) == WR_OK)
+		l->ports.v[l->ports.n++] = port;
+	l->ports.v[l->ports.n++] = l->rest_port;
+	l->ports.v[l->ports.n++] = l->kafka_port;
+	l->rest_ports[0] = l->rest_port;
+	snprintf(l->jm_list, sizeof(l->jm_list), "%s", l->jm_addrs[0]);
+	for (int i = 1; i < l->jobmanagers; i++) {
+		int rpc = cli_local_free_port(&l->ports);
+		l->rest_ports[i] = cli_local_free_port(&l->ports);
+		if (rpc < 0 || l->rest_ports[i] < 0) {
+			fprintf(stderr,
+			        "weir local: no free loopback port for "
+			        "JobManager %d\n",
+			        i + 1);
+			return CLI_FAILED;
+		}
+		snprintf(l->jm_addrs[i], sizeof(l->jm_addrs[i]),
+		         "tcp://127.0.0.1:%d", rpc);
+		size_t len = strlen(l->jm_list);
+		snprintf(l->jm_list + len, sizeof(l->jm_list) - len, ",%s",
+		         l->jm_addrs[i]);
+	}
+	return CLI_OK;
 }
 
 static int
@@ -439,18 +588,31 @@ cli_local_start_kafka(cli_local_cluster *l)
 }
 
 static int
-cli_local_start_daemons(cli_ctx *ctx, cli_local_cluster *l)
+cli_local_start_daemons(cli_local_cluster *l)
 {
-	if (cli_local_spawn(l, &l->jm, "weir-jobmanager", "jobmanager") != 0)
-		return CLI_FAILED;
+	const char *tm_flags[] = {"--jobmanager", l->jm_list, NULL};
+	for (int i = 0; i < l->jobmanagers; i++) {
+		char name[32], rest[32];
+		const char *ha[] = {
+		    "--rpc",  l->jm_addrs[i], "--address", l->jm_addrs[i],
+		    "--rest", rest,           NULL};
+		snprintf(rest, sizeof(rest), "127.0.0.1:%d", l->rest_ports[i]);
+		if (l->jobmanagers == 1)
+			snprintf(name, sizeof(name), "jobmanager");
+		else
+			snprintf(name, sizeof(name), "jobmanager-%d", i + 1);
+		if (cli_local_spawn(l, &l->jms[i], "weir-jobmanager", name,
+		                    l->jobmanagers > 1 ? ha : NULL) != 0)
+			return CLI_FAILED;
+	}
 	for (int i = 0; i < l->taskmanagers; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "taskmanager-%d", i + 1);
-		if (cli_local_spawn(l, &l->tms[i], "weir-taskmanager", name) !=
-		    0)
+		if (cli_local_spawn(l, &l->tms[i], "weir-taskmanager", name,
+		                    tm_flags) != 0)
 			return CLI_FAILED;
 	}
-	if (cli_local_wait_ready(ctx, l, l->taskmanagers) != CLI_OK) {
+	if (cli_local_wait_ready(l, l->taskmanagers) != CLI_OK) {
 		fprintf(stderr,
 		        "weir local: the cluster did not come up within %d s; "
 		        "see the logs in %s/log\n",
@@ -460,18 +622,50 @@ cli_local_start_daemons(cli_ctx *ctx, cli_local_cluster *l)
 	return CLI_OK;
 }
 
-static void
-cli_local_banner(cli_ctx *ctx, const cli_local_cluster *l)
+/* DIR/weir.env: the JobManagers, Kafka and REST for `. DIR/weir.env`. */
+static int
+cli_local_env(cli_local_cluster *l)
 {
-	printf("weir local cluster is up\n"
-	       "  JobManager    %s   REST http://127.0.0.1:%d\n"
-	       "  TaskManagers  %d x %d slots\n"
+	char rest[WR_MAX_JOBMANAGERS * 32] = "", admin[64];
+	size_t len = 0;
+	for (int i = 0; i < l->jobmanagers; i++)
+		len += (size_t)snprintf(rest + len, sizeof(rest) - len,
+		                        "%shttp://127.0.0.1:%d", i ? "," : "",
+		                        l->rest_ports[i]);
+	snprintf(admin, sizeof(admin), "tcp://127.0.0.1:%d",
+	         wr_rpc_server_port(l->admin));
+	if (cli_local_write_env(l->dir, l->jm_list,
+	                        cli_lkafka_bootstrap(l->kafka), rest, admin,
+	                        l->etcd_url[0] ? l->etcd_url : NULL) != 0) {
+		fprintf(stderr, "weir local: cannot write %s/%s: %s\n", l->dir,
+		        CLI_LOCAL_ENV_FILE, strerror(errno));
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+static void
+cli_local_banner(const cli_local_cluster *l)
+{
+	printf("weir local cluster is up\n");
+	for (int i = 0; i < l->jobmanagers; i++)
+		printf("  %-13s %s   REST http://127.0.0.1:%d\n",
+		       i == 0
+		           ? (l->jobmanagers > 1 ? "JobManagers" : "JobManager")
+		           : "",
+		       l->jm_addrs[i], l->rest_ports[i]);
+	if (l->etcd_url[0] != '\0')
+		printf("  etcd          %s   (leader election, job store)\n",
+		       l->etcd_url);
+	printf("  TaskManagers  %d x %d slots\n"
 	       "  Kafka         %s   (brokers %s)\n"
 	       "  Directory     %s   (logs in %s/log)\n"
+	       "From another shell: . %s/%s   (then weir cluster, weir run "
+	       "JOB.yaml, ...)\n"
 	       "Press Ctrl-C to stop.\n",
-	       ctx->jobmanager, l->rest_port, l->taskmanagers, l->slots,
-	       cli_lkafka_bootstrap(l->kafka), cli_lkafka_brokers(l->kafka),
-	       l->dir, l->dir);
+	       l->taskmanagers, l->slots, cli_lkafka_bootstrap(l->kafka),
+	       cli_lkafka_brokers(l->kafka), l->dir, l->dir, l->dir,
+	       CLI_LOCAL_ENV_FILE);
 	fflush(stdout);
 }
 
@@ -487,11 +681,41 @@ cli_local_serve(cli_local_cluster *l)
 	}
 }
 
+/* Removes a file this run wrote into DIR (stale once it stops). */
+static void
+cli_local_unlink(const cli_local_cluster *l, const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", l->dir, name);
+	unlink(path);
+}
+
+/* Starts everything in order: the addresses, Kafka, etcd (HA), the config,
+ * the daemons. */
+static int
+cli_local_start(cli_ctx *ctx, cli_local_cluster *l)
+{
+	int rc;
+	if ((rc = cli_local_addresses(ctx, l)) != CLI_OK ||
+	    (rc = cli_local_start_kafka(l)) != CLI_OK)
+		return rc;
+	if (l->jobmanagers > 1 &&
+	    (rc = cli_local_etcd_start(l->dir, &l->ports, &l->etcd, l->etcd_url,
+	                               sizeof(l->etcd_url), &cli_local_stop)) !=
+	        CLI_OK)
+		return rc;
+	if ((rc = cli_local_config(ctx, l)) != CLI_OK ||
+	    (rc = cli_local_start_daemons(l)) != CLI_OK)
+		return rc;
+	return cli_local_env(l);
+}
+
 static int
 cli_local(cli_ctx *ctx, int argc, char **argv)
 {
 	static cli_local_cluster l;
 	l.taskmanagers = 1;
+	l.jobmanagers = 1;
 	l.slots = 2;
 	l.kafka_port = 9092;
 	l.rest_port = 8081;
@@ -511,19 +735,16 @@ cli_local(cli_ctx *ctx, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = cli_local_start_kafka(&l)) == CLI_OK &&
-	    (rc = cli_local_config(ctx, &l)) == CLI_OK &&
-	    (rc = cli_local_start_daemons(ctx, &l)) == CLI_OK) {
-		cli_local_banner(ctx, &l);
+	if ((rc = cli_local_start(ctx, &l)) == CLI_OK) {
+		cli_local_banner(&l);
 		cli_local_serve(&l);
 		printf("weir local: stopping\n");
 		fflush(stdout);
 	}
 	cli_local_stop_children(&l);
 	wr_rpc_server_free(l.admin);
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", l.dir, CLI_LOCAL_ADMIN_FILE);
-	unlink(path);
+	cli_local_unlink(&l, CLI_LOCAL_ADMIN_FILE);
+	cli_local_unlink(&l, CLI_LOCAL_ENV_FILE);
 	cli_lkafka_stop(l.kafka);
 	return rc;
 }

@@ -20,6 +20,12 @@
 # SIGKILL of a TaskManager holding ~100 MiB of keyed state -> first record
 # processed after the restore, and checkpoints of 1 GiB of keyed state
 # with the source's throughput during them.
+# The `failover` row (scripts/failover_drill.py --sigkill-only, its own
+# `weir local --jobmanagers 2`): the leader JobManager SIGKILLed
+# WEIR_BENCH_FAILOVER_RUNS times (default 3) under an exactly-once job ->
+# new leader elected -> job RUNNING -> first record committed after it;
+# medians, beside the lease settings (lease_duration / renew_interval /
+# retry_period, the cluster's defaults unless WEIR_HIGH_AVAILABILITY_* set).
 #   scripts/bench.sh                  # every query, default event counts
 #   scripts/bench.sh q1 q7 kafka      # some queries
 #   WEIR_BENCH_EVENTS=1000000 scripts/bench.sh   # one count for all
@@ -33,7 +39,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 queries=("$@")
-[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka recovery)
+[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka recovery failover)
 # Events per query: each takes 5-20 s on weir on a current x86 core.
 declare -A events=([q0]=4000000 [q1]=5000000 [q2]=12000000 [q5]=5000000
 	[q7]=8000000)
@@ -253,11 +259,38 @@ bench_latency() {
 		    " weir %.1f / %.1f / %.1f, raw loop %.1f / %.1f / %.1f\n",
 		    r, b[4], b[6], b[8], a[4], a[6], a[8] }'
 }
+# Leader SIGKILLs on a cluster of its own (the drill's); one row of medians.
+bench_failover() {
+	local runs=${WEIR_BENCH_FAILOVER_RUNS:-3}
+	python3 scripts/failover_drill.py --bin "$bin" --sigkill-only \
+		--kills "$runs" >"$dir/failover.out" 2>&1 || {
+		cat "$dir/failover.out" >&2
+		exit 1
+	}
+	tail -n 1 "$dir/failover.out" | python3 -c '
+import json, statistics, sys
+d = json.load(sys.stdin)
+f, l = d["failovers"], d["lease"]
+med = lambda k: statistics.median(x[k] for x in f)
+print("%-8s %4s %10s %11s %13s %9s %10s  %s" % ("failover", "runs",
+      "leader_s", "running_s", "committed_s", "restarts", "redeploys",
+      "lease_duration / renew_interval / retry_period"))
+print("%-8s %4d %10.2f %11.2f %13.2f %9s %10s  %s / %s / %s" % ("", len(f),
+      med("leader_s"), med("running_s"), med("commit_s"),
+      ",".join(x["restarts"] for x in f),
+      ",".join(str(x["redeploys"]) for x in f), l["lease_duration"],
+      l["renew_interval"], l["retry_period"]))
+print("         medians of SIGKILL -> new leader / job RUNNING / first "
+      "record committed; output %s; target: RUNNING <= 3 s" %
+      ("exact" if d["exact"] else "NOT EXACT"))'
+}
 recovery=0
+failover=0
 for q in "${queries[@]}"; do
 	case $q in
 	kafka) bench_kafka ;;
 	recovery) recovery=1 ;;
+	failover) failover=1 ;;
 	*) bench_nexmark "$q" ;;
 	esac
 done
@@ -266,4 +299,7 @@ printf 'idle TaskManager RSS (fresh, before the first job): %.1f MiB\n' \
 if [ "$recovery" = 1 ]; then
 	python3 tests/bench/recovery_bench.py --bin "$bin" --runs 3 |
 		grep -v '^{'
+fi
+if [ "$failover" = 1 ]; then
+	bench_failover
 fi

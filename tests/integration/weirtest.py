@@ -235,11 +235,12 @@ class Cluster:
     them. Either way the directory is removed (kept when WEIR_KEEP_TMP is
     set, or keep=True).
 
-    HA (mode "daemons" only): jobmanagers=N >= 2 starts a single-member
-    etcd (etcd_url) and N JobManagers in high_availability.mode etcd, each
-    on its own RPC and REST ports (jms[i], rest_ports[i]); TaskManagers
-    and the CLI are given every address (jm is the comma-separated
-    list)."""
+    HA: jobmanagers=N >= 2 starts a single-member etcd (etcd_url) and N
+    JobManagers in high_availability.mode etcd, each on its own RPC and
+    REST ports (jms[i], rest_ports[i]); TaskManagers and the CLI are given
+    every address (jm is the comma-separated list). Mode "daemons": the
+    test starts them; mode "local": `weir local --jobmanagers N` does, and
+    the addresses are those of its DIR/weir.env (env_file())."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
                  mode="local", env=None, keep=False, jobmanagers=1):
@@ -247,8 +248,6 @@ class Cluster:
         self.mode, self.keep = mode, keep
         self.env = env
         self.ha = jobmanagers > 1
-        if self.ha and mode != "daemons":
-            raise ValueError("jobmanagers > 1 needs mode daemons")
         self.rest_ports = [free_port() for _ in range(jobmanagers)]
         self.rest_port = self.rest_ports[0]
         self.jms = ["tcp://127.0.0.1:%d" % free_port()
@@ -292,7 +291,8 @@ class Cluster:
     def _start_local(self, taskmanagers, slots, topics, config):
         kafka_port = free_port()
         self.bootstrap = "127.0.0.1:%d" % kafka_port
-        args = [WEIR, "--jobmanager", self.jm, "local",
+        args = [WEIR, "--jobmanager", self.jms[0], "local",
+                "--jobmanagers", str(len(self.jms)),
                 "--taskmanagers", str(taskmanagers), "--slots", str(slots),
                 "--kafka-port", str(kafka_port),
                 "--rest-port", str(self.rest_port), "--dir", self.dir]
@@ -303,6 +303,24 @@ class Cluster:
         self.proc = spawn(args, stdout=self.out, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, env=self.env)
         wait_for(self._local_up, 30, "weir local to come up")
+        if self.ha:  # the other JobManagers are on ports weir local chose
+            env = self.env_file()
+            self.jm = env["WEIR_JOBMANAGER"]
+            self.jms = self.jm.split(",")
+            self.rest_ports = [int(u.rsplit(":", 1)[1])
+                               for u in env["WEIR_REST"].split(",")]
+            self.etcd_url = env["WEIR_ETCD"]
+
+    def env_file(self):
+        """weir local's DIR/weir.env as a dict (its `export K='V'`
+        lines)."""
+        out = {}
+        with open(os.path.join(self.dir, "weir.env")) as f:
+            for line in f:
+                m = re.match(r"export (\w+)='([^']*)'$", line.strip())
+                if m:
+                    out[m.group(1)] = m.group(2)
+        return out
 
     def _local_up(self):
         if self.proc.poll() is not None:
@@ -701,13 +719,23 @@ class Cluster:
         return self.pids_named("weir-jobmanager")[0] \
             if self.mode == "local" else self.proc.pid
 
+    def local_jobmanager_pid(self, index):
+        """HA under weir local: the pid of its JobManager number index
+        (the one on rest_ports[index]), or None."""
+        flag = b"--rest\x00127.0.0.1:%d\x00" % self.rest_ports[index]
+        for p in self.pids_named("weir-jobmanager"):
+            if flag in _cmdline(p) + b"\x00":
+                return p
+        return None
+
     def kill_jobmanager(self):
-        """SIGKILLs the JobManager and waits until it is gone; returns its
-        pid."""
+        """SIGKILLs the JobManager (HA: the leader) and waits until it is
+        gone; returns its pid."""
         if self.ha:
-            pid = self.jm_procs[wait_for(lambda: self.leader() is not None
-                                         and [self.leader()], 20,
-                                         "a leader")[0]].pid
+            i = wait_for(lambda: self.leader() is not None and
+                         [self.leader()], 20, "a leader")[0]
+            pid = self.local_jobmanager_pid(i) if self.mode == "local" \
+                else self.jm_procs[i].pid
         else:
             pid = self.jobmanager_pid()
         os.kill(pid, signal.SIGKILL)
