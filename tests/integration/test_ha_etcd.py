@@ -158,7 +158,12 @@ def test_leader_sigkill_failover():
         c.wait_running(job, 30)
         c.wait_checkpoint(job, 3, 30)
         before = ckpt_ids(c, job)
-        tm_addrs = [t["metrics_address"] for t in c.taskmanagers()]
+        # the leader's registry (a standby's lists no TaskManager)
+        st, body = http_get("http://127.0.0.1:%d/taskmanagers" %
+                            c.rest_ports[leader])
+        tm_addrs = [t["metrics_address"]
+                    for t in json.loads(body)["taskmanagers"]]
+        check(len(tm_addrs) == 2, "TaskManagers: %s" % body)
         n0 = records_in(tm_addrs, job)
         c.kill_jobmanager()
         t0 = time.monotonic()
