@@ -77,13 +77,13 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
     {"high_availability.mode", WR_CFG_ENUM, WR_CC(ha_mode), 0, 0, "none",
      "none|etcd|kubernetes",
      "Leader election for JobManager failover: none (a single JobManager), "
-     "through etcd, or through a Kubernetes Lease. The JobManager runs "
-     "none and etcd; it refuses kubernetes (not wired yet) rather than "
-     "ignore it (docs/operations.md, \"HA\")."},
+     "through etcd, or through a Kubernetes Lease (the job store then "
+     "lives in checkpoints.storage; docs/operations.md, \"HA\")."},
     {"high_availability.cluster_id", WR_CFG_STRING, WR_CC(ha_cluster_id), 0, 0,
      "default", NULL,
-     "Names this cluster in the HA store: etcd keys under "
-     "/weir/<cluster_id>/. JobManagers with the same id elect one leader."},
+     "Names this cluster in etcd: keys under /weir/<cluster_id>/. "
+     "JobManagers with the same id elect one leader (mode kubernetes: "
+     "those on the same Lease)."},
     {"high_availability.lease_duration", WR_CFG_DURATION, WR_CC(ha_lease_ms),
      1000, 10 * WR_MS_MINUTE, "3s", NULL,
      "How long a leadership lasts without renewal: a killed leader is "
