@@ -11,8 +11,8 @@ Lease's leaseTransitions + 1 and its holderIdentity names the leader. The
 keyed window job of test_ha_etcd.py checkpoints into the exactly-once file
 sink; the leader is SIGKILLed; the standby takes over (time printed),
 recovers the job from the job store in the checkpoint storage (entries
-stamped with its epoch), and the committed output equals a failure-free
-run exactly. A standby answers the CLI, REST writes (503 + leader) and
+stamped with its epoch) and adopts its running tasks (no restart), and
+the committed output equals a failure-free run exactly. A standby answers the CLI, REST writes (503 + leader) and
 /readyz (503) as in mode etcd.
 
 Split brain: the leader SIGSTOPped past the lease; the standby takes the
@@ -25,7 +25,8 @@ import signal
 import time
 import urllib.request
 
-from weirtest import (WEIR, Cluster, check, main, run, wait_for)
+from weirtest import (WEIR, Cluster, check, http_get, main, metric_value,
+                      run, wait_for)
 from test_ha_etcd import (ENV, JOB, N, RATE, check_standby, ckpt_ids,
                           committed, wait_running_again)
 
@@ -117,6 +118,14 @@ def test_leader_sigkill_failover():
         log = c.log(jm_name(standby))
         check("JM-HA-LEADER" in log and "JOB-RECOVERED job=%s" % job in log,
               "the new leader did not recover the job:\n" + log[-3000:])
+        # every TaskManager is alive: the new leader adopts the tasks
+        check("JOB-ADOPTED job=%s attempt 0:" % job in log,
+              "the new leader did not adopt the job:\n" + log[-3000:])
+        st, text = http_get("http://127.0.0.1:%d/metrics" %
+                            c.rest_ports[standby])
+        check(metric_value(text, "weir_job_restarts_total",
+                           '{job="%s"}' % job) == 0,
+              "weir_job_restarts_total moved on the new leader")
         c.wait_state(job, "FINISHED", 90)
         after = [i for i in ckpt_ids(c, job) if i not in before]
         check(after and min(after) > max(before),
