@@ -8,6 +8,11 @@
  * other threads see it (REST, RPC answers) is wr_elector_is_leader itself
  * once the loop has taken over, so a leader past its lease deadline stops
  * answering as leader on every thread at that instant.
+ *
+ * Mode etcd: the elector and the job store in etcd. Mode kubernetes: the
+ * elector on a coordination.k8s.io Lease (epoch leaseTransitions + 1) and
+ * the job store in the checkpoint storage, every write fenced by the
+ * elector's deadline (jm_ha_holds) and the stored epoch (jobstore.c).
  */
 #include "ha.h"
 
@@ -18,6 +23,7 @@
 #include "err.h"
 #include "etcd.h"
 #include "id.h"
+#include "k8s_lease.h"
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
@@ -49,10 +55,52 @@ jm_ha_set_gauge(jm_server *jm, int v)
 	              v);
 }
 
+/* The etcd client of the job store, and the elector's settings. */
+static int
+jm_ha_cfg_etcd(jm_server *jm, wr_elector_cfg *ec, char *where, size_t len)
+{
+	char err[512] = "";
+	int rv = wr_etcd_new(jm->cfg.ha_etcd_endpoints, JM_HA_ETCD_TIMEOUT_MS,
+	                     &jm->etcd, err, sizeof(err));
+	if (rv != WR_OK) {
+		wr_log(WR_LOG_ERROR, "JM-HA-ETCD",
+		       "high_availability.etcd.endpoints: %s", err);
+		return rv;
+	}
+	ec->kind = WR_ELECTOR_ETCD;
+	ec->endpoints = jm->cfg.ha_etcd_endpoints;
+	snprintf(where, len, "etcd %s under /weir/%s",
+	         jm->cfg.ha_etcd_endpoints, jm->cfg.ha_cluster_id);
+	return WR_OK;
+}
+
+/* The Lease's settings; api must outlive the elector's start. */
+static int
+jm_ha_cfg_k8s(jm_server *jm, wr_elector_cfg *ec, char *api, size_t apilen,
+              char *where, size_t len)
+{
+	char err[512] = "";
+	if (wr_k8s_api_url(jm->cfg.ha_k8s_api, api, apilen, err, sizeof(err)) !=
+	    WR_OK) {
+		wr_log(WR_LOG_ERROR, "JM-HA-K8S", "%s", err);
+		return WR_EINVAL;
+	}
+	ec->kind = WR_ELECTOR_KUBERNETES;
+	ec->k8s_api = api;
+	ec->k8s_namespace = jm->cfg.ha_k8s_namespace;
+	ec->k8s_lease = jm->cfg.ha_k8s_lease;
+	ec->k8s_token_file = jm->cfg.ha_k8s_token_file;
+	ec->k8s_ca_file = jm->cfg.ha_k8s_ca_file;
+	snprintf(where, len, "Lease %s/%s at %s", jm->cfg.ha_k8s_namespace,
+	         jm->cfg.ha_k8s_lease, api);
+	return WR_OK;
+}
+
 int
 jm_ha_start(jm_server *jm)
 {
 	char err[512] = "", prefix[WR_ADDR_BYTES], suffix[17];
+	char api[WR_URL_BYTES], where[WR_URL_BYTES + WR_ADDR_BYTES];
 	int rv;
 	if (jm->cfg.ha_mode == WR_HA_NONE) {
 		atomic_store(&jm->leading, true);
@@ -60,39 +108,35 @@ jm_ha_start(jm_server *jm)
 		return WR_OK;
 	}
 	jm_ha_set_gauge(jm, 0);
-	rv = wr_etcd_new(jm->cfg.ha_etcd_endpoints, JM_HA_ETCD_TIMEOUT_MS,
-	                 &jm->etcd, err, sizeof(err));
-	if (rv != WR_OK) {
-		wr_log(WR_LOG_ERROR, "JM-HA-ETCD",
-		       "high_availability.etcd.endpoints: %s", err);
-		return rv;
-	}
 	/* The address others dial, then a suffix: a restarted process is a
 	 * new candidate, never mistaken for the leader it was. */
 	wr_id_hex(suffix, sizeof(suffix), 8);
 	snprintf(jm->identity, sizeof(jm->identity), "%s#%s",
 	         jm->cfg.jm_address, suffix);
 	snprintf(prefix, sizeof(prefix), "/weir/%s", jm->cfg.ha_cluster_id);
-	wr_elector_cfg ec = {.kind = WR_ELECTOR_ETCD,
-	                     .identity = jm->identity,
-	                     .endpoints = jm->cfg.ha_etcd_endpoints,
+	wr_elector_cfg ec = {.identity = jm->identity,
 	                     .prefix = prefix,
 	                     .lease_ms = jm->cfg.ha_lease_ms,
 	                     .renew_ms = jm->cfg.ha_renew_ms,
 	                     .retry_ms = jm->cfg.ha_retry_ms,
 	                     .on_change = jm_ha_on_change,
 	                     .arg = jm};
+	rv =
+	    jm->cfg.ha_mode == WR_HA_KUBERNETES
+	        ? jm_ha_cfg_k8s(jm, &ec, api, sizeof(api), where, sizeof(where))
+	        : jm_ha_cfg_etcd(jm, &ec, where, sizeof(where));
+	if (rv != WR_OK)
+		return rv;
 	rv = wr_elector_start(&ec, &jm->elector, err, sizeof(err));
 	if (rv != WR_OK) {
 		wr_log(WR_LOG_ERROR, "JM-HA-ELECTOR", "%s", err);
 		return rv;
 	}
 	wr_log(WR_LOG_INFO, "JM-HA-STANDBY",
-	       "standby: campaigning as %s in etcd %s under %s (lease %lldms, "
-	       "renew %lldms, retry %lldms)",
-	       jm->identity, jm->cfg.ha_etcd_endpoints, prefix,
-	       (long long)jm->cfg.ha_lease_ms, (long long)jm->cfg.ha_renew_ms,
-	       (long long)jm->cfg.ha_retry_ms);
+	       "standby: campaigning as %s in %s (lease %lldms, renew %lldms, "
+	       "retry %lldms)",
+	       jm->identity, where, (long long)jm->cfg.ha_lease_ms,
+	       (long long)jm->cfg.ha_renew_ms, (long long)jm->cfg.ha_retry_ms);
 	return WR_OK;
 }
 
@@ -108,15 +152,45 @@ jm_ha_deposed(jm_server *jm, const char *why)
 	_exit(JM_EXIT_DEPOSED);
 }
 
+/* The fence of the job store in mode kubernetes: this JobManager still
+ * leads at epoch by its own lease deadline (the loop's thread). */
+static bool
+jm_ha_holds(void *arg, uint64_t epoch)
+{
+	jm_server *jm = arg;
+	int64_t cur = 0;
+	return wr_elector_is_leader(jm->elector, &cur) &&
+	       (uint64_t)cur == epoch;
+}
+
+/* The store of this leadership: in etcd fenced by the leader key's
+ * revision, or in the checkpoint storage fenced by the Lease. */
+static int
+jm_ha_open_store(jm_server *jm, int64_t epoch, char *where, size_t wlen,
+                 char *err, size_t errlen)
+{
+	char key[WR_ADDR_BYTES];
+	if (jm->cfg.ha_mode == WR_HA_KUBERNETES) {
+		snprintf(where, wlen, "in %s", jm->cfg.ckpt_storage);
+		return jm_jobstore_open_objstore_fenced(
+		    jm->cfg.ckpt_storage, (uint64_t)epoch, jm_ha_holds, jm,
+		    &jm->jobstore, err, errlen);
+	}
+	snprintf(where, wlen, "in etcd under /weir/%s/jobs/",
+	         jm->cfg.ha_cluster_id);
+	snprintf(key, sizeof(key), "/weir/%s/leader", jm->cfg.ha_cluster_id);
+	return jm_jobstore_open_etcd(jm->etcd, jm->cfg.ha_cluster_id, key,
+	                             epoch, &jm->jobstore, err, errlen);
+}
+
 /* This candidate won: the store of this epoch, then its jobs. */
 static void
 jm_ha_take_over(jm_server *jm, int64_t epoch)
 {
-	char err[512] = "", key[WR_ADDR_BYTES];
-	snprintf(key, sizeof(key), "/weir/%s/leader", jm->cfg.ha_cluster_id);
+	char err[512] = "", where[WR_URL_BYTES];
 	jm->epoch = (uint64_t)epoch;
-	if (jm_jobstore_open_etcd(jm->etcd, jm->cfg.ha_cluster_id, key, epoch,
-	                          &jm->jobstore, err, sizeof(err)) != WR_OK ||
+	if (jm_ha_open_store(jm, epoch, where, sizeof(where), err,
+	                     sizeof(err)) != WR_OK ||
 	    jm_jobstore_begin(jm->jobstore, &jm->epoch, err, sizeof(err)) !=
 	        WR_OK) {
 		/* A leader without its store would run jobs nobody can
@@ -125,9 +199,8 @@ jm_ha_take_over(jm_server *jm, int64_t epoch)
 	}
 	atomic_store(&jm->leading, true);
 	jm_ha_set_gauge(jm, 1);
-	wr_log(WR_LOG_INFO, "JM-HA-LEADER",
-	       "leader: epoch %lld, job store in etcd under /weir/%s/jobs/",
-	       (long long)epoch, jm->cfg.ha_cluster_id);
+	wr_log(WR_LOG_INFO, "JM-HA-LEADER", "leader: epoch %lld, job store %s",
+	       (long long)epoch, where);
 	jm_store_recover(jm);
 }
 

@@ -1,14 +1,16 @@
 /*
- * ha.h - the JobManager's side of high availability (mode etcd): the
- * election through common/ha's elector, standby behaviour, taking over as
- * leader and stepping down.
+ * ha.h - the JobManager's side of high availability (modes etcd and
+ * kubernetes): the election through common/ha's elector, standby
+ * behaviour, taking over as leader and stepping down.
  *
- * A JobManager in mode etcd starts as a standby: it runs no job, keeps no
- * TaskManager, and answers every state-changing request with "not the
+ * A JobManager in mode etcd or kubernetes starts as a standby: it runs no job,
+ * keeps no TaskManager, and answers every state-changing request with "not the
  * leader; the leader is ADDR" (RPC Error text, REST 503 with "leader").
  * When the elector reports leadership (on its own thread), the loop takes
- * the event on its next turn: epoch = the leader key's create revision,
- * the job store in etcd fenced by that revision, then the recovery of its
+ * the event on its next turn: epoch = the leader key's create revision
+ * (etcd) or the Lease's leaseTransitions + 1 (kubernetes); the job store
+ * in etcd fenced by that revision, or in the checkpoint storage fenced by
+ * the Lease's deadline and the stored epoch; then the recovery of its
  * jobs. A leader that loses its leadership exits the process with
  * JM_EXIT_DEPOSED at once (as Flink's JobManager terminates): its
  * supervisor restarts it as a fresh standby, and nothing of the old
@@ -31,8 +33,8 @@ struct jm_server;
 #define JM_HA_NOT_LEADER "not the leader; "
 #define JM_HA_LEADER_IS  WR_ELECTOR_LEADER_IS
 
-/* Starts the election (mode etcd; after jm->rpc exists, as the elector
- * wakes the loop through it). WR_OK and nothing done in mode none.
+/* Starts the election (modes etcd, kubernetes; after jm->rpc exists, as the
+ * elector wakes the loop through it). WR_OK and nothing done in mode none.
  * @thread main */
 int jm_ha_start(struct jm_server *jm);
 

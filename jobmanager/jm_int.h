@@ -88,7 +88,7 @@ typedef struct jm_server {
 	/* The job store (jobstore.h), NULL when the storage cannot be
 	 * opened. */
 	struct jm_jobstore *jobstore;
-	/* High availability (ha.c). mode etcd: the elector and its etcd
+	/* High availability (ha.c): the elector and (mode etcd) its etcd
 	 * client, this candidate's identity (ADDR#suffix); ha_event is the
 	 * elector's last event for the loop (epoch > 0: won, -1: lost, 0:
 	 * none); leading is set by the loop once it took over (mode none:

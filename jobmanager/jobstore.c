@@ -1,7 +1,8 @@
 /*
  * jobstore.c - the durable job store (jobstore.h): entries as JSON through
- * jansson, kept in the checkpoint storage (objstore) or in etcd (fenced by
- * the leader key's create revision).
+ * jansson, kept in the checkpoint storage (objstore; fenced by the
+ * Lease's deadline and the stored epoch in mode kubernetes) or in etcd
+ * (fenced by the leader key's create revision).
  */
 #include "jobstore.h"
 
@@ -35,6 +36,10 @@ struct jm_jobstore {
 	char prefix[WR_URL_BYTES]; /* etcd: /weir/<cluster>/jobs/ */
 	char *guard_key;
 	int64_t guard_rev;
+	/* objstore in mode kubernetes: true while the writer still leads at
+	 * epoch (by its own lease deadline); NULL = unfenced (mode none) */
+	bool (*holds)(void *arg, uint64_t epoch);
+	void *holds_arg;
 };
 
 int
@@ -49,6 +54,25 @@ jm_jobstore_open_objstore(const char *url, jm_jobstore **out, char *err,
 	s->kind = JM_JS_OBJSTORE;
 	s->os = os;
 	*out = s;
+	return WR_OK;
+}
+
+int
+jm_jobstore_open_objstore_fenced(const char *url, uint64_t epoch,
+                                 bool (*holds)(void *arg, uint64_t epoch),
+                                 void *arg, jm_jobstore **out, char *err,
+                                 size_t errlen)
+{
+	if (epoch == 0 || holds == NULL) {
+		snprintf(err, errlen, "job store: a leader epoch is needed");
+		return WR_EINVAL;
+	}
+	int rv = jm_jobstore_open_objstore(url, out, err, errlen);
+	if (rv != WR_OK)
+		return rv;
+	(*out)->epoch = epoch;
+	(*out)->holds = holds;
+	(*out)->holds_arg = arg;
 	return WR_OK;
 }
 
@@ -89,8 +113,8 @@ jm_jobstore_close(jm_jobstore *s)
 int
 jm_jobstore_begin(jm_jobstore *s, uint64_t *epoch, char *err, size_t errlen)
 {
-	if (s->kind == JM_JS_ETCD) {
-		*epoch = s->epoch;
+	if (s->kind == JM_JS_ETCD || s->holds != NULL) {
+		*epoch = s->epoch; /* the election's, not the counter's */
 		return WR_OK;
 	}
 	wr_buf b;
@@ -306,6 +330,60 @@ jm_js_etcd_err(const jm_jobstore *s, int rv, char *err, size_t errlen)
 	return rv;
 }
 
+/*
+ * Mode kubernetes: the checkpoint storage has no conditional write, so a
+ * write of key is fenced by reading and comparing first: refused when the
+ * stored entry carries a higher epoch than ours (a newer leader wrote it),
+ * then refused unless this JobManager still leads by its own lease
+ * deadline, checked last, just before the write. This guarantees that a
+ * deposed leader never overwrites an entry a newer leader had written
+ * before its read, and that it writes nothing once its deadline passed
+ * (which comes before any other candidate may take the Lease). Its limit:
+ * read, check and put are not one atomic step. A put that lands more
+ * than the deadline's margin (renew_interval / 2) after the check - the
+ * process paused between check and put, or storage that stalls - can
+ * still replace a newer leader's entry; the newer leader's next write of
+ * that job (every status change and checkpoint) replaces it again.
+ */
+static int
+jm_js_fence(jm_jobstore *s, const char *key, char *err, size_t errlen)
+{
+	if (s->holds == NULL)
+		return WR_OK;
+	wr_buf b;
+	wr_buf_init(&b);
+	char gerr[512] = "";
+	jm_jobstore_entry cur;
+	uint64_t stored = 0;
+	int rv = wr_objstore_get(s->os, key, JM_JOBSTORE_ENTRY_MAX_BYTES, &b,
+	                         gerr, sizeof(gerr));
+	if (rv == WR_OK && jm_jobstore_decode((char *)b.data, b.len, &cur, gerr,
+	                                      sizeof(gerr)) == WR_OK) {
+		stored = cur.epoch;
+		jm_jobstore_entry_fini(&cur);
+	}
+	wr_buf_fini(&b);
+	if (rv == WR_ENOENT || rv == WR_ETOOBIG)
+		rv = WR_OK; /* absent, or unreadable as an entry: ours now */
+	if (rv != WR_OK) {
+		snprintf(err, errlen, "%s: %s", key, gerr);
+	} else if (stored > s->epoch) {
+		snprintf(err, errlen,
+		         "fenced: %s was written at epoch %llu, this "
+		         "JobManager's is %llu (a newer leader's)",
+		         key, (unsigned long long)stored,
+		         (unsigned long long)s->epoch);
+		rv = WR_EPERM;
+	} else if (!s->holds(s->holds_arg, s->epoch)) {
+		snprintf(err, errlen,
+		         "fenced: epoch %llu no longer holds the Lease (its "
+		         "deadline passed)",
+		         (unsigned long long)s->epoch);
+		rv = WR_EPERM;
+	}
+	return rv;
+}
+
 int
 jm_jobstore_put(jm_jobstore *s, const jm_jobstore_entry *e, char *err,
                 size_t errlen)
@@ -323,7 +401,10 @@ jm_jobstore_put(jm_jobstore *s, const jm_jobstore_entry *e, char *err,
 	size_t len = strlen(text);
 	int rv;
 	if (s->kind == JM_JS_OBJSTORE) {
-		rv = wr_objstore_put(s->os, key, text, len, err, errlen);
+		rv = jm_js_fence(s, key, err, errlen);
+		if (rv == WR_OK)
+			rv =
+			    wr_objstore_put(s->os, key, text, len, err, errlen);
 	} else {
 		rv = wr_etcd_put_fenced(s->etcd, key, text, len, s->guard_key,
 		                        s->guard_rev);
@@ -342,8 +423,11 @@ jm_jobstore_remove(jm_jobstore *s, const char *job_id, char *err, size_t errlen)
 		snprintf(err, errlen, "bad job id '%s'", job_id);
 		return WR_EINVAL;
 	}
-	if (s->kind == JM_JS_OBJSTORE)
-		return wr_objstore_delete(s->os, key, err, errlen);
+	if (s->kind == JM_JS_OBJSTORE) {
+		int rv = jm_js_fence(s, key, err, errlen);
+		return rv == WR_OK ? wr_objstore_delete(s->os, key, err, errlen)
+		                   : rv;
+	}
 	int rv =
 	    wr_etcd_delete_fenced(s->etcd, key, s->guard_key, s->guard_rev);
 	return rv == WR_OK ? rv : jm_js_etcd_err(s, rv, err, errlen);

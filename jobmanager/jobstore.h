@@ -16,7 +16,13 @@
  *   objstore  the checkpoint storage (modes none and kubernetes):
  *             <storage>/jobstore/jobs/<job-id>.json, each put atomic;
  *             <storage>/jobstore/epoch holds the JobManager epoch counter
- *             (mode none: every start takes the next one).
+ *             (mode none: every start takes the next one). Mode
+ *             kubernetes (open_objstore_fenced): the epoch is the Lease's
+ *             (leaseTransitions + 1), the counter is not used, and every
+ *             write and removal is fenced: refused when the stored entry
+ *             has a higher epoch (read-compare-write) or when the writer
+ *             no longer holds the Lease by its own deadline (jobstore.c
+ *             says what this guarantees without conditional writes).
  *   etcd      (mode etcd) /weir/<cluster-id>/jobs/<job-id>, every write
  *             fenced by the leader key's create revision (the epoch).
  *
@@ -66,6 +72,15 @@ typedef struct jm_jobstore_entry {
 int jm_jobstore_open_objstore(const char *url, jm_jobstore **out, char *err,
                               size_t errlen);
 
+/* The store in the checkpoint storage at url for the leader of epoch
+ * (mode kubernetes): holds(arg, epoch) answers, on the store's thread,
+ * whether the writer still leads at that epoch; writes are refused
+ * (WR_EPERM) once it does not. */
+int jm_jobstore_open_objstore_fenced(const char *url, uint64_t epoch,
+                                     bool (*holds)(void *arg, uint64_t epoch),
+                                     void *arg, jm_jobstore **out, char *err,
+                                     size_t errlen);
+
 /* The store in etcd under /weir/<cluster_id>/jobs/, written only while
  * guard_key has create revision guard_rev (the leader's epoch). e stays
  * the caller's. */
@@ -79,13 +94,15 @@ void jm_jobstore_close(jm_jobstore *s);
  * The epoch this writer stamps on its entries. objstore: takes the next
  * value of the stored counter (1 on an empty store) and writes it back,
  * so every JobManager start gets a higher epoch than the one before
- * (one writer at a time: mode none). etcd: the guard revision.
+ * (one writer at a time: mode none). etcd and fenced objstore: the
+ * leader's epoch given at open.
  */
 int jm_jobstore_begin(jm_jobstore *s, uint64_t *epoch, char *err,
                       size_t errlen);
 
-/* Writes e (whole or not at all), stamped with the store's epoch. etcd:
- * WR_EPERM when the writer is no longer the leader. */
+/* Writes e (whole or not at all), stamped with the store's epoch. etcd
+ * and fenced objstore: WR_EPERM when the writer is no longer the leader
+ * (fenced objstore: or the entry was written at a higher epoch). */
 int jm_jobstore_put(jm_jobstore *s, const jm_jobstore_entry *e, char *err,
                     size_t errlen);
 

@@ -114,15 +114,6 @@ jm_start(void *arg)
 {
 	jm_server *jm = arg;
 	int rv;
-	if (jm->cfg.ha_mode == WR_HA_KUBERNETES) {
-		/* An accepted setting that does nothing would be a lie: the
-		 * Lease elector (common/ha/) is not wired into the JobManager
-		 * yet. */
-		wr_log(WR_LOG_ERROR, "JM-HA-UNSUPPORTED",
-		       "high_availability.mode kubernetes: not supported by "
-		       "this JobManager yet; use etcd or none");
-		return WR_EINVAL;
-	}
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();
@@ -136,7 +127,8 @@ jm_start(void *arg)
 		       jm->cfg.ckpt_storage, serr);
 		jm->store = NULL;
 	}
-	/* mode etcd: the store of the leadership, once won (ha.c). */
+	/* modes etcd, kubernetes: the store of the leadership, once won
+	 * (ha.c). */
 	if (jm->cfg.ha_mode == WR_HA_NONE)
 		jm_open_jobstore(jm);
 	if ((rv = wr_daemon_listen_rpc(jm->cfg.jm_rpc, "JobManager",

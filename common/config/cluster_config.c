@@ -77,18 +77,18 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
     {"high_availability.mode", WR_CFG_ENUM, WR_CC(ha_mode), 0, 0, "none",
      "none|etcd|kubernetes",
      "Leader election for JobManager failover: none (a single JobManager), "
-     "through etcd, or through a Kubernetes Lease. The JobManager runs "
-     "none and etcd; it refuses kubernetes (not wired yet) rather than "
-     "ignore it (docs/operations.md, \"HA\")."},
+     "through etcd, or through a Kubernetes Lease (the job store then "
+     "lives in checkpoints.storage; docs/operations.md, \"HA\")."},
     {"high_availability.cluster_id", WR_CFG_STRING, WR_CC(ha_cluster_id), 0, 0,
      "default", NULL,
-     "Names this cluster in the HA store: etcd keys under "
-     "/weir/<cluster_id>/. JobManagers with the same id elect one leader."},
+     "Names this cluster in etcd: keys under /weir/<cluster_id>/. "
+     "JobManagers with the same id elect one leader (mode kubernetes: "
+     "those on the same Lease)."},
     {"high_availability.lease_duration", WR_CFG_DURATION, WR_CC(ha_lease_ms),
      1000, 10 * WR_MS_MINUTE, "3s", NULL,
      "How long a leadership lasts without renewal: a killed leader is "
-     "replaced after at most this plus retry_period (etcd rounds it up to "
-     "whole seconds)."},
+     "replaced after at most this plus retry_period (etcd and the Lease's "
+     "leaseDurationSeconds round it up to whole seconds)."},
     {"high_availability.renew_interval", WR_CFG_DURATION, WR_CC(ha_renew_ms),
      100, 5 * WR_MS_MINUTE, "1s", NULL,
      "How often the leader renews its lease; must be less than "
@@ -96,8 +96,9 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "after its last confirmed renewal)."},
     {"high_availability.retry_period", WR_CFG_DURATION, WR_CC(ha_retry_ms), 100,
      5 * WR_MS_MINUTE, "500ms", NULL,
-     "How often a standby campaigns for the leader key: one cheap etcd "
-     "transaction; it adds at most this to a takeover."},
+     "How often a standby campaigns: one cheap etcd transaction, or one "
+     "read of the Lease (mode kubernetes); it adds at most this to a "
+     "takeover."},
     {"high_availability.etcd.endpoints", WR_CFG_LIST, WR_CC(ha_etcd_endpoints),
      0, 0, "http://127.0.0.1:2379", NULL,
      "etcd client URLs (a list, or one comma-separated string), tried in "

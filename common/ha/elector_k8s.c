@@ -50,6 +50,22 @@ wr_elect_k8s_write(wr_elect_k8s *b, wr_k8s_lease_rec *rec)
 	return rv;
 }
 
+/* Another candidate created the Lease first: its holder is the leader to
+ * name now, not a retry period later. */
+static int
+wr_elect_k8s_lost_create(wr_elect_k8s *b, wr_elect_view *v)
+{
+	wr_k8s_lease_rec rec;
+	int rv = wr_k8s_lease_get(b->lease, &rec);
+	if (rv != WR_OK)
+		return rv == WR_ENOENT ? WR_EAGAIN : rv; /* deleted meanwhile */
+	wr_elect_k8s_observe(b, &rec);
+	if (rec.holder[0] == '\0' || strcmp(rec.holder, b->identity) == 0)
+		return WR_EAGAIN; /* released already: the next round */
+	wr_elect_k8s_view(b, v);
+	return WR_OK;
+}
+
 static int
 wr_elect_k8s_campaign(void *arg, wr_elect_view *v)
 {
@@ -62,7 +78,7 @@ wr_elect_k8s_campaign(void *arg, wr_elect_view *v)
 		rec.duration_s = (b->lease_ms + 999) / 1000;
 		rv = wr_elect_k8s_write(b, &rec);
 		if (rv == WR_EEXIST)
-			return WR_EAGAIN; /* another created it: read it next */
+			return wr_elect_k8s_lost_create(b, v);
 	} else if (rv == WR_OK) {
 		wr_elect_k8s_observe(b, &rec);
 		bool held = rec.holder[0] != '\0' &&

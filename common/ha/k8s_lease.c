@@ -89,6 +89,35 @@ wr_k8s_lease_free(wr_k8s_lease *l)
 	free(l);
 }
 
+int
+wr_k8s_api_url(const char *configured, char *out, size_t len, char *err,
+               size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	int n;
+	if (configured != NULL && configured[0] != '\0')
+		n = snprintf(out, len, "%s", configured);
+	else if (host != NULL && host[0] != '\0')
+		n = snprintf(out, len,
+		             strchr(host, ':') != NULL ? "https://[%s]:%s"
+		                                       : "https://%s:%s",
+		             host,
+		             port != NULL && port[0] != '\0' ? port : "443");
+	else {
+		snprintf(err, errlen,
+		         "no API server: high_availability.kubernetes.api is "
+		         "empty and KUBERNETES_SERVICE_HOST is not set (not in "
+		         "a pod)");
+		return WR_EINVAL;
+	}
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "kubernetes API URL too long");
+		return WR_EINVAL;
+	}
+	return WR_OK;
+}
+
 const char *
 wr_k8s_lease_last_error(const wr_k8s_lease *l)
 {

@@ -39,6 +39,15 @@ int wr_k8s_lease_new(const char *api_url, const char *ns, const char *name,
                      size_t errlen);
 void wr_k8s_lease_free(wr_k8s_lease *l);
 
+/*
+ * The API server's URL: configured when not empty, else the in-cluster
+ * one, https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT (an IPv6
+ * host in brackets). WR_EINVAL with the reason in err when configured is
+ * empty outside a pod.
+ */
+int wr_k8s_api_url(const char *configured, char *out, size_t len, char *err,
+                   size_t errlen);
+
 /* What went wrong last, for logs. */
 const char *wr_k8s_lease_last_error(const wr_k8s_lease *l);
 

@@ -12,6 +12,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 
 from weirtest import (JOBMANAGER, TASKMANAGER, WEIR, Cluster, check, main,
                       run, scratch_dir, wait_for)
@@ -218,16 +219,20 @@ def test_bad_config_files():
     r = run([JOBMANAGER, "--config", path], timeout=10)
     check(r.returncode != 0 and b"ha-kafka.yaml:1:28:" in r.stderr,
           "mode kafka: %r" % r.stderr)
-    # kubernetes: accepted by the config, refused by the JobManager (not
-    # wired yet) rather than ignored
+    # kubernetes without an API server (none configured, not in a pod):
+    # refused at start with the reason
     path = os.path.join(d, "ha-k8s.yaml")
     with open(path, "w") as f:
         f.write("high_availability: { mode: kubernetes }\n"
                 "jobmanager: { rpc: \"tcp://127.0.0.1:0\", "
                 "rest: \"127.0.0.1:0\" }\n"
                 "checkpoints: { storage: \"file://%s/ck\" }\n" % d)
-    r = run([JOBMANAGER, "--config", path], timeout=10)
-    check(r.returncode == 1 and b"JM-HA-UNSUPPORTED" in r.stderr,
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("KUBERNETES_SERVICE_")}
+    r = subprocess.run([JOBMANAGER, "--config", path], env=env,
+                       capture_output=True, timeout=10)
+    check(r.returncode == 1 and b"JM-HA-K8S" in r.stderr and
+          b"KUBERNETES_SERVICE_HOST is not set" in r.stderr,
           "mode kubernetes: rc %d %r" % (r.returncode, r.stderr))
     path = os.path.join(d, "ha-renew.yaml")
     with open(path, "w") as f:

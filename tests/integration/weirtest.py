@@ -28,6 +28,9 @@ JOBMANAGER = os.path.join(BIN, "weir-jobmanager")
 TASKMANAGER = os.path.join(BIN, "weir-taskmanager")
 # Debian's etcd-server (tests/unit/wrtest.c starts it the same way).
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+# The Lease server written for the tests (no API server can be installed).
+LEASE_SERVER = os.path.join(os.path.dirname(__file__), "..", "tools",
+                            "lease_server.py")
 
 _procs = []
 
@@ -240,10 +243,15 @@ class Cluster:
     REST ports (jms[i], rest_ports[i]); TaskManagers and the CLI are given
     every address (jm is the comma-separated list). Mode "daemons": the
     test starts them; mode "local": `weir local --jobmanagers N` does, and
-    the addresses are those of its DIR/weir.env (env_file())."""
+    the addresses are those of its DIR/weir.env (env_file()).
+    ha="kubernetes" (mode "daemons"): tests/tools/lease_server.py
+    (leases_url, a bearer token) instead of etcd, the JobManagers in mode
+    kubernetes on its Lease weir/weir-leader, the job store in the
+    checkpoint storage."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
-                 mode="local", env=None, keep=False, jobmanagers=1):
+                 mode="local", env=None, keep=False, jobmanagers=1,
+                 ha="etcd"):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
         self.mode, self.keep = mode, keep
         self.env = env
@@ -258,6 +266,7 @@ class Cluster:
         self.proc = None  # weir local, or the (first) standalone JobManager
         self.jm_procs = {}  # JobManager index -> its latest Popen (HA)
         self.etcd = self.etcd_url = None
+        self.ha_backend, self.leases = ha, None  # Lease server (kubernetes)
         self.extra = []  # processes started here besides self.proc
         self.stopped = self.closed = False
         os.makedirs(os.path.join(self.dir, "log"))
@@ -354,8 +363,36 @@ class Cluster:
                 return False
         wait_for(up, 20, "etcd to answer")
 
+    def _start_lease_server(self):
+        """tests/tools/lease_server.py on a free port with a bearer token;
+        returns the high_availability section naming it."""
+        port = free_port()
+        self.leases_url = "http://127.0.0.1:%d" % port
+        token = self.write("k8s-token", "test-token\n")
+        log_path = os.path.join(self.dir, "log", "leases.log")
+        log = open(log_path, "w")
+        self.leases = spawn([sys.executable, LEASE_SERVER, "--port",
+                             str(port), "--token-file", token],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+        log.close()
+
+        def up():
+            if self.leases.poll() is not None:
+                raise Failure("lease_server.py exited %d" %
+                              self.leases.returncode)
+            with open(log_path) as f:
+                return "ready" in f.read()
+        wait_for(up, 20, "the Lease server to serve")
+        return ("high_availability: { mode: kubernetes, kubernetes: { "
+                "api: \"%s\", namespace: weir, lease: weir-leader, "
+                "token_file: \"%s\", ca_file: \"\" } }\n" %
+                (self.leases_url, token))
+
     def _start_daemons(self, taskmanagers, slots, config):
-        if self.ha:
+        if self.ha and self.ha_backend == "kubernetes":
+            config = self._start_lease_server() + (config or "")
+        elif self.ha:
             self._start_etcd()
             config = ("high_availability: { mode: etcd, etcd: "
                       "{ endpoints: [\"%s\"] } }\n" % self.etcd_url) + \
@@ -458,6 +495,9 @@ class Cluster:
             if self.etcd is not None:  # last: leaders resign through it
                 self.etcd.terminate()
                 self.etcd.wait(timeout=30)
+            if self.leases is not None:  # the same
+                self.leases.terminate()
+                self.leases.wait(timeout=30)
             self.out.close()
         for p in self.extra:
             p.wait()
@@ -469,8 +509,8 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
-        procs = [p for p in [self.proc, self.etcd] + self.extra
-                 if p is not None]
+        procs = [p for p in [self.proc, self.etcd, self.leases] +
+                 self.extra if p is not None]
         kids = self.child_pids() if self.proc is not None else []
         for pid in kids:
             try:

@@ -495,6 +495,34 @@ test_elector_bad_config(void **state)
 	                 WR_EINVAL);
 }
 
+/* The API server's URL: configured, else the pod's environment. */
+static void
+test_k8s_api_url(void **state)
+{
+	(void)state;
+	char url[128], err[256] = "";
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	assert_int_equal(wr_k8s_api_url("", url, sizeof(url), err, sizeof(err)),
+	                 WR_EINVAL);
+	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
+	assert_int_equal(wr_k8s_api_url("http://127.0.0.1:8001", url,
+	                                sizeof(url), err, sizeof(err)),
+	                 WR_OK);
+	assert_string_equal(url, "http://127.0.0.1:8001");
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(wr_k8s_api_url("", url, sizeof(url), err, sizeof(err)),
+	                 WR_OK);
+	assert_string_equal(url, "https://10.96.0.1:443");
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	assert_int_equal(
+	    wr_k8s_api_url(NULL, url, sizeof(url), err, sizeof(err)), WR_OK);
+	assert_string_equal(url, "https://[fd00::1]:443");
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
 int
 main(void)
 {
@@ -509,6 +537,7 @@ main(void)
 	    cmocka_unit_test(test_k8s_lease_conflicts),
 	    cmocka_unit_test(test_k8s_elector_one_leader_and_handover),
 	    cmocka_unit_test(test_k8s_elector_steps_down_without_api),
+	    cmocka_unit_test(test_k8s_api_url),
 	};
 	return cmocka_run_group_tests(tests, setup_etcd, teardown_etcd);
 }

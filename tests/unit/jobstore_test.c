@@ -4,7 +4,9 @@
  * backend (one more per start), unreadable entries reported with their
  * reason and id; the etcd backend against a real etcd (wrtest.h): epoch =
  * the leader key's create revision, writes and removals of a deposed
- * leader refused.
+ * leader refused; the fenced checkpoint-storage backend (mode
+ * kubernetes): the given epoch, not the counter, writes refused once the
+ * writer no longer holds the Lease or when a newer epoch wrote the entry.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ID_A   "0123456789abcdef0123456789abcdef"
 #define ID_B   "fedcba9876543210fedcba9876543210"
@@ -189,6 +192,86 @@ test_file_corrupt_entries(void **state)
 	wr_rmtree(dir);
 }
 
+/* The Lease as the fenced store sees it: held at epoch g_held_epoch
+ * while g_held. */
+static bool g_held;
+static uint64_t g_held_epoch;
+
+static bool
+holds(void *arg, uint64_t epoch)
+{
+	(void)arg;
+	return g_held && epoch == g_held_epoch;
+}
+
+static jm_jobstore *
+open_fenced(const char *dir, uint64_t epoch)
+{
+	char url[128], err[256] = "";
+	jm_jobstore *s = NULL;
+	snprintf(url, sizeof(url), "file://%s", dir);
+	assert_int_equal(jm_jobstore_open_objstore_fenced(
+	                     url, epoch, holds, NULL, &s, err, sizeof(err)),
+	                 WR_OK);
+	return s;
+}
+
+/* Mode kubernetes: the Lease's epoch, writes refused past the deadline
+ * and over a newer leader's entry. */
+static void
+test_file_fenced(void **state)
+{
+	(void)state;
+	char dir[64], err[256] = "";
+	assert_int_equal(wrt_tmpdir(dir, sizeof(dir), "jobstore"), 0);
+	jm_jobstore *old = open_fenced(dir, 4), *cur = NULL;
+	uint64_t epoch = 0;
+	assert_int_equal(jm_jobstore_begin(old, &epoch, err, sizeof(err)),
+	                 WR_OK);
+	assert_int_equal(epoch, 4); /* the Lease's, not the counter's */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/jobstore/epoch", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	g_held = true;
+	g_held_epoch = 4;
+	jm_jobstore_entry e = entry(ID_A), e2 = entry(ID_B);
+	assert_int_equal(jm_jobstore_put(old, &e, err, sizeof(err)), WR_OK);
+	assert_int_equal(jm_jobstore_put(old, &e2, err, sizeof(err)), WR_OK);
+	/* its deadline passed: nothing more from epoch 4 */
+	g_held = false;
+	assert_int_equal(jm_jobstore_put(old, &e, err, sizeof(err)), WR_EPERM);
+	assert_non_null(strstr(err, "no longer holds"));
+	assert_int_equal(jm_jobstore_remove(old, ID_B, err, sizeof(err)),
+	                 WR_EPERM);
+	/* a newer leader writes A; the old one, believing it holds again,
+	 * cannot replace it: the stored epoch is higher */
+	cur = open_fenced(dir, 6);
+	g_held = true;
+	g_held_epoch = 6;
+	assert_int_equal(jm_jobstore_put(cur, &e, err, sizeof(err)), WR_OK);
+	g_held_epoch = 4;
+	assert_int_equal(jm_jobstore_put(old, &e, err, sizeof(err)), WR_EPERM);
+	assert_non_null(strstr(err, "epoch 6"));
+	assert_int_equal(jm_jobstore_remove(old, ID_A, err, sizeof(err)),
+	                 WR_EPERM);
+	/* an entry of a lower epoch (B, 4) is the newer leader's to take */
+	g_held_epoch = 6;
+	assert_int_equal(jm_jobstore_put(cur, &e2, err, sizeof(err)), WR_OK);
+	jm_jobstore_entry *v = NULL;
+	size_t n = 0;
+	assert_int_equal(jm_jobstore_load(cur, &v, &n, err, sizeof(err)),
+	                 WR_OK);
+	assert_int_equal(n, 2);
+	check_entry(&v[0], ID_A, 6);
+	check_entry(&v[1], ID_B, 6);
+	jm_jobstore_entries_free(v, n);
+	assert_int_equal(jm_jobstore_remove(cur, ID_A, err, sizeof(err)),
+	                 WR_OK);
+	jm_jobstore_close(old);
+	jm_jobstore_close(cur);
+	wr_rmtree(dir);
+}
+
 static int
 setup_etcd(void **state)
 {
@@ -281,6 +364,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_file_roundtrip_and_epochs),
 	    cmocka_unit_test(test_file_corrupt_entries),
+	    cmocka_unit_test(test_file_fenced),
 	    cmocka_unit_test_setup_teardown(test_etcd_fenced, setup_etcd,
 	                                    teardown_etcd),
 	};
