@@ -217,6 +217,59 @@ def scratch_dir(prefix):
     return d
 
 
+class EtcdMember:
+    """One etcd-server process of a test's etcd (Debian's etcd-server;
+    tests/unit/wrtest.c starts a single one the same way): its client and
+    peer URLs on loopback, its data dir, its log (appended to across
+    restarts)."""
+
+    def __init__(self, name, port, peer_port, data_dir, log_path):
+        self.name, self.data_dir, self.log_path = name, data_dir, log_path
+        self.url = "http://127.0.0.1:%d" % port
+        self.peer_url = "http://127.0.0.1:%d" % peer_port
+        self.proc = None
+
+    def start(self, initial_cluster, token):
+        """Starts it: initial_cluster ("name=peer,...") and token on the
+        first start; None again on its data dir (etcd then ignores the
+        bootstrap flags and rejoins as the member it was)."""
+        args = [ETCD, "--name", self.name, "--data-dir", self.data_dir,
+                "--listen-client-urls", self.url,
+                "--advertise-client-urls", self.url,
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url]
+        if initial_cluster is not None:
+            args += ["--initial-cluster", initial_cluster,
+                     "--initial-cluster-token", token,
+                     "--initial-cluster-state", "new"]
+        log = open(self.log_path, "a")
+        self.proc = spawn(args, stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
+        log.close()
+
+    def healthy(self):
+        try:
+            st, body = http_get(self.url + "/health", 2)
+            return st == 200 and json.loads(body).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def status(self):
+        """etcd's maintenance status of this member (member_id in its
+        header, the raft leader's id in leader), or None."""
+        req = urllib.request.Request(self.url + "/v3/maintenance/status",
+                                     data=b"{}", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-3000:]
+
+
 class Cluster:
     """What a test runs against, on free loopback ports in a temporary
     directory, and always cleaned up: on leaving a `with` block, at
@@ -235,14 +288,17 @@ class Cluster:
     them. Either way the directory is removed (kept when WEIR_KEEP_TMP is
     set, or keep=True).
 
-    HA (mode "daemons" only): jobmanagers=N >= 2 starts a single-member
-    etcd (etcd_url) and N JobManagers in high_availability.mode etcd, each
-    on its own RPC and REST ports (jms[i], rest_ports[i]); TaskManagers
-    and the CLI are given every address (jm is the comma-separated
-    list)."""
+    HA (mode "daemons" only): jobmanagers=N >= 2 starts an etcd of
+    etcd_members members (1 or 3; etcd_urls, its client URLs; etcd_url,
+    the first) and N JobManagers in high_availability.mode etcd, each on
+    its own RPC and REST ports (jms[i], rest_ports[i]), given every etcd
+    URL; TaskManagers and the CLI are given every JobManager address (jm
+    is the comma-separated list). etcd_signal / etcd_start kill, pause and
+    restart a member on its data dir."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
-                 mode="local", env=None, keep=False, jobmanagers=1):
+                 mode="local", env=None, keep=False, jobmanagers=1,
+                 etcd_members=1):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
         self.mode, self.keep = mode, keep
         self.env = env
@@ -258,7 +314,8 @@ class Cluster:
         self.bootstrap = None
         self.proc = None  # weir local, or the (first) standalone JobManager
         self.jm_procs = {}  # JobManager index -> its latest Popen (HA)
-        self.etcd = self.etcd_url = None
+        self.etcd_members = []  # EtcdMember each (HA)
+        self.etcd_urls, self.etcd_url = [], None
         self.extra = []  # processes started here besides self.proc
         self.stopped = self.closed = False
         os.makedirs(os.path.join(self.dir, "log"))
@@ -269,7 +326,8 @@ class Cluster:
             if mode == "local":
                 self._start_local(taskmanagers, slots, topics, config)
             elif mode == "daemons":
-                self._start_daemons(taskmanagers, slots, config)
+                self._start_daemons(taskmanagers, slots, config,
+                                    etcd_members)
             else:
                 raise ValueError("mode %r" % mode)
         except BaseException:
@@ -310,37 +368,71 @@ class Cluster:
                           (self.proc.returncode, self.output()))
         return "cluster is up" in self.output()
 
-    def _start_etcd(self):
-        """A single-member etcd in DIR/etcd on free ports, answering."""
-        port, peer = free_port(), free_port()
-        self.etcd_url = "http://127.0.0.1:%d" % port
-        purl = "http://127.0.0.1:%d" % peer
-        log = open(os.path.join(self.dir, "log", "etcd.log"), "w")
-        self.etcd = spawn([ETCD, "--name", "t", "--data-dir",
-                           os.path.join(self.dir, "etcd"),
-                           "--listen-client-urls", self.etcd_url,
-                           "--advertise-client-urls", self.etcd_url,
-                           "--listen-peer-urls", purl,
-                           "--initial-advertise-peer-urls", purl,
-                           "--initial-cluster", "t=" + purl],
-                          stdout=log, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
-        log.close()
+    def _start_etcd(self, n):
+        """An etcd of n members in DIR/etcd-<i> on free client and peer
+        ports, bootstrapped statically (every member named in
+        --initial-cluster), all of them answering healthy."""
+        peers = []
+        for i in range(n):
+            m = EtcdMember("m%d" % i, free_port(), free_port(),
+                           os.path.join(self.dir, "etcd-%d" % i),
+                           os.path.join(self.dir, "log", "etcd-%d.log" % i))
+            self.etcd_members.append(m)
+            peers.append("%s=%s" % (m.name, m.peer_url))
+        self.etcd_urls = [m.url for m in self.etcd_members]
+        self.etcd_url = self.etcd_urls[0]
+        for m in self.etcd_members:
+            m.start(",".join(peers), os.path.basename(self.dir))
+        self.wait_etcd_healthy(range(n))
 
-        def up():
-            if self.etcd.poll() is not None:
-                raise Failure("etcd exited %d" % self.etcd.returncode)
-            try:
-                return http_get(self.etcd_url + "/health", 2)[0] == 200
-            except OSError:
-                return False
-        wait_for(up, 20, "etcd to answer")
+    def wait_etcd_healthy(self, members, timeout_s=30):
+        """Polls until each of members (indexes) answers /health with
+        true: it is up and its cluster has a raft leader."""
+        def healthy():
+            for i in members:
+                m = self.etcd_members[i]
+                if m.proc.poll() is not None:
+                    raise Failure("etcd member %s exited %d:\n%s" %
+                                  (m.name, m.proc.returncode, m.log()))
+                if not m.healthy():
+                    return False
+            return True
+        wait_for(healthy, timeout_s, "etcd members %s healthy" %
+                 list(members), 0.1)
 
-    def _start_daemons(self, taskmanagers, slots, config):
+    def etcd_signal(self, i, sig=signal.SIGKILL):
+        """Sends sig to etcd member i (SIGKILL: waits until it is gone;
+        SIGSTOP/SIGCONT pause and resume it)."""
+        m = self.etcd_members[i]
+        m.proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            m.proc.wait(timeout=10)
+
+    def etcd_start(self, i):
+        """Starts etcd member i again on its data dir (after a SIGKILL);
+        does not wait (wait_etcd_healthy: a lone member of three has no
+        quorum)."""
+        m = self.etcd_members[i]
+        check(m.proc.poll() is not None, "etcd member %s still runs" %
+              m.name)
+        m.start(None, None)
+
+    def etcd_raft_leader(self):
+        """The index of the member that leads etcd's raft, or None."""
+        ids = {}
+        for i, m in enumerate(self.etcd_members):
+            st = m.status()
+            if st is not None:
+                ids[st["header"]["member_id"]] = i
+                lead = st.get("leader")
+        return ids.get(lead) if ids else None
+
+    def _start_daemons(self, taskmanagers, slots, config, etcd_members):
         if self.ha:
-            self._start_etcd()
+            self._start_etcd(etcd_members)
             config = ("high_availability: { mode: etcd, etcd: "
-                      "{ endpoints: [\"%s\"] } }\n" % self.etcd_url) + \
+                      "{ endpoints: [%s] } }\n" % ", ".join(
+                          '"%s"' % u for u in self.etcd_urls)) + \
                 (config or "")
         text = ("jobmanager: { rpc: \"%s\", address: \"%s\", "
                 "rest: \"127.0.0.1:%d\" }\n"
@@ -384,6 +476,18 @@ class Cluster:
         if self.proc is not None:
             self.extra.append(p)
         return p
+
+    @staticmethod
+    def jm_log_name(i):
+        """The log (Cluster.log) of JobManager number i."""
+        return "jobmanager" if i == 0 else "jobmanager-%d" % i
+
+    def restart_jobmanager(self, i):
+        """HA: starts JobManager number i again after it died (killed, or
+        exited deposed: a supervisor's job); returns its Popen."""
+        check(self.jm_procs[i].poll() is not None,
+              "JobManager %d still runs" % i)
+        return self.start_jobmanager(self.jm_log_name(i), i)
 
     def leader(self):
         """HA: the index of the JobManager whose /readyz is 200, or
@@ -437,9 +541,12 @@ class Cluster:
                 rc = p.wait(timeout=30)
                 check(rc == 0, "%s exited %d on SIGTERM" % (
                     _cmdline(p.pid).split(b"\0")[0] or p.args[0], rc))
-            if self.etcd is not None:  # last: leaders resign through it
-                self.etcd.terminate()
-                self.etcd.wait(timeout=30)
+            # etcd last: leaders resign through it
+            for m in self.etcd_members:
+                if m.proc.poll() is None:
+                    m.proc.terminate()
+            for m in self.etcd_members:
+                m.proc.wait(timeout=30)
             self.out.close()
         for p in self.extra:
             p.wait()
@@ -451,8 +558,8 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
-        procs = [p for p in [self.proc, self.etcd] + self.extra
-                 if p is not None]
+        procs = [p for p in [self.proc] + self.extra +
+                 [m.proc for m in self.etcd_members] if p is not None]
         kids = self.child_pids() if self.proc is not None else []
         for pid in kids:
             try:
