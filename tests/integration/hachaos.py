@@ -10,11 +10,13 @@ windows counting events, checkpoints every 500 ms, an exactly-once sink.
 """
 import collections
 import datetime
+import glob
 import json
 import os
 import time
 
-from weirtest import Failure, check, metric_sum, sink_lines, wait_for
+from weirtest import (Failure, check, http_get, metric_sum, sink_lines,
+                      wait_for)
 
 # A heartbeat timeout short enough for quick tests, long enough that a
 # machine loaded by a parallel suite does not declare TaskManagers lost
@@ -123,9 +125,31 @@ def wait_running_again(c, job_id, timeout_s=60):
         raise Failure("%s\n%s" % (e, logs_tail(c)))
 
 
-def restarts(c, job_id):
-    """weir_job_restarts_total of the job on the leader's /metrics."""
-    return metric_sum(c.metrics(), "weir_job_restarts_total", job_id)
+def restart_marks(c, job_id):
+    """(weir_job_restarts_total of the job on the leader's /metrics, tasks
+    deployed so far by the TaskManagers: TASK-DEPLOYED in their logs).
+    The counter alone misses a new leader's restart: a recovered job's
+    counter starts at 0 on the new leader, and recovery does not count."""
+    deployed = 0
+    for path in glob.glob(os.path.join(c.dir, "log", "tm-extra-*.log")):
+        with open(path, errors="replace") as f:
+            deployed += f.read().count(" TASK-DEPLOYED ")
+    st, text = leader_get(c, "/metrics")
+    check(st == 200, "the leader's /metrics: %d" % st)
+    return metric_sum(text, "weir_job_restarts_total", job_id), deployed
+
+
+def leader_get(c, path):
+    """(status, body) of a GET on the leader's REST API (the fixture's
+    rest_port is JobManager 0's, a standby as often as not)."""
+    return http_get("http://127.0.0.1:%d%s" %
+                    (c.rest_ports[wait_leader(c)], path))
+
+
+def leader_json(c, path):
+    st, body = leader_get(c, path)
+    check(st == 200, "GET %s on the leader: %d" % (path, st))
+    return json.loads(body)
 
 
 def kill_leader(c, job_id):
