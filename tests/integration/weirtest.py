@@ -294,7 +294,8 @@ class Cluster:
     its own RPC and REST ports (jms[i], rest_ports[i]), given every etcd
     URL; TaskManagers and the CLI are given every JobManager address (jm
     is the comma-separated list). etcd_signal / etcd_start kill, pause and
-    restart a member on its data dir."""
+    restart a member on its data dir; etcd_stop_all / etcd_start_all do
+    it to every member."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
                  mode="local", env=None, keep=False, jobmanagers=1,
@@ -416,6 +417,23 @@ class Cluster:
         check(m.proc.poll() is not None, "etcd member %s still runs" %
               m.name)
         m.start(None, None)
+
+    def etcd_stop_all(self, sig=signal.SIGKILL):
+        """Every etcd member at once: SIGKILL (gone) or SIGSTOP (hung:
+        connections accepted, nothing answered)."""
+        for i in range(len(self.etcd_members)):
+            self.etcd_signal(i, sig)
+
+    def etcd_start_all(self):
+        """Brings every member back after etcd_stop_all (SIGCONT to a
+        stopped one, a new process on its data dir for a killed one) and
+        waits until all are healthy."""
+        for i, m in enumerate(self.etcd_members):
+            if m.proc.poll() is None:
+                m.proc.send_signal(signal.SIGCONT)
+            else:
+                self.etcd_start(i)
+        self.wait_etcd_healthy(range(len(self.etcd_members)))
 
     def etcd_raft_leader(self):
         """The index of the member that leads etcd's raft, or None."""
