@@ -471,7 +471,10 @@ jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 	if (!jm_ckpt_record_done(c, ck, err, sizeof(err))) {
 		snprintf(why, sizeof(why), "cannot record in the job store: %s",
 		         err);
-		jm_ckpt_fail(jobs, c, why, true);
+		/* The store failed, not the job: restarting its tasks cannot
+		 * help, and while etcd is away they must keep running until
+		 * this leader steps down (a new one adopts them). */
+		jm_ckpt_fail(jobs, c, why, false);
 		return;
 	}
 	/* Durable: the checkpoint is complete. */

@@ -111,7 +111,11 @@ wr_elector_campaign(wr_elector *el)
 			                "cannot campaign");
 		return;
 	}
-	if (v.mine) {
+	/* A win whose deadline passed while the store answered late (a hung
+	 * etcd resumed mid-campaign) would lead for no time and step down at
+	 * once: the key stays ours, and the next round renews its lease and
+	 * leads with a fresh deadline. */
+	if (v.mine && wr_mono_ms() < t0 + wr_elector_valid_for(el)) {
 		wr_elector_set(el, true, v.epoch,
 		               t0 + wr_elector_valid_for(el));
 		return;

@@ -220,6 +220,59 @@ def scratch_dir(prefix):
     return d
 
 
+class EtcdMember:
+    """One etcd-server process of a test's etcd (Debian's etcd-server;
+    tests/unit/wrtest.c starts a single one the same way): its client and
+    peer URLs on loopback, its data dir, its log (appended to across
+    restarts)."""
+
+    def __init__(self, name, port, peer_port, data_dir, log_path):
+        self.name, self.data_dir, self.log_path = name, data_dir, log_path
+        self.url = "http://127.0.0.1:%d" % port
+        self.peer_url = "http://127.0.0.1:%d" % peer_port
+        self.proc = None
+
+    def start(self, initial_cluster, token):
+        """Starts it: initial_cluster ("name=peer,...") and token on the
+        first start; None again on its data dir (etcd then ignores the
+        bootstrap flags and rejoins as the member it was)."""
+        args = [ETCD, "--name", self.name, "--data-dir", self.data_dir,
+                "--listen-client-urls", self.url,
+                "--advertise-client-urls", self.url,
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url]
+        if initial_cluster is not None:
+            args += ["--initial-cluster", initial_cluster,
+                     "--initial-cluster-token", token,
+                     "--initial-cluster-state", "new"]
+        log = open(self.log_path, "a")
+        self.proc = spawn(args, stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
+        log.close()
+
+    def healthy(self):
+        try:
+            st, body = http_get(self.url + "/health", 2)
+            return st == 200 and json.loads(body).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def status(self):
+        """etcd's maintenance status of this member (member_id in its
+        header, the raft leader's id in leader), or None."""
+        req = urllib.request.Request(self.url + "/v3/maintenance/status",
+                                     data=b"{}", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-3000:]
+
+
 class Cluster:
     """What a test runs against, on free loopback ports in a temporary
     directory, and always cleaned up: on leaving a `with` block, at
@@ -238,20 +291,23 @@ class Cluster:
     them. Either way the directory is removed (kept when WEIR_KEEP_TMP is
     set, or keep=True).
 
-    HA: jobmanagers=N >= 2 starts a single-member etcd (etcd_url) and N
-    JobManagers in high_availability.mode etcd, each on its own RPC and
-    REST ports (jms[i], rest_ports[i]); TaskManagers and the CLI are given
-    every address (jm is the comma-separated list). Mode "daemons": the
-    test starts them; mode "local": `weir local --jobmanagers N` does, and
-    the addresses are those of its DIR/weir.env (env_file()).
-    ha="kubernetes" (mode "daemons"): tests/tools/lease_server.py
-    (leases_url, a bearer token) instead of etcd, the JobManagers in mode
-    kubernetes on its Lease weir/weir-leader, the job store in the
-    checkpoint storage."""
+    HA: jobmanagers=N >= 2 starts N JobManagers in high_availability.mode
+    etcd, each on its own RPC and REST ports (jms[i], rest_ports[i]);
+    TaskManagers and the CLI are given every address (jm is the
+    comma-separated list). Mode "daemons": the test starts them and an
+    etcd of etcd_members members (1 or 3; etcd_urls, its client URLs;
+    etcd_url, the first), given every etcd URL; etcd_signal / etcd_start
+    kill, pause and restart a member on its data dir; etcd_stop_all /
+    etcd_start_all do it to every member. ha="kubernetes" (mode
+    "daemons"): tests/tools/lease_server.py (leases_url, a bearer token)
+    instead of etcd, the JobManagers in mode kubernetes on its Lease
+    weir/weir-leader, the job store in the checkpoint storage. Mode
+    "local": `weir local --jobmanagers N` starts its own etcd, and the
+    addresses are those of its DIR/weir.env (env_file())."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
                  mode="local", env=None, keep=False, jobmanagers=1,
-                 ha="etcd"):
+                 ha="etcd", etcd_members=1):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
         self.mode, self.keep = mode, keep
         self.env = env
@@ -265,7 +321,8 @@ class Cluster:
         self.bootstrap = None
         self.proc = None  # weir local, or the (first) standalone JobManager
         self.jm_procs = {}  # JobManager index -> its latest Popen (HA)
-        self.etcd = self.etcd_url = None
+        self.etcd_members = []  # EtcdMember each (HA)
+        self.etcd_urls, self.etcd_url = [], None
         self.ha_backend, self.leases = ha, None  # Lease server (kubernetes)
         self.extra = []  # processes started here besides self.proc
         self.stopped = self.closed = False
@@ -277,7 +334,8 @@ class Cluster:
             if mode == "local":
                 self._start_local(taskmanagers, slots, topics, config)
             elif mode == "daemons":
-                self._start_daemons(taskmanagers, slots, config)
+                self._start_daemons(taskmanagers, slots, config,
+                                    etcd_members)
             else:
                 raise ValueError("mode %r" % mode)
         except BaseException:
@@ -337,31 +395,37 @@ class Cluster:
                           (self.proc.returncode, self.output()))
         return "cluster is up" in self.output()
 
-    def _start_etcd(self):
-        """A single-member etcd in DIR/etcd on free ports, answering."""
-        port, peer = free_port(), free_port()
-        self.etcd_url = "http://127.0.0.1:%d" % port
-        purl = "http://127.0.0.1:%d" % peer
-        log = open(os.path.join(self.dir, "log", "etcd.log"), "w")
-        self.etcd = spawn([ETCD, "--name", "t", "--data-dir",
-                           os.path.join(self.dir, "etcd"),
-                           "--listen-client-urls", self.etcd_url,
-                           "--advertise-client-urls", self.etcd_url,
-                           "--listen-peer-urls", purl,
-                           "--initial-advertise-peer-urls", purl,
-                           "--initial-cluster", "t=" + purl],
-                          stdout=log, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
-        log.close()
+    def _start_etcd(self, n):
+        """An etcd of n members in DIR/etcd-<i> on free client and peer
+        ports, bootstrapped statically (every member named in
+        --initial-cluster), all of them answering healthy."""
+        peers = []
+        for i in range(n):
+            m = EtcdMember("m%d" % i, free_port(), free_port(),
+                           os.path.join(self.dir, "etcd-%d" % i),
+                           os.path.join(self.dir, "log", "etcd-%d.log" % i))
+            self.etcd_members.append(m)
+            peers.append("%s=%s" % (m.name, m.peer_url))
+        self.etcd_urls = [m.url for m in self.etcd_members]
+        self.etcd_url = self.etcd_urls[0]
+        for m in self.etcd_members:
+            m.start(",".join(peers), os.path.basename(self.dir))
+        self.wait_etcd_healthy(range(n))
 
-        def up():
-            if self.etcd.poll() is not None:
-                raise Failure("etcd exited %d" % self.etcd.returncode)
-            try:
-                return http_get(self.etcd_url + "/health", 2)[0] == 200
-            except OSError:
-                return False
-        wait_for(up, 20, "etcd to answer")
+    def wait_etcd_healthy(self, members, timeout_s=30):
+        """Polls until each of members (indexes) answers /health with
+        true: it is up and its cluster has a raft leader."""
+        def healthy():
+            for i in members:
+                m = self.etcd_members[i]
+                if m.proc.poll() is not None:
+                    raise Failure("etcd member %s exited %d:\n%s" %
+                                  (m.name, m.proc.returncode, m.log()))
+                if not m.healthy():
+                    return False
+            return True
+        wait_for(healthy, timeout_s, "etcd members %s healthy" %
+                 list(members), 0.1)
 
     def _start_lease_server(self):
         """tests/tools/lease_server.py on a free port with a bearer token;
@@ -389,13 +453,58 @@ class Cluster:
                 "token_file: \"%s\", ca_file: \"\" } }\n" %
                 (self.leases_url, token))
 
-    def _start_daemons(self, taskmanagers, slots, config):
+    def etcd_signal(self, i, sig=signal.SIGKILL):
+        """Sends sig to etcd member i (SIGKILL: waits until it is gone;
+        SIGSTOP/SIGCONT pause and resume it)."""
+        m = self.etcd_members[i]
+        m.proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            m.proc.wait(timeout=10)
+
+    def etcd_start(self, i):
+        """Starts etcd member i again on its data dir (after a SIGKILL);
+        does not wait (wait_etcd_healthy: a lone member of three has no
+        quorum)."""
+        m = self.etcd_members[i]
+        check(m.proc.poll() is not None, "etcd member %s still runs" %
+              m.name)
+        m.start(None, None)
+
+    def etcd_stop_all(self, sig=signal.SIGKILL):
+        """Every etcd member at once: SIGKILL (gone) or SIGSTOP (hung:
+        connections accepted, nothing answered)."""
+        for i in range(len(self.etcd_members)):
+            self.etcd_signal(i, sig)
+
+    def etcd_start_all(self):
+        """Brings every member back after etcd_stop_all (SIGCONT to a
+        stopped one, a new process on its data dir for a killed one) and
+        waits until all are healthy."""
+        for i, m in enumerate(self.etcd_members):
+            if m.proc.poll() is None:
+                m.proc.send_signal(signal.SIGCONT)
+            else:
+                self.etcd_start(i)
+        self.wait_etcd_healthy(range(len(self.etcd_members)))
+
+    def etcd_raft_leader(self):
+        """The index of the member that leads etcd's raft, or None."""
+        ids = {}
+        for i, m in enumerate(self.etcd_members):
+            st = m.status()
+            if st is not None:
+                ids[st["header"]["member_id"]] = i
+                lead = st.get("leader")
+        return ids.get(lead) if ids else None
+
+    def _start_daemons(self, taskmanagers, slots, config, etcd_members):
         if self.ha and self.ha_backend == "kubernetes":
             config = self._start_lease_server() + (config or "")
         elif self.ha:
-            self._start_etcd()
+            self._start_etcd(etcd_members)
             config = ("high_availability: { mode: etcd, etcd: "
-                      "{ endpoints: [\"%s\"] } }\n" % self.etcd_url) + \
+                      "{ endpoints: [%s] } }\n" % ", ".join(
+                          '"%s"' % u for u in self.etcd_urls)) + \
                 (config or "")
         text = ("jobmanager: { rpc: \"%s\", address: \"%s\", "
                 "rest: \"127.0.0.1:%d\" }\n"
@@ -439,6 +548,17 @@ class Cluster:
         if self.proc is not None:
             self.extra.append(p)
         return p
+
+    @staticmethod
+    def jm_log_name(i):
+        """The log (Cluster.log) of JobManager number i."""
+        return "jobmanager" if i == 0 else "jobmanager-%d" % i
+
+    def restart_jobmanager(self, i):
+        """HA: starts JobManager number i again after it died (killed, or
+        exited deposed: a supervisor's job); returns its Popen."""
+        self.jm_procs[i].wait(timeout=10)  # killed: gone (reaped) soon
+        return self.start_jobmanager(self.jm_log_name(i), i)
 
     def leader(self):
         """HA: the index of the JobManager whose /readyz is 200, or
@@ -492,10 +612,13 @@ class Cluster:
                 rc = p.wait(timeout=30)
                 check(rc == 0, "%s exited %d on SIGTERM" % (
                     _cmdline(p.pid).split(b"\0")[0] or p.args[0], rc))
-            if self.etcd is not None:  # last: leaders resign through it
-                self.etcd.terminate()
-                self.etcd.wait(timeout=30)
-            if self.leases is not None:  # the same
+            # etcd and the Lease server last: leaders resign through them
+            for m in self.etcd_members:
+                if m.proc.poll() is None:
+                    m.proc.terminate()
+            for m in self.etcd_members:
+                m.proc.wait(timeout=30)
+            if self.leases is not None:
                 self.leases.terminate()
                 self.leases.wait(timeout=30)
             self.out.close()
@@ -509,8 +632,8 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
-        procs = [p for p in [self.proc, self.etcd, self.leases] +
-                 self.extra if p is not None]
+        procs = [p for p in [self.proc, self.leases] + self.extra +
+                 [m.proc for m in self.etcd_members] if p is not None]
         kids = self.child_pids() if self.proc is not None else []
         for pid in kids:
             try:

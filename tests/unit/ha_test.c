@@ -279,6 +279,68 @@ test_failover_and_unreachable(void **state)
 	                 WR_EINVAL);
 }
 
+/* A listening socket that never accepts: the kernel completes the TCP
+ * handshake and the request is sent, but no answer comes - an etcd
+ * member that is SIGSTOPped or hung. Returns the fd; *port its port. */
+static int
+silent_listener(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/*
+ * How long a failover to the next endpoint takes: from a killed member
+ * (connection refused) at once, from a hung one after the per-endpoint
+ * timeout (1 s here); then the client stays on the one that answered, so
+ * the next call costs no timeout again.
+ */
+static void
+test_failover_time(void **state)
+{
+	(void)state;
+	char list[160];
+	int64_t lease = 0, ttl = 0, t0, dead_ms, hung_ms, next_ms;
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", wrt_free_port(),
+	         g_e.url);
+	wr_etcd *e = client(list);
+	t0 = now_ms();
+	assert_int_equal(wr_etcd_lease_grant(e, 5, &lease), WR_OK);
+	dead_ms = now_ms() - t0;
+	assert_int_equal(wr_etcd_lease_revoke(e, lease), WR_OK);
+	wr_etcd_free(e);
+
+	int port = 0, fd = silent_listener(&port);
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", port, g_e.url);
+	e = client(list);
+	t0 = now_ms();
+	assert_int_equal(wr_etcd_lease_grant(e, 5, &lease), WR_OK);
+	hung_ms = now_ms() - t0;
+	assert_string_equal(wr_etcd_endpoint(e), g_e.url);
+	t0 = now_ms();
+	assert_int_equal(wr_etcd_lease_keepalive(e, lease, &ttl), WR_OK);
+	next_ms = now_ms() - t0;
+	assert_int_equal(wr_etcd_lease_revoke(e, lease), WR_OK);
+	wr_etcd_free(e);
+	close(fd);
+	fprintf(stderr,
+	        "failover: from a killed endpoint %lld ms, from a hung one "
+	        "%lld ms (timeout 1000 ms), next call %lld ms\n",
+	        (long long)dead_ms, (long long)hung_ms, (long long)next_ms);
+	/* No timeout waited; then one timeout (less curl's ms rounding). */
+	assert_true(dead_ms < 1000);
+	assert_true(hung_ms >= 900 && hung_ms < 3000);
+	assert_true(next_ms < 1000);
+}
+
 struct changes {
 	atomic_int gained, lost;
 };
@@ -376,6 +438,40 @@ test_elector_one_leader_and_handover(void **state)
 	assert_int_equal(atomic_load(&cf->gained), 1);
 	wr_elector_stop(f);
 	assert_int_equal(atomic_load(&cf->lost), 1);
+}
+
+/*
+ * etcd hung (SIGSTOP) while a candidate campaigns, resumed after the
+ * leadership it would win can be trusted for (lease 1 s, renew 900 ms:
+ * 550 ms) but before its request times out (900 ms): the late win is not
+ * announced (it would step down at once), the next round leads.
+ */
+static void
+test_elector_late_win_not_announced(void **state)
+{
+	(void)state;
+	struct changes c = {0};
+	wr_elector_cfg cfg = {.kind = WR_ELECTOR_ETCD,
+	                      .endpoints = g_e.url,
+	                      .prefix = "/weir/latewin",
+	                      .identity = "tcp://late:6123",
+	                      .lease_ms = 1000,
+	                      .renew_ms = 900,
+	                      .retry_ms = 100,
+	                      .on_change = on_change,
+	                      .arg = &c};
+	char err[256] = "";
+	wr_elector *el = NULL;
+	assert_int_equal(kill(g_e.pid, SIGSTOP), 0);
+	assert_int_equal(wr_elector_start(&cfg, &el, err, sizeof(err)), WR_OK);
+	sleep_ms(700);
+	assert_int_equal(kill(g_e.pid, SIGCONT), 0);
+	assert_non_null(wait_one_leader(el, NULL, 5000));
+	sleep_ms(500); /* a deposition would come within a loop round */
+	assert_true(wr_elector_is_leader(el, NULL));
+	assert_int_equal(atomic_load(&c.gained), 1);
+	assert_int_equal(atomic_load(&c.lost), 0);
+	wr_elector_stop(el);
 }
 
 /* The same hand-over through a Kubernetes Lease. */
@@ -531,6 +627,8 @@ main(void)
 	    cmocka_unit_test(test_lease_expiry),
 	    cmocka_unit_test(test_prefix_and_binary),
 	    cmocka_unit_test(test_failover_and_unreachable),
+	    cmocka_unit_test(test_failover_time),
+	    cmocka_unit_test(test_elector_late_win_not_announced),
 	    cmocka_unit_test(test_elector_one_leader_and_handover),
 	    cmocka_unit_test(test_elector_steps_down_without_etcd),
 	    cmocka_unit_test(test_elector_bad_config),
