@@ -22,10 +22,9 @@ exactly-once file sink.
   supervisor's job): a leader is elected, the job RUNNING; output exact.
 
 Adoption (the new leader keeps the running tasks instead of restarting
-the job from its checkpoint): the check across the failover - the job's
+the job from its checkpoint): across the failover the job's
 weir_job_restarts_total on the leader and the TaskManagers' TASK-DEPLOYED
-count do not move - is switched on by ADOPTION; off, the figures are
-printed.
+count do not move.
 """
 import os
 import signal
@@ -33,9 +32,6 @@ import time
 
 import hachaos
 from weirtest import Cluster, check, http_get, main, metric_sum, wait_for
-
-# Switch on once a new leader adopts running tasks (issue 10, item 6).
-ADOPTION = False
 
 RATE = 500
 
@@ -46,10 +42,9 @@ def check_no_restart(before, after):
     of then)."""
     print("     weir_job_restarts_total %g -> %g, tasks deployed %d -> %d "
           "over the failover" % (before[0], after[0], before[1], after[1]))
-    if ADOPTION:
-        check(after == before, "the new leader restarted the job (restarts "
-              "%g -> %g, tasks deployed %d -> %d) instead of adopting its "
-              "tasks" % (before[0], after[0], before[1], after[1]))
+    check(after == before, "the new leader restarted the job (restarts "
+          "%g -> %g, tasks deployed %d -> %d) instead of adopting its "
+          "tasks" % (before[0], after[0], before[1], after[1]))
 
 
 def test_member_killed_then_leader():
