@@ -60,7 +60,8 @@ typedef struct tm_link {
 	int64_t last_ok_ms;
 	int64_t backoff_ms;
 	unsigned failures;
-	tm_report rep; /* the tasks of the exchange under way */
+	bool hb_failing; /* the last heartbeat got no answer */
+	tm_report rep;   /* the tasks of the exchange under way */
 } tm_link;
 
 bool
@@ -143,6 +144,7 @@ tm_link_registered(tm_server *tm, tm_link *l, const tm_jm_view *v, int64_t sent)
 	tm_link_confirmed(tm, l, sent);
 	l->backoff_ms = TM_LINK_BACKOFF_MIN_MS;
 	l->failures = 0;
+	l->hb_failing = false;
 	tm_link_set_registered(tm, true);
 	wr_metric_inc(tm->m_registrations);
 	wr_log(WR_LOG_INFO, "TM-REGISTERED",
@@ -215,7 +217,15 @@ tm_link_register(tm_server *tm, tm_link *l)
 static void
 tm_link_heartbeat(tm_server *tm, tm_link *l)
 {
-	if (!tm_link_wait(tm, l->jm.heartbeat_interval_ms))
+	/* After a failure, sooner: a takeover is found a retry, not an
+	 * interval, after the new leader is elected. */
+	int64_t wait = l->jm.heartbeat_interval_ms;
+	if (l->hb_failing && wait > TM_LINK_HB_RETRY_MS)
+		wait = TM_LINK_HB_RETRY_MS;
+	if (!tm_link_wait(tm, wait))
+		return;
+	/* the leader did not answer last time: a new one may be there */
+	if (l->hb_failing && tm->n_jm >= 2 && tm_link_probe(tm, l))
 		return;
 	char err[256] = "";
 	tm_jm_view v;
@@ -226,6 +236,7 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 	    tm_rpc_heartbeat(tm, tm_jm_cli(tm), timeout < 500 ? 500 : timeout,
 	                     &l->rep, &v, err, sizeof(err));
 	int64_t now = wr_mono_ms();
+	l->hb_failing = rv != WR_OK;
 	if (rv == WR_OK) {
 		l->last_ok_ms = now;
 		/* Tasks keep running until a registration answers for them. */

@@ -326,6 +326,9 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * heartbeat waits at most this long (one per JobManager per heartbeat;
  * a standby refuses at once). */
 #define TM_LINK_PROBE_TIMEOUT_MS 500
+/* After a heartbeat that got no answer, the next one (and the probe of
+ * the other JobManagers) comes this soon instead of an interval later. */
+#define TM_LINK_HB_RETRY_MS 250
 
 /* Checkpoint replies to the JobManager wait at most this long. */
 #define TM_CKPT_RPC_TIMEOUT_MS 10000

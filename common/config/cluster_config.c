@@ -95,7 +95,7 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "lease_duration (a leader steps down lease_duration - renew_interval/2 "
      "after its last confirmed renewal)."},
     {"high_availability.retry_period", WR_CFG_DURATION, WR_CC(ha_retry_ms), 100,
-     5 * WR_MS_MINUTE, "500ms", NULL,
+     5 * WR_MS_MINUTE, "250ms", NULL,
      "How often a standby campaigns: one cheap etcd transaction, or one "
      "read of the Lease (mode kubernetes); it adds at most this to a "
      "takeover."},
