@@ -229,12 +229,16 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 		return;
 	char err[256] = "";
 	tm_jm_view v;
+	/* an interval, at least the probe's timeout; while the leader does
+	 * not answer, only that (the next try comes sooner) */
 	int timeout = (int)l->jm.heartbeat_interval_ms;
+	if (timeout < TM_LINK_PROBE_TIMEOUT_MS ||
+	    (l->hb_failing && tm->n_jm >= 2))
+		timeout = TM_LINK_PROBE_TIMEOUT_MS;
 	int64_t sent = wr_mono_ms();
 	l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
-	int rv =
-	    tm_rpc_heartbeat(tm, tm_jm_cli(tm), timeout < 500 ? 500 : timeout,
-	                     &l->rep, &v, err, sizeof(err));
+	int rv = tm_rpc_heartbeat(tm, tm_jm_cli(tm), timeout, &l->rep, &v, err,
+	                          sizeof(err));
 	int64_t now = wr_mono_ms();
 	l->hb_failing = rv != WR_OK;
 	if (rv == WR_OK) {

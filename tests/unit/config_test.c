@@ -650,7 +650,7 @@ test_cluster_ha(void **state)
 	assert_string_equal(cfg.ha_cluster_id, "default");
 	assert_int_equal(cfg.ha_lease_ms, 3000);
 	assert_int_equal(cfg.ha_renew_ms, 1000);
-	assert_int_equal(cfg.ha_retry_ms, 500);
+	assert_int_equal(cfg.ha_retry_ms, 250);
 	assert_string_equal(cfg.ha_etcd_endpoints, "http://127.0.0.1:2379");
 	assert_string_equal(cfg.ha_k8s_lease, "weir-leader");
 	wr_cluster_config_free(&cfg);
