@@ -980,6 +980,23 @@ report_placed(fixture *f, jm_job *job, const jm_slot_ref *slots,
 	return kept;
 }
 
+/* A running job with a completed checkpoint (its id in *ck_id), the
+ * JobManager restarted: the recovered job, its stored attempt in
+ * *attempt and its old placement in slots (2). */
+static jm_job *
+recovered(fixture *f, uint64_t *ck_id, uint32_t *attempt, jm_slot_ref *slots)
+{
+	char url[512], id[33];
+	jm_job *job = running_with_checkpoint(f, ck_id, url, sizeof(url));
+	*attempt = job->attempt;
+	placement(job, slots);
+	memcpy(id, job->id, sizeof(id));
+	restart_jm(f);
+	job = jm_jobs_find(f->jm.jobs, id);
+	assert_non_null(job);
+	return job;
+}
+
 /* A new JobManager whose TaskManagers report every task of the stored
  * attempt where it runs adopts the job: no call to a task, same attempt,
  * no restart, slots counted, checkpoints on with higher ids. */
@@ -988,14 +1005,9 @@ test_recovery_adopts_running_tasks(void **state)
 {
 	fixture *f = *state;
 	uint64_t ck_id;
-	char url[512], id[33];
-	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
-	uint32_t attempt = job->attempt;
+	uint32_t attempt;
 	jm_slot_ref slots[2];
-	placement(job, slots);
-	memcpy(id, job->id, sizeof(id));
-	restart_jm(f);
-	job = jm_jobs_find(f->jm.jobs, id);
+	jm_job *job = recovered(f, &ck_id, &attempt, slots);
 	assert_int_equal(job->state, JM_JOB_RUNNING);
 	int mark = f->ncalls;
 	assert_int_equal(report_placed(f, job, slots, attempt, 0, 4), 4);
@@ -1028,14 +1040,9 @@ test_recovery_missing_task_restarts(void **state)
 {
 	fixture *f = *state;
 	uint64_t ck_id;
-	char url[512], id[33];
-	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
-	uint32_t attempt = job->attempt;
+	uint32_t attempt;
 	jm_slot_ref slots[2];
-	placement(job, slots);
-	memcpy(id, job->id, sizeof(id));
-	restart_jm(f);
-	job = jm_jobs_find(f->jm.jobs, id);
+	jm_job *job = recovered(f, &ck_id, &attempt, slots);
 	assert_int_equal(report_placed(f, job, slots, attempt, 0, 3), 3);
 	int mark = f->ncalls;
 	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
@@ -1061,14 +1068,9 @@ test_recovery_disagreeing_reports_restart(void **state)
 {
 	fixture *f = *state;
 	uint64_t ck_id;
-	char url[512], id[33];
-	jm_job *job = running_with_checkpoint(f, &ck_id, url, sizeof(url));
-	uint32_t attempt = job->attempt;
+	uint32_t attempt;
 	jm_slot_ref slots[2], swapped[2];
-	placement(job, slots);
-	memcpy(id, job->id, sizeof(id));
-	restart_jm(f);
-	job = jm_jobs_find(f->jm.jobs, id);
+	jm_job *job = recovered(f, &ck_id, &attempt, slots);
 	assert_int_equal(report_placed(f, job, slots, attempt, 0, 1), 1);
 	swapped[0] = slots[1];
 	swapped[1] = slots[0];
