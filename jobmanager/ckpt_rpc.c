@@ -47,6 +47,8 @@ jm_rpc_trigger_checkpoint(jm_server *jm, const jm_job *job,
 	body.stop = stop;
 	body.drain = drain;
 	body.target_dir = (char *)ck->url;
+	body.has_attempt = 1;
+	body.attempt = job->attempt;
 	env.body_case = WEIR__ENVELOPE__BODY_TRIGGER_CHECKPOINT;
 	env.trigger_checkpoint = &body;
 	jm_call_ref ref;

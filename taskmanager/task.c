@@ -800,10 +800,19 @@ tm_tasks_trigger(tm_tasks *tasks, const char *job_id, const tm_ckpt_trigger *tr)
 	pthread_mutex_lock(&tasks->lock);
 	for (int i = 0; i < tasks->n; i++) {
 		tm_task *t = tasks->v[i];
-		/* Done ones have reported their end, cancelled ones go. */
-		if (strcmp(t->spec->job_id, job_id) != 0 ||
-		    atomic_load(&t->done) || atomic_load(&t->cancel))
+		if (strcmp(t->spec->job_id, job_id) != 0)
 			continue;
+		/* Done ones have reported their end, cancelled ones go; one
+		 * of the triggered attempt that ended may not be ended in the
+		 * JobManager's view yet (its report and this trigger crossed):
+		 * not every task runs, as for one that is ending. */
+		if (atomic_load(&t->done) || atomic_load(&t->cancel)) {
+			if (tr->has_attempt &&
+			    t->spec->attempt == tr->attempt &&
+			    atomic_load(&t->done))
+				busy = true;
+			continue;
+		}
 		/* The chain (head) stays while we hold the lock. */
 		if (!atomic_load(&t->ready) || atomic_load(&t->ended))
 			busy = true;

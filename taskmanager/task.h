@@ -44,6 +44,8 @@ typedef struct tm_ckpt_trigger {
 	uint64_t id;
 	char url[WR_URL_BYTES]; /* the checkpoint's directory */
 	bool savepoint, stop, drain;
+	bool has_attempt;
+	uint32_t attempt; /* the job's, when has_attempt */
 } tm_ckpt_trigger;
 
 void tm_task_spec_free(tm_task_spec *spec);

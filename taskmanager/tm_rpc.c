@@ -169,6 +169,8 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 		    .savepoint = m->has_is_savepoint && m->is_savepoint,
 		    .stop = m->has_stop && m->stop,
 		    .drain = m->has_drain && m->drain,
+		    .has_attempt = m->has_attempt,
+		    .attempt = m->attempt,
 		};
 		snprintf(tr.url, sizeof(tr.url), "%s",
 		         m->target_dir ? m->target_dir : "");

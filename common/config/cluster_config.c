@@ -91,7 +91,7 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "leaseDurationSeconds round it up to whole seconds)."},
     {"high_availability.renew_interval", WR_CFG_DURATION, WR_CC(ha_renew_ms),
      100, 5 * WR_MS_MINUTE, "1s", NULL,
-     "How often the leader renews its lease; must be less than "
+     "How often the leader renews its lease; must be less than 2/3 of "
      "lease_duration (a leader steps down lease_duration - renew_interval/2 "
      "after its last confirmed renewal)."},
     {"high_availability.retry_period", WR_CFG_DURATION, WR_CC(ha_retry_ms), 100,
@@ -162,15 +162,18 @@ wr_cluster_config_check_ha(const wr_cluster_config *cfg, const char *path,
 {
 	char a[32], b[32];
 
-	/* A leader renewing no faster than its lease lasts would lose it
-	 * between two renewals. */
-	if (cfg->ha_renew_ms >= cfg->ha_lease_ms) {
+	/* A leader steps down lease_duration - renew_interval/2 after its
+	 * last renewal: the next one must come before, or leadership flaps
+	 * (renew_interval < 2/3 lease_duration). */
+	if (3 * cfg->ha_renew_ms >= 2 * cfg->ha_lease_ms) {
 		wr_format_duration(cfg->ha_renew_ms, a, sizeof(a));
 		wr_format_duration(cfg->ha_lease_ms, b, sizeof(b));
 		return wr_cluster_config_fail(
 		    path, "high_availability.renew_interval", errbuf, errlen,
 		    "high_availability.renew_interval (%s) must be less than "
-		    "high_availability.lease_duration (%s)",
+		    "2/3 of high_availability.lease_duration (%s): the leader "
+		    "steps down lease_duration - renew_interval/2 after a "
+		    "renewal, before the next one",
 		    a, b);
 	}
 	if (cfg->ha_cluster_id[0] == '\0' ||

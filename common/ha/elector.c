@@ -179,12 +179,13 @@ int
 wr_elector_start(const wr_elector_cfg *cfg, wr_elector **out, char *err,
                  size_t errlen)
 {
+	/* renewals must come before the leader's own deadline (valid_for) */
 	if (cfg->lease_ms < 1000 || cfg->renew_ms <= 0 || cfg->retry_ms <= 0 ||
-	    cfg->renew_ms >= cfg->lease_ms) {
+	    3 * cfg->renew_ms >= 2 * cfg->lease_ms) {
 		snprintf(
 		    err, errlen,
 		    "high availability: lease_duration must be at least 1s "
-		    "and renew_interval shorter than it");
+		    "and renew_interval less than 2/3 of it");
 		return WR_EINVAL;
 	}
 	wr_elector *el = wr_xcalloc(1, sizeof(*el));

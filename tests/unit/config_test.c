@@ -697,7 +697,9 @@ test_cluster_ha(void **state)
 	    WR_EINVAL);
 	snprintf(want, sizeof(want),
 	         "%s:3:19: high_availability.renew_interval (2s) must be less "
-	         "than high_availability.lease_duration (2s)",
+	         "than 2/3 of high_availability.lease_duration (2s): the "
+	         "leader steps down lease_duration - renew_interval/2 after a "
+	         "renewal, before the next one",
 	         path);
 	assert_string_equal(errbuf, want);
 	wr_cluster_config_free(&cfg);
@@ -709,7 +711,9 @@ test_cluster_ha(void **state)
 	assert_string_equal(
 	    errbuf, "WEIR_HIGH_AVAILABILITY_RENEW_INTERVAL: "
 	            "high_availability.renew_interval (5s) must be less than "
-	            "high_availability.lease_duration (3s)");
+	            "2/3 of high_availability.lease_duration (3s): the leader "
+	            "steps down lease_duration - renew_interval/2 after a "
+	            "renewal, before the next one");
 	wr_cluster_config_free(&cfg);
 	unsetenv("WEIR_HIGH_AVAILABILITY_RENEW_INTERVAL");
 	unlink(path);

@@ -442,9 +442,11 @@ test_elector_one_leader_and_handover(void **state)
 
 /*
  * etcd hung (SIGSTOP) while a candidate campaigns, resumed after the
- * leadership it would win can be trusted for (lease 1 s, renew 900 ms:
- * 550 ms) but before its request times out (900 ms): the late win is not
- * announced (it would step down at once), the next round leads.
+ * leadership it would win can be trusted for (lease 1 s, renew 600 ms:
+ * 700 ms) but before its request times out: the endpoint listed twice,
+ * the first request times out at 600 ms, the second, sent then, is
+ * answered once etcd resumes at 800 ms. The late win is not announced (it
+ * would step down at once), the next round leads.
  */
 static void
 test_elector_late_win_not_announced(void **state)
@@ -456,15 +458,18 @@ test_elector_late_win_not_announced(void **state)
 	                      .prefix = "/weir/latewin",
 	                      .identity = "tcp://late:6123",
 	                      .lease_ms = 1000,
-	                      .renew_ms = 900,
+	                      .renew_ms = 600,
 	                      .retry_ms = 100,
 	                      .on_change = on_change,
 	                      .arg = &c};
 	char err[256] = "";
 	wr_elector *el = NULL;
+	char twice[512];
+	snprintf(twice, sizeof(twice), "%s,%s", g_e.url, g_e.url);
+	cfg.endpoints = twice;
 	assert_int_equal(kill(g_e.pid, SIGSTOP), 0);
 	assert_int_equal(wr_elector_start(&cfg, &el, err, sizeof(err)), WR_OK);
-	sleep_ms(700);
+	sleep_ms(800);
 	assert_int_equal(kill(g_e.pid, SIGCONT), 0);
 	assert_non_null(wait_one_leader(el, NULL, 5000));
 	sleep_ms(500); /* a deposition would come within a loop round */
