@@ -70,22 +70,27 @@ static void
 cli_stop_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: weir stop [--savepoint-dir DIR] [--drain] [--timeout "
-	        "D] [-o table|json] JOB\n\n"
+	        "usage: weir stop [-p DIR] [-d] [--timeout D] [-o table|json] "
+	        "JOB\n\n"
 	        "Stops a running job with a savepoint: the sources stop after "
 	        "the savepoint's\nbarrier, every sink commits, the job ends "
 	        "FINISHED. Waits for that, then\nprints the savepoint's path "
 	        "(-o json: {\"path\"}). Upgrade the job by\nrunning its new "
 	        "version with 'weir run --from-savepoint PATH'.\n\n"
-	        "  --savepoint-dir DIR  where to write it: a local path (made "
-	        "absolute here),\n"
-	        "                       a file:// or s3:// URL (default "
-	        "<checkpoints.storage>/savepoints)\n"
-	        "  --drain              emit the final watermark first, so "
-	        "every open event-time\n"
-	        "                       window fires (use it when the job "
-	        "will not be resumed)\n"
-	        "  --timeout D          how long to wait, e.g. 90s, 10m "
+	        "  -p, --savepoint-dir DIR  where to write it: a local path "
+	        "(made absolute\n"
+	        "                           here), a file:// or s3:// URL "
+	        "(default\n"
+	        "                           <checkpoints.storage>/savepoints)"
+	        "; also\n"
+	        "                           --savepointPath, as Flink spells "
+	        "it\n"
+	        "  -d, --drain              emit the final watermark first, so "
+	        "every open\n"
+	        "                           event-time window fires (use it "
+	        "when the job will\n"
+	        "                           not be resumed)\n"
+	        "  --timeout D              how long to wait, e.g. 90s, 10m "
 	        "(default 10m)\n");
 }
 
@@ -282,8 +287,9 @@ static const cli_flag cli_savepoint_flags[] = {
 
 static const cli_flag cli_stop_flags[] = {
     CLI_FLAG_PARSE("timeout", 0, cli_sp_opts, timeout_ms, cli_sp_timeout),
-    CLI_FLAG("savepoint-dir", 0, CLI_FLAG_STR, cli_sp_opts, dir_arg),
-    CLI_FLAG("drain", 0, CLI_FLAG_BOOL, cli_sp_opts, drain),
+    CLI_FLAG("savepoint-dir", 'p', CLI_FLAG_STR, cli_sp_opts, dir_arg),
+    CLI_FLAG("savepointPath", 0, CLI_FLAG_STR, cli_sp_opts, dir_arg), /* Flink */
+    CLI_FLAG("drain", 'd', CLI_FLAG_BOOL, cli_sp_opts, drain),
     CLI_FLAGS_END,
 };
 

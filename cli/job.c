@@ -57,8 +57,12 @@ cli_run_usage(FILE *f)
 	    "                                  one (1 .. %d)\n"
 	    "  -s, --from-savepoint PATH       restore the job's state "
 	    "from a savepoint\n"
+	    "                                  (also --fromSavepoint, as "
+	    "Flink spells it)\n"
 	    "  -n, --allow-non-restored-state  allow savepoint state that "
-	    "maps to no operator\n",
+	    "maps to no operator\n"
+	    "                                  (also "
+	    "--allowNonRestoredState)\n",
 	    WR_JOB_MAX_PARALLELISM);
 }
 
@@ -141,6 +145,10 @@ static const cli_flag cli_run_flags[] = {
     CLI_FLAG_RANGE("parallelism", 'p', cli_run_opts, parallelism, 1,
                    WR_JOB_MAX_PARALLELISM),
     CLI_FLAG("from-savepoint", 's', CLI_FLAG_STR, cli_run_opts, from_savepoint),
+    /* Flink's spellings */
+    CLI_FLAG("fromSavepoint", 0, CLI_FLAG_STR, cli_run_opts, from_savepoint),
+    CLI_FLAG("allowNonRestoredState", 0, CLI_FLAG_BOOL, cli_run_opts,
+             allow_non_restored),
     CLI_FLAG("allow-non-restored-state", 'n', CLI_FLAG_BOOL, cli_run_opts,
              allow_non_restored),
     CLI_FLAGS_END,
@@ -363,7 +371,7 @@ cli_list_print_json(const void *arg)
 	for (size_t i = 0; i < l->n; i++) {
 		const cli_job_summary *s = &l->jobs[i];
 		wr_json_obj_begin(&j);
-		wr_json_kv_str(&j, "id", s->id);
+		wr_json_kv_str(&j, "job_id", s->id);
 		wr_json_kv_str(&j, "name", s->name);
 		wr_json_kv_str(&j, "state", s->state);
 		wr_json_kv_int(&j, "start_time", (int64_t)s->start_time_ms);

@@ -139,7 +139,7 @@ def test_fresh_cluster():
 
 
 def listed(c, *flags):
-    return {j["id"]: j for j in
+    return {j["job_id"]: j for j in
             json.loads(c.cli("list", "-o", "json", *flags).stdout)["jobs"]}
 
 
