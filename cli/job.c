@@ -103,10 +103,10 @@ cli_job_id_arg(const char *verb, const char *arg, char out[WR_ID_BYTES])
 	for (size_t i = 0; ok && i < n; i++)
 		ok = isxdigit((unsigned char)arg[i]) != 0;
 	if (!ok) {
-		fprintf(stderr,
-		        "weir %s: '%s' is not a job id (%d hex characters, "
-		        "see weir list)\n",
-		        verb, arg, CLI_JOB_ID_CHARS);
+		cli_error(
+		    verb,
+		    "'%s' is not a job id (%d hex characters, see weir list)",
+		    arg, CLI_JOB_ID_CHARS);
 		return false;
 	}
 	for (size_t i = 0; i <= n; i++)
@@ -166,7 +166,7 @@ cli_run_validate(const cli_run_opts *o)
 	if (wr_jobspec_load_file(o->path, (int)o->parallelism, &spec, err,
 	                         sizeof(err)) != WR_OK ||
 	    wr_plan_build(spec, &plan, err, sizeof(err)) != WR_OK) {
-		fprintf(stderr, "%s\n", err);
+		cli_error_bare(err);
 		wr_jobspec_free(spec);
 		return NULL;
 	}
@@ -189,12 +189,12 @@ cli_run_ended(FILE *msg, const cli_job_info *ji)
 		return CLI_OK;
 	}
 	if (strcmp(s->state, "FAILED") == 0)
-		fprintf(stderr, "weir run: job %s FAILED: %s\n", s->id,
-		        ji->failure ? ji->failure : "(no reason given)");
+		cli_error("run", "job %s FAILED: %s", s->id,
+		          ji->failure ? ji->failure : "(no reason given)");
 	else
-		fprintf(stderr, "weir run: job %s was %s%s%s\n", s->id,
-		        s->state, ji->failure ? ": " : "",
-		        ji->failure ? ji->failure : "");
+		cli_error("run", "job %s was %s%s%s", s->id, s->state,
+		          ji->failure ? ": " : "",
+		          ji->failure ? ji->failure : "");
 	return CLI_FAILED;
 }
 
