@@ -179,7 +179,7 @@ def test_detached_list_info_cancel(c):
     j = listed(c).get(job_id)
     check(j is not None and j["name"] == "cli-detached" and
           j["state"] == "RUNNING" and set(j) ==
-          {"id", "name", "state", "start_time"}, "listed %s" % j)
+          {"job_id", "name", "state", "start_time"}, "listed %s" % j)
     table = c.cli("list").stdout.decode()
     check(job_id in table and "cli-detached" in table and
           re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", table),
