@@ -1,7 +1,8 @@
 /*
  * call.c - the one path of a JobManager request (connect, call, print the
  * reply as a table or as JSON, close), the one mapping of its errors to
- * exit codes, and the CLI's JSON output lines.
+ * exit codes and messages (an unresolvable host, nobody answering), and
+ * the CLI's JSON output and error lines.
  */
 #include "cli.h"
 #include "cli_rpc.h"
@@ -12,12 +13,25 @@
 #include "json.h"
 #include "rpc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Room for the JobManager's message in an error reply: its refusal of a
  * job file may list known keys or ids. */
 #define CLI_CALL_ERR_BYTES 4096
+
+/* How long the CLI's own probe of an address that nng could not dial waits
+ * for a TCP connection (cli_why_unreachable). */
+#define CLI_PROBE_MS 1000
+
+bool cli_json_errors;
 
 /* The JobManagers given and the leader a standby named (cli_connect). */
 static cli_jm cli_jms[WR_MAX_JOBMANAGERS];
@@ -93,30 +107,119 @@ cli_jm_find_leader(int timeout_ms, bool ask_all)
 	return named != NULL ? named : cli_jms[0].address;
 }
 
+/* Splits tcp://host:port (host maybe [v6]) into host and port; false for
+ * another kind of address. */
+static bool
+cli_addr_host_port(const char *addr, char *host, size_t hlen, char *port,
+                   size_t plen)
+{
+	if (strncmp(addr, "tcp://", 6) != 0)
+		return false;
+	const char *h = addr + 6, *colon = strrchr(h, ':');
+	if (colon == NULL || colon == h)
+		return false;
+	size_t n = (size_t)(colon - h);
+	if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	snprintf(host, hlen, "%.*s", (int)n, h);
+	snprintf(port, plen, "%s", colon + 1);
+	return true;
+}
+
+/* errno of a TCP connect to ai within CLI_PROBE_MS (0: it connected). */
+static int
+cli_probe(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return errno;
+	int e = 0;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		e = errno;
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		if (e == EINPROGRESS) {
+			socklen_t len = sizeof(e);
+			if (poll(&p, 1, CLI_PROBE_MS) == 1)
+				getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+			else
+				e = ETIMEDOUT;
+		}
+	}
+	close(fd);
+	return e;
+}
+
+/*
+ * Why addr could not be dialled (nng said rv), in words an operator acts
+ * on: a host that does not resolve, or what a plain TCP connect gets
+ * (refused, no route, timed out) - nng's own codes say "invalid argument"
+ * and "protocol error" for those.
+ */
+static void
+cli_why_unreachable(const char *addr, int rv, char *buf, size_t len)
+{
+	char host[WR_ADDR_BYTES], port[16];
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	if (!cli_addr_host_port(addr, host, sizeof(host), port, sizeof(port))) {
+		snprintf(buf, len, "no JobManager answers at %s (%s)", addr,
+		         wr_strerror(rv));
+		return;
+	}
+	int g = getaddrinfo(host, port, &hints, &ai);
+	if (g != 0) {
+		snprintf(buf, len, "cannot resolve host %s (%s)", host,
+		         gai_strerror(g));
+		return;
+	}
+	int e = rv == WR_ECONNREFUSED ? ECONNREFUSED : cli_probe(ai);
+	freeaddrinfo(ai);
+	if (e == 0)
+		snprintf(buf, len,
+		         "no JobManager answers at %s (something accepts TCP "
+		         "connections there but does not speak weir's RPC: %s)",
+		         addr, wr_strerror(rv));
+	else
+		snprintf(buf, len, "no JobManager answers at %s (%s)", addr,
+		         e == ECONNREFUSED ? "connection refused"
+		                           : strerror(e));
+}
+
+/* Points ctx->jobmanager at the JobManager to dial: the one given, or the
+ * leader among those given. */
+static void
+cli_jm_choose(cli_ctx *ctx)
+{
+	/* a copy: ctx->jobmanager may point into cli_jms (a verb connected
+	 * before in this process: the unit tests) */
+	char given[WR_MAX_JOBMANAGERS * WR_ADDR_BYTES];
+	snprintf(given, sizeof(given), "%s", ctx->jobmanager);
+	cli_jm_split(given);
+	if (cli_njms > 1) {
+		/* Each asked briefly: a dead one must not hold up finding
+		 * the leader. */
+		int t = (int)ctx->cfg.jm_rpc_timeout_ms;
+		/* `weir cluster` shows every JobManager's role: it asks
+		 * them all; other verbs stop at the leader. */
+		bool all = ctx->verb != NULL &&
+		           strcmp(ctx->verb->name, "cluster") == 0;
+		ctx->jobmanager = cli_jm_find_leader(t < 2000 ? t : 2000, all);
+	} else if (cli_njms == 1) {
+		ctx->jobmanager = cli_jms[0].address;
+	}
+}
+
 int
 cli_connect(cli_ctx *ctx, wr_rpc_client **out)
 {
 	*out = NULL;
-	if (cli_njms == 0) {
-		cli_jm_split(ctx->jobmanager);
-		if (cli_njms > 1) {
-			/* Each asked briefly: a dead one must not hold up
-			 * finding the leader. */
-			int t = (int)ctx->cfg.jm_rpc_timeout_ms;
-			/* `weir cluster` shows every JobManager's role:
-			 * it asks them all; other verbs stop at the
-			 * leader. */
-			bool all = ctx->verb != NULL &&
-			           strcmp(ctx->verb->name, "cluster") == 0;
-			ctx->jobmanager =
-			    cli_jm_find_leader(t < 2000 ? t : 2000, all);
-		} else if (cli_njms == 1)
-			ctx->jobmanager = cli_jms[0].address;
-	}
+	cli_jm_choose(ctx);
 	int rv = wr_rpc_client_new(ctx->jobmanager, WR_RPC_DIAL_SYNC, out);
 	if (rv != WR_OK) {
-		fprintf(stderr, "weir: cannot reach the JobManager at %s: %s\n",
-		        ctx->jobmanager, wr_strerror(rv));
+		char why[WR_ADDR_BYTES + 128];
+		cli_why_unreachable(ctx->jobmanager, rv, why, sizeof(why));
+		cli_error(ctx->verb ? ctx->verb->name : NULL, "%s", why);
 		return CLI_UNREACHABLE;
 	}
 	return CLI_OK;
@@ -133,13 +236,12 @@ int
 cli_rpc_failed(const char *verb, const char *addr, int rv, const char *errbuf)
 {
 	if (cli_rpc_transient(rv)) {
-		fprintf(stderr,
-		        "weir %s: the JobManager at %s did not answer: %s\n",
-		        verb, addr, wr_strerror(rv));
+		cli_error(verb, "the JobManager at %s did not answer: %s", addr,
+		          wr_strerror(rv));
 		return CLI_UNREACHABLE;
 	}
-	fprintf(stderr, "weir %s: %s%s%s\n", verb, wr_strerror(rv),
-	        errbuf[0] ? ": " : "", errbuf);
+	cli_error(verb, "%s%s%s", wr_strerror(rv), errbuf[0] ? ": " : "",
+	          errbuf);
 	return CLI_FAILED;
 }
 
@@ -205,4 +307,36 @@ cli_json_print_str(const char *key, const char *value)
 	wr_json_kv_str(&j, key, value);
 	wr_json_obj_end(&j);
 	cli_json_end(&b);
+}
+
+void
+cli_error(const char *verb, const char *fmt, ...)
+{
+	char msg[CLI_CALL_ERR_BYTES + 256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!cli_json_errors)
+		fprintf(stderr, "weir%s%s: %s\n", verb ? " " : "",
+		        verb ? verb : "", msg);
+	else
+		cli_error_bare(msg);
+}
+
+void
+cli_error_bare(const char *msg)
+{
+	if (!cli_json_errors) {
+		fprintf(stderr, "%s\n", msg);
+		return;
+	}
+	wr_buf b;
+	wr_json j;
+	cli_json_begin(&b, &j);
+	wr_json_obj_begin(&j);
+	wr_json_kv_str(&j, "error", msg);
+	wr_json_obj_end(&j);
+	fprintf(stderr, "%s\n", b.data);
+	wr_buf_fini(&b);
 }

@@ -70,22 +70,27 @@ static void
 cli_stop_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: weir stop [--savepoint-dir DIR] [--drain] [--timeout "
-	        "D] [-o table|json] JOB\n\n"
+	        "usage: weir stop [-p DIR] [-d] [--timeout D] [-o table|json] "
+	        "JOB\n\n"
 	        "Stops a running job with a savepoint: the sources stop after "
 	        "the savepoint's\nbarrier, every sink commits, the job ends "
 	        "FINISHED. Waits for that, then\nprints the savepoint's path "
 	        "(-o json: {\"path\"}). Upgrade the job by\nrunning its new "
 	        "version with 'weir run --from-savepoint PATH'.\n\n"
-	        "  --savepoint-dir DIR  where to write it: a local path (made "
-	        "absolute here),\n"
-	        "                       a file:// or s3:// URL (default "
-	        "<checkpoints.storage>/savepoints)\n"
-	        "  --drain              emit the final watermark first, so "
-	        "every open event-time\n"
-	        "                       window fires (use it when the job "
-	        "will not be resumed)\n"
-	        "  --timeout D          how long to wait, e.g. 90s, 10m "
+	        "  -p, --savepoint-dir DIR  where to write it: a local path "
+	        "(made absolute\n"
+	        "                           here), a file:// or s3:// URL "
+	        "(default\n"
+	        "                           <checkpoints.storage>/savepoints)"
+	        "; also\n"
+	        "                           --savepointPath, as Flink spells "
+	        "it\n"
+	        "  -d, --drain              emit the final watermark first, so "
+	        "every open\n"
+	        "                           event-time window fires (use it "
+	        "when the job will\n"
+	        "                           not be resumed)\n"
+	        "  --timeout D              how long to wait, e.g. 90s, 10m "
 	        "(default 10m)\n");
 }
 
@@ -224,17 +229,16 @@ cli_sp_dir(const char *verb, const char *arg, char *out, size_t outlen)
 	int n;
 
 	if (arg[0] == '\0') {
-		fprintf(stderr, "weir %s: the savepoint directory is empty\n",
-		        verb);
+		cli_error(verb, "the savepoint directory is empty");
 		return false;
 	}
 	if (strstr(arg, "://") != NULL) {
 		if (strncmp(arg, "file://", 7) != 0 &&
 		    strncmp(arg, "s3://", 5) != 0) {
-			fprintf(stderr,
-			        "weir %s: '%s': a savepoint directory is a "
-			        "path, a file:// or an s3:// URL\n",
-			        verb, arg);
+			cli_error(verb,
+			          "'%s': a savepoint directory is a path, a "
+			          "file:// or an s3:// URL",
+			          arg);
 			return false;
 		}
 		n = snprintf(out, outlen, "%s", arg);
@@ -246,15 +250,14 @@ cli_sp_dir(const char *verb, const char *arg, char *out, size_t outlen)
 		/* Not there yet: the JobManager creates it. */
 		n = snprintf(out, outlen, "%s/%s", cwd, arg);
 	} else {
-		fprintf(stderr,
-		        "weir %s: cannot make '%s' absolute (working "
-		        "directory unknown); give an absolute path\n",
-		        verb, arg);
+		cli_error(verb,
+		          "cannot make '%s' absolute (working directory "
+		          "unknown); give an absolute path",
+		          arg);
 		return false;
 	}
 	if (n < 0 || (size_t)n >= outlen) {
-		fprintf(stderr,
-		        "weir %s: the savepoint directory is too long\n", verb);
+		cli_error(verb, "the savepoint directory is too long");
 		return false;
 	}
 	return true;
@@ -266,10 +269,10 @@ cli_sp_timeout(const cli_verb *v, const char *arg, void *field)
 	int64_t *ms = field;
 
 	if (wr_parse_duration_ms(arg, ms) != WR_OK || *ms <= 0) {
-		fprintf(stderr,
-		        "weir %s: --timeout takes a duration such as 90s or "
-		        "10m, not '%s'\n",
-		        v->name, arg);
+		cli_error(
+		    v->name,
+		    "--timeout takes a duration such as 90s or 10m, not '%s'",
+		    arg);
 		return false;
 	}
 	return true;
@@ -282,8 +285,10 @@ static const cli_flag cli_savepoint_flags[] = {
 
 static const cli_flag cli_stop_flags[] = {
     CLI_FLAG_PARSE("timeout", 0, cli_sp_opts, timeout_ms, cli_sp_timeout),
-    CLI_FLAG("savepoint-dir", 0, CLI_FLAG_STR, cli_sp_opts, dir_arg),
-    CLI_FLAG("drain", 0, CLI_FLAG_BOOL, cli_sp_opts, drain),
+    CLI_FLAG("savepoint-dir", 'p', CLI_FLAG_STR, cli_sp_opts, dir_arg),
+    /* Flink's spelling */
+    CLI_FLAG("savepointPath", 0, CLI_FLAG_STR, cli_sp_opts, dir_arg),
+    CLI_FLAG("drain", 'd', CLI_FLAG_BOOL, cli_sp_opts, drain),
     CLI_FLAGS_END,
 };
 
@@ -382,17 +387,16 @@ cli_sp_status(cli_sp_wait *w, bool job_ended)
 			snprintf(w->path, sizeof(w->path), "%s", c->path);
 		r = CLI_OK;
 	} else if (c != NULL && strcmp(c->status, "FAILED") == 0) {
-		fprintf(stderr, "weir %s: savepoint %llu failed: %s\n", w->verb,
-		        (unsigned long long)w->cid,
-		        c->failure ? c->failure : "(no reason given)");
+		cli_error(w->verb, "savepoint %llu failed: %s",
+		          (unsigned long long)w->cid,
+		          c->failure ? c->failure : "(no reason given)");
 		r = CLI_FAILED;
 	} else if (job_ended) {
 		/* Over before this answer, and still not complete: never. */
-		fprintf(stderr,
-		        "weir %s: job %s ended %s before savepoint %llu "
-		        "completed%s%s\n",
-		        w->verb, w->o->id, w->state, (unsigned long long)w->cid,
-		        w->failure ? ": " : "", w->failure ? w->failure : "");
+		cli_error(w->verb,
+		          "job %s ended %s before savepoint %llu completed%s%s",
+		          w->o->id, w->state, (unsigned long long)w->cid,
+		          w->failure ? ": " : "", w->failure ? w->failure : "");
 		r = CLI_FAILED;
 	} else {
 		r = CLI_SP_AGAIN;
@@ -414,10 +418,10 @@ cli_sp_timed_out(const cli_sp_wait *w, const char *what)
 {
 	char d[32];
 	wr_format_duration(w->o->timeout_ms, d, sizeof(d));
-	fprintf(stderr,
-	        "weir %s: %s within %s (--timeout); savepoint %llu may still "
-	        "complete: weir checkpoints %s\n",
-	        w->verb, what, d, (unsigned long long)w->cid, w->o->id);
+	cli_error(w->verb,
+	          "%s within %s (--timeout); savepoint %llu may still "
+	          "complete: weir checkpoints %s",
+	          what, d, (unsigned long long)w->cid, w->o->id);
 	return CLI_FAILED;
 }
 
@@ -450,12 +454,11 @@ cli_sp_wait_stopped(cli_sp_wait *w)
 		if (r == CLI_SP_ANSWERED && strcmp(w->state, "FINISHED") == 0)
 			return CLI_OK;
 		if (r == CLI_SP_ANSWERED && cli_job_state_terminal(w->state)) {
-			fprintf(stderr,
-			        "weir stop: savepoint %s is complete but job "
-			        "%s ended %s%s%s\n",
-			        w->path, w->o->id, w->state,
-			        w->failure ? ": " : "",
-			        w->failure ? w->failure : "");
+			cli_error(
+			    "stop",
+			    "savepoint %s is complete but job %s ended %s%s%s",
+			    w->path, w->o->id, w->state, w->failure ? ": " : "",
+			    w->failure ? w->failure : "");
 			return CLI_FAILED;
 		}
 		if (r != CLI_SP_ANSWERED && r != CLI_SP_AGAIN)

@@ -39,9 +39,36 @@ typedef struct cli_ctx {
 	const char *jobmanager; /* --jobmanager, env WEIR_JOBMANAGER, default */
 	const char *config;     /* --config FILE or NULL */
 	bool json;              /* -o json */
+	bool version;           /* --version */
+	const char *commit;     /* the git commit built from (main.c) */
 	wr_cluster_config cfg;  /* loaded from --config (or defaults) + env */
 	const cli_verb *verb;   /* the verb being run (its name in messages) */
 } cli_ctx;
+
+/* The JobManager the CLI asks when neither --jobmanager, WEIR_JOBMANAGER
+ * nor --config names one (SPEC). */
+#define CLI_DEFAULT_JOBMANAGER "tcp://127.0.0.1:6123"
+
+/* ---- the program, before the verb (verb.c) ---- */
+
+/*
+ * weir: the global flags (before or after the verb), --version, `weir help
+ * [VERB]` (= weir VERB --help), the cluster config and where the
+ * JobManager is, then the verb. ctx holds commit and zeros. Returns the
+ * exit code.
+ */
+int cli_main(cli_ctx *ctx, int argc, char **argv);
+
+/*
+ * Takes the global flags out of argv, wherever they stand: --jobmanager,
+ * --config, -o/--output (each "FLAG V" or, but -o, "FLAG=V") and
+ * --version, into ctx. Returns the new argc, or -1 after saying why (a
+ * usage error).
+ */
+int cli_global_flags(cli_ctx *ctx, int argc, char **argv);
+
+/* `weir --help`. */
+void cli_usage(FILE *f);
 
 /* ---- flags and verbs (verb.c) ---- */
 
@@ -199,6 +226,19 @@ int cli_rpc_failed(const char *verb, const char *addr, int rv,
  * reconnecting, worth asking again (timeouts, refused or lost
  * connections); these are the errors that exit CLI_UNREACHABLE. */
 bool cli_rpc_transient(int rv);
+
+/* -o json: errors are {"error": "..."} lines on stderr (set with the
+ * flag by cli_global_flags). */
+extern bool cli_json_errors;
+
+/* An error on stderr: "weir VERB: MESSAGE" (verb NULL: "weir: MESSAGE"),
+ * or under -o json {"error": "MESSAGE"}. The exit code is the caller's. */
+void cli_error(const char *verb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* An error that names its place itself (FILE:LINE:COL: ...): as it is,
+ * or under -o json {"error": "..."}. */
+void cli_error_bare(const char *msg);
 
 /* Where a verb's progress messages go: stdout, or stderr under -o json so
  * that stdout holds only the JSON. */

@@ -118,9 +118,8 @@ cli_gen_fraction(const cli_verb *v, const char *arg, void *field)
 	double f = strtod(arg, &end);
 	if (errno != 0 || end == arg || *end != '\0' ||
 	    !(f >= 0.0 && f <= 1.0)) {
-		fprintf(stderr,
-		        "weir %s: --late-fraction takes 0 .. 1, not '%s'\n",
-		        v->name, arg);
+		cli_error(v->name, "--late-fraction takes 0 .. 1, not '%s'",
+		          arg);
 		return false;
 	}
 	*(double *)field = f;
@@ -150,27 +149,24 @@ cli_gen_args(const cli_verb *v, void *opts, int argc, char **argv)
 
 	(void)v;
 	if (argc != 1) {
-		fprintf(stderr, "weir gen: name one generator (orders)\n");
+		cli_error("gen", "name one generator (orders)");
 		return false;
 	}
 	if (strcmp(argv[0], "orders") != 0) {
-		fprintf(stderr,
-		        "weir gen: unknown generator '%s' (known: orders)\n",
-		        argv[0]);
+		cli_error("gen", "unknown generator '%s' (known: orders)",
+		          argv[0]);
 		return false;
 	}
 	if (o->topic == NULL || o->rate < 0 || o->count < 0) {
-		fprintf(stderr, "weir gen: --topic, --rate and --count are "
-		                "required\n");
+		cli_error("gen", "--topic, --rate and --count are required");
 		return false;
 	}
 	if (o->rate == 0 && o->count == 0) {
-		fprintf(stderr, "weir gen: --count 0 (no end) needs a --rate "
-		                "above 0\n");
+		cli_error("gen", "--count 0 (no end) needs a --rate above 0");
 		return false;
 	}
 	if (o->time_step_ms > 0 && o->count == 0) {
-		fprintf(stderr, "weir gen: --time-step needs a --count\n");
+		cli_error("gen", "--time-step needs a --count");
 		return false;
 	}
 	return true;
@@ -411,7 +407,7 @@ cli_gen_produce(rd_kafka_t *rk, const char *topic, const char *key,
 	    !cli_gen_stop)
 		rd_kafka_poll(rk, 50);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		fprintf(stderr, "weir gen: %s\n", rd_kafka_err2str(err));
+		cli_error("gen", "%s", rd_kafka_err2str(err));
 		return CLI_FAILED;
 	}
 	return CLI_OK;
@@ -489,7 +485,7 @@ cli_gen_producer(cli_ctx *ctx, const cli_gen_opts *o, cli_gen_stats *st)
 	    (rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) ==
 	        NULL) {
 		rd_kafka_conf_destroy(conf);
-		fprintf(stderr, "weir gen: %s\n", err);
+		cli_error("gen", "%s", err);
 	}
 	return rk;
 }
@@ -505,8 +501,8 @@ cli_gen_check_topic(rd_kafka_t *rk, const char *topic)
 		n = wr_kafka_partition_count(rk, topic, 2000);
 	if (n > 0)
 		return CLI_OK;
-	fprintf(stderr, "weir gen: topic %s: %s\n", topic,
-	        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+	cli_error("gen", "topic %s: %s", topic,
+	          n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
 	return CLI_FAILED;
 }
 
@@ -546,8 +542,7 @@ cli_gen_finish(cli_ctx *ctx, const cli_gen_opts *o, rd_kafka_t *rk,
 	bool cut = o->count > 0 && sent < (uint64_t)o->count;
 
 	if (ferr != RD_KAFKA_RESP_ERR_NO_ERROR)
-		fprintf(stderr, "weir gen: flush: %s\n",
-		        rd_kafka_err2str(ferr));
+		cli_error("gen", "flush: %s", rd_kafka_err2str(ferr));
 	if (st->failed > 0 || ferr != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		fprintf(stderr,
 		        "weir gen: %" PRIu64 " of %" PRIu64

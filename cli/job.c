@@ -57,8 +57,12 @@ cli_run_usage(FILE *f)
 	    "                                  one (1 .. %d)\n"
 	    "  -s, --from-savepoint PATH       restore the job's state "
 	    "from a savepoint\n"
+	    "                                  (also --fromSavepoint, as "
+	    "Flink spells it)\n"
 	    "  -n, --allow-non-restored-state  allow savepoint state that "
-	    "maps to no operator\n",
+	    "maps to no operator\n"
+	    "                                  (also "
+	    "--allowNonRestoredState)\n",
 	    WR_JOB_MAX_PARALLELISM);
 }
 
@@ -99,10 +103,10 @@ cli_job_id_arg(const char *verb, const char *arg, char out[WR_ID_BYTES])
 	for (size_t i = 0; ok && i < n; i++)
 		ok = isxdigit((unsigned char)arg[i]) != 0;
 	if (!ok) {
-		fprintf(stderr,
-		        "weir %s: '%s' is not a job id (%d hex characters, "
-		        "see weir list)\n",
-		        verb, arg, CLI_JOB_ID_CHARS);
+		cli_error(
+		    verb,
+		    "'%s' is not a job id (%d hex characters, see weir list)",
+		    arg, CLI_JOB_ID_CHARS);
 		return false;
 	}
 	for (size_t i = 0; i <= n; i++)
@@ -141,6 +145,10 @@ static const cli_flag cli_run_flags[] = {
     CLI_FLAG_RANGE("parallelism", 'p', cli_run_opts, parallelism, 1,
                    WR_JOB_MAX_PARALLELISM),
     CLI_FLAG("from-savepoint", 's', CLI_FLAG_STR, cli_run_opts, from_savepoint),
+    /* Flink's spellings */
+    CLI_FLAG("fromSavepoint", 0, CLI_FLAG_STR, cli_run_opts, from_savepoint),
+    CLI_FLAG("allowNonRestoredState", 0, CLI_FLAG_BOOL, cli_run_opts,
+             allow_non_restored),
     CLI_FLAG("allow-non-restored-state", 'n', CLI_FLAG_BOOL, cli_run_opts,
              allow_non_restored),
     CLI_FLAGS_END,
@@ -158,7 +166,7 @@ cli_run_validate(const cli_run_opts *o)
 	if (wr_jobspec_load_file(o->path, (int)o->parallelism, &spec, err,
 	                         sizeof(err)) != WR_OK ||
 	    wr_plan_build(spec, &plan, err, sizeof(err)) != WR_OK) {
-		fprintf(stderr, "%s\n", err);
+		cli_error_bare(err);
 		wr_jobspec_free(spec);
 		return NULL;
 	}
@@ -181,12 +189,12 @@ cli_run_ended(FILE *msg, const cli_job_info *ji)
 		return CLI_OK;
 	}
 	if (strcmp(s->state, "FAILED") == 0)
-		fprintf(stderr, "weir run: job %s FAILED: %s\n", s->id,
-		        ji->failure ? ji->failure : "(no reason given)");
+		cli_error("run", "job %s FAILED: %s", s->id,
+		          ji->failure ? ji->failure : "(no reason given)");
 	else
-		fprintf(stderr, "weir run: job %s was %s%s%s\n", s->id,
-		        s->state, ji->failure ? ": " : "",
-		        ji->failure ? ji->failure : "");
+		cli_error("run", "job %s was %s%s%s", s->id, s->state,
+		          ji->failure ? ": " : "",
+		          ji->failure ? ji->failure : "");
 	return CLI_FAILED;
 }
 
@@ -363,7 +371,7 @@ cli_list_print_json(const void *arg)
 	for (size_t i = 0; i < l->n; i++) {
 		const cli_job_summary *s = &l->jobs[i];
 		wr_json_obj_begin(&j);
-		wr_json_kv_str(&j, "id", s->id);
+		wr_json_kv_str(&j, "job_id", s->id);
 		wr_json_kv_str(&j, "name", s->name);
 		wr_json_kv_str(&j, "state", s->state);
 		wr_json_kv_int(&j, "start_time", (int64_t)s->start_time_ms);

@@ -754,5 +754,6 @@ cli_local(cli_ctx *ctx, int argc, char **argv)
 const cli_verb cli_local_verb = {
     .name = "local",
     .summary = "start a whole cluster on this machine (embedded Kafka)",
+    .usage = cli_local_usage, /* weir help local */
     .run_argv = cli_local,
 };

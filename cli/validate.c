@@ -66,7 +66,7 @@ cli_validate_print_error(bool json, const char *err)
 	wr_buf b;
 	wr_json j;
 
-	fprintf(stderr, "%s\n", err);
+	cli_error_bare(err);
 	if (!json)
 		return;
 	cli_json_begin(&b, &j);

@@ -1,17 +1,22 @@
 /*
  * verb.c - the verb table and the one way every verb reads its flags:
  * getopt_long over the verb's flag table, -h/--help, the usage on a usage
- * error, then the verb's handler with its options.
+ * error, then the verb's handler with its options; before it, the global
+ * flags, --version and `weir help VERB` (cli_main).
  */
 #include "cli.h"
 
+#include "buf.h"
 #include "err.h"
+#include "json.h"
+#include "log.h"
 #include "mem.h"
 #include "parse.h"
 #include "wr_assert.h"
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,9 +107,8 @@ cli_flag_int(const cli_verb *v, const cli_flag *f, const char *arg,
 		snprintf(flag, sizeof(flag), "-%c", f->short_name);
 	else
 		snprintf(flag, sizeof(flag), "--%s", f->name);
-	fprintf(stderr,
-	        "weir %s: %s takes %" PRId64 " .. %" PRId64 ", not '%s'\n",
-	        v->name, flag, f->min, f->max, arg);
+	cli_error(v->name, "%s takes %" PRId64 " .. %" PRId64 ", not '%s'",
+	          flag, f->min, f->max, arg);
 	return false;
 }
 
@@ -133,6 +137,8 @@ cli_flag_set(const cli_verb *v, const cli_flag *f, const char *arg, void *field)
 static int
 cli_verb_usage_error(const cli_verb *v, bool show_usage)
 {
+	if (cli_json_errors) /* one JSON line, not a usage text */
+		return CLI_USAGE;
 	if (v->hint != NULL)
 		fputs(v->hint, stderr);
 	else if (show_usage)
@@ -149,20 +155,32 @@ cli_verb_parse(const cli_verb *v, void *opts, int argc, char **argv)
 
 	cli_verb_getopt(v, lopts, shorts);
 	optind = 0; /* glibc: a fresh scan, whatever was parsed before */
+	opterr = !cli_json_errors; /* getopt's own message is plain text */
 	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
 		if (c == 'h') {
 			v->usage(stdout);
 			return CLI_HELP;
 		}
 		const cli_flag *f = cli_verb_flag(v, c);
+		if (f == NULL && cli_json_errors)
+			cli_error(v->name,
+			          "unknown flag or missing value: %s (see weir "
+			          "%s --help)",
+			          argv[optind - 1], v->name);
 		if (f == NULL)
 			return cli_verb_usage_error(v, true);
 		if (!cli_flag_set(v, f, optarg, (char *)opts + f->offset))
 			return cli_verb_usage_error(v, false);
 	}
 	int n = argc - optind;
-	if (n < v->min_args || (v->max_args != CLI_ARGS_ANY && n > v->max_args))
+	if (n < v->min_args ||
+	    (v->max_args != CLI_ARGS_ANY && n > v->max_args)) {
+		if (cli_json_errors)
+			cli_error(v->name, "%s arguments (see weir %s --help)",
+			          n < v->min_args ? "missing" : "too many",
+			          v->name);
 		return cli_verb_usage_error(v, true);
+	}
 	if (v->args != NULL && !v->args(v, opts, n, argv + optind))
 		return cli_verb_usage_error(v, false);
 	return CLI_OK;
@@ -192,4 +210,170 @@ cli_verb_dispatch(cli_ctx *ctx, const cli_verb *v, int argc, char **argv)
 		                    : cli_call(ctx, &v->request, opts);
 	free(opts);
 	return rc == CLI_HELP ? CLI_OK : rc;
+}
+
+/* ---- before the verb: global flags, --version, help (cli_main) ---- */
+
+void
+cli_usage(FILE *f)
+{
+	fprintf(f, "usage: weir [--jobmanager ADDR[,ADDR...]] [--config FILE] "
+	           "[-o table|json] VERB [ARGS]\n"
+	           "       weir --version | help [VERB]\n\nverbs:\n");
+	cli_verb_list_all(f);
+	fprintf(f,
+	        "\nglobal flags (before or after the verb):\n"
+	        "  --jobmanager ADDR  JobManager RPC address, host:port or "
+	        "tcp://host:port; a\n"
+	        "                     comma list finds the leader (env "
+	        "WEIR_JOBMANAGER,\n"
+	        "                     default %s)\n"
+	        "  --config FILE      cluster config (weir.yaml)\n"
+	        "  -o table|json      output format (default table); with "
+	        "json, errors are\n"
+	        "                     {\"error\": \"...\"} lines on stderr\n"
+	        "  --version          the version and the commit it was "
+	        "built from\n"
+	        "\n'weir help VERB' or 'weir VERB --help' describes a verb. "
+	        "Exit codes: 0 ok,\n1 failed, 2 usage, 3 JobManager "
+	        "unreachable.\n",
+	        CLI_DEFAULT_JOBMANAGER);
+}
+
+/* The value of a global flag at argv[*i] ("--flag V" or "--flag=V"), or
+ * NULL when it is not one; *i moves past it. */
+static const char *
+cli_global_value(int argc, char **argv, int *i, const char *flag, bool *missing)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(flag);
+	if (strncmp(a, flag, n) == 0 && a[n] == '=' && flag[1] == '-')
+		return a + n + 1;
+	if (strcmp(a, flag) != 0)
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+int
+cli_global_flags(cli_ctx *ctx, int argc, char **argv)
+{
+	static const char *const names[] = {"--jobmanager", "--config", "-o",
+	                                    "--output"};
+	int k = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *val = NULL;
+		bool missing = false;
+		size_t w = 0;
+		for (; w < 4; w++) {
+			val = cli_global_value(argc, argv, &i, names[w],
+			                       &missing);
+			if (val != NULL || missing)
+				break;
+		}
+		if (missing) {
+			cli_error(NULL, "%s needs a value", names[w]);
+			return -1;
+		}
+		if (val == NULL && strcmp(argv[i], "--version") == 0) {
+			ctx->version = true;
+			continue;
+		}
+		if (val == NULL) {
+			argv[k++] = argv[i];
+			continue;
+		}
+		if (w == 0) {
+			ctx->jobmanager = val;
+		} else if (w == 1) {
+			ctx->config = val;
+		} else if (strcmp(val, "json") == 0 ||
+		           strcmp(val, "table") == 0) {
+			ctx->json = strcmp(val, "json") == 0;
+			cli_json_errors = ctx->json;
+		} else {
+			cli_error(NULL, "-o takes table or json, not '%s'",
+			          val);
+			return -1;
+		}
+	}
+	argv[k] = NULL;
+	return k;
+}
+
+/* weir --version: "weir 0.1.0 (commit abc123)", or as JSON. */
+static void
+cli_version(const cli_ctx *ctx)
+{
+	const char *commit = ctx->commit ? ctx->commit : "unknown";
+	if (!ctx->json) {
+		printf("weir %s (commit %s)\n", WEIR_VERSION, commit);
+		return;
+	}
+	wr_buf b;
+	wr_json j;
+	cli_json_begin(&b, &j);
+	wr_json_obj_begin(&j);
+	wr_json_kv_str(&j, "version", WEIR_VERSION);
+	wr_json_kv_str(&j, "commit", commit);
+	wr_json_obj_end(&j);
+	cli_json_end(&b);
+}
+
+/* weir help [VERB]: the verb's usage, as VERB --help prints it. */
+static int
+cli_help(int argc, char **argv)
+{
+	if (argc < 3) {
+		cli_usage(stdout);
+		return CLI_OK;
+	}
+	const cli_verb *v = cli_verb_find(argv[2]);
+	if (v == NULL) {
+		cli_error(NULL, "unknown verb '%s' (see weir --help)", argv[2]);
+		return CLI_USAGE;
+	}
+	v->usage(stdout);
+	return CLI_OK;
+}
+
+int
+cli_main(cli_ctx *ctx, int argc, char **argv)
+{
+	argc = cli_global_flags(ctx, argc, argv);
+	if (argc < 0)
+		return CLI_USAGE;
+	if (ctx->version) {
+		cli_version(ctx);
+		return CLI_OK;
+	}
+	if (argc < 2) {
+		cli_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0)
+		return cli_help(argc, argv);
+	const cli_verb *v = cli_verb_find(argv[1]);
+	if (v == NULL) {
+		cli_error(NULL, "unknown verb '%s' (see weir --help)", argv[1]);
+		return CLI_USAGE;
+	}
+	char err[512];
+	if (wr_cluster_config_load(&ctx->cfg, ctx->config, err, sizeof(err))) {
+		cli_error(NULL, "%s", err);
+		wr_cluster_config_free(&ctx->cfg);
+		return CLI_USAGE;
+	}
+	if (ctx->jobmanager == NULL)
+		ctx->jobmanager = getenv("WEIR_JOBMANAGER");
+	if (ctx->jobmanager == NULL)
+		ctx->jobmanager =
+		    ctx->config ? ctx->cfg.jm_address : CLI_DEFAULT_JOBMANAGER;
+	int rc = cli_verb_dispatch(ctx, v, argc - 1, argv + 1);
+	wr_cluster_config_free(&ctx->cfg);
+	return rc;
 }

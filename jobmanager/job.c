@@ -368,13 +368,19 @@ jm_job_restart(jm_jobs *jobs, jm_job *job, const char *reason)
 }
 
 /* Fails a job: records the first reason, stops the other tasks - or
- * restarts it when its strategy allows. */
+ * restarts it when its strategy allows. A further failure of a FAILING
+ * job may be the end of its last task: it settles (FAILED now, not at the
+ * cancel deadline). */
 static void
 jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
 {
-	if (jm_job_state_terminal(job->state) || job->state == JM_JOB_FAILING ||
+	if (jm_job_state_terminal(job->state) ||
 	    job->state == JM_JOB_RESTARTING)
 		return;
+	if (job->state == JM_JOB_FAILING) {
+		jm_job_settle(jobs, job);
+		return;
+	}
 	if (jm_job_can_restart(job)) {
 		jm_job_restart(jobs, job, reason);
 		return;

@@ -29,7 +29,7 @@ jobmanager: { heartbeat_interval: 300ms, heartbeat_timeout: 1500ms }
 
 
 def list_all(c):
-    return {j["id"]: j for j in
+    return {j["job_id"]: j for j in
             json.loads(c.cli("list", "-a", "-o", "json").stdout)["jobs"]}
 
 

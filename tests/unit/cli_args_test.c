@@ -2,7 +2,9 @@
  * cli_args_test.c - the CLI's verb pattern without a cluster: the shared
  * flag parser (every kind of flag, --help, usage errors and what each
  * prints), the verb table, dispatch of real verbs up to where they would
- * need a JobManager or Kafka, and the mapping of RPC errors to exit codes.
+ * need a JobManager or Kafka, the mapping of RPC errors to exit codes and
+ * messages, the global flags, --version, `weir help VERB`, Flink's flag
+ * spellings and errors as JSON under -o json.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -387,11 +389,175 @@ test_dispatch_unreachable(void **state)
 	(void)state;
 	assert_int_equal(dispatch(&c, "tcp://127.0.0.1:1", "list", NULL),
 	                 CLI_UNREACHABLE);
-	assert_non_null(strstr(c.err_text, "weir: cannot reach the JobManager "
-	                                   "at tcp://127.0.0.1:1"));
+	assert_string_equal(c.err_text, "weir list: no JobManager answers at "
+	                                "tcp://127.0.0.1:1 (connection "
+	                                "refused)\n");
 	assert_string_equal(c.out_text, "");
 	assert_int_equal(dispatch(&c, "tcp://127.0.0.1:1", "info", U, NULL),
 	                 CLI_UNREACHABLE);
+	/* .invalid never resolves (RFC 6761) */
+	assert_int_equal(
+	    dispatch(&c, "tcp://no-such-host.invalid:6123", "list", NULL),
+	    CLI_UNREACHABLE);
+	assert_non_null(strstr(c.err_text, "weir list: cannot resolve host "
+	                                   "no-such-host.invalid ("));
+}
+
+/* Runs `weir ARGS...` through cli_main (global flags and all), commit
+ * "abc123"; what it printed in c. */
+static int
+run_main(capture *c, ...)
+{
+	char *argv[32] = {"weir"};
+	int argc = 1;
+	cli_ctx ctx = {.commit = "abc123"};
+	va_list ap;
+
+	va_start(ap, c);
+	for (char *a; (a = va_arg(ap, char *)) != NULL; argc++)
+		argv[argc] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	capture_begin(c);
+	int rc = cli_main(&ctx, argc, argv);
+	capture_end(c);
+	cli_json_errors = false; /* as a new process starts */
+	return rc;
+}
+
+static void
+test_global_flags(void **state)
+{
+	char *argv[] = {"weir",     "--jobmanager", "h1:1,tcp://h2:2",
+	                "list",     "-a",           "--config=x.yaml",
+	                "-o",       "json",         "--version",
+	                "--output", "table",        NULL};
+	cli_ctx ctx = {0};
+
+	(void)state;
+	assert_int_equal(cli_global_flags(&ctx, 11, argv), 3);
+	assert_string_equal(argv[1], "list");
+	assert_string_equal(argv[2], "-a");
+	assert_null(argv[3]);
+	assert_string_equal(ctx.jobmanager, "h1:1,tcp://h2:2");
+	assert_string_equal(ctx.config, "x.yaml");
+	assert_true(ctx.version);
+	assert_false(ctx.json); /* the last -o wins */
+	capture c;
+	assert_int_equal(run_main(&c, "list", "-o", "yaml", NULL), CLI_USAGE);
+	assert_string_equal(c.err_text,
+	                    "weir: -o takes table or json, not 'yaml'\n");
+	assert_int_equal(run_main(&c, "list", "--jobmanager", NULL), CLI_USAGE);
+	assert_string_equal(c.err_text, "weir: --jobmanager needs a value\n");
+}
+
+/* host:port as Flink takes it, alone or in a list: dialled as tcp://. */
+static void
+test_jobmanager_host_port(void **state)
+{
+	capture c;
+
+	(void)state;
+	assert_int_equal(
+	    run_main(&c, "--jobmanager", "127.0.0.1:1", "list", NULL),
+	    CLI_UNREACHABLE);
+	assert_non_null(strstr(c.err_text,
+	                       "no JobManager answers at tcp://127.0.0.1:1 "
+	                       "(connection refused)"));
+	assert_int_equal(run_main(&c, "--jobmanager",
+	                          "127.0.0.1:1, tcp://127.0.0.1:1", "list",
+	                          NULL),
+	                 CLI_UNREACHABLE);
+	assert_non_null(strstr(c.err_text, "at tcp://127.0.0.1:1 (connection "
+	                                   "refused)"));
+}
+
+static void
+test_version_and_help(void **state)
+{
+	capture c;
+	char want[128];
+
+	(void)state;
+	assert_int_equal(run_main(&c, "--version", NULL), CLI_OK);
+	snprintf(want, sizeof(want), "weir %s (commit abc123)\n", WEIR_VERSION);
+	assert_string_equal(c.out_text, want);
+	assert_int_equal(run_main(&c, "-o", "json", "--version", NULL), CLI_OK);
+	snprintf(want, sizeof(want),
+	         "{\"version\":\"%s\",\"commit\":\"abc123\"}\n", WEIR_VERSION);
+	assert_string_equal(c.out_text, want);
+	/* weir help VERB is weir VERB --help, for every verb */
+	for (const char *const *n =
+	         (const char *const[]){"local", "run", "stop", "topic", NULL};
+	     *n != NULL; n++) {
+		char help[8192];
+		assert_int_equal(run_main(&c, "help", *n, NULL), CLI_OK);
+		snprintf(help, sizeof(help), "%s", c.out_text);
+		assert_non_null(strstr(help, "usage: weir "));
+		assert_int_equal(run_main(&c, *n, "--help", NULL), CLI_OK);
+		assert_string_equal(c.out_text, help);
+	}
+	assert_int_equal(run_main(&c, "help", NULL), CLI_OK);
+	assert_non_null(strstr(c.out_text, "weir help VERB"));
+	assert_int_equal(run_main(&c, "help", "nope", NULL), CLI_USAGE);
+	assert_string_equal(c.err_text,
+	                    "weir: unknown verb 'nope' (see weir --help)\n");
+}
+
+/* Flink's spellings parse: the verbs get as far as the JobManager (or the
+ * job file), not a usage error. */
+static void
+test_flink_aliases(void **state)
+{
+	capture c;
+
+	(void)state;
+	assert_int_equal(dispatch(&c, "tcp://127.0.0.1:1", "stop", U, "-p",
+	                          "/sp", "-d", NULL),
+	                 CLI_UNREACHABLE);
+	assert_int_equal(dispatch(&c, "tcp://127.0.0.1:1", "stop", U,
+	                          "--savepointPath", "/sp", "--drain", NULL),
+	                 CLI_UNREACHABLE);
+	assert_int_equal(dispatch(&c, NULL, "run", "-s", "/sp",
+	                          "--fromSavepoint", "/sp",
+	                          "--allowNonRestoredState", "-n",
+	                          "/nonexistent.yaml", NULL),
+	                 CLI_FAILED);
+	assert_non_null(strstr(c.err_text, "/nonexistent.yaml"));
+	assert_int_equal(dispatch(&c, NULL, "stop", U, "-p", NULL), CLI_USAGE);
+}
+
+/* -o json: every error is one {"error": ...} line on stderr, the exit
+ * codes as without it. */
+static void
+test_json_errors(void **state)
+{
+	capture c;
+
+	(void)state;
+	assert_int_equal(run_main(&c, "-o", "json", "info", "xyz", NULL),
+	                 CLI_USAGE);
+	assert_string_equal(c.err_text,
+	                    "{\"error\":\"'xyz' is not a job id (32 hex "
+	                    "characters, see weir list)\"}\n");
+	assert_int_equal(run_main(&c, "list", "--bogus", "-o", "json", NULL),
+	                 CLI_USAGE);
+	assert_string_equal(c.err_text, "{\"error\":\"unknown flag or "
+	                                "missing value: --bogus (see weir "
+	                                "list --help)\"}\n");
+	assert_int_equal(run_main(&c, "-o", "json", "cancel", NULL), CLI_USAGE);
+	assert_string_equal(c.err_text, "{\"error\":\"missing arguments (see "
+	                                "weir cancel --help)\"}\n");
+	assert_int_equal(run_main(&c, "-o", "json", "--jobmanager",
+	                          "127.0.0.1:1", "list", NULL),
+	                 CLI_UNREACHABLE);
+	assert_string_equal(c.err_text, "{\"error\":\"no JobManager answers "
+	                                "at tcp://127.0.0.1:1 (connection "
+	                                "refused)\"}\n");
+	assert_string_equal(c.out_text, "");
+	assert_int_equal(run_main(&c, "-o", "json", "nope", NULL), CLI_USAGE);
+	assert_string_equal(c.err_text, "{\"error\":\"unknown verb 'nope' "
+	                                "(see weir --help)\"}\n");
 }
 
 static void
@@ -438,6 +604,11 @@ main(void)
 	    cmocka_unit_test(test_dispatch_real_verbs),
 	    cmocka_unit_test(test_dispatch_unreachable),
 	    cmocka_unit_test(test_rpc_exit_codes),
+	    cmocka_unit_test(test_global_flags),
+	    cmocka_unit_test(test_jobmanager_host_port),
+	    cmocka_unit_test(test_version_and_help),
+	    cmocka_unit_test(test_flink_aliases),
+	    cmocka_unit_test(test_json_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -388,6 +388,44 @@ test_cancel_unanswered_counts_task_gone(void **state)
 	assert_int_equal(job->state, JM_JOB_CANCELED);
 }
 
+/*
+ * A failed task fails its job as soon as every other task has ended, not
+ * at the cancel deadline: the others, told to stop, end CANCELED - or
+ * FAILED themselves (a producer whose consumer vanished), a report that
+ * comes while the job is FAILING already - or are unknown to their
+ * TaskManager by then ("no such task").
+ */
+static void
+test_failed_task_fails_job_at_once(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(f, "restart: { strategy: none }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int mark = f->ncalls;
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, "1/0",
+	                   JM_TASK_FAILED, "boom");
+	assert_int_equal(job->state, JM_JOB_FAILING);
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 3);
+	for (int i = mark; i < f->ncalls; i++) {
+		bool gone = f->calls[i].ref.vertex == 1;
+		jm_call_done d = {.ref = f->calls[i].ref,
+		                  .called = true,
+		                  .rv = gone ? WR_ENOENT : WR_OK};
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	assert_int_equal(job->state, JM_JOB_FAILING);
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, "0/0",
+	                   JM_TASK_CANCELED, NULL);
+	assert_int_equal(job->state, JM_JOB_FAILING);
+	/* the last one fails too: FAILED now, with the first reason */
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, "0/1",
+	                   JM_TASK_FAILED, "its consumer went away");
+	assert_int_equal(job->state, JM_JOB_FAILED);
+	assert_non_null(strstr(job->failure, "boom"));
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 2);
+}
+
 /* A running job on tm-a and tm-b restarts after task 1/0 failed; the
  * CancelTasks of the others are queued from index *mark on. */
 static jm_job *
@@ -1167,6 +1205,8 @@ main(void)
 	        test_restart_waits_for_unanswered_cancel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_restart_redeploys_after_tm_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_task_fails_job_at_once,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keep_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_calls_carry_epoch, setup,
 	                                    teardown),
