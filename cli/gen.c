@@ -505,8 +505,10 @@ cli_gen_check_topic(rd_kafka_t *rk, const char *topic)
 		n = wr_kafka_partition_count(rk, topic, 2000);
 	if (n > 0)
 		return CLI_OK;
-	fprintf(stderr, "weir gen: topic %s: %s\n", topic,
-	        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+	char bs[512];
+	fprintf(stderr, "weir gen: topic %s: %s (brokers %s)\n", topic,
+	        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
+	        wr_kafka_brokers(rk, bs, sizeof(bs)));
 	return CLI_FAILED;
 }
 

@@ -95,7 +95,7 @@ for t in json.load(sys.stdin)["taskmanagers"]:
             print("  " + line)'
 if [ "$keep" = 1 ]; then
 	echo
-	echo "The job keeps running: try 'weir gen orders --rate 100 --count 0 --topic orders' and 'weir consume paid_orders'."
+	echo "The job keeps running: in another shell, '. $dir/weir.env', then try 'weir gen orders --rate 100 --count 0 --topic orders' and 'weir consume paid_orders'."
 	echo "The cluster keeps running (JobManager $WEIR_JOBMANAGER, REST http://127.0.0.1:$rport). Ctrl-C stops it."
 	wait "$local_pid"
 fi

@@ -22,7 +22,8 @@ TaskManagers' kafka.bootstrap. Each job is checked for what it should do:
   (it grows without bound).
 
 A job in examples/ this test does not know fails it. A job whose Kafka
-is unreachable fails naming the brokers it tried.
+is unreachable fails naming the brokers it tried, and so does `weir gen`
+on a WEIR_KAFKA_BOOTSTRAP with no broker.
 """
 import glob
 import json
@@ -187,6 +188,12 @@ def unreachable_kafka(c, env):
     failure = c.info(job).get("failure") or ""
     check(re.search(r"topic orders: .*\(brokers %s\)" % re.escape(dead),
                     failure), "failure names the brokers: %r" % failure)
+    # the CLI's Kafka verbs say the same of the bootstrap they were given
+    r = run([WEIR, "gen", "orders", "--rate", "0", "--count", "1", "--topic",
+             "orders"], env=dict(env, WEIR_KAFKA_BOOTSTRAP=dead), timeout=60)
+    check(r.returncode != 0 and "topic orders: peer unreachable (brokers %s)"
+          % dead in r.stderr.decode(), "weir gen on %s: %d %s" %
+          (dead, r.returncode, r.stderr.decode()[-500:]))
 
 
 def test_examples():
