@@ -23,7 +23,9 @@ TaskManagers' kafka.bootstrap. Each job is checked for what it should do:
 
 A job in examples/ this test does not know fails it. A job whose Kafka
 is unreachable fails naming the brokers it tried, and so does `weir gen`
-on a WEIR_KAFKA_BOOTSTRAP with no broker.
+on a WEIR_KAFKA_BOOTSTRAP with no broker. test_taskmanager_bootstrap: the
+brokers of a job that names none are the TaskManager's kafka.bootstrap,
+not the JobManager's.
 """
 import glob
 import json
@@ -179,14 +181,17 @@ def unbounded_state(c, env):
 def unreachable_kafka(c, env):
     """A job whose brokers are gone fails naming them."""
     dead = "127.0.0.1:%d" % free_port()
-    path = rewritten(c, "paid-orders.yaml", [
+    # One task (no shuffle): its failure is the job's. A job of several
+    # vertices may report a downstream task's "input: peer unreachable"
+    # first (the failed source closed its outputs before it reported).
+    path = rewritten(c, "bench/kafka-filter.yaml", [
         ("startup: earliest", 'startup: earliest, bootstrap: "%s"' % dead),
-        ("name: paid-orders", "name: dead-kafka\nrestart: { strategy: none }"
-         )])
+        ("name: bench-kafka-filter",
+         "name: dead-kafka\nrestart: { strategy: none }")])
     job = submit(c, env, path)
     c.wait_state(job, "FAILED", 60)
     failure = c.info(job).get("failure") or ""
-    check(re.search(r"topic orders: .*\(brokers %s\)" % re.escape(dead),
+    check(re.search(r"topic bench_in: .*\(brokers %s\)" % re.escape(dead),
                     failure), "failure names the brokers: %r" % failure)
     # the CLI's Kafka verbs say the same of the bootstrap they were given
     r = run([WEIR, "gen", "orders", "--rate", "0", "--count", "1", "--topic",
@@ -234,5 +239,28 @@ def test_examples():
             pg.stop()
 
 
+def test_taskmanager_bootstrap():
+    """A job that names no brokers uses the kafka.bootstrap of the
+    TaskManager that runs it, not the JobManager's: here weir local's
+    JobManager has the embedded Kafka, the only TaskManager (started on
+    the same weir.yaml) WEIR_KAFKA_BOOTSTRAP naming no broker."""
+    dead = "127.0.0.1:%d" % free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
+    with Cluster(taskmanagers=0, topics=("bench_in:1", "bench_out2:1"),
+                 env=env) as c:
+        c.start_taskmanager(env=dict(env, WEIR_KAFKA_BOOTSTRAP=dead))
+        wait_for(lambda: len(c.cluster_json()["taskmanagers"]) == 1, 30,
+                 "the TaskManager registered")
+        cli_env = dict(env, **c.env_file())
+        path = rewritten(c, "bench/kafka-filter.yaml", [
+            ("name: bench-kafka-filter",
+             "name: tm-view\nrestart: { strategy: none }")])
+        job = submit(c, cli_env, path)
+        c.wait_state(job, "FAILED", 60)
+        failure = c.info(job).get("failure") or ""
+        check("(brokers %s)" % dead in failure,
+              "the TaskManager's brokers in %r" % failure)
+
+
 if __name__ == "__main__":
-    main([test_examples])
+    main([test_examples, test_taskmanager_bootstrap])
