@@ -34,7 +34,7 @@ import re
 
 import pgserver
 from weirtest import (WEIR, Cluster, check, free_port, main, run,
-                      scratch_dir, sink_lines, wait_for)
+                      sink_lines, wait_for)
 
 SRC = os.environ.get("WEIR_SOURCE_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..")
