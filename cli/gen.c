@@ -501,8 +501,10 @@ cli_gen_check_topic(rd_kafka_t *rk, const char *topic)
 		n = wr_kafka_partition_count(rk, topic, 2000);
 	if (n > 0)
 		return CLI_OK;
-	cli_error("gen", "topic %s: %s", topic,
-	          n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+	char bs[512];
+	cli_error("gen", "topic %s: %s (brokers %s)", topic,
+	          n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
+	          wr_kafka_brokers(rk, bs, sizeof(bs)));
 	return CLI_FAILED;
 }
 

@@ -243,8 +243,11 @@ cli_consume_assign(rd_kafka_t *rk, const cli_consume_opts *o, int *nparts)
 	for (int i = 0; i < 10 && n == -WR_ETIMEDOUT; i++)
 		n = wr_kafka_partition_count(rk, o->topic, 2000);
 	if (n <= 0) {
-		fprintf(stderr, "weir consume: topic %s: %s\n", o->topic,
-		        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+		char bs[512];
+		fprintf(stderr, "weir consume: topic %s: %s (brokers %s)\n",
+		        o->topic,
+		        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
+		        wr_kafka_brokers(rk, bs, sizeof(bs)));
 		return CLI_FAILED;
 	}
 	rd_kafka_topic_partition_list_t *tp =

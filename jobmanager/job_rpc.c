@@ -362,8 +362,7 @@ jm_job_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 
 /* Packs the TaskSpec of task t into a heap buffer. */
 static uint8_t *
-jm_rpc_task_spec(jm_server *jm, const jm_job *job, const jm_task *t,
-                 size_t *len)
+jm_rpc_task_spec(const jm_job *job, const jm_task *t, size_t *len)
 {
 	Weir__TaskSpec ts = WEIR__TASK_SPEC__INIT;
 	Weir__SubtaskLocation *locs =
@@ -388,7 +387,6 @@ jm_rpc_task_spec(jm_server *jm, const jm_job *job, const jm_task *t,
 	ts.subtask = (uint32_t)t->subtask;
 	ts.n_locations = (size_t)job->ntasks;
 	ts.locations = lptrs;
-	ts.kafka_bootstrap = jm->cfg.kafka_bootstrap;
 	*len = weir__task_spec__get_packed_size(&ts);
 	uint8_t *buf = wr_xmalloc(*len);
 	weir__task_spec__pack(&ts, buf);
@@ -417,7 +415,7 @@ jm_rpc_deploy_task(jm_server *jm, const jm_job *job, const jm_task *t)
 	char task_id[32];
 	snprintf(task_id, sizeof(task_id), "%d/%d", t->vertex, t->subtask);
 	size_t len;
-	uint8_t *spec = jm_rpc_task_spec(jm, job, t, &len);
+	uint8_t *spec = jm_rpc_task_spec(job, t, &len);
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
 	Weir__DeployTask body = WEIR__DEPLOY_TASK__INIT;
 	body.job_id = (char *)job->id;

@@ -10,6 +10,9 @@
 # counts and revenue in event-time windows into order_analytics.
 #   scripts/demo.sh          # runs the demo, then stops the cluster
 #   scripts/demo.sh --keep   # leaves the cluster running until Ctrl-C
+# Ports: WEIR_DEMO_KAFKA_PORT (9092), WEIR_DEMO_REST_PORT (8081),
+# WEIR_JOBMANAGER (tcp://127.0.0.1:6123). The jobs name no brokers and the
+# CLI runs on build/demo/weir.env, so any free ports do.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -47,6 +50,8 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 cat "$dir/local.out"
+# the CLI's addresses (JobManager, Kafka bootstrap), as a user's shell has them
+. "$dir/weir.env"
 echo
 echo "== weir cluster"
 "$bin/weir" cluster
@@ -57,7 +62,7 @@ echo
 echo
 echo "== weir gen orders: 20000 orders over the last 5 minutes of event time -> topic orders"
 "$bin/weir" gen orders --rate 0 --count 20000 --time-step 15 --topic orders \
-	--seed 42 --bootstrap "127.0.0.1:$kport"
+	--seed 42
 echo
 echo "== weir run -d examples/paid-orders.yaml"
 job=$("$bin/weir" run -d examples/paid-orders.yaml -o json |
@@ -65,7 +70,7 @@ job=$("$bin/weir" run -d examples/paid-orders.yaml -o json |
 echo "job $job"
 echo
 echo "== the first paid orders, in euros, keyed by product (weir consume paid_orders)"
-"$bin/weir" consume paid_orders --bootstrap "127.0.0.1:$kport" -n 10 --timeout 30s
+"$bin/weir" consume paid_orders -n 10 --timeout 30s
 echo
 echo "== weir run -d examples/order-analytics-live.yaml (per product, per minute)"
 job2=$("$bin/weir" run -d examples/order-analytics-live.yaml -o json |
@@ -73,7 +78,7 @@ job2=$("$bin/weir" run -d examples/order-analytics-live.yaml -o json |
 echo "job $job2"
 echo
 echo "== per-minute order analytics as the windows fire (weir consume order_analytics)"
-"$bin/weir" consume order_analytics --bootstrap "127.0.0.1:$kport" -n 12 --timeout 60s
+"$bin/weir" consume order_analytics -n 12 --timeout 60s
 echo
 echo "== weir list; weir info"
 "$bin/weir" list
@@ -90,7 +95,7 @@ for t in json.load(sys.stdin)["taskmanagers"]:
             print("  " + line)'
 if [ "$keep" = 1 ]; then
 	echo
-	echo "The job keeps running: try 'weir gen orders --rate 100 --count 0 --topic orders' and 'weir consume paid_orders'."
+	echo "The job keeps running: in another shell, '. $dir/weir.env', then try 'weir gen orders --rate 100 --count 0 --topic orders' and 'weir consume paid_orders'."
 	echo "The cluster keeps running (JobManager $WEIR_JOBMANAGER, REST http://127.0.0.1:$rport). Ctrl-C stops it."
 	wait "$local_pid"
 fi

@@ -597,16 +597,16 @@ tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 	s->t = t;
 	s->node = op->node;
 	s->in = wr_jobspec_input_schema(t->job, op->node, 0);
-	s->bootstrap = sk->bootstrap              ? sk->bootstrap
-	               : t->spec->kafka_bootstrap ? t->spec->kafka_bootstrap
-	                                          : t->tm->cfg.kafka_bootstrap;
+	s->bootstrap = tm_task_kafka_bootstrap(t, sk->bootstrap);
 	s->txn_timeout_ms = tmo;
 	wr_buf_init(&s->json);
 	for (int i = 0; i < TM_KTX_POOL; i++) {
 		s->p[i].s = s;
 		s->p[i].idx = i;
 	}
-	snprintf(what, sizeof(what), "kafka sink %s (exactly_once)", sk->topic);
+	/* every failure names the brokers: a wrong address shows at once */
+	snprintf(what, sizeof(what), "kafka sink %s (exactly_once, brokers %s)",
+	         sk->topic, s->bootstrap);
 	tm_ktx_txid_prefix(name, sizeof(name), t->spec->job_id, op->node->id,
 	                   t->spec->subtask);
 	s->x = tm_2pc_new(t, op, &tm_ktx_ops, s, what, name, sk->topic);

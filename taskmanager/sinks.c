@@ -562,13 +562,16 @@ tm_sink_kafka_push(tm_op *op, const wr_row *r)
 	}
 	rd_kafka_poll(s->rk, 0);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		tm_task_fail(s->t, "kafka sink %s: %s", sk->topic,
-		             rd_kafka_err2str(e));
+		tm_task_fail(s->t, "kafka sink %s: %s (brokers %s)", sk->topic,
+		             rd_kafka_err2str(e),
+		             tm_task_kafka_bootstrap(s->t, sk->bootstrap));
 		return WR_EINVAL;
 	}
 	if (s->delivery_failures > 0 && sk->semantic != WR_SEM_NONE) {
-		tm_task_fail(s->t, "kafka sink %s: delivery failed: %s",
-		             sk->topic, s->first_error);
+		tm_task_fail(s->t,
+		             "kafka sink %s: delivery failed: %s (brokers %s)",
+		             sk->topic, s->first_error,
+		             tm_task_kafka_bootstrap(s->t, sk->bootstrap));
 		return WR_EUNREACHABLE;
 	}
 	wr_metric_inc(s->t->m_out);
@@ -583,10 +586,13 @@ tm_sink_kafka_finish(tm_op *op)
 	if (op->node->sink.semantic == WR_SEM_NONE)
 		return WR_OK;
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR || s->delivery_failures > 0) {
-		tm_task_fail(s->t,
-		             "kafka sink %s: %ld messages not delivered (%s)",
-		             op->node->sink.topic, s->delivery_failures,
-		             e ? rd_kafka_err2str(e) : s->first_error);
+		tm_task_fail(
+		    s->t,
+		    "kafka sink %s: %ld messages not delivered (%s; brokers "
+		    "%s)",
+		    op->node->sink.topic, s->delivery_failures,
+		    e ? rd_kafka_err2str(e) : s->first_error,
+		    tm_task_kafka_bootstrap(s->t, op->node->sink.bootstrap));
 		return WR_EUNREACHABLE;
 	}
 	return WR_OK;
@@ -596,11 +602,8 @@ static int
 tm_sink_kafka_open(tm_sink *s, const wr_sink_spec *sk, char *errbuf,
                    size_t errlen)
 {
-	const char *bs = sk->bootstrap ? sk->bootstrap
-	                 : s->t->spec->kafka_bootstrap
-	                     ? s->t->spec->kafka_bootstrap
-	                     : s->t->tm->cfg.kafka_bootstrap;
-	rd_kafka_conf_t *conf = wr_kafka_conf_new(bs);
+	rd_kafka_conf_t *conf =
+	    wr_kafka_conf_new(tm_task_kafka_bootstrap(s->t, sk->bootstrap));
 	bool alo = sk->semantic == WR_SEM_AT_LEAST_ONCE;
 	rd_kafka_conf_set_dr_msg_cb(conf, tm_sink_kafka_dr);
 	rd_kafka_conf_set_opaque(conf, s);

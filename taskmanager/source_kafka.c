@@ -46,11 +46,7 @@ typedef struct tm_kafka_src {
 static const char *
 tm_kafka_bootstrap(const tm_kafka_src *k)
 {
-	if (k->s->bootstrap != NULL)
-		return k->s->bootstrap;
-	if (k->t->spec->kafka_bootstrap != NULL)
-		return k->t->spec->kafka_bootstrap;
-	return k->t->tm->cfg.kafka_bootstrap;
+	return tm_task_kafka_bootstrap(k->t, k->s->bootstrap);
 }
 
 static int
@@ -82,8 +78,9 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 	int n =
 	    wr_kafka_partition_count(k->rk, k->s->topic, TM_KAFKA_METADATA_MS);
 	if (n <= 0) {
-		snprintf(err, errlen, "topic %s: %s", k->s->topic,
-		         n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+		snprintf(err, errlen, "topic %s: %s (brokers %s)", k->s->topic,
+		         n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
+		         tm_kafka_bootstrap(k));
 		return WR_EUNREACHABLE;
 	}
 	int par = k->t->vertex->parallelism, sub = k->t->spec->subtask;
@@ -129,7 +126,9 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, tp);
 	rd_kafka_topic_partition_list_destroy(tp);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
+		snprintf(err, errlen, "topic %s: assign: %s (brokers %s)",
+		         k->s->topic, rd_kafka_err2str(e),
+		         tm_kafka_bootstrap(k));
 		return WR_EUNREACHABLE;
 	}
 	wr_log(WR_LOG_INFO, "SOURCE-ASSIGNED",
@@ -179,8 +178,9 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 	rd_kafka_poll(k->dlq, 0);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-		tm_task_fail(k->t, "dead-letter topic %s: %s", k->s->dlq_topic,
-		             rd_kafka_err2str(e));
+		tm_task_fail(k->t, "dead-letter topic %s: %s (brokers %s)",
+		             k->s->dlq_topic, rd_kafka_err2str(e),
+		             tm_kafka_bootstrap(k));
 		return WR_EINVAL;
 	}
 	return WR_OK;

@@ -51,6 +51,12 @@ tm_task_checkpointing(const tm_task *t)
 	return t->job != NULL && t->job->checkpointing.interval_ms > 0;
 }
 
+const char *
+tm_task_kafka_bootstrap(const tm_task *t, const char *own)
+{
+	return own != NULL ? own : t->tm->cfg.kafka_bootstrap;
+}
+
 void
 tm_task_spec_free(tm_task_spec *spec)
 {
@@ -59,7 +65,6 @@ tm_task_spec_free(tm_task_spec *spec)
 	free(spec->job_yaml);
 	free(spec->file_name);
 	free(spec->locs);
-	free(spec->kafka_bootstrap);
 	free(spec->restore_url);
 	free(spec);
 }

@@ -35,7 +35,6 @@ typedef struct tm_task_spec {
 	int vertex, subtask;
 	tm_task_loc *locs;
 	int nlocs;
-	char *kafka_bootstrap;
 	char *restore_url; /* checkpoint or savepoint to restore; NULL */
 } tm_task_spec;
 

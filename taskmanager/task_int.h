@@ -214,6 +214,13 @@ size_t tm_sink_kafka_key(const wr_value *v, char *buf, size_t len);
  * 0): sinks then commit on checkpoint completion, not before. */
 bool tm_task_checkpointing(const tm_task *t);
 
+/* The brokers a Kafka source or sink of the task connects to: its own
+ * `bootstrap` when the job sets one, else this TaskManager's
+ * kafka.bootstrap (weir.yaml, WEIR_KAFKA_BOOTSTRAP): the TaskManager is
+ * the one that connects, so its view of the address is the one that
+ * counts. Errors from Kafka name them. */
+const char *tm_task_kafka_bootstrap(const tm_task *t, const char *own);
+
 /* Runs the source of the chain's head node until it ends, the task is
  * cancelled, or an error occurs (sources.c, source_kafka.c). Returns
  * WR_OK when the source finished (bounded), WR_ECLOSED when cancelled. */

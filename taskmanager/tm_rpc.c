@@ -45,8 +45,6 @@ tm_rpc_task_spec(const Weir__DeployTask *d, tm_task_spec **out, char *errbuf,
 	s->parallelism_override = (int)ts->parallelism_override;
 	s->vertex = (int)ts->vertex;
 	s->subtask = (int)ts->subtask;
-	s->kafka_bootstrap =
-	    ts->kafka_bootstrap ? wr_xstrdup(ts->kafka_bootstrap) : NULL;
 	s->restore_url = d->restore_checkpoint && *d->restore_checkpoint
 	                     ? wr_xstrdup(d->restore_checkpoint)
 	                     : NULL;

@@ -122,7 +122,9 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "the system's CAs."},
     {"kafka.bootstrap", WR_CFG_STRING, WR_CC(kafka_bootstrap), 0, 0,
      "127.0.0.1:9092", NULL,
-     "Kafka bootstrap servers (host:port, comma-separated)."},
+     "Kafka bootstrap servers (host:port, comma-separated): on a "
+     "TaskManager, those of every job's Kafka source and sink that sets "
+     "no bootstrap; for the CLI, those of gen, produce and consume."},
     {"security.token_file", WR_CFG_STRING, WR_CC(token_file), 0, 0, "", NULL,
      "File holding the shared secret for RPC and REST; empty = no "
      "authentication."},

@@ -68,6 +68,17 @@ wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
 	return WR_OK;
 }
 
+const char *
+wr_kafka_brokers(rd_kafka_t *rk, char *buf, size_t len)
+{
+	size_t n = len;
+	if (rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", buf,
+	                      &n) != RD_KAFKA_CONF_OK ||
+	    buf[0] == '\0')
+		snprintf(buf, len, "?");
+	return buf;
+}
+
 int
 wr_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {

@@ -37,4 +37,11 @@ int wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
  */
 int wr_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms);
 
+/*
+ * The brokers rk was given (its bootstrap.servers) in buf (len bytes), for
+ * error messages: one that names them shows a wrong address at once.
+ * Returns buf ("?" when rk has none).
+ */
+const char *wr_kafka_brokers(rd_kafka_t *rk, char *buf, size_t len);
+
 #endif

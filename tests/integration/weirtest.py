@@ -121,9 +121,9 @@ def spawn(args, **kw):
     return p
 
 
-def run(args, input=None, timeout=60, check_rc=None):
+def run(args, input=None, timeout=60, check_rc=None, env=None):
     r = subprocess.run(args, input=input, capture_output=True,
-                       timeout=timeout)
+                       timeout=timeout, env=env)
     if check_rc is not None and r.returncode != check_rc:
         raise Failure("%s exited %d (wanted %d)\nstdout: %s\nstderr: %s" %
                       (" ".join(args), r.returncode, check_rc,
