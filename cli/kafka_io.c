@@ -58,18 +58,20 @@ static void
 cli_produce_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: weir produce TOPIC [--bootstrap HOST:PORT] [-K SEP] "
+	        "usage: weir produce TOPIC [-b HOST:PORT] [-K SEP] "
 	        "[-p PARTITION]\n"
 	        "                    [-H NAME=VALUE]...\n\n"
 	        "Reads lines from stdin and writes each as one message to "
 	        "TOPIC.\n"
+	        "  -b, --bootstrap  Kafka (default kafka.bootstrap, env "
+	        "WEIR_KAFKA_BOOTSTRAP)\n"
 	        "  -K SEP        each line is KEY SEP VALUE, split at the "
 	        "first SEP (kcat's -K);\n"
 	        "                a line without SEP is reported and skipped\n"
 	        "  -p, --partition N  write to partition N (default: by key, "
 	        "else spread)\n"
-	        "  -H NAME=VALUE a header on every message (repeatable, up to "
-	        "%d)\n"
+	        "  -H, --header NAME=VALUE  a header on every message "
+	        "(repeatable, up to %d)\n"
 	        "Empty lines are ignored. A line longer than %d bytes is "
 	        "reported with its\n"
 	        "line number and skipped; the rest are still sent. At the end "
@@ -77,9 +79,7 @@ cli_produce_usage(FILE *f)
 	        "\"N delivered, M failed, K skipped\" on stderr (-o json: "
 	        "{\"topic\", \"delivered\",\n"
 	        "\"failed\", \"skipped\"} on stdout) and exits 1 if any line "
-	        "failed or was skipped.\n"
-	        "The bootstrap defaults to kafka.bootstrap (env "
-	        "WEIR_KAFKA_BOOTSTRAP).\n",
+	        "failed or was skipped.\n",
 	        CLI_PRODUCE_MAX_HEADERS, CLI_PRODUCE_MAX_LINE_BYTES);
 }
 
@@ -396,23 +396,24 @@ const cli_verb cli_produce_verb = {
 static void
 cli_consume_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: weir consume TOPIC [--bootstrap HOST:PORT] "
-	    "[--offset OFFSET | --from-beginning]\n"
-	    "                    [--group GROUP] [-f FORMAT] [-n COUNT] "
-	    "[--exit] [--timeout DURATION]\n\n"
+	fputs(
+	    "usage: weir consume TOPIC [-b HOST:PORT] [--offset OFFSET | "
+	    "--from-beginning]\n"
+	    "                    [-G GROUP] [-f FORMAT] [-n COUNT] [-e] "
+	    "[--timeout DURATION]\n\n"
 	    "Prints TOPIC's messages from every partition, by default their "
-	    "values one per line.\n"
-	    "  --offset OFFSET   where to start in each partition: beginning "
-	    "(default),\n"
-	    "                    end, N (that offset), -N (N before the "
-	    "end), stored (the\n"
+	    "values,\none a line.\n"
+	    "  -b, --bootstrap   Kafka (default kafka.bootstrap, env "
+	    "WEIR_KAFKA_BOOTSTRAP)\n"
+	    "  --offset OFFSET   where each partition starts: beginning "
+	    "(default), end,\n"
+	    "                    N (that offset), -N (N before the end), "
+	    "stored (the\n"
 	    "                    group's committed offset)\n"
 	    "  --from-beginning  --offset beginning (kafka-console-consumer's "
-	    "flag)\n"
-	    "  --from earliest|latest  --offset beginning|end\n"
-	    "  --group GROUP     consume as a member of consumer group GROUP: "
+	    "flag);\n"
+	    "                    --from earliest|latest also works\n"
+	    "  -G, --group GROUP consume as a member of consumer group GROUP: "
 	    "partitions are\n"
 	    "                    shared with its other members and what was "
 	    "printed is\n"
@@ -420,26 +421,29 @@ cli_consume_usage(FILE *f)
 	    "the group's\n"
 	    "                    committed offsets (beginning when it has "
 	    "none)\n"
-	    "  -f FORMAT         kcat's format: %%s value, %%k key, %%t "
-	    "topic, %%p partition,\n"
-	    "                    %%o offset, %%T timestamp (ms), %%h headers "
+	    "  -f FORMAT         kcat's format: %s value, %k key, %t topic, "
+	    "%p partition,\n"
+	    "                    %o offset, %T timestamp (ms), %h headers "
 	    "(name=value,...),\n"
-	    "                    %%S / %%K value / key length (-1 for "
-	    "null), %%%% a percent;\n"
-	    "                    \\n \\r \\t \\\\ (default '%%s\\n')\n"
+	    "                    %S / %K value / key length (-1 for null), %% "
+	    "a percent;\n"
+	    "                    \\n \\r \\t \\\\ (default '%s\\n')\n"
 	    "  -o json           one JSON object a message: {\"topic\", "
 	    "\"partition\",\n"
 	    "                    \"offset\", \"timestamp\", \"key\", "
 	    "\"value\", \"headers\":\n"
 	    "                    [{\"name\", \"value\"}]} (null key or "
 	    "value: null)\n"
-	    "  -n COUNT          stop after COUNT messages (exit 1 if fewer "
+	    "  -n, --count COUNT stop after COUNT messages (exit 1 if fewer "
 	    "came)\n"
-	    "  --exit            stop when every partition has been read to "
+	    "  -e, --exit        stop when every partition has been read to "
 	    "its end\n"
 	    "  --timeout DURATION  stop after this long without a message "
-	    "(e.g. 5s)\n"
-	    "Reads committed data only (isolation.level=read_committed).\n");
+	    "(e.g. 5s; with\n"
+	    "                    -G, counted from when the group assigns the "
+	    "partitions)\n"
+	    "Reads committed data only (isolation.level=read_committed).\n",
+	    f);
 }
 
 /* A group member's session: Kafka's shortest (group.min.session.timeout.ms)
