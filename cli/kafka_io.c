@@ -31,6 +31,18 @@ cli_kafka_on_signal(int sig)
 	cli_kafka_stop = 1;
 }
 
+/* SIGINT and SIGTERM stop the verb at its next step. Without SA_RESTART,
+ * so that produce's read of a terminal returns at Ctrl-C instead of
+ * waiting for the next line. */
+static void
+cli_kafka_signals(void)
+{
+	struct sigaction sa = {.sa_handler = cli_kafka_on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 const char *
 cli_bootstrap(cli_ctx *ctx, const char *flag)
 {
@@ -319,7 +331,8 @@ cli_produce_lines(rd_kafka_t *rk, const cli_produce_opts *o,
 
 /* Prints the summary (stderr, or JSON on stdout); the exit code. */
 static int
-cli_produce_summary(cli_ctx *ctx, const char *topic, const cli_produce_state *s)
+cli_produce_summary(cli_ctx *ctx, const char *topic, const char *bootstrap,
+                    const cli_produce_state *s)
 {
 	if (ctx->json) {
 		wr_buf b;
@@ -335,8 +348,8 @@ cli_produce_summary(cli_ctx *ctx, const char *topic, const cli_produce_state *s)
 	}
 	fprintf(stderr,
 	        "weir produce: %ld delivered, %ld failed, %ld skipped "
-	        "(topic %s)\n",
-	        s->delivered, s->failed, s->skipped, topic);
+	        "(topic %s at %s)\n",
+	        s->delivered, s->failed, s->skipped, topic, bootstrap);
 	return s->failed == 0 && s->skipped == 0 ? CLI_OK : CLI_FAILED;
 }
 
@@ -346,8 +359,8 @@ cli_produce(cli_ctx *ctx, void *opts)
 	const cli_produce_opts *o = opts;
 	char err[512];
 	cli_produce_state s = {0};
-	rd_kafka_conf_t *conf =
-	    wr_kafka_conf_new(cli_bootstrap(ctx, o->bootstrap));
+	const char *bootstrap = cli_bootstrap(ctx, o->bootstrap);
+	rd_kafka_conf_t *conf = wr_kafka_conf_new(bootstrap);
 	rd_kafka_conf_set_dr_msg_cb(conf, cli_produce_dr);
 	rd_kafka_conf_set_opaque(conf, &s);
 	bool conf_ok =
@@ -358,8 +371,7 @@ cli_produce(cli_ctx *ctx, void *opts)
 	                               conf_ok, err, sizeof(err));
 	if (rk == NULL)
 		return CLI_FAILED;
-	signal(SIGINT, cli_kafka_on_signal);
-	signal(SIGTERM, cli_kafka_on_signal);
+	cli_kafka_signals();
 	cli_produce_lines(rk, o, &s);
 	rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, CLI_PRODUCE_FLUSH_MS);
 	if (ferr != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -375,7 +387,7 @@ cli_produce(cli_ctx *ctx, void *opts)
 			rd_kafka_poll(rk, 100);
 	}
 	rd_kafka_destroy(rk);
-	return cli_produce_summary(ctx, o->topic, &s);
+	return cli_produce_summary(ctx, o->topic, bootstrap, &s);
 }
 
 const cli_verb cli_produce_verb = {
@@ -554,6 +566,7 @@ static const cli_flag cli_consume_flags[] = {
 /* Where a consume run is; the rebalance callback's opaque. */
 typedef struct cli_consume_state {
 	const cli_consume_opts *o;
+	const char *bootstrap;
 	int nparts;      /* the topic's partitions */
 	char *eof;       /* [nparts]: read to its end */
 	int at_end;      /* partitions read to their end */
@@ -608,8 +621,10 @@ cli_consume_assign(rd_kafka_t *rk, cli_consume_state *st)
 	for (int i = 0; i < 10 && n == -WR_ETIMEDOUT; i++)
 		n = wr_kafka_partition_count(rk, o->topic, 2000);
 	if (n <= 0) {
-		fprintf(stderr, "weir consume: topic %s: %s\n", o->topic,
-		        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n));
+		fprintf(stderr, "weir consume: topic %s: %s (Kafka at %s)\n",
+		        o->topic,
+		        n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
+		        st->bootstrap);
 		return CLI_FAILED;
 	}
 	st->nparts = n;
@@ -737,14 +752,13 @@ cli_consume_loop(rd_kafka_t *rk, cli_consume_state *st)
 /* The consumer's settings: a throwaway group without --group (nothing is
  * committed), else GROUP with what was printed committed. */
 static rd_kafka_t *
-cli_consume_client(cli_ctx *ctx, cli_consume_state *st)
+cli_consume_client(cli_consume_state *st)
 {
 	const cli_consume_opts *o = st->o;
 	char err[512], group[64];
 	snprintf(group, sizeof(group), "weir-consume-%lld",
 	         (long long)wr_wall_ms());
-	rd_kafka_conf_t *conf =
-	    wr_kafka_conf_new(cli_bootstrap(ctx, o->bootstrap));
+	rd_kafka_conf_t *conf = wr_kafka_conf_new(st->bootstrap);
 	bool ok =
 	    wr_kafka_conf_consumer_defaults(conf, err, sizeof(err)) == 0 &&
 	    wr_kafka_conf_set(conf, "group.id", o->group ? o->group : group,
@@ -803,14 +817,15 @@ cli_consume(cli_ctx *ctx, void *opts)
 	    .nitems = 2};
 	if (!cli_consume_check(ctx, o))
 		return CLI_USAGE;
-	cli_consume_state st = {.o = o, .last_ms = wr_mono_ms()};
+	cli_consume_state st = {.o = o,
+	                        .bootstrap = cli_bootstrap(ctx, o->bootstrap),
+	                        .last_ms = wr_mono_ms()};
 	st.fmt = ctx->json ? NULL : o->format.nitems ? &o->format : &values;
 	wr_buf_init(&st.json);
-	rd_kafka_t *rk = cli_consume_client(ctx, &st);
+	rd_kafka_t *rk = cli_consume_client(&st);
 	if (rk == NULL)
 		return CLI_FAILED;
-	signal(SIGINT, cli_kafka_on_signal);
-	signal(SIGTERM, cli_kafka_on_signal);
+	cli_kafka_signals();
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	int rc = cli_consume_assign(rk, &st);

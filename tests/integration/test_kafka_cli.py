@@ -45,8 +45,8 @@ def test_produce_keys_headers_bad_lines(c):
     check("line 101: no key separator (-K); skipped" in err, err)
     check("line 201: longer than %d bytes; skipped" % LIMIT in err, err)
     check(summary(r) ==
-          "weir produce: 300 delivered, 0 failed, 2 skipped (topic keyed)",
-          err)
+          "weir produce: 300 delivered, 0 failed, 2 skipped (topic keyed "
+          "at %s)" % c.bootstrap, err)
 
     # What kcat reads back with its own format is what weir prints with
     # the same one: every field, every message.
