@@ -15,6 +15,7 @@
 #include "kafka.h"
 #include "mem.h"
 #include "parse.h"
+#include "wr_assert.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -799,7 +800,7 @@ cli_consume_check(cli_ctx *ctx, cli_consume_opts *o)
 		}
 		o->offset = RD_KAFKA_OFFSET_BEGINNING;
 	}
-	if (ctx->json && o->format.nitems > 0) {
+	if (ctx->json && o->format.nitems > 0) { /* before the default */
 		fprintf(stderr, "weir consume: -f and -o json exclude each "
 		                "other\n");
 		return false;
@@ -811,20 +812,21 @@ static int
 cli_consume(cli_ctx *ctx, void *opts)
 {
 	cli_consume_opts *o = opts;
-	static const cli_kfmt values = {
-	    .text = "\n",
-	    .items = {{.spec = 's'}, {.spec = 0, .off = 0, .len = 1}},
-	    .nitems = 2};
+	char why[128];
 	if (!cli_consume_check(ctx, o))
 		return CLI_USAGE;
+	if (o->format.nitems == 0) { /* values, one a line */
+		bool ok = cli_kfmt_parse("%s\\n", &o->format, why, sizeof(why));
+		WR_ASSERT(ok);
+	}
 	cli_consume_state st = {.o = o,
 	                        .bootstrap = cli_bootstrap(ctx, o->bootstrap),
 	                        .last_ms = wr_mono_ms()};
-	st.fmt = ctx->json ? NULL : o->format.nitems ? &o->format : &values;
-	wr_buf_init(&st.json);
+	st.fmt = ctx->json ? NULL : &o->format;
 	rd_kafka_t *rk = cli_consume_client(&st);
 	if (rk == NULL)
 		return CLI_FAILED;
+	wr_buf_init(&st.json);
 	cli_kafka_signals();
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
