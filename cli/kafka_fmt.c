@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(CLI_KFMT_MAX_BYTES <= UINT16_MAX,
+               "a literal's offset and length are uint16_t");
+
 /* The letters of kcat's -f that weir knows. */
 static const char cli_kfmt_specs[] = "sSkKtpoTh";
 
@@ -30,18 +33,18 @@ cli_kfmt_lit(cli_kfmt *f, size_t *used, char c, char *errbuf, size_t errlen)
 	}
 	cli_kfmt_item *last = f->nitems ? &f->items[f->nitems - 1] : NULL;
 	if (last == NULL || last->spec != 0) {
-		if (f->nitems == CLI_KFMT_MAX_ITEMS)
-			goto too_many;
+		if (f->nitems == CLI_KFMT_MAX_ITEMS) {
+			snprintf(errbuf, errlen,
+			         "format has more than %d parts",
+			         CLI_KFMT_MAX_ITEMS);
+			return false;
+		}
 		last = &f->items[f->nitems++];
 		*last = (cli_kfmt_item){.spec = 0, .off = (uint16_t)*used};
 	}
 	f->text[(*used)++] = c;
 	last->len++;
 	return true;
-too_many:
-	snprintf(errbuf, errlen, "format has more than %d parts",
-	         CLI_KFMT_MAX_ITEMS);
-	return false;
 }
 
 static bool
