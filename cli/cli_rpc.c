@@ -87,6 +87,21 @@ cli_rpc_create_topic(wr_rpc_client *cli, int timeout_ms, const char *name,
 	return rv;
 }
 
+int
+cli_rpc_delete_topic(wr_rpc_client *cli, int timeout_ms, const char *name,
+                     char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__DeleteTopic body = WEIR__DELETE_TOPIC__INIT;
+	body.name = (char *)name;
+	env.body_case = WEIR__ENVELOPE__BODY_DELETE_TOPIC;
+	env.delete_topic = &body;
+	wr_msg *rep = NULL;
+	int rv = wr_rpc_call(cli, &env, timeout_ms, &rep, errbuf, errlen);
+	wr_msg_free(rep);
+	return rv;
+}
+
 /* Calls the JobManager and checks the reply's kind. On WR_OK *rep is the
  * caller's; on failure there is nothing to free. */
 static int

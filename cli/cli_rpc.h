@@ -35,6 +35,10 @@ int cli_rpc_create_topic(struct wr_rpc_client *cli, int timeout_ms,
                          const char *name, int partitions, char *errbuf,
                          size_t errlen);
 
+/* Asks the `weir local` admin endpoint to delete a topic. */
+int cli_rpc_delete_topic(struct wr_rpc_client *cli, int timeout_ms,
+                         const char *name, char *errbuf, size_t errlen);
+
 /* ---- jobs (weir run, list, info, cancel) ---- */
 
 /* Longest job state name ("CANCELLING") and task state, NUL included. */

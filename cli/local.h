@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -12,13 +13,18 @@
 struct cli_lkafka;
 struct wr_rpc_req;
 
-/* Answers one admin request (topic creation). @thread local main */
+/* Answers one admin request (topic creation or deletion).
+ * @thread local main */
 void cli_local_dispatch(struct cli_lkafka *k, struct wr_rpc_req *req);
 
 /* Parses "NAME:PARTITIONS" (":PARTITIONS" optional, default 1) into name
  * (namelen bytes) and *partitions. Returns 0 or -1. */
 int cli_topic_spec(const char *spec, char *name, unsigned namelen,
                    int *partitions);
+
+/* Kafka's rule for a topic name: 1..249 of [A-Za-z0-9._-], not . or ..;
+ * false with why in errbuf. */
+bool cli_topic_name_ok(const char *name, char *errbuf, size_t errlen);
 
 /* The admin address file inside a local cluster's directory. */
 #define CLI_LOCAL_ADMIN_FILE "admin.address"

@@ -1,9 +1,10 @@
 /*
  * local_kafka.c - the embedded Kafka of `weir local`: librdkafka's mock
  * cluster, the forwarder thread on the bootstrap port, topic creation
- * (local_kafka.h).
+ * and deletion (local_kafka.h).
  */
 #include "local_kafka.h"
+#include "local.h"
 
 #include "addr.h"
 #include "err.h"
@@ -51,6 +52,8 @@ struct cli_lkafka {
 	int wake[2];
 	pthread_t thread;
 	cli_fwd_conn *conns[WR_LOCAL_FWD_MAX_CONNS];
+	char *deleted[CLI_LOCAL_MAX_DELETED_TOPICS]; /* topic names */
+	int ndeleted;
 };
 
 static void
@@ -283,37 +286,34 @@ cli_lkafka_brokers(const cli_lkafka *k)
 	return k->brokers;
 }
 
+/* Whether name was deleted (the mock keeps it, with an error). */
 static bool
-cli_lkafka_valid_name(const char *name)
+cli_lkafka_deleted(const cli_lkafka *k, const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > 249 || strcmp(name, ".") == 0 ||
-	    strcmp(name, "..") == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	for (int i = 0; i < k->ndeleted; i++)
+		if (strcmp(k->deleted[i], name) == 0)
+			return true;
+	return false;
 }
 
 int
 cli_lkafka_create_topic(cli_lkafka *k, const char *name, int partitions,
                         char *errbuf, size_t errlen)
 {
-	if (!cli_lkafka_valid_name(name)) {
+	if (!cli_topic_name_ok(name, errbuf, errlen))
+		return WR_EINVAL;
+	if (partitions < 1 || partitions > CLI_TOPIC_MAX_PARTITIONS) {
 		snprintf(errbuf, errlen,
-		         "invalid topic name '%s': 1..249 of [A-Za-z0-9._-]",
-		         name);
+		         "topic %s: partitions must be 1 .. %d, not %d", name,
+		         CLI_TOPIC_MAX_PARTITIONS, partitions);
 		return WR_EINVAL;
 	}
-	if (partitions < 1 || partitions > 10000) {
+	if (cli_lkafka_deleted(k, name)) {
 		snprintf(errbuf, errlen,
-		         "topic %s: partitions must be 1..10000", name);
-		return WR_EINVAL;
+		         "topic %s was deleted: the embedded Kafka cannot make "
+		         "a topic of that name again until weir local restarts",
+		         name);
+		return WR_EEXIST;
 	}
 	rd_kafka_resp_err_t err =
 	    rd_kafka_mock_topic_create(k->mc, name, partitions, 1);
@@ -328,6 +328,34 @@ cli_lkafka_create_topic(cli_lkafka *k, const char *name, int partitions,
 	}
 	wr_log(WR_LOG_INFO, "LOCAL-TOPIC-CREATED", "%s partitions=%d", name,
 	       partitions);
+	return WR_OK;
+}
+
+/*
+ * librdkafka's mock cluster cannot remove a topic: it answers for a
+ * deleted one with UNKNOWN_TOPIC_OR_PART and no partitions, as Kafka does
+ * for a topic that does not exist, and keeps its name taken.
+ */
+int
+cli_lkafka_delete_topic(cli_lkafka *k, const char *name, char *errbuf,
+                        size_t errlen)
+{
+	if (!cli_topic_name_ok(name, errbuf, errlen))
+		return WR_EINVAL;
+	if (cli_lkafka_deleted(k, name)) {
+		snprintf(errbuf, errlen, "topic %s does not exist", name);
+		return WR_ENOENT;
+	}
+	if (k->ndeleted == CLI_LOCAL_MAX_DELETED_TOPICS) {
+		snprintf(errbuf, errlen,
+		         "weir local deletes at most %d topics in its life",
+		         CLI_LOCAL_MAX_DELETED_TOPICS);
+		return WR_EFULL;
+	}
+	rd_kafka_mock_topic_set_error(k->mc, name,
+	                              RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+	k->deleted[k->ndeleted++] = wr_xstrdup(name);
+	wr_log(WR_LOG_INFO, "LOCAL-TOPIC-DELETED", "%s", name);
 	return WR_OK;
 }
 
@@ -350,6 +378,8 @@ cli_lkafka_stop(cli_lkafka *k)
 	close(k->listen_fd);
 	rd_kafka_mock_cluster_destroy(k->mc);
 	rd_kafka_destroy(k->rk);
+	for (int i = 0; i < k->ndeleted; i++)
+		free(k->deleted[i]);
 	free(k->brokers);
 	free(k);
 }

@@ -23,12 +23,24 @@ const char *cli_lkafka_bootstrap(const cli_lkafka *k);
 const char *cli_lkafka_brokers(const cli_lkafka *k);
 
 /*
- * Creates a topic. name: 1..249 of [A-Za-z0-9._-]; partitions 1..10000.
- * Errors: WR_EINVAL (bad name/count), WR_EEXIST, with a message.
+ * Creates a topic. name: 1..249 of [A-Za-z0-9._-]; partitions 1 ..
+ * CLI_TOPIC_MAX_PARTITIONS. Errors: WR_EINVAL (bad name/count), WR_EEXIST
+ * (exists, or was deleted), with a message.
  * @thread the thread that started k.
  */
 int cli_lkafka_create_topic(cli_lkafka *k, const char *name, int partitions,
                             char *errbuf, size_t errlen);
+
+/*
+ * Deletes a topic: from then on metadata reports it unknown (no
+ * partitions), as Kafka does for a deleted topic. The mock cannot free
+ * the name: creating it again fails until weir local restarts. Errors:
+ * WR_EINVAL (bad name), WR_ENOENT (deleted already), WR_EFULL, with a
+ * message. Whether the topic exists is the caller's to check (the mock
+ * would make it). @thread the thread that started k.
+ */
+int cli_lkafka_delete_topic(cli_lkafka *k, const char *name, char *errbuf,
+                            size_t errlen);
 
 /* Serves the owning handle's callbacks; call regularly. */
 void cli_lkafka_poll(cli_lkafka *k);

@@ -1,6 +1,7 @@
 /*
  * local_rpc.c - the admin endpoint of `weir local`: requests for the
- * embedded Kafka (topic creation), translated from protobuf here.
+ * embedded Kafka (topic creation and deletion), translated from protobuf
+ * here.
  */
 #include "local.h"
 
@@ -13,17 +14,26 @@ void
 cli_local_dispatch(cli_lkafka *k, wr_rpc_req *req)
 {
 	const Weir__Envelope *env = wr_rpc_req_env(req);
-	if (env->body_case != WEIR__ENVELOPE__BODY_CREATE_TOPIC) {
+	char err[512];
+	int rv;
+
+	switch (env->body_case) {
+	case WEIR__ENVELOPE__BODY_CREATE_TOPIC:
+		rv = cli_lkafka_create_topic(k, env->create_topic->name,
+		                             env->create_topic->partitions, err,
+		                             sizeof(err));
+		break;
+	case WEIR__ENVELOPE__BODY_DELETE_TOPIC:
+		rv = cli_lkafka_delete_topic(k, env->delete_topic->name, err,
+		                             sizeof(err));
+		break;
+	default:
 		wr_rpc_req_reply_error(req, WR_ESTATE,
 		                       "weir local serves only topic creation "
-		                       "here (request kind %d)",
+		                       "and deletion here (request kind %d)",
 		                       (int)env->body_case);
 		return;
 	}
-	char err[512];
-	int rv = cli_lkafka_create_topic(k, env->create_topic->name,
-	                                 env->create_topic->partitions, err,
-	                                 sizeof(err));
 	if (rv != WR_OK) {
 		wr_rpc_req_reply_error(req, rv, "%s", err);
 		return;

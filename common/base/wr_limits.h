@@ -509,6 +509,41 @@ _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
 /* Longest wait for the last messages to be acknowledged. */
 #define CLI_GEN_FLUSH_MS 30000
 
+/* `weir consume -f FORMAT`: a format is a few fields and separators;
+ * these bound its parsed form (cli/kafka_fmt.h), which lives in the
+ * verb's options. */
+#define CLI_KFMT_MAX_BYTES 1024
+#define CLI_KFMT_MAX_ITEMS 64
+/* `weir produce`: a line is one message, and librdkafka refuses a message
+ * over message.max.bytes (1,000,000 by default) anyway; a longer line is
+ * reported and skipped without being held in memory. Headers: -H flags
+ * of one run. */
+#define CLI_PRODUCE_MAX_LINE_BYTES 1000000
+#define CLI_PRODUCE_MAX_HEADERS    32
+/* The producer's message.max.bytes: room for a longest line, its -H
+ * headers and the record's framing, and still under a broker's default
+ * limit (Kafka's message.max.bytes, 1 MiB + 12). */
+#define CLI_PRODUCE_MSG_BYTES "1048576"
+/* Per-line problems `weir produce` prints before it only counts them (a
+ * lost broker fails every message), and how long it waits for the last
+ * acknowledgements. */
+#define CLI_PRODUCE_MAX_REPORTS 20
+#define CLI_PRODUCE_FLUSH_MS    60000
+/* `weir consume --group`: joining a group takes the coordinator's first
+ * rebalance delay (3 s in the embedded Kafka, Kafka's
+ * group.initial.rebalance.delay.ms); --timeout counts only after that. */
+#define CLI_CONSUME_JOIN_MS 15000
+/* Partitions of a topic `weir topic create` and `weir local --topic`
+ * make: the embedded Kafka keeps every partition's log in memory. */
+#define CLI_TOPIC_MAX_PARTITIONS 10000
+/* Topics one `weir local` deletes in its life: the embedded Kafka keeps
+ * a deleted topic (answering for it as unknown), weir local its name. */
+#define CLI_LOCAL_MAX_DELETED_TOPICS 1024
+/* `weir topic`: how long it waits for Kafka's metadata and for weir
+ * local's admin endpoint. */
+#define CLI_TOPIC_METADATA_MS 10000
+#define CLI_TOPIC_RPC_MS      5000
+
 /* Most flags of one verb (cli/verb.c): its getopt tables live on the
  * stack; `weir gen` has the most, 8. */
 #define CLI_VERB_MAX_FLAGS 16

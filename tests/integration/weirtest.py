@@ -809,6 +809,13 @@ class Cluster:
                 args += ["-p", str(p)]
             run(args, input="".join(ls).encode(), check_rc=0)
 
+    def kafka_metadata(self, topic=None):
+        """What `kcat -L -J` reports (every topic, or topic's)."""
+        args = ["kcat", "-b", self.bootstrap, "-L", "-J", "-m", "10"]
+        if topic is not None:
+            args += ["-t", topic]
+        return json.loads(run(args, check_rc=0).stdout)
+
     def consume(self, topic, fmt="%s\n", committed=False, timeout=60):
         """Every message of topic up to the end of each partition, one
         string each as fmt (kcat -f) makes it; committed: only those of
