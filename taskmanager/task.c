@@ -363,6 +363,24 @@ tm_task_input_event(tm_task *t, tm_wm_tracker *wmt, const tm_batch *b, int ch)
 	return WR_OK;
 }
 
+/*
+ * An input channel failed. When its producer was cancelled - the job is
+ * being cancelled or restarted, and the JobManager's cancels reach
+ * TaskManagers in no set order - this task's own cancel follows within
+ * moments: it is waited for (TM_INPUT_FAIL_GRACE_MS), so the task ends
+ * CANCELED, its sinks keeping what they hold, instead of FAILED with its
+ * in-progress output dropped. Otherwise the failure is the task's.
+ */
+static void
+tm_task_input_failed(tm_task *t, int rv)
+{
+	int64_t until = wr_mono_ms() + TM_INPUT_FAIL_GRACE_MS;
+	while (!atomic_load(&t->cancel) && wr_mono_ms() < until)
+		wr_sleep_ms(TM_FENCE_POLL_MS);
+	if (!atomic_load(&t->cancel))
+		tm_task_fail(t, "input: %s", wr_strerror(rv));
+}
+
 /* Reads the input gate until every channel ended or the task stops. */
 static int
 tm_task_input_loop(tm_task *t)
@@ -385,7 +403,7 @@ tm_task_input_loop(tm_task *t)
 			break;
 		}
 		if (rv != WR_OK) {
-			tm_task_fail(t, "input: %s", wr_strerror(rv));
+			tm_task_input_failed(t, rv);
 			break;
 		}
 		if (b->kind == TM_BATCH_DATA)

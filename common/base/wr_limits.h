@@ -330,6 +330,11 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * the other JobManagers) comes this soon instead of an interval later. */
 #define TM_LINK_HB_RETRY_MS 250
 
+/* A task whose input fails waits this long for its own cancel (its
+ * producer may have been cancelled first) before it fails: the skew of a
+ * job's cancels across TaskManagers is milliseconds. */
+#define TM_INPUT_FAIL_GRACE_MS 500
+
 /* Checkpoint replies to the JobManager wait at most this long. */
 #define TM_CKPT_RPC_TIMEOUT_MS 10000
 
