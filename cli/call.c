@@ -314,6 +314,7 @@ cli_error(const char *verb, const char *fmt, ...)
 {
 	char msg[CLI_CALL_ERR_BYTES + 256];
 	va_list ap;
+	cli_progress_break();
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -327,6 +328,7 @@ cli_error(const char *verb, const char *fmt, ...)
 void
 cli_error_bare(const char *msg)
 {
+	cli_progress_break();
 	if (!cli_json_errors) {
 		fprintf(stderr, "%s\n", msg);
 		return;

@@ -62,6 +62,10 @@ cli_savepoint_usage(FILE *f)
 	        "job from it with\n'weir run --from-savepoint PATH'. Exit 1 "
 	        "when the savepoint fails or does not\ncomplete in time (it "
 	        "may still complete: see weir checkpoints JOB).\n\n"
+	        "While it waits, stderr shows its progress: subtasks "
+	        "acknowledged, the bytes\nthey wrote, the time so far (one "
+	        "line rewritten on a terminal, a line per\nchange otherwise, "
+	        "none with -o json).\n\n"
 	        "  --timeout D   how long to wait, e.g. 90s, 10m (default "
 	        "10m)\n");
 }
@@ -76,7 +80,9 @@ cli_stop_usage(FILE *f)
 	        "the savepoint's\nbarrier, every sink commits, the job ends "
 	        "FINISHED. Waits for that, then\nprints the savepoint's path "
 	        "(-o json: {\"path\"}). Upgrade the job by\nrunning its new "
-	        "version with 'weir run --from-savepoint PATH'.\n\n"
+	        "version with 'weir run --from-savepoint PATH'. While it "
+	        "waits,\nstderr shows the savepoint's progress as 'weir "
+	        "savepoint' does, then the\njob's state.\n\n"
 	        "  -p, --savepoint-dir DIR  where to write it: a local path "
 	        "(made absolute\n"
 	        "                           here), a file:// or s3:// URL "
@@ -95,24 +101,6 @@ cli_stop_usage(FILE *f)
 }
 
 /* ---- weir checkpoints -------------------------------------------------- */
-
-/* "512 B", "12.3 KiB", "4.0 MiB" ... */
-static void
-cli_ckpt_size(uint64_t bytes, char *out, size_t outlen)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024.0 && u < 4) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, outlen, "%llu B", (unsigned long long)bytes);
-	else
-		snprintf(out, outlen, "%.1f %s", v, units[u]);
-}
 
 /* What `weir checkpoints` asks the JobManager, and its answer. */
 typedef struct cli_checkpoints_call {
@@ -158,7 +146,7 @@ cli_checkpoints_print_table(const void *arg)
 		char acks[24], dur[24], align[24];
 		if (!wr_ts_format_iso8601((int64_t)c->trigger_time_ms, when))
 			snprintf(when, sizeof(when), "-");
-		cli_ckpt_size(c->size_bytes, size, sizeof(size));
+		cli_format_bytes(c->size_bytes, size, sizeof(size));
 		snprintf(acks, sizeof(acks), "%u/%u", c->acks, c->tasks);
 		snprintf(dur, sizeof(dur), "%llums",
 		         (unsigned long long)c->duration_ms);
@@ -318,6 +306,12 @@ typedef struct cli_sp_wait {
 	int misses;
 	char state[CLI_STATE_BYTES]; /* the job's, last seen */
 	char *failure;               /* the job's, heap or NULL */
+	/* Progress (stderr): the savepoint's entry in the history, last
+	 * seen; bytes are those of the subtasks that acknowledged. */
+	cli_progress prog;
+	uint32_t acks, tasks;
+	uint64_t bytes;
+	uint64_t before; /* a checkpoint in progress it waits for; 0 none */
 } cli_sp_wait;
 
 /* What one step of the wait says besides an exit code. */
@@ -361,6 +355,55 @@ cli_sp_job_state(cli_sp_wait *w)
 	return r;
 }
 
+/* Shows where the savepoint is: acknowledged subtasks, bytes, time. */
+static void
+cli_sp_show(cli_sp_wait *w, bool changed, bool done)
+{
+	char bytes[32], el[32];
+
+	cli_format_bytes(w->bytes, bytes, sizeof(bytes));
+	cli_format_elapsed(cli_progress_elapsed_ms(&w->prog), el, sizeof(el));
+	if (w->before > 0 && w->tasks == 0)
+		cli_progress_show(&w->prog, changed, false,
+		                  "Savepoint %llu: waiting for checkpoint %llu "
+		                  "to end first, %s",
+		                  (unsigned long long)w->cid,
+		                  (unsigned long long)w->before, el);
+	else
+		cli_progress_show(&w->prog, changed, done,
+		                  "Savepoint %llu%s: %u/%u subtasks "
+		                  "acknowledged, %s written, %s",
+		                  (unsigned long long)w->cid,
+		                  done ? " complete" : "", w->acks, w->tasks,
+		                  bytes, el);
+}
+
+/* Takes the progress of the savepoint (c, NULL when not listed yet) from
+ * history l and shows it. */
+static void
+cli_sp_note(cli_sp_wait *w, const cli_ckpt_list *l, const cli_ckpt *c)
+{
+	bool changed = false;
+
+	if (c == NULL) {
+		/* Not triggered yet: it waits for the checkpoint running. */
+		uint64_t before = 0;
+		for (size_t i = 0; before == 0 && i < l->n; i++)
+			if (strcmp(l->v[i].status, "IN_PROGRESS") == 0)
+				before = l->v[i].id;
+		changed = before != w->before;
+		w->before = before;
+	} else {
+		changed = c->acks != w->acks || c->tasks != w->tasks ||
+		          c->size_bytes != w->bytes;
+		w->acks = c->acks;
+		w->tasks = c->tasks;
+		w->bytes = c->size_bytes;
+	}
+	cli_sp_show(w, changed,
+	            c != NULL && strcmp(c->status, "COMPLETED") == 0);
+}
+
 /*
  * Looks the savepoint up in the history: CLI_OK when it completed
  * (w->path updated), CLI_SP_AGAIN while it is in progress (or after a
@@ -382,6 +425,8 @@ cli_sp_status(cli_sp_wait *w, bool job_ended)
 	for (size_t i = 0; c == NULL && i < l.n; i++)
 		if (l.v[i].id == w->cid)
 			c = &l.v[i];
+	if (c == NULL || strcmp(c->status, "FAILED") != 0)
+		cli_sp_note(w, &l, c);
 	if (c != NULL && strcmp(c->status, "COMPLETED") == 0) {
 		if (c->path[0] != '\0')
 			snprintf(w->path, sizeof(w->path), "%s", c->path);
@@ -449,10 +494,23 @@ cli_sp_wait_complete(cli_sp_wait *w)
 static int
 cli_sp_wait_stopped(cli_sp_wait *w)
 {
+	char shown[CLI_STATE_BYTES] = "";
+
 	for (;;) {
 		int r = cli_sp_job_state(w);
 		if (r == CLI_SP_ANSWERED && strcmp(w->state, "FINISHED") == 0)
 			return CLI_OK;
+		if (r == CLI_SP_ANSWERED) {
+			char el[32];
+			cli_format_elapsed(cli_progress_elapsed_ms(&w->prog),
+			                   el, sizeof(el));
+			cli_progress_show(
+			    &w->prog, strcmp(shown, w->state) != 0, false,
+			    "Savepoint %llu complete; job %s, "
+			    "waiting for it to finish, %s",
+			    (unsigned long long)w->cid, w->state, el);
+			snprintf(shown, sizeof(shown), "%s", w->state);
+		}
 		if (r == CLI_SP_ANSWERED && cli_job_state_terminal(w->state)) {
 			cli_error(
 			    "stop",
@@ -479,6 +537,7 @@ cli_sp_trigger(wr_rpc_client *cli, int timeout_ms, void *arg, char *err,
 	const cli_sp_opts *o = w->o;
 	FILE *msg = cli_msg(w->ctx);
 
+	cli_progress_init(&w->prog, w->ctx, 0); /* a line per change */
 	w->deadline_ms = wr_mono_ms() + o->timeout_ms;
 	if (o->stop)
 		fprintf(msg, "Stopping job %s with a savepoint%s%s.\n", o->id,
@@ -506,6 +565,7 @@ cli_sp_then(cli_ctx *ctx, wr_rpc_client *cli, void *arg)
 	int rc = cli_sp_wait_complete(w);
 	if (rc == CLI_OK && w->o->stop)
 		rc = cli_sp_wait_stopped(w);
+	cli_progress_done(&w->prog);
 	if (rc != CLI_OK)
 		return rc;
 	if (ctx->json)

@@ -252,6 +252,54 @@ void cli_json_end(struct wr_buf *b);
 /* Prints {"key":"value"} as a line on stdout. */
 void cli_json_print_str(const char *key, const char *value);
 
+/* ---- progress of long verbs (progress.c) ---- */
+
+/* Longest progress line, NUL included. */
+#define CLI_PROGRESS_LINE_BYTES 256
+
+/*
+ * Progress on stderr while a verb works (savepoint, stop, gen). On a
+ * terminal (stderr a tty) one line is rewritten in place (\r) five times
+ * a second; otherwise plain lines: one when something changed (at most one
+ * per plain_ms), and one every 10 s when nothing did. Under -o json
+ * nothing: stdout holds the JSON and stderr only an error.
+ */
+typedef struct cli_progress {
+	bool off;         /* -o json */
+	bool tty;         /* stderr is a terminal */
+	bool changed;     /* since the last line printed */
+	int64_t start_ms; /* monotonic, at cli_progress_init */
+	int64_t last_ms;  /* monotonic, the last line; 0 = none yet */
+	int64_t plain_ms; /* the least time between two plain lines */
+	size_t width;     /* of the terminal's line */
+	uint64_t lines;   /* printed so far */
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, const cli_ctx *ctx, int64_t plain_ms);
+
+/* Shows the progress fmt says when it is due; changed: it differs from
+ * what was last shown (plain lines only print a change, and the time
+ * passing); force: now (the final state). */
+void cli_progress_show(cli_progress *p, bool changed, bool force,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Ends the terminal's line, before other output. */
+void cli_progress_done(cli_progress *p);
+
+/* Ends an open terminal line, if any (cli_error calls it: an error
+ * starts on a line of its own). */
+void cli_progress_break(void);
+
+/* Since cli_progress_init. */
+int64_t cli_progress_elapsed_ms(const cli_progress *p);
+
+/* "4.2s", "3m05s", "2h10m". */
+void cli_format_elapsed(int64_t ms, char *out, size_t outlen);
+
+/* "512 B", "12.3 KiB", "4.0 MiB" ... */
+void cli_format_bytes(uint64_t bytes, char *out, size_t outlen);
+
 /* ---- pieces of several verbs ---- */
 
 /* The Kafka bootstrap to use: --bootstrap, else kafka.bootstrap of the

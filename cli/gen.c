@@ -42,8 +42,20 @@
 #define CLI_GEN_DELAY_MAX_MS 2000
 #define CLI_GEN_LATE_MIN_MS  10000
 #define CLI_GEN_LATE_MAX_MS  60000
-#define CLI_GEN_PROGRESS_MS  5000
 #define CLI_GEN_EVENT_BYTES  256
+/* Progress: how often the line is refreshed (a terminal's), at most one
+ * plain line a second, the rate over about a second. */
+#define CLI_GEN_SHOW_MS        100
+#define CLI_GEN_PLAIN_MS       1000
+#define CLI_GEN_RATE_WINDOW_MS 1000
+/* Waiting for the broker's first answer (the topic's partitions): in
+ * slices of ASK_MS, so that a signal ends it at once, for WAIT_MS in all. */
+#define CLI_GEN_TOPIC_ASK_MS  250
+#define CLI_GEN_TOPIC_WAIT_MS 5000
+/* After SIGTERM or SIGINT: how long what was queued may still take to be
+ * acknowledged before it is given up (gen exits within a second of the
+ * signal even with its broker gone). */
+#define CLI_GEN_STOP_FLUSH_MS 500
 
 static volatile sig_atomic_t cli_gen_stop;
 
@@ -71,6 +83,13 @@ cli_gen_usage(FILE *f)
 	    "Products are Zipf-skewed (a few are hot), amounts log-normal "
 	    "around 60,\nstatus PAID 80%% / PENDING 15%% / CANCELLED 5%%, "
 	    "ts up to 2 s behind the clock.\n\n"
+	    "While it runs, stderr shows the orders delivered, the rate and "
+	    "the ETA (one\nline rewritten on a terminal, a line a second "
+	    "otherwise, none with -o json);\nat the end, how many orders "
+	    "Kafka acknowledged. SIGTERM or Ctrl-C stops it\nwithin a "
+	    "second, even with the broker gone: what Kafka has not "
+	    "acknowledged\nhalf a second later is given up. Exit 1 when an "
+	    "order was not delivered or gen\nstopped short of --count.\n\n"
 	    "  --rate R           events per second; 0 = as fast as possible\n"
 	    "  --count N          events to write; 0 = until Ctrl-C (needs "
 	    "--rate > 0)\n"
@@ -338,24 +357,85 @@ cli_gen_order(cli_gen_src *g, uint64_t n, int64_t now_ms, char *key,
 
 /* ---- into Kafka -------------------------------------------------------- */
 
-typedef struct cli_gen_stats {
-	uint64_t delivered;
+/* A run of the generator: what it queued, what Kafka acknowledged, and
+ * its progress line. */
+typedef struct cli_gen_run {
+	cli_ctx *ctx;
+	const cli_gen_opts *o;
+	rd_kafka_t *rk;
+	uint64_t sent;      /* queued */
+	uint64_t delivered; /* acknowledged by Kafka */
 	uint64_t failed;
 	char first_error[256];
-} cli_gen_stats;
+	cli_progress prog;
+	/* The rate: delivered a second over the last window (< 0: no
+	 * window yet), the window's start and count then. */
+	double rate;
+	int64_t win_ms;
+	uint64_t win_mark;
+	uint64_t shown; /* sent + delivered of the last line */
+} cli_gen_run;
 
 static void
 cli_gen_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	cli_gen_stats *st = opaque;
+	cli_gen_run *r = opaque;
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		st->delivered++;
+		r->delivered++;
 		return;
 	}
-	if (st->failed++ == 0)
-		snprintf(st->first_error, sizeof(st->first_error), "%s",
+	if (r->failed++ == 0)
+		snprintf(r->first_error, sizeof(r->first_error), "%s",
 		         rd_kafka_err2str(m->err));
+}
+
+/* The rate shown: over the last CLI_GEN_RATE_WINDOW_MS, or since the
+ * start while there is no such window yet. */
+static double
+cli_gen_rate(cli_gen_run *r, int64_t now)
+{
+	int64_t win = now - r->win_ms;
+	int64_t all = now - r->prog.start_ms;
+
+	if (win >= CLI_GEN_RATE_WINDOW_MS) {
+		r->rate =
+		    (double)(r->delivered - r->win_mark) * 1000.0 / (double)win;
+		r->win_ms = now;
+		r->win_mark = r->delivered;
+	}
+	if (r->rate >= 0)
+		return r->rate;
+	return all > 0 ? (double)r->delivered * 1000.0 / (double)all : 0.0;
+}
+
+/* The progress line: orders delivered (of --count), those queued but not
+ * acknowledged yet, the rate, the ETA at that rate, the time so far. */
+static void
+cli_gen_show(cli_gen_run *r, bool force)
+{
+	int64_t now = wr_mono_ms();
+	double rate = cli_gen_rate(r, now);
+	char of[48] = "", waiting[48] = "", eta[48] = "", el[32], t[32];
+
+	if (r->o->count > 0)
+		snprintf(of, sizeof(of), " of %" PRId64, r->o->count);
+	if (r->sent > r->delivered + r->failed)
+		snprintf(waiting, sizeof(waiting), ", %" PRIu64 " waiting",
+		         r->sent - r->delivered - r->failed);
+	if (r->o->count > 0 && rate >= 1.0 &&
+	    r->delivered < (uint64_t)r->o->count) {
+		double left = (double)((uint64_t)r->o->count - r->delivered);
+		cli_format_elapsed((int64_t)(left / rate * 1000.0), t,
+		                   sizeof(t));
+		snprintf(eta, sizeof(eta), ", ETA %s", t);
+	}
+	cli_format_elapsed(now - r->prog.start_ms, el, sizeof(el));
+	cli_progress_show(&r->prog, r->sent + r->delivered != r->shown, force,
+	                  "weir gen: %" PRIu64 "%s orders delivered%s, "
+	                  "%.0f/s%s, %s",
+	                  r->delivered, of, waiting, rate, eta, el);
+	r->shown = r->sent + r->delivered;
 }
 
 /* A token bucket: `rate` tokens a second, at most a tenth of a second's
@@ -394,46 +474,36 @@ cli_gen_bucket_take(cli_gen_bucket *b)
 
 /* Queues one message, waiting while librdkafka's queue is full. */
 static int
-cli_gen_produce(rd_kafka_t *rk, const char *topic, const char *key,
-                const char *val)
+cli_gen_produce(cli_gen_run *r, const char *key, const char *val)
 {
 	rd_kafka_resp_err_t err;
-	while (
-	    (err = rd_kafka_producev(
-	         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-	         RD_KAFKA_V_VALUE((void *)val, strlen(val)),
-	         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-	        RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-	    !cli_gen_stop)
-		rd_kafka_poll(rk, 50);
+	while ((err = rd_kafka_producev(
+	            r->rk, RD_KAFKA_V_TOPIC(r->o->topic),
+	            RD_KAFKA_V_KEY(key, strlen(key)),
+	            RD_KAFKA_V_VALUE((void *)val, strlen(val)),
+	            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	            RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+	       !cli_gen_stop) {
+		rd_kafka_poll(r->rk, 50);
+		cli_gen_show(r, false);
+	}
+	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		return CLI_OK; /* stopped while the queue was full */
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		cli_error("gen", "%s", rd_kafka_err2str(err));
 		return CLI_FAILED;
 	}
+	r->sent++;
 	return CLI_OK;
 }
 
-static void
-cli_gen_progress(const cli_gen_opts *o, uint64_t sent, int64_t start_ms)
-{
-	double secs = (double)(wr_mono_ms() - start_ms) / 1000.0;
-	if (o->count > 0)
-		fprintf(stderr,
-		        "weir gen: %" PRIu64 " of %" PRId64
-		        " orders (%.0f/s)\n",
-		        sent, o->count, secs > 0 ? (double)sent / secs : 0.0);
-	else
-		fprintf(stderr, "weir gen: %" PRIu64 " orders (%.0f/s)\n", sent,
-		        secs > 0 ? (double)sent / secs : 0.0);
-}
-
-/* Generates until --count or Ctrl-C; *sent is how many were queued. */
+/* Generates until --count or a signal. */
 static int
-cli_gen_loop(rd_kafka_t *rk, const cli_gen_opts *o, cli_gen_src *g,
-             uint64_t *sent)
+cli_gen_loop(cli_gen_run *r, cli_gen_src *g)
 {
+	const cli_gen_opts *o = r->o;
 	char key[64], val[CLI_GEN_EVENT_BYTES];
-	int64_t start = wr_mono_ms(), progress = start + CLI_GEN_PROGRESS_MS;
+	int64_t show = 0;
 	cli_gen_bucket b;
 	int rc = CLI_OK;
 
@@ -442,43 +512,40 @@ cli_gen_loop(rd_kafka_t *rk, const cli_gen_opts *o, cli_gen_src *g,
 	int64_t replay_base = wr_wall_ms() - o->count * o->time_step_ms;
 	cli_gen_bucket_init(&b, o->rate);
 	while (rc == CLI_OK && !cli_gen_stop &&
-	       (o->count == 0 || *sent < (uint64_t)o->count)) {
+	       (o->count == 0 || r->sent < (uint64_t)o->count)) {
+		if (wr_mono_ms() >= show) {
+			cli_gen_show(r, false);
+			show = wr_mono_ms() + CLI_GEN_SHOW_MS;
+		}
 		int wait = o->rate > 0 ? cli_gen_bucket_take(&b) : 0;
 		if (wait > 0) {
-			rd_kafka_poll(rk, wait);
+			rd_kafka_poll(r->rk, wait);
 			continue;
 		}
 		int64_t now =
 		    o->time_step_ms > 0
-		        ? replay_base + (int64_t)*sent * o->time_step_ms
+		        ? replay_base + (int64_t)r->sent * o->time_step_ms
 		        : wr_wall_ms();
-		cli_gen_order(g, *sent, now, key, sizeof(key), val,
+		cli_gen_order(g, r->sent, now, key, sizeof(key), val,
 		              sizeof(val));
-		rc = cli_gen_produce(rk, o->topic, key, val);
-		if (rc != CLI_OK)
-			break;
-		(*sent)++;
-		rd_kafka_poll(rk, 0);
-		if (wr_mono_ms() >= progress) {
-			cli_gen_progress(o, *sent, start);
-			progress += CLI_GEN_PROGRESS_MS;
-		}
+		rc = cli_gen_produce(r, key, val);
+		rd_kafka_poll(r->rk, 0);
 	}
 	return rc;
 }
 
-/* A producer for o, its delivery reports counted in st. */
+/* A producer whose delivery reports count in r. */
 static rd_kafka_t *
-cli_gen_producer(cli_ctx *ctx, const cli_gen_opts *o, cli_gen_stats *st)
+cli_gen_producer(cli_gen_run *r)
 {
 	char err[512], timeout[32];
 	rd_kafka_conf_t *conf =
-	    wr_kafka_conf_new(cli_bootstrap(ctx, o->bootstrap));
+	    wr_kafka_conf_new(cli_bootstrap(r->ctx, r->o->bootstrap));
 	rd_kafka_t *rk = NULL;
 
 	snprintf(timeout, sizeof(timeout), "%d", CLI_GEN_FLUSH_MS);
 	rd_kafka_conf_set_dr_msg_cb(conf, cli_gen_dr);
-	rd_kafka_conf_set_opaque(conf, st);
+	rd_kafka_conf_set_opaque(conf, r);
 	if (wr_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)) ||
 	    wr_kafka_conf_set(conf, "message.timeout.ms", timeout, err,
 	                      sizeof(err)) ||
@@ -490,33 +557,60 @@ cli_gen_producer(cli_ctx *ctx, const cli_gen_opts *o, cli_gen_stats *st)
 	return rk;
 }
 
-/* Fails at once on a missing topic, rather than every message after
- * message.timeout.ms (a broker that creates topics on demand, as the
- * embedded Kafka does, creates it here). */
-static int
-cli_gen_check_topic(rd_kafka_t *rk, const char *topic)
+/* Whether the answer about the topic may change by asking again: the
+ * broker did not answer in time, or is not reachable (yet: connecting
+ * and the version handshake take a while). */
+static bool
+cli_gen_topic_retry(int n)
 {
+	return n == -WR_ETIMEDOUT || n == -WR_EUNREACHABLE;
+}
+
+/* Fails early on a missing topic, rather than every message after
+ * message.timeout.ms (a broker that creates topics on demand, as the
+ * embedded Kafka does, creates it here), and on a broker that does not
+ * answer within CLI_GEN_TOPIC_WAIT_MS. Asks in short slices, so that a
+ * signal ends the wait at once (then CLI_OK: nothing was sent, and the
+ * report says so). */
+static int
+cli_gen_check_topic(cli_gen_run *r)
+{
+	int64_t until = wr_mono_ms() + CLI_GEN_TOPIC_WAIT_MS;
+	const char *bootstrap = cli_bootstrap(r->ctx, r->o->bootstrap);
 	int n = -WR_ETIMEDOUT;
-	for (int i = 0; i < 5 && n == -WR_ETIMEDOUT && !cli_gen_stop; i++)
-		n = wr_kafka_partition_count(rk, topic, 2000);
-	if (n > 0)
+	char el[32];
+
+	while (cli_gen_topic_retry(n) && !cli_gen_stop &&
+	       wr_mono_ms() < until) {
+		n = wr_kafka_partition_count(r->rk, r->o->topic,
+		                             CLI_GEN_TOPIC_ASK_MS);
+		cli_format_elapsed(cli_progress_elapsed_ms(&r->prog), el,
+		                   sizeof(el));
+		if (cli_gen_topic_retry(n))
+			cli_progress_show(
+			    &r->prog, false, false,
+			    "weir gen: waiting for Kafka at %s, %s", bootstrap,
+			    el);
+	}
+	if (n > 0 || (cli_gen_topic_retry(n) && cli_gen_stop))
 		return CLI_OK;
 	char bs[512];
-	cli_error("gen", "topic %s: %s (brokers %s)", topic,
+	cli_error("gen", "topic %s: %s (brokers %s)", r->o->topic,
 	          n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
-	          wr_kafka_brokers(rk, bs, sizeof(bs)));
+	          wr_kafka_brokers(r->rk, bs, sizeof(bs)));
 	return CLI_FAILED;
 }
 
 static void
-cli_gen_report(cli_ctx *ctx, const cli_gen_opts *o, uint64_t delivered,
-               int64_t ms)
+cli_gen_report(cli_gen_run *r, int64_t ms)
 {
-	if (!ctx->json) {
+	const cli_gen_opts *o = r->o;
+
+	if (!r->ctx->json) {
 		fprintf(stderr,
 		        "weir gen: %" PRIu64 " orders to %s in %.1fs (seed "
 		        "%" PRIu64 ")\n",
-		        delivered, o->topic, (double)ms / 1000.0, o->seed);
+		        r->delivered, o->topic, (double)ms / 1000.0, o->seed);
 		return;
 	}
 	wr_buf b;
@@ -524,7 +618,7 @@ cli_gen_report(cli_ctx *ctx, const cli_gen_opts *o, uint64_t delivered,
 	cli_json_begin(&b, &j);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "topic", o->topic);
-	wr_json_kv_int(&j, "count", (int64_t)delivered);
+	wr_json_kv_int(&j, "count", (int64_t)r->delivered);
 	wr_json_key(&j, "seed");
 	wr_json_uint(&j, o->seed);
 	wr_json_kv_int(&j, "duration_ms", ms);
@@ -532,33 +626,67 @@ cli_gen_report(cli_ctx *ctx, const cli_gen_opts *o, uint64_t delivered,
 	cli_json_end(&b);
 }
 
-/* Flushes, reports, and gives the exit code. */
-static int
-cli_gen_finish(cli_ctx *ctx, const cli_gen_opts *o, rd_kafka_t *rk,
-               const cli_gen_stats *st, uint64_t sent, int64_t start_ms)
+/*
+ * Waits for Kafka to acknowledge what was queued: up to CLI_GEN_FLUSH_MS,
+ * but only CLI_GEN_STOP_FLUSH_MS once a signal asked to stop, so a broker
+ * that is gone cannot hold an interrupted gen. What is still queued then
+ * is purged (its delivery reports count it as failed). False when
+ * something was purged.
+ */
+static bool
+cli_gen_drain(cli_gen_run *r)
 {
-	rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, CLI_GEN_FLUSH_MS);
-	int64_t ms = wr_mono_ms() - start_ms;
-	/* Stopped short of --count (Ctrl-C): what was sent is delivered,
-	 * but a script waiting for N events did not get them. */
-	bool cut = o->count > 0 && sent < (uint64_t)o->count;
+	int64_t until = wr_mono_ms() + CLI_GEN_FLUSH_MS, stop_by = 0;
 
-	if (ferr != RD_KAFKA_RESP_ERR_NO_ERROR)
-		cli_error("gen", "flush: %s", rd_kafka_err2str(ferr));
-	if (st->failed > 0 || ferr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		fprintf(stderr,
-		        "weir gen: %" PRIu64 " of %" PRIu64
-		        " orders not delivered%s%s\n",
-		        sent - st->delivered, sent, st->failed ? ": " : "",
-		        st->first_error);
+	while (rd_kafka_outq_len(r->rk) > 0) {
+		int64_t now = wr_mono_ms();
+		if (cli_gen_stop && stop_by == 0)
+			stop_by = now + CLI_GEN_STOP_FLUSH_MS;
+		int64_t end = stop_by > 0 && stop_by < until ? stop_by : until;
+		if (now >= end)
+			break;
+		rd_kafka_flush(r->rk, end - now < CLI_GEN_SHOW_MS
+		                          ? (int)(end - now)
+		                          : CLI_GEN_SHOW_MS);
+		cli_gen_show(r, false);
+	}
+	if (rd_kafka_outq_len(r->rk) == 0)
+		return true;
+	rd_kafka_purge(r->rk,
+	               RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	/* The purged messages' delivery reports, served at once. */
+	rd_kafka_flush(r->rk, CLI_GEN_SHOW_MS);
+	return false;
+}
+
+/* Waits for the deliveries, reports, and gives the exit code. */
+static int
+cli_gen_finish(cli_gen_run *r)
+{
+	const cli_gen_opts *o = r->o;
+	bool drained = cli_gen_drain(r);
+	int64_t ms = cli_progress_elapsed_ms(&r->prog);
+	uint64_t lost = r->sent - r->delivered;
+	/* Stopped short of --count: what was sent is delivered, but a
+	 * script waiting for N events did not get them. */
+	bool cut = o->count > 0 && r->sent < (uint64_t)o->count;
+
+	cli_gen_show(r, true);
+	cli_progress_done(&r->prog);
+	cli_gen_report(r, ms);
+	if (lost > 0) {
+		cli_error("gen",
+		          "%" PRIu64 " of %" PRIu64
+		          " orders not delivered: %s%s",
+		          lost, r->sent,
+		          r->failed > 0 ? r->first_error : "not acknowledged",
+		          drained ? "" : " (gave up waiting for Kafka)");
 		return CLI_FAILED;
 	}
-	cli_gen_report(ctx, o, st->delivered, ms);
 	if (cut)
-		fprintf(stderr,
-		        "weir gen: interrupted after %" PRIu64 " of %" PRId64
-		        " orders\n",
-		        sent, o->count);
+		cli_error("gen",
+		          "interrupted after %" PRIu64 " of %" PRId64 " orders",
+		          r->sent, o->count);
 	return cut ? CLI_FAILED : CLI_OK;
 }
 
@@ -566,9 +694,8 @@ static int
 cli_gen(cli_ctx *ctx, void *opts)
 {
 	cli_gen_opts *o = opts;
-	cli_gen_stats st = {0};
+	cli_gen_run r = {.ctx = ctx, .o = o, .rate = -1.0};
 	struct sigaction sa = {0};
-	uint64_t sent = 0;
 	cli_gen_src g;
 	int rc;
 
@@ -576,23 +703,23 @@ cli_gen(cli_ctx *ctx, void *opts)
 	 * runs; the report prints it so a run can be repeated. */
 	o->seed = o->seed_arg >= 0 ? (uint64_t)o->seed_arg
 	                           : wr_random_u64() % 1000000;
-	rd_kafka_t *rk = cli_gen_producer(ctx, o, &st);
-	if (rk == NULL)
+	cli_progress_init(&r.prog, ctx, CLI_GEN_PLAIN_MS);
+	r.win_ms = r.prog.start_ms;
+	if ((r.rk = cli_gen_producer(&r)) == NULL)
 		return CLI_FAILED;
 	sa.sa_handler = cli_gen_on_signal; /* no SA_RESTART: stop waits */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	int64_t start = wr_mono_ms();
-	rc = cli_gen_check_topic(rk, o->topic);
+	rc = cli_gen_check_topic(&r);
 	if (rc == CLI_OK) {
 		cli_gen_init(&g, o);
-		rc = cli_gen_loop(rk, o, &g, &sent);
+		rc = cli_gen_loop(&r, &g);
 		cli_gen_fini(&g);
-		int frc = cli_gen_finish(ctx, o, rk, &st, sent, start);
+		int frc = cli_gen_finish(&r);
 		rc = rc == CLI_OK ? frc : rc;
 	}
-	rd_kafka_destroy(rk);
+	rd_kafka_destroy(r.rk);
 	return rc;
 }
 
