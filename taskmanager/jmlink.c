@@ -60,8 +60,9 @@ typedef struct tm_link {
 	int64_t last_ok_ms;
 	int64_t backoff_ms;
 	unsigned failures;
-	bool hb_failing; /* the last heartbeat got no answer */
-	tm_report rep;   /* the tasks of the exchange under way */
+	bool hb_failing;    /* the last heartbeat got no answer */
+	int64_t hb_sent_ms; /* monotonic, the last heartbeat sent */
+	tm_report rep;      /* the tasks of the exchange under way */
 } tm_link;
 
 bool
@@ -224,9 +225,14 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 		wait = TM_LINK_HB_RETRY_MS;
 	if (!tm_link_wait(tm, wait))
 		return;
-	/* the leader did not answer last time: a new one may be there */
-	if (l->hb_failing && tm->n_jm >= 2 && tm_link_probe(tm, l))
-		return;
+	/* The leader did not answer last time: a new one may be there. Ask
+	 * the others every retry, the leader itself only every interval
+	 * (each call to it may wait out its timeout). */
+	if (l->hb_failing && tm->n_jm >= 2) {
+		if (tm_link_probe(tm, l) ||
+		    wr_mono_ms() - l->hb_sent_ms < l->jm.heartbeat_interval_ms)
+			return;
+	}
 	char err[256] = "";
 	tm_jm_view v;
 	/* an interval, at least the probe's timeout; while the leader does
@@ -236,6 +242,7 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 	    (l->hb_failing && tm->n_jm >= 2))
 		timeout = TM_LINK_PROBE_TIMEOUT_MS;
 	int64_t sent = wr_mono_ms();
+	l->hb_sent_ms = sent;
 	l->rep.n = tm_tasks_list(tm->tasks, l->rep.tasks, TM_MAX_TASKS);
 	int rv = tm_rpc_heartbeat(tm, tm_jm_cli(tm), timeout, &l->rep, &v, err,
 	                          sizeof(err));

@@ -326,9 +326,9 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * heartbeat waits at most this long (one per JobManager per heartbeat;
  * a standby refuses at once). */
 #define TM_LINK_PROBE_TIMEOUT_MS 500
-/* After a heartbeat that got no answer, the next one (and the probe of
- * the other JobManagers) comes this soon instead of an interval later. */
-#define TM_LINK_HB_RETRY_MS 250
+/* After a heartbeat that got no answer, the other JobManagers are asked
+ * this often (the leader itself every interval) until one leads. */
+#define TM_LINK_HB_RETRY_MS 100
 
 /* A task whose input fails waits this long for its own cancel (its
  * producer may have been cancelled first) before it fails: the skew of a
