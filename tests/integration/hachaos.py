@@ -9,14 +9,21 @@ the rate, taskmanager/nexmark_gen.c), key_by event_type, 200 ms tumbling
 windows counting events, checkpoints every 500 ms, an exactly-once sink.
 """
 import collections
-import datetime
 import glob
 import json
 import os
+import sys
 import time
 
 from weirtest import (Failure, check, http_get, metric_sum, sink_lines,
                       wait_for)
+
+# The generator's definition - event types by id % 50, event times by
+# the event's number and the rate - is kept once, in the failover drill.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "scripts"))
+import failover_drill  # noqa: E402
+from failover_drill import iso_ms  # noqa: E402
 
 # A heartbeat timeout short enough for quick tests, long enough that a
 # machine loaded by a parallel suite does not declare TaskManagers lost
@@ -25,7 +32,7 @@ ENV = dict(os.environ, WEIR_JOBMANAGER_HEARTBEAT_INTERVAL="500ms",
            WEIR_JOBMANAGER_HEARTBEAT_TIMEOUT="3s")
 
 PARALLELISM = 2
-WINDOW_MS = 200
+WINDOW_MS = failover_drill.WINDOW_MS
 JOB = """\
 name: {name}
 parallelism: %d
@@ -46,10 +53,6 @@ nodes:
     sink: {sink}
 """ % (PARALLELISM, WINDOW_MS)
 
-# taskmanager/nexmark_gen.h: the first event's time, and the event types
-# by id % 50 (1 person, 3 auctions, 46 bids).
-NEX_BASE_MS = 1436918400000
-
 
 def job(name, n, rate, sink):
     """The job's YAML: n events per source subtask at rate per second,
@@ -62,23 +65,10 @@ def file_sink(path):
 
 
 def expected(n, rate):
-    """Counter of (event_type, window start in ms, count) the job writes:
-    subtask k generates event ids k*n .. k*n+n-1, its i-th event at
-    NEX_BASE_MS + i*1000/rate (source_nexmark.c)."""
-    per = collections.Counter()
-    for k in range(PARALLELISM):
-        for i in range(n):
-            rem = (k * n + i) % 50
-            kind = "person" if rem < 1 else "auction" if rem < 4 else "bid"
-            ts = NEX_BASE_MS + i * 1000 // rate
-            per[(kind, ts - ts % WINDOW_MS)] += 1
+    """Counter of (event_type, window start in ms, count) the job writes
+    (failover_drill.expected: n events per source subtask at rate)."""
+    per = failover_drill.expected(PARALLELISM, rate, n)
     return collections.Counter((k, w, c) for (k, w), c in per.items())
-
-
-def iso_ms(s):
-    """Milliseconds since the epoch of an ISO-8601 UTC timestamp."""
-    d = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    return int(round(d.timestamp() * 1000))
 
 
 def file_committed(out):
