@@ -86,6 +86,7 @@ jm_snap_summary(wr_json *j, const jm_job *job)
 	wr_json_kv_str(j, "name", job->name);
 	wr_json_kv_str(j, "state", jm_job_state_name(job->state));
 	wr_json_kv_int(j, "start_time", job->start_ms);
+	wr_json_kv_str(j, "spec_hash", job->spec_hash);
 }
 
 static void
