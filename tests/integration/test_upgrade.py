@@ -97,7 +97,7 @@ def expected_windows(recs, switches):
         off = r["seq"] // 2
         f = switches[-1][1]
         for offs, ff in switches:
-            if offs is not None and off < offs[(TOPIC, r["_p"])]:
+            if offs is not None and off < offs.get((TOPIC, r["_p"]), 0):
                 f = ff
                 break
         if not f(r):
@@ -181,8 +181,10 @@ def test_savepoint_upgrade_rollback_exact():
             check(step in err, "step '%s' printed: %s" % (step, err))
         sp2 = res["savepoint"]
         job2 = res["job_id"]
+        # A partition the old version read nothing of has no offset: the
+        # new one starts it at `earliest`, offset 0.
         off2 = checkpoint_offsets(sp2)
-        check(0 < off2[(TOPIC, 0)] < 450, "switch offsets %s" % off2)
+        check(0 < sum(off2.values()) < 900, "switch offsets %s" % off2)
         check(c.state(job) == "FINISHED", "old job FINISHED")
         names = [v["name"] for v in c.info(job2)["vertices"]]
         check(any("big" in n for n in names), "new vertices %s" % names)
@@ -227,9 +229,8 @@ def test_savepoint_upgrade_rollback_exact():
         bad = [k for k in want if want[k] != got[k]]
         check(not bad, "windows differ: %s" % [(k, want[k], got[k])
                                                for k in bad[:3]])
-        want_big = sorted(r["seq"] for r in recs
-                          if r["seq"] // 2 >= off2[(TOPIC, r["_p"])] and
-                          r["amount"] > 900)
+        want_big = sorted(r["seq"] for r in recs if r["amount"] > 900 and
+                          r["seq"] // 2 >= off2.get((TOPIC, r["_p"]), 0))
         got_big = sorted(json.loads(l)["seq"]
                          for l in sink_lines(big, committed_only=True))
         wait_for(lambda: len(sink_lines(big, committed_only=True)) >=
@@ -307,7 +308,7 @@ def test_last_state_stateless_and_rest():
                                           "_metadata")),
               "the checkpoint outlives the cancel")
         job2 = res["job_id"]
-        k = checkpoint_offsets(chk)[(topic, 0)]
+        k = checkpoint_offsets(chk).get((topic, 0), 0)
         c.produce(topic, recs[300:])
         want = sorted(r["seq"] for r in recs
                       if (r["amount"] > 100 if r["seq"] < k
