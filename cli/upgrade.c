@@ -781,11 +781,25 @@ cli_apply_fingerprint(const char *dir, char out[WR_CONTENT_HASH_BYTES])
 	wr_buf_fini(&b);
 }
 
+/* One apply on a connection of its own (a JobManager failover between
+ * two applies finds the new leader); CLI_UNREACHABLE said why. */
+static int
+cli_apply_connected(cli_ctx *ctx, const cli_apply_opts *o)
+{
+	wr_rpc_client *cli = NULL;
+	int rc = cli_connect(ctx, &cli);
+	if (rc == CLI_OK)
+		rc = cli_apply_once(ctx, o, cli);
+	wr_rpc_client_free(cli);
+	return rc;
+}
+
 /* --watch: applies, then again whenever the fingerprint changes, until
  * SIGTERM or SIGINT (exit 0). An apply that fails is not retried until
- * the files change again. */
+ * the files change again; one that could not reach the JobManager is,
+ * every CLI_APPLY_WATCH_MS. */
 static int
-cli_apply_watch(cli_ctx *ctx, const cli_apply_opts *o, wr_rpc_client *cli)
+cli_apply_watch(cli_ctx *ctx, const cli_apply_opts *o)
 {
 	char last[WR_CONTENT_HASH_BYTES] = "", now[WR_CONTENT_HASH_BYTES];
 	FILE *msg = cli_msg(ctx);
@@ -794,14 +808,16 @@ cli_apply_watch(cli_ctx *ctx, const cli_apply_opts *o, wr_rpc_client *cli)
 		if (strcmp(now, last) != 0) {
 			fprintf(msg, "Applying %s\n", o->dir);
 			fflush(msg);
-			int rc = cli_apply_once(ctx, o, cli);
-			if (rc == CLI_UNREACHABLE)
-				continue; /* said why; try again, not a change
-				           */
-			memcpy(last, now, sizeof(last));
-			fprintf(msg, "Applied %s (%s); watching for changes\n",
-			        o->dir, rc == CLI_OK ? "ok" : "with errors");
-			fflush(msg);
+			int rc = cli_apply_connected(ctx, o);
+			if (rc != CLI_UNREACHABLE) {
+				memcpy(last, now, sizeof(last));
+				fprintf(msg,
+				        "Applied %s (%s); watching for "
+				        "changes\n",
+				        o->dir,
+				        rc == CLI_OK ? "ok" : "with errors");
+				fflush(msg);
+			}
 		}
 		cli_upgrade_nap(CLI_APPLY_WATCH_MS);
 	}
@@ -813,17 +829,12 @@ static int
 cli_apply_verb_run(cli_ctx *ctx, void *opts)
 {
 	const cli_apply_opts *o = opts;
-	wr_rpc_client *cli = NULL;
 	struct sigaction old[2];
-	int rc = cli_connect(ctx, &cli);
-	if (rc != CLI_OK)
-		return rc;
 	cli_upgrade_signals(old);
-	rc = o->watch ? cli_apply_watch(ctx, o, cli)
-	              : cli_apply_once(ctx, o, cli);
+	int rc =
+	    o->watch ? cli_apply_watch(ctx, o) : cli_apply_connected(ctx, o);
 	sigaction(SIGINT, &old[0], NULL);
 	sigaction(SIGTERM, &old[1], NULL);
-	wr_rpc_client_free(cli);
 	return rc;
 }
 

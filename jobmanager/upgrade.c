@@ -478,6 +478,10 @@ jm_upgrade_start(jm_server *jm, const jm_upgrade_req *r, uint64_t *id,
 {
 	jm_upgrades *u = jm->upgrades;
 	jm_job *old = jm_jobs_find(jm->jobs, r->job_id);
+	if (u == NULL) { /* a JobManager not started as a daemon (tests) */
+		snprintf(errbuf, errlen, "this JobManager runs no upgrades");
+		return WR_ESTATE;
+	}
 	if (old == NULL) {
 		snprintf(errbuf, errlen, "no job %s", r->job_id);
 		return WR_ENOENT;
