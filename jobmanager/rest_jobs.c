@@ -140,9 +140,37 @@ jm_rest_hex(char c)
 	return -1;
 }
 
-/* Value of key in a query string "a=1&b=2" into out, percent-decoded
- * ('+' is a space); false if absent. A value that does not fit or does
- * not decode is "\x01" (never valid: its check answers 400). */
+/* Percent-decodes the n bytes at s ('+' is a space) into out; false when
+ * they do not decode (a bad escape, a NUL) or do not fit. */
+static bool
+jm_rest_unescape(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			if (i + 2 >= n)
+				return false;
+			int hi = jm_rest_hex(s[i + 1]),
+			    lo = jm_rest_hex(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return false;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == '\0' || k + 1 >= outlen)
+			return false;
+		out[k++] = c;
+	}
+	out[k] = '\0';
+	return true;
+}
+
+/* Value of key in a query string "a=1&b=2" into out, percent-decoded;
+ * false if absent. A value that does not decode or fit is "\x01" (never
+ * valid: its check answers 400). */
 static bool
 jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 {
@@ -151,31 +179,9 @@ jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 		const char *amp = strchr(p, '&');
 		size_t n = amp ? (size_t)(amp - p) : strlen(p);
 		if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			size_t k = 0;
-			for (size_t i = kl + 1; i < n; i++) {
-				char c = p[i];
-				if (c == '+')
-					c = ' ';
-				else if (c == '%' && i + 2 < n + 1 &&
-				         jm_rest_hex(p[i + 1]) >= 0 &&
-				         jm_rest_hex(p[i + 2]) >= 0) {
-					c = (char)(jm_rest_hex(p[i + 1]) * 16 +
-					           jm_rest_hex(p[i + 2]));
-					i += 2;
-				} else if (c == '%' || c == '\0') {
-					k = outlen;
-					break;
-				}
-				if (k + 1 >= outlen) {
-					k = outlen;
-					break;
-				}
-				out[k++] = c;
-			}
-			if (k >= outlen)
+			if (!jm_rest_unescape(p + kl + 1, n - kl - 1, out,
+			                      outlen))
 				snprintf(out, outlen, "\x01");
-			else
-				out[k] = '\0';
 			return true;
 		}
 		p = amp ? amp + 1 : NULL;

@@ -331,6 +331,8 @@ def test_last_state_stateless_and_rest():
         # REST: validation, then POST /jobs/{id}/upgrade
         yaml2 = open(v2).read()
         for q, what in (("savepointPath=relative/x", "savepointPath"),
+                        ("savepointPath=%2Ftmp%2", "savepointPath"),
+                        ("savepointPath=%00", "savepointPath"),
                         ("allowNonRestoredState=yes",
                          "allowNonRestoredState"),
                         ("parallelism=x", "parallelism")):
