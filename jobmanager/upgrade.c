@@ -509,6 +509,7 @@ jm_upgrade_start(jm_server *jm, const jm_upgrade_req *r, uint64_t *id,
 	jm_upgrade_step(up, "upgrading job %s (%s) to %s, mode %s", old->id,
 	                old->name, r->file, jm_upgrade_modes[r->mode]);
 	if ((rv = jm_upgrade_first(jm, up, old, errbuf, errlen)) != WR_OK) {
+		jm_upgrade_step(up, "refused, nothing changed: %s", errbuf);
 		jm_upgrade_free(up);
 		return rv;
 	}

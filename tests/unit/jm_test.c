@@ -1,6 +1,6 @@
 /*
  * jm_test.c - the JobManager's job state machine, checkpoint coordinator,
- * scheduler and recovery from the job store without processes: a
+ * scheduler, upgrades and recovery from the job store without processes: a
  * jm_server with a real registry of made-up TaskManagers, a real job store
  * in a temporary directory and a fake of the outbound calls (jm_out) that
  * records them; the tests play the TaskManagers' answers back as the
@@ -25,6 +25,7 @@
 #include "rpc.h"
 #include "scheduler.h"
 #include "snapshot.h"
+#include "upgrade.h"
 #include "weir.pb-c.h"
 #include "wrtest.h"
 
@@ -173,6 +174,8 @@ setup(void **state)
 	f->jm.jobs = jm_jobs_new(&f->jm);
 	add_tm(&f->jm, "tm-a", 1);
 	add_tm(&f->jm, "tm-b", 1);
+	f->jm.upgrades = jm_upgrades_new();
+	atomic_store(&f->jm.leading, true);
 	fx = f;
 	open_jobstore(f);
 	*state = f;
@@ -183,6 +186,7 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
+	jm_upgrades_free(f->jm.upgrades);
 	jm_jobs_free(f->jm.jobs);
 	jm_jobstore_close(f->jm.jobstore);
 	jm_tmreg_free(f->jm.tms);
@@ -1189,10 +1193,91 @@ test_recovery_corrupt_entry_failed(void **state)
 	assert_int_equal(access(path, F_OK), 0);
 }
 
+/* Every call from index from on answered: deploys with rv, the rest OK. */
+static void
+answer_all(fixture *f, int from, int deploy_rv)
+{
+	for (int i = from; i < f->ncalls; i++) {
+		jm_call_done d = {.ref = f->calls[i].ref, .called = true};
+		d.rv = d.ref.kind == JM_CALL_DEPLOY ? deploy_rv : WR_OK;
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+}
+
+/*
+ * An upgrade (upgrade.c): a new file that does not parse, or last-state
+ * without a checkpoint, changes nothing; stateless cancels the job, starts
+ * the new version once the old one ended, and when that cannot deploy,
+ * cancels it and starts the old YAML again: rolled back.
+ */
+static void
+test_upgrade_stateless_rollback(void **state)
+{
+	fixture *f = *state;
+	jm_job *old = submit(f, "restart: { strategy: none }\n");
+	answer_all(f, 0, WR_OK);
+	report_all(f, old, JM_TASK_RUNNING);
+	char old_id[33], err[1024];
+	memcpy(old_id, old->id, sizeof(old_id));
+	uint64_t id;
+	jm_upgrade_req r = {.job_id = old_id,
+	                    .file = "new.yaml",
+	                    .yaml = "name: t\nbogus: 1\n"};
+	assert_int_equal(jm_upgrade_start(&f->jm, &r, &id, err, sizeof(err)),
+	                 WR_EINVAL);
+	assert_non_null(strstr(err, "new.yaml:2:1"));
+	char yaml[2048];
+	snprintf(yaml, sizeof(yaml), job_yaml,
+	         "restart: { strategy: none }\nmax_parallelism: 64\n");
+	r.yaml = yaml;
+	r.mode = JM_UPGRADE_LAST_STATE;
+	assert_int_equal(jm_upgrade_start(&f->jm, &r, &id, err, sizeof(err)),
+	                 WR_ESTATE);
+	assert_non_null(strstr(err, "no completed checkpoint"));
+	assert_int_equal(old->state, JM_JOB_RUNNING);
+
+	r.mode = JM_UPGRADE_STATELESS;
+	int mark = f->ncalls;
+	assert_int_equal(jm_upgrade_start(&f->jm, &r, &id, err, sizeof(err)),
+	                 WR_OK);
+	const jm_upgrade *up = jm_upgrade_find(&f->jm, id);
+	assert_int_equal(old->state, JM_JOB_CANCELLING);
+	answer_all(f, mark, WR_OK);
+	report_all(f, old, JM_TASK_CANCELED);
+	assert_int_equal(old->state, JM_JOB_CANCELED);
+	mark = f->ncalls;
+	jm_upgrades_tick(&f->jm, wr_mono_ms());
+	assert_int_equal(up->phase, JM_UP_STARTING);
+	jm_job *nj = jm_jobs_find(f->jm.jobs, up->new_id);
+	assert_non_null(nj);
+	assert_non_null(strstr(nj->yaml, "max_parallelism: 64"));
+	/* the new version cannot deploy: it fails, is cancelled, and the
+	 * old YAML runs again */
+	answer_all(f, mark, WR_EPROTO);
+	report_all(f, nj, JM_TASK_CANCELED);
+	jm_upgrades_tick(&f->jm, wr_mono_ms());
+	if (up->phase == JM_UP_ABORTING) {
+		report_all(f, nj, JM_TASK_CANCELED);
+		jm_upgrades_tick(&f->jm, wr_mono_ms());
+	}
+	assert_int_equal(up->phase, JM_UP_DONE);
+	assert_false(up->ok);
+	assert_true(up->rolled_back);
+	assert_non_null(strstr(up->error, "deployment failed"));
+	jm_job *back = jm_jobs_find(f->jm.jobs, up->job_id);
+	assert_non_null(back);
+	assert_string_equal(back->yaml, old->yaml);
+	assert_string_equal(back->spec_hash, old->spec_hash);
+	assert_string_not_equal(back->id, old_id);
+	assert_int_equal(back->state, JM_JOB_RUNNING);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_upgrade_stateless_rollback,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_deploy_running, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_restarts_and_redeploys,
