@@ -329,7 +329,8 @@ cli_apply_usage(FILE *f)
 	fprintf(
 	    f, "usage: weir apply [--prune] [--dry-run] [--watch] "
 	       "[--savepoint-dir DIR]\n"
-	       "                  [-o table|json] DIR\n\n"
+	       "                  [--mode savepoint|last-state|stateless] "
+	       "[-o table|json] DIR\n\n"
 	       "Makes the jobs that run match the job files in DIR (*.yaml, "
 	       "*.yml; names\nstarting with '.' are skipped). Each file is the "
 	       "desired state of the job\nwith its `name`:\n\n"
@@ -360,12 +361,17 @@ cli_apply_usage(FILE *f)
 	       "  -s, --savepoint-dir DIR  where --prune and upgrades put "
 	       "savepoints (default:\n"
 	       "                        the cluster's "
-	       "<checkpoints.storage>/savepoints)\n");
+	       "<checkpoints.storage>/savepoints)\n"
+	       "  -m, --mode MODE       how changed jobs are upgraded "
+	       "(weir upgrade --help):\n"
+	       "                        savepoint (default), last-state or "
+	       "stateless\n");
 }
 
 typedef struct cli_apply_opts {
 	const char *dir; /* first: cli_verb_arg_str */
 	bool prune, dry_run, watch;
+	const char *mode; /* of the upgrades; NULL = savepoint */
 	const char *sp_arg;
 	char sp_dir[WR_URL_BYTES];
 } cli_apply_opts;
@@ -374,6 +380,7 @@ static const cli_flag cli_apply_flags[] = {
     CLI_FLAG("prune", 0, CLI_FLAG_BOOL, cli_apply_opts, prune),
     CLI_FLAG("dry-run", 0, CLI_FLAG_BOOL, cli_apply_opts, dry_run),
     CLI_FLAG("watch", 0, CLI_FLAG_BOOL, cli_apply_opts, watch),
+    CLI_FLAG_PARSE("mode", 'm', cli_apply_opts, mode, cli_upgrade_mode),
     CLI_FLAG("savepoint-dir", 's', CLI_FLAG_STR, cli_apply_opts, sp_arg),
     CLI_FLAGS_END,
 };
@@ -620,6 +627,7 @@ cli_apply_upgrade(cli_apply_run *r, const cli_apply_step *s)
 	    .job_id = job->id,
 	    .job_yaml = r->d->specs[s->file]->text,
 	    .file_name = f->path,
+	    .mode = r->o->mode,
 	    .savepoint_dir = r->o->sp_dir[0] ? r->o->sp_dir : NULL,
 	};
 	int rc = cli_upgrade_follow(r->ctx, r->cli, &req, "           ", &st);
