@@ -40,6 +40,11 @@ for a in "$@"; do
 	esac
 done
 
+if [ "$(id -u)" -ne 0 ]; then
+	echo "build-local: run as root (mmdebstrap --mode=root, rootful podman)" >&2
+	exit 1
+fi
+
 base=localhost/debian:12-slim
 version=$(sed -n 's/^project(weir VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 image=localhost/weir:$version
