@@ -161,7 +161,9 @@ stop_clean() {
 	t=$((($(date +%s%N) - t0) / 1000000))
 	rc=$(podman inspect -f '{{.State.ExitCode}}' "$1")
 	echo "build-local: podman stop $1: exit code $rc after $t ms"
-	[ "$rc" = 0 ] && [ $t -lt 5000 ] || fail "$1 did not stop cleanly"
+	if [ "$rc" != 0 ] || [ $t -ge 5000 ]; then
+		fail "$1 did not stop cleanly"
+	fi
 }
 
 smoke_test() {
