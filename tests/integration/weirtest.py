@@ -336,6 +336,8 @@ class Cluster:
             elif mode == "daemons":
                 self._start_daemons(taskmanagers, slots, config,
                                     etcd_members)
+            elif hasattr(self, "_start_" + mode):  # a subclass's mode
+                getattr(self, "_start_" + mode)()
             else:
                 raise ValueError("mode %r" % mode)
         except BaseException:
