@@ -33,6 +33,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* How often the main loop checks heartbeats when no request arrives: small
  * against heartbeat_timeout, so a lost TaskManager is declared within
@@ -116,6 +117,18 @@ jm_advertise(jm_server *jm)
 	const char *adv = jm->cfg.jm_advertise;
 	wr_daemon_warn_exposed(&jm->cfg, l, sizeof(l) / sizeof(l[0]));
 	if (adv[0] == '\0') {
+		/* With HA the address is this JobManager's identity: a list
+		 * (a config shared with the TaskManagers) names none. */
+		if (jm->cfg.ha_mode != WR_HA_NONE &&
+		    strchr(jm->cfg.jm_address, ',') != NULL) {
+			wr_log(WR_LOG_ERROR, "JM-ADVERTISE",
+			       "jobmanager.address '%s' lists several "
+			       "JobManagers: set jobmanager.advertise (or "
+			       "--advertise, WEIR_JOBMANAGER_ADVERTISE) to "
+			       "this one's address",
+			       jm->cfg.jm_address);
+			return WR_EINVAL;
+		}
 		snprintf(jm->advertised, sizeof(jm->advertised), "%s",
 		         jm->cfg.jm_address);
 		return WR_OK;
