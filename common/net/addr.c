@@ -4,6 +4,7 @@
  */
 #include "addr.h"
 
+#include "clock.h"
 #include "err.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <netdb.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +163,49 @@ wr_addr_host_only(const char *in, char *host, size_t hostlen)
 	    strpbrk(host, "/ ,[]") != NULL)
 		return WR_EINVAL;
 	return WR_OK;
+}
+
+/* errno of a non-blocking connect to a, waited for until deadline (0:
+ * connected). */
+static int
+wr_addr_connect_errno(const struct addrinfo *a, int64_t deadline)
+{
+	int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return errno;
+	int e = 0;
+	if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+		e = errno;
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int64_t left = deadline - wr_mono_ms();
+		socklen_t len = sizeof(e);
+		if (e == EINPROGRESS) {
+			if (left <= 0 || poll(&p, 1, (int)left) != 1 ||
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+				e = ETIMEDOUT;
+		}
+	}
+	close(fd);
+	return e;
+}
+
+int
+wr_addr_probe_tcp(const char *host, int port, int timeout_ms)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL)
+		return WR_OK;
+	int64_t deadline = wr_mono_ms() + timeout_ms;
+	int e = ETIMEDOUT;
+	for (const struct addrinfo *a = ai; a != NULL && e != 0; a = a->ai_next)
+		e = wr_addr_connect_errno(a, deadline);
+	freeaddrinfo(ai);
+	if (e == 0)
+		return WR_OK;
+	return e == ECONNREFUSED ? WR_ECONNREFUSED : WR_EUNREACHABLE;
 }
 
 int

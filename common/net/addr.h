@@ -57,6 +57,15 @@ int wr_addr_advertised_url(const char *adv, int bound_port, char *out,
 int wr_addr_host_only(const char *in, char *host, size_t hostlen);
 
 /*
+ * Tries a TCP connection to host:port for at most timeout_ms (each
+ * address the name resolves to in turn, within that time) and closes it.
+ * Returns WR_OK when one connected or the name does not resolve (left to
+ * the caller's own dial to report), WR_ECONNREFUSED when refused, else
+ * WR_EUNREACHABLE (no route, or no answer in time: a host that is down).
+ */
+int wr_addr_probe_tcp(const char *host, int port, int timeout_ms);
+
+/*
  * True when two addresses name the same endpoint as written: the same
  * port and the same host, compared without case, with or without
  * "tcp://" (a name and its IP are not the same: nothing is resolved).

@@ -12,9 +12,10 @@ deletes them, the bridge and the hosts files, however the test ends.
 
 NetCluster: a weirtest.Cluster whose processes run on lab hosts - the
 embedded Kafka (`weir local --taskmanagers 0`) on "weir-kafka", one
-JobManager on "weir-jm", one TaskManager on each "weir-tm<i>"; the CLI,
-REST, /metrics and kcat are run on the Kafka host, a client of the others
-by name. Every daemon binds 0.0.0.0 and advertises its host name.
+JobManager on "weir-jm" (HA: "weir-jm1".. and an etcd on weir-kafka), one
+TaskManager on each "weir-tm<i>"; the CLI, REST, /metrics and kcat are run
+on the Kafka host, a client of the others by name. Every daemon binds
+0.0.0.0 and advertises its host name.
 
 The embedded Kafka is librdkafka's mock cluster, which binds 127.0.0.1 and
 advertises 127.0.0.1:PORT in its metadata (no API changes either;
@@ -34,8 +35,8 @@ import signal
 import subprocess
 import time
 
-from weirtest import (JOBMANAGER, TASKMANAGER, WEIR, Cluster, Failure, check,
-                      run, spawn, wait_for)
+from weirtest import (ETCD, JOBMANAGER, TASKMANAGER, WEIR, Cluster, Failure,
+                      check, run, spawn, wait_for)
 
 TCP_FORWARD = os.path.join(os.path.dirname(__file__), "..", "tools",
                            "tcp_forward.py")
@@ -148,41 +149,78 @@ class NetCluster(Cluster):
     appended). The Cluster methods that dial (cli, rest, produce, consume,
     tm_metrics) run on the Kafka host."""
 
-    def __init__(self, taskmanagers=2, slots=2, topics=(), config=""):
+    def __init__(self, taskmanagers=2, slots=2, topics=(), config="",
+                 jobmanagers=1):
         self.lab = Lab()
         self.tm_hosts = []
         self.nt, self.slots, self.topics = taskmanagers, slots, topics
         self.base_config = config
-        super().__init__(mode="netns")
+        self.jm_hosts = ["weir-jm"] if jobmanagers == 1 else [
+            "weir-jm%d" % (i + 1) for i in range(jobmanagers)]
+        super().__init__(mode="netns", jobmanagers=jobmanagers)
 
     # Cluster.__init__ calls the start of its mode: this one.
     def _start_netns(self):
-        for h in ["weir-kafka", "weir-jm"] + [
+        for h in ["weir-kafka"] + self.jm_hosts + [
                 "weir-tm%d" % (i + 1) for i in range(self.nt)]:
             self.lab.add(h)
         self.client = "weir-kafka"
-        self.jm = "tcp://weir-jm:6123"
-        self.jms = [self.jm]
+        self.rest_host = self.jm_hosts[0]
+        self.jms = ["tcp://%s:6123" % h for h in self.jm_hosts]
+        self.jm = ",".join(self.jms)
         self.bootstrap = "127.0.0.1:%d" % KAFKA_PORT
         self._start_kafka()
+        if self.ha:
+            self._start_etcd_on_client()
         self.config_path = self.write("weir.yaml", self._config())
-        self.proc = self._spawn("weir-jm", "jobmanager",
-                                [JOBMANAGER, "--config", self.config_path,
-                                 "--advertise", "weir-jm"])
+        for h in self.jm_hosts:
+            p = self._spawn(h, self.jm_log(h),
+                            [JOBMANAGER, "--config", self.config_path,
+                             "--advertise", h])
+            self.proc = self.proc or p
         for _ in range(self.nt):
             self.start_taskmanager()
         wait_for(lambda: self._daemons_up(self.nt), 30,
-                 "the JobManager and %d TaskManagers up" % self.nt)
+                 "the JobManagers and %d TaskManagers up" % self.nt)
+
+    def jm_log(self, host):
+        return "jobmanager" if host == "weir-jm" else "jobmanager-" + host
+
+    def _start_etcd_on_client(self):
+        """A one-member etcd on the client host's bridge address (clients
+        dial it by name), peers on its loopback."""
+        url = "http://%s:2379" % self.lab.ip(self.client)
+        self.etcd = self._spawn(self.client, "etcd", [
+            ETCD, "--name", "e0", "--data-dir",
+            os.path.join(self.dir, "etcd"), "--listen-client-urls", url,
+            "--advertise-client-urls", "http://%s:2379" % self.client,
+            "--listen-peer-urls", "http://127.0.0.1:2380",
+            "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+            "--initial-cluster", "e0=http://127.0.0.1:2380",
+            "--initial-cluster-state", "new"])
+        wait_for(lambda: self._etcd_healthy(), 30, "etcd on " + self.client)
+
+    def _etcd_healthy(self):
+        check(self.etcd.poll() is None, "etcd exited:\n" + self.log("etcd"))
+        try:
+            st, body = self.http("http://%s:2379/health" % self.client)
+            return st == 200 and '"true"' in body
+        except OSError:
+            return False
 
     def _config(self):
+        ha = ("high_availability: { mode: etcd, cluster_id: netlab, "
+              "lease_duration: 2s, renew_interval: 500ms, "
+              "etcd: { endpoints: [\"http://%s:2379\"] } }\n" %
+              self.client) if self.ha else ""
         return ("jobmanager: { rpc: \"tcp://0.0.0.0:6123\", "
                 "address: \"%s\", rest: \"0.0.0.0:8081\" }\n"
                 "taskmanager: { rpc: \"tcp://0.0.0.0:0\", "
                 "data: \"tcp://0.0.0.0:0\", metrics: \"0.0.0.0:9249\", "
                 "slots: %d }\n"
                 "checkpoints: { storage: \"file://%s/checkpoints\" }\n"
-                "kafka: { bootstrap: \"%s\" }\n%s" %
-                (self.jm, self.slots, self.dir, self.bootstrap,
+                "kafka: { bootstrap: \"%s\" }\n%s%s" %
+                (self.jm, self.slots, self.dir, self.bootstrap, ha,
                  self.base_config))
 
     def _spawn(self, host, name, args, env=None):
@@ -260,7 +298,9 @@ class NetCluster(Cluster):
         return int(status), body
 
     def rest(self, path):
-        return self.http("http://weir-jm:8081" + path)
+        """GET path on the REST API of rest_host (the first JobManager
+        unless a test moves it)."""
+        return self.http("http://%s:8081%s" % (self.rest_host, path))
 
     def tm_metrics(self):
         out = []
@@ -306,13 +346,18 @@ class NetCluster(Cluster):
         """SIGTERM to every daemon (each must exit 0), then weir local
         (SIGINT); then the sanitizer check of every log."""
         self.stopped = True
-        daemons = [p for p in self.extra if p.poll() is None and
-                   (JOBMANAGER in p.args or TASKMANAGER in p.args)]
-        for p in daemons:
-            p.send_signal(signal.SIGTERM)
-        for p in daemons:
-            rc = p.wait(timeout=30)
-            check(rc == 0, "%s exited %d on SIGTERM" % (p.args[4], rc))
+        for binary in (TASKMANAGER, JOBMANAGER):
+            daemons = [p for p in self.extra if p.poll() is None and
+                       binary in p.args]
+            for p in daemons:
+                p.send_signal(signal.SIGTERM)
+            for p in daemons:
+                rc = p.wait(timeout=30)
+                check(rc == 0, "%s on %s exited %d on SIGTERM" %
+                      (binary, p.args[3], rc))
+        if self.ha and self.etcd.poll() is None:
+            self.etcd.terminate()  # after the JobManagers: they resign
+            self.etcd.wait(timeout=30)
         if self.kafka.poll() is None:
             self.kafka.send_signal(signal.SIGINT)
             check(self.kafka.wait(timeout=30) == 0, "weir local exit")

@@ -28,6 +28,7 @@ restarts on weir-tm1 (enough slots) from its latest checkpoint, and the
 committed output equals a failure-free run (computed here): nothing lost,
 nothing twice. The lab leaves no namespace, link or hosts file behind.
 """
+import json
 import os
 import re
 import sys
@@ -181,5 +182,69 @@ def test_keyed_job_across_hosts_survives_host_loss():
           netlab.leftovers(tag))
 
 
+HA_JOB = """\
+name: multihost-ha
+parallelism: 2
+checkpointing: { interval: 200ms }
+restart: { strategy: fixed_delay, delay: 200ms, attempts: 100 }
+sources:
+  gen:
+    datagen: { rate: 200 }
+nodes:
+  - id: out
+    from: gen
+    sink: { file: { path: "%s" } }
+"""
+
+
+def test_ha_leader_across_hosts():
+    """Two JobManagers on their own hosts (weir-jm1, weir-jm2) elect a
+    leader through etcd on weir-kafka (dialed by name). Each advertises
+    its host name: the standby hands out the leader's as its address
+    (REST /overview, the CLI). The leader's host dies: the other takes
+    over, the TaskManager on weir-tm1 follows it, the job runs on."""
+    with netlab.NetCluster(taskmanagers=1, slots=2, jobmanagers=2) as c:
+        tag = c.lab.tag
+        cj = c.cluster_json()
+        leader = cj["leader"]
+        check(leader in c.jms, "leader %r, not one of %s" % (leader, c.jms))
+        roles = {j["address"]: j["role"] for j in cj["jobmanagers"]}
+        standby = [a for a in c.jms if a != leader][0]
+        check(roles == {leader: "leader", standby: "standby"},
+              "roles %s" % roles)
+        lhost, shost = (host_of(a[len("tcp://"):]) for a in (leader, standby))
+        st, body = c.http("http://%s:8081/overview" % shost)
+        check(st == 200 and '"leader":"%s"' % leader in body and
+              '"role":"standby"' in body, "standby's /overview: %s" % body)
+        job = c.submit(HA_JOB % os.path.join(c.dir, "out"), name="ha.yaml")
+        c.wait_running(job, 30)
+        c.wait_checkpoint(job, 1, 30)
+
+        t0 = time.monotonic()
+        c.lab.kill_host(lhost)
+        # the survivor first: the dead host's address does not answer
+        c.jm = ",".join([standby, leader])
+        c.rest_host = shost
+
+        def new_leader():
+            r = c.cli("cluster", "-o", "json", check_rc=None, timeout=20)
+            if r.returncode != 0:
+                return False
+            j = json.loads(r.stdout)
+            return j["leader"] == standby and len(j["taskmanagers"]) == 1
+        wait_for(new_leader, 30, "%s leading with the TaskManager" % shost)
+        c.wait_running(job, 30)
+        print("  %s killed: %s leads, job running after %.1fs" %
+              (lhost, shost, time.monotonic() - t0))
+        tm = c.log("taskmanager-weir-tm1")
+        check("TM-REGISTERED" in tm and "jobmanager=%s" % standby in tm,
+              "the TaskManager registered with %s:\n%s" % (standby,
+                                                          tm[-2000:]))
+        c.cancel(job)
+    check(not netlab.leftovers(tag), "lab left behind: %s" %
+          netlab.leftovers(tag))
+
+
 if __name__ == "__main__":
-    main([test_keyed_job_across_hosts_survives_host_loss])
+    main([test_keyed_job_across_hosts_survives_host_loss,
+          test_ha_leader_across_hosts])

@@ -876,6 +876,57 @@ test_addr_loopback_and_names(void **state)
 	                     WR_OK);
 }
 
+/* A loopback listener that accepts nothing, its queue filled: further
+ * SYNs are dropped, as by a host that is down. Returns its fd; the
+ * queued connections' fds go to held. */
+static int
+silent_listener(int *port, int held[4])
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	for (int i = 0; i < 4; i++) {
+		held[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(held[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	return fd;
+}
+
+/* A synchronous dial is bounded: refused at once, a silent peer given
+ * up after the timeout (not the kernel's minutes of SYN retries), a
+ * name that does not resolve left to nng's dial. */
+static void
+test_addr_probe_tcp(void **state)
+{
+	int port, held[4];
+	(void)state;
+	int fd = silent_listener(&port, held);
+	int64_t t0 = wr_mono_ms();
+	assert_int_equal(wr_addr_probe_tcp("127.0.0.1", port, 300),
+	                 WR_EUNREACHABLE);
+	int64_t took = wr_mono_ms() - t0;
+	assert_true(took >= 250 && took < 2000);
+	close(fd); /* now refused */
+	for (int i = 0; i < 4; i++)
+		close(held[i]);
+	assert_int_equal(wr_addr_probe_tcp("localhost", port, 300),
+	                 WR_ECONNREFUSED);
+	assert_int_equal(wr_addr_probe_tcp("no-such-host.invalid", 1, 300),
+	                 WR_OK);
+	wr_rpc_client *cli = NULL;
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+	assert_int_equal(wr_rpc_client_new(url, WR_RPC_DIAL_SYNC, &cli),
+	                 WR_ECONNREFUSED);
+	assert_null(cli);
+}
+
 /* The leader a standby names matches the address a client was given
  * however the scheme and the host's case are written. */
 static void
@@ -905,6 +956,7 @@ main(void)
 	    cmocka_unit_test(test_addr_host_only),
 	    cmocka_unit_test(test_addr_loopback_and_names),
 	    cmocka_unit_test(test_addr_same),
+	    cmocka_unit_test(test_addr_probe_tcp),
 	    cmocka_unit_test(test_dial_sync_refused),
 	    cmocka_unit_test(test_dial_background_reconnects),
 	    cmocka_unit_test(test_server_next_timeouts),
