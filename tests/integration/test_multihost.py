@@ -26,7 +26,15 @@ received records. Then weir-tm2 dies (SIGKILL to every process in its
 namespace, its link down): the JobManager declares it lost, the job
 restarts on weir-tm1 (enough slots) from its latest checkpoint, and the
 committed output equals a failure-free run (computed here): nothing lost,
-nothing twice. The lab leaves no namespace, link or hosts file behind.
+nothing twice.
+
+HA: two JobManagers on weir-jm1 and weir-jm2 elect through an etcd on
+weir-kafka, dialed by name; each advertises its host name, which is what
+the standby hands out as the leader. The leader's host dies: the standby
+takes over and the TaskManager follows it (the CLI, given both, skips the
+dead host within its 2 s connect bound).
+
+Each lab leaves no namespace, link or hosts file behind.
 """
 import json
 import os
