@@ -55,7 +55,7 @@ static const char jm_usage[] =
     "  --rest HOST:PORT  REST listen address (jobmanager.rest)\n"
     "  --address URL     URL others dial to reach this JobManager "
     "(jobmanager.address;\n"
-    "                    unless --advertise is given)\n"
+    "                    its own address when --advertise is not given)\n"
     "  --advertise ADDR  this JobManager's RPC address as other hosts "
     "reach it:\n"
     "                    host, host:port or tcp://host:port "

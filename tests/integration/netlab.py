@@ -56,8 +56,11 @@ class Lab:
     """Hosts on a bridge, each a network namespace; see the module
     docstring. add(name) adds a host and returns its IP."""
 
+    count = 0  # labs made by this process: each its own names
+
     def __init__(self):
-        self.tag = "wr%d" % os.getpid()
+        Lab.count += 1
+        self.tag = "wr%d%s" % (os.getpid(), chr(ord("a") + Lab.count - 1))
         self.bridge = self.tag + "br"
         self.hosts = {}  # name -> (namespace, ip, host-side veth)
         self.closed = False
@@ -119,6 +122,10 @@ class Lab:
         return pids
 
     def close(self):
+        """Kills every process on the lab's hosts, then deletes the veths
+        (one end takes the other), the namespaces, the bridge and the
+        hosts files. A namespace's deletion completes in the kernel
+        later: leftovers() is empty once it has."""
         if self.closed:
             return
         self.closed = True
@@ -128,7 +135,14 @@ class Lab:
                     os.kill(p, signal.SIGKILL)
                 except OSError:
                     pass
-        for ns, _, _ in self.hosts.values():
+        for name in list(self.hosts):
+            try:
+                wait_for(lambda: not self.pids(name), 10,
+                         "%s's processes gone" % name)
+            except Failure:
+                pass  # deleted all the same; the kernel finishes later
+        for ns, _, outer in self.hosts.values():
+            subprocess.run(["ip", "link", "del", outer], capture_output=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             shutil.rmtree(os.path.join("/etc/netns", ns), ignore_errors=True)
         subprocess.run(["ip", "link", "del", self.bridge],
@@ -136,10 +150,20 @@ class Lab:
 
 
 def leftovers(tag):
-    """Namespaces and links of lab tag still present (none after close)."""
+    """Namespaces, links and hosts files of lab tag still present."""
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True).stdout
-    return re.findall(r"\b%s\S*" % tag, (ns + links).decode())
+    files = " ".join(os.listdir("/etc/netns")) if os.path.isdir(
+        "/etc/netns") else ""
+    return re.findall(r"\b%s\S*" % tag, (ns + links).decode() + files)
+
+
+def check_torn_down(tag):
+    """Waits (bounded) until lab tag has left nothing behind."""
+    try:
+        wait_for(lambda: not leftovers(tag), 10, "lab %s torn down" % tag)
+    except Failure:
+        raise Failure("lab left behind: %s" % leftovers(tag))
 
 
 class NetCluster(Cluster):

@@ -186,8 +186,7 @@ def test_keyed_job_across_hosts_survives_host_loss():
                                  sum(dup.values()), list(dup)[:3]))
         print("  %d windows exact across the loss" % sum(want.values()))
         c.cancel(job)
-    check(not netlab.leftovers(tag), "lab left behind: %s" %
-          netlab.leftovers(tag))
+    netlab.check_torn_down(tag)
 
 
 HA_JOB = """\
@@ -249,8 +248,7 @@ def test_ha_leader_across_hosts():
               "the TaskManager registered with %s:\n%s" % (standby,
                                                           tm[-2000:]))
         c.cancel(job)
-    check(not netlab.leftovers(tag), "lab left behind: %s" %
-          netlab.leftovers(tag))
+    netlab.check_torn_down(tag)
 
 
 if __name__ == "__main__":
