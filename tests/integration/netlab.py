@@ -33,7 +33,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 from weirtest import (ETCD, JOBMANAGER, TASKMANAGER, WEIR, Cluster, Failure,
                       check, run, spawn, wait_for)

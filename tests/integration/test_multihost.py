@@ -42,7 +42,7 @@ import re
 import sys
 import time
 
-from weirtest import check, main, metric_sum, wait_for
+from weirtest import check, main, metric_sum, run, wait_for
 
 SKIP = 77  # SKIP_RETURN_CODE in tests/CMakeLists.txt
 
@@ -74,7 +74,7 @@ def shuffle_bytes(c, data_ports):
     ips = {c.lab.ip(h): h for h in c.tm_hosts}
     total, conns = 0, 0
     for h in c.tm_hosts:
-        r = netlab.run(c.lab.cmd(h, ["ss", "-tinH"]), check_rc=0)
+        r = run(c.lab.cmd(h, ["ss", "-tinH"]), check_rc=0)
         text = r.stdout.decode()
         # one socket: "ESTAB 0 0 LOCAL PEER" then an indented info line
         for m in re.finditer(r"^\S+\s+\d+\s+\d+\s+(\S+):(\d+)\s+(\S+):(\d+)"
