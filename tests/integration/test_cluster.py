@@ -1,7 +1,9 @@
 """test_cluster.py - the cluster: membership, loss, restarts, shutdown.
 
 weir local with 2 TaskManagers: membership, loss detection, JobManager
-restart, REST and metrics, clean shutdown, CLI exit codes."""
+restart, REST and metrics, clean shutdown, CLI exit codes. Standalone
+daemons: host names in place of addresses, the deprecated
+taskmanager.host."""
 import json
 import os
 import signal
@@ -9,7 +11,7 @@ import subprocess
 import time
 
 from weirtest import (WEIR, Cluster, check, free_port, http_get, main,
-                      metric_value, run, wait_for)
+                      metric_value, run, sink_lines, wait_for)
 
 HB_INTERVAL_MS = 300
 HB_TIMEOUT_MS = 1500
@@ -121,5 +123,57 @@ def test_exit_codes():
               in r.stdout, "%s --help" % verb)
 
 
+NAMED_JOB = """\
+name: named-hosts
+parallelism: 2
+sources:
+  gen:
+    datagen: { rate: 0, count: 2000 }
+nodes:
+  - id: by_product
+    from: gen
+    key_by: [product_id]
+  - id: out
+    from: by_product
+    sink: { file: { path: "%s" } }
+"""
+
+
+def test_host_names_and_deprecated_host():
+    """Host names work wherever addresses do, on loopback too: a second
+    TaskManager dials the JobManager as localhost and advertises
+    "localhost" through the deprecated taskmanager.host (it warns and
+    names taskmanager.advertise); the JobManager calls it, the other
+    TaskManager sends it record batches by that name, and a keyed job
+    across both finishes with every record once."""
+    with Cluster(mode="daemons", taskmanagers=1, slots=1) as c:
+        env = dict(os.environ, WEIR_TASKMANAGER_ADVERTISE="",
+                   WEIR_TASKMANAGER_HOST="localhost",
+                   WEIR_JOBMANAGER="tcp://localhost:%d" % c.jm_port)
+        c.start_taskmanager(env=env)
+        wait_for(lambda: len(alive_tms(c)) == 2, 30, "2 TaskManagers")
+        named = [t for t in c.taskmanagers()
+                 if t["address"].startswith("tcp://localhost:")]
+        check(len(named) == 1 and
+              named[0]["data_address"].startswith("tcp://localhost:") and
+              named[0]["metrics_address"].startswith("localhost:"),
+              "addresses: %s" % c.taskmanagers())
+        log = c.log("tm-extra-1")
+        check("TM-HOST-DEPRECATED" in log and "taskmanager.advertise" in log,
+              "no deprecation warning:\n" + log[-2000:])
+        out = os.path.join(c.dir, "out")
+        job = c.submit(NAMED_JOB % out, name="named.yaml")
+        ji = c.wait_state(job, ("FINISHED",), 60)
+        hosts = {s["taskmanager"].split(":")[0] for v in ji["vertices"]
+                 for s in v["subtasks"]}
+        check(hosts == {"127.0.0.1", "localhost"}, "subtasks on %s" % hosts)
+        ids = [json.loads(l)["order_id"] for l in sink_lines(out)]
+        want = {"o-%d-%d" % (s, n) for s in range(2) for n in range(2000)}
+        check(len(ids) == len(want) and set(ids) == want,
+              "%d records, %d distinct, want %d" %
+              (len(ids), len(set(ids)), len(want)))
+
+
 if __name__ == "__main__":
-    main([test_cluster_lifecycle, test_exit_codes])
+    main([test_cluster_lifecycle, test_exit_codes,
+          test_host_names_and_deprecated_host])
