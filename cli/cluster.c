@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "cli_rpc.h"
 
+#include "addr.h"
 #include "buf.h"
 #include "err.h"
 #include "json.h"
@@ -49,7 +50,7 @@ cli_cluster_print_json(const void *arg)
 		wr_json_kv_str(&j, "role",
 		               jms[i].role[0] ? jms[i].role : ci->role);
 		wr_json_obj_end(&j);
-		leader_listed |= strcmp(jms[i].address, ci->leader) == 0;
+		leader_listed |= wr_addr_same(jms[i].address, ci->leader);
 	}
 	/* A leader not among the addresses given (a standby named it). */
 	if (!leader_listed && ci->leader[0] != '\0') {

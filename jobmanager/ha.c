@@ -20,6 +20,7 @@
 #include "jobstore.h"
 
 #include "elector.h"
+#include "addr.h"
 #include "err.h"
 #include "etcd.h"
 #include "id.h"
@@ -111,8 +112,8 @@ jm_ha_start(jm_server *jm)
 	/* The address others dial, then a suffix: a restarted process is a
 	 * new candidate, never mistaken for the leader it was. */
 	wr_id_hex(suffix, sizeof(suffix), 8);
-	snprintf(jm->identity, sizeof(jm->identity), "%s#%s",
-	         jm->cfg.jm_address, suffix);
+	snprintf(jm->identity, sizeof(jm->identity), "%s#%s", jm->advertised,
+	         suffix);
 	snprintf(prefix, sizeof(prefix), "/weir/%s", jm->cfg.ha_cluster_id);
 	wr_elector_cfg ec = {.identity = jm->identity,
 	                     .prefix = prefix,
@@ -233,7 +234,7 @@ jm_ha_leader(jm_server *jm, char *addr, size_t len)
 {
 	int64_t epoch;
 	if (jm_ha_leading(jm)) {
-		snprintf(addr, len, "%s", jm->cfg.jm_address);
+		snprintf(addr, len, "%s", jm->advertised);
 		return;
 	}
 	if (jm->elector == NULL ||
@@ -252,7 +253,7 @@ jm_ha_not_leader(jm_server *jm, char *msg, size_t len)
 {
 	char addr[WR_ADDR_BYTES];
 	jm_ha_leader(jm, addr, sizeof(addr));
-	if (addr[0] == '\0' || strcmp(addr, jm->cfg.jm_address) == 0)
+	if (addr[0] == '\0' || wr_addr_same(addr, jm->advertised))
 		snprintf(msg, len, "%sno leader is elected yet",
 		         JM_HA_NOT_LEADER);
 	else

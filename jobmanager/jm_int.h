@@ -65,7 +65,11 @@ int jm_rpc_checkpoint_complete(struct jm_server *jm, const jm_job *job,
 
 typedef struct jm_server {
 	wr_cluster_config cfg;
-	char instance[33];          /* changes on every start */
+	char instance[33]; /* changes on every start */
+	/* The RPC URL others reach this JobManager at: jobmanager.advertise
+	 * (its port defaulting to the one bound), else jobmanager.address.
+	 * The HA identity and the leader address handed out. */
+	char advertised[WR_ADDR_BYTES];
 	char leader[WR_ADDR_BYTES]; /* the address clients should dial */
 	/* This JobManager's epoch, on every message to TaskManagers (they
 	 * refuse a lower one than they have seen): mode none, the job

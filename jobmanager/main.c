@@ -33,6 +33,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* How often the main loop checks heartbeats when no request arrives: small
  * against heartbeat_timeout, so a lost TaskManager is declared within
@@ -42,6 +43,7 @@
 static const char jm_usage[] =
     "usage: weir-jobmanager [--config FILE] [--rpc URL] "
     "[--rest HOST:PORT] [--address URL]\n"
+    "                       [--advertise ADDR]\n"
     "\n"
     "The weir JobManager: keeps the registry of TaskManagers and "
     "their slots,\n"
@@ -53,13 +55,20 @@ static const char jm_usage[] =
     "  --rest HOST:PORT  REST listen address (jobmanager.rest)\n"
     "  --address URL     URL others dial to reach this JobManager "
     "(jobmanager.address;\n"
-    "                    with HA, what a standby points clients to)\n"
+    "                    unless --advertise is given)\n"
+    "  --advertise ADDR  this JobManager's RPC address as other hosts "
+    "reach it:\n"
+    "                    host, host:port or tcp://host:port "
+    "(jobmanager.advertise;\n"
+    "                    with HA, its identity and what a standby points "
+    "clients to)\n"
     "  --help            this text\n";
 
 static const wr_daemon_flag jm_flags[] = {
     {"rpc", "jobmanager.rpc", NULL},
     {"rest", "jobmanager.rest", NULL},
     {"address", "jobmanager.address", NULL},
+    {"advertise", "jobmanager.advertise", NULL},
     {NULL, NULL, NULL},
 };
 
@@ -91,6 +100,51 @@ jm_open_jobstore(jm_server *jm)
 	}
 	wr_log(WR_LOG_INFO, "JM-EPOCH", "epoch %llu (job store in %s)",
 	       (unsigned long long)jm->epoch, jm->cfg.ckpt_storage);
+}
+
+/* The warnings about the listeners (daemon.h), and jm->advertised from
+ * jobmanager.advertise (no port: the one the RPC listener bound), else
+ * jobmanager.address. */
+static int
+jm_advertise(jm_server *jm)
+{
+	const wr_daemon_listener l[] = {
+	    {"jobmanager.rpc", jm->cfg.jm_rpc},
+	    {"jobmanager.rest", jm->cfg.jm_rest},
+	};
+	char host[WR_ADDR_BYTES];
+	int port;
+	const char *adv = jm->cfg.jm_advertise;
+	wr_daemon_warn_exposed(&jm->cfg, l, sizeof(l) / sizeof(l[0]));
+	if (adv[0] == '\0') {
+		/* With HA the address is this JobManager's identity: a list
+		 * (a config shared with the TaskManagers) names none. */
+		if (jm->cfg.ha_mode != WR_HA_NONE &&
+		    strchr(jm->cfg.jm_address, ',') != NULL) {
+			wr_log(WR_LOG_ERROR, "JM-ADVERTISE",
+			       "jobmanager.address '%s' lists several "
+			       "JobManagers: set jobmanager.advertise (or "
+			       "--advertise, WEIR_JOBMANAGER_ADVERTISE) to "
+			       "this one's address",
+			       jm->cfg.jm_address);
+			return WR_EINVAL;
+		}
+		snprintf(jm->advertised, sizeof(jm->advertised), "%s",
+		         jm->cfg.jm_address);
+		return WR_OK;
+	}
+	if (wr_addr_advertised_url(adv, wr_rpc_server_port(jm->rpc),
+	                           jm->advertised,
+	                           sizeof(jm->advertised)) != WR_OK) {
+		wr_log(WR_LOG_ERROR, "JM-ADVERTISE",
+		       "jobmanager.advertise '%s': give host, host:port or "
+		       "tcp://host:port, not a wildcard",
+		       adv);
+		return WR_EINVAL;
+	}
+	wr_addr_split(jm->advertised, host, sizeof(host), &port);
+	wr_daemon_warn_unreachable("jobmanager.advertise", host, l, 1);
+	return WR_OK;
 }
 
 /* The REST handlers (rest.c) on jm->http. */
@@ -132,7 +186,8 @@ jm_start(void *arg)
 	if (jm->cfg.ha_mode == WR_HA_NONE)
 		jm_open_jobstore(jm);
 	if ((rv = wr_daemon_listen_rpc(jm->cfg.jm_rpc, "JobManager",
-	                               "JM-RPC-LISTEN", &jm->rpc)) != WR_OK)
+	                               "JM-RPC-LISTEN", &jm->rpc)) != WR_OK ||
+	    (rv = jm_advertise(jm)) != WR_OK)
 		return rv;
 	if ((rv = jm_ha_start(jm)) != WR_OK)
 		return rv;
@@ -150,10 +205,10 @@ jm_start(void *arg)
 	if (rv != WR_OK)
 		return rv;
 	wr_log(WR_LOG_INFO, "JM-STARTED",
-	       "rpc=%s port=%d rest=%s port=%d instance=%s heartbeat=%lldms/"
-	       "%lldms",
-	       jm->cfg.jm_rpc, wr_rpc_server_port(jm->rpc), jm->cfg.jm_rest,
-	       wr_http_server_port(jm->http), jm->instance,
+	       "rpc=%s port=%d advertise=%s rest=%s port=%d instance=%s "
+	       "heartbeat=%lldms/%lldms",
+	       jm->cfg.jm_rpc, wr_rpc_server_port(jm->rpc), jm->advertised,
+	       jm->cfg.jm_rest, wr_http_server_port(jm->http), jm->instance,
 	       (long long)jm->cfg.jm_heartbeat_interval_ms,
 	       (long long)jm->cfg.jm_heartbeat_timeout_ms);
 	return WR_OK;

@@ -22,6 +22,7 @@
  */
 #include "tm_int.h"
 
+#include "addr.h"
 #include "clock.h"
 #include "elector.h"
 #include "err.h"
@@ -31,6 +32,7 @@
 #include "wr_limits.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -123,10 +125,11 @@ tm_link_follow(tm_server *tm, const char *err)
 		return false;
 	if (is != NULL) {
 		is += strlen(WR_ELECTOR_LEADER_IS);
-		size_t len = strcspn(is, " ;,");
+		char named[WR_ADDR_BYTES];
+		snprintf(named, sizeof(named), "%.*s", (int)strcspn(is, " ;,"),
+		         is);
 		for (size_t i = 0; i < tm->n_jm; i++)
-			if (i != cur && strlen(tm->jm_addrs[i]) == len &&
-			    strncmp(tm->jm_addrs[i], is, len) == 0) {
+			if (i != cur && wr_addr_same(tm->jm_addrs[i], named)) {
 				atomic_store(&tm->jm_cur, i);
 				return true;
 			}

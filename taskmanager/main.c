@@ -17,6 +17,7 @@
 #include "task.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* How often finished tasks are reaped when no request arrives. */
 #define TM_TICK_MS 100
@@ -24,7 +25,8 @@
 static const char tm_usage[] =
     "usage: weir-taskmanager [--config FILE] [--jobmanager URL] "
     "[--slots N]\n"
-    "                        [--rpc URL] [--metrics HOST:PORT]\n"
+    "                        [--rpc URL] [--data URL] [--metrics HOST:PORT]\n"
+    "                        [--advertise HOST]\n"
     "\n"
     "A weir TaskManager: registers its slots with the JobManager "
     "and runs tasks.\n"
@@ -39,6 +41,10 @@ static const char tm_usage[] =
     "  --slots N           task slots offered "
     "(taskmanager.slots)\n"
     "  --rpc URL           RPC listen URL (taskmanager.rpc)\n"
+    "  --data URL          record batch listen URL (taskmanager.data)\n"
+    "  --advertise HOST    host other hosts reach this TaskManager at\n"
+    "                      (taskmanager.advertise; env "
+    "WEIR_TASKMANAGER_ADVERTISE)\n"
     "  --metrics HOST:PORT /metrics, /healthz, /readyz "
     "(taskmanager.metrics)\n"
     "  --help              this text\n";
@@ -47,30 +53,82 @@ static const wr_daemon_flag tm_flags[] = {
     {"jobmanager", "jobmanager.address", "WEIR_JOBMANAGER"},
     {"slots", "taskmanager.slots", NULL},
     {"rpc", "taskmanager.rpc", NULL},
+    {"data", "taskmanager.data", NULL},
     {"metrics", "taskmanager.metrics", NULL},
+    {"advertise", "taskmanager.advertise", NULL},
     {NULL, NULL, NULL},
 };
 
-/* The host other processes reach this TaskManager at: taskmanager.host,
- * else the RPC listen host, else the local address that routes to the
- * JobManager. */
+/* taskmanager.advertise, else the deprecated taskmanager.host, checked
+ * to be one host; "" when neither is set. */
+static int
+tm_advertise_setting(tm_server *tm, char *host, size_t hostlen)
+{
+	const char *key = "taskmanager.advertise", *v = tm->cfg.tm_advertise;
+	host[0] = '\0';
+	if (v[0] == '\0' && tm->cfg.tm_host[0] != '\0') {
+		key = "taskmanager.host";
+		v = tm->cfg.tm_host;
+		wr_log(WR_LOG_WARN, "TM-HOST-DEPRECATED",
+		       "taskmanager.host is deprecated: set "
+		       "taskmanager.advertise (WEIR_TASKMANAGER_ADVERTISE)");
+	}
+	if (v[0] == '\0')
+		return WR_OK;
+	if (wr_addr_host_only(v, host, hostlen) != WR_OK) {
+		wr_log(WR_LOG_ERROR, "TM-ADVERTISE",
+		       "%s '%s': give one host name or IP, without scheme or "
+		       "port (a wildcard cannot be dialed)",
+		       key, v);
+		return WR_EINVAL;
+	}
+	return WR_OK;
+}
+
+/* The host other processes reach this TaskManager at, for its RPC, data
+ * and metrics addresses alike: taskmanager.advertise, else the RPC
+ * listen host, else the local address that routes to the JobManager. */
 static int
 tm_advertised_host(tm_server *tm, char *host, size_t hostlen)
 {
 	char h[WR_ADDR_BYTES];
-	int port;
-	if (tm->cfg.tm_host[0] != '\0') {
-		snprintf(host, hostlen, "%s", tm->cfg.tm_host);
-		return WR_OK;
-	}
+	int port, rv = tm_advertise_setting(tm, host, hostlen);
+	if (rv != WR_OK || host[0] != '\0')
+		return rv;
 	if (wr_addr_split(tm->cfg.tm_rpc, h, sizeof(h), &port) == WR_OK &&
 	    !wr_addr_is_wildcard(h)) {
 		snprintf(host, hostlen, "%s", h);
 		return WR_OK;
 	}
-	if (wr_addr_split(tm->jm_addrs[0], h, sizeof(h), &port) != WR_OK)
-		return WR_EINVAL;
-	return wr_addr_local_ip_toward(h, port, host, hostlen);
+	rv = wr_addr_split(tm->jm_addrs[0], h, sizeof(h), &port);
+	if (rv == WR_OK)
+		rv = wr_addr_local_ip_toward(h, port, host, hostlen);
+	if (rv != WR_OK)
+		wr_log(WR_LOG_ERROR, "TM-HOST",
+		       "cannot tell which address to advertise (set "
+		       "taskmanager.advertise): %s",
+		       wr_strerror(rv));
+	return rv;
+}
+
+/* The warnings about listeners at start (daemon.h), before the first
+ * listener opens. */
+static void
+tm_warn_listeners(tm_server *tm)
+{
+	const wr_daemon_listener l[] = {
+	    {"taskmanager.rpc", tm->cfg.tm_rpc},
+	    {"taskmanager.data", tm->cfg.tm_data},
+	    {"taskmanager.metrics", tm->cfg.tm_metrics},
+	};
+	size_t n = sizeof(l) / sizeof(l[0]);
+	const char *adv = tm->cfg.tm_advertise[0] != '\0' ? tm->cfg.tm_advertise
+	                                                  : tm->cfg.tm_host;
+	wr_daemon_warn_exposed(&tm->cfg, l, n);
+	wr_daemon_warn_unreachable(tm->cfg.tm_advertise[0] != '\0'
+	                               ? "taskmanager.advertise"
+	                               : "taskmanager.host",
+	                           adv, l, n);
 }
 
 static void
@@ -131,8 +189,11 @@ tm_start_http(tm_server *tm, const char *host)
 	                         "TM-METRICS-LISTEN", tm_routes, tm, &tm->http);
 	if (rv != WR_OK)
 		return rv;
-	snprintf(tm->metrics_address, sizeof(tm->metrics_address), "%s:%d",
-	         host, wr_http_server_port(tm->http));
+	char url[WR_ADDR_BYTES];
+	wr_addr_tcp_url(host, wr_http_server_port(tm->http), url, sizeof(url));
+	/* host:port, without the scheme */
+	snprintf(tm->metrics_address, sizeof(tm->metrics_address), "%s",
+	         url + strlen("tcp://"));
 	return WR_OK;
 }
 
@@ -156,19 +217,14 @@ tm_start(void *arg)
 		return WR_EINVAL;
 	}
 	tm_metrics_init(tm);
+	tm_warn_listeners(tm);
 	if ((rv = wr_daemon_listen_rpc(tm->cfg.tm_rpc, "TaskManager",
 	                               "TM-RPC-LISTEN", &tm->rpc)) != WR_OK)
 		return rv;
-	if ((rv = tm_advertised_host(tm, host, sizeof(host))) != WR_OK) {
-		wr_log(WR_LOG_ERROR, "TM-HOST",
-		       "cannot tell which address to advertise (set "
-		       "taskmanager.host): %s",
-		       wr_strerror(rv));
+	if ((rv = tm_advertised_host(tm, host, sizeof(host))) != WR_OK)
 		return rv;
-	}
 	int port = wr_rpc_server_port(tm->rpc);
-	snprintf(tm->rpc_address, sizeof(tm->rpc_address), "tcp://%s:%d", host,
-	         port);
+	wr_addr_tcp_url(host, port, tm->rpc_address, sizeof(tm->rpc_address));
 	wr_id_hex(suffix, sizeof(suffix), 3);
 	snprintf(tm->id, sizeof(tm->id), "%s:%d-%s", host, port, suffix);
 	if ((rv = tm_shuffle_new(tm->cfg.tm_data, &tm->shuffle)) != WR_OK) {
@@ -177,8 +233,8 @@ tm_start(void *arg)
 		       wr_strerror(rv));
 		return rv;
 	}
-	snprintf(tm->data_address, sizeof(tm->data_address), "tcp://%s:%d",
-	         host, tm_shuffle_port(tm->shuffle));
+	wr_addr_tcp_url(host, tm_shuffle_port(tm->shuffle), tm->data_address,
+	                sizeof(tm->data_address));
 	tm->tasks = tm_tasks_new(tm);
 	for (size_t i = 0; i < tm->n_jm; i++)
 		if ((rv = wr_rpc_client_new(tm->jm_addrs[i], 0,

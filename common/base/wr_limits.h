@@ -166,6 +166,11 @@
 /* Longest error text a server puts into an Error reply. */
 #define WR_RPC_ERRMSG_BYTES 512
 
+/* How long a synchronous dial (the CLI's) waits for a TCP connection. A
+ * host that is down answers nothing, and the kernel would retry its SYN
+ * for about two minutes; on a network a connect takes milliseconds. */
+#define WR_RPC_CONNECT_TIMEOUT_MS 2000
+
 _Static_assert(WR_FRAME_CHUNK_MIN_BYTES <= WR_FRAME_CHUNK_MAX_BYTES,
                "chunks double from the minimum up to the maximum");
 _Static_assert(WR_RPC_RECONNECT_MIN_MS <= WR_RPC_RECONNECT_MAX_MS,

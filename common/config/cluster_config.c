@@ -28,14 +28,24 @@ _Static_assert(WR_LOG_DEBUG == 0 && WR_LOG_INFO == 1 && WR_LOG_WARN == 2 &&
                "log.level order");
 
 static const wr_cfg_entry wr_cluster_config_entries[] = {
-    {"jobmanager.rpc", WR_CFG_STRING, WR_CC(jm_rpc), 0, 0, "tcp://0.0.0.0:6123",
-     NULL,
-     "URL the JobManager listens on for RPC from TaskManagers and the CLI."},
+    {"jobmanager.rpc", WR_CFG_STRING, WR_CC(jm_rpc), 0, 0,
+     "tcp://127.0.0.1:6123", NULL,
+     "URL the JobManager listens on for RPC from TaskManagers and the CLI "
+     "(loopback by default: tcp://0.0.0.0:6123 for other hosts)."},
     {"jobmanager.address", WR_CFG_STRING, WR_CC(jm_address), 0, 0,
      "tcp://127.0.0.1:6123", NULL,
-     "URL TaskManagers and the CLI dial to reach the JobManager."},
-    {"jobmanager.rest", WR_CFG_STRING, WR_CC(jm_rest), 0, 0, "0.0.0.0:8081",
-     NULL, "host:port of the REST API and JobManager /metrics."},
+     "URL TaskManagers and the CLI dial to reach the JobManager (with HA, "
+     "every JobManager, comma-separated). Host names are resolved when "
+     "dialing."},
+    {"jobmanager.advertise", WR_CFG_STRING, WR_CC(jm_advertise), 0, 0, "", NULL,
+     "This JobManager's RPC address as other hosts reach it: host, "
+     "host:port or tcp://host:port (no port = the one jobmanager.rpc "
+     "bound). With HA it is this JobManager's identity in the election and "
+     "the leader address standbys hand out. Empty = jobmanager.address."},
+    {"jobmanager.rest", WR_CFG_STRING, WR_CC(jm_rest), 0, 0, "127.0.0.1:8081",
+     NULL,
+     "host:port of the REST API and JobManager /metrics (loopback by "
+     "default: 0.0.0.0:8081 for other hosts)."},
     {"jobmanager.heartbeat_interval", WR_CFG_DURATION,
      WR_CC(jm_heartbeat_interval_ms), 100, WR_MS_HOUR, "1s", NULL,
      "How often TaskManagers send heartbeats."},
@@ -46,19 +56,27 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
     {"jobmanager.rpc_timeout", WR_CFG_DURATION, WR_CC(jm_rpc_timeout_ms), 100,
      10 * WR_MS_MINUTE, "10s", NULL,
      "Time limit of one control RPC before it fails."},
-    {"taskmanager.rpc", WR_CFG_STRING, WR_CC(tm_rpc), 0, 0, "tcp://0.0.0.0:0",
-     NULL, "URL the TaskManager listens on for RPC (port 0 = any free port)."},
-    {"taskmanager.data", WR_CFG_STRING, WR_CC(tm_data), 0, 0, "tcp://0.0.0.0:0",
+    {"taskmanager.rpc", WR_CFG_STRING, WR_CC(tm_rpc), 0, 0, "tcp://127.0.0.1:0",
      NULL,
+     "URL the TaskManager listens on for RPC (port 0 = any free port; "
+     "loopback by default: tcp://0.0.0.0:0 for other hosts)."},
+    {"taskmanager.data", WR_CFG_STRING, WR_CC(tm_data), 0, 0,
+     "tcp://127.0.0.1:0", NULL,
      "URL the TaskManager listens on for record batches from other "
-     "TaskManagers (port 0 = any free port)."},
-    {"taskmanager.host", WR_CFG_STRING, WR_CC(tm_host), 0, 0, "", NULL,
-     "Host name or address advertised to the JobManager and peers; empty = "
-     "detect."},
-    {"taskmanager.metrics", WR_CFG_STRING, WR_CC(tm_metrics), 0, 0, "0.0.0.0:0",
-     NULL,
+     "TaskManagers (port 0 = any free port; loopback by default)."},
+    {"taskmanager.metrics", WR_CFG_STRING, WR_CC(tm_metrics), 0, 0,
+     "127.0.0.1:9249", NULL,
      "host:port serving /metrics, /healthz and /readyz (port 0 = any free "
-     "port)."},
+     "port, as several TaskManagers on one host need)."},
+    {"taskmanager.advertise", WR_CFG_STRING, WR_CC(tm_advertise), 0, 0, "",
+     NULL,
+     "Host name or IP other hosts reach this TaskManager at: its RPC, data "
+     "and metrics addresses as given to the JobManager and its peers. "
+     "Empty = the RPC listen host, or if that is a wildcard the local "
+     "address that routes to the JobManager."},
+    {"taskmanager.host", WR_CFG_STRING, WR_CC(tm_host), 0, 0, "", NULL,
+     "Deprecated: the old name of taskmanager.advertise, used when that is "
+     "empty."},
     {"taskmanager.slots", WR_CFG_INT, WR_CC(tm_slots), 1, WR_MAX_SLOTS_PER_TM,
      "2", NULL, "Task slots this TaskManager offers."},
     {"taskmanager.state_dir", WR_CFG_STRING, WR_CC(tm_state_dir), 0, 0,

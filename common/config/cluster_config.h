@@ -16,17 +16,19 @@ enum wr_ha_mode { WR_HA_NONE = 0, WR_HA_ETCD = 1, WR_HA_KUBERNETES = 2 };
 
 typedef struct wr_cluster_config {
 	/* jobmanager */
-	char *jm_rpc;     /* listen URL */
-	char *jm_address; /* URL TaskManagers and the CLI dial */
-	char *jm_rest;    /* host:port of REST/metrics */
+	char *jm_rpc;       /* listen URL */
+	char *jm_address;   /* URL TaskManagers and the CLI dial */
+	char *jm_advertise; /* own RPC URL for others; "" = jm_address */
+	char *jm_rest;      /* host:port of REST/metrics */
 	int64_t jm_heartbeat_interval_ms;
 	int64_t jm_heartbeat_timeout_ms;
 	int64_t jm_rpc_timeout_ms;
 	/* taskmanager */
 	char *tm_rpc;
 	char *tm_data;
-	char *tm_host;    /* advertised host; "" = detect */
-	char *tm_metrics; /* host:port for /metrics; port 0 = any */
+	char *tm_metrics;   /* host:port for /metrics; port 0 = any */
+	char *tm_advertise; /* advertised host; "" = detect */
+	char *tm_host;      /* deprecated alias of tm_advertise */
 	int64_t tm_slots;
 	char *tm_state_dir;
 	int64_t tm_adoption_grace_ms; /* unadopted tasks end after it */

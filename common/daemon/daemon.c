@@ -4,6 +4,8 @@
  */
 #include "daemon.h"
 
+#include "addr.h"
+#include "buf.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -163,4 +165,65 @@ wr_daemon_serve_http(const char *addr, const char *what, const char *event,
 		wr_log(WR_LOG_ERROR, event, "cannot serve %s on %s: %s", what,
 		       addr, wr_strerror(rv));
 	return rv;
+}
+
+/* The bind host of a listener, "" when addr cannot be read. */
+static void
+wr_daemon_bind_host(const char *addr, char *host, size_t len)
+{
+	int port;
+	if (wr_addr_split(addr, host, len, &port) != WR_OK)
+		host[0] = '\0';
+}
+
+bool
+wr_daemon_warn_exposed(const wr_cluster_config *cfg,
+                       const wr_daemon_listener *l, size_t n)
+{
+	char host[WR_ADDR_BYTES];
+	wr_buf b;
+	if (cfg->token_file[0] != '\0')
+		return false;
+	wr_buf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		wr_daemon_bind_host(l[i].addr, host, sizeof(host));
+		if (!wr_addr_is_loopback(host))
+			wr_buf_printf(&b, "%s%s=%s", b.len ? " " : "", l[i].key,
+			              l[i].addr);
+	}
+	bool warn = b.len > 0;
+	if (warn)
+		wr_log(WR_LOG_WARN, "DAEMON-EXPOSED",
+		       "listening beyond loopback without security.token_file "
+		       "(%s): whoever reaches these ports can run and cancel "
+		       "jobs; keep them on a private network",
+		       b.data);
+	wr_buf_fini(&b);
+	return warn;
+}
+
+bool
+wr_daemon_warn_unreachable(const char *adv_key, const char *adv,
+                           const wr_daemon_listener *l, size_t n)
+{
+	char host[WR_ADDR_BYTES];
+	wr_buf b;
+	if (adv[0] == '\0' || wr_addr_is_loopback(adv))
+		return false;
+	wr_buf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		wr_daemon_bind_host(l[i].addr, host, sizeof(host));
+		if (wr_addr_is_loopback(host))
+			wr_buf_printf(&b, "%s%s=%s", b.len ? " " : "", l[i].key,
+			              l[i].addr);
+	}
+	bool warn = b.len > 0;
+	if (warn)
+		wr_log(
+		    WR_LOG_WARN, "DAEMON-ADVERTISE",
+		    "%s is %s but %s listen on loopback only: other hosts "
+		    "cannot reach them (bind 0.0.0.0 or this host's address)",
+		    adv_key, adv, b.data);
+	wr_buf_fini(&b);
+	return warn;
 }

@@ -77,4 +77,27 @@ int wr_daemon_serve_http(const char *addr, const char *what, const char *event,
                          int (*routes)(void *arg, wr_http_server *srv),
                          void *arg, wr_http_server **out);
 
+/* One listener of a daemon: the key that sets it and what it binds. */
+typedef struct wr_daemon_listener {
+	const char *key;  /* "jobmanager.rpc" */
+	const char *addr; /* "tcp://127.0.0.1:6123", "0.0.0.0:8081" */
+} wr_daemon_listener;
+
+/*
+ * Logs one WARN (DAEMON-EXPOSED) naming the listeners that bind beyond
+ * loopback when security.token_file is empty: whoever reaches them may
+ * run jobs. Returns true when it warned.
+ */
+bool wr_daemon_warn_exposed(const wr_cluster_config *cfg,
+                            const wr_daemon_listener *l, size_t n);
+
+/*
+ * Logs one WARN (DAEMON-ADVERTISE) naming the listeners bound to loopback
+ * only while the advertised host adv (set by key adv_key) is not
+ * loopback: other hosts are told addresses they cannot reach. Returns
+ * true when it warned.
+ */
+bool wr_daemon_warn_unreachable(const char *adv_key, const char *adv,
+                                const wr_daemon_listener *l, size_t n);
+
 #endif

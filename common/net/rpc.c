@@ -21,6 +21,7 @@
  */
 #include "rpc.h"
 
+#include "addr.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
@@ -536,6 +537,21 @@ wr_rpc_server_free(wr_rpc_server *srv)
 
 /* ---- client ------------------------------------------------------------ */
 
+/* A synchronous dial of a tcp:// URL: a TCP connection tried first,
+ * within WR_RPC_CONNECT_TIMEOUT_MS, since nng's own dial would wait out
+ * the kernel's SYN retries (minutes) for a host that is down. WR_OK to
+ * dial. */
+static int
+wr_rpc_client_probe(const char *url)
+{
+	char host[WR_ADDR_BYTES];
+	int port;
+	if (strncmp(url, "tcp://", 6) != 0 ||
+	    wr_addr_split(url, host, sizeof(host), &port) != WR_OK)
+		return WR_OK; /* nng reports what is wrong with it */
+	return wr_addr_probe_tcp(host, port, WR_RPC_CONNECT_TIMEOUT_MS);
+}
+
 static int
 wr_rpc_client_dial(wr_rpc_client *cli, const char *url, int flags)
 {
@@ -562,6 +578,11 @@ wr_rpc_client_new(const char *url, int flags, wr_rpc_client **out)
 	*out = NULL;
 	if (url == NULL)
 		return WR_EINVAL;
+	if (flags & WR_RPC_DIAL_SYNC) {
+		int prv = wr_rpc_client_probe(url);
+		if (prv != WR_OK)
+			return prv;
+	}
 	wr_rpc_client *cli = wr_xcalloc(1, sizeof(*cli));
 	int rv = nng_req0_open(&cli->sock);
 	if (rv != 0)

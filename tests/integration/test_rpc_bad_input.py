@@ -244,5 +244,42 @@ def test_bad_config_files():
           "renew >= lease: rc %d %r" % (r.returncode, r.stderr))
 
 
+def test_bad_advertise():
+    """An advertised address others could not dial stops the daemon at
+    start, naming the key; so does an HA JobManager without one of its
+    own (jobmanager.address listing every JobManager)."""
+    d = scratch_dir("weir-it-adv-")
+    path = os.path.join(d, "weir.yaml")
+    with open(path, "w") as f:
+        f.write("jobmanager: { rpc: \"tcp://127.0.0.1:0\", "
+                "rest: \"127.0.0.1:0\" }\n"
+                "taskmanager: { rpc: \"tcp://127.0.0.1:0\", "
+                "data: \"tcp://127.0.0.1:0\", metrics: \"127.0.0.1:0\" }\n"
+                "checkpoints: { storage: \"file://%s/ck\" }\n" % d)
+    cases = [
+        ([JOBMANAGER, "--advertise", "0.0.0.0"],
+         b"JM-ADVERTISE jobmanager.advertise '0.0.0.0'"),
+        ([JOBMANAGER, "--advertise", "http://jm:80"],
+         b"JM-ADVERTISE jobmanager.advertise 'http://jm:80'"),
+        ([TASKMANAGER, "--advertise", "tm-1:7000"],
+         b"TM-ADVERTISE taskmanager.advertise 'tm-1:7000'"),
+        ([TASKMANAGER, "--advertise", "::"],
+         b"TM-ADVERTISE taskmanager.advertise '::'"),
+    ]
+    for args, want in cases:
+        r = run(args + ["--config", path], timeout=10)
+        check(r.returncode == 1 and want in r.stderr,
+              "%s: rc %d %r" % (args, r.returncode, r.stderr))
+    env = dict(os.environ, WEIR_HIGH_AVAILABILITY_MODE="etcd",
+               WEIR_JOBMANAGER_ADDRESS="jm-a:6123,jm-b:6123")
+    r = subprocess.run([JOBMANAGER, "--config", path], env=env,
+                       capture_output=True, timeout=10)
+    check(r.returncode == 1 and b"JM-ADVERTISE" in r.stderr and
+          b"lists several JobManagers" in r.stderr,
+          "HA without an advertised address: rc %d %r" %
+          (r.returncode, r.stderr))
+
+
 if __name__ == "__main__":
-    main([test_garbage_on_rpc_port, test_bad_config_files])
+    main([test_garbage_on_rpc_port, test_bad_config_files,
+          test_bad_advertise])

@@ -336,6 +336,8 @@ class Cluster:
             elif mode == "daemons":
                 self._start_daemons(taskmanagers, slots, config,
                                     etcd_members)
+            elif hasattr(self, "_start_" + mode):  # a subclass's mode
+                getattr(self, "_start_" + mode)()
             else:
                 raise ValueError("mode %r" % mode)
         except BaseException:
@@ -509,7 +511,7 @@ class Cluster:
         text = ("jobmanager: { rpc: \"%s\", address: \"%s\", "
                 "rest: \"127.0.0.1:%d\" }\n"
                 "taskmanager: { rpc: \"tcp://127.0.0.1:0\", "
-                "data: \"tcp://127.0.0.1:0\", host: 127.0.0.1, "
+                "data: \"tcp://127.0.0.1:0\", advertise: 127.0.0.1, "
                 "metrics: \"127.0.0.1:0\", slots: %d, "
                 "state_dir: \"%s/state\" }\n"
                 "checkpoints: { storage: \"file://%s/checkpoints\" }\n" %

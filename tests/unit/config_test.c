@@ -518,16 +518,19 @@ test_cluster_defaults(void **state)
 	unsetenv("WEIR_TASKMANAGER_SLOTS");
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, NULL, errbuf, sizeof(errbuf)), WR_OK);
-	assert_string_equal(cfg.jm_rpc, "tcp://0.0.0.0:6123");
+	/* listeners on loopback unless set (SPEC "Cluster config") */
+	assert_string_equal(cfg.jm_rpc, "tcp://127.0.0.1:6123");
 	assert_string_equal(cfg.jm_address, "tcp://127.0.0.1:6123");
-	assert_string_equal(cfg.jm_rest, "0.0.0.0:8081");
+	assert_string_equal(cfg.jm_advertise, "");
+	assert_string_equal(cfg.jm_rest, "127.0.0.1:8081");
 	assert_int_equal(cfg.jm_heartbeat_interval_ms, 1000);
 	assert_int_equal(cfg.jm_heartbeat_timeout_ms, 5000);
 	assert_int_equal(cfg.jm_rpc_timeout_ms, 10000);
-	assert_string_equal(cfg.tm_rpc, "tcp://0.0.0.0:0");
-	assert_string_equal(cfg.tm_data, "tcp://0.0.0.0:0");
+	assert_string_equal(cfg.tm_rpc, "tcp://127.0.0.1:0");
+	assert_string_equal(cfg.tm_data, "tcp://127.0.0.1:0");
+	assert_string_equal(cfg.tm_advertise, "");
 	assert_string_equal(cfg.tm_host, "");
-	assert_string_equal(cfg.tm_metrics, "0.0.0.0:0");
+	assert_string_equal(cfg.tm_metrics, "127.0.0.1:9249");
 	assert_int_equal(cfg.tm_slots, 2);
 	assert_string_equal(cfg.tm_state_dir, "/var/lib/weir/state");
 	assert_string_equal(cfg.ckpt_storage,
@@ -565,6 +568,18 @@ test_cluster_load(void **state)
 	assert_string_equal(cfg.token_file, "/etc/weir/token");
 	assert_int_equal(cfg.log_level, 0);
 	wr_cluster_config_free(&cfg);
+
+	/* The advertised addresses from a pod's environment (status.podIP
+	 * through WEIR_*_ADVERTISE). */
+	setenv("WEIR_TASKMANAGER_ADVERTISE", "10.1.2.3", 1);
+	setenv("WEIR_JOBMANAGER_ADVERTISE", "jm-0.weir:6123", 1);
+	assert_int_equal(
+	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)), WR_OK);
+	assert_string_equal(cfg.tm_advertise, "10.1.2.3");
+	assert_string_equal(cfg.jm_advertise, "jm-0.weir:6123");
+	wr_cluster_config_free(&cfg);
+	unsetenv("WEIR_TASKMANAGER_ADVERTISE");
+	unsetenv("WEIR_JOBMANAGER_ADVERTISE");
 
 	setenv("WEIR_TASKMANAGER_SLOTS", "300", 1);
 	assert_int_equal(
@@ -624,11 +639,12 @@ test_cluster_load(void **state)
 	assert_int_equal(
 	    wr_cluster_config_load(&cfg, path, errbuf, sizeof(errbuf)),
 	    WR_EINVAL);
-	snprintf(want, sizeof(want),
-	         "%s:3:3: unknown key 'heartbeat' in 'jobmanager' (known: rpc, "
-	         "address, rest, heartbeat_interval, heartbeat_timeout, "
-	         "rpc_timeout)",
-	         path);
+	snprintf(
+	    want, sizeof(want),
+	    "%s:3:3: unknown key 'heartbeat' in 'jobmanager' (known: rpc, "
+	    "address, advertise, rest, heartbeat_interval, heartbeat_timeout, "
+	    "rpc_timeout)",
+	    path);
 	assert_string_equal(errbuf, want);
 	wr_cluster_config_free(&cfg);
 	unlink(path);
@@ -745,7 +761,7 @@ test_cluster_dump_roundtrip(void **state)
 	wr_cfg_dump_yaml(&wr_cluster_config_table, &b, &d2);
 	assert_string_equal(d1.data, d2.data);
 	assert_non_null(strstr(d1.data, "jobmanager:\n  rpc: "
-	                                "\"tcp://0.0.0.0:6123\"\n"));
+	                                "\"tcp://127.0.0.1:6123\"\n"));
 	assert_non_null(strstr(d1.data, "  heartbeat_timeout: 5s\n"));
 	wr_buf_fini(&d1);
 	wr_buf_fini(&d2);

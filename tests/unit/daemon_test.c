@@ -156,6 +156,44 @@ test_serves_until_sigterm(void **state)
 	assert_true(f.stopped_started);
 }
 
+/* The start-up warnings: a listener beyond loopback without a token;
+ * an advertised host others are told while the listeners are on
+ * loopback. */
+static void
+test_listener_warnings(void **state)
+{
+	(void)state;
+	wr_cluster_config cfg = {0};
+	char err[256];
+	assert_int_equal(wr_cluster_config_load(&cfg, NULL, err, sizeof(err)),
+	                 WR_OK);
+	const wr_daemon_listener local[] = {
+	    {"taskmanager.rpc", "tcp://127.0.0.1:0"},
+	    {"taskmanager.metrics", "localhost:9249"},
+	};
+	const wr_daemon_listener open[] = {
+	    {"jobmanager.rpc", "tcp://127.0.0.1:6123"},
+	    {"jobmanager.rest", "0.0.0.0:8081"},
+	};
+	assert_false(wr_daemon_warn_exposed(&cfg, local, 2));
+	assert_true(wr_daemon_warn_exposed(&cfg, open, 2));
+	free(cfg.token_file);
+	cfg.token_file = strdup("/etc/weir/token");
+	assert_false(wr_daemon_warn_exposed(&cfg, open, 2));
+	wr_cluster_config_free(&cfg);
+
+	assert_false(
+	    wr_daemon_warn_unreachable("taskmanager.advertise", "", local, 2));
+	assert_false(wr_daemon_warn_unreachable("taskmanager.advertise",
+	                                        "localhost", local, 2));
+	assert_true(wr_daemon_warn_unreachable("taskmanager.advertise",
+	                                       "tm-1.example", local, 2));
+	assert_true(wr_daemon_warn_unreachable("jobmanager.advertise", "jm-a",
+	                                       open, 2));
+	assert_false(wr_daemon_warn_unreachable("jobmanager.advertise", "jm-a",
+	                                        open + 1, 1));
+}
+
 int
 main(void)
 {
@@ -163,6 +201,7 @@ main(void)
 	    cmocka_unit_test(test_command_line),
 	    cmocka_unit_test(test_start_fails),
 	    cmocka_unit_test(test_serves_until_sigterm),
+	    cmocka_unit_test(test_listener_warnings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

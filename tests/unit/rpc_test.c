@@ -794,6 +794,152 @@ test_addr_list_split(void **state)
 	assert_int_equal(wr_addr_list_split(" , ", a, 3), 0);
 }
 
+/* jobmanager.advertise's forms, each made the URL others dial. */
+static void
+test_addr_advertised_url(void **state)
+{
+	char u[WR_ADDR_BYTES];
+	(void)state;
+	assert_int_equal(wr_addr_advertised_url("jm-a", 6123, u, sizeof(u)),
+	                 WR_OK);
+	assert_string_equal(u, "tcp://jm-a:6123");
+	assert_int_equal(
+	    wr_addr_advertised_url("jm-a:7000", 6123, u, sizeof(u)), WR_OK);
+	assert_string_equal(u, "tcp://jm-a:7000");
+	assert_int_equal(
+	    wr_addr_advertised_url("tcp://10.0.0.5:7001", 6123, u, sizeof(u)),
+	    WR_OK);
+	assert_string_equal(u, "tcp://10.0.0.5:7001");
+	assert_int_equal(
+	    wr_addr_advertised_url("tcp://jm-b", 6123, u, sizeof(u)), WR_OK);
+	assert_string_equal(u, "tcp://jm-b:6123");
+	assert_int_equal(wr_addr_advertised_url("fd00::5", 6123, u, sizeof(u)),
+	                 WR_OK);
+	assert_string_equal(u, "tcp://[fd00::5]:6123");
+	assert_int_equal(
+	    wr_addr_advertised_url("[fd00::5]:9", 6123, u, sizeof(u)), WR_OK);
+	assert_string_equal(u, "tcp://[fd00::5]:9");
+	static const char *const bad[] = {
+	    "",      "0.0.0.0",  "0.0.0.0:6123", "http://jm:80",
+	    "jm:",   "jm:0",     "jm:x",         "[fd00::5",
+	    "a,b:1", "jm:70000", "tcp://",       "::",
+	    NULL};
+	for (size_t i = 0; bad[i] != NULL; i++)
+		assert_int_equal(
+		    wr_addr_advertised_url(bad[i], 6123, u, sizeof(u)),
+		    WR_EINVAL);
+}
+
+/* taskmanager.advertise: one host, no port; IPv6 URLs get brackets. */
+static void
+test_addr_host_only(void **state)
+{
+	char h[WR_ADDR_BYTES], u[WR_ADDR_BYTES];
+	(void)state;
+	assert_int_equal(wr_addr_host_only("tm-1.example", h, sizeof(h)),
+	                 WR_OK);
+	assert_string_equal(h, "tm-1.example");
+	assert_int_equal(wr_addr_host_only("[fd00::7]", h, sizeof(h)), WR_OK);
+	assert_string_equal(h, "fd00::7");
+	wr_addr_tcp_url(h, 5, u, sizeof(u));
+	assert_string_equal(u, "tcp://[fd00::7]:5");
+	wr_addr_tcp_url("10.0.0.7", 5, u, sizeof(u));
+	assert_string_equal(u, "tcp://10.0.0.7:5");
+	static const char *const bad[] = {"tm:1", "tcp://tm", "0.0.0.0", "",
+	                                  "*",    "a b",      "[::1]:3", NULL};
+	for (size_t i = 0; bad[i] != NULL; i++)
+		assert_int_equal(wr_addr_host_only(bad[i], h, sizeof(h)),
+		                 WR_EINVAL);
+}
+
+/* Loopback by address or by name; wildcards and others are not. Names
+ * are resolved: the advertised address and the route towards a name. */
+static void
+test_addr_loopback_and_names(void **state)
+{
+	char ip[64];
+	(void)state;
+	assert_true(wr_addr_is_loopback("127.0.0.1"));
+	assert_true(wr_addr_is_loopback("127.3.4.5"));
+	assert_true(wr_addr_is_loopback("::1"));
+	assert_true(wr_addr_is_loopback("localhost"));
+	assert_false(wr_addr_is_loopback("0.0.0.0"));
+	assert_false(wr_addr_is_loopback("::"));
+	assert_false(wr_addr_is_loopback(""));
+	assert_false(wr_addr_is_loopback("10.0.0.1"));
+	assert_false(wr_addr_is_loopback("no-such-host.invalid"));
+	assert_int_equal(
+	    wr_addr_local_ip_toward("localhost", 6123, ip, sizeof(ip)), WR_OK);
+	assert_true(wr_addr_is_loopback(ip));
+	assert_int_not_equal(wr_addr_local_ip_toward("no-such-host.invalid",
+	                                             6123, ip, sizeof(ip)),
+	                     WR_OK);
+}
+
+/* A loopback listener that accepts nothing, its queue filled: further
+ * SYNs are dropped, as by a host that is down. Returns its fd; the
+ * queued connections' fds go to held. */
+static int
+silent_listener(int *port, int held[4])
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	for (int i = 0; i < 4; i++) {
+		held[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(held[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	return fd;
+}
+
+/* A synchronous dial is bounded: refused at once, a silent peer given
+ * up after the timeout (not the kernel's minutes of SYN retries), a
+ * name that does not resolve left to nng's dial. */
+static void
+test_addr_probe_tcp(void **state)
+{
+	int port, held[4];
+	(void)state;
+	int fd = silent_listener(&port, held);
+	int64_t t0 = wr_mono_ms();
+	assert_int_equal(wr_addr_probe_tcp("127.0.0.1", port, 300),
+	                 WR_EUNREACHABLE);
+	int64_t took = wr_mono_ms() - t0;
+	assert_true(took >= 250 && took < 2000);
+	close(fd); /* now refused */
+	for (int i = 0; i < 4; i++)
+		close(held[i]);
+	assert_int_equal(wr_addr_probe_tcp("localhost", port, 300),
+	                 WR_ECONNREFUSED);
+	assert_int_equal(wr_addr_probe_tcp("no-such-host.invalid", 1, 300),
+	                 WR_OK);
+	wr_rpc_client *cli = NULL;
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+	assert_int_equal(wr_rpc_client_new(url, WR_RPC_DIAL_SYNC, &cli),
+	                 WR_ECONNREFUSED);
+	assert_null(cli);
+}
+
+/* The leader a standby names matches the address a client was given
+ * however the scheme and the host's case are written. */
+static void
+test_addr_same(void **state)
+{
+	(void)state;
+	assert_true(wr_addr_same("tcp://JM-A:6123", "jm-a:6123"));
+	assert_true(wr_addr_same("tcp://[::1]:1", "[::1]:1"));
+	assert_false(wr_addr_same("tcp://jm-a:6123", "tcp://jm-a:6124"));
+	assert_false(wr_addr_same("tcp://jm-a:6123", "tcp://jm-b:6123"));
+	assert_false(wr_addr_same("tcp://jm-a:6123", ""));
+}
+
 int
 main(void)
 {
@@ -806,6 +952,11 @@ main(void)
 	    T(test_concurrent_calls),
 	    T(test_call_timeout),
 	    cmocka_unit_test(test_addr_list_split),
+	    cmocka_unit_test(test_addr_advertised_url),
+	    cmocka_unit_test(test_addr_host_only),
+	    cmocka_unit_test(test_addr_loopback_and_names),
+	    cmocka_unit_test(test_addr_same),
+	    cmocka_unit_test(test_addr_probe_tcp),
 	    cmocka_unit_test(test_dial_sync_refused),
 	    cmocka_unit_test(test_dial_background_reconnects),
 	    cmocka_unit_test(test_server_next_timeouts),
