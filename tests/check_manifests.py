@@ -14,7 +14,9 @@ is checked twice:
   Prometheus annotations naming a container port, resources, the image
   weir:<project version>, every Service selecting a pod template and
   targeting its ports, every ConfigMap, Secret and ServiceAccount a pod
-  uses present, every $(VAR) defined before its use.
+  uses present, every $(VAR) defined before its use, the JobManager
+  StatefulSet's headless Service present and every WEIR_JOBMANAGER list
+  naming each of its pods (POD-i.SERVICE) and nothing else.
 
 Then it proves the checks can fail: broken copies of the single overlay (a
 string for replicas, an httpGet probe without a port, a misspelt field, a
@@ -128,8 +130,37 @@ def references(spec):
     return refs
 
 
-def policy_problems(objs, version):
+def jobmanager_list_problems(objs):
+    """Every WEIR_JOBMANAGER names exactly the JobManager StatefulSet's
+    pods through its headless Service."""
     out = []
+    sts = [o for o in objs if o["kind"] == "StatefulSet" and
+           o["metadata"]["name"] == "weir-jobmanager"]
+    if len(sts) != 1:
+        return ["no StatefulSet weir-jobmanager"]
+    spec = sts[0]["spec"]
+    svc = [o for o in objs if o["kind"] == "Service" and
+           o["metadata"]["name"] == spec["serviceName"]]
+    if not svc or svc[0]["spec"].get("clusterIP") != "None":
+        out.append("StatefulSet weir-jobmanager: no headless Service %s" %
+                   spec["serviceName"])
+    want = ",".join("tcp://weir-jobmanager-%d.%s:6123" %
+                    (i, spec["serviceName"])
+                    for i in range(spec.get("replicas", 1)))
+    for o in objs:
+        if o["kind"] not in WORKLOADS:
+            continue
+        for c in o["spec"]["template"]["spec"]["containers"]:
+            for e in c.get("env", []):
+                if e["name"] == "WEIR_JOBMANAGER" and e.get("value") != want:
+                    out.append("%s/%s: WEIR_JOBMANAGER %s, not %s" %
+                               (o["metadata"]["name"], c["name"],
+                                e.get("value"), want))
+    return out
+
+
+def policy_problems(objs, version):
+    out = jobmanager_list_problems(objs)
     have = {(o["kind"], o["metadata"]["name"]) for o in objs}
     pods = []
     for o in objs:
@@ -204,6 +235,10 @@ def _service(o):
         "app.kubernetes.io/component"] = "jobmanagr"
 
 
+def _one_jm_listed(o):
+    find(o, "StatefulSet", "weir-jobmanager")["spec"]["replicas"] = 2
+
+
 BROKEN = [
     ("replicas as a string", _replicas,
      "/spec/replicas must be integer", "schema"),
@@ -219,6 +254,9 @@ BROKEN = [
      "policy"),
     ("a Service selecting nothing", _service,
      "Service/weir-jobmanager selects no pod template", "policy"),
+    ("two JobManagers, one listed", _one_jm_listed,
+     "weir-taskmanager/taskmanager: WEIR_JOBMANAGER "
+     "tcp://weir-jobmanager-0.weir-jobmanager-headless:6123, not", "policy"),
 ]
 
 

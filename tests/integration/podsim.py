@@ -34,12 +34,21 @@ What it does as Kubernetes would, and how:
   (restartPolicy Always, back-off 10 s as the kubelet's first);
   termination sends SIGTERM, waits terminationGracePeriodSeconds, then
   SIGKILL; the pod leaves the Services at once;
-- Deployments: `replicas` pods named NAME-xxxxx; rollout_restart() follows
+- the API server, for a pod's service account only: with Sim.api set
+  (an address, a port and a token: tests/tools/lease_server.py stands in
+  for the Lease endpoints), KUBERNETES_SERVICE_HOST/_PORT are in every
+  container's environment and pods of a serviceAccountName get its token,
+  ca.crt and namespace at /var/run/secrets/kubernetes.io/serviceaccount
+  unless automountServiceAccountToken is false;
+- Deployments and StatefulSets: `replicas` pods named NAME-xxxxx (or
+  NAME-0.. for a StatefulSet, each also named POD.SVC through its headless
+  Service); a deleted pod is replaced by the test (create_pod), as the
+  controller would; rollout_restart() of a Deployment follows
   the RollingUpdate strategy's maxSurge/maxUnavailable of 1/0 (a new pod
   Ready before an old one is stopped, one at a time), as `kubectl rollout
   restart` does; scale() adds or stops pods.
 
-Not simulated: the API server, the scheduler, kube-proxy's virtual IPs,
+Not simulated: the rest of the API server, the scheduler, kube-proxy's virtual IPs,
 resource limits, image pulls.
 """
 import base64
@@ -61,6 +70,8 @@ from weirtest import BIN, Failure, wait_for
 CLONE_NEWNET = 0x40000000
 SUBNET = "10.201.0"
 RESTART_BACKOFF_S = 10
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+WORKLOADS = ("Deployment", "StatefulSet")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -175,7 +186,8 @@ class Pod:
         self.spec = template["spec"]
         self.c = self.spec["containers"][0]
         self.ns, self.ip = sim.net.add_host(name)
-        self.dir = os.path.join(sim.dir, "pods", name)
+        # A StatefulSet's replacement pod has the same name: own dir each.
+        self.dir = os.path.join(sim.dir, "pods", "%s.%s" % (name, self.ip))
         os.makedirs(self.dir)
         self.hosts = os.path.join(self.dir, "hosts")
         self.log_path = os.path.join(self.dir, "container.log")
@@ -200,6 +212,9 @@ class Pod:
     def env(self):
         base = {"PATH": "%s:/usr/local/bin:/usr/bin:/bin" %
                 os.path.abspath(BIN), "HOSTNAME": self.name, "HOME": "/"}
+        if self.sim.api:
+            base["KUBERNETES_SERVICE_HOST"] = self.sim.api[0]
+            base["KUBERNETES_SERVICE_PORT"] = str(self.sim.api[1])
         field = {"status.podIP": self.ip, "metadata.name": self.name,
                  "metadata.namespace": self.sim.namespace}
         for ef in self.c.get("envFrom", []):
@@ -250,6 +265,16 @@ class Pod:
             else:
                 raise Failure("podsim: volume %s: kind not simulated" % v)
             out.append((src, vm["mountPath"], vm.get("readOnly", False)))
+        if self.sim.api and self.spec.get("serviceAccountName") and \
+                self.spec.get("automountServiceAccountToken", True):
+            src = os.path.join(self.dir, "vol", "serviceaccount")
+            os.makedirs(src)
+            for k, v in (("token", self.sim.api[2]), ("ca.crt", ""),
+                         ("namespace", self.sim.namespace)):
+                with open(os.path.join(src, k), "w") as f:
+                    f.write(v)
+            os.chmod(src, 0o755)
+            out.append((src, SA_DIR, True))
         return out
 
     def _uid(self):
@@ -419,7 +444,7 @@ class Sim:
         self.objs, self.dir, self.namespace = [], directory, "default"
         self.lock = threading.RLock()
         self.pods = []
-        self.extra_hosts = {}  # name -> ip, hosts outside any Service
+        self.api = None  # (address, port, token) of the API stand-in
         self.net = Net("wps%d" % (os.getpid() % 100000))
         self.node_ns, self.node_ip = self.net.add_host("node")
 
@@ -449,21 +474,36 @@ class Sim:
     # ---- Services ----
 
     def endpoints(self, service):
-        sel = self.find("Service", service)["spec"]["selector"]
+        """The pods behind a Service: those it selects that are Ready (or
+        running at all, with publishNotReadyAddresses)."""
+        spec = self.find("Service", service)["spec"]
+        anyway = spec.get("publishNotReadyAddresses", False)
         with self.lock:
-            return [p for p in self.pods if p.ready and not p.terminating
-                    and all(p.labels.get(k) == v for k, v in sel.items())]
+            return [p for p in self.pods if (p.ready or anyway) and
+                    not p.terminating and all(
+                        p.labels.get(k) == v
+                        for k, v in spec["selector"].items())]
+
+    def names(self, name):
+        ns = self.namespace
+        return "%s %s.%s %s.%s.svc %s.%s.svc.cluster.local" % (
+            name, name, ns, name, ns, name, ns)
 
     def hosts_text(self, pod):
         lines = ["127.0.0.1\tlocalhost", "%s\t%s" % (pod.ip, pod.name)]
-        for name, ip in self.extra_hosts.items():
-            lines.append("%s\t%s" % (ip, name))
-        ns = self.namespace
         for s in (o for o in self.objs if o["kind"] == "Service"):
             n = s["metadata"]["name"]
-            for ip in [p.ip for p in self.endpoints(n)] or [self.node_ip]:
-                lines.append("%s\t%s %s.%s %s.%s.svc %s.%s.svc.cluster."
-                             "local" % (ip, n, n, ns, n, ns, n, ns))
+            eps = self.endpoints(n)
+            headless = s["spec"].get("clusterIP") == "None"
+            # A ClusterIP without endpoints refuses connections; a
+            # headless name without them does not resolve.
+            ips = [p.ip for p in eps] or ([] if headless else
+                                          [self.node_ip])
+            lines += ["%s\t%s" % (ip, self.names(n)) for ip in ips]
+            # StatefulSet pods governed by a headless Service: POD.SVC
+            lines += ["%s\t%s" % (p.ip, self.names("%s.%s" % (p.name, n)))
+                      for p in eps if headless and
+                      self.workload(p.owner)["spec"].get("serviceName") == n]
         return "\n".join(lines) + "\n"
 
     def write_hosts(self, pod):
@@ -477,25 +517,33 @@ class Sim:
                 if not p.gone:
                     self.write_hosts(p)
 
-    # ---- Deployments ----
+    # ---- Deployments and StatefulSets ----
 
-    def create_pod(self, deployment):
-        d = self.find("Deployment", deployment)
-        name = "%s-%s" % (deployment, "".join(
-            random.choice(string.ascii_lowercase + string.digits)
-            for _ in range(5)))
+    def workload(self, name):
+        for o in self.objs:
+            if o["kind"] in WORKLOADS and o["metadata"]["name"] == name:
+                return o
+        raise Failure("podsim: no Deployment or StatefulSet %s" % name)
+
+    def create_pod(self, owner, ordinal=None):
+        """A pod of the workload: NAME-xxxxx for a Deployment, NAME-i for
+        a StatefulSet (the one that replaces pod i after its deletion)."""
+        w = self.workload(owner)
+        name = ("%s-%d" % (owner, ordinal) if w["kind"] == "StatefulSet"
+                else "%s-%s" % (owner, "".join(
+                    random.choice(string.ascii_lowercase + string.digits)
+                    for _ in range(5))))
         with self.lock:
-            pod = Pod(self, deployment, name, d["spec"]["template"])
+            pod = Pod(self, owner, name, w["spec"]["template"])
             self.pods.append(pod)
+        self.endpoints_changed()
         return pod
 
-    def apply(self, deployments=None):
-        """Creates each Deployment's replicas (all of them by default)."""
-        for d in (o for o in self.objs if o["kind"] == "Deployment"):
-            n = d["metadata"]["name"]
-            if deployments is None or n in deployments:
-                for _ in range(d["spec"].get("replicas", 1)):
-                    self.create_pod(n)
+    def apply(self):
+        """Creates every Deployment's and StatefulSet's replicas."""
+        for w in (o for o in self.objs if o["kind"] in WORKLOADS):
+            for i in range(w["spec"].get("replicas", 1)):
+                self.create_pod(w["metadata"]["name"], i)
 
     def pods_of(self, deployment):
         with self.lock:
@@ -512,8 +560,7 @@ class Sim:
         """Replaces every pod of the Deployment as its RollingUpdate
         strategy says; only maxSurge 1 / maxUnavailable 0 (weir's
         TaskManagers) is simulated. Returns [(old, new, how old ended)]."""
-        d = self.find("Deployment", deployment)
-        st = d["spec"]["strategy"]
+        st = self.find("Deployment", deployment)["spec"]["strategy"]
         ru = st.get("rollingUpdate", {})
         if st["type"] != "RollingUpdate" or ru.get("maxSurge") != 1 or \
                 ru.get("maxUnavailable") != 0:

@@ -1,5 +1,5 @@
-"""test_k8s_podsim.py - deploy/kubernetes/overlays/single, rendered as
-kustomize would (tests/tools/kustomize_lite.py), run by the pod simulation
+"""test_k8s_podsim.py - deploy/kubernetes/overlays/single and ha, rendered
+as kustomize would (tests/tools/kustomize_lite.py), run by the pod simulation
 (podsim.py): every pod's container command, env (the downward API's pod IP,
 the Secret weir-s3), mounted ConfigMap, user and read-only root as real
 processes, one network namespace per pod, Service names resolved to the
@@ -14,21 +14,34 @@ volume at /var/lib/weir/out, the shared directory of the job's
 exactly-once file sink (on a real cluster: a shared volume, or a Kafka
 sink).
 
-The scenario: the cluster forms (JobManager and both TaskManagers Ready,
-the TaskManagers registered under their pod IPs); a keyed nexmark job
-with 200 ms windows runs with checkpoints every 500 ms; the TaskManagers
-get a rolling restart (`kubectl rollout restart`: a new pod Ready, then
-an old one SIGTERMed within its grace period, one at a time); the job
-finishes with output exactly that of a failure-free run (no window
-missing, none twice) and its checkpoints are in the bucket. Then every pod
-is deleted and each daemon must exit on SIGTERM, within its grace period.
-About 60 s: label heavy.
+single: the cluster forms (JobManager and both TaskManagers Ready, the
+TaskManagers registered under their pod IPs); a keyed nexmark job with
+200 ms windows runs with checkpoints every 500 ms; the TaskManagers get a
+rolling restart (`kubectl rollout restart`: a new pod Ready, then an old
+one SIGTERMed within its grace period, one at a time); the job's tasks
+restart and it finishes with output exactly that of a failure-free run
+(no window missing, none twice), its checkpoints (and job store) in the
+bucket. Then every pod is deleted and each daemon must exit 0 on SIGTERM
+within its grace period.
+
+ha: tests/tools/lease_server.py stands in for the API server's Lease
+endpoints (in its own namespace; the JobManagers get its address through
+high_availability.kubernetes.api, the only other patch, and the service
+account token the simulation mounts). Two JobManagers, one leads; the
+TaskManagers, given both by their StatefulSet names, register with it; a
+standby refuses the CLI naming the leader; the same job runs; the leader
+pod is deleted (SIGTERM) and recreated as its StatefulSet would: the
+standby takes over, recovers the job from the job store on S3, and the
+output is exact.
+
+About 55 s each: label heavy.
 """
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -42,7 +55,9 @@ import failover_drill  # noqa: E402
 import kustomize_lite  # noqa: E402
 import podsim  # noqa: E402
 
-SINGLE = os.path.join(SRC, "deploy", "kubernetes", "overlays", "single")
+OVERLAYS = os.path.join(SRC, "deploy", "kubernetes", "overlays")
+LEASE_SERVER = os.path.join(SRC, "tests", "tools", "lease_server.py")
+API_PORT, API_TOKEN = 6443, "podsim-token"
 BUCKET = "weir-checkpoints"  # the base's checkpoints.storage bucket
 S3_PORT = 4569
 RATE, COUNT, P = 400, 12000, 2  # per subtask: a 30 s job
@@ -50,9 +65,9 @@ RATE, COUNT, P = 400, 12000, 2  # per subtask: a 30 s job
 JOB = failover_drill.JOB.replace("name: failover-drill", "name: podsim")
 
 
-def test_overlay(d, s3_ip):
-    """DIR/overlay: the single overlay with this test cluster's S3 and
-    output volume."""
+def test_overlay(d, overlay, s3_ip, more=()):
+    """DIR/overlay: the overlay with this test cluster's S3 and output
+    volume, and the patches in more."""
     o = os.path.join(d, "overlay")
     os.makedirs(o)
     secret = {"apiVersion": "v1", "kind": "Secret",
@@ -70,9 +85,9 @@ def test_overlay(d, s3_ip):
                    "path": os.path.join(d, "out"),
                    "type": "Directory"}}]}}}}
     k = {"apiVersion": "kustomize.config.k8s.io/v1beta1",
-         "kind": "Kustomization", "resources": [SINGLE],
-         "patches": [{"patch": yaml.safe_dump(secret)},
-                     {"patch": yaml.safe_dump(out)}]}
+         "kind": "Kustomization", "resources": [overlay],
+         "patches": [{"patch": yaml.safe_dump(x)}
+                     for x in [secret, out] + list(more)]}
     with open(os.path.join(o, "kustomization.yaml"), "w") as f:
         yaml.safe_dump(k, f)
     return o
@@ -123,46 +138,29 @@ def cli(sim, jm, *args):
     return r.stdout
 
 
-def scenario(sim, d, s3_data):
-    sim.apply()
-    jm = sim.wait_ready("weir-jobmanager", 1)[0]
-    tms = sim.wait_ready("weir-taskmanager", 2)
+def submit(sim, pod):
+    """kubectl cp podsim.yaml POD:/tmp/, then kubectl exec POD -- weir run
+    -d (the pod's WEIR_JOBMANAGER: every JobManager); the job id."""
+    with open(pod.host_path("/tmp/podsim.yaml"), "w") as f:
+        f.write(JOB.format(p=P, rate=RATE, count=COUNT,
+                           window=failover_drill.WINDOW_MS,
+                           out="/var/lib/weir/out/counts"))
+    r = sim.exec(pod, ["weir", "-o", "json", "run", "-d",
+                       "/tmp/podsim.yaml"])
+    check(r.returncode == 0, "weir run in %s: %s%s" %
+          (pod.name, r.stdout, r.stderr))
+    return json.loads(r.stdout)["job_id"]
+
+
+def check_tms_registered(sim, jm, tms):
     cl = json.loads(cli(sim, jm, "-o", "json", "cluster"))
     hosts = json.dumps(cl["taskmanagers"])
     for tm in tms:
         check(tm.ip in hosts, "TaskManager %s registered under its pod IP "
               "%s: %s" % (tm.name, tm.ip, hosts))
-    # kubectl cp podsim.yaml JM:/tmp/, then kubectl exec JM -- weir run
-    with open(jm.host_path("/tmp/podsim.yaml"), "w") as f:
-        f.write(JOB.format(p=P, rate=RATE, count=COUNT,
-                           window=failover_drill.WINDOW_MS,
-                           out="/var/lib/weir/out/counts"))
-    job = json.loads(cli(sim, jm, "-o", "json", "run", "-d",
-                         "/tmp/podsim.yaml"))["job_id"]
-    wait_for(lambda: job_state(sim, jm, job) == "RUNNING", 30,
-             "job %s RUNNING" % job)
-    wait_for(lambda: completed_ckpts(sim, jm, job) >= 2, 30,
-             "two completed checkpoints")
-    before = completed_ckpts(sim, jm, job)
-    steps = sim.rollout_restart("weir-taskmanager")
-    for old, new, how in steps:
-        print("     rolled %s -> %s: old %s" % (old.name, new.name, how))
-        check("exited 0 after SIGTERM" in how,
-              "%s did not exit cleanly on SIGTERM: %s" % (old.name, how))
-    state = job_state(sim, jm, job)
-    check(state in ("RUNNING", "RESTARTING", "CREATED"),
-          "the job is %s right after the rolling restart (it must outlast "
-          "it to test anything)" % state)
-    wait_for(lambda: job_state(sim, jm, job) == "FINISHED", COUNT / RATE +
-             90, "job FINISHED", 0.2)
-    check(completed_ckpts(sim, jm, job) > before,
-          "checkpoints completed after the rolling restart")
-    _, metrics = sim.node_call(podsim.http_status, jm.ip, 8081, "/metrics",
-                               2)
-    restarts = metric_sum(metrics, "weir_job_restarts_total", job=job)
-    print("     job restarts during the rollout: %d" % restarts)
-    check(restarts >= 1, "the rolling restart restarted the job's tasks "
-          "(else it tested nothing)")
+
+
+def check_exact(d):
     got, rows = failover_drill.collections.Counter(), \
         failover_drill.collections.Counter()
     for line in failover_drill.committed_lines(os.path.join(d, "out",
@@ -177,25 +175,153 @@ def scenario(sim, d, s3_data):
           "output not exact: %d windows twice, missing %s, extra %s" %
           (len(dup), list((want - got).items())[:3],
            list((got - want).items())[:3]))
+
+
+def check_bucket(s3_data):
+    """The checkpoints went to s3rver (the base's s3:// storage with the
+    Secret's credentials); the job store there is what a new leader
+    recovered the job from."""
     stored = [os.path.join(r, f) for r, _, fs in os.walk(s3_data)
               for f in fs]
-    check(any("jobstore" in p for p in stored) and
-          any("chk-" in p or "ckpt" in p for p in stored),
-          "checkpoints and the job store in the bucket: %s" % stored[:5])
-    for p in sim.pods_of("weir-taskmanager") + [jm]:
+    check(any("/weir-checkpoints/weir/" in p and "/chk-" in p
+              for p in stored), "checkpoints in the bucket: %s" %
+          stored[:5])
+
+
+def delete_all(sim):
+    for p in sim.pods_of("weir-taskmanager") + \
+            sim.pods_of("weir-jobmanager"):
         how = p.delete()
         check("exited 0 after SIGTERM" in how,
               "%s on deletion: %s\n%s" % (p.name, how, p.log()[-2000:]))
 
 
-def test_single_overlay_rolling_restart():
+def single_scenario(sim, d, s3_data):
+    sim.apply()
+    jm = sim.wait_ready("weir-jobmanager", 1)[0]
+    tms = sim.wait_ready("weir-taskmanager", 2)
+    check_tms_registered(sim, jm, tms)
+    job = submit(sim, jm)
+    wait_for(lambda: job_state(sim, jm, job) == "RUNNING", 30,
+             "job %s RUNNING" % job)
+    wait_for(lambda: completed_ckpts(sim, jm, job) >= 2, 30,
+             "two completed checkpoints")
+    before = completed_ckpts(sim, jm, job)
+    t0 = time.monotonic()
+    for old, new, how in sim.rollout_restart("weir-taskmanager"):
+        print("     rolled %s -> %s: old %s" % (old.name, new.name, how))
+        check("exited 0 after SIGTERM" in how,
+              "%s did not exit cleanly on SIGTERM: %s" % (old.name, how))
+    print("     rolling restart took %.1f s" % (time.monotonic() - t0))
+    state = job_state(sim, jm, job)
+    check(state in ("RUNNING", "RESTARTING", "CREATED"),
+          "the job is %s right after the rolling restart (it must outlast "
+          "it to test anything)" % state)
+    wait_for(lambda: job_state(sim, jm, job) == "FINISHED", COUNT / RATE +
+             90, "job FINISHED", 0.2)
+    check(completed_ckpts(sim, jm, job) > before,
+          "checkpoints completed after the rolling restart")
+    _, metrics = sim.node_call(podsim.http_status, jm.ip, 8081, "/metrics",
+                               2)
+    restarts = metric_sum(metrics, "weir_job_restarts_total", job=job)
+    print("     job restarts during the rollout: %d" % restarts)
+    check(restarts >= 1, "the rolling restart restarted the job's tasks "
+          "(else it tested nothing)")
+    check_exact(d)
+    check_bucket(s3_data)
+    delete_all(sim)
+
+
+def leader(sim):
+    """The JobManager pod whose /readyz is 200 (a standby's: 503)."""
+    lead = [p for p in sim.pods_of("weir-jobmanager")
+            if sim.node_call(podsim.http_status, p.ip, 8081, "/readyz",
+                             2)[0] == 200]
+    return lead[0] if len(lead) == 1 else None
+
+
+def ha_scenario(sim, d, s3_data):
+    sim.apply()
+    jms = sim.wait_ready("weir-jobmanager", 2)
+    tms = sim.wait_ready("weir-taskmanager", 2)
+    lead = wait_for(lambda: leader(sim), 30, "one JobManager leading")
+    standby = [p for p in jms if p is not lead][0]
+    check_tms_registered(sim, lead, tms)
+    # A standby given only itself refuses, naming the leader's pod IP.
+    r = sim.exec(standby, ["weir", "--jobmanager", "tcp://127.0.0.1:6123",
+                           "list"])
+    check(r.returncode != 0 and "the leader is tcp://%s:6123" % lead.ip in
+          r.stdout + r.stderr, "the standby names the leader: %s%s" %
+          (r.stdout, r.stderr))
+    job = submit(sim, standby)  # its WEIR_JOBMANAGER lists both
+    wait_for(lambda: job_state(sim, lead, job) == "RUNNING", 30,
+             "job %s RUNNING" % job)
+    wait_for(lambda: completed_ckpts(sim, lead, job) >= 2, 30,
+             "two completed checkpoints")
+    # kubectl delete pod LEADER; the StatefulSet starts it again.
+    t0 = time.monotonic()
+    how = lead.delete()
+    check("exited 0 after SIGTERM" in how, "the leader on SIGTERM: %s" % how)
+    ordinal = int(lead.name.rsplit("-", 1)[1])
+    sim.create_pod("weir-jobmanager", ordinal)
+    new = wait_for(lambda: leader(sim), 30, "a new leader")
+    check(new is standby, "the standby %s leads (not %s)" %
+          (standby.name, new.name))
+    took = time.monotonic() - t0
+    wait_for(lambda: job_state(sim, new, job) in ("RUNNING", "FINISHED"),
+             30, "job %s recovered on the new leader" % job)
+    print("     leader %s deleted: %s leads after %.1f s, the job runs "
+          "after %.1f s" % (lead.name, new.name, took,
+                            time.monotonic() - t0))
+    sim.wait_ready("weir-jobmanager", 2)
+    wait_for(lambda: job_state(sim, new, job) == "FINISHED", COUNT / RATE +
+             90, "job FINISHED", 0.2)
+    check_exact(d)
+    check_bucket(s3_data)
+    delete_all(sim)
+
+
+def start_api(sim, d):
+    """tests/tools/lease_server.py in a namespace of its own, as the API
+    server's Lease endpoints; the pods get its address and token. Returns
+    the patch pointing the JobManagers at it: their default is
+    https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT with the
+    service account's CA, and the stand-in speaks http."""
+    ns, ip = sim.net.add_host("api")
+    token = os.path.join(d, "api-token")
+    with open(token, "w") as f:
+        f.write(API_TOKEN)
+    log_path = os.path.join(d, "api.log")
+    log = open(log_path, "w")
+    spawn(["nsenter", "--net=/run/netns/" + ns, sys.executable,
+           LEASE_SERVER, "--address", ip, "--port", str(API_PORT),
+           "--token-file", token], stdout=log, stderr=subprocess.STDOUT,
+          stdin=subprocess.DEVNULL)
+    log.close()
+
+    def up():
+        with open(log_path) as f:
+            return "ready" in f.read()
+    wait_for(up, 20, "the Lease server")
+    sim.api = (ip, API_PORT, API_TOKEN)
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "weir-jobmanager"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "jobmanager", "env": [
+                    {"name": "WEIR_HIGH_AVAILABILITY_KUBERNETES_API",
+                     "value": "http://%s:%d" % (ip, API_PORT)}]}]}}}}
+
+
+def run_overlay(name, scenario, ha=False):
     d = tempfile.mkdtemp(prefix="weir-it-podsim-")
     os.makedirs(os.path.join(d, "out"))
     os.chown(os.path.join(d, "out"), 10001, 10001)
     sim = podsim.Sim(d)
     try:
         s3_ip, s3_data = start_s3rver(sim, d)
-        sim.load(kustomize_lite.render(test_overlay(d, s3_ip)))
+        more = [start_api(sim, d)] if ha else []
+        sim.load(kustomize_lite.render(test_overlay(
+            d, os.path.join(OVERLAYS, name), s3_ip, more)))
         try:
             scenario(sim, d, s3_data)
         except BaseException:
@@ -209,5 +335,14 @@ def test_single_overlay_rolling_restart():
             subprocess.run(["rm", "-rf", d])
 
 
+def test_single_overlay_rolling_restart():
+    run_overlay("single", single_scenario)
+
+
+def test_ha_overlay_leader_deleted():
+    run_overlay("ha", ha_scenario, ha=True)
+
+
 if __name__ == "__main__":
-    main([test_single_overlay_rolling_restart])
+    main([test_single_overlay_rolling_restart,
+          test_ha_overlay_leader_deleted])
