@@ -210,7 +210,7 @@ typedef struct cli_sp_opts {
  * directory is not ours). false, with the reason printed, when it is
  * neither.
  */
-static bool
+bool
 cli_sp_dir(const char *verb, const char *arg, char *out, size_t outlen)
 {
 	char cwd[PATH_MAX], real[PATH_MAX];

@@ -164,7 +164,8 @@ struct cli_verb {
 extern const cli_verb cli_local_verb, cli_run_verb, cli_list_verb,
     cli_info_verb, cli_cancel_verb, cli_savepoint_verb, cli_stop_verb,
     cli_checkpoints_verb, cli_cluster_verb, cli_produce_verb, cli_consume_verb,
-    cli_gen_verb, cli_topic_verb, cli_validate_verb;
+    cli_gen_verb, cli_topic_verb, cli_validate_verb, cli_upgrade_verb,
+    cli_apply_verb;
 
 /* The verb called name, or NULL. */
 const cli_verb *cli_verb_find(const char *name);
@@ -326,6 +327,11 @@ bool cli_job_id_args(const cli_verb *v, void *opts, int argc, char **argv);
 /* The args hook of a verb whose one argument is a string (a file, a
  * topic): opts begins with the const char * it goes into. */
 bool cli_verb_arg_str(const cli_verb *v, void *opts, int argc, char **argv);
+
+/* A savepoint directory (DIR, --savepoint-dir) as the JobManager should
+ * see it: a file:// or s3:// URL as given, a local path made absolute.
+ * false, with the reason printed, when it is neither (ckpt.c). */
+bool cli_sp_dir(const char *verb, const char *arg, char *out, size_t outlen);
 
 /* FINISHED, FAILED or CANCELED: the job will not change any more. */
 bool cli_job_state_terminal(const char *state);

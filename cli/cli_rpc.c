@@ -160,6 +160,7 @@ cli_rpc_summary(const Weir__JobSummary *s, cli_job_summary *o)
 	cli_copy(o->state, sizeof(o->state), s->state);
 	o->start_time_ms = s->start_time_ms;
 	o->end_time_ms = s->has_end_time_ms ? s->end_time_ms : 0;
+	cli_copy(o->spec_hash, sizeof(o->spec_hash), s->spec_hash);
 }
 
 int
@@ -372,4 +373,79 @@ cli_ckpt_list_fini(cli_ckpt_list *l)
 	free(l->restored_path);
 	free(l->json);
 	memset(l, 0, sizeof(*l));
+}
+
+static void
+cli_rpc_upgrade_copy(const Weir__UpgradeStatus *u, cli_upgrade_status *o)
+{
+	o->id = u->upgrade_id;
+	o->nsteps = u->n_steps;
+	o->steps = wr_xcalloc(o->nsteps + 1, sizeof(char *));
+	for (size_t i = 0; i < o->nsteps; i++)
+		o->steps[i] = wr_xstrdup(u->steps[i] ? u->steps[i] : "");
+	o->done = u->has_done && u->done;
+	o->ok = u->has_ok && u->ok;
+	o->rolled_back = u->has_rolled_back && u->rolled_back;
+	cli_copy(o->job_id, sizeof(o->job_id), u->job_id);
+	cli_copy(o->savepoint, sizeof(o->savepoint), u->savepoint);
+	if (u->error != NULL && u->error[0] != '\0')
+		o->error = wr_xstrdup(u->error);
+}
+
+static int
+cli_rpc_upgrade_call(wr_rpc_client *cli, Weir__Envelope *env, int timeout_ms,
+                     cli_upgrade_status *out, char *errbuf, size_t errlen)
+{
+	wr_msg *rep;
+	memset(out, 0, sizeof(*out));
+	int rv = cli_rpc_expect(cli, env, timeout_ms,
+	                        WEIR__ENVELOPE__BODY_UPGRADE_STATUS, &rep,
+	                        errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	cli_rpc_upgrade_copy(wr_msg_env(rep)->upgrade_status, out);
+	wr_msg_free(rep);
+	return WR_OK;
+}
+
+int
+cli_rpc_upgrade(wr_rpc_client *cli, int timeout_ms, const cli_upgrade_req *req,
+                cli_upgrade_status *out, char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__UpgradeJob body = WEIR__UPGRADE_JOB__INIT;
+	body.job_id = (char *)req->job_id;
+	body.job_yaml = (char *)req->job_yaml;
+	body.file_name = (char *)req->file_name;
+	body.mode = (char *)req->mode;
+	body.has_parallelism = req->parallelism > 0;
+	body.parallelism = req->parallelism;
+	body.has_allow_non_restored_state = req->allow_non_restored_state;
+	body.allow_non_restored_state = req->allow_non_restored_state;
+	body.savepoint_dir = (char *)req->savepoint_dir;
+	env.body_case = WEIR__ENVELOPE__BODY_UPGRADE_JOB;
+	env.upgrade_job = &body;
+	return cli_rpc_upgrade_call(cli, &env, timeout_ms, out, errbuf, errlen);
+}
+
+int
+cli_rpc_upgrade_status(wr_rpc_client *cli, int timeout_ms, uint64_t id,
+                       cli_upgrade_status *out, char *errbuf, size_t errlen)
+{
+	Weir__Envelope env = WEIR__ENVELOPE__INIT;
+	Weir__UpgradeStatusRequest body = WEIR__UPGRADE_STATUS_REQUEST__INIT;
+	body.upgrade_id = id;
+	env.body_case = WEIR__ENVELOPE__BODY_UPGRADE_STATUS_REQ;
+	env.upgrade_status_req = &body;
+	return cli_rpc_upgrade_call(cli, &env, timeout_ms, out, errbuf, errlen);
+}
+
+void
+cli_upgrade_status_fini(cli_upgrade_status *st)
+{
+	for (size_t i = 0; i < st->nsteps; i++)
+		free(st->steps[i]);
+	free(st->steps);
+	free(st->error);
+	memset(st, 0, sizeof(*st));
 }

@@ -50,6 +50,7 @@ typedef struct cli_job_summary {
 	char state[CLI_STATE_BYTES];
 	uint64_t start_time_ms;
 	uint64_t end_time_ms; /* 0 while the job runs */
+	char spec_hash[17];   /* of its YAML; "" from an older JobManager */
 } cli_job_summary;
 
 typedef struct cli_job_list {
@@ -152,5 +153,37 @@ int cli_rpc_savepoint(struct wr_rpc_client *cli, int timeout_ms,
                       const char *job_id, const char *dir, bool stop,
                       bool drain, uint64_t *id, char *path, size_t pathlen,
                       char *errbuf, size_t errlen);
+
+/* ---- upgrades (weir upgrade, weir apply) ---- */
+
+typedef struct cli_upgrade_req {
+	const char *job_id, *job_yaml, *file_name;
+	const char *mode; /* savepoint last-state stateless; NULL = default */
+	uint32_t parallelism; /* 0 = as in the file */
+	bool allow_non_restored_state;
+	const char *savepoint_dir; /* NULL = the cluster's default */
+} cli_upgrade_req;
+
+typedef struct cli_upgrade_status {
+	uint64_t id;
+	size_t nsteps;
+	char **steps; /* heap */
+	bool done, ok, rolled_back;
+	char job_id[WR_ID_BYTES];     /* the job running now; "" */
+	char savepoint[WR_URL_BYTES]; /* the state started from; "" */
+	char *error;                  /* heap, or NULL */
+} cli_upgrade_status;
+
+/* Starts an upgrade the JobManager runs (UpgradeJob); *out holds its id
+ * and first steps. Errors as above (WR_EINVAL the new file, WR_ESTATE not
+ * now, with nothing changed). */
+int cli_rpc_upgrade(struct wr_rpc_client *cli, int timeout_ms,
+                    const cli_upgrade_req *req, cli_upgrade_status *out,
+                    char *errbuf, size_t errlen);
+/* Where upgrade id stands (UpgradeStatusRequest). */
+int cli_rpc_upgrade_status(struct wr_rpc_client *cli, int timeout_ms,
+                           uint64_t id, cli_upgrade_status *out, char *errbuf,
+                           size_t errlen);
+void cli_upgrade_status_fini(cli_upgrade_status *st);
 
 #endif

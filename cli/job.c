@@ -462,6 +462,7 @@ cli_info_print_json(const void *arg)
 	wr_json_kv_str(&j, "name", s->name);
 	wr_json_kv_str(&j, "state", s->state);
 	wr_json_kv_int(&j, "start_time", (int64_t)s->start_time_ms);
+	wr_json_kv_str(&j, "spec_hash", s->spec_hash);
 	wr_json_kv_int(&j, "end_time", (int64_t)s->end_time_ms);
 	wr_json_key(&j, "failure");
 	if (ji->failure != NULL)

@@ -26,7 +26,8 @@ static const cli_verb *const cli_verbs[] = {
     &cli_info_verb,    &cli_cancel_verb,      &cli_savepoint_verb,
     &cli_stop_verb,    &cli_checkpoints_verb, &cli_cluster_verb,
     &cli_produce_verb, &cli_consume_verb,     &cli_gen_verb,
-    &cli_topic_verb,   &cli_validate_verb,
+    &cli_topic_verb,   &cli_validate_verb,    &cli_upgrade_verb,
+    &cli_apply_verb,
 };
 
 /* getopt_long's value for a flag without a short name: above any char,

@@ -7,6 +7,7 @@
 #include "ckpt.h"
 #include "jm_int.h"
 #include "snapshot.h"
+#include "upgrade.h"
 
 #include "clock.h"
 #include "err.h"
@@ -19,6 +20,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+static void
+jm_cmd_upgrade(jm_server *jm, jm_cmd *cmd)
+{
+	jm_upgrade_req r = {
+	    .job_id = cmd->job_id,
+	    .file = cmd->file,
+	    .yaml = cmd->yaml,
+	    .parallelism = cmd->parallelism,
+	    .allow_non_restored = cmd->allow_non_restored,
+	    .mode = (enum jm_upgrade_mode)cmd->mode,
+	    .savepoint_dir = cmd->target_dir,
+	};
+	cmd->rv = jm_upgrade_start(jm, &r, &cmd->upgrade_id, cmd->err,
+	                           sizeof(cmd->err));
+}
+
+static void
+jm_cmd_upgrade_status(jm_server *jm, jm_cmd *cmd)
+{
+	const jm_upgrade *up = jm_upgrade_find(jm, cmd->upgrade_id);
+	if (up == NULL) {
+		snprintf(cmd->err, sizeof(cmd->err), "no upgrade %llu",
+		         (unsigned long long)cmd->upgrade_id);
+		cmd->rv = WR_ENOENT;
+		return;
+	}
+	cmd->rv = WR_OK;
+	cmd->done = up->phase == JM_UP_DONE;
+	cmd->ok = up->ok;
+	cmd->rolled_back = up->rolled_back;
+	memcpy(cmd->new_job_id, up->job_id, sizeof(cmd->new_job_id));
+	snprintf(cmd->url, sizeof(cmd->url), "%s",
+	         up->state_url ? up->state_url : "");
+	if (up->error != NULL)
+		snprintf(cmd->err, sizeof(cmd->err), "%s", up->error);
+}
 
 void
 jm_cmd_exec(jm_server *jm, jm_cmd *cmd)
@@ -52,6 +90,12 @@ jm_cmd_exec(jm_server *jm, jm_cmd *cmd)
 		    jm->jobs, cmd->job_id, cmd->target_dir, cmd->stop,
 		    cmd->drain, &cmd->ckpt_id, cmd->url, sizeof(cmd->url),
 		    cmd->err, sizeof(cmd->err));
+		break;
+	case JM_CMD_UPGRADE:
+		jm_cmd_upgrade(jm, cmd);
+		break;
+	case JM_CMD_UPGRADE_STATUS:
+		jm_cmd_upgrade_status(jm, cmd);
 		break;
 	}
 	if (cmd->rv != WR_OK && cmd->err[0] == '\0')
@@ -163,6 +207,10 @@ jm_cmdq_results(jm_cmd *cmd, const jm_cmd *ran)
 	memcpy(cmd->new_job_id, ran->new_job_id, sizeof(cmd->new_job_id));
 	cmd->ckpt_id = ran->ckpt_id;
 	memcpy(cmd->url, ran->url, sizeof(cmd->url));
+	cmd->upgrade_id = ran->upgrade_id;
+	cmd->done = ran->done;
+	cmd->ok = ran->ok;
+	cmd->rolled_back = ran->rolled_back;
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * cmd.h - the typed commands that change jobs (submit, cancel, savepoint
- * and stop), which RPC (job_rpc.c) and REST (rest_jobs.c) both hand to the
- * JobManager's loop, and the bounded queue REST hands them through.
+ * and stop, upgrade and its outcome), which RPC (job_rpc.c) and REST
+ * (rest_jobs.c) both hand to the JobManager's loop, and the bounded queue REST
+ * hands them through.
  *
  * RPC requests already run on the loop: they build a jm_cmd and call
  * jm_cmd_exec. REST handlers run on nng's threads: jm_cmdq_call queues the
@@ -24,25 +25,32 @@ enum jm_cmd_kind {
 	JM_CMD_SUBMIT,
 	JM_CMD_CANCEL,
 	JM_CMD_SAVEPOINT, /* also stop-with-savepoint (stop) */
+	JM_CMD_UPGRADE,   /* starts an upgrade (upgrade.h) */
+	JM_CMD_UPGRADE_STATUS,
 };
 
 typedef struct jm_cmd {
 	enum jm_cmd_kind kind;
 	/* in (the strings are owned by whoever built the command) */
-	const char *job_id; /* cancel, savepoint */
-	const char *file;   /* submit: the name in messages */
+	const char *job_id; /* cancel, savepoint, upgrade */
+	const char *file;   /* submit, upgrade: the name in messages */
 	const char *yaml;
 	int parallelism;            /* 0 = none */
 	const char *from_savepoint; /* NULL = none */
 	bool allow_non_restored;
-	const char *target_dir; /* savepoint: NULL = default */
+	const char *target_dir; /* savepoint, upgrade: NULL = default */
 	bool stop, drain;
+	int mode;            /* upgrade: enum jm_upgrade_mode */
+	uint64_t upgrade_id; /* upgrade: out; upgrade status: in */
 	/* out */
 	int rv;
 	char err[1024];
 	char new_job_id[33];    /* submit */
 	uint64_t ckpt_id;       /* savepoint */
-	char url[WR_URL_BYTES]; /* savepoint */
+	char url[WR_URL_BYTES]; /* savepoint; upgrade status: its state */
+	/* upgrade status (new_job_id: the job running now; err: why it
+	 * failed) */
+	bool done, ok, rolled_back;
 } jm_cmd;
 
 /* Runs cmd: its rv and err (on failure) or results are set. A command that

@@ -86,6 +86,8 @@ typedef struct jm_server {
 	/* REST's ways to the loop: commands it runs, the jobs it publishes */
 	struct jm_cmdq *cmdq;
 	struct jm_snap *snap;
+	/* Upgrades under way and recently done (upgrade.h). */
+	struct jm_upgrades *upgrades;
 	/* The checkpoint storage (checkpoints.storage), or NULL when it
 	 * cannot be opened (logged at start). */
 	struct wr_objstore *store;

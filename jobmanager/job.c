@@ -459,6 +459,7 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	job->name = wr_xstrdup(job->spec->name);
 	job->file = wr_xstrdup(file);
 	job->yaml = wr_xstrdup(yaml);
+	wr_content_hash(yaml, strlen(yaml), job->spec_hash);
 	job->parallelism_override = p;
 	job->allow_non_restored = o->allow_non_restored;
 	job->start_ms = wr_wall_ms();
@@ -853,6 +854,7 @@ jm_job_recover_failed(jm_jobs *jobs, const jm_jobstore_entry *e,
 	job->name = wr_xstrdup(e->name ? e->name : "(unknown)");
 	job->file = wr_xstrdup(e->file ? e->file : "");
 	job->yaml = wr_xstrdup(e->yaml ? e->yaml : "");
+	wr_content_hash(job->yaml, strlen(job->yaml), job->spec_hash);
 	job->start_ms = e->start_ms;
 	job->end_ms = wr_wall_ms();
 	job->attempt = e->attempt;
@@ -898,6 +900,7 @@ jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
 	job->name = wr_xstrdup(job->spec->name);
 	job->file = wr_xstrdup(e->file);
 	job->yaml = wr_xstrdup(e->yaml);
+	wr_content_hash(job->yaml, strlen(job->yaml), job->spec_hash);
 	job->parallelism_override = e->parallelism_override;
 	job->allow_non_restored = e->allow_non_restored;
 	if (e->from_savepoint != NULL)

@@ -61,6 +61,9 @@ typedef struct jm_job {
 	char *name;
 	char *file;
 	char *yaml;
+	/* wr_content_hash of yaml: what `weir apply` compares (kept with the
+	 * YAML in the job store, so it survives a JobManager failover) */
+	char spec_hash[17];
 	int parallelism_override;
 	wr_jobspec *spec;
 	wr_plan *plan;

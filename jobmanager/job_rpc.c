@@ -8,6 +8,7 @@
 #include "ckpt.h"
 #include "cmd.h"
 #include "jm_int.h"
+#include "upgrade.h"
 
 #include "ckpt_json.h"
 #include "err.h"
@@ -58,6 +59,7 @@ jm_rpc_summary(const jm_job *job, Weir__JobSummary *s)
 	s->start_time_ms = (uint64_t)job->start_ms;
 	s->has_end_time_ms = 1;
 	s->end_time_ms = (uint64_t)job->end_ms;
+	s->spec_hash = (char *)job->spec_hash;
 }
 
 static void
@@ -203,6 +205,73 @@ jm_rpc_savepoint(jm_server *jm, wr_rpc_req *req,
 	body.checkpoint_id = cmd.ckpt_id;
 	rep.body_case = WEIR__ENVELOPE__BODY_SAVEPOINT_REPLY;
 	rep.savepoint_reply = &body;
+	wr_rpc_req_reply(req, &rep);
+}
+
+static void
+jm_rpc_upgrade(jm_server *jm, wr_rpc_req *req, const Weir__UpgradeJob *m)
+{
+	enum jm_upgrade_mode mode;
+	if (!jm_upgrade_mode_parse(m->mode, &mode)) {
+		wr_rpc_req_reply_error(req, WR_EINVAL,
+		                       "unknown upgrade mode '%s' (savepoint, "
+		                       "last-state or stateless)",
+		                       m->mode);
+		return;
+	}
+	jm_cmd cmd = {
+	    .kind = JM_CMD_UPGRADE,
+	    .job_id = m->job_id,
+	    .file = m->file_name && *m->file_name ? m->file_name : "job",
+	    .yaml = m->job_yaml,
+	    .parallelism = m->has_parallelism ? (int)m->parallelism : 0,
+	    .allow_non_restored =
+	        m->has_allow_non_restored_state && m->allow_non_restored_state,
+	    .mode = (int)mode,
+	    .target_dir = m->savepoint_dir,
+	};
+	jm_cmd_exec(jm, &cmd);
+	if (cmd.rv != WR_OK) {
+		wr_rpc_req_reply_error(req, cmd.rv, "%s", cmd.err);
+		return;
+	}
+	const jm_upgrade *up = jm_upgrade_find(jm, cmd.upgrade_id);
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__UpgradeStatus body = WEIR__UPGRADE_STATUS__INIT;
+	body.upgrade_id = cmd.upgrade_id;
+	body.n_steps = up->nsteps;
+	body.steps = up->steps;
+	rep.body_case = WEIR__ENVELOPE__BODY_UPGRADE_STATUS;
+	rep.upgrade_status = &body;
+	wr_rpc_req_reply(req, &rep);
+}
+
+static void
+jm_rpc_upgrade_status(jm_server *jm, wr_rpc_req *req,
+                      const Weir__UpgradeStatusRequest *m)
+{
+	const jm_upgrade *up = jm_upgrade_find(jm, m->upgrade_id);
+	if (up == NULL) {
+		wr_rpc_req_reply_error(req, WR_ENOENT,
+		                       "no upgrade %llu on this JobManager (a "
+		                       "failover loses it; see weir list)",
+		                       (unsigned long long)m->upgrade_id);
+		return;
+	}
+	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
+	Weir__UpgradeStatus body = WEIR__UPGRADE_STATUS__INIT;
+	body.upgrade_id = up->id;
+	body.n_steps = up->nsteps;
+	body.steps = up->steps;
+	body.has_done = body.has_ok = body.has_rolled_back = 1;
+	body.done = up->phase == JM_UP_DONE;
+	body.ok = up->ok;
+	body.rolled_back = up->rolled_back;
+	body.job_id = (char *)up->job_id;
+	body.savepoint = up->state_url;
+	body.error = up->error;
+	rep.body_case = WEIR__ENVELOPE__BODY_UPGRADE_STATUS;
+	rep.upgrade_status = &body;
 	wr_rpc_req_reply(req, &rep);
 }
 
@@ -354,6 +423,12 @@ jm_job_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 		return true;
 	case WEIR__ENVELOPE__BODY_CHECKPOINT_LIST_REQ:
 		jm_rpc_checkpoints(jm, req, env->checkpoint_list_req);
+		return true;
+	case WEIR__ENVELOPE__BODY_UPGRADE_JOB:
+		jm_rpc_upgrade(jm, req, env->upgrade_job);
+		return true;
+	case WEIR__ENVELOPE__BODY_UPGRADE_STATUS_REQ:
+		jm_rpc_upgrade_status(jm, req, env->upgrade_status_req);
 		return true;
 	default:
 		return false;

@@ -16,6 +16,7 @@
 #include "ha.h"
 #include "jm_int.h"
 #include "jobstore.h"
+#include "upgrade.h"
 #include "snapshot.h"
 
 #include "objstore.h"
@@ -195,6 +196,7 @@ jm_start(void *arg)
 	jm->tmc = jm_tmc_new(jm->tms, jm_wake, jm);
 	jm->cmdq = jm_cmdq_new();
 	jm->snap = jm_snap_new();
+	jm->upgrades = jm_upgrades_new();
 	/* With the machinery above: a recovered job queues its calls on
 	 * jm->tmc from the first turn on, and the first snapshot lists it. */
 	if (jm->cfg.ha_mode == WR_HA_NONE)
@@ -252,6 +254,7 @@ jm_tick(void *arg)
 	int64_t now = wr_mono_ms();
 	jm_tmreg_expire(jm->tms, now, jm_on_tm_lost, jm);
 	jm_jobs_tick(jm->jobs, now);
+	jm_upgrades_tick(jm, now);
 	jm_snap_tick(jm->snap, jm->jobs, now);
 }
 
@@ -267,6 +270,7 @@ jm_stop(void *arg, bool started)
 	jm_cmdq_free(jm->cmdq);
 	jm_tmc_free(jm->tmc);
 	jm_snap_free(jm->snap);
+	jm_upgrades_free(jm->upgrades);
 	jm_jobs_free(jm->jobs);
 	jm_jobstore_close(jm->jobstore);
 	jm_ha_stop(jm);

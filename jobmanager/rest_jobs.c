@@ -8,11 +8,19 @@
  * The JSON of GET /jobs, GET /jobs/{id} and GET /jobs/{id}/checkpoints is
  * what `weir list -o json`, `weir info -o json` and `weir checkpoints -o
  * json` print.
+ *
+ * POST /jobs/{id}/upgrade is asynchronous as Flink's savepoint triggers
+ * are: an upgrade takes a savepoint, a start and a checkpoint, far longer
+ * than an HTTP handler may hold one of nng's threads. It answers 202 with
+ * a request id; GET /jobs/{id}/upgrade/{request-id} tells IN_PROGRESS or
+ * COMPLETED with {"jid", "savepoint", "rolled-back"} (and "errors" when
+ * the new version does not run).
  */
 #include "cmd.h"
 #include "ha.h"
 #include "jm_int.h"
 #include "snapshot.h"
+#include "upgrade.h"
 
 #include "err.h"
 #include "http.h"
@@ -120,7 +128,21 @@ jm_rest_job_get(jm_server *jm, const char *id, bool checkpoints,
 		jm_rest_error(resp, 404, err);
 }
 
-/* Value of key in a query string "a=1&b=2" into out; false if absent. */
+static int
+jm_rest_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Value of key in a query string "a=1&b=2" into out, percent-decoded
+ * ('+' is a space); false if absent. A value that does not fit or does
+ * not decode is "\x01" (never valid: its check answers 400). */
 static bool
 jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 {
@@ -129,8 +151,31 @@ jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 		const char *amp = strchr(p, '&');
 		size_t n = amp ? (size_t)(amp - p) : strlen(p);
 		if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			snprintf(out, outlen, "%.*s", (int)(n - kl - 1),
-			         p + kl + 1);
+			size_t k = 0;
+			for (size_t i = kl + 1; i < n; i++) {
+				char c = p[i];
+				if (c == '+')
+					c = ' ';
+				else if (c == '%' && i + 2 < n + 1 &&
+				         jm_rest_hex(p[i + 1]) >= 0 &&
+				         jm_rest_hex(p[i + 2]) >= 0) {
+					c = (char)(jm_rest_hex(p[i + 1]) * 16 +
+					           jm_rest_hex(p[i + 2]));
+					i += 2;
+				} else if (c == '%' || c == '\0') {
+					k = outlen;
+					break;
+				}
+				if (k + 1 >= outlen) {
+					k = outlen;
+					break;
+				}
+				out[k++] = c;
+			}
+			if (k >= outlen)
+				snprintf(out, outlen, "\x01");
+			else
+				out[k] = '\0';
 			return true;
 		}
 		p = amp ? amp + 1 : NULL;
@@ -138,17 +183,106 @@ jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 	return false;
 }
 
+/* Whether a target directory can mean the same on the JobManager as for
+ * the client: an absolute path or a URL (file://, s3://). */
+static bool
+jm_rest_dir_ok(const char *dir)
+{
+	return dir[0] == '/' || strncmp(dir, "file://", 7) == 0 ||
+	       strncmp(dir, "s3://", 5) == 0;
+}
+
+/* The start parameters POST /jobs and POST /jobs/{id}/upgrade share,
+ * from the query string: Flink's savepointPath and allowNonRestoredState,
+ * and file, parallelism, mode, savepointDir (upgrade). */
+typedef struct jm_rest_start {
+	char file[256], path[WR_URL_BYTES], dir[WR_URL_BYTES], mode[32];
+	int parallelism;
+	bool allow_non_restored;
+	enum jm_upgrade_mode upgrade_mode;
+} jm_rest_start;
+
+/* A boolean query parameter: absent (false), "true" or "false". */
+static bool
+jm_rest_query_bool(const char *query, const char *key, bool *out, char *err,
+                   size_t errlen)
+{
+	char v[16];
+	*out = false;
+	if (!jm_rest_query(query, key, v, sizeof(v)))
+		return true;
+	if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+		*out = v[0] == 't';
+		return true;
+	}
+	snprintf(err, errlen, "%s must be true or false, not '%.32s'", key, v);
+	return false;
+}
+
+/* Reads and checks the start parameters; false with a 400 in resp. */
+static bool
+jm_rest_start_params(const wr_http_req *req, jm_rest_start *st,
+                     wr_http_resp *resp)
+{
+	char par[16] = "0", err[WR_URL_BYTES + 128] = "";
+	const char *q = req->query;
+	snprintf(st->file, sizeof(st->file), "job.yaml");
+	jm_rest_query(q, "file", st->file, sizeof(st->file));
+	jm_rest_query(q, "parallelism", par, sizeof(par));
+	char *end;
+	long p = strtol(par, &end, 10);
+	if (par[0] < '0' || par[0] > '9' || *end != '\0' || p < 0 ||
+	    p > WR_JOB_MAX_PARALLELISM)
+		snprintf(err, sizeof(err),
+		         "parallelism must be 1 .. %d, not '%.16s'",
+		         WR_JOB_MAX_PARALLELISM, par);
+	st->parallelism = (int)p;
+	if (err[0] == '\0' &&
+	    jm_rest_query(q, "savepointPath", st->path, sizeof(st->path)) &&
+	    !jm_rest_dir_ok(st->path))
+		snprintf(err, sizeof(err),
+		         "savepointPath must be an absolute path or a file:// "
+		         "or s3:// URL, not '%.256s'",
+		         st->path);
+	if (err[0] == '\0' &&
+	    jm_rest_query(q, "savepointDir", st->dir, sizeof(st->dir)) &&
+	    !jm_rest_dir_ok(st->dir))
+		snprintf(err, sizeof(err),
+		         "savepointDir must be an absolute path or a file:// "
+		         "or s3:// URL, not '%.256s'",
+		         st->dir);
+	if (err[0] == '\0')
+		jm_rest_query_bool(q, "allowNonRestoredState",
+		                   &st->allow_non_restored, err, sizeof(err));
+	if (err[0] == '\0' &&
+	    jm_rest_query(q, "mode", st->mode, sizeof(st->mode)) &&
+	    !jm_upgrade_mode_parse(st->mode, &st->upgrade_mode))
+		snprintf(err, sizeof(err),
+		         "mode must be savepoint, last-state or stateless, not "
+		         "'%.32s'",
+		         st->mode);
+	if (err[0] == '\0' && req->body_len == 0)
+		snprintf(err, sizeof(err), "the body must be the job's YAML");
+	if (err[0] != '\0')
+		jm_rest_error(resp, 400, err);
+	return err[0] == '\0';
+}
+
+/* POST /jobs?file=&parallelism=&savepointPath=&allowNonRestoredState=
+ * with the job's YAML as the body. */
 static void
 jm_rest_submit(jm_server *jm, const wr_http_req *req, wr_http_resp *resp)
 {
-	char file[256] = "job.yaml", par[16] = "0";
-	jm_rest_query(req->query, "file", file, sizeof(file));
-	jm_rest_query(req->query, "parallelism", par, sizeof(par));
+	jm_rest_start st = {0};
+	if (!jm_rest_start_params(req, &st, resp))
+		return;
 	jm_cmd cmd = {
 	    .kind = JM_CMD_SUBMIT,
-	    .file = file,
+	    .file = st.file,
 	    .yaml = req->body,
-	    .parallelism = (int)(uint32_t)atoi(par),
+	    .parallelism = st.parallelism,
+	    .from_savepoint = st.path[0] ? st.path : NULL,
+	    .allow_non_restored = st.allow_non_restored,
 	};
 	if (!jm_rest_cmd(jm, &cmd, resp))
 		return;
@@ -156,6 +290,88 @@ jm_rest_submit(jm_server *jm, const wr_http_req *req, wr_http_resp *resp)
 	wr_json_init(&j, &resp->body);
 	wr_json_obj_begin(&j);
 	wr_json_kv_str(&j, "job_id", cmd.new_job_id);
+	wr_json_obj_end(&j);
+}
+
+/* POST /jobs/{id}/upgrade?mode=&parallelism=&allowNonRestoredState=
+ * &savepointDir=&file= with the new version's YAML as the body: 202
+ * {"request-id"}. */
+static void
+jm_rest_upgrade(jm_server *jm, const char *id, const wr_http_req *req,
+                wr_http_resp *resp)
+{
+	jm_rest_start st = {0};
+	if (!jm_rest_start_params(req, &st, resp))
+		return;
+	if (st.path[0] != '\0') {
+		jm_rest_error(
+		    resp, 400,
+		    "an upgrade takes its own savepoint: savepointPath "
+		    "is for POST /jobs");
+		return;
+	}
+	jm_cmd cmd = {
+	    .kind = JM_CMD_UPGRADE,
+	    .job_id = id,
+	    .file = st.file,
+	    .yaml = req->body,
+	    .parallelism = st.parallelism,
+	    .allow_non_restored = st.allow_non_restored,
+	    .mode = (int)st.upgrade_mode,
+	    .target_dir = st.dir[0] ? st.dir : NULL,
+	};
+	if (!jm_rest_cmd(jm, &cmd, resp))
+		return;
+	char rid[24];
+	snprintf(rid, sizeof(rid), "%llu", (unsigned long long)cmd.upgrade_id);
+	resp->status = 202;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_kv_str(&j, "request-id", rid);
+	wr_json_obj_end(&j);
+}
+
+/* GET /jobs/{id}/upgrade/{request-id}: Flink's async-operation shape,
+ * {"status": {"id": IN_PROGRESS|COMPLETED}, "jid", "savepoint",
+ * "rolled-back"}, and "errors" when the new version does not run. */
+static void
+jm_rest_upgrade_status(jm_server *jm, const char *rid, wr_http_resp *resp)
+{
+	char *end;
+	unsigned long long n = strtoull(rid, &end, 10);
+	if (rid[0] < '0' || rid[0] > '9' || *end != '\0') {
+		jm_rest_error(resp, 404, "no such upgrade");
+		return;
+	}
+	jm_cmd cmd = {.kind = JM_CMD_UPGRADE_STATUS, .upgrade_id = n};
+	if (!jm_rest_cmd(jm, &cmd, resp))
+		return;
+	wr_json j;
+	wr_json_init(&j, &resp->body);
+	wr_json_obj_begin(&j);
+	wr_json_key(&j, "status");
+	wr_json_obj_begin(&j);
+	wr_json_kv_str(&j, "id", cmd.done ? "COMPLETED" : "IN_PROGRESS");
+	wr_json_obj_end(&j);
+	wr_json_key(&j, "jid");
+	if (cmd.new_job_id[0])
+		wr_json_str(&j, cmd.new_job_id);
+	else
+		wr_json_null(&j);
+	wr_json_key(&j, "savepoint");
+	if (cmd.url[0])
+		wr_json_str(&j, cmd.url);
+	else
+		wr_json_null(&j);
+	wr_json_key(&j, "rolled-back");
+	wr_json_bool(&j, cmd.rolled_back);
+	if (cmd.done && !cmd.ok) {
+		wr_json_key(&j, "errors");
+		wr_json_arr_begin(&j);
+		wr_json_str(&j, cmd.err);
+		wr_json_arr_end(&j);
+	}
 	wr_json_obj_end(&j);
 }
 
@@ -183,15 +399,6 @@ typedef struct jm_rest_sp_body {
 	char dir[WR_URL_BYTES];
 	bool flag;
 } jm_rest_sp_body;
-
-/* Whether a target directory can mean the same on the JobManager as for
- * the client: an absolute path or a URL (file://, s3://). */
-static bool
-jm_rest_dir_ok(const char *dir)
-{
-	return dir[0] == '/' || strncmp(dir, "file://", 7) == 0 ||
-	       strncmp(dir, "s3://", 5) == 0;
-}
 
 /* Checks one member of the body; false with the error in errbuf. */
 static bool
@@ -316,8 +523,13 @@ jm_rest_job_sub(jm_server *jm, const char *id, const char *sub,
 		jm_rest_savepoint(jm, id, false, req, resp);
 	else if (strcmp(sub, "stop") == 0 && post)
 		jm_rest_savepoint(jm, id, true, req, resp);
+	else if (strcmp(sub, "upgrade") == 0 && post)
+		jm_rest_upgrade(jm, id, req, resp);
+	else if (strncmp(sub, "upgrade/", 8) == 0 && get)
+		jm_rest_upgrade_status(jm, sub + 8, resp);
 	else if (strcmp(sub, "checkpoints") == 0 ||
-	         strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0)
+	         strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0 ||
+	         strncmp(sub, "upgrade", 7) == 0)
 		jm_rest_error(resp, 405, "method not allowed");
 	else
 		jm_rest_error(resp, 404, "no such resource");
@@ -337,7 +549,8 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 		if (idlen == 0 || idlen >= sizeof(id) ||
 		    (slash &&
 		     (slash[1] == '\0' || strlen(slash + 1) >= sizeof(sub) ||
-		      strchr(slash + 1, '/')))) {
+		      (strchr(slash + 1, '/') &&
+		       strncmp(slash + 1, "upgrade/", 8) != 0)))) {
 			jm_rest_error(resp, 404, "no such resource");
 			return;
 		}

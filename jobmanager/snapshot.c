@@ -136,6 +136,7 @@ jm_snap_render_job(jm_jobs *jobs, const jm_job *job, jm_snap_entry *out)
 	wr_json_init(&j, &b);
 	wr_json_obj_begin(&j);
 	jm_snap_summary(&j, job);
+	wr_json_kv_str(&j, "spec_hash", job->spec_hash);
 	wr_json_kv_int(&j, "end_time", job->end_ms);
 	wr_json_key(&j, "failure");
 	if (job->failure)

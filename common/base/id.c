@@ -1,4 +1,4 @@
-/* id.c - random identifiers from getrandom(2) (id.h). */
+/* id.c - random identifiers from getrandom(2) and content hashes (id.h). */
 #include "id.h"
 
 #include "wr_assert.h"
@@ -41,4 +41,19 @@ wr_random_u64(void)
 	uint64_t v;
 	wr_random_fill(&v, sizeof(v));
 	return v;
+}
+
+void
+wr_content_hash(const void *p, size_t n, char out[WR_CONTENT_HASH_BYTES])
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = p;
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ULL;
+	}
+	for (int i = 15; i >= 0; i--, h >>= 4)
+		out[i] = hex[h & 15];
+	out[16] = '\0';
 }

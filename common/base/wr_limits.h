@@ -295,6 +295,14 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * command (504 then; the command may still run). */
 #define JM_REST_CMD_TIMEOUT_MS 10000
 
+/* An upgrade (jobmanager/upgrade.c) gives each step this much beyond
+ * what the job's own settings take (a savepoint's checkpoint timeout, a
+ * new version's two checkpoint intervals and timeout) before it gives
+ * up; and a finished upgrade's outcome is kept this long for the client
+ * that follows it. */
+#define JM_UPGRADE_GRACE_MS 30000
+#define JM_UPGRADE_KEEP_MS  600000
+
 /* The loop republishes what GETs read (snapshot.c) at most this long
  * after a change, and at least this often. */
 #define JM_SNAP_MIN_INTERVAL_MS 20
@@ -510,6 +518,12 @@ _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
 /* Consecutive polls that may fail transiently (JobManager busy or
  * reconnecting) before a savepoint or stop wait gives up. */
 #define CLI_SP_MAX_MISSES 5
+/* Consecutive polls of an upgrade (weir upgrade, weir apply) that may fail
+ * transiently before the client gives up following it (the upgrade goes
+ * on in the JobManager). */
+#define CLI_UPGRADE_MAX_MISSES 10
+/* Job files `weir apply` reads from one directory at most. */
+#define CLI_APPLY_MAX_FILES 256
 
 /* `weir gen`: bounds of the flags: a generator that cannot keep up with
  * its rate just falls behind, but a product table is memory (a double a

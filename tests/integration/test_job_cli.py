@@ -151,7 +151,7 @@ def kafka_job(c, name, topic):
 
 def check_info_shape(c, ji, job_id, name):
     keys = {"id", "name", "state", "start_time", "end_time", "failure",
-            "vertices", "last_checkpoint"}
+            "vertices", "last_checkpoint", "spec_hash"}
     check(set(ji) == keys, "info keys %s" % sorted(ji))
     check(ji["id"] == job_id and ji["name"] == name, "info %s" % ji)
     check(isinstance(ji["start_time"], int) and

@@ -985,3 +985,57 @@ def sink_lines(out_dir, committed_only=False):
         except FileNotFoundError:
             continue
     raise Failure("part files of %s kept moving" % out_dir)
+
+
+def _pb_fields(buf):
+    """(field number, wire type, value) of a protobuf message: ints for
+    varints, bytes for length-delimited fields (what checkpoint metadata
+    uses)."""
+    i, out = 0, []
+
+    def varint():
+        nonlocal i
+        v, shift = 0, 0
+        while True:
+            b = buf[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+    while i < len(buf):
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            out.append((num, wt, varint()))
+        elif wt == 2:
+            n = varint()
+            out.append((num, wt, bytes(buf[i:i + n])))
+            i += n
+        elif wt == 1:
+            out.append((num, wt, buf[i:i + 8]))
+            i += 8
+        elif wt == 5:
+            out.append((num, wt, buf[i:i + 4]))
+            i += 4
+        else:
+            raise Failure("protobuf wire type %d" % wt)
+    return out
+
+
+def checkpoint_offsets(url):
+    """{(topic, partition): next offset to read} of a checkpoint's or
+    savepoint's _metadata (url: its file:// directory or path): the
+    24-byte header of common/storage/ckpt_meta.c, then the protobuf
+    CheckpointMetadata, whose field 9 lists SourceOffsets."""
+    path = url[len("file://"):] if url.startswith("file://") else url
+    with open(os.path.join(path, "_metadata"), "rb") as f:
+        data = f.read()
+    check(data[:4] == b"WRCK", "checkpoint metadata magic of %s" % path)
+    offsets = {}
+    for num, _, v in _pb_fields(data[24:]):
+        if num != 9:
+            continue
+        so = {n: val for n, _, val in _pb_fields(v)}
+        offsets[(so[1].decode(), so[2])] = so[3]
+    return offsets
