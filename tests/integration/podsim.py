@@ -15,8 +15,9 @@ What it does as Kubernetes would, and how:
   metadata.name and .namespace), Secret and ConfigMap keys and envFrom;
   run as securityContext.runAsUser/runAsGroup with no capabilities and
   no_new_privs (setpriv), in a private mount namespace (unshare -m) where
-  configMap, secret, emptyDir and hostPath volumes are bind-mounted at their
-  mountPath (a mountPath whose parent does not exist on this machine gets an
+  configMap, secret (laid out as the kubelet does, with the ..data
+  symlink that update_configmap() swaps), emptyDir and hostPath volumes
+  are bind-mounted at their mountPath (a mountPath whose parent does not exist on this machine gets an
   overlayfs over its nearest existing ancestor, so the host is not
   touched), /etc/hosts is the pod's own file, and readOnlyRootFilesystem
   remounts / read-only;
@@ -148,6 +149,34 @@ def http_status(ip, port, path, timeout):
         c.close()
 
 
+def write_atomic(d, data):
+    """A ConfigMap or Secret volume as the kubelet's AtomicWriter lays it
+    out: the files in a fresh ..<time> directory, ..data a symlink to it
+    (swapped by a rename on an update), each key a symlink through
+    ..data."""
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    stamp = "..%d" % time.monotonic_ns()
+    os.mkdir(os.path.join(d, stamp))
+    os.chmod(os.path.join(d, stamp), 0o755)
+    for k, val in data.items():
+        with open(os.path.join(d, stamp, k), "w") as f:
+            f.write(val)
+        os.chmod(os.path.join(d, stamp, k), 0o644)
+    old = (os.readlink(os.path.join(d, "..data"))
+           if os.path.islink(os.path.join(d, "..data")) else None)
+    os.symlink(stamp, os.path.join(d, "..data_tmp"))
+    os.rename(os.path.join(d, "..data_tmp"), os.path.join(d, "..data"))
+    for k in data:
+        if not os.path.islink(os.path.join(d, k)):
+            os.symlink(os.path.join("..data", k), os.path.join(d, k))
+    for k in os.listdir(d):
+        if not k.startswith("..") and k not in data:
+            os.unlink(os.path.join(d, k))
+    if old:
+        shutil.rmtree(os.path.join(d, old))
+
+
 class Probe:
     def __init__(self, spec, ports):
         get = spec["httpGet"]
@@ -249,12 +278,7 @@ class Pod:
                 data = (self.sim.configmap(v["configMap"]["name"])
                         if "configMap" in v else
                         self.sim.secret(v["secret"]["secretName"]))
-                os.makedirs(src, exist_ok=True)
-                for k, val in data.items():
-                    with open(os.path.join(src, k), "w") as f:
-                        f.write(val)
-                    os.chmod(os.path.join(src, k), 0o644)
-                os.chmod(src, 0o755)
+                write_atomic(src, data)
             elif "emptyDir" in v:
                 os.makedirs(src, exist_ok=True)
                 os.chown(src, uid[0], self.spec.get(
@@ -470,6 +494,22 @@ class Sim:
 
     def configmap(self, name):
         return dict(self.find("ConfigMap", name).get("data", {}))
+
+    def update_configmap(self, name, data):
+        """kubectl apply of a changed ConfigMap: the object, then every
+        pod volume of it (the kubelet does that within its sync period,
+        about a minute; here at once). Environment variables taken from it
+        keep their old values until a container restarts, as in
+        Kubernetes."""
+        self.find("ConfigMap", name)["data"] = dict(data)
+        with self.lock:
+            pods = [p for p in self.pods if not p.gone]
+        for p in pods:
+            vols = {v["name"]: v for v in p.spec.get("volumes", [])}
+            for vm in p.c.get("volumeMounts", []):
+                if vols[vm["name"]].get("configMap", {}).get("name") == name:
+                    write_atomic(os.path.join(p.dir, "vol", vm["name"]),
+                                 data)
 
     # ---- Services ----
 

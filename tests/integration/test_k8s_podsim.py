@@ -34,7 +34,13 @@ pod is deleted (SIGTERM) and recreated as its StatefulSet would: the
 standby takes over, recovers the job from the job store on S3, and the
 output is exact.
 
-About 55 s each: label heavy.
+gitops: the single overlay plus `weir apply --watch` on the ConfigMap
+weir-jobs (holding this test's job): the apply pod starts the job; the
+ConfigMap is edited (the kubelet's ..data swap, podsim.update_configmap)
+with a change that alters no result; weir apply upgrades the job through
+a savepoint, and the output across the upgrade is exact.
+
+About 45, 40 and 25 s: label heavy.
 """
 import json
 import os
@@ -60,9 +66,12 @@ LEASE_SERVER = os.path.join(SRC, "tests", "tools", "lease_server.py")
 API_PORT, API_TOKEN = 6443, "podsim-token"
 BUCKET = "weir-checkpoints"  # the base's checkpoints.storage bucket
 S3_PORT = 4569
-RATE, COUNT, P = 400, 12000, 2  # per subtask: a 30 s job
+RATE, COUNT, P = 400, 8000, 2  # per subtask: a 20 s job
 
 JOB = failover_drill.JOB.replace("name: failover-drill", "name: podsim")
+JOB_TEXT = JOB.format(p=P, rate=RATE, count=COUNT,
+                      window=failover_drill.WINDOW_MS,
+                      out="/var/lib/weir/out/counts")
 
 
 def test_overlay(d, overlay, s3_ip, more=()):
@@ -142,9 +151,7 @@ def submit(sim, pod):
     """kubectl cp podsim.yaml POD:/tmp/, then kubectl exec POD -- weir run
     -d (the pod's WEIR_JOBMANAGER: every JobManager); the job id."""
     with open(pod.host_path("/tmp/podsim.yaml"), "w") as f:
-        f.write(JOB.format(p=P, rate=RATE, count=COUNT,
-                           window=failover_drill.WINDOW_MS,
-                           out="/var/lib/weir/out/counts"))
+        f.write(JOB_TEXT)
     r = sim.exec(pod, ["weir", "-o", "json", "run", "-d",
                        "/tmp/podsim.yaml"])
     check(r.returncode == 0, "weir run in %s: %s%s" %
@@ -189,7 +196,7 @@ def check_bucket(s3_data):
 
 
 def delete_all(sim):
-    for p in sim.pods_of("weir-taskmanager") + \
+    for p in sim.pods_of("weir-apply") + sim.pods_of("weir-taskmanager") + \
             sim.pods_of("weir-jobmanager"):
         how = p.delete()
         check("exited 0 after SIGTERM" in how,
@@ -281,6 +288,50 @@ def ha_scenario(sim, d, s3_data):
     delete_all(sim)
 
 
+def podsim_jobs(sim, jm):
+    """(id, state, spec_hash) of the jobs named podsim."""
+    out = []
+    for j in (rest(sim, jm, "/jobs") or {}).get("jobs", []):
+        if j["name"] == "podsim":
+            info = rest(sim, jm, "/jobs/" + j["id"]) or {}
+            out.append((j["id"], j["state"], info.get("spec_hash")))
+    return out
+
+
+def gitops_scenario(sim, d, s3_data):
+    sim.apply()
+    jm = sim.wait_ready("weir-jobmanager", 1)[0]
+    sim.wait_ready("weir-taskmanager", 2)
+    check(len(sim.pods_of("weir-apply")) == 1, "one weir-apply pod")
+    first = wait_for(lambda: [j for j in podsim_jobs(sim, jm)
+                              if j[1] == "RUNNING"], 60,
+                     "weir apply to start the job of weir-jobs")[0]
+    wait_for(lambda: completed_ckpts(sim, jm, first[0]) >= 2, 30,
+             "two completed checkpoints")
+    # kubectl apply of an edited weir-jobs: weir apply --watch sees the
+    # kubelet's ..data swap and upgrades the job through a savepoint. The
+    # edit changes no result, so the output across it must be exact.
+    t0 = time.monotonic()
+    sim.update_configmap("weir-jobs", {"podsim.yaml": JOB_TEXT.replace(
+        "interval: 500ms", "interval: 400ms")})
+    new = wait_for(lambda: [j for j in podsim_jobs(sim, jm)
+                            if j[0] != first[0] and
+                            j[1] in ("RUNNING", "FINISHED")], 60,
+                   "the job upgraded from the edited ConfigMap")[0]
+    print("     ConfigMap edited: job %s upgraded to %s in %.1f s" %
+          (first[0][:8], new[0][:8], time.monotonic() - t0))
+    check(new[2] != first[2], "a new spec_hash: %s" % [first, new])
+    check(job_state(sim, jm, first[0]) == "FINISHED",
+          "the old version stopped with a savepoint")
+    wait_for(lambda: job_state(sim, jm, new[0]) == "FINISHED",
+             COUNT / RATE + 90, "the upgraded job FINISHED", 0.2)
+    check_exact(d)
+    log = sim.pods_of("weir-apply")[0].log()
+    delete_all(sim)
+    check(log.count("upgrade") >= 1, "weir apply's log names the "
+          "upgrade:\n%s" % log[-2000:])
+
+
 def start_api(sim, d):
     """tests/tools/lease_server.py in a namespace of its own, as the API
     server's Lease endpoints; the pods get its address and token. Returns
@@ -312,14 +363,14 @@ def start_api(sim, d):
                      "value": "http://%s:%d" % (ip, API_PORT)}]}]}}}}
 
 
-def run_overlay(name, scenario, ha=False):
+def run_overlay(name, scenario, ha=False, more=()):
     d = tempfile.mkdtemp(prefix="weir-it-podsim-")
     os.makedirs(os.path.join(d, "out"))
     os.chown(os.path.join(d, "out"), 10001, 10001)
     sim = podsim.Sim(d)
     try:
         s3_ip, s3_data = start_s3rver(sim, d)
-        more = [start_api(sim, d)] if ha else []
+        more = list(more) + ([start_api(sim, d)] if ha else [])
         sim.load(kustomize_lite.render(test_overlay(
             d, os.path.join(OVERLAYS, name), s3_ip, more)))
         try:
@@ -343,6 +394,16 @@ def test_ha_overlay_leader_deleted():
     run_overlay("ha", ha_scenario, ha=True)
 
 
+def test_gitops_overlay_apply_upgrades():
+    # weir-jobs holds this test's job instead of the example (whose Kafka
+    # sink has no Kafka here).
+    jobs = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "weir-jobs"},
+            "data": {"nexmark-counts.yaml": None, "podsim.yaml": JOB_TEXT}}
+    run_overlay("gitops", gitops_scenario, more=[jobs])
+
+
 if __name__ == "__main__":
     main([test_single_overlay_rolling_restart,
-          test_ha_overlay_leader_deleted])
+          test_ha_overlay_leader_deleted,
+          test_gitops_overlay_apply_upgrades])
