@@ -18,7 +18,9 @@ is checked twice:
   StatefulSet's headless Service present and every WEIR_JOBMANAGER list
   naming each of its pods (POD-i.SERVICE) and nothing else.
 
-Then it proves the checks can fail: broken copies of the single overlay (a
+deploy/prometheus/prometheus.yml must keep pods by the annotations the
+manifests set (prometheus.io/scrape, /port, /path as Prometheus names
+them). Then it proves the checks can fail: broken copies of the single overlay (a
 string for replicas, an httpGet probe without a port, a misspelt field, a
 kind with no schema, a container allowed to escalate privileges, a
 Service selecting nothing) must each be refused, naming the fault.
@@ -30,6 +32,8 @@ import re
 import subprocess
 import sys
 import tempfile
+
+import yaml
 
 ROOT = os.path.abspath(os.environ.get("WEIR_SOURCE_DIR") or
                        os.path.join(os.path.dirname(__file__), ".."))
@@ -195,6 +199,28 @@ def policy_problems(objs, version):
     return out
 
 
+def prometheus_problems(objs):
+    """The scrape job keys on the annotations the pod templates carry."""
+    with open(os.path.join(ROOT, "deploy", "prometheus",
+                           "prometheus.yml")) as f:
+        cfg = yaml.safe_load(f)
+    used = {label for job in cfg["scrape_configs"]
+            for r in job.get("relabel_configs", [])
+            for label in r.get("source_labels", [])}
+    out = []
+    for o in objs:
+        if o["kind"] not in WORKLOADS:
+            continue
+        for a in o["spec"]["template"]["metadata"].get("annotations", {}):
+            name = "__meta_kubernetes_pod_annotation_" + re.sub(
+                r"[^a-zA-Z0-9_]", "_", a)
+            if a.startswith("prometheus.io/") and name not in used:
+                out.append("%s: annotation %s is not used by "
+                           "deploy/prometheus/prometheus.yml" %
+                           (o["metadata"]["name"], a))
+    return out
+
+
 def find(objs, kind, name):
     return next(o for o in objs
                 if o["kind"] == kind and o["metadata"]["name"] == name)
@@ -272,7 +298,8 @@ def main():
             objs = kustomize_lite.render(os.path.join(OVERLAYS, overlay))
             rendered[overlay] = objs
             rc, out = schema_check(modules, objs, tmp)
-            problems = policy_problems(objs, version)
+            problems = (policy_problems(objs, version) +
+                        prometheus_problems(objs))
             ok = rc == 0 and not problems
             print("%s overlays/%s: %d objects, schema %s, %d policy "
                   "problems" % ("ok  " if ok else "FAIL", overlay, len(objs),

@@ -14,15 +14,18 @@ volume at /var/lib/weir/out, the shared directory of the job's
 exactly-once file sink (on a real cluster: a shared volume, or a Kafka
 sink).
 
-single: the cluster forms (JobManager and both TaskManagers Ready, the
+single (probe timing and the grace period shortened for the TaskManagers):
+the cluster forms (JobManager and both TaskManagers Ready, the
 TaskManagers registered under their pod IPs); a keyed nexmark job with
 200 ms windows runs with checkpoints every 500 ms; the TaskManagers get a
 rolling restart (`kubectl rollout restart`: a new pod Ready, then an old
 one SIGTERMed within its grace period, one at a time); the job's tasks
 restart and it finishes with output exactly that of a failure-free run
 (no window missing, none twice), its checkpoints (and job store) in the
-bucket. Then every pod is deleted and each daemon must exit 0 on SIGTERM
-within its grace period.
+bucket. A TaskManager is then hung (SIGSTOP): its liveness probe fails,
+the kubelet SIGTERMs, then SIGKILLs it after the grace period, restarts
+the container in the same pod, and it registers again. Then every pod is
+deleted and each daemon must exit 0 on SIGTERM within its grace period.
 
 ha: tests/tools/lease_server.py stands in for the API server's Lease
 endpoints (in its own namespace; the JobManagers get its address through
@@ -44,6 +47,7 @@ About 45, 40 and 25 s: label heavy.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -236,7 +240,26 @@ def single_scenario(sim, d, s3_data):
           "(else it tested nothing)")
     check_exact(d)
     check_bucket(s3_data)
+    liveness_restart(sim, jm)
     delete_all(sim)
+
+
+def liveness_restart(sim, jm):
+    """A hung TaskManager (SIGSTOP): its /healthz stops answering, the
+    kubelet restarts the container - SIGTERM, which a stopped process
+    cannot act on, then SIGKILL after the grace period - in the same pod
+    (same IP), and it registers again."""
+    tm = sim.pods_of("weir-taskmanager")[0]
+    old_pid, t0 = tm.pid(), time.monotonic()
+    os.kill(old_pid, signal.SIGSTOP)
+    wait_for(lambda: tm.restarts == 1 and tm.ready, 30,
+             "the hung TaskManager restarted and Ready again")
+    how = tm.exits[-1][0]
+    check("SIGKILLed after the 2s grace period (liveness probe failed)" ==
+          how, "the hung TaskManager: %s" % how)
+    check_tms_registered(sim, jm, [tm])
+    print("     hung TaskManager restarted by its liveness probe, Ready "
+          "again after %.1f s" % (time.monotonic() - t0))
 
 
 def leader(sim):
@@ -387,7 +410,15 @@ def run_overlay(name, scenario, ha=False, more=()):
 
 
 def test_single_overlay_rolling_restart():
-    run_overlay("single", single_scenario)
+    # Only timing changes: the liveness check at the end takes seconds,
+    # not the shipped 3 x 10 s probes plus a 30 s grace period.
+    fast = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "weir-taskmanager"},
+            "spec": {"template": {"spec": {
+                "terminationGracePeriodSeconds": 2,
+                "containers": [{"name": "taskmanager", "livenessProbe": {
+                    "periodSeconds": 1, "failureThreshold": 2}}]}}}}
+    run_overlay("single", single_scenario, more=[fast])
 
 
 def test_ha_overlay_leader_deleted():
