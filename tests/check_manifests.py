@@ -20,10 +20,11 @@ is checked twice:
 
 deploy/prometheus/prometheus.yml must keep pods by the annotations the
 manifests set (prometheus.io/scrape, /port, /path as Prometheus names
-them). Then it proves the checks can fail: broken copies of the single overlay (a
-string for replicas, an httpGet probe without a port, a misspelt field, a
-kind with no schema, a container allowed to escalate privileges, a
-Service selecting nothing) must each be refused, naming the fault.
+them). Then it proves the checks can fail: broken copies of the single
+overlay (a string for replicas, an httpGet probe without a port, a
+misspelt field, a kind with no schema, a container allowed to escalate
+privileges, a Service selecting nothing, two JobManagers with one listed)
+must each be refused, naming the fault.
 """
 import copy
 import json

@@ -17,10 +17,10 @@ What it does as Kubernetes would, and how:
   no_new_privs (setpriv), in a private mount namespace (unshare -m) where
   configMap, secret (laid out as the kubelet does, with the ..data
   symlink that update_configmap() swaps), emptyDir and hostPath volumes
-  are bind-mounted at their mountPath (a mountPath whose parent does not exist on this machine gets an
-  overlayfs over its nearest existing ancestor, so the host is not
-  touched), /etc/hosts is the pod's own file, and readOnlyRootFilesystem
-  remounts / read-only;
+  are bind-mounted at their mountPath (a mountPath whose parent does not
+  exist on this machine gets an overlayfs over its nearest existing
+  ancestor, so the host is not touched), /etc/hosts is the pod's own
+  file, and readOnlyRootFilesystem remounts / read-only;
 - Services: their names (NAME, NAME.NS, NAME.NS.svc,
   NAME.NS.svc.cluster.local) resolve, through every pod's /etc/hosts,
   to the IPs of the Ready pods they select: a ClusterIP's kube-proxy
@@ -44,13 +44,13 @@ What it does as Kubernetes would, and how:
 - Deployments and StatefulSets: `replicas` pods named NAME-xxxxx (or
   NAME-0.. for a StatefulSet, each also named POD.SVC through its headless
   Service); a deleted pod is replaced by the test (create_pod), as the
-  controller would; rollout_restart() of a Deployment follows
-  the RollingUpdate strategy's maxSurge/maxUnavailable of 1/0 (a new pod
+  controller would; rollout_restart() of a Deployment follows the
+  RollingUpdate strategy's maxSurge/maxUnavailable of 1/0 (a new pod
   Ready before an old one is stopped, one at a time), as `kubectl rollout
-  restart` does; scale() adds or stops pods.
+  restart` does.
 
-Not simulated: the rest of the API server, the scheduler, kube-proxy's virtual IPs,
-resource limits, image pulls.
+Not simulated: the rest of the API server, the scheduler, kube-proxy's
+virtual IPs, resource limits, image pulls, scaling.
 """
 import base64
 import ctypes
