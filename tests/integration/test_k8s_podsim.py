@@ -24,8 +24,9 @@ restart and it finishes with output exactly that of a failure-free run
 (no window missing, none twice), its checkpoints (and job store) in the
 bucket. A TaskManager is then hung (SIGSTOP): its liveness probe fails,
 the kubelet SIGTERMs, then SIGKILLs it after the grace period, restarts
-the container in the same pod, and it registers again. Then every pod is
-deleted and each daemon must exit 0 on SIGTERM within its grace period.
+the container in the same pod, and it registers again. The JobManager
+pod is deleted and its StatefulSet's replacement (same name, new IP) gets
+the TaskManagers' registrations. Then every pod is deleted and each daemon must exit 0 on SIGTERM within its grace period.
 
 ha: tests/tools/lease_server.py stands in for the API server's Lease
 endpoints (in its own namespace; the JobManagers get its address through
@@ -241,7 +242,26 @@ def single_scenario(sim, d, s3_data):
     check_exact(d)
     check_bucket(s3_data)
     liveness_restart(sim, jm)
+    jobmanager_replaced(sim, jm)
     delete_all(sim)
+
+
+def jobmanager_replaced(sim, jm):
+    """kubectl delete pod weir-jobmanager-0: the StatefulSet's new pod has
+    another IP under the same name; the TaskManagers, given the name,
+    register with it."""
+    old_ip, t0 = jm.ip, time.monotonic()
+    how = jm.delete()
+    check("exited 0 after SIGTERM" in how, "the JobManager: %s" % how)
+    new = sim.create_pod("weir-jobmanager", 0)
+    check(new.ip != old_ip, "the new pod has a new IP")
+    sim.wait_ready("weir-jobmanager", 1)
+    tms = sim.pods_of("weir-taskmanager")
+    wait_for(lambda: all(t.ip in json.dumps(json.loads(cli(
+        sim, new, "-o", "json", "cluster"))["taskmanagers"]) for t in tms),
+        30, "the TaskManagers registered with the new JobManager pod")
+    print("     JobManager pod replaced (%s -> %s): TaskManagers registered "
+          "with it after %.1f s" % (old_ip, new.ip, time.monotonic() - t0))
 
 
 def liveness_restart(sim, jm):
