@@ -13,6 +13,7 @@ pkgs=(
 	kcat clang-format python3 procps iproute2 curl
 	libcurl4-openssl-dev libpq-dev postgresql nodejs
 	etcd-server
+	python3-yaml
 )
 
 # npm (s3rver for the S3 tests): Debian packages it apart from nodejs;

@@ -8,7 +8,8 @@ version is 409 Conflict, a POST of an existing Lease is 409 AlreadyExists),
 without it). It is not Kubernetes: no watch, no field validation beyond the
 Lease's shape.
 
-    lease_server.py --port P [--token-file F]   # prints "ready" when serving
+    lease_server.py --port P [--token-file F] [--address A]
+                                                # prints "ready" when serving
 """
 import argparse
 import json
@@ -134,12 +135,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--token-file")
+    ap.add_argument("--address", default="127.0.0.1",
+                    help="listen address (a pod simulation's API host)")
     a = ap.parse_args()
     token = None
     if a.token_file:
         with open(a.token_file) as f:
             token = f.read().strip()
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(Store(), token))
+    srv = ThreadingHTTPServer((a.address, a.port), make_handler(Store(), token))
     print("ready", flush=True)
     srv.serve_forever()
 
