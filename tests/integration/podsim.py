@@ -239,8 +239,8 @@ class Pod:
     # ---- the container ----
 
     def env(self):
-        base = {"PATH": "%s:/usr/local/bin:/usr/bin:/bin" %
-                os.path.abspath(BIN), "HOSTNAME": self.name, "HOME": "/"}
+        base = {"PATH": "/usr/local/bin:/usr/bin:/bin",
+                "HOSTNAME": self.name, "HOME": "/"}
         if self.sim.api:
             base["KUBERNETES_SERVICE_HOST"] = self.sim.api[0]
             base["KUBERNETES_SERVICE_PORT"] = str(self.sim.api[1])
@@ -313,7 +313,11 @@ class Pod:
     def mount_script(self):
         """The shell lines that lay out the container's filesystem in its
         private mount namespace; the command follows as "$@"."""
-        lines, overlaid = ["set -e"], set()
+        # The build's binaries where the image has them: a volume at
+        # /tmp (the JobManager's emptyDir) must not hide a build under
+        # /tmp, nor a 0700 parent keep the pod's user from them.
+        lines, overlaid = ["set -e", "mount --bind %s /usr/local/bin" %
+                           shlex.quote(os.path.abspath(BIN))], set()
         for i, (src, dst, _) in enumerate(self.mounts):
             anc = dst
             while not os.path.exists(anc):
