@@ -65,7 +65,7 @@ jm_rest_error_open(wr_http_resp *resp, int status, const char *msg, wr_json *j)
 	wr_json_arr_end(j);
 }
 
-static void
+void
 jm_rest_error(wr_http_resp *resp, int status, const char *msg)
 {
 	wr_json j;
@@ -171,7 +171,7 @@ jm_rest_unescape(const char *s, size_t n, char *out, size_t outlen)
 /* Value of key in a query string "a=1&b=2" into out, percent-decoded;
  * false if absent. A value that does not decode or fit is "\x01" (never
  * valid: its check answers 400). */
-static bool
+bool
 jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 {
 	size_t kl = strlen(key);
@@ -523,6 +523,8 @@ jm_rest_job_sub(jm_server *jm, const char *id, const char *sub,
 	bool get = strcmp(req->method, "GET") == 0;
 	bool post = strcmp(req->method, "POST") == 0;
 
+	if (jm_rest_flink_job(jm, id, sub, req, resp))
+		return;
 	if (strcmp(sub, "checkpoints") == 0 && get)
 		jm_rest_job_get(jm, id, true, resp);
 	else if (strcmp(sub, "savepoints") == 0 && post)
@@ -547,16 +549,14 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 {
 	jm_server *jm = arg;
 	const char *rest = req->path + strlen("/jobs");
-	char id[64] = "", sub[32] = "";
+	char id[64] = "", sub[128] = "";
 	if (*rest == '/' && rest[1] != '\0') {
 		const char *slash = strchr(rest + 1, '/');
 		size_t idlen =
 		    slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
 		if (idlen == 0 || idlen >= sizeof(id) ||
 		    (slash &&
-		     (slash[1] == '\0' || strlen(slash + 1) >= sizeof(sub) ||
-		      (strchr(slash + 1, '/') &&
-		       strncmp(slash + 1, "upgrade/", 8) != 0)))) {
+		     (slash[1] == '\0' || strlen(slash + 1) >= sizeof(sub)))) {
 			jm_rest_error(resp, 404, "no such resource");
 			return;
 		}
@@ -565,10 +565,16 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 			snprintf(sub, sizeof(sub), "%s", slash + 1);
 	}
 	bool get = strcmp(req->method, "GET") == 0;
+	/* Flink's /jobs/overview: the same list, whose entries have Flink's
+	 * overview keys (a job id is never "overview") */
+	bool list = id[0] == '\0' || (strcmp(id, "overview") == 0 && !sub[0]);
 	if (sub[0] != '\0')
 		jm_rest_job_sub(jm, id, sub, req, resp);
-	else if (id[0] == '\0' && get)
-		jm_snap_list(jm->snap, &resp->body);
+	else if (list && get) {
+		if (jm_rest_query_only(req, NULL, resp))
+			jm_snap_list(jm->snap, &resp->body);
+	} else if (list && id[0] != '\0')
+		jm_rest_error(resp, 405, "method not allowed");
 	else if (id[0] == '\0' && strcmp(req->method, "POST") == 0)
 		jm_rest_submit(jm, req, resp);
 	else if (id[0] != '\0' && get)
