@@ -198,8 +198,13 @@ jm_snap_publish(jm_snap *s, jm_jobs *jobs, int64_t now_ms)
 	wr_json_arr_begin(&j);
 	for (size_t i = 0; i < d->njobs; i++) {
 		const jm_job *job = jm_jobs_at(jobs, i);
+		/* Flink's keys: "id" and "status" of its /jobs, the rest of
+		 * its /jobs/overview (weir's start_time went: no client read
+		 * it) */
 		wr_json_obj_begin(&j);
-		jm_snap_summary(&j, job);
+		wr_json_kv_str(&j, "id", job->id);
+		wr_json_kv_str(&j, "name", job->name);
+		wr_json_kv_str(&j, "state", jm_job_state_name(job->state));
 		jm_snap_flink_overview(&j, job, wr_wall_ms());
 		wr_json_obj_end(&j);
 		jm_snap_render_job(jobs, job, &d->jobs[i]);
