@@ -120,9 +120,11 @@ jm_rest_cmd(jm_server *jm, jm_cmd *cmd, wr_http_resp *resp)
 /* GET /jobs/{id} and /jobs/{id}/checkpoints. */
 static void
 jm_rest_job_get(jm_server *jm, const char *id, bool checkpoints,
-                wr_http_resp *resp)
+                const wr_http_req *req, wr_http_resp *resp)
 {
 	char err[128];
+	if (!jm_rest_query_only(req, NULL, resp))
+		return;
 	if (jm_snap_job(jm->snap, id, checkpoints, &resp->body, err,
 	                sizeof(err)) != WR_OK)
 		jm_rest_error(resp, 404, err);
@@ -230,8 +232,17 @@ static bool
 jm_rest_start_params(const wr_http_req *req, jm_rest_start *st,
                      wr_http_resp *resp)
 {
+	static const char *const known[] = {"file",
+	                                    "parallelism",
+	                                    "savepointPath",
+	                                    "savepointDir",
+	                                    "allowNonRestoredState",
+	                                    "mode",
+	                                    NULL};
 	char par[16] = "0", err[WR_URL_BYTES + 128] = "";
 	const char *q = req->query;
+	if (!jm_rest_query_only(req, known, resp))
+		return false;
 	snprintf(st->file, sizeof(st->file), "job.yaml");
 	jm_rest_query(q, "file", st->file, sizeof(st->file));
 	jm_rest_query(q, "parallelism", par, sizeof(par));
@@ -385,7 +396,10 @@ static void
 jm_rest_cancel(jm_server *jm, const char *id, const wr_http_req *req,
                wr_http_resp *resp)
 {
+	static const char *const known[] = {"mode", NULL};
 	char mode[32] = "";
+	if (!jm_rest_query_only(req, known, resp))
+		return;
 	if (!jm_rest_query(req->query, "mode", mode, sizeof(mode)) ||
 	    strcmp(mode, "cancel") != 0) {
 		jm_rest_error(resp, 400, "PATCH /jobs/{id} needs ?mode=cancel");
@@ -494,7 +508,8 @@ jm_rest_savepoint(jm_server *jm, const char *id, bool stop_route,
 	};
 	char rid[24];
 
-	if (!jm_rest_sp_parse(req, &b, resp))
+	if (!jm_rest_query_only(req, NULL, resp) ||
+	    !jm_rest_sp_parse(req, &b, resp))
 		return;
 	jm_cmd cmd = {
 	    .kind = JM_CMD_SAVEPOINT,
@@ -526,18 +541,19 @@ jm_rest_job_sub(jm_server *jm, const char *id, const char *sub,
 	if (jm_rest_flink_job(jm, id, sub, req, resp))
 		return;
 	if (strcmp(sub, "checkpoints") == 0 && get)
-		jm_rest_job_get(jm, id, true, resp);
+		jm_rest_job_get(jm, id, true, req, resp);
 	else if (strcmp(sub, "savepoints") == 0 && post)
 		jm_rest_savepoint(jm, id, false, req, resp);
 	else if (strcmp(sub, "stop") == 0 && post)
 		jm_rest_savepoint(jm, id, true, req, resp);
 	else if (strcmp(sub, "upgrade") == 0 && post)
 		jm_rest_upgrade(jm, id, req, resp);
-	else if (strncmp(sub, "upgrade/", 8) == 0 && get)
-		jm_rest_upgrade_status(jm, sub + 8, resp);
-	else if (strcmp(sub, "checkpoints") == 0 ||
-	         strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0 ||
-	         strncmp(sub, "upgrade", 7) == 0)
+	else if (strncmp(sub, "upgrade/", 8) == 0 && get) {
+		if (jm_rest_query_only(req, NULL, resp))
+			jm_rest_upgrade_status(jm, sub + 8, resp);
+	} else if (strcmp(sub, "checkpoints") == 0 ||
+	           strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0 ||
+	           strncmp(sub, "upgrade", 7) == 0)
 		jm_rest_error(resp, 405, "method not allowed");
 	else
 		jm_rest_error(resp, 404, "no such resource");
@@ -578,7 +594,7 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 	else if (id[0] == '\0' && strcmp(req->method, "POST") == 0)
 		jm_rest_submit(jm, req, resp);
 	else if (id[0] != '\0' && get)
-		jm_rest_job_get(jm, id, false, resp);
+		jm_rest_job_get(jm, id, false, req, resp);
 	else if (id[0] != '\0' && strcmp(req->method, "PATCH") == 0)
 		jm_rest_cancel(jm, id, req, resp);
 	else

@@ -224,6 +224,8 @@ def check_errors(c, jid):
     check_error(c, "POST", "/jobs/overview", 405)
     check_error(c, "GET", "/jobs/overview?bogus=1", 400)
     check_error(c, "GET", "/config?x=1", 400)
+    check_error(c, "GET", "/jobs/%s?x=1" % jid, 400)
+    check_error(c, "PATCH", "/jobs/%s?mode=cancel&x=1" % jid, 400)
     check_error(c, "GET", "/jobs/%s/exceptions?maxExceptions=0" % jid, 400)
 
 
