@@ -157,8 +157,11 @@ jm_job_free(jm_job *job)
 	free(job->file);
 	free(job->yaml);
 	free(job->failure);
-	for (size_t i = 0; i < JM_JOB_EXCEPTIONS_MAX; i++)
-		free(job->exc[i].cause);
+	for (size_t i = 0; i < JM_JOB_EXCEPTIONS_MAX; i++) {
+		free(job->exc[i].root.cause);
+		for (int k = 0; k < job->exc[i].nconcurrent; k++)
+			free(job->exc[i].concurrent[k].cause);
+	}
 	free(job->slots);
 	free(job->tasks);
 	jm_recovery_free(job->recovery);
@@ -370,20 +373,44 @@ jm_job_restart(jm_jobs *jobs, jm_job *job, const char *reason)
 	jm_job_cancel_tasks(jobs, job);
 }
 
-/* Keeps a failure in the job's exception history (the oldest goes). */
 static void
-jm_job_exc_add(jm_job *job, const char *reason, const jm_task *t,
-               const char *tm_id)
+jm_job_failure_set(jm_job_failure *f, const char *reason, const jm_task *t,
+                   const char *tm_id)
 {
-	jm_job_exc *e = &job->exc[job->nexc++ % JM_JOB_EXCEPTIONS_MAX];
-	free(e->cause);
-	e->cause = wr_xstrdup(reason);
-	e->ts_ms = wr_wall_ms();
-	e->vertex = t != NULL ? t->vertex : -1;
-	e->subtask = t != NULL ? t->subtask : -1;
+	free(f->cause);
+	f->cause = wr_xstrdup(reason);
+	f->ts_ms = wr_wall_ms();
+	f->vertex = t != NULL ? t->vertex : -1;
+	f->subtask = t != NULL ? t->subtask : -1;
 	if (tm_id == NULL && t != NULL)
 		tm_id = t->slot->tm_id;
-	snprintf(e->tm_id, sizeof(e->tm_id), "%s", tm_id ? tm_id : "");
+	snprintf(f->tm_id, sizeof(f->tm_id), "%s", tm_id ? tm_id : "");
+}
+
+/* Keeps a failure in the job's exception history: a new entry when it
+ * fails a running attempt (the oldest entry goes), else beside the newest
+ * entry's root cause, as a failure that came while the attempt ended. */
+static void
+jm_job_exc_add(jm_job *job, const char *reason, const jm_task *t,
+               const char *tm_id, bool root)
+{
+	if (!root) {
+		if (job->nexc == 0)
+			return;
+		jm_job_exc *e =
+		    &job->exc[(job->nexc - 1) % JM_JOB_EXCEPTIONS_MAX];
+		if (e->nconcurrent < JM_JOB_EXC_CONCURRENT_MAX)
+			jm_job_failure_set(&e->concurrent[e->nconcurrent++],
+			                   reason, t, tm_id);
+		return;
+	}
+	jm_job_exc *e = &job->exc[job->nexc++ % JM_JOB_EXCEPTIONS_MAX];
+	for (int k = 0; k < e->nconcurrent; k++) {
+		free(e->concurrent[k].cause);
+		e->concurrent[k].cause = NULL;
+	}
+	e->nconcurrent = 0;
+	jm_job_failure_set(&e->root, reason, t, tm_id);
 }
 
 /* Fails a job: records the first reason, stops the other tasks - or
@@ -394,11 +421,15 @@ static void
 jm_job_fail_at(jm_jobs *jobs, jm_job *job, const char *reason, const jm_task *t,
                const char *tm_id)
 {
-	if (jm_job_state_terminal(job->state) ||
-	    job->state == JM_JOB_RESTARTING)
+	if (jm_job_state_terminal(job->state))
 		return;
-	if (job->state != JM_JOB_FAILING)
-		jm_job_exc_add(job, reason, t, tm_id);
+	/* a root cause fails a running attempt; what fails while it ends
+	 * (cancelled tasks, their TaskManagers) comes with it */
+	jm_job_exc_add(job, reason, t, tm_id,
+	               job->state == JM_JOB_RUNNING ||
+	                   job->state == JM_JOB_CREATED);
+	if (job->state == JM_JOB_RESTARTING)
+		return;
 	if (job->state == JM_JOB_FAILING) {
 		jm_job_settle(jobs, job);
 		return;

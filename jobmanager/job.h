@@ -70,13 +70,22 @@ typedef struct jm_task {
 	jm_task_stats stats;
 } jm_task;
 
-/* One failure of a job (its exception history, JM_JOB_EXCEPTIONS_MAX
- * newest kept): the root cause of an attempt's failure. */
-typedef struct jm_job_exc {
+/* One failure of a job. */
+typedef struct jm_job_failure {
 	int64_t ts_ms; /* wall */
 	char *cause;
 	int vertex, subtask; /* the failed task, -1 when none */
 	char tm_id[64];      /* where it ran, "" when unknown */
+} jm_job_failure;
+
+/* An entry of a job's exception history (JM_JOB_EXCEPTIONS_MAX newest
+ * kept): the root cause that failed a running attempt, and the failures
+ * that came while that attempt was ending (the first
+ * JM_JOB_EXC_CONCURRENT_MAX). */
+typedef struct jm_job_exc {
+	jm_job_failure root;
+	jm_job_failure concurrent[JM_JOB_EXC_CONCURRENT_MAX];
+	int nconcurrent;
 } jm_job_exc;
 
 typedef struct jm_job {

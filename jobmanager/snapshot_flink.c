@@ -291,7 +291,7 @@ jm_snap_flink_overview(wr_json *j, const jm_job *job, int64_t now)
 
 /* The kind of a failure, as Flink names an exception's class. */
 static const char *
-jm_flink_exc_name(const jm_job_exc *e)
+jm_flink_exc_name(const jm_job_failure *e)
 {
 	if (e->vertex >= 0)
 		return "weir.TaskFailure";
@@ -301,7 +301,7 @@ jm_flink_exc_name(const jm_job_exc *e)
 }
 
 static void
-jm_flink_exc_task(const jm_job *job, const jm_job_exc *e, char *out,
+jm_flink_exc_task(const jm_job *job, const jm_job_failure *e, char *out,
                   size_t outlen)
 {
 	if (e->vertex >= 0 && job->plan != NULL &&
@@ -323,10 +323,12 @@ jm_flink_str_or_null(wr_json *j, const char *key, const char *s)
 		wr_json_null(j);
 }
 
-/* One entry of "exceptionHistory" (new=true) or "all-exceptions". */
+/* One entry of "exceptionHistory" (history) or "all-exceptions"; conc:
+ * the failures that came while its attempt ended (history: its
+ * "concurrentExceptions"; NULL in those themselves). */
 static void
-jm_flink_exc_entry(wr_json *j, const jm_job *job, const jm_job_exc *e,
-                   bool history)
+jm_flink_exc_entry(wr_json *j, const jm_job *job, const jm_job_failure *e,
+                   bool history, const jm_job_exc *conc)
 {
 	char task[WR_JOB_MAX_NAME_BYTES + 160];
 	jm_flink_exc_task(job, e, task, sizeof(task));
@@ -345,8 +347,13 @@ jm_flink_exc_entry(wr_json *j, const jm_job *job, const jm_job_exc *e,
 		wr_json_key(j, "failureLabels");
 		wr_json_obj_begin(j);
 		wr_json_obj_end(j);
+	}
+	if (history && conc != NULL) {
 		wr_json_key(j, "concurrentExceptions");
 		wr_json_arr_begin(j);
+		for (int k = 0; k < conc->nconcurrent; k++)
+			jm_flink_exc_entry(j, job, &conc->concurrent[k], true,
+			                   NULL);
 		wr_json_arr_end(j);
 	}
 	wr_json_obj_end(j);
@@ -358,8 +365,9 @@ jm_snap_flink_exceptions(wr_buf *out, const jm_job *job)
 	uint64_t n = job->nexc < JM_JOB_EXCEPTIONS_MAX ? job->nexc
 	                                               : JM_JOB_EXCEPTIONS_MAX;
 	bool truncated = job->nexc > JM_JOB_EXCEPTIONS_MAX;
-	const jm_job_exc *newest =
-	    n > 0 ? &job->exc[(job->nexc - 1) % JM_JOB_EXCEPTIONS_MAX] : NULL;
+	const jm_job_failure *newest =
+	    n > 0 ? &job->exc[(job->nexc - 1) % JM_JOB_EXCEPTIONS_MAX].root
+	          : NULL;
 	wr_json j;
 	wr_json_init(&j, out);
 	wr_json_obj_begin(&j);
@@ -380,11 +388,11 @@ jm_snap_flink_exceptions(wr_buf *out, const jm_job *job)
 		}
 		wr_json_key(&j, pass ? "entries" : "all-exceptions");
 		wr_json_arr_begin(&j);
-		for (uint64_t i = 0; i < n; i++) /* newest first */
-			jm_flink_exc_entry(&j, job,
-			                   &job->exc[(job->nexc - 1 - i) %
-			                             JM_JOB_EXCEPTIONS_MAX],
-			                   pass == 1);
+		for (uint64_t i = 0; i < n; i++) { /* newest first */
+			const jm_job_exc *e = &job->exc[(job->nexc - 1 - i) %
+			                                JM_JOB_EXCEPTIONS_MAX];
+			jm_flink_exc_entry(&j, job, &e->root, pass == 1, e);
+		}
 		wr_json_arr_end(&j);
 		wr_json_kv_bool(&j, "truncated", truncated);
 	}

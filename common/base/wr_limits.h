@@ -301,6 +301,9 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Failures a job's exception history keeps (REST /jobs/{id}/exceptions;
  * Flink's web.exception-history-size defaults to 16). */
 #define JM_JOB_EXCEPTIONS_MAX 16
+/* Failures kept beside each root cause, those that came while its attempt
+ * ended (Flink's concurrentExceptions). */
+#define JM_JOB_EXC_CONCURRENT_MAX 4
 
 /* The loop republishes what GETs read (snapshot.c) at most this long
  * after a change, and at least this often. */
