@@ -5,6 +5,7 @@
  */
 #include "ha.h"
 #include "jm_int.h"
+#include "snapshot.h"
 
 #include "clock.h"
 #include "config.h"
@@ -39,6 +40,16 @@ jm_rest_overview(void *arg, const wr_http_req *req, wr_http_resp *resp)
 	wr_json_kv_str(&j, "role", jm_ha_leading(jm) ? "leader" : "standby");
 	wr_json_kv_str(&j, "jm-instance", jm->instance);
 	wr_json_kv_int(&j, "start-time", jm->start_wall_ms);
+	/* Flink's job counts; "running" counts every job not ended */
+	int c[JM_JOB_FINISHED + 1];
+	jm_snap_counts(jm->snap, c);
+	wr_json_kv_int(&j, "jobs-running",
+	               c[JM_JOB_CREATED] + c[JM_JOB_RUNNING] +
+	                   c[JM_JOB_FAILING] + c[JM_JOB_CANCELLING] +
+	                   c[JM_JOB_RESTARTING]);
+	wr_json_kv_int(&j, "jobs-finished", c[JM_JOB_FINISHED]);
+	wr_json_kv_int(&j, "jobs-cancelled", c[JM_JOB_CANCELED]);
+	wr_json_kv_int(&j, "jobs-failed", c[JM_JOB_FAILED]);
 	wr_json_obj_end(&j);
 }
 

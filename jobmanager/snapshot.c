@@ -29,6 +29,7 @@ typedef struct jm_snap_data {
 	char *list;
 	jm_snap_entry *jobs;
 	size_t njobs;
+	int counts[JM_JOB_FINISHED + 1]; /* jobs per state */
 } jm_snap_data;
 
 struct jm_snap {
@@ -207,6 +208,7 @@ jm_snap_publish(jm_snap *s, jm_jobs *jobs, int64_t now_ms)
 		wr_json_kv_str(&j, "state", jm_job_state_name(job->state));
 		jm_snap_flink_overview(&j, job, wr_wall_ms());
 		wr_json_obj_end(&j);
+		d->counts[job->state]++;
 		jm_snap_render_job(jobs, job, &d->jobs[i]);
 	}
 	wr_json_arr_end(&j);
@@ -289,4 +291,12 @@ jm_snap_queued_savepoint(jm_snap *s, const char *id)
 			n = s->cur->jobs[i].sp_queued;
 	pthread_mutex_unlock(&s->mu);
 	return n;
+}
+
+void
+jm_snap_counts(jm_snap *s, int counts[JM_JOB_FINISHED + 1])
+{
+	pthread_mutex_lock(&s->mu);
+	memcpy(counts, s->cur->counts, sizeof(s->cur->counts));
+	pthread_mutex_unlock(&s->mu);
 }

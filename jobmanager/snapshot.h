@@ -54,6 +54,9 @@ int jm_snap_body(jm_snap *s, const char *id, enum jm_snap_body which,
  * to end (not in its history yet); 0: none. @thread any */
 uint64_t jm_snap_queued_savepoint(jm_snap *s, const char *id);
 
+/* Jobs per state, as last published (/overview). @thread any */
+void jm_snap_counts(jm_snap *s, int counts[JM_JOB_FINISHED + 1]);
+
 /* Renderers of the Flink-shaped parts (snapshot_flink.c). @thread main */
 struct wr_json;
 /* Flink's keys of GET /jobs/{id}, into the open job object. */

@@ -93,6 +93,10 @@ def check_lists(c, jid):
                 "duration", "last-modification", "tasks"], "overview")
     check(ov[0]["jid"] == jid and ov[0]["tasks"]["total"] == 4 and
           ov[0]["tasks"]["running"] == 4, "overview %s" % ov[0])
+    cl = get(c, "/overview")
+    check(cl["jobs-running"] == 1 and cl["jobs-failed"] == 0 and
+          cl["taskmanagers"] == 2 and cl["slots-available"] == 2,
+          "/overview %s" % cl)
     # Flink's /jobs has id and status
     lst = get(c, "/jobs")["jobs"][0]
     check(lst["id"] == lst["jid"] == jid and lst["status"] == "RUNNING" and
