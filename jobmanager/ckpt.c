@@ -830,6 +830,15 @@ jm_ckpt_call_done(jm_jobs *jobs, const jm_call_done *d)
 }
 
 bool
+jm_ckpt_queued_savepoint(const jm_ckpt_coord *c, uint64_t *id)
+{
+	if (c == NULL || !c->sp_queued)
+		return false;
+	*id = c->sp_id;
+	return true;
+}
+
+bool
 jm_ckpt_latest(const jm_ckpt_coord *c, uint64_t *id, const char **url,
                bool *savepoint)
 {

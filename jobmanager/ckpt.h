@@ -108,6 +108,10 @@ void jm_ckpt_abort(struct jm_job *job, const char *reason);
  * there is none. */
 int jm_ckpt_restore_point(struct jm_job *job, char *url, size_t len);
 
+/* A savepoint triggered but waiting for the checkpoint in progress (not
+ * in the history yet): true with its id. NULL c: none. */
+bool jm_ckpt_queued_savepoint(const jm_ckpt_coord *c, uint64_t *id);
+
 /* For the job store: the newest completed checkpoint or savepoint (false
  * when there is none) and the first id no checkpoint may have used yet
  * (ids are reserved in blocks before they are handed out). */

@@ -136,4 +136,27 @@ void jm_store_recover(jm_server *jm);
 int jm_rest_init(jm_server *jm);
 int jm_rest_jobs_init(jm_server *jm);
 
+/* REST helpers (rest_jobs.c): an {"errors": [msg]} response; the value of
+ * a query parameter, percent-decoded (false if absent; "\x01" when it
+ * does not decode). */
+struct wr_http_req;
+struct wr_http_resp;
+void jm_rest_error(struct wr_http_resp *resp, int status, const char *msg);
+bool jm_rest_query(const char *query, const char *key, char *out,
+                   size_t outlen);
+
+/* rest_flink.c: whether every query parameter of req is one of allowed
+ * (NULL-terminated; NULL: none is), else false with a 400 in resp. */
+bool jm_rest_query_only(const struct wr_http_req *req,
+                        const char *const *allowed, struct wr_http_resp *resp);
+/* Serves GET /jobs/{id}/{sub} for Flink's paths (plan, exceptions,
+ * vertices/..., checkpoints/config, checkpoints/details/{n},
+ * savepoints/{trigger-id}); false when sub is none of them. */
+bool jm_rest_flink_job(jm_server *jm, const char *id, const char *sub,
+                       const struct wr_http_req *req,
+                       struct wr_http_resp *resp);
+/* Flink's back-pressure level of a ratio: "ok" (<= 0.10), "low" (<= 0.5)
+ * or "high". */
+const char *jm_backpressure_level(double ratio);
+
 #endif

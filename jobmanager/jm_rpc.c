@@ -41,6 +41,22 @@ jm_rpc_reply_tm(jm_server *jm, wr_rpc_req *req, Weir__Envelope *rep)
 	wr_rpc_req_reply(req, rep);
 }
 
+/* What a heartbeat says a task did (not valid when it says nothing). */
+static void
+jm_rpc_task_stats(const Weir__SlotState *t, jm_task_stats *st)
+{
+	st->valid = t->has_records_in && t->has_records_out &&
+	            t->has_backpressured_ratio && t->has_idle_ratio &&
+	            t->has_busy_ratio;
+	st->records_in = t->records_in;
+	st->records_out = t->records_out;
+	st->backpressured = t->backpressured_ratio;
+	st->idle = t->idle_ratio;
+	st->busy = t->busy_ratio;
+	st->has_wm = t->has_watermark_ms;
+	st->wm = t->watermark_ms;
+}
+
 /* The kept subset of tasks (pointers into the request); the caller
  * frees *out. Logs the others. */
 static size_t
@@ -56,6 +72,8 @@ jm_rpc_keep_list(jm_server *jm, const char *tm_id, Weir__SlotState **tasks,
 		                    .attempt = t->attempt,
 		                    .slot = t->index};
 		if (t->has_attempt && jm_jobs_keeps(jm->jobs, tm_id, &r)) {
+			jm_rpc_task_stats(t, &r.stats);
+			jm_jobs_task_stats(jm->jobs, &r);
 			(*out)[k++] = tasks[i];
 			continue;
 		}
@@ -121,6 +139,14 @@ static void
 jm_rpc_heartbeat(jm_server *jm, wr_rpc_req *req, const Weir__Heartbeat *m)
 {
 	bool known = jm_tmreg_heartbeat(jm->tms, m->tm_id, wr_mono_ms());
+	uint64_t in = 0, out = 0;
+	for (size_t i = 0; i < m->n_slots; i++) {
+		in += m->slots[i]->records_in;
+		out += m->slots[i]->records_out;
+	}
+	if (known)
+		jm_tmreg_set_load(jm->tms, m->tm_id, (uint32_t)m->n_slots, in,
+		                  out);
 	Weir__Envelope rep = WEIR__ENVELOPE__INIT;
 	Weir__HeartbeatReply body = WEIR__HEARTBEAT_REPLY__INIT;
 	body.jm_instance = jm->instance;

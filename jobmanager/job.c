@@ -157,6 +157,11 @@ jm_job_free(jm_job *job)
 	free(job->file);
 	free(job->yaml);
 	free(job->failure);
+	for (size_t i = 0; i < JM_JOB_EXCEPTIONS_MAX; i++) {
+		free(job->exc[i].root.cause);
+		for (int k = 0; k < job->exc[i].nconcurrent; k++)
+			free(job->exc[i].concurrent[k].cause);
+	}
 	free(job->slots);
 	free(job->tasks);
 	jm_recovery_free(job->recovery);
@@ -238,6 +243,7 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 	       job->failure && st == JM_JOB_FAILED ? ": " : "",
 	       job->failure && st == JM_JOB_FAILED ? job->failure : "");
 	job->state = st;
+	job->state_ms[st] = wr_wall_ms();
 	if (jm_job_state_terminal(st)) {
 		job->end_ms = wr_wall_ms();
 		jm_sched_release(jobs->jm->tms, job);
@@ -367,15 +373,62 @@ jm_job_restart(jm_jobs *jobs, jm_job *job, const char *reason)
 	jm_job_cancel_tasks(jobs, job);
 }
 
+static void
+jm_job_failure_set(jm_job_failure *f, const char *reason, const jm_task *t,
+                   const char *tm_id)
+{
+	free(f->cause);
+	f->cause = wr_xstrdup(reason);
+	f->ts_ms = wr_wall_ms();
+	f->vertex = t != NULL ? t->vertex : -1;
+	f->subtask = t != NULL ? t->subtask : -1;
+	if (tm_id == NULL && t != NULL)
+		tm_id = t->slot->tm_id;
+	snprintf(f->tm_id, sizeof(f->tm_id), "%s", tm_id ? tm_id : "");
+}
+
+/* Keeps a failure in the job's exception history: a new entry when it
+ * fails a running attempt (the oldest entry goes), else beside the newest
+ * entry's root cause, as a failure that came while the attempt ended. */
+static void
+jm_job_exc_add(jm_job *job, const char *reason, const jm_task *t,
+               const char *tm_id, bool root)
+{
+	if (!root) {
+		if (job->nexc == 0)
+			return;
+		jm_job_exc *e =
+		    &job->exc[(job->nexc - 1) % JM_JOB_EXCEPTIONS_MAX];
+		if (e->nconcurrent < JM_JOB_EXC_CONCURRENT_MAX)
+			jm_job_failure_set(&e->concurrent[e->nconcurrent++],
+			                   reason, t, tm_id);
+		return;
+	}
+	jm_job_exc *e = &job->exc[job->nexc++ % JM_JOB_EXCEPTIONS_MAX];
+	for (int k = 0; k < e->nconcurrent; k++) {
+		free(e->concurrent[k].cause);
+		e->concurrent[k].cause = NULL;
+	}
+	e->nconcurrent = 0;
+	jm_job_failure_set(&e->root, reason, t, tm_id);
+}
+
 /* Fails a job: records the first reason, stops the other tasks - or
  * restarts it when its strategy allows. A further failure of a FAILING
  * job may be the end of its last task: it settles (FAILED now, not at the
  * cancel deadline). */
 static void
-jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
+jm_job_fail_at(jm_jobs *jobs, jm_job *job, const char *reason, const jm_task *t,
+               const char *tm_id)
 {
-	if (jm_job_state_terminal(job->state) ||
-	    job->state == JM_JOB_RESTARTING)
+	if (jm_job_state_terminal(job->state))
+		return;
+	/* a root cause fails a running attempt; what fails while it ends
+	 * (cancelled tasks, their TaskManagers) comes with it */
+	jm_job_exc_add(job, reason, t, tm_id,
+	               job->state == JM_JOB_RUNNING ||
+	                   job->state == JM_JOB_CREATED);
+	if (job->state == JM_JOB_RESTARTING)
 		return;
 	if (job->state == JM_JOB_FAILING) {
 		jm_job_settle(jobs, job);
@@ -395,6 +448,12 @@ jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
 	jm_job_settle(jobs, job);
 }
 
+static void
+jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
+{
+	jm_job_fail_at(jobs, job, reason, NULL, NULL);
+}
+
 /* Queues DeployTask for every task of the job's current attempt; the
  * outcomes come to jm_job_deploy_done. A call that cannot even be queued
  * fails the attempt at once. */
@@ -403,6 +462,9 @@ jm_job_deploy(jm_jobs *jobs, jm_job *job)
 {
 	for (int i = 0; i < job->ntasks; i++) {
 		jm_task *t = &job->tasks[i];
+		t->start_ms = wr_wall_ms();
+		t->end_ms = 0;
+		memset(&t->stats, 0, sizeof(t->stats));
 		int rv = jobs->jm->out->deploy(jobs->jm, job, t);
 		if (rv != WR_OK) {
 			char reason[700];
@@ -464,6 +526,7 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	job->allow_non_restored = o->allow_non_restored;
 	job->start_ms = wr_wall_ms();
 	job->state = JM_JOB_CREATED;
+	job->state_ms[JM_JOB_CREATED] = job->start_ms;
 	*out = job;
 	return WR_OK;
 fail:
@@ -573,13 +636,15 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 	/* A task finishing while others run ends checkpointing for this
 	 * attempt; that is fine for bounded jobs. */
 	t->state = st;
+	if (jm_task_terminal(st))
+		t->end_ms = wr_wall_ms();
 	if (st == JM_TASK_FAILED) {
 		char reason[1024];
 		snprintf(reason, sizeof(reason),
 		         "task %s (%s) on %s failed: %s", task_id,
 		         job->plan->vertices[t->vertex].name, t->slot->tm_id,
 		         failure ? failure : "no reason given");
-		jm_job_fail(jobs, job, reason);
+		jm_job_fail_at(jobs, job, reason, t, NULL);
 		return;
 	}
 	jm_job_settle(jobs, job);
@@ -597,6 +662,15 @@ jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r)
 	       r->attempt == job->attempt && !jm_task_terminal(t->state) &&
 	       t->stop != JM_STOP_UNCONFIRMED &&
 	       strcmp(t->slot->tm_id, tm_id) == 0 && t->slot->index == r->slot;
+}
+
+void
+jm_jobs_task_stats(jm_jobs *jobs, const jm_task_report *r)
+{
+	jm_job *job = jm_jobs_find(jobs, r->job_id);
+	jm_task *t = job != NULL ? jm_job_task(job, r->task_id) : NULL;
+	if (t != NULL && r->stats.valid && r->attempt == job->attempt)
+		t->stats = r->stats;
 }
 
 void
@@ -619,7 +693,7 @@ jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
 			char reason[512];
 			snprintf(reason, sizeof(reason),
 			         "TaskManager %s was lost", tm->id);
-			jm_job_fail(jobs, job, reason);
+			jm_job_fail_at(jobs, job, reason, NULL, tm->id);
 		}
 	}
 }

@@ -17,6 +17,7 @@
 
 #include "plan.h"
 #include "tmreg.h"
+#include "wr_limits.h"
 
 enum jm_job_state {
 	JM_JOB_CREATED,
@@ -49,12 +50,43 @@ enum jm_task_stop {
 	JM_STOP_UNCONFIRMED,
 };
 
+/* What a task's TaskManager last reported of it in a heartbeat (REST's
+ * vertex, back-pressure and watermark views). Ratios are shares of the
+ * last second. */
+typedef struct jm_task_stats {
+	bool valid; /* a report of the current attempt arrived */
+	uint64_t records_in, records_out;
+	double backpressured, idle, busy;
+	bool has_wm;
+	int64_t wm;
+} jm_task_stats;
+
 typedef struct jm_task {
 	int vertex, subtask;
 	const jm_slot_ref *slot; /* into job->slots */
 	enum jm_task_state state;
 	enum jm_task_stop stop;
+	int64_t start_ms, end_ms; /* wall: deployed, ended (0: not yet) */
+	jm_task_stats stats;
 } jm_task;
+
+/* One failure of a job. */
+typedef struct jm_job_failure {
+	int64_t ts_ms; /* wall */
+	char *cause;
+	int vertex, subtask; /* the failed task, -1 when none */
+	char tm_id[64];      /* where it ran, "" when unknown */
+} jm_job_failure;
+
+/* An entry of a job's exception history (JM_JOB_EXCEPTIONS_MAX newest
+ * kept): the root cause that failed a running attempt, and the failures
+ * that came while that attempt was ending (the first
+ * JM_JOB_EXC_CONCURRENT_MAX). */
+typedef struct jm_job_exc {
+	jm_job_failure root;
+	jm_job_failure concurrent[JM_JOB_EXC_CONCURRENT_MAX];
+	int nconcurrent;
+} jm_job_exc;
 
 typedef struct jm_job {
 	char id[33];
@@ -86,6 +118,13 @@ typedef struct jm_job {
 	bool stopping;         /* stop-with-savepoint: ends FINISHED */
 	bool allow_non_restored;
 	struct wr_metric *m_restarts;
+	/* wall time each state was last entered (0: never): REST's
+	 * "timestamps" */
+	int64_t state_ms[JM_JOB_FINISHED + 1];
+	/* failures, oldest first from exc[nexc % JM_JOB_EXCEPTIONS_MAX]
+	 * once more than JM_JOB_EXCEPTIONS_MAX were seen */
+	jm_job_exc exc[JM_JOB_EXCEPTIONS_MAX];
+	uint64_t nexc;
 	/* Recovered from the job store (jobstore.h) and not yet past the
 	 * cancel of what the previous JobManager left running (job.c); NULL
 	 * otherwise. */
@@ -137,6 +176,7 @@ typedef struct jm_task_report {
 	const char *job_id, *task_id; /* "v/s"; NULL when missing */
 	uint64_t attempt;
 	uint32_t slot;
+	jm_task_stats stats; /* valid: the heartbeat carried them */
 } jm_task_report;
 
 /*
@@ -148,6 +188,9 @@ typedef struct jm_task_report {
  * stop without an answer (its restart waits for it to end).
  */
 bool jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r);
+
+/* Records what a heartbeat reported of a task jm_jobs_keeps kept. */
+void jm_jobs_task_stats(jm_jobs *jobs, const jm_task_report *r);
 
 /* A TaskManager was declared lost: its tasks failed. */
 void jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm);

@@ -65,7 +65,7 @@ jm_rest_error_open(wr_http_resp *resp, int status, const char *msg, wr_json *j)
 	wr_json_arr_end(j);
 }
 
-static void
+void
 jm_rest_error(wr_http_resp *resp, int status, const char *msg)
 {
 	wr_json j;
@@ -120,9 +120,11 @@ jm_rest_cmd(jm_server *jm, jm_cmd *cmd, wr_http_resp *resp)
 /* GET /jobs/{id} and /jobs/{id}/checkpoints. */
 static void
 jm_rest_job_get(jm_server *jm, const char *id, bool checkpoints,
-                wr_http_resp *resp)
+                const wr_http_req *req, wr_http_resp *resp)
 {
 	char err[128];
+	if (!jm_rest_query_only(req, NULL, resp))
+		return;
 	if (jm_snap_job(jm->snap, id, checkpoints, &resp->body, err,
 	                sizeof(err)) != WR_OK)
 		jm_rest_error(resp, 404, err);
@@ -171,7 +173,7 @@ jm_rest_unescape(const char *s, size_t n, char *out, size_t outlen)
 /* Value of key in a query string "a=1&b=2" into out, percent-decoded;
  * false if absent. A value that does not decode or fit is "\x01" (never
  * valid: its check answers 400). */
-static bool
+bool
 jm_rest_query(const char *query, const char *key, char *out, size_t outlen)
 {
 	size_t kl = strlen(key);
@@ -230,8 +232,17 @@ static bool
 jm_rest_start_params(const wr_http_req *req, jm_rest_start *st,
                      wr_http_resp *resp)
 {
+	static const char *const known[] = {"file",
+	                                    "parallelism",
+	                                    "savepointPath",
+	                                    "savepointDir",
+	                                    "allowNonRestoredState",
+	                                    "mode",
+	                                    NULL};
 	char par[16] = "0", err[WR_URL_BYTES + 128] = "";
 	const char *q = req->query;
+	if (!jm_rest_query_only(req, known, resp))
+		return false;
 	snprintf(st->file, sizeof(st->file), "job.yaml");
 	jm_rest_query(q, "file", st->file, sizeof(st->file));
 	jm_rest_query(q, "parallelism", par, sizeof(par));
@@ -385,7 +396,10 @@ static void
 jm_rest_cancel(jm_server *jm, const char *id, const wr_http_req *req,
                wr_http_resp *resp)
 {
+	static const char *const known[] = {"mode", NULL};
 	char mode[32] = "";
+	if (!jm_rest_query_only(req, known, resp))
+		return;
 	if (!jm_rest_query(req->query, "mode", mode, sizeof(mode)) ||
 	    strcmp(mode, "cancel") != 0) {
 		jm_rest_error(resp, 400, "PATCH /jobs/{id} needs ?mode=cancel");
@@ -494,7 +508,8 @@ jm_rest_savepoint(jm_server *jm, const char *id, bool stop_route,
 	};
 	char rid[24];
 
-	if (!jm_rest_sp_parse(req, &b, resp))
+	if (!jm_rest_query_only(req, NULL, resp) ||
+	    !jm_rest_sp_parse(req, &b, resp))
 		return;
 	jm_cmd cmd = {
 	    .kind = JM_CMD_SAVEPOINT,
@@ -523,19 +538,22 @@ jm_rest_job_sub(jm_server *jm, const char *id, const char *sub,
 	bool get = strcmp(req->method, "GET") == 0;
 	bool post = strcmp(req->method, "POST") == 0;
 
+	if (jm_rest_flink_job(jm, id, sub, req, resp))
+		return;
 	if (strcmp(sub, "checkpoints") == 0 && get)
-		jm_rest_job_get(jm, id, true, resp);
+		jm_rest_job_get(jm, id, true, req, resp);
 	else if (strcmp(sub, "savepoints") == 0 && post)
 		jm_rest_savepoint(jm, id, false, req, resp);
 	else if (strcmp(sub, "stop") == 0 && post)
 		jm_rest_savepoint(jm, id, true, req, resp);
 	else if (strcmp(sub, "upgrade") == 0 && post)
 		jm_rest_upgrade(jm, id, req, resp);
-	else if (strncmp(sub, "upgrade/", 8) == 0 && get)
-		jm_rest_upgrade_status(jm, sub + 8, resp);
-	else if (strcmp(sub, "checkpoints") == 0 ||
-	         strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0 ||
-	         strncmp(sub, "upgrade", 7) == 0)
+	else if (strncmp(sub, "upgrade/", 8) == 0 && get) {
+		if (jm_rest_query_only(req, NULL, resp))
+			jm_rest_upgrade_status(jm, sub + 8, resp);
+	} else if (strcmp(sub, "checkpoints") == 0 ||
+	           strcmp(sub, "savepoints") == 0 || strcmp(sub, "stop") == 0 ||
+	           strncmp(sub, "upgrade", 7) == 0)
 		jm_rest_error(resp, 405, "method not allowed");
 	else
 		jm_rest_error(resp, 404, "no such resource");
@@ -547,16 +565,14 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 {
 	jm_server *jm = arg;
 	const char *rest = req->path + strlen("/jobs");
-	char id[64] = "", sub[32] = "";
+	char id[64] = "", sub[128] = "";
 	if (*rest == '/' && rest[1] != '\0') {
 		const char *slash = strchr(rest + 1, '/');
 		size_t idlen =
 		    slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
 		if (idlen == 0 || idlen >= sizeof(id) ||
 		    (slash &&
-		     (slash[1] == '\0' || strlen(slash + 1) >= sizeof(sub) ||
-		      (strchr(slash + 1, '/') &&
-		       strncmp(slash + 1, "upgrade/", 8) != 0)))) {
+		     (slash[1] == '\0' || strlen(slash + 1) >= sizeof(sub)))) {
 			jm_rest_error(resp, 404, "no such resource");
 			return;
 		}
@@ -565,14 +581,20 @@ jm_rest_jobs(void *arg, const wr_http_req *req, wr_http_resp *resp)
 			snprintf(sub, sizeof(sub), "%s", slash + 1);
 	}
 	bool get = strcmp(req->method, "GET") == 0;
+	/* Flink's /jobs/overview: the same list, whose entries have Flink's
+	 * overview keys (a job id is never "overview") */
+	bool list = id[0] == '\0' || (strcmp(id, "overview") == 0 && !sub[0]);
 	if (sub[0] != '\0')
 		jm_rest_job_sub(jm, id, sub, req, resp);
-	else if (id[0] == '\0' && get)
-		jm_snap_list(jm->snap, &resp->body);
+	else if (list && get) {
+		if (jm_rest_query_only(req, NULL, resp))
+			jm_snap_list(jm->snap, &resp->body);
+	} else if (list && id[0] != '\0')
+		jm_rest_error(resp, 405, "method not allowed");
 	else if (id[0] == '\0' && strcmp(req->method, "POST") == 0)
 		jm_rest_submit(jm, req, resp);
 	else if (id[0] != '\0' && get)
-		jm_rest_job_get(jm, id, false, resp);
+		jm_rest_job_get(jm, id, false, req, resp);
 	else if (id[0] != '\0' && strcmp(req->method, "PATCH") == 0)
 		jm_rest_cancel(jm, id, req, resp);
 	else

@@ -8,6 +8,7 @@
 #include "ckpt.h"
 #include "jm_int.h"
 
+#include "clock.h"
 #include "err.h"
 #include "json.h"
 #include "mem.h"
@@ -20,12 +21,15 @@
 typedef struct jm_snap_entry {
 	char id[33];
 	char *info, *ckpts; /* NUL-terminated bodies */
+	char *exc, *ckcfg;  /* ckcfg NULL: checkpointing is off */
+	uint64_t sp_queued; /* a savepoint waiting to start; 0: none */
 } jm_snap_entry;
 
 typedef struct jm_snap_data {
 	char *list;
 	jm_snap_entry *jobs;
 	size_t njobs;
+	int counts[JM_JOB_FINISHED + 1]; /* jobs per state */
 } jm_snap_data;
 
 struct jm_snap {
@@ -44,6 +48,8 @@ jm_snap_data_free(jm_snap_data *d)
 	for (size_t i = 0; i < d->njobs; i++) {
 		free(d->jobs[i].info);
 		free(d->jobs[i].ckpts);
+		free(d->jobs[i].exc);
+		free(d->jobs[i].ckcfg);
 	}
 	free(d->jobs);
 	free(d->list);
@@ -89,7 +95,7 @@ jm_snap_summary(wr_json *j, const jm_job *job)
 }
 
 static void
-jm_snap_vertices(wr_json *j, const jm_job *job)
+jm_snap_vertices(wr_json *j, const jm_job *job, int64_t now)
 {
 	wr_json_key(j, "vertices");
 	wr_json_arr_begin(j);
@@ -104,6 +110,7 @@ jm_snap_vertices(wr_json *j, const jm_job *job)
 		wr_json_kv_str(j, "id", id);
 		wr_json_kv_str(j, "name", vx->name);
 		wr_json_kv_int(j, "parallelism", vx->parallelism);
+		jm_snap_flink_vertex(j, job, v, k, now);
 		wr_json_key(j, "subtasks");
 		wr_json_arr_begin(j);
 		for (int s = 0; s < vx->parallelism; s++, k++) {
@@ -113,6 +120,7 @@ jm_snap_vertices(wr_json *j, const jm_job *job)
 			wr_json_kv_str(j, "state",
 			               jm_task_state_name(t->state));
 			wr_json_kv_str(j, "taskmanager", t->slot->tm_id);
+			jm_snap_flink_subtask(j, job, t, now);
 			wr_json_obj_end(j);
 		}
 		wr_json_arr_end(j);
@@ -134,8 +142,10 @@ jm_snap_render_job(jm_jobs *jobs, const jm_job *job, jm_snap_entry *out)
 	wr_json j;
 	wr_buf_init(&b);
 	wr_json_init(&j, &b);
+	int64_t now = wr_wall_ms();
 	wr_json_obj_begin(&j);
 	jm_snap_summary(&j, job);
+	jm_snap_flink_job(&j, job, now);
 	wr_json_kv_str(&j, "spec_hash", job->spec_hash);
 	wr_json_kv_int(&j, "end_time", job->end_ms);
 	wr_json_key(&j, "failure");
@@ -143,7 +153,7 @@ jm_snap_render_job(jm_jobs *jobs, const jm_job *job, jm_snap_entry *out)
 		wr_json_str(&j, job->failure);
 	else
 		wr_json_null(&j);
-	jm_snap_vertices(&j, job);
+	jm_snap_vertices(&j, job, now);
 	/* a recovered job's: the one it restarts from, before it completes
 	 * one of its own */
 	wr_json_key(&j, "last_checkpoint");
@@ -161,6 +171,17 @@ jm_snap_render_job(jm_jobs *jobs, const jm_job *job, jm_snap_entry *out)
 	wr_json_init(&j, &b);
 	jm_rpc_ckpt_list_json(&j, v, n, &st);
 	out->ckpts = jm_snap_take(&b);
+	wr_buf_init(&b);
+	jm_snap_flink_exceptions(&b, job);
+	out->exc = jm_snap_take(&b);
+	if (!jm_ckpt_queued_savepoint(job->ck, &out->sp_queued))
+		out->sp_queued = 0;
+	wr_buf_init(&b);
+	if (jm_snap_flink_ckcfg(&b, job,
+	                        jm_jobs_server(jobs)->cfg.ckpt_storage))
+		out->ckcfg = jm_snap_take(&b);
+	else
+		wr_buf_fini(&b);
 }
 
 void
@@ -178,9 +199,16 @@ jm_snap_publish(jm_snap *s, jm_jobs *jobs, int64_t now_ms)
 	wr_json_arr_begin(&j);
 	for (size_t i = 0; i < d->njobs; i++) {
 		const jm_job *job = jm_jobs_at(jobs, i);
+		/* Flink's keys: "id" and "status" of its /jobs, the rest of
+		 * its /jobs/overview (weir's start_time went: no client read
+		 * it) */
 		wr_json_obj_begin(&j);
-		jm_snap_summary(&j, job);
+		wr_json_kv_str(&j, "id", job->id);
+		wr_json_kv_str(&j, "name", job->name);
+		wr_json_kv_str(&j, "state", jm_job_state_name(job->state));
+		jm_snap_flink_overview(&j, job, wr_wall_ms());
 		wr_json_obj_end(&j);
+		d->counts[job->state]++;
 		jm_snap_render_job(jobs, job, &d->jobs[i]);
 	}
 	wr_json_arr_end(&j);
@@ -222,18 +250,53 @@ int
 jm_snap_job(jm_snap *s, const char *id, bool checkpoints, wr_buf *out,
             char *errbuf, size_t errlen)
 {
-	int rv = WR_ENOENT;
+	return jm_snap_body(s, id, checkpoints ? JM_SNAP_CKPTS : JM_SNAP_INFO,
+	                    out, errbuf, errlen);
+}
+
+int
+jm_snap_body(jm_snap *s, const char *id, enum jm_snap_body which, wr_buf *out,
+             char *errbuf, size_t errlen)
+{
+	const char *body = NULL;
+	bool found = false;
 	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->cur->njobs; i++) {
+	for (size_t i = 0; i < s->cur->njobs && !found; i++) {
 		const jm_snap_entry *sj = &s->cur->jobs[i];
-		if (strcmp(sj->id, id) == 0) {
-			wr_buf_puts(out, checkpoints ? sj->ckpts : sj->info);
-			rv = WR_OK;
-			break;
-		}
+		if (strcmp(sj->id, id) != 0)
+			continue;
+		found = true;
+		body = which == JM_SNAP_INFO         ? sj->info
+		       : which == JM_SNAP_CKPTS      ? sj->ckpts
+		       : which == JM_SNAP_EXCEPTIONS ? sj->exc
+		                                     : sj->ckcfg;
+		if (body != NULL)
+			wr_buf_puts(out, body);
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (rv != WR_OK)
+	if (!found)
 		snprintf(errbuf, errlen, "no job %s", id);
-	return rv;
+	else if (body == NULL)
+		snprintf(errbuf, errlen, "checkpointing is off for job %s", id);
+	return body != NULL ? WR_OK : WR_ENOENT;
+}
+
+uint64_t
+jm_snap_queued_savepoint(jm_snap *s, const char *id)
+{
+	uint64_t n = 0;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->cur->njobs; i++)
+		if (strcmp(s->cur->jobs[i].id, id) == 0)
+			n = s->cur->jobs[i].sp_queued;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+jm_snap_counts(jm_snap *s, int counts[JM_JOB_FINISHED + 1])
+{
+	pthread_mutex_lock(&s->mu);
+	memcpy(counts, s->cur->counts, sizeof(s->cur->counts));
+	pthread_mutex_unlock(&s->mu);
 }

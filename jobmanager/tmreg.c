@@ -163,6 +163,20 @@ jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms)
 	return known;
 }
 
+void
+jm_tmreg_set_load(jm_tmreg *reg, const char *id, uint32_t tasks,
+                  uint64_t records_in, uint64_t records_out)
+{
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, id);
+	if (e != NULL) {
+		e->tasks = tasks;
+		e->records_in = records_in;
+		e->records_out = records_out;
+	}
+	pthread_mutex_unlock(&reg->lock);
+}
+
 bool
 jm_tmreg_responsive(jm_tmreg *reg, const char *id, int64_t now_ms,
                     int64_t max_silence_ms)

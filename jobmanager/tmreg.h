@@ -36,6 +36,9 @@ typedef struct jm_tm {
 	int64_t last_heartbeat_ms; /* monotonic */
 	int64_t lost_at_ms;        /* monotonic; 0 while alive */
 	int64_t registered_wall_ms;
+	/* its last heartbeat's report: tasks running, their records */
+	uint32_t tasks;
+	uint64_t records_in, records_out;
 } jm_tm;
 
 typedef struct jm_tmreg jm_tmreg;
@@ -54,6 +57,10 @@ int jm_tmreg_register(jm_tmreg *reg, const jm_tm *tm, int64_t now_ms);
 /* Records a heartbeat. False when the id is unknown or was declared lost:
  * the TaskManager must register again. */
 bool jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms);
+/* Records what its last heartbeat reported (REST's TaskManager
+ * metrics). */
+void jm_tmreg_set_load(jm_tmreg *reg, const char *id, uint32_t tasks,
+                       uint64_t records_in, uint64_t records_out);
 
 /*
  * Declares lost every alive TaskManager silent for longer than the

@@ -67,6 +67,7 @@ tm_gen_wait(tm_task *t, const tm_gen_pace *p)
 		if (!tm_task_tick(t))
 			return WR_ECLOSED;
 		wr_sleep_ms(1);
+		tm_task_idle(t, 1);
 	}
 	return WR_OK;
 }

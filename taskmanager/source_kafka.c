@@ -296,10 +296,14 @@ tm_kafka_loop(tm_kafka_src *k)
 		if (k->nparts == 0) {
 			/* More subtasks than partitions: this one idles. */
 			wr_sleep_ms(TM_KAFKA_POLL_MS);
+			tm_task_idle(k->t, TM_KAFKA_POLL_MS);
 			continue;
 		}
+		int64_t t0 = wr_mono_ms();
 		ssize_t n = rd_kafka_consume_batch_queue(k->q, TM_KAFKA_POLL_MS,
 		                                         msgs, TM_KAFKA_BATCH);
+		if (n <= 0)
+			tm_task_idle(k->t, wr_mono_ms() - t0);
 		int rv = WR_OK;
 		for (ssize_t i = 0; i < n; i++) {
 			rd_kafka_message_t *m = msgs[i];

@@ -235,9 +235,31 @@ tm_task_backpressure(tm_task *t, int64_t now)
 	                   ? 0.0
 	                   : (double)(blocked - t->bp_last_blocked) /
 	                         (double)(now - t->bp_last_ms);
-	wr_metric_set(t->m_backpressure, ratio > 1.0 ? 1.0 : ratio);
+	if (ratio > 1.0)
+		ratio = 1.0;
+	wr_metric_set(t->m_backpressure, ratio);
+	/* idle and busy as Flink defines them: busy is the rest of the time
+	 * (neither waiting for input nor blocked on outputs) */
+	double idle = t->bp_last_ms == 0
+	                  ? 0.0
+	                  : (double)(t->idle_ms - t->idle_last_ms) /
+	                        (double)(now - t->bp_last_ms);
+	if (idle > 1.0 - ratio)
+		idle = 1.0 - ratio;
+	int bp = (int)(ratio * 1000.0 + 0.5), id = (int)(idle * 1000.0 + 0.5);
+	atomic_store(&t->st_bp, bp);
+	atomic_store(&t->st_idle, id);
+	atomic_store(&t->st_busy, 1000 - bp - id < 0 ? 0 : 1000 - bp - id);
 	t->bp_last_ms = now;
 	t->bp_last_blocked = blocked;
+	t->idle_last_ms = t->idle_ms;
+}
+
+void
+tm_task_idle(tm_task *t, int64_t ms)
+{
+	if (ms > 0)
+		t->idle_ms += ms;
 }
 
 bool
@@ -328,8 +350,10 @@ tm_task_watermark(tm_task *t, int64_t wm, bool idle)
 {
 	t->watermark = wm;
 	t->wm_idle = idle;
-	if (wm != TM_WM_MIN && wm != TM_WM_MAX)
+	if (wm != TM_WM_MIN && wm != TM_WM_MAX) {
 		wr_metric_set(t->m_watermark, (double)wm);
+		atomic_store(&t->st_wm, wm);
+	}
 	tm_op *h = t->head;
 	return h->watermark ? h->watermark(h, wm) : tm_op_emit_watermark(h, wm);
 }
@@ -395,7 +419,9 @@ tm_task_input_loop(tm_task *t)
 		}
 		tm_batch *b;
 		int ch;
+		int64_t t0 = wr_mono_ms();
 		rv = tm_input_next(t->input, TM_FLUSH_INTERVAL_MS, &b, &ch);
+		tm_task_idle(t, wr_mono_ms() - t0);
 		if (rv == WR_ETIMEDOUT)
 			continue;
 		if (rv == WR_ENOENT) {
@@ -686,6 +712,7 @@ tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 	wr_buf_init(&t->enc);
 	pthread_mutex_init(&t->ck_mu, NULL);
 	t->keyed_node = -1;
+	atomic_init(&t->st_wm, TM_WM_MIN);
 	if ((rv = pthread_create(&t->thread, NULL, tm_task_main, t)) != 0) {
 		snprintf(errbuf, errlen, "cannot start a thread: %s",
 		         wr_strerror(wr_err_from_errno(rv)));
@@ -737,6 +764,16 @@ tm_tasks_list(tm_tasks *tasks, tm_task_ref *out, int max)
 		memcpy(r->task_id, t->spec->task_id, sizeof(r->task_id));
 		r->attempt = t->spec->attempt;
 		r->slot = t->spec->slot;
+		/* the counters exist once the task is ready */
+		bool ready = atomic_load(&t->ready);
+		r->records_in = ready ? (uint64_t)wr_metric_value(t->m_in) : 0;
+		r->records_out =
+		    ready ? (uint64_t)wr_metric_value(t->m_out) : 0;
+		r->bp = atomic_load(&t->st_bp);
+		r->idle = atomic_load(&t->st_idle);
+		r->busy = atomic_load(&t->st_busy);
+		r->wm = atomic_load(&t->st_wm);
+		r->has_wm = r->wm != TM_WM_MIN;
 	}
 	pthread_mutex_unlock(&tasks->lock);
 	return n;

@@ -87,6 +87,12 @@ typedef struct tm_task_ref {
 	char task_id[32];
 	uint32_t attempt;
 	uint32_t slot;
+	/* what it did (the heartbeat's report): records so far, the last
+	 * second's shares in per mille, the watermark (has_wm) */
+	uint64_t records_in, records_out;
+	int bp, idle, busy;
+	bool has_wm;
+	int64_t wm;
 } tm_task_ref;
 
 /* Copies the tasks that run and were not told to stop (up to max).

@@ -138,7 +138,13 @@ struct tm_task {
 	bool tick_failed;     /* an operator's tick failed: FAILED */
 	int64_t bp_last_ms;   /* back-pressure ratio: last sample */
 	uint64_t bp_last_blocked;
-	wr_buf enc; /* encoding scratch */
+	int64_t idle_ms;      /* waiting for input so far (tm_task_idle) */
+	int64_t idle_last_ms; /* idle_ms at the last sample */
+	/* The last second's shares (per mille) and the watermark, for the
+	 * heartbeat's report (tm_tasks_list reads them on the link thread). */
+	_Atomic int st_bp, st_idle, st_busy;
+	_Atomic int64_t st_wm; /* TM_WM_MIN before the first */
+	wr_buf enc;            /* encoding scratch */
 
 	/* Checkpoints (task_ckpt.c). The trigger comes from the RPC thread
 	 * under ck_mu; everything else is the task thread's. */
@@ -254,6 +260,9 @@ bool tm_task_sink_wait(tm_task *t);
  * latency timer, takes checkpoints at sources, commits completed ones.
  * Returns false once the task is cancelled. */
 bool tm_task_tick(tm_task *t);
+/* The task waited ms for input (a source with nothing to read, an empty
+ * input gate): its idle time (the report's idle and busy ratios). */
+void tm_task_idle(tm_task *t, int64_t ms);
 
 /* ---- checkpoints (task_ckpt.c) ---- */
 

@@ -239,6 +239,21 @@ tm_report_task_state(tm_server *tm, const tm_task_spec *spec, const char *state,
 		       err);
 }
 
+/* What a task did, for REST's views of it on the JobManager. */
+static void
+tm_rpc_report_stats(const tm_task_ref *r, Weir__SlotState *s)
+{
+	s->has_records_in = s->has_records_out = 1;
+	s->records_in = r->records_in;
+	s->records_out = r->records_out;
+	s->has_backpressured_ratio = s->has_idle_ratio = s->has_busy_ratio = 1;
+	s->backpressured_ratio = r->bp / 1000.0;
+	s->idle_ratio = r->idle / 1000.0;
+	s->busy_ratio = r->busy / 1000.0;
+	s->has_watermark_ms = r->has_wm;
+	s->watermark_ms = r->wm;
+}
+
 /* The report's tasks as SlotStates (arrays of rep->n + 1, freed by the
  * caller). */
 static Weir__SlotState **
@@ -254,6 +269,7 @@ tm_rpc_report(const tm_report *rep, Weir__SlotState **items)
 		s->task_id = (char *)rep->tasks[i].task_id;
 		s->has_attempt = 1;
 		s->attempt = rep->tasks[i].attempt;
+		tm_rpc_report_stats(&rep->tasks[i], s);
 		ptrs[i] = s;
 	}
 	return ptrs;

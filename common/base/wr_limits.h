@@ -303,6 +303,13 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 #define JM_UPGRADE_GRACE_MS 30000
 #define JM_UPGRADE_KEEP_MS  600000
 
+/* Failures a job's exception history keeps (REST /jobs/{id}/exceptions;
+ * Flink's web.exception-history-size defaults to 16). */
+#define JM_JOB_EXCEPTIONS_MAX 16
+/* Failures kept beside each root cause, those that came while its attempt
+ * ended (Flink's concurrentExceptions). */
+#define JM_JOB_EXC_CONCURRENT_MAX 4
+
 /* The loop republishes what GETs read (snapshot.c) at most this long
  * after a change, and at least this often. */
 #define JM_SNAP_MIN_INTERVAL_MS 20

@@ -841,6 +841,18 @@ wr_cfg_put_value(const wr_cfg_entry *e, const void *cfg, wr_buf *out)
 	}
 }
 
+void
+wr_cfg_value_text(const wr_cfg_entry *e, const void *cfg, wr_buf *out)
+{
+	const char *field = (const char *)cfg + e->offset;
+	if (e->type == WR_CFG_STRING || e->type == WR_CFG_LIST) {
+		const char *v = *(char *const *)field;
+		wr_buf_puts(out, v != NULL ? v : "");
+		return;
+	}
+	wr_cfg_put_value(e, cfg, out);
+}
+
 /* True when entry i is the first of its section (or a top-level key that
  * has not been written yet): groups are written in table order. */
 static bool

@@ -95,6 +95,9 @@ void wr_cfg_where(const wr_cfg_table *t, const char *path, const char *name,
 /* Writes cfg as YAML that wr_cfg_load_* reads back to the same values. */
 void wr_cfg_dump_yaml(const wr_cfg_table *t, const void *cfg, wr_buf *out);
 
+/* Appends entry e's value in cfg as its YAML spelling, strings unquoted
+ * (REST's /jobmanager/config). */
+void wr_cfg_value_text(const wr_cfg_entry *e, const void *cfg, wr_buf *out);
 /* Writes the Markdown reference (one table per section). */
 void wr_cfg_doc_markdown(const wr_cfg_table *t, wr_buf *out);
 

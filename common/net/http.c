@@ -58,8 +58,20 @@ struct wr_http_health {
 	void *arg;
 };
 
+/* A path routed (for the fallback's 405). */
+struct wr_http_known {
+	char *path;
+	bool prefix;
+};
+
 struct wr_http_server {
 	nng_url *url;
+	/* Paths routed so far: a request nng matched to none of their
+	 * methods comes to the fallback, which answers 405 for them and 404
+	 * for the rest (JSON both). */
+	pthread_mutex_t known_mu;
+	struct wr_http_known *known; /* @locks known_mu */
+	size_t nknown, known_cap;    /* @locks known_mu */
 	nng_http_server *nsrv; /* held from a successful start until free */
 	/* Handlers made before start; nsrv owns them once added. */
 	nng_http_handler **pending;
@@ -87,6 +99,47 @@ wr_http_addr_ok(const char *addr)
 	return atoi(colon + 1) <= 65535;
 }
 
+/* Whether path is routed (for some method). */
+static bool
+wr_http_is_known(wr_http_server *srv, const char *path)
+{
+	bool hit = false;
+	pthread_mutex_lock(&srv->known_mu);
+	for (size_t i = 0; i < srv->nknown && !hit; i++) {
+		const struct wr_http_known *k = &srv->known[i];
+		size_t n = strlen(k->path);
+		hit = strcmp(path, k->path) == 0 ||
+		      (k->prefix && strncmp(path, k->path, n) == 0 &&
+		       (path[n] == '/' || k->path[n - 1] == '/'));
+	}
+	pthread_mutex_unlock(&srv->known_mu);
+	return hit;
+}
+
+static void
+wr_http_known_add(wr_http_server *srv, const char *path, bool prefix)
+{
+	pthread_mutex_lock(&srv->known_mu);
+	if (srv->nknown == srv->known_cap) {
+		srv->known_cap = srv->known_cap ? srv->known_cap * 2 : 16;
+		srv->known = wr_xrealloc(srv->known,
+		                         srv->known_cap * sizeof(*srv->known));
+	}
+	srv->known[srv->nknown].path = wr_xstrdup(path);
+	srv->known[srv->nknown++].prefix = prefix;
+	pthread_mutex_unlock(&srv->known_mu);
+}
+
+/* Every request no route takes: JSON errors, as the routes' own. */
+static void
+wr_http_fallback_fn(void *arg, const wr_http_req *req, wr_http_resp *resp)
+{
+	bool known = wr_http_is_known(arg, req->path);
+	resp->status = known ? 405 : 404;
+	wr_buf_puts(&resp->body, known ? "{\"errors\":[\"method not allowed\"]}"
+	                               : "{\"errors\":[\"not found\"]}");
+}
+
 int
 wr_http_server_new(const char *addr, wr_http_server **out)
 {
@@ -104,6 +157,15 @@ wr_http_server_new(const char *addr, wr_http_server **out)
 	}
 	wr_http_server *srv = wr_xcalloc(1, sizeof(*srv));
 	srv->url = url;
+	pthread_mutex_init(&srv->known_mu, NULL);
+	/* "/" as a tree: nng tries longer paths first, so this one gets
+	 * only what no other route takes. */
+	int rv = wr_http_server_handle(srv, NULL, "/", true,
+	                               wr_http_fallback_fn, srv);
+	if (rv != WR_OK) {
+		wr_http_server_free(srv);
+		return rv;
+	}
 	*out = srv;
 	return WR_OK;
 }
@@ -160,7 +222,7 @@ static void
 wr_http_refuse(nng_aio *aio, int status, const char *why)
 {
 	char body[160];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+	int n = snprintf(body, sizeof(body), "{\"errors\":[\"%s\"]}", why);
 	wr_log(WR_LOG_INFO, "HTTP-REFUSED", "status=%d why=\"%s\"", status,
 	       why);
 	wr_http_respond(aio, status, "application/json", body, (size_t)n, true);
@@ -330,6 +392,8 @@ wr_http_server_handle(wr_http_server *srv, const char *method, const char *path,
 		return WR_EINVAL;
 	if ((nrv = nng_http_handler_alloc(&h, path, wr_http_on_request)) != 0)
 		return wr_err_from_nng(nrv);
+	if (fn != wr_http_fallback_fn)
+		wr_http_known_add(srv, path, prefix);
 	struct wr_http_route *route = wr_xmalloc(sizeof(*route));
 	route->fn = fn;
 	route->arg = arg;
@@ -516,6 +580,10 @@ wr_http_server_free(wr_http_server *srv)
 	for (size_t i = 0; i < srv->npending; i++)
 		nng_http_handler_free(srv->pending[i]);
 	free(srv->pending);
+	for (size_t i = 0; i < srv->nknown; i++)
+		free(srv->known[i].path);
+	free(srv->known);
+	pthread_mutex_destroy(&srv->known_mu);
 	nng_url_free(srv->url);
 	free(srv);
 }

@@ -46,9 +46,10 @@ int wr_http_server_new(const char *addr, wr_http_server **out);
  * ("/jobs" also serves "/jobs/abc/checkpoints"). method NULL = any method.
  * Bodies larger than WR_HTTP_MAX_BODY_BYTES are refused with 413, chunked
  * bodies with 411. Unknown paths get 404, a known path with another method
- * 405. May be called before or after start. Errors: WR_EINVAL (path does
- * not start with '/'), WR_EEXIST (same method and path again; before start
- * it is reported by wr_http_server_start).
+ * 405, both with a JSON body {"errors": [...]} (a fallback route on "/" answers
+ * them, so "/" itself cannot be routed). May be called before or after start.
+ * Errors: WR_EINVAL (path does not start with '/'), WR_EEXIST (same method and
+ * path again; before start it is reported by wr_http_server_start).
  */
 int wr_http_server_handle(wr_http_server *srv, const char *method,
                           const char *path, bool prefix, wr_http_fn fn,

@@ -207,9 +207,11 @@ def test_with_cluster():
         check(info["id"] == job_id and {"name", "state", "vertices",
                                         "failure"} <= set(info),
               "info (GET /jobs/{id}'s object): %s" % info)
+        # REST adds Flink's keys (docs/rest.md) to weir's, which the CLI
+        # prints
         rest = c.rest_json("/jobs/" + job_id)
-        check(set(rest) == set(info), "info keys %s, REST %s" %
-              (sorted(info), sorted(rest)))
+        check(set(info) <= set(rest) and "jid" in rest,
+              "info keys %s, REST %s" % (sorted(info), sorted(rest)))
         c.wait_checkpoint(job_id, 1)
         cps = json_out(j("checkpoints", job_id))
         check({"counts", "history"} <= set(cps), "checkpoints: %s" % cps)

@@ -154,6 +154,18 @@ def http_get(url, timeout=5):
         return e.code, e.read().decode()
 
 
+def http_call(method, url, body=None, timeout=10):
+    """(status, body text) of an HTTP request; body: bytes, str or None."""
+    if isinstance(body, str):
+        body = body.encode()
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def children_of(pid):
     """Pids whose parent is pid (from /proc)."""
     out = []
@@ -700,6 +712,13 @@ class Cluster:
     def rest(self, path):
         """(status, body text) of a GET on the JobManager's REST API."""
         return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path))
+
+    def rest_call(self, method, path, body=None):
+        """(status, parsed JSON body) of a request to the JobManager's
+        REST API."""
+        st, text = http_call(method, "http://127.0.0.1:%d%s" %
+                             (self.rest_port, path), body)
+        return st, json.loads(text)
 
     def rest_json(self, path):
         """The parsed body of a GET, or None when the JobManager does not

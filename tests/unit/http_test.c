@@ -338,6 +338,12 @@ test_not_found(void **state)
 	struct resp r = {0};
 	do_req(f->port, "GET", "/nope", NULL, &r);
 	assert_int_equal(r.status, 404);
+	/* JSON, as the routes' own errors */
+	assert_string_equal(r.body, "{\"errors\":[\"not found\"]}");
+	assert_string_equal(header(&r, "Content-Type"), "application/json");
+	resp_fini(&r);
+	do_req(f->port, "DELETE", "/deep/er/path", NULL, &r);
+	assert_int_equal(r.status, 404);
 	resp_fini(&r);
 	do_req(f->port, "GET", "/healthzz", NULL, &r);
 	assert_int_equal(r.status, 404);
@@ -345,6 +351,7 @@ test_not_found(void **state)
 	/* A known path with another method. */
 	do_req(f->port, "GET", "/jobs", NULL, &r);
 	assert_int_equal(r.status, 405);
+	assert_string_equal(r.body, "{\"errors\":[\"method not allowed\"]}");
 	resp_fini(&r);
 }
 

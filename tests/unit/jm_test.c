@@ -1058,7 +1058,11 @@ test_recovery_adopts_running_tasks(void **state)
 	assert_int_equal(job->state, JM_JOB_RUNNING);
 	assert_int_equal(job->attempt, attempt);
 	assert_int_equal(job->restarts, 0);
-	assert_int_equal(f->ncalls, mark); /* nothing deployed or cancelled */
+	/* nothing deployed or cancelled (a checkpoint may be triggered: the
+	 * 100 ms interval runs on the real clock, which a loaded machine
+	 * passes before this tick) */
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 0);
 	for (int k = 0; k < job->ntasks; k++)
 		assert_int_equal(job->tasks[k].state, JM_TASK_RUNNING);
 	/* heartbeats keep them; the registry counts their slots */
