@@ -54,6 +54,7 @@ wr_daemon_config(const wr_daemon *d, const char *config, const char **values)
 			                f->key, v, err, sizeof(err));
 	}
 	if (rv != WR_OK) {
+		fprintf(stderr, "%s: %s\n", d->prog, err);
 		return 1;
 	}
 	return 0;

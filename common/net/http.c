@@ -343,7 +343,7 @@ wr_http_refuse_auth(nng_aio *aio, wr_http_server *srv, nng_http_req *req)
 	wr_auth_count(WR_AUTH_HTTP);
 	if (wr_auth_gate_first(&srv->gate, 0))
 		wr_log(WR_LOG_WARN, "AUTH-REFUSED",
-		       "http %s:%d: refused %s %s: %s bearer token (logged "
+		       "http %s:%d: refused %s %.100s: %s bearer token (logged "
 		       "at most every %d s; weir_auth_failures_total counts "
 		       "each)",
 		       srv->url->u_hostname, srv->port,
