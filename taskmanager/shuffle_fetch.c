@@ -450,7 +450,11 @@ tm_fetch_status(tm_fetch *f, const tm_sf_reply *r, tm_later *later)
 		snprintf(why, sizeof(why),
 		         "producer refused the fetch (%u): %s", r->status,
 		         r->text);
-		tm_in_chan_fail(c, WR_EPROTO, why);
+		/* the task's failure then reads "permission denied", not
+		 * "protocol error": a token that differs, not a bug */
+		tm_in_chan_fail(
+		    c, r->status == TM_ST_UNAUTHORIZED ? WR_EPERM : WR_EPROTO,
+		    why);
 		break;
 	}
 }

@@ -722,6 +722,10 @@ tm_srv_request(tm_srv_ctx *sc, nng_msg *msg, int st, const char *why,
 	if (sc->sh->closing) {
 		tm_srv_answer_status(sc, TM_ST_SHUTDOWN, 0, "shutting down",
 		                     later);
+	} else if (st == TM_ST_UNAUTHORIZED) {
+		/* a well-formed fetch: its seq is echoed, so the consumer
+		 * reads the refusal rather than a reply for another seq */
+		tm_srv_answer_status(sc, st, 0, why, later);
 	} else if (st != 0) {
 		sc->sh->bad_frames++;
 		sc->seq = 0;

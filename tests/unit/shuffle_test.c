@@ -860,6 +860,21 @@ test_token(void **state)
 	assert_int_equal(wr_auth_failures(WR_AUTH_DATA), before + 3);
 	tm_input_free(c.in);
 	tm_output_free(o);
+
+	/* a consumer with another token: its input fails, WR_EPERM */
+	wr_auth_set_token("0ther");
+	tm_shuffle *other = new_shuffle();
+	wr_auth_set_token("");
+	make_key(&key, 13, 0, 0);
+	assert_int_equal(tm_output_new(prod, &key, 1, &o), WR_OK);
+	tm_input *in = new_input(other, 13, 1, 0, url);
+	tm_batch *b;
+	int ch;
+	assert_int_equal(tm_input_next(in, NEXT_MS, &b, &ch), WR_EPERM);
+	assert_true(wr_auth_failures(WR_AUTH_DATA) > before + 3);
+	tm_input_free(in);
+	tm_output_free(o);
+	tm_shuffle_free(other);
 	tm_shuffle_free(cons);
 	tm_shuffle_free(prod);
 }
