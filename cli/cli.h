@@ -38,6 +38,7 @@ typedef struct cli_verb cli_verb;
 typedef struct cli_ctx {
 	const char *jobmanager; /* --jobmanager, env WEIR_JOBMANAGER, default */
 	const char *config;     /* --config FILE or NULL */
+	const char *token_file; /* --token-file FILE or NULL */
 	bool json;              /* -o json */
 	bool version;           /* --version */
 	const char *commit;     /* the git commit built from (main.c) */
@@ -61,11 +62,22 @@ int cli_main(cli_ctx *ctx, int argc, char **argv);
 
 /*
  * Takes the global flags out of argv, wherever they stand: --jobmanager,
- * --config, -o/--output (each "FLAG V" or, but -o, "FLAG=V") and
+ * --config, --token-file, -o/--output (each "FLAG V" or, but -o, "FLAG=V") and
  * --version, into ctx. Returns the new argc, or -1 after saying why (a
  * usage error).
  */
 int cli_global_flags(cli_ctx *ctx, int argc, char **argv);
+
+/*
+ * The cluster token the CLI sends (docs/security.md): from --token-file,
+ * else env WEIR_TOKEN_FILE, else the config's security.token_file; none
+ * when all are empty. Returns CLI_OK or, after saying why (the file
+ * missing, unreadable or empty), CLI_USAGE.
+ */
+int cli_load_token(const cli_ctx *ctx);
+
+/* The token file cli_load_token reads, "" for none. */
+const char *cli_token_path(const cli_ctx *ctx);
 
 /* `weir --help`. */
 void cli_usage(FILE *f);

@@ -14,10 +14,12 @@
 #include "local_kafka.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
 #include "fsutil.h"
+#include "id.h"
 #include "log.h"
 #include "mem.h"
 #include "parse.h"
@@ -41,6 +43,10 @@
 typedef struct cli_local_cluster {
 	int taskmanagers, jobmanagers, slots, kafka_port, rest_port, brokers;
 	const char *dir;
+	bool token; /* --token: a fresh DIR/token for every process */
+	/* The token file every process uses (DIR/token, or the one the
+	 * CLI was given); "" = none. */
+	char token_path[PATH_MAX];
 	const char *topics[CLI_LOCAL_MAX_TOPICS];
 	int ntopics;
 	char config_path[PATH_MAX];
@@ -105,6 +111,11 @@ cli_local_usage(FILE *f)
 	        "  --topic NAME:N    create a topic with N partitions "
 	        "(repeatable)\n"
 	        "  --brokers B       mock Kafka brokers (default 3)\n"
+	        "  --token           require a cluster token: writes a random "
+	        "one to DIR/token\n"
+	        "                    (mode 0600), used by every process "
+	        "started here;\n"
+	        "                    DIR/weir.env exports WEIR_TOKEN_FILE\n"
 	        "  --dir DIR         config, logs, state, checkpoints (default "
 	        "%s)\n",
 	        WR_MAX_JOBMANAGERS, cli_local_default_dir());
@@ -135,6 +146,7 @@ cli_local_args(cli_local_cluster *l, int argc, char **argv)
 	    {"topic", required_argument, NULL, 't'},
 	    {"brokers", required_argument, NULL, 'b'},
 	    {"dir", required_argument, NULL, 'd'},
+	    {"token", no_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c, bad = 0;
@@ -169,6 +181,9 @@ cli_local_args(cli_local_cluster *l, int argc, char **argv)
 			break;
 		case 'd':
 			l->dir = optarg;
+			break;
+		case 'T':
+			l->token = true;
 			break;
 		case 't':
 			if (l->ntopics == CLI_LOCAL_MAX_TOPICS) {
@@ -252,6 +267,8 @@ cli_local_value(const cli_ctx *ctx, const cli_local_cluster *l, const char *key,
 		snprintf(v, len, "file://%s/checkpoints", l->dir);
 	} else if (strcmp(key, "kafka.bootstrap") == 0)
 		snprintf(v, len, "%s", cli_lkafka_bootstrap(l->kafka));
+	else if (strcmp(key, "security.token_file") == 0)
+		snprintf(v, len, "%s", l->token_path);
 	else if (strcmp(key, "high_availability.mode") == 0 && ha)
 		snprintf(v, len, "etcd");
 	else if (strcmp(key, "high_availability.etcd.endpoints") == 0 && ha)
@@ -276,7 +293,8 @@ cli_local_config(cli_ctx *ctx, cli_local_cluster *l)
 	    "taskmanager.data",       "taskmanager.metrics",
 	    "taskmanager.slots",      "taskmanager.state_dir",
 	    "checkpoints.storage",    "kafka.bootstrap",
-	    "high_availability.mode", "high_availability.etcd.endpoints"};
+	    "high_availability.mode", "high_availability.etcd.endpoints",
+	    "security.token_file"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (!cli_local_value(ctx, l, keys[i], v, sizeof(v)))
 			continue;
@@ -636,7 +654,8 @@ cli_local_env(cli_local_cluster *l)
 	         wr_rpc_server_port(l->admin));
 	if (cli_local_write_env(l->dir, l->jm_list,
 	                        cli_lkafka_bootstrap(l->kafka), rest, admin,
-	                        l->etcd_url[0] ? l->etcd_url : NULL) != 0) {
+	                        l->etcd_url[0] ? l->etcd_url : NULL,
+	                        l->token_path[0] ? l->token_path : NULL) != 0) {
 		fprintf(stderr, "weir local: cannot write %s/%s: %s\n", l->dir,
 		        CLI_LOCAL_ENV_FILE, strerror(errno));
 		return CLI_FAILED;
@@ -661,11 +680,15 @@ cli_local_banner(const cli_local_cluster *l)
 	       "  Kafka         %s   (brokers %s)\n"
 	       "  Directory     %s   (logs in %s/log)\n"
 	       "From another shell: . %s/%s   (then weir cluster, weir run "
-	       "JOB.yaml, ...)\n"
-	       "Press Ctrl-C to stop.\n",
+	       "JOB.yaml, ...)\n",
 	       l->taskmanagers, l->slots, cli_lkafka_bootstrap(l->kafka),
 	       cli_lkafka_brokers(l->kafka), l->dir, l->dir, l->dir,
 	       CLI_LOCAL_ENV_FILE);
+	if (l->token_path[0] != '\0')
+		printf("  Token         %s   (RPC and REST need it: "
+		       "Authorization: Bearer)\n",
+		       l->token_path);
+	printf("Press Ctrl-C to stop.\n");
 	fflush(stdout);
 }
 
@@ -690,13 +713,54 @@ cli_local_unlink(const cli_local_cluster *l, const char *name)
 	unlink(path);
 }
 
-/* Starts everything in order: the addresses, Kafka, etcd (HA), the config,
- * the daemons. */
+/* Writes a fresh random token to DIR/token, readable by its owner only,
+ * and makes it this process's. */
+static int
+cli_local_new_token(cli_local_cluster *l)
+{
+	char tok[65];
+	wr_id_hex(tok, sizeof(tok), 32);
+	snprintf(l->token_path, sizeof(l->token_path), "%s/token", l->dir);
+	int fd =
+	    open(l->token_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* An older file keeps its mode through O_CREAT: set it. */
+	bool ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
+	          write(fd, tok, 64) == 64 && write(fd, "\n", 1) == 1;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (!ok) {
+		fprintf(stderr, "weir local: cannot write %s: %s\n",
+		        l->token_path, strerror(errno));
+		return CLI_FAILED;
+	}
+	wr_auth_set_token(tok);
+	return CLI_OK;
+}
+
+/* The token every process uses: a new DIR/token with --token, else the
+ * file the CLI read (--token-file, WEIR_TOKEN_FILE, the config's), made
+ * absolute for weir.env's readers in other directories. */
+static int
+cli_local_token(const cli_ctx *ctx, cli_local_cluster *l)
+{
+	if (l->token)
+		return cli_local_new_token(l);
+	const char *path = cli_token_path(ctx);
+	if (path[0] == '\0')
+		return CLI_OK;
+	if (realpath(path, l->token_path) == NULL)
+		snprintf(l->token_path, sizeof(l->token_path), "%s", path);
+	return CLI_OK;
+}
+
+/* Starts everything in order: the token, the addresses, Kafka, etcd (HA),
+ * the config, the daemons. */
 static int
 cli_local_start(cli_ctx *ctx, cli_local_cluster *l)
 {
 	int rc;
-	if ((rc = cli_local_addresses(ctx, l)) != CLI_OK ||
+	if ((rc = cli_local_token(ctx, l)) != CLI_OK ||
+	    (rc = cli_local_addresses(ctx, l)) != CLI_OK ||
 	    (rc = cli_local_start_kafka(l)) != CLI_OK)
 		return rc;
 	if (l->jobmanagers > 1 &&

@@ -177,7 +177,8 @@ cli_local_etcd_start(const char *dir, cli_local_ports *p, cli_child *c,
 
 int
 cli_local_write_env(const char *dir, const char *jobmanagers, const char *kafka,
-                    const char *rest, const char *admin, const char *etcd_url)
+                    const char *rest, const char *admin, const char *etcd_url,
+                    const char *token_file)
 {
 	char path[PATH_MAX];
 	wr_buf b;
@@ -192,6 +193,8 @@ cli_local_write_env(const char *dir, const char *jobmanagers, const char *kafka,
 	              dir, CLI_LOCAL_ENV_FILE, jobmanagers, kafka, rest, admin);
 	if (etcd_url != NULL)
 		wr_buf_printf(&b, "export WEIR_ETCD='%s'\n", etcd_url);
+	if (token_file != NULL)
+		wr_buf_printf(&b, "export WEIR_TOKEN_FILE='%s'\n", token_file);
 	snprintf(path, sizeof(path), "%s/%s", dir, CLI_LOCAL_ENV_FILE);
 	int rc = wr_write_file_atomic(path, b.data, b.len) == WR_OK ? 0 : -1;
 	wr_buf_fini(&b);

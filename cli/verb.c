@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 
+#include "auth.h"
 #include "buf.h"
 #include "err.h"
 #include "json.h"
@@ -219,7 +220,8 @@ void
 cli_usage(FILE *f)
 {
 	fprintf(f, "usage: weir [--jobmanager ADDR[,ADDR...]] [--config FILE] "
-	           "[-o table|json] VERB [ARGS]\n"
+	           "[--token-file FILE]\n"
+	           "            [-o table|json] VERB [ARGS]\n"
 	           "       weir --version | help [VERB]\n\nverbs:\n");
 	cli_verb_list_all(f);
 	fprintf(f,
@@ -230,6 +232,10 @@ cli_usage(FILE *f)
 	        "WEIR_JOBMANAGER,\n"
 	        "                     default %s)\n"
 	        "  --config FILE      cluster config (weir.yaml)\n"
+	        "  --token-file FILE  the cluster token, when the cluster "
+	        "has one (env\n"
+	        "                     WEIR_TOKEN_FILE, else the config's "
+	        "security.token_file)\n"
 	        "  -o table|json      output format (default table); with "
 	        "json, errors are\n"
 	        "                     {\"error\": \"...\"} lines on stderr\n"
@@ -263,13 +269,13 @@ int
 cli_global_flags(cli_ctx *ctx, int argc, char **argv)
 {
 	static const char *const names[] = {"--jobmanager", "--config", "-o",
-	                                    "--output"};
+	                                    "--output", "--token-file"};
 	int k = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *val = NULL;
 		bool missing = false;
 		size_t w = 0;
-		for (; w < 4; w++) {
+		for (; w < 5; w++) {
 			val = cli_global_value(argc, argv, &i, names[w],
 			                       &missing);
 			if (val != NULL || missing)
@@ -289,6 +295,8 @@ cli_global_flags(cli_ctx *ctx, int argc, char **argv)
 		}
 		if (w == 0) {
 			ctx->jobmanager = val;
+		} else if (w == 4) {
+			ctx->token_file = val;
 		} else if (w == 1) {
 			ctx->config = val;
 		} else if (strcmp(val, "json") == 0 ||
@@ -303,6 +311,32 @@ cli_global_flags(cli_ctx *ctx, int argc, char **argv)
 	}
 	argv[k] = NULL;
 	return k;
+}
+
+const char *
+cli_token_path(const cli_ctx *ctx)
+{
+	const char *path = ctx->token_file;
+	if (path == NULL)
+		path = getenv("WEIR_TOKEN_FILE");
+	if (path == NULL || path[0] == '\0')
+		path = ctx->cfg.token_file;
+	return path;
+}
+
+int
+cli_load_token(const cli_ctx *ctx)
+{
+	char tok[WR_AUTH_TOKEN_MAX_BYTES + 1], err[512];
+	const char *path = cli_token_path(ctx);
+	if (path[0] == '\0')
+		return CLI_OK;
+	if (wr_auth_load(path, tok, err, sizeof(err)) != WR_OK) {
+		cli_error(NULL, "%s", err);
+		return CLI_USAGE;
+	}
+	wr_auth_set_token(tok);
+	return CLI_OK;
 }
 
 /* weir --version: "weir 0.1.0 (commit abc123)", or as JSON. */
@@ -366,6 +400,10 @@ cli_main(cli_ctx *ctx, int argc, char **argv)
 	char err[512];
 	if (wr_cluster_config_load(&ctx->cfg, ctx->config, err, sizeof(err))) {
 		cli_error(NULL, "%s", err);
+		wr_cluster_config_free(&ctx->cfg);
+		return CLI_USAGE;
+	}
+	if (cli_load_token(ctx) != CLI_OK) {
 		wr_cluster_config_free(&ctx->cfg);
 		return CLI_USAGE;
 	}

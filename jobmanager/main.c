@@ -22,6 +22,7 @@
 #include "objstore.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "clock.h"
 #include "daemon.h"
 #include "err.h"
@@ -172,6 +173,7 @@ jm_start(void *arg)
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();
+	wr_auth_register_metrics(jm->metrics);
 	jm->tms = jm_tmreg_new(jm->metrics, jm->cfg.jm_heartbeat_timeout_ms);
 	jm->jobs = jm_jobs_new(jm);
 	char serr[512] = "";

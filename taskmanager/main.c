@@ -5,6 +5,7 @@
 #include "tm_int.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "clock.h"
 #include "daemon.h"
 #include "err.h"
@@ -135,6 +136,7 @@ static void
 tm_metrics_init(tm_server *tm)
 {
 	tm->metrics = wr_metrics_new();
+	wr_auth_register_metrics(tm->metrics);
 	tm->m_registered = wr_metrics_get(
 	    tm->metrics, WR_METRIC_GAUGE, "weir_taskmanager_registered",
 	    "1 while registered with the JobManager", NULL);

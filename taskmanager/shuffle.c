@@ -24,6 +24,7 @@
 #include "wr_limits.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1038,9 +1039,12 @@ tm_shuffle_new(const char *listen_url, tm_shuffle **out)
 	sh->unreachable_ms = TM_SHUFFLE_UNREACHABLE_MS;
 	sh->unknown_park_ms = TM_SHUFFLE_UNKNOWN_PARK_MS;
 	sh->poll_ms = TM_SHUFFLE_POLL_MS;
+	snprintf(sh->token, sizeof(sh->token), "%s", wr_auth_token());
+	wr_auth_gate_init(&sh->gate);
 	int rv = tm_srv_start(sh, listen_url);
 	if (rv != WR_OK) {
 		tm_srv_stop(sh);
+		wr_auth_gate_fini(&sh->gate);
 		free(sh->ctxs);
 		pthread_cond_destroy(&sh->cv);
 		pthread_mutex_destroy(&sh->mu);
@@ -1076,6 +1080,7 @@ tm_shuffle_free(tm_shuffle *sh)
 		free(sb);
 	}
 	free(sh->ctxs);
+	wr_auth_gate_fini(&sh->gate);
 	pthread_cond_destroy(&sh->cv);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh);

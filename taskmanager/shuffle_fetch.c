@@ -291,9 +291,13 @@ tm_fetch_send(tm_fetch *f, tm_later *later)
 	nng_msg *m;
 	f->ack = f->c->recv_contig;
 	f->state = TM_FETCH_SEND;
-	if (nng_msg_alloc(&m, TM_SF_FETCH_BYTES) != 0)
+	const char *tok = f->c->in->sh->token;
+	size_t toklen = strlen(tok);
+	if (nng_msg_alloc(&m, TM_SF_FETCH_BYTES + toklen) != 0)
 		wr_panic(__FILE__, __LINE__, "out of memory for a fetch");
-	tm_sf_fetch_encode(nng_msg_body(m), &f->c->cfg.key, f->seq, f->ack);
+	uint8_t *p = nng_msg_body(m);
+	tm_sf_fetch_encode(p, &f->c->cfg.key, f->seq, f->ack);
+	memcpy(p + TM_SF_FETCH_BYTES, tok, toklen);
 	nng_aio_set_msg(f->aio, m);
 	f->later_next = later->fetches;
 	later->fetches = f;
@@ -446,7 +450,11 @@ tm_fetch_status(tm_fetch *f, const tm_sf_reply *r, tm_later *later)
 		snprintf(why, sizeof(why),
 		         "producer refused the fetch (%u): %s", r->status,
 		         r->text);
-		tm_in_chan_fail(c, WR_EPROTO, why);
+		/* the task's failure then reads "permission denied", not
+		 * "protocol error": a token that differs, not a bug */
+		tm_in_chan_fail(
+		    c, r->status == TM_ST_UNAUTHORIZED ? WR_EPERM : WR_EPROTO,
+		    why);
 		break;
 	}
 }

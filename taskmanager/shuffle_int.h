@@ -19,6 +19,7 @@
 #ifndef TM_SHUFFLE_INT_H
 #define TM_SHUFFLE_INT_H
 
+#include "auth.h"
 #include "shuffle.h"
 #include "wr_limits.h"
 
@@ -267,6 +268,11 @@ struct tm_shuffle {
 	int unreachable_ms;
 	int unknown_park_ms;
 	int poll_ms;
+	/* The cluster token (auth.h): sent after every fetch, required of
+	 * every fetch received ("" = none). Set before the server listens,
+	 * read-only after. gate: one AUTH-REFUSED line per connection. */
+	char token[WR_AUTH_TOKEN_MAX_BYTES + 1];
+	wr_auth_gate gate;
 	uint64_t bad_frames;
 	uint64_t unknown_replies;
 	uint64_t fetch_retries;
@@ -297,16 +303,17 @@ typedef struct tm_later {
 enum { TM_SF_FETCH = 1, TM_SF_BATCH = 2, TM_SF_STATUS = 3 };
 
 enum tm_sf_status {
-	TM_ST_UNKNOWN = 1,     /* no such channel (yet): retry later */
-	TM_ST_BUSY = 2,        /* no context to park the fetch: retry */
-	TM_ST_ENDED = 3,       /* seq is past the channel's EOS */
-	TM_ST_CLOSED = 4,      /* the producer's output was freed */
-	TM_ST_GONE = 5,        /* seq was acknowledged and freed */
-	TM_ST_CONFLICT = 6,    /* the channel has a local consumer */
-	TM_ST_BAD_REQUEST = 7, /* malformed fetch */
-	TM_ST_BAD_VERSION = 8, /* another protocol version */
-	TM_ST_AGAIN = 9,       /* no data within the poll period: ask again */
-	TM_ST_SHUTDOWN = 10,   /* the producer TaskManager is stopping */
+	TM_ST_UNKNOWN = 1,       /* no such channel (yet): retry later */
+	TM_ST_BUSY = 2,          /* no context to park the fetch: retry */
+	TM_ST_ENDED = 3,         /* seq is past the channel's EOS */
+	TM_ST_CLOSED = 4,        /* the producer's output was freed */
+	TM_ST_GONE = 5,          /* seq was acknowledged and freed */
+	TM_ST_CONFLICT = 6,      /* the channel has a local consumer */
+	TM_ST_BAD_REQUEST = 7,   /* malformed fetch */
+	TM_ST_BAD_VERSION = 8,   /* another protocol version */
+	TM_ST_AGAIN = 9,         /* no data within the poll period: ask again */
+	TM_ST_SHUTDOWN = 10,     /* the producer TaskManager is stopping */
+	TM_ST_UNAUTHORIZED = 11, /* no or the wrong cluster token */
 };
 
 typedef struct tm_sf_reply {

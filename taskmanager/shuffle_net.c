@@ -6,10 +6,14 @@
  *
  * Wire format, all integers big-endian. Every frame starts with
  *   magic "WRSH" | version u8 | type u8 | reserved u16 (0)
- * FETCH (consumer -> producer), 68 bytes:
+ * FETCH (consumer -> producer), 68 bytes and the token:
  *   job_id [32] NUL-padded | attempt u32 | edge u16 | from u16 | to u16 |
  *   reserved u16 | seq u64 (the batch wanted) | ack u64 (every seq below
- *   was received; the producer frees them)
+ *   was received; the producer frees them) | token [rest of the frame:
+ *   the cluster token, none without one]
+ * A producer with a token answers a fetch without it (or with another)
+ * STATUS UNAUTHORIZED, logs it once per connection and counts it
+ * (docs/security.md); the consumer fails its input with that text.
  * BATCH (reply): kind u8 | reserved [3] | nrecords u32 | len u32 |
  *   seq u64 | payload [len]
  * STATUS (reply): status u16 | reserved u16 | version u32 (the server's) |
@@ -160,7 +164,8 @@ tm_sf_fetch_decode(const uint8_t *p, size_t len, tm_chan_key *k, uint64_t *seq,
 	int st = tm_sf_check_header(p, len, TM_SF_FETCH, why);
 	if (st != 0)
 		return st;
-	if (len != TM_SF_FETCH_BYTES) {
+	if (len < TM_SF_FETCH_BYTES ||
+	    len - TM_SF_FETCH_BYTES > WR_AUTH_TOKEN_MAX_BYTES) {
 		*why = "fetch of the wrong length";
 		return TM_ST_BAD_REQUEST;
 	}
@@ -241,7 +246,7 @@ tm_sf_status_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
 	r->eos_seq = tm_get64(p + 24);
 	size_t n = tm_get16(p + 32);
 	if (n > TM_SF_TEXT_MAX || len != TM_SF_STATUS_HDR + n ||
-	    r->status < TM_ST_UNKNOWN || r->status > TM_ST_SHUTDOWN) {
+	    r->status < TM_ST_UNKNOWN || r->status > TM_ST_UNAUTHORIZED) {
 		*why = "malformed status";
 		return WR_EPROTO;
 	}
@@ -676,8 +681,27 @@ static int
 tm_srv_decode(tm_srv_ctx *sc, nng_msg *msg, uint32_t pipe, tm_chan_key *key,
               uint64_t *seq, uint64_t *ack, const char **why)
 {
-	int st = tm_sf_fetch_decode(nng_msg_body(msg), nng_msg_len(msg), key,
-	                            seq, ack, why);
+	const uint8_t *body = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+	int st = tm_sf_fetch_decode(body, len, key, seq, ack, why);
+	if (st == 0 && !wr_auth_check(sc->sh->token, body + TM_SF_FETCH_BYTES,
+	                              len - TM_SF_FETCH_BYTES)) {
+		*why = "authentication failed: no or the wrong cluster token "
+		       "(security.token_file)";
+		wr_auth_count(WR_AUTH_DATA);
+		if (wr_auth_gate_first(&sc->sh->gate, pipe)) {
+			char peer[64];
+			tm_sf_peer(pipe, peer, sizeof(peer));
+			wr_log(WR_LOG_WARN, "AUTH-REFUSED",
+			       "data port %d: refused a shuffle fetch from "
+			       "%s: %s cluster token (logged once per "
+			       "connection; weir_auth_failures_total counts "
+			       "each)",
+			       sc->sh->port, peer,
+			       len == TM_SF_FETCH_BYTES ? "no" : "wrong");
+		}
+		return TM_ST_UNAUTHORIZED;
+	}
 	if (st != 0) {
 		char peer[64];
 		tm_sf_peer(pipe, peer, sizeof(peer));
@@ -698,6 +722,10 @@ tm_srv_request(tm_srv_ctx *sc, nng_msg *msg, int st, const char *why,
 	if (sc->sh->closing) {
 		tm_srv_answer_status(sc, TM_ST_SHUTDOWN, 0, "shutting down",
 		                     later);
+	} else if (st == TM_ST_UNAUTHORIZED) {
+		/* a well-formed fetch: its seq is echoed, so the consumer
+		 * reads the refusal rather than a reply for another seq */
+		tm_srv_answer_status(sc, st, 0, why, later);
 	} else if (st != 0) {
 		sc->sh->bad_frames++;
 		sc->seq = 0;

@@ -451,12 +451,13 @@ _Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
 #define TM_SF_TEXT_MAX 160
 /* nng counts the SP header (request id, hops) in NNG_OPT_RECVMAXSZ. */
 #define TM_SF_SP_SLACK 64u
-/* The server accepts small frames only: a fetch is 68 bytes. 1 KiB lets
- * small garbage reach the decoder and get an error reply; larger frames
- * make nng drop the connection. A client receives batches: a batch
+/* The server accepts small frames only: a fetch is 68 bytes and the
+ * cluster token (WR_AUTH_TOKEN_MAX_BYTES). 1 KiB more lets small garbage
+ * reach the decoder and get an error reply; larger frames make nng drop
+ * the connection. A client receives batches: a batch
  * frame's header (TM_SF_BATCH_HDR, with the wire format in
  * taskmanager/shuffle_int.h, where this is used) and a full batch. */
-#define TM_SF_SERVER_RECV_MAX (1024u + TM_SF_SP_SLACK)
+#define TM_SF_SERVER_RECV_MAX (1024u + WR_AUTH_TOKEN_MAX_BYTES + TM_SF_SP_SLACK)
 #define TM_SF_CLIENT_RECV_MAX                                                  \
 	(TM_SF_BATCH_HDR + TM_BATCH_BYTES + TM_SF_SP_SLACK)
 
@@ -681,5 +682,14 @@ _Static_assert(WR_S3_REQUEST_TIMEOUT_MS <= WR_S3_XFER_TIMEOUT_MS &&
 
 _Static_assert(WR_ETCD_MAX_RESPONSE_BYTES >= 4u * WR_ETCD_MAX_VALUE_BYTES,
                "an answer must hold a value in base64 and its JSON");
+
+/* The cluster token (security.token_file, docs/security.md): its largest
+ * size (it travels in every RPC envelope and shuffle fetch, so it is
+ * kept small; 32 random bytes in hex are 64), how many refused
+ * connections each listener remembers so that it logs each once, and how
+ * often a refusal from a peer it cannot name (HTTP) is logged. */
+#define WR_AUTH_TOKEN_MAX_BYTES 1024u
+#define WR_AUTH_RECENT_PEERS    64u
+#define WR_AUTH_ANON_LOG_MS     10000
 
 #endif

@@ -144,8 +144,10 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "TaskManager, those of every job's Kafka source and sink that sets "
      "no bootstrap; for the CLI, those of gen, produce and consume."},
     {"security.token_file", WR_CFG_STRING, WR_CC(token_file), 0, 0, "", NULL,
-     "File holding the shared secret for RPC and REST; empty = no "
-     "authentication."},
+     "File holding the cluster token: every RPC, shuffle fetch and REST "
+     "request (Authorization: Bearer) must carry it, but /healthz and "
+     "/readyz; a missing or empty file stops the daemon. Empty = no "
+     "authentication. See docs/security.md."},
     {"log.level", WR_CFG_ENUM, WR_CC(log_level), 0, 0, "info",
      "debug|info|warn|error", "Lowest level of log lines written."},
 };

@@ -5,6 +5,7 @@
 #include "daemon.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "buf.h"
 #include "err.h"
 #include "log.h"
@@ -117,6 +118,24 @@ wr_daemon_serve(const wr_daemon *d)
 	}
 }
 
+/* Loads security.token_file, when set, as the process's token: before
+ * start opens any listener, so none serves without it. */
+static int
+wr_daemon_load_token(const wr_daemon *d)
+{
+	char tok[WR_AUTH_TOKEN_MAX_BYTES + 1], err[512 + WR_ADDR_BYTES];
+	if (d->cfg->token_file[0] == '\0')
+		return WR_OK;
+	int rv = wr_auth_load(d->cfg->token_file, tok, err, sizeof(err));
+	if (rv != WR_OK) {
+		wr_log(WR_LOG_ERROR, "AUTH-TOKEN-FILE",
+		       "cannot start: security.token_file: %s", err);
+		return rv;
+	}
+	wr_auth_set_token(tok);
+	return WR_OK;
+}
+
 int
 wr_daemon_main(const wr_daemon *d, int argc, char **argv)
 {
@@ -129,6 +148,10 @@ wr_daemon_main(const wr_daemon *d, int argc, char **argv)
 	}
 	if (getenv("WEIR_LOG_LEVEL") == NULL)
 		wr_log_set_level(d->cfg->log_level);
+	if (wr_daemon_load_token(d) != WR_OK) {
+		wr_cluster_config_free(d->cfg);
+		return 1;
+	}
 	wr_daemon_stop = 0;
 	struct sigaction sa = {.sa_handler = wr_daemon_on_signal};
 	sigaction(SIGINT, &sa, NULL);

@@ -19,6 +19,7 @@
  */
 #include "http.h"
 
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -35,12 +36,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Handler data, owned by the nng handler (freed by its destructor, which
  * may run late on nng's reaper thread). */
 struct wr_http_route {
 	wr_http_fn fn;
 	void *arg;
+	/* The server, for its token: handlers never run after free stops
+	 * it. open: served without the token (/healthz, /readyz). */
+	struct wr_http_server *srv;
+	bool open;
 };
 
 /* One request whose body is being read. */
@@ -79,6 +85,12 @@ struct wr_http_server {
 	size_t cap;
 	int port;
 	struct wr_http_health health;
+	/* Every route but the open ones wants "Authorization: Bearer
+	 * TOKEN" ("" = no token configured): the process's, copied at
+	 * creation. gate: refusals logged, at most, once a while (nng does
+	 * not tell a handler who the peer is). */
+	char token[WR_AUTH_TOKEN_MAX_BYTES + 1];
+	wr_auth_gate gate;
 	struct wr_http_server *next; /* in wr_http_live */
 };
 
@@ -157,6 +169,8 @@ wr_http_server_new(const char *addr, wr_http_server **out)
 	}
 	wr_http_server *srv = wr_xcalloc(1, sizeof(*srv));
 	srv->url = url;
+	snprintf(srv->token, sizeof(srv->token), "%s", wr_auth_token());
+	wr_auth_gate_init(&srv->gate);
 	pthread_mutex_init(&srv->known_mu, NULL);
 	/* "/" as a tree: nng tries longer paths first, so this one gets
 	 * only what no other route takes. */
@@ -186,11 +200,13 @@ wr_http_reason(int status)
 	}
 }
 
-/* Finishes nng's handler aio with a response. On failure the aio fails
- * and nng drops the connection, which is all we can do without memory. */
+/* Finishes nng's handler aio with a response, with one more header
+ * (hdr NULL: none). On failure the aio fails and nng drops the
+ * connection, which is all we can do without memory. */
 static void
-wr_http_respond(nng_aio *aio, int status, const char *ctype, const char *body,
-                size_t len, bool close)
+wr_http_respond_hdr(nng_aio *aio, int status, const char *ctype,
+                    const char *body, size_t len, bool close, const char *hdr,
+                    const char *val)
 {
 	nng_http_res *res = NULL;
 	const char *reason = wr_http_reason(status);
@@ -202,6 +218,8 @@ wr_http_respond(nng_aio *aio, int status, const char *ctype, const char *body,
 	    (reason != NULL &&
 	     (nrv = nng_http_res_set_reason(res, reason)) != 0) ||
 	    (nrv = nng_http_res_set_header(res, "Content-Type", ctype)) != 0 ||
+	    (hdr != NULL &&
+	     (nrv = nng_http_res_set_header(res, hdr, val)) != 0) ||
 	    (nrv = nng_http_res_copy_data(res, body, len)) != 0)
 		goto free_res;
 	/* The unread body would otherwise be parsed as the next request. */
@@ -215,6 +233,13 @@ free_res:
 	nng_http_res_free(res);
 fail:
 	nng_aio_finish(aio, nrv);
+}
+
+static void
+wr_http_respond(nng_aio *aio, int status, const char *ctype, const char *body,
+                size_t len, bool close)
+{
+	wr_http_respond_hdr(aio, status, ctype, body, len, close, NULL, NULL);
 }
 
 /* Refuses a request without reading its body, then closes. */
@@ -348,6 +373,50 @@ wr_http_body_len(nng_http_req *req, size_t *len)
 	return 0;
 }
 
+/* True when req carries "Authorization: Bearer TOKEN" with srv's token
+ * (or srv has none). The scheme is case-insensitive (RFC 7235). */
+static bool
+wr_http_authentic(const wr_http_server *srv, nng_http_req *req)
+{
+	if (srv->token[0] == '\0')
+		return true;
+	const char *v = nng_http_req_get_header(req, "Authorization");
+	if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
+		return false;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	size_t n = strlen(v);
+	while (n > 0 && v[n - 1] == ' ')
+		n--;
+	return wr_auth_check(srv->token, v, n);
+}
+
+/* 401 in REST's error shape, without reading the body; counted, and
+ * logged at most once a while. */
+static void
+wr_http_refuse_auth(nng_aio *aio, wr_http_server *srv, nng_http_req *req)
+{
+	static const char body[] =
+	    "{\"errors\": [\"authentication required: send "
+	    "'Authorization: Bearer TOKEN' with the cluster token "
+	    "(security.token_file)\"]}";
+	bool sent = nng_http_req_get_header(req, "Authorization") != NULL;
+	wr_auth_count(WR_AUTH_HTTP);
+	if (wr_auth_gate_first(&srv->gate, 0))
+		wr_log(WR_LOG_WARN, "AUTH-REFUSED",
+		       "http %s:%d: refused %s %.100s: %s bearer token (logged "
+		       "at most every %d s; weir_auth_failures_total counts "
+		       "each)",
+		       srv->url->u_hostname, srv->port,
+		       nng_http_req_get_method(req), nng_http_req_get_uri(req),
+		       sent ? "wrong or malformed" : "no",
+		       WR_AUTH_ANON_LOG_MS / 1000);
+	wr_http_respond_hdr(aio, 401, "application/json", body,
+	                    sizeof(body) - 1, true, "WWW-Authenticate",
+	                    "Bearer realm=\"weir\"");
+}
+
 /* nng's handler callback for every route. @thread nng's. */
 static void
 wr_http_on_request(nng_aio *aio)
@@ -357,6 +426,10 @@ wr_http_on_request(nng_aio *aio)
 	nng_http_conn *conn = nng_aio_get_input(aio, 2);
 	const struct wr_http_route *route = nng_http_handler_get_data(h);
 	size_t len;
+	if (!route->open && !wr_http_authentic(route->srv, req)) {
+		wr_http_refuse_auth(aio, route->srv, req);
+		return;
+	}
 	int status = wr_http_body_len(req, &len);
 	if (status == 411)
 		wr_http_refuse(aio, status, "chunked bodies are not supported");
@@ -381,9 +454,10 @@ wr_http_pending_push(wr_http_server *srv, nng_http_handler *h)
 	srv->pending[srv->npending++] = h;
 }
 
-int
-wr_http_server_handle(wr_http_server *srv, const char *method, const char *path,
-                      bool prefix, wr_http_fn fn, void *arg)
+/* wr_http_server_handle; open routes are served without the token. */
+static int
+wr_http_route_add(wr_http_server *srv, const char *method, const char *path,
+                  bool prefix, wr_http_fn fn, void *arg, bool open)
 {
 	nng_http_handler *h = NULL;
 	int nrv;
@@ -397,6 +471,8 @@ wr_http_server_handle(wr_http_server *srv, const char *method, const char *path,
 	struct wr_http_route *route = wr_xmalloc(sizeof(*route));
 	route->fn = fn;
 	route->arg = arg;
+	route->srv = srv;
+	route->open = open;
 	if ((nrv = nng_http_handler_set_data(h, route, free)) != 0) {
 		free(route);
 		goto free_handler;
@@ -416,6 +492,19 @@ wr_http_server_handle(wr_http_server *srv, const char *method, const char *path,
 free_handler:
 	nng_http_handler_free(h); /* frees route too, through the dtor */
 	return nrv == NNG_EADDRINUSE ? WR_EEXIST : wr_err_from_nng(nrv);
+}
+
+int
+wr_http_server_handle(wr_http_server *srv, const char *method, const char *path,
+                      bool prefix, wr_http_fn fn, void *arg)
+{
+	return wr_http_route_add(srv, method, path, prefix, fn, arg, false);
+}
+
+void
+wr_http_server_set_token(wr_http_server *srv, const char *token)
+{
+	snprintf(srv->token, sizeof(srv->token), "%s", token);
 }
 
 static void
@@ -462,11 +551,13 @@ wr_http_serve_health(wr_http_server *srv, bool (*ready)(void *arg), void *arg)
 	 * which waits for running handlers, before freeing srv. */
 	srv->health.ready = ready;
 	srv->health.arg = arg;
-	if ((rv = wr_http_server_handle(srv, "GET", "/healthz", false,
-	                                wr_http_healthz_fn, NULL)) != WR_OK)
+	/* Open: kubelet probes carry no token, and these say nothing
+	 * but "up" and "ready" (docs/security.md). */
+	if ((rv = wr_http_route_add(srv, "GET", "/healthz", false,
+	                            wr_http_healthz_fn, NULL, true)) != WR_OK)
 		return rv;
-	return wr_http_server_handle(srv, "GET", "/readyz", false,
-	                             wr_http_readyz_fn, &srv->health);
+	return wr_http_route_add(srv, "GET", "/readyz", false,
+	                         wr_http_readyz_fn, &srv->health, true);
 }
 
 /* Adds the pending handlers; on failure takes back those added.
@@ -585,5 +676,6 @@ wr_http_server_free(wr_http_server *srv)
 	free(srv->known);
 	pthread_mutex_destroy(&srv->known_mu);
 	nng_url_free(srv->url);
+	wr_auth_gate_fini(&srv->gate);
 	free(srv);
 }

@@ -2,6 +2,10 @@
  * http.h - a small HTTP server on nng's HTTP support, for REST, /metrics,
  * /healthz and /readyz.
  *
+ * With a cluster token (auth.h; the process's, copied at creation) every
+ * route but /healthz and /readyz wants "Authorization: Bearer TOKEN" and
+ * answers 401 {"errors": [...]} without it, before reading the body.
+ *
  * Handlers run on nng's threads: they must only touch state that is safe to
  * read from any thread (take the owner's lock, or read a snapshot).
  */
@@ -54,6 +58,9 @@ int wr_http_server_new(const char *addr, wr_http_server **out);
 int wr_http_server_handle(wr_http_server *srv, const char *method,
                           const char *path, bool prefix, wr_http_fn fn,
                           void *arg);
+
+/* Replaces the token srv requires (tests). Before start. */
+void wr_http_server_set_token(wr_http_server *srv, const char *token);
 
 /* Serves GET /metrics from reg (text/plain; version=0.0.4). */
 int wr_http_serve_metrics(wr_http_server *srv, struct wr_metrics *reg);

@@ -22,6 +22,7 @@
 #include "rpc.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
@@ -70,6 +71,10 @@ struct wr_rpc_server {
 	char *name;
 	int port;
 	_Atomic uint64_t bad_frames;
+	/* The token every request must carry ("" = none): the process's,
+	 * copied before the listener starts. */
+	char token[WR_AUTH_TOKEN_MAX_BYTES + 1];
+	wr_auth_gate gate; /* one AUTH-REFUSED line per connection */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -85,6 +90,7 @@ struct wr_rpc_server {
 
 struct wr_rpc_client {
 	nng_socket sock;
+	char token[WR_AUTH_TOKEN_MAX_BYTES + 1]; /* sent with every call */
 };
 
 static void wr_rpc_errf(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -240,6 +246,30 @@ wr_rpc_srv_enqueue(wr_rpc_srv_ctx *sc, wr_msg *m)
 	pthread_mutex_unlock(&srv->mu);
 }
 
+/* True when m carries srv's token; otherwise counts the refusal and logs
+ * it once per connection (a retrying peer must not flood the log). */
+static bool
+wr_rpc_srv_authentic(wr_rpc_server *srv, nng_msg *msg, const wr_msg *m)
+{
+	const char *got = wr_msg_env(m)->token;
+	size_t len = got != NULL ? strlen(got) : 0;
+	if (wr_auth_check(srv->token, got, len))
+		return true;
+	wr_auth_count(WR_AUTH_RPC);
+	uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+	if (wr_auth_gate_first(&srv->gate, pipe)) {
+		char peer[128];
+		wr_rpc_peer(msg, peer, sizeof(peer));
+		wr_log(WR_LOG_WARN, "AUTH-REFUSED",
+		       "%s: refused %s from %s: %s cluster token (logged once "
+		       "per connection; weir_auth_failures_total counts "
+		       "each)",
+		       srv->name, "an RPC request", peer,
+		       len == 0 ? "no" : "wrong");
+	}
+	return false;
+}
+
 /*
  * Handles one received message. Anything but a valid frame of our version
  * is answered here and never reaches the owning thread.
@@ -272,6 +302,16 @@ wr_rpc_srv_handle(wr_rpc_srv_ctx *sc, nng_msg *msg)
 		wr_log(WR_LOG_WARN, "RPC-VERSION-MISMATCH", "%s (from %s)",
 		       text, peer);
 		wr_rpc_srv_send_error(sc, msg, WR_EPROTO, text);
+		return;
+	}
+	if (!wr_rpc_srv_authentic(srv, msg, m)) {
+		wr_msg_free(m);
+		wr_rpc_srv_send_error(
+		    sc, msg, WR_EPERM,
+		    "authentication failed: no or the wrong "
+		    "cluster token (the CLI reads it from "
+		    "--token-file or WEIR_TOKEN_FILE, daemons "
+		    "from security.token_file)");
 		return;
 	}
 	nng_msg_free(msg);
@@ -356,6 +396,8 @@ wr_rpc_server_new(const char *url, const char *name, wr_rpc_server **out)
 	wr_rpc_server *srv = wr_xcalloc(1, sizeof(*srv));
 	srv->name = wr_xstrdup(name != NULL ? name : "rpc server");
 	atomic_init(&srv->bad_frames, 0);
+	snprintf(srv->token, sizeof(srv->token), "%s", wr_auth_token());
+	wr_auth_gate_init(&srv->gate);
 	wr_rpc_srv_sync_init(srv);
 
 	int rv = nng_rep0_open(&srv->sock);
@@ -483,6 +525,12 @@ wr_rpc_req_reply_error(wr_rpc_req *req, int code, const char *fmt, ...)
 	wr_rpc_srv_send_error(req->sc, NULL, code, text);
 }
 
+void
+wr_rpc_server_set_token(wr_rpc_server *srv, const char *token)
+{
+	snprintf(srv->token, sizeof(srv->token), "%s", token);
+}
+
 uint64_t
 wr_rpc_server_bad_frames(const wr_rpc_server *srv)
 {
@@ -531,6 +579,7 @@ wr_rpc_server_free(wr_rpc_server *srv)
 	}
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
+	wr_auth_gate_fini(&srv->gate);
 	free(srv->name);
 	free(srv);
 }
@@ -584,6 +633,7 @@ wr_rpc_client_new(const char *url, int flags, wr_rpc_client **out)
 			return prv;
 	}
 	wr_rpc_client *cli = wr_xcalloc(1, sizeof(*cli));
+	snprintf(cli->token, sizeof(cli->token), "%s", wr_auth_token());
 	int rv = nng_req0_open(&cli->sock);
 	if (rv != 0)
 		goto free_cli;
@@ -698,7 +748,13 @@ wr_rpc_call(wr_rpc_client *cli, struct Weir__Envelope *req, int timeout_ms,
 	*reply = NULL;
 	wr_rpc_errf(errbuf, errlen, "%s", "");
 	wr_buf_init(&frame);
+	/* The caller keeps req as it gave it: the token is lent for the
+	 * packing only. */
+	char *caller_token = req->token;
+	if (cli->token[0] != '\0')
+		req->token = cli->token;
 	int rv = wr_frame_pack(req, &frame);
+	req->token = caller_token;
 	if (rv != WR_OK) {
 		wr_rpc_errf(errbuf, errlen, "request not sent: %s",
 		            wr_strerror(rv));
@@ -731,6 +787,12 @@ free_aio:
 free_frame:
 	wr_buf_fini(&frame);
 	return rv;
+}
+
+void
+wr_rpc_client_set_token(wr_rpc_client *cli, const char *token)
+{
+	snprintf(cli->token, sizeof(cli->token), "%s", token);
 }
 
 void

@@ -55,7 +55,7 @@ def jm_name(i):
     return "jobmanager" if i == 0 else "jobmanager-%d" % i
 
 
-N = 4000  # events per subtask
+N = 8000  # events per subtask (~13 s: outlasts a loaded failover)
 # events per subtask at RATE per second: the expected output is computed
 # from the generator's definition (hachaos.expected)
 RATE = 600

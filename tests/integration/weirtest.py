@@ -146,9 +146,13 @@ def text_of(r):
         errors="replace")
 
 
-def http_get(url, timeout=5):
+def http_get(url, timeout=5, token=None):
+    """(status, body text) of a GET; token: sent as a bearer token."""
+    req = urllib.request.Request(url)
+    if token is not None:
+        req.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -315,13 +319,20 @@ class Cluster:
     instead of etcd, the JobManagers in mode kubernetes on its Lease
     weir/weir-leader, the job store in the checkpoint storage. Mode
     "local": `weir local --jobmanagers N` starts its own etcd, and the
-    addresses are those of its DIR/weir.env (env_file())."""
+    addresses are those of its DIR/weir.env (env_file()).
+
+    token=True: a cluster token (docs/security.md) in DIR/token (mode
+    "local": `weir local --token` writes it; "daemons": written here and
+    named by security.token_file); cli() and rest() send it, token_file
+    and token say what it is."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
                  mode="local", env=None, keep=False, jobmanagers=1,
-                 ha="etcd", etcd_members=1):
+                 ha="etcd", etcd_members=1, token=False):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
         self.mode, self.keep = mode, keep
+        self.token_file = os.path.join(self.dir, "token") if token else None
+        self.token = None
         self.env = env
         self.ha = jobmanagers > 1
         self.rest_ports = [free_port() for _ in range(jobmanagers)]
@@ -379,11 +390,16 @@ class Cluster:
                 "--rest-port", str(self.rest_port), "--dir", self.dir]
         if config is not None:
             args[1:1] = ["--config", self.write("base.yaml", config)]
+        if self.token_file:
+            args.append("--token")
         for t in topics:
             args += ["--topic", t]
         self.proc = spawn(args, stdout=self.out, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, env=self.env)
         wait_for(self._local_up, 30, "weir local to come up")
+        if self.token_file:
+            with open(self.token_file) as f:
+                self.token = f.read().strip()
         if self.ha:  # the other JobManagers are on ports weir local chose
             env = self.env_file()
             self.jm = env["WEIR_JOBMANAGER"]
@@ -529,6 +545,12 @@ class Cluster:
                 "checkpoints: { storage: \"file://%s/checkpoints\" }\n" %
                 (self.jm, self.jm, self.rest_port, slots, self.dir,
                  self.dir)) + (config or "")
+        if self.token_file:
+            self.token = "it-" + os.urandom(16).hex()
+            fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, (self.token + "\n").encode())
+            os.close(fd)
+            text += "security: { token_file: \"%s\" }\n" % self.token_file
         self.write("weir.yaml", text)
         self.proc = self.start_jobmanager()
         for i in range(1, len(self.jms)):
@@ -703,7 +725,8 @@ class Cluster:
     # ---- the CLI, REST and jobs ----
 
     def cli(self, *args, check_rc=0, input=None, timeout=60):
-        return run([WEIR, "--jobmanager", self.jm] + list(args),
+        tok = ["--token-file", self.token_file] if self.token_file else []
+        return run([WEIR, "--jobmanager", self.jm] + tok + list(args),
                    input=input, timeout=timeout, check_rc=check_rc)
 
     def cluster_json(self):
@@ -711,7 +734,8 @@ class Cluster:
 
     def rest(self, path):
         """(status, body text) of a GET on the JobManager's REST API."""
-        return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path))
+        return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path),
+                        token=self.token)
 
     def rest_call(self, method, path, body=None):
         """(status, parsed JSON body) of a request to the JobManager's

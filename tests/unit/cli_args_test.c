@@ -451,6 +451,28 @@ test_global_flags(void **state)
 	assert_string_equal(c.err_text, "weir: --jobmanager needs a value\n");
 }
 
+/* --token-file (or =FILE) anywhere; a file that cannot be read is a usage
+ * error naming it, before anything is dialled. */
+static void
+test_token_file_flag(void **state)
+{
+	char *argv[] = {"weir", "list", "--token-file", "/t/a", NULL};
+	char *argv2[] = {"weir", "--token-file=/t/b", "list", NULL};
+	cli_ctx ctx = {0};
+	(void)state;
+	assert_int_equal(cli_global_flags(&ctx, 4, argv), 2);
+	assert_string_equal(ctx.token_file, "/t/a");
+	assert_int_equal(cli_global_flags(&ctx, 3, argv2), 2);
+	assert_string_equal(ctx.token_file, "/t/b");
+	capture c;
+	assert_int_equal(run_main(&c, "list", "--token-file",
+	                          "/nonexistent/weir-token", NULL),
+	                 CLI_USAGE);
+	assert_string_equal(c.err_text, "weir: token file "
+	                                "/nonexistent/weir-token: no such "
+	                                "file\n");
+}
+
 /* host:port as Flink takes it, alone or in a list: dialled as tcp://. */
 static void
 test_jobmanager_host_port(void **state)
@@ -605,6 +627,7 @@ main(void)
 	    cmocka_unit_test(test_dispatch_unreachable),
 	    cmocka_unit_test(test_rpc_exit_codes),
 	    cmocka_unit_test(test_global_flags),
+	    cmocka_unit_test(test_token_file_flag),
 	    cmocka_unit_test(test_jobmanager_host_port),
 	    cmocka_unit_test(test_version_and_help),
 	    cmocka_unit_test(test_flink_aliases),

@@ -10,6 +10,7 @@
 
 #include "wrtest.h"
 
+#include "auth.h"
 #include "buf.h"
 #include "err.h"
 #include "http.h"
@@ -580,6 +581,82 @@ test_free_with_stalled_client(void **state)
 	pthread_mutex_destroy(&seen.lock);
 }
 
+/* GET target with an Authorization header (NULL: none). */
+static void
+do_auth(int port, const char *target, const char *auth, struct resp *r)
+{
+	char *req = wr_xasprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	                         "Connection: close\r\n"
+	                         "Content-Length: 0\r\n%s%s%s\r\n",
+	                         target, auth ? "Authorization: " : "",
+	                         auth ? auth : "", auth ? "\r\n" : "");
+	do_raw(port, req, strlen(req), r);
+	free(req);
+}
+
+/* With a token (the process's when the server was made), every route but
+ * /healthz and /readyz wants "Authorization: Bearer TOKEN": 401 in REST's
+ * {"errors": [...]} shape otherwise, before the body is read. */
+static void
+test_token_required(void **state)
+{
+	(void)state;
+	wr_http_server *srv = NULL;
+	wr_metrics *reg = wr_metrics_new();
+	wr_auth_register_metrics(reg);
+	struct seen seen = {0};
+	struct resp r = {0};
+	pthread_mutex_init(&seen.lock, NULL);
+	wr_auth_set_token("s3cret");
+	assert_int_equal(wr_http_server_new("127.0.0.1:0", &srv), WR_OK);
+	wr_auth_set_token("");
+	assert_int_equal(wr_http_serve_health(srv, NULL, NULL), WR_OK);
+	assert_int_equal(wr_http_serve_metrics(srv, reg), WR_OK);
+	assert_int_equal(
+	    wr_http_server_handle(srv, "POST", "/jobs", true, jobs_fn, &seen),
+	    WR_OK);
+	assert_int_equal(wr_http_server_start(srv), WR_OK);
+	int port = wr_http_server_port(srv);
+	uint64_t fails = wr_auth_failures(WR_AUTH_HTTP);
+
+	do_auth(port, "/healthz", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_fini(&r);
+	do_auth(port, "/readyz", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_fini(&r);
+	do_auth(port, "/metrics", NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(r.body, "{\"errors\": [\""));
+	assert_non_null(header(&r, "WWW-Authenticate"));
+	resp_fini(&r);
+	const char *bad[] = {"Bearer s3cre7", "Bearer s3cretX", "Basic s3cret",
+	                     "Bearer", "s3cret"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		do_auth(port, "/metrics", bad[i], &r);
+		assert_int_equal(r.status, 401);
+		resp_fini(&r);
+	}
+	do_auth(port, "/metrics", "Bearer s3cret", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(
+	    strstr(r.body, "weir_auth_failures_total{listener=\"http\"} "));
+	resp_fini(&r);
+	do_auth(port, "/metrics", "bearer  s3cret ", &r);
+	assert_int_equal(r.status, 200);
+	resp_fini(&r);
+	/* a body is never read, the handler never called */
+	do_req(port, "POST", "/jobs", "name: x\n", &r);
+	assert_int_equal(r.status, 401);
+	resp_fini(&r);
+	assert_int_equal(seen.calls, 0);
+	assert_int_equal(wr_auth_failures(WR_AUTH_HTTP), fails + 7);
+	wr_http_server_free(srv);
+	wr_metrics_free(reg);
+	free(seen.body);
+	pthread_mutex_destroy(&seen.lock);
+}
+
 int
 main(void)
 {
@@ -599,6 +676,7 @@ main(void)
 	    cmocka_unit_test(test_two_ephemeral_servers),
 	    cmocka_unit_test(test_duplicate_route),
 	    cmocka_unit_test(test_free_with_stalled_client),
+	    cmocka_unit_test(test_token_required),
 	};
 	int failed =
 	    cmocka_run_group_tests_name("server", tests, setup, teardown);

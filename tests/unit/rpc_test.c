@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
@@ -940,6 +941,170 @@ test_addr_same(void **state)
 	assert_false(wr_addr_same("tcp://jm-a:6123", ""));
 }
 
+/* ---- authentication (auth.h) ------------------------------------------ */
+
+/* With a token, requests without it or with another are refused with
+ * WR_EPERM before the owning thread sees them, and counted; the right one
+ * is served. Refusals do not leave the client unusable. */
+static void
+test_token_required(void **state)
+{
+	fixture *f = *state;
+	wr_rpc_client *cli = NULL;
+	char err[512];
+	wr_rpc_server_set_token(f->srv, "s3cret");
+	uint64_t fails = wr_auth_failures(WR_AUTH_RPC);
+	int served = atomic_load(&f->served);
+	assert_int_equal(wr_rpc_client_new(f->url, WR_RPC_DIAL_SYNC, &cli),
+	                 WR_OK);
+	assert_int_equal(ping(cli, "no-token", CALL_MS, err, sizeof(err)),
+	                 WR_EPERM);
+	assert_non_null(strstr(err, "cluster token"));
+	wr_rpc_client_set_token(cli, "s3cre7");
+	assert_int_equal(ping(cli, "wrong", CALL_MS, err, sizeof(err)),
+	                 WR_EPERM);
+	wr_rpc_client_set_token(cli, "s3cret-and-more");
+	assert_int_equal(ping(cli, "longer", CALL_MS, err, sizeof(err)),
+	                 WR_EPERM);
+	assert_int_equal(wr_auth_failures(WR_AUTH_RPC), fails + 3);
+	assert_int_equal(atomic_load(&f->served), served);
+	wr_rpc_client_set_token(cli, "s3cret");
+	assert_int_equal(ping(cli, "right", CALL_MS, err, sizeof(err)), WR_OK);
+	assert_int_equal(wr_auth_failures(WR_AUTH_RPC), fails + 3);
+	/* a client created while the process has the token sends it */
+	wr_rpc_client *cli2 = NULL;
+	wr_auth_set_token("s3cret");
+	assert_int_equal(wr_rpc_client_new(f->url, WR_RPC_DIAL_SYNC, &cli2),
+	                 WR_OK);
+	wr_auth_set_token("");
+	assert_int_equal(ping(cli2, "process", CALL_MS, err, sizeof(err)),
+	                 WR_OK);
+	wr_rpc_client_free(cli2);
+	wr_rpc_client_free(cli);
+	wr_rpc_server_set_token(f->srv, "");
+}
+
+static void
+test_auth_compare(void **state)
+{
+	(void)state;
+	assert_true(wr_auth_check("abc", "abc", 3));
+	assert_false(wr_auth_check("abc", "abd", 3));
+	assert_false(wr_auth_check("abc", "ab", 2));
+	assert_false(wr_auth_check("abc", "abcd", 4));
+	assert_false(wr_auth_check("abc", NULL, 0));
+	assert_false(wr_auth_check("abc", "", 0));
+	/* no token configured: anything goes */
+	assert_true(wr_auth_check("", NULL, 0));
+	assert_true(wr_auth_check("", "x", 1));
+	assert_true(wr_auth_equal("same", "same", 4));
+	assert_false(wr_auth_equal("same", "sane", 4));
+	assert_true(wr_auth_equal("a", "b", 0));
+}
+
+/* The compare takes as long whichever byte differs: a guess right in its
+ * first bytes is not measurably slower to refuse than one wrong in the
+ * first (median of many runs, a generous margin for a loaded machine). */
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int64_t
+median_ns(const char *want, const char *guess, size_t len)
+{
+	enum { RUNS = 301, REPS = 200 };
+	int64_t t[RUNS];
+	volatile bool sink = false;
+	for (int r = 0; r < RUNS; r++) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < REPS; i++)
+			sink ^= wr_auth_check(want, guess, len);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		t[r] = (b.tv_sec - a.tv_sec) * 1000000000LL +
+		       (b.tv_nsec - a.tv_nsec);
+	}
+	(void)sink;
+	qsort(t, RUNS, sizeof(t[0]), cmp_i64);
+	return t[RUNS / 2];
+}
+
+static void
+test_auth_constant_time(void **state)
+{
+	(void)state;
+	char want[1025], early[1025], late[1025];
+	memset(want, 'k', 1024);
+	want[1024] = '\0';
+	memcpy(early, want, sizeof(want));
+	memcpy(late, want, sizeof(want));
+	early[0] = 'x';   /* differs at the first byte */
+	late[1023] = 'x'; /* differs at the last */
+	int64_t e = median_ns(want, early, 1024);
+	int64_t l = median_ns(want, late, 1024);
+	/* An early-exit compare would make l ~1000x e. */
+	assert_true(l < 3 * e && e < 3 * l);
+}
+
+/* Missing, empty and blank files are errors naming the file; blanks
+ * around the token are trimmed. */
+static void
+test_auth_load(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/weir-auth-test-XXXXXX";
+	char path[128], tok[WR_AUTH_TOKEN_MAX_BYTES + 1], err[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token", dir);
+	assert_int_equal(wr_auth_load(path, tok, err, sizeof(err)), WR_ENOENT);
+	assert_non_null(strstr(err, path));
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(wr_auth_load(path, tok, err, sizeof(err)), WR_EINVAL);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "empty"));
+	fp = fopen(path, "w");
+	fputs(" \n\t\n", fp);
+	fclose(fp);
+	assert_int_equal(wr_auth_load(path, tok, err, sizeof(err)), WR_EINVAL);
+	fp = fopen(path, "w");
+	fputs("  s3cret \n", fp);
+	fclose(fp);
+	assert_int_equal(wr_auth_load(path, tok, err, sizeof(err)), WR_OK);
+	assert_string_equal(tok, "s3cret");
+	fp = fopen(path, "w");
+	for (unsigned i = 0; i <= WR_AUTH_TOKEN_MAX_BYTES; i++)
+		fputc('a', fp);
+	fclose(fp);
+	assert_int_equal(wr_auth_load(path, tok, err, sizeof(err)), WR_EINVAL);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* One log line per connection; unknown peers at most once a while. */
+static void
+test_auth_gate(void **state)
+{
+	(void)state;
+	wr_auth_gate g;
+	wr_auth_gate_init(&g);
+	assert_true(wr_auth_gate_first(&g, 7));
+	assert_false(wr_auth_gate_first(&g, 7));
+	assert_true(wr_auth_gate_first(&g, 8));
+	assert_false(wr_auth_gate_first(&g, 7));
+	assert_true(wr_auth_gate_first(&g, 0));
+	assert_false(wr_auth_gate_first(&g, 0));
+	/* the ring forgets the oldest only after WR_AUTH_RECENT_PEERS */
+	for (uint32_t p = 100; p < 100 + WR_AUTH_RECENT_PEERS; p++)
+		assert_true(wr_auth_gate_first(&g, p));
+	assert_true(wr_auth_gate_first(&g, 7));
+	wr_auth_gate_fini(&g);
+}
+
 int
 main(void)
 {
@@ -967,6 +1132,11 @@ main(void)
 	    T(test_wrong_version),
 	    cmocka_unit_test(test_odd_replies),
 	    T(test_raw_tcp_garbage),
+	    T(test_token_required),
+	    cmocka_unit_test(test_auth_compare),
+	    cmocka_unit_test(test_auth_constant_time),
+	    cmocka_unit_test(test_auth_load),
+	    cmocka_unit_test(test_auth_gate),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -769,7 +769,8 @@ test_garbage_frames(void **state)
 	assert_int_equal(nng_req0_open(&s), 0);
 	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000), 0);
 	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
-	uint8_t f[FETCH_BYTES + 8];
+	/* room for a fetch with a token over the limit */
+	uint8_t f[FETCH_BYTES + WR_AUTH_TOKEN_MAX_BYTES + 1];
 	uint32_t version = 0;
 	assert_int_equal(raw_exchange(s, "hello", 5, NULL), 7);
 	assert_int_equal(raw_exchange(s, "WR", 2, NULL), 7);
@@ -779,7 +780,8 @@ test_garbage_frames(void **state)
 	assert_int_equal(version, TM_SHUFFLE_PROTO_VERSION);
 	fetch_frame(f, &key, 0, 0);
 	assert_int_equal(raw_exchange(s, f, FETCH_BYTES - 1, NULL), 7);
-	assert_int_equal(raw_exchange(s, f, FETCH_BYTES + 8, NULL), 7);
+	memset(f + FETCH_BYTES, 'x', WR_AUTH_TOKEN_MAX_BYTES + 1);
+	assert_int_equal(raw_exchange(s, f, sizeof(f), NULL), 7);
 	f[5] = 2; /* a reply type sent as a request */
 	assert_int_equal(raw_exchange(s, f, FETCH_BYTES, NULL), 7);
 	fetch_frame(f, &key, 0, 0);
@@ -810,6 +812,69 @@ test_garbage_frames(void **state)
 	assert_int_equal(p.rv, WR_OK);
 	tm_input_free(c.in);
 	tm_output_free(o);
+	tm_shuffle_free(cons);
+	tm_shuffle_free(prod);
+}
+
+/* With a cluster token, a fetch without it or with another is refused
+ * (status 11), counted, and a consumer that has it is served. */
+static void
+test_token(void **state)
+{
+	(void)state;
+	char url[64];
+	wr_auth_set_token("s3cret");
+	tm_shuffle *prod = new_shuffle(), *cons = new_shuffle();
+	wr_auth_set_token("");
+	make_url(url, sizeof(url), tm_shuffle_port(prod));
+	tm_output *o;
+	tm_chan_key key;
+	make_key(&key, 12, 0, 0);
+	assert_int_equal(tm_output_new(prod, &key, 1, &o), WR_OK);
+
+	uint64_t before = wr_auth_failures(WR_AUTH_DATA);
+	nng_socket s;
+	assert_int_equal(nng_req0_open(&s), 0);
+	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
+	uint8_t f[FETCH_BYTES + 6];
+	fetch_frame(f, &key, 0, 0);
+	assert_int_equal(raw_exchange(s, f, FETCH_BYTES, NULL), 11);
+	memcpy(f + FETCH_BYTES, "s3cre7", 6);
+	assert_int_equal(raw_exchange(s, f, FETCH_BYTES + 6, NULL), 11);
+	memcpy(f + FETCH_BYTES, "s3cret", 6);
+	assert_int_equal(raw_exchange(s, f, FETCH_BYTES + 5, NULL), 11);
+	assert_int_equal(wr_auth_failures(WR_AUTH_DATA), before + 3);
+	nng_close(s);
+
+	/* cons carries the token: served as without one */
+	consumer c;
+	producer p;
+	consumer_init(&c, new_input(cons, 12, 1, 0, url), 0, 1, 5000);
+	producer_start(&p, o, 0, 1, 5000);
+	producer_run(&p);
+	consumer_main(&c);
+	consumer_check_totals(&c);
+	pthread_join(p.th, NULL);
+	assert_int_equal(p.rv, WR_OK);
+	assert_int_equal(wr_auth_failures(WR_AUTH_DATA), before + 3);
+	tm_input_free(c.in);
+	tm_output_free(o);
+
+	/* a consumer with another token: its input fails, WR_EPERM */
+	wr_auth_set_token("0ther");
+	tm_shuffle *other = new_shuffle();
+	wr_auth_set_token("");
+	make_key(&key, 13, 0, 0);
+	assert_int_equal(tm_output_new(prod, &key, 1, &o), WR_OK);
+	tm_input *in = new_input(other, 13, 1, 0, url);
+	tm_batch *b;
+	int ch;
+	assert_int_equal(tm_input_next(in, NEXT_MS, &b, &ch), WR_EPERM);
+	assert_true(wr_auth_failures(WR_AUTH_DATA) > before + 3);
+	tm_input_free(in);
+	tm_output_free(o);
+	tm_shuffle_free(other);
 	tm_shuffle_free(cons);
 	tm_shuffle_free(prod);
 }
@@ -1324,6 +1389,7 @@ main(void)
 	    cmocka_unit_test(test_remote_consumer_first),
 	    cmocka_unit_test(test_remote_consumer_first_parked),
 	    cmocka_unit_test(test_garbage_frames),
+	    cmocka_unit_test(test_token),
 	    cmocka_unit_test(test_remote_output_freed),
 	    cmocka_unit_test(test_remote_producer_shuffle_freed),
 	    cmocka_unit_test(test_local_output_freed),
