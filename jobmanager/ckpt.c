@@ -85,16 +85,20 @@ jm_ckpt_new(jm_server *jm, jm_job *job)
 	c->job = job;
 	c->next_id = 1;
 	c->last_end_ms = c->last_trigger_ms = wr_mono_ms();
-	const char *labels[] = {"job", job->id, NULL};
-	const char *done[] = {"job", job->id, "status", "completed", NULL};
-	const char *failed[] = {"job", job->id, "status", "failed", NULL};
-	c->m_duration = wr_metrics_get(
+	const char *name = job->spec->name;
+	const char *labels[] = {"job_id", job->id, "job_name", name, NULL};
+	const char *done[] = {"job_id", job->id,     "job_name", name,
+	                      "status", "completed", NULL};
+	const char *failed[] = {"job_id", job->id,  "job_name", name,
+	                        "status", "failed", NULL};
+	/* No value before the first completed checkpoint. */
+	c->m_duration = wr_metrics_get_empty(
 	    jm->metrics, WR_METRIC_GAUGE, "weir_checkpoint_duration_seconds",
 	    "Trigger to completion of the last completed checkpoint", labels);
-	c->m_size = wr_metrics_get(
+	c->m_size = wr_metrics_get_empty(
 	    jm->metrics, WR_METRIC_GAUGE, "weir_checkpoint_size_bytes",
 	    "State size of the last completed checkpoint", labels);
-	c->m_align = wr_metrics_get(
+	c->m_align = wr_metrics_get_empty(
 	    jm->metrics, WR_METRIC_GAUGE, "weir_checkpoint_alignment_seconds",
 	    "Longest barrier alignment of a task in the last checkpoint",
 	    labels);
@@ -105,6 +109,19 @@ jm_ckpt_new(jm_server *jm, jm_job *job)
 	                             "weir_checkpoints_total",
 	                             "Checkpoints by outcome", failed);
 	return c;
+}
+
+void
+jm_ckpt_metrics_release(jm_ckpt_coord *c, int64_t grace_ms)
+{
+	if (c == NULL)
+		return;
+	struct wr_metric **ms[] = {&c->m_duration, &c->m_size, &c->m_align,
+	                           &c->m_completed, &c->m_failed};
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+		wr_metrics_release(c->jm->metrics, *ms[i], grace_ms);
+		*ms[i] = NULL; /* a late outcome counts nowhere */
+	}
 }
 
 void

@@ -93,6 +93,9 @@ typedef struct jm_ckpt_coord jm_ckpt_coord;
 /* The coordinator of a job that takes checkpoints. */
 jm_ckpt_coord *jm_ckpt_new(struct jm_server *jm, struct jm_job *job);
 void jm_ckpt_free(jm_ckpt_coord *c);
+/* The job ended: its checkpoint series go grace_ms later (metrics.h,
+ * wr_metrics_release); later outcomes are not counted. Accepts NULL. */
+void jm_ckpt_metrics_release(jm_ckpt_coord *c, int64_t grace_ms);
 
 /* Triggers when due, expires what ran out of time. Only while every task
  * of the job runs. */

@@ -232,6 +232,26 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 	return WR_OK;
 }
 
+/* SPEC "Metrics": job_id and job_name, never "job" (Prometheus sets it). */
+static void
+jm_job_metrics(jm_jobs *jobs, jm_job *job)
+{
+	const char *labels[] = {"job_id", job->id, "job_name", job->spec->name,
+	                        NULL};
+	job->m_restarts = wr_metrics_get(
+	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
+	    "Restarts of a job after failures", labels);
+}
+
+/* An ended job's series stay grace ms for a last scrape, then go. */
+static void
+jm_job_metrics_release(jm_jobs *jobs, jm_job *job, int64_t grace)
+{
+	wr_metrics_release(jobs->jm->metrics, job->m_restarts, grace);
+	job->m_restarts = NULL;
+	jm_ckpt_metrics_release(job->ck, grace);
+}
+
 static void
 jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 {
@@ -247,6 +267,8 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 	if (jm_job_state_terminal(st)) {
 		job->end_ms = wr_wall_ms();
 		jm_sched_release(jobs->jm->tms, job);
+		jm_job_metrics_release(
+		    jobs, job, jobs->jm->cfg.metrics_ended_job_grace_ms);
 	}
 	jm_store_job(jobs->jm, job, NULL, 0);
 }
@@ -514,10 +536,7 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	wr_id_hex(job->id, sizeof(job->id), 16);
 	if (job->spec->checkpointing.interval_ms > 0)
 		job->ck = jm_ckpt_new(jobs->jm, job);
-	const char *labels[] = {"job", job->id, NULL};
-	job->m_restarts = wr_metrics_get(
-	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
-	    "Restarts of a job after failures", labels);
+	jm_job_metrics(jobs, job);
 	job->name = wr_xstrdup(job->spec->name);
 	job->file = wr_xstrdup(file);
 	job->yaml = wr_xstrdup(yaml);
@@ -563,6 +582,7 @@ jm_jobs_submit(jm_jobs *jobs, const jm_submit_opts *o, char *job_id,
 		         "store: %s",
 		         serr);
 		jm_sched_release(jobs->jm->tms, job);
+		jm_job_metrics_release(jobs, job, 0); /* it never ran */
 		jm_job_free(job);
 		return rv;
 	}
@@ -967,10 +987,7 @@ jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
 	jm_sched_plan(job);
 	if (job->spec->checkpointing.interval_ms > 0)
 		job->ck = jm_ckpt_new(jobs->jm, job);
-	const char *labels[] = {"job", job->id, NULL};
-	job->m_restarts = wr_metrics_get(
-	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
-	    "Restarts of a job after failures", labels);
+	jm_job_metrics(jobs, job);
 	job->name = wr_xstrdup(job->spec->name);
 	job->file = wr_xstrdup(e->file);
 	job->yaml = wr_xstrdup(e->yaml);

@@ -292,7 +292,7 @@ class Drill:
         st, text = http_get(self.rests[i] + "/metrics")
         if st != 200:
             return None
-        m = re.search(r'^weir_job_restarts_total\{[^}]*job="%s"[^}]*\} '
+        m = re.search(r'^weir_job_restarts_total\{[^}]*job_id="%s"[^}]*\} '
                       r'(\S+)$' % job, text, re.M)
         return float(m.group(1)) if m else 0.0
 

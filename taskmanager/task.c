@@ -197,28 +197,48 @@ tm_task_metrics(tm_task *t)
 	char vertex[16], subtask[16];
 	snprintf(vertex, sizeof(vertex), "%d", t->spec->vertex);
 	snprintf(subtask, sizeof(subtask), "%d", t->spec->subtask);
-	const char *labels[] = {"job",     t->spec->job_id, "vertex", vertex,
-	                        "subtask", subtask,         NULL};
-	t->m_in = wr_metrics_get(t->tm->metrics, WR_METRIC_COUNTER,
-	                         "weir_records_in_total",
-	                         "Records a task received", labels);
-	t->m_out = wr_metrics_get(t->tm->metrics, WR_METRIC_COUNTER,
-	                          "weir_records_out_total",
-	                          "Records a task sent on or wrote", labels);
+	/* SPEC "Metrics": never "job", which Prometheus sets on a scrape. */
+	const char *labels[] = {"job_id",      t->spec->job_id, "job_name",
+	                        t->job->name,  "vertex",        vertex,
+	                        "vertex_name", t->vertex->name, "subtask",
+	                        subtask,       "task_manager",  t->tm->id,
+	                        NULL};
+	wr_metrics *reg = t->tm->metrics;
+	t->m_in =
+	    wr_metrics_get(reg, WR_METRIC_COUNTER, "weir_records_in_total",
+	                   "Records a task received", labels);
+	t->m_out =
+	    wr_metrics_get(reg, WR_METRIC_COUNTER, "weir_records_out_total",
+	                   "Records a task sent on or wrote", labels);
 	t->m_invalid = wr_metrics_get(
-	    t->tm->metrics, WR_METRIC_COUNTER, "weir_invalid_records_total",
+	    reg, WR_METRIC_COUNTER, "weir_invalid_records_total",
 	    "Records that failed to decode or match the schema", labels);
 	t->m_late_dropped = wr_metrics_get(
-	    t->tm->metrics, WR_METRIC_COUNTER,
-	    "weir_late_records_dropped_total",
+	    reg, WR_METRIC_COUNTER, "weir_late_records_dropped_total",
 	    "Records later than their window's allowed lateness", labels);
 	t->m_backpressure = wr_metrics_get(
-	    t->tm->metrics, WR_METRIC_GAUGE, "weir_backpressured_time_ratio",
+	    reg, WR_METRIC_GAUGE, "weir_backpressured_time_ratio",
 	    "Share of the last second the task was blocked on full outputs",
 	    labels);
-	t->m_watermark = wr_metrics_get(
-	    t->tm->metrics, WR_METRIC_GAUGE, "weir_current_watermark_ms",
+	/* No watermark before the first one (a job without event time has
+	 * none): 0 would read as 56 years of lag. */
+	t->m_watermark = wr_metrics_get_empty(
+	    reg, WR_METRIC_GAUGE, "weir_current_watermark_ms",
 	    "The task's input watermark (event time, epoch ms)", labels);
+}
+
+/* Its series stay for a last scrape, then go (a later attempt of the
+ * subtask here holds them again). */
+static void
+tm_task_metrics_release(tm_task *t)
+{
+	wr_metrics *reg = t->tm->metrics;
+	int64_t grace = t->tm->cfg.metrics_ended_job_grace_ms;
+	struct wr_metric *ms[] = {t->m_in,           t->m_out,
+	                          t->m_invalid,      t->m_late_dropped,
+	                          t->m_backpressure, t->m_watermark};
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		wr_metrics_release(reg, ms[i], grace);
 }
 
 /* Back-pressure: the share of the last second the task's outputs spent
@@ -830,6 +850,7 @@ static void
 tm_task_free(tm_task *t)
 {
 	pthread_join(t->thread, NULL);
+	tm_task_metrics_release(t);
 	wr_arena_fini(&t->arena);
 	wr_buf_fini(&t->enc);
 	pthread_mutex_destroy(&t->ck_mu);

@@ -150,6 +150,11 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "authentication. See docs/security.md."},
     {"log.level", WR_CFG_ENUM, WR_CC(log_level), 0, 0, "info",
      "debug|info|warn|error", "Lowest level of log lines written."},
+    {"metrics.ended_job_grace", WR_CFG_DURATION,
+     WR_CC(metrics_ended_job_grace_ms), 0, WR_MS_HOUR, "60s", NULL,
+     "How long the series of an ended job (or of a task that left a "
+     "TaskManager) stay in /metrics after it ended, so that a last scrape "
+     "sees their final values; then they disappear."},
 };
 
 const wr_cfg_table wr_cluster_config_table = {

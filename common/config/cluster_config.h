@@ -52,6 +52,8 @@ typedef struct wr_cluster_config {
 	char *token_file;
 	/* log */
 	int log_level;
+	/* metrics */
+	int64_t metrics_ended_job_grace_ms; /* an ended job's series go */
 } wr_cluster_config;
 
 extern const wr_cfg_table wr_cluster_config_table;

@@ -4,10 +4,12 @@
  */
 #include "metrics.h"
 
+#include "clock.h"
 #include "mem.h"
 #include "wr_assert.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -16,6 +18,10 @@
 #include <string.h>
 
 struct wr_metric_family;
+
+/* The bits of a series without a value: a NaN no arithmetic produces (they
+ * make the default quiet NaN), so a set NaN still renders. */
+#define WR_METRIC_UNSET 0x7ff8dead00000000ull
 
 struct wr_metric {
 	/* The double's bits: C11 has no portable atomic double with a
@@ -26,6 +32,10 @@ struct wr_metric {
 	 * the series' identity within its family: equal labels render
 	 * equally, so lookups compare this string. */
 	char *labels;
+	/* Holders (wr_metrics_get calls not yet released); at 0 the series
+	 * goes once the monotonic clock passes expire_ms. @locks reg. */
+	unsigned long refs;
+	int64_t expire_ms;
 	struct wr_metric *next;
 };
 
@@ -177,9 +187,9 @@ wr_metrics_family(wr_metrics *reg, enum wr_metric_type type, const char *name,
 	return f;
 }
 
-wr_metric *
-wr_metrics_get(wr_metrics *reg, enum wr_metric_type type, const char *name,
-               const char *help, const char *const *labels)
+static wr_metric *
+wr_metrics_lookup(wr_metrics *reg, enum wr_metric_type type, const char *name,
+                  const char *help, const char *const *labels, bool empty)
 {
 	WR_ASSERT(type == WR_METRIC_COUNTER || type == WR_METRIC_GAUGE);
 	WR_ASSERT(wr_metrics_name_ok(name, 1));
@@ -194,24 +204,39 @@ wr_metrics_get(wr_metrics *reg, enum wr_metric_type type, const char *name,
 			break;
 	if (m == NULL) {
 		m = wr_xcalloc(1, sizeof(*m));
-		atomic_init(&m->bits, 0); /* 0.0 is all-zero bits */
+		/* 0.0 is all-zero bits */
+		atomic_init(&m->bits, empty ? WR_METRIC_UNSET : 0);
 		m->fam = f;
 		m->labels = lstr;
 		lstr = NULL;
 		*f->tailp = m;
 		f->tailp = &m->next;
 	}
+	m->refs++;
 	pthread_mutex_unlock(&reg->lock);
 	free(lstr);
 	return m;
 }
 
-void
-wr_metrics_remove(wr_metrics *reg, wr_metric *m)
+wr_metric *
+wr_metrics_get(wr_metrics *reg, enum wr_metric_type type, const char *name,
+               const char *help, const char *const *labels)
 {
-	if (m == NULL)
-		return;
-	pthread_mutex_lock(&reg->lock);
+	return wr_metrics_lookup(reg, type, name, help, labels, false);
+}
+
+wr_metric *
+wr_metrics_get_empty(wr_metrics *reg, enum wr_metric_type type,
+                     const char *name, const char *help,
+                     const char *const *labels)
+{
+	return wr_metrics_lookup(reg, type, name, help, labels, true);
+}
+
+/* Unlinks m from its family. @locks reg->lock held. */
+static void
+wr_metrics_unlink(struct wr_metric *m)
+{
 	struct wr_metric_family *f = m->fam;
 	struct wr_metric **pp = &f->head;
 	while (*pp != NULL && *pp != m)
@@ -220,6 +245,46 @@ wr_metrics_remove(wr_metrics *reg, wr_metric *m)
 	*pp = m->next;
 	if (f->tailp == &m->next)
 		f->tailp = pp;
+}
+
+/* Frees the released series whose grace period is over. No holder has a
+ * pointer to them, so freeing is safe. @locks reg->lock held. */
+static void
+wr_metrics_sweep(wr_metrics *reg, int64_t now_ms)
+{
+	for (struct wr_metric_family *f = reg->head; f != NULL; f = f->next) {
+		struct wr_metric *m = f->head, *next;
+		for (; m != NULL; m = next) {
+			next = m->next;
+			if (m->refs > 0 || now_ms < m->expire_ms)
+				continue;
+			wr_metrics_unlink(m);
+			wr_metrics_series_free(m);
+		}
+	}
+}
+
+void
+wr_metrics_release(wr_metrics *reg, wr_metric *m, int64_t grace_ms)
+{
+	if (m == NULL)
+		return;
+	int64_t now = wr_mono_ms();
+	pthread_mutex_lock(&reg->lock);
+	WR_ASSERT(m->refs > 0);
+	if (--m->refs == 0)
+		m->expire_ms = now + grace_ms;
+	wr_metrics_sweep(reg, now);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void
+wr_metrics_remove(wr_metrics *reg, wr_metric *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&reg->lock);
+	wr_metrics_unlink(m);
 	pthread_mutex_unlock(&reg->lock);
 	wr_metrics_series_free(m);
 }
@@ -243,13 +308,17 @@ wr_metric_from_bits(uint64_t u)
 void
 wr_metric_add(wr_metric *m, double by)
 {
+	if (m == NULL)
+		return;
 	/* A counter that went down reads as a restart to Prometheus. */
 	if (m->fam->type == WR_METRIC_COUNTER)
 		WR_ASSERT(by >= 0);
 	uint64_t old = atomic_load_explicit(&m->bits, memory_order_relaxed);
 	uint64_t new;
 	do {
-		new = wr_metric_to_bits(wr_metric_from_bits(old) + by);
+		double cur =
+		    old == WR_METRIC_UNSET ? 0 : wr_metric_from_bits(old);
+		new = wr_metric_to_bits(cur + by);
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &m->bits, &old, new, memory_order_relaxed, memory_order_relaxed));
 }
@@ -263,6 +332,8 @@ wr_metric_inc(wr_metric *m)
 void
 wr_metric_set(wr_metric *m, double v)
 {
+	if (m == NULL)
+		return;
 	atomic_store_explicit(&m->bits, wr_metric_to_bits(v),
 	                      memory_order_relaxed);
 }
@@ -312,8 +383,14 @@ wr_metrics_put_value(wr_buf *out, double v)
 static void
 wr_metrics_render_family(const struct wr_metric_family *f, wr_buf *out)
 {
-	if (f->head == NULL)
-		return; /* every series left: say nothing about the family */
+	const struct wr_metric *m = f->head;
+	while (m != NULL &&
+	       atomic_load_explicit(&m->bits, memory_order_relaxed) ==
+	           WR_METRIC_UNSET)
+		m = m->next;
+	if (m == NULL)
+		return; /* no series has a value: say nothing about the family
+		         */
 	wr_buf_printf(out, "# HELP %s", f->name);
 	if (f->help[0] != '\0') {
 		wr_buf_putc(out, ' ');
@@ -321,7 +398,10 @@ wr_metrics_render_family(const struct wr_metric_family *f, wr_buf *out)
 	}
 	wr_buf_printf(out, "\n# TYPE %s %s\n", f->name,
 	              wr_metrics_type_names[f->type]);
-	for (const struct wr_metric *m = f->head; m != NULL; m = m->next) {
+	for (; m != NULL; m = m->next) {
+		if (atomic_load_explicit(&m->bits, memory_order_relaxed) ==
+		    WR_METRIC_UNSET)
+			continue;
 		wr_buf_puts(out, f->name);
 		wr_buf_puts(out, m->labels);
 		wr_buf_putc(out, ' ');
@@ -342,7 +422,9 @@ wr_metrics_render(wr_metrics *reg, wr_buf *out)
 	if (fn != NULL)
 		fn(arg);
 
+	int64_t now = wr_mono_ms();
 	pthread_mutex_lock(&reg->lock);
+	wr_metrics_sweep(reg, now);
 	for (const struct wr_metric_family *f = reg->head; f != NULL;
 	     f = f->next)
 		wr_metrics_render_family(f, out);

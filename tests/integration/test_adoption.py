@@ -28,7 +28,7 @@ import subprocess
 import time
 
 from weirtest import (BIN, Cluster, Failure, check, http_get, main,
-                      metric_value, run, wait_for)
+                      metric_sum, metric_value, run, wait_for)
 
 HB_INTERVAL_MS = 300
 HB_TIMEOUT_MS = 1500
@@ -242,8 +242,8 @@ def test_jobmanager_restarted():
         check(re.search(r"TM-REGISTERED .* tasks=1", tm_log(tm)),
               "the registration reported the task")
         c.wait_running(job_id, 10)
-        check(metric_value(c.metrics(), "weir_job_restarts_total",
-                           '{job="%s"}' % job_id) == 0, "a restart counted")
+        check(metric_sum(c.metrics(), "weir_job_restarts_total", job=job_id,
+                         missing=None) == 0, "a restart counted")
         wait_for(lambda: [t["slots_free"] for t in
                           c.cluster_json()["taskmanagers"]] == [1], 10,
                  "one slot used, by the adopted task")
@@ -275,8 +275,8 @@ def test_jobmanager_restarted_tm_lost():
                  "jm2 to give adoption up")
         wait_orphaned(pids[0], job_id, 15)
         c.wait_running(job_id, 30)
-        check(metric_value(c.metrics(), "weir_job_restarts_total",
-                           '{job="%s"}' % job_id) == 1,
+        check(metric_sum(c.metrics(), "weir_job_restarts_total", job=job_id,
+                         missing=None) == 1,
               "the restart was not counted")
         n = len(c.consume("out"))
         wait_for(lambda: len(c.consume("out")) > n, 30,

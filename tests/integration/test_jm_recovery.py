@@ -21,7 +21,7 @@ import time
 
 from test_checkpoints import (flush_records, gen, reference, committed,
                               submit, two_more_checkpoints)
-from weirtest import Cluster, check, main, metric_value, wait_for
+from weirtest import Cluster, check, main, metric_sum, wait_for
 
 CONFIG = """\
 jobmanager: { heartbeat_interval: 300ms, heartbeat_timeout: 1500ms }
@@ -83,8 +83,8 @@ def test_jm_sigkill_recovers_jobs():
         check("TM-TASK-NOT-KEPT" not in log or
               not re.search(r"TM-TASK-NOT-KEPT .* job %s " % job, log),
               "a task of the adopted job was not kept:\n" + log[-3000:])
-        check(metric_value(c.metrics(), "weir_job_restarts_total",
-                           '{job="%s"}' % job) == 0,
+        check(metric_sum(c.metrics(), "weir_job_restarts_total", job=job,
+                         missing=None) == 0,
               "weir_job_restarts_total moved")
         for i in range(half + 400, len(recs), 400):
             c.produce("ev", recs[i:i + 400])

@@ -201,19 +201,20 @@ def metric_value(text, name, labels=""):
     return float(m.group(1)) if m else None
 
 
-def metric_sum(text, name, job=None, vertex=None):
-    """Sum of every name{...} series of a Prometheus text, of one job and
-    vertex when given."""
-    total = 0.0
+def metric_sum(text, name, job=None, vertex=None, missing=0.0):
+    """Sum of every name{...} series of a Prometheus text, of one job
+    (job_id) and vertex when given; missing when there is none."""
+    total, seen = 0.0, False
     for line in text.splitlines():
         if not (line.startswith(name + "{") or line.startswith(name + " ")):
             continue
-        if job is not None and 'job="%s"' % job not in line:
+        if job is not None and 'job_id="%s"' % job not in line:
             continue
         if vertex is not None and 'vertex="%s"' % vertex not in line:
             continue
         total += float(line.rsplit(" ", 1)[1])
-    return total
+        seen = True
+    return total if seen else missing
 
 
 def _cmdline(pid):

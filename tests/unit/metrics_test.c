@@ -14,9 +14,11 @@
 #include <pthread.h>
 #include <regex.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *
 render(wr_metrics *reg)
@@ -60,7 +62,7 @@ test_gauges_with_labels(void **state)
 	wr_metrics *reg = wr_metrics_new();
 	const char *const free_l[] = {"state", "free", NULL};
 	const char *const used_l[] = {"state", "used", NULL};
-	const char *const rec_l[] = {"job",     "j1", "vertex", "src",
+	const char *const rec_l[] = {"job_id",  "j1", "vertex", "src",
 	                             "subtask", "0",  NULL};
 	wr_metric *f = wr_metrics_get(
 	    reg, WR_METRIC_GAUGE, "weir_taskmanager_slots", "Slots.", free_l);
@@ -84,7 +86,7 @@ test_gauges_with_labels(void **state)
 	                   "weir_taskmanager_slots{state=\"used\"} 1.5\n"
 	                   "# HELP weir_records_in_total Records in.\n"
 	                   "# TYPE weir_records_in_total counter\n"
-	                   "weir_records_in_total{job=\"j1\",vertex=\"src\","
+	                   "weir_records_in_total{job_id=\"j1\",vertex=\"src\","
 	                   "subtask=\"0\"} 1000000\n");
 	wr_metrics_free(reg);
 }
@@ -218,6 +220,145 @@ test_remove(void **state)
 	assert_true(wr_metric_value(ma) == 0);
 	assert_render(reg, "# HELP s S.\n# TYPE s gauge\ns{tm=\"a\"} 0\n");
 	wr_metrics_free(reg);
+}
+
+/* A released series stays for its grace period (a last scrape), then
+ * goes; every holder must release it first; a get in between keeps it. */
+static void
+test_release(void **state)
+{
+	(void)state;
+	wr_metrics *reg = wr_metrics_new();
+	const char *const a[] = {"job_id", "a", NULL};
+	const char *const b[] = {"job_id", "b", NULL};
+	wr_metric *ma = wr_metrics_get(reg, WR_METRIC_COUNTER, "c", "C.", a);
+	wr_metric *mb = wr_metrics_get(reg, WR_METRIC_COUNTER, "c", "C.", b);
+	wr_metric_add(ma, 5);
+	wr_metric_add(mb, 7);
+	/* Two holders (an old and a new attempt of one subtask). */
+	assert_ptr_equal(ma,
+	                 wr_metrics_get(reg, WR_METRIC_COUNTER, "c", "C.", a));
+	wr_metrics_release(reg, ma, 0);
+	assert_render(reg, "# HELP c C.\n# TYPE c counter\n"
+	                   "c{job_id=\"a\"} 5\nc{job_id=\"b\"} 7\n");
+	wr_metrics_release(reg, ma, 0); /* the last holder: gone */
+	assert_render(reg,
+	              "# HELP c C.\n# TYPE c counter\nc{job_id=\"b\"} 7\n");
+	/* An hour's grace: still there for the scrape. */
+	wr_metrics_release(reg, mb, 3600 * 1000);
+	assert_render(reg,
+	              "# HELP c C.\n# TYPE c counter\nc{job_id=\"b\"} 7\n");
+	/* Held again before it went: the same series, its value kept. */
+	wr_metric *mb2 = wr_metrics_get(reg, WR_METRIC_COUNTER, "c", "C.", b);
+	assert_ptr_equal(mb, mb2);
+	assert_true(wr_metric_value(mb2) == 7);
+	wr_metrics_release(reg, mb2, 0);
+	assert_render(reg, ""); /* no series left: nor HELP nor TYPE */
+	/* The same labels later are a new series from 0. */
+	ma = wr_metrics_get(reg, WR_METRIC_COUNTER, "c", "C.", a);
+	assert_true(wr_metric_value(ma) == 0);
+	wr_metrics_release(reg, NULL, 0);
+	wr_metrics_free(reg);
+}
+
+/* No value where there is none: an empty series is not rendered until
+ * its first update; updates of a released (NULL) series do nothing. */
+static void
+test_empty(void **state)
+{
+	(void)state;
+	wr_metrics *reg = wr_metrics_new();
+	const char *const a[] = {"job_id", "a", NULL};
+	const char *const b[] = {"job_id", "b", NULL};
+	wr_metric *wa =
+	    wr_metrics_get_empty(reg, WR_METRIC_GAUGE, "wm", "W.", a);
+	assert_render(reg, "");
+	assert_true(isnan(wr_metric_value(wa)));
+	wr_metric *wb =
+	    wr_metrics_get_empty(reg, WR_METRIC_GAUGE, "wm", "W.", b);
+	wr_metric_set(wb, 0);
+	assert_render(reg,
+	              "# HELP wm W.\n# TYPE wm gauge\nwm{job_id=\"b\"} 0\n");
+	wr_metric_set(wa, NAN); /* a NaN set is a value */
+	assert_render(reg, "# HELP wm W.\n# TYPE wm gauge\n"
+	                   "wm{job_id=\"a\"} NaN\nwm{job_id=\"b\"} 0\n");
+	/* A counter's first add counts from 0. */
+	wr_metric *c =
+	    wr_metrics_get_empty(reg, WR_METRIC_COUNTER, "n", "N.", a);
+	wr_metric_add(c, 2);
+	assert_true(wr_metric_value(c) == 2);
+	/* An existing series is found, value kept. */
+	assert_ptr_equal(
+	    wb, wr_metrics_get_empty(reg, WR_METRIC_GAUGE, "wm", "W.", b));
+	assert_true(wr_metric_value(wb) == 0);
+	wr_metric_set(NULL, 1);
+	wr_metric_inc(NULL);
+	wr_metric_add(NULL, 1);
+	wr_metrics_free(reg);
+}
+
+struct churn {
+	wr_metrics *reg;
+	atomic_bool stop;
+};
+
+/* Tasks come and go: each holds its series, updates, releases. */
+static void *
+churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	char id[16];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(id, sizeof(id), "%d", i % 7);
+		const char *const l[] = {"job_id", id, NULL};
+		wr_metric *m =
+		    wr_metrics_get(c->reg, WR_METRIC_COUNTER, "x", "X.", l);
+		wr_metric *w =
+		    wr_metrics_get_empty(c->reg, WR_METRIC_GAUGE, "w", "W.", l);
+		wr_metric_inc(m);
+		wr_metric_set(w, i);
+		wr_metrics_release(c->reg, m, 0);
+		wr_metrics_release(c->reg, w, i % 2);
+	}
+	return NULL;
+}
+
+static void *
+render_thread(void *arg)
+{
+	struct churn *c = arg;
+	while (!atomic_load(&c->stop))
+		free(render(c->reg));
+	return NULL;
+}
+
+/* Renders (the /metrics thread) while series are released and freed:
+ * under ASan a use after free fails here. */
+static void
+test_release_concurrent(void **state)
+{
+	(void)state;
+	struct churn c = {wr_metrics_new(), false};
+	pthread_t w[2], r;
+	assert_int_equal(pthread_create(&r, NULL, render_thread, &c), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&w[i], NULL, churn_thread, &c),
+		                 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	atomic_store(&c.stop, true);
+	pthread_join(r, NULL);
+	/* Every hold was released and the grace periods (<= 1 ms) end. */
+	char *text = render(c.reg);
+	for (int i = 0; i < 100 && text[0] != '\0'; i++) {
+		free(text);
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		text = render(c.reg);
+	}
+	assert_string_equal(text, "");
+	free(text);
+	wr_metrics_free(c.reg);
 }
 
 struct collect {
@@ -356,6 +497,9 @@ main(void)
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_concurrent_increments),
 	    cmocka_unit_test(test_remove),
+	    cmocka_unit_test(test_release),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_release_concurrent),
 	    cmocka_unit_test(test_on_collect),
 	    cmocka_unit_test(test_format_self_check),
 	};
