@@ -16,15 +16,20 @@ is checked twice:
   targeting its ports, every ConfigMap, Secret and ServiceAccount a pod
   uses present, every $(VAR) defined before its use, the JobManager
   StatefulSet's headless Service present and every WEIR_JOBMANAGER list
-  naming each of its pods (POD-i.SERVICE) and nothing else.
+  naming each of its pods (POD-i.SERVICE) and nothing else; every weir
+  container given the cluster token (WEIR_SECURITY_TOKEN_FILE for a
+  daemon, WEIR_TOKEN_FILE for the CLI) as a key of a rendered Secret
+  mounted read-only.
 
 deploy/prometheus/prometheus.yml must keep pods by the annotations the
 manifests set (prometheus.io/scrape, /port, /path as Prometheus names
-them). Then it proves the checks can fail: broken copies of the single
-overlay (a string for replicas, an httpGet probe without a port, a
-misspelt field, a kind with no schema, a container allowed to escalate
-privileges, a Service selecting nothing, two JobManagers with one listed)
-must each be refused, naming the fault.
+them) and send the cluster token (authorization.credentials_file). Then
+it proves the checks can fail: broken copies of the single overlay (a
+string for replicas, an httpGet probe without a port, a misspelt field, a
+kind with no schema, a container allowed to escalate privileges, a
+Service selecting nothing, a TaskManager without its token file, a
+JobManager whose token Secret is not mounted, two JobManagers with one
+listed) must each be refused, naming the fault.
 """
 import copy
 import json
@@ -135,6 +140,44 @@ def references(spec):
     return refs
 
 
+DAEMONS = ("weir-jobmanager", "weir-taskmanager")
+
+
+def token_problems(name, spec, secrets):
+    """Every weir container has the cluster token (docs/security.md): a
+    daemon's WEIR_SECURITY_TOKEN_FILE and every container's WEIR_TOKEN_FILE
+    (the CLI: kubectl exec, weir apply) name a key of a rendered Secret,
+    mounted read-only. A daemon without it accepts anyone's calls."""
+    out = []
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    for c in spec["containers"]:
+        cn = "%s/%s" % (name, c["name"])
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        need = ["WEIR_TOKEN_FILE"]
+        if any(d in " ".join(c.get("command", [])) for d in DAEMONS):
+            need.insert(0, "WEIR_SECURITY_TOKEN_FILE")
+        for var in need:
+            path = env.get(var)
+            if not path:
+                out.append("%s: no %s (the cluster token)" % (cn, var))
+                continue
+            mount = next((m for m in c.get("volumeMounts", [])
+                          if os.path.dirname(path) ==
+                          m["mountPath"].rstrip("/")), None)
+            secret = (vols.get(mount["name"], {}).get("secret")
+                      if mount else None)
+            if not secret or mount.get("readOnly") is not True:
+                out.append("%s: %s %s is on no read-only Secret volume" %
+                           (cn, var, path))
+            elif secret["secretName"] in secrets and \
+                    os.path.basename(path) not in \
+                    secrets[secret["secretName"]]:
+                out.append("%s: %s %s: Secret %s has no key %s" %
+                           (cn, var, path, secret["secretName"],
+                            os.path.basename(path)))
+    return out
+
+
 def jobmanager_list_problems(objs):
     """Every WEIR_JOBMANAGER names exactly the JobManager StatefulSet's
     pods through its headless Service."""
@@ -167,6 +210,9 @@ def jobmanager_list_problems(objs):
 def policy_problems(objs, version):
     out = jobmanager_list_problems(objs)
     have = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    secrets = {o["metadata"]["name"]: set(o.get("data", {})) |
+               set(o.get("stringData", {}))
+               for o in objs if o["kind"] == "Secret"}
     pods = []
     for o in objs:
         if o["kind"] not in WORKLOADS:
@@ -177,6 +223,7 @@ def policy_problems(objs, version):
                o["spec"]["selector"]["matchLabels"].items()):
             out.append("%s: selector does not match its template" % name)
         out += pod_problems(name, t["spec"], t["metadata"], version)
+        out += token_problems(name, t["spec"], secrets)
         for ref in sorted(references(t["spec"]) - have):
             out.append("%s: uses %s/%s, which is not rendered" %
                        ((name,) + ref))
@@ -208,7 +255,10 @@ def prometheus_problems(objs):
     used = {label for job in cfg["scrape_configs"]
             for r in job.get("relabel_configs", [])
             for label in r.get("source_labels", [])}
-    out = []
+    out = ["prometheus.yml: job %s sends no cluster token "
+           "(authorization.credentials_file)" % job.get("job_name")
+           for job in cfg["scrape_configs"]
+           if not (job.get("authorization") or {}).get("credentials_file")]
     for o in objs:
         if o["kind"] not in WORKLOADS:
             continue
@@ -262,6 +312,20 @@ def _service(o):
         "app.kubernetes.io/component"] = "jobmanagr"
 
 
+def _no_token(o):
+    c = tm_container(o)
+    c["env"] = [e for e in c["env"]
+                if e["name"] != "WEIR_SECURITY_TOKEN_FILE"]
+
+
+def _token_not_mounted(o):
+    c = find(o, "StatefulSet", "weir-jobmanager")["spec"]["template"][
+        "spec"]["containers"][0]
+    c["volumeMounts"] = [m for m in c["volumeMounts"]
+                         if not m["mountPath"].startswith(
+                             "/var/run/secrets/weir")]
+
+
 def _one_jm_listed(o):
     find(o, "StatefulSet", "weir-jobmanager")["spec"]["replicas"] = 2
 
@@ -281,6 +345,12 @@ BROKEN = [
      "policy"),
     ("a Service selecting nothing", _service,
      "Service/weir-jobmanager selects no pod template", "policy"),
+    ("a TaskManager without the token file", _no_token,
+     "weir-taskmanager/taskmanager: no WEIR_SECURITY_TOKEN_FILE", "policy"),
+    ("the token Secret not mounted", _token_not_mounted,
+     "weir-jobmanager/jobmanager: WEIR_SECURITY_TOKEN_FILE "
+     "/var/run/secrets/weir/token is on no read-only Secret volume",
+     "policy"),
     ("two JobManagers, one listed", _one_jm_listed,
      "weir-taskmanager/taskmanager: WEIR_JOBMANAGER "
      "tcp://weir-jobmanager-0.weir-jobmanager-headless:6123, not", "policy"),

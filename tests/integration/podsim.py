@@ -16,7 +16,8 @@ What it does as Kubernetes would, and how:
   run as securityContext.runAsUser/runAsGroup with no capabilities and
   no_new_privs (setpriv), in a private mount namespace (unshare -m) where
   configMap, secret (laid out as the kubelet does, with the ..data
-  symlink that update_configmap() swaps), emptyDir and hostPath volumes
+  symlink that update_configmap() swaps, defaultMode and the fsGroup's
+  group on the files), emptyDir and hostPath volumes
   are bind-mounted at their mountPath (a mountPath whose parent does not
   exist on this machine gets an overlayfs over its nearest existing
   ancestor, so the host is not touched), /etc/hosts is the pod's own
@@ -137,10 +138,10 @@ def expand(text, env):
                   env.get(m.group(1), m.group(0)), text)
 
 
-def http_status(ip, port, path, timeout):
+def http_status(ip, port, path, timeout, headers=None):
     c = http.client.HTTPConnection(ip, port, timeout=timeout)
     try:
-        c.request("GET", path)
+        c.request("GET", path, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read().decode(errors="replace")
     except OSError:
@@ -149,11 +150,12 @@ def http_status(ip, port, path, timeout):
         c.close()
 
 
-def write_atomic(d, data):
+def write_atomic(d, data, mode=0o644, gid=-1):
     """A ConfigMap or Secret volume as the kubelet's AtomicWriter lays it
     out: the files in a fresh ..<time> directory, ..data a symlink to it
     (swapped by a rename on an update), each key a symlink through
-    ..data."""
+    ..data; the files owned by root and group gid (the pod's fsGroup),
+    with the volume's mode (volume_mode())."""
     os.makedirs(d, exist_ok=True)
     os.chmod(d, 0o755)
     stamp = "..%d" % time.monotonic_ns()
@@ -162,7 +164,8 @@ def write_atomic(d, data):
     for k, val in data.items():
         with open(os.path.join(d, stamp, k), "w") as f:
             f.write(val)
-        os.chmod(os.path.join(d, stamp, k), 0o644)
+        os.chown(os.path.join(d, stamp, k), 0, gid)
+        os.chmod(os.path.join(d, stamp, k), mode)
     old = (os.readlink(os.path.join(d, "..data"))
            if os.path.islink(os.path.join(d, "..data")) else None)
     os.symlink(stamp, os.path.join(d, "..data_tmp"))
@@ -175,6 +178,17 @@ def write_atomic(d, data):
             os.unlink(os.path.join(d, k))
     if old:
         shutil.rmtree(os.path.join(d, old))
+
+
+def volume_mode(spec, volume):
+    """(file mode, group) of a ConfigMap or Secret volume's files as the
+    kubelet sets them: defaultMode (0644 unless given); with a pod
+    fsGroup, that group, and group read added (read-only volumes)."""
+    src = volume.get("configMap") or volume.get("secret")
+    mode = src.get("defaultMode", 0o644)
+    fs_group = spec.get("securityContext", {}).get("fsGroup")
+    return ((mode | 0o440, fs_group) if fs_group is not None else
+            (mode, -1))
 
 
 class Probe:
@@ -278,7 +292,7 @@ class Pod:
                 data = (self.sim.configmap(v["configMap"]["name"])
                         if "configMap" in v else
                         self.sim.secret(v["secret"]["secretName"]))
-                write_atomic(src, data)
+                write_atomic(src, data, *volume_mode(self.spec, v))
             elif "emptyDir" in v:
                 os.makedirs(src, exist_ok=True)
                 os.chown(src, uid[0], self.spec.get(
@@ -511,9 +525,10 @@ class Sim:
         for p in pods:
             vols = {v["name"]: v for v in p.spec.get("volumes", [])}
             for vm in p.c.get("volumeMounts", []):
-                if vols[vm["name"]].get("configMap", {}).get("name") == name:
+                v = vols[vm["name"]]
+                if v.get("configMap", {}).get("name") == name:
                     write_atomic(os.path.join(p.dir, "vol", vm["name"]),
-                                 data)
+                                 data, *volume_mode(p.spec, v))
 
     # ---- Services ----
 

@@ -5,6 +5,10 @@ the Secret weir-s3), mounted ConfigMap, user and read-only root as real
 processes, one network namespace per pod, Service names resolved to the
 Ready pods behind them, probes polled as the kubelet does.
 
+Every pod mounts the Secret weir-token (its shipped placeholder): the
+test's REST calls send it as a bearer token, the CLI in the pods reads it
+through the pods' WEIR_TOKEN_FILE, and no daemon logs DAEMON-EXPOSED.
+
 The overlay is used as shipped except for what a test cluster replaces,
 through a kustomize overlay of its own (DIR/overlay, printed on failure):
 the Secret weir-s3 points at s3rver (scripts/install-s3rver.sh) in a
@@ -16,7 +20,9 @@ sink).
 
 single (probe timing and the grace period shortened for the TaskManagers):
 the cluster forms (JobManager and both TaskManagers Ready, the
-TaskManagers registered under their pod IPs); a keyed nexmark job with
+TaskManagers registered under their pod IPs); without the token REST and
+/metrics answer 401 and the CLI exits 1, while /healthz and /readyz
+answer 200; a keyed nexmark job with
 200 ms windows runs with checkpoints every 500 ms; the TaskManagers get a
 rolling restart (`kubectl rollout restart`: a new pod Ready, then an old
 one SIGTERMed within its grace period, one at a time); the job's tasks
@@ -129,8 +135,15 @@ def start_s3rver(sim, d):
     return ip, data
 
 
+def bearer(sim):
+    """The Authorization header of the cluster token: the Secret
+    weir-token as shipped (its placeholder), which every pod mounts."""
+    return {"Authorization": "Bearer " + sim.secret("weir-token")["token"]}
+
+
 def rest(sim, pod, path):
-    st, body = sim.node_call(podsim.http_status, pod.ip, 8081, path, 2)
+    st, body = sim.node_call(podsim.http_status, pod.ip, 8081, path, 2,
+                             bearer(sim))
     return json.loads(body) if st == 200 else None
 
 
@@ -200,7 +213,39 @@ def check_bucket(s3_data):
           stored[:5])
 
 
+def check_token_required(sim, jm, tm):
+    """The Secret weir-token is in force: REST and /metrics without it are
+    401 and the CLI without it exits 1, while /healthz and /readyz (the
+    probes) answer without it."""
+    for pod, port, path in ((jm, 8081, "/jobs"), (jm, 8081, "/metrics"),
+                            (tm, 9249, "/metrics")):
+        st, body = sim.node_call(podsim.http_status, pod.ip, port, path, 2)
+        check(st == 401, "%s:%d%s without the token: %s %s" %
+              (pod.name, port, path, st, body[:200]))
+    for pod, port, path in ((jm, 8081, "/healthz"), (tm, 9249, "/healthz"),
+                            (tm, 9249, "/readyz")):
+        st, _ = sim.node_call(podsim.http_status, pod.ip, port, path, 2)
+        check(st == 200, "%s:%d%s without the token: %s" %
+              (pod.name, port, path, st))
+    r = sim.exec(jm, ["env", "-u", "WEIR_TOKEN_FILE", "-u",
+                      "WEIR_SECURITY_TOKEN_FILE", "weir", "list"])
+    check(r.returncode == 1 and "authentication failed" in r.stderr,
+          "weir list without the token in %s: exit %d %s%s" %
+          (jm.name, r.returncode, r.stdout, r.stderr))
+    print("     without the token: REST and /metrics 401, the CLI exit 1; "
+          "probes 200")
+
+
+def check_not_exposed(sim):
+    """Every daemon started with the token file: none warned that its
+    ports are open to anyone."""
+    for p in sim.pods:
+        check("DAEMON-EXPOSED" not in p.log(), "%s logged DAEMON-EXPOSED "
+              "(no token file?):\n%s" % (p.name, p.log()[-2000:]))
+
+
 def delete_all(sim):
+    check_not_exposed(sim)
     for p in sim.pods_of("weir-apply") + sim.pods_of("weir-taskmanager") + \
             sim.pods_of("weir-jobmanager"):
         how = p.delete()
@@ -213,6 +258,7 @@ def single_scenario(sim, d, s3_data):
     jm = sim.wait_ready("weir-jobmanager", 1)[0]
     tms = sim.wait_ready("weir-taskmanager", 2)
     check_tms_registered(sim, jm, tms)
+    check_token_required(sim, jm, tms[0])
     job = submit(sim, jm)
     wait_for(lambda: job_state(sim, jm, job) == "RUNNING", 30,
              "job %s RUNNING" % job)
@@ -234,7 +280,7 @@ def single_scenario(sim, d, s3_data):
     check(completed_ckpts(sim, jm, job) > before,
           "checkpoints completed after the rolling restart")
     _, metrics = sim.node_call(podsim.http_status, jm.ip, 8081, "/metrics",
-                               2)
+                               2, bearer(sim))
     restarts = metric_sum(metrics, "weir_job_restarts_total", job=job)
     print("     job restarts during the rollout: %d" % restarts)
     check(restarts >= 1, "the rolling restart restarted the job's tasks "
