@@ -653,6 +653,16 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 	}
 	if (jm_task_terminal(t->state))
 		return;
+	/* A task of a running job cancelled unasked: its TaskManager is
+	 * stopping (SIGTERM cancels its tasks and reports them while its
+	 * heartbeats go on). Taken as CANCELED, the TaskManager's loss
+	 * would find no live task and the job would run on without it. */
+	if (st == JM_TASK_CANCELED && t->stop == JM_STOP_NONE &&
+	    job->state == JM_JOB_RUNNING) {
+		st = JM_TASK_FAILED;
+		failure = "cancelled by its TaskManager, unasked (the "
+		          "TaskManager is stopping)";
+	}
 	/* A task finishing while others run ends checkpointing for this
 	 * attempt; that is fine for bounded jobs. */
 	t->state = st;

@@ -326,6 +326,27 @@ test_failure_restarts_and_redeploys(void **state)
 	assert_int_equal(job->tasks[0].state, JM_TASK_DEPLOYING);
 }
 
+/* A TaskManager stopping on SIGTERM cancels its tasks itself and reports
+ * them CANCELED: for a running job that is a failure (restart), not an
+ * end; a job left RUNNING with its tasks CANCELED never ended. */
+static void
+test_unasked_cancel_restarts(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(
+	    f, "restart: { strategy: fixed_delay, delay: 0s, attempts: 3 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	jm_jobs_task_state(f->jm.jobs, job->id, job->attempt, "0/0",
+	                   JM_TASK_CANCELED, NULL);
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->restarts, 1);
+	assert_non_null(strstr(job->failure, "unasked"));
+	/* a cancel the JobManager asked for is an end, not a failure */
+	report_all(f, job, JM_TASK_CANCELED);
+	assert_int_equal(job->restarts, 1);
+}
+
 static void
 test_deploy_timeout_cancels_the_task(void **state)
 {
@@ -1283,6 +1304,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_upgrade_stateless_rollback,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_deploy_running, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_unasked_cancel_restarts, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_restarts_and_redeploys,
 	                                    setup, teardown),
