@@ -17,7 +17,9 @@ from weirtest import Cluster, main
 
 KILLS = 5
 RATE = 500
-N = 15000  # events per source subtask: 30 s of events
+N = 25000  # events per source subtask: 50 s of events, so the input
+# outlasts five failovers on a loaded machine (an input that ends during a
+# failover is a known defect: docs/status.md, issue 10)
 
 
 def test_leader_sigkill_chaos_file():
