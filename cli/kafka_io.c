@@ -196,7 +196,8 @@ cli_produce_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 /*
  * Reads one line of in into buf (cap bytes), without its newline (and a
  * '\r' before it). Returns its length, or -1 at the end of input; a line
- * longer than cap is read to its end, dropped, and returns cap + 1.
+ * longer than cap is read to its end and dropped (only its length is
+ * returned: the report names it).
  */
 static ssize_t
 cli_produce_read(FILE *in, char *buf, size_t cap)
@@ -209,8 +210,7 @@ cli_produce_read(FILE *in, char *buf, size_t cap)
 		any = true;
 		if (n < cap)
 			buf[n] = (char)c;
-		if (n <= cap)
-			n++; /* stops at cap + 1: too long */
+		n++;
 	}
 	if (!any && c == EOF)
 		return -1;
@@ -319,7 +319,7 @@ cli_produce_lines(rd_kafka_t *rk, const cli_produce_opts *o,
 		if (n > CLI_PRODUCE_MAX_LINE_BYTES) {
 			s->skipped++;
 			snprintf(why, sizeof(why),
-			         "longer than %d bytes; skipped",
+			         "%zd bytes, over the limit of %d; skipped", n,
 			         CLI_PRODUCE_MAX_LINE_BYTES);
 			cli_produce_report(s, lineno, why);
 			continue;

@@ -174,6 +174,7 @@ jm_start(void *arg)
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();
 	wr_auth_register_metrics(jm->metrics);
+	wr_rpc_register_metrics(jm->metrics);
 	jm->tms = jm_tmreg_new(jm->metrics, jm->cfg.jm_heartbeat_timeout_ms);
 	jm->jobs = jm_jobs_new(jm);
 	char serr[512] = "";

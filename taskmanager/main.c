@@ -137,6 +137,7 @@ tm_metrics_init(tm_server *tm)
 {
 	tm->metrics = wr_metrics_new();
 	wr_auth_register_metrics(tm->metrics);
+	wr_rpc_register_metrics(tm->metrics);
 	tm->m_registered = wr_metrics_get(
 	    tm->metrics, WR_METRIC_GAUGE, "weir_taskmanager_registered",
 	    "1 while registered with the JobManager", NULL);

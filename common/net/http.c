@@ -16,6 +16,11 @@
  *   keeps the connection open, reading the unread body as the next
  *   request. We therefore read bodies ourselves: 413 with
  *   "Connection: close" when Content-Length is over WR_HTTP_MAX_BODY_BYTES.
+ *
+ * - nng reads the request line and headers itself, with no timeout and no
+ *   option for one: a client sending half a header holds its connection
+ *   until it closes it. Bodies have our timeout (WR_HTTP_BODY_TIMEOUT_MS);
+ *   docs/security.md lists the header as a limitation.
  */
 #include "http.h"
 

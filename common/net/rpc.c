@@ -29,6 +29,7 @@
 #include "wr_limits.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "wr_assert.h"
 
 #include "weir.pb-c.h"
@@ -75,6 +76,9 @@ struct wr_rpc_server {
 	 * copied before the listener starts. */
 	char token[WR_AUTH_TOKEN_MAX_BYTES + 1];
 	wr_auth_gate gate; /* one AUTH-REFUSED line per connection */
+	/* one RPC-BAD-FRAME and one RPC-VERSION-MISMATCH line per
+	 * connection: each says something different */
+	wr_auth_gate bad_gate, version_gate;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -270,6 +274,31 @@ wr_rpc_srv_authentic(wr_rpc_server *srv, nng_msg *msg, const wr_msg *m)
 	return false;
 }
 
+/* Every bad frame of this process, for weir_rpc_bad_frames_total. */
+static _Atomic(wr_metric *) wr_rpc_bad_metric;
+
+/* Counts one refused frame and logs it once per connection: a peer that
+ * keeps sending garbage (a scanner, an unauthenticated client of another
+ * version) must not flood the log. */
+static void
+wr_rpc_srv_bad(wr_rpc_server *srv, nng_msg *msg, wr_auth_gate *gate,
+               const char *event, const char *what)
+{
+	atomic_fetch_add(&srv->bad_frames, 1);
+	wr_metric *m = atomic_load(&wr_rpc_bad_metric);
+	if (m != NULL)
+		wr_metric_inc(m);
+	uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+	if (!wr_auth_gate_first(gate, pipe))
+		return;
+	char peer[128];
+	wr_rpc_peer(msg, peer, sizeof(peer));
+	wr_log(WR_LOG_WARN, event,
+	       "%s: %s from %s (logged once per connection; "
+	       "weir_rpc_bad_frames_total counts each)",
+	       srv->name, what, peer);
+}
+
 /*
  * Handles one received message. Anything but a valid frame of our version
  * is answered here and never reaches the owning thread.
@@ -280,27 +309,24 @@ wr_rpc_srv_handle(wr_rpc_srv_ctx *sc, nng_msg *msg)
 	wr_rpc_server *srv = sc->srv;
 	const void *body = nng_msg_body(msg);
 	size_t len = nng_msg_len(msg);
-	char peer[128];
+	char what[WR_RPC_ERRMSG_BYTES + 64];
 	char text[WR_RPC_ERRMSG_BYTES];
 	wr_msg *m = NULL;
 
 	int rv = wr_frame_unpack(body, len, &m);
 	if (rv != WR_OK) {
 		const char *why = wr_rpc_frame_reason(body, len, rv);
-		atomic_fetch_add(&srv->bad_frames, 1);
-		wr_rpc_peer(msg, peer, sizeof(peer));
-		wr_log(WR_LOG_WARN, "RPC-BAD-FRAME",
-		       "%s: %zu bytes from %s: %s", srv->name, len, peer, why);
+		snprintf(what, sizeof(what), "a bad frame of %zu bytes (%s)",
+		         len, why);
+		wr_rpc_srv_bad(srv, msg, &srv->bad_gate, "RPC-BAD-FRAME", what);
 		snprintf(text, sizeof(text), "bad frame: %s", why);
 		wr_rpc_srv_send_error(sc, msg, WR_EPROTO, text);
 		return;
 	}
 	if (wr_frame_version_ok(m, srv->name, text, sizeof(text)) != WR_OK) {
-		atomic_fetch_add(&srv->bad_frames, 1);
 		wr_msg_free(m);
-		wr_rpc_peer(msg, peer, sizeof(peer));
-		wr_log(WR_LOG_WARN, "RPC-VERSION-MISMATCH", "%s (from %s)",
-		       text, peer);
+		wr_rpc_srv_bad(srv, msg, &srv->version_gate,
+		               "RPC-VERSION-MISMATCH", text);
 		wr_rpc_srv_send_error(sc, msg, WR_EPROTO, text);
 		return;
 	}
@@ -398,6 +424,8 @@ wr_rpc_server_new(const char *url, const char *name, wr_rpc_server **out)
 	atomic_init(&srv->bad_frames, 0);
 	snprintf(srv->token, sizeof(srv->token), "%s", wr_auth_token());
 	wr_auth_gate_init(&srv->gate);
+	wr_auth_gate_init(&srv->bad_gate);
+	wr_auth_gate_init(&srv->version_gate);
 	wr_rpc_srv_sync_init(srv);
 
 	int rv = nng_rep0_open(&srv->sock);
@@ -538,6 +566,20 @@ wr_rpc_server_bad_frames(const wr_rpc_server *srv)
 }
 
 void
+wr_rpc_register_metrics(wr_metrics *reg)
+{
+	atomic_store(&wr_rpc_bad_metric,
+	             reg == NULL
+	                 ? NULL
+	                 : wr_metrics_get(reg, WR_METRIC_COUNTER,
+	                                  "weir_rpc_bad_frames_total",
+	                                  "RPC frames refused unread: garbage, "
+	                                  "truncated, too large or of another "
+	                                  "protocol version.",
+	                                  NULL));
+}
+
+void
 wr_rpc_server_wake(wr_rpc_server *srv)
 {
 	pthread_mutex_lock(&srv->mu);
@@ -580,6 +622,8 @@ wr_rpc_server_free(wr_rpc_server *srv)
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
 	wr_auth_gate_fini(&srv->gate);
+	wr_auth_gate_fini(&srv->bad_gate);
+	wr_auth_gate_fini(&srv->version_gate);
 	free(srv->name);
 	free(srv);
 }

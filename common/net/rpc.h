@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "metrics.h"
 
 typedef struct wr_rpc_server wr_rpc_server;
 typedef struct wr_rpc_req wr_rpc_req;
@@ -83,6 +84,12 @@ void wr_rpc_server_set_token(wr_rpc_server *srv, const char *token);
  * thread (garbage, truncated, too big to unpack, or of another version).
  * Thread-safe. */
 uint64_t wr_rpc_server_bad_frames(const wr_rpc_server *srv);
+
+/* Counts every server's bad frames of this process in reg as
+ * weir_rpc_bad_frames_total (their log lines are once per connection).
+ * Call before any server listens; NULL stops counting (before reg is
+ * freed). */
+void wr_rpc_register_metrics(wr_metrics *reg);
 
 /*
  * Closes the socket; queued requests are dropped (their peers time out).

@@ -43,7 +43,8 @@ def test_produce_keys_headers_bad_lines(c):
               "-H", "reason=a=b", input=data, check_rc=1)
     err = r.stderr.decode()
     check("line 101: no key separator (-K); skipped" in err, err)
-    check("line 201: longer than %d bytes; skipped" % LIMIT in err, err)
+    check("line 201: %d bytes, over the limit of %d; skipped" %
+          (LIMIT + 2, LIMIT) in err, err)
     check(summary(r) ==
           "weir produce: 300 delivered, 0 failed, 2 skipped (topic keyed "
           "at %s)" % c.bootstrap, err)

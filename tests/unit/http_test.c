@@ -373,6 +373,9 @@ test_oversized_body(void **state)
 	assert_int_equal(r.status, 413);
 	assert_non_null(strstr(r.head, "413 Payload Too Large\r\n"));
 	assert_string_equal(header(&r, "Connection"), "close");
+	/* The same shape as every other REST error (SPEC "REST"). */
+	assert_string_equal(r.body,
+	                    "{\"errors\":[\"request body too large\"]}");
 	resp_fini(&r);
 
 	req = "POST /jobs HTTP/1.1\r\nHost: x\r\n"
@@ -388,6 +391,8 @@ test_oversized_body(void **state)
 	      "Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n";
 	do_raw(f->port, req, strlen(req), &r);
 	assert_int_equal(r.status, 411);
+	assert_string_equal(
+	    r.body, "{\"errors\":[\"chunked bodies are not supported\"]}");
 	resp_fini(&r);
 	pthread_mutex_lock(&f->seen.lock);
 	assert_int_equal(f->seen.calls, calls); /* none reached the handler */

@@ -548,6 +548,64 @@ test_garbage_through_nng(void **state)
 	assert_serving(f);
 }
 
+/* How many lines of the file at fd (rewound) contain needle. */
+static int
+count_lines_with(int fd, const char *needle)
+{
+	FILE *f = fdopen(dup(fd), "r");
+	char line[1024];
+	int n = 0;
+	WRT_CHECK(f != NULL && fseek(f, 0, SEEK_SET) == 0);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A peer that keeps sending garbage on one connection gets an Error for
+ * each frame, each counted (weir_rpc_bad_frames_total), but one
+ * RPC-BAD-FRAME log line: no log flood (issue 15). */
+static void
+test_bad_frames_logged_once_per_connection(void **state)
+{
+	fixture *f = *state;
+	wr_metrics *reg = wr_metrics_new();
+	wr_rpc_register_metrics(reg);
+	wr_metric *m = wr_metrics_get(reg, WR_METRIC_COUNTER,
+	                              "weir_rpc_bad_frames_total", "", NULL);
+	char path[] = "/tmp/weir-rpc-test-log-XXXXXX";
+	int log = mkstemp(path), saved = dup(2);
+	assert_true(log >= 0 && saved >= 0);
+	unlink(path);
+	assert_int_equal(dup2(log, 2), 2);
+
+	nng_socket s;
+	WRT_CHECK(nng_req0_open(&s) == 0);
+	WRT_CHECK(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, CALL_MS) == 0);
+	WRT_CHECK(nng_dial(s, f->url, NULL, 0) == 0);
+	for (int i = 0; i < 3; i++) {
+		nng_msg *msg = NULL;
+		WRT_CHECK(nng_msg_alloc(&msg, 0) == 0);
+		WRT_CHECK(nng_msg_append(msg, "garbage!", 8) == 0);
+		WRT_CHECK(nng_sendmsg(s, msg, 0) == 0);
+		WRT_CHECK(nng_recvmsg(s, &msg, 0) == 0);
+		assert_error_reply(msg, "bad magic");
+	}
+	nng_close(s);
+	/* another connection is logged again */
+	int rv;
+	assert_error_reply(raw_request(f->url, "garbage!", 8, &rv), "magic");
+
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	assert_int_equal(count_lines_with(log, "RPC-BAD-FRAME"), 2);
+	close(log);
+	assert_int_equal(wr_rpc_server_bad_frames(f->srv), 4);
+	assert_true(wr_metric_value(m) == 4.0);
+	wr_rpc_register_metrics(NULL);
+	wr_metrics_free(reg);
+}
+
 /* Just over WR_RPC_MAX_FRAME_BYTES but within nng's header slack: the frame
  * reaches the server, which refuses it with an Error. */
 static void
@@ -1127,6 +1185,7 @@ main(void)
 	    cmocka_unit_test(test_server_next_timeouts),
 	    T(test_server_new_errors),
 	    T(test_garbage_through_nng),
+	    T(test_bad_frames_logged_once_per_connection),
 	    T(test_oversized_frame_answered),
 	    T(test_oversized_frame_dropped),
 	    T(test_wrong_version),
