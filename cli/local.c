@@ -778,6 +778,7 @@ static int
 cli_local(cli_ctx *ctx, int argc, char **argv)
 {
 	static cli_local_cluster l;
+	wr_log_set_role("local"); /* its own lines, not the CLI's */
 	l.taskmanagers = 1;
 	l.jobmanagers = 1;
 	l.slots = 2;

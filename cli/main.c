@@ -11,7 +11,7 @@ int
 main(int argc, char **argv)
 {
 	cli_ctx ctx = {.commit = WEIR_COMMIT};
-	wr_log_set_role("weir");
+	wr_log_set_role("cli");
 	wr_log_set_level(WR_LOG_WARN);
 	wr_log_init_from_env();
 	return cli_main(&ctx, argc, argv);

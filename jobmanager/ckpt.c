@@ -548,7 +548,7 @@ jm_ckpt_ack(jm_jobs *jobs, const char *job_id, const char *task_id, uint64_t id,
 	jm_job *job = jm_ckpt_job_of(jobs, job_id, id, task_id, &ti);
 	if (job == NULL) {
 		wr_log(WR_LOG_DEBUG, "CKPT-STALE-ACK",
-		       "job=%.8s task %s checkpoint %llu: not in progress",
+		       "job=%s task %s checkpoint %llu: not in progress",
 		       job_id, task_id, (unsigned long long)id);
 		return;
 	}

@@ -254,11 +254,21 @@ tm_link_heartbeat(tm_server *tm, tm_link *l)
 	if (rv == WR_OK) {
 		l->last_ok_ms = now;
 		/* Tasks keep running until a registration answers for them. */
-		if (!v.known || strcmp(v.instance, l->jm.instance) != 0) {
+		/* TM-JM-CHANGED only when another JobManager answers; the
+		 * same one forgetting this TaskManager is another event. */
+		if (strcmp(v.instance, l->jm.instance) != 0) {
 			wr_log(WR_LOG_WARN, "TM-JM-CHANGED",
-			       "jobmanager %s (instance %s, was %s) does not "
-			       "know this TaskManager: registering again",
+			       "jobmanager %s is instance %s, was %s: "
+			       "registering again",
 			       tm_jm_addr(tm), v.instance, l->jm.instance);
+			tm_link_set_registered(tm, false);
+			return;
+		}
+		if (!v.known) {
+			wr_log(WR_LOG_WARN, "TM-JM-FORGOT",
+			       "jobmanager %s (instance %s) does not know this "
+			       "TaskManager: registering again",
+			       tm_jm_addr(tm), v.instance);
 			tm_link_set_registered(tm, false);
 			return;
 		}

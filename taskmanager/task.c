@@ -726,7 +726,7 @@ tm_tasks_deploy(tm_tasks *tasks, tm_task_spec *spec, char *errbuf,
 	tm_task *t = wr_xcalloc(1, sizeof(*t));
 	t->tm = tasks->tm;
 	t->spec = spec;
-	snprintf(t->label, sizeof(t->label), "job=%.8s task=%s", spec->job_id,
+	snprintf(t->label, sizeof(t->label), "job=%s task=%s", spec->job_id,
 	         spec->task_id);
 	wr_arena_init(&t->arena, TM_TASK_ARENA_BYTES);
 	wr_buf_init(&t->enc);

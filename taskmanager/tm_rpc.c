@@ -195,7 +195,7 @@ tm_rpc_dispatch(tm_server *tm, wr_rpc_req *req)
 		return;
 	case WEIR__ENVELOPE__BODY_ABORT_CHECKPOINT:
 		wr_log(WR_LOG_INFO, "CKPT-ABORTED",
-		       "job=%.8s checkpoint %llu: %s",
+		       "job=%s checkpoint %llu: %s",
 		       env->abort_checkpoint->job_id,
 		       (unsigned long long)env->abort_checkpoint->checkpoint_id,
 		       env->abort_checkpoint->reason
@@ -234,7 +234,7 @@ tm_report_task_state(tm_server *tm, const tm_task_spec *spec, const char *state,
 	wr_msg_free(rep);
 	if (rv != WR_OK)
 		wr_log(WR_LOG_WARN, "TASK-REPORT",
-		       "job=%.8s task=%s %s: JobManager did not take it: %s %s",
+		       "job=%s task=%s %s: JobManager did not take it: %s %s",
 		       spec->job_id, spec->task_id, state, wr_strerror(rv),
 		       err);
 }
@@ -437,7 +437,7 @@ tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,
 	free(osp);
 	if (rv != WR_OK)
 		wr_log(WR_LOG_WARN, "CKPT-REPORT",
-		       "job=%.8s task=%s checkpoint %llu: JobManager did not "
+		       "job=%s task=%s checkpoint %llu: JobManager did not "
 		       "take it: %s %s",
 		       spec->job_id, spec->task_id, (unsigned long long)id,
 		       wr_strerror(rv), err);

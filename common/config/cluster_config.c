@@ -26,6 +26,7 @@ _Static_assert(WR_HA_NONE == 0 && WR_HA_ETCD == 1 && WR_HA_KUBERNETES == 2,
 _Static_assert(WR_LOG_DEBUG == 0 && WR_LOG_INFO == 1 && WR_LOG_WARN == 2 &&
                    WR_LOG_ERROR == 3,
                "log.level order");
+_Static_assert(WR_LOG_TEXT == 0 && WR_LOG_JSON == 1, "log.format order");
 
 static const wr_cfg_entry wr_cluster_config_entries[] = {
     {"jobmanager.rpc", WR_CFG_STRING, WR_CC(jm_rpc), 0, 0,
@@ -150,6 +151,11 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "authentication. See docs/security.md."},
     {"log.level", WR_CFG_ENUM, WR_CC(log_level), 0, 0, "info",
      "debug|info|warn|error", "Lowest level of log lines written."},
+    {"log.format", WR_CFG_ENUM, WR_CC(log_format), 0, 0, "text", "text|json",
+     "Format of the log lines on stderr: text (time level component event "
+     "message) or json (one object per line: time, level, event, "
+     "component, job_id and task when the line is about one, message). "
+     "See docs/operations.md."},
     {"metrics.ended_job_grace", WR_CFG_DURATION,
      WR_CC(metrics_ended_job_grace_ms), 0, WR_MS_HOUR, "60s", NULL,
      "How long the series of an ended job (or of a task that left a "

@@ -52,6 +52,7 @@ typedef struct wr_cluster_config {
 	char *token_file;
 	/* log */
 	int log_level;
+	int log_format; /* enum wr_log_format */
 	/* metrics */
 	int64_t metrics_ended_job_grace_ms; /* an ended job's series go */
 } wr_cluster_config;

@@ -148,6 +148,8 @@ wr_daemon_main(const wr_daemon *d, int argc, char **argv)
 	}
 	if (getenv("WEIR_LOG_LEVEL") == NULL)
 		wr_log_set_level(d->cfg->log_level);
+	if (getenv("WEIR_LOG_FORMAT") == NULL)
+		wr_log_set_format(d->cfg->log_format);
 	if (wr_daemon_load_token(d) != WR_OK) {
 		wr_cluster_config_free(d->cfg);
 		return 1;

@@ -144,7 +144,7 @@ def test_zombie_taskmanager():
                       "was paused")
         finally:
             os.kill(jm, signal.SIGCONT)
-        wait_for(lambda: re.search(r"TASK-END job=%.8s \S+ CANCELED" % job_id,
+        wait_for(lambda: re.search(r"TASK-END job=%s \S+ CANCELED" % job_id,
                                    tm_log(zombie)), 5,
                  "the zombie's task to end")
         print("     zombie's task ended %.2fs after SIGCONT" %
@@ -182,7 +182,7 @@ def test_zombie_taskmanager():
 
 def wait_orphaned(pid, job_id, timeout_s):
     return wait_for(lambda: re.search(
-        r"TASK-END job=%.8s \S+ CANCELED" % job_id, tm_log(pid)),
+        r"TASK-END job=%s \S+ CANCELED" % job_id, tm_log(pid)),
         timeout_s, "the TaskManager to cancel its task")
 
 
@@ -251,7 +251,7 @@ def test_jobmanager_restarted():
         wait_for(lambda: len(c.consume("out")) > n, 30,
                  "records from the adopted task")
         log = tm_log(tm)
-        check(not re.search(r"TASK-END job=%.8s" % job_id, log) and
+        check(not re.search(r"TASK-END job=%s" % job_id, log) and
               "TM-ADOPTION-GRACE" not in log,
               "the task ended:\n" + log[-2000:])
 

@@ -3,7 +3,7 @@
 weir local with 2 TaskManagers: membership, loss detection, JobManager
 restart, REST and metrics, clean shutdown, CLI exit codes. Standalone
 daemons: host names in place of addresses, the deprecated
-taskmanager.host."""
+taskmanager.host, log.format json."""
 import json
 import os
 import signal
@@ -174,6 +174,50 @@ def test_host_names_and_deprecated_host():
               (len(ids), len(set(ids)), len(want)))
 
 
+LOG_KEYS = ("time", "level", "event", "component", "message")
+
+
+def test_json_logs():
+    """log.format: json: every line the daemons write, from start to
+    SIGTERM, is one JSON object with time, level, event, component and
+    message; a job's task lines carry its full job id and their task."""
+    with Cluster(mode="daemons", taskmanagers=1, slots=2,
+                 config="log: { format: json }\n") as c:
+        out = os.path.join(c.dir, "out")
+        job = c.submit(NAMED_JOB % out, name="named.yaml")
+        ji = c.wait_state(job, ("FINISHED",), 60)
+        n = sum(len(v["subtasks"]) for v in ji["vertices"])
+        wait_for(lambda: c.log("tm-extra-0").count("TASK-END") == n, 10,
+                 "%d TASK-END lines" % n)
+        c.stop()
+        lines = {}
+        for name in ("jobmanager", "tm-extra-0"):
+            lines[name] = []
+            for l in c.log(name).splitlines():
+                try:
+                    o = json.loads(l)
+                except ValueError:
+                    o = None
+                check(isinstance(o, dict) and
+                      all(isinstance(o.get(k), str) for k in LOG_KEYS),
+                      "%s: not a JSON log line: %r" % (name, l))
+                lines[name].append(o)
+        comps = {n: {o["component"] for o in ls} for n, ls in lines.items()}
+        check(comps == {"jobmanager": {"jobmanager"},
+                        "tm-extra-0": {"taskmanager"}},
+              "components: %s" % comps)
+        ends = [o for o in lines["tm-extra-0"] if o["event"] == "TASK-END"]
+        check(len(ends) == n and all(
+            o.get("job_id") == job and o.get("task") and
+            "job=%s" % job in o["message"] for o in ends),
+              "TASK-END lines without the full job id: %s" % ends)
+        mine = [o for o in lines["jobmanager"] if o.get("job_id") == job]
+        check(mine, "no JobManager line with job_id %s" % job)
+        check(not any(o["event"] == "TM-JM-CHANGED"
+                      for o in lines["tm-extra-0"]),
+              "TM-JM-CHANGED with one JobManager that never changed")
+
+
 if __name__ == "__main__":
     main([test_cluster_lifecycle, test_exit_codes,
-          test_host_names_and_deprecated_host])
+          test_host_names_and_deprecated_host, test_json_logs])

@@ -155,7 +155,7 @@ def task_ends(c, job):
     for path in sorted(glob.glob(os.path.join(c.dir, "log", "*.log"))):
         with open(path, errors="replace") as f:
             lines += ["%s: %s" % (os.path.basename(path), l.rstrip())
-                      for l in f if job[:8] in l and any(
+                      for l in f if job in l and any(
                           w in l for w in ("TASK-END", "FENCED", "ORPHAN",
                                            "JOB-", "FAILED"))]
     return "\n".join(lines[-40:])
