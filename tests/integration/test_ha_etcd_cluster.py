@@ -48,7 +48,7 @@ def check_no_restart(before, after):
 
 
 def test_member_killed_then_leader():
-    n = 8000  # events per source subtask: 16 s of events
+    n = 12000  # events per source subtask: 24 s, past two failovers under load
     with Cluster(mode="daemons", jobmanagers=2, etcd_members=3,
                  taskmanagers=3, slots=2, env=hachaos.ENV) as c:
         leader = hachaos.wait_leader(c)
