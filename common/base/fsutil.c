@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "err.h"
 #include "mem.h"
+#include "wr_limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,23 +19,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int
+wr_mkdirs_once(char *tmp, unsigned mode)
+{
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int bad = mkdir(tmp, mode) != 0 && errno != EEXIST;
+		*p = '/';
+		if (bad)
+			return errno;
+	}
+	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
 int
 wr_mkdirs(const char *path, unsigned mode)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
 		return WR_ESYSERR | ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-			return wr_err_from_errno(errno);
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return wr_err_from_errno(errno);
-	return WR_OK;
+	/* ENOENT: a parent made a moment ago was removed by whoever removes
+	 * it once empty (a TaskManager drops a job's state directory when
+	 * its last task ends, while a sibling task starts): make it again. */
+	int e = 0;
+	for (int i = 0; i < WR_MKDIRS_TRIES; i++)
+		if ((e = wr_mkdirs_once(tmp, mode)) != ENOENT)
+			break;
+	return e == 0 ? WR_OK : wr_err_from_errno(e);
 }
 
 static int

@@ -692,4 +692,7 @@ _Static_assert(WR_ETCD_MAX_RESPONSE_BYTES >= 4u * WR_ETCD_MAX_VALUE_BYTES,
 #define WR_AUTH_RECENT_PEERS    64u
 #define WR_AUTH_ANON_LOG_MS     10000
 
+/* wr_mkdirs: attempts when a parent vanishes under a concurrent rmdir. */
+#define WR_MKDIRS_TRIES 8
+
 #endif
