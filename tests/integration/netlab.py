@@ -35,7 +35,7 @@ import signal
 import subprocess
 
 from weirtest import (ETCD, JOBMANAGER, TASKMANAGER, WEIR, Cluster, Failure,
-                      check, run, spawn, wait_for)
+                      check, lines_by_partition, run, spawn, wait_for)
 
 TCP_FORWARD = os.path.join(os.path.dirname(__file__), "..", "tools",
                            "tcp_forward.py")
@@ -343,14 +343,7 @@ class NetCluster(Cluster):
                    timeout=timeout)
 
     def produce(self, topic, lines, partition=None):
-        by_part = {}
-        for l in lines:
-            p = partition
-            if not isinstance(l, str):
-                p = l.get("_p", p)
-                l = json.dumps({k: v for k, v in l.items() if k != "_p"})
-            by_part.setdefault(p, []).append(l + "\n")
-        for p, ls in by_part.items():
+        for p, ls in lines_by_partition(lines, partition).items():
             self._kcat(["-P", "-t", topic] + (["-p", str(p)] if p is not None
                                               else []),
                        input="".join(ls).encode())

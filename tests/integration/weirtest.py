@@ -62,6 +62,21 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def lines_by_partition(lines, partition=None):
+    """{partition: [line + newline]} of lines to produce: strings, or
+    objects written as JSON (an object's "_p" names its partition and is
+    left out). partition: of every line; None: the "_p" of each, else
+    kcat's choice."""
+    by_part = {}
+    for l in lines:
+        p = partition
+        if not isinstance(l, str):
+            p = l.get("_p", p)
+            l = json.dumps({k: v for k, v in l.items() if k != "_p"})
+        by_part.setdefault(p, []).append(l + "\n")
+    return by_part
+
+
 class Failure(AssertionError):
     pass
 
@@ -842,14 +857,7 @@ class Cluster:
         """Writes lines to topic: strings, or objects written as JSON (an
         object's "_p" names its partition and is left out). partition: of
         every line; None: the "_p" of each, else kcat's choice."""
-        by_part = {}
-        for l in lines:
-            p = partition
-            if not isinstance(l, str):
-                p = l.get("_p", p)
-                l = json.dumps({k: v for k, v in l.items() if k != "_p"})
-            by_part.setdefault(p, []).append(l + "\n")
-        for p, ls in by_part.items():
+        for p, ls in lines_by_partition(lines, partition).items():
             args = ["kcat", "-b", self.bootstrap, "-P", "-t", topic]
             if p is not None:
                 args += ["-p", str(p)]
