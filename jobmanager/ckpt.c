@@ -175,6 +175,18 @@ jm_ckpt_end_failed(jm_ckpt_coord *c, const char *reason)
 	jm_ckpt_end_pending(c);
 }
 
+/* A trigger the TaskManager never got (it is not there, or did not answer
+ * in time) says nothing about the checkpoint: whether the TaskManager is
+ * lost is the heartbeat's call, which fails the job with the right cause.
+ * As Flink's TRIGGER_CHECKPOINT_FAILURE it does not count against
+ * tolerable_failed. */
+static bool
+jm_ckpt_transport_err(int rv)
+{
+	return rv == WR_EUNREACHABLE || rv == WR_ECONNREFUSED ||
+	       rv == WR_ETIMEDOUT || rv == WR_ECLOSED;
+}
+
 static void
 jm_ckpt_fail(jm_jobs *jobs, jm_ckpt_coord *c, const char *reason, bool count)
 {
@@ -343,7 +355,7 @@ jm_ckpt_start(jm_jobs *jobs, jm_ckpt_coord *c, uint64_t id, const char *url,
 	if (rv != WR_OK) {
 		char why[600];
 		snprintf(why, sizeof(why), "trigger failed: %s", err);
-		jm_ckpt_fail(jobs, c, why, true);
+		jm_ckpt_fail(jobs, c, why, !jm_ckpt_transport_err(rv));
 		return;
 	}
 	wr_log(WR_LOG_DEBUG, "CKPT-TRIGGERED", "job=%s %s %llu -> %s", job->id,
@@ -836,7 +848,7 @@ jm_ckpt_call_done(jm_jobs *jobs, const jm_call_done *d)
 	if (d->rv != WR_OK && d->rv != WR_EAGAIN) {
 		char reason[900];
 		snprintf(reason, sizeof(reason), "trigger failed: %s", why);
-		jm_ckpt_fail(jobs, c, reason, true);
+		jm_ckpt_fail(jobs, c, reason, !jm_ckpt_transport_err(d->rv));
 		return;
 	}
 	if (c->p_triggers == 0 && c->p_skip[0] != '\0') {

@@ -813,6 +813,37 @@ test_checkpoint_trigger_answers(void **state)
 	assert_int_equal(job->state, JM_JOB_RUNNING);
 }
 
+/* A trigger that never reached its TaskManager does not count against
+ * tolerable_failed (the heartbeat decides whether the TaskManager is lost);
+ * one the TaskManager refused does. */
+static void
+test_checkpoint_trigger_unreachable(void **state)
+{
+	fixture *f = *state;
+	jm_job *job = submit(
+	    f, "checkpointing: { interval: 100ms, tolerable_failed: 0 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	int64_t now = wr_mono_ms();
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, now + 150);
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, NULL), 2);
+	jm_call_done d = {.ref = f->calls[mark].ref, .rv = WR_EUNREACHABLE};
+	jm_jobs_call_done(f->jm.jobs, &d);
+	const jm_ckpt_info *ck = newest(f, job);
+	assert_int_equal(ck->status, JM_CKPT_FAILED);
+	assert_non_null(strstr(ck->failure, "trigger failed"));
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, now + 400);
+	assert_int_equal(count_calls(f, mark, JM_CALL_TRIGGER, NULL), 2);
+	d.ref = f->calls[mark].ref;
+	d.rv = WR_EINVAL;
+	snprintf(d.err, sizeof(d.err), "disk full");
+	jm_jobs_call_done(f->jm.jobs, &d);
+	assert_int_not_equal(job->state, JM_JOB_RUNNING);
+}
+
 static void
 test_scheduler(void **state)
 {
@@ -1324,6 +1355,8 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_checkpoint_trigger_ack_complete_notify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_trigger_unreachable,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_trigger_answers,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scheduler, setup, teardown),
