@@ -14,6 +14,7 @@ pkgs=(
 	libcurl4-openssl-dev libpq-dev postgresql nodejs
 	etcd-server
 	python3-yaml
+	chromium prometheus
 )
 
 # npm (s3rver for the S3 tests): Debian packages it apart from nodejs;
