@@ -39,9 +39,14 @@ tm_wm_record(tm_wm_tracker *w, int i, int64_t ts, int64_t now_ms)
 	tm_wm_input *in = &w->in[i];
 	in->last_ms = now_ms;
 	in->idle = false;
+	/* A watermark W says no record with a time <= W follows, so it stays
+	 * below the newest time: another record may carry that time too (as
+	 * Flink's bounded out-of-orderness, max - bound - 1). At W = newest
+	 * time, the window ending right after it fired before its last
+	 * record arrived, and dropped it as late. */
 	if (ts > in->max_ts) {
 		in->max_ts = ts;
-		in->wm = ts - w->out_of_orderness_ms;
+		in->wm = ts - w->out_of_orderness_ms - 1;
 	}
 }
 
