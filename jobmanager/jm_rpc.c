@@ -88,6 +88,24 @@ jm_rpc_keep_list(jm_server *jm, const char *tm_id, Weir__SlotState **tasks,
 	return k;
 }
 
+/* The tasks a registering TaskManager says ended there lately. */
+static void
+jm_rpc_ended(jm_server *jm, Weir__SlotState **ended, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const Weir__SlotState *t = ended[i];
+		enum jm_task_state st;
+		if (!t->has_attempt || t->end_state == NULL ||
+		    jm_task_state_parse(t->end_state, &st) != WR_OK)
+			continue;
+		jm_task_report r = {.job_id = t->job_id,
+		                    .task_id = t->task_id,
+		                    .attempt = t->attempt,
+		                    .slot = t->index};
+		jm_jobs_task_ended(jm->jobs, &r, st, t->failure);
+	}
+}
+
 static void
 jm_rpc_register(jm_server *jm, wr_rpc_req *req,
                 const Weir__RegisterTaskManager *m)
@@ -129,6 +147,7 @@ jm_rpc_register(jm_server *jm, wr_rpc_req *req,
 	body.heartbeat_timeout_ms = (uint64_t)jm->cfg.jm_heartbeat_timeout_ms;
 	body.n_keep =
 	    jm_rpc_keep_list(jm, tm.id, m->tasks, m->n_tasks, &body.keep);
+	jm_rpc_ended(jm, m->ended, m->n_ended);
 	rep.body_case = WEIR__ENVELOPE__BODY_REGISTER_REPLY;
 	rep.register_reply = &body;
 	jm_rpc_reply_tm(jm, req, &rep);

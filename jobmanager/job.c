@@ -71,6 +71,7 @@ typedef struct jm_recovery {
 	 * adoption impossible (the job then restarts). */
 	bool adopting;
 	bool *seen, *claimed;
+	bool *finished; /* per task: reported ended FINISHED */
 	char why[300];
 	int64_t t0; /* monotonic, the recovery */
 } jm_recovery;
@@ -87,6 +88,7 @@ jm_recovery_free(jm_recovery *r)
 	free(r->held);
 	free(r->seen);
 	free(r->claimed);
+	free(r->finished);
 	free(r);
 }
 
@@ -97,6 +99,8 @@ static bool jm_recovery_adopt_report(jm_jobs *jobs, jm_job *job, jm_task *t,
                                      const char *tm_id,
                                      const jm_task_report *rep);
 static void jm_recovery_adopt_start(jm_job *job);
+static void jm_recovery_adopt_ended(jm_job *job, jm_task *t,
+                                    enum jm_task_state st, const char *failure);
 static bool jm_recovery_adopt_step(jm_jobs *jobs, jm_job *job, int64_t now_ms);
 static void jm_recovery_adopt_fail(jm_job *job, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -119,6 +123,17 @@ const char *
 jm_task_state_name(enum jm_task_state s)
 {
 	return jm_task_states[s];
+}
+
+int
+jm_task_state_parse(const char *name, enum jm_task_state *out)
+{
+	for (int i = JM_TASK_DEPLOYING; i <= JM_TASK_FAILED; i++)
+		if (strcmp(name, jm_task_states[i]) == 0) {
+			*out = (enum jm_task_state)i;
+			return WR_OK;
+		}
+	return WR_EINVAL;
 }
 
 bool
@@ -641,10 +656,7 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 	jm_task *t = job ? jm_job_task(job, task_id) : NULL;
 	if (t != NULL && attempt == job->attempt && job->recovery != NULL &&
 	    job->recovery->adopting && jm_task_terminal(st))
-		jm_recovery_adopt_fail(job, "task %s ended %s%s%s", task_id,
-		                       jm_task_state_name(st),
-		                       failure ? ": " : "",
-		                       failure ? failure : "");
+		jm_recovery_adopt_ended(job, t, st, failure);
 	if (t == NULL || attempt != job->attempt) {
 		wr_log(WR_LOG_WARN, "JOB-STALE-UPDATE",
 		       "ignoring task %s of job %s attempt %u: unknown",
@@ -692,6 +704,18 @@ jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r)
 	       r->attempt == job->attempt && !jm_task_terminal(t->state) &&
 	       t->stop != JM_STOP_UNCONFIRMED &&
 	       strcmp(t->slot->tm_id, tm_id) == 0 && t->slot->index == r->slot;
+}
+
+void
+jm_jobs_task_ended(jm_jobs *jobs, const jm_task_report *r,
+                   enum jm_task_state st, const char *failure)
+{
+	jm_job *job = r->job_id ? jm_jobs_find(jobs, r->job_id) : NULL;
+	jm_task *t =
+	    job != NULL && r->task_id ? jm_job_task(job, r->task_id) : NULL;
+	if (t != NULL && job->recovery != NULL && job->recovery->adopting &&
+	    r->attempt == job->attempt && jm_task_terminal(st))
+		jm_recovery_adopt_ended(job, t, st, failure);
 }
 
 void
@@ -1191,6 +1215,30 @@ jm_recovery_adopt_start(jm_job *job)
 	r->adopting = true;
 	r->seen = wr_xcalloc((size_t)job->ntasks, sizeof(bool));
 	r->claimed = wr_xcalloc((size_t)job->nslots, sizeof(bool));
+	r->finished = wr_xcalloc((size_t)job->ntasks, sizeof(bool));
+}
+
+/* A task of the stored attempt ended while no JobManager took its report
+ * (jm_jobs_task_ended), or ends while the job is being adopted. FINISHED:
+ * it counts as reported, and ends FINISHED once the job is adopted (its
+ * slot is not claimed: the TaskManager freed it). Anything else: the job
+ * restarts. */
+static void
+jm_recovery_adopt_ended(jm_job *job, jm_task *t, enum jm_task_state st,
+                        const char *failure)
+{
+	jm_recovery *r = job->recovery;
+	if (!r->adopting || r->why[0] != '\0' || r->started)
+		return;
+	if (st != JM_TASK_FINISHED) {
+		jm_recovery_adopt_fail(
+		    job, "task %d/%d ended %s%s%s", t->vertex, t->subtask,
+		    jm_task_state_name(st), failure ? ": " : "",
+		    failure ? failure : "");
+		return;
+	}
+	r->seen[t - job->tasks] = true;
+	r->finished[t - job->tasks] = true;
 }
 
 /* Adoption is off: the first reason stays, for the log and the job's
@@ -1267,22 +1315,32 @@ jm_recovery_adopted(jm_job *job, int64_t now_ms)
 	jm_recovery *r = job->recovery;
 	size_t ntms = 0;
 	for (int s = 0; s < job->nslots; s++) {
-		bool first = true;
+		bool first = r->claimed[s];
 		for (int p = 0; p < s && first; p++)
 			first = strcmp(job->slots[p].tm_id,
 			               job->slots[s].tm_id) != 0;
 		ntms += first;
 	}
+	int finished = 0;
 	for (int k = 0; k < job->ntasks; k++) {
-		job->tasks[k].state = JM_TASK_RUNNING;
-		job->tasks[k].stop = JM_STOP_NONE;
+		jm_task *t = &job->tasks[k];
+		t->state = r->finished[k] ? JM_TASK_FINISHED : JM_TASK_RUNNING;
+		t->stop = JM_STOP_NONE;
+		if (r->finished[k])
+			t->end_ms = wr_wall_ms();
+		finished += r->finished[k];
 	}
+	/* a slot only finished tasks ran in was not claimed: nothing to
+	 * give back for it */
+	for (int s = 0; s < job->nslots; s++)
+		if (!r->claimed[s])
+			memset(&job->slots[s], 0, sizeof(job->slots[s]));
 	job->slots_held = true;
 	wr_log(WR_LOG_INFO, "JOB-ADOPTED",
 	       "job=%s attempt %u: %d task(s) on %zu TaskManager(s) adopted "
-	       "as they run, %lld ms after recovery; no restart; checkpoint "
-	       "ids from %llu",
-	       job->id, job->attempt, job->ntasks, ntms,
+	       "as they run (%d of them finished meanwhile), %lld ms after "
+	       "recovery; no restart; checkpoint ids from %llu",
+	       job->id, job->attempt, job->ntasks, ntms, finished,
 	       (long long)(now_ms - r->t0),
 	       (unsigned long long)(job->ck ? jm_ckpt_next_id(job->ck) : 0));
 	jm_recovery_free(r);
@@ -1340,6 +1398,8 @@ jm_recovery_adopt_step(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 	if (r->why[0] == '\0') {
 		if (missing == 0) {
 			jm_recovery_adopted(job, now_ms);
+			jm_job_settle(jobs,
+			              job); /* every task may have ended */
 			return true;
 		}
 		if (!jm_recovery_ready(jobs, r, now_ms))

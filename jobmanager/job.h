@@ -139,6 +139,8 @@ void jm_jobs_free(jm_jobs *jobs);
 
 const char *jm_job_state_name(enum jm_job_state s);
 const char *jm_task_state_name(enum jm_task_state s);
+/* The state named name (as jm_task_state_name); WR_EINVAL if none. */
+int jm_task_state_parse(const char *name, enum jm_task_state *out);
 bool jm_job_state_terminal(enum jm_job_state s);
 
 /*
@@ -188,6 +190,15 @@ typedef struct jm_task_report {
  * stop without an answer (its restart waits for it to end).
  */
 bool jm_jobs_keeps(jm_jobs *jobs, const char *tm_id, const jm_task_report *r);
+
+/* A TaskManager's registration reports that a task ended there lately
+ * (st terminal; failure: why it failed, or NULL). Only a job being adopted
+ * at that attempt takes it: a FINISHED task counts as reported and ends
+ * FINISHED once the job is adopted (its final output was committed, so a
+ * restart from the checkpoint would write it twice); another end makes
+ * the job restart. */
+void jm_jobs_task_ended(jm_jobs *jobs, const jm_task_report *r,
+                        enum jm_task_state st, const char *failure);
 
 /* Records what a heartbeat reported of a task jm_jobs_keeps kept. */
 void jm_jobs_task_stats(jm_jobs *jobs, const jm_task_report *r);

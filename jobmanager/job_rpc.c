@@ -370,21 +370,12 @@ jm_rpc_checkpoints(jm_server *jm, wr_rpc_req *req,
 	free(infos);
 }
 
-static int
-jm_rpc_task_state_parse(const char *s)
-{
-	for (int i = JM_TASK_DEPLOYING; i <= JM_TASK_FAILED; i++)
-		if (strcmp(s, jm_task_state_name(i)) == 0)
-			return i;
-	return -1;
-}
-
 static void
 jm_rpc_task_state(jm_server *jm, wr_rpc_req *req,
                   const Weir__TaskStateUpdate *m)
 {
-	int st = jm_rpc_task_state_parse(m->state);
-	if (st < 0) {
+	enum jm_task_state st;
+	if (jm_task_state_parse(m->state, &st) != WR_OK) {
 		wr_rpc_req_reply_error(req, WR_EINVAL,
 		                       "unknown task state '%s'", m->state);
 		return;
@@ -394,7 +385,7 @@ jm_rpc_task_state(jm_server *jm, wr_rpc_req *req,
 	 * served by its main thread, not the task thread waiting here. */
 	jm_jobs_task_state(jm->jobs, m->job_id,
 	                   m->has_attempt ? (uint32_t)m->attempt : 0,
-	                   m->task_id, (enum jm_task_state)st, m->failure);
+	                   m->task_id, st, m->failure);
 	wr_rpc_req_reply_ack(req);
 }
 

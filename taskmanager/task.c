@@ -32,6 +32,10 @@ struct tm_tasks {
 	pthread_mutex_t lock;
 	tm_task *v[TM_MAX_TASKS];
 	int n;
+	/* the tasks that ended, a ring (tm_tasks_ended) */
+	tm_task_end ended[TM_ENDED_KEEP];
+	int64_t ended_ms[TM_ENDED_KEEP]; /* monotonic */
+	int ended_next, nended;
 };
 
 void
@@ -612,6 +616,44 @@ tm_task_fault_finished_report(void)
 #endif
 }
 
+/* Keeps t's end for registrations (tm_tasks_ended). */
+static void
+tm_tasks_remember_end(tm_tasks *tasks, const tm_task *t, const char *state)
+{
+	pthread_mutex_lock(&tasks->lock);
+	tm_task_end *e = &tasks->ended[tasks->ended_next];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->ref.job_id, sizeof(e->ref.job_id), "%s", t->spec->job_id);
+	snprintf(e->ref.task_id, sizeof(e->ref.task_id), "%s",
+	         t->spec->task_id);
+	e->ref.attempt = t->spec->attempt;
+	e->ref.slot = t->spec->slot;
+	snprintf(e->state, sizeof(e->state), "%s", state);
+	if (strcmp(state, "FAILED") == 0)
+		snprintf(e->failure, sizeof(e->failure), "%s", t->failure);
+	tasks->ended_ms[tasks->ended_next] = wr_mono_ms();
+	tasks->ended_next = (tasks->ended_next + 1) % TM_ENDED_KEEP;
+	if (tasks->nended < TM_ENDED_KEEP)
+		tasks->nended++;
+	pthread_mutex_unlock(&tasks->lock);
+}
+
+int
+tm_tasks_ended(tm_tasks *tasks, tm_task_end *out, int max)
+{
+	int n = 0;
+	int64_t now = wr_mono_ms();
+	pthread_mutex_lock(&tasks->lock);
+	for (int k = 1; k <= tasks->nended && n < max; k++) {
+		int i = (tasks->ended_next - k + TM_ENDED_KEEP) % TM_ENDED_KEEP;
+		if (now - tasks->ended_ms[i] > TM_ENDED_KEEP_MS)
+			break; /* older ones are older still */
+		out[n++] = tasks->ended[i];
+	}
+	pthread_mutex_unlock(&tasks->lock);
+	return n;
+}
+
 static void *
 tm_task_main(void *arg)
 {
@@ -655,6 +697,7 @@ report:
 	tm_task_drop_state(t);
 	if (strcmp(state, "FINISHED") == 0)
 		tm_task_fault_finished_report();
+	tm_tasks_remember_end(t->tm->tasks, t, state);
 	atomic_store(&t->reported, true);
 	tm_report_task_state(t->tm, t->spec, state,
 	                     strcmp(state, "FAILED") == 0 ? t->failure : NULL);

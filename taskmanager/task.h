@@ -99,6 +99,20 @@ typedef struct tm_task_ref {
  * Returns how many. @thread any */
 int tm_tasks_list(tm_tasks *tasks, tm_task_ref *out, int max);
 
+/* A task that ended here (TM_ENDED_KEEP of them, for TM_ENDED_KEEP_MS), as
+ * a registration reports it: a leader that took over while the end's
+ * report had nowhere to go (or went to its predecessor only) learns it, and
+ * a job whose tasks finished ends FINISHED instead of restarting. */
+typedef struct tm_task_end {
+	tm_task_ref ref;   /* job, task, attempt, slot */
+	char state[16];    /* FINISHED CANCELED FAILED */
+	char failure[256]; /* FAILED: why */
+} tm_task_end;
+
+/* Copies the tasks that ended in the last TM_ENDED_KEEP_MS, newest first
+ * (up to max). Returns how many. @thread any */
+int tm_tasks_ended(tm_tasks *tasks, tm_task_end *out, int max);
+
 /*
  * Cancels a task as an orphan: no JobManager keeps it. Unlike a cancel
  * from the JobManager, its sinks write nothing more - no flush, no commit

@@ -275,6 +275,32 @@ tm_rpc_report(const tm_report *rep, Weir__SlotState **items)
 	return ptrs;
 }
 
+/* The tasks that ended here lately as SlotStates with end_state (arrays
+ * freed by the caller; *ends too). */
+static Weir__SlotState **
+tm_rpc_ended(tm_server *tm, size_t *n, Weir__SlotState **items,
+             tm_task_end **ends)
+{
+	*ends = wr_xcalloc(TM_ENDED_KEEP, sizeof(**ends));
+	*n = (size_t)tm_tasks_ended(tm->tasks, *ends, TM_ENDED_KEEP);
+	*items = wr_xcalloc(*n + 1, sizeof(**items));
+	Weir__SlotState **ptrs = wr_xcalloc(*n + 1, sizeof(*ptrs));
+	for (size_t i = 0; i < *n; i++) {
+		tm_task_end *e = &(*ends)[i];
+		Weir__SlotState *s = &(*items)[i];
+		weir__slot_state__init(s);
+		s->index = e->ref.slot;
+		s->job_id = e->ref.job_id;
+		s->task_id = e->ref.task_id;
+		s->has_attempt = 1;
+		s->attempt = e->ref.attempt;
+		s->end_state = e->state;
+		s->failure = e->failure[0] ? e->failure : NULL;
+		ptrs[i] = s;
+	}
+	return ptrs;
+}
+
 /* Marks the reported tasks the answer keeps. */
 static void
 tm_rpc_keep(tm_report *rep, Weir__SlotState *const *keep, size_t n)
@@ -323,12 +349,18 @@ tm_rpc_register(tm_server *tm, wr_rpc_client *cli, int timeout_ms,
 	reg.start_time_ms = (uint64_t)tm->start_wall_ms;
 	reg.n_tasks = (size_t)rep->n;
 	reg.tasks = tm_rpc_report(rep, &items);
+	Weir__SlotState *ended_items;
+	tm_task_end *ends;
+	reg.ended = tm_rpc_ended(tm, &reg.n_ended, &ended_items, &ends);
 	env.body_case = WEIR__ENVELOPE__BODY_REGISTER_TM;
 	env.register_tm = &reg;
 	wr_msg *msg = NULL;
 	int rv = wr_rpc_call(cli, &env, timeout_ms, &msg, errbuf, errlen);
 	free(reg.tasks);
 	free(items);
+	free(reg.ended);
+	free(ended_items);
+	free(ends);
 	if (rv != WR_OK)
 		return rv;
 	const Weir__Envelope *r = wr_msg_env(msg);

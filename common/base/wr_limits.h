@@ -333,6 +333,12 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Most tasks one TaskManager runs at once. */
 #define TM_MAX_TASKS 256
 
+/* Ended tasks a TaskManager remembers, and for how long, to report them
+ * when it registers (a new leader adopting a job learns which of its tasks
+ * finished while no JobManager took their reports). */
+#define TM_ENDED_KEEP    TM_MAX_TASKS
+#define TM_ENDED_KEEP_MS (10 * 60 * 1000)
+
 /* Most operators in one chain and downstream targets of one operator. */
 #define TM_MAX_NEXT 8
 

@@ -16,6 +16,11 @@ sinks, adoption of running tasks, no orphans, stale epochs.
 - the same with a TaskManager SIGKILLed while there is no JobManager: no
   adoption, the job restarts (counted) once the other TaskManager's task
   of the old attempt ended;
+- a bounded job whose input ends while its JobManager is dead (within the
+  heartbeat timeout, so its sinks commit their final output): the
+  TaskManagers report the ended tasks when they register with the
+  restarted JobManager, which adopts the job as FINISHED - no restart
+  from the checkpoint, so the output is exact, not written twice;
 - a stale epoch: a request with an epoch below the highest a TaskManager
   has seen is refused and counted, logged once per epoch; the JobManager
   (epoch 0) is then fenced off too: its deploy is refused.
@@ -27,6 +32,7 @@ import signal
 import subprocess
 import time
 
+import hachaos
 from weirtest import (BIN, Cluster, Failure, check, http_get, main,
                       metric_sum, metric_value, run, wait_for)
 
@@ -283,6 +289,42 @@ def test_jobmanager_restarted_tm_lost():
                  "records from the restarted job")
 
 
+def test_job_ends_without_jobmanager():
+    n, rate = 3000, 1000  # 3 s of input per source subtask
+    # A heartbeat timeout longer than the input: the sinks are not
+    # fenced, so they commit the final output with no JobManager there.
+    with Cluster(taskmanagers=2, slots=2,
+                 config=config("30s", 15000)) as c:
+        out = os.path.join(c.dir, "out")
+        job_id = c.submit(hachaos.job("ends", n, rate,
+                                      hachaos.file_sink(out)))
+        c.wait_running(job_id)
+        ntasks = sum(len(v["subtasks"]) for v in c.info(job_id)["vertices"])
+        c.wait_checkpoint(job_id, 1)
+        c.kill_jobmanager()
+        pids = c.taskmanager_pids()
+
+        def ended():
+            return sum(len(re.findall(r"TASK-END job=%s \S+ FINISHED" %
+                                      job_id, tm_log(p))) for p in pids)
+        wait_for(lambda: ended() == ntasks, 12,
+                 "every task to finish with no JobManager")
+        wait_for(lambda: any("JobManager did not take it" in tm_log(p)
+                             for p in pids), 10,
+                 "an end report that went nowhere")
+        c.start_jobmanager("jm2")
+        c.wait_state(job_id, "FINISHED", 20)
+        log = c.log("jm2")
+        check(re.search(r"JOB-ADOPTED job=%s attempt 0: %d task\(s\) .*"
+                        r"\(%d of them finished meanwhile\)" %
+                        (job_id, ntasks, ntasks), log),
+              "jm2 adopted the finished tasks:\n" + log[-3000:])
+        check("JOB-NOT-ADOPTED" not in log and
+              c.info(job_id).get("restarts", 0) == 0, "a restart")
+        hachaos.check_exact(hachaos.file_committed(out),
+                            hachaos.expected(n, rate))
+
+
 def rpc_ping(address, epoch):
     return run([RPC_TOOL, "ping", address, str(epoch)], timeout=20)
 
@@ -331,5 +373,6 @@ def test_stale_epoch():
 
 if __name__ == "__main__":
     main([test_stale_epoch, test_jobmanager_restarted,
-          test_jobmanager_restarted_tm_lost, test_jobmanager_gone,
+          test_jobmanager_restarted_tm_lost, test_job_ends_without_jobmanager,
+          test_jobmanager_gone,
           test_zombie_taskmanager])

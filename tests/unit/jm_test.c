@@ -1130,6 +1130,88 @@ test_recovery_adopts_running_tasks(void **state)
 	assert_int_equal(count_calls(f, mark, JM_CALL_NOTIFY, NULL), 2);
 }
 
+/* The TaskManagers report task k (from..to) as ended in state st (a
+ * registration's ended list). */
+static void
+report_ended(fixture *f, jm_job *job, const jm_slot_ref *slots,
+             uint32_t attempt, int from, int to, enum jm_task_state st)
+{
+	for (int k = from; k < to; k++) {
+		const jm_task *t = &job->tasks[k];
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d/%d", t->vertex, t->subtask);
+		jm_task_report r = {.job_id = job->id,
+		                    .task_id = tid,
+		                    .attempt = attempt,
+		                    .slot = slots[t->subtask].index};
+		jm_jobs_task_ended(f->jm.jobs, &r, st,
+		                   st == JM_TASK_FAILED ? "boom" : NULL);
+	}
+}
+
+/* Tasks that finished while there was no JobManager (their reports went
+ * nowhere) are reported ended at registration: the job is adopted with
+ * them FINISHED and ends FINISHED once the others finish - no restart, so
+ * the output they committed is not written again. An ended report of
+ * another attempt is ignored; a FAILED one makes the job restart. */
+static void
+test_recovery_finished_tasks_adopted(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	uint32_t attempt;
+	jm_slot_ref slots[2];
+	jm_job *job = recovered(f, &ck_id, &attempt, slots);
+	int mark = f->ncalls;
+	/* tasks 0..1 run, 2..3 finished; an older attempt's end is noise */
+	report_ended(f, job, slots, attempt + 7, 0, 4, JM_TASK_FAILED);
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 2), 2);
+	report_ended(f, job, slots, attempt, 2, 4, JM_TASK_FINISHED);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_null(job->recovery);
+	assert_int_equal(job->state, JM_JOB_RUNNING);
+	assert_int_equal(job->restarts, 0);
+	assert_int_equal(job->tasks[2].state, JM_TASK_FINISHED);
+	assert_int_equal(job->tasks[3].state, JM_TASK_FINISHED);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+	assert_int_equal(count_calls(f, mark, JM_CALL_CANCEL, NULL), 0);
+	for (int k = 0; k < 2; k++) {
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d/%d", job->tasks[k].vertex,
+		         job->tasks[k].subtask);
+		jm_jobs_task_state(f->jm.jobs, job->id, attempt, tid,
+		                   JM_TASK_FINISHED, NULL);
+	}
+	assert_int_equal(job->state, JM_JOB_FINISHED);
+	assert_int_equal(job->restarts, 0);
+	assert_int_equal(count_calls(f, mark, JM_CALL_DEPLOY, NULL), 0);
+}
+
+/* Every task finished while there was no JobManager: the job ends
+ * FINISHED as it is adopted. One that failed meanwhile: it restarts. */
+static void
+test_recovery_ended_tasks(void **state)
+{
+	fixture *f = *state;
+	uint64_t ck_id;
+	uint32_t attempt;
+	jm_slot_ref slots[2];
+	jm_job *job = recovered(f, &ck_id, &attempt, slots);
+	report_ended(f, job, slots, attempt, 0, 4, JM_TASK_FINISHED);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_FINISHED);
+	assert_int_equal(job->restarts, 0);
+	assert_int_equal(jm_tmreg_get_totals(f->jm.tms).slots_free, 2);
+
+	job = recovered(f, &ck_id, &attempt, slots);
+	assert_int_equal(report_placed(f, job, slots, attempt, 0, 3), 3);
+	report_ended(f, job, slots, attempt, 3, 4, JM_TASK_FAILED);
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms());
+	assert_int_equal(job->state, JM_JOB_RESTARTING);
+	assert_int_equal(job->restarts, 1);
+	assert_non_null(strstr(job->failure, "ended FAILED: boom"));
+}
+
 /* A task no TaskManager reports (both registered): the job restarts from
  * its checkpoint - counted - and the slots claimed for the reported ones
  * go back. */
@@ -1365,6 +1447,10 @@ main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_recovery_waits_for_cancel_answers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_recovery_finished_tasks_adopted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_ended_tasks, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_adopts_running_tasks,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_missing_task_restarts,
