@@ -47,6 +47,27 @@ jm_ha_on_change(void *arg, bool leader, int64_t epoch)
 	wr_rpc_server_wake(jm->rpc);
 }
 
+/* Bounds the probe of a leader's RPC port: a refusal comes at once; no
+ * answer in this time is not a refusal. */
+#define JM_HA_PROBE_MS 100
+
+/* Runs on the elector's thread: whether the leader named holder (its
+ * identity, ADDR#SUFFIX) refuses connections on its RPC port. */
+static int
+jm_ha_probe(void *arg, const char *holder)
+{
+	(void)arg;
+	char addr[WR_ADDR_BYTES], host[WR_ADDR_BYTES];
+	int port;
+	snprintf(addr, sizeof(addr), "%s", holder);
+	char *hash = strchr(addr, '#');
+	if (hash != NULL)
+		*hash = '\0';
+	if (wr_addr_split(addr, host, sizeof(host), &port) != WR_OK)
+		return WR_EINVAL;
+	return wr_addr_probe_tcp(host, port, JM_HA_PROBE_MS);
+}
+
 static void
 jm_ha_set_gauge(jm_server *jm, int v)
 {
@@ -121,7 +142,8 @@ jm_ha_start(jm_server *jm)
 	                     .renew_ms = jm->cfg.ha_renew_ms,
 	                     .retry_ms = jm->cfg.ha_retry_ms,
 	                     .on_change = jm_ha_on_change,
-	                     .arg = jm};
+	                     .arg = jm,
+	                     .probe = jm_ha_probe};
 	rv =
 	    jm->cfg.ha_mode == WR_HA_KUBERNETES
 	        ? jm_ha_cfg_k8s(jm, &ec, api, sizeof(api), where, sizeof(where))

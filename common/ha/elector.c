@@ -32,6 +32,10 @@ struct wr_elector {
 	char seen[256];     /* @locks mu: last leader seen, "" if none */
 	int64_t seen_epoch; /* @locks mu */
 	int64_t last_warn;  /* elector thread only: rate limit of warnings */
+	/* elector thread only: the leadership (epoch) whose process refused
+	 * the probe, and in how many rounds in a row */
+	int64_t refused_epoch;
+	int refused;
 };
 
 static void
@@ -98,6 +102,38 @@ wr_elector_valid_for(const wr_elector *el)
 	return el->cfg.lease_ms - el->cfg.renew_ms / 2;
 }
 
+/* The number of rounds in a row a leader's process must refuse the probe
+ * before its lease is revoked: one refusal may be a listener restarting. */
+#define WR_ELECTOR_EVICT_ROUNDS 2
+
+/* Probes the leader v names (elector.h, a dead leader); true once its
+ * lease was revoked. */
+static bool
+wr_elector_evict(wr_elector *el, const wr_elect_view *v)
+{
+	if (el->cfg.probe == NULL || el->ops->evict == NULL ||
+	    v->holder[0] == '\0')
+		return false;
+	if (el->cfg.probe(el->cfg.arg, v->holder) != WR_ECONNREFUSED) {
+		el->refused = 0;
+		return false;
+	}
+	if (el->refused_epoch != v->epoch)
+		el->refused = 0;
+	el->refused_epoch = v->epoch;
+	if (++el->refused < WR_ELECTOR_EVICT_ROUNDS)
+		return false;
+	el->refused = 0;
+	int rv = el->ops->evict(el->backend, v->holder, v->epoch);
+	if (rv != WR_OK)
+		return false;
+	wr_log(WR_LOG_WARN, "HA-LEADER-EVICTED",
+	       "leader %s (epoch %lld) refused connections in %d rounds in a "
+	       "row: its process is gone; its lease is revoked",
+	       v->holder, (long long)v->epoch, WR_ELECTOR_EVICT_ROUNDS);
+	return true;
+}
+
 /* One campaign round of a candidate. */
 static void
 wr_elector_campaign(wr_elector *el)
@@ -124,6 +160,8 @@ wr_elector_campaign(wr_elector *el)
 	snprintf(el->seen, sizeof(el->seen), "%s", v.holder);
 	el->seen_epoch = v.epoch;
 	pthread_mutex_unlock(&el->mu);
+	if (!v.mine && wr_elector_evict(el, &v))
+		wr_elector_campaign(el); /* at once, not a round later */
 }
 
 /* One renewal of a leader. */

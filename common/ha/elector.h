@@ -24,6 +24,16 @@
  *   false from that instant, on every thread.
  * - A candidate that is not leader retries every retry_ms and keeps the
  *   last leader it saw (address and epoch) for discovery.
+ * - A dead leader (etcd only): a candidate given a probe asks it each
+ *   round whether the leader's process is gone (its port refuses
+ *   connections: the host answers, nothing listens). Refused in two
+ *   rounds in a row for the same leadership, the candidate revokes that
+ *   leader's lease and campaigns at once, instead of waiting up to
+ *   lease_ms for it to expire. A leader that was alive after all loses
+ *   its lease at its next renewal and steps down; the epoch fencing of
+ *   TaskManagers and the job store covers the overlap, as it covers any
+ *   stale leader. A host that does not answer at all is left to the
+ *   lease.
  */
 #ifndef WR_ELECTOR_H
 #define WR_ELECTOR_H
@@ -63,6 +73,13 @@ typedef struct wr_elector_cfg {
 	 */
 	void (*on_change)(void *arg, bool leader, int64_t epoch);
 	void *arg;
+	/*
+	 * Whether the process of holder (another candidate's identity) is
+	 * gone: WR_ECONNREFUSED when it is, anything else when it may live.
+	 * Called on the elector's thread with arg; must return within
+	 * retry_ms. May be NULL (a dead leader's lease then expires).
+	 */
+	int (*probe)(void *arg, const char *holder);
 } wr_elector_cfg;
 
 /* Validates cfg (renew_ms < lease_ms, positive periods, endpoints) and

@@ -82,6 +82,23 @@ wr_elect_etcd_resign(void *arg)
 	b->lease = 0;
 }
 
+/* Revokes the lease of the leader key while holder at epoch holds it:
+ * the key goes with it. */
+static int
+wr_elect_etcd_evict(void *arg, const char *holder, int64_t epoch)
+{
+	wr_elect_etcd *b = arg;
+	wr_etcd_kv h = {0};
+	int rv = wr_etcd_get(b->etcd, b->key, &h);
+	if (rv == WR_OK && (h.create_rev != epoch || h.lease == 0 ||
+	                    strcmp((char *)h.value, holder) != 0))
+		rv = WR_ESTATE; /* another leadership by now */
+	if (rv == WR_OK)
+		rv = wr_etcd_lease_revoke(b->etcd, h.lease);
+	wr_etcd_kv_fini(&h);
+	return rv;
+}
+
 static const char *
 wr_elect_etcd_last_error(void *arg)
 {
@@ -103,6 +120,7 @@ static const wr_elect_backend wr_elect_etcd_ops = {
     .campaign = wr_elect_etcd_campaign,
     .renew = wr_elect_etcd_renew,
     .resign = wr_elect_etcd_resign,
+    .evict = wr_elect_etcd_evict,
     .last_error = wr_elect_etcd_last_error,
     .free = wr_elect_etcd_free,
 };

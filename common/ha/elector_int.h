@@ -25,6 +25,9 @@ typedef struct wr_elect_backend {
 	int (*renew)(void *b, wr_elect_view *v);
 	/* Gives the leadership up so another can take it at once. */
 	void (*resign)(void *b);
+	/* Ends the leadership of holder at epoch, whose process is gone
+	 * (elector.h), if it still holds it. NULL: not supported. */
+	int (*evict)(void *b, const char *holder, int64_t epoch);
 	const char *(*last_error)(void *b);
 	void (*free)(void *b);
 } wr_elect_backend;

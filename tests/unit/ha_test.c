@@ -479,6 +479,72 @@ test_elector_late_win_not_announced(void **state)
 	wr_elector_stop(el);
 }
 
+/* The probe of the evicting candidate: "a" refuses while g_a_dead. */
+static atomic_bool g_a_dead;
+
+static int
+probe_a(void *arg, const char *holder)
+{
+	(void)arg;
+	return strcmp(holder, "tcp://a:6123") == 0 && atomic_load(&g_a_dead)
+	           ? WR_ECONNREFUSED
+	           : WR_OK;
+}
+
+/*
+ * A leader whose process the probe finds gone loses its lease to a
+ * candidate within two campaign rounds (retry 100 ms), not the 2 s lease;
+ * while its probe answers, nothing happens. Here the "dead" leader is in
+ * fact alive: it loses the lease at its next renewal and steps down (the
+ * overlap the epochs fence).
+ */
+static void
+test_elector_evicts_dead_leader(void **state)
+{
+	(void)state;
+	struct changes ca = {0}, cb = {0};
+	wr_elector *a = elector("tcp://a:6123", &ca);
+	assert_non_null(wait_one_leader(a, NULL, 5000));
+	int64_t epoch = 0;
+	assert_true(wr_elector_is_leader(a, &epoch));
+	wr_elector_cfg cfg = {.kind = WR_ELECTOR_ETCD,
+	                      .endpoints = g_e.url,
+	                      .prefix = "/weir/eltest",
+	                      .identity = "tcp://b:6123",
+	                      .lease_ms = 2000,
+	                      .renew_ms = 300,
+	                      .retry_ms = 100,
+	                      .on_change = on_change,
+	                      .arg = &cb,
+	                      .probe = probe_a};
+	char err[256] = "";
+	wr_elector *b = NULL;
+	assert_int_equal(wr_elector_start(&cfg, &b, err, sizeof(err)), WR_OK);
+	sleep_ms(600); /* six rounds, a answering */
+	assert_true(wr_elector_is_leader(a, NULL));
+	assert_false(wr_elector_is_leader(b, NULL));
+	int64_t t0 = now_ms();
+	atomic_store(&g_a_dead, true);
+	int64_t t_b = -1, t_a = -1;
+	for (int64_t end = t0 + 2000; now_ms() < end && (t_b < 0 || t_a < 0);
+	     sleep_ms(10)) {
+		if (t_b < 0 && wr_elector_is_leader(b, NULL))
+			t_b = now_ms() - t0;
+		if (t_a < 0 && !wr_elector_is_leader(a, NULL))
+			t_a = now_ms() - t0;
+	}
+	atomic_store(&g_a_dead, false);
+	assert_true(t_b >= 0 && t_b < 1000); /* two rounds, not the lease */
+	assert_true(t_a >= 0 && t_a < 1000); /* its next renewal */
+	int64_t epoch2 = 0;
+	assert_true(wr_elector_is_leader(b, &epoch2));
+	assert_true(epoch2 > epoch);
+	assert_int_equal(atomic_load(&ca.lost), 1);
+	assert_int_equal(atomic_load(&cb.gained), 1);
+	wr_elector_stop(b);
+	wr_elector_stop(a);
+}
+
 /* The same hand-over through a Kubernetes Lease. */
 static void
 test_k8s_elector_one_leader_and_handover(void **state)
@@ -635,6 +701,7 @@ main(void)
 	    cmocka_unit_test(test_failover_time),
 	    cmocka_unit_test(test_elector_late_win_not_announced),
 	    cmocka_unit_test(test_elector_one_leader_and_handover),
+	    cmocka_unit_test(test_elector_evicts_dead_leader),
 	    cmocka_unit_test(test_elector_steps_down_without_etcd),
 	    cmocka_unit_test(test_elector_bad_config),
 	    cmocka_unit_test(test_k8s_lease_conflicts),
