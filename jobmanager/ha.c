@@ -52,17 +52,23 @@ jm_ha_on_change(void *arg, bool leader, int64_t epoch)
 #define JM_HA_PROBE_MS 100
 
 /* Runs on the elector's thread: whether the leader named holder (its
- * identity, ADDR#SUFFIX) refuses connections on its RPC port. */
+ * identity, ADDR#SUFFIX) is gone. A leader at this JobManager's own address
+ * is the process this one replaced (a supervisor's restart): it is gone for
+ * certain, since this process holds the address now. Another is gone when
+ * its RPC port refuses connections. */
 static int
 jm_ha_probe(void *arg, const char *holder)
 {
-	(void)arg;
+	jm_server *jm = arg;
 	char addr[WR_ADDR_BYTES], host[WR_ADDR_BYTES];
 	int port;
 	snprintf(addr, sizeof(addr), "%s", holder);
 	char *hash = strchr(addr, '#');
 	if (hash != NULL)
 		*hash = '\0';
+	if (strcmp(holder, jm->identity) != 0 &&
+	    wr_addr_same(addr, jm->advertised))
+		return WR_ENOENT;
 	if (wr_addr_split(addr, host, sizeof(host), &port) != WR_OK)
 		return WR_EINVAL;
 	return wr_addr_probe_tcp(host, port, JM_HA_PROBE_MS);

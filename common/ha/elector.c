@@ -114,23 +114,26 @@ wr_elector_evict(wr_elector *el, const wr_elect_view *v)
 	if (el->cfg.probe == NULL || el->ops->evict == NULL ||
 	    v->holder[0] == '\0')
 		return false;
-	if (el->cfg.probe(el->cfg.arg, v->holder) != WR_ECONNREFUSED) {
+	int probe = el->cfg.probe(el->cfg.arg, v->holder);
+	if (probe != WR_ECONNREFUSED && probe != WR_ENOENT) {
 		el->refused = 0;
 		return false;
 	}
 	if (el->refused_epoch != v->epoch)
 		el->refused = 0;
 	el->refused_epoch = v->epoch;
-	if (++el->refused < WR_ELECTOR_EVICT_ROUNDS)
+	if (probe == WR_ECONNREFUSED && ++el->refused < WR_ELECTOR_EVICT_ROUNDS)
 		return false;
 	el->refused = 0;
 	int rv = el->ops->evict(el->backend, v->holder, v->epoch);
 	if (rv != WR_OK)
 		return false;
 	wr_log(WR_LOG_WARN, "HA-LEADER-EVICTED",
-	       "leader %s (epoch %lld) refused connections in %d rounds in a "
-	       "row: its process is gone; its lease is revoked",
-	       v->holder, (long long)v->epoch, WR_ELECTOR_EVICT_ROUNDS);
+	       "leader %s (epoch %lld) %s: its process is gone; its lease is "
+	       "revoked",
+	       v->holder, (long long)v->epoch,
+	       probe == WR_ENOENT ? "was replaced by this process"
+	                          : "refused connections in rounds in a row");
 	return true;
 }
 

@@ -26,10 +26,11 @@
  *   last leader it saw (address and epoch) for discovery.
  * - A dead leader (etcd only): a candidate given a probe asks it each
  *   round whether the leader's process is gone (its port refuses
- *   connections: the host answers, nothing listens). Refused in two
- *   rounds in a row for the same leadership, the candidate revokes that
- *   leader's lease and campaigns at once, instead of waiting up to
- *   lease_ms for it to expire. A leader that was alive after all loses
+ *   connections: the host answers, nothing listens; or the candidate is
+ *   the process that replaced it at its address). Refused in two rounds
+ *   in a row for the same leadership (or gone for certain), the candidate
+ *   revokes that leader's lease and campaigns at once, instead of waiting
+ *   up to lease_ms for it to expire. A leader that was alive after all loses
  *   its lease at its next renewal and steps down; the epoch fencing of
  *   TaskManagers and the job store covers the overlap, as it covers any
  *   stale leader. A host that does not answer at all is left to the
@@ -75,7 +76,9 @@ typedef struct wr_elector_cfg {
 	void *arg;
 	/*
 	 * Whether the process of holder (another candidate's identity) is
-	 * gone: WR_ECONNREFUSED when it is, anything else when it may live.
+	 * gone: WR_ENOENT when it is for certain (its lease is revoked at
+	 * once), WR_ECONNREFUSED when its port refuses connections (revoked
+	 * when that holds for two rounds), anything else when it may live.
 	 * Called on the elector's thread with arg; must return within
 	 * retry_ms. May be NULL (a dead leader's lease then expires).
 	 */
