@@ -15,6 +15,7 @@ pkgs=(
 	etcd-server
 	python3-yaml
 	chromium prometheus
+	clang
 )
 
 # npm (s3rver for the S3 tests): Debian packages it apart from nodejs;

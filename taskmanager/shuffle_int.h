@@ -332,6 +332,10 @@ typedef struct tm_sf_reply {
  * (TM_SF_FETCH_BYTES). */
 void tm_sf_fetch_encode(uint8_t *p, const tm_chan_key *k, uint64_t seq,
                         uint64_t ack);
+/* Decodes a fetch from the network (the producer's side). Returns 0, or
+ * the status to answer with the reason in *why. */
+int tm_sf_fetch_decode(const uint8_t *p, size_t len, tm_chan_key *k,
+                       uint64_t *seq, uint64_t *ack, const char **why);
 /* Decodes a reply from the network. Errors: WR_EPROTO with *why. */
 int tm_sf_reply_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
                        const char **why);

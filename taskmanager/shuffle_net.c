@@ -155,9 +155,7 @@ tm_sf_check_header(const uint8_t *p, size_t len, uint8_t type, const char **why)
 	return 0;
 }
 
-/* Decodes a fetch from the network. Returns 0, or the status to answer
- * with the reason in *why. */
-static int
+int
 tm_sf_fetch_decode(const uint8_t *p, size_t len, tm_chan_key *k, uint64_t *seq,
                    uint64_t *ack, const char **why)
 {
