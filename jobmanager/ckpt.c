@@ -750,6 +750,11 @@ jm_jobs_savepoint(jm_jobs *jobs, const char *job_id, const char *target_dir,
 			         target_dir);
 			return WR_EINVAL;
 		}
+		int rv = jm_policy_check_url(&jm_jobs_server(jobs)->policy,
+		                             "savepoint directory", base,
+		                             errbuf, errlen);
+		if (rv != WR_OK)
+			return rv;
 	} else if (wr_objstore_url_join(jm_jobs_server(jobs)->cfg.ckpt_storage,
 	                                "savepoints", base,
 	                                sizeof(base)) != WR_OK) {

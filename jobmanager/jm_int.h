@@ -16,6 +16,7 @@
 #include "cluster_config.h"
 #include "wr_limits.h"
 #include "job.h"
+#include "policy.h"
 #include "tmclients.h"
 #include "tmreg.h"
 
@@ -65,6 +66,7 @@ int jm_rpc_checkpoint_complete(struct jm_server *jm, const jm_job *job,
 
 typedef struct jm_server {
 	wr_cluster_config cfg;
+	jm_policy policy;  /* what a job may touch (security.allowed_*) */
 	char instance[33]; /* changes on every start */
 	/* The RPC URL others reach this JobManager at: jobmanager.advertise
 	 * (its port defaulting to the one bound), else jobmanager.address.

@@ -531,10 +531,17 @@ jm_job_create(jm_jobs *jobs, const jm_submit_opts *o, jm_job **out,
 	                          errbuf, errlen);
 	if (rv != WR_OK ||
 	    (rv = jm_job_check_runnable(job->spec, errbuf, errlen)) != WR_OK ||
+	    (rv = jm_policy_check_job(&jobs->jm->policy, job->spec, errbuf,
+	                              errlen)) != WR_OK ||
 	    (rv = wr_plan_build(job->spec, &job->plan, errbuf, errlen)) !=
 	        WR_OK)
 		goto fail;
 	/* The savepoint first: a bad path is the user's first problem. */
+	if (o->from_savepoint != NULL &&
+	    (rv = jm_policy_check_url(&jobs->jm->policy, "savepoint to restore",
+	                              o->from_savepoint, errbuf, errlen)) !=
+	        WR_OK)
+		goto fail;
 	if (o->from_savepoint != NULL &&
 	    (rv = jm_ckpt_check_savepoint(
 	         jobs->jm, o->from_savepoint, job->spec, o->allow_non_restored,

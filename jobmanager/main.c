@@ -170,6 +170,13 @@ jm_start(void *arg)
 {
 	jm_server *jm = arg;
 	int rv;
+	char perr[512] = "";
+	if ((rv = jm_policy_init(&jm->policy, jm->cfg.allowed_paths,
+	                         jm->cfg.allowed_kafka, jm->cfg.allowed_hosts,
+	                         perr, sizeof(perr))) != WR_OK) {
+		wr_log(WR_LOG_ERROR, "JM-CONFIG", "%s", perr);
+		return rv;
+	}
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();
@@ -281,6 +288,7 @@ jm_stop(void *arg, bool started)
 	wr_rpc_server_free(jm->rpc);
 	jm_tmreg_free(jm->tms);
 	wr_metrics_free(jm->metrics);
+	jm_policy_fini(&jm->policy);
 }
 
 int

@@ -41,6 +41,8 @@ jm_rest_status(int rv)
 		return 404;
 	case WR_EINVAL:
 		return 400;
+	case WR_EPERM: /* outside security.allowed_* (policy.h) */
+		return 403;
 	case WR_ESTATE:
 	case WR_EFULL:
 		return 409;

@@ -149,6 +149,22 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "request (Authorization: Bearer) must carry it, but /healthz and "
      "/readyz; a missing or empty file stops the daemon. Empty = no "
      "authentication. See docs/security.md."},
+    {"security.allowed_paths", WR_CFG_STRING, WR_CC(allowed_paths), 0, 0, "",
+     NULL,
+     "Directories (absolute paths or s3:// URLs, comma-separated) a job's "
+     "file sinks and sources, savepoints and restores may use; checked at "
+     "submit and at the savepoint request. Empty = anywhere. See "
+     "docs/security.md."},
+    {"security.allowed_kafka", WR_CFG_STRING, WR_CC(allowed_kafka), 0, 0, "",
+     NULL,
+     "Kafka servers a job may name as its own bootstrap (host, host:port or "
+     "*.domain, comma-separated); the cluster's kafka.bootstrap is always "
+     "allowed. Empty = any."},
+    {"security.allowed_hosts", WR_CFG_STRING, WR_CC(allowed_hosts), 0, 0, "",
+     NULL,
+     "Database hosts a job's sinks may connect to (host or *.domain, "
+     "comma-separated; a DSN naming none or a Unix socket is localhost). "
+     "Empty = any."},
     {"log.level", WR_CFG_ENUM, WR_CC(log_level), 0, 0, "info",
      "debug|info|warn|error", "Lowest level of log lines written."},
     {"log.format", WR_CFG_ENUM, WR_CC(log_format), 0, 0, "text", "text|json",

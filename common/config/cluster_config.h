@@ -50,6 +50,9 @@ typedef struct wr_cluster_config {
 	char *kafka_bootstrap;
 	/* security */
 	char *token_file;
+	char *allowed_paths; /* security: what a job may touch (policy.h) */
+	char *allowed_kafka;
+	char *allowed_hosts;
 	/* log */
 	int log_level;
 	int log_format; /* enum wr_log_format */
