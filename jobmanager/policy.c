@@ -23,9 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Most items in one allow-list. */
-#define JM_POLICY_MAX_ITEMS 64
-
 /* Folds path (absolute) into out: no ".", "..", "//" or trailing "/". */
 static void
 jm_policy_fold(const char *path, char *out, size_t len)

@@ -319,6 +319,10 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * declared CANCELED anyway (their TaskManager may be gone). */
 #define JM_CANCEL_TIMEOUT_MS 10000
 
+/* Most items in one of the security.allowed_* lists (jobmanager/policy.c):
+ * each check walks them all for every source and sink of a job. */
+#define JM_POLICY_MAX_ITEMS 64
+
 /* Most job entries the job store reads back (a prefix read from etcd is
  * one bounded answer). */
 #define JM_JOBSTORE_MAX_JOBS 10000
