@@ -3,8 +3,9 @@
  * /healthz and /readyz.
  *
  * With a cluster token (auth.h; the process's, copied at creation) every
- * route but /healthz and /readyz wants "Authorization: Bearer TOKEN" and
- * answers 401 {"errors": [...]} without it, before reading the body.
+ * route but /healthz, /readyz and those added by wr_http_server_handle_open
+ * wants "Authorization: Bearer TOKEN" and answers 401 {"errors": [...]}
+ * without it, before reading the body.
  *
  * Handlers run on nng's threads: they must only touch state that is safe to
  * read from any thread (take the owner's lock, or read a snapshot).
