@@ -11,6 +11,7 @@
   const SVG_NS = 'http://www.w3.org/2000/svg';
   // Flink's levels of the share of time blocked on full outputs
   const BP_LOW = 0.10, BP_HIGH = 0.5;
+  const HISTORY_ROWS = 20; // checkpoints shown (the API keeps 64)
 
   let page = null;     // {kind, id, el, update}: what is shown
   let timer = null;
@@ -352,7 +353,7 @@
       'Watermark'], rows, 'No subtasks.');
   }
 
-  function checkpointView(ck) {
+  function checkpointView(jid, ck) {
     const c = ck.counts, latest = ck.latest;
     const rest = latest.restored;
     const line = (k, e) => h('p', {}, h('b', {}, k + ': '), e
@@ -368,7 +369,7 @@
           : 'nothing (started fresh)'),
       table(['ID', 'Type', 'Status', 'Triggered', 'Duration', 'State size',
         'Alignment', 'Acknowledged', 'Path / failure'],
-      ck.history.map((e) => h('tr', { 'data-ckpt': e.id },
+      ck.history.slice(0, HISTORY_ROWS).map((e) => h('tr', { 'data-ckpt': e.id },
         td(e.id, true), td(e.is_savepoint ? 'savepoint' : 'checkpoint'),
         h('td', {}, badge(e.status)), td(fmtTime(e.trigger_timestamp)),
         td(e.status === 'IN_PROGRESS' ? '-' : fmtDur(e.end_to_end_duration),
@@ -377,7 +378,10 @@
         td(fmtDur(e.alignment_duration), true),
         td(`${e.num_acknowledged_subtasks} / ${e.num_subtasks}`, true),
         td(e.failure_message || e.external_path || ''))),
-      'No checkpoints yet.'));
+      'No checkpoints yet.'),
+      ck.history.length > HISTORY_ROWS ? h('p', { class: 'muted' },
+        `${ck.history.length - HISTORY_ROWS} older entries in ` +
+        `/jobs/${jid}/checkpoints`) : null);
   }
 
   function exceptionView(ex) {
@@ -475,7 +479,7 @@
       document.getElementById('btn-cancel').disabled = ended;
       replace(graph, drawGraph(job.plan, stats));
       replace(subtasks, subtaskRows(job));
-      replace(ckpts, checkpointView(ck));
+      replace(ckpts, checkpointView(jid, ck));
       replace(excs, exceptionView(ex));
       await followSavepoint().catch(opError);
     }
@@ -502,6 +506,7 @@
     if (document.hidden) return; // visibilitychange resumes
     if (busy) return;
     busy = true;
+    document.body.dataset.busy = 'true'; // for tests: a refresh runs
     const shown = page;
     try {
       await shown.update();
@@ -512,6 +517,7 @@
         setStatus(e.message, true);
     } finally {
       busy = false;
+      document.body.dataset.busy = 'false';
       // a page routed to meanwhile is drawn at once
       if (!document.hidden)
         timer = setTimeout(refresh, shown === page ? POLL_MS : 0);

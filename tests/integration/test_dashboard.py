@@ -170,6 +170,27 @@ def check_graph(b, c, jid, job):
     shot(b, "job.png")
 
 
+def check_hidden_pause(b):
+    """A hidden tab stops polling, and resumes when shown again (the
+    page's visibility is overridden: headless Chromium's tab never
+    hides)."""
+    set_hidden = ("Object.defineProperty(document, 'hidden', {value: %s, "
+                  "configurable: true});"
+                  "document.dispatchEvent(new Event('visibilitychange'));"
+                  "document.body.dataset.updated")
+    b.evaluate(set_hidden % "true")
+    # a refresh running as it hid may still land: wait for it
+    wait_for(lambda: b.evaluate("document.body.dataset.busy") == "false",
+             10, "the refresh in flight to end")
+    before = b.evaluate("document.body.dataset.updated")
+    b.evaluate("new Promise(r => setTimeout(r, 4500))")  # 3 polls
+    check(b.evaluate("document.body.dataset.updated") == before,
+          "the page refreshed while hidden")
+    b.evaluate(set_hidden % "false")
+    wait_for(lambda: b.evaluate("document.body.dataset.updated") != before,
+             5, "refreshes resuming when shown")
+
+
 def check_savepoint(b, c, jid):
     b.evaluate("document.getElementById('btn-savepoint').click()")
     rid = wait_for(lambda: b.evaluate(
@@ -211,6 +232,7 @@ def test_dashboard():
         with Browser("http://127.0.0.1:%d/" % c.rest_port) as b:
             login_and_overview(b, c)
             check_graph(b, c, jid, job)
+            check_hidden_pause(b)
             check_savepoint(b, c, jid)
             check_restart(b, c, jid)
         c.cancel(jid)
