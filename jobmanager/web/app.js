@@ -166,7 +166,13 @@
     const tms = h('div', { id: 'taskmanagers' });
     const el = h('div', {}, h('h1', {}, 'Cluster'), cards, leader,
       h('h2', {}, 'TaskManagers'), tms);
+    let ha = null; // high_availability.mode, read once
     async function update() {
+      if (ha === null) {
+        const cfg = await api('/jobmanager/config');
+        const e = cfg.find((x) => x.key === 'high_availability.mode');
+        ha = e ? e.value : 'none';
+      }
       const [ov, tm] = await Promise.all([api('/overview'),
         api('/taskmanagers')]);
       const card = (k, v, id) => h('div', { class: 'card', id },
@@ -183,7 +189,9 @@
       replace(leader, 'JobManager ', h('code', {}, ov['jm-instance']),
         ` (weir ${ov['weir-version']}, up since ${fmtTime(ov['start-time'])})`,
         ov.role === 'leader' ? ' is the leader' : ' is a standby',
-        '; leader: ', h('code', { id: 'leader-addr' }, ov.leader || '-'));
+        '; leader: ', h('code', { id: 'leader-addr' }, ov.leader || '-'),
+        '; high availability: ', h('span', { id: 'ha-mode' },
+          ha === 'none' ? 'off (one JobManager)' : ha));
       replace(tms, table(['ID', 'State', 'Slots free / total', 'RPC',
         'Data', 'Metrics', 'Last heartbeat'],
       tm.taskmanagers.map((t) => h('tr', { 'data-tm': t.id },
@@ -519,7 +527,9 @@
       busy = false;
       document.body.dataset.busy = 'false';
       // a page routed to meanwhile is drawn at once
-      if (!document.hidden)
+      // the token prompt waits for the user: onLogin refreshes
+      const asking = !document.getElementById('login').hidden;
+      if (!document.hidden && !asking)
         timer = setTimeout(refresh, shown === page ? POLL_MS : 0);
     }
   }

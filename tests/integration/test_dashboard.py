@@ -18,7 +18,7 @@ import os
 import urllib.request
 
 from cdp import Browser
-from weirtest import BIN, Cluster, check, main, wait_for
+from weirtest import BIN, Cluster, Failure, check, main, wait_for
 
 JOB = """\
 name: dashboard
@@ -94,6 +94,19 @@ def check_files(c):
     check_json_error(c, "/", 405, method="POST")
 
 
+def page_wait(b, cond, timeout_s, what):
+    """wait_for on the page; a timeout says what the page showed."""
+    try:
+        return wait_for(cond, timeout_s, what)
+    except Failure as e:
+        raise Failure("%s; the page: %s" % (e, b.evaluate(
+            "JSON.stringify({href: location.href, ready: "
+            "document.readyState, status: (document.getElementById("
+            "'status') || {}).textContent, login: !(document."
+            "getElementById('login') || {hidden: true}).hidden, text: "
+            "(document.body || {innerText: ''}).innerText.slice(0, 600)})")))
+
+
 def shot(b, name):
     os.makedirs(ARTIFACTS, exist_ok=True)
     return b.screenshot(os.path.join(ARTIFACTS, name))
@@ -105,15 +118,15 @@ def text_of(b, sel):
 
 
 def login_and_overview(b, c):
-    wait_for(lambda: b.evaluate(
+    page_wait(b, lambda: b.evaluate(
         "(document.getElementById('login') || {hidden: true}).hidden "
-        "=== false"), 15, "the page asking for the token")
+        "=== false"), 30, "the page asking for the token")
     shot(b, "login.png")
     b.evaluate("document.getElementById('login-token').value = %s;"
                "document.getElementById('login-form').requestSubmit()"
                % json.dumps(c.token))
-    wait_for(lambda: text_of(b, "#c-tms .v") == "2", 15,
-             "the overview's 2 TaskManagers")
+    page_wait(b, lambda: text_of(b, "#c-tms .v") == "2", 15,
+              "the overview's 2 TaskManagers")
     check(text_of(b, "#c-slots-total .v") == "4" and
           b.evaluate("document.querySelectorAll('#taskmanagers tr[data-tm]')"
                      ".length") == 2 and
@@ -121,7 +134,7 @@ def login_and_overview(b, c):
           "overview: slots %r, TaskManager rows" %
           text_of(b, "#c-slots-total"))
     # the job runs: a slot in use on each TaskManager
-    wait_for(lambda: text_of(b, "#c-slots-free .v") == "2" == str(
+    page_wait(b, lambda: text_of(b, "#c-slots-free .v") == "2" == str(
         c.rest_json("/overview")["slots-available"]), 15,
         "the job's slots in use")
     shot(b, "overview.png")
@@ -134,7 +147,7 @@ VERTICES_JS = """Array.from(document.querySelectorAll('#job-graph g.vertex'))
 
 def check_graph(b, c, jid, job):
     b.navigate("http://127.0.0.1:%d/#/jobs" % c.rest_port)
-    wait_for(lambda: b.evaluate(
+    page_wait(b, lambda: b.evaluate(
         "!!document.querySelector('#jobs tr[data-jid=\"%s\"] a')" % jid),
         15, "the job in the jobs list")
     shot(b, "jobs.png")
@@ -148,7 +161,8 @@ def check_graph(b, c, jid, job):
             v.get("rin") and float(v["rin"]) > 0 and v.get("rout") and
             float(v["rout"]) > 0 for v in vs)
         return vs if ok else None
-    first = wait_for(rates, 20, "the graph with every vertex and its rates")
+    first = page_wait(b, rates, 20,
+                      "the graph with every vertex and its rates")
     edges = b.evaluate("document.querySelectorAll('#job-graph path.edge')"
                        ".length")
     check(edges == sum(len(n["inputs"]) for n in job["plan"]["nodes"]),
@@ -158,11 +172,11 @@ def check_graph(b, c, jid, job):
         vs = rates()
         return vs if vs and [v["rin"] for v in vs] != \
             [v["rin"] for v in first] else None
-    wait_for(changed, 20, "the rates changing between refreshes")
+    page_wait(b, changed, 20, "the rates changing between refreshes")
     src = job["vertices"][0]["id"]
-    wait_for(lambda: [v for v in b.evaluate(VERTICES_JS)
-                      if v["vid"] == src and v["bp"] == "HIGH"], 20,
-             "the source's back-pressure HIGH")
+    page_wait(b, lambda: [v for v in b.evaluate(VERTICES_JS)
+                          if v["vid"] == src and v["bp"] == "HIGH"], 20,
+              "the source's back-pressure HIGH")
     tms = {t["id"] for t in c.rest_json("/taskmanagers")["taskmanagers"]}
     shown = set(b.evaluate("Array.from(document.querySelectorAll("
                            "'#subtasks td.tm')).map(e => e.textContent)"))
@@ -176,27 +190,26 @@ def check_hidden_pause(b):
     hides)."""
     set_hidden = ("Object.defineProperty(document, 'hidden', {value: %s, "
                   "configurable: true});"
-                  "document.dispatchEvent(new Event('visibilitychange'));"
-                  "document.body.dataset.updated")
+                  "document.dispatchEvent(new Event('visibilitychange'))")
     b.evaluate(set_hidden % "true")
     # a refresh running as it hid may still land: wait for it
-    wait_for(lambda: b.evaluate("document.body.dataset.busy") == "false",
-             10, "the refresh in flight to end")
+    page_wait(b, lambda: b.evaluate("document.body.dataset.busy") ==
+              "false", 10, "the refresh in flight to end")
     before = b.evaluate("document.body.dataset.updated")
     b.evaluate("new Promise(r => setTimeout(r, 4500))")  # 3 polls
     check(b.evaluate("document.body.dataset.updated") == before,
           "the page refreshed while hidden")
     b.evaluate(set_hidden % "false")
-    wait_for(lambda: b.evaluate("document.body.dataset.updated") != before,
-             5, "refreshes resuming when shown")
+    page_wait(b, lambda: b.evaluate("document.body.dataset.updated") !=
+              before, 5, "refreshes resuming when shown")
 
 
 def check_savepoint(b, c, jid):
     b.evaluate("document.getElementById('btn-savepoint').click()")
-    rid = wait_for(lambda: b.evaluate(
+    rid = page_wait(b, lambda: b.evaluate(
         "document.getElementById('op').dataset.requestId"), 15,
         "the savepoint's request id on the page")
-    wait_for(lambda: b.evaluate(
+    page_wait(b, lambda: b.evaluate(
         "document.getElementById('op').dataset.done") == rid, 30,
         "the page showing savepoint %s done" % rid)
     st = c.rest_json("/jobs/%s/savepoints/%s" % (jid, rid))
@@ -213,8 +226,8 @@ def check_restart(b, c, jid):
         "taskmanager-id"]
     c.kill_taskmanager(c.pid_of(tm))
     cause = "TaskManager %s was lost" % tm
-    wait_for(lambda: cause in text_of(b, "#exceptions"), 30,
-             "the page showing the restart's cause")
+    page_wait(b, lambda: cause in text_of(b, "#exceptions"), 30,
+              "the page showing the restart's cause")
     c.wait_running(jid, 30)
     shot(b, "restart.png")
 
