@@ -435,12 +435,21 @@
       op.textContent = e.message;
       op.className = 'error';
     }
+    // one savepoint at a time: its buttons wait for it (update())
+    function setButtons(ended, stoppable) {
+      const busy = pending !== null;
+      document.getElementById('btn-savepoint').disabled = ended || busy;
+      document.getElementById('btn-stop').disabled =
+        ended || busy || !stoppable;
+      document.getElementById('btn-cancel').disabled = ended;
+    }
     async function trigger(path, what) {
       const r = await api(`/jobs/${jid}/${path}`, 'POST', {});
       pending = { rid: r['request-id'], what };
       op.className = '';
       op.dataset.requestId = pending.rid;
       op.textContent = `${what} ${pending.rid} in progress (${r.path})`;
+      setButtons(false, true);
     }
     function savepoint() { return trigger('savepoints', 'savepoint'); }
     async function stop() {
@@ -481,15 +490,12 @@
         job['start-time'])}, running for ${fmtDur(job.duration)}` +
         (job['end-time'] > 0 ? `, ended ${fmtTime(job['end-time'])}` : ''));
       const ended = ['FINISHED', 'CANCELED', 'FAILED'].includes(job.state);
-      document.getElementById('btn-savepoint').disabled = ended;
-      document.getElementById('btn-stop').disabled =
-        ended || !job.isStoppable;
-      document.getElementById('btn-cancel').disabled = ended;
       replace(graph, drawGraph(job.plan, stats));
       replace(subtasks, subtaskRows(job));
       replace(ckpts, checkpointView(jid, ck));
       replace(excs, exceptionView(ex));
       await followSavepoint().catch(opError);
+      setButtons(ended, job.isStoppable);
     }
     return { el, update };
   }
