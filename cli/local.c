@@ -673,6 +673,8 @@ cli_local_banner(const cli_local_cluster *l)
 		           ? (l->jobmanagers > 1 ? "JobManagers" : "JobManager")
 		           : "",
 		       l->jm_addrs[i], l->rest_ports[i]);
+	/* any JobManager serves it; a standby's shows the leader */
+	printf("  Dashboard     http://127.0.0.1:%d/\n", l->rest_ports[0]);
 	if (l->etcd_url[0] != '\0')
 		printf("  etcd          %s   (leader election, job store)\n",
 		       l->etcd_url);

@@ -6,6 +6,7 @@
 #include "ha.h"
 #include "jm_int.h"
 #include "snapshot.h"
+#include "web.h"
 
 #include "clock.h"
 #include "config.h"
@@ -328,7 +329,8 @@ jm_rest_init(jm_server *jm)
 	        WR_OK ||
 	    (rv = wr_http_serve_metrics(jm->http, jm->metrics)) != WR_OK ||
 	    (rv = wr_http_serve_health(jm->http, jm_rest_ready, jm)) != WR_OK ||
-	    (rv = jm_rest_jobs_init(jm)) != WR_OK)
+	    (rv = jm_rest_jobs_init(jm)) != WR_OK ||
+	    (rv = jm_web_init(jm->http)) != WR_OK)
 		return rv;
 	return WR_OK;
 }

@@ -66,6 +66,10 @@
  * stalled client cannot hold a connection and its buffer forever. */
 #define WR_HTTP_BODY_TIMEOUT_MS 30000
 
+/* Headers a handler may add to a response (the dashboard's files: caching,
+ * ETag, Content-Security-Policy and the like). */
+#define WR_HTTP_MAX_RESP_HEADERS 8
+
 /* One log line. */
 #define WR_LOG_LINE_BYTES 2048
 

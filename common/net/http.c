@@ -177,14 +177,6 @@ wr_http_server_new(const char *addr, wr_http_server **out)
 	snprintf(srv->token, sizeof(srv->token), "%s", wr_auth_token());
 	wr_auth_gate_init(&srv->gate);
 	pthread_mutex_init(&srv->known_mu, NULL);
-	/* "/" as a tree: nng tries longer paths first, so this one gets
-	 * only what no other route takes. */
-	int rv = wr_http_server_handle(srv, NULL, "/", true,
-	                               wr_http_fallback_fn, srv);
-	if (rv != WR_OK) {
-		wr_http_server_free(srv);
-		return rv;
-	}
 	*out = srv;
 	return WR_OK;
 }
@@ -205,13 +197,13 @@ wr_http_reason(int status)
 	}
 }
 
-/* Finishes nng's handler aio with a response, with one more header
- * (hdr NULL: none). On failure the aio fails and nng drops the
- * connection, which is all we can do without memory. */
+/* Finishes nng's handler aio with a response, with nhdr more headers. On
+ * failure the aio fails and nng drops the connection, which is all we can
+ * do without memory. */
 static void
-wr_http_respond_hdr(nng_aio *aio, int status, const char *ctype,
-                    const char *body, size_t len, bool close, const char *hdr,
-                    const char *val)
+wr_http_respond_hdrs(nng_aio *aio, int status, const char *ctype,
+                     const char *body, size_t len, bool close,
+                     const wr_http_header *hdrs, size_t nhdr)
 {
 	nng_http_res *res = NULL;
 	const char *reason = wr_http_reason(status);
@@ -223,10 +215,12 @@ wr_http_respond_hdr(nng_aio *aio, int status, const char *ctype,
 	    (reason != NULL &&
 	     (nrv = nng_http_res_set_reason(res, reason)) != 0) ||
 	    (nrv = nng_http_res_set_header(res, "Content-Type", ctype)) != 0 ||
-	    (hdr != NULL &&
-	     (nrv = nng_http_res_set_header(res, hdr, val)) != 0) ||
-	    (nrv = nng_http_res_copy_data(res, body, len)) != 0)
+	    (len > 0 && (nrv = nng_http_res_copy_data(res, body, len)) != 0))
 		goto free_res;
+	for (size_t i = 0; i < nhdr; i++)
+		if ((nrv = nng_http_res_set_header(res, hdrs[i].name,
+		                                   hdrs[i].value)) != 0)
+			goto free_res;
 	/* The unread body would otherwise be parsed as the next request. */
 	if (close &&
 	    (nrv = nng_http_res_set_header(res, "Connection", "close")) != 0)
@@ -244,7 +238,21 @@ static void
 wr_http_respond(nng_aio *aio, int status, const char *ctype, const char *body,
                 size_t len, bool close)
 {
-	wr_http_respond_hdr(aio, status, ctype, body, len, close, NULL, NULL);
+	wr_http_respond_hdrs(aio, status, ctype, body, len, close, NULL, 0);
+}
+
+const char *
+wr_http_req_header(const wr_http_req *req, const char *name)
+{
+	return nng_http_req_get_header((nng_http_req *)req->raw, name);
+}
+
+void
+wr_http_resp_header(wr_http_resp *resp, const char *name, const char *value)
+{
+	WR_ASSERT(resp->nheaders < WR_HTTP_MAX_RESP_HEADERS);
+	resp->headers[resp->nheaders].name = name;
+	resp->headers[resp->nheaders++].value = value;
 }
 
 /* Refuses a request without reading its body, then closes. */
@@ -276,6 +284,7 @@ wr_http_dispatch(nng_aio *aio, nng_http_req *nreq,
 	char *path =
 	    q != NULL ? wr_xstrndup(uri, (size_t)(q - uri)) : wr_xstrdup(uri);
 	wr_http_req req = {
+	    .raw = nreq,
 	    .method = nng_http_req_get_method(nreq),
 	    .path = path,
 	    .query = q != NULL ? q + 1 : "",
@@ -287,10 +296,11 @@ wr_http_dispatch(nng_aio *aio, nng_http_req *nreq,
 
 	route->fn(route->arg, &req, &resp);
 
-	wr_http_respond(
-	    aio, resp.status,
-	    resp.content_type != NULL ? resp.content_type : "application/json",
-	    resp.body.data != NULL ? resp.body.data : "", resp.body.len, false);
+	wr_http_respond_hdrs(aio, resp.status,
+	                     resp.content_type != NULL ? resp.content_type
+	                                               : "application/json",
+	                     resp.body.data != NULL ? resp.body.data : "",
+	                     resp.body.len, false, resp.headers, resp.nheaders);
 	wr_buf_fini(&resp.body);
 	free(path);
 }
@@ -417,9 +427,10 @@ wr_http_refuse_auth(nng_aio *aio, wr_http_server *srv, nng_http_req *req)
 		       nng_http_req_get_method(req), nng_http_req_get_uri(req),
 		       sent ? "wrong or malformed" : "no",
 		       WR_AUTH_ANON_LOG_MS / 1000);
-	wr_http_respond_hdr(aio, 401, "application/json", body,
-	                    sizeof(body) - 1, true, "WWW-Authenticate",
-	                    "Bearer realm=\"weir\"");
+	static const wr_http_header www = {"WWW-Authenticate",
+	                                   "Bearer realm=\"weir\""};
+	wr_http_respond_hdrs(aio, 401, "application/json", body,
+	                     sizeof(body) - 1, true, &www, 1);
 }
 
 /* nng's handler callback for every route. @thread nng's. */
@@ -504,6 +515,14 @@ wr_http_server_handle(wr_http_server *srv, const char *method, const char *path,
                       bool prefix, wr_http_fn fn, void *arg)
 {
 	return wr_http_route_add(srv, method, path, prefix, fn, arg, false);
+}
+
+int
+wr_http_server_handle_open(wr_http_server *srv, const char *method,
+                           const char *path, bool prefix, wr_http_fn fn,
+                           void *arg)
+{
+	return wr_http_route_add(srv, method, path, prefix, fn, arg, true);
 }
 
 void
@@ -611,6 +630,13 @@ wr_http_server_start(wr_http_server *srv)
 	nng_http_server *nsrv = NULL;
 	int rv, nrv;
 	WR_ASSERT(srv->nsrv == NULL); /* started once */
+	/* "/" as a tree, any method: nng tries longer paths first, and of
+	 * paths as long those added first, so this one, added last, gets
+	 * only what no other route takes (a GET on "/" routed before start
+	 * comes first). */
+	if ((rv = wr_http_server_handle(srv, NULL, "/", true,
+	                                wr_http_fallback_fn, srv)) != WR_OK)
+		return rv;
 	pthread_mutex_lock(&wr_http_live_lock);
 	if ((nrv = nng_http_server_hold(&nsrv, srv->url)) != 0) {
 		rv = wr_err_from_nng(nrv);

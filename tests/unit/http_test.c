@@ -662,6 +662,84 @@ test_token_required(void **state)
 	pthread_mutex_destroy(&seen.lock);
 }
 
+/* An open page at "/": headers of its own, 304 on its ETag. */
+static void
+page_fn(void *arg, const wr_http_req *req, wr_http_resp *resp)
+{
+	(void)arg;
+	resp->content_type = "text/html; charset=utf-8";
+	wr_http_resp_header(resp, "ETag", "\"v1\"");
+	wr_http_resp_header(resp, "Cache-Control", "no-cache");
+	const char *inm = wr_http_req_header(req, "If-None-Match");
+	if (inm != NULL && strcmp(inm, "\"v1\"") == 0)
+		resp->status = 304;
+	else
+		wr_buf_puts(&resp->body, "<p>page</p>");
+}
+
+/* GET "/" can be routed (the JSON fallback, a tree on "/", comes after
+ * it), open without the token, with headers of its own; every other path
+ * keeps the fallback's JSON errors and the token. */
+static void
+test_open_root(void **state)
+{
+	(void)state;
+	wr_http_server *srv = NULL;
+	struct resp r = {0};
+	/* refusals are counted: in a registry alive for this test */
+	wr_metrics *reg = wr_metrics_new();
+	wr_auth_register_metrics(reg);
+	wr_auth_set_token("s3cret");
+	assert_int_equal(wr_http_server_new("127.0.0.1:0", &srv), WR_OK);
+	wr_auth_set_token("");
+	assert_int_equal(
+	    wr_http_server_handle_open(srv, "GET", "/", false, page_fn, NULL),
+	    WR_OK);
+	assert_int_equal(wr_http_server_start(srv), WR_OK);
+	int port = wr_http_server_port(srv);
+
+	do_auth(port, "/", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(header(&r, "Content-Type"),
+	                    "text/html; charset=utf-8");
+	assert_string_equal(header(&r, "ETag"), "\"v1\"");
+	assert_string_equal(header(&r, "Cache-Control"), "no-cache");
+	assert_string_equal(r.body, "<p>page</p>");
+	resp_fini(&r);
+	/* a 304 has no body: nng must still send it */
+	static const char inm[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	                          "Connection: close\r\n"
+	                          "If-None-Match: \"v1\"\r\n\r\n";
+	wr_buf raw;
+	wr_buf_init(&raw);
+	int fd = client_connect(port);
+	send_all(fd, inm, sizeof(inm) - 1);
+	recv_all(fd, &raw);
+	close(fd);
+	wr_buf_putc(&raw, '\0');
+	assert_true(strncmp(raw.data, "HTTP/1.1 304 ", 13) == 0);
+	assert_non_null(strcasestr(raw.data, "\r\nETag: \"v1\"\r\n"));
+	wr_buf_fini(&raw);
+
+	do_auth(port, "/nope", NULL, &r);
+	assert_int_equal(r.status, 401);
+	resp_fini(&r);
+	do_auth(port, "/nope", "Bearer s3cret", &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.body, "{\"errors\":[\"not found\"]}");
+	resp_fini(&r);
+	char *post = wr_xasprintf("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	                          "Connection: close\r\nContent-Length: 0\r\n"
+	                          "Authorization: Bearer s3cret\r\n\r\n");
+	do_raw(port, post, strlen(post), &r);
+	free(post);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.body, "{\"errors\":[\"method not allowed\"]}");
+	resp_fini(&r);
+	wr_http_server_free(srv);
+	wr_metrics_free(reg);
+}
+
 int
 main(void)
 {
@@ -682,6 +760,7 @@ main(void)
 	    cmocka_unit_test(test_duplicate_route),
 	    cmocka_unit_test(test_free_with_stalled_client),
 	    cmocka_unit_test(test_token_required),
+	    cmocka_unit_test(test_open_root),
 	};
 	int failed =
 	    cmocka_run_group_tests_name("server", tests, setup, teardown);
