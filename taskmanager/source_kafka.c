@@ -285,7 +285,11 @@ tm_kafka_commit(tm_task *t, uint64_t id)
 	tm_kafka_src *k = t->src_impl;
 	if (k->ck_offsets == NULL || k->ck_id != id || k->ck_offsets->cnt == 0)
 		return;
-	rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, k->ck_offsets, 1);
+	/* Asynchronous: the task goes on reading. A stopped source's (the
+	 * savepoint of a stop) waits: the consumer closes right after, and
+	 * a commit still queued then is lost. */
+	rd_kafka_resp_err_t e =
+	    rd_kafka_commit(k->rk, k->ck_offsets, t->ck_stopped ? 0 : 1);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		wr_log(WR_LOG_DEBUG, "SOURCE-KAFKA-COMMIT", "%s: %s", t->label,
 		       rd_kafka_err2str(e));
@@ -318,23 +322,28 @@ tm_kafka_lag_metrics(tm_kafka_src *k)
 	}
 }
 
-/* Lag per partition: the high watermark librdkafka last saw (every fetch
- * response carries it; no request of its own, so this is cheap) minus
- * the next offset to read. Before the first record the position is the
- * low watermark for "earliest", else unknown (no value). */
+/* Lag per partition: the high watermark minus the next offset to read.
+ * While the source runs, the watermark librdkafka last saw (fetch
+ * responses carry it; no request of its own, so this is cheap, but it
+ * may trail by what is in flight); once it stopped (final), the brokers'
+ * (a request per partition). Before the first record the position is
+ * the low watermark for "earliest", else unknown (no value). */
 static void
-tm_kafka_lag(tm_kafka_src *k, bool now)
+tm_kafka_lag(tm_kafka_src *k, bool final)
 {
 	int64_t t = wr_mono_ms();
-	if (!now && t - k->lag_at_ms < TM_KAFKA_LAG_MS)
+	if (!final && t - k->lag_at_ms < TM_KAFKA_LAG_MS)
 		return;
 	k->lag_at_ms = t;
 	for (int i = 0; i < k->nparts; i++) {
 		int64_t lo, hi, pos = k->next[i];
-		if (rd_kafka_get_watermark_offsets(k->rk, k->s->topic,
-		                                   k->parts[i], &lo, &hi) !=
-		        RD_KAFKA_RESP_ERR_NO_ERROR ||
-		    hi < 0)
+		rd_kafka_resp_err_t e =
+		    final ? rd_kafka_query_watermark_offsets(
+		                k->rk, k->s->topic, k->parts[i], &lo, &hi,
+		                TM_KAFKA_METADATA_MS)
+		          : rd_kafka_get_watermark_offsets(
+		                k->rk, k->s->topic, k->parts[i], &lo, &hi);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
 			continue;
 		if (pos < 0 && k->s->startup == WR_STARTUP_EARLIEST)
 			pos = lo;
@@ -412,6 +421,12 @@ tm_source_kafka_run(tm_task *t, tm_op *src)
 	t->src_commit = tm_kafka_commit;
 	tm_kafka_lag_metrics(&k);
 	rv = tm_kafka_loop(&k);
+	/* A stop's savepoint completes right before the cancel that ends
+	 * the job: its notice can come with the cancel, after the last
+	 * poll. Its offsets still go to the group (its lag is then what
+	 * the group's offsets say). */
+	if (t->ck_stopped)
+		tm_kafka_commit(t, atomic_load(&t->ck_complete));
 	tm_kafka_lag(&k, true); /* where it stopped, for a last scrape */
 	tm_kafka_lag_release(&k);
 	t->src_offsets = NULL;
