@@ -228,6 +228,7 @@ tm_sink_file_write(void *b, const wr_row *r)
 		return wr_err_from_errno(errno);
 	}
 	s->bytes += s->json.len;
+	wr_metric_add(s->t->m_bytes_out, (double)s->json.len);
 	return WR_OK;
 }
 
@@ -236,10 +237,8 @@ tm_sink_file_push(tm_op *op, const wr_row *r)
 {
 	tm_sink *s = op->impl;
 	int rv = tm_sink_file_write(s, r);
-	if (rv == WR_OK) {
+	if (rv == WR_OK)
 		wr_metric_inc(s->t->m_out);
-		wr_metric_add(s->t->m_bytes_out, (double)s->json.len);
-	}
 	return rv;
 }
 
