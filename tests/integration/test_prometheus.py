@@ -14,7 +14,9 @@ the shipped ones). Then:
   variable has values;
 - every alert expression is valid PromQL (the query API accepts it);
 - no series has a label weir calls `job` (Prometheus would rename it
-  exported_job), on the daemons' texts and in Prometheus;
+  exported_job), on the daemons' texts and in Prometheus, and
+  `promtool check metrics` finds nothing to say about the texts but the
+  unit in SPEC's weir_current_watermark_ms;
 - the job is stopped with a savepoint: the last consumer lag it reports
   per partition is what kcat says - the high watermark (kcat -Q) minus
   the offset committed for the job's consumer group (the messages a kcat
@@ -301,6 +303,15 @@ def run_checks(c, prom, urls, a, alert_exprs):
     texts = scrape_all(urls)
     check(len(texts) == len(urls), "scraped %s" % list(texts))
     check_no_job_label(c, texts, prom)
+    # promtool's lint; SPEC names weir_current_watermark_ms (as Flink's
+    # currentInputWatermark, in ms), the one name it objects to
+    for url, text in texts.items():
+        r = run(["promtool", "check", "metrics"], input=text.encode())
+        said = [l for l in (r.stdout + r.stderr).decode().splitlines()
+                if l.strip() and not l.startswith(
+                    "weir_current_watermark_ms metric names should not "
+                    "contain abbreviated units")]
+        check(not said, "promtool check metrics on %s: %s" % (url, said))
     print("     %d dashboard queries with data, %d alert expressions "
           "valid" % (len(exprs), len(alert_exprs)))
 
