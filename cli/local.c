@@ -56,6 +56,8 @@ typedef struct cli_local_cluster {
 	 * addresses with commas (what TaskManagers and the CLI are given). */
 	char jm_addrs[WR_MAX_JOBMANAGERS][WR_ADDR_BYTES];
 	int rest_ports[WR_MAX_JOBMANAGERS];
+	/* Each TaskManager's metrics port (a free one: 9249 fits one) */
+	int metrics_ports[CLI_LOCAL_MAX_TMS];
 	char jm_list[WR_MAX_JOBMANAGERS * (WR_ADDR_BYTES + 1)];
 	char etcd_url[64]; /* empty without --jobmanagers N >= 2 */
 	cli_local_ports ports;
@@ -99,7 +101,8 @@ cli_local_usage(FILE *f)
 	        "DIR/etcd), the first on --jobmanager and\n--rest-port, the "
 	        "others on free ports. Writes DIR/weir.env: `. DIR/weir.env`\n"
 	        "points weir at the cluster (WEIR_JOBMANAGER lists every "
-	        "JobManager).\n"
+	        "JobManager,\nWEIR_METRICS every /metrics URL: each "
+	        "TaskManager's on a free port).\n"
 	        "Everything listens on loopback. Ctrl-C stops it all.\n\n"
 	        "  --taskmanagers N  TaskManager processes (default 1)\n"
 	        "  --jobmanagers M   JobManager processes (default 1; 2..%d: "
@@ -608,7 +611,6 @@ cli_local_start_kafka(cli_local_cluster *l)
 static int
 cli_local_start_daemons(cli_local_cluster *l)
 {
-	const char *tm_flags[] = {"--jobmanager", l->jm_list, NULL};
 	for (int i = 0; i < l->jobmanagers; i++) {
 		char name[32], rest[32];
 		const char *ha[] = {
@@ -624,7 +626,17 @@ cli_local_start_daemons(cli_local_cluster *l)
 			return CLI_FAILED;
 	}
 	for (int i = 0; i < l->taskmanagers; i++) {
-		char name[32];
+		char name[32], metrics[32];
+		const char *tm_flags[] = {"--jobmanager", l->jm_list,
+		                          "--metrics", metrics, NULL};
+		if ((l->metrics_ports[i] = cli_local_free_port(&l->ports)) <
+		    0) {
+			fprintf(stderr, "weir local: no free loopback port for "
+			                "a TaskManager's metrics\n");
+			return CLI_FAILED;
+		}
+		snprintf(metrics, sizeof(metrics), "127.0.0.1:%d",
+		         l->metrics_ports[i]);
 		snprintf(name, sizeof(name), "taskmanager-%d", i + 1);
 		if (cli_local_spawn(l, &l->tms[i], "weir-taskmanager", name,
 		                    tm_flags) != 0)
@@ -640,21 +652,31 @@ cli_local_start_daemons(cli_local_cluster *l)
 	return CLI_OK;
 }
 
-/* DIR/weir.env: the JobManagers, Kafka and REST for `. DIR/weir.env`. */
+/* DIR/weir.env: the JobManagers, Kafka, REST and every /metrics for
+ * `. DIR/weir.env`. */
 static int
 cli_local_env(cli_local_cluster *l)
 {
 	char rest[WR_MAX_JOBMANAGERS * 32] = "", admin[64];
-	size_t len = 0;
-	for (int i = 0; i < l->jobmanagers; i++)
+	char metrics[(WR_MAX_JOBMANAGERS + CLI_LOCAL_MAX_TMS) * 40] = "";
+	size_t len = 0, mlen = 0;
+	for (int i = 0; i < l->jobmanagers; i++) {
 		len += (size_t)snprintf(rest + len, sizeof(rest) - len,
 		                        "%shttp://127.0.0.1:%d", i ? "," : "",
 		                        l->rest_ports[i]);
+		mlen += (size_t)snprintf(metrics + mlen, sizeof(metrics) - mlen,
+		                         "%shttp://127.0.0.1:%d/metrics",
+		                         i ? "," : "", l->rest_ports[i]);
+	}
+	for (int i = 0; i < l->taskmanagers; i++)
+		mlen += (size_t)snprintf(metrics + mlen, sizeof(metrics) - mlen,
+		                         ",http://127.0.0.1:%d/metrics",
+		                         l->metrics_ports[i]);
 	snprintf(admin, sizeof(admin), "tcp://127.0.0.1:%d",
 	         wr_rpc_server_port(l->admin));
 	if (cli_local_write_env(l->dir, l->jm_list,
-	                        cli_lkafka_bootstrap(l->kafka), rest, admin,
-	                        l->etcd_url[0] ? l->etcd_url : NULL,
+	                        cli_lkafka_bootstrap(l->kafka), rest, metrics,
+	                        admin, l->etcd_url[0] ? l->etcd_url : NULL,
 	                        l->token_path[0] ? l->token_path : NULL) != 0) {
 		fprintf(stderr, "weir local: cannot write %s/%s: %s\n", l->dir,
 		        CLI_LOCAL_ENV_FILE, strerror(errno));
@@ -678,6 +700,10 @@ cli_local_banner(const cli_local_cluster *l)
 	if (l->etcd_url[0] != '\0')
 		printf("  etcd          %s   (leader election, job store)\n",
 		       l->etcd_url);
+	for (int i = 0; i < l->taskmanagers; i++)
+		printf(
+		    "  taskmanager-%-2d metrics http://127.0.0.1:%d/metrics\n",
+		    i + 1, l->metrics_ports[i]);
 	printf("  TaskManagers  %d x %d slots\n"
 	       "  Kafka         %s   (brokers %s)\n"
 	       "  Directory     %s   (logs in %s/log)\n"

@@ -68,11 +68,13 @@ int cli_local_etcd_start(const char *dir, cli_local_ports *p, cli_child *c,
                          char *url, size_t urllen, volatile sig_atomic_t *stop);
 
 /* Writes DIR/weir.env: shell exports of the JobManagers (comma-separated
- * list), the Kafka bootstrap, the REST URLs, the admin endpoint and, when
+ * list), the Kafka bootstrap, the REST URLs, every daemon's /metrics URL
+ * (WEIR_METRICS), the admin endpoint and, when
  * etcd_url is not NULL, etcd, and when token_file is not NULL,
  * WEIR_TOKEN_FILE. Returns 0 or -1. */
 int cli_local_write_env(const char *dir, const char *jobmanagers,
-                        const char *kafka, const char *rest, const char *admin,
+                        const char *kafka, const char *rest,
+                        const char *metrics, const char *admin,
                         const char *etcd_url, const char *token_file);
 
 #endif

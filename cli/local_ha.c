@@ -177,8 +177,8 @@ cli_local_etcd_start(const char *dir, cli_local_ports *p, cli_child *c,
 
 int
 cli_local_write_env(const char *dir, const char *jobmanagers, const char *kafka,
-                    const char *rest, const char *admin, const char *etcd_url,
-                    const char *token_file)
+                    const char *rest, const char *metrics, const char *admin,
+                    const char *etcd_url, const char *token_file)
 {
 	char path[PATH_MAX];
 	wr_buf b;
@@ -189,8 +189,10 @@ cli_local_write_env(const char *dir, const char *jobmanagers, const char *kafka,
 	              "export WEIR_JOBMANAGER='%s'\n"
 	              "export WEIR_KAFKA_BOOTSTRAP='%s'\n"
 	              "export WEIR_REST='%s'\n"
+	              "export WEIR_METRICS='%s'\n"
 	              "export WEIR_LOCAL_ADMIN='%s'\n",
-	              dir, CLI_LOCAL_ENV_FILE, jobmanagers, kafka, rest, admin);
+	              dir, CLI_LOCAL_ENV_FILE, jobmanagers, kafka, rest,
+	              metrics, admin);
 	if (etcd_url != NULL)
 		wr_buf_printf(&b, "export WEIR_ETCD='%s'\n", etcd_url);
 	if (token_file != NULL)

@@ -16,6 +16,7 @@
  * calls, answers as events: jm_recovery) before they run again.
  */
 #include "job.h"
+#include "job_metrics.h"
 
 #include "ckpt.h"
 #include "clock.h"
@@ -247,23 +248,17 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 	return WR_OK;
 }
 
-/* SPEC "Metrics": job_id and job_name, never "job" (Prometheus sets it). */
 static void
 jm_job_metrics(jm_jobs *jobs, jm_job *job)
 {
-	const char *labels[] = {"job_id", job->id, "job_name", job->spec->name,
-	                        NULL};
-	job->m_restarts = wr_metrics_get(
-	    jobs->jm->metrics, WR_METRIC_COUNTER, "weir_job_restarts_total",
-	    "Restarts of a job after failures", labels);
+	jm_job_metrics_hold(jobs->jm->metrics, job);
 }
 
 /* An ended job's series stay grace ms for a last scrape, then go. */
 static void
 jm_job_metrics_release(jm_jobs *jobs, jm_job *job, int64_t grace)
 {
-	wr_metrics_release(jobs->jm->metrics, job->m_restarts, grace);
-	job->m_restarts = NULL;
+	jm_job_metrics_drop(jobs->jm->metrics, job, grace);
 	jm_ckpt_metrics_release(job->ck, grace);
 }
 
@@ -279,6 +274,7 @@ jm_job_set_state(jm_jobs *jobs, jm_job *job, enum jm_job_state st)
 	       job->failure && st == JM_JOB_FAILED ? job->failure : "");
 	job->state = st;
 	job->state_ms[st] = wr_wall_ms();
+	jm_job_metrics_state(job, wr_mono_ms());
 	if (jm_job_state_terminal(st)) {
 		job->end_ms = wr_wall_ms();
 		jm_sched_release(jobs->jm->tms, job);
@@ -393,12 +389,13 @@ static void jm_job_cancel_tasks(jm_jobs *jobs, jm_job *job);
 /* A failure the restart strategy absorbs: stop every task, then
  * redeploy them all from the latest checkpoint (jm_jobs_tick). */
 static void
-jm_job_restart(jm_jobs *jobs, jm_job *job, const char *reason)
+jm_job_restart(jm_jobs *jobs, jm_job *job, const char *reason,
+               enum jm_restart_cause cause)
 {
 	free(job->failure);
 	job->failure = wr_xstrdup(reason);
 	job->restarts++;
-	wr_metric_inc(job->m_restarts);
+	jm_job_metrics_restart(job, cause);
 	int64_t delay =
 	    jm_job_restart_delay(&job->spec->restart, job->restarts);
 	job->restart_at_ms = wr_mono_ms() + delay;
@@ -456,7 +453,7 @@ jm_job_exc_add(jm_job *job, const char *reason, const jm_task *t,
  * cancel deadline). */
 static void
 jm_job_fail_at(jm_jobs *jobs, jm_job *job, const char *reason, const jm_task *t,
-               const char *tm_id)
+               const char *tm_id, enum jm_restart_cause cause)
 {
 	if (jm_job_state_terminal(job->state))
 		return;
@@ -472,7 +469,7 @@ jm_job_fail_at(jm_jobs *jobs, jm_job *job, const char *reason, const jm_task *t,
 		return;
 	}
 	if (jm_job_can_restart(job)) {
-		jm_job_restart(jobs, job, reason);
+		jm_job_restart(jobs, job, reason, cause);
 		return;
 	}
 	jm_ckpt_abort(job, "the job failed");
@@ -486,9 +483,10 @@ jm_job_fail_at(jm_jobs *jobs, jm_job *job, const char *reason, const jm_task *t,
 }
 
 static void
-jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason)
+jm_job_fail(jm_jobs *jobs, jm_job *job, const char *reason,
+            enum jm_restart_cause cause)
 {
-	jm_job_fail_at(jobs, job, reason, NULL, NULL);
+	jm_job_fail_at(jobs, job, reason, NULL, NULL, cause);
 }
 
 /* Queues DeployTask for every task of the job's current attempt; the
@@ -510,7 +508,8 @@ jm_job_deploy(jm_jobs *jobs, jm_job *job)
 			         "deployment failed: task %d/%d on %s: %s",
 			         t->vertex, t->subtask, t->slot->tm_id,
 			         wr_strerror(rv));
-			jm_job_fail(jobs, job, reason);
+			jm_job_fail(jobs, job, reason,
+			            JM_RESTART_DEPLOYMENT_FAILURE);
 			return;
 		}
 	}
@@ -693,7 +692,8 @@ jm_jobs_task_state(jm_jobs *jobs, const char *job_id, uint32_t attempt,
 		         "task %s (%s) on %s failed: %s", task_id,
 		         job->plan->vertices[t->vertex].name, t->slot->tm_id,
 		         failure ? failure : "no reason given");
-		jm_job_fail_at(jobs, job, reason, t, NULL);
+		jm_job_fail_at(jobs, job, reason, t, NULL,
+		               JM_RESTART_TASK_FAILURE);
 		return;
 	}
 	jm_job_settle(jobs, job);
@@ -754,7 +754,8 @@ jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm)
 			char reason[512];
 			snprintf(reason, sizeof(reason),
 			         "TaskManager %s was lost", tm->id);
-			jm_job_fail_at(jobs, job, reason, NULL, tm->id);
+			jm_job_fail_at(jobs, job, reason, NULL, tm->id,
+			               JM_RESTART_TASKMANAGER_LOST);
 		}
 	}
 }
@@ -803,7 +804,7 @@ jm_job_redeploy(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 void
 jm_jobs_fail(jm_jobs *jobs, jm_job *job, const char *reason)
 {
-	jm_job_fail(jobs, job, reason);
+	jm_job_fail(jobs, job, reason, JM_RESTART_CHECKPOINT_FAILURE);
 }
 
 void
@@ -857,6 +858,7 @@ jm_jobs_tick(jm_jobs *jobs, int64_t now_ms)
 {
 	for (size_t i = 0; i < jobs->n; i++) {
 		jm_job *job = jobs->v[i];
+		jm_job_metrics_tick(job, now_ms);
 		if (job->recovery != NULL)
 			jm_recovery_step(jobs, job, now_ms);
 		if (job->recovery != NULL || jm_job_state_terminal(job->state))
@@ -916,7 +918,7 @@ jm_job_deploy_done(jm_jobs *jobs, jm_job *job, jm_task *t,
 	         "deployment failed: task %d/%d on %s: %s%s%s", t->vertex,
 	         t->subtask, d->ref.tm_id, wr_strerror(d->rv),
 	         d->err[0] ? ": " : "", d->err);
-	jm_job_fail(jobs, job, reason);
+	jm_job_fail(jobs, job, reason, JM_RESTART_DEPLOYMENT_FAILURE);
 }
 
 /* A CancelTask's outcome. Taken: the task reports its end itself. Refused
@@ -1039,8 +1041,9 @@ jm_job_recover_fields(jm_jobs *jobs, jm_job *job, const jm_jobstore_entry *e)
 		job->savepoint_url = wr_xstrdup(e->from_savepoint);
 	job->start_ms = e->start_ms;
 	job->attempt = e->attempt;
+	/* weir_job_restarts_total counts this process's restarts (a
+	 * counter starts at 0 in a new process; REST has the total) */
 	job->restarts = e->restarts;
-	wr_metric_set(job->m_restarts, (double)e->restarts);
 	if (e->failure != NULL)
 		job->failure = wr_xstrdup(e->failure);
 	if (job->ck != NULL)
@@ -1380,7 +1383,7 @@ jm_recovery_not_adopted(jm_jobs *jobs, jm_job *job)
 	free(job->failure);
 	job->failure = wr_xstrdup(reason);
 	job->restarts++;
-	wr_metric_inc(job->m_restarts);
+	jm_job_metrics_restart(job, JM_RESTART_NOT_ADOPTED);
 	jm_job_set_state(jobs, job, JM_JOB_RESTARTING);
 }
 

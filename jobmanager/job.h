@@ -30,6 +30,16 @@ enum jm_job_state {
 	JM_JOB_FINISHED,
 };
 
+/* Why a job restarted: weir_job_restarts_total's cause label. */
+enum jm_restart_cause {
+	JM_RESTART_TASK_FAILURE,
+	JM_RESTART_TASKMANAGER_LOST,
+	JM_RESTART_CHECKPOINT_FAILURE,
+	JM_RESTART_DEPLOYMENT_FAILURE,
+	JM_RESTART_NOT_ADOPTED,
+	JM_RESTART_NCAUSES
+};
+
 enum jm_task_state {
 	JM_TASK_DEPLOYING,
 	JM_TASK_RUNNING,
@@ -117,7 +127,13 @@ typedef struct jm_job {
 	int64_t restart_at_ms; /* RESTARTING: redeploy then (monotonic) */
 	bool stopping;         /* stop-with-savepoint: ends FINISHED */
 	bool allow_non_restored;
-	struct wr_metric *m_restarts;
+	/* job_metrics.c: restarts by cause, the status (one series per
+	 * state, 1 for the current one) and the uptime of the running
+	 * attempt (since running_ms, monotonic; 0 when not running) */
+	struct wr_metric *m_restarts[JM_RESTART_NCAUSES];
+	struct wr_metric *m_status[JM_JOB_FINISHED + 1];
+	struct wr_metric *m_uptime;
+	int64_t running_ms;
 	/* wall time each state was last entered (0: never): REST's
 	 * "timestamps" */
 	int64_t state_ms[JM_JOB_FINISHED + 1];
@@ -209,7 +225,8 @@ void jm_jobs_tm_lost(jm_jobs *jobs, const jm_tm *tm);
 /* Periodic work (cancellation deadlines). */
 void jm_jobs_tick(jm_jobs *jobs, int64_t now_ms);
 
-/* Fails a running job with reason: it restarts if its strategy allows,
+/* Fails a running job with reason (checkpoints failing: a restart of
+ * cause checkpoint_failure): it restarts if its strategy allows,
  * else ends FAILED. */
 void jm_jobs_fail(jm_jobs *jobs, jm_job *job, const char *reason);
 

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "procstat.h"
 #include "rpc.h"
 
 #include <stdio.h>
@@ -180,6 +181,7 @@ jm_start(void *arg)
 	wr_id_hex(jm->instance, sizeof(jm->instance), 16);
 	jm->start_wall_ms = wr_wall_ms();
 	jm->metrics = wr_metrics_new();
+	wr_proc_metrics_install(jm->metrics);
 	wr_auth_register_metrics(jm->metrics);
 	wr_rpc_register_metrics(jm->metrics);
 	jm->tms = jm_tmreg_new(jm->metrics, jm->cfg.jm_heartbeat_timeout_ms);

@@ -13,6 +13,7 @@
 #include "id.h"
 #include "log.h"
 #include "metrics.h"
+#include "procstat.h"
 #include "rpc.h"
 #include "shuffle.h"
 #include "task.h"
@@ -136,6 +137,7 @@ static void
 tm_metrics_init(tm_server *tm)
 {
 	tm->metrics = wr_metrics_new();
+	wr_proc_metrics_install(tm->metrics);
 	wr_auth_register_metrics(tm->metrics);
 	wr_rpc_register_metrics(tm->metrics);
 	tm->m_registered = wr_metrics_get(

@@ -53,6 +53,7 @@ tm_op_send(tm_op *op, const wr_row *r, bool side)
 		if (rv != WR_OK)
 			return rv;
 		wr_metric_inc(t->m_out);
+		wr_metric_add(t->m_bytes_out, (double)t->enc.len);
 	}
 	return WR_OK;
 }

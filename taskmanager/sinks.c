@@ -81,6 +81,7 @@ tm_sink_stdout_push(tm_op *op, const wr_row *r)
 	fwrite(s->json.data, 1, s->json.len, stdout);
 	pthread_mutex_unlock(&tm_stdout_lock);
 	wr_metric_inc(s->t->m_out);
+	wr_metric_add(s->t->m_bytes_out, (double)s->json.len);
 	return WR_OK;
 }
 
@@ -227,6 +228,7 @@ tm_sink_file_write(void *b, const wr_row *r)
 		return wr_err_from_errno(errno);
 	}
 	s->bytes += s->json.len;
+	wr_metric_add(s->t->m_bytes_out, (double)s->json.len);
 	return WR_OK;
 }
 
@@ -575,6 +577,8 @@ tm_sink_kafka_push(tm_op *op, const wr_row *r)
 		return WR_EUNREACHABLE;
 	}
 	wr_metric_inc(s->t->m_out);
+	wr_metric_add(s->t->m_bytes_out,
+	              (double)(s->json.len + klen)); /* value and key */
 	return WR_OK;
 }
 

@@ -26,6 +26,7 @@
 
 #define TM_KAFKA_BATCH   512
 #define TM_KAFKA_POLL_MS 10
+#define TM_KAFKA_LAG_MS  1000
 
 typedef struct tm_kafka_src {
 	tm_task *t;
@@ -41,6 +42,10 @@ typedef struct tm_kafka_src {
 	rd_kafka_topic_partition_list_t *ck_offsets;
 	uint64_t ck_id;
 	tm_wm_tracker wmt; /* one input per assigned partition */
+	/* per part: weir_kafka_consumer_lag_records, refreshed every
+	 * TM_KAFKA_LAG_MS (tm_kafka_lag) */
+	struct wr_metric **m_lag;
+	int64_t lag_at_ms;
 } tm_kafka_src;
 
 static const char *
@@ -194,6 +199,7 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 	char reason[256];
 	wr_row row;
 	wr_metric_inc(t->m_in);
+	wr_metric_add(t->m_bytes_in, (double)(m->len + m->key_len));
 	for (int i = 0; i < k->nparts; i++)
 		if (k->parts[i] == m->partition) {
 			k->next[i] = m->offset + 1;
@@ -279,10 +285,83 @@ tm_kafka_commit(tm_task *t, uint64_t id)
 	tm_kafka_src *k = t->src_impl;
 	if (k->ck_offsets == NULL || k->ck_id != id || k->ck_offsets->cnt == 0)
 		return;
-	rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, k->ck_offsets, 1);
+	/* Asynchronous: the task goes on reading. A stopped source's (the
+	 * savepoint of a stop) waits: the consumer closes right after, and
+	 * a commit still queued then is lost. */
+	rd_kafka_resp_err_t e =
+	    rd_kafka_commit(k->rk, k->ck_offsets, t->ck_stopped ? 0 : 1);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		wr_log(WR_LOG_DEBUG, "SOURCE-KAFKA-COMMIT", "%s: %s", t->label,
 		       rd_kafka_err2str(e));
+}
+
+/* One gauge per assigned partition, without a value until the first
+ * high watermark is known. */
+static void
+tm_kafka_lag_metrics(tm_kafka_src *k)
+{
+	tm_task *t = k->t;
+	char vertex[16], subtask[16], part[16];
+	snprintf(vertex, sizeof(vertex), "%d", t->spec->vertex);
+	snprintf(subtask, sizeof(subtask), "%d", t->spec->subtask);
+	k->m_lag = wr_xcalloc((size_t)k->nparts + 1, sizeof(*k->m_lag));
+	for (int i = 0; i < k->nparts; i++) {
+		snprintf(part, sizeof(part), "%d", (int)k->parts[i]);
+		const char *labels[] = {
+		    "job_id",  t->spec->job_id, "job_name",     t->job->name,
+		    "vertex",  vertex,          "vertex_name",  t->vertex->name,
+		    "subtask", subtask,         "task_manager", t->tm->id,
+		    "topic",   k->s->topic,     "partition",    part,
+		    NULL};
+		k->m_lag[i] = wr_metrics_get_empty(
+		    t->tm->metrics, WR_METRIC_GAUGE,
+		    "weir_kafka_consumer_lag_records",
+		    "Records in a partition after the source's position "
+		    "(high watermark - next offset to read)",
+		    labels);
+	}
+}
+
+/* Lag per partition: the high watermark minus the next offset to read.
+ * While the source runs, the watermark librdkafka last saw (fetch
+ * responses carry it; no request of its own, so this is cheap, but it
+ * may trail by what is in flight); once it stopped (final), the brokers'
+ * (a request per partition). Before the first record the position is
+ * the low watermark for "earliest", else unknown (no value). */
+static void
+tm_kafka_lag(tm_kafka_src *k, bool final)
+{
+	int64_t t = wr_mono_ms();
+	if (!final && t - k->lag_at_ms < TM_KAFKA_LAG_MS)
+		return;
+	k->lag_at_ms = t;
+	for (int i = 0; i < k->nparts; i++) {
+		int64_t lo, hi, pos = k->next[i];
+		rd_kafka_resp_err_t e =
+		    final ? rd_kafka_query_watermark_offsets(
+		                k->rk, k->s->topic, k->parts[i], &lo, &hi,
+		                TM_KAFKA_METADATA_MS)
+		          : rd_kafka_get_watermark_offsets(
+		                k->rk, k->s->topic, k->parts[i], &lo, &hi);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+			continue;
+		if (pos < 0 && k->s->startup == WR_STARTUP_EARLIEST)
+			pos = lo;
+		if (pos >= 0)
+			wr_metric_set(k->m_lag[i],
+			              (double)(hi > pos ? hi - pos : 0));
+	}
+}
+
+static void
+tm_kafka_lag_release(tm_kafka_src *k)
+{
+	if (k->m_lag == NULL)
+		return;
+	for (int i = 0; i < k->nparts; i++)
+		wr_metrics_release(k->t->tm->metrics, k->m_lag[i],
+		                   k->t->tm->cfg.metrics_ended_job_grace_ms);
+	free(k->m_lag);
 }
 
 static int
@@ -293,6 +372,7 @@ tm_kafka_loop(tm_kafka_src *k)
 		int wrv = tm_kafka_watermark(k);
 		if (wrv != WR_OK)
 			return wrv;
+		tm_kafka_lag(k, false);
 		if (k->nparts == 0) {
 			/* More subtasks than partitions: this one idles. */
 			wr_sleep_ms(TM_KAFKA_POLL_MS);
@@ -339,7 +419,16 @@ tm_source_kafka_run(tm_task *t, tm_op *src)
 	t->src_impl = &k;
 	t->src_offsets = tm_kafka_offsets;
 	t->src_commit = tm_kafka_commit;
+	tm_kafka_lag_metrics(&k);
 	rv = tm_kafka_loop(&k);
+	/* A stop's savepoint completes right before the cancel that ends
+	 * the job: its notice can come with the cancel, after the last
+	 * poll. Its offsets still go to the group (its lag is then what
+	 * the group's offsets say). */
+	if (t->ck_stopped)
+		tm_kafka_commit(t, atomic_load(&t->ck_complete));
+	tm_kafka_lag(&k, true); /* where it stopped, for a last scrape */
+	tm_kafka_lag_release(&k);
 	t->src_offsets = NULL;
 	t->src_commit = NULL;
 	t->src_impl = NULL;

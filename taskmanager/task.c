@@ -195,6 +195,33 @@ tm_task_build_chain(tm_task *t, char *errbuf, size_t errlen)
 	return tm_task_add_input(t, errbuf, errlen);
 }
 
+/* Bytes and where the task's time goes. */
+static void
+tm_task_metrics_time(tm_task *t, wr_metrics *reg, const char *const *labels)
+{
+	t->m_bytes_in = wr_metrics_get(
+	    reg, WR_METRIC_COUNTER, "weir_bytes_in_total",
+	    "Bytes a task read: source messages, network batches", labels);
+	t->m_bytes_out = wr_metrics_get(
+	    reg, WR_METRIC_COUNTER, "weir_bytes_out_total",
+	    "Bytes a task sent on the network or wrote to a sink", labels);
+	t->m_busy_s = wr_metrics_get(
+	    reg, WR_METRIC_COUNTER, "weir_busy_time_seconds_total",
+	    "Time a task worked (neither idle nor back-pressured)", labels);
+	t->m_idle_s = wr_metrics_get(reg, WR_METRIC_COUNTER,
+	                             "weir_idle_time_seconds_total",
+	                             "Time a task waited for input", labels);
+	t->m_bp_s = wr_metrics_get(
+	    reg, WR_METRIC_COUNTER, "weir_backpressured_time_seconds_total",
+	    "Time a task was blocked on full outputs", labels);
+	t->m_busy_ratio =
+	    wr_metrics_get(reg, WR_METRIC_GAUGE, "weir_busy_time_ratio",
+	                   "Share of the last second the task worked", labels);
+	t->m_idle_ratio = wr_metrics_get(
+	    reg, WR_METRIC_GAUGE, "weir_idle_time_ratio",
+	    "Share of the last second the task waited for input", labels);
+}
+
 static void
 tm_task_metrics(tm_task *t)
 {
@@ -229,6 +256,7 @@ tm_task_metrics(tm_task *t)
 	t->m_watermark = wr_metrics_get_empty(
 	    reg, WR_METRIC_GAUGE, "weir_current_watermark_ms",
 	    "The task's input watermark (event time, epoch ms)", labels);
+	tm_task_metrics_time(t, reg, labels);
 }
 
 /* Its series stay for a last scrape, then go (a later attempt of the
@@ -238,15 +266,20 @@ tm_task_metrics_release(tm_task *t)
 {
 	wr_metrics *reg = t->tm->metrics;
 	int64_t grace = t->tm->cfg.metrics_ended_job_grace_ms;
-	struct wr_metric *ms[] = {t->m_in,           t->m_out,
-	                          t->m_invalid,      t->m_late_dropped,
-	                          t->m_backpressure, t->m_watermark};
+	struct wr_metric *ms[] = {
+	    t->m_in,           t->m_out,       t->m_invalid,  t->m_late_dropped,
+	    t->m_backpressure, t->m_watermark, t->m_bytes_in, t->m_bytes_out,
+	    t->m_busy_s,       t->m_idle_s,    t->m_bp_s,     t->m_busy_ratio,
+	    t->m_idle_ratio};
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
 		wr_metrics_release(reg, ms[i], grace);
 }
 
 /* Back-pressure: the share of the last second the task's outputs spent
- * blocked on full queues (Flink's backPressuredTimeMsPerSecond / 1000). */
+ * blocked on full queues (Flink's backPressuredTimeMsPerSecond / 1000);
+ * idle and busy as Flink defines them: busy is the rest of the time
+ * (neither waiting for input nor blocked on outputs). The same split of
+ * the elapsed time goes to the seconds counters. */
 static void
 tm_task_backpressure(tm_task *t, int64_t now)
 {
@@ -255,25 +288,30 @@ tm_task_backpressure(tm_task *t, int64_t now)
 	uint64_t blocked = 0;
 	for (int i = 0; i < t->noutputs; i++)
 		blocked += tm_output_blocked_ms(t->outputs[i]);
-	double ratio = t->bp_last_ms == 0
-	                   ? 0.0
-	                   : (double)(blocked - t->bp_last_blocked) /
-	                         (double)(now - t->bp_last_ms);
-	if (ratio > 1.0)
-		ratio = 1.0;
+	double span = (double)(now - t->bp_last_ms);
+	double bp_ms =
+	    t->bp_last_ms == 0 ? 0.0 : (double)(blocked - t->bp_last_blocked);
+	double idle_ms =
+	    t->bp_last_ms == 0 ? 0.0 : (double)(t->idle_ms - t->idle_last_ms);
+	if (t->bp_last_ms != 0) {
+		if (bp_ms > span)
+			bp_ms = span;
+		if (idle_ms > span - bp_ms)
+			idle_ms = span - bp_ms;
+		wr_metric_add(t->m_bp_s, bp_ms / 1000.0);
+		wr_metric_add(t->m_idle_s, idle_ms / 1000.0);
+		wr_metric_add(t->m_busy_s, (span - bp_ms - idle_ms) / 1000.0);
+	}
+	double ratio = t->bp_last_ms == 0 ? 0.0 : bp_ms / span;
+	double idle = t->bp_last_ms == 0 ? 0.0 : idle_ms / span;
 	wr_metric_set(t->m_backpressure, ratio);
-	/* idle and busy as Flink defines them: busy is the rest of the time
-	 * (neither waiting for input nor blocked on outputs) */
-	double idle = t->bp_last_ms == 0
-	                  ? 0.0
-	                  : (double)(t->idle_ms - t->idle_last_ms) /
-	                        (double)(now - t->bp_last_ms);
-	if (idle > 1.0 - ratio)
-		idle = 1.0 - ratio;
+	wr_metric_set(t->m_idle_ratio, idle);
 	int bp = (int)(ratio * 1000.0 + 0.5), id = (int)(idle * 1000.0 + 0.5);
+	int busy = 1000 - bp - id < 0 ? 0 : 1000 - bp - id;
+	wr_metric_set(t->m_busy_ratio, busy / 1000.0);
 	atomic_store(&t->st_bp, bp);
 	atomic_store(&t->st_idle, id);
-	atomic_store(&t->st_busy, 1000 - bp - id < 0 ? 0 : 1000 - bp - id);
+	atomic_store(&t->st_busy, busy);
 	t->bp_last_ms = now;
 	t->bp_last_blocked = blocked;
 	t->idle_last_ms = t->idle_ms;
@@ -362,6 +400,7 @@ tm_task_push_record(void *arg, const uint8_t *rec, size_t len)
 		return WR_ECORRUPT;
 	}
 	wr_metric_inc(t->m_in);
+	wr_metric_add(t->m_bytes_in, (double)len);
 	if (t->head->node->kind == WR_NODE_SINK && !tm_task_sink_wait(t))
 		return WR_ECLOSED;
 	int rv = t->head->push(t->head, &row);

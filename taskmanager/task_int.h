@@ -174,6 +174,14 @@ struct tm_task {
 	void *src_impl;
 	char failure[512];
 	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;
+	/* bytes read (source messages, network batches) and written
+	 * (network, sinks that encode) */
+	struct wr_metric *m_bytes_in, *m_bytes_out;
+	/* seconds busy, idle and back-pressured (Flink's
+	 * busy/idle/backPressuredTimeMsPerSecond as counters: rate() them)
+	 * and the last second's busy and idle shares */
+	struct wr_metric *m_busy_s, *m_idle_s, *m_bp_s;
+	struct wr_metric *m_busy_ratio, *m_idle_ratio;
 };
 
 /* Pushes r to every chained operator and main network route of op. */

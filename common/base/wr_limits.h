@@ -530,9 +530,10 @@ _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
 #define CLI_LOCAL_STOP_MS    10000
 /* `weir local --jobmanagers N`: how long it waits for its embedded etcd
  * to answer (one starts in about a second), and the loopback ports it
- * picks at most (Kafka, REST and RPC of every JobManager, etcd's two). */
+ * picks at most (Kafka, REST and RPC of every JobManager, etcd's two,
+ * every TaskManager's metrics). */
 #define CLI_LOCAL_ETCD_STARTUP_MS 20000
-#define CLI_LOCAL_MAX_PORTS       (2 * WR_MAX_JOBMANAGERS + 8)
+#define CLI_LOCAL_MAX_PORTS       (2 * WR_MAX_JOBMANAGERS + 8 + CLI_LOCAL_MAX_TMS)
 
 /* Consecutive failed polls (each bounded by the RPC timeout) before an
  * attached `weir run` gives up on a silent JobManager. */

@@ -8,7 +8,9 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "err.h"
 #include "metrics.h"
+#include "procstat.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -487,6 +489,72 @@ test_format_self_check(void **state)
 	wr_metrics_free(reg);
 }
 
+/* /proc/PID/stat: a command name with spaces and parentheses, fields
+ * counted after its last ')'; negative fields (priority) are numbers too. */
+static void
+test_proc_stat_parse(void **state)
+{
+	(void)state;
+	const char *line =
+	    "4242 (weir (tm) x) S 1 4242 4242 0 -1 4194560 1234 0 0 0 "
+	    "250 75 0 0 20 0 9 0 123456 987654321 2048 18446744073709551615 "
+	    "1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+	wr_proc_stat st;
+	assert_int_equal(wr_proc_stat_parse(line, &st), WR_OK);
+	assert_int_equal(st.utime_ticks, 250);
+	assert_int_equal(st.stime_ticks, 75);
+	assert_int_equal(st.threads, 9);
+	assert_int_equal(st.vsize_bytes, 987654321);
+	assert_int_equal(st.rss_pages, 2048);
+	/* cut before rss, no ')' at all, a letter where a number goes */
+	assert_int_equal(
+	    wr_proc_stat_parse("1 (a) S 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 "
+	                       "1 0 1 100",
+	                       &st),
+	    WR_EINVAL);
+	assert_int_equal(wr_proc_stat_parse("1 a S 1", &st), WR_EINVAL);
+	assert_int_equal(
+	    wr_proc_stat_parse("1 (a) S 1 1 1 0 -1 0 0 0 0 0 x 5 0 0 20 0 "
+	                       "1 0 1 100 7",
+	                       &st),
+	    WR_EINVAL);
+	/* this process: at least this thread, some memory */
+	char text[1024];
+	FILE *f = fopen("/proc/self/stat", "r");
+	assert_non_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_int_equal(wr_proc_stat_parse(text, &st), WR_OK);
+	assert_true(st.threads >= 1);
+	assert_true(st.rss_pages > 0);
+}
+
+/* The installed collector renders every process_* family and build info,
+ * with values read at the render. */
+static void
+test_proc_metrics(void **state)
+{
+	(void)state;
+	wr_metrics *reg = wr_metrics_new();
+	wr_proc_metrics_install(reg);
+	char *text = render(reg);
+	const char *want[] = {"# TYPE process_cpu_seconds_total counter\n",
+	                      "\nprocess_resident_memory_bytes ",
+	                      "\nprocess_virtual_memory_bytes ",
+	                      "\nprocess_open_fds ",
+	                      "\nprocess_max_fds ",
+	                      "\nprocess_threads 1\n",
+	                      "\nprocess_start_time_seconds ",
+	                      "\nweir_build_info{version=\"" WEIR_VERSION
+	                      "\",commit=\""};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(text, want[i]) == NULL)
+			fail_msg("no %s in:\n%s", want[i], text);
+	free(text);
+	wr_metrics_free(reg);
+}
+
 int
 main(void)
 {
@@ -502,6 +570,8 @@ main(void)
 	    cmocka_unit_test(test_release_concurrent),
 	    cmocka_unit_test(test_on_collect),
 	    cmocka_unit_test(test_format_self_check),
+	    cmocka_unit_test(test_proc_stat_parse),
+	    cmocka_unit_test(test_proc_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
