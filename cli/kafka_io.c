@@ -836,7 +836,10 @@ cli_consume(cli_ctx *ctx, void *opts)
 		rc = cli_consume_loop(rk, &st);
 	if (o->group != NULL && st.got > 0) {
 		rd_kafka_resp_err_t err = rd_kafka_commit(rk, NULL, 0);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* _NO_OFFSET: nothing stored since the last commit - the
+		 * periodic auto-commit already took every offset read. */
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
 			fprintf(stderr, "weir consume: commit: %s\n",
 			        rd_kafka_err2str(err));
 			rc = CLI_FAILED;
