@@ -150,9 +150,13 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 	if (k->dlq == NULL) {
 		rd_kafka_conf_t *conf =
 		    wr_kafka_conf_new(tm_kafka_bootstrap(k));
-		k->dlq =
-		    rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-		if (k->dlq == NULL) {
+		/* Dead letters include records over WR_RECORD_MAX_BYTES,
+		 * as big as the source topic let them be: librdkafka's
+		 * largest (the broker's limit still applies). */
+		if (wr_kafka_conf_set(conf, "message.max.bytes", "1000000000",
+		                      err, sizeof(err)) != WR_OK ||
+		    (k->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
+		                           sizeof(err))) == NULL) {
 			rd_kafka_conf_destroy(conf);
 			tm_task_fail(k->t, "dead-letter producer: %s", err);
 			return WR_EINVAL;
@@ -199,9 +203,21 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 			k->next[i] = m->offset + 1;
 			break;
 		}
-	int rv =
-	    wr_row_from_json(&k->op->node->out, m->payload ? m->payload : "",
-	                     m->len, &row, &t->arena, reason, sizeof(reason));
+	int rv;
+	if (m->len > WR_RECORD_MAX_BYTES) {
+		/* Refused before decoding: it must never reach the shuffle,
+		 * state or a sink (docs/security.md, bounded inputs). */
+		snprintf(reason, sizeof(reason),
+		         "record at %s [%d] offset %lld: %zu bytes, over the "
+		         "record limit of %u bytes",
+		         k->s->topic, (int)m->partition, (long long)m->offset,
+		         m->len, WR_RECORD_MAX_BYTES);
+		rv = WR_ETOOBIG;
+	} else {
+		rv = wr_row_from_json(&k->op->node->out,
+		                      m->payload ? m->payload : "", m->len,
+		                      &row, &t->arena, reason, sizeof(reason));
+	}
 	if (rv != WR_OK) {
 		wr_metric_inc(t->m_invalid);
 		switch (k->s->invalid) {
