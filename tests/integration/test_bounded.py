@@ -1,0 +1,139 @@
+"""test_bounded.py - bounded inputs (docs/security.md) on `weir local`.
+
+Records up to the documented limit cross a key_by shuffle intact (one
+over a shuffle batch travels alone); one over WR_RECORD_MAX_BYTES is
+dead-lettered at the source with its offset and the limit, and the job
+keeps running. Timestamps outside years 0000..9999 (INT64_MAX, year
+10000) are invalid records that never reach the watermark: windows after
+them still fire with the right counts."""
+import json
+import random
+
+from weirtest import Cluster, check, main, sink_lines, wait_for
+
+RECORD_LIMIT = 1024 * 1024  # WR_RECORD_MAX_BYTES (common/base/wr_limits.h)
+BIG_KCAT = ["-X", "message.max.bytes=8000000"]
+
+BIG_JOB = """\
+name: big-records
+parallelism: 2
+sources:
+  big:
+    kafka: {{ topic: big, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ id: string, blob: string }}
+    invalid: {{ policy: dead_letter, topic: big-dlq }}
+nodes:
+  - id: by_id
+    from: big
+    key_by: [id]
+  - id: out
+    from: by_id
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+TS_JOB = """\
+name: ts-range
+parallelism: 1
+sources:
+  ev:
+    kafka: {{ topic: ts, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ k: string, ts: timestamp }}
+    event_time: {{ field: ts, max_out_of_orderness: 0ms }}
+    invalid: {{ policy: skip }}
+nodes:
+  - id: w
+    from: ev
+    key_by: [k]
+    window: {{ tumbling: 1s }}
+    aggregate: {{ n: count() }}
+  - id: out
+    from: w
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+BASE = 1795000000000  # epoch ms, a whole second
+
+
+def blob(rnd, n):
+    return "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                   for _ in range(n))
+
+
+def test_big_records(c):
+    rnd = random.Random(15)
+    big = blob(rnd, 900 * 1024)       # over a 32 KiB batch, under the limit
+    huge = blob(rnd, 2 * 1024 * 1024)  # over the limit
+    recs = [{"id": "a", "blob": "small"}, {"id": "b", "blob": big},
+            {"id": "c", "blob": huge}, {"id": "d", "blob": "after"}]
+    out = c.dir + "/big-out"
+    job = c.submit(BIG_JOB.format(bootstrap=c.bootstrap, out=out),
+                   name="big.yaml", wait="RUNNING")
+    c.produce("big", recs, partition=0, kcat_args=BIG_KCAT)
+
+    def arrived():
+        rows = [json.loads(l) for l in sink_lines(out)]
+        return rows if len(rows) >= 3 else None
+    rows = wait_for(arrived, 30, "the three records under the limit")
+    got = {r["id"]: r["blob"] for r in rows}
+    check(sorted(got) == ["a", "b", "d"] and len(rows) == 3,
+          "ids at the sink: %s" % sorted(r["id"] for r in rows))
+    check(got["b"] == big, "the 900 KiB record arrived intact (%d bytes)"
+          % len(got["b"]))
+
+    def dead():
+        return [l for l in c.consume("big-dlq", fmt="%o\t%S\t%h\n")
+                if l] or None
+    dlq = wait_for(dead, 30, "the 2 MiB record dead-lettered")
+    check(len(dlq) == 1, "one dead letter: %s" % [l[:200] for l in dlq])
+    _, size, headers = dlq[0].split("\t", 2)
+    check(int(size) == len(json.dumps(recs[2])), "its bytes: %s" % size)
+    check("weir.offset=2" in headers and "weir.partition=0" in headers and
+          "weir.topic=big" in headers, headers)
+    check("big [0] offset 2" in headers and
+          "over the record limit of %d bytes" % RECORD_LIMIT in headers,
+          "the reason names offset and limit: %s" % headers)
+    check(c.state(job) == "RUNNING", "the job keeps running")
+    c.cancel(job)
+
+
+def test_timestamps_out_of_range(c):
+    out = c.dir + "/ts-out"
+    job = c.submit(TS_JOB.format(bootstrap=c.bootstrap, out=out),
+                   name="ts.yaml", wait="RUNNING")
+    lines = []
+    for sec in range(4):  # windows [BASE + sec s, + 1 s): 3 records each
+        for i in range(3):
+            lines.append({"k": "x", "ts": BASE + sec * 1000 + i * 100})
+        if sec == 1:  # the poison between valid records
+            lines.append('{"k": "x", "ts": 9223372036854775807}')
+            lines.append('{"k": "x", "ts": 253402300800000}')  # year 10000
+            lines.append('{"k": "x", "ts": "+10000-01-01T00:00:00Z"}')
+            lines.append('{"k": "x", "ts": -62167219200001}')  # year -1
+    lines.append({"k": "x", "ts": BASE + 10000})  # closes windows 0..3
+    c.produce("ts", lines, partition=0)
+
+    def fired():
+        rows = [json.loads(l) for l in sink_lines(out)]
+        return rows if len(rows) >= 4 else None
+    rows = wait_for(fired, 30, "the four windows after the poison fire")
+    check(len(rows) == 4 and all(r["n"] == 3 for r in rows),
+          "windows: %s" % rows)
+    starts = sorted(r["window_start"] for r in rows)
+    check(starts[0].startswith("2026-") and len(set(starts)) == 4,
+          "four distinct windows in ISO form: %s" % starts)
+    wait_for(lambda: c.tm_metric("weir_invalid_records_total") >= 4, 20,
+             "the out-of-range records counted as invalid")
+    c.cancel(job)
+
+
+def test_bounded():
+    with Cluster(taskmanagers=2, slots=2,
+                 topics=["big:1", "big-dlq:1", "ts:1"]) as c:
+        for t in (test_big_records, test_timestamps_out_of_range):
+            t(c)
+
+
+if __name__ == "__main__":
+    main([test_bounded])
