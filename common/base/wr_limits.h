@@ -155,6 +155,11 @@
  * A full map at this size is WR_EFULL. */
 #define WR_STATE_MAX_MAP_BYTES (256ull << 30)
 
+/* LMDB turns a short write into EIO; with less free space than this
+ * under the state's data file, the state reports ENOSPC instead (a short
+ * write means the write did not fit). */
+#define WR_STATE_DISK_FULL_BYTES (1024u * 1024u)
+
 /* Smallest state cache budget: the hash table and a few entries must
  * fit; smaller settings are raised to this. */
 #define WR_STATE_MIN_CACHE_BYTES (4u * 1024u)

@@ -5,11 +5,17 @@ over a shuffle batch travels alone); one over WR_RECORD_MAX_BYTES is
 dead-lettered at the source with its offset and the limit, and the job
 keeps running. Timestamps outside years 0000..9999 (INT64_MAX, year
 10000) are invalid records that never reach the watermark: windows after
-them still fire with the right counts."""
+them still fire with the right counts. Keyed state on a full disk (a
+small tmpfs mounted over the state directory: needs root, else skipped)
+fails the job with "No space left on device", not LMDB's "Input/output
+error"."""
 import json
+import os
 import random
+import subprocess
+import time
 
-from weirtest import Cluster, check, main, sink_lines, wait_for
+from weirtest import Cluster, check, main, run, sink_lines, wait_for
 
 RECORD_LIMIT = 1024 * 1024  # WR_RECORD_MAX_BYTES (common/base/wr_limits.h)
 BIG_KCAT = ["-X", "message.max.bytes=8000000"]
@@ -50,6 +56,26 @@ nodes:
     aggregate: {{ n: count() }}
   - id: out
     from: w
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+FULL_JOB = """\
+name: state-disk-full
+parallelism: 1
+restart: {{ strategy: none }}
+sources:
+  orders:
+    datagen: {{ rate: 0 }}
+nodes:
+  - id: per_order
+    from: orders
+    key_by: [order_id]
+    reduce: {{ n: count() }}
+  - id: dup
+    from: per_order
+    filter: "n > 1"
+  - id: out
+    from: dup
     sink: {{ file: {{ path: "{out}" }} }}
 """
 
@@ -128,11 +154,36 @@ def test_timestamps_out_of_range(c):
     c.cancel(job)
 
 
+def test_state_disk_full(c):
+    if os.geteuid() != 0:
+        print("     skipped: mounting a tmpfs needs root")
+        return
+    state = os.path.join(c.dir, "state")
+    os.makedirs(state, exist_ok=True)
+    # Keyed state opens its directory by path at deploy: jobs from now on
+    # keep their state on this 2 MiB filesystem.
+    run(["mount", "-t", "tmpfs", "-o", "size=2m", "weir-it-full", state],
+        check_rc=0)
+    try:
+        job = c.submit(FULL_JOB.format(out=c.dir + "/full-out"),
+                       name="full.yaml")
+        info = c.wait_state(job, "FAILED", 60)
+        check("No space left on device" in (info.get("failure") or ""),
+              "the failure names the full disk: %s" % info.get("failure"))
+        check("Input/output error" not in info["failure"], info["failure"])
+    finally:
+        # Lazy: a TaskManager may still hold the job's files open.
+        subprocess.run(["umount", "-l", state])
+
+
 def test_bounded():
     with Cluster(taskmanagers=2, slots=2,
                  topics=["big:1", "big-dlq:1", "ts:1"]) as c:
-        for t in (test_big_records, test_timestamps_out_of_range):
+        for t in (test_big_records, test_timestamps_out_of_range,
+                  test_state_disk_full):
+            t0 = time.monotonic()
             t(c)
+            print("     %-32s %.1fs" % (t.__name__, time.monotonic() - t0))
 
 
 if __name__ == "__main__":
