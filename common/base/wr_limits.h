@@ -509,6 +509,11 @@ _Static_assert(TM_PEER_RECONNECT_MIN_MS <= TM_PEER_RECONNECT_MAX_MS,
 
 /* Topic metadata requests of the Kafka source wait at most this long. */
 #define TM_KAFKA_METADATA_MS 5000
+/* A source with allow_missing looks for its missing topic this often,
+ * and warns that it is still missing at most this often (the first
+ * time at once). */
+#define TM_KAFKA_MISSING_POLL_MS 1000
+#define TM_KAFKA_MISSING_WARN_MS 10000
 
 /* Longest extra padding of a Nexmark event (1.2 x the 500-byte average of
  * an auction). */

@@ -8,7 +8,14 @@ keeps running. Timestamps outside years 0000..9999 (INT64_MAX, year
 them still fire with the right counts. Keyed state on a full disk (a
 small tmpfs mounted over the state directory: needs root, else skipped)
 fails the job with "No space left on device", not LMDB's "Input/output
-error"."""
+error". A source topic that does not exist fails the job at start naming
+topic and brokers; with kafka.allow_missing the source warns and waits
+for it. Neither creates it: the embedded Kafka (librdkafka's mock)
+creates any topic a metadata request names, whatever the request's
+allow-auto-create flag, so the topic list staying without it proves weir
+never asked for it by name - what a real broker with
+auto.create.topics.enable would act on."""
+import glob
 import json
 import os
 import random
@@ -76,6 +83,21 @@ nodes:
     filter: "n > 1"
   - id: out
     from: dup
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+MISSING_JOB = """\
+name: missing-{topic}
+parallelism: 1
+restart: {{ strategy: none }}
+sources:
+  s:
+    kafka: {{ topic: {topic}, bootstrap: "{bootstrap}", startup: earliest{extra} }}
+    format: json
+    schema: {{ a: string }}
+nodes:
+  - id: out
+    from: s
     sink: {{ file: {{ path: "{out}" }} }}
 """
 
@@ -176,11 +198,49 @@ def test_state_disk_full(c):
         subprocess.run(["umount", "-l", state])
 
 
+def topics(c):
+    return [t["topic"] for t in c.kafka_metadata()["topics"]]
+
+
+def tm_logs(c):
+    text = ""
+    for path in glob.glob(os.path.join(c.dir, "log", "*taskmanager*.log")):
+        with open(path, errors="replace") as f:
+            text += f.read()
+    return text
+
+
+def test_missing_topic(c):
+    job = c.submit(MISSING_JOB.format(topic="nosuch", bootstrap=c.bootstrap,
+                                      out=c.dir + "/m-out", extra=""),
+                   name="missing.yaml")
+    info = c.wait_state(job, "FAILED", 30)
+    why = info.get("failure") or ""
+    check("topic nosuch: does not exist (brokers %s)" % c.bootstrap in why
+          and "allow_missing" in why, "failure: %s" % why)
+    check("nosuch" not in topics(c), "weir created the missing topic")
+
+    out = c.dir + "/later-out"
+    job = c.submit(MISSING_JOB.format(
+        topic="later", bootstrap=c.bootstrap, out=out,
+        extra=", allow_missing: true"), name="later.yaml")
+    c.wait_running(job)
+    wait_for(lambda: "SOURCE-TOPIC-MISSING" in tm_logs(c) and
+             "topic=later" in tm_logs(c), 20, "the missing-topic warning")
+    check("later" not in topics(c), "weir created the topic it waits for")
+    check(c.state(job) == "RUNNING", "the job waits, RUNNING")
+    c.cli("topic", "create", "later:1", "--dir", c.dir)
+    c.produce("later", [{"a": "found"}], partition=0)
+    wait_for(lambda: len(sink_lines(out)) == 1, 30,
+             "the record of the topic made later at the sink")
+    c.cancel(job)
+
+
 def test_bounded():
     with Cluster(taskmanagers=2, slots=2,
                  topics=["big:1", "big-dlq:1", "ts:1"]) as c:
         for t in (test_big_records, test_timestamps_out_of_range,
-                  test_state_disk_full):
+                  test_missing_topic, test_state_disk_full):
             t0 = time.monotonic()
             t(c)
             print("     %-32s %.1fs" % (t.__name__, time.monotonic() - t0))
