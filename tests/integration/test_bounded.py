@@ -10,11 +10,15 @@ small tmpfs mounted over the state directory: needs root, else skipped)
 fails the job with "No space left on device", not LMDB's "Input/output
 error". A source topic that does not exist fails the job at start naming
 topic and brokers; with kafka.allow_missing the source warns and waits
-for it. Neither creates it: the embedded Kafka (librdkafka's mock)
-creates any topic a metadata request names, whatever the request's
-allow-auto-create flag, so the topic list staying without it proves weir
-never asked for it by name - what a real broker with
-auto.create.topics.enable would act on."""
+for it. Neither creates it. What this proves and what not: librdkafka's
+mock broker auto-creates a topic that a metadata request naming it
+allows to be created, as a real broker with auto.create.topics.enable
+does, and the source's old per-topic lookup created it there (the job
+then ran on an empty topic). The topic list (kcat -L: an all-topics
+request, which creates nothing) lacking the topic shows weir never asked
+for it that way; a broker that auto-creates on other requests (the mock
+also does on Produce and Fetch) is not exercised, as weir sends none for
+a topic it did not find."""
 import glob
 import json
 import os
