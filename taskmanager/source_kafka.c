@@ -192,11 +192,9 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 	if (k->dlq == NULL) {
 		rd_kafka_conf_t *conf =
 		    wr_kafka_conf_new(tm_kafka_bootstrap(k));
-		/* Dead letters include records over WR_RECORD_MAX_BYTES,
-		 * as big as the source topic let them be: librdkafka's
-		 * largest (the broker's limit still applies). */
-		if (wr_kafka_conf_set(conf, "message.max.bytes", "1000000000",
-		                      err, sizeof(err)) != WR_OK ||
+		/* Dead letters include records over WR_RECORD_MAX_BYTES. */
+		if (wr_kafka_conf_producer_defaults(conf, err, sizeof(err)) !=
+		        WR_OK ||
 		    (k->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
 		                           sizeof(err))) == NULL) {
 			rd_kafka_conf_destroy(conf);

@@ -71,6 +71,12 @@
 #define WR_TS_MIN_MS (-62167219200000LL) /* 0000-01-01T00:00:00.000Z */
 #define WR_TS_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
 
+/* message.max.bytes of weir's Kafka producers (sinks, dead letters):
+ * librdkafka's own maximum. Its 1,000,000-byte default would refuse
+ * records the source accepts (WR_RECORD_MAX_BYTES) and dead letters of
+ * bigger ones; the broker's limit still applies. */
+#define WR_KAFKA_MESSAGE_MAX_BYTES 1000000000u
+
 /* Largest encoded record the shuffle carries. A record the source
  * accepted encodes to about its JSON size (plus a few bytes a field);
  * twice the source's limit leaves room for fields a select adds. A

@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "wr_limits.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,15 @@ wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
 			return rv;
 	}
 	return WR_OK;
+}
+
+int
+wr_kafka_conf_producer_defaults(rd_kafka_conf_t *conf, char *errbuf,
+                                size_t errlen)
+{
+	char v[24];
+	snprintf(v, sizeof(v), "%u", WR_KAFKA_MESSAGE_MAX_BYTES);
+	return wr_kafka_conf_set(conf, "message.max.bytes", v, errbuf, errlen);
 }
 
 const char *

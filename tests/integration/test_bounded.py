@@ -47,6 +47,9 @@ nodes:
   - id: out
     from: by_id
     sink: {{ file: {{ path: "{out}" }} }}
+  - id: to_kafka
+    from: by_id
+    sink: {{ kafka: {{ topic: big-out, bootstrap: "{bootstrap}" }} }}
 """
 
 TS_JOB = """\
@@ -117,8 +120,12 @@ def test_big_records(c):
     rnd = random.Random(15)
     big = blob(rnd, 900 * 1024)       # over a 32 KiB batch, under the limit
     huge = blob(rnd, 2 * 1024 * 1024)  # over the limit
+    # Just under the limit, over librdkafka's default message.max.bytes
+    # (1,000,000) that the Kafka sink's producer must not keep.
+    edge = blob(rnd, RECORD_LIMIT - 40)
     recs = [{"id": "a", "blob": "small"}, {"id": "b", "blob": big},
-            {"id": "c", "blob": huge}, {"id": "d", "blob": "after"}]
+            {"id": "c", "blob": huge}, {"id": "d", "blob": "after"},
+            {"id": "e", "blob": edge}]
     out = c.dir + "/big-out"
     job = c.submit(BIG_JOB.format(bootstrap=c.bootstrap, out=out),
                    name="big.yaml", wait="RUNNING")
@@ -126,13 +133,22 @@ def test_big_records(c):
 
     def arrived():
         rows = [json.loads(l) for l in sink_lines(out)]
-        return rows if len(rows) >= 3 else None
-    rows = wait_for(arrived, 30, "the three records under the limit")
+        return rows if len(rows) >= 4 else None
+    rows = wait_for(arrived, 30, "the four records under the limit")
     got = {r["id"]: r["blob"] for r in rows}
-    check(sorted(got) == ["a", "b", "d"] and len(rows) == 3,
+    check(sorted(got) == ["a", "b", "d", "e"] and len(rows) == 4,
           "ids at the sink: %s" % sorted(r["id"] for r in rows))
     check(got["b"] == big, "the 900 KiB record arrived intact (%d bytes)"
           % len(got["b"]))
+    check(got["e"] == edge, "the record at the limit arrived intact")
+
+    def in_kafka():
+        msgs = [json.loads(l) for l in c.consume("big-out") if l]
+        return msgs if len(msgs) >= 4 else None
+    msgs = wait_for(in_kafka, 30, "the four records in the Kafka sink")
+    check({m["id"]: m["blob"] for m in msgs} == got,
+          "the Kafka sink wrote them whole: %s" %
+          sorted((m["id"], len(m["blob"])) for m in msgs))
 
     def dead():
         return [l for l in c.consume("big-dlq", fmt="%o\t%S\t%h\n")
@@ -242,7 +258,7 @@ def test_missing_topic(c):
 
 def test_bounded():
     with Cluster(taskmanagers=2, slots=2,
-                 topics=["big:1", "big-dlq:1", "ts:1"]) as c:
+                 topics=["big:1", "big-dlq:1", "big-out:2", "ts:1"]) as c:
         for t in (test_big_records, test_timestamps_out_of_range,
                   test_missing_topic, test_state_disk_full):
             t0 = time.monotonic()
