@@ -82,7 +82,7 @@ tm_kafka_partitions(tm_kafka_src *k, char *err, size_t errlen)
 	for (;;) {
 		int n = wr_kafka_partition_count(k->rk, k->s->topic,
 		                                 TM_KAFKA_METADATA_MS);
-		if (n > 0 || (n != -WR_ENOENT || !k->s->allow_missing)) {
+		if (n != -WR_ENOENT || !k->s->allow_missing) {
 			if (n <= 0)
 				snprintf(
 				    err, errlen, "topic %s: %s (brokers %s)%s",

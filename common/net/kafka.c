@@ -54,20 +54,15 @@ int
 wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
                                 size_t errlen)
 {
+	/* allow.auto.create.topics: a consumer never creates the topic it
+	 * reads (a broker with auto.create.topics.enable would, on a
+	 * metadata request allowing it). */
 	static const char *const kv[] = {
-	    "fetch.wait.max.ms",
-	    "10",
-	    "enable.auto.commit",
-	    "false",
-	    "enable.auto.offset.store",
-	    "false",
-	    "isolation.level",
-	    "read_committed",
-	    /* A consumer never creates the topic it reads (a real broker
-	     * with auto.create.topics.enable would, on a metadata request
-	     * allowing it). */
-	    "allow.auto.create.topics",
-	    "false",
+	    "fetch.wait.max.ms",        "10",
+	    "enable.auto.commit",       "false",
+	    "enable.auto.offset.store", "false",
+	    "isolation.level",          "read_committed",
+	    "allow.auto.create.topics", "false",
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i += 2) {
 		int rv =
@@ -101,10 +96,9 @@ wr_kafka_brokers(rd_kafka_t *rk, char *buf, size_t len)
 int
 wr_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
-	/* Every topic's metadata, never the one topic's: a request naming
-	 * a topic creates it on a broker that creates topics on demand (the
-	 * embedded mock does, whatever the client asks), so asking about a
-	 * missing topic must not name it. */
+	/* Every topic's metadata, never the one topic's: a lookup naming a
+	 * missing topic created it on the embedded Kafka (librdkafka 2.0.2's
+	 * mock), as it may on a broker with auto.create.topics.enable. */
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err =
 	    rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);

@@ -37,7 +37,8 @@ int wr_kafka_conf_producer_defaults(rd_kafka_conf_t *conf, char *errbuf,
                                     size_t errlen);
 
 /*
- * Partition count of topic, from metadata, waiting up to timeout_ms.
+ * Partition count of topic, from every topic's metadata (a request naming
+ * the topic could create it), waiting up to timeout_ms.
  * Returns the count (> 0) or a negative weir error (-WR_ENOENT if the topic
  * does not exist, -WR_ETIMEDOUT).
  */
