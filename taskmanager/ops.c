@@ -50,6 +50,16 @@ tm_op_send(tm_op *op, const wr_row *r, bool side)
 		wr_row_encode(r, &t->enc);
 		int ch = tm_route_channel(rt, r, t->spec->subtask);
 		rv = tm_output_append(rt->out, ch, t->enc.data, t->enc.len);
+		if (rv == WR_ETOOBIG)
+			/* The source refuses records over WR_RECORD_MAX_BYTES;
+			 * only the job's own operators can grow one this far.
+			 */
+			tm_task_fail(
+			    t,
+			    "'%s' made a record of %zu bytes, over the "
+			    "shuffle's limit of %u bytes",
+			    op->node != NULL ? op->node->id : "?", t->enc.len,
+			    WR_SHUFFLE_MAX_RECORD_BYTES);
 		if (rv != WR_OK)
 			return rv;
 		wr_metric_inc(t->m_out);

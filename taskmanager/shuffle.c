@@ -183,6 +183,11 @@ tm_pool_put(tm_shuffle *sh, tm_sbatch *sb)
 		sb->orphan = false;
 		sh->reserved--;
 	}
+	if (sb->b.data != (uint8_t *)(sb + 1)) {
+		/* An oversized record's own buffer (tm_output_append_big). */
+		free(sb->b.data);
+		sb->b.data = (uint8_t *)(sb + 1);
+	}
 	sb->ichan = NULL;
 	sb->next = sh->free;
 	sh->free = sb;
@@ -410,6 +415,36 @@ tm_out_queue_open(tm_output *o, tm_out_chan *c)
 	return rv;
 }
 
+/* A record over a batch travels alone: the open batch is queued first
+ * (order), then a pool batch whose data is a buffer of the record's own
+ * size, freed when the batch returns to the pool. So a channel still pins
+ * at most TM_CHAN_BATCHES batches, each at most one record of
+ * WR_SHUFFLE_MAX_RECORD_BYTES. @thread producer */
+static int
+tm_output_append_big(tm_output *o, tm_out_chan *c, const void *rec, size_t len)
+{
+	size_t need = tm_varint_len(len) + len;
+	uint8_t *buf = malloc(need);
+	tm_sbatch *sb;
+	int rv;
+	if (buf == NULL)
+		return WR_ENOMEM;
+	if ((c->open != NULL && c->open->b.nrecords > 0 &&
+	     (rv = tm_out_queue_open(o, c)) != WR_OK) ||
+	    (rv = tm_pool_get(o->sh, &sb)) != WR_OK) {
+		free(buf);
+		return rv;
+	}
+	sb->b.data = buf;
+	uint8_t *p = buf + tm_varint_put(buf, len);
+	memcpy(p, rec, len);
+	sb->b.len = (uint32_t)need;
+	sb->b.nrecords = 1;
+	if ((rv = tm_out_push(o, c, sb)) != WR_OK)
+		tm_pool_put_unlocked(o->sh, sb);
+	return rv;
+}
+
 int
 tm_output_append(tm_output *o, int ch, const void *rec, size_t len)
 {
@@ -419,10 +454,12 @@ tm_output_append(tm_output *o, int ch, const void *rec, size_t len)
 		return WR_ECLOSED;
 	if (o->ended)
 		return WR_ESTATE;
-	if (len > TM_BATCH_BYTES || tm_varint_len(len) + len > TM_BATCH_BYTES)
+	if (len > WR_SHUFFLE_MAX_RECORD_BYTES)
 		return WR_ETOOBIG;
 	size_t need = tm_varint_len(len) + len;
 	tm_out_chan *c = &o->chans[ch];
+	if (need > TM_BATCH_BYTES)
+		return tm_output_append_big(o, c, rec, len);
 	int rv;
 	if (c->open != NULL && c->open->b.len + need > TM_BATCH_BYTES &&
 	    (rv = tm_out_queue_open(o, c)) != WR_OK)
@@ -995,7 +1032,9 @@ static int
 tm_batch_check(const tm_batch *b)
 {
 	size_t pos = 0, len;
-	if (b->len > TM_BATCH_BYTES || b->nrecords > b->len)
+	/* Only a batch of one record may be larger than a batch. */
+	if (b->len > (b->nrecords == 1 ? TM_BATCH_MAX_BYTES : TM_BATCH_BYTES) ||
+	    b->nrecords > b->len)
 		return WR_ECORRUPT;
 	for (uint32_t i = 0; i < b->nrecords; i++) {
 		if (!tm_varint_get(b->data, b->len, &pos, &len) ||

@@ -10,7 +10,9 @@
  * issues one only when it has room for the batch. So a slow consumer stops
  * fetching, the producer's queues fill, tm_output_append blocks, and the
  * back-pressure reaches the source; memory stays bounded by
- * (queue + credits) x TM_BATCH_BYTES per channel.
+ * (queue + credits) x TM_BATCH_BYTES per channel (a batch holding one
+ * oversized record alone is as big as that record, at most
+ * WR_SHUFFLE_MAX_RECORD_BYTES).
  *
  * Remote channels run over nng: each TaskManager listens on its data
  * address (a rep socket); consumers fetch with req contexts. A fetch that
@@ -47,7 +49,7 @@ typedef struct tm_batch {
 	uint8_t kind;
 	uint32_t nrecords;
 	uint32_t len;  /* bytes used in data */
-	uint8_t *data; /* TM_BATCH_BYTES capacity for DATA */
+	uint8_t *data; /* TM_BATCH_BYTES capacity for DATA, or one record */
 } tm_batch;
 
 typedef struct tm_chan_key {
@@ -83,9 +85,11 @@ int tm_output_new(tm_shuffle *sh, const tm_chan_key *key, int nchannels,
 
 /*
  * Appends one encoded record to channel ch's open batch; a full batch is
- * queued. Blocks while the channel's queue is full (back-pressure), waking
- * on credit or on tm_output_close. Returns WR_OK, WR_ECLOSED (closed while
- * waiting) or WR_ETOOBIG (record larger than a batch).
+ * queued. A record larger than a batch is queued alone in a batch of its
+ * own size. Blocks while the channel's queue is full (back-pressure),
+ * waking on credit or on tm_output_close. Returns WR_OK, WR_ECLOSED
+ * (closed while waiting) or WR_ETOOBIG (record larger than
+ * WR_SHUFFLE_MAX_RECORD_BYTES).
  * @thread producer task
  */
 int tm_output_append(tm_output *o, int ch, const void *rec, size_t len);

@@ -26,7 +26,9 @@
  * NNG_OPT_REQ_RESENDTIME infinite fails a request whose connection drops
  * (NNG_ECONNRESET) instead of resending it, and we resend ourselves with
  * the same seq; nng_close can hang when a send larger than the socket
- * buffer is cut mid-write, so no message exceeds one batch plus header.
+ * buffer is cut mid-write, so no message exceeds one batch plus header,
+ * but for a record over a batch, which travels alone (up to
+ * WR_SHUFFLE_MAX_RECORD_BYTES): rare, and closes wait for replies anyway.
  * nng may run our callbacks synchronously at the end of its own (req0
  * does), never inside nng_ctx_send/recv; we never hold sh->mu across an
  * nng call that could wait for a callback.
@@ -270,7 +272,10 @@ tm_sf_batch_decode(const uint8_t *p, size_t len, tm_sf_reply *r,
 	r->len = tm_get32(p + 16);
 	r->seq = tm_get64(p + 20);
 	if (p[9] != 0 || p[10] != 0 || p[11] != 0 || r->kind < TM_BATCH_DATA ||
-	    r->kind > TM_BATCH_EOS || r->len > TM_BATCH_BYTES ||
+	    r->kind > TM_BATCH_EOS ||
+	    r->len > (r->kind == TM_BATCH_DATA && r->nrecords == 1
+	                  ? TM_BATCH_MAX_BYTES
+	                  : TM_BATCH_BYTES) ||
 	    r->len != len - TM_SF_BATCH_HDR ||
 	    (r->kind == TM_BATCH_DATA ? r->nrecords > r->len
 	                              : r->nrecords != 0)) {

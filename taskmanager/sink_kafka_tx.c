@@ -185,7 +185,8 @@ tm_ktx_producer(tm_ktx *s, const char *txid, void *opaque, char *errbuf,
 	snprintf(tmo, sizeof(tmo), "%lld", (long long)s->txn_timeout_ms);
 	rd_kafka_conf_set_dr_msg_cb(conf, tm_ktx_dr);
 	rd_kafka_conf_set_opaque(conf, opaque);
-	if (wr_kafka_conf_set(conf, "transactional.id", txid, errbuf, errlen) ||
+	if (wr_kafka_conf_producer_defaults(conf, errbuf, errlen) ||
+	    wr_kafka_conf_set(conf, "transactional.id", txid, errbuf, errlen) ||
 	    wr_kafka_conf_set(conf, "transaction.timeout.ms", tmo, errbuf,
 	                      errlen) ||
 	    wr_kafka_conf_set(conf, "linger.ms", "5", errbuf, errlen)) {

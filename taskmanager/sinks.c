@@ -611,7 +611,8 @@ tm_sink_kafka_open(tm_sink *s, const wr_sink_spec *sk, char *errbuf,
 	bool alo = sk->semantic == WR_SEM_AT_LEAST_ONCE;
 	rd_kafka_conf_set_dr_msg_cb(conf, tm_sink_kafka_dr);
 	rd_kafka_conf_set_opaque(conf, s);
-	if (wr_kafka_conf_set(conf, "linger.ms", "5", errbuf, errlen) ||
+	if (wr_kafka_conf_producer_defaults(conf, errbuf, errlen) ||
+	    wr_kafka_conf_set(conf, "linger.ms", "5", errbuf, errlen) ||
 	    wr_kafka_conf_set(conf, "acks", alo ? "all" : "1", errbuf,
 	                      errlen) ||
 	    wr_kafka_conf_set(conf, "enable.idempotence",

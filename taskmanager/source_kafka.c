@@ -76,18 +76,60 @@ tm_kafka_open(tm_kafka_src *k, char *err, size_t errlen)
 	return WR_OK;
 }
 
+/* The topic's partition count. A missing topic is an error, or with
+ * allow_missing is looked for again every TM_KAFKA_MISSING_POLL_MS, with
+ * a warning at most every TM_KAFKA_MISSING_WARN_MS, until it exists or
+ * the task stops (0). The lookups never create it (kafka.h). */
+static int
+tm_kafka_partitions(tm_kafka_src *k, char *err, size_t errlen)
+{
+	int64_t warned = 0, since = wr_mono_ms();
+	for (;;) {
+		int n = wr_kafka_partition_count(k->rk, k->s->topic,
+		                                 TM_KAFKA_METADATA_MS);
+		if (n != -WR_ENOENT || !k->s->allow_missing) {
+			if (n <= 0)
+				snprintf(
+				    err, errlen, "topic %s: %s (brokers %s)%s",
+				    k->s->topic,
+				    n == -WR_ENOENT ? "does not exist"
+				                    : wr_strerror(-n),
+				    tm_kafka_bootstrap(k),
+				    n == -WR_ENOENT
+				        ? "; weir does not create it (set "
+				          "kafka.allow_missing: true to wait "
+				          "for it)"
+				        : "");
+			return n;
+		}
+		int64_t now = wr_mono_ms();
+		if (warned == 0 || now - warned >= TM_KAFKA_MISSING_WARN_MS) {
+			wr_log(WR_LOG_WARN, "SOURCE-TOPIC-MISSING",
+			       "%s topic=%s brokers=%s: does not exist (for "
+			       "%llds); waiting for it (allow_missing)",
+			       k->t->label, k->s->topic, tm_kafka_bootstrap(k),
+			       (long long)((now - since) / 1000));
+			warned = now;
+		}
+		for (int64_t t0 = now;
+		     wr_mono_ms() - t0 < TM_KAFKA_MISSING_POLL_MS;) {
+			if (!tm_task_tick(k->t))
+				return 0;
+			wr_sleep_ms(TM_KAFKA_POLL_MS);
+			tm_task_idle(k->t, TM_KAFKA_POLL_MS);
+		}
+	}
+}
+
 /* Assigns partitions p with p % parallelism == subtask. */
 static int
 tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 {
-	int n =
-	    wr_kafka_partition_count(k->rk, k->s->topic, TM_KAFKA_METADATA_MS);
-	if (n <= 0) {
-		snprintf(err, errlen, "topic %s: %s (brokers %s)", k->s->topic,
-		         n == -WR_ENOENT ? "does not exist" : wr_strerror(-n),
-		         tm_kafka_bootstrap(k));
+	int n = tm_kafka_partitions(k, err, errlen);
+	if (n == 0)
+		return WR_ECLOSED; /* stopped while waiting */
+	if (n < 0)
 		return WR_EUNREACHABLE;
-	}
 	int par = k->t->vertex->parallelism, sub = k->t->spec->subtask;
 	rd_kafka_topic_partition_list_t *tp =
 	    rd_kafka_topic_partition_list_new(n / par + 1);
@@ -155,9 +197,11 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 	if (k->dlq == NULL) {
 		rd_kafka_conf_t *conf =
 		    wr_kafka_conf_new(tm_kafka_bootstrap(k));
-		k->dlq =
-		    rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-		if (k->dlq == NULL) {
+		/* Dead letters include records over WR_RECORD_MAX_BYTES. */
+		if (wr_kafka_conf_producer_defaults(conf, err, sizeof(err)) !=
+		        WR_OK ||
+		    (k->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
+		                           sizeof(err))) == NULL) {
 			rd_kafka_conf_destroy(conf);
 			tm_task_fail(k->t, "dead-letter producer: %s", err);
 			return WR_EINVAL;
@@ -205,9 +249,21 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 			k->next[i] = m->offset + 1;
 			break;
 		}
-	int rv =
-	    wr_row_from_json(&k->op->node->out, m->payload ? m->payload : "",
-	                     m->len, &row, &t->arena, reason, sizeof(reason));
+	int rv;
+	if (m->len > WR_RECORD_MAX_BYTES) {
+		/* Refused before decoding: it must never reach the shuffle,
+		 * state or a sink (docs/security.md, bounded inputs). */
+		snprintf(reason, sizeof(reason),
+		         "record at %s [%d] offset %lld: %zu bytes, over the "
+		         "record limit of %u bytes",
+		         k->s->topic, (int)m->partition, (long long)m->offset,
+		         m->len, WR_RECORD_MAX_BYTES);
+		rv = WR_ETOOBIG;
+	} else {
+		rv = wr_row_from_json(&k->op->node->out,
+		                      m->payload ? m->payload : "", m->len,
+		                      &row, &t->arena, reason, sizeof(reason));
+	}
 	if (rv != WR_OK) {
 		wr_metric_inc(t->m_invalid);
 		switch (k->s->invalid) {
@@ -412,6 +468,8 @@ tm_source_kafka_run(tm_task *t, tm_op *src)
 	int rv = tm_kafka_open(&k, err, sizeof(err));
 	if (rv == WR_OK)
 		rv = tm_kafka_assign(&k, err, sizeof(err));
+	if (rv == WR_ECLOSED)
+		goto close;
 	if (rv != WR_OK) {
 		tm_task_fail(t, "source '%s': %s", src->node->id, err);
 		goto close;

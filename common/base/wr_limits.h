@@ -59,6 +59,30 @@
  * hand-written, and the node limit does not bound scalar sizes. */
 #define WR_YAML_MAX_FILE_BYTES (4u * 1024u * 1024u)
 
+/* Largest record a source accepts: a Kafka message's value (Kafka's own
+ * default message.max.bytes is 1 MiB). A bigger one is an invalid
+ * record at the source (the `invalid:` policy, with its offset and this
+ * limit in the reason), so it never reaches the shuffle or state. */
+#define WR_RECORD_MAX_BYTES (1024u * 1024u)
+
+/* Event times a record may carry: years 0000 to 9999, what ISO-8601
+ * writes with four digits (epoch ms). A record's timestamp outside is an
+ * invalid record at the source, so it never reaches a watermark. */
+#define WR_TS_MIN_MS (-62167219200000LL) /* 0000-01-01T00:00:00.000Z */
+#define WR_TS_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+
+/* message.max.bytes of weir's Kafka producers (sinks, dead letters):
+ * librdkafka's own maximum. Its 1,000,000-byte default would refuse
+ * records the source accepts (WR_RECORD_MAX_BYTES) and dead letters of
+ * bigger ones; the broker's limit still applies. */
+#define WR_KAFKA_MESSAGE_MAX_BYTES 1000000000u
+
+/* Largest encoded record the shuffle carries. A record the source
+ * accepted encodes to about its JSON size (plus a few bytes a field);
+ * twice the source's limit leaves room for fields a select adds. A
+ * record over a shuffle batch travels alone in a frame of its own. */
+#define WR_SHUFFLE_MAX_RECORD_BYTES (2u * WR_RECORD_MAX_BYTES)
+
 /* Largest HTTP request body accepted (a job YAML posted to /jobs). */
 #define WR_HTTP_MAX_BODY_BYTES (1024u * 1024u)
 
@@ -140,6 +164,11 @@
  * user address space; a subtask with more state needs more parallelism.
  * A full map at this size is WR_EFULL. */
 #define WR_STATE_MAX_MAP_BYTES (256ull << 30)
+
+/* LMDB turns a short write into EIO; with less free space than this
+ * under the state's data file, the state reports ENOSPC instead (a short
+ * write means the write did not fit). */
+#define WR_STATE_DISK_FULL_BYTES (1024u * 1024u)
 
 /* Smallest state cache budget: the hash table and a few entries must
  * fit; smaller settings are raised to this. */
@@ -424,6 +453,10 @@ _Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
  * cover any uint32. */
 #define TM_VARINT_MAX 5
 
+/* Largest payload of one DATA batch: a full batch, or one record over
+ * TM_BATCH_BYTES with its length prefix (it travels alone). */
+#define TM_BATCH_MAX_BYTES (TM_VARINT_MAX + WR_SHUFFLE_MAX_RECORD_BYTES)
+
 /* A peer silent (no connection) this long is lost: tm_input_next reports
  * WR_EUNREACHABLE and the task fails, rather than wait forever. */
 #define TM_SHUFFLE_UNREACHABLE_MS 10000
@@ -470,10 +503,11 @@ _Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
  * reach the decoder and get an error reply; larger frames make nng drop
  * the connection. A client receives batches: a batch
  * frame's header (TM_SF_BATCH_HDR, with the wire format in
- * taskmanager/shuffle_int.h, where this is used) and a full batch. */
+ * taskmanager/shuffle_int.h, where this is used) and a full batch, or
+ * one oversized record alone. */
 #define TM_SF_SERVER_RECV_MAX (1024u + WR_AUTH_TOKEN_MAX_BYTES + TM_SF_SP_SLACK)
 #define TM_SF_CLIENT_RECV_MAX                                                  \
-	(TM_SF_BATCH_HDR + TM_BATCH_BYTES + TM_SF_SP_SLACK)
+	(TM_SF_BATCH_HDR + TM_BATCH_MAX_BYTES + TM_SF_SP_SLACK)
 
 _Static_assert(TM_SHUFFLE_CREDITS >= 1 && TM_SHUFFLE_QUEUE >= 1,
                "a channel needs a queue and a credit to move data");
@@ -481,6 +515,9 @@ _Static_assert(1 + TM_SHUFFLE_QUEUE + TM_SHUFFLE_CREDITS <=
                    WR_SHUFFLE_MAX_BATCHES,
                "one channel's reservation must fit the budget");
 _Static_assert(TM_BATCH_BYTES < (1u << 21), "lengths fit 3 varint bytes");
+_Static_assert(WR_SHUFFLE_MAX_RECORD_BYTES > TM_BATCH_BYTES &&
+                   WR_SHUFFLE_MAX_RECORD_BYTES < (1u << 28),
+               "an oversized record's length fits 4 varint bytes");
 _Static_assert(TM_SHUFFLE_QUIET_MS <= TM_SHUFFLE_QUIET_MAX_MS,
                "the quiet period must fit its cap");
 _Static_assert(TM_FETCH_BACKOFF_MIN_MS <= TM_FETCH_BACKOFF_MAX_MS,
@@ -492,6 +529,11 @@ _Static_assert(TM_PEER_RECONNECT_MIN_MS <= TM_PEER_RECONNECT_MAX_MS,
 
 /* Topic metadata requests of the Kafka source wait at most this long. */
 #define TM_KAFKA_METADATA_MS 5000
+/* A source with allow_missing looks for its missing topic this often,
+ * and warns that it is still missing at most this often (the first
+ * time at once). */
+#define TM_KAFKA_MISSING_POLL_MS 1000
+#define TM_KAFKA_MISSING_WARN_MS 10000
 
 /* Longest extra padding of a Nexmark event (1.2 x the 500-byte average of
  * an auction). */

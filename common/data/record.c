@@ -10,6 +10,7 @@
 #include "mem.h"
 #include "parse.h"
 #include "wr_assert.h"
+#include "wr_limits.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -474,7 +475,9 @@ wr_json_string(const wr_field *f, const json_t *j, wr_value *v, wr_arena *arena,
 	return WR_OK;
 }
 
-/* A timestamp: epoch milliseconds or an ISO-8601 string. */
+/* A timestamp: epoch milliseconds or an ISO-8601 string, within years
+ * 0000..9999: out of range, it would poison event time (a watermark at
+ * INT64_MAX drops every later record as late). */
 static int
 wr_json_timestamp(const wr_field *f, const json_t *j, wr_value *v, char *errbuf,
                   size_t errlen)
@@ -483,12 +486,24 @@ wr_json_timestamp(const wr_field *f, const json_t *j, wr_value *v, char *errbuf,
 	int rv;
 
 	v->type = WR_T_TIMESTAMP;
-	if (json_is_number(j))
-		return wr_json_integral(f, j, &v->u.i, errbuf, errlen);
-	rv = wr_ts_parse_iso8601(json_string_value(j), json_string_length(j),
-	                         &v->u.i, why, sizeof(why));
-	if (rv != WR_OK)
-		snprintf(errbuf, errlen, "field '%s': %s", f->name, why);
+	if (json_is_number(j)) {
+		rv = wr_json_integral(f, j, &v->u.i, errbuf, errlen);
+	} else {
+		rv = wr_ts_parse_iso8601(json_string_value(j),
+		                         json_string_length(j), &v->u.i, why,
+		                         sizeof(why));
+		if (rv != WR_OK)
+			snprintf(errbuf, errlen, "field '%s': %s", f->name,
+			         why);
+	}
+	if (rv == WR_OK && (v->u.i < WR_TS_MIN_MS || v->u.i > WR_TS_MAX_MS)) {
+		snprintf(errbuf, errlen,
+		         "field '%s': timestamp %lld is outside years "
+		         "0000..9999 (%lld .. %lld epoch ms)",
+		         f->name, (long long)v->u.i, (long long)WR_TS_MIN_MS,
+		         (long long)WR_TS_MAX_MS);
+		rv = WR_EINVAL;
+	}
 	return rv;
 }
 
@@ -663,11 +678,13 @@ wr_json_put_value(wr_buf *out, const wr_value *v)
 		wr_buf_puts(out, v->u.b ? "true" : "false");
 		break;
 	case WR_T_TIMESTAMP:
-		/* Beyond year 9999 the epoch ms, which reads back too. */
+		/* Outside years 0000..9999 (only arithmetic makes one: sources
+		 * refuse them) no ISO-8601 string exists and no source would
+		 * read epoch ms back: null, as for a double's NaN. */
 		if (wr_ts_format_iso8601(v->u.i, ts))
 			wr_json_put_str(out, ts, strlen(ts));
 		else
-			wr_buf_printf(out, "%lld", (long long)v->u.i);
+			wr_buf_puts(out, "null");
 		break;
 	case WR_T_NULL:
 	default:

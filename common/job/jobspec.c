@@ -599,8 +599,8 @@ static const char *const wr_job_source_keys[] = {
     "schema", "event_time", "invalid", "parallelism", NULL};
 static const char *const wr_job_src_kinds[] = {"kafka", "datagen", "nexmark",
                                                "file", NULL};
-static const char *const wr_job_kafka_src_keys[] = {"topic", "bootstrap",
-                                                    "startup", "group", NULL};
+static const char *const wr_job_kafka_src_keys[] = {
+    "topic", "bootstrap", "startup", "group", "allow_missing", NULL};
 static const char *const wr_job_gen_keys[] = {"rate", "count", NULL};
 static const char *const wr_job_file_keys[] = {"path", NULL};
 static const char *const wr_job_evt_keys[] = {"field", "max_out_of_orderness",
@@ -639,7 +639,7 @@ wr_job_parse_kafka_src(wr_jp *p, wr_source_spec *s, const wr_yaml_node *m,
                        const char *id)
 {
 	char where[WR_JOB_WHERE_BYTES], pre[WR_JOB_WHERE_BYTES];
-	int startup = WR_STARTUP_EARLIEST, rc;
+	int startup = WR_STARTUP_EARLIEST, missing = 0, rc;
 
 	snprintf(where, sizeof(where), "in 'kafka' of source '%s'", id);
 	snprintf(pre, sizeof(pre), "source '%s': kafka.", id);
@@ -649,9 +649,12 @@ wr_job_parse_kafka_src(wr_jp *p, wr_source_spec *s, const wr_yaml_node *m,
 	    (rc = wr_job_str(p, m, "bootstrap", pre, false, &s->bootstrap)) ||
 	    (rc = wr_job_enum(p, m, "startup", pre,
 	                      "earliest|latest|group-offsets", &startup)) ||
-	    (rc = wr_job_str(p, m, "group", pre, false, &s->group)))
+	    (rc = wr_job_str(p, m, "group", pre, false, &s->group)) ||
+	    (rc = wr_job_enum(p, m, "allow_missing", pre, "false|true",
+	                      &missing)))
 		return rc;
 	s->startup = (enum wr_startup)startup;
+	s->allow_missing = missing == 1;
 	if (s->startup == WR_STARTUP_GROUP && s->group == NULL)
 		return wr_job_fail(p, wr_yaml_map_get(m, "startup"),
 		                   "%sstartup group-offsets needs kafka.group "

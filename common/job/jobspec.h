@@ -33,7 +33,8 @@ typedef struct wr_source_spec {
 	char *topic;
 	char *bootstrap; /* NULL = the cluster's kafka.bootstrap */
 	enum wr_startup startup;
-	char *group; /* consumer group for offset commits (monitoring) */
+	char *group;        /* consumer group for offset commits (monitoring) */
+	bool allow_missing; /* a missing topic is waited for, not an error */
 	/* datagen / nexmark */
 	int64_t rate;  /* events per second per subtask; 0 = unthrottled */
 	int64_t count; /* events per subtask; 0 = unbounded */

@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "wr_limits.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -53,11 +54,15 @@ int
 wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
                                 size_t errlen)
 {
+	/* allow.auto.create.topics: a consumer never creates the topic it
+	 * reads (a broker with auto.create.topics.enable would, on a
+	 * metadata request allowing it). */
 	static const char *const kv[] = {
 	    "fetch.wait.max.ms",        "10",
 	    "enable.auto.commit",       "false",
 	    "enable.auto.offset.store", "false",
 	    "isolation.level",          "read_committed",
+	    "allow.auto.create.topics", "false",
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i += 2) {
 		int rv =
@@ -66,6 +71,15 @@ wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
 			return rv;
 	}
 	return WR_OK;
+}
+
+int
+wr_kafka_conf_producer_defaults(rd_kafka_conf_t *conf, char *errbuf,
+                                size_t errlen)
+{
+	char v[24];
+	snprintf(v, sizeof(v), "%u", WR_KAFKA_MESSAGE_MAX_BYTES);
+	return wr_kafka_conf_set(conf, "message.max.bytes", v, errbuf, errlen);
 }
 
 const char *
@@ -82,23 +96,26 @@ wr_kafka_brokers(rd_kafka_t *rk, char *buf, size_t len)
 int
 wr_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	/* Every topic's metadata, never the one topic's: a lookup naming a
+	 * missing topic created it on the embedded Kafka (librdkafka 2.0.2's
+	 * mock), as it may on a broker with auto.create.topics.enable. */
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err =
-	    rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-	int rv;
-	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-		rv = -WR_ETIMEDOUT;
-	} else if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
-		rv = -WR_EUNREACHABLE;
-	} else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
-	           md->topics[0].partition_cnt == 0) {
-		rv = -WR_ENOENT;
-	} else {
-		rv = md->topics[0].partition_cnt;
+	    rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+	int rv = -WR_ENOENT;
+	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+		return -WR_ETIMEDOUT;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return -WR_EUNREACHABLE;
+	for (int i = 0; i < md->topic_cnt; i++) {
+		const struct rd_kafka_metadata_topic *t = &md->topics[i];
+		if (strcmp(t->topic, topic) != 0)
+			continue;
+		if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    t->partition_cnt > 0)
+			rv = t->partition_cnt;
+		break;
 	}
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
+	rd_kafka_metadata_destroy(md);
 	return rv;
 }

@@ -29,9 +29,16 @@ int wr_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
  */
 int wr_kafka_conf_consumer_defaults(rd_kafka_conf_t *conf, char *errbuf,
                                     size_t errlen);
+/* What every weir producer sets: message.max.bytes at
+ * WR_KAFKA_MESSAGE_MAX_BYTES, so that a record the source accepted (or a
+ * dead letter over that limit) is refused, if at all, by the broker's own
+ * limit, not librdkafka's 1,000,000-byte default. */
+int wr_kafka_conf_producer_defaults(rd_kafka_conf_t *conf, char *errbuf,
+                                    size_t errlen);
 
 /*
- * Partition count of topic, from metadata, waiting up to timeout_ms.
+ * Partition count of topic, from every topic's metadata (a request naming
+ * the topic could create it), waiting up to timeout_ms.
  * Returns the count (> 0) or a negative weir error (-WR_ENOENT if the topic
  * does not exist, -WR_ETIMEDOUT).
  */

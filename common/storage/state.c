@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -150,6 +151,39 @@ wr_state_err(int rc, const char *op)
 		       rc, mdb_strerror(rc));
 		return rc > 0 ? wr_err_from_errno(rc) : WR_EINTERNAL;
 	}
+}
+
+/*
+ * LMDB reports a short write as EIO ("short write, filesystem full?" in
+ * mdb_page_flush and its copy), so a full disk would read "Input/output
+ * error": the filesystem written to tells the real cause (fd, else
+ * path). Other errnos (a failed write's ENOSPC, EROFS, EACCES at open)
+ * arrive as they are.
+ */
+static int
+wr_state_io_cause(int rc, int fd, const char *path)
+{
+	struct statvfs sv;
+
+	if (rc != EIO ||
+	    (fd >= 0 ? fstatvfs(fd, &sv) : statvfs(path, &sv)) != 0)
+		return rc;
+	if (sv.f_flag & ST_RDONLY)
+		return EROFS;
+	if ((uint64_t)sv.f_bavail * sv.f_frsize < WR_STATE_DISK_FULL_BYTES)
+		return ENOSPC;
+	return rc;
+}
+
+/* An LMDB write's code: wr_state_err of its real cause. */
+static int
+wr_state_write_err(wr_state *st, int rc, const char *op)
+{
+	mdb_filehandle_t fd = -1;
+
+	if (rc == EIO && mdb_env_get_fd(st->env, &fd) == MDB_SUCCESS)
+		rc = wr_state_io_cause(rc, fd, NULL);
+	return wr_state_err(rc, op);
 }
 
 /* ---- keys and entries ---- */
@@ -610,7 +644,7 @@ wr_state_put_direct(wr_state *st, const unsigned char *k, size_t klen,
 		if (rv != WR_OK)
 			goto free_copy;
 	}
-	rv = wr_state_err(rc, "put");
+	rv = wr_state_write_err(st, rc, "put");
 free_copy:
 	free(copy);
 	return rv;
@@ -693,7 +727,7 @@ wr_state_flush(wr_state *st)
 		else if (rc == MDB_TXN_FULL && batch > 1)
 			batch /= 2;
 		else
-			rv = wr_state_err(rc, "flush");
+			rv = wr_state_write_err(st, rc, "flush");
 		if (rv != WR_OK)
 			break;
 	}
@@ -1155,8 +1189,10 @@ wr_state_snapshot(wr_state *st, const char *dir)
 	wr_state_rtxn_reset(st);
 	if ((rv = wr_mkdirs(dir, 0755)) != WR_OK)
 		return rv;
-	rv = wr_state_err(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT),
-	                  "env_copy2");
+	rv = wr_state_err(
+	    wr_state_io_cause(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT), -1,
+	                      dir),
+	    "env_copy2");
 	if (rv != WR_OK)
 		return rv;
 	/* LMDB writes the copy without fsync. */

@@ -853,12 +853,14 @@ class Cluster:
 
     # ---- Kafka (kcat) ----
 
-    def produce(self, topic, lines, partition=None):
+    def produce(self, topic, lines, partition=None, kcat_args=()):
         """Writes lines to topic: strings, or objects written as JSON (an
         object's "_p" names its partition and is left out). partition: of
-        every line; None: the "_p" of each, else kcat's choice."""
+        every line; None: the "_p" of each, else kcat's choice. kcat_args:
+        more kcat flags (-X message.max.bytes=N for big records)."""
         for p, ls in lines_by_partition(lines, partition).items():
             args = ["kcat", "-b", self.bootstrap, "-P", "-t", topic]
+            args += list(kcat_args)
             if p is not None:
                 args += ["-p", str(p)]
             run(args, input="".join(ls).encode(), check_rc=0)

@@ -122,6 +122,7 @@ test_spec_example(void **state)
 	assert_string_equal(src->source.bootstrap, "127.0.0.1:9092");
 	assert_int_equal(src->source.startup, WR_STARTUP_EARLIEST);
 	assert_null(src->source.group);
+	assert_false(src->source.allow_missing);
 	assert_int_equal(src->source.schema.n, 5);
 	assert_field(&src->out, 4, "ts", WR_T_TIMESTAMP);
 	assert_int_equal(src->source.time_field, 4);
@@ -214,6 +215,29 @@ test_example_files(void **state)
 	"  - id: out\n"                                                        \
 	"    from: " from "\n"                                                 \
 	"    sink: { stdout: {} }\n"
+
+/* kafka.allow_missing: a boolean, false unless set. */
+static void
+test_allow_missing(void **state)
+{
+	(void)state;
+	wr_jobspec *spec =
+	    parse("name: t\n"
+	          "sources:\n"
+	          "  s:\n"
+	          "    kafka: { topic: in, allow_missing: true }\n"
+	          "    schema: { a: string }\n"
+	          "nodes:\n" SINK("s"));
+	assert_true(node(spec, "s")->source.allow_missing);
+	wr_jobspec_free(spec);
+	wrt_job_bad("name: t\n"
+	            "sources:\n"
+	            "  s:\n"
+	            "    kafka: { topic: in, allow_missing: maybe }\n"
+	            "    schema: { a: string }\n"
+	            "nodes:\n" SINK("s"),
+	            "t.yaml:4:", "allow_missing");
+}
 
 static void
 test_select_schema_flow(void **state)
@@ -970,6 +994,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spec_example),
 	    cmocka_unit_test(test_example_files),
+	    cmocka_unit_test(test_allow_missing),
 	    cmocka_unit_test(test_select_schema_flow),
 	    cmocka_unit_test(test_aggregate_types),
 	    cmocka_unit_test(test_defaults),

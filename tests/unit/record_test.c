@@ -376,6 +376,20 @@ test_decode_timestamp(void **state)
 	             "field 'f': expected timestamp, got bool");
 	decode_error(WR_T_TIMESTAMP, "{\"f\":\"yesterday\"}", WR_EINVAL,
 	             "expected YYYY-MM-DDTHH:MM:SS");
+	/* Outside years 0000..9999: invalid, never a watermark. */
+	decode_error(WR_T_TIMESTAMP, "{\"f\":9223372036854775807}", WR_EINVAL,
+	             "field 'f': timestamp 9223372036854775807 is outside "
+	             "years 0000..9999");
+	decode_error(WR_T_TIMESTAMP, "{\"f\":253402300800000}", WR_EINVAL,
+	             "is outside years 0000..9999");
+	decode_error(WR_T_TIMESTAMP, "{\"f\":-62167219200001}", WR_EINVAL,
+	             "is outside years 0000..9999");
+	assert_int_equal(
+	    decode_value(WR_T_TIMESTAMP, "{\"f\":253402300799999}", &a).u.i,
+	    253402300799999LL);
+	assert_int_equal(
+	    decode_value(WR_T_TIMESTAMP, "{\"f\":-62167219200000}", &a).u.i,
+	    -62167219200000LL);
 	wr_arena_fini(&a);
 }
 
@@ -910,15 +924,20 @@ test_encode_timestamps(void **state)
 	r.v[0] = wrt_vts(-1);
 	wr_row_to_json(&s, &r, &b);
 	assert_string_equal(b.data, "{\"t\":\"1969-12-31T23:59:59.999Z\"}");
-	/* Beyond year 9999 ISO-8601 needs more digits: epoch ms instead. */
+	/* Beyond year 9999 no ISO-8601 string (nor a source) takes it: null,
+	 * never a raw integer. */
 	wr_buf_reset(&b);
 	r.v[0] = wrt_vts(253402300800000LL);
 	wr_row_to_json(&s, &r, &b);
-	assert_string_equal(b.data, "{\"t\":253402300800000}");
+	assert_string_equal(b.data, "{\"t\":null}");
 	wr_buf_reset(&b);
 	r.v[0] = wrt_vts(INT64_MIN);
 	wr_row_to_json(&s, &r, &b);
-	assert_string_equal(b.data, "{\"t\":-9223372036854775808}");
+	assert_string_equal(b.data, "{\"t\":null}");
+	wr_buf_reset(&b);
+	r.v[0] = wrt_vts(253402300799999LL);
+	wr_row_to_json(&s, &r, &b);
+	assert_string_equal(b.data, "{\"t\":\"9999-12-31T23:59:59.999Z\"}");
 	wr_buf_fini(&b);
 	wr_schema_fini(&s);
 }
@@ -1031,10 +1050,13 @@ rand_value(enum wr_type t, bool utf8, wr_arena *a)
 		v.u.i = rand_i64();
 		break;
 	case WR_T_TIMESTAMP:
-		v.u.i =
-		    wrt_rng_below(&rng_state, 4) == 0
-		        ? rand_i64()
-		        : (int64_t)wrt_rng_below(&rng_state, 253402300799999LL);
+		/* JSON carries years 0000..9999 only; the binary codec any
+		 * int64. */
+		v.u.i = !utf8 && wrt_rng_below(&rng_state, 4) == 0
+		            ? rand_i64()
+		            : -62167219200000LL +
+		                  (int64_t)wrt_rng_below(&rng_state,
+		                                         315569520000000ULL);
 		break;
 	case WR_T_DOUBLE:
 		v.u.d = rand_double();

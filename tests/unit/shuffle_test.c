@@ -1257,11 +1257,137 @@ test_batch_foreach_corrupt(void **state)
 	b.nrecords = 1;
 	b.len = sizeof(d);
 	assert_int_equal(tm_batch_foreach(&b, count_rec, &n), WR_ECORRUPT);
+	b.nrecords = 2; /* only one record alone may exceed a batch */
 	b.len = TM_BATCH_BYTES + 1;
+	assert_int_equal(tm_batch_foreach(&b, count_rec, &n), WR_ECORRUPT);
+	b.nrecords = 1;
+	b.len = TM_BATCH_MAX_BYTES + 1;
 	assert_int_equal(tm_batch_foreach(&b, count_rec, &n), WR_ECORRUPT);
 	assert_int_equal(n, 0);
 	b.kind = TM_BATCH_EOS;
 	assert_int_equal(tm_batch_foreach(&b, count_rec, &n), WR_EINVAL);
+}
+
+/* ---- records over a batch ------------------------------------------- */
+
+/* Sizes of the records test_big_records sends, in order: small ones
+ * around records that need a batch of their own (one just over a batch
+ * with its prefix, one at the shuffle's limit). */
+static const size_t big_sizes[] = {10,   TM_BATCH_BYTES - 2,
+                                   20,   WR_SHUFFLE_MAX_RECORD_BYTES,
+                                   1,    TM_BATCH_BYTES + 100,
+                                   3000, 3000,
+                                   3000, 3000,
+                                   3000, 3000,
+                                   3000, 3000,
+                                   3000, 3000,
+                                   3000, WR_SHUFFLE_MAX_RECORD_BYTES,
+                                   5};
+#define NBIG (sizeof(big_sizes) / sizeof(big_sizes[0]))
+
+typedef struct big_check {
+	size_t next; /* index in big_sizes of the next record expected */
+	bool bad;
+} big_check;
+
+static uint8_t
+big_byte(size_t rec, size_t i)
+{
+	return (uint8_t)(rec * 31 + i * 7 + (i >> 13));
+}
+
+static void *
+big_producer_main(void *arg)
+{
+	producer *p = arg;
+	uint8_t *rec = malloc(WR_SHUFFLE_MAX_RECORD_BYTES);
+	p->rv = rec != NULL ? WR_OK : WR_ENOMEM;
+	for (size_t r = 0; r < NBIG && p->rv == WR_OK; r++) {
+		for (size_t i = 0; i < big_sizes[r]; i++)
+			rec[i] = big_byte(r, i);
+		p->rv = tm_output_append(p->o, 0, rec, big_sizes[r]);
+	}
+	if (p->rv == WR_OK)
+		p->rv = tm_output_event(p->o, TM_BATCH_EOS, NULL, 0);
+	if (p->rv == WR_OK)
+		p->rv = tm_output_drain(p->o, DRAIN_MS);
+	free(rec);
+	atomic_store(&p->done, 1);
+	return NULL;
+}
+
+static int
+big_check_rec(void *arg, const uint8_t *rec, size_t len)
+{
+	big_check *bc = arg;
+	size_t r = bc->next++;
+	if (r >= NBIG || len != big_sizes[r]) {
+		bc->bad = true;
+		return WR_OK;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (rec[i] != big_byte(r, i)) {
+			bc->bad = true;
+			break;
+		}
+	return WR_OK;
+}
+
+/* Records over a batch (up to WR_SHUFFLE_MAX_RECORD_BYTES) travel alone,
+ * in order with the small ones around them, locally and over the
+ * network; one byte more is refused. The pool's batch count stays within
+ * the channel's reservation. */
+static void
+big_records(bool remote)
+{
+	char url[64];
+	tm_shuffle *prod = new_shuffle(), *cons = remote ? new_shuffle() : prod;
+	make_url(url, sizeof(url), tm_shuffle_port(prod));
+	tm_chan_key key;
+	make_key(&key, 20, 0, 0);
+	tm_output *o;
+	assert_int_equal(tm_output_new(prod, &key, 1, &o), WR_OK);
+	tm_input *in = new_input(cons, 20, 1, 0, remote ? url : NULL);
+	producer p;
+	producer_start(&p, o, 0, 1, 0);
+	assert_int_equal(pthread_create(&p.th, NULL, big_producer_main, &p), 0);
+	big_check bc = {0};
+	tm_batch *b;
+	int ch, rv, batches = 0;
+	while ((rv = tm_input_next(in, NEXT_MS, &b, &ch)) == WR_OK) {
+		if (b->kind == TM_BATCH_DATA) {
+			assert_int_equal(
+			    tm_batch_foreach(b, big_check_rec, &bc), WR_OK);
+			batches++;
+		}
+		tm_input_release(in, b);
+	}
+	assert_int_equal(rv, WR_ENOENT);
+	pthread_join(p.th, NULL);
+	assert_int_equal(p.rv, WR_OK);
+	assert_false(bc.bad);
+	assert_int_equal(bc.next, NBIG);
+	assert_true(batches >= 6); /* each oversized record alone */
+	assert_true(tm_shuffle_batches_peak(prod) <= TM_CHAN_BATCHES);
+	tm_input_free(in);
+	tm_output_free(o);
+	if (remote)
+		tm_shuffle_free(cons);
+	tm_shuffle_free(prod);
+}
+
+static void
+test_local_big_records(void **state)
+{
+	(void)state;
+	big_records(false);
+}
+
+static void
+test_remote_big_records(void **state)
+{
+	(void)state;
+	big_records(true);
 }
 
 static void
@@ -1284,11 +1410,11 @@ test_api_errors(void **state)
 	tm_chan_key big = key;
 	big.edge = 13;
 	assert_int_equal(tm_output_new(sh, &big, 60000, &dup), WR_EFULL);
-	static uint8_t huge[TM_BATCH_BYTES];
+	static uint8_t huge[WR_SHUFFLE_MAX_RECORD_BYTES + 1];
 	assert_int_equal(tm_output_append(o, 0, huge, sizeof(huge)),
 	                 WR_ETOOBIG);
 	assert_int_equal(tm_output_append(o, 2, huge, 1), WR_EINVAL);
-	/* The largest record that fits: 3 bytes of length prefix. */
+	/* The largest record that fits a batch: 3 bytes of length prefix. */
 	assert_int_equal(tm_output_append(o, 0, huge, TM_BATCH_BYTES - 3),
 	                 WR_OK);
 	assert_int_equal(tm_output_event(o, TM_BATCH_DATA, NULL, 0), WR_EINVAL);
@@ -1377,6 +1503,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_batch_foreach_corrupt),
 	    cmocka_unit_test(test_api_errors),
+	    cmocka_unit_test(test_local_big_records),
+	    cmocka_unit_test(test_remote_big_records),
 	    cmocka_unit_test(test_input_api),
 	    cmocka_unit_test(test_next_timeout),
 	    cmocka_unit_test(test_local_million),
