@@ -323,7 +323,7 @@ tm_ckpt_upload_main(void *arg)
 	char file[4300], err[512] = "", why[768] = "";
 	wr_objstore *os = NULL;
 	snprintf(file, sizeof(file), "%s/data.mdb", u->snap);
-	int rv = wr_state_view_write(u->view, u->snap, NULL, NULL, NULL);
+	int rv = wr_state_view_write(u->view, u->snap, NULL, NULL);
 	wr_state_view_close(u->view);
 	u->view = NULL;
 	if (rv != WR_OK)
@@ -445,13 +445,15 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 	uint8_t payload[16 + WR_URL_BYTES];
 	size_t plen = tm_ckpt_barrier_encode(tr, payload, sizeof(payload));
 	char err[768] = "";
+	tm_ckpt_times times = {.align_ms = align_ms};
 	int rv = WR_OK;
 	for (int i = 0; i < t->noutputs && rv == WR_OK; i++)
 		rv = tm_output_event(t->outputs[i], TM_BATCH_BARRIER, payload,
 		                     plen);
 	if (rv != WR_OK)
-		return rv;         /* cancelled: no ack */
-	int64_t t0 = wr_mono_ms(); /* the snapshot's sync part begins */
+		return rv; /* cancelled: no ack */
+	/* The snapshot's sync part begins. */
+	int64_t t0 = wr_mono_ms();
 	t->ck_last = tr->id;
 
 	wr_ckpt_meta *part =
@@ -491,7 +493,6 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 	}
 	if (t->head->node->kind == WR_NODE_SOURCE && t->src_offsets != NULL)
 		t->src_offsets(t, part);
-	tm_ckpt_times times = {.align_ms = align_ms};
 	if (t->keyed_node >= 0 && t->state != NULL) {
 		/* the upload thread acks and frees part */
 		rv = tm_ckpt_keyed(t, tr, part, size, times, t0, err,

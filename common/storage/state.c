@@ -1154,14 +1154,19 @@ wr_state_get_stats(wr_state *st, wr_state_stats *out)
 
 /* ---- checkpoint views ---- */
 
+/* LMDB's two meta pages open every environment file. */
+#define WR_STATE_METAS 2
+
 struct wr_state_view {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	MDB_txn *txn; /* the view; NULL once closed */
-	MDB_dbi dbi;
-	size_t used_bytes;  /* pages in use at the view: the copy's map */
+	MDB_txn *txn;       /* the view; NULL once closed */
+	int fd;             /* data.mdb (LMDB's; open while the view is) */
+	uint64_t end;       /* bytes up to the view's last page */
+	size_t meta_bytes;  /* metas: the file's first pages at the view */
 	atomic_bool cancel; /* the backend closes: the copy stops */
 	int refs;           /* the backend's and the caller's */
+	unsigned char metas[];
 };
 
 static void
@@ -1175,6 +1180,35 @@ wr_state_view_unref(wr_state_view *v)
 	pthread_cond_destroy(&v->cv);
 	pthread_mutex_destroy(&v->mu);
 	free(v);
+}
+
+/* What the copy needs of the view, taken with no write in between (the
+ * caller's thread is the only writer): the meta pages, the newer of which
+ * is the view's, and the end of the view's last page (state_snap.c). */
+static int
+wr_state_view_fix(wr_state *st, wr_state_view *v)
+{
+	MDB_envinfo info;
+	int rv = wr_state_err(mdb_env_get_fd(st->env, &v->fd), "get_fd");
+
+	if (rv != WR_OK)
+		return rv;
+	mdb_env_info(st->env, &info);
+	if (info.me_last_txnid != mdb_txn_id(v->txn))
+		return wr_state_err(MDB_BAD_TXN, "view"); /* a second writer */
+	v->end = ((uint64_t)info.me_last_pgno + 1) * st->psize;
+	/* LMDB writes through the file (no MDB_WRITEMAP): it holds what
+	 * was committed. */
+	for (size_t got = 0; got < v->meta_bytes;) {
+		ssize_t r = pread(v->fd, v->metas + got, v->meta_bytes - got,
+		                  (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return wr_err_from_errno(r < 0 ? errno : EIO);
+		got += (size_t)r;
+	}
+	return WR_OK;
 }
 
 /* The backend lets go of its view, waiting for its close first when it
@@ -1225,7 +1259,6 @@ wr_state_view_headroom(wr_state *st)
 int
 wr_state_view_open(wr_state *st, wr_state_view **out)
 {
-	MDB_envinfo info;
 	int rv;
 
 	WR_ASSERT(st != NULL && out != NULL);
@@ -1243,18 +1276,19 @@ wr_state_view_open(wr_state *st, wr_state_view **out)
 	wr_state_rtxn_reset(st);
 	if ((rv = wr_state_view_headroom(st)) != WR_OK)
 		return rv;
-	wr_state_view *v = wr_xcalloc(1, sizeof(*v));
+	size_t mb = WR_STATE_METAS * st->psize;
+	wr_state_view *v = wr_xcalloc(1, sizeof(*v) + mb);
+	v->meta_bytes = mb;
 	rv = wr_state_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &v->txn),
 	                  "view txn_begin");
+	if (rv == WR_OK && (rv = wr_state_view_fix(st, v)) != WR_OK)
+		mdb_txn_abort(v->txn);
 	if (rv != WR_OK) {
 		free(v);
 		return rv;
 	}
 	pthread_mutex_init(&v->mu, NULL);
 	pthread_cond_init(&v->cv, NULL);
-	v->dbi = st->dbi;
-	mdb_env_info(st->env, &info);
-	v->used_bytes = (info.me_last_pgno + 1) * st->psize;
 	v->refs = 2;
 	st->view = v;
 	*out = v;
@@ -1279,13 +1313,13 @@ wr_state_view_stopping(void *arg, uint64_t copied)
 
 int
 wr_state_view_write(wr_state_view *v, const char *dir,
-                    int (*fn)(void *, uint64_t), void *arg, uint64_t *entries)
+                    int (*fn)(void *, uint64_t), void *arg)
 {
 	wr_state_view_stop s = {v, fn, arg};
 
 	WR_ASSERT(v != NULL && v->txn != NULL && dir != NULL);
-	return wr_state_copy_txn(v->txn, v->dbi, v->used_bytes, dir,
-	                         wr_state_view_stopping, &s, entries);
+	return wr_state_copy_pages(v->fd, v->metas, v->meta_bytes, v->end, dir,
+	                           wr_state_view_stopping, &s);
 }
 
 void
@@ -1310,7 +1344,7 @@ wr_state_snapshot(wr_state *st, const char *dir)
 
 	if (rv != WR_OK)
 		return rv;
-	rv = wr_state_view_write(v, dir, NULL, NULL, NULL);
+	rv = wr_state_view_write(v, dir, NULL, NULL);
 	wr_state_view_close(v);
 	wr_state_view_settle(st, false);
 	return rv;

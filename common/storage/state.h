@@ -5,9 +5,9 @@
  * directory under taskmanager.state_dir. Every entry's LMDB key starts with
  * its key group (2 bytes, big-endian) and the state id (1 byte: which
  * operator state it belongs to), then the caller's key bytes, so that
- *  - a checkpoint can copy the entries in key order (a view fixed at the
- *    barrier, copied on another thread) and a restore can keep just a
- *    range of key groups (rescaling), and
+ *  - a checkpoint can copy the environment (a view fixed at the barrier,
+ *    copied on another thread) and a restore can keep just a range of
+ *    key groups (rescaling), and
  *  - iterating one state of one key group is a range scan.
  * LMDB runs unsynced (MDB_NOSYNC | MDB_NOMETASYNC): durability comes from
  * checkpoints, not from each write (notes/dependencies.md: ~193 K puts/s
@@ -95,10 +95,11 @@ int wr_state_scan(wr_state *st, uint8_t state_id, uint16_t kg_first,
  * cache and opens an LMDB read transaction: the view, fixed at that
  * instant; writes to st go on at once and are not in it.
  * wr_state_view_write then copies the view, from any thread (one at a
- * time), while st's thread goes on: a cursor walk of every entry in key
- * order into a fresh, compact LMDB environment dir/data.mdb (created,
- * fsynced; wr_state_import reads it). fn (may be NULL) is called between
- * batches of entries: non-zero stops the copy with that value.
+ * time), while st's thread goes on: the view's pages into dir/data.mdb
+ * (dir created, the file replaced, fsynced), an LMDB environment holding
+ * exactly the view (wr_state_import reads it). fn (may be NULL) is called
+ * between chunks with the bytes copied so far: non-zero stops the copy
+ * with that value.
  * wr_state_view_close ends the view, from any thread.
  *
  * One view per backend: WR_ESTATE while one is open. The view pins the
@@ -112,8 +113,7 @@ typedef struct wr_state_view wr_state_view;
 
 int wr_state_view_open(wr_state *st, wr_state_view **out);
 int wr_state_view_write(wr_state_view *v, const char *dir,
-                        int (*fn)(void *arg, uint64_t copied), void *arg,
-                        uint64_t *entries);
+                        int (*fn)(void *arg, uint64_t copied), void *arg);
 void wr_state_view_close(wr_state_view *v);
 
 /* The three above on the caller's thread: a copy of st as it is now. */

@@ -5,7 +5,6 @@
 #ifndef WR_STATE_INT_H
 #define WR_STATE_INT_H
 
-#include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,14 +12,13 @@
 int wr_state_err(int rc, const char *op);
 
 /*
- * Writes every entry dbi holds in txn (a read transaction, in key order)
- * into a new LMDB environment in dir (dir/data.mdb; its map starts at
- * map_bytes and doubles as needed), then fsyncs it. Between batches calls
- * stop(arg, copied): non-zero ends the copy with that value. *entries gets
- * the number written.
+ * Writes dir/data.mdb (dir created; the file replaced): the meta_bytes of
+ * metas, then src_fd's bytes from meta_bytes up to end, then fsyncs it.
+ * Between chunks calls stop(arg, bytes copied): non-zero ends the copy
+ * with that value.
  */
-int wr_state_copy_txn(MDB_txn *txn, MDB_dbi dbi, size_t map_bytes,
-                      const char *dir, int (*stop)(void *arg, uint64_t copied),
-                      void *arg, uint64_t *entries);
+int wr_state_copy_pages(int src_fd, const void *metas, size_t meta_bytes,
+                        uint64_t end, const char *dir,
+                        int (*stop)(void *arg, uint64_t copied), void *arg);
 
 #endif
