@@ -65,7 +65,8 @@ struct jm_ckpt_coord {
 	jm_ckpt_done done[JM_CKPT_DONE_MAX]; /* oldest first */
 	size_t ndone;
 	jm_ckpt_stats stats;
-	wr_metric *m_duration, *m_size, *m_align, *m_completed, *m_failed;
+	wr_metric *m_duration, *m_size, *m_align, *m_sync, *m_async;
+	wr_metric *m_completed, *m_failed;
 };
 
 static const char *const jm_ckpt_statuses[] = {"IN_PROGRESS", "COMPLETED",
@@ -102,6 +103,18 @@ jm_ckpt_new(jm_server *jm, jm_job *job)
 	    jm->metrics, WR_METRIC_GAUGE, "weir_checkpoint_alignment_seconds",
 	    "Longest barrier alignment of a task in the last checkpoint",
 	    labels);
+	c->m_sync = wr_metrics_get_empty(
+	    jm->metrics, WR_METRIC_GAUGE,
+	    "weir_checkpoint_sync_duration_seconds",
+	    "Longest part of a task's snapshot that held the task (flushing "
+	    "its state cache, fixing the state's view) in the last checkpoint",
+	    labels);
+	c->m_async = wr_metrics_get_empty(
+	    jm->metrics, WR_METRIC_GAUGE,
+	    "weir_checkpoint_async_duration_seconds",
+	    "Longest state copy and upload of a task, beside the task, in the "
+	    "last checkpoint",
+	    labels);
 	c->m_completed = wr_metrics_get(jm->metrics, WR_METRIC_COUNTER,
 	                                "weir_checkpoints_total",
 	                                "Checkpoints by outcome", done);
@@ -116,8 +129,9 @@ jm_ckpt_metrics_release(jm_ckpt_coord *c, int64_t grace_ms)
 {
 	if (c == NULL)
 		return;
-	struct wr_metric **ms[] = {&c->m_duration, &c->m_size, &c->m_align,
-	                           &c->m_completed, &c->m_failed};
+	struct wr_metric **ms[] = {&c->m_duration, &c->m_size,  &c->m_align,
+	                           &c->m_sync,     &c->m_async, &c->m_completed,
+	                           &c->m_failed};
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
 		wr_metrics_release(c->jm->metrics, *ms[i], grace_ms);
 		*ms[i] = NULL; /* a late outcome counts nowhere */
@@ -516,14 +530,18 @@ jm_ckpt_complete(jm_jobs *jobs, jm_ckpt_coord *c)
 	wr_metric_set(c->m_duration, (double)ck->duration_ms / 1000.0);
 	wr_metric_set(c->m_size, (double)ck->size_bytes);
 	wr_metric_set(c->m_align, (double)ck->alignment_ms / 1000.0);
+	wr_metric_set(c->m_sync, (double)ck->sync_ms / 1000.0);
+	wr_metric_set(c->m_async, (double)ck->async_ms / 1000.0);
 	bool stop = c->p_stop;
 	uint64_t id = ck->id;
 	wr_log(WR_LOG_INFO, "CKPT-COMPLETED",
-	       "job=%s %s %llu: %llu bytes, %lld ms, alignment %llu ms -> %s",
+	       "job=%s %s %llu: %llu bytes, %lld ms, alignment %llu ms, sync "
+	       "%llu ms, async %llu ms -> %s",
 	       c->job->id, ck->is_savepoint ? "savepoint" : "checkpoint",
 	       (unsigned long long)id, (unsigned long long)ck->size_bytes,
 	       (long long)ck->duration_ms, (unsigned long long)ck->alignment_ms,
-	       ck->url);
+	       (unsigned long long)ck->sync_ms,
+	       (unsigned long long)ck->async_ms, ck->url);
 	jm_ckpt_end_pending(c);
 	jm_ckpt_notify(c, id);
 	jm_ckpt_retain(c);
@@ -553,7 +571,7 @@ jm_ckpt_job_of(jm_jobs *jobs, const char *job_id, uint64_t id,
 
 void
 jm_ckpt_ack(jm_jobs *jobs, const char *job_id, const char *task_id, uint64_t id,
-            const wr_ckpt_meta *part, uint64_t alignment_ms,
+            const wr_ckpt_meta *part, const jm_ckpt_times *times,
             uint64_t size_bytes)
 {
 	int ti;
@@ -571,8 +589,12 @@ jm_ckpt_ack(jm_jobs *jobs, const char *job_id, const char *task_id, uint64_t id,
 	jm_ckpt_info *ck = &c->hist[0];
 	ck->acks++;
 	ck->size_bytes += size_bytes;
-	if (alignment_ms > ck->alignment_ms)
-		ck->alignment_ms = alignment_ms;
+	if (times->align_ms > ck->alignment_ms)
+		ck->alignment_ms = times->align_ms;
+	if (times->sync_ms > ck->sync_ms)
+		ck->sync_ms = times->sync_ms;
+	if (times->async_ms > ck->async_ms)
+		ck->async_ms = times->async_ms;
 	const wr_vertex *v = &job->plan->vertices[job->tasks[ti].vertex];
 	for (int i = 0; i < v->nnodes; i++)
 		wr_ckpt_meta_add_op(c->meta, job->spec->nodes[v->nodes[i]].id,

@@ -49,6 +49,8 @@ typedef struct jm_ckpt_info {
 	int64_t duration_ms;     /* trigger -> complete (or failed) */
 	uint64_t size_bytes;     /* state written by every task */
 	uint64_t alignment_ms;   /* the longest alignment of one task */
+	uint64_t sync_ms;        /* the longest snapshot part holding a task */
+	uint64_t async_ms;       /* the longest state copy + upload of one */
 	char url[WR_URL_BYTES];  /* the checkpoint's directory */
 	char failure[256];
 	int acks, tasks;
@@ -131,10 +133,15 @@ void jm_ckpt_recover(jm_ckpt_coord *c, uint64_t id, const char *url,
 /* The job was submitted from the savepoint at url (for the history). */
 void jm_ckpt_restored(jm_ckpt_coord *c, const char *url);
 
+/* A task's snapshot times, ms (taskmanager/tm_int.h's tm_ckpt_times). */
+typedef struct jm_ckpt_times {
+	uint64_t align_ms, sync_ms, async_ms;
+} jm_ckpt_times;
+
 /* A task acknowledged or declined checkpoint id. */
 void jm_ckpt_ack(struct jm_jobs *jobs, const char *job_id, const char *task_id,
                  uint64_t id, const struct wr_ckpt_meta *part,
-                 uint64_t alignment_ms, uint64_t size_bytes);
+                 const jm_ckpt_times *times, uint64_t size_bytes);
 void jm_ckpt_decline(struct jm_jobs *jobs, const char *job_id,
                      const char *task_id, uint64_t id, const char *reason);
 

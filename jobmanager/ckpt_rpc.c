@@ -93,8 +93,10 @@ jm_ckpt_rpc_dispatch(jm_server *jm, wr_rpc_req *req)
 	case WEIR__ENVELOPE__BODY_ACK_CHECKPOINT: {
 		const Weir__AckCheckpoint *m = env->ack_checkpoint;
 		wr_ckpt_meta *part = jm_ckpt_rpc_part(m);
-		jm_ckpt_ack(jm->jobs, m->job_id, m->task_id, m->checkpoint_id,
-		            part, m->alignment_ms, m->size_bytes);
+		jm_ckpt_ack(
+		    jm->jobs, m->job_id, m->task_id, m->checkpoint_id, part,
+		    &(jm_ckpt_times){m->alignment_ms, m->sync_ms, m->async_ms},
+		    m->size_bytes);
 		wr_ckpt_meta_free(part);
 		wr_rpc_req_reply_ack(req);
 		return true;

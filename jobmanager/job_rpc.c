@@ -292,6 +292,9 @@ jm_rpc_checkpoint_info(const jm_ckpt_info *c, Weir__CheckpointInfo *o)
 	o->size_bytes = c->size_bytes;
 	o->has_alignment_ms = 1;
 	o->alignment_ms = c->alignment_ms;
+	o->has_sync_ms = o->has_async_ms = 1;
+	o->sync_ms = c->sync_ms;
+	o->async_ms = c->async_ms;
 	o->path = (char *)c->url;
 	o->failure = c->failure[0] ? (char *)c->failure : NULL;
 	o->has_acks = 1;

@@ -8,8 +8,11 @@
  * once the barrier has come in on every input channel (aligned: a channel
  * that delivered the barrier is blocked, so no record after the barrier is
  * processed before the snapshot). The snapshot of a task is
- *  - its keyed state, copied out of LMDB (wr_state_snapshot) and stored as
- *    <uid>-<subtask>.mdb in the checkpoint's directory,
+ *  - its keyed state: at the barrier the task flushes its state cache and
+ *    opens an LMDB read transaction (wr_state_view_open), the view of the
+ *    state at the barrier; the copy of that view and its upload, as
+ *    <uid>-<subtask>.mdb in the checkpoint's directory, run on a thread of
+ *    their own while the task goes on, and that thread acks,
  *  - each operator's own bytes (a sink's pre-committed transactions),
  *    kept inline in the metadata,
  *  - a source's position (Kafka: the next offset of every partition it
@@ -270,18 +273,22 @@ tm_ckpt_barrier_decode(const uint8_t *p, size_t len, tm_ckpt_trigger *tr)
 }
 
 /*
- * The asynchronous part of a snapshot: storing the keyed state's copy
- * and acknowledging. The copy (wr_state_snapshot) is taken on the task's
- * thread at the barrier; the upload runs on a thread of its own while the
- * task goes on with the records after the barrier.
+ * The asynchronous part of a snapshot: copying the keyed state's view,
+ * storing the copy and acknowledging, on a thread of its own while the
+ * task goes on with the records after the barrier. The view was fixed on
+ * the task's thread at the barrier (wr_state_view_open), so nothing the
+ * task writes from then on is in the copy (state.h). One in flight per
+ * task: the next snapshot waits for it (tm_ckpt_keyed says why).
  */
 struct tm_ckpt_upload {
 	tm_task *t;
 	pthread_t thread;
 	bool running;
-	wr_ckpt_meta *part; /* owned: freed by the upload */
-	uint64_t id, align_ms, size;
-	int64_t t0; /* monotonic: the barrier */
+	wr_ckpt_meta *part;  /* owned: freed by the upload */
+	wr_state_view *view; /* owned: closed by the upload */
+	uint64_t id, size;
+	tm_ckpt_times times; /* async_ms: set by the upload */
+	int64_t t0, t_async; /* monotonic: the barrier, the view */
 	char url[WR_URL_BYTES];
 	char snap[4200], key[200];
 	int kf, kl;
@@ -289,19 +296,23 @@ struct tm_ckpt_upload {
 
 static void
 tm_ckpt_report(tm_task *t, uint64_t id, wr_ckpt_meta *part, uint64_t size,
-               uint64_t align_ms, int64_t t0, const char *err)
+               const tm_ckpt_times *times, int64_t t0, const char *err)
 {
 	if (err != NULL) {
 		wr_log(WR_LOG_WARN, "CKPT-DECLINE", "%s checkpoint %llu: %s",
 		       t->label, (unsigned long long)id, err);
-		tm_report_checkpoint(t->tm, t->spec, id, NULL, 0, 0, err);
+		tm_report_checkpoint(t->tm, t->spec, id, NULL, times, 0, err);
 		return;
 	}
 	wr_log(WR_LOG_DEBUG, "CKPT-TAKEN",
-	       "%s checkpoint %llu: %llu bytes in %lld ms, aligned in %llu ms",
+	       "%s checkpoint %llu: %llu bytes in %lld ms, aligned in %llu ms, "
+	       "sync %llu ms, async %llu ms",
 	       t->label, (unsigned long long)id, (unsigned long long)size,
-	       (long long)(wr_mono_ms() - t0), (unsigned long long)align_ms);
-	tm_report_checkpoint(t->tm, t->spec, id, part, align_ms, size, NULL);
+	       (long long)(wr_mono_ms() - t0),
+	       (unsigned long long)times->align_ms,
+	       (unsigned long long)times->sync_ms,
+	       (unsigned long long)times->async_ms);
+	tm_report_checkpoint(t->tm, t->spec, id, part, times, size, NULL);
 }
 
 static void *
@@ -312,14 +323,21 @@ tm_ckpt_upload_main(void *arg)
 	char file[4300], err[512] = "", why[768] = "";
 	wr_objstore *os = NULL;
 	snprintf(file, sizeof(file), "%s/data.mdb", u->snap);
+	int rv = wr_state_view_write(u->view, u->snap, NULL, NULL);
+	wr_state_view_close(u->view);
+	u->view = NULL;
+	if (rv != WR_OK)
+		snprintf(err, sizeof(err), "copying the state at the barrier");
 	struct stat st;
 	uint64_t bytes = stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
-	int rv = wr_objstore_open(u->url, &os, err, sizeof(err));
+	if (rv == WR_OK)
+		rv = wr_objstore_open(u->url, &os, err, sizeof(err));
 	if (rv == WR_OK)
 		rv = wr_objstore_put_file(os, u->key, file, err, sizeof(err));
 	wr_objstore_close(os);
 	wr_rmtree(u->snap);
 	const char *uid = t->job->nodes[t->keyed_node].id;
+	u->times.async_ms = (uint64_t)(wr_mono_ms() - u->t_async);
 	if (rv != WR_OK) {
 		snprintf(why, sizeof(why), "keyed state of '%s': %s%s%s", uid,
 		         wr_strerror(rv), err[0] ? ": " : "", err);
@@ -333,7 +351,7 @@ tm_ckpt_upload_main(void *arg)
 		                    .kg_last = u->kl};
 		wr_ckpt_meta_add_handle(u->part, &h);
 	}
-	tm_ckpt_report(t, u->id, u->part, u->size + bytes, u->align_ms, u->t0,
+	tm_ckpt_report(t, u->id, u->part, u->size + bytes, &u->times, u->t0,
 	               why[0] ? why : NULL);
 	wr_ckpt_meta_free(u->part);
 	u->part = NULL;
@@ -350,16 +368,38 @@ tm_ckpt_upload_join(tm_task *t)
 	}
 }
 
-/* Copies the keyed state out (at the barrier) and starts its upload;
- * the upload acks. On failure returns the error with a message. */
+/* One snapshot in flight per task: a barrier that finds the previous
+ * copy or upload still running waits for it rather than declining. The
+ * coordinator triggers one checkpoint at a time (max_concurrent 1), so
+ * that happens only when the previous one failed elsewhere or timed out
+ * while this task was still writing it; declining would fail the new one
+ * too (counted against tolerable_failed_checkpoints) for a wait the
+ * checkpoint's sync time shows. Logged when it waits. */
+static void
+tm_ckpt_wait_previous(tm_task *t, uint64_t id)
+{
+	if (t->ck_up == NULL || !t->ck_up->running)
+		return;
+	int64_t w0 = wr_mono_ms();
+	uint64_t prev = t->ck_up->id;
+	tm_ckpt_upload_join(t);
+	wr_log(WR_LOG_WARN, "CKPT-SNAPSHOT-WAITED",
+	       "%s checkpoint %llu: waited %lld ms for the snapshot of "
+	       "checkpoint %llu to be written",
+	       t->label, (unsigned long long)id, (long long)(wr_mono_ms() - w0),
+	       (unsigned long long)prev);
+}
+
+/* Fixes the keyed state's view at the barrier and starts its copy and
+ * upload; the upload acks. On failure returns the error with a message. */
 static int
 tm_ckpt_keyed(tm_task *t, const tm_ckpt_trigger *tr, wr_ckpt_meta *part,
-              uint64_t size, uint64_t align_ms, int64_t t0, char *errbuf,
+              uint64_t size, tm_ckpt_times times, int64_t t0, char *errbuf,
               size_t errlen)
 {
 	char dir[4096];
 	const char *uid = t->job->nodes[t->keyed_node].id;
-	tm_ckpt_upload_join(t); /* one at a time: its directory is reused */
+	tm_ckpt_wait_previous(t, tr->id); /* its directory is reused */
 	if (t->ck_up == NULL)
 		t->ck_up = wr_xcalloc(1, sizeof(*t->ck_up));
 	struct tm_ckpt_upload *u = t->ck_up;
@@ -368,19 +408,22 @@ tm_ckpt_keyed(tm_task *t, const tm_ckpt_trigger *tr, wr_ckpt_meta *part,
 	         (unsigned long long)tr->id);
 	snprintf(u->key, sizeof(u->key), "%s-%d.mdb", uid, t->spec->subtask);
 	wr_rmtree(u->snap);
-	int rv = wr_state_snapshot(t->state, u->snap);
+	int rv = wr_state_view_open(t->state, &u->view);
 	if (rv != WR_OK) {
-		wr_rmtree(u->snap);
-		snprintf(errbuf, errlen, "keyed state of '%s': %s", uid,
-		         wr_strerror(rv));
+		snprintf(errbuf, errlen,
+		         "keyed state of '%s': cannot fix its view at the "
+		         "barrier: %s",
+		         uid, wr_strerror(rv));
 		return rv;
 	}
 	u->t = t;
 	u->part = part;
 	u->id = tr->id;
-	u->align_ms = align_ms;
 	u->size = size;
 	u->t0 = t0;
+	u->t_async = wr_mono_ms();
+	u->times = times;
+	u->times.sync_ms = (uint64_t)(u->t_async - t0);
 	snprintf(u->url, sizeof(u->url), "%s", tr->url);
 	tm_ckpt_kg_range(t->job->max_parallelism, t->vertex->parallelism,
 	                 t->spec->subtask, &u->kf, &u->kl);
@@ -402,13 +445,15 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 	uint8_t payload[16 + WR_URL_BYTES];
 	size_t plen = tm_ckpt_barrier_encode(tr, payload, sizeof(payload));
 	char err[768] = "";
-	int64_t t0 = wr_mono_ms();
+	tm_ckpt_times times = {.align_ms = align_ms};
 	int rv = WR_OK;
 	for (int i = 0; i < t->noutputs && rv == WR_OK; i++)
 		rv = tm_output_event(t->outputs[i], TM_BATCH_BARRIER, payload,
 		                     plen);
 	if (rv != WR_OK)
 		return rv; /* cancelled: no ack */
+	/* The snapshot's sync part begins. */
+	int64_t t0 = wr_mono_ms();
 	t->ck_last = tr->id;
 
 	wr_ckpt_meta *part =
@@ -450,15 +495,16 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 		t->src_offsets(t, part);
 	if (t->keyed_node >= 0 && t->state != NULL) {
 		/* the upload thread acks and frees part */
-		rv = tm_ckpt_keyed(t, tr, part, size, align_ms, t0, err,
+		rv = tm_ckpt_keyed(t, tr, part, size, times, t0, err,
 		                   sizeof(err));
 		if (rv == WR_OK)
 			part = NULL;
 	}
 done:
 	wr_buf_fini(&b);
+	times.sync_ms = (uint64_t)(wr_mono_ms() - t0);
 	if (rv != WR_OK || part != NULL)
-		tm_ckpt_report(t, tr->id, part, size, align_ms, t0,
+		tm_ckpt_report(t, tr->id, part, size, &times, t0,
 		               rv != WR_OK ? err : NULL);
 	wr_ckpt_meta_free(part);
 	return WR_OK; /* a failed snapshot fails the checkpoint only */

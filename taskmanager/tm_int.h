@@ -123,12 +123,20 @@ int tm_rpc_heartbeat(tm_server *tm, struct wr_rpc_client *cli, int timeout_ms,
 void tm_report_task_state(tm_server *tm, const struct tm_task_spec *spec,
                           const char *state, const char *failure);
 
+/* How long a task's snapshot took, ms: its alignment, the part that
+ * held the task (sync: operators' snapshots, flushing the state cache,
+ * opening the state view) and the part that ran beside it (async: the
+ * state copy and its upload). */
+typedef struct tm_ckpt_times {
+	uint64_t align_ms, sync_ms, async_ms;
+} tm_ckpt_times;
+
 /* Acknowledges (decline == NULL) or declines checkpoint id for a task:
  * part holds its state handles and source offsets. @thread any */
 struct wr_ckpt_meta;
 int tm_report_checkpoint(tm_server *tm, const struct tm_task_spec *spec,
                          uint64_t id, const struct wr_ckpt_meta *part,
-                         uint64_t alignment_ms, uint64_t size_bytes,
+                         const tm_ckpt_times *times, uint64_t size_bytes,
                          const char *decline);
 
 /* Starts and stops the link thread. */

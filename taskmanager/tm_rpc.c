@@ -418,7 +418,7 @@ done:
 
 int
 tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,
-                     const wr_ckpt_meta *part, uint64_t alignment_ms,
+                     const wr_ckpt_meta *part, const tm_ckpt_times *times,
                      uint64_t size_bytes, const char *decline)
 {
 	Weir__Envelope env = WEIR__ENVELOPE__INIT;
@@ -453,7 +453,10 @@ tm_report_checkpoint(tm_server *tm, const tm_task_spec *spec, uint64_t id,
 		ack.n_offsets = no;
 		ack.offsets = osp;
 		ack.has_alignment_ms = ack.has_size_bytes = 1;
-		ack.alignment_ms = alignment_ms;
+		ack.has_sync_ms = ack.has_async_ms = 1;
+		ack.alignment_ms = times->align_ms;
+		ack.sync_ms = times->sync_ms;
+		ack.async_ms = times->async_ms;
 		ack.size_bytes = size_bytes;
 		env.body_case = WEIR__ENVELOPE__BODY_ACK_CHECKPOINT;
 		env.ack_checkpoint = &ack;

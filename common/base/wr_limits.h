@@ -271,9 +271,9 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * prefix (2 bytes key group, 1 state id) state.c puts before it. */
 #define WR_STATE_MAX_USER_KEY (WR_MAX_KEY_BYTES - 3)
 
-/* Reader slots: our own reused read transaction, and the read
- * transaction of mdb_env_copy2 when a checkpoint copies the environment
- * (with MDB_NOTLS a reset transaction keeps its slot). */
+/* Reader slots: our own reused read transaction, and the checkpoint's
+ * view while a copy runs (one per backend; with MDB_NOTLS a reset
+ * transaction keeps its slot). */
 #define WR_STATE_MAX_READERS 2
 
 /* Puts per write transaction of a flush. Without MDB_WRITEMAP, LMDB keeps

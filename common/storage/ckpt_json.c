@@ -35,6 +35,10 @@ wr_ckpt_json_entry(wr_json *j, const Weir__CheckpointInfo *c)
 	wr_json_uint(j, c->size_bytes);
 	wr_json_key(j, "alignment_duration");
 	wr_json_uint(j, c->alignment_ms);
+	wr_json_key(j, "sync_duration");
+	wr_json_uint(j, c->sync_ms);
+	wr_json_key(j, "async_duration");
+	wr_json_uint(j, c->async_ms);
 	wr_ckpt_json_str_or_null(j, "external_path", c->path);
 	wr_ckpt_json_str_or_null(j, "failure_message", c->failure);
 	wr_json_key(j, "num_acknowledged_subtasks");

@@ -15,6 +15,8 @@
  *   ENTRY = {"id", "status" (IN_PROGRESS|COMPLETED|FAILED), "is_savepoint",
  *            "trigger_timestamp" (epoch ms), "end_to_end_duration" (ms),
  *            "state_size" (bytes), "alignment_duration" (ms),
+ *            "sync_duration", "async_duration" (ms: the longest part of a
+ *            task's snapshot that held it, and that ran beside it),
  *            "external_path" (URL|null), "failure_message" (text|null),
  *            "num_acknowledged_subtasks", "num_subtasks"}
  */

@@ -15,6 +15,7 @@
  * docs/state.md has the layout, the durability model and the figures.
  */
 #include "state.h"
+#include "state_int.h"
 
 #include "clock.h"
 #include "err.h"
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
@@ -98,6 +100,9 @@ struct wr_state {
 	size_t used;   /* charged bytes: entries and bucket array */
 	size_t bypass; /* entries charging more skip the cache */
 	wr_state_entry **buckets;
+	/* The checkpoint view, open or closed but not yet let go of by the
+	 * backend (wr_state_view_settle). */
+	wr_state_view *view;
 	uint32_t mask; /* buckets - 1 (a power of two) */
 	uint64_t seed; /* per backend, so keys cannot be chosen to collide */
 	/* List heads, most recently used first. Each is the link of a
@@ -127,7 +132,7 @@ static _Atomic size_t wr_state_rss_base;
 
 /* ---- errors ---- */
 
-static int
+int
 wr_state_err(int rc, const char *op)
 {
 	switch (rc) {
@@ -525,6 +530,8 @@ wr_state_rtxn_reset(wr_state *st)
 }
 
 /* Doubles the map. Only with no transaction open (LMDB's rule). */
+static void wr_state_view_settle(wr_state *st, bool cancel);
+
 static int
 wr_state_grow(wr_state *st)
 {
@@ -532,6 +539,7 @@ wr_state_grow(wr_state *st)
 	size_t want;
 	int rc;
 
+	wr_state_view_settle(st, false); /* the map must not move under it */
 	if (st->map_bytes >= WR_STATE_MAX_MAP_BYTES) {
 		wr_log(WR_LOG_ERROR, "STATE-MAP-LIMIT", "map_bytes=%zu",
 		       st->map_bytes);
@@ -928,6 +936,7 @@ wr_state_close(wr_state *st)
 {
 	if (st == NULL)
 		return;
+	wr_state_view_settle(st, true);
 	wr_state_resident_fini(st);
 	mdb_txn_abort(st->rtxn);
 	mdb_env_close(st->env);
@@ -1177,30 +1186,201 @@ wr_state_get_stats(wr_state *st, wr_state_stats *out)
 
 /* ---- checkpoints ---- */
 
-int
-wr_state_snapshot(wr_state *st, const char *dir)
-{
-	char path[PATH_MAX];
-	int rv, fd;
+/* ---- checkpoint views ---- */
 
-	WR_ASSERT(st != NULL);
+/* LMDB's two meta pages open every environment file. */
+#define WR_STATE_METAS 2
+
+struct wr_state_view {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	MDB_txn *txn;       /* the view; NULL once closed */
+	int fd;             /* data.mdb (LMDB's; open while the view is) */
+	uint64_t end;       /* bytes up to the view's last page */
+	size_t meta_bytes;  /* metas: the file's first pages at the view */
+	atomic_bool cancel; /* the backend closes: the copy stops */
+	int refs;           /* the backend's and the caller's */
+	unsigned char metas[];
+};
+
+static void
+wr_state_view_unref(wr_state_view *v)
+{
+	pthread_mutex_lock(&v->mu);
+	bool last = --v->refs == 0;
+	pthread_mutex_unlock(&v->mu);
+	if (!last)
+		return;
+	pthread_cond_destroy(&v->cv);
+	pthread_mutex_destroy(&v->mu);
+	free(v);
+}
+
+/* What the copy needs of the view, taken with no write in between (the
+ * caller's thread is the only writer): the meta pages, the newer of which
+ * is the view's, and the end of the view's last page (state_snap.c). */
+static int
+wr_state_view_fix(wr_state *st, wr_state_view *v)
+{
+	MDB_envinfo info;
+	int rv = wr_state_err(mdb_env_get_fd(st->env, &v->fd), "get_fd");
+
+	if (rv != WR_OK)
+		return rv;
+	mdb_env_info(st->env, &info);
+	if (info.me_last_txnid != mdb_txn_id(v->txn))
+		return wr_state_err(MDB_BAD_TXN, "view"); /* a second writer */
+	v->end = ((uint64_t)info.me_last_pgno + 1) * st->psize;
+	/* LMDB writes through the file (no MDB_WRITEMAP): it holds what
+	 * was committed. */
+	for (size_t got = 0; got < v->meta_bytes;) {
+		ssize_t r = pread(v->fd, v->metas + got, v->meta_bytes - got,
+		                  (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return wr_err_from_errno(r < 0 ? errno : EIO);
+		got += (size_t)r;
+	}
+	return WR_OK;
+}
+
+/* The backend lets go of its view, waiting for its close first when it
+ * is open (cancel: asking the copy to stop). Called before the map moves
+ * or the environment closes. */
+static void
+wr_state_view_settle(wr_state *st, bool cancel)
+{
+	wr_state_view *v = st->view;
+
+	if (v == NULL)
+		return;
+	if (cancel)
+		atomic_store(&v->cancel, true);
+	int64_t t0 = wr_mono_ms();
+	pthread_mutex_lock(&v->mu);
+	bool waited = v->txn != NULL;
+	while (v->txn != NULL)
+		pthread_cond_wait(&v->cv, &v->mu);
+	pthread_mutex_unlock(&v->mu);
+	if (waited && !cancel)
+		wr_log(WR_LOG_WARN, "STATE-MAP-WAITED",
+		       "the map had to grow while a checkpoint copied the "
+		       "state: waited %lld ms for the copy (map_bytes=%zu)",
+		       (long long)(wr_mono_ms() - t0), st->map_bytes);
+	st->view = NULL;
+	wr_state_view_unref(v);
+}
+
+/* While a view is open, pages it sees stay pinned and writes take fresh
+ * ones: the map gets room for the state once more now (growing later
+ * would wait for the copy). Free when it is room: a map is address
+ * space, the file grows only as pages are written. */
+static int
+wr_state_view_headroom(wr_state *st)
+{
+	MDB_envinfo info;
+	int rv = WR_OK;
+
+	mdb_env_info(st->env, &info);
+	size_t used = (info.me_last_pgno + 1) * st->psize;
+	while (rv == WR_OK && used > st->map_bytes / 2 &&
+	       st->map_bytes < WR_STATE_MAX_MAP_BYTES)
+		rv = wr_state_grow(st);
+	return rv;
+}
+
+int
+wr_state_view_open(wr_state *st, wr_state_view **out)
+{
+	int rv;
+
+	WR_ASSERT(st != NULL && out != NULL);
+	*out = NULL;
+	if (st->view != NULL) {
+		pthread_mutex_lock(&st->view->mu);
+		bool open = st->view->txn != NULL;
+		pthread_mutex_unlock(&st->view->mu);
+		if (open)
+			return WR_ESTATE;
+		wr_state_view_settle(st, false);
+	}
 	if ((rv = wr_state_flush(st)) != WR_OK)
 		return rv;
 	wr_state_rtxn_reset(st);
-	if ((rv = wr_mkdirs(dir, 0755)) != WR_OK)
+	if ((rv = wr_state_view_headroom(st)) != WR_OK)
 		return rv;
-	rv = wr_state_err(
-	    wr_state_io_cause(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT), -1,
-	                      dir),
-	    "env_copy2");
+	size_t mb = WR_STATE_METAS * st->psize;
+	wr_state_view *v = wr_xcalloc(1, sizeof(*v) + mb);
+	v->meta_bytes = mb;
+	rv = wr_state_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &v->txn),
+	                  "view txn_begin");
+	if (rv == WR_OK && (rv = wr_state_view_fix(st, v)) != WR_OK)
+		mdb_txn_abort(v->txn);
+	if (rv != WR_OK) {
+		free(v);
+		return rv;
+	}
+	pthread_mutex_init(&v->mu, NULL);
+	pthread_cond_init(&v->cv, NULL);
+	v->refs = 2;
+	st->view = v;
+	*out = v;
+	return WR_OK;
+}
+
+typedef struct wr_state_view_stop {
+	wr_state_view *v;
+	int (*fn)(void *, uint64_t);
+	void *arg;
+} wr_state_view_stop;
+
+static int
+wr_state_view_stopping(void *arg, uint64_t copied)
+{
+	wr_state_view_stop *s = arg;
+
+	if (atomic_load(&s->v->cancel))
+		return WR_ECLOSED;
+	return s->fn != NULL ? s->fn(s->arg, copied) : 0;
+}
+
+int
+wr_state_view_write(wr_state_view *v, const char *dir,
+                    int (*fn)(void *, uint64_t), void *arg)
+{
+	wr_state_view_stop s = {v, fn, arg};
+
+	WR_ASSERT(v != NULL && v->txn != NULL && dir != NULL);
+	return wr_state_copy_pages(v->fd, v->metas, v->meta_bytes, v->end, dir,
+	                           wr_state_view_stopping, &s);
+}
+
+void
+wr_state_view_close(wr_state_view *v)
+{
+	if (v == NULL)
+		return;
+	pthread_mutex_lock(&v->mu);
+	if (v->txn != NULL)
+		mdb_txn_abort(v->txn); /* MDB_NOTLS: from any thread */
+	v->txn = NULL;
+	pthread_cond_broadcast(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+	wr_state_view_unref(v);
+}
+
+int
+wr_state_snapshot(wr_state *st, const char *dir)
+{
+	wr_state_view *v;
+	int rv = wr_state_view_open(st, &v);
+
 	if (rv != WR_OK)
 		return rv;
-	/* LMDB writes the copy without fsync. */
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return wr_err_from_errno(errno);
-	rv = fsync(fd) == 0 ? WR_OK : wr_err_from_errno(errno);
-	close(fd);
+	rv = wr_state_view_write(v, dir, NULL, NULL);
+	wr_state_view_close(v);
+	wr_state_view_settle(st, false);
 	return rv;
 }
 

@@ -5,8 +5,9 @@
  * directory under taskmanager.state_dir. Every entry's LMDB key starts with
  * its key group (2 bytes, big-endian) and the state id (1 byte: which
  * operator state it belongs to), then the caller's key bytes, so that
- *  - a checkpoint can copy the environment (mdb_env_copy2 with compaction)
- *    and a restore can keep just a range of key groups (rescaling), and
+ *  - a checkpoint can copy the environment (a view fixed at the barrier,
+ *    copied on another thread) and a restore can keep just a range of
+ *    key groups (rescaling), and
  *  - iterating one state of one key group is a range scan.
  * LMDB runs unsynced (MDB_NOSYNC | MDB_NOMETASYNC): durability comes from
  * checkpoints, not from each write (notes/dependencies.md: ~193 K puts/s
@@ -18,7 +19,8 @@
  * transaction. State larger than the cache (or than RAM) lives in LMDB's
  * file-backed map; the map size grows as needed.
  *
- * @thread one: a backend belongs to its task's thread.
+ * @thread one: a backend belongs to its task's thread; a view may be
+ * written and closed from another (wr_state_view_write).
  */
 #ifndef WR_STATE_H
 #define WR_STATE_H
@@ -88,10 +90,33 @@ int wr_state_scan(wr_state *st, uint8_t state_id, uint16_t kg_first,
                   void *arg);
 
 /*
- * Checkpoint: writes a compacted copy of the backend's LMDB environment
- * into dir (created if missing) as dir/data.mdb, after flushing the
- * cache, and fsyncs it. Other writes wait (the task's thread does both).
+ * Checkpoint without stopping the task for the copy (docs/checkpoints.md).
+ * wr_state_view_open, on the backend's thread at the barrier, flushes the
+ * cache and opens an LMDB read transaction: the view, fixed at that
+ * instant; writes to st go on at once and are not in it.
+ * wr_state_view_write then copies the view, from any thread (one at a
+ * time), while st's thread goes on: the view's pages into dir/data.mdb
+ * (dir created, the file replaced, fsynced), an LMDB environment holding
+ * exactly the view (wr_state_import reads it). fn (may be NULL) is called
+ * between chunks with the bytes copied so far: non-zero stops the copy
+ * with that value.
+ * wr_state_view_close ends the view, from any thread.
+ *
+ * One view per backend: WR_ESTATE while one is open. The view pins the
+ * pages it sees, so writes meanwhile take fresh pages: the open grows
+ * the map to twice the pages in use first, and a map that must grow
+ * beyond that while the view is open waits for its close (the map cannot
+ * move under the copy); wr_state_close stops a copy in progress
+ * (WR_ECLOSED) and waits for the view's close.
  */
+typedef struct wr_state_view wr_state_view;
+
+int wr_state_view_open(wr_state *st, wr_state_view **out);
+int wr_state_view_write(wr_state_view *v, const char *dir,
+                        int (*fn)(void *arg, uint64_t copied), void *arg);
+void wr_state_view_close(wr_state_view *v);
+
+/* The three above on the caller's thread: a copy of st as it is now. */
 int wr_state_snapshot(wr_state *st, const char *dir);
 
 /*

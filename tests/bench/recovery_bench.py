@@ -644,6 +644,10 @@ def checkpoint_bench(c):
                      "duration_ms": h["end_to_end_duration"],
                      "task_snapshot_ms": taken.get(h["id"]),
                      "alignment_ms": h["alignment_duration"],
+                     # the keyed task's blocked time and its copy + upload
+                     # (absent in builds before they were reported)
+                     "sync_ms": h.get("sync_duration"),
+                     "async_ms": h.get("async_duration"),
                      "src_rps_during": d,
                      "dip_pct": None if d is None or not between else
                      100.0 * (1 - d / between)})
@@ -724,19 +728,22 @@ def checkpoint_table(cb):
               b["build_file_mib"] / b["build_s"], b["records"],
               " - BUILD TIMEOUT, this size used" if b["timed_out"] else "",
               b["savepoint_mib"], b["savepoint_ms"], b["restore_s"]))
-    print("%-6s %10s %12s %14s %13s %16s %8s" % (
-        "ckpt", "size MiB", "duration ms", "task snap. ms", "alignment ms",
-        "src rec/s during", "dip %"))
+    print("%-6s %10s %12s %14s %8s %9s %13s %16s %8s" % (
+        "ckpt", "size MiB", "duration ms", "task snap. ms", "sync ms",
+        "async ms", "alignment ms", "src rec/s during", "dip %"))
     for r in cb["checkpoints"]:
-        print("%-6d %10.0f %12d %14s %13d %16s %8s" % (
+        print("%-6d %10.0f %12d %14s %8s %9s %13d %16s %8s" % (
             r["id"], r["size_mib"], r["duration_ms"],
-            fmt(r["task_snapshot_ms"], "%d"), r["alignment_ms"],
+            fmt(r["task_snapshot_ms"], "%d"), fmt(r["sync_ms"], "%d"),
+            fmt(r["async_ms"], "%d"), r["alignment_ms"],
             fmt(r["src_rps_during"], "%.0f"), fmt(r["dip_pct"], "%.1f")))
     cs = cb["checkpoints"]
-    print("%-6s %10.0f %12.0f %14s %13.0f %16s %8s" % (
+    print("%-6s %10.0f %12.0f %14s %8s %9s %13.0f %16s %8s" % (
         "median", median([r["size_mib"] for r in cs]),
         median([r["duration_ms"] for r in cs]),
         fmt(median([r["task_snapshot_ms"] for r in cs]), "%.0f"),
+        fmt(median([r["sync_ms"] for r in cs]), "%.0f"),
+        fmt(median([r["async_ms"] for r in cs]), "%.0f"),
         median([r["alignment_ms"] for r in cs]),
         fmt(median([r["src_rps_during"] for r in cs]), "%.0f"),
         fmt(median([r["dip_pct"] for r in cs]), "%.1f")))

@@ -62,7 +62,7 @@ nodes:
 
 HISTORY_KEYS = {"id", "status", "is_savepoint", "trigger_timestamp",
                 "end_to_end_duration", "state_size", "alignment_duration",
-                "external_path", "failure_message",
+                "sync_duration", "async_duration", "external_path", "failure_message",
                 "num_acknowledged_subtasks", "num_subtasks"}
 
 _tmp = scratch_dir("weir-ckptcli-")
@@ -249,6 +249,10 @@ def check_history(c, job_id):
               "trigger_timestamp in epoch ms %s" % h)
         check(0 <= h["end_to_end_duration"] < 30000 and
               h["alignment_duration"] >= 0, "durations in ms %s" % h)
+        # parts of a task's snapshot, within the trigger -> completion
+        check(0 <= h["sync_duration"] <= h["end_to_end_duration"] and
+              0 <= h["async_duration"] <= h["end_to_end_duration"],
+              "sync and async durations in ms %s" % h)
         check(h["state_size"] > 0, "state written %s" % h)
         check(h["num_subtasks"] > 0 and
               h["num_acknowledged_subtasks"] == h["num_subtasks"],

@@ -717,7 +717,8 @@ ack_all(fixture *f, jm_job *job, uint64_t id)
 		         job->tasks[i].subtask);
 		wr_ckpt_meta *part =
 		    wr_ckpt_meta_new(job->id, "", id, 0, false, 1);
-		jm_ckpt_ack(f->jm.jobs, job->id, tid, id, part, 3, 10);
+		jm_ckpt_ack(f->jm.jobs, job->id, tid, id, part,
+		            &(jm_ckpt_times){3, 1, 2}, 10);
 		wr_ckpt_meta_free(part);
 	}
 }
