@@ -161,17 +161,16 @@ wr_state_err(int rc, const char *op)
 /*
  * LMDB reports a short write as EIO ("short write, filesystem full?" in
  * mdb_page_flush and its copy), so a full disk would read "Input/output
- * error": the filesystem written to tells the real cause (fd, else
- * path). Other errnos (a failed write's ENOSPC, EROFS, EACCES at open)
- * arrive as they are.
+ * error": the filesystem written to (fd) tells the real cause. Other
+ * errnos (a failed write's ENOSPC, EROFS, EACCES at open) arrive as they
+ * are.
  */
 static int
-wr_state_io_cause(int rc, int fd, const char *path)
+wr_state_io_cause(int rc, int fd)
 {
 	struct statvfs sv;
 
-	if (rc != EIO ||
-	    (fd >= 0 ? fstatvfs(fd, &sv) : statvfs(path, &sv)) != 0)
+	if (rc != EIO || fstatvfs(fd, &sv) != 0)
 		return rc;
 	if (sv.f_flag & ST_RDONLY)
 		return EROFS;
@@ -187,7 +186,7 @@ wr_state_write_err(wr_state *st, int rc, const char *op)
 	mdb_filehandle_t fd = -1;
 
 	if (rc == EIO && mdb_env_get_fd(st->env, &fd) == MDB_SUCCESS)
-		rc = wr_state_io_cause(rc, fd, NULL);
+		rc = wr_state_io_cause(rc, fd);
 	return wr_state_err(rc, op);
 }
 
