@@ -8,6 +8,7 @@
 #ifndef JM_INT_H
 #define JM_INT_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -64,8 +65,28 @@ int jm_rpc_trigger_checkpoint(struct jm_server *jm, const jm_job *job,
 int jm_rpc_checkpoint_complete(struct jm_server *jm, const jm_job *job,
                                const jm_slot_ref *tm, uint64_t id);
 
+/* A TaskManager whose connection closed: its port is probed for a
+ * while (jm_check_closed_pipes in main.c). */
+typedef struct jm_tm_suspect {
+	char id[WR_ADDR_BYTES];
+	char rpc_address[WR_ADDR_BYTES];
+	uint32_t pipe;
+	int64_t until; /* monotonic */
+} jm_tm_suspect;
+
+/* Connections to the RPC port that closed, for the loop to look at. */
+typedef struct jm_closed_pipes {
+	pthread_mutex_t mu;
+	uint32_t v[JM_CLOSED_PIPES_MAX]; /* @locks mu */
+	int n;                           /* @locks mu */
+	/* the loop's own */
+	jm_tm_suspect suspects[JM_CLOSED_PIPES_MAX];
+	int nsuspects;
+} jm_closed_pipes;
+
 typedef struct jm_server {
 	wr_cluster_config cfg;
+	jm_closed_pipes closed;
 	jm_policy policy;  /* what a job may touch (security.allowed_*) */
 	char instance[33]; /* changes on every start */
 	/* The RPC URL others reach this JobManager at: jobmanager.advertise

@@ -134,6 +134,7 @@ jm_rpc_register(jm_server *jm, wr_rpc_req *req,
 	tm.slots_total = m->slots;
 	tm.slots_free = m->slots;
 	tm.registered_wall_ms = wr_wall_ms();
+	tm.pipe = wr_rpc_req_pipe(req);
 	int rv = jm_tmreg_register(jm->tms, &tm, wr_mono_ms());
 	if (rv != WR_OK) {
 		wr_rpc_req_reply_error(req, rv, "cannot register %s: %s", tm.id,
@@ -158,6 +159,8 @@ static void
 jm_rpc_heartbeat(jm_server *jm, wr_rpc_req *req, const Weir__Heartbeat *m)
 {
 	bool known = jm_tmreg_heartbeat(jm->tms, m->tm_id, wr_mono_ms());
+	if (known)
+		jm_tmreg_set_pipe(jm->tms, m->tm_id, wr_rpc_req_pipe(req));
 	uint64_t in = 0, out = 0;
 	for (size_t i = 0; i < m->n_slots; i++) {
 		in += m->slots[i]->records_in;

@@ -166,6 +166,8 @@ jm_wake(void *arg)
 	wr_rpc_server_wake(jm->rpc);
 }
 
+static void jm_pipe_closed(void *arg, uint32_t pipe);
+
 static int
 jm_start(void *arg)
 {
@@ -201,6 +203,9 @@ jm_start(void *arg)
 	if ((rv = wr_daemon_listen_rpc(jm->cfg.jm_rpc, "JobManager",
 	                               "JM-RPC-LISTEN", &jm->rpc)) != WR_OK ||
 	    (rv = jm_advertise(jm)) != WR_OK)
+		return rv;
+	pthread_mutex_init(&jm->closed.mu, NULL);
+	if ((rv = wr_rpc_server_on_close(jm->rpc, jm_pipe_closed, jm)) != WR_OK)
 		return rv;
 	if ((rv = jm_ha_start(jm)) != WR_OK)
 		return rv;
@@ -252,6 +257,78 @@ jm_on_call_done(void *arg, const jm_call_done *d)
 	jm_jobs_call_done(jm->jobs, d);
 }
 
+/* Bounds the probe of a TaskManager whose connection closed: a refusal
+ * comes at once; a host that does not answer is left to the heartbeat
+ * timeout. */
+#define JM_TM_PROBE_MS 100
+/* How long a TaskManager whose connection closed is probed for. */
+#define JM_TM_SUSPECT_MS 1000
+
+/* A connection to the RPC port closed. @thread nng */
+static void
+jm_pipe_closed(void *arg, uint32_t pipe)
+{
+	jm_server *jm = arg;
+	pthread_mutex_lock(&jm->closed.mu);
+	if (jm->closed.n < JM_CLOSED_PIPES_MAX)
+		jm->closed.v[jm->closed.n++] = pipe;
+	pthread_mutex_unlock(&jm->closed.mu);
+	wr_rpc_server_wake(jm->rpc);
+}
+
+/*
+ * A TaskManager whose process died closed its connections at once: when
+ * the one its heartbeats came on closes and its RPC port refuses a
+ * connection, it is lost now, not a heartbeat timeout later. A dying
+ * process may close that connection before its listening socket, so the
+ * port is probed again every JM_TICK_MS for JM_TM_SUSPECT_MS. Anything
+ * else (a reconnect, a host that does not answer, a stopped process whose
+ * kernel still accepts) waits for the timeout.
+ */
+static void
+jm_check_closed_pipes(jm_server *jm, int64_t now)
+{
+	jm_closed_pipes *cp = &jm->closed;
+	uint32_t v[JM_CLOSED_PIPES_MAX];
+	pthread_mutex_lock(&cp->mu);
+	int n = cp->n;
+	memcpy(v, cp->v, (size_t)n * sizeof(v[0]));
+	cp->n = 0;
+	pthread_mutex_unlock(&cp->mu);
+	for (int i = 0; i < n && cp->nsuspects < JM_CLOSED_PIPES_MAX; i++) {
+		jm_tm tm;
+		if (!jm_tmreg_by_pipe(jm->tms, v[i], &tm))
+			continue; /* a CLI's, or an old connection */
+		jm_tm_suspect *x = &cp->suspects[cp->nsuspects++];
+		snprintf(x->id, sizeof(x->id), "%s", tm.id);
+		snprintf(x->rpc_address, sizeof(x->rpc_address), "%s",
+		         tm.rpc_address);
+		x->pipe = v[i];
+		x->until = now + JM_TM_SUSPECT_MS;
+	}
+	for (int i = 0; i < cp->nsuspects; i++) {
+		jm_tm_suspect *x = &cp->suspects[i];
+		jm_tm tm;
+		char host[WR_ADDR_BYTES];
+		int port;
+		bool drop = now > x->until ||
+		            !jm_tmreg_by_pipe(jm->tms, x->pipe, &tm) ||
+		            wr_addr_split(x->rpc_address, host, sizeof(host),
+		                          &port) != WR_OK;
+		if (!drop && wr_addr_probe_tcp(host, port, JM_TM_PROBE_MS) ==
+		                 WR_ECONNREFUSED) {
+			jm_tmreg_lose(
+			    jm->tms, x->id,
+			    "closed its connection and its port "
+			    "refuses connections: its process is gone",
+			    now, jm_on_tm_lost, jm);
+			drop = true;
+		}
+		if (drop)
+			cp->suspects[i--] = cp->suspects[--cp->nsuspects];
+	}
+}
+
 /* The rest of a turn, after each request and each JM_TICK_MS without
  * one: events, commands, heartbeats, jobs, the snapshot. */
 static void
@@ -264,6 +341,7 @@ jm_tick(void *arg)
 	if (jm_cmdq_run(jm) == JM_CMDQ_BATCH)
 		wr_rpc_server_wake(jm->rpc); /* more wait: the next turn */
 	int64_t now = wr_mono_ms();
+	jm_check_closed_pipes(jm, now);
 	jm_tmreg_expire(jm->tms, now, jm_on_tm_lost, jm);
 	jm_jobs_tick(jm->jobs, now);
 	jm_upgrades_tick(jm, now);

@@ -164,6 +164,54 @@ jm_tmreg_heartbeat(jm_tmreg *reg, const char *id, int64_t now_ms)
 }
 
 void
+jm_tmreg_set_pipe(jm_tmreg *reg, const char *id, uint32_t pipe)
+{
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, id);
+	if (e != NULL && e->alive)
+		e->pipe = pipe;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+bool
+jm_tmreg_by_pipe(jm_tmreg *reg, uint32_t pipe, jm_tm *out)
+{
+	bool found = false;
+	pthread_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < reg->n && !found && pipe != 0; i++)
+		if (reg->tms[i].alive && reg->tms[i].pipe == pipe) {
+			*out = reg->tms[i];
+			found = true;
+		}
+	pthread_mutex_unlock(&reg->lock);
+	return found;
+}
+
+bool
+jm_tmreg_lose(jm_tmreg *reg, const char *id, const char *why, int64_t now_ms,
+              void (*on_lost)(void *arg, const jm_tm *tm), void *arg)
+{
+	jm_tm gone;
+	pthread_mutex_lock(&reg->lock);
+	jm_tm *e = jm_tmreg_find(reg, id);
+	bool lost = e != NULL && e->alive;
+	if (lost) {
+		e->alive = false;
+		e->lost_at_ms = now_ms;
+		gone = *e;
+		wr_metric_inc(reg->m_lost_total);
+		wr_log(WR_LOG_WARN, "TM-LOST",
+		       "id=%s address=%s %s; its %u slots are removed", e->id,
+		       e->rpc_address, why, e->slots_total);
+		jm_tmreg_publish(reg);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	if (lost && on_lost != NULL)
+		on_lost(arg, &gone);
+	return lost;
+}
+
+void
 jm_tmreg_set_load(jm_tmreg *reg, const char *id, uint32_t tasks,
                   uint64_t records_in, uint64_t records_out)
 {

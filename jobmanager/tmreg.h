@@ -39,6 +39,9 @@ typedef struct jm_tm {
 	/* its last heartbeat's report: tasks running, their records */
 	uint32_t tasks;
 	uint64_t records_in, records_out;
+	/* the connection of its last registration or heartbeat (nng pipe
+	 * id; 0 = none yet): when it closes, the process may be gone */
+	uint32_t pipe;
 } jm_tm;
 
 typedef struct jm_tmreg jm_tmreg;
@@ -70,6 +73,20 @@ void jm_tmreg_set_load(jm_tmreg *reg, const char *id, uint32_t tasks,
  */
 int jm_tmreg_expire(jm_tmreg *reg, int64_t now_ms,
                     void (*on_lost)(void *arg, const jm_tm *tm), void *arg);
+
+/* Records the connection a TaskManager's registration or heartbeat came
+ * on. */
+void jm_tmreg_set_pipe(jm_tmreg *reg, const char *id, uint32_t pipe);
+
+/* The alive TaskManager whose last registration or heartbeat came on
+ * pipe, copied into *out; false when none. */
+bool jm_tmreg_by_pipe(jm_tmreg *reg, uint32_t pipe, jm_tm *out);
+
+/* Declares TaskManager id lost now (why: for the log), as
+ * jm_tmreg_expire does for a silent one; false when it is not alive. */
+bool jm_tmreg_lose(jm_tmreg *reg, const char *id, const char *why,
+                   int64_t now_ms, void (*on_lost)(void *arg, const jm_tm *tm),
+                   void *arg);
 
 /* False when the TaskManager is unknown, lost, marked unreachable, or
  * has not heartbeated for max_silence_ms (0: silence does not count):

@@ -352,6 +352,11 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * declared CANCELED anyway (their TaskManager may be gone). */
 #define JM_CANCEL_TIMEOUT_MS 10000
 
+/* Closed connections the JobManager's loop looks at per turn (a
+ * TaskManager's whose process may be gone); more in one turn wait for
+ * the heartbeat timeout. */
+#define JM_CLOSED_PIPES_MAX 64
+
 /* Most items in one of the security.allowed_* lists (jobmanager/policy.c):
  * each check walks them all for every source and sink of a job. */
 #define JM_POLICY_MAX_ITEMS 64

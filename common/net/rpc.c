@@ -53,6 +53,7 @@ typedef struct wr_rpc_srv_ctx wr_rpc_srv_ctx;
 struct wr_rpc_req {
 	wr_rpc_srv_ctx *sc;
 	wr_msg *msg;
+	uint32_t pipe; /* the connection it came on (nng pipe id) */
 };
 
 struct wr_rpc_srv_ctx {
@@ -90,6 +91,9 @@ struct wr_rpc_server {
 	bool woken; /* wr_rpc_server_wake: the next wait returns at once */
 
 	wr_rpc_srv_ctx ctxs[WR_RPC_SERVER_CONTEXTS];
+	/* wr_rpc_server_on_close */
+	void (*on_close)(void *arg, uint32_t pipe);
+	void *on_close_arg;
 };
 
 struct wr_rpc_client {
@@ -340,6 +344,7 @@ wr_rpc_srv_handle(wr_rpc_srv_ctx *sc, nng_msg *msg)
 		    "from security.token_file)");
 		return;
 	}
+	sc->req.pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
 	nng_msg_free(msg);
 	wr_rpc_srv_enqueue(sc, m);
 }
@@ -846,4 +851,29 @@ wr_rpc_client_free(wr_rpc_client *cli)
 		return;
 	nng_close(cli->sock);
 	free(cli);
+}
+
+uint32_t
+wr_rpc_req_pipe(const wr_rpc_req *req)
+{
+	return req->pipe;
+}
+
+/* A connection to srv closed. @thread nng */
+static void
+wr_rpc_srv_pipe_closed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)ev;
+	wr_rpc_server *srv = arg;
+	srv->on_close(srv->on_close_arg, (uint32_t)nng_pipe_id(p));
+}
+
+int
+wr_rpc_server_on_close(wr_rpc_server *srv, void (*fn)(void *, uint32_t),
+                       void *arg)
+{
+	srv->on_close = fn;
+	srv->on_close_arg = arg;
+	return wr_rpc_err_from_nng(nng_pipe_notify(
+	    srv->sock, NNG_PIPE_EV_REM_POST, wr_rpc_srv_pipe_closed, srv));
 }

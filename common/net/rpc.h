@@ -64,6 +64,18 @@ int wr_rpc_server_next(wr_rpc_server *srv, int timeout_ms, wr_rpc_req **out);
  */
 void wr_rpc_server_wake(wr_rpc_server *srv);
 
+/* The connection (nng pipe id) req came on: requests of one peer's
+ * connection share it until it closes. */
+uint32_t wr_rpc_req_pipe(const wr_rpc_req *req);
+
+/*
+ * Calls fn(arg, pipe) on an nng thread each time a connection to srv
+ * closes (a peer's process died: its kernel closed the socket at once).
+ * fn must not block; set it before requests arrive.
+ */
+int wr_rpc_server_on_close(wr_rpc_server *srv, void (*fn)(void *, uint32_t),
+                           void *arg);
+
 /* The request's envelope; owned by req. */
 struct Weir__Envelope *wr_rpc_req_env(const wr_rpc_req *req);
 

@@ -218,6 +218,36 @@ def test_json_logs():
               "TM-JM-CHANGED with one JobManager that never changed")
 
 
+def test_dead_taskmanager_noticed_at_once():
+    """A TaskManager whose process dies closes its connections at once:
+    the JobManager probes its port, finds it refusing, and declares it
+    lost then, not a heartbeat timeout (20 s here) later; the job runs
+    again on the other one. A SIGSTOPped one keeps its port (the kernel
+    accepts connections) and is left to the timeout."""
+    with Cluster(taskmanagers=2, slots=2, config=(
+            "jobmanager: { heartbeat_interval: 1s, heartbeat_timeout: 20s "
+            "}\n")) as c:
+        job = c.submit("name: dead\nparallelism: 2\nrestart: { strategy: "
+                       "fixed_delay, delay: 100ms, attempts: 10 }\n"
+                       "sources:\n  in:\n    datagen: { rate: 100 }\n"
+                       "nodes:\n  - id: out\n    from: in\n    sink: { "
+                       "file: { path: \"%s\" } }\n" %
+                       os.path.join(c.dir, "out"), wait="RUNNING")
+        pid = c.taskmanager_pids()[0]
+        tm = c.tm_id(pid)  # from its log: read while it lives
+        c.kill_taskmanager(pid)
+        t0 = time.monotonic()
+        wait_for(lambda: "TM-LOST id=%s" % tm in c.log("jobmanager"), 10,
+                 "the dead TaskManager declared lost")
+        lost = time.monotonic() - t0
+        check("its process is gone" in c.log("jobmanager"),
+              "lost for another reason:\n" + c.log("jobmanager")[-2000:])
+        wait_for(lambda: c.running(job), 20, "the job running again")
+        print("     SIGKILL -> lost %.2fs, job RUNNING %.2fs (heartbeat "
+              "timeout 20 s)" % (lost, time.monotonic() - t0))
+
+
 if __name__ == "__main__":
     main([test_cluster_lifecycle, test_exit_codes,
-          test_host_names_and_deprecated_host, test_json_logs])
+          test_host_names_and_deprecated_host, test_json_logs,
+          test_dead_taskmanager_noticed_at_once])
