@@ -93,7 +93,9 @@ def test_chaos_effectively_once():
         replayed = sum(int(r[3]) - 1 for r in raw)
         raw = {(k, int(s)): int(n) for k, s, n, _ in raw}
         check(raw == want, "the MergeTree table's distinct rows differ "
-              "from a failure-free run")
+              "from a failure-free run: %d missing or wrong, %d extra" % (
+                  sum(1 for k, v in want.items() if raw.get(k) != v),
+                  sum(1 for k in raw if k not in want)))
         missing = {k: v for k, v in want.items() if got.get(k) != v}
         extra = {k: v for k, v in got.items() if k not in want}
         check(not missing and not extra,
