@@ -34,6 +34,7 @@
 #include <curl/curl.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,13 +323,26 @@ tm_ch_build_endpoint(tm_ch *s, char *errbuf, size_t errlen)
 	return WR_OK;
 }
 
+/* curl_easy_init would initialize libcurl lazily, which is not safe when
+ * several sink subtasks of one TaskManager start at once. */
+static pthread_once_t tm_ch_once = PTHREAD_ONCE_INIT;
+static CURLcode tm_ch_global_rv;
+
+static void
+tm_ch_global_init(void)
+{
+	tm_ch_global_rv = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 static int
 tm_ch_open(tm_ch *s, char *errbuf, size_t errlen)
 {
 	int rv;
 	if ((rv = tm_ch_read_password(s, errbuf, errlen)) != WR_OK)
 		return rv;
-	if ((s->curl = curl_easy_init()) == NULL) {
+	pthread_once(&tm_ch_once, tm_ch_global_init);
+	if (tm_ch_global_rv != CURLE_OK ||
+	    (s->curl = curl_easy_init()) == NULL) {
 		snprintf(errbuf, errlen,
 		         "clickhouse sink: curl_easy_init failed");
 		return WR_ENOMEM;
