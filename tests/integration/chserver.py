@@ -94,13 +94,26 @@ class ChServer:
         self._config()
         for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        self.out = open(os.path.join(self.dir, "stdout.log"), "wb")
         _servers.append(self)
+        return self._spawn(timeout_s)
+
+    def kill(self):
+        """SIGKILLs the server (a crash); its data stays for start_again."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def start_again(self, timeout_s=60):
+        """Starts the killed server on the same ports and data."""
+        return self._spawn(timeout_s)
+
+    def _spawn(self, timeout_s):
+        self.out = open(os.path.join(self.dir, "stdout.log"), "ab")
         self.proc = subprocess.Popen(
             [CH_SERVER, "--config-file=" + os.path.join(self.dir,
                                                         "config.xml")],
             cwd=self.dir, stdout=self.out, stderr=subprocess.STDOUT,
             start_new_session=True)
+        self.out.close()
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -11,8 +11,13 @@ clickhouse-server 18.16 (chserver.py) on 2 TaskManagers.
   result (computed from the generator's definition) exactly; the plain
   table must hold every expected row at least once and nothing else
   (at-least-once), its surplus being the replayed rows (printed);
+- retries: clickhouse-server SIGKILLed while the job writes and started
+  again 2 s later on the same ports: the sink retries with backoff
+  (CH-SINK-RETRY in a TaskManager's log), the job never restarts, and
+  FINAL equals the failure-free result;
 - a table that does not exist fails the job with ClickHouse's message.
 """
+import glob
 import os
 import random
 import re
@@ -109,6 +114,40 @@ def test_chaos_effectively_once():
                                                      replayed))
 
 
+def tm_logs(c):
+    text = ""
+    for path in glob.glob(os.path.join(c.dir, "log", "*.log")):
+        with open(path, errors="replace") as f:
+            text += f.read()
+    return text
+
+
+def test_retries_while_server_down():
+    count = 10000  # 5 s per source subtask
+    want = dict(hachaos.failover_drill.expected(hachaos.PARALLELISM, RATE,
+                                                count))
+    with ChServer() as ch, Cluster(taskmanagers=2, slots=2,
+                                   config=CONFIG) as c:
+        ch.sql(TABLE.format(name="win", engine="ReplacingMergeTree"))
+        job = c.submit(hachaos.job("ch-retry", count, RATE,
+                                   ch_sink(ch, "win")), name="ch-retry.yaml")
+        c.wait_running(job, 30)
+        wait_for(lambda: int(ch.query("SELECT count() FROM win")[0][0]) > 0,
+                 30, "first rows in ClickHouse")
+        ch.kill()
+        wait_for(lambda: "CH-SINK-RETRY" in tm_logs(c), 30,
+                 "the sink retrying")
+        time.sleep(2)  # the server stays down a while: more retries
+        ch.start_again()
+        ji = c.wait_state(job, ("FINISHED", "FAILED"), 90, 0.2)
+        check(ji["state"] == "FINISHED", "job ended %s" % ji)
+        check(restarts(c, job) == 0, "the job restarted: the sink did not "
+              "ride out the outage")
+        got = final_rows(ch)
+        check(got == want, "FINAL differs from a failure-free run: %d "
+              "rows, %d expected" % (len(got), len(want)))
+
+
 def test_missing_table_fails():
     with ChServer() as ch, Cluster(taskmanagers=2, slots=2,
                                    config=CONFIG) as c:
@@ -128,4 +167,5 @@ if __name__ == "__main__":
     if not available():
         print("clickhouse-server not installed: skipped")
         raise SystemExit(77)
-    main([test_missing_table_fails, test_chaos_effectively_once])
+    main([test_missing_table_fails, test_retries_while_server_down,
+          test_chaos_effectively_once])
