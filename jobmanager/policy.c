@@ -448,6 +448,50 @@ jm_policy_check_dsn(const jm_policy *p, const char *dsn, const char *where,
 	return WR_OK;
 }
 
+/* The host of an http(s) URL: after "://" and any "user@", up to the port
+ * or path; "[v6]" without brackets. Empty when there is none. */
+void
+jm_policy_url_host(const char *url, char *out, size_t len)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	size_t end = strcspn(p, "/?#");
+	const char *at = memchr(p, '@', end);
+	if (at != NULL) {
+		end -= (size_t)(at + 1 - p);
+		p = at + 1;
+	}
+	size_t h = end;
+	if (end > 0 && p[0] == '[') {
+		const char *rb = memchr(p, ']', end);
+		p++;
+		h = rb ? (size_t)(rb - p) : end - 1;
+	} else {
+		const char *colon = memchr(p, ':', end);
+		if (colon != NULL)
+			h = (size_t)(colon - p);
+	}
+	snprintf(out, len, "%.*s", h < len ? (int)h : 0, p);
+}
+
+/* The ClickHouse sink's URL against allowed_hosts. */
+static int
+jm_policy_check_http(const jm_policy *p, const char *url, const char *where,
+                     char *errbuf, size_t errlen)
+{
+	char host[WR_ADDR_BYTES];
+	if (p->nhosts == 0 || url == NULL)
+		return WR_OK;
+	jm_policy_url_host(url, host, sizeof(host));
+	if (host[0] != '\0' && jm_policy_host_ok(p, host))
+		return WR_OK;
+	snprintf(errbuf, errlen,
+	         "%s: ClickHouse host '%s' is not in security.allowed_hosts "
+	         "(%s)",
+	         where, host, p->hosts_text);
+	return WR_EPERM;
+}
+
 /* One node's sources and sinks. */
 static int
 jm_policy_check_node(const jm_policy *p, const wr_jobspec *spec,
@@ -472,6 +516,9 @@ jm_policy_check_node(const jm_policy *p, const wr_jobspec *spec,
 		if (rv == WR_OK)
 			rv = jm_policy_check_dsn(p, s->dsn, where, errbuf,
 			                         errlen);
+		if (rv == WR_OK)
+			rv = jm_policy_check_http(p, s->url, where, errbuf,
+			                          errlen);
 		if (rv == WR_OK && s->kind == WR_SINK_FILE && s->path != NULL &&
 		    (rv = jm_policy_check_url(p, "file sink path", s->path, why,
 		                              sizeof(why))) != WR_OK)

@@ -39,10 +39,14 @@ int jm_policy_check_url(const jm_policy *p, const char *what, const char *url,
 
 /* Whether every source and sink of spec stays within the lists: file sink
  * directories, Kafka bootstrap servers (a job's own; the cluster's
- * default is the operator's choice), PostgreSQL hosts. WR_EPERM with
- * file:line:column and what is not allowed. */
+ * default is the operator's choice), PostgreSQL and ClickHouse hosts. WR_EPERM
+ * with file:line:column and what is not allowed. */
 int jm_policy_check_job(const jm_policy *p, const struct wr_jobspec *spec,
                         char *errbuf, size_t errlen);
+
+/* The host of an http:// or https:// URL (a ClickHouse sink's url) into
+ * out: "" when it names none. */
+void jm_policy_url_host(const char *url, char *out, size_t len);
 
 /* The hosts a libpq connection string names (URI or keyword form), each
  * into out (at most max); a string naming none, or a Unix socket

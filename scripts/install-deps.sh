@@ -12,6 +12,7 @@ pkgs=(
 	libnng-dev liblmdb-dev libyaml-dev libcmocka-dev libjansson-dev
 	kcat clang-format python3 procps iproute2 curl
 	libcurl4-openssl-dev libpq-dev postgresql nodejs
+	clickhouse-server
 	etcd-server
 	python3-yaml
 	chromium prometheus

@@ -658,6 +658,8 @@ tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 	const wr_sink_spec *sk = &op->node->sink;
 	if (sk->kind == WR_SINK_POSTGRES)
 		return tm_sink_pg_new(t, op, errbuf, errlen);
+	if (sk->kind == WR_SINK_CLICKHOUSE)
+		return tm_sink_clickhouse_new(t, op, errbuf, errlen);
 	if (sk->kind == WR_SINK_KAFKA && sk->semantic == WR_SEM_EXACTLY_ONCE)
 		return tm_sink_kafka_tx_new(t, op, errbuf, errlen);
 	tm_sink *s = wr_xcalloc(1, sizeof(*s));

@@ -219,6 +219,9 @@ int tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
  * own op->impl. */
 int tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
 int tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+/* The ClickHouse sink (sink_clickhouse.c): at-least-once over HTTP, every
+ * batch acknowledged before a barrier is; sets every callback of op. */
+int tm_sink_clickhouse_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
 
 /* A Kafka message key: the value as text in buf (truncated to len - 1);
  * returns its length (0: no key). */

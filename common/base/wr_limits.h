@@ -259,6 +259,20 @@ _Static_assert(WR_VARINT_MAX_BYTES * 7 >= 64, "a uint64 must fit");
 #define WR_JOB_MAX_GEN_COUNT 1000000000000000LL
 /* Kafka refuses longer topic names. */
 #define WR_JOB_MAX_TOPIC_LEN 249
+/* ClickHouse sink (sink.clickhouse): a batch is sent at batch_rows rows,
+ * batch_bytes bytes of JSONEachRow or flush_interval after its first row,
+ * whichever comes first. The defaults follow ClickHouse's advice (inserts
+ * of thousands of rows, about one a second per table); the maxima bound
+ * one subtask's buffer (it is held in memory until ClickHouse acks it). */
+#define WR_JOB_CH_DEFAULT_BATCH_ROWS  10000
+#define WR_JOB_CH_MAX_BATCH_ROWS      1000000
+#define WR_JOB_CH_DEFAULT_BATCH_BYTES (8LL * 1024 * 1024)
+#define WR_JOB_CH_MIN_BATCH_BYTES     1024
+#define WR_JOB_CH_MAX_BATCH_BYTES     (256LL * 1024 * 1024)
+#define WR_JOB_CH_DEFAULT_FLUSH_MS    1000
+#define WR_JOB_CH_MAX_FLUSH_MS        (10LL * 60 * 1000)
+/* Longest url of sink.clickhouse, NUL included. */
+#define WR_JOB_CH_MAX_URL_BYTES 512
 
 _Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
                "a job must be able to run at its largest parallelism");
@@ -562,6 +576,26 @@ _Static_assert(TM_PEER_RECONNECT_MIN_MS <= TM_PEER_RECONNECT_MAX_MS,
  * more means checkpoints keep failing; the server's own limit
  * (max_prepared_transactions) is usually lower. */
 #define TM_PG_MAX_PENDING 32
+
+/* ClickHouse sink (sink_clickhouse.c): a batch that fails with a 5xx or a
+ * connection error is sent again after TM_CH_BACKOFF_MIN_MS, doubling up
+ * to TM_CH_BACKOFF_MAX_MS, for at most TM_CH_RETRY_MS in all (then the
+ * task fails and restarts from its checkpoint). One request may take
+ * TM_CH_HTTP_TIMEOUT_MS (connecting TM_CH_CONNECT_MS). ClickHouse's
+ * error text is kept up to TM_CH_ERR_BYTES; a password file is read up
+ * to TM_CH_PASSWORD_BYTES. */
+#define TM_CH_BACKOFF_MIN_MS  100
+#define TM_CH_BACKOFF_MAX_MS  5000
+#define TM_CH_RETRY_MS        60000
+#define TM_CH_HTTP_TIMEOUT_MS 60000
+#define TM_CH_CONNECT_MS      5000
+#define TM_CH_ERR_BYTES       400
+#define TM_CH_PASSWORD_BYTES  256
+
+_Static_assert(TM_CH_BACKOFF_MIN_MS <= TM_CH_BACKOFF_MAX_MS,
+               "backoff doubles from the minimum up to the maximum");
+_Static_assert(TM_CH_BACKOFF_MAX_MS <= TM_CH_RETRY_MS,
+               "at least one backoff fits the retry budget");
 
 _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
                "the transaction timeout range must not be empty");

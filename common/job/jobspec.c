@@ -1412,6 +1412,9 @@ wr_job_node_fini(wr_node_spec *n)
 	free(n->sink.path);
 	free(n->sink.dsn);
 	free(n->sink.table);
+	free(n->sink.url);
+	free(n->sink.user);
+	free(n->sink.password_file);
 	free(n->source.topic);
 	free(n->source.bootstrap);
 	free(n->source.group);

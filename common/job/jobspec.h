@@ -92,7 +92,8 @@ enum wr_sink_kind {
 	WR_SINK_KAFKA,
 	WR_SINK_FILE,
 	WR_SINK_STDOUT,
-	WR_SINK_POSTGRES
+	WR_SINK_POSTGRES,
+	WR_SINK_CLICKHOUSE
 };
 enum wr_semantic { WR_SEM_NONE, WR_SEM_AT_LEAST_ONCE, WR_SEM_EXACTLY_ONCE };
 
@@ -104,11 +105,18 @@ typedef struct wr_sink_spec {
 	int key_field; /* kafka: -1 = no key */
 	char *path;    /* file: directory */
 	char *dsn;     /* postgres: libpq connection string */
-	char *table;   /* postgres: "table" or "schema.table" */
+	char *table;   /* postgres, clickhouse: "table" or "db.table" */
 	bool upsert;   /* postgres: mode upsert (else append) */
 	/* postgres upsert: the key's input field indices */
 	int pg_keys[WR_MAX_FIELDS];
 	int npg_keys;
+	/* clickhouse: the HTTP interface's base URL, the user (NULL: the
+	 * server's default), a file on the TaskManager holding the password
+	 * (NULL: none), and when a batch is sent: rows, bytes, age (ms) */
+	char *url;
+	char *user;
+	char *password_file;
+	int64_t batch_rows, batch_bytes, flush_ms;
 } wr_sink_spec;
 
 typedef struct wr_node_spec {

@@ -43,13 +43,16 @@ static const char *const wr_job_window_keys[] = {"tumbling", "sliding", "slide",
                                                  "session", NULL};
 static const char *const wr_job_window_kinds[] = {"tumbling", "sliding",
                                                   "session", NULL};
-static const char *const wr_job_sink_kinds[] = {"kafka", "file", "stdout",
-                                                "postgres", NULL};
+static const char *const wr_job_sink_kinds[] = {
+    "kafka", "file", "stdout", "postgres", "clickhouse", NULL};
 static const char *const wr_job_kafka_sink_keys[] = {"topic", "bootstrap",
                                                      "semantic", "key", NULL};
 static const char *const wr_job_file_sink_keys[] = {"path", NULL};
 static const char *const wr_job_pg_sink_keys[] = {"dsn", "table", "mode", "key",
                                                   NULL};
+static const char *const wr_job_ch_sink_keys[] = {
+    "url",        "table",       "user",           "password_file",
+    "batch_rows", "batch_bytes", "flush_interval", NULL};
 static const char *const wr_job_no_keys[] = {NULL};
 /* Indexed by enum wr_agg_fn. */
 static const char *const wr_job_agg_names[] = {
@@ -422,6 +425,106 @@ wr_job_node_pg_sink(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 	return WR_OK;
 }
 
+/* A ClickHouse name as the sink quotes it (backticks): [A-Za-z_]
+ * [A-Za-z0-9_]*, at most 127 bytes, optionally "db.table". */
+static bool
+wr_job_ch_table_ok(const char *s)
+{
+	for (int part = 0; part < 2; part++) {
+		size_t n = 0;
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      *s == '_'))
+			return false;
+		while ((s[n] >= 'a' && s[n] <= 'z') ||
+		       (s[n] >= 'A' && s[n] <= 'Z') ||
+		       (s[n] >= '0' && s[n] <= '9') || s[n] == '_')
+			n++;
+		if (n > 127)
+			return false;
+		s += n;
+		if (*s == '\0')
+			return true;
+		if (*s++ != '.')
+			return false;
+	}
+	return false;
+}
+
+/* sink.clickhouse.url: http:// or https://, a host, nothing to quote. */
+static int
+wr_job_ch_url(wr_jp *p, const wr_yaml_node *m, const char *pre, char **out)
+{
+	const wr_yaml_node *v;
+	char shown[WR_JOB_WHERE_BYTES];
+	int rc = wr_job_scalar(p, m, "url", pre, true, &v);
+	if (rc != WR_OK)
+		return rc;
+	const char *u = v->scalar;
+	size_t skip = strncmp(u, "http://", 7) == 0    ? 7
+	              : strncmp(u, "https://", 8) == 0 ? 8
+	                                               : 0;
+	bool ok = skip > 0 && u[skip] != '\0' && u[skip] != '/' &&
+	          v->scalar_len < WR_JOB_CH_MAX_URL_BYTES &&
+	          strcspn(u, " \t\r\n?#") == v->scalar_len;
+	if (!ok) {
+		wr_quote_for_msg(u, v->scalar_len, shown, sizeof(shown));
+		return wr_job_fail(p, v,
+		                   "%surl: '%s' is not an http:// or https:// "
+		                   "URL of ClickHouse's HTTP interface (e.g. "
+		                   "http://host:8123; no query string, at most "
+		                   "%d bytes)",
+		                   pre, shown, WR_JOB_CH_MAX_URL_BYTES - 1);
+	}
+	*out = wr_xstrdup(u);
+	return WR_OK;
+}
+
+/* Shape of sink.clickhouse. */
+static int
+wr_job_node_ch_sink(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
+{
+	wr_sink_spec *s = &n->sink;
+	char where[WR_JOB_WHERE_BYTES], pre[WR_JOB_WHERE_BYTES];
+	char shown[WR_JOB_WHERE_BYTES];
+	const wr_yaml_node *table;
+	int rc;
+
+	snprintf(where, sizeof(where), "in the clickhouse sink of node '%s'",
+	         n->id);
+	snprintf(pre, sizeof(pre), "node '%s': sink.clickhouse.", n->id);
+	s->batch_rows = WR_JOB_CH_DEFAULT_BATCH_ROWS;
+	s->batch_bytes = WR_JOB_CH_DEFAULT_BATCH_BYTES;
+	s->flush_ms = WR_JOB_CH_DEFAULT_FLUSH_MS;
+	s->semantic = WR_SEM_AT_LEAST_ONCE;
+	if ((rc = wr_job_need_map(p, m, "'clickhouse'", false)) ||
+	    (rc = wr_job_check_keys(p, m, wr_job_ch_sink_keys, where)) ||
+	    (rc = wr_job_ch_url(p, m, pre, &s->url)) ||
+	    (rc = wr_job_scalar(p, m, "table", pre, true, &table)) ||
+	    (rc = wr_job_str(p, m, "user", pre, false, &s->user)) ||
+	    (rc = wr_job_str(p, m, "password_file", pre, false,
+	                     &s->password_file)) ||
+	    (rc = wr_job_int(p, m, "batch_rows", pre, 1,
+	                     WR_JOB_CH_MAX_BATCH_ROWS, &s->batch_rows)) ||
+	    (rc =
+	         wr_job_int(p, m, "batch_bytes", pre, WR_JOB_CH_MIN_BATCH_BYTES,
+	                    WR_JOB_CH_MAX_BATCH_BYTES, &s->batch_bytes)) ||
+	    (rc = wr_job_dur(p, m, "flush_interval", pre, 1,
+	                     WR_JOB_CH_MAX_FLUSH_MS, false, &s->flush_ms)))
+		return rc;
+	if (!wr_job_ch_table_ok(table->scalar)) {
+		wr_quote_for_msg(table->scalar, table->scalar_len, shown,
+		                 sizeof(shown));
+		return wr_job_fail(
+		    p, table,
+		    "%stable: '%s' is not a table name (letters, "
+		    "digits and '_', at most 127 bytes, "
+		    "optionally database.table)",
+		    pre, shown);
+	}
+	s->table = wr_xstrdup(table->scalar);
+	return WR_OK;
+}
+
 static int
 wr_job_node_sink(wr_jp *p, size_t i)
 {
@@ -458,6 +561,8 @@ wr_job_node_sink(wr_jp *p, size_t i)
 		return wr_job_check_keys(p, v, wr_job_no_keys, where);
 	case WR_SINK_POSTGRES:
 		return wr_job_node_pg_sink(p, n, v);
+	case WR_SINK_CLICKHOUSE:
+		return wr_job_node_ch_sink(p, n, v);
 	}
 	wr_panic(__FILE__, __LINE__, "sink kind %d", (int)n->sink.kind);
 }

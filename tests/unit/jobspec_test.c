@@ -418,6 +418,23 @@ test_defaults(void **state)
 	assert_int_equal(spec->restart.attempts, -1);
 	assert_int_equal(spec->checkpointing.interval_ms, 0);
 	wr_jobspec_free(spec);
+
+	/* The ClickHouse sink's batch defaults (wr_limits.h). */
+	spec = parse(HEAD "nodes:\n"
+	                  "  - id: out\n"
+	                  "    from: s\n"
+	                  "    sink: { clickhouse: { url: \"http://ch:8123\", "
+	                  "table: db.t } }\n");
+	const wr_sink_spec *ch = &node(spec, "out")->sink;
+	assert_int_equal(ch->kind, WR_SINK_CLICKHOUSE);
+	assert_string_equal(ch->url, "http://ch:8123");
+	assert_string_equal(ch->table, "db.t");
+	assert_null(ch->user);
+	assert_null(ch->password_file);
+	assert_int_equal(ch->batch_rows, WR_JOB_CH_DEFAULT_BATCH_ROWS);
+	assert_int_equal(ch->batch_bytes, WR_JOB_CH_DEFAULT_BATCH_BYTES);
+	assert_int_equal(ch->flush_ms, WR_JOB_CH_DEFAULT_FLUSH_MS);
+	wr_jobspec_free(spec);
 }
 
 static void
@@ -706,6 +723,23 @@ static const bad_case bad_cases[] = {
           "    from: s\n"
           "    sink: { postgres: { dsn: x, table: t, mode: upsert } }\n",
      "t.yaml:9:49: ", "mode: upsert needs 'key'"},
+    {HEAD "nodes:\n"
+          "  - id: out\n"
+          "    from: s\n"
+          "    sink: { clickhouse: { url: \"ch:8123\", table: t } }\n",
+     "t.yaml:9:32: ", "url: 'ch:8123' is not an http:// or https:// URL"},
+    {HEAD "nodes:\n"
+          "  - id: out\n"
+          "    from: s\n"
+          "    sink: { clickhouse: { url: \"http://ch\", table: \"a-b\" } "
+          "}\n",
+     "t.yaml:9:52: ", "table: 'a-b' is not a table name"},
+    {HEAD "nodes:\n"
+          "  - id: out\n"
+          "    from: s\n"
+          "    sink: { clickhouse: { url: \"http://ch\", table: t, "
+          "batch_rows: 0 } }\n",
+     "t.yaml:9:", "batch_rows"},
     {HEAD "    invalid: { policy: dead_letter }\nnodes:\n" SINK("s"),
      "t.yaml:6:14: ", "invalid.topic is required for policy dead_letter"},
     {HEAD "    invalid: { policy: skip, topic: x }\nnodes:\n" SINK("s"),

@@ -108,6 +108,11 @@ test_pg_hosts(void **state)
 	assert_string_equal(h[2], "evil.example.org");
 	assert_int_equal(jm_policy_pg_hosts("postgres:///x", h, 8), 1);
 	assert_string_equal(h[0], "localhost");
+	/* a ClickHouse sink's url */
+	jm_policy_url_host("http://u:p@[::1]:8123/", h[0], WR_ADDR_BYTES);
+	assert_string_equal(h[0], "::1");
+	jm_policy_url_host("https://ch.example.org", h[0], WR_ADDR_BYTES);
+	assert_string_equal(h[0], "ch.example.org");
 }
 
 static wr_jobspec *
@@ -157,6 +162,18 @@ test_job(void **state)
 	    check(&p,
 	          "{ postgres: { dsn: \"host=db.corp,x.corp\", table: t } }",
 	          "database host 'x.corp' is not in security.allowed_hosts"),
+	    WR_EPERM);
+	assert_int_equal(
+	    check(&p,
+	          "{ clickhouse: { url: \"http://db.corp:8123\", table: t } }",
+	          NULL),
+	    WR_OK);
+	assert_int_equal(
+	    check(&p,
+	          "{ clickhouse: { url: \"https://u@ch.evil:8443/\", "
+	          "table: d.t } }",
+	          "ClickHouse host 'ch.evil' is not in "
+	          "security.allowed_hosts"),
 	    WR_EPERM);
 	assert_int_equal(
 	    check(&p,
