@@ -37,7 +37,7 @@ enum wr_jd_kind {
 	WR_JD_ARRAY,
 };
 
-enum wr_jd_err { WR_JD_OK = 0, WR_JD_TRUNC, WR_JD_BAD };
+enum wr_jd_err { WR_JD_OK = 0, WR_JD_TRUNC, WR_JD_BAD, WR_JD_FULL };
 
 /* Where a value lies: strings without their quotes. */
 typedef struct wr_jd_span {
@@ -52,8 +52,9 @@ typedef struct wr_jd_span {
 typedef struct wr_jd {
 	const char *p;
 	size_t len, i;
-	int err;       /* enum wr_jd_err */
-	size_t errpos; /* jansson's convention: offending byte's index + 1 */
+	wr_arena *arena; /* for number tokens too long for the stack */
+	int err;         /* enum wr_jd_err */
+	size_t errpos;   /* jansson's convention: offending byte's index + 1 */
 	char why[96];
 } wr_jd;
 
@@ -345,22 +346,23 @@ wr_jd_string(wr_jd *jd, wr_jd_span *sp)
 	return uesc ? wr_jd_surrogates(jd, sp) : 0;
 }
 
-/* Checks that the number token p[0..n) fits a double (jansson refuses
- * overflow, even in fields weir ignores); the value in *d. */
+/* The number token p[0..n) as a double: WR_OK, -1 when it overflows (jansson
+ * refuses that, even in fields weir ignores), or WR_EFULL when a token too
+ * long for the stack finds no room in the arena (data-plane memory is
+ * budgeted). */
 static int
-wr_jd_strtod(const char *p, size_t n, double *d)
+wr_jd_strtod(wr_arena *arena, const char *p, size_t n, double *d)
 {
 	char stack[WR_JD_NUM_STACK];
-	char *buf = n < sizeof(stack) ? stack : malloc(n + 1);
+	char *buf = stack;
 
-	if (buf == NULL)
-		return -1;
+	*d = 0;
+	if (n >= sizeof(stack) && (buf = wr_arena_alloc(arena, n + 1)) == NULL)
+		return WR_EFULL;
 	memcpy(buf, p, n);
 	buf[n] = '\0';
 	*d = strtod(buf, NULL); /* a validated JSON number: all of it */
-	if (buf != stack)
-		free(buf);
-	return isinf(*d) ? -1 : 0;
+	return isinf(*d) ? -1 : WR_OK;
 }
 
 /* A number at jd->i: RFC 8259's grammar; integers exact within int64. */
@@ -372,6 +374,7 @@ wr_jd_number(wr_jd *jd, wr_jd_span *sp)
 	bool neg = false, real = false, exp = false;
 	uint64_t u = 0, lim;
 	double d;
+	int rv;
 
 	sp->start = i;
 	sp->fits = true;
@@ -417,8 +420,14 @@ wr_jd_number(wr_jd *jd, wr_jd_span *sp)
 	sp->kind = real ? WR_JD_REAL : WR_JD_INT;
 	sp->ival = neg ? (int64_t)(0 - u) : (int64_t)u;
 	/* Only an exponent or ~309 digits can overflow a double. */
-	if ((exp || i - sp->start > 300) &&
-	    wr_jd_strtod(p + sp->start, i - sp->start, &d) != 0)
+	rv = exp || i - sp->start > 300
+	         ? wr_jd_strtod(jd->arena, p + sp->start, i - sp->start, &d)
+	         : WR_OK;
+	if (rv == WR_EFULL) {
+		jd->err = WR_JD_FULL;
+		return -1;
+	}
+	if (rv != WR_OK)
 		return wr_jd_bad(jd, i - 1, "real number overflow");
 	jd->i = i;
 	return 0;
@@ -701,6 +710,13 @@ wr_jd_scan(wr_jd *jd, const wr_schema *s, wr_jd_span *vals, char *errbuf,
 		    (jd->p[jd->i] != '"' || wr_jd_string(jd, &next) == 0))
 			wr_jd_bad(jd, jd->i, "end of file expected");
 	}
+	if (jd->err == WR_JD_FULL) {
+		snprintf(errbuf, errlen,
+		         "record of %zu bytes needs more than the %zu bytes of "
+		         "per-record memory left to decode",
+		         jd->len, jd->arena->cap - jd->arena->used);
+		return WR_EFULL;
+	}
 	if (jd->err == WR_JD_TRUNC) {
 		snprintf(errbuf, errlen, "truncated at byte %zu", jd->errpos);
 		return WR_EINVAL;
@@ -719,10 +735,26 @@ wr_jd_scan(wr_jd *jd, const wr_schema *s, wr_jd_span *vals, char *errbuf,
 	return WR_OK;
 }
 
+/* A number token as a double (overflow was refused by the scan). */
+static int
+wr_jd_double(const wr_field *f, const char *p, const wr_jd_span *sp, double *d,
+             wr_arena *arena, char *errbuf, size_t errlen)
+{
+	size_t n = sp->end - sp->start;
+
+	if (wr_jd_strtod(arena, p + sp->start, n, d) != WR_EFULL)
+		return WR_OK;
+	snprintf(errbuf, errlen,
+	         "field '%s': number of %zu bytes exceeds the per-record "
+	         "memory",
+	         f->name, n);
+	return WR_EFULL;
+}
+
 /* A number that must be integral and within int64 (long, timestamp). */
 static int
 wr_jd_integral(const wr_field *f, const char *p, const wr_jd_span *sp,
-               int64_t *out, char *errbuf, size_t errlen)
+               int64_t *out, wr_arena *arena, char *errbuf, size_t errlen)
 {
 	double d;
 
@@ -730,7 +762,8 @@ wr_jd_integral(const wr_field *f, const char *p, const wr_jd_span *sp,
 		*out = sp->ival;
 		return WR_OK;
 	}
-	(void)wr_jd_strtod(p + sp->start, sp->end - sp->start, &d);
+	if (wr_jd_double(f, p, sp, &d, arena, errbuf, errlen) != WR_OK)
+		return WR_EFULL;
 	if (d != floor(d)) {
 		snprintf(
 		    errbuf, errlen,
@@ -787,28 +820,26 @@ wr_jd_arena_string(const wr_field *f, const char *p, const wr_jd_span *sp,
 /* An ISO-8601 string, unescaped first if need be (on the stack when it
  * is short enough to be valid, so a timestamp costs no arena). */
 static int
-wr_jd_iso8601(const char *p, const wr_jd_span *sp, int64_t *out, char *why,
-              size_t whylen)
+wr_jd_iso8601(const char *p, const wr_jd_span *sp, int64_t *out,
+              wr_arena *arena, char *why, size_t whylen)
 {
 	char stack[WR_JD_NUM_STACK];
 	size_t len;
 	char *buf;
-	int rv;
 
 	if (!sp->esc)
 		return wr_ts_parse_iso8601(p + sp->start, sp->end - sp->start,
 		                           out, why, whylen);
 	len = wr_jd_unescape(p, sp->start, sp->end, NULL);
-	buf = len <= sizeof(stack) ? stack : malloc(len);
+	buf = len <= sizeof(stack) ? stack : wr_arena_alloc(arena, len);
 	if (buf == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return WR_ENOMEM;
+		snprintf(why, whylen,
+		         "string of %zu bytes exceeds the per-record memory",
+		         len);
+		return WR_EFULL;
 	}
 	wr_jd_unescape(p, sp->start, sp->end, buf);
-	rv = wr_ts_parse_iso8601(buf, len, out, why, whylen);
-	if (buf != stack)
-		free(buf);
-	return rv;
+	return wr_ts_parse_iso8601(buf, len, out, why, whylen);
 }
 
 /* A timestamp: epoch milliseconds or an ISO-8601 string, within years
@@ -816,19 +847,19 @@ wr_jd_iso8601(const char *p, const wr_jd_span *sp, int64_t *out, char *why,
  * INT64_MAX drops every later record as late). */
 static int
 wr_jd_timestamp(const wr_field *f, const char *p, const wr_jd_span *sp,
-                wr_value *v, char *errbuf, size_t errlen)
+                wr_value *v, wr_arena *arena, char *errbuf, size_t errlen)
 {
 	char why[160];
 	int rv;
 
 	v->type = WR_T_TIMESTAMP;
 	if (sp->kind == WR_JD_STRING) {
-		rv = wr_jd_iso8601(p, sp, &v->u.i, why, sizeof(why));
+		rv = wr_jd_iso8601(p, sp, &v->u.i, arena, why, sizeof(why));
 		if (rv != WR_OK)
 			snprintf(errbuf, errlen, "field '%s': %s", f->name,
 			         why);
 	} else {
-		rv = wr_jd_integral(f, p, sp, &v->u.i, errbuf, errlen);
+		rv = wr_jd_integral(f, p, sp, &v->u.i, arena, errbuf, errlen);
 	}
 	if (rv == WR_OK && (v->u.i < WR_TS_MIN_MS || v->u.i > WR_TS_MAX_MS)) {
 		snprintf(errbuf, errlen,
@@ -862,18 +893,18 @@ wr_jd_field(const wr_field *f, const char *p, const wr_jd_span *sp, wr_value *v,
 	case WR_T_LONG:
 		v->type = WR_T_LONG;
 		if (num)
-			return wr_jd_integral(f, p, sp, &v->u.i, errbuf,
+			return wr_jd_integral(f, p, sp, &v->u.i, arena, errbuf,
 			                      errlen);
 		break;
 	case WR_T_DOUBLE:
 		v->type = WR_T_DOUBLE;
-		if (sp->kind == WR_JD_INT && sp->fits)
+		if (sp->kind == WR_JD_INT && sp->fits) {
 			v->u.d = (double)sp->ival; /* as jansson: -0 is 0 */
-		else if (num)
-			(void)wr_jd_strtod(p + sp->start, sp->end - sp->start,
-			                   &v->u.d);
-		if (num)
 			return WR_OK;
+		}
+		if (num)
+			return wr_jd_double(f, p, sp, &v->u.d, arena, errbuf,
+			                    errlen);
 		break;
 	case WR_T_BOOL:
 		v->type = WR_T_BOOL;
@@ -883,7 +914,8 @@ wr_jd_field(const wr_field *f, const char *p, const wr_jd_span *sp, wr_value *v,
 		break;
 	case WR_T_TIMESTAMP:
 		if (num || sp->kind == WR_JD_STRING)
-			return wr_jd_timestamp(f, p, sp, v, errbuf, errlen);
+			return wr_jd_timestamp(f, p, sp, v, arena, errbuf,
+			                       errlen);
 		break;
 	default:
 		break;
@@ -898,7 +930,7 @@ wr_row_from_json(const wr_schema *s, const char *json, size_t len, wr_row *out,
                  wr_arena *arena, char *errbuf, size_t errlen)
 {
 	wr_jd_span vals[WR_MAX_FIELDS];
-	wr_jd jd = {.p = json, .len = len};
+	wr_jd jd = {.p = json, .len = len, .arena = arena};
 	int rv;
 
 	WR_ASSERT(s->n <= WR_MAX_FIELDS);

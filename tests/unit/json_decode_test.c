@@ -271,6 +271,40 @@ test_big_integers(void **state)
 	wr_schema_fini(&s);
 }
 
+/* Number tokens too long for the stack are copied into the arena for
+ * strtod (data-plane memory is budgeted): exact with room, WR_EFULL
+ * without. */
+static void
+test_long_number_tokens(void **state)
+{
+	char json[512], want[512];
+	wr_schema s;
+	wr_arena a;
+	wr_row r;
+	char err[256];
+	int n;
+
+	(void)state;
+	five_schema(&s);
+	n = snprintf(json, sizeof(json), "{\"d\":0.");
+	for (int k = 0; k < 200; k++)
+		json[n++] = k == 199 ? '7' : '0';
+	snprintf(json + n, sizeof(json) - (size_t)n, "e150,\"n\":1.%0100de2}",
+	         0);
+	snprintf(want, sizeof(want), "%.*s", n - 6, json + 6);
+	strcat(want, "e150");
+	wr_arena_init(&a, ARENA_CAP);
+	assert_int_equal(decode(&s, json, &r, &a, err), WR_OK);
+	assert_true(r.v[2].u.d == strtod(want, NULL));
+	assert_int_equal(r.v[1].u.i, 100);
+	wr_arena_fini(&a);
+	wr_arena_init(&a, 64);
+	assert_int_equal(decode(&s, json, &r, &a, err), WR_EFULL);
+	assert_non_null(strstr(err, "per-record memory"));
+	wr_arena_fini(&a);
+	wr_schema_fini(&s);
+}
+
 /* Doubles of random bit patterns, written as %.17g and as the encoder's
  * shortest form, read back bit for bit as strtod reads them. */
 static void
@@ -589,6 +623,7 @@ main(void)
 	    cmocka_unit_test(test_depth),
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_big_integers),
+	    cmocka_unit_test(test_long_number_tokens),
 	    cmocka_unit_test(test_doubles_round_trip),
 	    cmocka_unit_test(test_differential),
 	};
