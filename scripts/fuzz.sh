@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 	*) names+=("$1"); shift ;;
 	esac
 done
-[ ${#names[@]} -eq 0 ] && names=(jobspec expr json_record record_codec
+[ ${#names[@]} -eq 0 ] && names=(jobspec expr json_record json_diff record_codec
 	rpc_frame shuffle_frame ckpt_meta)
 
 cmake --preset fuzz >/dev/null

@@ -220,6 +220,13 @@ _Static_assert(WR_RPC_ERRMSG_BYTES < WR_RPC_MAX_FRAME_BYTES,
  * wr_json): REST bodies and CLI output nest a few levels. */
 #define WR_JSON_MAX_DEPTH 32
 
+/* Deepest nesting a JSON record may have (wr_row_from_json), counting
+ * the record as level 1 and every value, scalars too, as one more than its
+ * container: jansson's JSON_PARSER_MAX_DEPTH, so records it took are
+ * still taken and no others. Skipping
+ * keeps one bit per level, so the bound costs 264 bytes of stack. */
+#define WR_JSON_DECODE_MAX_DEPTH 2048
+
 /* Longest LEB128 encoding of a uint64. */
 #define WR_VARINT_MAX_BYTES 10
 

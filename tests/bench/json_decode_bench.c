@@ -1,7 +1,8 @@
 /*
  * json_decode_bench.c - decodes a realistic order record into a wr_row with
  * each JSON library Debian 12 ships (jansson 2.14, json-c 0.16, cJSON
- * 1.7.15) and with weir's wr_row_from_json, single-threaded, and prints
+ * 1.7.15), with the jansson decoder weir had before, and with weir's
+ * wr_row_from_json (json_decode.c), single-threaded, and prints
  * records/s (the median of 5 runs) as a table. docs/records.md keeps the
  * figures and the choice they led to.
  *
@@ -18,6 +19,7 @@
 #include "arena.h"
 #include "err.h"
 #include "record.h"
+#include "record_jansson_ref.h"
 
 #include <jansson.h>
 #ifdef WR_BENCH_HAVE_CJSON
@@ -83,6 +85,16 @@ bench_weir_decode(const wr_schema *s, const char *json, size_t len, wr_row *out,
 {
 	char err[256];
 	return wr_row_from_json(s, json, len, out, arena, err, sizeof(err));
+}
+
+/* The decoder weir had before json_decode.c: jansson's DOM, the fields
+ * picked out of it (tests/unit/record_jansson_ref.c). */
+static int
+bench_weir_jansson_decode(const wr_schema *s, const char *json, size_t len,
+                          wr_row *out, wr_arena *arena)
+{
+	char err[256];
+	return wr_ref_row_from_json(s, json, len, out, arena, err, sizeof(err));
 }
 
 /* Copies a library's string into the arena. */
@@ -347,7 +359,9 @@ main(int argc, char **argv)
 #else
 	printf("| %-34s | not built: libcjson-dev absent |\n", "cJSON");
 #endif
-	ok &= bench_one("weir wr_row_from_json (jansson)", JANSSON_VERSION,
+	ok &= bench_one("weir, before: jansson DOM + fields", JANSSON_VERSION,
+	                bench_weir_jansson_decode, &s, nrecords);
+	ok &= bench_one("weir wr_row_from_json (one pass)", "-",
 	                bench_weir_decode, &s, nrecords);
 	wr_schema_fini(&s);
 	return ok ? 0 : 1;
