@@ -146,6 +146,8 @@ def check_wrong_taskmanager(c, wrong):
     name = "tm-extra-%d" % (len(c.extra) - 1)
     wait_for(lambda: "TM-REGISTER-FAILED" in c.log(name), 30,
              "the TaskManager with another CA's certificate to fail")
+    check("security.tls" in c.log(name), "its log points at TLS: %s" %
+          c.log(name)[-1000:])
     check(p.poll() is None, "it keeps retrying")
     check(len(c.cluster_json()["taskmanagers"]) == 2,
           "the TaskManager with another CA's certificate did not register")
