@@ -7,15 +7,16 @@ every record; the CLI with the cluster's CA and certificate is served,
 with a certificate of another CA or without TLS it is refused (exit 3,
 saying why); REST and a TaskManager's /metrics answer https with the CA
 and not plain http; a TaskManager whose certificate another CA signed
-cannot register; unreadable, mismatched or half-set files stop a daemon
+cannot register; a JobManager dialled by a name its certificate does not
+carry is refused; unreadable, mismatched or half-set files stop a daemon
 at start, naming the file."""
 import os
 import re
 import socket
 import subprocess
 
-from weirtest import (JOBMANAGER, WEIR, Cluster, check, free_port, http_get,
-                      main, make_pki, run, scratch_dir, sink_lines, text_of,
+from weirtest import (JOBMANAGER, WEIR, Cluster, check, free_port, main,
+                      make_pki, run, scratch_dir, sink_lines, spawn, text_of,
                       wait_for)
 
 N = 1000  # records per source subtask
@@ -178,16 +179,48 @@ def test_daemons_with_tls():
         check_wrong_taskmanager(c, wrong)
 
 
-def start_fails(d, tls):
+def jm_config(d, tls, rpc_port=None):
+    """A JobManager's weir.yaml in d with security.tls = tls (a dict)."""
     cfg = os.path.join(d, "jm.yaml")
     with open(cfg, "w") as f:
         f.write("jobmanager: { rpc: \"tcp://127.0.0.1:%d\", "
                 "rest: \"127.0.0.1:%d\" }\n"
                 "checkpoints: { storage: \"file://%s/ckpt\" }\n"
                 "security: { tls: { %s } }\n" %
-                (free_port(), free_port(), d,
+                (rpc_port or free_port(), free_port(), d,
                  ", ".join("%s: \"%s\"" % kv for kv in tls.items())))
-    r = run([JOBMANAGER, "--config", cfg], timeout=20)
+    return cfg
+
+
+def test_host_name_checked():
+    """A JobManager whose certificate names localhost only: the CLI
+    dialling it as localhost is served, as 127.0.0.1 refused (the chain
+    is right, the name is not)."""
+    d = scratch_dir("tls")
+    ca, cert, key = make_pki(d, san="DNS:localhost")
+    port = free_port()
+    cfg = jm_config(d, {"cert": cert, "key": key, "ca": ca}, port)
+    log = open(os.path.join(d, "jm.log"), "w")
+    p = spawn([JOBMANAGER, "--config", cfg], stdout=log,
+              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    try:
+        def cli(host):
+            return run([WEIR, "--jobmanager", "tcp://%s:%d" % (host, port),
+                        "--tls-ca", ca, "--tls-cert", cert, "--tls-key",
+                        key, "list"], env=env_without_tls(), timeout=30)
+        wait_for(lambda: cli("localhost").returncode == 0, 20,
+                 "the JobManager to serve the CLI as localhost")
+        r = cli("127.0.0.1")
+        check(r.returncode == 3 and "does not name host 127.0.0.1" in
+              r.stderr.decode(), "dialled as 127.0.0.1: %s" % text_of(r))
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def start_fails(d, tls):
+    r = run([JOBMANAGER, "--config", jm_config(d, tls)], timeout=20)
     check(r.returncode == 1, "exit %d: %s" % (r.returncode, text_of(r)))
     check("TLS-CONFIG" in text_of(r), "TLS-CONFIG: %s" % text_of(r))
     return text_of(r)
@@ -214,4 +247,5 @@ def test_bad_files_stop_start():
 
 
 if __name__ == "__main__":
-    main([test_bad_files_stop_start, test_daemons_with_tls])
+    main([test_bad_files_stop_start, test_host_name_checked,
+          test_daemons_with_tls])

@@ -78,12 +78,13 @@ def lines_by_partition(lines, partition=None):
     return by_part
 
 
-def make_pki(dir, name="pki"):
+def make_pki(dir, name="pki",
+             san="DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1"):
     """A throwaway CA and one certificate it signs, made with the openssl
     CLI in dir/name: (ca, cert, key) paths. The certificate serves and
     authenticates every process of a test cluster: serverAuth and
-    clientAuth, SAN localhost and 127.0.0.1, the latter as a DNS name too
-    (mbedTLS 2.28 matches a host only against DNS names)."""
+    clientAuth, SAN (default) localhost and 127.0.0.1, the latter as a
+    DNS name too (mbedTLS 2.28 matches a host only against DNS names)."""
     d = os.path.join(dir, name)
     os.makedirs(d)
     ca, crt, key = (os.path.join(d, f) for f in ("ca.crt", "node.crt",
@@ -92,7 +93,7 @@ def make_pki(dir, name="pki"):
           "-nodes"]
     ext = os.path.join(d, "ext.cnf")
     with open(ext, "w") as f:
-        f.write("subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n"
+        f.write("subjectAltName=" + san + "\n"
                 "extendedKeyUsage=serverAuth,clientAuth\n"
                 "basicConstraints=CA:FALSE\n")
     for args in (
@@ -101,7 +102,7 @@ def make_pki(dir, name="pki"):
                                      "/CN=weir test CA " + name],
             ["req"] + ec + ["-keyout", key, "-out",
                             os.path.join(d, "node.csr"), "-subj",
-                            "/CN=127.0.0.1"],
+                            "/CN=weir test node"],
             ["x509", "-req", "-in", os.path.join(d, "node.csr"), "-CA", ca,
              "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial", "-out",
              crt, "-days", "2", "-extfile", ext]):
