@@ -12,6 +12,7 @@
 #include "err.h"
 #include "json.h"
 #include "rpc.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -175,11 +176,23 @@ cli_why_unreachable(const char *addr, int rv, char *buf, size_t len)
 	}
 	int e = rv == WR_ECONNREFUSED ? ECONNREFUSED : cli_probe(ai);
 	freeaddrinfo(ai);
-	if (e == 0)
-		snprintf(buf, len,
-		         "no JobManager answers at %s (something accepts TCP "
-		         "connections there but does not speak weir's RPC: %s)",
-		         addr, wr_strerror(rv));
+	if (e == 0 && wr_tls_on())
+		snprintf(
+		    buf, len,
+		    "no JobManager answers at %s (the TLS handshake failed: "
+		    "%s; its certificate is not signed by the CA of "
+		    "--tls-ca or security.tls.ca, or does not name host %s, "
+		    "or it refused this CLI's certificate, or it does not "
+		    "serve TLS)",
+		    addr, wr_strerror(rv), host);
+	else if (e == 0)
+		snprintf(
+		    buf, len,
+		    "no JobManager answers at %s (something accepts TCP "
+		    "connections there but does not speak weir's RPC: %s; "
+		    "if the cluster serves TLS, give the CLI --tls-ca, see "
+		    "docs/security.md)",
+		    addr, wr_strerror(rv));
 	else
 		snprintf(buf, len, "no JobManager answers at %s (%s)", addr,
 		         e == ECONNREFUSED ? "connection refused"

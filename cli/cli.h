@@ -39,6 +39,9 @@ typedef struct cli_ctx {
 	const char *jobmanager; /* --jobmanager, env WEIR_JOBMANAGER, default */
 	const char *config;     /* --config FILE or NULL */
 	const char *token_file; /* --token-file FILE or NULL */
+	const char *tls_ca;     /* --tls-ca FILE or NULL (then the config's) */
+	const char *tls_cert;   /* --tls-cert FILE or NULL */
+	const char *tls_key;    /* --tls-key FILE or NULL */
 	bool json;              /* -o json */
 	bool version;           /* --version */
 	const char *commit;     /* the git commit built from (main.c) */
@@ -62,7 +65,8 @@ int cli_main(cli_ctx *ctx, int argc, char **argv);
 
 /*
  * Takes the global flags out of argv, wherever they stand: --jobmanager,
- * --config, --token-file, -o/--output (each "FLAG V" or, but -o, "FLAG=V") and
+ * --config, --token-file, --tls-ca, --tls-cert, --tls-key, -o/--output
+ * (each "FLAG V" or, but -o, "FLAG=V") and
  * --version, into ctx. Returns the new argc, or -1 after saying why (a
  * usage error).
  */
@@ -75,6 +79,14 @@ int cli_global_flags(cli_ctx *ctx, int argc, char **argv);
  * missing, unreadable or empty), CLI_USAGE.
  */
 int cli_load_token(const cli_ctx *ctx);
+
+/*
+ * The CLI's TLS (docs/security.md): --tls-ca, --tls-cert and --tls-key,
+ * each else the config's security.tls.* (env WEIR_SECURITY_TLS_*). With
+ * any set, the CLI dials tls+tcp:// (a tcp:// address is upgraded).
+ * Returns CLI_OK or, after saying why, CLI_USAGE.
+ */
+int cli_load_tls(const cli_ctx *ctx);
 
 /* The token file cli_load_token reads, "" for none. */
 const char *cli_token_path(const cli_ctx *ctx);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mem.h"
 #include "parse.h"
+#include "tls.h"
 #include "wr_assert.h"
 
 #include <getopt.h>
@@ -221,6 +222,8 @@ cli_usage(FILE *f)
 {
 	fprintf(f, "usage: weir [--jobmanager ADDR[,ADDR...]] [--config FILE] "
 	           "[--token-file FILE]\n"
+	           "            [--tls-ca FILE] [--tls-cert FILE] "
+	           "[--tls-key FILE]\n"
 	           "            [-o table|json] VERB [ARGS]\n"
 	           "       weir --version | help [VERB]\n\nverbs:\n");
 	cli_verb_list_all(f);
@@ -236,6 +239,14 @@ cli_usage(FILE *f)
 	        "has one (env\n"
 	        "                     WEIR_TOKEN_FILE, else the config's "
 	        "security.token_file)\n"
+	        "  --tls-ca FILE      TLS: the CA the JobManager's "
+	        "certificate is checked\n"
+	        "                     against (else the config's "
+	        "security.tls.ca)\n"
+	        "  --tls-cert FILE    TLS: the CLI's certificate, for "
+	        "clusters with mutual\n"
+	        "                     TLS (else security.tls.cert)\n"
+	        "  --tls-key FILE     its key (else security.tls.key)\n"
 	        "  -o table|json      output format (default table); with "
 	        "json, errors are\n"
 	        "                     {\"error\": \"...\"} lines on stderr\n"
@@ -268,14 +279,16 @@ cli_global_value(int argc, char **argv, int *i, const char *flag, bool *missing)
 int
 cli_global_flags(cli_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = {"--jobmanager", "--config", "-o",
-	                                    "--output", "--token-file"};
+	static const char *const names[] = {
+	    "--jobmanager", "--config", "-o",         "--output",
+	    "--token-file", "--tls-ca", "--tls-cert", "--tls-key"};
+	const size_t nnames = sizeof(names) / sizeof(names[0]);
 	int k = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *val = NULL;
 		bool missing = false;
 		size_t w = 0;
-		for (; w < 5; w++) {
+		for (; w < nnames; w++) {
 			val = cli_global_value(argc, argv, &i, names[w],
 			                       &missing);
 			if (val != NULL || missing)
@@ -297,6 +310,12 @@ cli_global_flags(cli_ctx *ctx, int argc, char **argv)
 			ctx->jobmanager = val;
 		} else if (w == 4) {
 			ctx->token_file = val;
+		} else if (w == 5) {
+			ctx->tls_ca = val;
+		} else if (w == 6) {
+			ctx->tls_cert = val;
+		} else if (w == 7) {
+			ctx->tls_key = val;
 		} else if (w == 1) {
 			ctx->config = val;
 		} else if (strcmp(val, "json") == 0 ||
@@ -336,6 +355,20 @@ cli_load_token(const cli_ctx *ctx)
 		return CLI_USAGE;
 	}
 	wr_auth_set_token(tok);
+	return CLI_OK;
+}
+
+int
+cli_load_tls(const cli_ctx *ctx)
+{
+	char err[512 + 3 * WR_ADDR_BYTES];
+	const char *ca = ctx->tls_ca ? ctx->tls_ca : ctx->cfg.tls_ca;
+	const char *cert = ctx->tls_cert ? ctx->tls_cert : ctx->cfg.tls_cert;
+	const char *key = ctx->tls_key ? ctx->tls_key : ctx->cfg.tls_key;
+	if (wr_tls_setup(cert, key, ca, err, sizeof(err)) != WR_OK) {
+		cli_error(NULL, "%s", err);
+		return CLI_USAGE;
+	}
 	return CLI_OK;
 }
 
@@ -403,7 +436,7 @@ cli_main(cli_ctx *ctx, int argc, char **argv)
 		wr_cluster_config_free(&ctx->cfg);
 		return CLI_USAGE;
 	}
-	if (cli_load_token(ctx) != CLI_OK) {
+	if (cli_load_token(ctx) != CLI_OK || cli_load_tls(ctx) != CLI_OK) {
 		wr_cluster_config_free(&ctx->cfg);
 		return CLI_USAGE;
 	}

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
+#include "tls.h"
 #include "wr_limits.h"
 
 #include <errno.h>
@@ -208,8 +209,15 @@ tm_link_register(tm_server *tm, tm_link *l)
 	 * down for a while should not flood the log. */
 	if (l->failures++ % 10 == 0)
 		wr_log(WR_LOG_WARN, "TM-REGISTER-FAILED",
-		       "jobmanager=%s: %s%s%s (retrying)", tm_jm_addr(tm),
-		       wr_strerror(rv), err[0] ? ": " : "", err);
+		       "jobmanager=%s: %s%s%s%s (retrying)", tm_jm_addr(tm),
+		       wr_strerror(rv), err[0] ? ": " : "", err,
+		       /* nng retries a refused handshake in the background:
+		        * the call only sees no reply */
+		       rv == WR_ETIMEDOUT && wr_tls_on()
+		           ? "; with TLS, also what a failed handshake looks "
+		             "like: check both sides' security.tls (each "
+		             "certificate signed by the other's ca)"
+		           : "");
 	if (tm_link_follow(tm, err))
 		return;
 	tm_link_wait(tm, l->backoff_ms);

@@ -17,6 +17,7 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 #include "wr_assert.h"
 
 #include <nng/protocol/reqrep0/req.h>
@@ -57,10 +58,14 @@ static int
 tm_peer_dial(tm_peer *p)
 {
 	nng_dialer d;
-	int rv = nng_dialer_create(&d, p->sock, p->addr);
+	char url[WR_ADDR_BYTES + 8];
+	if (wr_tls_url(p->addr, url, sizeof(url)) != WR_OK)
+		return NNG_EINVAL;
+	int rv = nng_dialer_create(&d, p->sock, url);
 	if (rv != 0)
 		return rv;
-	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ,
+	if ((rv = wr_tls_dialer_setup(d, url)) != 0 ||
+	    (rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ,
 	                              TM_SF_CLIENT_RECV_MAX)) != 0 ||
 	    (rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT,
 	                            TM_PEER_RECONNECT_MIN_MS)) != 0 ||

@@ -38,6 +38,7 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 #include "wr_assert.h"
 
 #include <arpa/inet.h>
@@ -860,12 +861,16 @@ tm_srv_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 }
 
 static int
-tm_srv_listen(tm_shuffle *sh, const char *url)
+tm_srv_listen(tm_shuffle *sh, const char *addr)
 {
+	char url[WR_ADDR_BYTES + 8];
+	if (wr_tls_url(addr, url, sizeof(url)) != WR_OK)
+		return NNG_EINVAL;
 	int rv = nng_listener_create(&sh->lst, sh->sock, url);
 	if (rv != 0)
 		return rv;
-	if ((rv = nng_listener_set_size(sh->lst, NNG_OPT_RECVMAXSZ,
+	if ((rv = wr_tls_listener_setup(sh->lst, url)) != 0 ||
+	    (rv = nng_listener_set_size(sh->lst, NNG_OPT_RECVMAXSZ,
 	                                TM_SF_SERVER_RECV_MAX)) != 0 ||
 	    (rv = nng_listener_start(sh->lst, 0)) != 0)
 		return rv;

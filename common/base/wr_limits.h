@@ -795,6 +795,10 @@ _Static_assert(WR_ETCD_MAX_RESPONSE_BYTES >= 4u * WR_ETCD_MAX_VALUE_BYTES,
 #define WR_AUTH_RECENT_PEERS    64u
 #define WR_AUTH_ANON_LOG_MS     10000
 
+/* security.tls's PEM files (certificate chain, key, CA bundle), each read
+ * whole at start: 1 MiB holds hundreds of certificates. */
+#define WR_TLS_PEM_MAX_BYTES (1024u * 1024u)
+
 /* wr_mkdirs: attempts when a parent vanishes under a concurrent rmdir. */
 #define WR_MKDIRS_TRIES 8
 

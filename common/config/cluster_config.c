@@ -149,6 +149,17 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "request (Authorization: Bearer) must carry it, but /healthz and "
      "/readyz; a missing or empty file stops the daemon. Empty = no "
      "authentication. See docs/security.md."},
+    {"security.tls.cert", WR_CFG_STRING, WR_CC(tls_cert), 0, 0, "", NULL,
+     "PEM certificate (chain) of this process. With it and key set, every "
+     "listener serves TLS (RPC and shuffle as tls+tcp://, REST and "
+     "/metrics as HTTPS) and every dialer uses TLS; addresses stay "
+     "tcp://. Empty = no TLS. See docs/security.md."},
+    {"security.tls.key", WR_CFG_STRING, WR_CC(tls_key), 0, 0, "", NULL,
+     "PEM private key of security.tls.cert (unencrypted)."},
+    {"security.tls.ca", WR_CFG_STRING, WR_CC(tls_ca), 0, 0, "", NULL,
+     "PEM CA bundle peers' certificates are verified against: servers' "
+     "by every dialer, clients' by RPC and shuffle listeners (mutual "
+     "TLS). Empty = peers are not verified."},
     {"security.allowed_paths", WR_CFG_STRING, WR_CC(allowed_paths), 0, 0, "",
      NULL,
      "Directories (absolute paths or s3:// URLs, comma-separated) a job's "

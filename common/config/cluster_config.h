@@ -50,6 +50,9 @@ typedef struct wr_cluster_config {
 	char *kafka_bootstrap;
 	/* security */
 	char *token_file;
+	char *tls_cert; /* security.tls: PEM files (tls.h) */
+	char *tls_key;
+	char *tls_ca;
 	char *allowed_paths; /* security: what a job may touch (policy.h) */
 	char *allowed_kafka;
 	char *allowed_hosts;

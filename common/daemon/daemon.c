@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "auth.h"
+#include "tls.h"
 #include "buf.h"
 #include "err.h"
 #include "log.h"
@@ -136,6 +137,35 @@ wr_daemon_load_token(const wr_daemon *d)
 	return WR_OK;
 }
 
+/* Sets security.tls up, when set: before start opens any listener, so
+ * none serves in clear. A daemon listens, so it needs its own cert. */
+static int
+wr_daemon_load_tls(const wr_daemon *d)
+{
+	char err[512 + 3 * WR_ADDR_BYTES];
+	const wr_cluster_config *c = d->cfg;
+	int rv = WR_EINVAL;
+	if (c->tls_cert[0] == '\0' && c->tls_ca[0] != '\0')
+		snprintf(
+		    err, sizeof(err),
+		    "security.tls.ca is set without cert and key: a daemon "
+		    "needs a certificate of its own to serve TLS");
+	else
+		rv = wr_tls_setup(c->tls_cert, c->tls_key, c->tls_ca, err,
+		                  sizeof(err));
+	if (rv != WR_OK) {
+		wr_log(WR_LOG_ERROR, "TLS-CONFIG", "cannot start: %s", err);
+		return rv;
+	}
+	if (wr_tls_on())
+		wr_log(WR_LOG_INFO, "TLS-ON",
+		       "every listener serves TLS, every dialer uses it; "
+		       "peers %s",
+		       wr_tls_verifies() ? "verified against security.tls.ca"
+		                         : "NOT verified (no security.tls.ca)");
+	return WR_OK;
+}
+
 int
 wr_daemon_main(const wr_daemon *d, int argc, char **argv)
 {
@@ -150,7 +180,8 @@ wr_daemon_main(const wr_daemon *d, int argc, char **argv)
 		wr_log_set_level(d->cfg->log_level);
 	if (getenv("WEIR_LOG_FORMAT") == NULL)
 		wr_log_set_format(d->cfg->log_format);
-	if (wr_daemon_load_token(d) != WR_OK) {
+	if (wr_daemon_load_token(d) != WR_OK ||
+	    wr_daemon_load_tls(d) != WR_OK) {
 		wr_cluster_config_free(d->cfg);
 		return 1;
 	}

@@ -28,6 +28,7 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 #include "metrics.h"
 #include "wr_assert.h"
 #include "wr_limits.h"
@@ -163,7 +164,10 @@ wr_http_server_new(const char *addr, wr_http_server **out)
 	nng_url *url = NULL;
 	if (addr == NULL || !wr_http_addr_ok(addr))
 		return WR_EINVAL;
-	char *s = wr_xasprintf("http://%s", addr);
+	/* https: nng's server then listens with TLS, given its config at
+	 * start (wr_tls_http_setup). */
+	char *s =
+	    wr_xasprintf("%s://%s", wr_tls_has_cert() ? "https" : "http", addr);
 	int nrv = nng_url_parse(&url, s);
 	free(s);
 	if (nrv != 0)
@@ -644,6 +648,11 @@ wr_http_server_start(wr_http_server *srv)
 	}
 	if (wr_http_is_live(nsrv)) {
 		rv = wr_err_from_errno(EADDRINUSE);
+		goto release;
+	}
+	if (strcmp(srv->url->u_scheme, "https") == 0 &&
+	    (nrv = wr_tls_http_setup(nsrv)) != 0) {
+		rv = wr_err_from_nng(nrv);
 		goto release;
 	}
 	if ((nrv = wr_http_add_pending(srv, nsrv)) != 0) {

@@ -29,6 +29,7 @@
 #include "wr_limits.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 #include "metrics.h"
 #include "wr_assert.h"
 
@@ -390,12 +391,16 @@ wr_rpc_srv_ctxs_open(wr_rpc_server *srv)
 }
 
 static int
-wr_rpc_srv_listen(wr_rpc_server *srv, const char *url)
+wr_rpc_srv_listen(wr_rpc_server *srv, const char *addr)
 {
+	char url[WR_ADDR_BYTES + 8];
+	if (wr_tls_url(addr, url, sizeof(url)) != WR_OK)
+		return NNG_EINVAL;
 	int rv = nng_listener_create(&srv->lst, srv->sock, url);
 	if (rv != 0)
 		return rv;
-	if ((rv = nng_listener_set_size(srv->lst, NNG_OPT_RECVMAXSZ,
+	if ((rv = wr_tls_listener_setup(srv->lst, url)) != 0 ||
+	    (rv = nng_listener_set_size(srv->lst, NNG_OPT_RECVMAXSZ,
 	                                WR_RPC_RECV_MAX_BYTES)) != 0 ||
 	    (rv = nng_listener_start(srv->lst, 0)) != 0)
 		return rv;
@@ -644,6 +649,8 @@ wr_rpc_client_probe(const char *url)
 {
 	char host[WR_ADDR_BYTES];
 	int port;
+	if (strncmp(url, "tls+", 4) == 0)
+		url += 4; /* the TCP connection under it */
 	if (strncmp(url, "tcp://", 6) != 0 ||
 	    wr_addr_split(url, host, sizeof(host), &port) != WR_OK)
 		return WR_OK; /* nng reports what is wrong with it */
@@ -651,13 +658,17 @@ wr_rpc_client_probe(const char *url)
 }
 
 static int
-wr_rpc_client_dial(wr_rpc_client *cli, const char *url, int flags)
+wr_rpc_client_dial(wr_rpc_client *cli, const char *addr, int flags)
 {
 	nng_dialer d;
+	char url[WR_ADDR_BYTES + 8];
+	if (wr_tls_url(addr, url, sizeof(url)) != WR_OK)
+		return NNG_EINVAL;
 	int rv = nng_dialer_create(&d, cli->sock, url);
 	if (rv != 0)
 		return rv;
-	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ,
+	if ((rv = wr_tls_dialer_setup(d, url)) != 0 ||
+	    (rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ,
 	                              WR_RPC_RECV_MAX_BYTES)) != 0 ||
 	    (rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT,
 	                            WR_RPC_RECONNECT_MIN_MS)) != 0 ||

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,39 @@ def lines_by_partition(lines, partition=None):
             l = json.dumps({k: v for k, v in l.items() if k != "_p"})
         by_part.setdefault(p, []).append(l + "\n")
     return by_part
+
+
+def make_pki(dir, name="pki",
+             san="DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1"):
+    """A throwaway CA and one certificate it signs, made with the openssl
+    CLI in dir/name: (ca, cert, key) paths. The certificate serves and
+    authenticates every process of a test cluster: serverAuth and
+    clientAuth, SAN (default) localhost and 127.0.0.1, the latter as a
+    DNS name too (mbedTLS 2.28 matches a host only against DNS names)."""
+    d = os.path.join(dir, name)
+    os.makedirs(d)
+    ca, crt, key = (os.path.join(d, f) for f in ("ca.crt", "node.crt",
+                                                    "node.key"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + san + "\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n"
+                "basicConstraints=CA:FALSE\n")
+    for args in (
+            ["req", "-x509"] + ec + ["-keyout", os.path.join(d, "ca.key"),
+                                     "-out", ca, "-days", "2", "-subj",
+                                     "/CN=weir test CA " + name],
+            ["req"] + ec + ["-keyout", key, "-out",
+                            os.path.join(d, "node.csr"), "-subj",
+                            "/CN=weir test node"],
+            ["x509", "-req", "-in", os.path.join(d, "node.csr"), "-CA", ca,
+             "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial", "-out",
+             crt, "-days", "2", "-extfile", ext]):
+        subprocess.run(["openssl"] + args, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ca, crt, key
 
 
 class Failure(AssertionError):
@@ -161,13 +195,16 @@ def text_of(r):
         errors="replace")
 
 
-def http_get(url, timeout=5, token=None):
-    """(status, body text) of a GET; token: sent as a bearer token."""
+def http_get(url, timeout=5, token=None, ca=None):
+    """(status, body text) of a GET; token: sent as a bearer token; ca:
+    the CA file an https server's certificate is checked against."""
     req = urllib.request.Request(url)
     if token is not None:
         req.add_header("Authorization", "Bearer " + token)
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout,
+                                    context=ctx) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -340,12 +377,18 @@ class Cluster:
     token=True: a cluster token (docs/security.md) in DIR/token (mode
     "local": `weir local --token` writes it; "daemons": written here and
     named by security.token_file); cli() and rest() send it, token_file
-    and token say what it is."""
+    and token say what it is.
+
+    tls=True (mode "daemons"): a CA and a certificate it signs, made with
+    make_pki in DIR/pki, named by security.tls (mutual TLS); tls is then
+    (ca, cert, key), cli() passes them as --tls-ca/--tls-cert/--tls-key
+    and rest() speaks https."""
 
     def __init__(self, taskmanagers=2, slots=2, topics=(), config=None,
                  mode="local", env=None, keep=False, jobmanagers=1,
-                 ha="etcd", etcd_members=1, token=False):
+                 ha="etcd", etcd_members=1, token=False, tls=False):
         self.dir = tempfile.mkdtemp(prefix="weir-it-")
+        self.tls = make_pki(self.dir) if tls else None
         self.mode, self.keep = mode, keep
         self.token_file = os.path.join(self.dir, "token") if token else None
         self.token = None
@@ -566,7 +609,14 @@ class Cluster:
             fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT, 0o600)
             os.write(fd, (self.token + "\n").encode())
             os.close(fd)
-            text += "security: { token_file: \"%s\" }\n" % self.token_file
+        security = []
+        if self.token_file:
+            security.append("token_file: \"%s\"" % self.token_file)
+        if self.tls:
+            security.append("tls: { ca: \"%s\", cert: \"%s\", "
+                            "key: \"%s\" }" % self.tls)
+        if security:
+            text += "security: { %s }\n" % ", ".join(security)
         self.write("weir.yaml", text)
         self.proc = self.start_jobmanager()
         for i in range(1, len(self.jms)):
@@ -742,6 +792,9 @@ class Cluster:
 
     def cli(self, *args, check_rc=0, input=None, timeout=60):
         tok = ["--token-file", self.token_file] if self.token_file else []
+        if self.tls:
+            tok += ["--tls-ca", self.tls[0], "--tls-cert", self.tls[1],
+                    "--tls-key", self.tls[2]]
         return run([WEIR, "--jobmanager", self.jm] + tok + list(args),
                    input=input, timeout=timeout, check_rc=check_rc)
 
@@ -750,8 +803,10 @@ class Cluster:
 
     def rest(self, path):
         """(status, body text) of a GET on the JobManager's REST API."""
-        return http_get("http://127.0.0.1:%d%s" % (self.rest_port, path),
-                        token=self.token)
+        return http_get("%s://127.0.0.1:%d%s" %
+                        ("https" if self.tls else "http", self.rest_port,
+                         path), token=self.token,
+                        ca=self.tls[0] if self.tls else None)
 
     def rest_call(self, method, path, body=None):
         """(status, parsed JSON body) of a request to the JobManager's
