@@ -15,7 +15,9 @@
 # filtered into another topic by examples/bench/kafka-filter.yaml
 # (parallelism 1) and by tests/bench/kafka_baseline (`pipe`: one thread,
 # librdkafka + jansson, the sink's producer settings); per CPU second of
-# each. Then both end-to-end latencies at a fixed rate.
+# each, and beside them the physical limit: the same messages copied
+# byte for byte by raw librdkafka (`bytes`: no decode). Then both
+# end-to-end latencies at a fixed rate.
 # The `recovery` row (tests/bench/recovery_bench.py, its own clusters):
 # SIGKILL of a TaskManager holding ~100 MiB of keyed state -> first record
 # processed after the restore, and checkpoints of 1 GiB of keyed state
@@ -190,7 +192,7 @@ weir_wait_running() {
 # raw loop wrote). The embedded Kafka runs inside `weir local`: its CPU
 # counts for neither.
 bench_kafka() {
-	local n base produced id c0 c1 t0 t1 hwm got
+	local n base bytes produced id c0 c1 t0 t1 hwm got
 	n=$((kparts * kper))
 	"$bin/weir" gen orders --rate 0 --count "$n" --topic bench_in \
 		--bootstrap "$kafka" --seed 1 >"$dir/gen.out" 2>&1 || {
@@ -198,6 +200,7 @@ bench_kafka() {
 		exit 1
 	}
 	base=$("$bin/kafka_baseline" pipe "$kafka" bench_in bench_out "$n")
+	bytes=$("$bin/kafka_baseline" bytes "$kafka" bench_in bench_bytes "$n")
 	produced=$(echo "$base" | awk '{print $4}')
 	echo 5 >"/proc/$tm_pid/clear_refs" 2>/dev/null || true
 	c0=$(cpu_ticks)
@@ -215,7 +218,7 @@ bench_kafka() {
 	weir_cancel "$id"
 	got=$(awk '{print $2}' "$dir/kafka.wait")
 	awk -v n="$n" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" \
-		-v hz="$hz" -v hwm="$hwm" -v base="$base" 'BEGIN {
+		-v hz="$hz" -v hwm="$hwm" -v base="$base" -v bytes="$bytes" 'BEGIN {
 		split(base, b, " "); cpu = (c1 - c0) / hz; w = n / cpu
 		bw = n / b[8]
 		printf "%-5s %10d %8.1f %8.1f %14.0f %17.0f %8.2f %11.1f MiB\n",
@@ -223,7 +226,11 @@ bench_kafka() {
 		printf "      raw loop: %d in, %d out, %.1f s wall, %.2f s CPU," \
 		    " peak RSS %.1f MiB; records/s wall: raw loop %.0f," \
 		    " weir %.0f\n", b[2], b[4], b[6], b[8], b[10] / 1024,
-		    n / b[6], n / (t1 - t0) }'
+		    n / b[6], n / (t1 - t0)
+		split(bytes, y, " "); yw = n / y[8]
+		printf "      byte pass-through (raw librdkafka, no decode):" \
+		    " %.0f records/s per CPU s, %.2f s CPU; weir at %.2fx" \
+		    " of it\n", yw, y[8], w / yw }'
 	if [ "$got" != "$produced" ]; then
 		echo "bench: weir wrote $got records, the raw loop $produced" >&2
 		exit 1

@@ -13,6 +13,10 @@
  *       weir's at_least_once Kafka sink, until N records were consumed;
  *       flush. Consumer settings are weir's source's.
  *       Prints "consumed N produced M wall_s W cpu_s C maxrss_kb R".
+ *   kafka_baseline bytes BOOTSTRAP IN OUT N
+ *       The physical limit of the path: as pipe, but every message's key
+ *       and value go to OUT unchanged (no decode, no filter, no encode):
+ *       what librdkafka alone moves per CPU second. Prints as pipe.
  *   kafka_baseline wait BOOTSTRAP TOPIC N TIMEOUT_S
  *       Waits until TOPIC's partitions hold N records in all (the sum of
  *       their high watermarks). Prints "records N wall_s W"; exit 1 on
@@ -335,8 +339,18 @@ kb_pipe_one(rd_kafka_t *p, const char *out, const rd_kafka_message_t *m,
 	return keep;
 }
 
+/* bytes: one consumed message to OUT as it is; always produced. */
+static bool
+kb_pass_one(rd_kafka_t *p, const char *out, const rd_kafka_message_t *m)
+{
+	kb_out o = {.p = m->payload, .len = m->len, .cap = m->len};
+	kb_produce(p, out, &o, m->key, m->key_len);
+	return true;
+}
+
 static int
-kb_pipe(const char *bootstrap, const char *in, const char *out, long n)
+kb_pipe(const char *bootstrap, const char *in, const char *out, long n,
+        bool decode)
 {
 	double w0 = kb_now(CLOCK_MONOTONIC), c0 = kb_cpu_s();
 	rd_kafka_t *c = kb_consumer(bootstrap, "10");
@@ -362,7 +376,8 @@ kb_pipe(const char *bootstrap, const char *in, const char *out, long n)
 			if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
 			    consumed < n) {
 				consumed++;
-				produced += kb_pipe_one(p, out, m, &o);
+				produced += decode ? kb_pipe_one(p, out, m, &o)
+				                   : kb_pass_one(p, out, m);
 			} else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 				fprintf(stderr, "kafka_baseline: %s\n",
 				        rd_kafka_message_errstr(m));
@@ -550,9 +565,11 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (argc == 6 && strcmp(argv[1], "pipe") == 0)
+	if (argc == 6 &&
+	    (strcmp(argv[1], "pipe") == 0 || strcmp(argv[1], "bytes") == 0))
 		return kb_pipe(argv[2], argv[3], argv[4],
-		               kb_arg_long(argv[5], "N"));
+		               kb_arg_long(argv[5], "N"),
+		               strcmp(argv[1], "pipe") == 0);
 	if (argc == 6 && strcmp(argv[1], "wait") == 0)
 		return kb_wait(argv[2], argv[3], kb_arg_long(argv[4], "N"),
 		               (double)kb_arg_long(argv[5], "TIMEOUT_S"));
@@ -562,7 +579,7 @@ main(int argc, char **argv)
 		                  (double)kb_arg_long(argv[6], "SECONDS"),
 		                  (double)kb_arg_long(argv[7], "WARMUP_S"));
 	fprintf(stderr,
-	        "usage: kafka_baseline pipe BOOTSTRAP IN OUT N\n"
+	        "usage: kafka_baseline pipe|bytes BOOTSTRAP IN OUT N\n"
 	        "       kafka_baseline wait BOOTSTRAP TOPIC N TIMEOUT_S\n"
 	        "       kafka_baseline latency BOOTSTRAP IN OUT RATE SECONDS "
 	        "WARMUP_S\n");
