@@ -157,6 +157,10 @@
  * bounds that one allocation. Bigger state must be split across keys (a
  * list or map state stores one element per key). */
 #define WR_STATE_MAX_VALUE_BYTES (64u * 1024u * 1024u)
+/* Memory a backend may spend recording the keys changed between two
+ * checkpoints (state_delta.c): past it the next checkpoint copies the
+ * whole state (64 MiB: about 1.5 M keys of 30 bytes). */
+#define WR_STATE_CHANGES_MAX_BYTES (64u * 1024u * 1024u)
 
 /* Largest LMDB map of one state backend. The map reserves address space
  * of its full size, and it doubles when full, so it is at most twice the

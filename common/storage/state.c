@@ -103,6 +103,9 @@ struct wr_state {
 	/* The checkpoint view, open or closed but not yet let go of by the
 	 * backend (wr_state_view_settle). */
 	wr_state_view *view;
+	/* Keys written to LMDB since the last view (state_delta.c); NULL:
+	 * changes are not tracked. */
+	wr_state_changes *changes;
 	uint32_t mask; /* buckets - 1 (a power of two) */
 	uint64_t seed; /* per backend, so keys cannot be chosen to collide */
 	/* List heads, most recently used first. Each is the link of a
@@ -600,6 +603,7 @@ wr_state_write_batch(wr_state *st, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		wr_state_entry *e = wr_state_of(st->dirty->next);
 
+		wr_state_changes_add(st->changes, e->hash, e->data, e->klen);
 		wr_state_list_remove(&e->lru);
 		e->flags &= (uint8_t)~WR_STATE_DIRTY;
 		wr_state_list_push(st->clean, &e->lru);
@@ -652,6 +656,9 @@ wr_state_put_direct(wr_state *st, const unsigned char *k, size_t klen,
 			goto free_copy;
 	}
 	rv = wr_state_write_err(st, rc, "put");
+	if (rv == WR_OK)
+		wr_state_changes_add(st->changes,
+		                     wr_state_hash(st->seed, k, klen), k, klen);
 free_copy:
 	free(copy);
 	return rv;
@@ -940,6 +947,7 @@ wr_state_close(wr_state *st)
 	mdb_txn_abort(st->rtxn);
 	mdb_env_close(st->env);
 	wr_state_cache_fini(st);
+	wr_state_changes_free(st->changes);
 	free(st);
 }
 
@@ -1190,18 +1198,6 @@ wr_state_get_stats(wr_state *st, wr_state_stats *out)
 /* LMDB's two meta pages open every environment file. */
 #define WR_STATE_METAS 2
 
-struct wr_state_view {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	MDB_txn *txn;       /* the view; NULL once closed */
-	int fd;             /* data.mdb (LMDB's; open while the view is) */
-	uint64_t end;       /* bytes up to the view's last page */
-	size_t meta_bytes;  /* metas: the file's first pages at the view */
-	atomic_bool cancel; /* the backend closes: the copy stops */
-	int refs;           /* the backend's and the caller's */
-	unsigned char metas[];
-};
-
 static void
 wr_state_view_unref(wr_state_view *v)
 {
@@ -1210,6 +1206,7 @@ wr_state_view_unref(wr_state_view *v)
 	pthread_mutex_unlock(&v->mu);
 	if (!last)
 		return;
+	wr_state_changes_free(v->changes);
 	pthread_cond_destroy(&v->cv);
 	pthread_mutex_destroy(&v->mu);
 	free(v);
@@ -1322,6 +1319,11 @@ wr_state_view_open(wr_state *st, wr_state_view **out)
 	}
 	pthread_mutex_init(&v->mu, NULL);
 	pthread_cond_init(&v->cv, NULL);
+	v->dbi = st->dbi;
+	if (st->changes != NULL) { /* the flush above recorded the last */
+		v->changes = st->changes;
+		st->changes = wr_state_changes_new();
+	}
 	v->refs = 2;
 	st->view = v;
 	*out = v;
@@ -1353,6 +1355,13 @@ wr_state_view_write(wr_state_view *v, const char *dir,
 	WR_ASSERT(v != NULL && v->txn != NULL && dir != NULL);
 	return wr_state_copy_pages(v->fd, v->metas, v->meta_bytes, v->end, dir,
 	                           wr_state_view_stopping, &s);
+}
+
+void
+wr_state_track_changes(wr_state *st)
+{
+	wr_state_changes_free(st->changes);
+	st->changes = wr_state_changes_new();
 }
 
 void

@@ -128,6 +128,38 @@ int wr_state_snapshot(wr_state *st, const char *dir);
 int wr_state_import(wr_state *st, const char *src_dir, uint16_t kg_first,
                     uint16_t kg_last, uint64_t *entries);
 
+/*
+ * Incremental checkpoints (state_delta.c, docs/checkpoints.md). After
+ * wr_state_track_changes, the backend records the key of every entry it
+ * writes to LMDB; each wr_state_view_open hands the keys recorded since
+ * the previous view to the new view (wr_state_view_take_changes: the
+ * caller owns them) and starts a new set. A set that would pass
+ * WR_STATE_CHANGES_MAX_BYTES forgets its keys and reads as overflowed: the
+ * checkpoint that gets it copies the whole state instead.
+ *
+ * wr_state_view_write_delta writes, for every key of ch, its value in the
+ * view or its deletion to the file path (replaced, fsynced), from any
+ * thread as wr_state_view_write; *bytes gets the file's size.
+ * wr_state_apply_delta applies such a file's records of key groups
+ * [kg_first, kg_last] to st (restore: a full snapshot imported first,
+ * then each delta in checkpoint order). A damaged file is refused
+ * (WR_ECORRUPT) before any of it is applied.
+ */
+typedef struct wr_state_changes wr_state_changes;
+void wr_state_track_changes(wr_state *st);
+wr_state_changes *wr_state_view_take_changes(wr_state_view *v);
+/* into gets every key of from (an overflowed from overflows into). */
+void wr_state_changes_merge(wr_state_changes *into,
+                            const wr_state_changes *from);
+size_t wr_state_changes_count(const wr_state_changes *c);
+/* True for NULL too: no set means nothing is known of the changes. */
+bool wr_state_changes_overflowed(const wr_state_changes *c);
+void wr_state_changes_free(wr_state_changes *c);
+int wr_state_view_write_delta(wr_state_view *v, const wr_state_changes *ch,
+                              const char *path, uint64_t *bytes);
+int wr_state_apply_delta(wr_state *st, const char *path, uint16_t kg_first,
+                         uint16_t kg_last, uint64_t *entries);
+
 typedef struct wr_state_stats {
 	uint64_t entries;     /* in LMDB, after a flush */
 	uint64_t cache_bytes; /* in the cache now */
