@@ -161,6 +161,10 @@
  * checkpoints (state_delta.c): past it the next checkpoint copies the
  * whole state (64 MiB: about 1.5 M keys of 30 bytes). */
 #define WR_STATE_CHANGES_MAX_BYTES (64u * 1024u * 1024u)
+/* Pieces of one incremental keyed state handle: a full snapshot and the
+ * deltas after it. A task folds its chain into a new full snapshot long
+ * before this (WR_CKPT_FOLD_DELTAS); a _metadata with more is refused. */
+#define WR_CKPT_MAX_SHARED 64
 
 /* Largest LMDB map of one state backend. The map reserves address space
  * of its full size, and it doubles when full, so it is at most twice the

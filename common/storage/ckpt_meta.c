@@ -67,6 +67,9 @@ wr_ckpt_meta_free(wr_ckpt_meta *m)
 		free(m->handles[i].uid);
 		free(m->handles[i].path);
 		free(m->handles[i].data);
+		for (size_t j = 0; j < m->handles[i].nshared; j++)
+			free(m->handles[i].shared[j]);
+		free(m->handles[i].shared);
 	}
 	for (size_t i = 0; i < m->noffsets; i++) {
 		free(m->offsets[i].uid);
@@ -110,6 +113,12 @@ wr_ckpt_meta_add_handle(wr_ckpt_meta *m, const wr_ckpt_handle *h)
 	c->uid = wr_xstrdup(h->uid);
 	c->path = wr_xstrdup(h->path ? h->path : "");
 	c->data = NULL;
+	c->shared = NULL;
+	if (h->nshared > 0) {
+		c->shared = wr_xcalloc(h->nshared, sizeof(*c->shared));
+		for (size_t j = 0; j < h->nshared; j++)
+			c->shared[j] = wr_xstrdup(h->shared[j]);
+	}
 	if (h->len > 0) {
 		c->data = wr_xmalloc(h->len);
 		memcpy(c->data, h->data, h->len);
@@ -204,9 +213,14 @@ wr_ckpt_meta_from_pb(const Weir__CheckpointMetadata *pm, wr_ckpt_meta **out,
 	for (size_t i = 0; i < pm->n_state; i++) {
 		const Weir__StateHandle *p = pm->state[i];
 		bool keyed = !p->has_kind || p->kind == WR_CKPT_KEYED;
+		bool shared_ok = p->n_shared <= WR_CKPT_MAX_SHARED;
+		for (size_t j = 0; j < p->n_shared && shared_ok; j++) {
+			uint64_t id;
+			shared_ok = wr_ckpt_shared_id(p->shared[j], &id);
+		}
 		if (keyed &&
 		    (p->key_group_start > p->key_group_end ||
-		     p->key_group_end >= pm->max_parallelism ||
+		     p->key_group_end >= pm->max_parallelism || !shared_ok ||
 		     strstr(p->path, "..") != NULL || p->path[0] == '/')) {
 			snprintf(errbuf, errlen,
 			         "bad state handle for '%s' subtask %u",
@@ -279,6 +293,8 @@ wr_ckpt_pb_handle(const wr_ckpt_handle *h, Weir__StateHandle *p)
 		p->key_group_start = (uint32_t)h->kg_first;
 		p->key_group_end = (uint32_t)h->kg_last;
 	}
+	p->n_shared = h->nshared;
+	p->shared = h->shared;
 	if (h->len > 0) {
 		p->has_data = 1;
 		p->data.data = h->data;
@@ -311,6 +327,8 @@ wr_ckpt_meta_add_pb_handle(wr_ckpt_meta *m, const Weir__StateHandle *p)
 	    .kg_last = (int)p->key_group_end,
 	    .data = p->has_data ? p->data.data : NULL,
 	    .len = p->has_data ? p->data.len : 0,
+	    .shared = p->shared,
+	    .nshared = p->n_shared,
 	};
 	wr_ckpt_meta_add_handle(m, &h);
 }
@@ -326,4 +344,39 @@ wr_ckpt_meta_add_pb_offset(wr_ckpt_meta *m, const Weir__SourceOffset *p)
 	    .offset = p->offset,
 	};
 	wr_ckpt_meta_add_offset(m, &o);
+}
+
+bool
+wr_ckpt_shared_id(const char *path, uint64_t *id)
+{
+	if (strncmp(path, "chk-", 4) != 0)
+		return false;
+	const char *p = path + 4;
+	uint64_t n = 0;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != '/' || p[1] == '\0' || strchr(p + 1, '/') != NULL ||
+	    strstr(p + 1, "..") != NULL)
+		return false;
+	*id = n;
+	return true;
+}
+
+uint64_t
+wr_ckpt_meta_oldest(const wr_ckpt_meta *m)
+{
+	uint64_t oldest = m->id;
+	for (size_t i = 0; i < m->nhandles; i++)
+		for (size_t j = 0; j < m->handles[i].nshared; j++) {
+			uint64_t id;
+			if (wr_ckpt_shared_id(m->handles[i].shared[j], &id) &&
+			    id < oldest)
+				oldest = id;
+		}
+	return oldest;
 }

@@ -41,6 +41,11 @@ typedef struct wr_ckpt_handle {
 	int kg_first, kg_last; /* KEYED: key groups it holds, inclusive */
 	uint8_t *data;         /* INLINE */
 	size_t len;
+	/* KEYED, incremental (docs/checkpoints.md): "chk-<n>/<file>" pieces
+	 * relative to the job's directory (the checkpoint directory's
+	 * parent), a full snapshot then deltas in order; path is "". */
+	char **shared;
+	size_t nshared;
 } wr_ckpt_handle;
 
 typedef struct wr_ckpt_offset {
@@ -82,6 +87,14 @@ void wr_ckpt_meta_add_op(wr_ckpt_meta *m, const char *uid, int parallelism);
 /* Adds a copy of h / o (strings and data are copied). */
 void wr_ckpt_meta_add_handle(wr_ckpt_meta *m, const wr_ckpt_handle *h);
 void wr_ckpt_meta_add_offset(wr_ckpt_meta *m, const wr_ckpt_offset *o);
+
+/* The checkpoint id n of a shared piece "chk-<n>/<file>"; false if path
+ * is not of that form (no "..", no leading '/', one file name). */
+bool wr_ckpt_shared_id(const char *path, uint64_t *id);
+/* The oldest checkpoint whose directory m's pieces lie in: m->id when
+ * every handle is its own. A checkpoint's directory may go only once no
+ * retained checkpoint's oldest is at or below it. */
+uint64_t wr_ckpt_meta_oldest(const wr_ckpt_meta *m);
 
 /* The parallelism the checkpointed run gave uid, or 0 if unknown. */
 int wr_ckpt_meta_parallelism(const wr_ckpt_meta *m, const char *uid);

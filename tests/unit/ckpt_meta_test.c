@@ -125,12 +125,67 @@ test_truncated_and_damaged(void **state)
 	wr_buf_fini(&b);
 }
 
+/* Incremental handles: the shared pieces survive the round trip, name
+ * the oldest directory the checkpoint needs, and a piece outside the
+ * job's directory is refused. */
+static void
+test_shared_pieces(void **state)
+{
+	(void)state;
+	wr_ckpt_meta *m = wr_ckpt_meta_new("0123456789abcdef0123456789abcdef",
+	                                   "orders", 12, 1, false, 128);
+	char *pieces[] = {"chk-9/agg-0.mdb", "chk-10/agg-0.delta",
+	                  "chk-12/agg-0.delta"};
+	wr_ckpt_handle h = {.uid = "agg",
+	                    .kind = WR_CKPT_KEYED,
+	                    .path = "",
+	                    .kg_first = 0,
+	                    .kg_last = 127,
+	                    .shared = pieces,
+	                    .nshared = 3};
+	wr_ckpt_meta_add_handle(m, &h);
+	assert_int_equal(wr_ckpt_meta_oldest(m), 9);
+	wr_buf b;
+	wr_buf_init(&b);
+	wr_ckpt_meta_encode(m, &b);
+	wr_ckpt_meta *d = NULL;
+	char err[256];
+	assert_int_equal(
+	    wr_ckpt_meta_decode(b.data, b.len, &d, err, sizeof(err)), WR_OK);
+	assert_int_equal(d->handles[0].nshared, 3);
+	assert_string_equal(d->handles[0].shared[1], "chk-10/agg-0.delta");
+	assert_int_equal(wr_ckpt_meta_oldest(d), 9);
+	wr_ckpt_meta_free(d);
+	const char *bad[] = {"../chk-9/x", "chk-9/../../etc",
+	                     "chk-/x",     "chk-9",
+	                     "chk-9/",     "chk-9/a/b",
+	                     "/chk-9/x",   "chk-99999999999999999999/x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t id;
+		assert_false(wr_ckpt_shared_id(bad[i], &id));
+		free(m->handles[0].shared[2]);
+		m->handles[0].shared[2] = strdup(bad[i]);
+		wr_buf_reset(&b);
+		wr_ckpt_meta_encode(m, &b);
+		assert_int_equal(
+		    wr_ckpt_meta_decode(b.data, b.len, &d, err, sizeof(err)),
+		    WR_ECORRUPT);
+	}
+	/* without shared pieces, the checkpoint needs only itself */
+	wr_ckpt_meta_free(m);
+	m = sample();
+	assert_int_equal(wr_ckpt_meta_oldest(m), 7);
+	wr_ckpt_meta_free(m);
+	wr_buf_fini(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_truncated_and_damaged),
+	    cmocka_unit_test(test_shared_pieces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
