@@ -35,6 +35,9 @@
 
 typedef struct jm_ckpt_done {
 	uint64_t id;
+	/* the oldest checkpoint directory its state lies in (incremental
+	 * state shares pieces: wr_ckpt_meta_oldest) */
+	uint64_t oldest;
 	bool savepoint;
 	char url[WR_URL_BYTES];
 } jm_ckpt_done;
@@ -64,6 +67,10 @@ struct jm_ckpt_coord {
 	int consecutive_failed;
 	jm_ckpt_done done[JM_CKPT_DONE_MAX]; /* oldest first */
 	size_t ndone;
+	/* checkpoints no longer retained whose directories still hold
+	 * pieces a retained one uses: deleted once none does */
+	uint64_t linger[JM_CKPT_LINGER_MAX];
+	size_t nlinger;
 	jm_ckpt_stats stats;
 	wr_metric *m_duration, *m_size, *m_align, *m_sync, *m_async;
 	wr_metric *m_completed, *m_failed;
@@ -437,8 +444,39 @@ jm_ckpt_tick(jm_jobs *jobs, jm_job *job, int64_t now_ms)
 	jm_ckpt_start(jobs, c, id, url, false, false, false);
 }
 
+static void
+jm_ckpt_delete_dir(jm_ckpt_coord *c, uint64_t id)
+{
+	char rel[128], err[256] = "";
+	snprintf(rel, sizeof(rel), "%s/chk-%llu/", c->job->id,
+	         (unsigned long long)id);
+	if (c->jm->store != NULL &&
+	    wr_objstore_delete_prefix(c->jm->store, rel, err, sizeof(err)) !=
+	        WR_OK)
+		wr_log(WR_LOG_WARN, "CKPT-DELETE", "job=%s %s: %s", c->job->id,
+		       rel, err);
+}
+
+/* A checkpoint no longer retained whose directory a retained one still
+ * needs waits in linger (forgotten, its directory left, when full). */
+static void
+jm_ckpt_linger(jm_ckpt_coord *c, uint64_t id)
+{
+	if (c->nlinger == JM_CKPT_LINGER_MAX) {
+		wr_log(WR_LOG_WARN, "CKPT-DELETE",
+		       "job=%s chk-%llu: left in the storage (%d checkpoints "
+		       "already wait for their shared state to be released)",
+		       c->job->id, (unsigned long long)id, JM_CKPT_LINGER_MAX);
+		return;
+	}
+	c->linger[c->nlinger++] = id;
+}
+
 /* Deletes completed checkpoints beyond `retained` (never savepoints, never
- * the newest). */
+ * the newest). Incremental state (docs/checkpoints.md): a retained
+ * checkpoint may use pieces in the directories of older ones, back to its
+ * `oldest`; a directory goes only once it is below every retained
+ * checkpoint's oldest. */
 static void
 jm_ckpt_retain(jm_ckpt_coord *c)
 {
@@ -446,6 +484,15 @@ jm_ckpt_retain(jm_ckpt_coord *c)
 	if (keep < 1)
 		keep = 1;
 	int nchk = 0;
+	uint64_t floor = UINT64_MAX;
+	for (size_t i = c->ndone; i-- > 0;) {
+		if (c->done[i].savepoint || nchk == keep)
+			continue;
+		nchk++;
+		if (c->done[i].oldest < floor)
+			floor = c->done[i].oldest;
+	}
+	nchk = 0;
 	for (size_t i = 0; i < c->ndone; i++)
 		nchk += !c->done[i].savepoint;
 	for (size_t i = 0; i < c->ndone && nchk > keep;) {
@@ -453,18 +500,22 @@ jm_ckpt_retain(jm_ckpt_coord *c)
 			i++;
 			continue;
 		}
-		char rel[128], err[256] = "";
-		snprintf(rel, sizeof(rel), "%s/chk-%llu/", c->job->id,
-		         (unsigned long long)c->done[i].id);
-		if (c->jm->store != NULL &&
-		    wr_objstore_delete_prefix(c->jm->store, rel, err,
-		                              sizeof(err)) != WR_OK)
-			wr_log(WR_LOG_WARN, "CKPT-DELETE", "job=%s %s: %s",
-			       c->job->id, rel, err);
+		if (c->done[i].id < floor)
+			jm_ckpt_delete_dir(c, c->done[i].id);
+		else
+			jm_ckpt_linger(c, c->done[i].id);
 		memmove(&c->done[i], &c->done[i + 1],
 		        (c->ndone - i - 1) * sizeof(c->done[0]));
 		c->ndone--;
 		nchk--;
+	}
+	for (size_t i = 0; i < c->nlinger;) {
+		if (c->linger[i] >= floor) {
+			i++;
+			continue;
+		}
+		jm_ckpt_delete_dir(c, c->linger[i]);
+		c->linger[i] = c->linger[--c->nlinger];
 	}
 }
 
@@ -483,6 +534,7 @@ jm_ckpt_record_done(jm_ckpt_coord *c, const jm_ckpt_info *ck, char *err,
 	}
 	jm_ckpt_done *d = &c->done[c->ndone++];
 	d->id = ck->id;
+	d->oldest = wr_ckpt_meta_oldest(c->meta);
 	d->savepoint = ck->is_savepoint;
 	snprintf(d->url, sizeof(d->url), "%s", ck->url);
 	if (jm_store_job(c->jm, c->job, err, errlen) == WR_OK)
@@ -922,6 +974,9 @@ jm_ckpt_recover(jm_ckpt_coord *c, uint64_t id, const char *url, bool savepoint,
 	if (url != NULL && url[0] != '\0') {
 		jm_ckpt_done *d = &c->done[0];
 		d->id = id;
+		/* its pieces in older directories are not known here: they
+		 * stay (the next checkpoints' metadata name what they use) */
+		d->oldest = id;
 		d->savepoint = savepoint;
 		snprintf(d->url, sizeof(d->url), "%s", url);
 		c->ndone = 1;

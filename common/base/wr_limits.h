@@ -327,6 +327,11 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 
 /* Completed checkpoints and savepoints remembered for recovery. */
 #define JM_CKPT_DONE_MAX 64
+/* Checkpoints past `retained` whose directories still hold pieces of a
+ * retained one's incremental state, waiting to be deleted (jobmanager
+ * ckpt.c): a chain is folded after WR_CKPT_FOLD_DELTAS deltas, so a few
+ * dozen at most. */
+#define JM_CKPT_LINGER_MAX 256
 
 /* Triggers and notices wait at most this long for a TaskManager: one that
  * is gone must not stall the JobManager's loop for long. */

@@ -22,6 +22,7 @@
 #include "jm_int.h"
 #include "jobstore.h"
 #include "metrics.h"
+#include "objstore.h"
 #include "rpc.h"
 #include "scheduler.h"
 #include "snapshot.h"
@@ -774,6 +775,97 @@ test_checkpoint_trigger_ack_complete_notify(void **state)
 	assert_int_equal(n->ref.ckpt_id, id);
 }
 
+/* One checkpoint: triggered, answered, acked by every task; task 0's
+ * ack names the shared pieces in pieces (may be NULL). */
+static uint64_t
+checkpoint_with(fixture *f, jm_job *job, char **pieces, size_t npieces)
+{
+	int mark = f->ncalls;
+	jm_jobs_tick(f->jm.jobs, wr_mono_ms() + 100000);
+	fake_call *trig = NULL;
+	assert_true(count_calls(f, mark, JM_CALL_TRIGGER, &trig) > 0);
+	uint64_t id = trig->ref.ckpt_id;
+	for (int i = mark; i < f->ncalls; i++) {
+		jm_call_done d = {.ref = f->calls[i].ref, .rv = WR_OK};
+		jm_jobs_call_done(f->jm.jobs, &d);
+	}
+	for (int i = 0; i < job->ntasks; i++) {
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d/%d", job->tasks[i].vertex,
+		         job->tasks[i].subtask);
+		wr_ckpt_meta *part =
+		    wr_ckpt_meta_new(job->id, "", id, 0, false, 128);
+		wr_ckpt_handle h = {.uid = "per_product",
+		                    .kind = WR_CKPT_KEYED,
+		                    .path = "",
+		                    .kg_first = 0,
+		                    .kg_last = 63,
+		                    .shared = pieces,
+		                    .nshared = npieces};
+		if (i == 0 && npieces > 0)
+			wr_ckpt_meta_add_handle(part, &h);
+		jm_ckpt_ack(f->jm.jobs, job->id, tid, id, part,
+		            &(jm_ckpt_times){3, 1, 2}, 10);
+		wr_ckpt_meta_free(part);
+	}
+	assert_int_equal(newest(f, job)->status, JM_CKPT_COMPLETED);
+	return id;
+}
+
+static bool
+chk_dir_exists(fixture *f, jm_job *job, uint64_t id)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s/chk-%llu", f->dir, job->id,
+	         (unsigned long long)id);
+	return access(path, F_OK) == 0;
+}
+
+/* retained: 1 with incremental state: a checkpoint's directory stays
+ * while the retained one's pieces lie in it, and goes once a newer base
+ * no longer needs it. */
+static void
+test_checkpoint_retention_keeps_shared(void **state)
+{
+	fixture *f = *state;
+	f->jm.store = NULL;
+	char err[256];
+	assert_int_equal(wr_objstore_open(f->jm.cfg.ckpt_storage, &f->jm.store,
+	                                  err, sizeof(err)),
+	                 WR_OK);
+	jm_job *job = submit(f, "checkpointing: { interval: 100ms, "
+	                        "retained: 1 }\n");
+	answer_deploys(f, 0, WR_OK);
+	report_all(f, job, JM_TASK_RUNNING);
+	uint64_t c1 = checkpoint_with(f, job, NULL, 0); /* self-contained */
+	char b[64], d1[64], d2[64], nb[64];
+	uint64_t c2 = c1 + 1, c3 = c1 + 2, c4 = c1 + 3;
+	snprintf(b, sizeof(b), "chk-%llu/agg-0.mdb", (unsigned long long)c2);
+	snprintf(d1, sizeof(d1), "chk-%llu/agg-0.delta",
+	         (unsigned long long)c3);
+	snprintf(d2, sizeof(d2), "chk-%llu/agg-0.delta",
+	         (unsigned long long)c4);
+	char *p2[] = {b}, *p3[] = {b, d1}, *p4[] = {b, d1, d2};
+	assert_int_equal(checkpoint_with(f, job, p2, 1), c2);
+	assert_false(chk_dir_exists(f, job, c1)); /* beyond retained */
+	assert_int_equal(checkpoint_with(f, job, p3, 2), c3);
+	assert_true(chk_dir_exists(f, job, c2)); /* c3's base lies there */
+	assert_int_equal(checkpoint_with(f, job, p4, 3), c4);
+	assert_true(chk_dir_exists(f, job, c2));
+	assert_true(chk_dir_exists(f, job, c3));
+	/* a new base: everything before it goes */
+	uint64_t c5 = c1 + 4;
+	snprintf(nb, sizeof(nb), "chk-%llu/agg-0.mdb", (unsigned long long)c5);
+	char *p5[] = {nb};
+	assert_int_equal(checkpoint_with(f, job, p5, 1), c5);
+	assert_false(chk_dir_exists(f, job, c2));
+	assert_false(chk_dir_exists(f, job, c3));
+	assert_false(chk_dir_exists(f, job, c4));
+	assert_true(chk_dir_exists(f, job, c5));
+	wr_objstore_close(f->jm.store);
+	f->jm.store = NULL;
+}
+
 static void
 test_checkpoint_trigger_answers(void **state)
 {
@@ -1452,6 +1544,8 @@ main(void)
 	        test_recovery_finished_tasks_adopted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_ended_tasks, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_checkpoint_retention_keeps_shared, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_adopts_running_tasks,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_missing_task_restarts,
