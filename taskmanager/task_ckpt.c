@@ -23,6 +23,7 @@
  * stop, 4 drain), URL length (u16 BE), the URL of the checkpoint's
  * directory.
  */
+#include "task_incr.h"
 #include "task_int.h"
 #include "tm_int.h"
 
@@ -40,6 +41,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TM_BARRIER_SAVEPOINT 1
 #define TM_BARRIER_STOP      2
@@ -83,32 +85,123 @@ tm_ckpt_find_keyed(const tm_task *t)
 
 /* ---- restore ---- */
 
+/* The deltas of an incremental handle (pieces 1..) applied to the task's
+ * state, key groups [kf, kl], each fetched into tmp/delta first. */
 static int
-tm_ckpt_import(tm_task *t, wr_objstore *os, const char *dir,
+tm_ckpt_apply_deltas(tm_task *t, wr_objstore *pos, const char *tmp,
+                     const wr_ckpt_handle *h, int kf, int kl, char *err,
+                     size_t errlen, const char **what)
+{
+	char file[4300];
+	snprintf(file, sizeof(file), "%s/delta", tmp);
+	int rv = WR_OK;
+	for (size_t i = 1; i < h->nshared && rv == WR_OK; i++) {
+		uint64_t n = 0;
+		*what = h->shared[i];
+		rv = wr_objstore_get_file(pos, h->shared[i], file, err, errlen);
+		if (rv == WR_OK)
+			rv = wr_state_apply_delta(t->state, file, (uint16_t)kf,
+			                          (uint16_t)kl, &n);
+		unlink(file);
+		wr_log(WR_LOG_INFO, "CKPT-RESTORE-DELTA",
+		       "%s: %llu entries of key groups %d-%d from %s", t->label,
+		       (unsigned long long)n, kf, kl, h->shared[i]);
+	}
+	return rv;
+}
+
+/* Keeps key groups [kf, kl] of a handle: its snapshot (os: path; an
+ * incremental one's base from pos, the job's directory), then its
+ * deltas. */
+static int
+tm_ckpt_import(tm_task *t, wr_objstore *os, wr_objstore *pos, const char *dir,
                const wr_ckpt_handle *h, int kf, int kl, char *errbuf,
                size_t errlen)
 {
 	char tmp[4200], file[4300], err[512] = "";
+	const char *what = h->nshared > 0 ? h->shared[0] : h->path;
 	snprintf(tmp, sizeof(tmp), "%s.import-%d", dir, h->subtask);
 	snprintf(file, sizeof(file), "%s/data.mdb", tmp);
 	wr_rmtree(tmp);
+	int a = h->kg_first > kf ? h->kg_first : kf;
+	int b = h->kg_last < kl ? h->kg_last : kl;
 	int rv = wr_mkdirs(tmp, 0755);
 	if (rv == WR_OK)
-		rv = wr_objstore_get_file(os, h->path, file, err, sizeof(err));
+		rv = wr_objstore_get_file(h->nshared > 0 ? pos : os, what, file,
+		                          err, sizeof(err));
 	if (rv == WR_OK) {
-		int a = h->kg_first > kf ? h->kg_first : kf;
-		int b = h->kg_last < kl ? h->kg_last : kl;
 		uint64_t n = 0;
 		rv = wr_state_import(t->state, tmp, (uint16_t)a, (uint16_t)b,
 		                     &n);
 		wr_log(WR_LOG_INFO, "CKPT-RESTORE-KEYED",
 		       "%s: %llu entries of key groups %d-%d from %s", t->label,
-		       (unsigned long long)n, a, b, h->path);
+		       (unsigned long long)n, a, b, what);
 	}
+	if (rv == WR_OK)
+		rv = tm_ckpt_apply_deltas(t, pos, tmp, h, a, b, err,
+		                          sizeof(err), &what);
 	wr_rmtree(tmp);
 	if (rv != WR_OK)
-		snprintf(errbuf, errlen, "restoring %s: %s%s%s", h->path,
+		snprintf(errbuf, errlen, "restoring %s: %s%s%s", what,
 		         wr_strerror(rv), err[0] ? ": " : "", err);
+	return rv;
+}
+
+/* The store of the checkpoint's parent directory (the job's), where the
+ * pieces of incremental handles lie: "chk-<n>/<file>". */
+static int
+tm_ckpt_open_parent(const char *url, wr_objstore **out, char *err,
+                    size_t errlen)
+{
+	char parent[WR_URL_BYTES];
+	snprintf(parent, sizeof(parent), "%s", url);
+	size_t n = strlen(parent);
+	while (n > 0 && parent[n - 1] == '/')
+		parent[--n] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent || slash[-1] == '/') {
+		snprintf(err, errlen, "%s has no parent directory", url);
+		return WR_EINVAL;
+	}
+	*slash = '\0';
+	return wr_objstore_open(parent, out, err, errlen);
+}
+
+/* The snapshot of our exact key groups taken as the state's file, its
+ * deltas applied after. */
+static int
+tm_ckpt_take_file(tm_task *t, wr_objstore *os, wr_objstore *pos,
+                  const char *dir, const wr_ckpt_handle *h, int kf, int kl,
+                  char *errbuf, size_t errlen)
+{
+	char file[4200], err[512] = "";
+	const char *what = h->nshared > 0 ? h->shared[0] : h->path;
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	int rv = wr_mkdirs(dir, 0755);
+	if (rv == WR_OK)
+		rv = wr_objstore_get_file(h->nshared > 0 ? pos : os, what, file,
+		                          err, sizeof(err));
+	if (rv == WR_OK && h->nshared > 1) {
+		wr_state_opts o = {.cache_bytes = TM_CKPT_STATE_CACHE_BYTES};
+		char tmp[4200];
+		snprintf(tmp, sizeof(tmp), "%s.deltas", dir);
+		if ((rv = wr_state_open(dir, &o, &t->state)) == WR_OK) {
+			t->state_owned = true;
+			if ((rv = wr_mkdirs(tmp, 0755)) == WR_OK)
+				rv = tm_ckpt_apply_deltas(t, pos, tmp, h, kf,
+				                          kl, err, sizeof(err),
+				                          &what);
+		}
+		wr_rmtree(tmp);
+	}
+	if (rv != WR_OK)
+		snprintf(errbuf, errlen, "restoring %s: %s%s%s", what,
+		         wr_strerror(rv), err[0] ? ": " : "", err);
+	else
+		wr_log(WR_LOG_INFO, "CKPT-RESTORE-KEYED",
+		       "%s: key groups %d-%d from %s and %zu deltas", t->label,
+		       kf, kl, h->nshared > 0 ? h->shared[0] : h->path,
+		       h->nshared > 0 ? h->nshared - 1 : 0);
 	return rv;
 }
 
@@ -117,7 +210,7 @@ tm_task_restore_state(tm_task *t, char *errbuf, size_t errlen)
 {
 	const char *url = t->spec->restore_url;
 	char err[512] = "", dir[4096];
-	wr_objstore *os = NULL;
+	wr_objstore *os = NULL, *pos = NULL;
 	wr_buf b;
 	int rv;
 
@@ -153,20 +246,19 @@ tm_task_restore_state(tm_task *t, char *errbuf, size_t errlen)
 	}
 	if (nh == 0)
 		goto out;
+	bool shared = false;
+	for (int i = 0; i < nh; i++)
+		shared |= hs[i]->nshared > 0;
+	if (shared &&
+	    (rv = tm_ckpt_open_parent(url, &pos, err, sizeof(err))) != WR_OK) {
+		snprintf(errbuf, errlen, "cannot restore from %s: %s", url,
+		         err);
+		goto out;
+	}
 	if (nh == 1 && hs[0]->kg_first == kf && hs[0]->kg_last == kl) {
 		/* Same key groups as the snapshot: take the file as is. */
-		char file[4200];
-		snprintf(file, sizeof(file), "%s/data.mdb", dir);
-		if ((rv = wr_mkdirs(dir, 0755)) == WR_OK)
-			rv = wr_objstore_get_file(os, hs[0]->path, file, err,
-			                          sizeof(err));
-		if (rv != WR_OK)
-			snprintf(errbuf, errlen, "restoring %s: %s",
-			         hs[0]->path, err[0] ? err : wr_strerror(rv));
-		else
-			wr_log(WR_LOG_INFO, "CKPT-RESTORE-KEYED",
-			       "%s: key groups %d-%d from %s", t->label, kf, kl,
-			       hs[0]->path);
+		rv = tm_ckpt_take_file(t, os, pos, dir, hs[0], kf, kl, errbuf,
+		                       errlen);
 		goto out;
 	}
 	/* Rescaled: keep our key groups out of every overlapping file. */
@@ -178,10 +270,12 @@ tm_task_restore_state(tm_task *t, char *errbuf, size_t errlen)
 	}
 	t->state_owned = true;
 	for (int i = 0; i < nh && rv == WR_OK; i++)
-		rv = tm_ckpt_import(t, os, dir, hs[i], kf, kl, errbuf, errlen);
+		rv = tm_ckpt_import(t, os, pos, dir, hs[i], kf, kl, errbuf,
+		                    errlen);
 out:
 	wr_buf_fini(&b);
 	wr_objstore_close(os);
+	wr_objstore_close(pos);
 	return rv;
 }
 
@@ -292,6 +386,8 @@ struct tm_ckpt_upload {
 	char url[WR_URL_BYTES];
 	char snap[4200], key[200];
 	int kf, kl;
+	bool incremental;    /* piece says what to write, else the whole */
+	tm_incr_piece piece; /* owned: finished by the upload */
 };
 
 static void
@@ -323,7 +419,14 @@ tm_ckpt_upload_main(void *arg)
 	char file[4300], err[512] = "", why[768] = "";
 	wr_objstore *os = NULL;
 	snprintf(file, sizeof(file), "%s/data.mdb", u->snap);
-	int rv = wr_state_view_write(u->view, u->snap, NULL, NULL);
+	int rv;
+	if (u->incremental && !u->piece.full) {
+		snprintf(file, sizeof(file), "%s.delta", u->snap);
+		rv = wr_state_view_write_delta(u->view, u->piece.delta, file,
+		                               NULL);
+	} else {
+		rv = wr_state_view_write(u->view, u->snap, NULL, NULL);
+	}
 	wr_state_view_close(u->view);
 	u->view = NULL;
 	if (rv != WR_OK)
@@ -336,6 +439,8 @@ tm_ckpt_upload_main(void *arg)
 		rv = wr_objstore_put_file(os, u->key, file, err, sizeof(err));
 	wr_objstore_close(os);
 	wr_rmtree(u->snap);
+	if (u->incremental && !u->piece.full)
+		unlink(file);
 	const char *uid = t->job->nodes[t->keyed_node].id;
 	u->times.async_ms = (uint64_t)(wr_mono_ms() - u->t_async);
 	if (rv != WR_OK) {
@@ -349,8 +454,14 @@ tm_ckpt_upload_main(void *arg)
 		                    .size = bytes,
 		                    .kg_first = u->kf,
 		                    .kg_last = u->kl};
+		if (u->incremental) {
+			h.path = "";
+			h.shared = u->piece.chain;
+			h.nshared = u->piece.nchain;
+		}
 		wr_ckpt_meta_add_handle(u->part, &h);
 	}
+	tm_incr_piece_fini(&u->piece);
 	tm_ckpt_report(t, u->id, u->part, u->size + bytes, &u->times, u->t0,
 	               why[0] ? why : NULL);
 	wr_ckpt_meta_free(u->part);
@@ -390,6 +501,35 @@ tm_ckpt_wait_previous(tm_task *t, uint64_t id)
 	       (unsigned long long)prev);
 }
 
+/* Incremental checkpoints (task_incr.h): what this barrier writes of the
+ * view u holds. The first barrier starts the backend's change tracking
+ * (nothing is recorded before: no cost without checkpoints) and writes
+ * the whole state; a savepoint is always whole and self-contained. */
+static void
+tm_ckpt_incr_plan(tm_task *t, const tm_ckpt_trigger *tr,
+                  struct tm_ckpt_upload *u, const char *uid)
+{
+	wr_state_changes *ch = wr_state_view_take_changes(u->view);
+	u->incremental = false;
+	if (!t->job->checkpointing.incremental) {
+		wr_state_changes_free(ch);
+		return;
+	}
+	if (t->ck_incr == NULL) {
+		t->ck_incr = tm_incr_new();
+		wr_state_track_changes(t->state); /* from this view on */
+	}
+	if (tr->savepoint) {
+		tm_incr_savepoint(t->ck_incr, tr->id, ch);
+		return;
+	}
+	char name[160];
+	snprintf(name, sizeof(name), "%s-%d", uid, t->spec->subtask);
+	tm_incr_plan(t->ck_incr, tr->id, ch, name, &u->piece);
+	u->incremental = true;
+	snprintf(u->key, sizeof(u->key), "%s", u->piece.file);
+}
+
 /* Fixes the keyed state's view at the barrier and starts its copy and
  * upload; the upload acks. On failure returns the error with a message. */
 static int
@@ -416,6 +556,7 @@ tm_ckpt_keyed(tm_task *t, const tm_ckpt_trigger *tr, wr_ckpt_meta *part,
 		         uid, wr_strerror(rv));
 		return rv;
 	}
+	tm_ckpt_incr_plan(t, tr, u, uid);
 	u->t = t;
 	u->part = part;
 	u->id = tr->id;
@@ -516,6 +657,8 @@ tm_ckpt_commit(tm_task *t)
 	uint64_t done = atomic_load(&t->ck_complete);
 	if (done <= t->ck_committed || done > t->ck_last)
 		return WR_OK;
+	if (t->ck_incr != NULL)
+		tm_incr_complete(t->ck_incr, done); /* fenced or not */
 	/* Fenced: commit once a JobManager confirms this TaskManager again;
 	 * an orphan never does (its successor restores the pre-commits). */
 	if (!tm_task_sinks_may_write(t))
@@ -642,6 +785,8 @@ tm_task_ckpt_fini(tm_task *t, bool commit)
 	tm_ckpt_upload_join(t);
 	free(t->ck_up);
 	t->ck_up = NULL;
+	tm_incr_free(t->ck_incr);
+	t->ck_incr = NULL;
 	if (commit && t->vertex != NULL && t->ck_last > 0)
 		tm_ckpt_commit(t);
 	free(t->ck_align_got);

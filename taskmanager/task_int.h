@@ -161,6 +161,7 @@ struct tm_task {
 	bool *ck_chan_ended;          /* per input channel */
 	bool ck_stopped; /* a stop-with-savepoint barrier left: wait */
 	struct tm_ckpt_upload *ck_up; /* the snapshot being stored */
+	struct tm_incr *ck_incr;      /* incremental chain (task_incr.h) */
 	/* The checkpoint restored from (until the task ends). */
 	struct wr_ckpt_meta *restore;
 	bool state_owned; /* t->state opened by the restore */

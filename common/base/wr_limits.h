@@ -165,6 +165,14 @@
  * deltas after it. A task folds its chain into a new full snapshot long
  * before this (WR_CKPT_FOLD_DELTAS); a _metadata with more is refused. */
 #define WR_CKPT_MAX_SHARED 64
+/* Deltas after a full snapshot before a task folds its incremental chain
+ * into a new full one (task_incr.c): bounds what a restore reads and
+ * applies, and how long old checkpoints' directories stay. */
+#define WR_CKPT_FOLD_DELTAS 8
+/* Checkpoints in flight (or failed, unheard) whose change sets a task
+ * keeps for the next delta (task_incr.c); past it the chain restarts with
+ * a full snapshot. */
+#define TM_INCR_MAX_PENDING 16
 
 /* Largest LMDB map of one state backend. The map reserves address space
  * of its full size, and it doubles when full, so it is at most twice the

@@ -359,8 +359,8 @@ static const char *const wr_job_top_keys[] = {
     "name",    "parallelism", "max_parallelism", "checkpointing",
     "restart", "sources",     "nodes",           NULL};
 static const char *const wr_job_ckpt_keys[] = {
-    "interval", "timeout",          "mode", "min_pause",
-    "retained", "tolerable_failed", NULL};
+    "interval", "timeout",          "mode",        "min_pause",
+    "retained", "tolerable_failed", "incremental", NULL};
 
 static int
 wr_job_parse_ckpt(wr_jp *p)
@@ -369,8 +369,9 @@ wr_job_parse_ckpt(wr_jp *p)
 	const wr_yaml_node *m = wr_yaml_map_get(p->root, "checkpointing");
 	const char *pre = "checkpointing.";
 	int64_t retained = 1, tolerable = 0;
-	int mode = 0, rc;
+	int mode = 0, incremental = 1, rc;
 
+	c->incremental = true;
 	c->interval_ms = 0;
 	c->timeout_ms = 10 * 60 * 1000;
 	c->min_pause_ms = 0;
@@ -393,8 +394,11 @@ wr_job_parse_ckpt(wr_jp *p)
 	    (rc = wr_job_int(p, m, "retained", pre, 1, WR_JOB_MAX_RETAINED,
 	                     &retained)) ||
 	    (rc = wr_job_int(p, m, "tolerable_failed", pre, 0,
-	                     WR_JOB_MAX_TOLERABLE, &tolerable)))
+	                     WR_JOB_MAX_TOLERABLE, &tolerable)) ||
+	    (rc = wr_job_enum(p, m, "incremental", pre, "false|true",
+	                      &incremental)))
 		return rc;
+	c->incremental = incremental == 1;
 	c->mode = mode == 0 ? WR_SEM_EXACTLY_ONCE : WR_SEM_AT_LEAST_ONCE;
 	c->retained = (int)retained;
 	c->tolerable_failed = (int)tolerable;

@@ -160,6 +160,9 @@ typedef struct wr_checkpoint_spec {
 	enum wr_semantic mode;
 	int retained;
 	int tolerable_failed;
+	/* keyed state: upload what changed since the previous checkpoint
+	 * (docs/checkpoints.md); false: the whole state every time */
+	bool incremental;
 } wr_checkpoint_spec;
 
 enum wr_restart_kind {

@@ -148,6 +148,8 @@ int wr_state_import(wr_state *st, const char *src_dir, uint16_t kg_first,
 typedef struct wr_state_changes wr_state_changes;
 void wr_state_track_changes(wr_state *st);
 wr_state_changes *wr_state_view_take_changes(wr_state_view *v);
+/* An empty set (to merge others into). */
+wr_state_changes *wr_state_changes_new(void);
 /* into gets every key of from (an overflowed from overflows into). */
 void wr_state_changes_merge(wr_state_changes *into,
                             const wr_state_changes *from);

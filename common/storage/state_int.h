@@ -53,6 +53,5 @@ bool wr_state_view_cancelled(wr_state_view *v);
  * it) reached LMDB (state_delta.c). c may be NULL: nothing tracked. */
 void wr_state_changes_add(wr_state_changes *c, uint32_t hash, const void *key,
                           size_t klen);
-wr_state_changes *wr_state_changes_new(void);
 
 #endif

@@ -36,7 +36,10 @@ a spare slot is always free for a restart, with short heartbeats.
    savepoint, and is resubmitted from it with its source renamed (and
    --allow-non-restored-state): the new source starts again at order 0, so
    it updates keys the state already holds and the state keeps its size
-   while the checkpoints are measured (checkpoint every --big-interval,
+   while the checkpoints are measured (--big-rate orders/s: about 1 % of
+   the keys change between two checkpoints; checkpoints are incremental
+   unless --full: the first after the restore, a warm-up, copies the whole
+   state, the next ones only the keys changed; checkpoint every --big-interval,
    at least --big-min-pause apart). The first checkpoint after the restore
    is a warm-up; the next --runs are reported: size, duration
    (end_to_end_duration), the keyed task's own snapshot time (CKPT-TAKEN,
@@ -107,6 +110,14 @@ ap.add_argument("--big-interval", default="3s",
                 help="checkpoint interval of the big-state job (3s)")
 ap.add_argument("--big-min-pause", default="3s",
                 help="least time between two big checkpoints (3s)")
+ap.add_argument("--big-rate", type=int, default=40000,
+                help="orders/s of the source while the big checkpoints "
+                "are measured: each updates one key, so about 1 %% of a "
+                "1 GiB state's ~12 M keys change between two checkpoints "
+                "3 s apart; 0 = as fast as the job takes them (40000)")
+ap.add_argument("--full", action="store_true",
+                help="checkpoints copy the whole state "
+                "(checkpointing.incremental: false) instead of deltas")
 ap.add_argument("--build-timeout", type=float, default=240,
                 help="seconds allowed to grow the big state (240)")
 ap.add_argument("--kill-at", choices=("between", "during", "both"),
@@ -233,7 +244,8 @@ def job_yaml(name, interval, delay="100ms", min_pause="0s",
         (r"(?m)^name: .*$", "name: %s" % name),
         (r"(?m)^checkpointing: .*$",
          "checkpointing: { interval: %s, timeout: 5m, min_pause: %s, "
-         "retained: 1 }" % (interval, min_pause)),
+         "retained: 1, incremental: %s }" %
+         (interval, min_pause, "false" if args.full else "true")),
         (r"(?m)^restart: .*$",
          "restart: { strategy: fixed_delay, delay: %s, attempts: 1000 }"
          % delay),
@@ -577,7 +589,8 @@ def checkpoint_bench(c):
     # Measure: the same state, its keys updated by a source that starts
     # again at order 0.
     text = job_yaml("bench-state-checkpoints", args.big_interval,
-                    min_pause=args.big_min_pause, source="orders_again")
+                    min_pause=args.big_min_pause, source="orders_again",
+                    rate=args.big_rate)
     t_sub = time.monotonic()
     job = submit(c, text, ("--from-savepoint", sp_path,
                            "--allow-non-restored-state"))
@@ -729,7 +742,7 @@ def checkpoint_table(cb):
               " - BUILD TIMEOUT, this size used" if b["timed_out"] else "",
               b["savepoint_mib"], b["savepoint_ms"], b["restore_s"]))
     print("%-6s %10s %12s %14s %8s %9s %13s %16s %8s" % (
-        "ckpt", "size MiB", "duration ms", "task snap. ms", "sync ms",
+        "ckpt", "uploaded MiB", "duration ms", "task snap. ms", "sync ms",
         "async ms", "alignment ms", "src rec/s during", "dip %"))
     for r in cb["checkpoints"]:
         print("%-6d %10.0f %12d %14s %8s %9s %13d %16s %8s" % (

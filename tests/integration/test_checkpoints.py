@@ -7,6 +7,9 @@ random TaskManager is SIGKILLed at random moments at least 5 times (and a
 replacement started); the committed output must equal what a failure-free
 run produces (computed here) exactly: no window lost, none twice.
 
+The checkpoints are incremental (the default): the file-sink run also
+checks that deltas were written and that restores applied them.
+
 Then: with the newest checkpoint's _metadata truncated, a recovery skips
 it (CKPT-CORRUPT) and restores the one before; nothing is lost (what the
 damaged checkpoint had committed is written again).
@@ -210,6 +213,19 @@ def test_chaos_file_sink_exactly_once():
         chaos_run(c, rnd, job, gen(11, 6000), lambda: committed(out),
                   "file")
         c.cancel(job)
+        # incremental checkpoints (the default): deltas were written, and
+        # restores applied them on top of a full snapshot
+        deltas = glob.glob(os.path.join(c.dir, "checkpoints", job,
+                                        "chk-*", "*.delta"))
+        check(deltas, "no delta in the job's checkpoints")
+        logs = "".join(open(p, errors="replace").read() for p in
+                       glob.glob(os.path.join(c.dir, "log", "*.log")))
+        applied = [int(n) for n in re.findall(
+            r"CKPT-RESTORE-KEYED .* and (\d+) deltas", logs)]
+        check(any(n > 0 for n in applied),
+              "no restore applied a delta: %s" % applied)
+        print("  %d deltas written, restores applied %s" %
+              (len(deltas), applied))
 
 
 def test_truncated_metadata_uses_previous():
@@ -326,6 +342,54 @@ def test_savepoint_stop_resubmit_rescaled():
         c.cancel(job2)
 
 
+def test_incremental_checkpoint_resubmit_rescaled():
+    """A cancelled job's newest retained checkpoint, made of a full
+    snapshot and deltas in older checkpoints' directories, restores a
+    resubmission at parallelism 3 (was 2): each new subtask keeps its key
+    groups of the base and of every delta; the output continues exactly
+    (pre-commits of the checkpoint committed once)."""
+    with Cluster(taskmanagers=2, slots=3, topics=["inc:%d" % PARTS],
+                 config=CONFIG) as c:
+        out = os.path.join(c.dir, "out")
+        recs = gen(17, 4000)
+        job = submit(c, "inc", "inc", out, interval="200ms")
+        c.wait_running(job, 30)
+        c.produce("inc", recs[:2000])
+        wait_for(lambda: sum(committed(out).values()) > 50, 30,
+                 "first windows committed")
+        c.wait_checkpoint(job, c.completed_checkpoints(job) + 4, 30)
+        c.cancel(job)
+        ckdir = os.path.join(c.dir, "checkpoints", job)
+        done = sorted(int(d.rsplit("-", 1)[1]) for d in
+                      glob.glob(os.path.join(ckdir, "chk-*"))
+                      if os.path.exists(os.path.join(d, "_metadata")))
+        # the newest retained one made only of deltas (every few a chain
+        # is folded into a full snapshot)
+        deltas = [n for n in done if not glob.glob(
+            os.path.join(ckdir, "chk-%d" % n, "*.mdb"))]
+        check(deltas, "every retained checkpoint (%s) holds a full "
+              "snapshot: no delta to restore" % done)
+        newest = deltas[-1]
+        c.produce("inc", recs[2000:] +
+                  flush_records(max(r["ts"] for r in recs)))
+        job2 = c.submit(os.path.join(c.dir, "inc.yaml"), "-p", "3",
+                        "--from-savepoint",
+                        os.path.join(ckdir, "chk-%d" % newest))
+        want = reference(recs)
+        wait_for(lambda: sum(committed(out).values()) >= sum(want.values()),
+                 60, "every window committed")
+        two_more_checkpoints(c, job2)
+        got = committed(out)
+        check(got == want, "output differs after the rescaled restore: "
+              "%d missing (%s), %d extra (%s)" %
+              (sum((want - got).values()), list(want - got)[:3],
+               sum((got - want).values()), list(got - want)[:3]))
+        logs = "".join(open(p, errors="replace").read() for p in
+                       glob.glob(os.path.join(c.dir, "log", "*.log")))
+        check("CKPT-RESTORE-DELTA" in logs, "no delta applied")
+        c.cancel(job2)
+
+
 def test_stop_with_drain_fires_every_window():
     """`weir stop --drain`: the sources send the final watermark before
     the savepoint barrier, so every window - the open ones too - fires
@@ -437,6 +501,7 @@ if __name__ == "__main__":
           test_chaos_postgres_sink_exactly_once,
           test_truncated_metadata_uses_previous,
           test_savepoint_stop_resubmit_rescaled,
+          test_incremental_checkpoint_resubmit_rescaled,
           test_stop_with_drain_fires_every_window,
           test_startup_latest_resumes_from_savepoint,
           test_failing_checkpoints_tolerated_then_fail_over])
