@@ -11,9 +11,10 @@
 /* Operators (ops_basic.c, window.c). */
 extern const tm_op_vt tm_filter_op, tm_select_op, tm_forward_op;
 extern const tm_op_vt tm_window_op, tm_reduce_op;
-/* Sinks (sinks.c, sink_pg.c, sink_kafka_tx.c, sink_clickhouse.c). */
+/* Sinks (sinks.c, sink_blackhole.c, sink_pg.c, sink_kafka_tx.c,
+ * sink_clickhouse.c). */
 extern const tm_op_vt tm_sink_stdout, tm_sink_file, tm_sink_file_2pc;
-extern const tm_op_vt tm_sink_kafka, tm_sink_pg;
+extern const tm_op_vt tm_sink_kafka, tm_sink_blackhole, tm_sink_pg;
 extern const tm_op_vt tm_sink_kafka_tx, tm_sink_clickhouse;
 extern const tm_op_vt tm_sink_clickhouse_plain;
 /* Sources (sources.c, source_kafka.c, source_nexmark.c). */
@@ -62,6 +63,7 @@ static const struct {
     {WR_SINK_POSTGRES, NULL, &tm_sink_pg},
     {WR_SINK_CLICKHOUSE, tm_when_checkpointing, &tm_sink_clickhouse},
     {WR_SINK_CLICKHOUSE, NULL, &tm_sink_clickhouse_plain},
+    {WR_SINK_BLACKHOLE, NULL, &tm_sink_blackhole},
 };
 
 static const struct {
