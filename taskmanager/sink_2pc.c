@@ -13,7 +13,6 @@
 
 #include "err.h"
 #include "mem.h"
-#include "metrics.h"
 #include "varint.h"
 
 #include <stdarg.h>
@@ -22,7 +21,8 @@
 #include <string.h>
 
 struct tm_2pc {
-	tm_task *t;
+	tm_ctx *ctx;
+	const wr_node_spec *node;
 	const tm_2pc_ops *ops;
 	void *b;
 	char what[160];
@@ -43,7 +43,7 @@ tm_2pc_fail(tm_2pc *x, int rv, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tm_task_fail(x->t, "%s: %s", x->what, msg);
+	tm_fail(x->ctx, "%s: %s", x->what, msg);
 	x->failed = rv;
 	return rv;
 }
@@ -104,11 +104,12 @@ tm_2pc_add_pending(tm_2pc *x, uint64_t ckpt, void *h)
 
 /* ---- the operator ---------------------------------------------------- */
 
-static int
-tm_2pc_push(tm_op *op, const wr_row *r)
+int
+tm_2pc_process(void *self, int input, const wr_row *r)
 {
-	tm_2pc *x = op->impl;
+	tm_2pc *x = self;
 	int rv;
+	(void)input;
 	if ((rv = tm_2pc_ready(x)) != WR_OK)
 		return rv;
 	if (!x->open) {
@@ -119,15 +120,14 @@ tm_2pc_push(tm_op *op, const wr_row *r)
 	}
 	if ((rv = x->ops->write(x->b, r)) != WR_OK)
 		return rv;
-	if (x->t->m_out != NULL)
-		wr_metric_inc(x->t->m_out);
+	tm_count(x->ctx, TM_COUNT_OUT, 1);
 	return WR_OK;
 }
 
-static int
-tm_2pc_tick(tm_op *op, int64_t now_ms)
+int
+tm_2pc_tick(void *self, int64_t now_ms)
 {
-	tm_2pc *x = op->impl;
+	tm_2pc *x = self;
 	if (x->failed != WR_OK)
 		return x->failed;
 	if (!x->started || x->ops->tick == NULL)
@@ -137,12 +137,12 @@ tm_2pc_tick(tm_op *op, int64_t now_ms)
 
 /* The barrier of ckpt: what the open transaction holds is pre-committed
  * and recorded, with every transaction still pending, in the snapshot. */
-static int
-tm_2pc_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
+int
+tm_2pc_snapshot(void *p, uint64_t ckpt, wr_buf *out)
 {
-	tm_2pc *x = op->impl;
-	const tm_task_spec *sp = x->t->spec;
-	tm_2pc_head self = {.subtask = sp->subtask, .ckpt = ckpt};
+	tm_2pc *x = p;
+	const tm_op_conf *cf = tm_conf(x->ctx);
+	tm_2pc_head self = {.subtask = cf->subtask, .ckpt = ckpt};
 	int rv;
 	if ((rv = tm_2pc_ready(x)) != WR_OK)
 		return rv;
@@ -156,8 +156,8 @@ tm_2pc_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
 		if (made)
 			tm_2pc_add_pending(x, ckpt, h);
 	}
-	snprintf(self.job_id, sizeof(self.job_id), "%s", sp->job_id);
-	snprintf(self.node, sizeof(self.node), "%s", op->node->id);
+	snprintf(self.job_id, sizeof(self.job_id), "%s", cf->job_id);
+	snprintf(self.node, sizeof(self.node), "%s", x->node->id);
 	snprintf(self.target, sizeof(self.target), "%s", x->target);
 	snprintf(self.name, sizeof(self.name), "%s", x->name);
 	self.npending = x->npending;
@@ -165,10 +165,10 @@ tm_2pc_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
 	return WR_OK;
 }
 
-static int
-tm_2pc_commit(tm_op *op, uint64_t ckpt)
+int
+tm_2pc_notify_complete(void *self, uint64_t ckpt)
 {
-	tm_2pc *x = op->impl;
+	tm_2pc *x = self;
 	if (x->failed != WR_OK)
 		return x->failed;
 	return tm_2pc_commit_upto(x, ckpt);
@@ -178,10 +178,10 @@ tm_2pc_commit(tm_op *op, uint64_t ckpt)
  * of them, what it left itself (its transactions came after the restored
  * checkpoint: a job restored from a savepoint, or a subtask that did not
  * exist then). */
-static int
-tm_2pc_restore(tm_op *op, const tm_op_state *states, int n)
+int
+tm_2pc_restore(void *self, const tm_op_state *states, int n)
 {
-	tm_2pc *x = op->impl;
+	tm_2pc *x = self;
 	bool own = false;
 	int rv = WR_OK;
 	if (x->started)
@@ -209,10 +209,10 @@ tm_2pc_restore(tm_op *op, const tm_op_state *states, int n)
 
 /* End of bounded input: pending ones first (the open transaction may
  * touch their rows), then the open one. */
-static int
-tm_2pc_finish(tm_op *op)
+int
+tm_2pc_finish(void *self)
 {
-	tm_2pc *x = op->impl;
+	tm_2pc *x = self;
 	int rv;
 	if ((rv = tm_2pc_ready(x)) != WR_OK ||
 	    (rv = tm_2pc_commit_upto(x, UINT64_MAX)) != WR_OK)
@@ -225,10 +225,10 @@ tm_2pc_finish(tm_op *op)
 
 /* Without finish (cancel, failure) nothing is committed: the open
  * transaction is aborted, the pending ones dropped (sink_2pc.h). */
-static void
-tm_2pc_destroy(tm_op *op)
+void
+tm_2pc_close(void *self)
 {
-	tm_2pc *x = op->impl;
+	tm_2pc *x = self;
 	if (x == NULL)
 		return;
 	if (x->open && x->ops->abort != NULL)
@@ -238,28 +238,20 @@ tm_2pc_destroy(tm_op *op)
 	x->ops->free(x->b);
 	free(x->pending);
 	free(x);
-	op->impl = NULL;
 }
 
 tm_2pc *
-tm_2pc_new(tm_task *t, tm_op *op, const tm_2pc_ops *ops, void *b,
-           const char *what, const char *name, const char *target)
+tm_2pc_new(tm_ctx *ctx, const wr_node_spec *node, const tm_2pc_ops *ops,
+           void *b, const char *what, const char *name, const char *target)
 {
 	tm_2pc *x = wr_xcalloc(1, sizeof(*x));
-	x->t = t;
+	x->ctx = ctx;
+	x->node = node;
 	x->ops = ops;
 	x->b = b;
 	snprintf(x->what, sizeof(x->what), "%s", what);
 	snprintf(x->name, sizeof(x->name), "%s", name);
 	snprintf(x->target, sizeof(x->target), "%s", target);
-	op->impl = x;
-	op->push = tm_2pc_push;
-	op->finish = tm_2pc_finish;
-	op->tick = tm_2pc_tick;
-	op->destroy = tm_2pc_destroy;
-	op->snapshot = tm_2pc_snapshot;
-	op->commit = tm_2pc_commit;
-	op->restore = tm_2pc_restore;
 	return x;
 }
 

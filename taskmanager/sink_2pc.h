@@ -25,15 +25,15 @@
  *   start without restore          abort this subtask's leftovers (lazily,
  *                                  before the first record or barrier)
  *
- * The skeleton owns the operator (op->impl is the tm_2pc), the pending
- * list, the sticky failure and the order of the steps; a backend owns its
- * transactions and its snapshot bytes. Everything runs on the task's
- * thread (@thread task).
+ * The skeleton is the operator (its self is the tm_2pc: a sink's vtable
+ * is its open plus TM_2PC_CALLBACKS), owns the pending list, the sticky failure
+ * and the order of the steps; a backend owns its transactions and its snapshot
+ * bytes. Everything runs on the task's thread (@thread task).
  */
 #ifndef TM_SINK_2PC_H
 #define TM_SINK_2PC_H
 
-#include "task_int.h"
+#include "op.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,16 +120,31 @@ typedef struct tm_2pc_ops {
 } tm_2pc_ops;
 
 /*
- * Makes op a two-phase-commit sink over backend b: sets every callback
- * of op and op->impl. what prefixes failures ("postgres sink orders");
- * name is this subtask's transaction name prefix; target what it writes
- * to ("" if its snapshots record none). On return the skeleton owns b
- * (op->destroy frees it through ops->free).
+ * A two-phase-commit sink over backend b for node, to be a sink's self
+ * (its open returns it). what prefixes failures ("postgres sink
+ * orders"); name is this subtask's transaction name prefix; target what
+ * it writes to ("" if its snapshots record none). On return the skeleton
+ * owns b (tm_2pc_close frees it through ops->free).
  */
-tm_2pc *tm_2pc_new(tm_task *t, tm_op *op, const tm_2pc_ops *ops, void *b,
-                   const char *what, const char *name, const char *target);
+tm_2pc *tm_2pc_new(tm_ctx *ctx, const wr_node_spec *node, const tm_2pc_ops *ops,
+                   void *b, const char *what, const char *name,
+                   const char *target);
 
-/* The backend of a tm_2pc operator (tests reach it through op->impl). */
+/* The operator callbacks (op.h) of a tm_2pc self. */
+int tm_2pc_process(void *self, int input, const wr_row *r);
+int tm_2pc_tick(void *self, int64_t now_ms);
+int tm_2pc_snapshot(void *self, uint64_t ckpt, wr_buf *out);
+int tm_2pc_notify_complete(void *self, uint64_t ckpt);
+int tm_2pc_restore(void *self, const tm_op_state *states, int n);
+int tm_2pc_finish(void *self);
+void tm_2pc_close(void *self);
+/* A two-phase-commit sink's vtable: its own open, then these. */
+#define TM_2PC_CALLBACKS                                                       \
+	.process = tm_2pc_process, .snapshot = tm_2pc_snapshot,                \
+	.restore = tm_2pc_restore, .notify_complete = tm_2pc_notify_complete,  \
+	.tick = tm_2pc_tick, .finish = tm_2pc_finish, .close = tm_2pc_close
+
+/* The backend of a tm_2pc operator (tests reach it through self). */
 void *tm_2pc_backend(const tm_2pc *x);
 
 /* Pre-committed transactions waiting for their checkpoints. */

@@ -21,13 +21,12 @@
  * effectively-once into a ReplacingMergeTree keyed by the result's key
  * (docs/sinks.md). Everything runs on the task's thread.
  */
-#include "task_int.h"
+#include "op.h"
 
 #include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
-#include "metrics.h"
 #include "record.h"
 #include "wr_limits.h"
 
@@ -45,7 +44,8 @@
 #define TM_CH_STATE_V1 1
 
 typedef struct tm_ch {
-	tm_task *t;
+	tm_ctx *ctx;
+	const tm_op_conf *conf;
 	const wr_node_spec *node;
 	const wr_sink_spec *sk;
 	const wr_schema *in;
@@ -145,7 +145,7 @@ tm_ch_backoff(tm_ch *s, int64_t ms)
 {
 	int64_t until = wr_mono_ms() + ms;
 	while (wr_mono_ms() < until) {
-		if (atomic_load(&s->t->cancel) || atomic_load(&s->t->orphan))
+		if (tm_cancelled(s->ctx)) /* an orphan is cancelled too */
 			return false;
 		wr_sleep_ms(until - wr_mono_ms() < 50 ? until - wr_mono_ms()
 		                                      : 50);
@@ -156,8 +156,8 @@ tm_ch_backoff(tm_ch *s, int64_t ms)
 static int
 tm_ch_fail(tm_ch *s, int rv, const char *what)
 {
-	tm_task_fail(s->t, "clickhouse sink %s: %s: %s", s->sk->table, what,
-	             s->err);
+	tm_fail(s->ctx, "clickhouse sink %s: %s: %s", s->sk->table, what,
+	        s->err);
 	s->failed = rv;
 	return rv;
 }
@@ -182,7 +182,7 @@ tm_ch_flush(tm_ch *s)
 			return tm_ch_fail(s, rv, "insert failed for too long");
 		wr_log(WR_LOG_WARN, "CH-SINK-RETRY",
 		       "%s node=%s: attempt %d: %s; again in %lld ms",
-		       s->t->label, s->node->id, attempt, s->err,
+		       s->conf->label, s->node->id, attempt, s->err,
 		       (long long)wait);
 		if (!tm_ch_backoff(s, wait))
 			return WR_ECLOSED;
@@ -197,9 +197,10 @@ tm_ch_flush(tm_ch *s)
 /* ---- the operator ------------------------------------------------------ */
 
 static int
-tm_ch_push(tm_op *op, const wr_row *r)
+tm_ch_push(void *self, int input, const wr_row *r)
 {
-	tm_ch *s = op->impl;
+	tm_ch *s = self;
+	(void)input;
 	size_t before = s->batch.len;
 	if (s->failed != WR_OK)
 		return s->failed;
@@ -215,8 +216,8 @@ tm_ch_push(tm_op *op, const wr_row *r)
 	wr_row_to_json(s->in, &s->row, &s->batch);
 	wr_buf_putc(&s->batch, '\n');
 	s->nrows++;
-	wr_metric_inc(s->t->m_out);
-	wr_metric_add(s->t->m_bytes_out, (double)(s->batch.len - before));
+	tm_count(s->ctx, TM_COUNT_OUT, 1);
+	tm_count(s->ctx, TM_COUNT_BYTES_OUT, (double)(s->batch.len - before));
 	if (s->nrows >= s->sk->batch_rows ||
 	    (int64_t)s->batch.len >= s->sk->batch_bytes)
 		return tm_ch_flush(s);
@@ -225,9 +226,9 @@ tm_ch_push(tm_op *op, const wr_row *r)
 
 /* A batch older than flush_interval goes even when no record comes. */
 static int
-tm_ch_tick(tm_op *op, int64_t now_ms)
+tm_ch_tick(void *self, int64_t now_ms)
 {
-	tm_ch *s = op->impl;
+	tm_ch *s = self;
 	if (s->nrows > 0 && now_ms - s->first_ms >= s->sk->flush_ms)
 		return tm_ch_flush(s);
 	return s->failed;
@@ -236,11 +237,11 @@ tm_ch_tick(tm_op *op, int64_t now_ms)
 /* The barrier: everything before it is in ClickHouse before the task
  * acknowledges it. A fenced task sends nothing: the checkpoint fails. */
 static int
-tm_ch_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
+tm_ch_snapshot(void *self, uint64_t ckpt, wr_buf *out)
 {
-	tm_ch *s = op->impl;
+	tm_ch *s = self;
 	(void)ckpt;
-	if (!tm_task_sinks_may_write(s->t))
+	if (!tm_sink_may_write(s->ctx))
 		return WR_ESTATE;
 	int rv = tm_ch_flush(s);
 	if (rv == WR_OK)
@@ -249,17 +250,17 @@ tm_ch_snapshot(tm_op *op, uint64_t ckpt, wr_buf *out)
 }
 
 static int
-tm_ch_finish(tm_op *op)
+tm_ch_finish(void *self)
 {
-	return tm_ch_flush(op->impl);
+	return tm_ch_flush(self);
 }
 
 /* Rows not yet acknowledged are dropped: a restart replays them from the
  * checkpoint. */
 static void
-tm_ch_destroy(tm_op *op)
+tm_ch_destroy(void *self)
 {
-	tm_ch *s = op->impl;
+	tm_ch *s = self;
 	if (s == NULL)
 		return;
 	if (s->curl != NULL)
@@ -269,7 +270,6 @@ tm_ch_destroy(tm_op *op)
 	wr_buf_fini(&s->batch);
 	wr_buf_fini(&s->resp);
 	free(s);
-	op->impl = NULL;
 }
 
 /* ---- setup ------------------------------------------------------------- */
@@ -363,28 +363,44 @@ tm_ch_open(tm_ch *s, char *errbuf, size_t errlen)
 	return WR_OK;
 }
 
-int
-tm_sink_clickhouse_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
+static int
+tm_sink_clickhouse_open(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                        char *errbuf, size_t errlen)
 {
 	tm_ch *s = wr_xcalloc(1, sizeof(*s));
-	s->t = t;
-	s->node = op->node;
-	s->sk = &op->node->sink;
-	s->in = wr_jobspec_input_schema(t->job, op->node, 0);
+	s->ctx = ctx;
+	s->conf = tm_conf(ctx);
+	s->node = node;
+	s->sk = &node->sink;
+	s->in = wr_jobspec_input_schema(s->conf->job, node, 0);
 	wr_buf_init(&s->batch);
 	wr_buf_init(&s->resp);
-	op->impl = s;
-	op->destroy = tm_ch_destroy;
 	int rv = tm_ch_open(s, errbuf, errlen);
 	if (rv != WR_OK) {
-		tm_ch_destroy(op);
-		op->destroy = NULL;
+		tm_ch_destroy(s);
 		return rv;
 	}
-	op->push = tm_ch_push;
-	op->tick = tm_ch_tick;
-	op->finish = tm_ch_finish;
-	if (tm_task_checkpointing(t))
-		op->snapshot = tm_ch_snapshot;
+	*self = s;
 	return WR_OK;
 }
+
+/* With checkpoints, every batch before a barrier is acknowledged before
+ * the barrier is. */
+const tm_op_vt tm_sink_clickhouse = {
+    .name = "clickhouse sink",
+    .open = tm_sink_clickhouse_open,
+    .process = tm_ch_push,
+    .snapshot = tm_ch_snapshot,
+    .tick = tm_ch_tick,
+    .finish = tm_ch_finish,
+    .close = tm_ch_destroy,
+};
+
+const tm_op_vt tm_sink_clickhouse_plain = {
+    .name = "clickhouse sink",
+    .open = tm_sink_clickhouse_open,
+    .process = tm_ch_push,
+    .tick = tm_ch_tick,
+    .finish = tm_ch_finish,
+    .close = tm_ch_destroy,
+};

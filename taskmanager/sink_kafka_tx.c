@@ -28,20 +28,18 @@
  * restore) is the two-phase-commit skeleton's (sink_2pc.h); this file
  * supplies its steps for a pool of producers.
  *
- * Everything runs on the task's thread. write never calls tm_task_tick: a
+ * Everything runs on the task's thread. write never calls tm_yield: a
  * tick may take a checkpoint (a source chain) or commit one, and neither
  * may happen in the middle of a record.
  */
 #include "sink_2pc.h"
-#include "task_int.h"
-#include "tm_int.h"
+#include "sinks.h"
 
 #include "clock.h"
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
 #include "mem.h"
-#include "metrics.h"
 #include "varint.h"
 #include "wr_limits.h"
 
@@ -71,7 +69,8 @@ typedef struct tm_ktx_prod {
 } tm_ktx_prod;
 
 struct tm_ktx {
-	tm_task *t;
+	tm_ctx *ctx;
+	const tm_op_conf *conf;
 	tm_2pc *x;
 	const wr_node_spec *node;
 	const wr_schema *in;
@@ -216,8 +215,7 @@ tm_ktx_init(tm_ktx *s, rd_kafka_t *rk, const char *txid)
 		if (e == NULL)
 			return WR_OK;
 		bool again = rd_kafka_error_is_retriable(e) &&
-		             wr_mono_ms() < deadline &&
-		             !atomic_load(&s->t->cancel);
+		             wr_mono_ms() < deadline && !tm_cancelled(s->ctx);
 		if (!again) {
 			bool tmo =
 			    rd_kafka_error_code(e) ==
@@ -270,8 +268,8 @@ tm_ktx_prod_get(tm_ktx *s, int i, tm_ktx_prod **out)
 	char txid[TM_KTX_ID_BYTES], err[256];
 	int rv;
 	if (p->rk == NULL) {
-		tm_ktx_txid(txid, sizeof(txid), s->t->spec->job_id, s->node->id,
-		            s->t->spec->subtask, i);
+		tm_ktx_txid(txid, sizeof(txid), s->conf->job_id, s->node->id,
+		            s->conf->subtask, i);
 		p->rk = tm_ktx_producer(s, txid, p, err, sizeof(err));
 		if (p->rk == NULL)
 			return tm_2pc_fail(s->x, WR_EINVAL, "%s", err);
@@ -291,7 +289,7 @@ tm_ktx_prod_get(tm_ktx *s, int i, tm_ktx_prod **out)
 static int
 tm_ktx_fence_subtask(tm_ktx *s, const char *job, const char *node, int subtask)
 {
-	const tm_task_spec *sp = s->t->spec;
+	const tm_op_conf *sp = s->conf;
 	bool own = strcmp(job, sp->job_id) == 0 &&
 	           strcmp(node, s->node->id) == 0 && subtask == sp->subtask;
 	char txid[TM_KTX_ID_BYTES];
@@ -307,7 +305,7 @@ tm_ktx_fence_subtask(tm_ktx *s, const char *job, const char *node, int subtask)
 	if (rv == WR_OK)
 		wr_log(WR_LOG_INFO, "KAFKA-TX-FENCED",
 		       "%s node=%s: transactional ids %s/%s/%d/0..%d",
-		       s->t->label, s->node->id, job, node, subtask,
+		       s->conf->label, s->node->id, job, node, subtask,
 		       TM_KTX_POOL - 1);
 	return rv;
 }
@@ -318,8 +316,8 @@ static int
 tm_ktx_abort_leftovers(void *b)
 {
 	tm_ktx *s = b;
-	return tm_ktx_fence_subtask(s, s->t->spec->job_id, s->node->id,
-	                            s->t->spec->subtask);
+	return tm_ktx_fence_subtask(s, s->conf->job_id, s->node->id,
+	                            s->conf->subtask);
 }
 
 /* Flushes p's records; WR_OK only when every one was delivered. Waits
@@ -328,14 +326,14 @@ tm_ktx_abort_leftovers(void *b)
 static int
 tm_ktx_flush(tm_ktx *s, tm_ktx_prod *p)
 {
-	int64_t tmo = s->t->job->checkpointing.timeout_ms;
+	int64_t tmo = s->conf->job->checkpointing.timeout_ms;
 	int64_t deadline =
 	    wr_mono_ms() + (tmo > 0 && tmo < 60000 ? tmo : 60000);
 	rd_kafka_resp_err_t e;
 	while ((e = rd_kafka_flush(p->rk, 100)) ==
 	           RD_KAFKA_RESP_ERR__TIMED_OUT &&
 	       p->failures == 0 && wr_mono_ms() < deadline &&
-	       !atomic_load(&s->t->cancel))
+	       !tm_cancelled(s->ctx))
 		;
 	if (p->failures > 0)
 		return tm_2pc_fail(s->x, WR_EUNREACHABLE,
@@ -360,8 +358,7 @@ tm_ktx_commit_prod(tm_ktx *s, tm_ktx_prod *p)
 			return WR_OK;
 		}
 		bool again = rd_kafka_error_is_retriable(e) &&
-		             wr_mono_ms() < deadline &&
-		             !atomic_load(&s->t->cancel);
+		             wr_mono_ms() < deadline && !tm_cancelled(s->ctx);
 		if (!again) {
 			int rv = tm_2pc_fail(
 			    s->x, WR_EUNREACHABLE,
@@ -424,7 +421,7 @@ tm_ktx_write(void *b, const wr_row *r)
 		 * the file comment; deliveries free the queue or fail
 		 * within message.timeout.ms). */
 		rd_kafka_poll(p->rk, 10);
-		if (atomic_load(&s->t->cancel))
+		if (tm_cancelled(s->ctx))
 			return WR_ECLOSED;
 	}
 	rd_kafka_poll(p->rk, 0);
@@ -535,7 +532,7 @@ tm_ktx_recover(void *b, const tm_2pc_head *old, bool same_target)
 		wr_log(WR_LOG_INFO, "KAFKA-TX-OTHER-TOPIC",
 		       "%s node=%s: old subtask %s/%d wrote to %s: "
 		       "its transactional ids are left to it",
-		       s->t->label, s->node->id, old->job_id, old->subtask,
+		       s->conf->label, s->node->id, old->job_id, old->subtask,
 		       old->target);
 		return WR_OK;
 	}
@@ -546,7 +543,7 @@ tm_ktx_recover(void *b, const tm_2pc_head *old, bool same_target)
 		       "): fencing aborts them; if their commit did not "
 		       "run before the failure, their records are lost "
 		       "(librdkafka cannot resume them)",
-		       s->t->label, s->node->id, old->npending, old->job_id,
+		       s->conf->label, s->node->id, old->npending, old->job_id,
 		       old->node, old->subtask, old->ckpt);
 	return tm_ktx_fence_subtask(s, old->job_id, old->node, old->subtask);
 }
@@ -578,11 +575,13 @@ static const tm_2pc_ops tm_ktx_ops = {
     .free = tm_ktx_free,
 };
 
-int
-tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
+static int
+tm_sink_kafka_tx_open(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                      char *errbuf, size_t errlen)
 {
-	const wr_sink_spec *sk = &op->node->sink;
-	const wr_checkpoint_spec *c = &t->job->checkpointing;
+	const tm_op_conf *conf = tm_conf(ctx);
+	const wr_sink_spec *sk = &node->sink;
+	const wr_checkpoint_spec *c = &conf->job->checkpointing;
 	char what[300], name[TM_2PC_NAME_BYTES];
 	int64_t tmo;
 	if (tm_ktx_txn_timeout(c, &tmo) != WR_OK) {
@@ -595,10 +594,11 @@ tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 		return WR_EINVAL;
 	}
 	tm_ktx *s = wr_xcalloc(1, sizeof(*s));
-	s->t = t;
-	s->node = op->node;
-	s->in = wr_jobspec_input_schema(t->job, op->node, 0);
-	s->bootstrap = tm_task_kafka_bootstrap(t, sk->bootstrap);
+	s->ctx = ctx;
+	s->conf = conf;
+	s->node = node;
+	s->in = wr_jobspec_input_schema(conf->job, node, 0);
+	s->bootstrap = tm_conf_kafka_bootstrap(conf, sk->bootstrap);
 	s->txn_timeout_ms = tmo;
 	wr_buf_init(&s->json);
 	for (int i = 0; i < TM_KTX_POOL; i++) {
@@ -608,8 +608,15 @@ tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 	/* every failure names the brokers: a wrong address shows at once */
 	snprintf(what, sizeof(what), "kafka sink %s (exactly_once, brokers %s)",
 	         sk->topic, s->bootstrap);
-	tm_ktx_txid_prefix(name, sizeof(name), t->spec->job_id, op->node->id,
-	                   t->spec->subtask);
-	s->x = tm_2pc_new(t, op, &tm_ktx_ops, s, what, name, sk->topic);
+	tm_ktx_txid_prefix(name, sizeof(name), conf->job_id, node->id,
+	                   conf->subtask);
+	s->x = tm_2pc_new(ctx, node, &tm_ktx_ops, s, what, name, sk->topic);
+	*self = s->x;
 	return WR_OK;
 }
+
+const tm_op_vt tm_sink_kafka_tx = {
+    .name = "kafka sink (exactly_once)",
+    .open = tm_sink_kafka_tx_open,
+    TM_2PC_CALLBACKS,
+};

@@ -29,13 +29,11 @@
  * Everything runs on the task's thread.
  */
 #include "sink_2pc.h"
-#include "task_int.h"
 
 #include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
-#include "metrics.h"
 #include "varint.h"
 #include "wr_limits.h"
 
@@ -73,7 +71,8 @@ typedef struct tm_pg_ent {
 } tm_pg_ent;
 
 typedef struct tm_pg {
-	tm_task *t;
+	tm_ctx *ctx;
+	const tm_op_conf *conf;
 	tm_2pc *x;
 	const wr_node_spec *node;
 	const wr_sink_spec *sk;
@@ -576,8 +575,8 @@ tm_pg_notice(void *arg, const char *msg)
 	int n = (int)strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		n--;
-	wr_log(WR_LOG_INFO, "PG-SINK-NOTICE", "%s node=%s: %.*s", s->t->label,
-	       s->node->id, n, msg);
+	wr_log(WR_LOG_INFO, "PG-SINK-NOTICE", "%s node=%s: %.*s",
+	       s->conf->label, s->node->id, n, msg);
 }
 
 /* A new connection with weir's defaults; the DSN's settings win. */
@@ -585,7 +584,7 @@ static int
 tm_pg_connect(tm_pg *s, PGconn **out)
 {
 	char app[96];
-	const tm_task_spec *sp = s->t->spec;
+	const tm_op_conf *sp = s->conf;
 	snprintf(app, sizeof(app), "weir %.8s %s/%d", sp->job_id, s->node->id,
 	         sp->subtask);
 	/* Later keywords override earlier ones, so dbname (the DSN,
@@ -617,8 +616,8 @@ tm_pg_connect(tm_pg *s, PGconn **out)
 static int
 tm_pg_reconnect(tm_pg *s, PGconn **c)
 {
-	wr_log(WR_LOG_WARN, "PG-SINK-RECONNECT", "%s node=%s: %s", s->t->label,
-	       s->node->id, s->err);
+	wr_log(WR_LOG_WARN, "PG-SINK-RECONNECT", "%s node=%s: %s",
+	       s->conf->label, s->node->id, s->err);
 	PQfinish(*c);
 	*c = NULL;
 	return tm_pg_connect(s, c);
@@ -796,8 +795,8 @@ tm_pg_end_prepared(tm_pg *s, const char *gid, bool commit)
 			return WR_OK;
 		if (strcmp(s->sqlstate, "42704") == 0) { /* undefined_object */
 			wr_log(WR_LOG_WARN, "PG-SINK-GID-GONE",
-			       "%s node=%s: %s: %s", s->t->label, s->node->id,
-			       s->sql.data, s->err);
+			       "%s node=%s: %s: %s", s->conf->label,
+			       s->node->id, s->sql.data, s->err);
 			return WR_OK;
 		}
 		if (rv != WR_EUNREACHABLE || attempt > 0)
@@ -842,7 +841,7 @@ tm_pg_resolve(tm_pg *s, const char *prefix, uint64_t ckpt, bool later)
 		wr_log(WR_LOG_INFO, "PG-SINK-RESOLVED",
 		       "%s node=%s: %s*: %d committed, %d rolled back (up to "
 		       "checkpoint %" PRIu64 ")",
-		       s->t->label, s->node->id, prefix, ncommit, nrollback,
+		       s->conf->label, s->node->id, prefix, ncommit, nrollback,
 		       ckpt);
 	return rv;
 }
@@ -861,8 +860,8 @@ tm_pg_prepare(tm_pg *s, uint64_t ckpt)
 		         TM_PG_MAX_PENDING);
 		return tm_pg_fail(s, WR_EFULL, "cannot prepare");
 	}
-	tm_pg_gid(gid, sizeof(gid), s->t->spec->job_id, s->node->id,
-	          s->t->spec->subtask, ckpt);
+	tm_pg_gid(gid, sizeof(gid), s->conf->job_id, s->node->id,
+	          s->conf->subtask, ckpt);
 	wr_buf_reset(&s->sql);
 	wr_buf_printf(&s->sql, "PREPARE TRANSACTION '%s'", gid);
 	rv = tm_pg_exec(s, s->conn, s->sql.data, PGRES_COMMAND_OK, NULL);
@@ -923,8 +922,8 @@ tm_pg_commit(void *b, const tm_2pc_txn *txn)
 {
 	tm_pg *s = b;
 	char gid[TM_PG_GID_BYTES];
-	tm_pg_gid(gid, sizeof(gid), s->t->spec->job_id, s->node->id,
-	          s->t->spec->subtask, txn->ckpt);
+	tm_pg_gid(gid, sizeof(gid), s->conf->job_id, s->node->id,
+	          s->conf->subtask, txn->ckpt);
 	int rv = tm_pg_end_prepared(s, gid, true);
 	return rv == WR_OK ? WR_OK
 	                   : tm_pg_fail(s, rv, "COMMIT PREPARED failed");
@@ -977,7 +976,7 @@ tm_pg_recover(void *b, const tm_2pc_head *old, bool same_target)
 		       "%s node=%s: old subtask %s/%d wrote to %s: its "
 		       "transactions after checkpoint %" PRIu64
 		       " are left to it",
-		       s->t->label, s->node->id, old->job_id, old->subtask,
+		       s->conf->label, s->node->id, old->job_id, old->subtask,
 		       old->target, old->ckpt);
 	int rv = tm_pg_resolve(s, old->name, old->ckpt, same_target);
 	return rv == WR_OK ? WR_OK : tm_pg_fail(s, rv, "restore failed");
@@ -992,8 +991,8 @@ tm_pg_abort_leftovers(void *b)
 	char prefix[TM_PG_GID_BYTES];
 	if (!s->twopc)
 		return WR_OK;
-	tm_pg_gid_prefix(prefix, sizeof(prefix), s->t->spec->job_id,
-	                 s->node->id, s->t->spec->subtask);
+	tm_pg_gid_prefix(prefix, sizeof(prefix), s->conf->job_id, s->node->id,
+	                 s->conf->subtask);
 	int rv = tm_pg_resolve(s, prefix, 0, true);
 	return rv == WR_OK ? WR_OK
 	                   : tm_pg_fail(s, rv, "rolling back leftovers failed");
@@ -1039,15 +1038,16 @@ static const tm_2pc_ops tm_pg_ops = {
 
 /* A sink state without a connection (tm_sink_pg_new connects). */
 static tm_pg *
-tm_pg_new(tm_task *t, const wr_node_spec *node)
+tm_pg_new(tm_ctx *ctx, const wr_node_spec *node)
 {
 	tm_pg *s = wr_xcalloc(1, sizeof(*s));
-	int64_t lt = t->job->checkpointing.timeout_ms;
-	s->t = t;
+	s->ctx = ctx;
+	s->conf = tm_conf(ctx);
+	int64_t lt = s->conf->job->checkpointing.timeout_ms;
 	s->node = node;
 	s->sk = &node->sink;
-	s->in = wr_jobspec_input_schema(t->job, node, 0);
-	s->twopc = tm_task_checkpointing(t);
+	s->in = wr_jobspec_input_schema(s->conf->job, node, 0);
+	s->twopc = s->conf->checkpointing;
 	/* A lock wait longer than a checkpoint may take is a wait for a
 	 * commit that will not come (see the file comment). */
 	s->lock_timeout_ms = lt > 1000 ? lt : 1000;
@@ -1103,10 +1103,11 @@ tm_pg_open(tm_pg *s, char *errbuf, size_t errlen)
 	return rv;
 }
 
-int
-tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
+static int
+tm_sink_pg_open(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                char *errbuf, size_t errlen)
 {
-	tm_pg *s = tm_pg_new(t, op->node);
+	tm_pg *s = tm_pg_new(ctx, node);
 	char what[200], name[TM_2PC_NAME_BYTES];
 	int rv = tm_pg_open(s, errbuf, errlen);
 	if (rv != WR_OK) {
@@ -1114,8 +1115,15 @@ tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 		return rv;
 	}
 	snprintf(what, sizeof(what), "postgres sink %s", s->sk->table);
-	tm_pg_gid_prefix(name, sizeof(name), t->spec->job_id, op->node->id,
-	                 t->spec->subtask);
-	s->x = tm_2pc_new(t, op, &tm_pg_ops, s, what, name, s->sk->table);
+	tm_pg_gid_prefix(name, sizeof(name), s->conf->job_id, node->id,
+	                 s->conf->subtask);
+	s->x = tm_2pc_new(ctx, node, &tm_pg_ops, s, what, name, s->sk->table);
+	*self = s->x;
 	return WR_OK;
 }
+
+const tm_op_vt tm_sink_pg = {
+    .name = "postgres sink",
+    .open = tm_sink_pg_open,
+    TM_2PC_CALLBACKS,
+};

@@ -11,8 +11,7 @@
  * checkpoint's completion renames them into place (commit).
  */
 #include "sink_2pc.h"
-#include "task_int.h"
-#include "tm_int.h"
+#include "sinks.h"
 
 #include "clock.h"
 #include "err.h"
@@ -20,7 +19,6 @@
 #include "kafka.h"
 #include "log.h"
 #include "mem.h"
-#include "metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,7 +47,9 @@ typedef struct tm_sink_parts {
 } tm_sink_parts;
 
 typedef struct tm_sink {
-	tm_task *t;
+	tm_ctx *ctx;
+	const tm_op_conf *conf;
+	const wr_node_spec *node;
 	const wr_schema *in; /* the records' schema: the sink's input's */
 	wr_buf json;
 	/* file */
@@ -71,24 +71,25 @@ typedef struct tm_sink {
 static pthread_mutex_t tm_stdout_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int
-tm_sink_stdout_push(tm_op *op, const wr_row *r)
+tm_sink_stdout_push(void *self, int input, const wr_row *r)
 {
-	tm_sink *s = op->impl;
+	tm_sink *s = self;
+	(void)input;
 	wr_buf_reset(&s->json);
 	wr_row_to_json(s->in, r, &s->json);
 	wr_buf_putc(&s->json, '\n');
 	pthread_mutex_lock(&tm_stdout_lock);
 	fwrite(s->json.data, 1, s->json.len, stdout);
 	pthread_mutex_unlock(&tm_stdout_lock);
-	wr_metric_inc(s->t->m_out);
-	wr_metric_add(s->t->m_bytes_out, (double)s->json.len);
+	tm_count(s->ctx, TM_COUNT_OUT, 1);
+	tm_count(s->ctx, TM_COUNT_BYTES_OUT, (double)s->json.len);
 	return WR_OK;
 }
 
 static int
-tm_sink_stdout_finish(tm_op *op)
+tm_sink_stdout_finish(void *self)
 {
-	(void)op;
+	(void)self;
 	pthread_mutex_lock(&tm_stdout_lock);
 	fflush(stdout);
 	pthread_mutex_unlock(&tm_stdout_lock);
@@ -100,7 +101,7 @@ tm_sink_stdout_finish(tm_op *op)
 static int
 tm_sink_file_open(tm_sink *s)
 {
-	const tm_task_spec *sp = s->t->spec;
+	const tm_op_conf *sp = s->conf;
 	/* The attempt keeps a restarted task from reusing a committed
 	 * file's name. */
 	snprintf(s->final, sizeof(s->final),
@@ -112,8 +113,8 @@ tm_sink_file_open(tm_sink *s)
 	s->seq++;
 	s->f = fopen(s->tmp, "w");
 	if (s->f == NULL) {
-		tm_task_fail(s->t, "file sink: cannot create %s: %s", s->tmp,
-		             strerror(errno));
+		tm_fail(s->ctx, "file sink: cannot create %s: %s", s->tmp,
+		        strerror(errno));
 		return wr_err_from_errno(errno);
 	}
 	s->bytes = 0;
@@ -140,8 +141,7 @@ tm_sink_file_publish(tm_sink *s, const char *tmp, const char *final)
 		return WR_OK;
 	if (errno == ENOENT && access(b, F_OK) == 0)
 		return WR_OK;
-	tm_task_fail(s->t, "file sink: cannot commit %s: %s", b,
-	             strerror(errno));
+	tm_fail(s->ctx, "file sink: cannot commit %s: %s", b, strerror(errno));
 	return wr_err_from_errno(errno);
 }
 
@@ -180,8 +180,8 @@ tm_sink_file_close(tm_sink *s)
 		return WR_OK;
 	}
 	if (bad || rename(s->tmp, s->final) != 0) {
-		tm_task_fail(s->t, "file sink: cannot commit %s: %s", s->final,
-		             strerror(errno));
+		tm_fail(s->ctx, "file sink: cannot commit %s: %s", s->final,
+		        strerror(errno));
 		return wr_err_from_errno(errno);
 	}
 	return WR_OK;
@@ -223,22 +223,23 @@ tm_sink_file_write(void *b, const wr_row *r)
 	wr_row_to_json(s->in, r, &s->json);
 	wr_buf_putc(&s->json, '\n');
 	if (fwrite(s->json.data, 1, s->json.len, s->f) != s->json.len) {
-		tm_task_fail(s->t, "file sink: write %s: %s", s->tmp,
-		             strerror(errno));
+		tm_fail(s->ctx, "file sink: write %s: %s", s->tmp,
+		        strerror(errno));
 		return wr_err_from_errno(errno);
 	}
 	s->bytes += s->json.len;
-	wr_metric_add(s->t->m_bytes_out, (double)s->json.len);
+	tm_count(s->ctx, TM_COUNT_BYTES_OUT, (double)s->json.len);
 	return WR_OK;
 }
 
 static int
-tm_sink_file_push(tm_op *op, const wr_row *r)
+tm_sink_file_push(void *self, int input, const wr_row *r)
 {
-	tm_sink *s = op->impl;
+	tm_sink *s = self;
+	(void)input;
 	int rv = tm_sink_file_write(s, r);
 	if (rv == WR_OK)
-		wr_metric_inc(s->t->m_out);
+		tm_count(s->ctx, TM_COUNT_OUT, 1);
 	return rv;
 }
 
@@ -253,23 +254,17 @@ tm_sink_file_roll(void *b, int64_t now_ms)
 	if (now_ms - s->opened_ms >= TM_FILE_ROLL_MS)
 		return tm_sink_file_close(s);
 	if (fflush(s->f) != 0) {
-		tm_task_fail(s->t, "file sink: write %s: %s", s->tmp,
-		             strerror(errno));
+		tm_fail(s->ctx, "file sink: write %s: %s", s->tmp,
+		        strerror(errno));
 		return wr_err_from_errno(errno);
 	}
 	return WR_OK;
 }
 
 static int
-tm_sink_file_tick(tm_op *op, int64_t now_ms)
+tm_sink_file_finish(void *self)
 {
-	return tm_sink_file_roll(op->impl, now_ms);
-}
-
-static int
-tm_sink_file_finish(tm_op *op)
-{
-	return tm_sink_file_close(op->impl);
+	return tm_sink_file_close(self);
 }
 
 /* ---- file, exactly-once: the steps of the two-phase-commit skeleton -- */
@@ -311,7 +306,7 @@ tm_sink_get_str(const uint8_t **p, const uint8_t *end, char *out, size_t cap)
 static void
 tm_sink_file_prefix(const tm_sink *s, char *buf, size_t len)
 {
-	const tm_task_spec *sp = s->t->spec;
+	const tm_op_conf *sp = s->conf;
 	snprintf(buf, len, ".part-%.8s-%d-%d-a", sp->job_id, sp->vertex,
 	         sp->subtask);
 }
@@ -431,7 +426,7 @@ tm_sink_file_clean(tm_sink *s, const char *prefix)
 	char mine[96], path[PATH_MAX];
 	tm_sink_file_prefix(s, mine, sizeof(mine));
 	size_t ml = strlen(mine);
-	snprintf(mine + ml, sizeof(mine) - ml, "%u-", s->t->spec->attempt);
+	snprintf(mine + ml, sizeof(mine) - ml, "%u-", s->conf->attempt);
 	DIR *d = opendir(s->dir);
 	if (d == NULL)
 		return;
@@ -443,7 +438,7 @@ tm_sink_file_clean(tm_sink *s, const char *prefix)
 		snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name);
 		if (unlink(path) == 0)
 			wr_log(WR_LOG_INFO, "SINK-FILE-ABORTED",
-			       "%s: removed uncommitted %s", s->t->label,
+			       "%s: removed uncommitted %s", s->conf->label,
 			       e->d_name);
 	}
 	closedir(d);
@@ -473,7 +468,7 @@ tm_sink_file_abort_leftovers(void *b)
 {
 	tm_sink *s = b;
 	char prefix[96];
-	if (s->t->spec->attempt > 0) {
+	if (s->conf->attempt > 0) {
 		tm_sink_file_prefix(s, prefix, sizeof(prefix));
 		tm_sink_file_clean(s, prefix);
 	}
@@ -537,10 +532,11 @@ tm_sink_kafka_key(const wr_value *v, char *buf, size_t len)
 }
 
 static int
-tm_sink_kafka_push(tm_op *op, const wr_row *r)
+tm_sink_kafka_push(void *self, int input, const wr_row *r)
 {
-	tm_sink *s = op->impl;
-	const wr_sink_spec *sk = &op->node->sink;
+	tm_sink *s = self;
+	const wr_sink_spec *sk = &s->node->sink;
+	(void)input;
 	char key[256];
 	size_t klen = 0;
 	if (sk->key_field >= 0)
@@ -559,44 +555,44 @@ tm_sink_kafka_push(tm_op *op, const wr_row *r)
 	            RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* librdkafka's queue is full: back-pressure. */
 		rd_kafka_poll(s->rk, 10);
-		if (!tm_task_tick(s->t))
+		if (!tm_yield(s->ctx))
 			return WR_ECLOSED;
 	}
 	rd_kafka_poll(s->rk, 0);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		tm_task_fail(s->t, "kafka sink %s: %s (brokers %s)", sk->topic,
-		             rd_kafka_err2str(e),
-		             tm_task_kafka_bootstrap(s->t, sk->bootstrap));
+		tm_fail(s->ctx, "kafka sink %s: %s (brokers %s)", sk->topic,
+		        rd_kafka_err2str(e),
+		        tm_conf_kafka_bootstrap(s->conf, sk->bootstrap));
 		return WR_EINVAL;
 	}
 	if (s->delivery_failures > 0 && sk->semantic != WR_SEM_NONE) {
-		tm_task_fail(s->t,
-		             "kafka sink %s: delivery failed: %s (brokers %s)",
-		             sk->topic, s->first_error,
-		             tm_task_kafka_bootstrap(s->t, sk->bootstrap));
+		tm_fail(s->ctx,
+		        "kafka sink %s: delivery failed: %s (brokers %s)",
+		        sk->topic, s->first_error,
+		        tm_conf_kafka_bootstrap(s->conf, sk->bootstrap));
 		return WR_EUNREACHABLE;
 	}
-	wr_metric_inc(s->t->m_out);
-	wr_metric_add(s->t->m_bytes_out,
-	              (double)(s->json.len + klen)); /* value and key */
+	tm_count(s->ctx, TM_COUNT_OUT, 1);
+	tm_count(s->ctx, TM_COUNT_BYTES_OUT,
+	         (double)(s->json.len + klen)); /* value and key */
 	return WR_OK;
 }
 
 static int
-tm_sink_kafka_finish(tm_op *op)
+tm_sink_kafka_finish(void *self)
 {
-	tm_sink *s = op->impl;
+	tm_sink *s = self;
 	rd_kafka_resp_err_t e = rd_kafka_flush(s->rk, 30000);
-	if (op->node->sink.semantic == WR_SEM_NONE)
+	if (s->node->sink.semantic == WR_SEM_NONE)
 		return WR_OK;
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR || s->delivery_failures > 0) {
-		tm_task_fail(
-		    s->t,
+		tm_fail(
+		    s->ctx,
 		    "kafka sink %s: %ld messages not delivered (%s; brokers "
 		    "%s)",
-		    op->node->sink.topic, s->delivery_failures,
+		    s->node->sink.topic, s->delivery_failures,
 		    e ? rd_kafka_err2str(e) : s->first_error,
-		    tm_task_kafka_bootstrap(s->t, op->node->sink.bootstrap));
+		    tm_conf_kafka_bootstrap(s->conf, s->node->sink.bootstrap));
 		return WR_EUNREACHABLE;
 	}
 	return WR_OK;
@@ -607,7 +603,7 @@ tm_sink_kafka_open(tm_sink *s, const wr_sink_spec *sk, char *errbuf,
                    size_t errlen)
 {
 	rd_kafka_conf_t *conf =
-	    wr_kafka_conf_new(tm_task_kafka_bootstrap(s->t, sk->bootstrap));
+	    wr_kafka_conf_new(tm_conf_kafka_bootstrap(s->conf, sk->bootstrap));
 	bool alo = sk->semantic == WR_SEM_AT_LEAST_ONCE;
 	rd_kafka_conf_set_dr_msg_cb(conf, tm_sink_kafka_dr);
 	rd_kafka_conf_set_opaque(conf, s);
@@ -645,68 +641,118 @@ tm_sink_free(void *b)
 	free(s);
 }
 
-static void
-tm_sink_destroy(tm_op *op)
+/* The part of every sink's open: the record schema and JSON buffer. */
+static tm_sink *
+tm_sink_make(tm_ctx *ctx, const wr_node_spec *node)
 {
-	tm_sink_free(op->impl);
-	op->impl = NULL;
+	tm_sink *s = wr_xcalloc(1, sizeof(*s));
+	s->ctx = ctx;
+	s->conf = tm_conf(ctx);
+	s->node = node;
+	s->in = wr_jobspec_input_schema(s->conf->job, node, 0);
+	wr_buf_init(&s->json);
+	return s;
 }
 
-int
-tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
+static void
+tm_sink_close(void *self)
 {
-	const wr_sink_spec *sk = &op->node->sink;
-	if (sk->kind == WR_SINK_POSTGRES)
-		return tm_sink_pg_new(t, op, errbuf, errlen);
-	if (sk->kind == WR_SINK_CLICKHOUSE)
-		return tm_sink_clickhouse_new(t, op, errbuf, errlen);
-	if (sk->kind == WR_SINK_KAFKA && sk->semantic == WR_SEM_EXACTLY_ONCE)
-		return tm_sink_kafka_tx_new(t, op, errbuf, errlen);
-	tm_sink *s = wr_xcalloc(1, sizeof(*s));
-	int rv = WR_OK;
-	s->t = t;
-	s->in = wr_jobspec_input_schema(t->job, op->node, 0);
-	wr_buf_init(&s->json);
-	op->impl = s;
-	op->destroy = tm_sink_destroy;
-	switch (sk->kind) {
-	case WR_SINK_STDOUT:
-		op->push = tm_sink_stdout_push;
-		op->finish = tm_sink_stdout_finish;
-		break;
-	case WR_SINK_FILE:
-		op->push = tm_sink_file_push;
-		op->finish = tm_sink_file_finish;
-		op->tick = tm_sink_file_tick;
-		snprintf(s->dir, sizeof(s->dir), "%s", sk->path);
-		if ((rv = wr_mkdirs(s->dir, 0755)) != WR_OK) {
-			snprintf(errbuf, errlen,
-			         "file sink: cannot create %s: %s", s->dir,
-			         wr_strerror(rv));
-			break;
-		}
-		if (tm_task_checkpointing(t)) {
-			/* exactly-once: files commit with checkpoints */
-			char prefix[96];
-			s->staged = true;
-			tm_sink_file_prefix(s, prefix, sizeof(prefix));
-			tm_2pc_new(t, op, &tm_sink_file_ops, s, "file sink",
-			           prefix, "");
-		}
-		break;
-	case WR_SINK_KAFKA:
-		op->push = tm_sink_kafka_push;
-		op->finish = tm_sink_kafka_finish;
-		rv = tm_sink_kafka_open(s, sk, errbuf, errlen);
-		break;
-	default:
-		snprintf(errbuf, errlen, "sink '%s' cannot run yet",
-		         op->node->id);
-		rv = WR_ESTATE;
-	}
-	if (rv != WR_OK) {
-		tm_sink_destroy(op);
-		op->destroy = NULL;
-	}
-	return rv;
+	tm_sink_free(self);
 }
+
+static int
+tm_sink_stdout_open(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                    char *errbuf, size_t errlen)
+{
+	(void)errbuf;
+	(void)errlen;
+	*self = tm_sink_make(ctx, node);
+	return WR_OK;
+}
+
+/* The directory of a file sink; the sink itself in *out. */
+static int
+tm_sink_file_make(tm_ctx *ctx, const wr_node_spec *node, tm_sink **out,
+                  char *errbuf, size_t errlen)
+{
+	tm_sink *s = tm_sink_make(ctx, node);
+	snprintf(s->dir, sizeof(s->dir), "%s", node->sink.path);
+	int rv = wr_mkdirs(s->dir, 0755);
+	if (rv != WR_OK) {
+		snprintf(errbuf, errlen, "file sink: cannot create %s: %s",
+		         s->dir, wr_strerror(rv));
+		tm_sink_free(s);
+		return rv;
+	}
+	*out = s;
+	return WR_OK;
+}
+
+static int
+tm_sink_file_open_op(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                     char *errbuf, size_t errlen)
+{
+	return tm_sink_file_make(ctx, node, (tm_sink **)self, errbuf, errlen);
+}
+
+/* Exactly-once (checkpointing on): files commit with checkpoints. */
+static int
+tm_sink_file_2pc_open(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                      char *errbuf, size_t errlen)
+{
+	tm_sink *s;
+	int rv = tm_sink_file_make(ctx, node, &s, errbuf, errlen);
+	if (rv != WR_OK)
+		return rv;
+	char prefix[96];
+	s->staged = true;
+	tm_sink_file_prefix(s, prefix, sizeof(prefix));
+	*self = tm_2pc_new(ctx, node, &tm_sink_file_ops, s, "file sink", prefix,
+	                   "");
+	return WR_OK;
+}
+
+static int
+tm_sink_kafka_open_op(tm_ctx *ctx, const wr_node_spec *node, void **self,
+                      char *errbuf, size_t errlen)
+{
+	tm_sink *s = tm_sink_make(ctx, node);
+	int rv = tm_sink_kafka_open(s, &node->sink, errbuf, errlen);
+	if (rv != WR_OK) {
+		tm_sink_free(s);
+		return rv;
+	}
+	*self = s;
+	return WR_OK;
+}
+
+const tm_op_vt tm_sink_stdout = {
+    .name = "stdout sink",
+    .open = tm_sink_stdout_open,
+    .process = tm_sink_stdout_push,
+    .finish = tm_sink_stdout_finish,
+    .close = tm_sink_close,
+};
+
+const tm_op_vt tm_sink_file = {
+    .name = "file sink",
+    .open = tm_sink_file_open_op,
+    .process = tm_sink_file_push,
+    .tick = tm_sink_file_roll,
+    .finish = tm_sink_file_finish,
+    .close = tm_sink_close,
+};
+
+const tm_op_vt tm_sink_file_2pc = {
+    .name = "file sink (exactly-once)",
+    .open = tm_sink_file_2pc_open,
+    TM_2PC_CALLBACKS,
+};
+
+const tm_op_vt tm_sink_kafka = {
+    .name = "kafka sink",
+    .open = tm_sink_kafka_open_op,
+    .process = tm_sink_kafka_push,
+    .finish = tm_sink_kafka_finish,
+    .close = tm_sink_close,
+};

@@ -3,7 +3,6 @@
  * the position in checkpoints and on restore, watermarks, bounded end.
  */
 #include "source_gen.h"
-#include "task_int.h"
 
 #include "ckpt_meta.h"
 #include "clock.h"
@@ -42,80 +41,87 @@ tm_gen_splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* A generator run: its source node and position. */
+typedef struct tm_gen {
+	tm_src *s;
+	const wr_node_spec *node;
+	tm_gen_pace p;
+} tm_gen;
+
 /* The task's checkpoint takes the position as the source's offset: the
  * next record to make, which a restore resumes at. */
 static void
-tm_gen_offsets(tm_task *t, struct wr_ckpt_meta *part)
+tm_gen_offsets(void *arg, struct wr_ckpt_meta *part)
 {
-	const tm_gen_pace *p = t->src_impl;
-	wr_ckpt_offset o = {.uid = t->head->node->id,
-	                    .subtask = t->spec->subtask,
+	const tm_gen *g = arg;
+	int sub = tm_src_conf(g->s)->subtask;
+	wr_ckpt_offset o = {.uid = g->node->id,
+	                    .subtask = sub,
 	                    .topic = "",
-	                    .partition = t->spec->subtask,
-	                    .offset = p->next};
+	                    .partition = sub,
+	                    .offset = g->p.next};
 	wr_ckpt_meta_add_offset(part, &o);
 }
 
 /* Ticks the task (every 256 records, and every millisecond while record
  * p->next is not due yet). WR_ECLOSED once the task is cancelled. */
 static int
-tm_gen_wait(tm_task *t, const tm_gen_pace *p)
+tm_gen_wait(tm_src *s, const tm_gen_pace *p)
 {
-	if ((p->next & 255) == 0 && !tm_task_tick(t))
+	if ((p->next & 255) == 0 && !tm_src_tick(s))
 		return WR_ECLOSED;
 	while (!tm_gen_pace_due(p, wr_mono_ms())) {
-		if (!tm_task_tick(t))
+		if (!tm_src_tick(s))
 			return WR_ECLOSED;
 		wr_sleep_ms(1);
-		tm_task_idle(t, 1);
+		tm_src_idle(s, 1);
 	}
 	return WR_OK;
 }
 
 /* Passes r down the chain, after the watermark its event time allows. */
 static int
-tm_gen_emit(tm_task *t, tm_op *src, tm_wm_tracker *wmt, const wr_row *r)
+tm_gen_emit(tm_gen *g, tm_wm_tracker *wmt, const wr_row *r)
 {
-	int tf = src->node->source.time_field;
+	int tf = g->node->source.time_field;
 	int64_t now = wr_mono_ms(), wm;
 	bool idle;
 	int rv = WR_OK;
 
-	wr_metric_inc(t->m_in);
+	tm_src_count(g->s, TM_COUNT_IN, 1);
 	if (tf >= 0 && r->v[tf].type == WR_T_TIMESTAMP)
 		tm_wm_record(wmt, 0, r->v[tf].u.i, now);
 	if (tf >= 0 && tm_wm_poll(wmt, now, false, &wm, &idle))
-		rv = tm_task_watermark(t, wm, idle);
+		rv = tm_src_watermark(g->s, wm, idle);
 	if (rv == WR_OK)
-		rv = tm_op_emit(src, r);
+		rv = tm_src_emit(g->s, r);
 	return rv;
 }
 
 int
-tm_gen_run(tm_task *t, tm_op *src, tm_gen_make_fn make, void *ctx)
+tm_gen_run(tm_src *s, const wr_node_spec *node, tm_gen_make_fn make, void *ctx)
 {
-	const wr_source_spec *s = &src->node->source;
-	tm_gen_pace p;
+	const wr_source_spec *sp = &node->source;
+	tm_gen g = {.s = s, .node = node};
 	tm_wm_tracker wmt;
+	wr_arena *arena = tm_src_arena(s);
 	int rv = WR_OK;
 
-	tm_gen_pace_init(&p, s->rate, s->count,
-	                 tm_task_restored_offset(t, "", t->spec->subtask),
+	tm_gen_pace_init(&g.p, sp->rate, sp->count,
+	                 tm_src_restored_offset(s, "", tm_src_conf(s)->subtask),
 	                 wr_mono_ms());
-	tm_wm_init(&wmt, 1, s->max_out_of_orderness_ms, 0, p.start_ms);
-	t->src_impl = &p;
-	t->src_offsets = tm_gen_offsets;
-	while (rv == WR_OK && tm_gen_pace_more(&p)) {
-		if ((rv = tm_gen_wait(t, &p)) != WR_OK)
+	tm_wm_init(&wmt, 1, sp->max_out_of_orderness_ms, 0, g.p.start_ms);
+	tm_src_hooks(s, tm_gen_offsets, NULL, &g);
+	while (rv == WR_OK && tm_gen_pace_more(&g.p)) {
+		if ((rv = tm_gen_wait(s, &g.p)) != WR_OK)
 			break;
 		wr_row r;
-		make(ctx, p.next, &r);
-		rv = tm_gen_emit(t, src, &wmt, &r);
-		wr_arena_reset(&t->arena);
-		p.next++;
+		make(ctx, g.p.next, &r);
+		rv = tm_gen_emit(&g, &wmt, &r);
+		wr_arena_reset(arena);
+		g.p.next++;
 	}
-	t->src_offsets = NULL;
-	t->src_impl = NULL;
+	tm_src_hooks(s, NULL, NULL, NULL);
 	tm_wm_fini(&wmt);
 	return rv;
 }

@@ -12,10 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "op.h"
 #include "record.h"
-
-struct tm_task;
-struct tm_op;
 
 /* Makes record number n (0-based, per subtask, counted from the job's
  * first run: a restore resumes at the checkpoint's n) into r, a row of
@@ -44,13 +42,13 @@ bool tm_gen_pace_more(const tm_gen_pace *p);
 /* Whether record p->next is due at now_ms. */
 bool tm_gen_pace_due(const tm_gen_pace *p, int64_t now_ms);
 
-/* Runs src, a generator source, until it has made its count, the task is
- * cancelled, or emitting fails: make(ctx, n, r) for every n from the
+/* Runs source node, a generator, until it has made its count, the task
+ * is cancelled, or emitting fails: make(ctx, n, r) for every n from the
  * restored position on. Meanwhile the task's checkpoints store the
  * position as the source's offset (topic "", partition = subtask).
  * Returns WR_OK when the count is made, WR_ECLOSED when cancelled, or
  * the downstream error. @thread task */
-int tm_gen_run(struct tm_task *t, struct tm_op *src, tm_gen_make_fn make,
+int tm_gen_run(tm_src *s, const wr_node_spec *node, tm_gen_make_fn make,
                void *ctx);
 
 /* splitmix64: small, fast, and the same sequence on every machine; the

@@ -7,8 +7,7 @@
  * headers), skipped, or it fails the job - and is counted in
  * weir_invalid_records_total either way.
  */
-#include "task_int.h"
-#include "tm_int.h"
+#include "op.h"
 
 #include "ckpt_meta.h"
 #include "clock.h"
@@ -29,8 +28,10 @@
 #define TM_KAFKA_LAG_MS  1000
 
 typedef struct tm_kafka_src {
-	tm_task *t;
-	tm_op *op;
+	tm_src *src;
+	const wr_node_spec *node;
+	const tm_op_conf *conf;
+	wr_arena *arena;
 	const wr_source_spec *s;
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *q;
@@ -51,7 +52,7 @@ typedef struct tm_kafka_src {
 static const char *
 tm_kafka_bootstrap(const tm_kafka_src *k)
 {
-	return tm_task_kafka_bootstrap(k->t, k->s->bootstrap);
+	return tm_conf_kafka_bootstrap(k->conf, k->s->bootstrap);
 }
 
 static int
@@ -107,16 +108,17 @@ tm_kafka_partitions(tm_kafka_src *k, char *err, size_t errlen)
 			wr_log(WR_LOG_WARN, "SOURCE-TOPIC-MISSING",
 			       "%s topic=%s brokers=%s: does not exist (for "
 			       "%llds); waiting for it (allow_missing)",
-			       k->t->label, k->s->topic, tm_kafka_bootstrap(k),
+			       k->conf->label, k->s->topic,
+			       tm_kafka_bootstrap(k),
 			       (long long)((now - since) / 1000));
 			warned = now;
 		}
 		for (int64_t t0 = now;
 		     wr_mono_ms() - t0 < TM_KAFKA_MISSING_POLL_MS;) {
-			if (!tm_task_tick(k->t))
+			if (!tm_src_tick(k->src))
 				return 0;
 			wr_sleep_ms(TM_KAFKA_POLL_MS);
-			tm_task_idle(k->t, TM_KAFKA_POLL_MS);
+			tm_src_idle(k->src, TM_KAFKA_POLL_MS);
 		}
 	}
 }
@@ -130,7 +132,7 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 		return WR_ECLOSED; /* stopped while waiting */
 	if (n < 0)
 		return WR_EUNREACHABLE;
-	int par = k->t->vertex->parallelism, sub = k->t->spec->subtask;
+	int par = k->conf->parallelism, sub = k->conf->subtask;
 	rd_kafka_topic_partition_list_t *tp =
 	    rd_kafka_topic_partition_list_new(n / par + 1);
 	int restored = 0;
@@ -141,12 +143,12 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 		                  ? RD_KAFKA_OFFSET_STORED
 		                  : RD_KAFKA_OFFSET_BEGINNING;
 		/* A restored source resumes where its checkpoint was. */
-		int64_t ck = tm_task_restored_offset(k->t, k->s->topic, p);
+		int64_t ck = tm_src_restored_offset(k->src, k->s->topic, p);
 		if (ck >= 0) {
 			off = ck;
 			restored++;
 		} else if (off == RD_KAFKA_OFFSET_END &&
-		           tm_task_checkpointing(k->t)) {
+		           k->conf->checkpointing) {
 			/* "latest" as a concrete offset, so a checkpoint taken
 			 * before the first record of p still names where p
 			 * started (a restore must not skip what came since) */
@@ -181,7 +183,7 @@ tm_kafka_assign(tm_kafka_src *k, char *err, size_t errlen)
 	wr_log(WR_LOG_INFO, "SOURCE-ASSIGNED",
 	       "%s topic=%s partitions=%d of %d (p mod %d == %d), %d from a "
 	       "checkpoint",
-	       k->t->label, k->s->topic, k->nparts, n, par, sub, restored);
+	       k->conf->label, k->s->topic, k->nparts, n, par, sub, restored);
 	k->q = rd_kafka_queue_get_consumer(k->rk);
 	return WR_OK;
 }
@@ -203,7 +205,7 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 		    (k->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
 		                           sizeof(err))) == NULL) {
 			rd_kafka_conf_destroy(conf);
-			tm_task_fail(k->t, "dead-letter producer: %s", err);
+			tm_src_fail(k->src, "dead-letter producer: %s", err);
 			return WR_EINVAL;
 		}
 	}
@@ -217,19 +219,19 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 		    RD_KAFKA_V_KEY(m->key, m->key_len),
 		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		    RD_KAFKA_V_HEADER("weir.error", reason, -1),
-		    RD_KAFKA_V_HEADER("weir.source", k->op->node->id, -1),
+		    RD_KAFKA_V_HEADER("weir.source", k->node->id, -1),
 		    RD_KAFKA_V_HEADER("weir.topic", k->s->topic, -1),
 		    RD_KAFKA_V_HEADER("weir.partition", part, -1),
 		    RD_KAFKA_V_HEADER("weir.offset", off, -1), RD_KAFKA_V_END);
 		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(k->dlq, 10);
-	} while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tm_task_tick(k->t));
+	} while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tm_src_tick(k->src));
 	rd_kafka_poll(k->dlq, 0);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-		tm_task_fail(k->t, "dead-letter topic %s: %s (brokers %s)",
-		             k->s->dlq_topic, rd_kafka_err2str(e),
-		             tm_kafka_bootstrap(k));
+		tm_src_fail(k->src, "dead-letter topic %s: %s (brokers %s)",
+		            k->s->dlq_topic, rd_kafka_err2str(e),
+		            tm_kafka_bootstrap(k));
 		return WR_EINVAL;
 	}
 	return WR_OK;
@@ -239,11 +241,10 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 static int
 tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 {
-	tm_task *t = k->t;
 	char reason[256];
 	wr_row row;
-	wr_metric_inc(t->m_in);
-	wr_metric_add(t->m_bytes_in, (double)(m->len + m->key_len));
+	tm_src_count(k->src, TM_COUNT_IN, 1);
+	tm_src_count(k->src, TM_COUNT_BYTES_IN, (double)(m->len + m->key_len));
 	for (int i = 0; i < k->nparts; i++)
 		if (k->parts[i] == m->partition) {
 			k->next[i] = m->offset + 1;
@@ -260,20 +261,20 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 		         m->len, WR_RECORD_MAX_BYTES);
 		rv = WR_ETOOBIG;
 	} else {
-		rv = wr_row_from_json(&k->op->node->out,
+		rv = wr_row_from_json(&k->node->out,
 		                      m->payload ? m->payload : "", m->len,
-		                      &row, &t->arena, reason, sizeof(reason));
+		                      &row, k->arena, reason, sizeof(reason));
 	}
 	if (rv != WR_OK) {
-		wr_metric_inc(t->m_invalid);
+		tm_src_count(k->src, TM_COUNT_INVALID, 1);
 		switch (k->s->invalid) {
 		case WR_INVALID_SKIP:
 			return WR_OK;
 		case WR_INVALID_DLQ:
 			return tm_kafka_dead_letter(k, m, reason);
 		default:
-			tm_task_fail(
-			    t,
+			tm_src_fail(
+			    k->src,
 			    "invalid record in %s [%d] at offset %lld: %s "
 			    "(invalid.policy is fail)",
 			    k->s->topic, (int)m->partition,
@@ -289,7 +290,7 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 				             wr_mono_ms());
 				break;
 			}
-	return tm_op_emit(k->op, &row);
+	return tm_src_emit(k->src, &row);
 }
 
 /* Emits the source's watermark when it advanced (every
@@ -302,7 +303,7 @@ tm_kafka_watermark(tm_kafka_src *k)
 	if (k->s->time_field < 0 ||
 	    !tm_wm_poll(&k->wmt, wr_mono_ms(), false, &wm, &idle))
 		return WR_OK;
-	return tm_task_watermark(k->t, wm, idle);
+	return tm_src_watermark(k->src, wm, idle);
 }
 
 /* The checkpoint's position: the next offset of every partition read,
@@ -311,9 +312,9 @@ tm_kafka_watermark(tm_kafka_src *k)
  * that nothing was read from yet is left out: a restore starts it the
  * same way again. */
 static void
-tm_kafka_offsets(tm_task *t, wr_ckpt_meta *part)
+tm_kafka_offsets(void *arg, wr_ckpt_meta *part)
 {
-	tm_kafka_src *k = t->src_impl;
+	tm_kafka_src *k = arg;
 	if (k->ck_offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(k->ck_offsets);
 	k->ck_offsets = rd_kafka_topic_partition_list_new(k->nparts + 1);
@@ -321,8 +322,8 @@ tm_kafka_offsets(tm_task *t, wr_ckpt_meta *part)
 	for (int i = 0; i < k->nparts; i++) {
 		if (k->next[i] < 0)
 			continue;
-		wr_ckpt_offset o = {.uid = k->op->node->id,
-		                    .subtask = t->spec->subtask,
+		wr_ckpt_offset o = {.uid = k->node->id,
+		                    .subtask = k->conf->subtask,
 		                    .topic = k->s->topic,
 		                    .partition = k->parts[i],
 		                    .offset = k->next[i]};
@@ -336,19 +337,19 @@ tm_kafka_offsets(tm_task *t, wr_ckpt_meta *part)
 /* Checkpoint id completed: its offsets go to the consumer group, for
  * lag monitoring only (restores read the checkpoint). */
 static void
-tm_kafka_commit(tm_task *t, uint64_t id)
+tm_kafka_commit(void *arg, uint64_t id)
 {
-	tm_kafka_src *k = t->src_impl;
+	tm_kafka_src *k = arg;
 	if (k->ck_offsets == NULL || k->ck_id != id || k->ck_offsets->cnt == 0)
 		return;
 	/* Asynchronous: the task goes on reading. A stopped source's (the
 	 * savepoint of a stop) waits: the consumer closes right after, and
 	 * a commit still queued then is lost. */
-	rd_kafka_resp_err_t e =
-	    rd_kafka_commit(k->rk, k->ck_offsets, t->ck_stopped ? 0 : 1);
+	rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, k->ck_offsets,
+	                                        tm_src_stopped(k->src) ? 0 : 1);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		wr_log(WR_LOG_DEBUG, "SOURCE-KAFKA-COMMIT", "%s: %s", t->label,
-		       rd_kafka_err2str(e));
+		wr_log(WR_LOG_DEBUG, "SOURCE-KAFKA-COMMIT", "%s: %s",
+		       k->conf->label, rd_kafka_err2str(e));
 }
 
 /* One gauge per assigned partition, without a value until the first
@@ -356,25 +357,15 @@ tm_kafka_commit(tm_task *t, uint64_t id)
 static void
 tm_kafka_lag_metrics(tm_kafka_src *k)
 {
-	tm_task *t = k->t;
-	char vertex[16], subtask[16], part[16];
-	snprintf(vertex, sizeof(vertex), "%d", t->spec->vertex);
-	snprintf(subtask, sizeof(subtask), "%d", t->spec->subtask);
+	char part[16];
 	k->m_lag = wr_xcalloc((size_t)k->nparts + 1, sizeof(*k->m_lag));
 	for (int i = 0; i < k->nparts; i++) {
 		snprintf(part, sizeof(part), "%d", (int)k->parts[i]);
-		const char *labels[] = {
-		    "job_id",  t->spec->job_id, "job_name",     t->job->name,
-		    "vertex",  vertex,          "vertex_name",  t->vertex->name,
-		    "subtask", subtask,         "task_manager", t->tm->id,
-		    "topic",   k->s->topic,     "partition",    part,
-		    NULL};
-		k->m_lag[i] = wr_metrics_get_empty(
-		    t->tm->metrics, WR_METRIC_GAUGE,
-		    "weir_kafka_consumer_lag_records",
+		k->m_lag[i] = tm_src_gauge(
+		    k->src, "weir_kafka_consumer_lag_records",
 		    "Records in a partition after the source's position "
 		    "(high watermark - next offset to read)",
-		    labels);
+		    "topic", k->s->topic, "partition", part);
 	}
 }
 
@@ -415,8 +406,7 @@ tm_kafka_lag_release(tm_kafka_src *k)
 	if (k->m_lag == NULL)
 		return;
 	for (int i = 0; i < k->nparts; i++)
-		wr_metrics_release(k->t->tm->metrics, k->m_lag[i],
-		                   k->t->tm->cfg.metrics_ended_job_grace_ms);
+		tm_src_gauge_release(k->src, k->m_lag[i]);
 	free(k->m_lag);
 }
 
@@ -424,7 +414,7 @@ static int
 tm_kafka_loop(tm_kafka_src *k)
 {
 	rd_kafka_message_t *msgs[TM_KAFKA_BATCH];
-	while (tm_task_tick(k->t)) {
+	while (tm_src_tick(k->src)) {
 		int wrv = tm_kafka_watermark(k);
 		if (wrv != WR_OK)
 			return wrv;
@@ -432,14 +422,14 @@ tm_kafka_loop(tm_kafka_src *k)
 		if (k->nparts == 0) {
 			/* More subtasks than partitions: this one idles. */
 			wr_sleep_ms(TM_KAFKA_POLL_MS);
-			tm_task_idle(k->t, TM_KAFKA_POLL_MS);
+			tm_src_idle(k->src, TM_KAFKA_POLL_MS);
 			continue;
 		}
 		int64_t t0 = wr_mono_ms();
 		ssize_t n = rd_kafka_consume_batch_queue(k->q, TM_KAFKA_POLL_MS,
 		                                         msgs, TM_KAFKA_BATCH);
 		if (n <= 0)
-			tm_task_idle(k->t, wr_mono_ms() - t0);
+			tm_src_idle(k->src, wr_mono_ms() - t0);
 		int rv = WR_OK;
 		for (ssize_t i = 0; i < n; i++) {
 			rd_kafka_message_t *m = msgs[i];
@@ -448,8 +438,9 @@ tm_kafka_loop(tm_kafka_src *k)
 			else if (rv == WR_OK &&
 			         m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				wr_log(WR_LOG_WARN, "SOURCE-KAFKA", "%s: %s",
-				       k->t->label, rd_kafka_message_errstr(m));
-			wr_arena_reset(&k->t->arena);
+				       k->conf->label,
+				       rd_kafka_message_errstr(m));
+			wr_arena_reset(k->arena);
 			rd_kafka_message_destroy(m);
 		}
 		if (rv != WR_OK)
@@ -460,10 +451,14 @@ tm_kafka_loop(tm_kafka_src *k)
 	return WR_ECLOSED;
 }
 
-int
-tm_source_kafka_run(tm_task *t, tm_op *src)
+static int
+tm_source_kafka_run(tm_src *src, const wr_node_spec *node)
 {
-	tm_kafka_src k = {.t = t, .op = src, .s = &src->node->source};
+	tm_kafka_src k = {.src = src,
+	                  .node = node,
+	                  .conf = tm_src_conf(src),
+	                  .arena = tm_src_arena(src),
+	                  .s = &node->source};
 	char err[512];
 	int rv = tm_kafka_open(&k, err, sizeof(err));
 	if (rv == WR_OK)
@@ -471,25 +466,21 @@ tm_source_kafka_run(tm_task *t, tm_op *src)
 	if (rv == WR_ECLOSED)
 		goto close;
 	if (rv != WR_OK) {
-		tm_task_fail(t, "source '%s': %s", src->node->id, err);
+		tm_src_fail(src, "source '%s': %s", node->id, err);
 		goto close;
 	}
-	t->src_impl = &k;
-	t->src_offsets = tm_kafka_offsets;
-	t->src_commit = tm_kafka_commit;
+	tm_src_hooks(src, tm_kafka_offsets, tm_kafka_commit, &k);
 	tm_kafka_lag_metrics(&k);
 	rv = tm_kafka_loop(&k);
 	/* A stop's savepoint completes right before the cancel that ends
 	 * the job: its notice can come with the cancel, after the last
 	 * poll. Its offsets still go to the group (its lag is then what
 	 * the group's offsets say). */
-	if (t->ck_stopped)
-		tm_kafka_commit(t, atomic_load(&t->ck_complete));
+	if (tm_src_stopped(src))
+		tm_kafka_commit(&k, tm_src_completed(src));
 	tm_kafka_lag(&k, true); /* where it stopped, for a last scrape */
 	tm_kafka_lag_release(&k);
-	t->src_offsets = NULL;
-	t->src_commit = NULL;
-	t->src_impl = NULL;
+	tm_src_hooks(src, NULL, NULL, NULL);
 close:
 	if (k.ck_offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(k.ck_offsets);
@@ -509,3 +500,8 @@ close:
 	}
 	return rv;
 }
+
+const tm_source_vt tm_source_kafka = {
+    .name = "kafka",
+    .run = tm_source_kafka_run,
+};

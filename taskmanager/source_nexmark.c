@@ -5,7 +5,8 @@
  */
 #include "nexmark_gen.h"
 #include "source_gen.h"
-#include "task_int.h"
+
+#include "err.h"
 
 #include <string.h>
 
@@ -180,17 +181,22 @@ tm_nex_make(void *ctx, int64_t n, wr_row *r)
  * unbounded one ids from k*2^40; event times are the same on every
  * subtask: base + n * 1000 / rate ms for its n-th event (1 ms steps at
  * rate 0), so watermarks advance together. */
-int
-tm_source_nexmark_run(tm_task *t, tm_op *src)
+static int
+tm_source_nexmark_run(tm_src *src, const wr_node_spec *node)
 {
-	const wr_source_spec *s = &src->node->source;
+	const wr_source_spec *s = &node->source;
 	tm_nexmark g = {
-	    .schema = &src->node->out,
-	    .first =
-	        t->spec->subtask * (s->count > 0 ? s->count : (int64_t)1 << 40),
+	    .schema = &node->out,
+	    .first = tm_src_conf(src)->subtask *
+	             (s->count > 0 ? s->count : (int64_t)1 << 40),
 	    .rate = s->rate,
 	    .step_us = s->rate > 0 ? 1000000 / s->rate : 1000,
 	};
 	tm_nex_cols(g.schema, g.cols);
-	return tm_gen_run(t, src, tm_nex_make, &g);
+	return tm_gen_run(src, node, tm_nex_make, &g);
 }
+
+const tm_source_vt tm_source_nexmark = {
+    .name = "nexmark",
+    .run = tm_source_nexmark_run,
+};

@@ -1,13 +1,17 @@
 /*
- * sources.c - running a chain's source: dispatch by kind, and the datagen
- * source (order events generated inside the job, for demos and tests).
+ * sources.c - running a chain's source: the source context (op.h's
+ * tm_src calls), and the datagen source (order events generated inside
+ * the job, for demos and tests).
  */
 #include "source_gen.h"
 #include "task_int.h"
+#include "tm_int.h"
 
 #include "clock.h"
 #include "err.h"
+#include "metrics.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,25 +80,145 @@ tm_datagen_make(void *ctx, int64_t n, wr_row *r)
 /* Generates `count` orders per subtask (0 = forever) at `rate` per
  * second per subtask (0 = as fast as downstream takes them). */
 static int
-tm_source_datagen_run(tm_task *t, tm_op *src)
+tm_source_datagen_run(tm_src *s, const wr_node_spec *node)
 {
-	tm_datagen g = {.schema = &src->node->out, .subtask = t->spec->subtask};
-	return tm_gen_run(t, src, tm_datagen_make, &g);
+	tm_datagen g = {.schema = &node->out,
+	                .subtask = tm_src_conf(s)->subtask};
+	return tm_gen_run(s, node, tm_datagen_make, &g);
+}
+
+const tm_source_vt tm_source_datagen = {
+    .name = "datagen",
+    .run = tm_source_datagen_run,
+};
+
+/* ---- the source context ---- */
+
+int
+tm_source_run(tm_task *t)
+{
+	const wr_node_spec *n = t->head->node;
+	const tm_source_vt *vt = tm_registry_source(n);
+	if (vt == NULL) {
+		tm_task_fail(t, "source '%s': this kind cannot run yet", n->id);
+		return WR_ESTATE;
+	}
+	tm_src s = {.task = t, .head = t->head};
+	t->src = &s;
+	int rv = vt->run(&s, n);
+	t->src = NULL;
+	return rv;
 }
 
 int
-tm_source_run(tm_task *t, tm_op *src)
+tm_src_emit(tm_src *s, const wr_row *r)
 {
-	switch (src->node->source.kind) {
-	case WR_SRC_KAFKA:
-		return tm_source_kafka_run(t, src);
-	case WR_SRC_DATAGEN:
-		return tm_source_datagen_run(t, src);
-	case WR_SRC_NEXMARK:
-		return tm_source_nexmark_run(t, src);
-	default:
-		tm_task_fail(t, "source '%s': this kind cannot run yet",
-		             src->node->id);
-		return WR_ESTATE;
-	}
+	s->task->depth++;
+	int rv = tm_emit(s->head, r);
+	s->task->depth--;
+	return rv;
+}
+
+int
+tm_src_watermark(tm_src *s, int64_t wm, bool idle)
+{
+	return tm_task_watermark(s->task, wm, idle);
+}
+
+bool
+tm_src_tick(tm_src *s)
+{
+	return tm_task_tick(s->task);
+}
+
+void
+tm_src_idle(tm_src *s, int64_t ms)
+{
+	tm_task_idle(s->task, ms);
+}
+
+void
+tm_src_hooks(tm_src *s, void (*offsets)(void *arg, struct wr_ckpt_meta *part),
+             void (*commit)(void *arg, uint64_t id), void *arg)
+{
+	s->offsets = offsets;
+	s->commit = commit;
+	s->arg = arg;
+}
+
+int64_t
+tm_src_restored_offset(const tm_src *s, const char *topic, int32_t partition)
+{
+	return tm_task_restored_offset(s->task, topic, partition);
+}
+
+bool
+tm_src_stopped(const tm_src *s)
+{
+	return s->task->ck_stopped;
+}
+
+uint64_t
+tm_src_completed(const tm_src *s)
+{
+	return atomic_load(&s->task->ck_complete);
+}
+
+const tm_op_conf *
+tm_src_conf(const tm_src *s)
+{
+	return &s->task->conf;
+}
+
+wr_arena *
+tm_src_arena(tm_src *s)
+{
+	return &s->task->arena;
+}
+
+void
+tm_src_fail(tm_src *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tm_task_vfail(s->task, fmt, ap);
+	va_end(ap);
+}
+
+/* Per record: the input counters directly, without tm_count's call. */
+void
+tm_src_count(tm_src *s, tm_counter which, double n)
+{
+	if (which == TM_COUNT_IN && s->task->m_in != NULL)
+		wr_metric_add(s->task->m_in, n);
+	else if (which == TM_COUNT_BYTES_IN && s->task->m_bytes_in != NULL)
+		wr_metric_add(s->task->m_bytes_in, n);
+	else
+		tm_count(s->head, which, n);
+}
+
+struct wr_metric *
+tm_src_gauge(tm_src *s, const char *name, const char *help, const char *label1,
+             const char *value1, const char *label2, const char *value2)
+{
+	tm_task *t = s->task;
+	char vertex[16], subtask[16];
+	snprintf(vertex, sizeof(vertex), "%d", t->conf.vertex);
+	snprintf(subtask, sizeof(subtask), "%d", t->conf.subtask);
+	const char *labels[] = {
+	    "job_id",  t->conf.job_id, "job_name",     t->conf.job_name,
+	    "vertex",  vertex,         "vertex_name",  t->conf.vertex_name,
+	    "subtask", subtask,        "task_manager", t->conf.tm_id,
+	    label1,    value1,         label2,         value2,
+	    NULL};
+	return wr_metrics_get_empty(t->tm->metrics, WR_METRIC_GAUGE, name, help,
+	                            labels);
+}
+
+void
+tm_src_gauge_release(tm_src *s, struct wr_metric *m)
+{
+	tm_task *t = s->task;
+	wr_metrics_release(t->tm->metrics, m,
+	                   t->tm->cfg.metrics_ended_job_grace_ms);
 }

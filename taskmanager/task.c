@@ -39,26 +39,19 @@ struct tm_tasks {
 };
 
 void
+tm_task_vfail(tm_task *t, const char *fmt, va_list ap)
+{
+	if (t->failure[0] == '\0')
+		vsnprintf(t->failure, sizeof(t->failure), fmt, ap);
+}
+
+void
 tm_task_fail(tm_task *t, const char *fmt, ...)
 {
-	if (t->failure[0] != '\0')
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(t->failure, sizeof(t->failure), fmt, ap);
+	tm_task_vfail(t, fmt, ap);
 	va_end(ap);
-}
-
-bool
-tm_task_checkpointing(const tm_task *t)
-{
-	return t->job != NULL && t->job->checkpointing.interval_ms > 0;
-}
-
-const char *
-tm_task_kafka_bootstrap(const tm_task *t, const char *own)
-{
-	return own != NULL ? own : t->tm->cfg.kafka_bootstrap;
 }
 
 void
@@ -99,7 +92,7 @@ static int
 tm_task_add_route(tm_task *t, int e, char *errbuf, size_t errlen)
 {
 	const wr_edge *edge = &t->plan->edges[e];
-	tm_op *op = t->ops[edge->from_node];
+	tm_ctx *op = t->ops[edge->from_node];
 	const wr_node_spec *to = &t->job->nodes[edge->to_node];
 	if (op == NULL || op->nroutes == TM_MAX_NEXT ||
 	    t->noutputs == (int)(sizeof(t->outputs) / sizeof(t->outputs[0]))) {
@@ -140,7 +133,10 @@ tm_task_add_input(tm_task *t, char *errbuf, size_t errlen)
 			continue;
 		int np = t->plan->vertices[edge->from_vertex].parallelism;
 		chans = wr_xrealloc(chans, (size_t)(n + np) * sizeof(*chans));
+		t->chan_input = wr_xrealloc(
+		    t->chan_input, (size_t)(n + np) * sizeof(*t->chan_input));
 		for (int j = 0; j < np; j++) {
+			t->chan_input[n] = edge->input_index;
 			const tm_task_loc *loc =
 			    tm_task_loc_of(t, edge->from_vertex, j);
 			tm_input_chan *c = &chans[n++];
@@ -169,7 +165,7 @@ tm_task_build_chain(tm_task *t, char *errbuf, size_t errlen)
 	const wr_vertex *vx = t->vertex;
 	for (int i = 0; i < vx->nnodes; i++) {
 		int node = vx->nodes[i];
-		int rv = tm_op_build(t, node, &t->ops[node], errbuf, errlen);
+		int rv = tm_ctx_build(t, node, &t->ops[node], errbuf, errlen);
 		if (rv != WR_OK)
 			return rv;
 		const wr_node_spec *n = &t->job->nodes[node];
@@ -178,11 +174,12 @@ tm_task_build_chain(tm_task *t, char *errbuf, size_t errlen)
 			continue;
 		}
 		/* A chained node's input is in this vertex. */
-		tm_op *up = t->ops[n->inputs[0]];
+		tm_ctx *up = t->ops[n->inputs[0]];
 		if (up == NULL || up->nnext == TM_MAX_NEXT) {
 			snprintf(errbuf, errlen, "node '%s': bad chain", n->id);
 			return WR_EINTERNAL;
 		}
+		up->next_input[up->nnext] = 0; /* its input 0 is up */
 		up->next[up->nnext++] = t->ops[node];
 	}
 	int v = (int)(vx - t->plan->vertices);
@@ -361,15 +358,25 @@ tm_task_tick(tm_task *t)
 			tm_output_flush(t->outputs[i]);
 		for (int i = 0; t->vertex != NULL && i < t->vertex->nnodes;
 		     i++) {
-			tm_op *op = t->ops[t->vertex->nodes[i]];
+			tm_ctx *op = t->ops[t->vertex->nodes[i]];
+			if (op == NULL)
+				continue;
+			/* Processing-time timers, on the wall clock; not from
+			 * a tick inside a record's processing (a sink waiting
+			 * on a full queue), which would re-enter operators. */
+			if (op->vt->timer != NULL && t->depth == 0 &&
+			    tm_timers_fire(op, TM_TIME_PROC, wr_wall_ms()) !=
+			        WR_OK) {
+				t->tick_failed = true;
+				continue;
+			}
 			/* A fenced sink neither rolls nor publishes. */
-			if (op != NULL && op->node->kind == WR_NODE_SINK &&
-			    !tm_task_sinks_may_write(t))
+			if (op->is_sink && !tm_task_sinks_may_write(t))
 				continue;
 			/* A failing tick (a sink that cannot write) has
 			 * recorded its failure; the task stops as FAILED. */
-			if (op != NULL && op->tick != NULL &&
-			    op->tick(op, now) != WR_OK)
+			if (op->vt->tick != NULL &&
+			    op->vt->tick(op->self, now) != WR_OK)
 				t->tick_failed = true;
 		}
 		tm_task_backpressure(t, now);
@@ -401,9 +408,12 @@ tm_task_push_record(void *arg, const uint8_t *rec, size_t len)
 	}
 	wr_metric_inc(t->m_in);
 	wr_metric_add(t->m_bytes_in, (double)len);
-	if (t->head->node->kind == WR_NODE_SINK && !tm_task_sink_wait(t))
+	tm_ctx *h = t->head;
+	if (h->is_sink && !tm_task_sink_wait(t))
 		return WR_ECLOSED;
-	int rv = t->head->push(t->head, &row);
+	t->depth++;
+	int rv = h->process(h->self, t->cur_input, &row);
+	t->depth--;
 	wr_arena_reset(&t->arena);
 	return rv;
 }
@@ -417,8 +427,10 @@ tm_task_watermark(tm_task *t, int64_t wm, bool idle)
 		wr_metric_set(t->m_watermark, (double)wm);
 		atomic_store(&t->st_wm, wm);
 	}
-	tm_op *h = t->head;
-	return h->watermark ? h->watermark(h, wm) : tm_op_emit_watermark(h, wm);
+	t->depth++;
+	int rv = tm_ctx_watermark(t->head, wm);
+	t->depth--;
+	return rv;
 }
 
 /* An event batch on channel ch: watermarks combine over channels. */
@@ -495,9 +507,10 @@ tm_task_input_loop(tm_task *t)
 			tm_task_input_failed(t, rv);
 			break;
 		}
-		if (b->kind == TM_BATCH_DATA)
+		if (b->kind == TM_BATCH_DATA) {
+			t->cur_input = t->chan_input[ch];
 			rv = tm_batch_foreach(b, tm_task_push_record, t);
-		else
+		} else
 			rv = tm_task_input_event(t, &wmt, b, ch);
 		tm_input_release(t->input, b);
 		if (rv != WR_OK)
@@ -513,10 +526,10 @@ static int
 tm_task_finish(tm_task *t)
 {
 	for (int i = 0; i < t->vertex->nnodes; i++) {
-		tm_op *op = t->ops[t->vertex->nodes[i]];
-		if (op->node->kind == WR_NODE_SINK && !tm_task_sink_wait(t))
+		tm_ctx *op = t->ops[t->vertex->nodes[i]];
+		if (op->is_sink && !tm_task_sink_wait(t))
 			return WR_ECLOSED;
-		int rv = op->finish(op);
+		int rv = tm_ctx_finish(op);
 		if (rv != WR_OK)
 			return rv;
 	}
@@ -549,10 +562,30 @@ tm_task_finish_sinks(tm_task *t)
 	if (!tm_task_sinks_may_write(t))
 		return;
 	for (int i = 0; i < t->vertex->nnodes; i++) {
-		tm_op *op = t->ops[t->vertex->nodes[i]];
-		if (op != NULL && op->node->kind == WR_NODE_SINK)
-			op->finish(op);
+		tm_ctx *op = t->ops[t->vertex->nodes[i]];
+		if (op != NULL && op->is_sink && op->vt->finish != NULL)
+			op->vt->finish(op->self);
 	}
+}
+
+void
+tm_task_conf(tm_task *t)
+{
+	tm_op_conf *c = &t->conf;
+	c->job_id = t->spec->job_id;
+	c->job_name = t->job->name;
+	c->job = t->job;
+	c->label = t->label;
+	c->tm_id = t->tm->id;
+	c->vertex = t->spec->vertex;
+	c->vertex_name = t->vertex->name;
+	c->subtask = t->spec->subtask;
+	c->parallelism = t->vertex->parallelism;
+	c->max_parallelism = t->job->max_parallelism;
+	c->attempt = t->spec->attempt;
+	c->checkpointing = t->job->checkpointing.interval_ms > 0;
+	c->kafka_bootstrap = t->tm->cfg.kafka_bootstrap;
+	c->state_dir = t->tm->cfg.tm_state_dir;
 }
 
 static int
@@ -575,6 +608,7 @@ tm_task_prepare(tm_task *t, char *errbuf, size_t errlen)
 	}
 	t->vertex = &t->plan->vertices[s->vertex];
 	t->watermark = TM_WM_MIN;
+	tm_task_conf(t);
 	tm_task_metrics(t);
 	if ((rv = tm_task_restore_state(t, errbuf, errlen)) != WR_OK ||
 	    (rv = tm_task_build_chain(t, errbuf, errlen)) != WR_OK)
@@ -590,14 +624,13 @@ tm_task_destroy_chain(tm_task *t)
 	tm_input_free(t->input);
 	for (int i = 0; i < t->noutputs; i++)
 		tm_output_free(t->outputs[i]);
-	for (int i = 0; i < WR_JOB_MAX_NODES; i++)
-		if (t->ops[i] != NULL) {
-			if (t->ops[i]->destroy != NULL)
-				t->ops[i]->destroy(t->ops[i]);
-			free(t->ops[i]);
-		}
-	if (t->state_owned)
-		wr_state_close(t->state);
+	for (int i = 0; i < WR_JOB_MAX_NODES; i++) {
+		tm_ctx_free(t->ops[i]);
+		t->ops[i] = NULL;
+	}
+	free(t->chan_input);
+	t->chan_input = NULL;
+	wr_state_close(t->state);
 	t->state = NULL;
 	wr_plan_free(t->plan);
 	wr_jobspec_free(t->job);
@@ -707,7 +740,7 @@ tm_task_main(void *arg)
 	atomic_store(&t->ready, true);
 	tm_report_task_state(t->tm, t->spec, "RUNNING", NULL);
 	if (t->head->node->kind == WR_NODE_SOURCE)
-		rv = tm_source_run(t, t->head);
+		rv = tm_source_run(t);
 	else
 		rv = tm_task_input_loop(t);
 	rv = tm_task_end_checkpoints(t, rv);
@@ -715,7 +748,7 @@ tm_task_main(void *arg)
 		rv = tm_task_finish(t);
 	if (atomic_load(&t->cancel) && !t->tick_failed) {
 		/* With checkpoints, sinks commit on checkpoints only. */
-		if (!tm_task_checkpointing(t))
+		if (!t->conf.checkpointing)
 			tm_task_finish_sinks(t);
 		state = "CANCELED";
 	} else if (rv == WR_OK) {

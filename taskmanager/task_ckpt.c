@@ -17,7 +17,8 @@
  *    kept inline in the metadata,
  *  - a source's position (Kafka: the next offset of every partition it
  *    reads; generators: the events emitted).
- * When the JobManager reports n complete, operators commit (tm_op.commit).
+ * When the JobManager reports n complete, operators commit
+ * (tm_op_vt.notify_complete).
  *
  * Barrier payload: checkpoint id (u64 BE), flags (u8: 1 savepoint, 2
  * stop, 4 drain), URL length (u16 BE), the URL of the checkpoint's
@@ -76,8 +77,7 @@ tm_ckpt_find_keyed(const tm_task *t)
 {
 	for (int i = 0; i < t->vertex->nnodes; i++) {
 		int n = t->vertex->nodes[i];
-		enum wr_node_kind k = t->job->nodes[n].kind;
-		if (k == WR_NODE_WINDOW || k == WR_NODE_REDUCE)
+		if (tm_registry_keyed(t->job->nodes[n].kind))
 			return n;
 	}
 	return -1;
@@ -186,7 +186,6 @@ tm_ckpt_take_file(tm_task *t, wr_objstore *os, wr_objstore *pos,
 		char tmp[4200];
 		snprintf(tmp, sizeof(tmp), "%s.deltas", dir);
 		if ((rv = wr_state_open(dir, &o, &t->state)) == WR_OK) {
-			t->state_owned = true;
 			if ((rv = wr_mkdirs(tmp, 0755)) == WR_OK)
 				rv = tm_ckpt_apply_deltas(t, pos, tmp, h, kf,
 				                          kl, err, sizeof(err),
@@ -268,7 +267,6 @@ tm_task_restore_state(tm_task *t, char *errbuf, size_t errlen)
 		         dir, wr_strerror(rv));
 		goto out;
 	}
-	t->state_owned = true;
 	for (int i = 0; i < nh && rv == WR_OK; i++)
 		rv = tm_ckpt_import(t, os, pos, dir, hs[i], kf, kl, errbuf,
 		                    errlen);
@@ -288,8 +286,8 @@ tm_task_restore_ops(tm_task *t, char *errbuf, size_t errlen)
 	tm_op_state *st = wr_xcalloc(t->restore->nhandles + 1, sizeof(*st));
 	int rv = WR_OK;
 	for (int i = 0; i < t->vertex->nnodes && rv == WR_OK; i++) {
-		tm_op *op = t->ops[t->vertex->nodes[i]];
-		if (op == NULL || op->restore == NULL)
+		tm_ctx *op = t->ops[t->vertex->nodes[i]];
+		if (op == NULL || op->vt->restore == NULL)
 			continue;
 		int n = 0;
 		for (size_t k = 0; k < t->restore->nhandles; k++) {
@@ -304,7 +302,7 @@ tm_task_restore_ops(tm_task *t, char *errbuf, size_t errlen)
 			st[n].len = h->len;
 			n++;
 		}
-		rv = op->restore(op, st, n);
+		rv = op->vt->restore(op->self, st, n);
 		if (rv != WR_OK)
 			snprintf(errbuf, errlen,
 			         "node '%s': restore failed%s%s", op->node->id,
@@ -604,12 +602,12 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 	wr_buf b;
 	wr_buf_init(&b);
 	for (int i = 0; i < t->vertex->nnodes; i++) {
-		tm_op *op = t->ops[t->vertex->nodes[i]];
+		tm_ctx *op = t->ops[t->vertex->nodes[i]];
 		wr_ckpt_meta_add_op(part, op->node->id, t->vertex->parallelism);
-		if (op->snapshot == NULL)
+		if (op->vt->snapshot == NULL)
 			continue;
 		wr_buf_reset(&b);
-		if ((rv = op->snapshot(op, tr->id, &b)) != WR_OK) {
+		if ((rv = op->vt->snapshot(op->self, tr->id, &b)) != WR_OK) {
 			snprintf(err, sizeof(err), "node '%s': %s%s%s",
 			         op->node->id, wr_strerror(rv),
 			         t->failure[0] ? ": " : "", t->failure);
@@ -632,8 +630,8 @@ tm_ckpt_take(tm_task *t, const tm_ckpt_trigger *tr, uint64_t align_ms)
 		wr_ckpt_meta_add_handle(part, &h);
 		size += b.len;
 	}
-	if (t->head->node->kind == WR_NODE_SOURCE && t->src_offsets != NULL)
-		t->src_offsets(t, part);
+	if (t->src != NULL && t->src->offsets != NULL)
+		t->src->offsets(t->src->arg, part);
 	if (t->keyed_node >= 0 && t->state != NULL) {
 		/* the upload thread acks and frees part */
 		rv = tm_ckpt_keyed(t, tr, part, size, times, t0, err,
@@ -665,9 +663,9 @@ tm_ckpt_commit(tm_task *t)
 		return WR_OK;
 	t->ck_committed = done;
 	for (int i = 0; i < t->vertex->nnodes; i++) {
-		tm_op *op = t->ops[t->vertex->nodes[i]];
-		if (op->commit != NULL) {
-			int rv = op->commit(op, done);
+		tm_ctx *op = t->ops[t->vertex->nodes[i]];
+		if (op->vt->notify_complete != NULL) {
+			int rv = op->vt->notify_complete(op->self, done);
 			if (rv != WR_OK) {
 				tm_task_fail(t,
 				             "node '%s': commit of "
@@ -678,8 +676,8 @@ tm_ckpt_commit(tm_task *t)
 			}
 		}
 	}
-	if (t->src_commit != NULL)
-		t->src_commit(t, done);
+	if (t->src != NULL && t->src->commit != NULL)
+		t->src->commit(t->src->arg, done);
 	return WR_OK;
 }
 

@@ -1,12 +1,15 @@
 /*
- * task_int.h - the inside of a task, shared by task.c, ops.c, the sources
- * and the sinks. Everything here belongs to the task's own thread unless
- * marked otherwise.
+ * task_int.h - the inside of a task, shared by the task runtime only:
+ * task.c, task_ckpt.c, emit.c (the emit path and the operator context),
+ * timers.c (the timer service), sources.c (the source context) and
+ * registry.c. Operators, sources and sinks see op.h instead. Everything
+ * here belongs to the task's own thread unless marked otherwise.
  */
 #ifndef TM_TASK_INT_H
 #define TM_TASK_INT_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +17,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "jobspec.h"
+#include "op.h"
 #include "plan.h"
 #include "shuffle.h"
 #include "task.h"
@@ -21,17 +25,9 @@
 
 struct wr_metric;
 struct tm_server;
+struct tm_timers;
 
 typedef struct tm_task tm_task;
-typedef struct tm_op tm_op;
-
-/* One restored operator snapshot (tm_op.restore). */
-typedef struct tm_op_state {
-	int subtask;   /* the subtask of the previous run that wrote it */
-	uint64_t ckpt; /* the checkpoint it was taken for */
-	const uint8_t *data;
-	size_t len;
-} tm_op_state;
 
 /* A network output of an operator: one plan edge. */
 typedef struct tm_route {
@@ -42,68 +38,41 @@ typedef struct tm_route {
 	int nkeys;
 	int max_parallelism;
 	uint64_t rr; /* REBALANCE: round-robin counter */
-	bool side;   /* edge->side: carries side records (tm_op_emit_side) */
+	bool side;   /* edge->side: carries side records (tm_emit_side) */
 } tm_route;
 
-struct tm_op {
+/* An operator in its task (op.h's tm_ctx): its vtable and self, where its
+ * records go, and its timers. */
+struct tm_ctx {
 	const wr_node_spec *node;
 	tm_task *task;
-	/* Processes one record. Returns WR_OK or an error that fails the
-	 * task. */
-	int (*push)(tm_op *op, const wr_row *r);
-	/* End of input: flush everything (sinks commit what they hold). */
-	int (*finish)(tm_op *op);
-	void (*destroy)(tm_op *op);
-	/* Optional: called every flush interval, also when no record comes
-	 * (sinks make written data visible and roll files by age). */
-	int (*tick)(tm_op *op, int64_t now_ms);
-	/* Optional: the event-time watermark reached wm (ms). Operators with
-	 * timers fire them, then pass the watermark on with
-	 * tm_op_emit_watermark. NULL = pass it on unchanged. */
-	int (*watermark)(tm_op *op, int64_t wm);
-	/*
-	 * Checkpoints (all optional; docs/checkpoints.md). Called on the
-	 * task's thread, in chain order.
-	 *
-	 * snapshot: the barrier of checkpoint ckpt reached this operator:
-	 * every record it was given before belongs to ckpt, none after. A
-	 * transactional sink pre-commits here (flushes, prepares) and appends
-	 * to out what it needs to finish or abort that pre-commit after a
-	 * restore; out ends up in the checkpoint's metadata (keep it small:
-	 * at most TM_OP_STATE_MAX_BYTES).
-	 *
-	 * commit: checkpoint ckpt is complete (its _metadata is durable):
-	 * commit everything pre-committed for ckpt and earlier. A
-	 * notification may be skipped (a lost message, a checkpoint that
-	 * completed while the next barrier was already in flight); a later
-	 * one covers it.
-	 *
-	 * restore: before the first record of a task restored from a
-	 * checkpoint: states[i] are the snapshots of the previous run's
-	 * subtasks this subtask takes over (old subtask j goes to new
-	 * subtask j mod parallelism, so every one is taken over exactly
-	 * once, also after rescaling). A sink commits what those
-	 * checkpointed pre-commits hold (they are part of the restored
-	 * checkpoint) and aborts anything else those old subtasks left.
-	 *
-	 * A task cancelled or failed while checkpointing is on does not call
-	 * finish on its sinks: destroy must abort the open transaction
-	 * without committing it (pre-committed ones stay for the restore).
-	 * finish is still called at the end of bounded input, and then
-	 * commits everything.
-	 */
-	int (*snapshot)(tm_op *op, uint64_t ckpt, wr_buf *out);
-	int (*commit)(tm_op *op, uint64_t ckpt);
-	int (*restore)(tm_op *op, const struct tm_op_state *states, int n);
-	tm_op *next[TM_MAX_NEXT];
+	const tm_op_vt *vt;
+	void *self;
+	/* vt->process, copied: the emit path calls it directly */
+	int (*process)(void *self, int input, const wr_row *r);
+	bool is_sink; /* waits while sinks are fenced */
+	tm_ctx *next[TM_MAX_NEXT];
+	int next_input[TM_MAX_NEXT]; /* which input of next[i] this is */
 	int nnext;
-	/* Network outputs: main routes get tm_op_emit's records, side routes
-	 * (a window's late_output; never chained) tm_op_emit_side's; both
-	 * get watermarks and end of stream. */
+	/* Network outputs: main routes get tm_emit's records, side routes
+	 * (a window's late_output; never chained) tm_emit_side's; both get
+	 * watermarks and end of stream. */
 	tm_route routes[TM_MAX_NEXT];
 	int nroutes;
-	int nside; /* side routes among routes */
-	void *impl;
+	int nside;  /* side routes among routes */
+	int64_t wm; /* the last watermark handed to it */
+	/* the timer service's per-domain timers (timers.c), on first use */
+	struct tm_timers *timers[2];
+};
+
+/* The running source of a task (op.h's tm_src). */
+struct tm_src {
+	tm_task *task;
+	tm_ctx *head; /* the source node's operator: records go after it */
+	/* checkpoint hooks (tm_src_hooks) */
+	void (*offsets)(void *arg, struct wr_ckpt_meta *part);
+	void (*commit)(void *arg, uint64_t id);
+	void *arg;
 };
 
 struct tm_task {
@@ -123,14 +92,19 @@ struct tm_task {
 	 * so that a JobManager does not wait for a report that went before
 	 * its cancel (an orphan's, say). */
 	atomic_bool reported;
-	tm_op *ops[WR_JOB_MAX_NODES]; /* by node index; NULL if not ours */
-	tm_op *head;                  /* the first operator of the chain */
+	tm_op_conf conf;               /* what operators see (op.h) */
+	tm_ctx *ops[WR_JOB_MAX_NODES]; /* by node index; NULL if not ours */
+	tm_ctx *head;                  /* the first operator of the chain */
+	tm_src *src;                   /* the running source, or NULL */
 	tm_output *outputs[TM_MAX_NEXT * WR_JOB_MAX_NODES];
 	int noutputs;
 	tm_input *input;
 	int ninput_chans;
-	wr_arena arena;         /* per-record scratch */
-	struct wr_state *state; /* keyed state (window.c opens it), or NULL */
+	int *chan_input; /* per input channel: its edge's input_index */
+	int cur_input;   /* that of the batch being pushed */
+	int depth;       /* > 0 while a record or watermark is processed */
+	wr_arena arena;  /* per-record scratch */
+	struct wr_state *state; /* keyed state (tm_state opens it), or NULL */
 	int64_t watermark;      /* last watermark passed down the chain */
 	bool wm_idle;           /* every input is idle */
 	struct wr_metric *m_watermark, *m_backpressure;
@@ -164,15 +138,7 @@ struct tm_task {
 	struct tm_incr *ck_incr;      /* incremental chain (task_incr.h) */
 	/* The checkpoint restored from (until the task ends). */
 	struct wr_ckpt_meta *restore;
-	bool state_owned; /* t->state opened by the restore */
-	int keyed_node;   /* the node owning t->state; -1 = none */
-	/* The running source: src_offsets appends its position (a Kafka
-	 * source's partitions' next offsets, a generator's next record) to
-	 * a checkpoint; src_commit commits those of checkpoint id to a
-	 * Kafka consumer group (monitoring). */
-	void (*src_offsets)(tm_task *t, struct wr_ckpt_meta *part);
-	void (*src_commit)(tm_task *t, uint64_t id);
-	void *src_impl;
+	int keyed_node; /* the node owning t->state; -1 = none */
 	char failure[512];
 	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;
 	/* bytes read (source messages, network batches) and written
@@ -185,17 +151,6 @@ struct tm_task {
 	struct wr_metric *m_busy_ratio, *m_idle_ratio;
 };
 
-/* Pushes r to every chained operator and main network route of op. */
-int tm_op_emit(tm_op *op, const wr_row *r);
-
-/* Sends r (a late record, as it arrived) to op's side routes: the nodes
- * reading its late_output. Call only when op->nside > 0. */
-int tm_op_emit_side(tm_op *op, const wr_row *r);
-
-/* Passes watermark wm to every chained operator (their watermark
- * callback, or on) and broadcasts it on op's network routes. */
-int tm_op_emit_watermark(tm_op *op, int64_t wm);
-
 /* Parses a watermark event's payload. WR_ECORRUPT if malformed. */
 int tm_wm_payload_parse(const uint8_t *p, size_t len, int64_t *wm, bool *idle);
 
@@ -203,58 +158,50 @@ int tm_wm_payload_parse(const uint8_t *p, size_t len, int64_t *wm, bool *idle);
  * and passes it through the chain from its head (task.c). */
 int tm_task_watermark(tm_task *t, int64_t wm, bool idle);
 
-/* Windows and reduce (window.c): sets push, watermark, finish, destroy
- * of op for a WR_NODE_WINDOW or WR_NODE_REDUCE node; opens the task's
- * keyed state on first use. */
-int tm_window_build(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+/* Hands watermark wm to operator c: fires its event-time timers up to wm,
+ * then its watermark callback (or passes wm on) (emit.c). */
+int tm_ctx_watermark(tm_ctx *c, int64_t wm);
 
-/* Builds the operator of node i (filter, select, key_by, sink) with its
- * routes unset. Sources are driven by tm_source_run instead. */
-int tm_op_build(tm_task *t, int node, tm_op **out, char *errbuf, size_t errlen);
+/* ---- registry.c: kinds -> vtables ---- */
 
-/* Sinks (sinks.c). */
-int tm_sink_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
-/* The PostgreSQL sink (sink_pg.c) and the Kafka sink with
- * semantic: exactly_once (sink_kafka_tx.c), both on the two-phase-commit
- * skeleton (sink_2pc.h): set every callback of op, including destroy, and
- * own op->impl. */
-int tm_sink_pg_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
-int tm_sink_kafka_tx_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
-/* The ClickHouse sink (sink_clickhouse.c): at-least-once over HTTP, every
- * batch acknowledged before a barrier is; sets every callback of op. */
-int tm_sink_clickhouse_new(tm_task *t, tm_op *op, char *errbuf, size_t errlen);
+/* The operator of node n (a sink's by its sink kind), or NULL with a
+ * message in errbuf. */
+const tm_op_vt *tm_registry_op(const wr_node_spec *n, const tm_op_conf *conf,
+                               char *errbuf, size_t errlen);
+/* The source of source node n, or NULL. */
+const tm_source_vt *tm_registry_source(const wr_node_spec *n);
+/* Whether nodes of kind keep keyed state (one such heads a vertex). */
+bool tm_registry_keyed(enum wr_node_kind kind);
 
-/* A Kafka message key: the value as text in buf (truncated to len - 1);
- * returns its length (0: no key). */
-size_t tm_sink_kafka_key(const wr_value *v, char *buf, size_t len);
+/* Builds the operator of node i with its routes unset (emit.c). */
+int tm_ctx_build(tm_task *t, int node, tm_ctx **out, char *errbuf,
+                 size_t errlen);
+/* End of input at c: its event-time timers fire (the watermark
+ * TM_WM_MAX, if it had not come), then its finish. */
+int tm_ctx_finish(tm_ctx *c);
+/* Closes c's operator and frees c. */
+void tm_ctx_free(tm_ctx *c);
 
-/* True when the task's job takes checkpoints (checkpointing.interval >
- * 0): sinks then commit on checkpoint completion, not before. */
-bool tm_task_checkpointing(const tm_task *t);
+/* ---- timers.c: the timer service ---- */
 
-/* The brokers a Kafka source or sink of the task connects to: its own
- * `bootstrap` when the job sets one, else this TaskManager's
- * kafka.bootstrap (weir.yaml, WEIR_KAFKA_BOOTSTRAP): the TaskManager is
- * the one that connects, so its view of the address is the one that
- * counts. Errors from Kafka name them. */
-const char *tm_task_kafka_bootstrap(const tm_task *t, const char *own);
+/* Fires c's timers of domain d at or before limit, in time order across
+ * the key groups this subtask owns. */
+int tm_timers_fire(tm_ctx *c, tm_time_domain d, int64_t limit);
+void tm_timers_free(struct tm_timers *tt);
 
 /* Runs the source of the chain's head node until it ends, the task is
- * cancelled, or an error occurs (sources.c, source_kafka.c). Returns
- * WR_OK when the source finished (bounded), WR_ECLOSED when cancelled. */
-int tm_source_run(tm_task *t, tm_op *src);
-/* The Kafka source: partition p is read by subtask p mod parallelism,
- * assigned directly (no consumer-group rebalancing decides who reads
- * what). */
-int tm_source_kafka_run(tm_task *t, tm_op *src);
-/* The nexmark source (source_nexmark.c): Nexmark's persons, auctions and
- * bids, deterministic per subtask. Generators run on the skeleton of
- * source_gen.h. */
-int tm_source_nexmark_run(tm_task *t, tm_op *src);
+ * cancelled, or an error occurs. Returns WR_OK when the source finished
+ * (bounded), WR_ECLOSED when cancelled. */
+int tm_source_run(tm_task *t);
+
+/* Fills t->conf, what its operators see of it (op.h), from its spec,
+ * job, vertex and TaskManager. */
+void tm_task_conf(tm_task *t);
 
 /* Records a failure message for the task (first one wins). */
 void tm_task_fail(tm_task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void tm_task_vfail(tm_task *t, const char *fmt, va_list ap);
 
 /*
  * Fencing of sinks (docs/architecture.md, TaskManager): a sink writes,

@@ -3,28 +3,22 @@
  * reduce (a running aggregate per key), on the task's keyed state.
  *
  * Everything a window keeps lives in the state backend (state.h): pane
- * accumulators, session lists and accumulators, and event-time timers,
- * so state larger than memory works and a checkpoint of the backend
- * holds all of it. The only memory of its own is, per key group this
- * subtask owns, the time of its earliest timer, so that a watermark
- * visits only the key groups that have something to fire.
+ * accumulators, session lists and accumulators, and its event-time
+ * timers (the runtime's timer service, op.h), so state larger than memory
+ * works and a checkpoint of the backend holds all of it.
  *
  * docs/windows.md has the semantics (alignment, firing, lateness, panes,
  * sessions, results) and the state layout.
  *
  * @thread task: an operator belongs to its task's thread.
  */
-#include "task_int.h"
-#include "tm_int.h"
+#include "op.h"
 
 #include "agg.h"
 #include "err.h"
 #include "mem.h"
-#include "metrics.h"
 #include "record.h"
 #include "state.h"
-#include "watermark.h"
-#include "wr_assert.h"
 #include "wr_limits.h"
 
 #include <stdarg.h>
@@ -34,37 +28,22 @@
 
 /* State ids of the operator's entries. A keyed operator heads its vertex
  * (a HASH edge leads to it) and a task runs one vertex, so one keyed
- * operator owns the task's backend and fixed ids do. */
+ * operator owns the task's backend and fixed ids do (its timers are the
+ * timer service's, TM_STATE_ID_TIMER_EVENT). */
 enum tm_win_state_id {
 	TM_WIN_ST_UNIT = 1,        /* key, start -> pane (or window) acc */
-	TM_WIN_ST_TIMER = 2,       /* time, kind, key -> (empty) */
 	TM_WIN_ST_SESSIONS = 3,    /* key -> the key's session list */
 	TM_WIN_ST_SESSION_ACC = 4, /* key, session id -> acc */
 	TM_WIN_ST_REDUCE = 5,      /* key -> acc */
 };
 
-/* Timer kinds; at one time a window fires before it is cleaned. */
+/* Timer tags; at one time a window fires before it is cleaned. */
 enum tm_win_timer_kind { TM_WIN_FIRE = 0, TM_WIN_CLEAN = 1 };
 
-/* Cache of a backend the operator opens itself: the hot panes of some
- * 100,000 keys; colder state stays in LMDB's file-backed map. */
-#define TM_WIN_STATE_CACHE_BYTES (16u * 1024u * 1024u)
-/* Earliest timer of a key group: not known yet (scan it), or none. */
-#define TM_WIN_KG_UNKNOWN INT64_MIN
-#define TM_WIN_KG_NONE    INT64_MAX
-/* What the scan callback returns to stop early (errors are positive). */
-#define TM_WIN_SCAN_STOP (-1)
 /* First byte of a session list: its format version. */
 #define TM_WIN_SESSIONS_VERSION 1
 
 _Static_assert(TM_WIN_MAX_KEY_BYTES >= 64, "keys need room");
-_Static_assert(TM_WIN_TIMER_BATCH > 0, "a scan collects timers");
-
-typedef struct tm_win_timer {
-	int64_t ts;
-	uint8_t kind;
-	uint32_t off, len; /* the key, in tm_win.tkeys */
-} tm_win_timer;
 
 typedef struct tm_win_session {
 	int64_t start, end; /* [start, end), end = last event time + gap */
@@ -72,28 +51,20 @@ typedef struct tm_win_session {
 } tm_win_session;
 
 typedef struct tm_win {
-	tm_op *op;
-	tm_task *t;
+	tm_ctx *ctx;
+	const tm_op_conf *conf;
 	const wr_node_spec *n;
 	const wr_schema *in; /* the node's input schema */
 	wr_state *st;
-	bool own_state; /* opened here: closed in destroy */
-	int tf;         /* event-time field of the input; -1: reduce */
-	int64_t wm;     /* the watermark fired up to */
+	int tf;     /* event-time field of the input; -1: reduce */
+	int64_t wm; /* the watermark fired up to */
 	int64_t size, slide, pane, gap, late;
 	bool per_window; /* one accumulator per window instead of panes */
 	int maxp, kg_first, kg_last;
-	int64_t *kg_next; /* earliest timer per owned key group */
 	tm_acc acc, part;
 	wr_buf key; /* the current key, encoded (a row of the key values) */
 	wr_buf sk;  /* state key scratch */
 	wr_buf val; /* state value scratch */
-	/* timers collected by a scan */
-	tm_win_timer *timers;
-	size_t ntimers;
-	wr_buf tkeys;
-	int64_t scan_limit, scan_next;
-	bool scan_corrupt;
 	/* the current key's sessions, sorted by start */
 	tm_win_session *sess;
 	size_t nsess;
@@ -112,7 +83,7 @@ tm_win_failf(tm_win *w, int rv, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	tm_task_fail(w->t, "node '%s': %s", w->n->id, what);
+	tm_fail(w->ctx, "node '%s': %s", w->n->id, what);
 	return rv;
 }
 
@@ -136,15 +107,6 @@ tm_win_put_time(wr_buf *b, int64_t ts)
 	wr_buf_append(b, x, sizeof(x));
 }
 
-static int64_t
-tm_win_get_time(const uint8_t *p)
-{
-	uint64_t u = 0;
-	for (int i = 0; i < 8; i++)
-		u = (u << 8) | p[i];
-	return (int64_t)(u ^ (UINT64_C(1) << 63));
-}
-
 static const wr_value tm_win_null = {.type = WR_T_NULL};
 
 /* Field i of r; a row shorter than its schema ends in NULLs. */
@@ -155,7 +117,7 @@ tm_win_field(const wr_row *r, int i)
 }
 
 /* Encodes r's key into w->key and finds its key group the way the
- * shuffle routed it (ops.c: wr_value_hash chained from 0). */
+ * shuffle routed it (emit.c: wr_value_hash chained from 0). */
 static int
 tm_win_key(tm_win *w, const wr_row *r, int *kg)
 {
@@ -180,7 +142,7 @@ tm_win_key(tm_win *w, const wr_row *r, int *kg)
 		return tm_win_failf(w, WR_ECORRUPT,
 		                    "a record of key group %d reached subtask "
 		                    "%d, which owns key groups %d..%d",
-		                    *kg, w->t->spec->subtask, w->kg_first,
+		                    *kg, w->conf->subtask, w->kg_first,
 		                    w->kg_last);
 	return WR_OK;
 }
@@ -275,37 +237,21 @@ tm_win_acc_merge(tm_win *w)
 	return WR_OK;
 }
 
-/* ---- timers ---- */
-
-static void
-tm_win_timer_key(tm_win *w, int64_t ts, uint8_t kind)
-{
-	wr_buf_reset(&w->sk);
-	tm_win_put_time(&w->sk, ts);
-	wr_buf_append(&w->sk, &kind, 1);
-	wr_buf_append(&w->sk, w->key.data, w->key.len);
-}
+/* ---- timers (the runtime's timer service) ---- */
 
 /* Registers a timer of the current key (idempotent). */
 static int
 tm_win_timer_set(tm_win *w, int kg, int64_t ts, uint8_t kind)
 {
-	tm_win_timer_key(w, ts, kind);
-	int rv = wr_state_put(w->st, (uint16_t)kg, TM_WIN_ST_TIMER, w->sk.data,
-	                      w->sk.len, NULL, 0);
-	if (rv != WR_OK)
-		return tm_win_state_fail(w, rv, "write");
-	int64_t *next = &w->kg_next[kg - w->kg_first];
-	if (ts < *next)
-		*next = ts;
-	return WR_OK;
+	return tm_timer_set(w->ctx, TM_TIME_EVENT, kg, w->key.data, w->key.len,
+	                    ts, kind);
 }
 
 static int
 tm_win_timer_del(tm_win *w, int kg, int64_t ts, uint8_t kind)
 {
-	tm_win_timer_key(w, ts, kind);
-	return tm_win_del(w, kg, TM_WIN_ST_TIMER);
+	return tm_timer_del(w->ctx, TM_TIME_EVENT, kg, w->key.data, w->key.len,
+	                    ts, kind);
 }
 
 /* ---- results ---- */
@@ -331,7 +277,7 @@ tm_win_emit(tm_win *w, int64_t start, int64_t end, const tm_acc *acc)
 	for (size_t a = 0; a < w->n->naggs; a++)
 		tm_acc_result(acc, a, &out.v[i++]);
 	out.n = i;
-	return tm_op_emit(w->op, &out);
+	return tm_emit(w->ctx, &out);
 }
 
 /* A record too late for every window it belongs to: to the late_output
@@ -339,10 +285,9 @@ tm_win_emit(tm_win *w, int64_t start, int64_t end, const tm_acc *acc)
 static int
 tm_win_late_record(tm_win *w, const wr_row *r)
 {
-	if (w->op->nside > 0)
-		return tm_op_emit_side(w->op, r);
-	if (w->t->m_late_dropped != NULL)
-		wr_metric_inc(w->t->m_late_dropped);
+	if (tm_has_side(w->ctx))
+		return tm_emit_side(w->ctx, r);
+	tm_count(w->ctx, TM_COUNT_LATE_DROPPED, 1);
 	return WR_OK;
 }
 
@@ -453,9 +398,9 @@ tm_win_push_sliced(tm_win *w, int kg, const wr_row *r, int64_t ts)
 }
 
 static int
-tm_win_timer_sliced(tm_win *w, int kg, const tm_win_timer *tm)
+tm_win_timer_sliced(tm_win *w, int kg, const tm_timer *tm)
 {
-	if (tm->kind == TM_WIN_CLEAN)
+	if (tm->tag == TM_WIN_CLEAN)
 		return tm_win_clean_window(w, kg,
 		                           tm->ts + 1 - w->late - w->size);
 	int64_t s = tm->ts + 1 - w->size;
@@ -633,9 +578,9 @@ tm_win_session_drop(tm_win *w, int kg, size_t i)
 }
 
 static int
-tm_win_timer_session(tm_win *w, int kg, const tm_win_timer *tm)
+tm_win_timer_session(tm_win *w, int kg, const tm_timer *tm)
 {
-	int64_t end = tm->ts + 1 - (tm->kind == TM_WIN_CLEAN ? w->late : 0);
+	int64_t end = tm->ts + 1 - (tm->tag == TM_WIN_CLEAN ? w->late : 0);
 	size_t i = 0;
 	bool found;
 	int rv = tm_win_sessions_load(w, kg);
@@ -645,7 +590,7 @@ tm_win_timer_session(tm_win *w, int kg, const tm_win_timer *tm)
 		i++;
 	if (i == w->nsess)
 		return WR_OK; /* merged into another session meanwhile */
-	if (tm->kind == TM_WIN_CLEAN)
+	if (tm->tag == TM_WIN_CLEAN)
 		return tm_win_session_drop(w, kg, i);
 	tm_win_key_then(w, w->sess[i].id, false);
 	if ((rv =
@@ -661,129 +606,44 @@ tm_win_timer_session(tm_win *w, int kg, const tm_win_timer *tm)
 
 /* ---- firing ---- */
 
-/* Collects the timers of one key group up to scan_limit. */
+/* A timer of the current watermark's: the key it was set for becomes
+ * the current key. */
 static int
-tm_win_scan_cb(void *arg, uint16_t key_group, const void *key, size_t klen,
-               const void *val, size_t vlen)
+tm_win_timer(void *self, const tm_timer *tm)
 {
-	tm_win *w = arg;
-	const uint8_t *k = key;
-	(void)key_group;
-	(void)val;
-	(void)vlen;
-	if (klen < TM_WIN_KEY_EXTRA_BYTES) {
-		w->scan_corrupt = true;
-		return TM_WIN_SCAN_STOP;
-	}
-	int64_t ts = tm_win_get_time(k);
-	if (ts > w->scan_limit || w->ntimers == TM_WIN_TIMER_BATCH) {
-		w->scan_next = ts;
-		return TM_WIN_SCAN_STOP;
-	}
-	tm_win_timer *tm = &w->timers[w->ntimers++];
-	tm->ts = ts;
-	tm->kind = k[8];
-	tm->off = (uint32_t)w->tkeys.len;
-	tm->len = (uint32_t)(klen - TM_WIN_KEY_EXTRA_BYTES);
-	wr_buf_append(&w->tkeys, k + TM_WIN_KEY_EXTRA_BYTES, tm->len);
-	return 0;
+	tm_win *w = self;
+	wr_buf_reset(&w->key);
+	wr_buf_append(&w->key, tm->key, tm->klen);
+	return w->n->window == WR_WIN_SESSION
+	           ? tm_win_timer_session(w, tm->key_group, tm)
+	           : tm_win_timer_sliced(w, tm->key_group, tm);
 }
 
-/* Fires the timers of key group kg due at or before limit, in time
- * order (a batch at a time). */
+/* The runtime fired every timer due at wm already. */
 static int
-tm_win_fire_kg(tm_win *w, int kg, int64_t limit)
+tm_win_watermark(void *self, int64_t wm)
 {
-	int64_t *next = &w->kg_next[kg - w->kg_first];
-	w->ntimers = 0;
-	wr_buf_reset(&w->tkeys);
-	w->scan_limit = limit;
-	w->scan_next = TM_WIN_KG_NONE;
-	w->scan_corrupt = false;
-	int rv = wr_state_scan(w->st, TM_WIN_ST_TIMER, (uint16_t)kg,
-	                       (uint16_t)kg, tm_win_scan_cb, w);
-	if (w->scan_corrupt)
-		return tm_win_failf(w, WR_ECORRUPT,
-		                    "corrupt timer in keyed state");
-	if (rv != WR_OK && rv != TM_WIN_SCAN_STOP)
-		return tm_win_state_fail(w, rv, "scan");
-	*next = w->scan_next;
-	for (size_t i = 0; i < w->ntimers; i++) {
-		const tm_win_timer *tm = &w->timers[i];
-		wr_buf_reset(&w->key);
-		wr_buf_append(&w->key, w->tkeys.data + tm->off, tm->len);
-		if ((rv = tm_win_timer_del(w, kg, tm->ts, tm->kind)))
-			return rv;
-		rv = w->n->window == WR_WIN_SESSION
-		         ? tm_win_timer_session(w, kg, tm)
-		         : tm_win_timer_sliced(w, kg, tm);
-		if (rv != WR_OK)
-			return rv;
-	}
-	return WR_OK;
-}
-
-/* Fires every timer due at wm, in time order across the key groups this
- * subtask owns: each round takes the earliest time any key group has
- * and fires that time in every key group holding it. */
-static int
-tm_win_fire_until(tm_win *w, int64_t wm)
-{
-	int nkg = w->kg_last - w->kg_first + 1;
-	for (;;) {
-		int64_t t = TM_WIN_KG_NONE;
-		for (int i = 0; i < nkg; i++)
-			if (w->kg_next[i] < t)
-				t = w->kg_next[i];
-		if (t == TM_WIN_KG_NONE || t > wm)
-			return WR_OK;
-		for (int i = 0; i < nkg; i++) {
-			if (w->kg_next[i] > t)
-				continue;
-			int rv = tm_win_fire_kg(w, w->kg_first + i, t);
-			if (rv != WR_OK)
-				return rv;
-		}
-	}
-}
-
-static int
-tm_win_watermark(tm_op *op, int64_t wm)
-{
-	tm_win *w = op->impl;
-	if (wm > w->wm) {
+	tm_win *w = self;
+	if (wm > w->wm)
 		w->wm = wm;
-		int rv = tm_win_fire_until(w, wm);
-		if (rv != WR_OK)
-			return rv;
-	}
 	/* Also when it did not advance: idleness may have changed. */
-	return tm_op_emit_watermark(op, w->wm);
-}
-
-/* End of a bounded input: every window fires, as at Flink's
- * MAX_WATERMARK. */
-static int
-tm_win_finish(tm_op *op)
-{
-	tm_win *w = op->impl;
-	return w->wm == TM_WM_MAX ? WR_OK : tm_win_watermark(op, TM_WM_MAX);
+	return tm_emit_watermark(w->ctx, w->wm);
 }
 
 /* ---- records ---- */
 
 static int
-tm_win_push(tm_op *op, const wr_row *r)
+tm_win_push(void *self, int input, const wr_row *r)
 {
-	tm_win *w = op->impl;
+	tm_win *w = self;
 	int kg;
+	(void)input;
 	const wr_value *tv = tm_win_field(r, w->tf);
 	/* Without an event time (or beyond the supported range) a record
 	 * has no window: it is invalid here. */
 	if (tv->type != WR_T_TIMESTAMP || tv->u.i > TM_WIN_MAX_ABS_TS ||
 	    tv->u.i < -TM_WIN_MAX_ABS_TS) {
-		if (w->t->m_invalid != NULL)
-			wr_metric_inc(w->t->m_invalid);
+		tm_count(w->ctx, TM_COUNT_INVALID, 1);
 		return WR_OK;
 	}
 	int rv = tm_win_key(w, r, &kg);
@@ -797,11 +657,12 @@ tm_win_push(tm_op *op, const wr_row *r)
 /* Reduce: first and last go by arrival (a running aggregate has no
  * event-time frame; Flink SQL's unwindowed FIRST_VALUE does the same). */
 static int
-tm_win_reduce_push(tm_op *op, const wr_row *r)
+tm_win_reduce_push(void *self, int input, const wr_row *r)
 {
-	tm_win *w = op->impl;
+	tm_win *w = self;
 	bool found;
 	int kg;
+	(void)input;
 	int rv = tm_win_key(w, r, &kg);
 	if (rv != WR_OK)
 		return rv;
@@ -814,36 +675,21 @@ tm_win_reduce_push(tm_op *op, const wr_row *r)
 	return tm_win_emit(w, 0, 0, &w->acc);
 }
 
-static int
-tm_win_nothing(tm_op *op)
-{
-	(void)op;
-	return WR_OK;
-}
-
 /* ---- building ---- */
 
 static void
-tm_win_destroy(tm_op *op)
+tm_win_destroy(void *self)
 {
-	tm_win *w = op->impl;
+	tm_win *w = self;
 	if (w == NULL)
 		return;
-	if (w->own_state) {
-		wr_state_close(w->t->state);
-		w->t->state = NULL;
-	}
 	tm_acc_fini(&w->acc);
 	tm_acc_fini(&w->part);
 	wr_buf_fini(&w->key);
 	wr_buf_fini(&w->sk);
 	wr_buf_fini(&w->val);
-	wr_buf_fini(&w->tkeys);
-	free(w->timers);
 	free(w->sess);
-	free(w->kg_next);
 	free(w);
-	op->impl = NULL;
 }
 
 /* The window's event time: the field named as the source's event_time
@@ -851,7 +697,7 @@ tm_win_destroy(tm_op *op)
 static int
 tm_win_event_time(tm_win *w, char *errbuf, size_t errlen)
 {
-	const wr_jobspec *job = w->t->job;
+	const wr_jobspec *job = w->conf->job;
 	int i = w->n->inputs[0];
 	for (int hops = 0; i >= 0 && hops < WR_JOB_MAX_NODES &&
 	                   job->nodes[i].kind != WR_NODE_SOURCE;
@@ -916,68 +762,31 @@ tm_win_geometry(tm_win *w)
 	w->per_window = w->size / w->pane > TM_WIN_MAX_PANES;
 }
 
-/* The key groups this subtask owns (the shuffle's mapping) and their
- * next-timer slots, unknown until scanned (state may be restored). */
+/* The key groups this subtask owns (the shuffle's mapping). */
 static int
 tm_win_key_groups(tm_win *w, char *errbuf, size_t errlen)
 {
-	int p = w->t->vertex->parallelism, sub = w->t->spec->subtask;
-	w->maxp = w->t->job->max_parallelism;
-	w->kg_first = -1;
-	for (int kg = 0; kg < w->maxp; kg++)
-		if (wr_key_group_subtask(kg, w->maxp, p) == sub) {
-			if (w->kg_first < 0)
-				w->kg_first = kg;
-			w->kg_last = kg;
-		}
+	w->maxp = w->conf->max_parallelism;
+	tm_key_groups(w->ctx, &w->kg_first, &w->kg_last);
 	if (w->kg_first < 0 || w->maxp > UINT16_MAX + 1) {
 		snprintf(errbuf, errlen,
 		         "node '%s': subtask %d of %d owns no key group of %d",
-		         w->n->id, sub, p, w->maxp);
+		         w->n->id, w->conf->subtask, w->conf->parallelism,
+		         w->maxp);
 		return WR_EINVAL;
 	}
-	int nkg = w->kg_last - w->kg_first + 1;
-	w->kg_next = wr_xmalloc((size_t)nkg * sizeof(*w->kg_next));
-	for (int i = 0; i < nkg; i++)
-		w->kg_next[i] = TM_WIN_KG_UNKNOWN;
 	return WR_OK;
 }
 
-/* The task's keyed state, opened here if nobody did (restore opens it
- * before the chain is built). */
 static int
-tm_win_open_state(tm_win *w, char *errbuf, size_t errlen)
+tm_win_open(tm_ctx *ctx, const wr_node_spec *n, void **self, char *errbuf,
+            size_t errlen)
 {
-	tm_task *t = w->t;
-	if (t->state != NULL) {
-		w->st = t->state;
-		return WR_OK;
-	}
-	char dir[4096];
-	tm_task_state_dir(t, dir, sizeof(dir));
-	wr_state_opts o = {.cache_bytes = TM_WIN_STATE_CACHE_BYTES};
-	int rv = wr_state_open(dir, &o, &t->state);
-	if (rv != WR_OK)
-		snprintf(errbuf, errlen,
-		         "node '%s': cannot open keyed state in %s: %s",
-		         w->n->id, dir, wr_strerror(rv));
-	if (rv != WR_OK)
-		return rv;
-	w->st = t->state;
-	w->own_state = true;
-	return WR_OK;
-}
-
-int
-tm_window_build(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
-{
-	const wr_node_spec *n = op->node;
-	WR_ASSERT(n->kind == WR_NODE_WINDOW || n->kind == WR_NODE_REDUCE);
 	tm_win *w = wr_xcalloc(1, sizeof(*w));
-	w->op = op;
-	w->t = t;
+	w->ctx = ctx;
+	w->conf = tm_conf(ctx);
 	w->n = n;
-	w->in = wr_jobspec_input_schema(t->job, n, 0);
+	w->in = wr_jobspec_input_schema(w->conf->job, n, 0);
 	w->wm = TM_WM_MIN;
 	w->tf = -1;
 	tm_acc_init(&w->acc, n->aggs, n->naggs, w->in);
@@ -985,34 +794,42 @@ tm_window_build(tm_task *t, tm_op *op, char *errbuf, size_t errlen)
 	wr_buf_init(&w->key);
 	wr_buf_init(&w->sk);
 	wr_buf_init(&w->val);
-	wr_buf_init(&w->tkeys);
-	op->impl = w;
-	op->destroy = tm_win_destroy;
 	tm_win_geometry(w);
 	int rv = WR_OK;
 	if (n->kind == WR_NODE_WINDOW)
 		rv = tm_win_event_time(w, errbuf, errlen);
 	if (rv == WR_OK)
 		rv = tm_win_key_groups(w, errbuf, errlen);
-	if (rv == WR_OK)
-		rv = tm_win_open_state(w, errbuf, errlen);
+	/* The keyed state now: a backend that cannot open fails the
+	 * deployment, not the first record. */
+	if (rv == WR_OK && (rv = tm_state(ctx, &w->st)) != WR_OK)
+		snprintf(errbuf, errlen,
+		         "node '%s': cannot open keyed state: %s", n->id,
+		         wr_strerror(rv));
 	if (rv != WR_OK) {
-		tm_win_destroy(op);
-		op->destroy = NULL;
+		tm_win_destroy(w);
 		return rv;
 	}
-	if (n->kind == WR_NODE_WINDOW) {
-		w->timers = wr_xmalloc(TM_WIN_TIMER_BATCH * sizeof(*w->timers));
-		if (n->window == WR_WIN_SESSION)
-			w->sess =
-			    wr_xmalloc(TM_WIN_MAX_SESSIONS * sizeof(*w->sess));
-		op->push = tm_win_push;
-		op->watermark = tm_win_watermark;
-		op->finish = tm_win_finish;
-	} else {
-		op->push = tm_win_reduce_push;
-		op->watermark = NULL; /* nothing to fire: pass it on */
-		op->finish = tm_win_nothing;
-	}
+	if (n->kind == WR_NODE_WINDOW && n->window == WR_WIN_SESSION)
+		w->sess = wr_xmalloc(TM_WIN_MAX_SESSIONS * sizeof(*w->sess));
+	*self = w;
 	return WR_OK;
 }
+
+/* Windows fire on their event-time timers; a reduce emits on every
+ * record and passes watermarks on. */
+const tm_op_vt tm_window_op = {
+    .name = "window",
+    .open = tm_win_open,
+    .process = tm_win_push,
+    .watermark = tm_win_watermark,
+    .timer = tm_win_timer,
+    .close = tm_win_destroy,
+};
+
+const tm_op_vt tm_reduce_op = {
+    .name = "reduce",
+    .open = tm_win_open,
+    .process = tm_win_reduce_push,
+    .close = tm_win_destroy,
+};

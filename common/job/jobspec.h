@@ -93,7 +93,8 @@ enum wr_sink_kind {
 	WR_SINK_FILE,
 	WR_SINK_STDOUT,
 	WR_SINK_POSTGRES,
-	WR_SINK_CLICKHOUSE
+	WR_SINK_CLICKHOUSE,
+	WR_SINK_BLACKHOLE /* counts and discards (Nexmark's measure) */
 };
 enum wr_semantic { WR_SEM_NONE, WR_SEM_AT_LEAST_ONCE, WR_SEM_EXACTLY_ONCE };
 

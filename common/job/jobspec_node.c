@@ -44,7 +44,7 @@ static const char *const wr_job_window_keys[] = {"tumbling", "sliding", "slide",
 static const char *const wr_job_window_kinds[] = {"tumbling", "sliding",
                                                   "session", NULL};
 static const char *const wr_job_sink_kinds[] = {
-    "kafka", "file", "stdout", "postgres", "clickhouse", NULL};
+    "kafka", "file", "stdout", "postgres", "clickhouse", "blackhole", NULL};
 static const char *const wr_job_kafka_sink_keys[] = {"topic", "bootstrap",
                                                      "semantic", "key", NULL};
 static const char *const wr_job_file_sink_keys[] = {"path", NULL};
@@ -557,6 +557,10 @@ wr_job_node_sink(wr_jp *p, size_t i)
 		return wr_job_str(p, v, "path", pre, true, &n->sink.path);
 	case WR_SINK_STDOUT:
 		if ((rc = wr_job_need_map(p, v, "'stdout'", true)))
+			return rc;
+		return wr_job_check_keys(p, v, wr_job_no_keys, where);
+	case WR_SINK_BLACKHOLE:
+		if ((rc = wr_job_need_map(p, v, "'blackhole'", true)))
 			return rc;
 		return wr_job_check_keys(p, v, wr_job_no_keys, where);
 	case WR_SINK_POSTGRES:

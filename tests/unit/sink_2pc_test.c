@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "sink_2pc.h"
+#include "task_int.h"
 
 #include "err.h"
 #include "varint.h"
@@ -195,7 +196,7 @@ typedef struct harness {
 	tm_task_spec spec;
 	tm_task task;
 	wr_node_spec node;
-	tm_op op;
+	tm_ctx op;
 	fake f;
 } harness;
 
@@ -207,11 +208,13 @@ h_init(harness *h, const char *job_id, int subtask)
 	snprintf(h->spec.job_id, sizeof(h->spec.job_id), "%s", job_id);
 	h->spec.subtask = subtask;
 	h->task.spec = &h->spec;
+	h->task.conf.job_id = h->spec.job_id;
+	h->task.conf.subtask = subtask;
 	h->node.id = "out";
 	h->op.node = &h->node;
 	h->op.task = &h->task;
 	snprintf(name, sizeof(name), "%s/out/%d/", job_id, subtask);
-	h->f.x = tm_2pc_new(&h->task, &h->op, &fake_ops, &h->f, "fake sink",
+	h->f.x = tm_2pc_new(&h->op, &h->node, &fake_ops, &h->f, "fake sink",
 	                    name, "t1");
 }
 
@@ -229,14 +232,14 @@ push(harness *h, int64_t v)
 {
 	wr_row r = {.n = 1};
 	r.v[0] = (wr_value){.type = WR_T_LONG, .u.i = v};
-	assert_int_equal(h->op.push(&h->op, &r), WR_OK);
+	assert_int_equal(tm_2pc_process(h->f.x, 0, &r), WR_OK);
 }
 
 static void
 snapshot(harness *h, uint64_t ckpt, wr_buf *out)
 {
 	wr_buf_reset(out);
-	int rv = h->op.snapshot(&h->op, ckpt, out);
+	int rv = tm_2pc_snapshot(h->f.x, ckpt, out);
 	if (rv != WR_OK)
 		fail_msg("snapshot %llu: %s", (unsigned long long)ckpt,
 		         wr_strerror(rv));
@@ -245,8 +248,8 @@ snapshot(harness *h, uint64_t ckpt, wr_buf *out)
 static void
 destroy(harness *h)
 {
-	h->op.destroy(&h->op);
-	assert_null(h->op.impl);
+	tm_2pc_close(h->f.x);
+	h->f.x = NULL;
 }
 
 /* ---- tests ----------------------------------------------------------- */
@@ -263,12 +266,12 @@ test_barrier_and_completion(void **state)
 	tm_2pc_head got;
 	wr_buf_init(&st);
 	h_init(&h, "job", 2);
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK); /* not started */
+	assert_int_equal(tm_2pc_tick(h.f.x, 0), WR_OK); /* not started */
 	assert_log(&h, "");
 	push(&h, 1);
 	push(&h, 2);
 	assert_log(&h, "leftovers;begin 1;write 1;write 2;");
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
+	assert_int_equal(tm_2pc_tick(h.f.x, 0), WR_OK);
 	assert_log(&h, "tick;");
 	snapshot(&h, 5, &st);
 	assert_log(&h, "precommit 1@5;");
@@ -290,11 +293,12 @@ test_barrier_and_completion(void **state)
 	push(&h, 4);
 	snapshot(&h, 8, &st);
 	assert_log(&h, "begin 3;write 4;precommit 3@8;");
-	assert_int_equal(h.op.commit(&h.op, 7), WR_OK); /* covers 5 and 6 */
+	assert_int_equal(tm_2pc_notify_complete(h.f.x, 7),
+	                 WR_OK); /* covers 5 and 6 */
 	assert_log(&h, "commit 1@5;commit 2@6;");
-	assert_int_equal(h.op.commit(&h.op, 7), WR_OK);
+	assert_int_equal(tm_2pc_notify_complete(h.f.x, 7), WR_OK);
 	assert_log(&h, "");
-	assert_int_equal(h.op.commit(&h.op, 8), WR_OK);
+	assert_int_equal(tm_2pc_notify_complete(h.f.x, 8), WR_OK);
 	assert_log(&h, "commit 3@8;");
 	assert_int_equal(tm_2pc_npending(h.f.x), 0);
 	destroy(&h);
@@ -314,7 +318,7 @@ test_precommit_declined(void **state)
 	h_init(&h, "job", 0);
 	push(&h, 1);
 	h.f.precommit_timeout = true;
-	assert_int_equal(h.op.snapshot(&h.op, 1, &st), WR_ETIMEDOUT);
+	assert_int_equal(tm_2pc_snapshot(h.f.x, 1, &st), WR_ETIMEDOUT);
 	push(&h, 2);
 	snapshot(&h, 2, &st);
 	assert_log(&h, "leftovers;begin 1;write 1;precommit timeout;write 2;"
@@ -350,7 +354,7 @@ test_finish_and_close(void **state)
 	(void)state;
 	harness h;
 	h_init_busy(&h);
-	assert_int_equal(h.op.finish(&h.op), WR_OK);
+	assert_int_equal(tm_2pc_finish(h.f.x), WR_OK);
 	assert_log(&h, "commit 1@1;commit 2@2;commit_open 3;");
 	destroy(&h);
 	assert_log(&h, "free;");
@@ -386,25 +390,25 @@ test_restore(void **state)
 	st[1].data = (uint8_t *)sb.data;
 	st[1].len = sb.len;
 	h_init(&c, "new", 0);
-	assert_int_equal(c.op.restore(&c.op, st, 2), WR_OK);
+	assert_int_equal(tm_2pc_restore(c.f.x, st, 2), WR_OK);
 	assert_log(&c, "recover old/out/0/@4 1;recover old/out/1/@4 0 other;"
 	               "leftovers;");
 	push(&c, 9);
 	assert_log(&c, "begin 1;write 9;"); /* no second abort */
-	assert_int_equal(c.op.restore(&c.op, st, 2), WR_ESTATE);
+	assert_int_equal(tm_2pc_restore(c.f.x, st, 2), WR_ESTATE);
 	assert_non_null(strstr(c.task.failure,
 	                       "fake sink: restore after the first record"));
-	assert_int_equal(c.op.tick(&c.op, 0), WR_ESTATE); /* sticks */
+	assert_int_equal(tm_2pc_tick(c.f.x, 0), WR_ESTATE); /* sticks */
 	destroy(&c);
 
 	h_init(&c, "old", 0); /* this very subtask: no leftovers to abort */
-	assert_int_equal(c.op.restore(&c.op, st, 1), WR_OK);
+	assert_int_equal(tm_2pc_restore(c.f.x, st, 1), WR_OK);
 	assert_log(&c, "recover old/out/0/@4 1;");
 	destroy(&c);
 
 	h_init(&c, "old", 0);
 	st[0].len--;
-	assert_int_equal(c.op.restore(&c.op, st, 1), WR_ECORRUPT);
+	assert_int_equal(tm_2pc_restore(c.f.x, st, 1), WR_ECORRUPT);
 	print_message("%s\n", c.task.failure);
 	assert_non_null(strstr(c.task.failure, "old subtask 0"));
 	destroy(&c);
@@ -423,14 +427,14 @@ test_failure_sticks(void **state)
 	wr_buf_init(&st);
 	h_init_busy(&h);
 	h.f.fail_commit = true;
-	assert_int_equal(h.op.commit(&h.op, 1), WR_EUNREACHABLE);
+	assert_int_equal(tm_2pc_notify_complete(h.f.x, 1), WR_EUNREACHABLE);
 	assert_string_equal(h.task.failure, "fake sink: commit of 1 failed");
 	assert_int_equal(tm_2pc_npending(h.f.x), 2);
-	assert_int_equal(h.op.commit(&h.op, 1), WR_EUNREACHABLE);
-	assert_int_equal(h.op.tick(&h.op, 0), WR_EUNREACHABLE);
-	assert_int_equal(h.op.snapshot(&h.op, 2, &st), WR_EUNREACHABLE);
+	assert_int_equal(tm_2pc_notify_complete(h.f.x, 1), WR_EUNREACHABLE);
+	assert_int_equal(tm_2pc_tick(h.f.x, 0), WR_EUNREACHABLE);
+	assert_int_equal(tm_2pc_snapshot(h.f.x, 2, &st), WR_EUNREACHABLE);
 	wr_row r = {.n = 1};
-	assert_int_equal(h.op.push(&h.op, &r), WR_EUNREACHABLE);
+	assert_int_equal(tm_2pc_process(h.f.x, 0, &r), WR_EUNREACHABLE);
 	h.f.log[0] = '\0';
 	destroy(&h);
 	assert_log(&h, "abort 3;drop 1;drop 2;free;");

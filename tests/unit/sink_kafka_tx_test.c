@@ -58,7 +58,7 @@ h_init(harness *h, const char *topic, const char *ckpt, const char *job_id,
 	    ckpt, topic, bootstrap);
 	wrt_op_init(h, y, "out", job_id, 0, subtask);
 	free(y);
-	if (tm_sink_kafka_tx_new(&h->task, &h->op, err, sizeof(err)) != WR_OK)
+	if (wrt_op_open(h, &tm_sink_kafka_tx, err, sizeof(err)) != WR_OK)
 		fail_msg("open: %s", err);
 }
 
@@ -78,13 +78,13 @@ push_range(harness *h, int64_t from, int64_t to)
 static tm_ktx *
 impl(harness *h)
 {
-	return tm_2pc_backend(h->op.impl);
+	return tm_2pc_backend(h->op.self);
 }
 
 static int
 npending(harness *h)
 {
-	return tm_2pc_npending(h->op.impl);
+	return tm_2pc_npending(h->op.self);
 }
 
 /* Every message of topic (read_committed, from the start), as counts per
@@ -258,8 +258,8 @@ test_exactly_once_run(void **state)
 	assert_int_equal(impl(&h)->cur, 3);
 	wrt_op_commit(&h, 4);
 	push_range(&h, 300, 1000);
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
-	assert_int_equal(h.op.finish(&h.op), WR_OK);
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_OK);
+	assert_int_equal(h.op.vt->finish(h.op.self), WR_OK);
 	assert_int_equal(consume_all("t1", seen, 1000), 1000);
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(seen[i], 1);
@@ -283,11 +283,12 @@ test_pool_exhausted(void **state)
 		wrt_op_snapshot(&h, (uint64_t)c, &st);
 	}
 	push_range(&h, 100, 105);
-	assert_int_equal(h.op.snapshot(&h.op, TM_KTX_POOL, &st), WR_EFULL);
+	assert_int_equal(h.op.vt->snapshot(h.op.self, TM_KTX_POOL, &st),
+	                 WR_EFULL);
 	print_message("%s\n", h.task.failure);
 	assert_non_null(
 	    strstr(h.task.failure, "waiting for their checkpoints"));
-	assert_int_equal(h.op.tick(&h.op, 0), WR_EFULL); /* sticky */
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_EFULL); /* sticky */
 	wrt_op_free(&h);
 	wr_buf_fini(&st);
 }
@@ -328,14 +329,14 @@ test_restore(void **state)
 	     .data = (uint8_t *)sb.data,
 	     .len = sb.len},
 	};
-	int rv = c.op.restore(&c.op, st, 2);
+	int rv = c.op.vt->restore(c.op.self, st, 2);
 	if (rv != WR_OK)
 		fail_msg("restore: %s", c.task.failure);
 	assert_non_null(impl(&c)->p[0].rk);
 	assert_non_null(impl(&c)->p[1].rk);
 	assert_null(impl(&c)->p[2].rk);
 	push_range(&c, 20, 30);
-	assert_int_equal(c.op.finish(&c.op), WR_OK);
+	assert_int_equal(c.op.vt->finish(c.op.self), WR_OK);
 	long n = consume_all("t3", seen, 100);
 	for (int i = 0; i < 30; i++)
 		assert_int_equal(seen[i], 1);
@@ -346,7 +347,7 @@ test_restore(void **state)
 		assert_true(seen[i] <= 1);
 	assert_true(n >= 30 && n <= 40);
 	/* a restore after records is a bug */
-	assert_int_equal(c.op.restore(&c.op, st, 1), WR_ESTATE);
+	assert_int_equal(c.op.vt->restore(c.op.self, st, 1), WR_ESTATE);
 	wrt_op_free(&c);
 	wr_buf_fini(&sa);
 	wr_buf_fini(&sb);
@@ -372,11 +373,11 @@ test_timeout_refused(void **state)
 	    "    sink: { kafka: { topic: t, semantic: exactly_once } }\n");
 	wrt_op_init(&h, y, "out", "", 0, 0);
 	free(y);
-	assert_int_equal(tm_sink_kafka_tx_new(&h.task, &h.op, err, sizeof(err)),
+	assert_int_equal(wrt_op_open(&h, &tm_sink_kafka_tx, err, sizeof(err)),
 	                 WR_EINVAL);
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "over 1h"));
-	assert_null(h.op.impl);
+	assert_null(h.op.self);
 	wrt_op_free(&h);
 }
 

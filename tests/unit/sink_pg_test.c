@@ -80,7 +80,7 @@ h_init(harness *h, const char *sink, bool ckpt, const char *job_id, int subtask)
 static int
 h_open(harness *h, char *err, size_t len)
 {
-	return tm_sink_pg_new(&h->task, &h->op, err, len);
+	return wrt_op_open(h, &tm_sink_pg, err, len);
 }
 
 static void
@@ -96,7 +96,7 @@ h_open_ok(harness *h)
 static tm_pg *
 pg(harness *h)
 {
-	return tm_2pc_backend(h->op.impl);
+	return tm_2pc_backend(h->op.self);
 }
 
 static char note_buf[64];
@@ -138,7 +138,7 @@ restore(harness *h, const wr_buf *const *states, const int *subtasks, int n)
 		                      .ckpt = 0,
 		                      .data = (const uint8_t *)states[i]->data,
 		                      .len = states[i]->len};
-	int rv = h->op.restore(&h->op, st, n);
+	int rv = h->op.vt->restore(h->op.self, st, n);
 	if (rv != WR_OK)
 		fail_msg("restore: %s: %s", wr_strerror(rv), h->task.failure);
 }
@@ -424,7 +424,7 @@ test_statements(void **state)
 	(void)state;
 	harness h;
 	h_init(&h, "dsn: x, table: sch.Orders", false, "j", 0);
-	tm_pg *s = tm_pg_new(&h.task, h.op.node);
+	tm_pg *s = tm_pg_new(&h.op, h.op.node);
 	assert_string_equal(s->copy_sql.data,
 	                    "COPY \"sch\".\"Orders\" (\"id\",\"name\","
 	                    "\"amount\",\"ok\",\"ts\",\"note\") FROM STDIN");
@@ -439,7 +439,7 @@ test_statements(void **state)
 
 	h_init(&h, "dsn: x, table: t, mode: upsert, key: [name, id]", true, "j",
 	       0);
-	s = tm_pg_new(&h.task, h.op.node);
+	s = tm_pg_new(&h.op, h.op.node);
 	assert_true(s->twopc);
 	assert_int_equal(s->lock_timeout_ms, 3000);
 	assert_string_equal(s->upsert_tail.data,
@@ -455,7 +455,7 @@ test_statements(void **state)
 	       "dsn: x, table: t, mode: upsert, key: [id, name, amount, ok, "
 	       "ts, note]",
 	       false, "j", 0);
-	s = tm_pg_new(&h.task, h.op.node);
+	s = tm_pg_new(&h.op, h.op.node);
 	assert_string_equal(s->upsert_tail.data,
 	                    " ON CONFLICT (\"id\",\"name\",\"amount\",\"ok\","
 	                    "\"ts\",\"note\") DO NOTHING");
@@ -471,7 +471,7 @@ test_upsert_dedup(void **state)
 	(void)state;
 	harness h;
 	h_init(&h, "dsn: x, table: t, mode: upsert, key: [id]", false, "j", 0);
-	tm_pg *s = tm_pg_new(&h.task, h.op.node);
+	tm_pg *s = tm_pg_new(&h.op, h.op.node);
 	wr_row r;
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < 1500; i++) {
@@ -623,7 +623,7 @@ test_twopc_crash_restore(void **state)
 	 * the session stays outside a transaction */
 	push_range(&h, 21, 26, 1);
 	pg(&h)->first_ms -= 1000;
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_OK);
 	assert_backend_state(&h, "idle;");
 	assert_ids("pg_2pc", "");
 	wrt_op_commit(&h, 1);
@@ -732,7 +732,7 @@ test_fresh_start(void **state)
 	wrt_op_commit(&a, 1);
 	push_range(&a, 6, 10, 1);
 	pg(&a)->first_ms -= 1000;
-	assert_int_equal(a.op.tick(&a.op, 0), WR_OK);
+	assert_int_equal(a.op.vt->tick(a.op.self, 0), WR_OK);
 	assert_backend_state(&a, "idle in transaction;");
 	wrt_op_destroy(&a);
 	assert_ids("pg_fresh", "1-5");
@@ -887,12 +887,12 @@ test_upsert_twopc(void **state)
 	wrt_op_snapshot(&h, 1, &s);
 	push_range(&h, 0, 10, 3); /* keys locked by checkpoint 1 */
 	pg(&h)->first_ms -= 1000;
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_OK);
 	wrt_op_commit(&h, 1);
 	assert_int_equal(count("SELECT count(*) FROM pg_ups"), 1200);
 	assert_int_equal(count("SELECT count(*) FROM pg_ups WHERE amount = 2"),
 	                 600);
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK); /* now sent */
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_OK); /* now sent */
 	wrt_op_snapshot(&h, 2, &s);
 	push_range(&h, 1000, 1300, 4);
 	wrt_op_finish(&h);
@@ -943,7 +943,7 @@ test_open_errors(void **state)
 	print_message("%s\n", err);
 	assert_non_null(strstr(err, "pg_missing"));
 	assert_non_null(strstr(err, "does not exist"));
-	assert_null(h.op.impl);
+	assert_null(h.op.self);
 	wrt_op_free(&h);
 	free(cfg);
 
@@ -983,10 +983,10 @@ test_open_errors(void **state)
 	mk_row(&r, 1, 1);
 	r.v[5].u.s.p = "a\0b";
 	r.v[5].u.s.len = 3;
-	assert_int_equal(h.op.push(&h.op, &r), WR_EINVAL);
+	assert_int_equal(h.op.vt->process(h.op.self, 0, &r), WR_EINVAL);
 	print_message("%s\n", h.task.failure);
 	assert_non_null(strstr(h.task.failure, "field 'note'"));
-	assert_int_equal(h.op.tick(&h.op, 0), WR_EINVAL); /* sticky */
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_EINVAL); /* sticky */
 	wrt_op_free(&h);
 	free(cfg);
 }
@@ -1067,13 +1067,13 @@ test_reconnect(void **state)
 	kill_backend(&h); /* nothing open: the next batch reconnects */
 	push_range(&h, 25, 30, 1);
 	pg(&h)->first_ms -= 1000;
-	assert_int_equal(h.op.tick(&h.op, 0), WR_OK);
+	assert_int_equal(h.op.vt->tick(h.op.self, 0), WR_OK);
 	kill_backend(&h); /* now rows 25-29 are gone with it */
 	push_range(&h, 30, 32, 1);
-	assert_int_not_equal(h.op.snapshot(&h.op, 2, &s), WR_OK);
+	assert_int_not_equal(h.op.vt->snapshot(h.op.self, 2, &s), WR_OK);
 	print_message("%s\n", h.task.failure);
 	assert_non_null(strstr(h.task.failure, "pg_recon"));
-	assert_int_not_equal(h.op.tick(&h.op, 0), WR_OK); /* sticky */
+	assert_int_not_equal(h.op.vt->tick(h.op.self, 0), WR_OK); /* sticky */
 	wrt_op_free(&h);
 	assert_ids("pg_recon", "1-10,20-24");
 	free(cfg);

@@ -98,7 +98,8 @@ typedef struct harness {
 	wr_metrics *reg;
 	tm_task_spec spec;
 	tm_task task;
-	tm_op src, sink;
+	tm_ctx src, sink; /* the source node's operator, the fake sink */
+	tm_src s;         /* the running source's context */
 	/* what the sink was given */
 	int64_t seen[MAX_SEEN];
 	int64_t seen_ms[MAX_SEEN]; /* monotonic ms each arrived */
@@ -150,9 +151,9 @@ static int64_t
 snapshot_position(harness *h)
 {
 	tm_task *t = &h->task;
-	assert_non_null(t->src_offsets);
+	assert_non_null(t->src->offsets);
 	wr_ckpt_meta *m = wr_ckpt_meta_new("job1", "gt", 1, 0, false, 128);
-	t->src_offsets(t, m);
+	t->src->offsets(t->src->arg, m);
 	assert_int_equal(m->noffsets, 1);
 	const wr_ckpt_offset *o = &m->offsets[0];
 	assert_string_equal(o->uid, "g");
@@ -165,9 +166,10 @@ snapshot_position(harness *h)
 }
 
 static int
-sink_push(tm_op *op, const wr_row *r)
+sink_push(void *self, int input, const wr_row *r)
 {
-	harness *h = op->impl;
+	harness *h = self;
+	assert_int_equal(input, 0);
 	int64_t n = row_n(h, r);
 	assert_true(h->nseen < MAX_SEEN);
 	/* While record n is on its way the position is n: a checkpoint
@@ -181,14 +183,21 @@ sink_push(tm_op *op, const wr_row *r)
 }
 
 static int
-sink_watermark(tm_op *op, int64_t wm)
+sink_watermark(void *self, int64_t wm)
 {
-	harness *h = op->impl;
+	harness *h = self;
 	assert_true(h->nwm < MAX_SEEN);
 	h->wm_before[h->nwm] = h->last_made;
 	h->wm[h->nwm++] = wm;
 	return WR_OK;
 }
+
+static const tm_op_vt src_vt = {.name = "source"};
+static const tm_op_vt sink_vt = {
+    .name = "test sink",
+    .process = sink_push,
+    .watermark = sink_watermark,
+};
 
 /* A task of a job whose source 'g' (parallelism 2, subtask 1) has the
  * given rate and count, chained to the fake sink. */
@@ -232,15 +241,21 @@ harness_new(int64_t rate, int64_t count)
 	    wr_metrics_get(h->reg, WR_METRIC_GAUGE, "wm", "wm", NULL);
 	t->m_backpressure =
 	    wr_metrics_get(h->reg, WR_METRIC_GAUGE, "bp", "bp", NULL);
+	t->conf.subtask = h->spec.subtask;
 	h->src.node = &h->job->nodes[g];
 	h->src.task = t;
+	h->src.vt = &src_vt;
+	h->src.wm = TM_WM_MIN;
 	h->src.next[0] = &h->sink;
 	h->src.nnext = 1;
-	h->sink.push = sink_push;
-	h->sink.watermark = sink_watermark;
-	h->sink.impl = h;
+	h->sink.vt = &sink_vt;
+	h->sink.process = sink_push;
+	h->sink.self = h;
 	h->sink.task = t;
+	h->sink.wm = TM_WM_MIN;
 	t->head = &h->src;
+	h->s = (tm_src){.task = t, .head = &h->src};
+	t->src = &h->s;
 	h->cancel_at = h->fail_at = -1;
 	return h;
 }
@@ -288,13 +303,13 @@ test_run_bounded(void **state)
 {
 	(void)state;
 	harness *h = harness_new(0, 1000);
-	assert_int_equal(tm_gen_run(&h->task, &h->src, gen_make, h), WR_OK);
+	assert_int_equal(tm_gen_run(&h->s, h->src.node, gen_make, h), WR_OK);
 	check_seen(h, 0, 1000);
 	assert_int_equal(h->made, 1000);
 	assert_true(wr_metric_value(h->task.m_in) == 1000.0);
 	/* The position is the run's only while it runs. */
-	assert_null(h->task.src_offsets);
-	assert_null(h->task.src_impl);
+	assert_null(h->s.offsets);
+	assert_null(h->s.arg);
 	harness_free(h);
 }
 
@@ -306,7 +321,7 @@ test_run_restored_paced(void **state)
 	harness *h = harness_new(1000, 300);
 	harness_restore(h, 200);
 	int64_t t0 = wr_mono_ms();
-	assert_int_equal(tm_gen_run(&h->task, &h->src, gen_make, h), WR_OK);
+	assert_int_equal(tm_gen_run(&h->s, h->src.node, gen_make, h), WR_OK);
 	check_seen(h, 200, 300);
 	/* On time from the first record: the start lies 200 ms back (were
 	 * it now, record 200 would wait 200 ms). Record 200 + i is due i ms
@@ -335,7 +350,7 @@ test_run_restored_at_end(void **state)
 	(void)state;
 	harness *h = harness_new(0, 50);
 	harness_restore(h, 50);
-	assert_int_equal(tm_gen_run(&h->task, &h->src, gen_make, h), WR_OK);
+	assert_int_equal(tm_gen_run(&h->s, h->src.node, gen_make, h), WR_OK);
 	assert_int_equal(h->made, 0);
 	harness_free(h);
 }
@@ -347,7 +362,7 @@ test_run_cancel(void **state)
 	harness *h = harness_new(0, 0);
 	h->cancel_at = 300;
 	/* The skeleton looks every 256 records: it stops at 512. */
-	assert_int_equal(tm_gen_run(&h->task, &h->src, gen_make, h),
+	assert_int_equal(tm_gen_run(&h->s, h->src.node, gen_make, h),
 	                 WR_ECLOSED);
 	check_seen(h, 0, 512);
 	harness_free(h);
@@ -360,7 +375,7 @@ test_run_downstream_fails(void **state)
 	harness *h = harness_new(0, 0);
 	harness_restore(h, 10);
 	h->fail_at = 42;
-	assert_int_equal(tm_gen_run(&h->task, &h->src, gen_make, h), WR_EFULL);
+	assert_int_equal(tm_gen_run(&h->s, h->src.node, gen_make, h), WR_EFULL);
 	check_seen(h, 10, 43);
 	harness_free(h);
 }

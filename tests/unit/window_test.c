@@ -120,8 +120,8 @@ struct harness {
 	int ntasks;
 	tm_task_spec spec[MAX_TASKS];
 	tm_task task[MAX_TASKS];
-	tm_op op[MAX_TASKS];
-	tm_op sink[MAX_TASKS];
+	tm_ctx *op[MAX_TASKS];
+	tm_ctx sink[MAX_TASKS];
 	fake_sink fs[MAX_TASKS];
 	size_t cache_bytes; /* > 0: the test opens the state backends */
 	/* what came out */
@@ -134,11 +134,12 @@ struct harness {
 };
 
 static int
-sink_push(tm_op *op, const wr_row *r)
+sink_push(void *self, int input, const wr_row *r)
 {
-	fake_sink *fs = op->impl;
+	fake_sink *fs = self;
 	harness *h = fs->h;
 	wr_buf b;
+	assert_int_equal(input, 0);
 	/* Results a watermark fires reach the sink before it. */
 	assert_true(h->wm_pos[fs->task] != h->pos);
 	assert_int_equal(r->n, h->n->out.n);
@@ -160,9 +161,9 @@ sink_push(tm_op *op, const wr_row *r)
 }
 
 static int
-sink_watermark(tm_op *op, int64_t wm)
+sink_watermark(void *self, int64_t wm)
 {
-	fake_sink *fs = op->impl;
+	fake_sink *fs = self;
 	harness *h = fs->h;
 	/* Watermarks never go back. */
 	assert_true(wm >= h->last_wm[fs->task]);
@@ -171,25 +172,22 @@ sink_watermark(tm_op *op, int64_t wm)
 	return WR_OK;
 }
 
-static int
-sink_finish(tm_op *op)
-{
-	(void)op;
-	return WR_OK;
-}
+static const tm_op_vt sink_vt = {
+    .name = "test sink",
+    .process = sink_push,
+    .watermark = sink_watermark,
+};
 
 static void
 harness_build_op(harness *h, int i)
 {
 	char err[512] = "";
-	memset(&h->op[i], 0, sizeof(h->op[i]));
-	h->op[i].node = h->n;
-	h->op[i].task = &h->task[i];
-	int rv = tm_window_build(&h->task[i], &h->op[i], err, sizeof(err));
+	int rv =
+	    tm_ctx_build(&h->task[i], h->wnode, &h->op[i], err, sizeof(err));
 	if (rv != WR_OK)
-		fail_msg("tm_window_build: %s (%s)", wr_strerror(rv), err);
-	h->op[i].next[0] = &h->sink[i];
-	h->op[i].nnext = 1;
+		fail_msg("tm_ctx_build: %s (%s)", wr_strerror(rv), err);
+	h->op[i]->next[0] = &h->sink[i];
+	h->op[i]->nnext = 1;
 }
 
 /* Parses the job and builds one operator per subtask of node 'w'. */
@@ -231,6 +229,8 @@ harness_new(const char *yaml, size_t cache_bytes)
 		t->watermark = TM_WM_MIN;
 		t->m_late_dropped = h->late;
 		t->m_invalid = h->invalid;
+		t->keyed_node = h->wnode;
+		tm_task_conf(t);
 		if (cache_bytes > 0) {
 			char d[512];
 			snprintf(d, sizeof(d), "%s/own-%d", h->dir, i);
@@ -239,11 +239,11 @@ harness_new(const char *yaml, size_t cache_bytes)
 			                 WR_OK);
 		}
 		h->fs[i] = (fake_sink){.h = h, .task = i};
-		h->sink[i].push = sink_push;
-		h->sink[i].watermark = sink_watermark;
-		h->sink[i].finish = sink_finish;
-		h->sink[i].impl = &h->fs[i];
+		h->sink[i].vt = &sink_vt;
+		h->sink[i].process = sink_push;
+		h->sink[i].self = &h->fs[i];
 		h->sink[i].task = t;
+		h->sink[i].wm = TM_WM_MIN;
 		h->last_wm[i] = TM_WM_MIN;
 		h->wm_pos[i] = INT_MIN;
 		harness_build_op(h, i);
@@ -255,10 +255,8 @@ static void
 harness_free(harness *h)
 {
 	for (int i = 0; i < h->ntasks; i++) {
-		if (h->op[i].destroy != NULL)
-			h->op[i].destroy(&h->op[i]);
-		/* The operator closes only a backend it opened. */
-		assert_true(h->cache_bytes > 0 || h->task[i].state == NULL);
+		tm_ctx_free(h->op[i]);
+		/* The task owns the backend (tm_state opens it). */
 		wr_state_close(h->task[i].state);
 	}
 	for (size_t i = 0; i < h->nout; i++)
@@ -287,7 +285,7 @@ static void
 push_at(harness *h, const wr_row *r)
 {
 	int i = route(h, r);
-	int rv = h->op[i].push(&h->op[i], r);
+	int rv = h->op[i]->process(h->op[i]->self, 0, r);
 	if (rv != WR_OK)
 		fail_msg("push: %s: %s", wr_strerror(rv), h->task[i].failure);
 }
@@ -297,9 +295,7 @@ watermark_at(harness *h, int64_t wm)
 {
 	for (int i = 0; i < h->ntasks; i++) {
 		h->task[i].watermark = wm;
-		tm_op *op = &h->op[i];
-		int rv = op->watermark != NULL ? op->watermark(op, wm)
-		                               : tm_op_emit_watermark(op, wm);
+		int rv = tm_ctx_watermark(h->op[i], wm);
 		if (rv != WR_OK)
 			fail_msg("watermark: %s: %s", wr_strerror(rv),
 			         h->task[i].failure);
@@ -326,7 +322,7 @@ finish(harness *h)
 {
 	h->pos = POS_END;
 	for (int i = 0; i < h->ntasks; i++)
-		assert_int_equal(h->op[i].finish(&h->op[i]), WR_OK);
+		assert_int_equal(tm_ctx_finish(h->op[i]), WR_OK);
 }
 
 /* Closes every operator and builds it again on the same state, as after
@@ -338,9 +334,12 @@ harness_reopen(harness *h)
 	for (int i = 0; i < h->ntasks; i++) {
 		assert_non_null(h->task[i].state);
 		assert_int_equal(wr_state_flush(h->task[i].state), WR_OK);
-		h->op[i].destroy(&h->op[i]);
-		if (h->cache_bytes == 0)
-			assert_null(h->task[i].state);
+		tm_ctx_free(h->op[i]);
+		if (h->cache_bytes == 0) {
+			/* as a restarted task: the backend opens again */
+			wr_state_close(h->task[i].state);
+			h->task[i].state = NULL;
+		}
 		harness_build_op(h, i);
 	}
 }
@@ -1385,12 +1384,14 @@ test_event_time_through_select(void **state)
 	tm_task t = {.tm = &tm, .spec = &spec, .job = job, .plan = plan};
 	int wn = wr_jobspec_find(job, "w");
 	t.vertex = &plan->vertices[plan->node_vertex[wn]];
-	tm_op op = {.node = &job->nodes[wn], .task = &t};
-	assert_int_equal(tm_window_build(&t, &op, err, sizeof(err)), WR_EINVAL);
+	tm_task_conf(&t);
+	tm_ctx *op = NULL;
+	assert_int_equal(tm_ctx_build(&t, wn, &op, err, sizeof(err)),
+	                 WR_EINVAL);
 	assert_non_null(strstr(err, "'ts'"));
 	assert_non_null(strstr(err, "'sel'"));
 	assert_null(t.state);
-	assert_null(op.impl);
+	assert_null(op);
 	wr_plan_free(plan);
 	wr_jobspec_free(job);
 	free(bad);
@@ -1413,7 +1414,7 @@ test_invalid_and_misrouted(void **state)
 	assert_true(wr_metric_value(h->invalid) == 1);
 	r = mk(h, "a", 1000, 1);
 	int other = 1 - route(h, &r);
-	int rv = h->op[other].push(&h->op[other], &r);
+	int rv = h->op[other]->process(h->op[other]->self, 0, &r);
 	assert_int_equal(rv, WR_ECORRUPT);
 	assert_non_null(strstr(h->task[other].failure, "key group"));
 	finish(h);
@@ -1433,7 +1434,7 @@ test_key_too_long(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	wr_row r = mk(h, big, 1000, 1);
-	assert_int_equal(h->op[0].push(&h->op[0], &r), WR_ETOOBIG);
+	assert_int_equal(h->op[0]->process(h->op[0]->self, 0, &r), WR_ETOOBIG);
 	assert_non_null(strstr(h->task[0].failure, "key of"));
 	harness_free(h);
 }

@@ -166,6 +166,28 @@ wrt_job_bad(const char *yaml, const char *prefix, const char *what)
 		fail_msg("wanted '%s' in '%s'", what, err);
 }
 
+/* The task's configuration (op.h) from the harness's spec and job: one
+ * subtask of a vertex as parallel as the job. */
+static void
+wrt_op_conf(wrt_op *h)
+{
+	tm_op_conf *c = &h->task.conf;
+	c->job_id = h->spec.job_id;
+	c->job_name = h->job->name;
+	c->job = h->job;
+	c->label = h->task.label;
+	c->tm_id = h->tm.id;
+	c->vertex = h->spec.vertex;
+	c->vertex_name = "";
+	c->subtask = h->spec.subtask;
+	c->parallelism = h->op.node->parallelism;
+	c->max_parallelism = h->job->max_parallelism;
+	c->attempt = h->spec.attempt;
+	c->checkpointing = h->job->checkpointing.interval_ms > 0;
+	c->kafka_bootstrap = h->tm.cfg.kafka_bootstrap;
+	c->state_dir = h->tm.cfg.tm_state_dir;
+}
+
 void
 wrt_op_init(wrt_op *h, const char *yaml, const char *node, const char *job_id,
             int vertex, int subtask)
@@ -185,13 +207,26 @@ wrt_op_init(wrt_op *h, const char *yaml, const char *node, const char *job_id,
 		fail_msg("the job has no node '%s'", node);
 	h->op.node = &h->job->nodes[n];
 	h->op.task = &h->task;
+	h->op.wm = TM_WM_MIN;
+	wrt_op_conf(h);
+}
+
+int
+wrt_op_open(wrt_op *h, const tm_op_vt *vt, char *errbuf, size_t errlen)
+{
+	wrt_op_conf(h);
+	h->op.vt = vt;
+	h->op.process = vt->process;
+	h->op.is_sink = h->op.node->kind == WR_NODE_SINK;
+	return vt->open(&h->op, h->op.node, &h->op.self, errbuf, errlen);
 }
 
 void
 wrt_op_destroy(wrt_op *h)
 {
-	if (h->op.destroy != NULL && h->op.impl != NULL)
-		h->op.destroy(&h->op);
+	if (h->op.vt != NULL && h->op.vt->close != NULL && h->op.self != NULL)
+		h->op.vt->close(h->op.self);
+	h->op.self = NULL;
 }
 
 void
@@ -204,7 +239,7 @@ wrt_op_free(wrt_op *h)
 void
 wrt_op_push(wrt_op *h, const wr_row *r)
 {
-	int rv = h->op.push(&h->op, r);
+	int rv = h->op.vt->process(h->op.self, 0, r);
 	if (rv != WR_OK)
 		fail_msg("push: %s: %s", wr_strerror(rv), h->task.failure);
 }
@@ -213,7 +248,7 @@ void
 wrt_op_snapshot(wrt_op *h, uint64_t ckpt, wr_buf *state)
 {
 	wr_buf_reset(state);
-	int rv = h->op.snapshot(&h->op, ckpt, state);
+	int rv = h->op.vt->snapshot(h->op.self, ckpt, state);
 	if (rv != WR_OK)
 		fail_msg("snapshot %llu: %s: %s", (unsigned long long)ckpt,
 		         wr_strerror(rv), h->task.failure);
@@ -222,7 +257,7 @@ wrt_op_snapshot(wrt_op *h, uint64_t ckpt, wr_buf *state)
 void
 wrt_op_commit(wrt_op *h, uint64_t ckpt)
 {
-	int rv = h->op.commit(&h->op, ckpt);
+	int rv = h->op.vt->notify_complete(h->op.self, ckpt);
 	if (rv != WR_OK)
 		fail_msg("commit %llu: %s: %s", (unsigned long long)ckpt,
 		         wr_strerror(rv), h->task.failure);
@@ -231,7 +266,7 @@ wrt_op_commit(wrt_op *h, uint64_t ckpt)
 void
 wrt_op_finish(wrt_op *h)
 {
-	int rv = h->op.finish(&h->op);
+	int rv = h->op.vt->finish(h->op.self);
 	if (rv != WR_OK)
 		fail_msg("finish: %s: %s", wr_strerror(rv), h->task.failure);
 }

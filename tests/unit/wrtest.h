@@ -86,19 +86,24 @@ wr_jobspec *wrt_job(const char *yaml, int override);
 void wrt_job_bad(const char *yaml, const char *prefix, const char *what);
 
 /* One operator of a job driven directly: its task, the task's spec and a
- * TaskManager with a zeroed configuration. */
+ * TaskManager with a zeroed configuration; op is its context (op.h), and
+ * op.vt and op.self are set once it is open. */
 typedef struct wrt_op {
 	wr_jobspec *job;
 	tm_task_spec spec;
 	tm_task task;
-	tm_op op;
+	tm_ctx op;
 	tm_server tm;
 } wrt_op;
 
 /* Parses yaml and points op at node `node`, as subtask `subtask` of vertex
- * `vertex` of job job_id; the test opens the operator itself. */
+ * `vertex` of job job_id; the test opens the operator (wrt_op_open). */
 void wrt_op_init(wrt_op *h, const char *yaml, const char *node,
                  const char *job_id, int vertex, int subtask);
+
+/* Opens the operator vt on the node, with the task's configuration as
+ * the spec says now. Returns what vt->open does (errbuf: why). */
+int wrt_op_open(wrt_op *h, const tm_op_vt *vt, char *errbuf, size_t errlen);
 
 /* A crash: the operator goes away without finishing. */
 void wrt_op_destroy(wrt_op *h);
