@@ -280,6 +280,16 @@ _Static_assert(WR_VARINT_MAX_BYTES * 7 >= 64, "a uint64 must fit");
 #define WR_JOB_CH_MAX_FLUSH_MS        (10LL * 60 * 1000)
 /* Longest url of sink.clickhouse, NUL included. */
 #define WR_JOB_CH_MAX_URL_BYTES 512
+/* anomaly (docs/anomaly.md): values one key's sliding history keeps.
+ * Each value is a state entry of 16 bytes plus its key; past this many
+ * within the history, the oldest is dropped before its time (counted in
+ * the engine's stats as dropped_over_limit), so the mean and stddev are
+ * those of the latest values. min_count is bounded by the same number
+ * (a larger one could never be reached). */
+#define WR_ANOMALY_MAX_HISTORY 100000
+/* min_count when the job does not say: a stddev of fewer values says
+ * little, and the first records of a key would all look anomalous. */
+#define WR_ANOMALY_DEFAULT_MIN_COUNT 20
 
 _Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
                "a job must be able to run at its largest parallelism");
