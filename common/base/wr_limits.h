@@ -444,6 +444,9 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * confirmed its TaskManager within the heartbeat timeout). */
 #define TM_FENCE_POLL_MS 20
 
+/* anomaly engine: expired keys one scan of the headers collects before
+ * they are deleted (each holds a copy of its key: ~0.5 MB at most). */
+#define TM_ANOMALY_EXPIRE_BATCH 1024
 /* Timers one scan collects before they fire: bounds the memory of
  * firing whatever the number of keys whose windows end together. */
 #define TM_WIN_TIMER_BATCH 4096
