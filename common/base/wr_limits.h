@@ -654,6 +654,9 @@ _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
  * product). */
 #define CLI_GEN_MAX_PRODUCTS 1000000
 #define CLI_GEN_MAX_RATE     10000000
+/* Users, cards or sensors of a simulating generator (--keys): each is a
+ * few dozen bytes and a heap slot. */
+#define CLI_GEN_MAX_KEYS 10000000
 /* Longest wait for the last messages to be acknowledged. */
 #define CLI_GEN_FLUSH_MS 30000
 
