@@ -317,35 +317,48 @@ tm_anom_resum(tm_anomaly *a, uint16_t kg, tm_anom_head *h)
 	return WR_OK;
 }
 
-/* Drops the oldest stored value (from the history, or from the pending
- * values when the history is empty). *ts gets its ts. */
+/*
+ * Drops values from the head while the oldest of the history is older
+ * than cut, or more than keep values are stored; a value of the pending
+ * ones (the history empty) goes only for keep. Each dropped entry is read
+ * once, and the new head once (its ts is the header's head_ts; when only
+ * pending values remain it is their ts, last_ts). *dropped counts the
+ * drops for keep alone.
+ */
 static int
-tm_anom_drop_head(tm_anomaly *a, uint16_t kg, tm_anom_head *h, int64_t *ts)
+tm_anom_trim(tm_anomaly *a, uint16_t kg, tm_anom_head *h, int64_t cut,
+             uint64_t keep, uint64_t *dropped)
 {
-	double x;
-	int rc = tm_anom_entry_get(a, kg, h->head, ts, &x);
+	bool have = false; /* x holds entry head's value */
+	double x = 0.0;
+	int64_t t;
+	int rc;
 
-	if (rc == WR_OK)
-		rc = tm_anom_entry_del(a, kg, h->head);
-	if (rc != WR_OK)
-		return rc;
-	if (h->n > 0)
-		tm_anom_remove(&h->n, &h->mean, &h->m2, x - h->shift);
-	else
-		tm_anom_remove(&h->pn, &h->pmean, &h->pm2, x - h->shift);
-	h->head++;
-	h->removals++;
-	return WR_OK;
-}
-
-/* The ts of entry head now, after drops (entries remain). */
-static int
-tm_anom_head_ts(tm_anomaly *a, uint16_t kg, tm_anom_head *h)
-{
-	double x;
-	if (h->head == h->next)
-		return WR_OK;
-	return tm_anom_entry_get(a, kg, h->head, &h->head_ts, &x);
+	for (;;) {
+		bool old = h->n > 0 && h->head_ts < cut;
+		if (!old && h->n + h->pn <= keep)
+			return WR_OK;
+		if (!have && (rc = tm_anom_entry_get(a, kg, h->head, &t, &x)))
+			return rc;
+		if ((rc = tm_anom_entry_del(a, kg, h->head)))
+			return rc;
+		if (h->n > 0)
+			tm_anom_remove(&h->n, &h->mean, &h->m2, x - h->shift);
+		else
+			tm_anom_remove(&h->pn, &h->pmean, &h->pm2,
+			               x - h->shift);
+		h->head++;
+		h->removals++;
+		*dropped += !old;
+		have = false;
+		if (h->n == 0) {
+			h->head_ts = h->last_ts;
+			continue;
+		}
+		if ((rc = tm_anom_entry_get(a, kg, h->head, &h->head_ts, &x)))
+			return rc;
+		have = true;
+	}
 }
 
 /* Removes the values older than ts - history, then makes the sums exact
@@ -356,13 +369,11 @@ tm_anom_evict(tm_anomaly *a, uint16_t kg, tm_anom_head *h, int64_t ts)
 	int64_t cut = ts < INT64_MIN + a->cfg.history_ms
 	                  ? INT64_MIN
 	                  : ts - a->cfg.history_ms;
-	int64_t t;
-	int rc;
+	uint64_t none = 0;
+	int rc = tm_anom_trim(a, kg, h, cut, UINT64_MAX, &none);
 
-	while (h->n > 0 && h->head_ts < cut)
-		if ((rc = tm_anom_drop_head(a, kg, h, &t)) ||
-		    (rc = tm_anom_head_ts(a, kg, h)))
-			return rc;
+	if (rc != WR_OK)
+		return rc;
 	/* Removals (these, or past the limit before) are what lose
 	 * precision; without any the sums are as good as adds make them. */
 	if (h->removals == 0 || h->n == 0)
@@ -406,7 +417,6 @@ tm_anom_feed_sliding(tm_anomaly *a, uint16_t kg, tm_anom_head *h, double x,
 {
 	uint64_t n;
 	double mean, var, shift;
-	int64_t t;
 	int rc;
 
 	if (ts > h->last_ts && h->pn > 0)
@@ -418,12 +428,9 @@ tm_anom_feed_sliding(tm_anomaly *a, uint16_t kg, tm_anom_head *h, double x,
 	shift = h->shift;
 	var = n > 0 ? h->m2 / (double)n : 0.0;
 	/* Room for the new value: the oldest goes past the limit. */
-	while (h->n + h->pn >= a->cfg.max_values) {
-		if ((rc = tm_anom_drop_head(a, kg, h, &t)) ||
-		    (rc = tm_anom_head_ts(a, kg, h)))
-			return rc;
-		a->stats.dropped_over_limit++;
-	}
+	if ((rc = tm_anom_trim(a, kg, h, INT64_MIN, a->cfg.max_values - 1,
+	                       &a->stats.dropped_over_limit)))
+		return rc;
 	if (h->head == h->next) {
 		h->head_ts = ts;
 		h->shift = x; /* nothing stored: a fresh start */

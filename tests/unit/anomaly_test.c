@@ -363,6 +363,37 @@ test_sliding_limit(void **state)
 	assert_true(s.dropped_over_limit > 1000);
 }
 
+/* The limit reached by values of one ts (all pending): the oldest of them
+ * go, and a later record sees the latest max_values. */
+static void
+test_limit_ties(void **state)
+{
+	fx *f = *state;
+	tm_anomaly_cfg c = {.history_ms = 100,
+	                    .threshold = 0.5,
+	                    .min_count = 1,
+	                    .max_values = 4,
+	                    .state_id = SID};
+	tm_anomaly_stats s;
+	size_t n = 0;
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 10; i++, n++) {
+			f->r[n].key = 1;
+			f->r[n].ts = 1000 + round * 10;
+			f->r[n].x = (double)(i + round);
+		}
+		f->r[n].key = 1;
+		f->r[n].ts = 1001 + round * 10;
+		f->r[n++].x = 100.0;
+	}
+	assert_true(run_checked(f, "limit-ties", &c, n, &s) >= 3);
+	assert_int_equal(f->r[10].h.count, 4);
+	assert_true(f->r[10].h.mean == 7.5); /* 6, 7, 8, 9 */
+	/* 6 + 1 in the first round; then every value finds 4 stored */
+	assert_int_equal(s.dropped_over_limit, 7 + 11 + 11);
+}
+
 static void
 test_ewma_random(void **state)
 {
@@ -639,6 +670,7 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_sliding_limit, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_ties, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ewma_random, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_large_offset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_constant, setup, teardown),
