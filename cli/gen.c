@@ -1,14 +1,15 @@
 /*
- * gen.c - `weir gen orders`: writes realistic order events into Kafka for
- * demos, tests and benchmarks, at a steady rate.
+ * gen.c - `weir gen orders|clicks|payments|catalog|readings`: writes
+ * realistic events into Kafka for demos, tests and benchmarks, at a
+ * steady rate.
  *
- * The events follow the shapes real shops see, so that windows, keys and
- * watermarks meet what they meet in production: a few hot products (Zipf),
- * log-normal amounts, mostly paid orders, event times slightly behind the
- * wall clock and, on request, a fraction of late, out-of-order events.
- * Everything but the wall-clock base of `ts` follows from --seed.
+ * The events follow the shapes real pipelines see, so that windows, keys,
+ * joins, patterns and watermarks meet what they meet in production
+ * (gen_data.c makes them; docs/operations.md describes each). Everything
+ * but the wall-clock base of `ts` follows from --seed.
  */
 #include "cli.h"
+#include "gen.h"
 
 #include "buf.h"
 #include "clock.h"
@@ -22,27 +23,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+
+#define CLI_GEN_DEFAULT_PRODUCTS 100
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CLI_GEN_DEFAULT_PRODUCTS 100
-#define CLI_GEN_CUSTOMERS        100000
-/* Zipf exponent of product popularity: with 1.0 the hottest of 100
- * products gets about 19% of the orders, the coldest 0.2%. */
-#define CLI_GEN_ZIPF_S 1.0
-/* Log-normal amounts: median e^mu = 50, mean e^(mu + sigma^2 / 2) = 60. */
-#define CLI_GEN_AMOUNT_MU    3.912
-#define CLI_GEN_AMOUNT_SIGMA 0.604
-#define CLI_GEN_AMOUNT_MIN   1.0
-#define CLI_GEN_AMOUNT_MAX   10000.0
-/* Every event is up to this much behind the wall clock; late ones are
- * LATE_MIN .. LATE_MAX behind (past typical out-of-orderness bounds). */
-#define CLI_GEN_DELAY_MAX_MS 2000
-#define CLI_GEN_LATE_MIN_MS  10000
-#define CLI_GEN_LATE_MAX_MS  60000
-#define CLI_GEN_EVENT_BYTES  256
 /* Progress: how often the line is refreshed (a terminal's), at most one
  * plain line a second, the rate over about a second. */
 #define CLI_GEN_SHOW_MS        100
@@ -71,25 +58,38 @@ cli_gen_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: weir gen orders --rate R --count N --topic T "
-	    "[--bootstrap HOST:PORT]\n"
-	    "                [--seed S] [--products P] [--late-fraction F] "
+	    "usage: weir gen orders|clicks|payments|catalog|readings --rate R "
+	    "--count N\n"
+	    "                --topic T [--bootstrap HOST:PORT] [--seed S] "
+	    "[--products P]\n"
+	    "                [--keys K] [--time-step MS] [--late-fraction F] "
 	    "[-o table|json]\n\n"
-	    "Writes N order events as JSON to topic T (key: order_id) at about "
-	    "R events/s:\n"
-	    "  {\"order_id\": \"o-S-n\", \"product_id\": \"p-042\", "
-	    "\"customer_id\": \"c-01234\",\n"
-	    "   \"amount\": 57.30, \"status\": \"PAID\", \"ts\": EPOCH_MS}\n"
-	    "Products are Zipf-skewed (a few are hot), amounts log-normal "
-	    "around 60,\nstatus PAID 80%% / PENDING 15%% / CANCELLED 5%%, "
-	    "ts up to 2 s behind the clock.\n\n"
-	    "While it runs, stderr shows the orders delivered, the rate and "
-	    "the ETA (one\nline rewritten on a terminal, a line a second "
-	    "otherwise, none with -o json);\nat the end, how many orders "
-	    "Kafka acknowledged. SIGTERM or Ctrl-C stops it\nwithin a "
-	    "second, even with the broker gone: what Kafka has not "
-	    "acknowledged\nhalf a second later is given up. Exit 1 when an "
-	    "order was not delivered or gen\nstopped short of --count.\n\n"
+	    "Writes N events as JSON to topic T at about R events/s (message "
+	    "key first):\n"
+	    "  orders    order_id: {order_id, product_id, customer_id, "
+	    "amount, status, ts}\n"
+	    "            Zipf-hot products, amounts log-normal around 60, "
+	    "PAID 80%%,\n"
+	    "            ts up to 2 s behind the clock\n"
+	    "  clicks    user_id: {user_id, page, ts}: sessions of 1-30 "
+	    "clicks 1-20 s\n"
+	    "            apart, 60-600 s idle between a user's sessions\n"
+	    "  payments  card_id: {card_id, customer_id, kind, status, "
+	    "amount, ts}: planted\n"
+	    "            decline bursts (3 DECLINED then APPROVED) and "
+	    "takeovers (a\n"
+	    "            password_change, then a purchase of 15-25x the "
+	    "customer's usual)\n"
+	    "  catalog   product_id: {product_id, category, price, ts}: "
+	    "every product,\n"
+	    "            then price updates and tombstones (null values)\n"
+	    "  readings  sensor_id: {sensor_id, temperature, ts}, about 1/s "
+	    "per sensor,\n"
+	    "            with planted spikes of 8-15 degrees\n"
+	    "docs/operations.md has the exact shapes. The report (stderr, or "
+	    "-o json)\ncounts what was planted. Ctrl-C or SIGTERM stops it "
+	    "within a second; exit 1\nwhen an event was not delivered or "
+	    "gen stopped short of --count.\n\n"
 	    "  --rate R           events per second; 0 = as fast as possible\n"
 	    "  --count N          events to write; 0 = until Ctrl-C (needs "
 	    "--rate > 0)\n"
@@ -99,14 +99,18 @@ cli_gen_usage(FILE *f)
 	    "                     WEIR_KAFKA_BOOTSTRAP)\n"
 	    "  --seed S           makes the events reproducible (default: "
 	    "random, printed)\n"
-	    "  --products P       number of products (default %d, at most "
-	    "%d)\n"
-	    "  --time-step MS     replay: event times advance MS per event and "
-	    "end now\n"
-	    "                     (needs --count > 0)\n"
-	    "  --late-fraction F  share of events 10-60 s late (0 .. 1, "
-	    "default 0)\n",
-	    CLI_GEN_DEFAULT_PRODUCTS, CLI_GEN_MAX_PRODUCTS);
+	    "  --products P       orders, clicks, catalog: number of products "
+	    "(default %d,\n"
+	    "                     at most %d)\n"
+	    "  --keys K           clicks: users (1000), payments: cards "
+	    "(1000), readings:\n"
+	    "                     sensors (100); at most %d\n"
+	    "  --time-step MS     orders, catalog: replay: event times advance "
+	    "MS per event\n"
+	    "                     and end now (needs --count > 0)\n"
+	    "  --late-fraction F  orders: share of events 10-60 s late (0 .. "
+	    "1, default 0)\n",
+	    CLI_GEN_DEFAULT_PRODUCTS, CLI_GEN_MAX_PRODUCTS, CLI_GEN_MAX_KEYS);
 }
 
 typedef struct cli_gen_opts {
@@ -117,8 +121,10 @@ typedef struct cli_gen_opts {
 	int64_t seed_arg; /* --seed; -1 = not given */
 	uint64_t seed;    /* --seed, or a random one */
 	int64_t products;
+	int64_t keys; /* 0: the generator's default */
 	double late_fraction;
 	int64_t time_step_ms; /* > 0: replay: event time steps this much */
+	const cli_gen_kind *kind;
 } cli_gen_opts;
 
 static const cli_gen_opts cli_gen_defaults = {
@@ -153,29 +159,51 @@ static const cli_flag cli_gen_flags[] = {
     CLI_FLAG_RANGE("seed", 0, cli_gen_opts, seed_arg, 0, INT64_MAX),
     CLI_FLAG_RANGE("products", 0, cli_gen_opts, products, 1,
                    CLI_GEN_MAX_PRODUCTS),
+    CLI_FLAG_RANGE("keys", 0, cli_gen_opts, keys, 1, CLI_GEN_MAX_KEYS),
     CLI_FLAG_PARSE("late-fraction", 0, cli_gen_opts, late_fraction,
                    cli_gen_fraction),
     CLI_FLAG_RANGE("time-step", 0, cli_gen_opts, time_step_ms, 1, 3600000),
     CLI_FLAGS_END,
 };
 
+/* Flags that do not apply to the generator are refused (a --keys given
+ * to orders would silently do nothing). */
+static bool
+cli_gen_flags_apply(const cli_gen_opts *o)
+{
+	const cli_gen_kind *k = o->kind;
+	const char *no =
+	    k->keys_what == NULL && o->keys > 0 ? "--keys"
+	    : !k->products && o->products != CLI_GEN_DEFAULT_PRODUCTS
+	        ? "--products"
+	    : !k->clock && o->time_step_ms > 0 ? "--time-step"
+	    : !k->late && o->late_fraction > 0 ? "--late-fraction"
+	                                       : NULL;
+	if (no != NULL)
+		cli_error("gen", "%s does not apply to %s", no, k->name);
+	return no == NULL;
+}
+
 /* The generator's name, and what the flags must say together; prints why
  * not. */
 static bool
 cli_gen_args(const cli_verb *v, void *opts, int argc, char **argv)
 {
-	const cli_gen_opts *o = opts;
+	cli_gen_opts *o = opts;
 
 	(void)v;
 	if (argc != 1) {
-		cli_error("gen", "name one generator (orders)");
+		cli_error("gen", "name one generator (%s)",
+		          cli_gen_kind_names());
 		return false;
 	}
-	if (strcmp(argv[0], "orders") != 0) {
-		cli_error("gen", "unknown generator '%s' (known: orders)",
-		          argv[0]);
+	if ((o->kind = cli_gen_kind_find(argv[0])) == NULL) {
+		cli_error("gen", "unknown generator '%s' (known: %s)", argv[0],
+		          cli_gen_kind_names());
 		return false;
 	}
+	if (!cli_gen_flags_apply(o))
+		return false;
 	if (o->topic == NULL || o->rate < 0 || o->count < 0) {
 		cli_error("gen", "--topic, --rate and --count are required");
 		return false;
@@ -189,170 +217,6 @@ cli_gen_args(const cli_verb *v, void *opts, int argc, char **argv)
 		return false;
 	}
 	return true;
-}
-
-/* ---- the events -------------------------------------------------------- */
-
-/* xoshiro256** seeded through splitmix64: fast, and the same sequence on
- * every platform for a given seed. */
-typedef struct cli_gen_rng {
-	uint64_t s[4];
-} cli_gen_rng;
-
-static uint64_t
-cli_gen_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static void
-cli_gen_rng_seed(cli_gen_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		r->s[i] = z ^ (z >> 31);
-	}
-}
-
-static uint64_t
-cli_gen_rng_next(cli_gen_rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t out = cli_gen_rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = cli_gen_rotl(s[3], 45);
-	return out;
-}
-
-/* Uniform in [0, 1). */
-static double
-cli_gen_unit(cli_gen_rng *r)
-{
-	return (double)(cli_gen_rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-/* Uniform in [0, n); the bias of the multiply is below 2^-53 * n. */
-static uint64_t
-cli_gen_below(cli_gen_rng *r, uint64_t n)
-{
-	return (uint64_t)(cli_gen_unit(r) * (double)n);
-}
-
-typedef struct cli_gen_src {
-	cli_gen_rng rng;
-	uint64_t seed;
-	double late_fraction;
-	int nproducts;
-	int pwidth;      /* digits of a product number, at least 3 */
-	double *cdf;     /* Zipf CDF by popularity rank */
-	int *product_of; /* rank -> product number, shuffled by the seed */
-} cli_gen_src;
-
-static void
-cli_gen_init(cli_gen_src *g, const cli_gen_opts *o)
-{
-	int n = (int)o->products;
-	double sum = 0;
-
-	memset(g, 0, sizeof(*g));
-	g->seed = o->seed;
-	g->late_fraction = o->late_fraction;
-	g->nproducts = n;
-	g->pwidth = snprintf(NULL, 0, "%d", n - 1);
-	g->pwidth = g->pwidth < 3 ? 3 : g->pwidth;
-	cli_gen_rng_seed(&g->rng, o->seed);
-	g->cdf = wr_xcalloc((size_t)n, sizeof(double));
-	g->product_of = wr_xcalloc((size_t)n, sizeof(int));
-	for (int i = 0; i < n; i++) {
-		sum += 1.0 / pow(i + 1, CLI_GEN_ZIPF_S);
-		g->cdf[i] = sum;
-		g->product_of[i] = i;
-	}
-	for (int i = 0; i < n; i++)
-		g->cdf[i] /= sum;
-	/* Which products are hot depends on the seed, not on their number. */
-	for (int i = n - 1; i > 0; i--) {
-		int j = (int)cli_gen_below(&g->rng, (uint64_t)i + 1);
-		int t = g->product_of[i];
-		g->product_of[i] = g->product_of[j];
-		g->product_of[j] = t;
-	}
-}
-
-static void
-cli_gen_fini(cli_gen_src *g)
-{
-	free(g->cdf);
-	free(g->product_of);
-}
-
-/* A product number drawn by popularity: the first rank whose CDF passes
- * a uniform draw (binary search). */
-static int
-cli_gen_product(cli_gen_src *g)
-{
-	double u = cli_gen_unit(&g->rng);
-	int lo = 0, hi = g->nproducts - 1;
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		if (g->cdf[mid] > u)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return g->product_of[lo];
-}
-
-/* Log-normal (Box-Muller), rounded to cents and kept within bounds. */
-static double
-cli_gen_amount(cli_gen_src *g)
-{
-	double u1 = 1.0 - cli_gen_unit(&g->rng); /* (0, 1]: log is finite */
-	double u2 = cli_gen_unit(&g->rng);
-	double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-	double a = exp(CLI_GEN_AMOUNT_MU + CLI_GEN_AMOUNT_SIGMA * z);
-	a = a < CLI_GEN_AMOUNT_MIN ? CLI_GEN_AMOUNT_MIN : a;
-	a = a > CLI_GEN_AMOUNT_MAX ? CLI_GEN_AMOUNT_MAX : a;
-	return floor(a * 100.0 + 0.5) / 100.0;
-}
-
-/*
- * Writes event n as JSON into val and its order id (the message key) into
- * key. Every event takes the same number of draws, so the same seed gives
- * the same orders whatever --late-fraction says.
- */
-static void
-cli_gen_order(cli_gen_src *g, uint64_t n, int64_t now_ms, char *key,
-              size_t keylen, char *val, size_t vallen)
-{
-	int product = cli_gen_product(g);
-	uint64_t customer = cli_gen_below(&g->rng, CLI_GEN_CUSTOMERS);
-	double amount = cli_gen_amount(g);
-	double st = cli_gen_unit(&g->rng);
-	int64_t delay = (int64_t)cli_gen_below(&g->rng, CLI_GEN_DELAY_MAX_MS);
-	bool late = cli_gen_unit(&g->rng) < g->late_fraction;
-	int64_t late_delay =
-	    CLI_GEN_LATE_MIN_MS +
-	    (int64_t)cli_gen_below(&g->rng,
-	                           CLI_GEN_LATE_MAX_MS - CLI_GEN_LATE_MIN_MS);
-	const char *status = st < 0.80   ? "PAID"
-	                     : st < 0.95 ? "PENDING"
-	                                 : "CANCELLED";
-
-	snprintf(key, keylen, "o-%" PRIu64 "-%" PRIu64, g->seed, n);
-	snprintf(val, vallen,
-	         "{\"order_id\":\"%s\",\"product_id\":\"p-%0*d\","
-	         "\"customer_id\":\"c-%05" PRIu64 "\",\"amount\":%.2f,"
-	         "\"status\":\"%s\",\"ts\":%" PRId64 "}",
-	         key, g->pwidth, product, customer, amount, status,
-	         now_ms - (late ? late_delay : delay));
 }
 
 /* ---- into Kafka -------------------------------------------------------- */
@@ -409,7 +273,7 @@ cli_gen_rate(cli_gen_run *r, int64_t now)
 	return all > 0 ? (double)r->delivered * 1000.0 / (double)all : 0.0;
 }
 
-/* The progress line: orders delivered (of --count), those queued but not
+/* The progress line: events delivered (of --count), those queued but not
  * acknowledged yet, the rate, the ETA at that rate, the time so far. */
 static void
 cli_gen_show(cli_gen_run *r, bool force)
@@ -432,9 +296,10 @@ cli_gen_show(cli_gen_run *r, bool force)
 	}
 	cli_format_elapsed(now - r->prog.start_ms, el, sizeof(el));
 	cli_progress_show(&r->prog, r->sent + r->delivered != r->shown, force,
-	                  "weir gen: %" PRIu64 "%s orders delivered%s, "
+	                  "weir gen: %" PRIu64 "%s %s delivered%s, "
 	                  "%.0f/s%s, %s",
-	                  r->delivered, of, waiting, rate, eta, el);
+	                  r->delivered, of, r->o->kind->noun, waiting, rate,
+	                  eta, el);
 	r->shown = r->sent + r->delivered;
 }
 
@@ -472,15 +337,17 @@ cli_gen_bucket_take(cli_gen_bucket *b)
 	return wait < 1.0 ? 1 : wait > 100.0 ? 100 : (int)wait;
 }
 
-/* Queues one message, waiting while librdkafka's queue is full. */
+/* Queues one message (a tombstone: a null value), waiting while
+ * librdkafka's queue is full. */
 static int
-cli_gen_produce(cli_gen_run *r, const char *key, const char *val)
+cli_gen_produce(cli_gen_run *r, const cli_gen_msg *m)
 {
+	const char *val = m->tombstone ? NULL : m->val;
 	rd_kafka_resp_err_t err;
 	while ((err = rd_kafka_producev(
 	            r->rk, RD_KAFKA_V_TOPIC(r->o->topic),
-	            RD_KAFKA_V_KEY(key, strlen(key)),
-	            RD_KAFKA_V_VALUE((void *)val, strlen(val)),
+	            RD_KAFKA_V_KEY(m->key, strlen(m->key)),
+	            RD_KAFKA_V_VALUE((void *)val, val ? strlen(val) : 0),
 	            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	            RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
 	       !cli_gen_stop) {
@@ -502,7 +369,7 @@ static int
 cli_gen_loop(cli_gen_run *r, cli_gen_src *g)
 {
 	const cli_gen_opts *o = r->o;
-	char key[64], val[CLI_GEN_EVENT_BYTES];
+	cli_gen_msg m;
 	int64_t show = 0;
 	cli_gen_bucket b;
 	int rc = CLI_OK;
@@ -526,9 +393,8 @@ cli_gen_loop(cli_gen_run *r, cli_gen_src *g)
 		    o->time_step_ms > 0
 		        ? replay_base + (int64_t)r->sent * o->time_step_ms
 		        : wr_wall_ms();
-		cli_gen_order(g, r->sent, now, key, sizeof(key), val,
-		              sizeof(val));
-		rc = cli_gen_produce(r, key, val);
+		cli_gen_src_next(g, r->sent, now, &m);
+		rc = cli_gen_produce(r, &m);
 		rd_kafka_poll(r->rk, 0);
 	}
 	return rc;
@@ -601,16 +467,26 @@ cli_gen_check_topic(cli_gen_run *r)
 	return CLI_FAILED;
 }
 
+/* The report: delivered, seed, and what the generator planted
+ * ("planted": {"decline_bursts": 3, ...} in JSON). */
 static void
-cli_gen_report(cli_gen_run *r, int64_t ms)
+cli_gen_report(cli_gen_run *r, const cli_gen_src *g, int64_t ms)
 {
 	const cli_gen_opts *o = r->o;
+	const char *const *names = o->kind->planted;
+	uint64_t planted[CLI_GEN_PLANTED_KINDS];
 
+	cli_gen_src_planted(g, planted);
 	if (!r->ctx->json) {
 		fprintf(stderr,
-		        "weir gen: %" PRIu64 " orders to %s in %.1fs (seed "
-		        "%" PRIu64 ")\n",
-		        r->delivered, o->topic, (double)ms / 1000.0, o->seed);
+		        "weir gen: %" PRIu64 " %s to %s in %.1fs (seed "
+		        "%" PRIu64,
+		        r->delivered, o->kind->noun, o->topic,
+		        (double)ms / 1000.0, o->seed);
+		for (int i = 0; names[i] != NULL; i++)
+			fprintf(stderr, "%s%" PRIu64 " %s", i ? ", " : "; ",
+			        planted[i], names[i]);
+		fprintf(stderr, ")\n");
 		return;
 	}
 	wr_buf b;
@@ -622,6 +498,16 @@ cli_gen_report(cli_gen_run *r, int64_t ms)
 	wr_json_key(&j, "seed");
 	wr_json_uint(&j, o->seed);
 	wr_json_kv_int(&j, "duration_ms", ms);
+	wr_json_kv_str(&j, "generator", o->kind->name);
+	if (names[0] != NULL) {
+		wr_json_key(&j, "planted");
+		wr_json_obj_begin(&j);
+		for (int i = 0; names[i] != NULL; i++) {
+			wr_json_key(&j, names[i]);
+			wr_json_uint(&j, planted[i]);
+		}
+		wr_json_obj_end(&j);
+	}
 	wr_json_obj_end(&j);
 	cli_json_end(&b);
 }
@@ -661,7 +547,7 @@ cli_gen_drain(cli_gen_run *r)
 
 /* Waits for the deliveries, reports, and gives the exit code. */
 static int
-cli_gen_finish(cli_gen_run *r)
+cli_gen_finish(cli_gen_run *r, const cli_gen_src *g)
 {
 	const cli_gen_opts *o = r->o;
 	bool drained = cli_gen_drain(r);
@@ -673,20 +559,19 @@ cli_gen_finish(cli_gen_run *r)
 
 	cli_gen_show(r, true);
 	cli_progress_done(&r->prog);
-	cli_gen_report(r, ms);
+	cli_gen_report(r, g, ms);
 	if (lost > 0) {
 		cli_error("gen",
-		          "%" PRIu64 " of %" PRIu64
-		          " orders not delivered: %s%s",
-		          lost, r->sent,
+		          "%" PRIu64 " of %" PRIu64 " %s not delivered: %s%s",
+		          lost, r->sent, o->kind->noun,
 		          r->failed > 0 ? r->first_error : "not acknowledged",
 		          drained ? "" : " (gave up waiting for Kafka)");
 		return CLI_FAILED;
 	}
 	if (cut)
 		cli_error("gen",
-		          "interrupted after %" PRIu64 " of %" PRId64 " orders",
-		          r->sent, o->count);
+		          "interrupted after %" PRIu64 " of %" PRId64 " %s",
+		          r->sent, o->count, o->kind->noun);
 	return cut ? CLI_FAILED : CLI_OK;
 }
 
@@ -696,7 +581,7 @@ cli_gen(cli_ctx *ctx, void *opts)
 	cli_gen_opts *o = opts;
 	cli_gen_run r = {.ctx = ctx, .o = o, .rate = -1.0};
 	struct sigaction sa = {0};
-	cli_gen_src g;
+	cli_gen_src *g;
 	int rc;
 
 	/* A small default seed keeps order ids short and distinct between
@@ -713,11 +598,17 @@ cli_gen(cli_ctx *ctx, void *opts)
 	sigaction(SIGTERM, &sa, NULL);
 	rc = cli_gen_check_topic(&r);
 	if (rc == CLI_OK) {
-		cli_gen_init(&g, o);
-		rc = cli_gen_loop(&r, &g);
-		cli_gen_fini(&g);
-		int frc = cli_gen_finish(&r);
+		cli_gen_params p = {.seed = o->seed,
+		                    .products = o->products,
+		                    .keys = o->keys,
+		                    .late_fraction = o->late_fraction,
+		                    .count = o->count,
+		                    .start_ms = wr_wall_ms()};
+		g = cli_gen_src_new(o->kind, &p);
+		rc = cli_gen_loop(&r, g);
+		int frc = cli_gen_finish(&r, g);
 		rc = rc == CLI_OK ? frc : rc;
+		cli_gen_src_free(g);
 	}
 	rd_kafka_destroy(r.rk);
 	return rc;
@@ -725,7 +616,8 @@ cli_gen(cli_ctx *ctx, void *opts)
 
 const cli_verb cli_gen_verb = {
     .name = "gen",
-    .summary = "generate test events (orders) into a Kafka topic",
+    .summary = "generate test events (orders, clicks, payments, ...) "
+               "into a Kafka topic",
     .usage = cli_gen_usage,
     .hint = "(weir gen --help shows the usage)\n",
     .flags = cli_gen_flags,

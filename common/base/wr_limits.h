@@ -296,6 +296,16 @@ _Static_assert(WR_VARINT_MAX_BYTES * 7 >= 64, "a uint64 must fit");
 #define WR_JOB_CH_MAX_FLUSH_MS        (10LL * 60 * 1000)
 /* Longest url of sink.clickhouse, NUL included. */
 #define WR_JOB_CH_MAX_URL_BYTES 512
+/* anomaly (docs/anomaly.md): values one key's sliding history keeps.
+ * Each value is a state entry of 16 bytes plus its key; past this many
+ * within the history, the oldest is dropped before its time (counted in
+ * the engine's stats as dropped_over_limit), so the mean and stddev are
+ * those of the latest values. min_count is bounded by the same number
+ * (a larger one could never be reached). */
+#define WR_ANOMALY_MAX_HISTORY 100000
+/* min_count when the job does not say: a stddev of fewer values says
+ * little, and the first records of a key would all look anomalous. */
+#define WR_ANOMALY_DEFAULT_MIN_COUNT 20
 
 _Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
                "a job must be able to run at its largest parallelism");
@@ -455,6 +465,9 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * confirmed its TaskManager within the heartbeat timeout). */
 #define TM_FENCE_POLL_MS 20
 
+/* anomaly engine: expired keys one scan of the headers collects before
+ * they are deleted (each holds a copy of its key: ~0.5 MB at most). */
+#define TM_ANOMALY_EXPIRE_BATCH 1024
 /* Timers one scan collects before they fire: bounds the memory of
  * firing whatever the number of keys whose windows end together. */
 #define TM_WIN_TIMER_BATCH 4096
@@ -662,6 +675,9 @@ _Static_assert(TM_KTX_MIN_TXN_MS <= TM_KTX_MAX_TXN_MS,
  * product). */
 #define CLI_GEN_MAX_PRODUCTS 1000000
 #define CLI_GEN_MAX_RATE     10000000
+/* Users, cards or sensors of a simulating generator (--keys): each is a
+ * few dozen bytes and a heap slot. */
+#define CLI_GEN_MAX_KEYS 10000000
 /* Longest wait for the last messages to be acknowledged. */
 #define CLI_GEN_FLUSH_MS 30000
 

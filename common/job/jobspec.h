@@ -60,6 +60,7 @@ enum wr_node_kind {
 	WR_NODE_REDUCE, /* key_by + reduce */
 	WR_NODE_JOIN,
 	WR_NODE_PATTERN,
+	WR_NODE_ANOMALY, /* key_by + anomaly (docs/anomaly.md) */
 	WR_NODE_SINK,
 };
 
@@ -120,6 +121,17 @@ typedef struct wr_sink_spec {
 	int64_t batch_rows, batch_bytes, flush_ms;
 } wr_sink_spec;
 
+/* anomaly: a value against its key's own history (docs/anomaly.md);
+ * exactly one of history_ms and ewma is set (the other is 0). */
+typedef struct wr_anomaly_spec {
+	int value;          /* input field index (long or double) */
+	int64_t history_ms; /* sliding history [ts - history, ts) */
+	double ewma;        /* weight of the newest value, in (0, 1] */
+	double threshold;   /* emit when |value - mean| > threshold * stddev */
+	int64_t min_count;  /* values in the history before any emit */
+	int line, col;      /* where `anomaly:` is written */
+} wr_anomaly_spec;
+
 typedef struct wr_node_spec {
 	char *id; /* operator uid */
 	enum wr_node_kind kind;
@@ -148,6 +160,8 @@ typedef struct wr_node_spec {
 	/* window aggregate / reduce */
 	wr_agg_spec *aggs;
 	size_t naggs;
+	/* anomaly */
+	wr_anomaly_spec anomaly;
 	/* sink */
 	wr_sink_spec sink;
 	/* source */

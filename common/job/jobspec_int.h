@@ -1,5 +1,5 @@
 /*
- * jobspec_int.h - private to jobspec.c and jobspec_node.c: the parser's
+ * jobspec_int.h - private to the job parser (jobspec*.c): the parser's
  * context and the helpers that read typed values out of the YAML tree with
  * "file:line:col: " messages.
  *
@@ -122,5 +122,20 @@ int wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx);
 /* Pass 5 (jobspec_node.c): output schema and typed settings of node i,
  * whose inputs are already typed. */
 int wr_job_type_node(wr_jp *p, size_t i);
+
+/* Shared by the node parsers (jobspec_node.c and the files of one kind of
+ * node): "node 'x': what: no field 'y' in its input (fields: ...)" at
+ * (line, col); whether node i's records carry event time. */
+int wr_job_no_field(wr_jp *p, int line, int col, const char *id,
+                    const char *what, const char *name, size_t len,
+                    const wr_schema *in);
+bool wr_job_has_event_time(const wr_jobspec *spec, size_t i);
+
+/* anomaly (jobspec_anomaly.c): the kind of a key_by node with `anomaly:`
+ * (pass 3, refusing window and friends beside it), its settings (pass 3)
+ * and its types and output schema (pass 5). */
+int wr_job_anomaly_kind(wr_jp *p, wr_node_spec *n, const wr_yaml_node *map);
+int wr_job_parse_anomaly(wr_jp *p, size_t i, const char *pre);
+int wr_job_type_anomaly(wr_jp *p, size_t i, const wr_schema *in);
 
 #endif

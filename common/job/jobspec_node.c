@@ -30,7 +30,8 @@
 static const char *const wr_job_node_keys[] = {
     "id",          "from",   "parallelism", "filter", "select",
     "key_by",      "window", "aggregate",   "reduce", "allowed_lateness",
-    "late_output", "join",   "pattern",     "sink",   NULL};
+    "late_output", "join",   "pattern",     "sink",   "anomaly",
+    NULL};
 static const char *const wr_job_node_kinds[] = {
     "filter", "select", "key_by", "join", "pattern", "sink", NULL};
 static const enum wr_node_kind wr_job_node_kind_of[] = {
@@ -38,7 +39,8 @@ static const enum wr_node_kind wr_job_node_kind_of[] = {
     WR_NODE_JOIN,   WR_NODE_PATTERN, WR_NODE_SINK};
 /* Keys that only a key_by node takes. */
 static const char *const wr_job_keyed_keys[] = {
-    "window", "aggregate", "reduce", "allowed_lateness", "late_output", NULL};
+    "window",      "aggregate", "reduce", "allowed_lateness",
+    "late_output", "anomaly",   NULL};
 static const char *const wr_job_window_keys[] = {"tumbling", "sliding", "slide",
                                                  "session", NULL};
 static const char *const wr_job_window_kinds[] = {"tumbling", "sliding",
@@ -70,6 +72,8 @@ wr_job_keyed_kind(wr_jp *p, wr_node_spec *n, const wr_yaml_node *map)
 	const wr_yaml_node *red = wr_job_key(map, "reduce");
 	const wr_yaml_node *late = wr_job_key(map, "allowed_lateness");
 
+	if (wr_job_key(map, "anomaly") != NULL)
+		return wr_job_anomaly_kind(p, n, map);
 	if (late == NULL)
 		late = wr_job_key(map, "late_output");
 	if (win != NULL && red != NULL)
@@ -282,6 +286,8 @@ wr_job_node_keyed(wr_jp *p, size_t i, const char *pre)
 		return rc;
 	if (n->kind == WR_NODE_KEY_BY)
 		return WR_OK;
+	if (n->kind == WR_NODE_ANOMALY)
+		return wr_job_parse_anomaly(p, i, pre);
 	if (n->kind == WR_NODE_REDUCE)
 		return wr_job_named_scalars(
 		    p, n, wr_yaml_map_get(map, "reduce"), "reduce");
@@ -613,6 +619,7 @@ wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx)
 	case WR_NODE_KEY_BY:
 	case WR_NODE_WINDOW:
 	case WR_NODE_REDUCE:
+	case WR_NODE_ANOMALY:
 		return wr_job_node_keyed(p, i, pre);
 	case WR_NODE_SINK:
 		return wr_job_node_sink(p, i);
@@ -711,7 +718,7 @@ wr_job_scalar_at(const wr_jp *p, const wr_yaml_node *v, size_t off, int *line,
 
 /* "node 'x': what: no field 'y' in its input (fields: a, b)" at
  * (line, col). */
-static int
+int
 wr_job_no_field(wr_jp *p, int line, int col, const char *id, const char *what,
                 const char *name, size_t len, const wr_schema *in)
 {
@@ -1064,7 +1071,7 @@ wr_job_keyed_out(wr_jp *p, size_t i, const char *key, const wr_schema *in)
 
 /* Event time of node i: a source's event_time, or that of all inputs.
  * Nodes are in topological order, so one pass up to i settles it. */
-static bool
+bool
 wr_job_has_event_time(const wr_jobspec *spec, size_t i)
 {
 	bool et[WR_JOB_MAX_NODES];
@@ -1166,6 +1173,10 @@ wr_job_type_node(wr_jp *p, size_t i)
 		    (rc = wr_job_type_aggs(p, i, "reduce", in)))
 			return rc;
 		return wr_job_keyed_out(p, i, "reduce", in);
+	case WR_NODE_ANOMALY:
+		if ((rc = wr_job_type_keys(p, i, in)))
+			return rc;
+		return wr_job_type_anomaly(p, i, in);
 	case WR_NODE_SINK:
 		return wr_job_type_sink(p, i, in);
 	default: /* sources are typed in pass 2 */

@@ -33,7 +33,8 @@ static bool
 wr_plan_keyed(const wr_node_spec *n)
 {
 	return n->kind == WR_NODE_KEY_BY || n->kind == WR_NODE_WINDOW ||
-	       n->kind == WR_NODE_REDUCE || n->kind == WR_NODE_JOIN;
+	       n->kind == WR_NODE_REDUCE || n->kind == WR_NODE_JOIN ||
+	       n->kind == WR_NODE_ANOMALY;
 }
 
 static bool

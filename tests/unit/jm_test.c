@@ -269,6 +269,35 @@ report_all(fixture *f, jm_job *job, enum jm_task_state st)
 	}
 }
 
+/* A job with `anomaly:` parses, but is refused at submit until the
+ * operator is in the runtime, at the anomaly's line and column. */
+static void
+test_submit_anomaly_refused(void **state)
+{
+	fixture *f = *state;
+	static const char yaml[] =
+	    "name: t\n"
+	    "sources:\n"
+	    "  gen:\n"
+	    "    datagen: { rate: 10 }\n"
+	    "    event_time: { field: ts, max_out_of_orderness: 1s }\n"
+	    "nodes:\n"
+	    "  - id: spikes\n"
+	    "    from: gen\n"
+	    "    key_by: [product_id]\n"
+	    "    anomaly: { value: amount, history: 1m, threshold: 3 }\n"
+	    "  - id: out\n"
+	    "    from: spikes\n"
+	    "    sink: { stdout: {} }\n";
+	char id[33], err[1024] = "";
+	jm_submit_opts o = {.file = WRT_JOB_FILE, .yaml = yaml};
+
+	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
+	                 WR_ESTATE);
+	assert_non_null(strstr(err, "t.yaml:10:5: node 'spikes': anomaly "));
+	assert_non_null(strstr(err, "not in the TaskManager's runtime yet"));
+}
+
 static void
 test_submit_deploy_running(void **state)
 {
@@ -1510,6 +1539,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_upgrade_stateless_rollback,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_deploy_running, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_anomaly_refused, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unasked_cancel_restarts, setup,
 	                                    teardown),

@@ -591,7 +591,7 @@ static const bad_case bad_cases[] = {
      "t.yaml:9:5: ",
      "unknown key 'filtr' in node 'paid' (known: id, from, parallelism, "
      "filter, select, key_by, window, aggregate, reduce, allowed_lateness, "
-     "late_output, join, pattern, sink)"},
+     "late_output, join, pattern, sink"},
     {"nme: t\n" HEAD "nodes:\n" SINK("s"),
      "t.yaml:1:1: ", "unknown key 'nme' at the top level"},
     {"sources:\n  s: { datagen: {} }\nnodes:\n" SINK("s"),
