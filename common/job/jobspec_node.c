@@ -107,6 +107,9 @@ wr_job_node_kind(wr_jp *p, size_t i)
 	const wr_yaml_node *map = p->pos[i].map, *first = NULL;
 	int which = -1;
 
+	if (wr_yaml_map_get(map, "pattern") != NULL)
+		return wr_job_pattern_kind(p, i);
+
 	/* In document order, so the second kind written is the one named. */
 	for (size_t m = 0; m < map->n; m++) {
 		const wr_yaml_node *k = map->keys[m];
@@ -251,7 +254,7 @@ wr_job_node_window(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 	return WR_OK;
 }
 
-static int
+int
 wr_job_node_key_by(wr_jp *p, const wr_node_spec *n, const wr_yaml_node *v)
 {
 	if (v->kind == WR_YAML_MAP || (v->kind == WR_YAML_SCALAR && v->is_null))
@@ -612,6 +615,8 @@ wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx)
 		return wr_job_node_keyed(p, i, pre);
 	case WR_NODE_SINK:
 		return wr_job_node_sink(p, i);
+	case WR_NODE_PATTERN:
+		return wr_job_parse_pattern(p, i, pre);
 	default: /* join and pattern are refused by wr_job_node_kind */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
@@ -665,7 +670,7 @@ wr_job_src_step(const char *s, const char *end, char q, char val)
 /* The line and column of byte off of scalar v's value in the job text:
  * exact for single-line plain and quoted scalars, v's own position for
  * block and multi-line scalars and escapes the walk cannot follow. */
-static void
+void
 wr_job_scalar_at(const wr_jp *p, const wr_yaml_node *v, size_t off, int *line,
                  int *col)
 {
@@ -827,7 +832,7 @@ wr_job_field_list(wr_jp *p, const char *node, const char *what,
 	return WR_OK;
 }
 
-static int
+int
 wr_job_type_keys(wr_jp *p, size_t i, const wr_schema *in)
 {
 	wr_node_spec *n = &p->spec->nodes[i];
@@ -1060,7 +1065,7 @@ wr_job_keyed_out(wr_jp *p, size_t i, const char *key, const wr_schema *in)
 
 /* Event time of node i: a source's event_time, or that of all inputs.
  * Nodes are in topological order, so one pass up to i settles it. */
-static bool
+bool
 wr_job_has_event_time(const wr_jobspec *spec, size_t i)
 {
 	bool et[WR_JOB_MAX_NODES];
@@ -1164,6 +1169,8 @@ wr_job_type_node(wr_jp *p, size_t i)
 		return wr_job_keyed_out(p, i, "reduce", in);
 	case WR_NODE_SINK:
 		return wr_job_type_sink(p, i, in);
+	case WR_NODE_PATTERN:
+		return wr_job_type_pattern(p, i, in);
 	default: /* sources are typed in pass 2 */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
