@@ -875,12 +875,335 @@ test_random_patterns_restored(void **state)
 	assert_true(tot_restored > 60);
 }
 
+/* ---- the seeds' rules on hand-written input ----------------------------- */
+
+#define MIN (60 * 1000)
+
+/* Collects rows of any schema (keys ignored) as JSON. */
+typedef struct flat {
+	const wr_node_spec *n;
+	strs match, timeout;
+} flat;
+
+static int
+flat_row(flat *f, const wr_row *r, strs *to)
+{
+	wr_buf b;
+
+	wr_buf_init(&b);
+	wr_row_to_json(&f->n->out, r, &b);
+	strs_add(to, b.data);
+	wr_buf_fini(&b);
+	return WR_OK;
+}
+
+static int
+flat_match(void *arg, const wr_row *r)
+{
+	flat *f = arg;
+	return flat_row(f, r, &f->match);
+}
+
+static int
+flat_timeout(void *arg, const wr_row *r)
+{
+	flat *f = arg;
+	return flat_row(f, r, &f->timeout);
+}
+
+static void
+expect(const char *what, strs *got, const char *const *want, size_t n)
+{
+	strs w = {0};
+
+	for (size_t i = 0; i < n; i++)
+		strs_add(&w, want[i]);
+	strs_check(what, got, &w, "(hand-written)");
+	strs_free(&w);
+}
+
+/* A backend, an engine over key group 0 and the rows it emits. */
+typedef struct rig {
+	char dir[256];
+	wr_state *st;
+	tm_cep *c;
+	wr_jobspec *spec;
+	flat f;
+} rig;
+
+static void
+rig_init(rig *r, const char *yaml)
+{
+	memset(r, 0, sizeof(*r));
+	r->spec = wrt_job(yaml, 0);
+	r->f.n = &r->spec->nodes[wr_jobspec_find(r->spec, "p")];
+	assert_int_equal(wrt_tmpdir(r->dir, sizeof(r->dir), "cep"), 0);
+	assert_int_equal(wr_state_open(r->dir, NULL, &r->st), WR_OK);
+	tm_cep_opts o = {.node = r->f.n,
+	                 .in = &r->spec->nodes[0].out,
+	                 .st = r->st,
+	                 .on_match = flat_match,
+	                 .on_timeout = flat_timeout,
+	                 .arg = &r->f};
+	assert_int_equal(tm_cep_new(&o, &r->c), WR_OK);
+}
+
+/* Feeds (key, a string, a double, ts) rows of schema { key, s, x, ts }. */
+static void
+rig_feed(rig *r, const char *key, const char *str, double x, int64_t ts)
+{
+	wr_row row = {.n = 4};
+
+	row.v[0] = wrt_vstr(key);
+	row.v[1] = wrt_vstr(str);
+	row.v[2] = wrt_vdouble(x);
+	row.v[3] = wrt_vts(ts);
+	assert_int_equal(tm_cep_feed(r->c, 0, key, strlen(key), &row, ts),
+	                 WR_OK);
+}
+
+static void
+rig_fini(rig *r)
+{
+	tm_cep_free(r->c);
+	wr_state_close(r->st);
+	wr_rmtree(r->dir);
+	strs_free(&r->f.match);
+	strs_free(&r->f.timeout);
+	wr_jobspec_free(r->spec);
+}
+
+/* "Three failed card authorisations then a success within 5 minutes",
+ * the SPEC's card_fraud node: strict contiguity, times: 3, past the last
+ * event, timeouts. */
+static void
+test_seed_card_fraud(void **state)
+{
+	(void)state;
+	static const char *const matches[] = {
+	    "{\"card\":\"c1\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:01:10.000Z\",\"first_decline\":"
+	    "\"1970-01-01T00:00:00.000Z\",\"last_decline\":\"1970-01-01T00:"
+	    "01:00.000Z\",\"amount\":99.5}",
+	    "{\"card\":\"c2\",\"match_start\":\"1970-01-01T00:00:30.000Z\","
+	    "\"match_end\":\"1970-01-01T00:01:00.000Z\",\"first_decline\":"
+	    "\"1970-01-01T00:00:30.000Z\",\"last_decline\":\"1970-01-01T00:"
+	    "00:50.000Z\",\"amount\":12}",
+	    "{\"card\":\"c3\",\"match_start\":\"1970-01-01T00:00:01.000Z\","
+	    "\"match_end\":\"1970-01-01T00:00:04.000Z\",\"first_decline\":"
+	    "\"1970-01-01T00:00:01.000Z\",\"last_decline\":\"1970-01-01T00:"
+	    "00:03.000Z\",\"amount\":7}",
+	};
+	static const char *const timeouts[] = {
+	    "{\"card\":\"c4\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:02:00.000Z\",\"first_decline\":"
+	    "\"1970-01-01T00:00:00.000Z\",\"last_decline\":\"1970-01-01T00:"
+	    "02:00.000Z\",\"amount\":null}",
+	    "{\"card\":\"c4\",\"match_start\":\"1970-01-01T00:01:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:02:00.000Z\",\"first_decline\":"
+	    "\"1970-01-01T00:01:00.000Z\",\"last_decline\":\"1970-01-01T00:"
+	    "02:00.000Z\",\"amount\":null}",
+	};
+	rig r;
+
+	rig_init(
+	    &r,
+	    "name: t\n"
+	    "sources:\n"
+	    "  auths:\n"
+	    "    kafka: { topic: auths }\n"
+	    "    schema: { card: string, status: string, amount: double, "
+	    "ts: timestamp }\n"
+	    "    event_time: { field: ts }\n"
+	    "nodes:\n"
+	    "  - id: p\n"
+	    "    from: auths\n"
+	    "    key_by: [card]\n"
+	    "    pattern:\n"
+	    "      steps:\n"
+	    "        - { name: declined, where: \"status == 'DECLINED'\", "
+	    "times: 3 }\n"
+	    "        - { name: approved, where: \"status == 'APPROVED'\" }\n"
+	    "      contiguity: next\n"
+	    "      within: 5m\n"
+	    "      skip: past_last_event\n"
+	    "      emit: { first_decline: \"first(declined.ts)\", "
+	    "last_decline: \"declined.ts\", amount: \"approved.amount\" }\n"
+	    "      timeout_output: fraud_timeouts\n"
+	    "  - id: out\n"
+	    "    from: p\n"
+	    "    sink: { stdout: {} }\n");
+	/* c1: the rule; c2: a stray event breaks the first run; c3: four
+	 * declines, the last three count; c4: too slow (two partial matches
+	 * time out, the third dies on the strict approval). */
+	rig_feed(&r, "c1", "DECLINED", 1, 0);
+	rig_feed(&r, "c1", "DECLINED", 1, 30000);
+	rig_feed(&r, "c1", "DECLINED", 1, MIN);
+	rig_feed(&r, "c1", "APPROVED", 99.5, MIN + 10000);
+	int64_t c2[] = {0, 10000, 20000, 30000, 40000, 50000, 60000};
+	const char *c2s[] = {"DECLINED", "DECLINED", "REVERSED", "DECLINED",
+	                     "DECLINED", "DECLINED", "APPROVED"};
+	for (int i = 0; i < 7; i++)
+		rig_feed(&r, "c2", c2s[i], 12, c2[i]);
+	for (int i = 0; i < 4; i++)
+		rig_feed(&r, "c3", "DECLINED", 1, i * 1000);
+	rig_feed(&r, "c3", "APPROVED", 7, 4000);
+	rig_feed(&r, "c3", "APPROVED", 7, 5000); /* no second match */
+	rig_feed(&r, "c4", "DECLINED", 1, 0);
+	rig_feed(&r, "c4", "DECLINED", 1, MIN);
+	rig_feed(&r, "c4", "DECLINED", 1, 2 * MIN);
+	rig_feed(&r, "c4", "APPROVED", 5, 6 * MIN);
+	assert_int_equal(tm_cep_advance(r.c, INT64_MAX), WR_OK);
+	strs_sort(&r.f.match);
+	strs_sort(&r.f.timeout);
+	expect("card_fraud matches", &r.f.match, matches, 3);
+	expect("card_fraud timeouts", &r.f.timeout, timeouts, 2);
+	rig_fini(&r);
+}
+
+/* "A purchase above 10x the customer's average within 1 minute of a
+ * password change": a condition on the earlier step's field, relaxed
+ * contiguity, past the last event, timeouts. */
+static void
+test_seed_password_change(void **state)
+{
+	(void)state;
+	static const char *const matches[] = {
+	    "{\"user\":\"u1\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:00:30.000Z\",\"changed_at\":"
+	    "\"1970-01-01T00:00:00.000Z\",\"amount\":300,\"times_avg\":15}",
+	    "{\"user\":\"u4\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:00:20.000Z\",\"changed_at\":"
+	    "\"1970-01-01T00:00:00.000Z\",\"amount\":300,\"times_avg\":15}",
+	};
+	static const char *const timeouts[] = {
+	    "{\"user\":\"u2\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:00:00.000Z\",\"changed_at\":"
+	    "\"1970-01-01T00:00:00.000Z\",\"amount\":null,\"times_avg\":null}",
+	    "{\"user\":\"u3\",\"match_start\":\"1970-01-01T00:00:01.000Z\","
+	    "\"match_end\":\"1970-01-01T00:00:01.000Z\",\"changed_at\":"
+	    "\"1970-01-01T00:00:01.000Z\",\"amount\":null,\"times_avg\":null}",
+	};
+	rig r;
+
+	rig_init(&r,
+	         "name: t\n"
+	         "sources:\n"
+	         "  events:\n"
+	         "    kafka: { topic: events }\n"
+	         "    schema: { user: string, type: string, amount: double, "
+	         "ts: timestamp }\n"
+	         "    event_time: { field: ts }\n"
+	         "nodes:\n"
+	         "  - id: p\n"
+	         "    from: events\n"
+	         "    key_by: [user]\n"
+	         "    pattern:\n"
+	         "      steps:\n"
+	         "        - { name: pw, where: \"type == "
+	         "'PASSWORD_CHANGE'\" }\n"
+	         "        - { name: big, where: \"type == 'PURCHASE' && "
+	         "amount > 10 * pw.amount\" }\n"
+	         "      within: 1m\n"
+	         "      skip: past_last_event\n"
+	         "      emit: { changed_at: \"pw.ts\", amount: "
+	         "\"big.amount\", times_avg: \"big.amount / pw.amount\" }\n"
+	         "      timeout_output: slow\n"
+	         "  - id: out\n"
+	         "    from: p\n"
+	         "    sink: { stdout: {} }\n");
+	/* The password change carries the customer's average in amount.
+	 * u1: the second purchase is the one; u2: a minute too late; u3:
+	 * purchase before the change; u4: two changes, the first one's
+	 * average matches and past_last_event drops the other. */
+	rig_feed(&r, "u1", "PASSWORD_CHANGE", 20, 0);
+	rig_feed(&r, "u1", "PURCHASE", 50, 10000);
+	rig_feed(&r, "u1", "PURCHASE", 300, 30000);
+	rig_feed(&r, "u1", "PURCHASE", 400, 40000);
+	rig_feed(&r, "u2", "PASSWORD_CHANGE", 20, 0);
+	rig_feed(&r, "u2", "PURCHASE", 1000, MIN);
+	rig_feed(&r, "u3", "PURCHASE", 999, 0);
+	rig_feed(&r, "u3", "PASSWORD_CHANGE", 10, 1000);
+	rig_feed(&r, "u4", "PASSWORD_CHANGE", 20, 0);
+	rig_feed(&r, "u4", "PASSWORD_CHANGE", 50, 5000);
+	rig_feed(&r, "u4", "PURCHASE", 300, 20000);
+	/* Nothing of u3 expires before its minute is up. */
+	assert_int_equal(tm_cep_advance(r.c, 1000 + MIN - 2), WR_OK);
+	assert_int_equal(r.f.timeout.n, 1);
+	assert_int_equal(tm_cep_advance(r.c, 1000 + MIN - 1), WR_OK);
+	assert_int_equal(r.f.timeout.n, 2);
+	assert_int_equal(tm_cep_advance(r.c, INT64_MAX), WR_OK);
+	strs_sort(&r.f.match);
+	strs_sort(&r.f.timeout);
+	expect("password matches", &r.f.match, matches, 2);
+	expect("password timeouts", &r.f.timeout, timeouts, 2);
+	rig_fini(&r);
+}
+
+/* A key's partial matches are bounded (dropped and counted past the
+ * limit); bad keys and unreadable state are errors, not crashes. */
+static void
+test_limits_and_errors(void **state)
+{
+	(void)state;
+	char big[TM_CEP_MAX_KEY_BYTES + 1];
+	wr_row row = {.n = 4};
+	tm_cep_stats st;
+	rig r;
+
+	rig_init(&r, "name: t\n"
+	             "sources:\n"
+	             "  s:\n"
+	             "    kafka: { topic: s }\n"
+	             "    schema: { k: string, kind: string, x: double, ts: "
+	             "timestamp }\n"
+	             "    event_time: { field: ts }\n"
+	             "nodes:\n"
+	             "  - id: p\n"
+	             "    from: s\n"
+	             "    key_by: [k]\n"
+	             "    pattern:\n"
+	             "      contiguity: followed_by_any\n"
+	             "      within: 1h\n"
+	             "      steps:\n"
+	             "        - { name: a }\n"
+	             "        - { name: b, one_or_more: true }\n"
+	             "        - { name: c, where: \"kind == 'never'\" }\n"
+	             "  - id: out\n"
+	             "    from: p\n"
+	             "    sink: { stdout: {} }\n");
+	/* Every subset of the events is a partial match: 2^n of them. */
+	for (int i = 0; i < 12; i++)
+		rig_feed(&r, "k", "x", i, i);
+	tm_cep_get_stats(r.c, &st);
+	assert_true(st.dropped > 1000);
+	assert_int_equal(st.matches, 0);
+	/* Still bounded, still working: the end expires what was kept. */
+	assert_int_equal(tm_cep_advance(r.c, INT64_MAX), WR_OK);
+	tm_cep_get_stats(r.c, &st);
+	assert_int_equal(st.timeouts, TM_CEP_MAX_PARTIALS);
+
+	row.v[0] = wrt_vstr("k");
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(tm_cep_feed(r.c, 0, big, sizeof(big), &row, 1),
+	                 WR_ETOOBIG);
+	assert_int_equal(tm_cep_feed(r.c, 1, "k", 1, &row, 1), WR_EINVAL);
+	assert_int_equal(
+	    wr_state_put(r.st, 0, TM_CEP_ST_KEYS, "k", 1, "\x01\x05", 2),
+	    WR_OK);
+	assert_int_equal(tm_cep_feed(r.c, 0, "k", 1, &row, 1), WR_ECORRUPT);
+	rig_fini(&r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_random_patterns),
 	    cmocka_unit_test(test_random_patterns_restored),
+	    cmocka_unit_test(test_seed_card_fraud),
+	    cmocka_unit_test(test_seed_password_change),
+	    cmocka_unit_test(test_limits_and_errors),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
