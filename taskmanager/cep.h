@@ -52,8 +52,9 @@ typedef struct tm_cep tm_cep;
 typedef int (*tm_cep_emit_fn)(void *arg, const wr_row *out);
 
 typedef struct tm_cep_opts {
-	const wr_node_spec *node;   /* WR_NODE_PATTERN; outlives the engine */
-	const wr_schema *in;        /* the node's input schema */
+	/* WR_NODE_PATTERN (rows fed have its input schema); outlives the
+	 * engine */
+	const wr_node_spec *node;
 	wr_state *st;               /* the backend; outlives the engine */
 	uint16_t kg_first, kg_last; /* the key groups fed (advance scans) */
 	tm_cep_emit_fn on_match;

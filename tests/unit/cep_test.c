@@ -544,7 +544,6 @@ engine_open(engines *x, int i, const wr_node_spec *n, sink *s, uint16_t lo,
             uint16_t hi)
 {
 	tm_cep_opts o = {.node = n,
-	                 .in = &n->out, /* unused by the engine */
 	                 .kg_first = lo,
 	                 .kg_last = hi,
 	                 .on_match = on_match,
@@ -940,7 +939,6 @@ rig_init(rig *r, const char *yaml)
 	assert_int_equal(wrt_tmpdir(r->dir, sizeof(r->dir), "cep"), 0);
 	assert_int_equal(wr_state_open(r->dir, NULL, &r->st), WR_OK);
 	tm_cep_opts o = {.node = r->f.n,
-	                 .in = &r->spec->nodes[0].out,
 	                 .st = r->st,
 	                 .on_match = flat_match,
 	                 .on_timeout = flat_timeout,
@@ -973,6 +971,32 @@ rig_fini(rig *r)
 	wr_jobspec_free(r->spec);
 }
 
+static const char *const card_matches[] = {
+    "{\"card\":\"c1\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+    "\"match_end\":\"1970-01-01T00:01:10.000Z\",\"first_decline\":"
+    "\"1970-01-01T00:00:00.000Z\",\"last_decline\":\"1970-01-01T00:"
+    "01:00.000Z\",\"amount\":99.5}",
+    "{\"card\":\"c2\",\"match_start\":\"1970-01-01T00:00:30.000Z\","
+    "\"match_end\":\"1970-01-01T00:01:00.000Z\",\"first_decline\":"
+    "\"1970-01-01T00:00:30.000Z\",\"last_decline\":\"1970-01-01T00:"
+    "00:50.000Z\",\"amount\":12}",
+    "{\"card\":\"c3\",\"match_start\":\"1970-01-01T00:00:01.000Z\","
+    "\"match_end\":\"1970-01-01T00:00:04.000Z\",\"first_decline\":"
+    "\"1970-01-01T00:00:01.000Z\",\"last_decline\":\"1970-01-01T00:"
+    "00:03.000Z\",\"amount\":7}",
+};
+
+static const char *const card_timeouts[] = {
+    "{\"card\":\"c4\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+    "\"match_end\":\"1970-01-01T00:02:00.000Z\",\"first_decline\":"
+    "\"1970-01-01T00:00:00.000Z\",\"last_decline\":\"1970-01-01T00:"
+    "02:00.000Z\",\"amount\":null}",
+    "{\"card\":\"c4\",\"match_start\":\"1970-01-01T00:01:00.000Z\","
+    "\"match_end\":\"1970-01-01T00:02:00.000Z\",\"first_decline\":"
+    "\"1970-01-01T00:01:00.000Z\",\"last_decline\":\"1970-01-01T00:"
+    "02:00.000Z\",\"amount\":null}",
+};
+
 /* "Three failed card authorisations then a success within 5 minutes",
  * the SPEC's card_fraud node: strict contiguity, times: 3, past the last
  * event, timeouts. */
@@ -980,30 +1004,6 @@ static void
 test_seed_card_fraud(void **state)
 {
 	(void)state;
-	static const char *const matches[] = {
-	    "{\"card\":\"c1\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
-	    "\"match_end\":\"1970-01-01T00:01:10.000Z\",\"first_decline\":"
-	    "\"1970-01-01T00:00:00.000Z\",\"last_decline\":\"1970-01-01T00:"
-	    "01:00.000Z\",\"amount\":99.5}",
-	    "{\"card\":\"c2\",\"match_start\":\"1970-01-01T00:00:30.000Z\","
-	    "\"match_end\":\"1970-01-01T00:01:00.000Z\",\"first_decline\":"
-	    "\"1970-01-01T00:00:30.000Z\",\"last_decline\":\"1970-01-01T00:"
-	    "00:50.000Z\",\"amount\":12}",
-	    "{\"card\":\"c3\",\"match_start\":\"1970-01-01T00:00:01.000Z\","
-	    "\"match_end\":\"1970-01-01T00:00:04.000Z\",\"first_decline\":"
-	    "\"1970-01-01T00:00:01.000Z\",\"last_decline\":\"1970-01-01T00:"
-	    "00:03.000Z\",\"amount\":7}",
-	};
-	static const char *const timeouts[] = {
-	    "{\"card\":\"c4\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
-	    "\"match_end\":\"1970-01-01T00:02:00.000Z\",\"first_decline\":"
-	    "\"1970-01-01T00:00:00.000Z\",\"last_decline\":\"1970-01-01T00:"
-	    "02:00.000Z\",\"amount\":null}",
-	    "{\"card\":\"c4\",\"match_start\":\"1970-01-01T00:01:00.000Z\","
-	    "\"match_end\":\"1970-01-01T00:02:00.000Z\",\"first_decline\":"
-	    "\"1970-01-01T00:01:00.000Z\",\"last_decline\":\"1970-01-01T00:"
-	    "02:00.000Z\",\"amount\":null}",
-	};
 	rig r;
 
 	rig_init(
@@ -1056,10 +1056,28 @@ test_seed_card_fraud(void **state)
 	assert_int_equal(tm_cep_advance(r.c, INT64_MAX), WR_OK);
 	strs_sort(&r.f.match);
 	strs_sort(&r.f.timeout);
-	expect("card_fraud matches", &r.f.match, matches, 3);
-	expect("card_fraud timeouts", &r.f.timeout, timeouts, 2);
+	expect("card_fraud matches", &r.f.match, card_matches, 3);
+	expect("card_fraud timeouts", &r.f.timeout, card_timeouts, 2);
 	rig_fini(&r);
 }
+
+static const char *const pw_matches[] = {
+    "{\"user\":\"u1\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+    "\"match_end\":\"1970-01-01T00:00:30.000Z\",\"changed_at\":"
+    "\"1970-01-01T00:00:00.000Z\",\"amount\":300,\"times_avg\":15}",
+    "{\"user\":\"u4\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+    "\"match_end\":\"1970-01-01T00:00:20.000Z\",\"changed_at\":"
+    "\"1970-01-01T00:00:00.000Z\",\"amount\":300,\"times_avg\":15}",
+};
+
+static const char *const pw_timeouts[] = {
+    "{\"user\":\"u2\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+    "\"match_end\":\"1970-01-01T00:00:00.000Z\",\"changed_at\":"
+    "\"1970-01-01T00:00:00.000Z\",\"amount\":null,\"times_avg\":null}",
+    "{\"user\":\"u3\",\"match_start\":\"1970-01-01T00:00:01.000Z\","
+    "\"match_end\":\"1970-01-01T00:00:01.000Z\",\"changed_at\":"
+    "\"1970-01-01T00:00:01.000Z\",\"amount\":null,\"times_avg\":null}",
+};
 
 /* "A purchase above 10x the customer's average within 1 minute of a
  * password change": a condition on the earlier step's field, relaxed
@@ -1068,22 +1086,6 @@ static void
 test_seed_password_change(void **state)
 {
 	(void)state;
-	static const char *const matches[] = {
-	    "{\"user\":\"u1\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
-	    "\"match_end\":\"1970-01-01T00:00:30.000Z\",\"changed_at\":"
-	    "\"1970-01-01T00:00:00.000Z\",\"amount\":300,\"times_avg\":15}",
-	    "{\"user\":\"u4\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
-	    "\"match_end\":\"1970-01-01T00:00:20.000Z\",\"changed_at\":"
-	    "\"1970-01-01T00:00:00.000Z\",\"amount\":300,\"times_avg\":15}",
-	};
-	static const char *const timeouts[] = {
-	    "{\"user\":\"u2\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
-	    "\"match_end\":\"1970-01-01T00:00:00.000Z\",\"changed_at\":"
-	    "\"1970-01-01T00:00:00.000Z\",\"amount\":null,\"times_avg\":null}",
-	    "{\"user\":\"u3\",\"match_start\":\"1970-01-01T00:00:01.000Z\","
-	    "\"match_end\":\"1970-01-01T00:00:01.000Z\",\"changed_at\":"
-	    "\"1970-01-01T00:00:01.000Z\",\"amount\":null,\"times_avg\":null}",
-	};
 	rig r;
 
 	rig_init(&r,
@@ -1135,8 +1137,8 @@ test_seed_password_change(void **state)
 	assert_int_equal(tm_cep_advance(r.c, INT64_MAX), WR_OK);
 	strs_sort(&r.f.match);
 	strs_sort(&r.f.timeout);
-	expect("password matches", &r.f.match, matches, 2);
-	expect("password timeouts", &r.f.timeout, timeouts, 2);
+	expect("password matches", &r.f.match, pw_matches, 2);
+	expect("password timeouts", &r.f.timeout, pw_timeouts, 2);
 	rig_fini(&r);
 }
 

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "expr.h"
 #include "jobspec.h"
+#include "plan.h"
 #include "record.h"
 
 #define HEAD                                                                   \
@@ -109,6 +110,23 @@ test_card_fraud(void **state)
 	assert_true(t->input_side[0]);
 	assert_int_equal(t->inputs[0], wr_jobspec_find(spec, "card_fraud"));
 	assert_ptr_equal(wr_jobspec_input_schema(spec, t, 0), &n->out);
+	/* Planned as a keyed node (a HASH edge in), its timeouts a side edge
+	 * out. */
+	wr_plan *plan = NULL;
+	char err[256];
+	int pn = wr_jobspec_find(spec, "card_fraud");
+	int tn = wr_jobspec_find(spec, "t_out");
+	bool hash_in = false, side_out = false;
+	assert_int_equal(wr_plan_build(spec, &plan, err, sizeof(err)), WR_OK);
+	for (int e = 0; e < plan->nedges; e++) {
+		const wr_edge *ed = &plan->edges[e];
+		hash_in |= ed->to_node == pn && ed->kind == WR_EDGE_HASH;
+		side_out |=
+		    ed->from_node == pn && ed->to_node == tn && ed->side;
+	}
+	assert_true(hash_in);
+	assert_true(side_out);
+	wr_plan_free(plan);
 	wr_jobspec_free(spec);
 }
 
