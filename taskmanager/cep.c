@@ -885,7 +885,7 @@ tm_cep_feed(tm_cep *c, uint16_t kg, const void *key, size_t klen,
 		return WR_EINVAL;
 	wr_arena_reset(&c->arena);
 	if ((rv = tm_cep_load(c, kg, key, klen, row)) ||
-	    (rv = tm_cep_expire(c, ts - 1)))
+	    (rv = tm_cep_expire(c, ts == INT64_MIN ? ts : ts - 1)))
 		return rv;
 	/* A key without partial matches numbers its events afresh. */
 	if (c->cur.n == 0)
