@@ -306,6 +306,11 @@ _Static_assert(WR_VARINT_MAX_BYTES * 7 >= 64, "a uint64 must fit");
 /* min_count when the job does not say: a stddev of fewer values says
  * little, and the first records of a key would all look anomalous. */
 #define WR_ANOMALY_DEFAULT_MIN_COUNT 20
+/* Patterns (CEP, docs/cep.md): most steps (a partial match keeps a
+ * bit mask of the steps it may go on with, in 32 bits), and the largest
+ * `times` bound (a count per step; one_or_more is unbounded). */
+#define WR_CEP_MAX_STEPS 32
+#define WR_CEP_MAX_TIMES 100000
 
 _Static_assert(WR_JOB_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
                "a job must be able to run at its largest parallelism");
@@ -495,9 +500,24 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Most bytes of those values (strings are kept whole). */
 #define TM_AGG_MAX_DISTINCT_BYTES (8u * 1024u * 1024u)
 
+/* Partial matches one key of a pattern may hold at once (taskmanager/
+ * cep.c). Each event of the key reads, advances and rewrites all of
+ * them, so their number is each event's cost; relaxed contiguity with
+ * loose conditions can fork one per event. Past it a new partial match
+ * is dropped and counted (tm_cep_stats, docs/cep.md): failing the task
+ * would fail it again on every replay of the same input. */
+#define TM_CEP_MAX_PARTIALS 1024
+/* A pattern's timer key is 8 bytes of time before the key. */
+#define TM_CEP_KEY_EXTRA_BYTES 8
+#define TM_CEP_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_CEP_KEY_EXTRA_BYTES)
+/* Timers one scan collects before they fire (as TM_WIN_TIMER_BATCH). */
+#define TM_CEP_TIMER_BATCH 4096
+
 _Static_assert(TM_LINK_BACKOFF_MIN_MS <= TM_LINK_BACKOFF_MAX_MS,
                "backoff doubles from the minimum up to the maximum");
 _Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
+_Static_assert(TM_CEP_MAX_KEY_BYTES > 0, "a pattern key must fit");
+_Static_assert(WR_CEP_MAX_STEPS <= 32, "a step mask is 32 bits");
 
 /* ---- TaskManager: shuffle, the data plane (taskmanager/shuffle*) ------ */
 

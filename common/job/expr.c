@@ -26,6 +26,7 @@
 enum wr_expr_kind {
 	WR_EXPR_N_CONST,
 	WR_EXPR_N_FIELD,    /* row field arg */
+	WR_EXPR_N_REF,      /* step reference arg (CEP) */
 	WR_EXPR_N_UNARY,    /* op applied to a */
 	WR_EXPR_N_BINARY,   /* a op b */
 	WR_EXPR_N_AND,      /* a && b */
@@ -72,7 +73,7 @@ static void wr_expr_compile(wr_expr_parser *p, int n);
 
 /* arr (of elem-byte items) grown to hold at least n + 1 items. Sizes are
  * bounded by WR_EXPR_MAX_NODES and WR_EXPR_MAX_BYTES. */
-static void *
+void *
 wr_expr_grow(void *arr, size_t *cap, size_t n, size_t elem)
 {
 	if (n < *cap)
@@ -246,7 +247,7 @@ wr_expr_fold(wr_expr_parser *p, int n)
 	wr_expr_compile(p, n);
 	/* A folded string is made of literals, so of at most len bytes. */
 	wr_arena_init(&arena, p->len + 64);
-	rv = wr_expr_run(e, code0, e->ncode, &empty, &v, &arena);
+	rv = wr_expr_run(e, code0, e->ncode, &empty, NULL, &v, &arena);
 	e->ncode = code0;
 	e->nconsts = consts0;
 	if (rv == WR_OK) {
@@ -774,6 +775,18 @@ wr_expr_parse_field(wr_expr_parser *p)
 	return wr_expr_unknown_field(p, t);
 }
 
+int
+wr_expr_ref_node(wr_expr_parser *p, size_t off, int ref, int type)
+{
+	int n = wr_expr_node_new(p, WR_EXPR_N_REF, off, off);
+
+	if (n < 0)
+		return -1;
+	p->nodes[n].type = p->nodes[n].itype = (uint8_t)type;
+	p->nodes[n].arg = (int32_t)ref;
+	return n;
+}
+
 static int
 wr_expr_coalesce_mismatch(wr_expr_parser *p, int at, int t1, int t2)
 {
@@ -887,6 +900,8 @@ wr_expr_parse_call(wr_expr_parser *p)
 	char d[WR_EXPR_QUOTE_BYTES + 2];
 	int fn, first = -1, last = -1, nargs = 0, a;
 
+	if (wr_expr_is_ref_call(p))
+		return wr_expr_parse_ref_call(p);
 	if ((fn = wr_expr_fn_lookup(p, &name)) < 0 ||
 	    wr_expr_enter(p, name.start) < 0 || wr_expr_next(p) < 0 ||
 	    wr_expr_next(p) < 0)
@@ -970,8 +985,13 @@ wr_expr_parse_primary(wr_expr_parser *p)
 	case WR_EXPR_TK_IDENT:
 		if (wr_expr_lex(p, t.end, &after) < 0)
 			return -1;
-		return after.kind == WR_EXPR_TK_LPAREN ? wr_expr_parse_call(p)
-		                                       : wr_expr_parse_field(p);
+		if (after.kind == WR_EXPR_TK_DOT)
+			return wr_expr_parse_step_ref(p);
+		if (after.kind == WR_EXPR_TK_LPAREN)
+			return wr_expr_parse_call(p);
+		if (p->steps != NULL && !p->steps->row)
+			return wr_expr_no_row(p);
+		return wr_expr_parse_field(p);
 	default:
 		return wr_expr_fail(p, t.start, "expected a value, found %s",
 		                    wr_expr_tokdesc(p, &t, d, sizeof(d)));
@@ -1232,6 +1252,9 @@ wr_expr_compile_head(wr_expr_parser *p, int n)
 	case WR_EXPR_N_FIELD:
 		wr_expr_emit(p->e, WR_EXPR_OP_FIELD, x->itype, x->arg);
 		break;
+	case WR_EXPR_N_REF:
+		wr_expr_emit(p->e, WR_EXPR_OP_REF, x->itype, x->arg);
+		break;
 	case WR_EXPR_N_COALESCE:
 		wr_expr_compile_coalesce(p, n);
 		break;
@@ -1293,6 +1316,15 @@ int
 wr_expr_parse(const char *src, const wr_schema *in, wr_expr **out,
               size_t *err_offset, char *errbuf, size_t errlen)
 {
+	return wr_expr_parse_steps(src, in, NULL, out, err_offset, errbuf,
+	                           errlen);
+}
+
+int
+wr_expr_parse_steps(const char *src, const wr_schema *in,
+                    const wr_expr_steps *steps, wr_expr **out,
+                    size_t *err_offset, char *errbuf, size_t errlen)
+{
 	static const wr_schema no_fields;
 	wr_expr_parser p;
 	size_t ignored;
@@ -1306,6 +1338,7 @@ wr_expr_parse(const char *src, const wr_schema *in, wr_expr **out,
 	if (p.errlen > 0)
 		errbuf[0] = '\0';
 	p.in = in != NULL ? in : &no_fields;
+	p.steps = steps;
 	p.src = src != NULL ? src : "";
 	/* Bounded: the source may be anything a job file holds. */
 	while (p.len <= WR_EXPR_MAX_BYTES && p.src[p.len] != '\0')

@@ -16,6 +16,12 @@
  * Functions: abs(num), lower(str), upper(str), coalesce(a, b, ...),
  * floor(num). '+' also concatenates strings.
  *
+ * In a pattern (CEP, docs/cep.md) expressions may also refer to the
+ * steps matched so far: `step.field` (that step's last matched event),
+ * `first(step.field)` and `count(step)` (a long); a step with no event
+ * gives null (count gives 0). The caller of wr_expr_eval_refs supplies
+ * those values (wr_expr_refs lists what the expression needs).
+ *
  * Types: long and double mix (the result is double); timestamps compare
  * with timestamps and with ISO-8601 string literals, and +/- a long (ms);
  * comparisons and logic yield bool; a filter must be bool. Null follows SQL:
@@ -68,5 +74,54 @@ bool wr_expr_test(const wr_expr *e, const wr_row *r, wr_arena *arena);
 
 /* Accepts NULL. */
 void wr_expr_free(wr_expr *e);
+
+/* ---- step references (CEP) ---- */
+
+enum wr_expr_ref_kind {
+	WR_EXPR_REF_LAST,  /* step.field */
+	WR_EXPR_REF_FIRST, /* first(step.field) */
+	WR_EXPR_REF_COUNT, /* count(step) */
+};
+
+/* One distinct reference of an expression; field is an index into the
+ * steps' schema (-1 for COUNT), type its declared type. */
+typedef struct wr_expr_ref {
+	uint8_t kind;
+	uint8_t type; /* enum wr_type */
+	int step;
+	int field;
+} wr_expr_ref;
+
+/* The steps an expression may name. Steps [0, visible) may be referred
+ * to; a name among the later ones is refused as such ("refers to a later
+ * step"), and so is a step in the negated mask (it matches no event).
+ * fields is the schema of every step's events. row: plain names are the
+ * current event's fields (a step's `where`); false: refused (`emit`). */
+typedef struct wr_expr_steps {
+	const char *const *names;
+	int n;
+	int visible;
+	uint32_t negated;
+	const wr_schema *fields;
+	bool row;
+} wr_expr_steps;
+
+/* wr_expr_parse with step references (steps NULL: none, as wr_expr_parse).
+ * Errors as wr_expr_parse ("unknown step 'declned' (steps: ...)",
+ * "'approved' is a later step: a condition sees only the steps before
+ * it and its own"). */
+int wr_expr_parse_steps(const char *src, const wr_schema *in,
+                        const wr_expr_steps *steps, wr_expr **out,
+                        size_t *err_offset, char *errbuf, size_t errlen);
+
+/* The distinct references of e, indexed as the refs array passed to
+ * wr_expr_eval_refs expects them. *n gets their count. */
+const wr_expr_ref *wr_expr_refs(const wr_expr *e, size_t *n);
+
+/* wr_expr_eval with refs[k] the value of reference k (a value whose type
+ * differs from the reference's reads as null, a long as a double where a
+ * double is declared). refs may be NULL when e has none. */
+int wr_expr_eval_refs(const wr_expr *e, const wr_row *r, const wr_value *refs,
+                      wr_value *out, wr_arena *arena);
 
 #endif

@@ -28,19 +28,14 @@ wr_expr_strcmp(const wr_value *a, const wr_value *b)
 	return (a->u.s.len > b->u.s.len) - (a->u.s.len < b->u.s.len);
 }
 
+/* v (NULL: absent) as the type the instruction declares. */
 static void
-wr_expr_load(const wr_row *r, const struct wr_expr_ins *in, wr_value *dst)
+wr_expr_load_value(const wr_value *v, const struct wr_expr_ins *in,
+                   wr_value *dst)
 {
-	const wr_value *v;
-
-	/* Rows decoded from the network carry their own types: a value that
-	 * does not match the schema reads as null rather than as garbage. */
-	if ((uint32_t)in->arg >= r->n) {
+	if (v == NULL) {
 		dst->type = WR_T_NULL;
-		return;
-	}
-	v = &r->v[in->arg];
-	if (v->type == in->type) {
+	} else if (v->type == in->type) {
 		*dst = *v;
 	} else if (v->type == WR_T_LONG && in->type == WR_T_DOUBLE) {
 		dst->type = WR_T_DOUBLE;
@@ -48,6 +43,15 @@ wr_expr_load(const wr_row *r, const struct wr_expr_ins *in, wr_value *dst)
 	} else {
 		dst->type = WR_T_NULL;
 	}
+}
+
+/* Rows decoded from the network carry their own types: a value that does
+ * not match the schema reads as null rather than as garbage. */
+static void
+wr_expr_load(const wr_row *r, const struct wr_expr_ins *in, wr_value *dst)
+{
+	wr_expr_load_value((uint32_t)in->arg < r->n ? &r->v[in->arg] : NULL, in,
+	                   dst);
 }
 
 /* Overflow gives null, like division by zero. */
@@ -300,7 +304,7 @@ wr_expr_unary(const wr_expr *e, const struct wr_expr_ins *in, wr_value *a,
 /* The stack need was bounded at parse time. */
 int
 wr_expr_run(const wr_expr *e, size_t pc, size_t end, const wr_row *r,
-            wr_value *out, wr_arena *arena)
+            const wr_value *refs, wr_value *out, wr_arena *arena)
 {
 	wr_value st[WR_EXPR_MAX_STACK];
 	wr_value *sp = st; /* the next free slot */
@@ -314,6 +318,10 @@ wr_expr_run(const wr_expr *e, size_t pc, size_t end, const wr_row *r,
 			break;
 		case WR_EXPR_OP_FIELD:
 			wr_expr_load(r, in, sp++);
+			break;
+		case WR_EXPR_OP_REF:
+			wr_expr_load_value(refs != NULL ? &refs[in->arg] : NULL,
+			                   in, sp++);
 			break;
 		case WR_EXPR_OP_I2D:
 			if (sp[-1].type == WR_T_LONG) {
@@ -363,8 +371,25 @@ wr_expr_eval(const wr_expr *e, const wr_row *r, wr_value *out, wr_arena *arena)
 {
 	static const wr_row no_values;
 
-	return wr_expr_run(e, 0, e->ncode, r != NULL ? r : &no_values, out,
-	                   arena);
+	return wr_expr_run(e, 0, e->ncode, r != NULL ? r : &no_values, NULL,
+	                   out, arena);
+}
+
+int
+wr_expr_eval_refs(const wr_expr *e, const wr_row *r, const wr_value *refs,
+                  wr_value *out, wr_arena *arena)
+{
+	static const wr_row no_values;
+
+	return wr_expr_run(e, 0, e->ncode, r != NULL ? r : &no_values, refs,
+	                   out, arena);
+}
+
+const wr_expr_ref *
+wr_expr_refs(const wr_expr *e, size_t *n)
+{
+	*n = e->nrefs;
+	return e->refs;
 }
 
 bool
@@ -390,6 +415,7 @@ wr_expr_free(wr_expr *e)
 		free(e->strs[k]);
 	free(e->sets);
 	free(e->strs);
+	free(e->refs);
 	free(e->consts);
 	free(e->code);
 	free(e);

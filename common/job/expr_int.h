@@ -17,6 +17,7 @@
 enum wr_expr_op {
 	WR_EXPR_OP_CONST, /* push consts[arg] */
 	WR_EXPR_OP_FIELD, /* push row field arg, declared type `type` */
+	WR_EXPR_OP_REF,   /* push step reference arg, declared type `type` */
 	WR_EXPR_OP_I2D,   /* top: long -> double */
 	/* Binary: pop b, replace a with a op b; null if either is null. */
 	WR_EXPR_OP_ADD_L, /* long arithmetic; result type `type` (long or */
@@ -86,6 +87,8 @@ struct wr_expr {
 	size_t nsets, capsets;
 	char **strs; /* string literals and folded strings: owned */
 	size_t nstrs, capstrs;
+	wr_expr_ref *refs; /* step references (CEP), in OP_REF's arg order */
+	size_t nrefs, caprefs;
 };
 
 /* ---- the parser's state ---- */
@@ -107,6 +110,7 @@ enum wr_expr_tk {
 	WR_EXPR_TK_LPAREN,
 	WR_EXPR_TK_RPAREN,
 	WR_EXPR_TK_COMMA,
+	WR_EXPR_TK_DOT,
 	WR_EXPR_TK_PLUS,
 	WR_EXPR_TK_MINUS,
 	WR_EXPR_TK_STAR,
@@ -133,6 +137,7 @@ typedef struct wr_expr_parser {
 	const char *src;
 	size_t len;
 	const wr_schema *in;
+	const wr_expr_steps *steps; /* NULL: no step references */
 	wr_expr *e;
 	struct wr_expr_node *nodes;
 	size_t nnodes, capnodes;
@@ -172,12 +177,32 @@ const char *wr_expr_tokdesc(const wr_expr_parser *p,
  * function names, as in SQL. */
 bool wr_expr_word_is(const char *s, size_t n, const char *word);
 
+/* ---- expr.c ---- */
+
+/* A node pushing reference ref (of e->refs) of type type, at off; the
+ * current token is consumed by the caller. Returns the node or -1. */
+int wr_expr_ref_node(wr_expr_parser *p, size_t off, int ref, int type);
+/* Grows arr (of elem-byte items) to hold at least n + 1 items. */
+void *wr_expr_grow(void *arr, size_t *cap, size_t n, size_t elem);
+
+/* ---- expr_ref.c: step references (CEP) ---- */
+
+/* `step.field`; the current token is the step's name, a '.' follows. */
+int wr_expr_parse_step_ref(wr_expr_parser *p);
+/* Whether the current identifier (followed by '(') is first or count in
+ * a pattern; then wr_expr_parse_ref_call parses the call. */
+bool wr_expr_is_ref_call(const wr_expr_parser *p);
+int wr_expr_parse_ref_call(wr_expr_parser *p);
+/* A plain name where only step references may stand (emit). */
+int wr_expr_no_row(wr_expr_parser *p);
+
 /* ---- expr_eval.c ---- */
 
 /* Byte-wise order, a prefix first: -1, 0 or 1. */
 int wr_expr_strcmp(const wr_value *a, const wr_value *b);
-/* Runs code[pc, end) of e on row r (also used to fold constants). */
+/* Runs code[pc, end) of e on row r with step references refs (NULL when
+ * e has none; also used to fold constants). */
 int wr_expr_run(const wr_expr *e, size_t pc, size_t end, const wr_row *r,
-                wr_value *out, wr_arena *arena);
+                const wr_value *refs, wr_value *out, wr_arena *arena);
 
 #endif

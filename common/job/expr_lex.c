@@ -230,6 +230,7 @@ static const struct {
     {"(", WR_EXPR_TK_LPAREN, NULL},
     {")", WR_EXPR_TK_RPAREN, NULL},
     {",", WR_EXPR_TK_COMMA, NULL},
+    {".", WR_EXPR_TK_DOT, NULL},
     {"+", WR_EXPR_TK_PLUS, NULL},
     {"-", WR_EXPR_TK_MINUS, NULL},
     {"*", WR_EXPR_TK_STAR, NULL},

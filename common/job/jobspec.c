@@ -1026,6 +1026,22 @@ wr_job_alloc_nodes(wr_jp *p, const wr_yaml_node *sources,
 
 /* ---- the graph --------------------------------------------------------- */
 
+/* The name of node n's side output (a window's late_output, a pattern's
+ * timeout_output), or NULL. */
+static const char *
+wr_job_side_name(const wr_node_spec *n)
+{
+	return n->late_output != NULL ? n->late_output
+	                              : n->pattern.timeout_output;
+}
+
+/* The key that names it, for messages. */
+static const char *
+wr_job_side_key(const wr_node_spec *n)
+{
+	return n->late_output != NULL ? "late_output" : "timeout_output";
+}
+
 static int
 wr_job_unknown_input(wr_jp *p, size_t i, const wr_yaml_node *from)
 {
@@ -1041,9 +1057,9 @@ wr_job_unknown_input(wr_jp *p, size_t i, const wr_yaml_node *from)
 		if (spec->nodes[j].kind != WR_NODE_SINK && j != i)
 			wr_buf_printf(&known, "%s%s", known.len ? ", " : "",
 			              spec->nodes[j].id);
-		if (spec->nodes[j].late_output != NULL && j != i) {
+		if (wr_job_side_name(&spec->nodes[j]) != NULL && j != i) {
 			wr_buf_printf(&known, "%s%s", known.len ? ", " : "",
-			              spec->nodes[j].late_output);
+			              wr_job_side_name(&spec->nodes[j]));
 			lates = true;
 		}
 	}
@@ -1061,40 +1077,43 @@ static int
 wr_job_check_late_names(wr_jp *p, size_t i)
 {
 	const wr_jobspec *spec = p->spec;
-	const char *name = spec->nodes[i].late_output;
+	const char *name = wr_job_side_name(&spec->nodes[i]);
 	const wr_yaml_node *at;
 
 	if (name == NULL)
 		return WR_OK;
 	at = wr_yaml_map_get(p->pos[i].map, "late_output");
+	if (at == NULL)
+		at = wr_yaml_map_get(wr_yaml_map_get(p->pos[i].map, "pattern"),
+		                     "timeout_output");
 	for (size_t j = 0; j < spec->nnodes; j++) {
 		if (strcmp(spec->nodes[j].id, name) == 0)
 			return wr_job_fail(
 			    p, at,
-			    "late_output '%s' is already the id "
+			    "%s '%s' is already the id "
 			    "of a %s (%d:%d)",
-			    name,
+			    wr_job_side_key(&spec->nodes[i]), name,
 			    spec->nodes[j].kind == WR_NODE_SOURCE ? "source"
 			                                          : "node",
 			    spec->nodes[j].line, spec->nodes[j].col);
-		if (j < i && spec->nodes[j].late_output != NULL &&
-		    strcmp(spec->nodes[j].late_output, name) == 0)
-			return wr_job_fail(
-			    p, at,
-			    "late_output '%s' is already the late "
-			    "output of node '%s'",
-			    name, spec->nodes[j].id);
+		if (j < i && wr_job_side_name(&spec->nodes[j]) != NULL &&
+		    strcmp(wr_job_side_name(&spec->nodes[j]), name) == 0)
+			return wr_job_fail(p, at,
+			                   "%s '%s' is already the side "
+			                   "output of node '%s'",
+			                   wr_job_side_key(&spec->nodes[i]),
+			                   name, spec->nodes[j].id);
 	}
 	return WR_OK;
 }
 
-/* Index of the node whose late_output is name, or -1. */
+/* Index of the node whose side output is name, or -1. */
 static int
 wr_job_find_late(const wr_jobspec *spec, const char *name)
 {
 	for (size_t j = 0; j < spec->nnodes; j++)
-		if (spec->nodes[j].late_output != NULL &&
-		    strcmp(spec->nodes[j].late_output, name) == 0)
+		if (wr_job_side_name(&spec->nodes[j]) != NULL &&
+		    strcmp(wr_job_side_name(&spec->nodes[j]), name) == 0)
 			return (int)j;
 	return -1;
 }
@@ -1389,9 +1408,9 @@ wr_jobspec_input_schema(const wr_jobspec *spec, const wr_node_spec *n, int k)
 {
 	const wr_node_spec *in = &spec->nodes[n->inputs[k]];
 
-	/* The window's own input may be a side input too; inputs come
-	 * first, so this ends. */
-	if (n->input_side[k])
+	/* A pattern's timeouts have its own output schema. The window's own
+	 * input may be a side input too; inputs come first, so this ends. */
+	if (n->input_side[k] && in->kind != WR_NODE_PATTERN)
 		return wr_jobspec_input_schema(spec, in, 0);
 	return &in->out;
 }
@@ -1411,6 +1430,7 @@ wr_job_node_fini(wr_node_spec *n)
 		free(n->aggs[i].name);
 	free(n->aggs);
 	free(n->late_output);
+	wr_job_pattern_fini(&n->pattern);
 	free(n->sink.topic);
 	free(n->sink.bootstrap);
 	free(n->sink.path);

@@ -131,6 +131,41 @@ typedef struct wr_anomaly_spec {
 	int64_t min_count;  /* values in the history before any emit */
 	int line, col;      /* where `anomaly:` is written */
 } wr_anomaly_spec;
+/* How a pattern step's events follow the previous matched event (Flink's
+ * next, followedBy, followedByAny, notNext, notFollowedBy). */
+enum wr_contiguity {
+	WR_CONT_NEXT,            /* strict: the key's very next event */
+	WR_CONT_FOLLOWED_BY,     /* relaxed: skips events that do not match */
+	WR_CONT_FOLLOWED_BY_ANY, /* non-deterministic: skips any event */
+	WR_CONT_NOT_NEXT,        /* negated: the next event does not match */
+	WR_CONT_NOT_FOLLOWED_BY, /* negated: no event in between matches */
+};
+enum wr_skip { WR_SKIP_NO_SKIP, WR_SKIP_PAST_LAST_EVENT, WR_SKIP_TO_NEXT };
+
+/* A pattern step takes min..max events, or none when optional; a negated
+ * step (WR_CONT_NOT_*) takes none: it forbids events. */
+typedef struct wr_pattern_step {
+	char *name;
+	wr_expr *where;    /* NULL: every event; may refer to earlier steps */
+	uint32_t min, max; /* max WR_PATTERN_UNBOUNDED: one_or_more */
+	bool optional;
+	enum wr_contiguity contiguity;
+	int line, col; /* where the step is written */
+} wr_pattern_step;
+
+#define WR_PATTERN_UNBOUNDED UINT32_MAX
+
+typedef struct wr_pattern_spec {
+	wr_pattern_step *steps;
+	int nsteps;
+	int64_t within_ms; /* 0: no bound (every step strict) */
+	enum wr_skip skip;
+	wr_select_item *emit; /* over step references only */
+	size_t nemit;
+	/* side output of partial matches that expired (within), or NULL; its
+	 * records have the node's output schema */
+	char *timeout_output;
+} wr_pattern_spec;
 
 typedef struct wr_node_spec {
 	char *id; /* operator uid */
@@ -162,6 +197,9 @@ typedef struct wr_node_spec {
 	size_t naggs;
 	/* anomaly */
 	wr_anomaly_spec anomaly;
+	/* pattern (key_by + pattern): keys above; output: the key fields,
+	 * match_start, match_end, the emit fields */
+	wr_pattern_spec pattern;
 	/* sink */
 	wr_sink_spec sink;
 	/* source */

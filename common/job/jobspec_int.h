@@ -137,5 +137,21 @@ bool wr_job_has_event_time(const wr_jobspec *spec, size_t i);
 int wr_job_anomaly_kind(wr_jp *p, wr_node_spec *n, const wr_yaml_node *map);
 int wr_job_parse_anomaly(wr_jp *p, size_t i, const char *pre);
 int wr_job_type_anomaly(wr_jp *p, size_t i, const wr_schema *in);
+/* Shared by jobspec_node.c and the node kinds in their own files. */
+/* key_by's shape: a non-empty list of at most WR_MAX_FIELDS names. */
+int wr_job_node_key_by(wr_jp *p, const wr_node_spec *n, const wr_yaml_node *v);
+/* key_by's fields in the input schema in (pass 5). */
+int wr_job_type_keys(wr_jp *p, size_t i, const wr_schema *in);
+/* The line and column of byte off of scalar v's value in the job text. */
+void wr_job_scalar_at(const wr_jp *p, const wr_yaml_node *v, size_t off,
+                      int *line, int *col);
+
+/* jobspec_pattern.c: a pattern node (key_by + pattern). Its kind (pass 3,
+ * from wr_job_node_kind when the node has `pattern:`), shape (pass 3) and
+ * types (pass 5); wr_job_pattern_fini frees what they filled in. */
+int wr_job_pattern_kind(wr_jp *p, size_t i);
+int wr_job_parse_pattern(wr_jp *p, size_t i, const char *pre);
+int wr_job_type_pattern(wr_jp *p, size_t i, const wr_schema *in);
+void wr_job_pattern_fini(wr_pattern_spec *ps);
 
 #endif

@@ -111,6 +111,9 @@ wr_job_node_kind(wr_jp *p, size_t i)
 	const wr_yaml_node *map = p->pos[i].map, *first = NULL;
 	int which = -1;
 
+	if (wr_yaml_map_get(map, "pattern") != NULL)
+		return wr_job_pattern_kind(p, i);
+
 	/* In document order, so the second kind written is the one named. */
 	for (size_t m = 0; m < map->n; m++) {
 		const wr_yaml_node *k = map->keys[m];
@@ -255,7 +258,7 @@ wr_job_node_window(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 	return WR_OK;
 }
 
-static int
+int
 wr_job_node_key_by(wr_jp *p, const wr_node_spec *n, const wr_yaml_node *v)
 {
 	if (v->kind == WR_YAML_MAP || (v->kind == WR_YAML_SCALAR && v->is_null))
@@ -623,6 +626,8 @@ wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx)
 		return wr_job_node_keyed(p, i, pre);
 	case WR_NODE_SINK:
 		return wr_job_node_sink(p, i);
+	case WR_NODE_PATTERN:
+		return wr_job_parse_pattern(p, i, pre);
 	default: /* join and pattern are refused by wr_job_node_kind */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
@@ -676,7 +681,7 @@ wr_job_src_step(const char *s, const char *end, char q, char val)
 /* The line and column of byte off of scalar v's value in the job text:
  * exact for single-line plain and quoted scalars, v's own position for
  * block and multi-line scalars and escapes the walk cannot follow. */
-static void
+void
 wr_job_scalar_at(const wr_jp *p, const wr_yaml_node *v, size_t off, int *line,
                  int *col)
 {
@@ -838,7 +843,7 @@ wr_job_field_list(wr_jp *p, const char *node, const char *what,
 	return WR_OK;
 }
 
-static int
+int
 wr_job_type_keys(wr_jp *p, size_t i, const wr_schema *in)
 {
 	wr_node_spec *n = &p->spec->nodes[i];
@@ -1179,6 +1184,8 @@ wr_job_type_node(wr_jp *p, size_t i)
 		return wr_job_type_anomaly(p, i, in);
 	case WR_NODE_SINK:
 		return wr_job_type_sink(p, i, in);
+	case WR_NODE_PATTERN:
+		return wr_job_type_pattern(p, i, in);
 	default: /* sources are typed in pass 2 */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}

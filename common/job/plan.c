@@ -5,7 +5,8 @@
  * Nodes arrive in topological order (wr_jobspec guarantees it), so one
  * pass decides each node's vertex: it joins its input's chain when
  *   - it has one input,
- *   - it is not keyed (key_by, window, reduce): those need a HASH edge,
+ *   - it is not keyed (key_by, window, reduce, pattern): those need a
+ *     HASH edge,
  *   - its parallelism equals its input's,
  *   - the input feeds only this node.
  * Otherwise it starts a vertex, reached by one edge per input:
@@ -34,7 +35,7 @@ wr_plan_keyed(const wr_node_spec *n)
 {
 	return n->kind == WR_NODE_KEY_BY || n->kind == WR_NODE_WINDOW ||
 	       n->kind == WR_NODE_REDUCE || n->kind == WR_NODE_JOIN ||
-	       n->kind == WR_NODE_ANOMALY;
+	       n->kind == WR_NODE_ANOMALY || n->kind == WR_NODE_PATTERN;
 }
 
 static bool

@@ -36,7 +36,8 @@ typedef struct wr_edge {
 	int to_node;     /* first node of the downstream chain */
 	int input_index; /* which input of to_node (0, or 1 for a join) */
 	enum wr_edge_kind kind;
-	/* from_node's side output (its late_output), not its main output:
+	/* from_node's side output (a window's late_output, a pattern's
+	 * timeout_output), not its main output:
 	 * the producer sends only side records on it. Never chained. */
 	bool side;
 } wr_edge;

@@ -230,6 +230,40 @@ submit(fixture *f, const char *extra)
 	return job;
 }
 
+/* A pattern node parses, but the TaskManager has no operator for it yet:
+ * the submit is refused with its position, and nothing is deployed. */
+static void
+test_submit_refuses_pattern(void **state)
+{
+	fixture *f = *state;
+	char id[33], err[1024] = "";
+	jm_submit_opts o = {
+	    .file = WRT_JOB_FILE,
+	    .yaml = "name: t\n"
+	            "sources:\n"
+	            "  auths:\n"
+	            "    kafka: { topic: auths }\n"
+	            "    schema: { card: string, ok: bool, ts: timestamp }\n"
+	            "    event_time: { field: ts }\n"
+	            "nodes:\n"
+	            "  - id: fraud\n"
+	            "    from: auths\n"
+	            "    key_by: [card]\n"
+	            "    pattern: { contiguity: next, steps: [ { name: no, "
+	            "where: \"!ok\", times: 3 }, { name: yes, where: ok } ] }\n"
+	            "  - id: out\n"
+	            "    from: fraud\n"
+	            "    sink: { stdout: {} }\n"};
+
+	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
+	                 WR_ESTATE);
+	assert_non_null(strstr(err, "t.yaml:8:9: node 'fraud': pattern nodes "
+	                            "are parsed, but the pattern (CEP) "
+	                            "operator is not in the TaskManager's "
+	                            "runtime yet"));
+	assert_int_equal(f->ncalls, 0);
+}
+
 /* Calls of kind recorded from index from on; *last the last one. */
 static int
 count_calls(fixture *f, int from, enum jm_call_kind kind, fake_call **last)
@@ -1587,6 +1621,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_corrupt_entry_failed,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_refuses_pattern, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

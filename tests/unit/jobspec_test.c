@@ -717,7 +717,7 @@ static const bad_case bad_cases[] = {
           "  - id: x\n"
           "    from: s\n"
           "    pattern: {}\n" SINK("x"),
-     "t.yaml:9:5: ", "node 'x': pattern nodes are not supported yet"},
+     "t.yaml:9:5: ", "node 'x': a pattern needs key_by"},
     {HEAD "nodes:\n"
           "  - id: out\n"
           "    from: s\n"
