@@ -231,8 +231,12 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 	for (size_t i = 0; i < spec->nnodes; i++) {
 		const wr_node_spec *n = &spec->nodes[i];
 		const char *what = NULL;
-		if (n->kind == WR_NODE_JOIN || n->kind == WR_NODE_PATTERN)
-			what = "joins and patterns are not supported yet";
+		if (n->kind == WR_NODE_JOIN)
+			what = "the join operator is not in the TaskManager's "
+			       "runtime yet (the job is valid: weir validate "
+			       "accepts it; see docs/joins.md)";
+		else if (n->kind == WR_NODE_PATTERN)
+			what = "patterns are not supported yet";
 		else if (n->kind == WR_NODE_SOURCE &&
 		         n->source.kind != WR_SRC_KAFKA &&
 		         n->source.kind != WR_SRC_DATAGEN &&

@@ -139,7 +139,7 @@ wr_job_node_kind(wr_jp *p, size_t i)
 		    n->id);
 	p->pos[i].kind = first;
 	n->kind = wr_job_node_kind_of[which];
-	if (n->kind == WR_NODE_JOIN || n->kind == WR_NODE_PATTERN)
+	if (n->kind == WR_NODE_PATTERN)
 		return wr_job_fail(p, first,
 		                   "node '%s': %s nodes are not supported yet",
 		                   n->id, first->scalar);
@@ -153,6 +153,8 @@ wr_job_node_from(wr_jp *p, size_t i, const char *pre)
 	const wr_yaml_node *v = wr_yaml_map_get(p->pos[i].map, "from");
 	int rc;
 
+	if (n->kind == WR_NODE_JOIN)
+		return wr_job_node_join(p, i, pre);
 	if (v != NULL && v->kind == WR_YAML_SEQ)
 		return wr_job_fail(p, v,
 		                   "node '%s': 'from' takes a list only in a "
@@ -200,7 +202,7 @@ wr_job_named_scalars(wr_jp *p, const wr_node_spec *n, const wr_yaml_node *m,
 	return WR_OK;
 }
 
-static int
+int
 wr_job_node_window(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 {
 	char what[WR_JOB_WHERE_BYTES], pre[WR_JOB_WHERE_BYTES];
@@ -612,7 +614,9 @@ wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx)
 		return wr_job_node_keyed(p, i, pre);
 	case WR_NODE_SINK:
 		return wr_job_node_sink(p, i);
-	default: /* join and pattern are refused by wr_job_node_kind */
+	case WR_NODE_JOIN: /* read with its inputs (wr_job_node_from) */
+		return WR_OK;
+	default: /* pattern is refused by wr_job_node_kind */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
 }
@@ -795,7 +799,7 @@ wr_job_type_select(wr_jp *p, size_t i, const wr_schema *in)
  * none). Each must name a field of in, once; their indexes are appended
  * to idx, counted in *n (the structure check bounded the list).
  */
-static int
+int
 wr_job_field_list(wr_jp *p, const char *node, const char *what,
                   const wr_yaml_node *v, const wr_schema *in, int *idx, int *n)
 {
@@ -1060,7 +1064,7 @@ wr_job_keyed_out(wr_jp *p, size_t i, const char *key, const wr_schema *in)
 
 /* Event time of node i: a source's event_time, or that of all inputs.
  * Nodes are in topological order, so one pass up to i settles it. */
-static bool
+bool
 wr_job_has_event_time(const wr_jobspec *spec, size_t i)
 {
 	bool et[WR_JOB_MAX_NODES];
@@ -1074,6 +1078,9 @@ wr_job_has_event_time(const wr_jobspec *spec, size_t i)
 		et[j] = n->ninputs > 0;
 		for (int k = 0; k < n->ninputs; k++)
 			et[j] = et[j] && et[n->inputs[k]];
+		/* A stream-table join's records are the stream's. */
+		if (n->kind == WR_NODE_JOIN && n->join == WR_JOIN_TABLE)
+			et[j] = et[n->inputs[0]];
 	}
 	return et[i];
 }
@@ -1164,6 +1171,8 @@ wr_job_type_node(wr_jp *p, size_t i)
 		return wr_job_keyed_out(p, i, "reduce", in);
 	case WR_NODE_SINK:
 		return wr_job_type_sink(p, i, in);
+	case WR_NODE_JOIN:
+		return wr_job_type_join(p, i);
 	default: /* sources are typed in pass 2 */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
