@@ -157,8 +157,9 @@ wr_job_node_from(wr_jp *p, size_t i, const char *pre)
 		return wr_job_node_join(p, i, pre);
 	if (v != NULL && v->kind == WR_YAML_SEQ)
 		return wr_job_fail(p, v,
-		                   "node '%s': 'from' takes a list only in a "
-		                   "join; give the id of one source or node",
+		                   "node '%s': 'from' takes the id of one "
+		                   "source or node (a join names its inputs "
+		                   "in join.left and join.right)",
 		                   n->id);
 	rc = wr_job_scalar(p, p->pos[i].map, "from", pre, true, &v);
 	if (rc != WR_OK)
