@@ -488,6 +488,31 @@ base_cfg(enum wr_join_kind kind, bool outer)
 	return c;
 }
 
+/* One engine from c on a backend of its own in a fresh directory root
+ * (c gets the backend); solo_close undoes it. */
+static tm_join *
+solo_open(tm_join_cfg *c, char *root, size_t rootlen, wr_state **st)
+{
+	char dir[128], err[256];
+	tm_join *j = NULL;
+
+	assert_int_equal(wrt_tmpdir(root, rootlen, "join"), 0);
+	snprintf(dir, sizeof(dir), "%s/st", root);
+	assert_int_equal(wr_state_open(dir, NULL, st), WR_OK);
+	c->st = *st;
+	if (tm_join_new(c, &j, err, sizeof(err)) != WR_OK)
+		fail_msg("tm_join_new: %s", err);
+	return j;
+}
+
+static void
+solo_close(tm_join *j, wr_state *st, const char *root)
+{
+	tm_join_free(j);
+	wr_state_close(st);
+	assert_int_equal(wr_rmtree(root), WR_OK);
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 static void
@@ -571,7 +596,7 @@ test_cleanup(void **state)
 	static ev e[NEVENTS];
 	static const enum wr_join_kind kinds[] = {WR_JOIN_INTERVAL,
 	                                          WR_JOIN_WINDOW};
-	char root[64], dir[128], err[256];
+	char root[64];
 	(void)state;
 
 	for (size_t k = 0; k < 2; k++) {
@@ -589,20 +614,14 @@ test_cleanup(void **state)
 		c.kg_last = MAXP - 1;
 		c.emit = emit_cb;
 		c.arg = &got;
-		assert_int_equal(wrt_tmpdir(root, sizeof(root), "join"), 0);
-		snprintf(dir, sizeof(dir), "%s/st", root);
-		assert_int_equal(wr_state_open(dir, NULL, &st), WR_OK);
-		c.st = st;
-		assert_int_equal(tm_join_new(&c, &j, err, sizeof(err)), WR_OK);
+		j = solo_open(&c, root, sizeof(root), &st);
 		engines en = {.n = 1, .j = {j}, .st = {st}};
 		for (size_t i = 0; i < n; i++)
 			feed(&en, &e[i]);
 		assert_int_equal(wr_state_flush(st), WR_OK);
 		wr_state_get_stats(st, &stats);
 		assert_int_equal(stats.entries, 0);
-		tm_join_free(j);
-		wr_state_close(st);
-		assert_int_equal(wr_rmtree(root), WR_OK);
+		solo_close(j, st, root);
 		outs_free(&got);
 	}
 }
@@ -612,10 +631,10 @@ test_cleanup(void **state)
 static void
 test_refusals(void **state)
 {
-	char root[64], dir[128], err[256];
+	char root[64], err[256];
 	outs got = {0};
 	wr_state *st;
-	tm_join *j;
+	tm_join *j, *bad;
 	wr_row r;
 	(void)state;
 
@@ -623,19 +642,11 @@ test_refusals(void **state)
 	c.upper_ms = 10;
 	c.emit = emit_cb;
 	c.arg = &got;
-	assert_int_equal(wrt_tmpdir(root, sizeof(root), "join"), 0);
-	snprintf(dir, sizeof(dir), "%s/st", root);
-	assert_int_equal(wr_state_open(dir, NULL, &st), WR_OK);
-	c.st = st;
-	c.lower_ms = 20;
-	assert_int_equal(tm_join_new(&c, &j, err, sizeof(err)), WR_EINVAL);
-	assert_non_null(strstr(err, "the bounds"));
-	c.lower_ms = 0;
 	/* the key group of key 0, and not that one */
 	wr_value v = wrt_vlong(0);
 	int kg = wr_key_group(wr_value_hash(&v, 0), MAXP);
 	c.kg_first = c.kg_last = (kg + 1) % MAXP;
-	assert_int_equal(tm_join_new(&c, &j, err, sizeof(err)), WR_OK);
+	j = solo_open(&c, root, sizeof(root), &st);
 	r.n = 3;
 	r.v[0] = v;
 	r.v[1] = wrt_vts(5);
@@ -643,9 +654,55 @@ test_refusals(void **state)
 	assert_int_equal(tm_join_add(j, 0, &r, 5), WR_ECORRUPT);
 	assert_non_null(strstr(tm_join_error(j), "key group"));
 	assert_int_equal(tm_join_delete(j, &r, 5), WR_EINVAL);
-	tm_join_free(j);
-	wr_state_close(st);
-	assert_int_equal(wr_rmtree(root), WR_OK);
+	c.lower_ms = 20;
+	assert_int_equal(tm_join_new(&c, &bad, err, sizeof(err)), WR_EINVAL);
+	assert_non_null(strstr(err, "the bounds"));
+	solo_close(j, st, root);
+}
+
+/* Row lists in state that are not what the engine wrote (a version it
+ * does not know, a truncated entry) are refused as corrupt, never
+ * misread. */
+static void
+test_corrupt_state(void **state)
+{
+	static const uint8_t bad[][4] = {{7, 0, 0, 0}, {1, 2, 3, 0}};
+	char root[64];
+	outs got = {0};
+	wr_state *st;
+	tm_join *j;
+	wr_row r, k;
+	wr_buf key;
+	(void)state;
+
+	tm_join_cfg c = base_cfg(WR_JOIN_INTERVAL, false);
+	c.upper_ms = 10;
+	c.kg_last = MAXP - 1;
+	c.emit = emit_cb;
+	c.arg = &got;
+	j = solo_open(&c, root, sizeof(root), &st);
+	k.n = 1;
+	k.v[0] = wrt_vlong(3);
+	wr_buf_init(&key);
+	wr_row_encode(&k, &key);
+	int kg = wr_key_group(wr_value_hash(&k.v[0], 0), MAXP);
+	r.n = 4;
+	r.v[0] = k.v[0];
+	r.v[1] = wrt_vts(5);
+	r.v[2] = wrt_vlong(1);
+	r.v[3] = wrt_vstr("x");
+	for (size_t b = 0; b < 2; b++) {
+		/* the left rows of key 3, which a right row probes */
+		assert_int_equal(wr_state_put(st, (uint16_t)kg,
+		                              TM_JOIN_ST_ROWS0, key.data,
+		                              key.len, bad[b], 4),
+		                 WR_OK);
+		assert_int_equal(tm_join_add(j, 1, &r, 5), WR_ECORRUPT);
+		assert_non_null(strstr(tm_join_error(j), "corrupt row list"));
+	}
+	assert_int_equal(got.n, 0);
+	wr_buf_fini(&key);
+	solo_close(j, st, root);
 }
 
 /* A window join read from a job file, by hand: the settings reach the
@@ -685,7 +742,7 @@ test_from_spec(void **state)
 	    "1|1|1|1|3|2|r2|0|10|@9",
 	    "1|5|3|1|3|2|r2|0|10|@9",
 	};
-	char root[64], dir[128], err[256];
+	char root[64];
 	outs got = {0};
 	wr_state *st;
 	tm_join_cfg c = {0};
@@ -701,12 +758,8 @@ test_from_spec(void **state)
 	c.kg_last = c.max_parallelism - 1;
 	c.emit = emit_cb;
 	c.arg = &got;
-	assert_int_equal(wrt_tmpdir(root, sizeof(root), "join"), 0);
-	snprintf(dir, sizeof(dir), "%s/st", root);
-	assert_int_equal(wr_state_open(dir, NULL, &st), WR_OK);
-	c.st = st;
-	engines en = {.n = 1, .st = {st}};
-	assert_int_equal(tm_join_new(&c, &en.j[0], err, sizeof(err)), WR_OK);
+	engines en = {.n = 1};
+	en.j[0] = solo_open(&c, root, sizeof(root), &st);
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		feed(&en, &in[i]);
 		/* nothing before the window's end - 1 */
@@ -719,9 +772,7 @@ test_from_spec(void **state)
 	assert_string_equal(got.v[1], want[1]);
 	/* the record at 7 came after the window fired */
 	assert_int_equal(tm_join_late_dropped(en.j[0]), 1);
-	tm_join_free(en.j[0]);
-	wr_state_close(st);
-	assert_int_equal(wr_rmtree(root), WR_OK);
+	solo_close(en.j[0], st, root);
 	outs_free(&got);
 	wr_jobspec_free(spec);
 }
@@ -730,9 +781,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_interval), cmocka_unit_test(test_temporal),
-	    cmocka_unit_test(test_window),   cmocka_unit_test(test_cleanup),
-	    cmocka_unit_test(test_refusals), cmocka_unit_test(test_from_spec),
+	    cmocka_unit_test(test_interval),
+	    cmocka_unit_test(test_temporal),
+	    cmocka_unit_test(test_window),
+	    cmocka_unit_test(test_cleanup),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_corrupt_state),
+	    cmocka_unit_test(test_from_spec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
