@@ -8,6 +8,7 @@
  * two engines from that snapshot (rescaling). The output must be exactly
  * the reference's, as a multiset.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -660,6 +661,49 @@ test_refusals(void **state)
 	solo_close(j, st, root);
 }
 
+/* Keys of several fields pair in the order of `on` and `right_on`, and
+ * equal as key_by groups them: -0.0 = 0.0, NaN = NaN. */
+static void
+test_key_equality(void **state)
+{
+	static const double lkeys[] = {-0.0, NAN, 1.5};
+	static const double rkeys[] = {0.0, NAN, 2.5};
+	char root[64];
+	outs got = {0};
+	wr_state *st;
+	tm_join *j;
+	(void)state;
+
+	tm_join_cfg c = base_cfg(WR_JOIN_INTERVAL, true);
+	c.nkeys = 2;
+	c.keys[0][0] = 0, c.keys[0][1] = 1; /* left: (d, s, id) */
+	c.keys[1][0] = 1, c.keys[1][1] = 0; /* right: (s, d, id) */
+	c.width[0] = c.width[1] = 3;
+	c.upper_ms = 10;
+	c.kg_last = MAXP - 1;
+	c.emit = emit_cb;
+	c.arg = &got;
+	j = solo_open(&c, root, sizeof(root), &st);
+	for (int i = 0; i < 3; i++) {
+		wr_row l = {.n = 3}, r = {.n = 3};
+		l.v[0] = wrt_vdouble(lkeys[i]);
+		l.v[1] = wrt_vstr("k");
+		l.v[2] = wrt_vlong(i);
+		r.v[0] = wrt_vstr("k");
+		r.v[1] = wrt_vdouble(rkeys[i]);
+		r.v[2] = wrt_vlong(10 + i);
+		assert_int_equal(tm_join_add(j, 0, &l, 100), WR_OK);
+		assert_int_equal(tm_join_add(j, 1, &r, 105), WR_OK);
+	}
+	/* two pairs at once; the third left row only at the end, alone */
+	assert_int_equal(got.n, 2);
+	assert_int_equal(tm_join_watermark(j, 200), WR_OK);
+	assert_int_equal(got.n, 3);
+	assert_true(strstr(got.v[2], "|2|N|N|N|@100") != NULL);
+	solo_close(j, st, root);
+	outs_free(&got);
+}
+
 /* Row lists in state that are not what the engine wrote (a version it
  * does not know, a truncated entry) are refused as corrupt, never
  * misread. */
@@ -786,6 +830,7 @@ main(void)
 	    cmocka_unit_test(test_window),
 	    cmocka_unit_test(test_cleanup),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_key_equality),
 	    cmocka_unit_test(test_corrupt_state),
 	    cmocka_unit_test(test_from_spec),
 	};
