@@ -156,6 +156,20 @@ tm_join_free(tm_join *j)
 	free(j);
 }
 
+int64_t
+tm_join_watermark_delay(const tm_join_cfg *cfg)
+{
+	switch (cfg->kind) {
+	case WR_JOIN_INTERVAL:
+		return cfg->upper_ms > 0 ? cfg->upper_ms : 0;
+	case WR_JOIN_WINDOW:
+		return cfg->size_ms;
+	case WR_JOIN_TABLE:
+	default:
+		return 0;
+	}
+}
+
 uint64_t
 tm_join_late_dropped(const tm_join *j)
 {

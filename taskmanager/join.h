@@ -106,6 +106,19 @@ int tm_join_delete(tm_join *j, const wr_row *row, int64_t ts);
  * state no later record can reach. Errors as tm_join_add. */
 int tm_join_watermark(tm_join *j, int64_t wm);
 
+/*
+ * How far behind its input watermark the operator must forward it so that
+ * no output row is late downstream, where event time is the left side's
+ * event-time field (windows read it by name): an interval join emits a
+ * pair whose left row is up to upper before the right row that completed
+ * it (and a left join's null row once the watermark passes ts + upper),
+ * a window join its window's left rows when the watermark reaches
+ * end - 1; an event-time table join emits a record when the watermark
+ * first reaches it, so needs no delay. Flink's interval join delays its
+ * output watermark the same way. In ms, >= 0.
+ */
+int64_t tm_join_watermark_delay(const tm_join_cfg *cfg);
+
 /* Records dropped as late so far (weir_late_records_dropped_total). */
 uint64_t tm_join_late_dropped(const tm_join *j);
 

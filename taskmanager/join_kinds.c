@@ -232,16 +232,16 @@ tm_join_temporal_add(tm_join *j, int input, const wr_row *r, int64_t ts,
 		return rc;
 	if (input == 1)
 		return null ? WR_OK : tm_join_table_change(j, r, ts, tomb);
+	if (j->c.event_time && ts <= j->wm) {
+		j->late++;
+		return WR_OK;
+	}
 	if (null)
 		return j->c.left_outer
 		           ? tm_join_emit(j, r, NULL, TM_JOIN_NO_WINDOW, ts)
 		           : WR_OK;
 	if (!j->c.event_time)
 		return tm_join_lookup_now(j, r, ts);
-	if (ts <= j->wm) {
-		j->late++;
-		return WR_OK;
-	}
 	if ((rc = tm_join_load(j, 0, TM_JOIN_NO_WINDOW)))
 		return rc;
 	tm_join_append(&j->list[0], ts, 0, r);
