@@ -237,7 +237,9 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 			    "operator is not in the TaskManager's runtime "
 			    "yet (docs/cep.md)";
 		else if (n->kind == WR_NODE_JOIN)
-			what = "joins and patterns are not supported yet";
+			what = "the join operator is not in the TaskManager's "
+			       "runtime yet (the job is valid: weir validate "
+			       "accepts it; see docs/joins.md)";
 		else if (n->kind == WR_NODE_SOURCE &&
 		         n->source.kind != WR_SRC_KAFKA &&
 		         n->source.kind != WR_SRC_DATAGEN &&

@@ -512,12 +512,26 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 #define TM_CEP_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_CEP_KEY_EXTRA_BYTES)
 /* Timers one scan collects before they fire (as TM_WIN_TIMER_BATCH). */
 #define TM_CEP_TIMER_BATCH 4096
+/* Join engines (taskmanager/join.h, docs/joins.md). Timers one watermark
+ * scan collects before they fire (bounds memory however many keys are due
+ * together). A timer's state key is 8 bytes of time and 1 of kind before
+ * the encoded join key; a window's rows put 8 bytes of window start after
+ * it. A key's buffered rows of one side (one window, for a window join)
+ * are one state value, at most WR_STATE_MAX_VALUE_BYTES: past it the task
+ * fails with a message rather than drop rows. Event times beyond
+ * +-TM_JOIN_MAX_ABS_TS are refused, keeping ts + bounds far from
+ * overflow. */
+#define TM_JOIN_TIMER_BATCH     4096
+#define TM_JOIN_KEY_EXTRA_BYTES 9
+#define TM_JOIN_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_JOIN_KEY_EXTRA_BYTES)
+#define TM_JOIN_MAX_ABS_TS      ((int64_t)1 << 62)
 
 _Static_assert(TM_LINK_BACKOFF_MIN_MS <= TM_LINK_BACKOFF_MAX_MS,
                "backoff doubles from the minimum up to the maximum");
 _Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
 _Static_assert(TM_CEP_MAX_KEY_BYTES > 0, "a pattern key must fit");
 _Static_assert(WR_CEP_MAX_STEPS <= 32, "a step mask is 32 bits");
+_Static_assert(TM_JOIN_MAX_KEY_BYTES >= 64, "a join key must fit");
 
 /* ---- TaskManager: shuffle, the data plane (taskmanager/shuffle*) ------ */
 

@@ -356,8 +356,9 @@ wr_job_valid_field(const char *s, size_t len)
 /* ---- top level, checkpointing, restart -------------------------------- */
 
 static const char *const wr_job_top_keys[] = {
-    "name",    "parallelism", "max_parallelism", "checkpointing",
-    "restart", "sources",     "nodes",           NULL};
+    "name",          "parallelism", "max_parallelism",
+    "checkpointing", "restart",     "sources",
+    "nodes",         "tables",      NULL};
 static const char *const wr_job_ckpt_keys[] = {
     "interval", "timeout",          "mode",        "min_pause",
     "retained", "tolerable_failed", "incremental", NULL};
@@ -638,7 +639,7 @@ wr_job_topic(wr_jp *p, const wr_yaml_node *map, const char *key,
 	return WR_OK;
 }
 
-static int
+int
 wr_job_parse_kafka_src(wr_jp *p, wr_source_spec *s, const wr_yaml_node *m,
                        const char *id)
 {
@@ -860,7 +861,7 @@ wr_job_parse_invalid(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 
 /* format (json only), schema (fixed for generators), then event time and
  * the bad-record policy, which refer to the schema. */
-static int
+int
 wr_job_parse_payload(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 {
 	const wr_yaml_node *fmt, *schema = wr_yaml_map_get(m, "schema");
@@ -1010,10 +1011,13 @@ static int
 wr_job_alloc_nodes(wr_jp *p, const wr_yaml_node *sources,
                    const wr_yaml_node *nodes)
 {
+	const wr_yaml_node *tables = wr_yaml_map_get(p->root, "tables");
 	size_t n = 0;
 
 	if (sources != NULL && sources->kind == WR_YAML_MAP)
 		n += sources->n;
+	if (tables != NULL && tables->kind == WR_YAML_MAP)
+		n += tables->n;
 	if (nodes != NULL && nodes->kind == WR_YAML_SEQ)
 		n += nodes->n;
 	if (n > WR_JOB_MAX_NODES)
@@ -1313,9 +1317,10 @@ wr_job_parse_all(wr_jp *p)
 	if ((rc = wr_job_parse_top(p)) ||
 	    (rc = wr_job_alloc_nodes(p, sources, nodes)) ||
 	    (rc = wr_job_parse_sources(p, sources)) ||
+	    (rc = wr_job_parse_tables(p, wr_yaml_map_get(p->root, "tables"))) ||
 	    (rc = wr_job_parse_nodes(p, nodes)) ||
 	    (rc = wr_job_check_sinks(p, nodes)) || (rc = wr_job_resolve(p)) ||
-	    (rc = wr_job_order(p)))
+	    (rc = wr_job_check_tables(p)) || (rc = wr_job_order(p)))
 		return rc;
 	for (size_t i = p->nsources; i < p->spec->nnodes; i++)
 		if ((rc = wr_job_type_node(p, i)))

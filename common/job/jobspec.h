@@ -49,6 +49,12 @@ typedef struct wr_source_spec {
 	/* bad records */
 	enum wr_invalid_policy invalid;
 	char *dlq_topic;
+	/* a table (`tables:`, docs/joins.md): a keyed changelog read like a
+	 * Kafka source, feeding only a join's `table:`; pkeys are the
+	 * primary key's field indices, in the order written */
+	bool table;
+	int pkeys[WR_MAX_FIELDS];
+	int npkeys;
 } wr_source_spec;
 
 enum wr_node_kind {
@@ -65,6 +71,13 @@ enum wr_node_kind {
 };
 
 enum wr_window_kind { WR_WIN_TUMBLING, WR_WIN_SLIDING, WR_WIN_SESSION };
+
+/* The join forms (docs/joins.md). */
+enum wr_join_kind {
+	WR_JOIN_TABLE,    /* join: { table, on, type, as_of } */
+	WR_JOIN_INTERVAL, /* join: { left, right, on, between, type } */
+	WR_JOIN_WINDOW,   /* join: { left, right, on, window, type } */
+};
 
 enum wr_agg_fn {
 	WR_AGG_COUNT,
@@ -200,6 +213,20 @@ typedef struct wr_node_spec {
 	/* pattern (key_by + pattern): keys above; output: the key fields,
 	 * match_start, match_end, the emit fields */
 	wr_pattern_spec pattern;
+	/* join (docs/joins.md): input 0 is the left (stream) side, input 1
+	 * the right side or the table. join_keys[k] are input k's key field
+	 * indices (on, right_on or the table's primary key, in the order of
+	 * `on`), njoin_keys of them, of equal types pairwise. The output is
+	 * input 0's fields, then input 1's (a name taken by input 0 gets
+	 * input 1's id or table name and '_' in front), then for a window
+	 * join window_start and window_end. A window join's window is in
+	 * window, size_ms, slide_ms (tumbling or sliding). */
+	enum wr_join_kind join;
+	bool join_left;       /* type: left (else inner) */
+	bool join_event_time; /* table join: as_of: event_time */
+	int64_t join_lower_ms, join_upper_ms; /* interval: between */
+	int join_keys[2][WR_MAX_FIELDS];
+	int njoin_keys;
 	/* sink */
 	wr_sink_spec sink;
 	/* source */

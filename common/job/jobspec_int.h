@@ -6,7 +6,8 @@
  * Parsing runs in passes, each over the whole file, so that errors come in
  * an order a user can follow:
  *   1. top level, checkpointing, restart (jobspec.c)
- *   2. sources: connector, format, schema, event time (jobspec.c)
+ *   2. sources: connector, format, schema, event time (jobspec.c), then
+ *      tables (jobspec_join.c)
  *   3. nodes, structurally: id, kind, from, parallelism, settings that need
  *      no schema (jobspec_node.c)
  *   4. the graph: ids resolved, sinks not read from, no cycles, then the
@@ -153,5 +154,27 @@ int wr_job_pattern_kind(wr_jp *p, size_t i);
 int wr_job_parse_pattern(wr_jp *p, size_t i, const char *pre);
 int wr_job_type_pattern(wr_jp *p, size_t i, const wr_schema *in);
 void wr_job_pattern_fini(wr_pattern_spec *ps);
+
+/* Shared with jobspec_join.c. jobspec.c: a source's kafka map into s (id
+ * names it in messages); its format, schema, event_time and invalid keys
+ * (the output schema is the schema). jobspec_node.c: a `window:` map into
+ * n->window, size_ms, slide_ms, gap_ms; a list of input fields (see
+ * there); whether node i has event time (all its inputs do). */
+int wr_job_parse_kafka_src(wr_jp *p, wr_source_spec *s, const wr_yaml_node *m,
+                           const char *id);
+int wr_job_parse_payload(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m);
+int wr_job_node_window(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m);
+int wr_job_field_list(wr_jp *p, const char *node, const char *what,
+                      const wr_yaml_node *v, const wr_schema *in, int *idx,
+                      int *n);
+
+/* jobspec_join.c (docs/joins.md). Pass 2: `tables:` (after `sources:`).
+ * Pass 3: the join map of node i and its two inputs (instead of `from`).
+ * Pass 4: tables feed only table joins, which read only tables. Pass 5:
+ * keys, event time and output schema of join node i. */
+int wr_job_parse_tables(wr_jp *p, const wr_yaml_node *m);
+int wr_job_node_join(wr_jp *p, size_t i, const char *pre);
+int wr_job_check_tables(wr_jp *p);
+int wr_job_type_join(wr_jp *p, size_t i);
 
 #endif

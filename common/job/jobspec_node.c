@@ -146,7 +146,7 @@ wr_job_node_kind(wr_jp *p, size_t i)
 		    n->id);
 	p->pos[i].kind = first;
 	n->kind = wr_job_node_kind_of[which];
-	if (n->kind == WR_NODE_JOIN || n->kind == WR_NODE_PATTERN)
+	if (n->kind == WR_NODE_PATTERN)
 		return wr_job_fail(p, first,
 		                   "node '%s': %s nodes are not supported yet",
 		                   n->id, first->scalar);
@@ -160,10 +160,13 @@ wr_job_node_from(wr_jp *p, size_t i, const char *pre)
 	const wr_yaml_node *v = wr_yaml_map_get(p->pos[i].map, "from");
 	int rc;
 
+	if (n->kind == WR_NODE_JOIN)
+		return wr_job_node_join(p, i, pre);
 	if (v != NULL && v->kind == WR_YAML_SEQ)
 		return wr_job_fail(p, v,
-		                   "node '%s': 'from' takes a list only in a "
-		                   "join; give the id of one source or node",
+		                   "node '%s': 'from' takes the id of one "
+		                   "source or node (a join names its inputs "
+		                   "in join.left and join.right)",
 		                   n->id);
 	rc = wr_job_scalar(p, p->pos[i].map, "from", pre, true, &v);
 	if (rc != WR_OK)
@@ -207,7 +210,7 @@ wr_job_named_scalars(wr_jp *p, const wr_node_spec *n, const wr_yaml_node *m,
 	return WR_OK;
 }
 
-static int
+int
 wr_job_node_window(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 {
 	char what[WR_JOB_WHERE_BYTES], pre[WR_JOB_WHERE_BYTES];
@@ -628,7 +631,9 @@ wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx)
 		return wr_job_node_sink(p, i);
 	case WR_NODE_PATTERN:
 		return wr_job_parse_pattern(p, i, pre);
-	default: /* join and pattern are refused by wr_job_node_kind */
+	case WR_NODE_JOIN: /* read with its inputs (wr_job_node_from) */
+		return WR_OK;
+	default:
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
 }
@@ -811,7 +816,7 @@ wr_job_type_select(wr_jp *p, size_t i, const wr_schema *in)
  * none). Each must name a field of in, once; their indexes are appended
  * to idx, counted in *n (the structure check bounded the list).
  */
-static int
+int
 wr_job_field_list(wr_jp *p, const char *node, const char *what,
                   const wr_yaml_node *v, const wr_schema *in, int *idx, int *n)
 {
@@ -1090,6 +1095,9 @@ wr_job_has_event_time(const wr_jobspec *spec, size_t i)
 		et[j] = n->ninputs > 0;
 		for (int k = 0; k < n->ninputs; k++)
 			et[j] = et[j] && et[n->inputs[k]];
+		/* A stream-table join's records are the stream's. */
+		if (n->kind == WR_NODE_JOIN && n->join == WR_JOIN_TABLE)
+			et[j] = et[n->inputs[0]];
 	}
 	return et[i];
 }
@@ -1186,6 +1194,8 @@ wr_job_type_node(wr_jp *p, size_t i)
 		return wr_job_type_sink(p, i, in);
 	case WR_NODE_PATTERN:
 		return wr_job_type_pattern(p, i, in);
+	case WR_NODE_JOIN:
+		return wr_job_type_join(p, i);
 	default: /* sources are typed in pass 2 */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}

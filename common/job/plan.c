@@ -10,7 +10,8 @@
  *   - its parallelism equals its input's,
  *   - the input feeds only this node.
  * Otherwise it starts a vertex, reached by one edge per input:
- *   - HASH to a keyed node (key -> key group -> subtask),
+ *   - HASH to a keyed node (key -> key group -> subtask); a join is keyed
+ *     on each input's join keys (wr_edge.keys),
  *   - REBALANCE (round robin) when the parallelism changes,
  *   - FORWARD otherwise: that is the fan-out case, an input feeding several
  *     nodes at equal parallelism. Each consumer starts its own vertex and
@@ -81,6 +82,18 @@ wr_plan_name(const wr_jobspec *spec, wr_vertex *v)
 		memcpy(v->name + cap - 4, "...", 4);
 }
 
+/* The fields a HASH edge into input k of n hashes (plan.h). */
+static void
+wr_plan_edge_keys(const wr_node_spec *n, int k, wr_edge *e)
+{
+	const int *keys = n->kind == WR_NODE_JOIN ? n->join_keys[k] : n->keys;
+
+	if (e->kind != WR_EDGE_HASH)
+		return;
+	e->nkeys = n->kind == WR_NODE_JOIN ? n->njoin_keys : n->nkeys;
+	memcpy(e->keys, keys, (size_t)e->nkeys * sizeof(e->keys[0]));
+}
+
 static void
 wr_plan_add_edges(wr_plan *p, int node, int vertex)
 {
@@ -96,6 +109,7 @@ wr_plan_add_edges(wr_plan *p, int node, int vertex)
 		e->input_index = k;
 		e->kind = wr_plan_edge_kind(&p->spec->nodes[from], n);
 		e->side = n->input_side[k];
+		wr_plan_edge_keys(n, k, e);
 	}
 }
 

@@ -8,8 +8,10 @@
  * vertex; so does a node reading a window's late_output (a side edge),
  * which is not counted as feeding the window. A key_by node (alone, window or
  * reduce) is reached through a HASH edge: key -> key group (max_parallelism) ->
- * subtask. A chained vertex runs in one thread per subtask and its operators
- * call each other directly.
+ * subtask. A join has two inputs (edges with input_index 0 and 1), each a
+ * HASH edge on that input's join keys; it never chains with either. A chained
+ * vertex runs in one thread per subtask and its operators call each other
+ * directly.
  *
  * The plan is a pure function of the spec, so the JobManager and every
  * TaskManager compute the same one from the same job text.
@@ -40,6 +42,12 @@ typedef struct wr_edge {
 	 * timeout_output), not its main output:
 	 * the producer sends only side records on it. Never chained. */
 	bool side;
+	/* HASH: the fields of the records on this edge whose values decide
+	 * the key group (to_node's key_by; for a join, its input's join
+	 * keys: on for the left side, right_on, on or the table's primary
+	 * key for the other, paired in order so equal keys meet). */
+	int keys[WR_MAX_FIELDS];
+	int nkeys;
 } wr_edge;
 
 typedef struct wr_vertex {

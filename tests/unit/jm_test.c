@@ -1566,6 +1566,36 @@ test_upgrade_stateless_rollback(void **state)
 	assert_int_equal(back->state, JM_JOB_RUNNING);
 }
 
+/* A valid job with a join is refused at submit, at the join's position,
+ * until the join operator is in the runtime (docs/joins.md). */
+static void
+test_submit_refuses_join(void **state)
+{
+	fixture *f = *state;
+	static const char yaml[] =
+	    "name: t\n"
+	    "sources:\n"
+	    "  s: { kafka: { topic: s }, schema: { a: string } }\n"
+	    "tables:\n"
+	    "  tb: { kafka: { topic: t }, schema: { a: string }, "
+	    "primary_key: [a] }\n"
+	    "nodes:\n"
+	    "  - id: j\n"
+	    "    from: s\n"
+	    "    join: { table: tb, on: [a] }\n"
+	    "  - id: out\n"
+	    "    from: j\n"
+	    "    sink: { stdout: {} }\n";
+	jm_submit_opts o = {.file = "j.yaml", .yaml = yaml};
+	char id[33], err[1024] = "";
+
+	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
+	                 WR_ESTATE);
+	assert_non_null(strstr(err, "j.yaml:7:9: node 'j': the join operator "
+	                            "is not in the TaskManager's runtime yet"));
+	assert_int_equal(jm_jobs_count(f->jm.jobs), 0);
+}
+
 int
 main(void)
 {
@@ -1622,6 +1652,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_recovery_corrupt_entry_failed,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_refuses_pattern, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_refuses_join, setup,
 	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

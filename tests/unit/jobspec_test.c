@@ -712,7 +712,7 @@ static const bad_case bad_cases[] = {
           "  - id: j\n"
           "    from: s\n"
           "    join: {}\n" SINK("j"),
-     "t.yaml:9:5: ", "node 'j': join nodes are not supported yet"},
+     "t.yaml:9:11: ", "node 'j': join needs 'table' (a stream-table join)"},
     {HEAD "nodes:\n"
           "  - id: x\n"
           "    from: s\n"
@@ -827,7 +827,7 @@ static const bad_case bad_cases[] = {
           "  - id: x\n"
           "    from: [s, s]\n"
           "    filter: \"true\"\n" SINK("x"),
-     "t.yaml:8:11: ", "'from' takes a list only in a join"},
+     "t.yaml:8:11: ", "'from' takes the id of one source or node"},
     {HEAD "nodes:\n"
           "  - id: x\n"
           "    filter: \"true\"\n" SINK("x"),
