@@ -3,7 +3,7 @@
  * log-normal amounts), clicks (users in sessions separated by idle gaps),
  * payments (cards with planted fraud shapes), catalog (a snapshot of every
  * product, then updates and tombstones) and readings (sensors with
- * planted spikes). docs/operations.md ("weir gen") documents each shape
+ * planted spikes). docs/operations.md ("Test data") documents each shape
  * so that tests and demos can count on it.
  *
  * Clicks, payments and readings simulate their actors: each has the time
@@ -438,9 +438,9 @@ cli_gen_pay_pick(cli_gen_src *g, cli_gen_actor *a, const char **kind,
 	*kind = "purchase";
 	*declined = false;
 	*amount = cli_gen_pay_amount(g, a);
-	if (u < 0.01 && !a->declined) {
-		a->script = 1;
-		a->left = 4;
+	if (u < 0.01) { /* after a decline: a plain purchase instead */
+		a->script = a->declined ? 0 : 1;
+		a->left = a->declined ? 0 : 4;
 	} else if (u < 0.02) {
 		a->script = 2;
 		a->left = 2;
