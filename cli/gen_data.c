@@ -458,9 +458,9 @@ cli_gen_pay_pick(cli_gen_src *g, cli_gen_actor *a, const char **kind,
 static void
 cli_gen_payment(cli_gen_src *g, int c, cli_gen_actor *a, cli_gen_msg *m)
 {
-	const char *kind;
-	bool declined;
-	double amount;
+	const char *kind = "purchase";
+	bool declined = false;
+	double amount = 0;
 
 	if (a->script == 0)
 		cli_gen_pay_pick(g, a, &kind, &declined, &amount);
