@@ -617,7 +617,7 @@ wr_job_parse_node(wr_jp *p, const wr_yaml_node *map, size_t idx)
 		return wr_job_node_sink(p, i);
 	case WR_NODE_PATTERN:
 		return wr_job_parse_pattern(p, i, pre);
-	default: /* join and pattern are refused by wr_job_node_kind */
+	default: /* join is refused by wr_job_node_kind */
 		wr_panic(__FILE__, __LINE__, "node kind %d", (int)n->kind);
 	}
 }
