@@ -146,10 +146,6 @@ wr_job_node_kind(wr_jp *p, size_t i)
 		    n->id);
 	p->pos[i].kind = first;
 	n->kind = wr_job_node_kind_of[which];
-	if (n->kind == WR_NODE_PATTERN)
-		return wr_job_fail(p, first,
-		                   "node '%s': %s nodes are not supported yet",
-		                   n->id, first->scalar);
 	return n->kind == WR_NODE_KEY_BY ? wr_job_keyed_kind(p, n, map) : WR_OK;
 }
 
