@@ -284,6 +284,34 @@ def test_truncated_metadata_uses_previous():
         c.cancel(job)
 
 
+def first_half(c, name, seed, interval):
+    """Submits the job on topic `name`, produces the first half of 4000
+    records and waits until windows were committed (state holds open
+    ones). Returns (out, recs, job)."""
+    out = os.path.join(c.dir, "out")
+    recs = gen(seed, 4000)
+    job = submit(c, name, name, out, interval=interval)
+    c.wait_running(job, 30)
+    c.produce(name, recs[:2000])
+    wait_for(lambda: sum(committed(out).values()) > 50, 30,
+             "first windows committed")
+    return out, recs, job
+
+
+def check_restored_exact(c, out, recs, job2):
+    """After a restore, the whole committed output equals the failure-free
+    result."""
+    want = reference(recs)
+    wait_for(lambda: sum(committed(out).values()) >= sum(want.values()),
+             60, "every window committed")
+    two_more_checkpoints(c, job2)
+    got = committed(out)
+    check(got == want, "output differs after the rescaled restore: "
+          "%d missing (%s), %d extra (%s)" %
+          (sum((want - got).values()), list(want - got)[:3],
+           sum((got - want).values()), list(got - want)[:3]))
+
+
 def test_savepoint_stop_resubmit_rescaled():
     """Savepoint -> stop -> resubmit from it at parallelism 3 (was 2):
     keyed state moves by key group, partitions by p mod 3, staged files
@@ -291,14 +319,7 @@ def test_savepoint_stop_resubmit_rescaled():
     doubled. The savepoint directory is moved first (relocatable)."""
     with Cluster(taskmanagers=2, slots=3, topics=["sp:%d" % PARTS],
                  config=CONFIG) as c:
-        out = os.path.join(c.dir, "out")
-        recs = gen(13, 4000)
-        job = submit(c, "sp", "sp", out, interval="300ms")
-        c.wait_running(job, 30)
-        c.produce("sp", recs[:2000])
-        # let some windows fire and commit, state hold open ones
-        wait_for(lambda: sum(committed(out).values()) > 50, 30,
-                 "first windows committed")
+        out, recs, job = first_half(c, "sp", 13, "300ms")
         spdir = os.path.join(c.dir, "savepoints")
         r = c.cli("stop", job, "--savepoint-dir", spdir, "-o", "json",
                   timeout=120)
@@ -330,15 +351,7 @@ def test_savepoint_stop_resubmit_rescaled():
         check(all(v["parallelism"] == 3 for v in i2["vertices"]),
               "resubmitted at parallelism 3: %s" %
               [v["parallelism"] for v in i2["vertices"]])
-        want = reference(recs)
-        wait_for(lambda: sum(committed(out).values()) >= sum(want.values()),
-                 60, "every window committed")
-        two_more_checkpoints(c, job2)
-        got = committed(out)
-        check(got == want, "output differs after the rescaled restore: "
-              "%d missing (%s), %d extra (%s)" %
-              (sum((want - got).values()), list(want - got)[:3],
-               sum((got - want).values()), list(got - want)[:3]))
+        check_restored_exact(c, out, recs, job2)
         c.cancel(job2)
 
 
@@ -350,13 +363,7 @@ def test_incremental_checkpoint_resubmit_rescaled():
     (pre-commits of the checkpoint committed once)."""
     with Cluster(taskmanagers=2, slots=3, topics=["inc:%d" % PARTS],
                  config=CONFIG) as c:
-        out = os.path.join(c.dir, "out")
-        recs = gen(17, 4000)
-        job = submit(c, "inc", "inc", out, interval="200ms")
-        c.wait_running(job, 30)
-        c.produce("inc", recs[:2000])
-        wait_for(lambda: sum(committed(out).values()) > 50, 30,
-                 "first windows committed")
+        out, recs, job = first_half(c, "inc", 17, "200ms")
         c.wait_checkpoint(job, c.completed_checkpoints(job) + 4, 30)
         c.cancel(job)
         ckdir = os.path.join(c.dir, "checkpoints", job)
@@ -375,15 +382,7 @@ def test_incremental_checkpoint_resubmit_rescaled():
         job2 = c.submit(os.path.join(c.dir, "inc.yaml"), "-p", "3",
                         "--from-savepoint",
                         os.path.join(ckdir, "chk-%d" % newest))
-        want = reference(recs)
-        wait_for(lambda: sum(committed(out).values()) >= sum(want.values()),
-                 60, "every window committed")
-        two_more_checkpoints(c, job2)
-        got = committed(out)
-        check(got == want, "output differs after the rescaled restore: "
-              "%d missing (%s), %d extra (%s)" %
-              (sum((want - got).values()), list(want - got)[:3],
-               sum((got - want).values()), list(got - want)[:3]))
+        check_restored_exact(c, out, recs, job2)
         logs = "".join(open(p, errors="replace").read() for p in
                        glob.glob(os.path.join(c.dir, "log", "*.log")))
         check("CKPT-RESTORE-DELTA" in logs, "no delta applied")
