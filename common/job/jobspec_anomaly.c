@@ -105,23 +105,6 @@ wr_job_parse_anomaly(wr_jp *p, size_t i, const char *pre)
 	                  &n->anomaly.min_count);
 }
 
-/* The first source on the way up from node i that has no event time. */
-static size_t
-wr_job_anomaly_no_time(const wr_jobspec *spec, size_t i)
-{
-	size_t x = i;
-
-	while (spec->nodes[x].kind != WR_NODE_SOURCE) {
-		const wr_node_spec *n = &spec->nodes[x];
-		int k = 0;
-		while (k + 1 < n->ninputs &&
-		       wr_job_has_event_time(spec, (size_t)n->inputs[k]))
-			k++;
-		x = (size_t)n->inputs[k];
-	}
-	return x;
-}
-
 /* The value numeric, event time, then the output schema. */
 int
 wr_job_type_anomaly(wr_jp *p, size_t i, const wr_schema *in)
@@ -151,7 +134,7 @@ wr_job_type_anomaly(wr_jp *p, size_t i, const wr_schema *in)
 		    "none: give it event_time: { field: ..., "
 		    "max_out_of_orderness: ... }",
 		    n->id,
-		    p->spec->nodes[wr_job_anomaly_no_time(p->spec, i)].id);
+		    p->spec->nodes[wr_job_no_time_source(p->spec, i)].id);
 	wr_schema_copy(&n->out, in);
 	for (int c = 0; c < 3; c++) {
 		int rc =

@@ -131,6 +131,9 @@ int wr_job_no_field(wr_jp *p, int line, int col, const char *id,
                     const char *what, const char *name, size_t len,
                     const wr_schema *in);
 bool wr_job_has_event_time(const wr_jobspec *spec, size_t i);
+/* The first source on the way up from node i that has no event time
+ * (node i itself lacking it). */
+size_t wr_job_no_time_source(const wr_jobspec *spec, size_t i);
 
 /* anomaly (jobspec_anomaly.c): the kind of a key_by node with `anomaly:`
  * (pass 3, refusing window and friends beside it), its settings (pass 3)

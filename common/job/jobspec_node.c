@@ -1098,16 +1098,11 @@ wr_job_has_event_time(const wr_jobspec *spec, size_t i)
 	return et[i];
 }
 
-/* Windows fire on watermarks: refuse them upstream of a source without
- * event time, where they would never fire (a classic Flink trap). */
-static int
-wr_job_need_event_time(wr_jp *p, size_t i)
+size_t
+wr_job_no_time_source(const wr_jobspec *spec, size_t i)
 {
-	const wr_jobspec *spec = p->spec;
 	size_t x = i;
 
-	if (wr_job_has_event_time(spec, i))
-		return WR_OK;
 	while (spec->nodes[x].kind != WR_NODE_SOURCE) {
 		const wr_node_spec *n = &spec->nodes[x];
 		int k = 0;
@@ -1116,6 +1111,19 @@ wr_job_need_event_time(wr_jp *p, size_t i)
 			k++;
 		x = (size_t)n->inputs[k];
 	}
+	return x;
+}
+
+/* Windows fire on watermarks: refuse them upstream of a source without
+ * event time, where they would never fire (a classic Flink trap). */
+static int
+wr_job_need_event_time(wr_jp *p, size_t i)
+{
+	const wr_jobspec *spec = p->spec;
+
+	if (wr_job_has_event_time(spec, i))
+		return WR_OK;
+	size_t x = wr_job_no_time_source(spec, i);
 	return wr_job_fail(p, wr_job_key(p->pos[i].map, "window"),
 	                   "node '%s': a window needs event time, and source "
 	                   "'%s' has none: give it event_time: { field: ..., "
