@@ -14,10 +14,16 @@
  *     given has a key group this subtask owns (tm_key_groups); compute the
  *     group as the shuffle does: h = 0, h = wr_value_hash(&v, h) over the
  *     node's key fields in order, kg = wr_key_group(h, max_parallelism);
- *   - it keeps everything it buffers in keyed state (tm_state): a record
- *     is put under (kg, one of its state ids, key + whatever orders it);
- *     the checkpoint of the backend then holds it, and a restore (also
- *     after rescaling) gives each subtask exactly its key groups back;
+ *   - its key is the key fields' values encoded as a row (wr_row_encode:
+ *     canonical, so equal keys have equal bytes; at most
+ *     TM_WIN_MAX_KEY_BYTES); the schema of input i is
+ *     wr_jobspec_input_schema(tm_conf(ctx)->job, node, i);
+ *   - it keeps everything it buffers in keyed state (tm_state, then
+ *     state.h's wr_state_get/put/del/scan): a record is put under (kg,
+ *     one of its state ids, key + whatever orders it, e.g. the event time
+ *     big-endian); the checkpoint of the backend then holds it, and a
+ *     restore (also after rescaling) gives each subtask exactly its key
+ *     groups back; nothing it keeps in memory survives a restore;
  *   - it sets an event-time timer per key for when the watermark passes
  *     what it waits for (tm_timer_set, TM_TIME_EVENT) and does its work in
  *     the timer callback: emit what is complete, delete the state it no
@@ -25,9 +31,13 @@
  *     restore; the runtime fires them in time order before it hands the
  *     operator the watermark that passed them;
  *   - process() sees input 0 or 1 (the plan edge's input_index: a join's
- *     left and right), and records later than the watermark go to
- *     tm_emit_side when tm_has_side(), else are counted
- *     (TM_COUNT_LATE_DROPPED).
+ *     left and right); a record at or before tm_current_watermark() is
+ *     late: to tm_emit_side when tm_has_side(), else counted
+ *     (TM_COUNT_LATE_DROPPED);
+ *   - strings in a record point into the input (or the per-record arena):
+ *     what it emits from a timer comes from state, decoded into its own
+ *     row (wr_row_decode) and emitted with tm_emit before the callback
+ *     returns.
  */
 #ifndef TM_OP_H
 #define TM_OP_H
