@@ -131,6 +131,10 @@ tm_ctx_watermark(tm_ctx *c, int64_t wm)
 		c->wm = wm;
 		if (c->vt->timer != NULL) {
 			int rv = tm_timers_fire(c, TM_TIME_EVENT, wm);
+			/* End of input (or a drain): what waits for the wall
+			 * clock fires now too, or it would be lost. */
+			if (rv == WR_OK && wm == TM_WM_MAX)
+				rv = tm_timers_fire(c, TM_TIME_PROC, TM_WM_MAX);
 			if (rv != WR_OK)
 				return rv;
 		}

@@ -15,6 +15,7 @@
 #include "op.h"
 
 #include "agg.h"
+#include "clock.h"
 #include "err.h"
 #include "mem.h"
 #include "record.h"
@@ -58,6 +59,10 @@ typedef struct tm_win {
 	wr_state *st;
 	int tf;     /* event-time field of the input; -1: reduce */
 	int64_t wm; /* the watermark fired up to */
+	/* window: { processing_time: true }: the wall clock when a record
+	 * arrives is its time; processing-time timers; w->wm stays at its
+	 * minimum (nothing is late) */
+	bool proc;
 	int64_t size, slide, pane, gap, late;
 	bool per_window; /* one accumulator per window instead of panes */
 	int maxp, kg_first, kg_last;
@@ -243,15 +248,15 @@ tm_win_acc_merge(tm_win *w)
 static int
 tm_win_timer_set(tm_win *w, int kg, int64_t ts, uint8_t kind)
 {
-	return tm_timer_set(w->ctx, TM_TIME_EVENT, kg, w->key.data, w->key.len,
-	                    ts, kind);
+	return tm_timer_set(w->ctx, w->proc ? TM_TIME_PROC : TM_TIME_EVENT, kg,
+	                    w->key.data, w->key.len, ts, kind);
 }
 
 static int
 tm_win_timer_del(tm_win *w, int kg, int64_t ts, uint8_t kind)
 {
-	return tm_timer_del(w->ctx, TM_TIME_EVENT, kg, w->key.data, w->key.len,
-	                    ts, kind);
+	return tm_timer_del(w->ctx, w->proc ? TM_TIME_PROC : TM_TIME_EVENT, kg,
+	                    w->key.data, w->key.len, ts, kind);
 }
 
 /* ---- results ---- */
@@ -624,7 +629,7 @@ static int
 tm_win_watermark(void *self, int64_t wm)
 {
 	tm_win *w = self;
-	if (wm > w->wm)
+	if (wm > w->wm && !w->proc)
 		w->wm = wm;
 	/* Also when it did not advance: idleness may have changed. */
 	return tm_emit_watermark(w->ctx, w->wm);
@@ -638,20 +643,26 @@ tm_win_push(void *self, int input, const wr_row *r)
 	tm_win *w = self;
 	int kg;
 	(void)input;
-	const wr_value *tv = tm_win_field(r, w->tf);
-	/* Without an event time (or beyond the supported range) a record
-	 * has no window: it is invalid here. */
-	if (tv->type != WR_T_TIMESTAMP || tv->u.i > TM_WIN_MAX_ABS_TS ||
-	    tv->u.i < -TM_WIN_MAX_ABS_TS) {
-		tm_count(w->ctx, TM_COUNT_INVALID, 1);
-		return WR_OK;
+	int64_t ts;
+	if (w->proc) {
+		ts = wr_wall_ms();
+	} else {
+		const wr_value *tv = tm_win_field(r, w->tf);
+		/* Without an event time (or beyond the supported range) a
+		 * record has no window: it is invalid here. */
+		if (tv->type != WR_T_TIMESTAMP || tv->u.i > TM_WIN_MAX_ABS_TS ||
+		    tv->u.i < -TM_WIN_MAX_ABS_TS) {
+			tm_count(w->ctx, TM_COUNT_INVALID, 1);
+			return WR_OK;
+		}
+		ts = tv->u.i;
 	}
 	int rv = tm_win_key(w, r, &kg);
 	if (rv != WR_OK)
 		return rv;
 	if (w->n->window == WR_WIN_SESSION)
-		return tm_win_push_session(w, kg, r, tv->u.i);
-	return tm_win_push_sliced(w, kg, r, tv->u.i);
+		return tm_win_push_session(w, kg, r, ts);
+	return tm_win_push_sliced(w, kg, r, ts);
 }
 
 /* Reduce: first and last go by arrival (a running aggregate has no
@@ -796,7 +807,8 @@ tm_win_open(tm_ctx *ctx, const wr_node_spec *n, void **self, char *errbuf,
 	wr_buf_init(&w->val);
 	tm_win_geometry(w);
 	int rv = WR_OK;
-	if (n->kind == WR_NODE_WINDOW)
+	w->proc = n->kind == WR_NODE_WINDOW && n->processing_time;
+	if (n->kind == WR_NODE_WINDOW && !w->proc)
 		rv = tm_win_event_time(w, errbuf, errlen);
 	if (rv == WR_OK)
 		rv = tm_win_key_groups(w, errbuf, errlen);

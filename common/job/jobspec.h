@@ -204,6 +204,9 @@ typedef struct wr_node_spec {
 	enum wr_window_kind window;
 	int64_t size_ms, slide_ms, gap_ms;
 	int64_t allowed_lateness_ms;
+	/* window: { ..., processing_time: true }: windows of the wall clock
+	 * when records arrive, fired by it; no event time, no lateness */
+	bool processing_time;
 	char *late_output; /* side-output name or NULL */
 	/* window aggregate / reduce */
 	wr_agg_spec *aggs;

@@ -41,8 +41,8 @@ static const enum wr_node_kind wr_job_node_kind_of[] = {
 static const char *const wr_job_keyed_keys[] = {
     "window",      "aggregate", "reduce", "allowed_lateness",
     "late_output", "anomaly",   NULL};
-static const char *const wr_job_window_keys[] = {"tumbling", "sliding", "slide",
-                                                 "session", NULL};
+static const char *const wr_job_window_keys[] = {
+    "tumbling", "sliding", "slide", "session", "processing_time", NULL};
 static const char *const wr_job_window_kinds[] = {"tumbling", "sliding",
                                                   "session", NULL};
 static const char *const wr_job_sink_kinds[] = {
@@ -212,16 +212,24 @@ wr_job_node_window(wr_jp *p, wr_node_spec *n, const wr_yaml_node *m)
 	char what[WR_JOB_WHERE_BYTES], pre[WR_JOB_WHERE_BYTES];
 	const wr_yaml_node *kind, *slide = wr_yaml_map_get(m, "slide");
 	char a[32], b[32];
-	int which, rc;
+	int which, proc = 0, rc;
 
 	snprintf(what, sizeof(what), "the window of node '%s'", n->id);
 	snprintf(pre, sizeof(pre), "node '%s': window.", n->id);
 	if ((rc = wr_job_need_map(p, m, "'window'", false)) ||
 	    (rc = wr_job_check_keys(p, m, wr_job_window_keys, "in 'window'")) ||
-	    (rc =
-	         wr_job_one_of(p, m, wr_job_window_kinds, what, &which, &kind)))
+	    (rc = wr_job_one_of(p, m, wr_job_window_kinds, what, &which,
+	                        &kind)) ||
+	    (rc = wr_job_enum(p, m, "processing_time", pre, "false|true",
+	                      &proc)))
 		return rc;
 	n->window = (enum wr_window_kind)which;
+	n->processing_time = proc == 1;
+	if (n->processing_time && n->kind == WR_NODE_JOIN)
+		return wr_job_fail(p, wr_job_key(m, "processing_time"),
+		                   "%sprocessing_time: a window join runs in "
+		                   "event time",
+		                   pre);
 	if (n->window != WR_WIN_SLIDING && slide != NULL)
 		return wr_job_fail(p, wr_job_key(m, "slide"),
 		                   "%sslide applies only to sliding windows",
@@ -301,6 +309,15 @@ wr_job_node_keyed(wr_jp *p, size_t i, const char *pre)
 	                     &n->allowed_lateness_ms)) ||
 	    (rc = wr_job_scalar(p, map, "late_output", pre, false, &v)))
 		return rc;
+	const wr_yaml_node *late = wr_job_key(map, "allowed_lateness");
+	if (late == NULL)
+		late = wr_job_key(map, "late_output");
+	if (n->processing_time && late != NULL)
+		return wr_job_fail(p, late,
+		                   "node '%s': '%s' does not apply to a "
+		                   "processing-time window (no record is late "
+		                   "on the wall clock)",
+		                   n->id, late->scalar);
 	if (v == NULL)
 		return WR_OK;
 	wr_quote_for_msg(v->scalar, v->scalar_len, shown, sizeof(shown));
@@ -1181,7 +1198,8 @@ wr_job_type_node(wr_jp *p, size_t i)
 		return WR_OK;
 	case WR_NODE_WINDOW:
 		if ((rc = wr_job_type_keys(p, i, in)) ||
-		    (rc = wr_job_need_event_time(p, i)) ||
+		    (!n->processing_time &&
+		     (rc = wr_job_need_event_time(p, i))) ||
 		    (rc = wr_job_type_aggs(p, i, "aggregate", in)))
 			return rc;
 		return wr_job_keyed_out(p, i, "aggregate", in);

@@ -6,13 +6,15 @@ session windows at parallelism 1 and 4 across 2 TaskManagers. Also: an
 idle partition does not stall windows once idle_timeout passes; late
 records within allowed lateness update results, later ones are counted
 as dropped; with a late_output read by a node, they reach its sink
-instead."""
+instead. Processing-time windows (no event time): records counted into
+wall-clock windows fired by the clock, and at the end of bounded input."""
 import collections
 import datetime
 import glob
 import json
 import os
 import random
+import time
 
 from weirtest import Cluster, Failure, check, main, sink_lines, wait_for
 
@@ -289,6 +291,90 @@ def test_late_output_side_stream():
         c.cancel(job)
 
 
+PROC_JOB = """\
+name: win-proc-{name}
+parallelism: {p}
+sources:
+  {src}
+nodes:
+  - id: w
+    from: orders
+    key_by: [product_id]
+    window: {{ tumbling: {size}, processing_time: true }}
+    aggregate: {{ n: count(), revenue: sum(amount) }}
+  - id: out
+    from: w
+    sink: {{ file: {{ path: "{out}" }} }}
+"""
+
+
+def epoch_ms(iso_text):
+    return int(datetime.datetime.strptime(
+        iso_text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+def test_processing_time_windows():
+    """A source without event time: 1 s windows of the wall clock, fired by
+    it (no watermark, no flush record); two bursts 1.5 s apart land in
+    different windows; every record counted once. A bounded generator
+    into a 1 h window: the window fires at the end of input."""
+    with Cluster(taskmanagers=2, slots=2, topics=["proc:4"]) as c:
+        out = os.path.join(c.dir, "out-proc")
+        src = ('orders: { kafka: { topic: proc, bootstrap: "%s", '
+               'startup: earliest }, format: json, schema: '
+               '{ product_id: string, amount: double } }' % c.bootstrap)
+        job = c.submit(PROC_JOB.format(name="kafka", p=2, src=src,
+                                       size="1s", out=out),
+                       name="win-proc.yaml")
+        c.wait_running(job, 30)
+        rnd = random.Random(9)
+        t0 = int(time.time() * 1000)
+        first = [{"product_id": rnd.choice(KEYS), "amount": 1.0,
+                  "_p": rnd.randrange(4)} for _ in range(300)]
+        produce(c, "proc", first, 4)
+        wait_for(lambda: sum(r["n"] for r in read_results(out)) >= 300, 30,
+                 "the first burst's windows fired by the clock",
+                 interval_s=0.2)
+        time.sleep(1.5)  # the next burst in a later wall-clock window
+        second = [{"product_id": rnd.choice(KEYS), "amount": 2.0,
+                   "_p": rnd.randrange(4)} for _ in range(200)]
+        produce(c, "proc", second, 4)
+        wait_for(lambda: sum(r["n"] for r in read_results(out)) >= 500, 30,
+                 "the second burst's windows", interval_s=0.2)
+        t1 = int(time.time() * 1000)
+        rows = read_results(out)
+        check(sum(r["n"] for r in rows) == 500,
+              "500 records counted once: %d" % sum(r["n"] for r in rows))
+        check(sum(r["revenue"] for r in rows) == 700.0,
+              "revenue 300 x 1 + 200 x 2: %s" %
+              sum(r["revenue"] for r in rows))
+        starts = set()
+        for r in rows:
+            s, e = epoch_ms(r["window_start"]), epoch_ms(r["window_end"])
+            check(s % 1000 == 0 and e - s == 1000,
+                  "a 1 s window aligned to the second: %s" % r)
+            check(t0 - 1000 <= s <= t1, "window %s..%s outside the "
+                  "run's wall clock %d..%d" % (s, e, t0, t1))
+            starts.add(s)
+        check(any(r["revenue"] == r["n"] * 2.0 for r in rows) and
+              any(r["revenue"] == r["n"] * 1.0 for r in rows),
+              "the bursts land in windows of their own: %s" % rows)
+        c.cancel(job)
+        out2 = os.path.join(c.dir, "out-proc-bounded")
+        src2 = "orders: { datagen: { rate: 0, count: 1000 } }"
+        job2 = c.submit(PROC_JOB.format(name="bounded", p=1, src=src2,
+                                        size="1h", out=out2),
+                        name="win-proc-bounded.yaml")
+        wait_for(lambda: c.info(job2)["state"] == "FINISHED", 60,
+                 "the bounded job finished")
+        n = sum(r["n"] for r in read_results(out2))
+        check(n == 1000, "the 1 h window fired at the end of input with "
+              "every record: %d" % n)
+        print("     processing time: %d windows over %d ms, bounded %d" %
+              (len(rows), t1 - t0, n))
+
+
 if __name__ == "__main__":
     main([test_windows_match_reference, test_idle_partition_and_lateness,
-          test_late_output_side_stream])
+          test_late_output_side_stream, test_processing_time_windows])

@@ -216,6 +216,26 @@ test_example_files(void **state)
 	"    from: " from "\n"                                                 \
 	"    sink: { stdout: {} }\n"
 
+/* window: { processing_time: true }: no event time needed. */
+static void
+test_processing_time_window(void **state)
+{
+	(void)state;
+	wr_jobspec *j =
+	    wrt_job(HEAD "nodes:\n"
+	                 "  - id: w\n"
+	                 "    from: s\n"
+	                 "    key_by: [a]\n"
+	                 "    window: { sliding: 10s, slide: 5s, "
+	                 "processing_time: true }\n"
+	                 "    aggregate: { c: count() }\n" SINK("w"),
+	            0);
+	const wr_node_spec *w = node(j, "w");
+	assert_true(w->processing_time);
+	assert_int_equal(w->kind, WR_NODE_WINDOW);
+	wr_jobspec_free(j);
+}
+
 /* kafka.allow_missing: a boolean, false unless set. */
 static void
 test_allow_missing(void **state)
@@ -584,6 +604,31 @@ typedef struct bad_case {
 } bad_case;
 
 static const bad_case bad_cases[] = {
+    {HEAD "nodes:\n"
+          "  - id: w\n"
+          "    from: s\n"
+          "    key_by: [a]\n"
+          "    window: { tumbling: 1s, processing_time: true }\n"
+          "    allowed_lateness: 1s\n"
+          "    aggregate: { c: count() }\n" SINK("w"),
+     "t.yaml:11:5: ",
+     "node 'w': 'allowed_lateness' does not apply to a processing-time "
+     "window"},
+    {HEAD "nodes:\n"
+          "  - id: w\n"
+          "    from: s\n"
+          "    key_by: [a]\n"
+          "    window: { tumbling: 1s, processing_time: yes }\n"
+          "    aggregate: { c: count() }\n" SINK("w"),
+     "t.yaml:10:46: ",
+     "node 'w': window.processing_time: 'yes' is not one of false, true"},
+    {HEAD "nodes:\n"
+          "  - id: w\n"
+          "    from: s\n"
+          "    key_by: [a]\n"
+          "    window: { tumbling: 1s }\n"
+          "    aggregate: { c: count() }\n" SINK("w"),
+     "t.yaml:", "a window needs event time"},
     {HEAD "nodes:\n"
           "  - id: paid\n"
           "    from: s\n"
@@ -1037,6 +1082,7 @@ main(void)
 	    cmocka_unit_test(test_topological_order),
 	    cmocka_unit_test(test_expression_positions),
 	    cmocka_unit_test(test_late_output_input),
+	    cmocka_unit_test(test_processing_time_window),
 	    cmocka_unit_test(test_bad_inputs),
 	    cmocka_unit_test(test_mutations),
 	};
