@@ -93,7 +93,6 @@ tm_task_add_route(tm_task *t, int e, char *errbuf, size_t errlen)
 {
 	const wr_edge *edge = &t->plan->edges[e];
 	tm_ctx *op = t->ops[edge->from_node];
-	const wr_node_spec *to = &t->job->nodes[edge->to_node];
 	if (op == NULL || op->nroutes == TM_MAX_NEXT ||
 	    t->noutputs == (int)(sizeof(t->outputs) / sizeof(t->outputs[0]))) {
 		snprintf(errbuf, errlen, "edge %d: too many outputs", e);
@@ -110,8 +109,9 @@ tm_task_add_route(tm_task *t, int e, char *errbuf, size_t errlen)
 		return rv;
 	}
 	rt->edge = edge;
-	rt->keys = to->keys;
-	rt->nkeys = to->nkeys;
+	/* The edge's keys: a join's two inputs hash on their own keys. */
+	rt->keys = edge->keys;
+	rt->nkeys = edge->nkeys;
 	rt->max_parallelism = t->job->max_parallelism;
 	rt->side = edge->side;
 	t->outputs[t->noutputs++] = rt->out;

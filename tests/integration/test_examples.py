@@ -19,7 +19,9 @@ TaskManagers' kafka.bootstrap. Each job is checked for what it should do:
 - nexmark/q*: FINISHED with output (__OUT__ replaced, as the comments say,
   and the count lowered, as scripts/bench.sh does);
 - bench/state-keyed: RUNNING with a completed checkpoint, then cancelled
-  (it grows without bound).
+  (it grows without bound);
+- views-payments: validated here; test_joins.py runs it against a
+  reference.
 
 A job in examples/ this test does not know fails it. A job whose Kafka
 is unreachable fails naming the brokers it tried, and so does `weir gen`
@@ -47,7 +49,9 @@ KNOWN = {"paid-orders.yaml", "order-analytics-live.yaml",
          "order-analytics.yaml", "orders-filter.yaml",
          "orders-to-postgres.yaml", "bench/kafka-filter.yaml",
          "bench/state-keyed.yaml", "nexmark/q0.yaml", "nexmark/q1.yaml",
-         "nexmark/q2.yaml", "nexmark/q5.yaml", "nexmark/q7.yaml"}
+         "nexmark/q2.yaml", "nexmark/q5.yaml", "nexmark/q7.yaml",
+         # run against a reference by test_joins.py
+         "views-payments.yaml"}
 PG_TABLES = """
 CREATE TABLE orders_out (order_id text, product_id text, customer_id text,
   amount double precision, status text, ts timestamptz);

@@ -56,9 +56,15 @@ test_registry(void **state)
 	assert_string_equal(vt->name, "forward");
 	assert_false(tm_registry_keyed(WR_NODE_FILTER));
 	assert_true(tm_registry_keyed(WR_NODE_WINDOW));
+	assert_true(tm_registry_keyed(WR_NODE_JOIN));
 	wr_node_spec join = {.id = "j", .kind = WR_NODE_JOIN};
-	assert_null(tm_registry_op(&join, &h.task.conf, err, sizeof(err)));
-	assert_non_null(strstr(err, "node 'j'"));
+	vt = tm_registry_op(&join, &h.task.conf, err, sizeof(err));
+	assert_non_null(vt);
+	assert_string_equal(vt->name, "join");
+	/* a kind no table has */
+	wr_node_spec odd = {.id = "x", .kind = (enum wr_node_kind)127};
+	assert_null(tm_registry_op(&odd, &h.task.conf, err, sizeof(err)));
+	assert_non_null(strstr(err, "node 'x'"));
 	wrt_op_free(&h);
 
 	/* exactly_once picks the transactional Kafka sink */

@@ -1,0 +1,280 @@
+"""test_joins.py - interval and window joins through the runtime against a
+brute-force reference.
+
+Two Kafka topics (views and payments, 4 partitions each, several users,
+event times out of order within max_out_of_orderness) feed one job with
+four joins: an interval join (inner, between [-500ms, 1s]), a left
+interval join ([0s, 500ms]), a tumbling window join (inner, 1 s) and a
+left sliding window join (2 s every 1 s), each into an exactly-once file
+sink (checkpoints). The committed output of each must equal, as a
+multiset, the reference computed here from docs/joins.md's semantics:
+at parallelism 1, at parallelism 4 over 2 TaskManagers, and at
+parallelism 4 with a TaskManager SIGKILLed mid-run (a replacement
+started; the job restores its keyed state and sinks from the last
+checkpoint): nothing lost, nothing twice; no record counted late. At the
+end of the parallelism-1 run, three records far behind its watermark
+follow: each of the four joins drops each of them and counts it in
+weir_late_records_dropped_total. Also examples/views-payments.yaml (a
+left interval join, [0s, 10m]) runs on the same topics and must equal
+its reference."""
+import collections
+import datetime
+import json
+import os
+import random
+import time
+
+from weirtest import Cluster, check, main, metric_sum, sink_lines, wait_for
+
+EXAMPLE = os.path.join(os.environ.get("WEIR_SOURCE_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", ".."), "examples", "views-payments.yaml")
+
+BASE = 1797000000000  # epoch ms, a whole second
+OOO_MS = 300
+PARTS = 4
+USERS = ["u-%d" % i for i in range(6)]
+N = 700  # records per topic
+
+CONFIG = """\
+jobmanager: { heartbeat_interval: 300ms, heartbeat_timeout: 1500ms }
+"""
+
+JOB = """\
+name: joins-{name}
+parallelism: {p}
+checkpointing: {{ interval: 200ms, timeout: 10s, retained: 3 }}
+restart: {{ strategy: fixed_delay, delay: 200ms, attempts: 20 }}
+sources:
+  views:
+    kafka: {{ topic: {views}, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ user_id: string, page: string, ts: timestamp }}
+    event_time: {{ field: ts, max_out_of_orderness: {ooo}ms }}
+  payments:
+    kafka: {{ topic: {payments}, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ user_id: string, amount: long, ts: timestamp }}
+    event_time: {{ field: ts, max_out_of_orderness: {ooo}ms }}
+nodes:
+  - id: iv
+    join: {{ left: views, right: payments, on: [user_id], between: [-500ms, 1s] }}
+  - id: iv_left
+    join: {{ left: views, right: payments, on: [user_id], between: [0s, 500ms], type: left }}
+  - id: win
+    join: {{ left: views, right: payments, on: [user_id], window: {{ tumbling: 1s }} }}
+  - id: win_left
+    join: {{ left: views, right: payments, on: [user_id], window: {{ sliding: 2s, slide: 1s }}, type: left }}
+{sinks}"""
+
+SINK = """\
+  - id: out_{n}
+    from: {n}
+    sink: {{ file: {{ path: "{out}/{n}" }} }}
+"""
+
+JOINS = ("iv", "iv_left", "win", "win_left")
+# interval joins: name, lower, upper, left; ex: the example's join
+INTERVALS = (("iv", -500, 1000, False), ("iv_left", 0, 500, True),
+             ("ex", 0, 600000, True))
+
+
+def gen(seed, kind):
+    """N records of one topic in production order: event times disordered
+    by less than OOO_MS within each partition."""
+    rnd = random.Random(seed)
+    t, recs = BASE, []
+    for i in range(N):
+        t += rnd.randrange(1, 80)
+        r = {"user_id": rnd.choice(USERS), "ts": t,
+             "_p": rnd.randrange(PARTS)}
+        if kind == "views":
+            r["page"] = "v%d" % i
+        else:
+            r["amount"] = i  # unique: names the payment
+        recs.append(r)
+    return sorted(recs, key=lambda r: r["ts"] + rnd.randrange(OOO_MS - 50))
+
+
+def flush(kind, last_ts):
+    """A far-future record per partition, of a user no other record has:
+    every watermark passes every real window and interval; the flush
+    records pair with nothing and their own state never fires."""
+    r = {"user_id": "zz-" + kind, "ts": last_ts + 3600000}
+    r.update({"page": "flush"} if kind == "views" else {"amount": -1})
+    return [dict(r, _p=p) for p in range(PARTS)]
+
+
+# Behind every watermark once the flush records are read: dropped.
+LATE = [{"user_id": USERS[0], "page": "late-0", "ts": BASE + 1000, "_p": 0},
+        {"user_id": USERS[1], "page": "late-1", "ts": BASE + 2000, "_p": 1},
+        {"user_id": USERS[0], "amount": 10**6, "ts": BASE + 1500, "_p": 2}]
+
+
+def iso(ms):
+    d = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+def windows(ts, size, slide):
+    s = ts - ts % slide
+    while s > ts - size:
+        yield s
+        s -= slide
+
+
+def reference(views, pays):
+    """{join: Counter of (page, amount or None, window start or None)}:
+    a view and a payment are unique by page and amount, so these name
+    each output row."""
+    by_user = collections.defaultdict(list)
+    for p in pays:
+        by_user[p["user_id"]].append(p)
+    ref = {n: collections.Counter() for n in JOINS + ("ex",)}
+    for v in views:
+        mine = by_user[v["user_id"]]
+        for name, lo, hi, left in INTERVALS:
+            hit = [p for p in mine if v["ts"] + lo <= p["ts"] <= v["ts"] + hi]
+            for p in hit:
+                ref[name][(v["page"], p["amount"], None)] += 1
+            if not hit and left:
+                ref[name][(v["page"], None, None)] += 1
+        for name, size, slide in (("win", 1000, 1000),
+                                  ("win_left", 2000, 1000)):
+            for s in windows(v["ts"], size, slide):
+                hit = [p for p in mine if s <= p["ts"] < s + size]
+                for p in hit:
+                    ref[name][(v["page"], p["amount"], s)] += 1
+                if not hit and name == "win_left":
+                    ref[name][(v["page"], None, s)] += 1
+    return ref
+
+
+def committed(out, name):
+    got = collections.Counter()
+    for line in sink_lines(os.path.join(out, name), committed_only=True):
+        r = json.loads(line)
+        ws = r.get("window_start")
+        got[(r["page"], r["amount"],
+             None if ws is None else iso_ms(ws))] += 1
+    return got
+
+
+def iso_ms(s):
+    d = datetime.datetime.strptime(s.replace("Z", "+0000"),
+                                   "%Y-%m-%dT%H:%M:%S.%f%z"
+                                   if "." in s else "%Y-%m-%dT%H:%M:%S%z")
+    return int(round(d.timestamp() * 1000))
+
+
+def submit(c, name, p, views, payments, out):
+    sinks = "".join(SINK.format(n=n, out=out) for n in JOINS)
+    return c.submit(JOB.format(name=name, p=p, views=views,
+                               payments=payments, bootstrap=c.bootstrap,
+                               ooo=OOO_MS, sinks=sinks),
+                    name="joins-%s.yaml" % name)
+
+
+def restarts(c, job):
+    return int(metric_sum(c.metrics(), "weir_job_restarts_total", job=job))
+
+
+def late_dropped(c, job):
+    return c.tm_metric("weir_late_records_dropped_total", job=job)
+
+
+def check_exact(c, job, out, ref, what, joins=JOINS, late=0):
+    """Waits until every join's committed output holds as many rows as its
+    reference, two checkpoints more (a duplicate would show), and late
+    records counted as dropped, then compares each exactly."""
+    def done():
+        return all(sum(committed(out, n).values()) >= sum(ref[n].values())
+                   for n in joins)
+    wait_for(done, 60, "%s: every join's rows committed" % what,
+             interval_s=0.2)
+    c.wait_checkpoint(job, c.completed_checkpoints(job) + 2, 30)
+    figures = []
+    for n in joins:
+        got = committed(out, n)
+        missing, extra = ref[n] - got, got - ref[n]
+        check(not missing and not extra,
+              "%s %s: %d rows missing (%s), %d extra (%s)" %
+              (what, n, sum(missing.values()), list(missing)[:3],
+               sum(extra.values()), list(extra)[:3]))
+        figures.append("%s %d" % (n, sum(ref[n].values())))
+    wait_for(lambda: late_dropped(c, job) >= late, 30,
+             "%s: %d late records dropped" % (what, late))
+    got = late_dropped(c, job)
+    check(got == late, "%s: %s records dropped as late, want %d" %
+          (what, got, late))
+    print("     %s: exact (%s), %d late dropped" %
+          (what, ", ".join(figures), late))
+
+
+def test_joins_match_reference():
+    topics = ["views:%d" % PARTS, "payments:%d" % PARTS,
+              "views-k:%d" % PARTS, "payments-k:%d" % PARTS]
+    with Cluster(taskmanagers=2, slots=2, topics=topics,
+                 config=CONFIG) as c:
+        views, pays = gen(7, "views"), gen(8, "payments")
+        last = max(r["ts"] for r in views + pays)
+        ref = reference(views, pays)
+        c.produce("views", views + flush("views", last))
+        c.produce("payments", pays + flush("payments", last))
+        # The example, on the same topics (its sink in the cluster's
+        # directory, checkpoints more often).
+        out = os.path.join(c.dir, "out-example")
+        with open(EXAMPLE) as f:
+            text = f.read()
+        for old, new in (("/tmp/weir-views-payments", out + "/ex"),
+                         ("interval: 5s", "interval: 200ms")):
+            check(old in text, "the example holds %r" % old)
+            text = text.replace(old, new)
+        job = c.submit(text, name="views-payments.yaml")
+        check_exact(c, job, out, ref, "example views-payments",
+                    joins=("ex",))
+        c.cancel(job)
+
+        for p in (4, 1):
+            out = os.path.join(c.dir, "out-%d" % p)
+            job = submit(c, "p%d" % p, p, "views", "payments", out)
+            check_exact(c, job, out, ref, "p=%d" % p)
+            if p != 1:
+                c.cancel(job)
+        # Late records: once the last run's watermark passed the flush
+        # records (its output is complete), each of the four joins drops
+        # each of them.
+        c.produce("views", LATE[:2])
+        c.produce("payments", LATE[2:])
+        wait_for(lambda: late_dropped(c, job) == 4 * len(LATE), 30,
+                 "p=1: the late records dropped")
+        print("     p=1: %d late records dropped" % late_dropped(c, job))
+        c.cancel(job)
+
+        # Mid-run SIGKILL: records arrive in chunks; a TaskManager running
+        # the job dies after the first half and a checkpoint.
+        out = os.path.join(c.dir, "out-kill")
+        job = submit(c, "kill", 4, "views-k", "payments-k", out)
+        c.wait_running(job, 30)
+        rnd = random.Random(3)
+        step = N // 6
+        for i in range(0, N, step):
+            c.produce("views-k", views[i:i + step])
+            c.produce("payments-k", pays[i:i + step])
+            if i // step == 2:
+                c.wait_checkpoint(job, c.completed_checkpoints(job) + 1, 30)
+                before = restarts(c, job)
+                c.kill_taskmanager(job=job, rnd=rnd)
+                c.start_taskmanager()
+                wait_for(lambda: restarts(c, job) > before, 30,
+                         "a restart after the kill")
+                c.wait_running(job, 60)
+            time.sleep(0.1)  # pacing of the producer, not a wait
+        c.produce("views-k", flush("views", last))
+        c.produce("payments-k", flush("payments", last))
+        check_exact(c, job, out, ref, "p=4, TaskManager SIGKILLed")
+        print("     restarts: %d" % restarts(c, job))
+        c.cancel(job)
+
+
+if __name__ == "__main__":
+    main([test_joins_match_reference])
