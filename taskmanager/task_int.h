@@ -201,7 +201,8 @@ void tm_task_conf(tm_task *t);
 /* Records a failure message for the task (first one wins). */
 void tm_task_fail(tm_task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void tm_task_vfail(tm_task *t, const char *fmt, va_list ap);
+void tm_task_vfail(tm_task *t, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /*
  * Fencing of sinks (docs/architecture.md, TaskManager): a sink writes,
