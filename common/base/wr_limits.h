@@ -515,7 +515,8 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 /* Event-time sort buffer (taskmanager/evbuf.h): a record's state key is
  * the key, then 8 bytes of time and 8 of sequence number. */
 #define TM_EVBUF_KEY_EXTRA_BYTES 16
-#define TM_EVBUF_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_EVBUF_KEY_EXTRA_BYTES)
+#define TM_EVBUF_MAX_KEY_BYTES                                                 \
+	(WR_STATE_MAX_USER_KEY - TM_EVBUF_KEY_EXTRA_BYTES)
 /* Join engines (taskmanager/join.h, docs/joins.md). Timers one watermark
  * scan collects before they fire (bounds memory however many keys are due
  * together). A timer's state key is 8 bytes of time and 1 of kind before
