@@ -185,8 +185,10 @@ tm_anom_watermark(void *self, int64_t wm)
 	if (wm > a->wm)
 		a->wm = wm;
 	int64_t h = a->n->anomaly.history_ms;
+	/* wm >= expired_at: the unsigned difference cannot overflow */
 	if (h > 0 && a->wm != TM_WM_MIN &&
-	    (a->expired_at == TM_WM_MIN || a->wm - a->expired_at >= h / 2)) {
+	    (a->expired_at == TM_WM_MIN ||
+	     (uint64_t)a->wm - (uint64_t)a->expired_at >= (uint64_t)h / 2)) {
 		int rv = tm_anomaly_expire(a->eng, (uint16_t)a->kg_first,
 		                           (uint16_t)a->kg_last, a->wm, NULL);
 		if (rv != WR_OK)
