@@ -247,15 +247,6 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 		         n->source.kind != WR_SRC_NEXMARK)
 			what = "only kafka, datagen and nexmark sources run "
 			       "today";
-		if (n->kind == WR_NODE_ANOMALY) {
-			snprintf(errbuf, errlen,
-			         "%s:%d:%d: node '%s': anomaly detection is "
-			         "parsed and checked, but the anomaly operator "
-			         "is not in the TaskManager's runtime yet",
-			         spec->file, n->anomaly.line, n->anomaly.col,
-			         n->id);
-			return WR_ESTATE;
-		}
 		if (what != NULL) {
 			snprintf(errbuf, errlen, "%s:%d:%d: node '%s': %s",
 			         spec->file, n->line, n->col, n->id, what);

@@ -512,6 +512,11 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
 #define TM_CEP_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_CEP_KEY_EXTRA_BYTES)
 /* Timers one scan collects before they fire (as TM_WIN_TIMER_BATCH). */
 #define TM_CEP_TIMER_BATCH 4096
+/* Event-time sort buffer (taskmanager/evbuf.h): a record's state key is
+ * the key, then 8 bytes of time and 8 of sequence number. */
+#define TM_EVBUF_KEY_EXTRA_BYTES 16
+#define TM_EVBUF_MAX_KEY_BYTES                                                 \
+	(WR_STATE_MAX_USER_KEY - TM_EVBUF_KEY_EXTRA_BYTES)
 /* Join engines (taskmanager/join.h, docs/joins.md). Timers one watermark
  * scan collects before they fire (bounds memory however many keys are due
  * together). A timer's state key is 8 bytes of time and 1 of kind before
@@ -532,6 +537,7 @@ _Static_assert(TM_WIN_MAX_KEY_BYTES > 0, "a window key must fit");
 _Static_assert(TM_CEP_MAX_KEY_BYTES > 0, "a pattern key must fit");
 _Static_assert(WR_CEP_MAX_STEPS <= 32, "a step mask is 32 bits");
 _Static_assert(TM_JOIN_MAX_KEY_BYTES >= 64, "a join key must fit");
+_Static_assert(TM_EVBUF_MAX_KEY_BYTES >= 64, "a buffered key must fit");
 
 /* ---- TaskManager: shuffle, the data plane (taskmanager/shuffle*) ------ */
 

@@ -18,6 +18,9 @@ TaskManagers' kafka.bootstrap. Each job is checked for what it should do:
   that libpq finds through PGHOST/PGPORT in the TaskManagers' environment;
 - nexmark/q*: FINISHED with output (__OUT__ replaced, as the comments say,
   and the count lowered, as scripts/bench.sh does);
+- sensor-anomalies: anomalies of the readings `weir gen readings` wrote
+  in the anomalies topic (at least half the spikes it planted; each with
+  mean, stddev and a score beyond the threshold);
 - bench/state-keyed: RUNNING with a completed checkpoint, then cancelled
   (it grows without bound);
 - views-payments: validated here; test_joins.py runs it against a
@@ -44,10 +47,11 @@ EXAMPLES = os.path.join(SRC, "examples")
 ORDERS = 6000
 NEXMARK_COUNT = 100000
 TOPICS = ("orders:4", "paid_orders:4", "order_analytics:4", "orders-dlq:1",
-          "bench_in:4", "bench_out2:4")
+          "bench_in:4", "bench_out2:4", "readings:4", "anomalies:4")
 KNOWN = {"paid-orders.yaml", "order-analytics-live.yaml",
          "order-analytics.yaml", "orders-filter.yaml",
-         "orders-to-postgres.yaml", "bench/kafka-filter.yaml",
+         "orders-to-postgres.yaml", "sensor-anomalies.yaml",
+         "bench/kafka-filter.yaml",
          "bench/state-keyed.yaml", "nexmark/q0.yaml", "nexmark/q1.yaml",
          "nexmark/q2.yaml", "nexmark/q5.yaml", "nexmark/q7.yaml",
          # run against a reference by test_joins.py
@@ -175,6 +179,27 @@ def bounded_and_exactly_once(c, env, live_results):
     c.cancel(job)
 
 
+def sensor_anomalies(c, env):
+    """sensor-anomalies finds the spikes weir gen planted."""
+    r = weir(env, "gen", "readings", "--rate", "0", "--count", "6000",
+             "--keys", "20", "--seed", "5", "--topic", "readings", "-o",
+             "json")
+    spikes = json.loads(r.stdout)["planted"]["spikes"]
+    check(spikes >= 10, "weir gen planted %d spikes" % spikes)
+    job = submit(c, env, example("sensor-anomalies.yaml"))
+    c.wait_running(job)
+    wait_for(lambda: len(c.consume("anomalies")) >= spikes // 2, 60,
+             "anomalies: half of %d spikes" % spikes, 0.3)
+    rows = [json.loads(l) for l in c.consume("anomalies")]
+    for a in rows:
+        check({"sensor_id", "temperature", "ts", "mean", "stddev"} <=
+              set(a) and (a["score"] is None or abs(a["score"]) > 4.0),
+              "an anomaly: %s" % a)
+    c.cancel(job)
+    print("     sensor-anomalies: %d anomalies (%d spikes planted)" %
+          (len(rows), spikes))
+
+
 def unbounded_state(c, env):
     job = submit(c, env, example("bench/state-keyed.yaml"))
     c.wait_running(job)
@@ -236,6 +261,7 @@ def test_examples():
             cli_env = dict(env, **c.env_file())
             results = kafka_jobs(c, cli_env, pg)
             bounded_and_exactly_once(c, cli_env, results)
+            sensor_anomalies(c, cli_env)
             unbounded_state(c, cli_env)
             unreachable_kafka(c, cli_env)
     finally:
