@@ -70,10 +70,14 @@ nodes:
 """
 
 # One invalid record and invalid.policy fail: every attempt fails on it.
+# Restarts 1 s apart: Prometheus (scraping every second) sees the counter
+# climb - increase() does not count a series' first sample, so restarts
+# faster than the scrapes (a loaded CI machine) could show an increase of
+# 2 and never fire the alert (> 2).
 FAILING = """\
 name: failing
 parallelism: 1
-restart: {{ strategy: fixed_delay, delay: 200ms, attempts: 4 }}
+restart: {{ strategy: fixed_delay, delay: 1s, attempts: 5 }}
 sources:
   bad:
     kafka: {{ topic: bad, bootstrap: "{bootstrap}", startup: earliest }}
