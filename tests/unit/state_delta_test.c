@@ -31,27 +31,6 @@ typedef struct ref {
 	int round[NKEYS]; /* the round of the key's value; -1: absent */
 } ref;
 
-static int
-setup_dir(void **state)
-{
-	char *dir = malloc(256);
-
-	if (dir == NULL || wrt_tmpdir(dir, 256, "state-delta") != 0) {
-		free(dir);
-		return -1;
-	}
-	*state = dir;
-	return 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-	wr_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 /* A small cache: entries reach LMDB by eviction as well as by flushes. */
 static wr_state *
 open_st(const char *dir)
@@ -361,14 +340,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(
-	        test_base_and_deltas_restore_exactly, setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_delta_covers_a_skipped_one,
-	                                    setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_delta_is_the_views, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_damaged_delta_refused,
-	                                    setup_dir, teardown_dir),
+	    WRT_TEST_TMPDIR(test_base_and_deltas_restore_exactly),
+	    WRT_TEST_TMPDIR(test_delta_covers_a_skipped_one),
+	    WRT_TEST_TMPDIR(test_delta_is_the_views),
+	    WRT_TEST_TMPDIR(test_damaged_delta_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,30 +42,6 @@ rng_fill(unsigned char *p, size_t n)
 		p[i] = (unsigned char)wrt_rng(&rng_state);
 }
 
-/* A fresh directory per test, removed by the teardown. */
-static int
-setup_dir(void **state)
-{
-	char *dir = malloc(256);
-
-	if (dir == NULL || wrt_tmpdir(dir, 256, "state") != 0) {
-		free(dir);
-		return -1;
-	}
-	*state = dir;
-	return 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-	char *dir = *state;
-
-	wr_rmtree(dir);
-	free(dir);
-	return 0;
-}
-
 /* Map residency of the tests that do not set it: 1 byte, so the map is
  * unmapped at every check (every 256 LMDB accesses), under reads, write
  * transactions and scans alike, and every value must still be right. */
@@ -909,31 +885,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_round_trip, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_put_own_value, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_tombstone_hides_lmdb,
-	                                    setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_large_values, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_model, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_model_unbounded_map, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_scan, setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_map_growth, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_map_trim, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_reopen_drops_dirty, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_limits, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_garbage, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_snapshot_import, setup_dir,
-	                                    teardown_dir),
+	    WRT_TEST_TMPDIR(test_round_trip),
+	    WRT_TEST_TMPDIR(test_put_own_value),
+	    WRT_TEST_TMPDIR(test_tombstone_hides_lmdb),
+	    WRT_TEST_TMPDIR(test_large_values),
+	    WRT_TEST_TMPDIR(test_model),
+	    WRT_TEST_TMPDIR(test_model_unbounded_map),
+	    WRT_TEST_TMPDIR(test_scan),
+	    WRT_TEST_TMPDIR(test_map_growth),
+	    WRT_TEST_TMPDIR(test_map_trim),
+	    WRT_TEST_TMPDIR(test_reopen_drops_dirty),
+	    WRT_TEST_TMPDIR(test_limits),
+	    WRT_TEST_TMPDIR(test_garbage),
+	    WRT_TEST_TMPDIR(test_snapshot_import),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,27 +26,6 @@
 #define NKEYS 50000 /* a file of several of the copy's 4 MiB chunks */
 #define NKG   64
 
-static int
-setup_dir(void **state)
-{
-	char *dir = malloc(256);
-
-	if (dir == NULL || wrt_tmpdir(dir, 256, "state-view") != 0) {
-		free(dir);
-		return -1;
-	}
-	*state = dir;
-	return 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-	wr_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 /* A small cache (flushes all the time) and a map trimmed at every check,
  * so the copy reads pages the task's thread unmaps under it. The map is
  * big enough for the rounds written while a copy is paused: one that had
@@ -361,12 +340,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_view_is_the_barriers,
-	                                    setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_one_view, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_close_waits_for_view,
-	                                    setup_dir, teardown_dir),
+	    WRT_TEST_TMPDIR(test_view_is_the_barriers),
+	    WRT_TEST_TMPDIR(test_one_view),
+	    WRT_TEST_TMPDIR(test_close_waits_for_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,27 @@ wrt_tmpdir(char *out, size_t len, const char *what)
 	return mkdtemp(out) != NULL ? 0 : -1;
 }
 
+int
+wrt_setup_tmpdir(void **state)
+{
+	char *dir = malloc(WRT_TMPDIR_LEN);
+
+	if (dir == NULL || wrt_tmpdir(dir, WRT_TMPDIR_LEN, "unit") != 0) {
+		free(dir);
+		return -1;
+	}
+	*state = dir;
+	return 0;
+}
+
+int
+wrt_teardown_tmpdir(void **state)
+{
+	wr_rmtree(*state);
+	free(*state);
+	return 0;
+}
+
 void
 wrt_tmpfile(char *path, const char *what, const char *text)
 {

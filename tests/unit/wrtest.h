@@ -67,6 +67,16 @@ int wrt_value_cmp(const wr_value *a, const wr_value *b);
  * wr_rmtree). Returns 0, or -1 (for a cmocka setup to return). */
 int wrt_tmpdir(char *out, size_t len, const char *what);
 
+/* A cmocka setup/teardown pair: a fresh /tmp/weir-unit-test-XXXXXX per
+ * test, its path (char *, WRT_TMPDIR_LEN bytes) in *state; the teardown
+ * removes it. */
+#define WRT_TMPDIR_LEN 256
+int wrt_setup_tmpdir(void **state);
+int wrt_teardown_tmpdir(void **state);
+#define WRT_TEST_TMPDIR(fn)                                                    \
+	cmocka_unit_test_setup_teardown(fn, wrt_setup_tmpdir,                  \
+	                                wrt_teardown_tmpdir)
+
 /* Writes text to a new temporary file whose name goes to path (at least
  * WRT_TMPFILE_LEN bytes); fails the test when it cannot. */
 #define WRT_TMPFILE_LEN 64
