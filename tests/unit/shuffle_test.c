@@ -1148,11 +1148,17 @@ test_remote_reconnect(void **state)
 		p[j].pad = 40;
 		producer_run(&p[j]);
 	}
-	for (int cut = 1; cut <= 3; cut++) {
-		progress_watch w = {&c, (uint64_t)per_chan * NCH * cut / 4};
+	/* At least 3 cuts, then more until one has failed a fetch in flight
+	 * (its retry is what this tests): a consumer descheduled at a cut
+	 * holds every credit, so no fetch was on the wire (a loaded machine
+	 * showed 2 runs in 87 with no retry after 3 cuts). */
+	for (int cut = 1; cut <= 7; cut++) {
+		progress_watch w = {&c, (uint64_t)per_chan * NCH * cut / 8};
 		assert_true(wrt_wait(progress_reached, &w, 30000));
 		atomic_fetch_add(&px.cut_req, 1);
 		assert_true(wrt_wait(proxy_cut_done, &px, 5000));
+		if (cut >= 3 && tm_shuffle_fetch_retries(cons) > 0)
+			break;
 	}
 	pthread_join(c.th, NULL);
 	consumer_check_totals(&c); /* nothing lost, nothing twice */
