@@ -231,12 +231,7 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 	for (size_t i = 0; i < spec->nnodes; i++) {
 		const wr_node_spec *n = &spec->nodes[i];
 		const char *what = NULL;
-		if (n->kind == WR_NODE_PATTERN)
-			what =
-			    "pattern nodes are parsed, but the pattern (CEP) "
-			    "operator is not in the TaskManager's runtime "
-			    "yet (docs/cep.md)";
-		else if (n->kind == WR_NODE_JOIN && n->join == WR_JOIN_TABLE)
+		if (n->kind == WR_NODE_JOIN && n->join == WR_JOIN_TABLE)
 			what = "stream-table joins are parsed, but the table "
 			       "source (a Kafka changelog) is not in the "
 			       "TaskManager's runtime yet; interval and window "

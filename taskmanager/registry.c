@@ -8,9 +8,11 @@
 
 #include <stdio.h>
 
-/* Operators (ops_basic.c, window.c, op_join.c, op_anomaly.c). */
+/* Operators (ops_basic.c, window.c, op_join.c, op_anomaly.c,
+ * op_pattern.c). */
 extern const tm_op_vt tm_filter_op, tm_select_op, tm_forward_op;
 extern const tm_op_vt tm_window_op, tm_reduce_op, tm_join_op, tm_anomaly_op;
+extern const tm_op_vt tm_pattern_op;
 /* Sinks (sinks.c, sink_blackhole.c, sink_pg.c, sink_kafka_tx.c,
  * sink_clickhouse.c). */
 extern const tm_op_vt tm_sink_stdout, tm_sink_file, tm_sink_file_2pc;
@@ -34,6 +36,7 @@ static const struct {
     {WR_NODE_REDUCE, &tm_reduce_op, true},
     {WR_NODE_JOIN, &tm_join_op, true},
     {WR_NODE_ANOMALY, &tm_anomaly_op, true},
+    {WR_NODE_PATTERN, &tm_pattern_op, true},
 };
 
 /* With checkpoints, a sink commits on their completion. */

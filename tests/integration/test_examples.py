@@ -21,6 +21,10 @@ TaskManagers' kafka.bootstrap. Each job is checked for what it should do:
 - sensor-anomalies: anomalies of the readings `weir gen readings` wrote
   in the anomalies topic (at least half the spikes it planted; each with
   mean, stddev and a score beyond the threshold);
+- card-fraud: the decline bursts and takeovers `weir gen payments`
+  planted, in fraud_alerts (nine in ten bursts and half the takeovers at
+  least: the watermark leaves the last events waiting; not more than were
+  planted);
 - bench/state-keyed: RUNNING with a completed checkpoint, then cancelled
   (it grows without bound);
 - views-payments: validated here; test_joins.py runs it against a
@@ -47,10 +51,12 @@ EXAMPLES = os.path.join(SRC, "examples")
 ORDERS = 6000
 NEXMARK_COUNT = 100000
 TOPICS = ("orders:4", "paid_orders:4", "order_analytics:4", "orders-dlq:1",
-          "bench_in:4", "bench_out2:4", "readings:4", "anomalies:4")
+          "bench_in:4", "bench_out2:4", "readings:4", "anomalies:4",
+          "payments:4", "fraud_alerts:4")
 KNOWN = {"paid-orders.yaml", "order-analytics-live.yaml",
          "order-analytics.yaml", "orders-filter.yaml",
          "orders-to-postgres.yaml", "sensor-anomalies.yaml",
+         "card-fraud.yaml",
          "bench/kafka-filter.yaml",
          "bench/state-keyed.yaml", "nexmark/q0.yaml", "nexmark/q1.yaml",
          "nexmark/q2.yaml", "nexmark/q5.yaml", "nexmark/q7.yaml",
@@ -200,6 +206,33 @@ def sensor_anomalies(c, env):
           (len(rows), spikes))
 
 
+def card_fraud(c, env):
+    """card-fraud finds the shapes weir gen payments planted."""
+    r = weir(env, "gen", "payments", "--rate", "0", "--count", "20000",
+             "--keys", "200", "--seed", "5", "--topic", "payments", "-o",
+             "json")
+    planted = json.loads(r.stdout)["planted"]
+    bursts, takeovers = planted["decline_bursts"], planted["takeovers"]
+    check(bursts >= 20 and takeovers >= 20, "weir gen planted %s" % planted)
+    job = submit(c, env, example("card-fraud.yaml"))
+    c.wait_running(job)
+
+    def found():
+        n = {"decline_burst": 0, "takeover": 0}
+        for l in c.consume("fraud_alerts"):
+            n[json.loads(l)["rule"]] += 1
+        return n
+    wait_for(lambda: found()["decline_burst"] >= bursts * 9 // 10 and
+             found()["takeover"] >= takeovers // 2, 60,
+             "fraud_alerts: the planted shapes %s" % planted, 0.3)
+    c.cancel(job)
+    n = found()
+    check(n["decline_burst"] <= bursts and n["takeover"] <= takeovers,
+          "card-fraud: %s, more than planted %s" % (n, planted))
+    print("     card-fraud: %d decline bursts of %d planted, %d takeovers "
+          "of %d" % (n["decline_burst"], bursts, n["takeover"], takeovers))
+
+
 def unbounded_state(c, env):
     job = submit(c, env, example("bench/state-keyed.yaml"))
     c.wait_running(job)
@@ -262,6 +295,7 @@ def test_examples():
             results = kafka_jobs(c, cli_env, pg)
             bounded_and_exactly_once(c, cli_env, results)
             sensor_anomalies(c, cli_env)
+            card_fraud(c, cli_env)
             unbounded_state(c, cli_env)
             unreachable_kafka(c, cli_env)
     finally:

@@ -230,40 +230,6 @@ submit(fixture *f, const char *extra)
 	return job;
 }
 
-/* A pattern node parses, but the TaskManager has no operator for it yet:
- * the submit is refused with its position, and nothing is deployed. */
-static void
-test_submit_refuses_pattern(void **state)
-{
-	fixture *f = *state;
-	char id[33], err[1024] = "";
-	jm_submit_opts o = {
-	    .file = WRT_JOB_FILE,
-	    .yaml = "name: t\n"
-	            "sources:\n"
-	            "  auths:\n"
-	            "    kafka: { topic: auths }\n"
-	            "    schema: { card: string, ok: bool, ts: timestamp }\n"
-	            "    event_time: { field: ts }\n"
-	            "nodes:\n"
-	            "  - id: fraud\n"
-	            "    from: auths\n"
-	            "    key_by: [card]\n"
-	            "    pattern: { contiguity: next, steps: [ { name: no, "
-	            "where: \"!ok\", times: 3 }, { name: yes, where: ok } ] }\n"
-	            "  - id: out\n"
-	            "    from: fraud\n"
-	            "    sink: { stdout: {} }\n"};
-
-	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
-	                 WR_ESTATE);
-	assert_non_null(strstr(err, "t.yaml:8:9: node 'fraud': pattern nodes "
-	                            "are parsed, but the pattern (CEP) "
-	                            "operator is not in the TaskManager's "
-	                            "runtime yet"));
-	assert_int_equal(f->ncalls, 0);
-}
-
 /* Calls of kind recorded from index from on; *last the last one. */
 static int
 count_calls(fixture *f, int from, enum jm_call_kind kind, fake_call **last)
@@ -304,7 +270,7 @@ report_all(fixture *f, jm_job *job, enum jm_task_state st)
 }
 
 /* A job with `anomaly:` is accepted at submit (the operator is in the
- * runtime); join and pattern are still refused (other tests). */
+ * runtime); a stream-table join is still refused (other tests). */
 static void
 test_submit_anomaly_accepted(void **state)
 {
@@ -329,6 +295,37 @@ test_submit_anomaly_accepted(void **state)
 	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
 	                 WR_OK);
 	assert_string_equal(err, "");
+}
+
+/* A job with `pattern:` is accepted at submit (the operator is in the
+ * runtime, op_pattern.c) and deployed. */
+static void
+test_submit_pattern_accepted(void **state)
+{
+	fixture *f = *state;
+	char id[33], err[1024] = "";
+	jm_submit_opts o = {
+	    .file = WRT_JOB_FILE,
+	    .yaml = "name: t\n"
+	            "sources:\n"
+	            "  auths:\n"
+	            "    kafka: { topic: auths }\n"
+	            "    schema: { card: string, ok: bool, ts: timestamp }\n"
+	            "    event_time: { field: ts }\n"
+	            "nodes:\n"
+	            "  - id: fraud\n"
+	            "    from: auths\n"
+	            "    key_by: [card]\n"
+	            "    pattern: { contiguity: next, steps: [ { name: no, "
+	            "where: \"!ok\", times: 3 }, { name: yes, where: ok } ] }\n"
+	            "  - id: out\n"
+	            "    from: fraud\n"
+	            "    sink: { stdout: {} }\n"};
+
+	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
+	                 WR_OK);
+	assert_string_equal(err, "");
+	assert_true(count_calls(f, 0, JM_CALL_DEPLOY, NULL) > 0);
 }
 
 static void
@@ -1650,7 +1647,7 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_corrupt_entry_failed,
 	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_submit_refuses_pattern, setup,
+	    cmocka_unit_test_setup_teardown(test_submit_pattern_accepted, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_refuses_table_join,
 	                                    setup, teardown),
