@@ -236,11 +236,6 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 			    "pattern nodes are parsed, but the pattern (CEP) "
 			    "operator is not in the TaskManager's runtime "
 			    "yet (docs/cep.md)";
-		else if (n->kind == WR_NODE_JOIN && n->join == WR_JOIN_TABLE)
-			what = "stream-table joins are parsed, but the table "
-			       "source (a Kafka changelog) is not in the "
-			       "TaskManager's runtime yet; interval and window "
-			       "joins run (docs/joins.md)";
 		else if (n->kind == WR_NODE_SOURCE &&
 		         n->source.kind != WR_SRC_KAFKA &&
 		         n->source.kind != WR_SRC_DATAGEN &&
