@@ -22,7 +22,8 @@ Stream-table joins, on the same cluster: an orders topic and a catalog
 changelog topic (4 partitions; upserts with event times out of order,
 re-inserts, and tombstones, null values keyed by the product id, whose
 time is their Kafka timestamp) feed four joins: as_of processing_time
-and as_of event_time (versioned), inner and left. The whole catalog
+(a table without event time: it must not hold the join's watermark
+back) and as_of event_time (versioned), inner and left. The whole catalog
 reaches the joins before any order is written (so a processing-time
 lookup sees the final table: deterministic), then the orders; output
 equals the reference at p=1, at p=4 over 2 TaskManagers, and with a
@@ -320,13 +321,18 @@ tables:
     schema: {{ product_id: string, category: string, price: double, ts: timestamp }}
     primary_key: [product_id]
     event_time: {{ field: ts, max_out_of_orderness: 10m, idle_timeout: 1s }}
+  catalog_now:                  # the same, without event time
+    kafka: {{ topic: catalog, bootstrap: "{bootstrap}", startup: earliest }}
+    format: json
+    schema: {{ product_id: string, category: string, price: double, ts: timestamp }}
+    primary_key: [product_id]
 nodes:
   - id: pt
     from: orders
-    join: {{ table: catalog, on: [product_id] }}
+    join: {{ table: catalog_now, on: [product_id] }}
   - id: pt_left
     from: orders
-    join: {{ table: catalog, on: [product_id], type: left }}
+    join: {{ table: catalog_now, on: [product_id], type: left }}
   - id: et
     from: orders
     join: {{ table: catalog, on: [product_id], as_of: event_time }}
@@ -456,6 +462,28 @@ def check_table_exact(c, job, out, ref, what):
     print("     %s: exact (%s)" % (what, ", ".join(figures)))
 
 
+def join_watermarks(c, job, vertex_name):
+    """The input watermark of each subtask of a vertex (by its name)."""
+    wms = []
+    for text in c.tm_metrics():
+        for line in text.splitlines():
+            if (line.startswith("weir_current_watermark_ms{") and
+                    'job_id="%s"' % job in line and
+                    'vertex_name="%s"' % vertex_name in line):
+                wms.append(float(line.rsplit(" ", 1)[1]))
+    return wms
+
+
+def check_pt_watermark(c, job, p, orders):
+    """A table without event time holds its join's watermark nowhere:
+    the processing-time join's follows the orders past the last real
+    one (their flush records)."""
+    last = max(o["ts"] for o in orders if o["order_id"][0] != "f")
+    wait_for(lambda: len(join_watermarks(c, job, "pt -> out_pt")) == p and
+             min(join_watermarks(c, job, "pt -> out_pt")) > last, 30,
+             "the processing-time join's watermark past the last order")
+
+
 def submit_table_job(c, name, p, orders, out, nmsgs):
     """Submits the four table joins and waits until the whole catalog
     reached each of them (before any order is written)."""
@@ -464,8 +492,8 @@ def submit_table_job(c, name, p, orders, out, nmsgs):
                                     bootstrap=c.bootstrap, ooo=OOO_MS,
                                     sinks=sinks),
                    name="enrich-%s.yaml" % name)
-    # The table source's records in, and each join's.
-    want = nmsgs * (1 + len(TABLE_JOINS))
+    # The two table sources' records in, and each join's.
+    want = nmsgs * (2 + len(TABLE_JOINS))
     wait_for(lambda: c.tm_metric("weir_records_in_total", job=job) >= want,
              60, "%s: the catalog loaded into the joins" % name)
     return job
@@ -488,6 +516,7 @@ def run_table_joins(c):
                                len(msgs))
         c.produce("orders-%d" % p, orders)
         check_table_exact(c, job, out, ref, "table joins p=%d" % p)
+        check_pt_watermark(c, job, p, orders)
         c.cancel(job)
     out = os.path.join(c.dir, "out-table-kill")
     job = submit_table_job(c, "kill", 4, "orders-k", out, len(msgs))
