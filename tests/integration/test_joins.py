@@ -1,5 +1,5 @@
-"""test_joins.py - interval and window joins through the runtime against a
-brute-force reference.
+"""test_joins.py - interval, window and stream-table joins through the
+runtime against brute-force references.
 
 Two Kafka topics (views and payments, 4 partitions each, several users,
 event times out of order within max_out_of_orderness) feed one job with
