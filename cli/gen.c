@@ -349,7 +349,8 @@ cli_gen_produce(cli_gen_run *r, const cli_gen_msg *m)
 	            RD_KAFKA_V_KEY(m->key, strlen(m->key)),
 	            RD_KAFKA_V_VALUE((void *)val, val ? strlen(val) : 0),
 	            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	            RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+	            RD_KAFKA_V_TIMESTAMP(m->ts), RD_KAFKA_V_END)) ==
+	           RD_KAFKA_RESP_ERR__QUEUE_FULL &&
 	       !cli_gen_stop) {
 		rd_kafka_poll(r->rk, 50);
 		cli_gen_show(r, false);

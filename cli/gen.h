@@ -27,6 +27,9 @@ typedef struct cli_gen_msg {
 	char key[CLI_GEN_KEY_BYTES];
 	char val[CLI_GEN_EVENT_BYTES];
 	bool tombstone;
+	/* the Kafka timestamp (ms), 0 = the clock: a catalog update's is its
+	 * event time, which a tombstone has nowhere else (docs/joins.md) */
+	int64_t ts;
 } cli_gen_msg;
 
 /* What the flags say to a generator. */

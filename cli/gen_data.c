@@ -311,6 +311,7 @@ cli_gen_catalog(cli_gen_src *g, uint64_t n, int64_t now_ms, cli_gen_msg *m)
 
 	snprintf(m->key, sizeof(m->key), "p-%0*d", g->pwidth, p);
 	m->tombstone = false;
+	m->ts = now_ms;
 	if (n >= (uint64_t)g->nproducts && g->price[p] > 0 &&
 	    cli_gen_unit(g) < 0.05) {
 		g->price[p] = -g->price[p];
@@ -576,6 +577,7 @@ cli_gen_src_next(cli_gen_src *g, uint64_t n, int64_t now_ms, cli_gen_msg *m)
 	int id = (int)(g->kind - cli_gen_kinds);
 
 	m->tombstone = false;
+	m->ts = 0;
 	if (id == CLI_GEN_ORDERS) {
 		cli_gen_order(g, n, now_ms, m);
 		return;

@@ -231,15 +231,10 @@ jm_job_check_runnable(const wr_jobspec *spec, char *errbuf, size_t errlen)
 	for (size_t i = 0; i < spec->nnodes; i++) {
 		const wr_node_spec *n = &spec->nodes[i];
 		const char *what = NULL;
-		if (n->kind == WR_NODE_JOIN && n->join == WR_JOIN_TABLE)
-			what = "stream-table joins are parsed, but the table "
-			       "source (a Kafka changelog) is not in the "
-			       "TaskManager's runtime yet; interval and window "
-			       "joins run (docs/joins.md)";
-		else if (n->kind == WR_NODE_SOURCE &&
-		         n->source.kind != WR_SRC_KAFKA &&
-		         n->source.kind != WR_SRC_DATAGEN &&
-		         n->source.kind != WR_SRC_NEXMARK)
+		if (n->kind == WR_NODE_SOURCE &&
+		    n->source.kind != WR_SRC_KAFKA &&
+		    n->source.kind != WR_SRC_DATAGEN &&
+		    n->source.kind != WR_SRC_NEXMARK)
 			what = "only kafka, datagen and nexmark sources run "
 			       "today";
 		if (what != NULL) {

@@ -305,4 +305,33 @@ struct wr_metric *tm_src_gauge(tm_src *s, const char *name, const char *help,
                                const char *label2, const char *value2);
 void tm_src_gauge_release(tm_src *s, struct wr_metric *m);
 
+/* ---- table changelogs (docs/joins.md) ---- */
+
+/*
+ * A table's tombstone (a Kafka record with a null value) travels as a row
+ * one field wider than the table's schema (width fields): the key's fields
+ * set (and, for a table with event time, its time field: the record's
+ * Kafka timestamp), the others NULL, and one more field, BOOL true, past
+ * the schema. The row codec carries any width, so it crosses the shuffle
+ * as it is. Only a table source makes one and only a stream-table join
+ * reads a table (the job parser allows nothing else), so no other
+ * operator ever sees one. width < WR_MAX_FIELDS: a join's output holds
+ * the table's fields and at least one of the stream's.
+ */
+static inline void
+tm_row_mark_delete(wr_row *r, uint32_t width)
+{
+	for (uint32_t f = r->n; f < width; f++)
+		r->v[f].type = WR_T_NULL;
+	r->v[width] = (wr_value){.type = WR_T_BOOL, .u.b = true};
+	r->n = width + 1;
+}
+
+static inline bool
+tm_row_is_delete(const wr_row *r, uint32_t width)
+{
+	return width < WR_MAX_FIELDS && r->n == width + 1 &&
+	       r->v[width].type == WR_T_BOOL && r->v[width].u.b;
+}
+
 #endif

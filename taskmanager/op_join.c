@@ -1,6 +1,7 @@
 /*
  * op_join.c - the join operator: the glue between the runtime's operator
- * API (op.h) and the join engines (join.h) for interval and window joins.
+ * API (op.h) and the join engines (join.h) for interval, window and
+ * stream-table joins.
  *
  * A join heads its vertex: two HASH edges lead to it (input_index 0, the
  * left side, and 1, the right side), each keyed on its own side's join
@@ -16,6 +17,11 @@
  * is its left row's (a window downstream reads that field by name), so the
  * operator forwards its input watermark less tm_join_watermark_delay, and
  * no row it emits is behind the watermark it forwarded (docs/joins.md).
+ *
+ * A stream-table join's input 1 is the table's changelog, straight from
+ * its table source (hashed on the primary key): upserts, and tombstones
+ * as delete rows (op.h tm_row_is_delete) for tm_join_delete. In
+ * processing time neither side needs an event time.
  *
  * @thread task: an operator belongs to its task's thread.
  */
@@ -34,10 +40,11 @@ typedef struct tm_jop {
 	tm_ctx *ctx;
 	const wr_node_spec *n;
 	tm_join *j;
-	int tf[2];      /* each input's event-time field */
-	int64_t delay;  /* tm_join_watermark_delay */
-	int64_t wm_out; /* the watermark forwarded last */
-	uint64_t late;  /* late drops already counted */
+	int tf[2];       /* each input's event-time field; -1: none needed */
+	uint32_t width1; /* the table's fields (a delete row has one more) */
+	int64_t delay;   /* tm_join_watermark_delay */
+	int64_t wm_out;  /* the watermark forwarded last */
+	uint64_t late;   /* late drops already counted */
 } tm_jop;
 
 static int
@@ -78,13 +85,25 @@ tm_join_op_process(void *self, int input, const wr_row *r)
 		return WR_EINTERNAL;
 	}
 	int tf = o->tf[input];
+	int64_t ts = 0; /* a processing-time table join has no time */
 	/* Without an event time a record cannot be placed: invalid here,
 	 * as for a window. */
-	if ((uint32_t)tf >= r->n || r->v[tf].type != WR_T_TIMESTAMP) {
-		tm_count(o->ctx, TM_COUNT_INVALID, 1);
-		return WR_OK;
+	if (tf >= 0) {
+		if ((uint32_t)tf >= r->n || r->v[tf].type != WR_T_TIMESTAMP) {
+			tm_count(o->ctx, TM_COUNT_INVALID, 1);
+			return WR_OK;
+		}
+		ts = r->v[tf].u.i;
 	}
-	int rv = tm_join_add(o->j, input, r, r->v[tf].u.i);
+	int rv;
+	if (input == 1 && o->n->join == WR_JOIN_TABLE &&
+	    tm_row_is_delete(r, o->width1)) {
+		wr_row key = *r;
+		key.n = o->width1;
+		rv = tm_join_delete(o->j, &key, ts);
+	} else {
+		rv = tm_join_add(o->j, input, r, ts);
+	}
 	if (rv != WR_OK)
 		return tm_join_op_fail(o, rv);
 	tm_join_op_count_late(o);
@@ -177,15 +196,14 @@ tm_join_op_open(tm_ctx *ctx, const wr_node_spec *n, void **self, char *errbuf,
 	o->ctx = ctx;
 	o->n = n;
 	o->wm_out = TM_WM_MIN;
-	if (n->join != WR_JOIN_INTERVAL && n->join != WR_JOIN_WINDOW) {
-		snprintf(errbuf, errlen,
-		         "node '%s': stream-table joins do not run yet", n->id);
-		goto fail;
-	}
-	if ((rv = tm_join_op_time_field(o, conf->job, 0, errbuf, errlen)) ||
-	    (rv = tm_join_op_time_field(o, conf->job, 1, errbuf, errlen)))
+	o->tf[0] = o->tf[1] = -1;
+	/* A processing-time table join places no record in time. */
+	if ((n->join != WR_JOIN_TABLE || n->join_event_time) &&
+	    ((rv = tm_join_op_time_field(o, conf->job, 0, errbuf, errlen)) ||
+	     (rv = tm_join_op_time_field(o, conf->job, 1, errbuf, errlen))))
 		goto fail;
 	tm_join_cfg_from_spec(&c, conf->job, n);
+	o->width1 = c.width[1];
 	tm_key_groups(ctx, &c.kg_first, &c.kg_last);
 	if ((rv = tm_state(ctx, &c.st)) != WR_OK) {
 		snprintf(errbuf, errlen,
@@ -205,8 +223,9 @@ fail:
 	return rv;
 }
 
-/* Interval and window joins (docs/joins.md). Their timers are the
- * engine's own time index in keyed state, fired from the watermark. */
+/* Interval, window and stream-table joins (docs/joins.md). Their timers
+ * are the engine's own time index in keyed state, fired from the
+ * watermark. */
 const tm_op_vt tm_join_op = {
     .name = "join",
     .open = tm_join_op_open,

@@ -6,6 +6,10 @@
  * `invalid:` says: the dead-letter topic (original bytes, the reason in
  * headers), skipped, or it fails the job - and is counted in
  * weir_invalid_records_total either way.
+ *
+ * A table (`tables:`, docs/joins.md) is read the same way, except that a
+ * record with a null value (a tombstone) becomes a delete row of its key
+ * (op.h tm_row_mark_delete), the key read from the message key.
  */
 #include "op.h"
 
@@ -237,6 +241,118 @@ tm_kafka_dead_letter(tm_kafka_src *k, const rd_kafka_message_t *m,
 	return WR_OK;
 }
 
+/* A record that does not decode: where `invalid:` says. */
+static int
+tm_kafka_invalid(tm_kafka_src *k, const rd_kafka_message_t *m,
+                 const char *reason)
+{
+	tm_src_count(k->src, TM_COUNT_INVALID, 1);
+	switch (k->s->invalid) {
+	case WR_INVALID_SKIP:
+		return WR_OK;
+	case WR_INVALID_DLQ:
+		return tm_kafka_dead_letter(k, m, reason);
+	default:
+		tm_src_fail(k->src,
+		            "invalid record in %s [%d] at offset %lld: %s "
+		            "(invalid.policy is fail)",
+		            k->s->topic, (int)m->partition,
+		            (long long)m->offset, reason);
+		return WR_EINVAL;
+	}
+}
+
+/* A one-field primary key written as the bare value (not a JSON object):
+ * a string's bytes as they are, else the value's JSON text. */
+static int
+tm_kafka_bare_key(tm_kafka_src *k, const rd_kafka_message_t *m, wr_row *row,
+                  char *reason, size_t len)
+{
+	const wr_field *f = &k->node->out.fields[k->s->pkeys[0]];
+	wr_value *v = &row->v[k->s->pkeys[0]];
+	if (f->type == WR_T_STRING) {
+		v->type = WR_T_STRING;
+		v->u.s.p = m->key;
+		v->u.s.len = (uint32_t)m->key_len;
+		return WR_OK;
+	}
+	wr_schema one = {.n = 1, .fields = {{.name = "x", .type = f->type}}};
+	wr_row r1;
+	wr_buf b;
+	wr_buf_init(&b);
+	wr_buf_puts(&b, "{\"x\":");
+	wr_buf_append(&b, m->key, m->key_len);
+	wr_buf_putc(&b, '}');
+	int rv = wr_row_from_json(&one, (const char *)b.data, b.len, &r1,
+	                          k->arena, reason, len);
+	wr_buf_fini(&b);
+	if (rv == WR_OK && r1.v[0].type == WR_T_NULL) {
+		snprintf(reason, len, "a null key");
+		rv = WR_EINVAL;
+	}
+	if (rv == WR_OK)
+		*v = r1.v[0];
+	return rv;
+}
+
+/*
+ * A table's tombstone (a null value) as a delete row (op.h
+ * tm_row_mark_delete): its key is the message key, the JSON object of the
+ * primary key's fields or, for a one-field key, the bare value. A
+ * tombstone has no value to take an event time from, so with event time
+ * it is the record's Kafka timestamp (as Flink's upsert-kafka tables take
+ * the timestamp from the record's metadata).
+ */
+static int
+tm_kafka_tombstone(tm_kafka_src *k, const rd_kafka_message_t *m, wr_row *row,
+                   char *reason, size_t len)
+{
+	int rv = WR_OK;
+	row->n = k->node->out.n;
+	for (uint32_t f = 0; f < row->n; f++)
+		row->v[f].type = WR_T_NULL;
+	if (m->key == NULL || m->key_len == 0 ||
+	    m->key_len > WR_RECORD_MAX_BYTES) {
+		snprintf(reason, len, "a tombstone (null value) %s",
+		         m->key_len ? "with a key over the record limit"
+		                    : "without a key");
+		return WR_EINVAL;
+	}
+	if (((const char *)m->key)[0] == '{')
+		rv = wr_row_from_json(&k->node->out, m->key, m->key_len, row,
+		                      k->arena, reason, len);
+	else if (k->s->npkeys == 1)
+		rv = tm_kafka_bare_key(k, m, row, reason, len);
+	else {
+		snprintf(reason, len,
+		         "a tombstone's key must be a JSON object of the "
+		         "primary key's fields");
+		rv = WR_EINVAL;
+	}
+	if (rv != WR_OK)
+		return rv;
+	for (uint32_t f = 0; f < row->n; f++) {
+		bool key = false;
+		for (int i = 0; i < k->s->npkeys; i++)
+			key |= k->s->pkeys[i] == (int)f;
+		if (!key) /* only the key of a JSON key object counts */
+			row->v[f].type = WR_T_NULL;
+	}
+	if (k->s->time_field >= 0) {
+		rd_kafka_timestamp_type_t tt;
+		int64_t ts = rd_kafka_message_timestamp(m, &tt);
+		if (ts < 0) {
+			snprintf(reason, len,
+			         "a tombstone without a timestamp");
+			return WR_EINVAL;
+		}
+		row->v[k->s->time_field] =
+		    (wr_value){.type = WR_T_TIMESTAMP, .u.i = ts};
+	}
+	tm_row_mark_delete(row, k->node->out.n);
+	return WR_OK;
+}
+
 /* Decodes one message and pushes it down the chain. */
 static int
 tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
@@ -251,7 +367,9 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 			break;
 		}
 	int rv;
-	if (m->len > WR_RECORD_MAX_BYTES) {
+	if (k->s->table && m->payload == NULL) {
+		rv = tm_kafka_tombstone(k, m, &row, reason, sizeof(reason));
+	} else if (m->len > WR_RECORD_MAX_BYTES) {
 		/* Refused before decoding: it must never reach the shuffle,
 		 * state or a sink (docs/security.md, bounded inputs). */
 		snprintf(reason, sizeof(reason),
@@ -265,23 +383,8 @@ tm_kafka_record(tm_kafka_src *k, const rd_kafka_message_t *m)
 		                      m->payload ? m->payload : "", m->len,
 		                      &row, k->arena, reason, sizeof(reason));
 	}
-	if (rv != WR_OK) {
-		tm_src_count(k->src, TM_COUNT_INVALID, 1);
-		switch (k->s->invalid) {
-		case WR_INVALID_SKIP:
-			return WR_OK;
-		case WR_INVALID_DLQ:
-			return tm_kafka_dead_letter(k, m, reason);
-		default:
-			tm_src_fail(
-			    k->src,
-			    "invalid record in %s [%d] at offset %lld: %s "
-			    "(invalid.policy is fail)",
-			    k->s->topic, (int)m->partition,
-			    (long long)m->offset, reason);
-			return WR_EINVAL;
-		}
-	}
+	if (rv != WR_OK)
+		return tm_kafka_invalid(k, m, reason);
 	int tf = k->s->time_field;
 	if (tf >= 0 && row.v[tf].type == WR_T_TIMESTAMP)
 		for (int i = 0; i < k->nparts; i++)
@@ -471,7 +574,14 @@ tm_source_kafka_run(tm_src *src, const wr_node_spec *node)
 	}
 	tm_src_hooks(src, tm_kafka_offsets, tm_kafka_commit, &k);
 	tm_kafka_lag_metrics(&k);
-	rv = tm_kafka_loop(&k);
+	/* A table without event time never sends a watermark: it says it
+	 * is idle once, so it does not hold its join's watermark (the
+	 * minimum over both inputs) at nothing forever. */
+	rv = k.s->table && k.s->time_field < 0
+	         ? tm_src_watermark(src, TM_WM_MIN, true)
+	         : WR_OK;
+	if (rv == WR_OK)
+		rv = tm_kafka_loop(&k);
 	/* A stop's savepoint completes right before the cancel that ends
 	 * the job: its notice can come with the cancel, after the last
 	 * poll. Its offsets still go to the group (its lag is then what

@@ -61,7 +61,7 @@ KNOWN = {"paid-orders.yaml", "order-analytics-live.yaml",
          "bench/state-keyed.yaml", "nexmark/q0.yaml", "nexmark/q1.yaml",
          "nexmark/q2.yaml", "nexmark/q5.yaml", "nexmark/q7.yaml",
          # run against a reference by test_joins.py
-         "views-payments.yaml"}
+         "views-payments.yaml", "orders-enriched.yaml"}
 PG_TABLES = """
 CREATE TABLE orders_out (order_id text, product_id text, customer_id text,
   amount double precision, status text, ts timestamptz);

@@ -929,6 +929,20 @@ class Cluster:
                 args += ["-p", str(p)]
             run(args, input="".join(ls).encode(), check_rc=0)
 
+    def produce_keyed(self, topic, messages):
+        """Writes keyed messages to topic: (key, value, partition) each,
+        value an object written as JSON or None for a tombstone (a null
+        value, kcat -Z), in order per partition."""
+        by_part = {}
+        for key, value, p in messages:
+            check("\t" not in key and "\n" not in key, "key %r" % key)
+            v = "" if value is None else json.dumps(value)
+            by_part.setdefault(p, []).append("%s\t%s\n" % (key, v))
+        for p, ls in by_part.items():
+            run(["kcat", "-b", self.bootstrap, "-P", "-t", topic, "-K",
+                 "\t", "-Z", "-p", str(p)],
+                input="".join(ls).encode(), check_rc=0)
+
     def kafka_metadata(self, topic=None):
         """What `kcat -L -J` reports (every topic, or topic's)."""
         args = ["kcat", "-b", self.bootstrap, "-L", "-J", "-m", "10"]

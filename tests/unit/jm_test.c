@@ -1562,10 +1562,10 @@ test_upgrade_stateless_rollback(void **state)
 	assert_int_equal(back->state, JM_JOB_RUNNING);
 }
 
-/* A valid job with a join is refused at submit, at the join's position,
- * until the join operator is in the runtime (docs/joins.md). */
+/* A stream-table join runs since the table source is in the runtime
+ * (docs/joins.md): the JobManager no longer refuses it. */
 static void
-test_submit_refuses_table_join(void **state)
+test_submit_accepts_table_join(void **state)
 {
 	fixture *f = *state;
 	static const char yaml[] =
@@ -1586,10 +1586,9 @@ test_submit_refuses_table_join(void **state)
 	char id[33], err[1024] = "";
 
 	assert_int_equal(jm_jobs_submit(f->jm.jobs, &o, id, err, sizeof(err)),
-	                 WR_ESTATE);
-	assert_non_null(strstr(err, "j.yaml:7:9: node 'j': stream-table joins "
-	                            "are parsed, but the table source"));
-	assert_int_equal(jm_jobs_count(f->jm.jobs), 0);
+	                 WR_OK);
+	assert_string_equal(err, "");
+	assert_int_equal(jm_jobs_count(f->jm.jobs), 1);
 }
 
 int
@@ -1649,7 +1648,7 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_pattern_accepted, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_submit_refuses_table_join,
+	    cmocka_unit_test_setup_teardown(test_submit_accepts_table_join,
 	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
