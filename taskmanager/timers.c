@@ -51,7 +51,6 @@ struct tm_timers {
 	size_t n;
 	wr_buf keys;
 	int64_t scan_limit, scan_next;
-	int scan_kg;
 	bool scan_corrupt;
 };
 
@@ -196,7 +195,6 @@ tm_timers_scan_cb(void *arg, uint16_t key_group, const void *key, size_t klen,
 {
 	struct tm_timers *tt = arg;
 	const uint8_t *k = key;
-	(void)key_group;
 	(void)val;
 	(void)vlen;
 	if (klen < TM_WIN_KEY_EXTRA_BYTES) {
@@ -210,7 +208,7 @@ tm_timers_scan_cb(void *arg, uint16_t key_group, const void *key, size_t klen,
 	}
 	tm_timer_rec *r = &tt->batch[tt->n++];
 	r->ts = ts;
-	r->kg = tt->scan_kg;
+	r->kg = key_group;
 	r->tag = k[8];
 	r->off = (uint32_t)tt->keys.len;
 	r->len = (uint32_t)(klen - TM_WIN_KEY_EXTRA_BYTES);
@@ -225,7 +223,6 @@ tm_timers_collect_kg(tm_ctx *c, struct tm_timers *tt, int kg, int64_t limit)
 {
 	tt->scan_limit = limit;
 	tt->scan_next = TM_TIMERS_KG_NONE;
-	tt->scan_kg = kg;
 	tt->scan_corrupt = false;
 	int rv = wr_state_scan(tt->st, tt->id, (uint16_t)kg, (uint16_t)kg,
 	                       tm_timers_scan_cb, tt);
