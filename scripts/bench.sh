@@ -6,11 +6,15 @@
 # Builds weir (release preset), starts `weir local --taskmanagers 1
 # --slots 1`, runs each query of examples/nexmark/ (parallelism 1, a
 # bounded nexmark source, file sink) and, in the same run, the baseline
-# tests/bench/nexmark_baseline on the same events. Prints one table row a
-# query: weir events/s per CPU second of the JobManager and TaskManager,
-# baseline events/s (one thread, per CPU second of it, so that a busy
-# machine does not count against it), their ratio, and the TaskManager's peak
-# RSS; and the RSS of the idle TaskManager.
+# tests/bench/nexmark_baseline on the same events; a file row fails if
+# their result counts differ. A `-bh` row (q5-bh) runs the same query into
+# a blackhole sink and the baseline without writing, as Nexmark measures,
+# printed beside Flink 1.13's published figure. Each row is
+# WEIR_BENCH_RUNS runs (default 3), the median of each column: weir
+# events/s per CPU second of the JobManager and TaskManager, baseline
+# events/s (one thread, per CPU second of it, so that a busy machine does
+# not count against it), their ratio, and the TaskManager's peak RSS; and
+# the RSS of the idle TaskManager.
 # The `kafka` row: orders pre-filled into the embedded Kafka (`weir gen`),
 # filtered into another topic by examples/bench/kafka-filter.yaml
 # (parallelism 1) and by tests/bench/kafka_baseline (`pipe`: one thread,
@@ -31,6 +35,7 @@
 #   scripts/bench.sh                  # every query, default event counts
 #   scripts/bench.sh q1 q7 kafka      # some queries
 #   WEIR_BENCH_EVENTS=1000000 scripts/bench.sh   # one count for all
+#   WEIR_BENCH_RUNS=1 scripts/bench.sh q5-bh      # runs per Nexmark row
 #   WEIR_BENCH_BIN=DIR scripts/bench.sh          # binaries of another build
 #   WEIR_BENCH_KAFKA_PARTITIONS=32 WEIR_BENCH_KAFKA_PER_PARTITION=24000
 #       orders in the kafka row (the embedded Kafka keeps about 5 MB a
@@ -41,10 +46,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 queries=("$@")
-[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka recovery failover)
-# Events per query: each takes 5-20 s on weir on a current x86 core.
-declare -A events=([q0]=4000000 [q1]=5000000 [q2]=12000000 [q5]=5000000
-	[q7]=8000000)
+[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q3 q5 q7 q8 q0-bh q1-bh q2-bh
+	q5-bh q7-bh q8-bh kafka recovery failover)
+# Events per query (a -bh row: the same query into a blackhole sink): each
+# run takes 0.5-5 s of CPU on weir on a current x86 core.
+declare -A events=([q0]=1000000 [q1]=1000000 [q2]=3000000 [q3]=2000000
+	[q5]=500000 [q7]=500000 [q8]=2000000)
 
 if [ -z "${WEIR_BENCH_BIN:-}" ]; then
 	cmake --preset release >/dev/null
@@ -121,15 +128,28 @@ cpu_ticks() {
 status_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$tm_pid/status"; }
 
 idle_kb=$(status_kb VmRSS)
-printf '%-5s %10s %8s %8s %14s %17s %8s %14s\n' query events wall_s \
-	cpu_s "weir ev/s/core" "baseline ev/s" ratio "TM peak RSS"
-# One Nexmark query: weir, then the baseline on the same events.
-bench_nexmark() {
-	local q=$1 n job c0 c1 t0 t1 hwm base
-	n=${WEIR_BENCH_EVENTS:-${events[$q]}}
+printf '%-6s %9s %7s %7s %14s %14s %6s %12s %8s\n' query events wall_s \
+	cpu_s "weir ev/s/core" "baseline ev/s" ratio "TM peak RSS" \
+	"Flink 1.13"
+# Flink 1.13's published Nexmark figures, events/s per core (blackhole
+# sink; issue 14).
+declare -A flink=([q0]=155K [q1]=158K [q2]=175K [q5]=22K [q7]=12K [q8]=146K)
+# One run of a Nexmark query $1 (q5 or q5-bh) on n events: weir, then the
+# baseline on the same events. Appends "wall cpu base_cpu hwm_kb" to
+# $dir/$1.runs; a file row's results must have as many lines as the
+# baseline's.
+bench_nexmark_run() {
+	local q=$1 base=${1%-bh} n=$2 job out c0 c1 t0 t1 hwm b rows
 	job="$dir/$q.yaml"
-	sed -e "s#__OUT__#$dir/out-$q#" -e "s/count: [0-9]*/count: $n/" \
-		"examples/nexmark/$q.yaml" >"$job"
+	out="$dir/out-$q"
+	if [ "$q" = "$base" ]; then
+		sed -e "s#__OUT__#$out#" -e "s/count: [0-9]*/count: $n/" \
+			"examples/nexmark/$base.yaml" >"$job"
+	else
+		sed -e 's#file: { path: "__OUT__" }#blackhole: {}#' \
+			-e "s/count: [0-9]*/count: $n/" \
+			"examples/nexmark/$base.yaml" >"$job"
+	fi
 	# Resets the TaskManager's VmHWM to its current RSS.
 	echo 5 >"/proc/$tm_pid/clear_refs" 2>/dev/null || true
 	c0=$(cpu_ticks)
@@ -145,15 +165,45 @@ bench_nexmark() {
 		exit 1
 	}
 	hwm=$(status_kb VmHWM)
-	rm -rf "$dir/out-$q"
-	base=$("$bin/nexmark_baseline" "$q" "$n" "$dir/base-$q.jsonl")
-	rm -f "$dir/base-$q.jsonl"
-	awk -v q="$q" -v n="$n" -v t0="$t0" -v t1="$t1" -v c0="$c0" \
-		-v c1="$c1" -v hz="$hz" -v hwm="$hwm" -v base="$base" 'BEGIN {
-		split(base, b, " "); cpu = (c1 - c0) / hz; w = n / cpu
-		bw = n / b[6]
-		printf "%-5s %10d %8.1f %8.1f %14.0f %17.0f %8.2f %11.1f MiB\n",
-		    q, n, t1 - t0, cpu, w, bw, w / bw, hwm / 1024 }'
+	if [ "$q" = "$base" ]; then
+		b=$("$bin/nexmark_baseline" "$base" "$n" "$dir/base-$q.jsonl")
+		rows=$(cat "$out"/part-* 2>/dev/null | wc -l)
+		if [ "$rows" != "$(echo "$b" | awk '{print $10}')" ]; then
+			echo "bench: $q: weir wrote $rows rows, the baseline" \
+				"$(echo "$b" | awk '{print $10}')" >&2
+			exit 1
+		fi
+		rm -rf "$out" "$dir/base-$q.jsonl"
+	else
+		b=$("$bin/nexmark_baseline" "$base" "$n" -)
+	fi
+	echo "$t0 $t1 $c0 $c1 $hwm $b" | awk -v hz="$hz" '{
+		print $2 - $1, ($4 - $3) / hz, $11, $5 }' >>"$dir/$q.runs"
+}
+
+# A Nexmark row: WEIR_BENCH_RUNS runs (default 3), the median of each
+# column on its own.
+bench_nexmark() {
+	local q=$1 n r
+	n=${WEIR_BENCH_EVENTS:-${events[${q%-bh}]}}
+	rm -f "$dir/$q.runs"
+	for r in $(seq 1 "${WEIR_BENCH_RUNS:-3}"); do
+		bench_nexmark_run "$q" "$n"
+	done
+	awk -v q="$q" -v n="$n" -v fl="${flink[${q%-bh}]:-}" '
+	function med(a, k,   i, j, t) {
+		for (i = 1; i <= k; i++)
+			for (j = i + 1; j <= k; j++)
+				if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+	}
+	{ k++; wall[k] = $1; cpu[k] = $2; w[k] = n / $2; bw[k] = n / $3
+	  ratio[k] = w[k] / bw[k]; hwm[k] = $4 }
+	END {
+		if (q !~ /-bh$/) fl = ""
+		printf "%-6s %9d %7.1f %7.1f %14.0f %14.0f %6.2f %8.1f MiB %8s\n",
+		    q, n, med(wall, k), med(cpu, k), med(w, k), med(bw, k),
+		    med(ratio, k), med(hwm, k) / 1024, fl }' "$dir/$q.runs"
 }
 
 # A job submitted detached; prints its id.
@@ -221,7 +271,7 @@ bench_kafka() {
 		-v hz="$hz" -v hwm="$hwm" -v base="$base" -v bytes="$bytes" 'BEGIN {
 		split(base, b, " "); cpu = (c1 - c0) / hz; w = n / cpu
 		bw = n / b[8]
-		printf "%-5s %10d %8.1f %8.1f %14.0f %17.0f %8.2f %11.1f MiB\n",
+		printf "%-6s %9d %7.1f %7.1f %14.0f %14.0f %6.2f %8.1f MiB\n",
 		    "kafka", n, t1 - t0, cpu, w, bw, w / bw, hwm / 1024
 		printf "      raw loop: %d in, %d out, %.1f s wall, %.2f s CPU," \
 		    " peak RSS %.1f MiB; records/s wall: raw loop %.0f," \

@@ -35,6 +35,7 @@ _Static_assert(TM_WIN_TIMER_BATCH > 0, "a scan collects timers");
 /* A timer collected by a scan; its key in tm_timers.keys. */
 typedef struct tm_timer_rec {
 	int64_t ts;
+	int kg;
 	uint8_t tag;
 	uint32_t off, len;
 } tm_timer_rec;
@@ -194,7 +195,6 @@ tm_timers_scan_cb(void *arg, uint16_t key_group, const void *key, size_t klen,
 {
 	struct tm_timers *tt = arg;
 	const uint8_t *k = key;
-	(void)key_group;
 	(void)val;
 	(void)vlen;
 	if (klen < TM_WIN_KEY_EXTRA_BYTES) {
@@ -208,6 +208,7 @@ tm_timers_scan_cb(void *arg, uint16_t key_group, const void *key, size_t klen,
 	}
 	tm_timer_rec *r = &tt->batch[tt->n++];
 	r->ts = ts;
+	r->kg = key_group;
 	r->tag = k[8];
 	r->off = (uint32_t)tt->keys.len;
 	r->len = (uint32_t)(klen - TM_WIN_KEY_EXTRA_BYTES);
@@ -215,14 +216,11 @@ tm_timers_scan_cb(void *arg, uint16_t key_group, const void *key, size_t klen,
 	return 0;
 }
 
-/* Fires the timers of key group kg due at or before limit, in time
- * order (a batch at a time). */
+/* Collects the timers of key group kg due at or before limit, in time
+ * order, after those tt->batch holds already (as many as fit). */
 static int
-tm_timers_fire_kg(tm_ctx *c, struct tm_timers *tt, int kg, int64_t limit)
+tm_timers_collect_kg(tm_ctx *c, struct tm_timers *tt, int kg, int64_t limit)
 {
-	int64_t *next = &tt->kg_next[kg - tt->kg_first];
-	tt->n = 0;
-	wr_buf_reset(&tt->keys);
 	tt->scan_limit = limit;
 	tt->scan_next = TM_TIMERS_KG_NONE;
 	tt->scan_corrupt = false;
@@ -235,16 +233,24 @@ tm_timers_fire_kg(tm_ctx *c, struct tm_timers *tt, int kg, int64_t limit)
 	}
 	if (rv != WR_OK && rv != TM_TIMERS_SCAN_STOP)
 		return tm_timers_state_fail(c, rv, "scan");
-	*next = tt->scan_next;
+	tt->kg_next[kg - tt->kg_first] = tt->scan_next;
+	return WR_OK;
+}
+
+/* Fires the collected timers in order. */
+static int
+tm_timers_fire_batch(tm_ctx *c, struct tm_timers *tt)
+{
+	int rv;
 	for (size_t i = 0; i < tt->n; i++) {
 		const tm_timer_rec *r = &tt->batch[i];
 		tm_timer tm = {.domain = tt->d,
 		               .ts = r->ts,
 		               .tag = r->tag,
-		               .key_group = kg,
+		               .key_group = r->kg,
 		               .key = tt->keys.data + r->off,
 		               .klen = r->len};
-		if ((rv = tm_timer_del(c, tt->d, kg, tm.key, tm.klen, tm.ts,
+		if ((rv = tm_timer_del(c, tt->d, r->kg, tm.key, tm.klen, tm.ts,
 		                       tm.tag)) != WR_OK ||
 		    (rv = c->vt->timer(c->self, &tm)) != WR_OK)
 			return rv;
@@ -253,7 +259,7 @@ tm_timers_fire_kg(tm_ctx *c, struct tm_timers *tt, int kg, int64_t limit)
 }
 
 /* Each round takes the earliest time any key group has and fires that
- * time in every key group holding it. */
+ * time in every key group holding it (in key group order). */
 int
 tm_timers_fire(tm_ctx *c, tm_time_domain d, int64_t limit)
 {
@@ -275,12 +281,23 @@ tm_timers_fire(tm_ctx *c, tm_time_domain d, int64_t limit)
 				when = tt->kg_next[i];
 		if (when == TM_TIMERS_KG_NONE || when > limit)
 			return WR_OK;
-		for (int i = 0; i < nkg; i++) {
+		/* Every key group's timers of this time are collected before
+		 * any fires: a scan flushes the state cache's writes to LMDB
+		 * (a transaction commit), and firing writes, so scanning
+		 * between firings committed once per key group. A key group
+		 * the batch has no room for, or that a firing gives a timer
+		 * at or before `when`, is taken by the next round. */
+		tt->n = 0;
+		wr_buf_reset(&tt->keys);
+		for (int i = 0; i < nkg && tt->n < TM_WIN_TIMER_BATCH; i++) {
 			if (tt->kg_next[i] > when)
 				continue;
-			rv = tm_timers_fire_kg(c, tt, tt->kg_first + i, when);
+			rv =
+			    tm_timers_collect_kg(c, tt, tt->kg_first + i, when);
 			if (rv != WR_OK)
 				return rv;
 		}
+		if ((rv = tm_timers_fire_batch(c, tt)) != WR_OK)
+			return rv;
 	}
 }

@@ -59,7 +59,8 @@ KNOWN = {"paid-orders.yaml", "order-analytics-live.yaml",
          "card-fraud.yaml",
          "bench/kafka-filter.yaml",
          "bench/state-keyed.yaml", "nexmark/q0.yaml", "nexmark/q1.yaml",
-         "nexmark/q2.yaml", "nexmark/q5.yaml", "nexmark/q7.yaml",
+         "nexmark/q2.yaml", "nexmark/q3.yaml", "nexmark/q5.yaml",
+         "nexmark/q7.yaml", "nexmark/q8.yaml",
          # run against a reference by test_joins.py
          "views-payments.yaml", "orders-enriched.yaml"}
 PG_TABLES = """
