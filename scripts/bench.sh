@@ -22,6 +22,12 @@
 # SIGKILL of a TaskManager holding ~100 MiB of keyed state -> first record
 # processed after the restore, and checkpoints of 1 GiB of keyed state
 # with the source's throughput during them.
+# The `seeds` rows (tests/bench/seeds_latency.py, its own `weir local`):
+# the seeds' pipelines (anomaly, sessions, dashboards, fraud) fed by
+# `weir gen` at their target rates, end-to-end latency p50/p99 from the
+# input's Kafka append to the result's, WEIR_BENCH_SEEDS_RUNS runs
+# (default 1) of 6 s each at the highest rate (of the target and up to 2
+# halvings) at which the job keeps up.
 # The `failover` row (scripts/failover_drill.py --sigkill-only, its own
 # `weir local --jobmanagers 2`): the leader JobManager SIGKILLed
 # WEIR_BENCH_FAILOVER_RUNS times (default 3) under an exactly-once job ->
@@ -41,7 +47,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 queries=("$@")
-[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka recovery failover)
+[ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q5 q7 kafka recovery failover seeds)
 # Events per query: each takes 5-20 s on weir on a current x86 core.
 declare -A events=([q0]=4000000 [q1]=5000000 [q2]=12000000 [q5]=5000000
 	[q7]=8000000)
@@ -293,11 +299,13 @@ print("         medians of SIGKILL -> new leader / job RUNNING / first "
 }
 recovery=0
 failover=0
+seeds=0
 for q in "${queries[@]}"; do
 	case $q in
 	kafka) bench_kafka ;;
 	recovery) recovery=1 ;;
 	failover) failover=1 ;;
+	seeds) seeds=1 ;;
 	*) bench_nexmark "$q" ;;
 	esac
 done
@@ -309,4 +317,8 @@ if [ "$recovery" = 1 ]; then
 fi
 if [ "$failover" = 1 ]; then
 	bench_failover
+fi
+if [ "$seeds" = 1 ]; then
+	python3 tests/bench/seeds_latency.py --bin "$bin" --seconds 6 \
+		--steps 2 --runs "${WEIR_BENCH_SEEDS_RUNS:-1}"
 fi
