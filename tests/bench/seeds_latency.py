@@ -130,7 +130,7 @@ def cpu_ticks(pids):
 
 
 def records(c, topic):
-    """(timestamp ms, value) of every record of topic."""
+    """(timestamp ms, value) of every record of topic (kcat)."""
     out = []
     for line in c.consume(topic, fmt="%T\t%s\n", timeout=120):
         ts, _, v = line.partition("\t")
@@ -203,10 +203,18 @@ def one_run(c, seed, k, pids, rate):
     c.wait_running(job)
     c0, t0 = cpu_ticks(pids), time.monotonic()
     counted_from = int(time.time() * 1000 + args.warmup * 1000)
-    g = wt.run([wt.WEIR, "gen", seed["gen"], "--rate", str(rate), "--count",
-                str(count), "--topic", tin, "--bootstrap", c.bootstrap,
-                "--seed", str(k)] + seed["gen_args"], timeout=600,
-               check_rc=0)
+    # --count is what the rate would write in --seconds; a generator that
+    # is slower is stopped then (SIGTERM: it stops within a second).
+    g = subprocess.Popen([wt.WEIR, "gen", seed["gen"], "--rate", str(rate),
+                          "--count", str(count), "--topic", tin,
+                          "--bootstrap", c.bootstrap, "--seed", str(k)] +
+                         seed["gen_args"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        _, err = g.communicate(timeout=args.seconds + 1)
+    except subprocess.TimeoutExpired:
+        g.terminate()
+        _, err = g.communicate(timeout=30)
     gen_s = time.monotonic() - t0
     # What was in flight when the generator stopped.
     time.sleep(2.0)
@@ -216,10 +224,10 @@ def one_run(c, seed, k, pids, rate):
     ins, outs = records(c, tin), records(c, tout)
     tl, unmatched = latencies(seed, ins, outs, counted_from)
     lat = sorted(x for _, x in tl)
-    r = {"gen_rate": rate, "lagging": lagging(tl), "rate": count / gen_s, "in": len(ins),
+    r = {"gen_rate": rate, "lagging": lagging(tl), "rate": len(ins) / gen_s, "in": len(ins),
          "out": len(outs), "counted": len(lat), "unmatched": unmatched,
          "cpu_per_s": cpu_s / wall_s, "event_speed": event_speed(seed, ins),
-         "gen": g.stderr.decode().strip().splitlines()[-1:]}
+         "gen": err.decode().strip().splitlines()[-1:]}
     if lat:
         r.update(p50_ms=pct(lat, 50), p99_ms=pct(lat, 99), max_ms=lat[-1])
     return r
