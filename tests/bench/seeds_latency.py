@@ -30,7 +30,10 @@ input record that completed it:
             was in Kafka; it leaves out the input's own trip to the window
             operator (the kafka rows of scripts/bench.sh: ~20 ms).
 Nothing is subtracted. Results completed by input records written in the
-first --warmup seconds are not counted. p50/p99 are over all counted
+first --warmup seconds are not counted; results are read 2 s after the
+generator stopped, so a run counts as behind (and the rate is halved, up
+to --steps times) when the job's Kafka lag is then above a second of
+input or its latency grew over the run. p50/p99 are over all counted
 results of a run; the table shows the median over --runs runs of each
 figure. Besides: the achieved input rate (records / gen's wall time),
 and the CPU seconds of the JobManager and TaskManager per second of run
