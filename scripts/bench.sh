@@ -26,8 +26,8 @@
 # the seeds' pipelines (anomaly, sessions, dashboards, fraud) fed by
 # `weir gen` at their target rates, end-to-end latency p50/p99 from the
 # input's Kafka append to the result's, WEIR_BENCH_SEEDS_RUNS runs
-# (default 1) of 6 s each at the highest rate (of the target and up to 2
-# halvings) at which the job keeps up.
+# (default 1) of 5 s each at the highest rate (of the target and one
+# halving) at which the job keeps up.
 # The `failover` row (scripts/failover_drill.py --sigkill-only, its own
 # `weir local --jobmanagers 2`): the leader JobManager SIGKILLed
 # WEIR_BENCH_FAILOVER_RUNS times (default 3) under an exactly-once job ->
@@ -326,6 +326,6 @@ if [ "$failover" = 1 ]; then
 	bench_failover
 fi
 if [ "$seeds" = 1 ]; then
-	python3 tests/bench/seeds_latency.py --bin "$bin" --seconds 6 \
-		--steps 2 --runs "${WEIR_BENCH_SEEDS_RUNS:-1}"
+	python3 tests/bench/seeds_latency.py --bin "$bin" --seconds 5 \
+		--steps 1 --runs "${WEIR_BENCH_SEEDS_RUNS:-1}"
 fi
