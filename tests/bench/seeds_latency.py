@@ -263,8 +263,10 @@ def row(seed, runs):
     if runs[0]["gen_rate"] < seed["rate"] * args.scale:
         notes.append("target rate not sustained: halved %d times" %
                      runs[0]["steps"])
-    if any(r["lagging"] for r in runs):
-        notes.append("job falling behind")
+    behind = any(r["lagging"] for r in runs)
+    if behind:
+        notes.append("job falling behind (in %d of %d runs)" % (
+            sum(1 for r in runs if r["lagging"]), len(runs)))
     if not ok:
         print("%-10s %9d %9.0f %8s %8s %8s %7.2f %9d  no result counted" % (
             name, seed["rate"], rate, "-", "-", "-", cpu,
@@ -275,6 +277,7 @@ def row(seed, runs):
     print("%-10s %9d %9.0f %8.0f %8.0f %8d %7.2f %9d  %s%s" % (
         name, seed["rate"], rate, med("p50_ms"), p99, int(med("counted")),
         cpu, seed["target_ms"],
+        "not sustained" if behind else
         "meets" if p99 < seed["target_ms"] else "misses",
         "; " + "; ".join(notes) if notes else ""))
 
@@ -282,7 +285,7 @@ def row(seed, runs):
 def bench_seed(c, s, pids, topic_no):
     """Halves the rate the generator reached (at most --steps times)
     while the job falls behind or no result was counted in a first run,
-    then --runs runs at the rate found."""
+    then --runs runs in all at the rate that run reached."""
     rate, runs = max(1, int(s["rate"] * args.scale)), []
     for step in range(args.steps + 1):
         say("%s at %d/s (run %d)" % (s["name"], rate, topic_no[0]))
@@ -296,6 +299,8 @@ def bench_seed(c, s, pids, topic_no):
             runs.append(r)
             break
         rate = max(1, int(min(rate, r["rate"]) / 2))
+    # The other runs at what the first one reached, not at more.
+    rate = max(1, int(min(rate, runs[0]["rate"])))
     while len(runs) < args.runs:
         say("%s at %d/s (run %d)" % (s["name"], rate, topic_no[0]))
         r = one_run(c, s, topic_no[0], pids, rate)
