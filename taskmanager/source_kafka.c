@@ -414,24 +414,6 @@ tm_kafka_lag_release(tm_kafka_src *k)
 	free(k->m_lag);
 }
 
-/* Up to TM_KAFKA_BATCH messages: waits up to TM_KAFKA_POLL_MS for the
- * first one only, then takes what else is there.
- * rd_kafka_consume_batch_queue alone waits for its whole timeout unless
- * the batch fills, which held every record up to 10 ms at a few thousand
- * records a second (docs/benchmarks.md, "Where the Kafka latency
- * goes"). */
-static ssize_t
-tm_kafka_consume(tm_kafka_src *k, rd_kafka_message_t **msgs)
-{
-	rd_kafka_message_t *m = rd_kafka_consume_queue(k->q, TM_KAFKA_POLL_MS);
-	if (m == NULL)
-		return 0;
-	msgs[0] = m;
-	ssize_t n =
-	    rd_kafka_consume_batch_queue(k->q, 0, msgs + 1, TM_KAFKA_BATCH - 1);
-	return n < 0 ? 1 : n + 1;
-}
-
 static int
 tm_kafka_loop(tm_kafka_src *k)
 {
@@ -448,7 +430,8 @@ tm_kafka_loop(tm_kafka_src *k)
 			continue;
 		}
 		int64_t t0 = wr_mono_ms();
-		ssize_t n = tm_kafka_consume(k, msgs);
+		ssize_t n = rd_kafka_consume_batch_queue(k->q, TM_KAFKA_POLL_MS,
+		                                         msgs, TM_KAFKA_BATCH);
 		if (n <= 0)
 			tm_src_idle(k->src, wr_mono_ms() - t0);
 		int rv = WR_OK;

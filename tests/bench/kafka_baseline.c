@@ -228,22 +228,6 @@ kb_assign_all(rd_kafka_t *rk, const char *topic, int64_t offset)
 
 /* ---- pipe: the hand-written job ---------------------------------------- */
 
-/* Up to KB_BATCH messages, as weir's source takes them
- * (taskmanager/source_kafka.c): waits up to KB_POLL_MS for the first
- * one only. rd_kafka_consume_batch_queue alone waits for its whole
- * timeout unless the batch fills, which held every record up to 10 ms at
- * a few thousand a second. */
-static ssize_t
-kb_consume(rd_kafka_queue_t *q, rd_kafka_message_t **msgs)
-{
-	rd_kafka_message_t *m = rd_kafka_consume_queue(q, KB_POLL_MS);
-	if (m == NULL)
-		return 0;
-	msgs[0] = m;
-	ssize_t n = rd_kafka_consume_batch_queue(q, 0, msgs + 1, KB_BATCH - 1);
-	return n < 0 ? 1 : n + 1;
-}
-
 typedef struct kb_out {
 	char *p;
 	size_t len;
@@ -413,7 +397,8 @@ kb_pipe(const char *bootstrap, const char *in, const char *out, long n,
 	kb_assign_all(c, in, RD_KAFKA_OFFSET_BEGINNING);
 	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c);
 	while (consumed < n && !kb_stop) {
-		ssize_t got = kb_consume(q, msgs);
+		ssize_t got =
+		    rd_kafka_consume_batch_queue(q, KB_POLL_MS, msgs, KB_BATCH);
 		double now = kb_now(CLOCK_MONOTONIC);
 		if (got > 0)
 			last = now;
