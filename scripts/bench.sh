@@ -21,11 +21,17 @@
 # librdkafka + jansson, the sink's producer settings); per CPU second of
 # each, and beside them the physical limit: the same messages copied
 # byte for byte by raw librdkafka (`bytes`: no decode). Then both
-# end-to-end latencies at a fixed rate.
+# end-to-end latencies at two fixed rates (5 K and 50 K records/s).
 # The `recovery` row (tests/bench/recovery_bench.py, its own clusters):
 # SIGKILL of a TaskManager holding ~100 MiB of keyed state -> first record
 # processed after the restore, and checkpoints of 1 GiB of keyed state
 # with the source's throughput during them.
+# The `seeds` rows (tests/bench/seeds_latency.py, its own `weir local`):
+# the seeds' pipelines (anomaly, sessions, dashboards, fraud) fed by
+# `weir gen` at their target rates, end-to-end latency p50/p99 from the
+# input's Kafka append to the result's, WEIR_BENCH_SEEDS_RUNS runs
+# (default 1) of 5 s each at the highest rate (of the target and one
+# halving) at which the job keeps up.
 # The `failover` row (scripts/failover_drill.py --sigkill-only, its own
 # `weir local --jobmanagers 2`): the leader JobManager SIGKILLed
 # WEIR_BENCH_FAILOVER_RUNS times (default 3) under an exactly-once job ->
@@ -40,14 +46,15 @@
 #   WEIR_BENCH_KAFKA_PARTITIONS=32 WEIR_BENCH_KAFKA_PER_PARTITION=24000
 #       orders in the kafka row (the embedded Kafka keeps about 5 MB a
 #       partition: 24000 orders are about 3.4 MB)
-#   WEIR_BENCH_LATENCY_RATE=5000 (records/s of the latency runs; 0: none)
+#   WEIR_BENCH_LATENCY_RATE=5000 WEIR_BENCH_LATENCY_RATE2=50000
+#       (records/s of the two latency runs; 0: not that one)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 queries=("$@")
 [ ${#queries[@]} -eq 0 ] && queries=(q0 q1 q2 q3 q5 q7 q8 q0-bh q1-bh q2-bh
-	q5-bh q7-bh q8-bh kafka recovery failover)
+	q5-bh q7-bh q8-bh kafka recovery failover seeds)
 # Events per query (a -bh row: the same query into a blackhole sink): each
 # run takes 0.5-5 s of CPU on weir on a current x86 core.
 declare -A events=([q0]=1000000 [q1]=1000000 [q2]=3000000 [q3]=2000000
@@ -69,16 +76,20 @@ kafka="127.0.0.1:$(free_port)"
 # Kafka bench topics: 32 partitions of kper orders (the embedded Kafka
 # keeps about 5 MB a partition: 24000 orders are about 3.4 MB), as many
 # for both outputs (keyed by order id, so they stay within it too);
-# latency runs on 4.
+# latency runs on 4 (16 at the second rate: 10 s of 50 K records/s would
+# not stay within 4).
 kparts=${WEIR_BENCH_KAFKA_PARTITIONS:-32}
 kper=${WEIR_BENCH_KAFKA_PER_PARTITION:-24000}
-lat_rate=${WEIR_BENCH_LATENCY_RATE:-5000}
+lat_rates=("${WEIR_BENCH_LATENCY_RATE:-5000}"
+	"${WEIR_BENCH_LATENCY_RATE2:-50000}")
 topics=()
 for t in bench_in bench_out bench_out2; do
 	topics+=(--topic "$t:$kparts")
 done
-for t in lat_in1 lat_out1 lat_in2 lat_out2; do
-	topics+=(--topic "$t:4")
+for i in 0 1; do
+	for t in lat_in1 lat_out1 lat_in2 lat_out2; do
+		topics+=(--topic "${t}_$i:$((i == 0 ? 4 : 16))")
+	done
 done
 "$bin/weir" --jobmanager "$jm" local --taskmanagers 1 --slots 1 \
 	--kafka-port "${kafka#*:}" --rest-port "$(free_port)" --dir "$dir" \
@@ -285,30 +296,32 @@ bench_kafka() {
 		echo "bench: weir wrote $got records, the raw loop $produced" >&2
 		exit 1
 	fi
-	bench_latency
+	bench_latency 0
+	bench_latency 1
 }
 
-# End-to-end latency at lat_rate records/s for 10 s after 3 s of warmup
-# (kafka_baseline latency): the raw loop, then the same job as above.
+# End-to-end latency at lat_rates[$1] records/s for 10 s after 3 s of
+# warmup (kafka_baseline latency): the raw loop, then the same job as
+# above, on the topics lat_*_$1.
 bench_latency() {
-	local id l1 l2
+	local id l1 l2 i=$1 lat_rate=${lat_rates[$1]}
 	[ "$lat_rate" -gt 0 ] || return 0
-	"$bin/kafka_baseline" pipe "$kafka" lat_in1 lat_out1 1000000000 \
-		>"$dir/lat.pipe" &
+	"$bin/kafka_baseline" pipe "$kafka" "lat_in1_$i" "lat_out1_$i" \
+		1000000000 >"$dir/lat.pipe" &
 	pipe_pid=$!
-	l1=$("$bin/kafka_baseline" latency "$kafka" lat_in1 lat_out1 \
-		"$lat_rate" 10 3)
+	l1=$("$bin/kafka_baseline" latency "$kafka" "lat_in1_$i" \
+		"lat_out1_$i" "$lat_rate" 10 3)
 	kill -TERM "$pipe_pid"
 	wait "$pipe_pid"
 	pipe_pid=
-	sed -e 's/topic: bench_in,/topic: lat_in2,/' \
-		-e 's/topic: bench_out2,/topic: lat_out2,/' \
-		-e 's/^name: .*/name: bench-kafka-latency/' \
+	sed -e "s/topic: bench_in,/topic: lat_in2_$i,/" \
+		-e "s/topic: bench_out2,/topic: lat_out2_$i,/" \
+		-e "s/^name: .*/name: bench-kafka-latency-$i/" \
 		examples/bench/kafka-filter.yaml >"$dir/latency.yaml"
 	id=$(weir_submit "$dir/latency.yaml")
 	weir_wait_running "$id"
-	l2=$("$bin/kafka_baseline" latency "$kafka" lat_in2 lat_out2 \
-		"$lat_rate" 10 3)
+	l2=$("$bin/kafka_baseline" latency "$kafka" "lat_in2_$i" \
+		"lat_out2_$i" "$lat_rate" 10 3)
 	weir_cancel "$id"
 	awk -v r="$lat_rate" -v l1="$l1" -v l2="$l2" 'BEGIN {
 		split(l1, a, " "); split(l2, b, " ")
@@ -343,11 +356,13 @@ print("         medians of SIGKILL -> new leader / job RUNNING / first "
 }
 recovery=0
 failover=0
+seeds=0
 for q in "${queries[@]}"; do
 	case $q in
 	kafka) bench_kafka ;;
 	recovery) recovery=1 ;;
 	failover) failover=1 ;;
+	seeds) seeds=1 ;;
 	*) bench_nexmark "$q" ;;
 	esac
 done
@@ -359,4 +374,8 @@ if [ "$recovery" = 1 ]; then
 fi
 if [ "$failover" = 1 ]; then
 	bench_failover
+fi
+if [ "$seeds" = 1 ]; then
+	python3 tests/bench/seeds_latency.py --bin "$bin" --seconds 5 \
+		--steps 1 --runs "${WEIR_BENCH_SEEDS_RUNS:-1}"
 fi

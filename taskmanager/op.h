@@ -86,7 +86,9 @@ typedef struct tm_op_conf {
 	/* This TaskManager's kafka.bootstrap (weir.yaml,
 	 * WEIR_KAFKA_BOOTSTRAP); see tm_conf_kafka_bootstrap. */
 	const char *kafka_bootstrap;
-	const char *state_dir; /* taskmanager.state_dir */
+	int64_t kafka_fetch_wait_ms; /* kafka.fetch_wait: sources */
+	int64_t kafka_linger_ms;     /* kafka.linger: sinks */
+	const char *state_dir;       /* taskmanager.state_dir */
 } tm_op_conf;
 
 /* The brokers a Kafka source or sink connects to: its own `bootstrap`

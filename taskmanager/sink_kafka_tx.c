@@ -179,16 +179,18 @@ static rd_kafka_t *
 tm_ktx_producer(tm_ktx *s, const char *txid, void *opaque, char *errbuf,
                 size_t errlen)
 {
-	char tmo[24];
+	char tmo[24], linger[24];
 	rd_kafka_conf_t *conf = wr_kafka_conf_new(s->bootstrap);
 	snprintf(tmo, sizeof(tmo), "%lld", (long long)s->txn_timeout_ms);
+	snprintf(linger, sizeof(linger), "%lld",
+	         (long long)s->conf->kafka_linger_ms);
 	rd_kafka_conf_set_dr_msg_cb(conf, tm_ktx_dr);
 	rd_kafka_conf_set_opaque(conf, opaque);
 	if (wr_kafka_conf_producer_defaults(conf, errbuf, errlen) ||
 	    wr_kafka_conf_set(conf, "transactional.id", txid, errbuf, errlen) ||
 	    wr_kafka_conf_set(conf, "transaction.timeout.ms", tmo, errbuf,
 	                      errlen) ||
-	    wr_kafka_conf_set(conf, "linger.ms", "5", errbuf, errlen)) {
+	    wr_kafka_conf_set(conf, "linger.ms", linger, errbuf, errlen)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}

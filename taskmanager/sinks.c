@@ -605,10 +605,13 @@ tm_sink_kafka_open(tm_sink *s, const wr_sink_spec *sk, char *errbuf,
 	rd_kafka_conf_t *conf =
 	    wr_kafka_conf_new(tm_conf_kafka_bootstrap(s->conf, sk->bootstrap));
 	bool alo = sk->semantic == WR_SEM_AT_LEAST_ONCE;
+	char linger[24];
+	snprintf(linger, sizeof(linger), "%lld",
+	         (long long)s->conf->kafka_linger_ms);
 	rd_kafka_conf_set_dr_msg_cb(conf, tm_sink_kafka_dr);
 	rd_kafka_conf_set_opaque(conf, s);
 	if (wr_kafka_conf_producer_defaults(conf, errbuf, errlen) ||
-	    wr_kafka_conf_set(conf, "linger.ms", "5", errbuf, errlen) ||
+	    wr_kafka_conf_set(conf, "linger.ms", linger, errbuf, errlen) ||
 	    wr_kafka_conf_set(conf, "acks", alo ? "all" : "1", errbuf,
 	                      errlen) ||
 	    wr_kafka_conf_set(conf, "enable.idempotence",

@@ -63,10 +63,14 @@ static int
 tm_kafka_open(tm_kafka_src *k, char *err, size_t errlen)
 {
 	char group[128];
+	char wait[24];
 	snprintf(group, sizeof(group), "%s",
 	         k->s->group ? k->s->group : "weir");
+	snprintf(wait, sizeof(wait), "%lld",
+	         (long long)k->conf->kafka_fetch_wait_ms);
 	rd_kafka_conf_t *conf = wr_kafka_conf_new(tm_kafka_bootstrap(k));
 	if (wr_kafka_conf_consumer_defaults(conf, err, errlen) ||
+	    wr_kafka_conf_set(conf, "fetch.wait.max.ms", wait, err, errlen) ||
 	    wr_kafka_conf_set(conf, "group.id", group, err, errlen) ||
 	    wr_kafka_conf_set(conf, "enable.partition.eof", "false", err,
 	                      errlen)) {

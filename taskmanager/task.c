@@ -585,6 +585,8 @@ tm_task_conf(tm_task *t)
 	c->attempt = t->spec->attempt;
 	c->checkpointing = t->job->checkpointing.interval_ms > 0;
 	c->kafka_bootstrap = t->tm->cfg.kafka_bootstrap;
+	c->kafka_fetch_wait_ms = t->tm->cfg.kafka_fetch_wait_ms;
+	c->kafka_linger_ms = t->tm->cfg.kafka_linger_ms;
 	c->state_dir = t->tm->cfg.tm_state_dir;
 }
 

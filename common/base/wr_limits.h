@@ -77,6 +77,12 @@
  * bigger ones; the broker's limit still applies. */
 #define WR_KAFKA_MESSAGE_MAX_BYTES 1000000000u
 
+/* kafka.fetch_wait and kafka.linger: at most librdkafka's own defaults
+ * (fetch.wait.max.ms 500, linger.ms 1000 is far beyond any stream job's
+ * latency budget). */
+#define WR_KAFKA_MAX_FETCH_WAIT_MS 500
+#define WR_KAFKA_MAX_LINGER_MS     1000
+
 /* Largest encoded record the shuffle carries. A record the source
  * accepted encodes to about its JSON size (plus a few bytes a field);
  * twice the source's limit leaves room for fields a select adds. A

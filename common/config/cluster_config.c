@@ -144,6 +144,19 @@ static const wr_cfg_entry wr_cluster_config_entries[] = {
      "Kafka bootstrap servers (host:port, comma-separated): on a "
      "TaskManager, those of every job's Kafka source and sink that sets "
      "no bootstrap; for the CLI, those of gen, produce and consume."},
+    {"kafka.fetch_wait", WR_CFG_DURATION, WR_CC(kafka_fetch_wait_ms), 0,
+     WR_KAFKA_MAX_FETCH_WAIT_MS, "10ms", NULL,
+     "How long the broker may hold a Kafka source's fetch while it has "
+     "nothing new (librdkafka's fetch.wait.max.ms). The longest a record "
+     "can sit in a broker unseen when a broker does not answer a held "
+     "fetch on new data (the embedded Kafka); a real broker answers at "
+     "once. See docs/benchmarks.md, \"Where the Kafka latency goes\"."},
+    {"kafka.linger", WR_CFG_DURATION, WR_CC(kafka_linger_ms), 0,
+     WR_KAFKA_MAX_LINGER_MS, "5ms", NULL,
+     "How long a Kafka sink's producer waits to fill a batch "
+     "(librdkafka's linger.ms): 0 sends at once, more makes fewer, "
+     "bigger batches. See docs/benchmarks.md, \"Where the Kafka latency "
+     "goes\"."},
     {"security.token_file", WR_CFG_STRING, WR_CC(token_file), 0, 0, "", NULL,
      "File holding the cluster token: every RPC, shuffle fetch and REST "
      "request (Authorization: Bearer) must carry it, but /healthz and "

@@ -48,6 +48,8 @@ typedef struct wr_cluster_config {
 	char *ha_k8s_ca_file;
 	/* kafka */
 	char *kafka_bootstrap;
+	int64_t kafka_fetch_wait_ms; /* sources' fetch.wait.max.ms */
+	int64_t kafka_linger_ms;     /* sinks' linger.ms */
 	/* security */
 	char *token_file;
 	char *tls_cert; /* security.tls: PEM files (tls.h) */

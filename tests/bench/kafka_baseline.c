@@ -29,7 +29,11 @@
  *       are not counted. Prints "records N p50_ms A p99_ms B max_ms C".
  *
  * CPU seconds are the process's user + system time (getrusage), so
- * librdkafka's threads count as weir's do.
+ * librdkafka's threads count as weir's do. KAFKA_BASELINE_CONF, if set,
+ * holds librdkafka properties ("key=value,key=value") applied to every
+ * client after the settings above, with the role as a prefix for one
+ * role only ("producer.linger.ms=0", "consumer.fetch.wait.max.ms=1"):
+ * how docs/benchmarks.md's latency experiments vary the client settings.
  */
 #include <librdkafka/rdkafka.h>
 
@@ -102,6 +106,33 @@ kb_set(rd_kafka_conf_t *conf, const char *key, const char *value)
 		kb_die(key, err);
 }
 
+/* Applies KAFKA_BASELINE_CONF's properties of role ("consumer" or
+ * "producer") to conf. */
+static void
+kb_env_conf(rd_kafka_conf_t *conf, const char *role)
+{
+	const char *env = getenv("KAFKA_BASELINE_CONF");
+	char buf[1024], *save = NULL;
+	size_t rl = strlen(role);
+	if (env == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%s", env);
+	for (char *kv = strtok_r(buf, ",", &save); kv != NULL;
+	     kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		if (eq == NULL)
+			kb_die("KAFKA_BASELINE_CONF", kv);
+		*eq = '\0';
+		if (strncmp(kv, "consumer.", 9) == 0 ||
+		    strncmp(kv, "producer.", 9) == 0) {
+			if (strncmp(kv, role, rl) != 0 || kv[rl] != '.')
+				continue;
+			kv += rl + 1;
+		}
+		kb_set(conf, kv, eq + 1);
+	}
+}
+
 /* A consumer with weir's source settings (common/net/kafka.c,
  * taskmanager/source_kafka.c); fetch_wait_ms as given. */
 static rd_kafka_t *
@@ -116,6 +147,7 @@ kb_consumer(const char *bootstrap, const char *fetch_wait_ms)
 	kb_set(conf, "enable.auto.offset.store", "false");
 	kb_set(conf, "isolation.level", "read_committed");
 	kb_set(conf, "enable.partition.eof", "false");
+	kb_env_conf(conf, "consumer");
 	rd_kafka_t *rk =
 	    rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
@@ -150,6 +182,7 @@ kb_producer(const char *bootstrap, bool sink)
 	kb_set(conf, "linger.ms", "5");
 	kb_set(conf, "acks", sink ? "all" : "1");
 	kb_set(conf, "enable.idempotence", sink ? "true" : "false");
+	kb_env_conf(conf, "producer");
 	rd_kafka_conf_set_dr_msg_cb(conf, kb_dr);
 	rd_kafka_t *rk =
 	    rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
@@ -513,13 +546,20 @@ kb_latency(const char *bootstrap, const char *in, const char *out, long rate,
 			    "\"status\":\"PAID\",\"ts\":%" PRId64 "}",
 			    key, sent % 100, sent % 100000,
 			    10.0 + (double)(sent % 1000), us / 1000);
-			if (rd_kafka_producev(
-			        p, RD_KAFKA_V_TOPIC(in),
-			        RD_KAFKA_V_KEY(key, strlen(key)),
-			        RD_KAFKA_V_VALUE(val, strlen(val)),
-			        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			        RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
-				kb_die("latency", "produce failed");
+			rd_kafka_resp_err_t e;
+			/* A full local queue (the broker behind): wait for
+			 * room; the record's send time stays what it was. */
+			while ((e = rd_kafka_producev(
+			            p, RD_KAFKA_V_TOPIC(in),
+			            RD_KAFKA_V_KEY(key, strlen(key)),
+			            RD_KAFKA_V_VALUE(val, strlen(val)),
+			            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			            RD_KAFKA_V_END)) ==
+			           RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+			       !kb_stop)
+				rd_kafka_poll(p, 1);
+			if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+				kb_die("latency", rd_kafka_err2str(e));
 			sent++;
 		}
 		rd_kafka_poll(p, 0);

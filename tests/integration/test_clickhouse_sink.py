@@ -15,9 +15,15 @@ clickhouse-server 18.16 (chserver.py) on 2 TaskManagers.
   again 2 s later on the same ports: the sink retries with backoff
   (CH-SINK-RETRY in a TaskManager's log), the job never restarts, and
   FINAL equals the failure-free result;
-- a table that does not exist fails the job with ClickHouse's message.
+- a table that does not exist fails the job with ClickHouse's message;
+- examples/click-sessions.yaml (its url pointed at the server): the
+  sessions it writes equal those computed here from the clicks `weir gen
+  clicks` wrote (gap 30 s, merging as docs/windows.md says): every row is
+  one of them, and every session that ends well before the watermark the
+  input reaches (a minute of event time) is there.
 """
 import glob
+import json
 import os
 import random
 import re
@@ -26,6 +32,9 @@ import time
 import hachaos
 from chserver import ChServer, available
 from weirtest import Cluster, check, main, metric_sum, wait_for
+
+SRC = os.environ.get("WEIR_SOURCE_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..")
 
 CONFIG = """\
 jobmanager: { heartbeat_interval: 300ms, heartbeat_timeout: 1500ms }
@@ -163,9 +172,67 @@ def test_missing_table_fails():
               ji["failure"] or ""), "missing table: %s" % ji)
 
 
+SESSION_TABLE = """CREATE TABLE click_sessions (user_id String,
+    window_start Int64, window_end Int64, clicks Int64, last_page String)
+    ENGINE = ReplacingMergeTree ORDER BY (user_id, window_start)"""
+GAP_MS = 30000
+
+
+def sessions_of(clicks):
+    """(user, start, end, clicks, last page) of every session: a click at
+    ts opens [ts, ts + GAP); touching or overlapping ones merge."""
+    by_user, out = {}, []
+    for r in clicks:
+        by_user.setdefault(r["user_id"], []).append((r["ts"], r["page"]))
+    for user, cs in by_user.items():
+        cs.sort()
+        start, n = cs[0][0], 0
+        for i, (ts, page) in enumerate(cs):
+            n += 1
+            if i + 1 == len(cs) or cs[i + 1][0] > ts + GAP_MS:
+                out.append((user, start, ts + GAP_MS, n, page))
+                if i + 1 < len(cs):
+                    start, n = cs[i + 1][0], 0
+    return out
+
+
+def test_click_sessions_example():
+    with open(os.path.join(SRC, "examples", "click-sessions.yaml")) as f:
+        text = f.read()
+    check("http://localhost:8123" in text, "the example's url changed")
+    with ChServer() as ch, Cluster(taskmanagers=1, slots=2,
+                                   topics=("clicks:4",)) as c:
+        ch.sql(SESSION_TABLE)
+        c.cli("gen", "clicks", "--rate", "0", "--count", "3000", "--keys",
+              "100", "--seed", "5", "--topic", "clicks", "--bootstrap",
+              c.bootstrap)
+        clicks = [json.loads(v) for v in c.consume("clicks")]
+        want = sessions_of(clicks)
+        # Fired for sure: ended a minute (event time) before the input's
+        # last click; the watermark is the slowest partition's.
+        sure = {s for s in want
+                if s[2] < max(r["ts"] for r in clicks) - 60000}
+        job = c.submit(text.replace("http://localhost:8123", ch.url),
+                       name="click-sessions.yaml")
+
+        def rows():
+            return {(u, int(s), int(e), int(n), p) for u, s, e, n, p in
+                    ch.query("SELECT * FROM click_sessions FINAL")}
+        wait_for(lambda: len(rows()) >= len(sure), 30,
+                 "%d sessions in ClickHouse" % len(sure))
+        got = rows()
+        c.cancel(job)
+        check(got <= set(want), "rows that are no session of the input: "
+              "%s" % sorted(got - set(want))[:3])
+        check(sure <= got, "sessions missing: %s" % sorted(sure - got)[:3])
+        print("  %d clicks, %d sessions in ClickHouse (%d sure to have "
+              "fired)" % (len(clicks), len(got), len(sure)))
+
+
 if __name__ == "__main__":
     if not available():
         print("clickhouse-server not installed: skipped")
         raise SystemExit(77)
-    main([test_missing_table_fails, test_retries_while_server_down,
+    main([test_missing_table_fails, test_click_sessions_example,
+          test_retries_while_server_down,
           test_chaos_effectively_once])

@@ -28,7 +28,9 @@ TaskManagers' kafka.bootstrap. Each job is checked for what it should do:
 - bench/state-keyed: RUNNING with a completed checkpoint, then cancelled
   (it grows without bound);
 - views-payments: validated here; test_joins.py runs it against a
-  reference.
+  reference; click-sessions: validated here, test_clickhouse_sink.py runs
+  it; bench/seeds-*: validated here, tests/bench/seeds_latency.py runs
+  them.
 
 A job in examples/ this test does not know fails it. A job whose Kafka
 is unreachable fails naming the brokers it tried, and so does `weir gen`
@@ -62,7 +64,12 @@ KNOWN = {"paid-orders.yaml", "order-analytics-live.yaml",
          "nexmark/q2.yaml", "nexmark/q3.yaml", "nexmark/q5.yaml",
          "nexmark/q7.yaml", "nexmark/q8.yaml",
          # run against a reference by test_joins.py
-         "views-payments.yaml", "orders-enriched.yaml"}
+         "views-payments.yaml", "orders-enriched.yaml",
+         # run against clickhouse-server by test_clickhouse_sink.py
+         "click-sessions.yaml",
+         # the seeds' latency table's: run by tests/bench/seeds_latency.py
+         "bench/seeds-sessions.yaml", "bench/seeds-dashboard.yaml",
+         "bench/seeds-fraud.yaml"}
 PG_TABLES = """
 CREATE TABLE orders_out (order_id text, product_id text, customer_id text,
   amount double precision, status text, ts timestamptz);

@@ -537,6 +537,8 @@ test_cluster_defaults(void **state)
 	                    "file:///var/lib/weir/checkpoints");
 	assert_int_equal(cfg.ha_mode, WR_HA_NONE);
 	assert_string_equal(cfg.kafka_bootstrap, "127.0.0.1:9092");
+	assert_int_equal(cfg.kafka_fetch_wait_ms, 10);
+	assert_int_equal(cfg.kafka_linger_ms, 5);
 	assert_string_equal(cfg.token_file, "");
 	assert_int_equal(cfg.log_level, 1);
 	wr_cluster_config_free(&cfg);
@@ -555,6 +557,7 @@ test_cluster_load(void **state)
 	            "heartbeat_interval: 2s, heartbeat_timeout: 10s }\n"
 	            "taskmanager: { slots: 8, state_dir: /data/state }\n"
 	            "high_availability: { mode: etcd }\n"
+	            "kafka: { fetch_wait: 1ms, linger: 0s }\n"
 	            "security: { token_file: /etc/weir/token }\n"
 	            "log: { level: debug }\n");
 	setenv("WEIR_TASKMANAGER_SLOTS", "16", 1);
@@ -565,6 +568,8 @@ test_cluster_load(void **state)
 	assert_int_equal(cfg.tm_slots, 16); /* env beats the file */
 	assert_string_equal(cfg.tm_state_dir, "/data/state");
 	assert_int_equal(cfg.ha_mode, WR_HA_ETCD);
+	assert_int_equal(cfg.kafka_fetch_wait_ms, 1);
+	assert_int_equal(cfg.kafka_linger_ms, 0);
 	assert_string_equal(cfg.token_file, "/etc/weir/token");
 	assert_int_equal(cfg.log_level, 0);
 	wr_cluster_config_free(&cfg);

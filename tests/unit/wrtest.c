@@ -206,6 +206,8 @@ wrt_op_conf(wrt_op *h)
 	c->attempt = h->spec.attempt;
 	c->checkpointing = h->job->checkpointing.interval_ms > 0;
 	c->kafka_bootstrap = h->tm.cfg.kafka_bootstrap;
+	c->kafka_fetch_wait_ms = h->tm.cfg.kafka_fetch_wait_ms;
+	c->kafka_linger_ms = h->tm.cfg.kafka_linger_ms;
 	c->state_dir = h->tm.cfg.tm_state_dir;
 }
 

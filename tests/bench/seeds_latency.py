@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""seeds_latency.py - the seeds' latency table (issue 13): each seed
+pipeline on `weir local`, fed by `weir gen` at its target rate for a fixed
+time, end-to-end latency from Kafka to Kafka.
+
+The pipelines (one SEEDS entry each: a job file, a generator kind, the
+target rate and latency; docs/benchmarks.md "The seeds' latency table"):
+  anomaly    examples/sensor-anomalies.yaml, `weir gen readings`
+  sessions   examples/bench/seeds-sessions.yaml, `weir gen clicks`
+  dashboards examples/bench/seeds-dashboard.yaml, `weir gen orders`
+  fraud      examples/bench/seeds-fraud.yaml, `weir gen payments`
+A job the JobManager refuses at submit (the fraud job while the pattern
+operator is missing) prints its row as n/a with the reason.
+
+Latency. Every Kafka record carries a timestamp: its CreateTime, stamped
+by the producer's produce() call (weir gen's for the input, the weir
+sink's for the output; the embedded Kafka keeps it as given). The latency
+of a result is its output record's timestamp minus the timestamp of the
+input record that completed it:
+  anomaly   the reading the anomalous record is (same sensor_id and ts);
+  fraud     the match's last event (card_id, ts = match_end);
+  sessions  the session's last click (user_id, ts = window_end - gap):
+            the session fires once the watermark passes window_end, so
+            this includes the gap and the out-of-orderness bound in event
+            time, divided by how much faster than the wall clock the
+            generator's simulated clock runs (printed as "x wall");
+  dashboards (processing-time windows) the window's end on the
+            TaskManager's clock: no record arriving later can enter the
+            window, so this is how long after the window closed its result
+            was in Kafka; it leaves out the input's own trip to the window
+            operator (the kafka rows of scripts/bench.sh: ~20 ms).
+Nothing is subtracted. Results completed by input records written in the
+first --warmup seconds are not counted; results are read 2 s after the
+generator stopped, so a run counts as behind (and the rate is halved, up
+to --steps times) when the job's Kafka lag is then above a second of
+input or its latency grew over the run. p50/p99 are over all counted
+results of a run; the table shows the median over --runs runs of each
+figure. Besides: the achieved input rate (records / gen's wall time),
+and the CPU seconds of the JobManager and TaskManager per second of run
+(weir local's own process, the embedded Kafka, is not counted).
+
+    tests/bench/seeds_latency.py [--bin DIR] [--runs 3] [--seconds 10]
+        [--warmup 2] [--scale 1.0] [--only anomaly,sessions,...]
+
+--scale multiplies every target rate (the machine cannot reach them all:
+the generator then runs as fast as it can, and the row says so). Python 3
+standard library, kcat, and tests/integration/weirtest.py's Cluster.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# name, job file, its input and output topics, generator kind and flags,
+# target rate (events/s) and target latency (ms), how a result maps to the
+# input record that completed it (match: "record" = key + ts fields,
+# "session" = key + window_end - gap, "window_end" = processing time).
+SEEDS = [
+    dict(name="anomaly", job="examples/sensor-anomalies.yaml",
+         topics=("readings", "anomalies"), gen="readings",
+         gen_args=["--keys", "1000"], rate=500000, target_ms=5000,
+         match="record", key="sensor_id", ts="ts"),
+    dict(name="sessions", job="examples/bench/seeds-sessions.yaml",
+         topics=("clicks", "click_sessions"), gen="clicks",
+         gen_args=["--keys", "10000"], rate=200000, target_ms=10000,
+         match="session", key="user_id", gap_ms=30000),
+    dict(name="dashboards", job="examples/bench/seeds-dashboard.yaml",
+         topics=("orders", "order_dashboard"), gen="orders", gen_args=[],
+         rate=100000, target_ms=1000, match="window_end"),
+    dict(name="fraud", job="examples/bench/seeds-fraud.yaml",
+         topics=("payments", "fraud_alerts"), gen="payments",
+         gen_args=["--keys", "100000"], rate=50000, target_ms=100,
+         match="record", key="card_id", ts="match_end"),
+]
+# The embedded Kafka keeps about 5 MB a partition: 64 hold 10 s of
+# readings at 500 K/s (about 55 bytes each), read after the run.
+IN_PARTITIONS, OUT_PARTITIONS = 64, 4
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("--bin", default=os.path.join(REPO, "build", "release",
+                                              "bin"))
+ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--seconds", type=float, default=10.0,
+                help="how long the generator writes (10)")
+ap.add_argument("--warmup", type=float, default=2.0,
+                help="results of the first seconds are not counted (2)")
+ap.add_argument("--scale", type=float, default=1.0,
+                help="multiplies every target rate (1.0)")
+ap.add_argument("--steps", type=int, default=3,
+                help="halvings of the rate allowed while the job falls "
+                "behind (3)")
+ap.add_argument("--only", default="",
+                help="comma-separated pipeline names (default: all)")
+ap.add_argument("--json", action="store_true",
+                help="print one JSON line with every figure at the end")
+args = ap.parse_args()
+if not os.path.exists(os.path.join(args.bin, "weir")):
+    sys.exit("seeds_latency: no %s/weir: build weir first or pass --bin"
+             % args.bin)
+os.environ["WEIR_BIN_DIR"] = os.path.abspath(args.bin)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import weirtest as wt  # noqa: E402  (needs WEIR_BIN_DIR first)
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def say(msg):
+    print("seeds_latency: " + msg, file=sys.stderr, flush=True)
+
+
+def ms_of(v):
+    """A timestamp field of a JSON record: epoch ms or ISO-8601 UTC."""
+    if isinstance(v, (int, float)):
+        return int(v)
+    d = datetime.datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ")
+    d = d.replace(tzinfo=datetime.timezone.utc)
+    return int(round(d.timestamp() * 1000))
+
+
+def cpu_ticks(pids):
+    t = 0
+    for p in pids:
+        with open("/proc/%d/stat" % p) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        t += int(fields[11]) + int(fields[12])
+    return t
+
+
+def records(c, topic):
+    """(timestamp ms, value) of every record of topic (kcat)."""
+    out = []
+    for line in c.consume(topic, fmt="%T\t%s\n", timeout=120):
+        ts, _, v = line.partition("\t")
+        if v:
+            out.append((int(ts), v))
+    return out
+
+
+def pct(xs, p):
+    return xs[min(len(xs) - 1, (len(xs) * p) // 100)]
+
+
+def latencies(seed, ins, outs, counted_from):
+    """The latency of each counted result; unmatched results."""
+    lat, unmatched = [], 0
+    index = {}
+    if seed["match"] != "window_end":
+        for t, v in ins:
+            r = json.loads(v)
+            index[(r[seed["key"]], ms_of(r["ts"]))] = t
+    for t, v in outs:
+        r = json.loads(v)
+        if seed["match"] == "window_end":
+            t_in = ms_of(r["window_end"])
+        else:
+            ts = ms_of(r["window_end"]) - seed["gap_ms"] \
+                if seed["match"] == "session" else ms_of(r[seed["ts"]])
+            t_in = index.get((r[seed["key"]], ts))
+            if t_in is None:
+                unmatched += 1
+                continue
+        if t_in >= counted_from:
+            lat.append((t_in, t - t_in))
+    return lat, unmatched
+
+
+def lagging(lat):
+    """Whether the job fell behind: the latency of the results completed
+    in the last third of the counted time well above the first third's."""
+    lat = sorted(lat)
+    if len(lat) < 30:
+        return False
+    third = len(lat) // 3
+    first = sorted(x for _, x in lat[:third])
+    last = sorted(x for _, x in lat[-third:])
+    return pct(last, 50) > 1.5 * pct(first, 50) + 100
+
+
+def event_speed(seed, ins):
+    """How much faster than the wall clock the inputs' event time ran."""
+    if len(ins) < 2 or seed["match"] == "window_end":
+        return None
+    ev = [ms_of(json.loads(v)["ts"]) for _, v in (ins[0], ins[-1])]
+    wall = ins[-1][0] - ins[0][0]
+    return (ev[1] - ev[0]) / wall if wall > 0 else None
+
+
+def one_run(c, seed, k, pids, rate):
+    tin, tout = ("%s_%d" % (t, k) for t in seed["topics"])
+    with open(os.path.join(REPO, seed["job"])) as f:
+        text = f.read()
+    for old, new in zip(seed["topics"], (tin, tout)):
+        text = text.replace("topic: %s," % old, "topic: %s," % new)
+    text = text.replace("startup: earliest", "startup: latest")
+    count = int(rate * args.seconds)
+    try:
+        job = c.submit(text, name="%s-%d.yaml" % (seed["name"], k))
+    except wt.Failure as e:
+        return {"refused": str(e).strip().splitlines()[-1]}
+    c.wait_running(job)
+    c0, t0 = cpu_ticks(pids), time.monotonic()
+    counted_from = int(time.time() * 1000 + args.warmup * 1000)
+    # --count is what the rate would write in --seconds; a generator that
+    # is slower is stopped then (SIGTERM: it stops within a second).
+    g = subprocess.Popen([wt.WEIR, "gen", seed["gen"], "--rate", str(rate),
+                          "--count", str(count), "--topic", tin,
+                          "--bootstrap", c.bootstrap, "--seed", str(k)] +
+                         seed["gen_args"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        _, err = g.communicate(timeout=args.seconds + 1)
+    except subprocess.TimeoutExpired:
+        g.terminate()
+        _, err = g.communicate(timeout=30)
+    gen_s = time.monotonic() - t0
+    # What was in flight when the generator stopped; then how far behind
+    # the job's source still is (its lag metric is refreshed every second).
+    time.sleep(2.0)
+    lag = c.tm_metric("weir_kafka_consumer_lag_records", job=job)
+    cpu_s = (cpu_ticks(pids) - c0) / HZ
+    wall_s = time.monotonic() - t0
+    c.cancel(job)
+    ins, outs = records(c, tin), records(c, tout)
+    tl, unmatched = latencies(seed, ins, outs, counted_from)
+    lat = sorted(x for _, x in tl)
+    achieved = len(ins) / gen_s
+    r = {"gen_rate": rate, "rate": achieved, "lag_records": lag,
+         # behind by more than a second of input 2 s after the generator
+         # stopped, or the latency grew over the run
+         "lagging": lag > max(1000, achieved) or lagging(tl), "in": len(ins),
+         "out": len(outs), "counted": len(lat), "unmatched": unmatched,
+         "cpu_per_s": cpu_s / wall_s, "event_speed": event_speed(seed, ins),
+         "gen": err.decode().strip().splitlines()[-1:]}
+    if lat:
+        r.update(p50_ms=pct(lat, 50), p99_ms=pct(lat, 99), max_ms=lat[-1])
+    return r
+
+
+def row(seed, runs):
+    """The table's row: the target rate, the rate the runs wrote at (a
+    lower one than the target when the job fell behind there: "steps"
+    halvings), medians of the runs at it."""
+    name = seed["name"]
+    if "refused" in runs[0]:
+        why = runs[0]["refused"]
+        if "pattern" in why:
+            why = "pattern operator missing"
+        print("%-10s %9d %9s %8s %8s %8s %7s %9d  n/a (%s)" % (
+            name, seed["rate"], "-", "-", "-", "-", "-", seed["target_ms"],
+            why))
+        return
+    ok = [r for r in runs if "p50_ms" in r]
+    rate = statistics.median(r["rate"] for r in runs)
+    cpu = statistics.median(r["cpu_per_s"] for r in runs)
+    sp = [r["event_speed"] for r in runs if r["event_speed"]]
+    notes = ["event time x%.0f wall" % statistics.median(sp)] if sp else []
+    if runs[0]["gen_rate"] < seed["rate"] * args.scale:
+        notes.append("target rate not sustained: halved %d times" %
+                     runs[0]["steps"])
+    behind = any(r["lagging"] for r in runs)
+    if behind:
+        notes.append("job falling behind (in %d of %d runs)" % (
+            sum(1 for r in runs if r["lagging"]), len(runs)))
+    if not ok:
+        print("%-10s %9d %9.0f %8s %8s %8s %7.2f %9d  no result counted" % (
+            name, seed["rate"], rate, "-", "-", "-", cpu,
+            seed["target_ms"]))
+        return
+    med = (lambda key: statistics.median(r[key] for r in ok))
+    p99 = med("p99_ms")
+    print("%-10s %9d %9.0f %8.0f %8.0f %8d %7.2f %9d  %s%s" % (
+        name, seed["rate"], rate, med("p50_ms"), p99, int(med("counted")),
+        cpu, seed["target_ms"],
+        "not sustained" if behind else
+        "meets" if p99 < seed["target_ms"] else "misses",
+        "; " + "; ".join(notes) if notes else ""))
+
+
+def bench_seed(c, s, pids, topic_no):
+    """Halves the rate the generator reached (at most --steps times)
+    while the job falls behind or no result was counted in a first run,
+    then --runs runs in all at the rate that run reached."""
+    rate, runs = max(1, int(s["rate"] * args.scale)), []
+    for step in range(args.steps + 1):
+        say("%s at %d/s (run %d)" % (s["name"], rate, topic_no[0]))
+        r = one_run(c, s, topic_no[0], pids, rate)
+        topic_no[0] += 1
+        say(json.dumps(r))
+        if "refused" in r:
+            return [r]
+        r["steps"] = step
+        if (not r["lagging"] and "p50_ms" in r) or step == args.steps:
+            runs.append(r)
+            break
+        rate = max(1, int(min(rate, r["rate"]) / 2))
+    # The other runs at what the first one reached, not at more.
+    rate = max(1, int(min(rate, runs[0]["rate"])))
+    while len(runs) < args.runs:
+        say("%s at %d/s (run %d)" % (s["name"], rate, topic_no[0]))
+        r = one_run(c, s, topic_no[0], pids, rate)
+        r["steps"] = runs[0]["steps"]
+        topic_no[0] += 1
+        say(json.dumps(r))
+        runs.append(r)
+    return runs
+
+
+def main():
+    only = [s for s in args.only.split(",") if s]
+    seeds = [s for s in SEEDS if not only or s["name"] in only]
+    topics = []
+    for k in range(1, args.runs + args.steps + 1):
+        for s in seeds:
+            topics += ["%s_%d:%d" % (s["topics"][0], k, IN_PARTITIONS),
+                       "%s_%d:%d" % (s["topics"][1], k, OUT_PARTITIONS)]
+    say("starting weir local (1 TaskManager x 4 slots) from %s" % args.bin)
+    c = wt.Cluster(taskmanagers=1, slots=4, topics=topics)
+    result = {}
+    try:
+        pids = c.pids_named("weir-jobmanager") + \
+            c.pids_named("weir-taskmanager")
+        for s in seeds:
+            result[s["name"]] = bench_seed(c, s, pids, [1])
+    finally:
+        try:
+            c.stop()
+        finally:
+            c.close()
+    print("seeds' latency, Kafka append -> result's append (docs/"
+          "benchmarks.md); %d CPUs, load %s; %g s a run, medians of %d "
+          "runs" % (os.cpu_count(), " ".join(
+              "%.2f" % x for x in os.getloadavg()), args.seconds, args.runs))
+    print("%-10s %9s %9s %8s %8s %8s %7s %9s  %s" % (
+        "pipeline", "target/s", "in/s", "p50_ms", "p99_ms", "results",
+        "cpu/s", "target_ms", "p99 vs target"))
+    for s in seeds:
+        row(s, result[s["name"]])
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
