@@ -38,7 +38,7 @@ tm_wm_record(tm_wm_tracker *w, int i, int64_t ts, int64_t now_ms)
 {
 	tm_wm_input *in = &w->in[i];
 	in->last_ms = now_ms;
-	in->idle = false;
+	in->idle = in->went_idle = false;
 	/* A watermark W says no record with a time <= W follows, so it stays
 	 * below the newest time: another record may carry that time too (as
 	 * Flink's bounded out-of-orderness, max - bound - 1). At W = newest
@@ -54,8 +54,10 @@ void
 tm_wm_channel(tm_wm_tracker *w, int i, int64_t wm, bool idle)
 {
 	tm_wm_input *in = &w->in[i];
+	if (idle && !in->idle)
+		in->went_idle = true;
 	in->idle = idle;
-	if (!idle && wm > in->wm)
+	if (wm > in->wm)
 		in->wm = wm;
 }
 
@@ -65,19 +67,36 @@ tm_wm_end(tm_wm_tracker *w, int i)
 	w->in[i].ended = true;
 }
 
-/* Minimum over active inputs; *all_idle when none is active. */
+/*
+ * Minimum over active inputs; *all_idle when none is active. Inputs that
+ * go idle between two combinations (timed out at this poll, or channels
+ * that said so) went idle one after the other: had a combination come
+ * between, the one that went idle last would have been the minimum and
+ * its watermark emitted. So when the last active inputs all go idle at
+ * once, the combined watermark is that of the one with the newest record
+ * (the lowest of those on a tie), not the last one emitted (a silent
+ * partition and the one with data timing out within one poll lost the
+ * data's final windows).
+ */
 static int64_t
 tm_wm_combined(tm_wm_tracker *w, int64_t now_ms, bool *all_idle)
 {
-	int64_t m = TM_WM_MAX;
+	int64_t m = TM_WM_MAX, last_wm = w->emitted, last_at = INT64_MIN;
 	int active = 0;
 	for (int i = 0; i < w->n; i++) {
 		tm_wm_input *in = &w->in[i];
 		if (in->ended)
 			continue;
-		if (w->idle_timeout_ms > 0 &&
+		if (!in->idle && w->idle_timeout_ms > 0 &&
 		    now_ms - in->last_ms >= w->idle_timeout_ms)
-			in->idle = true;
+			in->idle = in->went_idle = true;
+		if (in->went_idle &&
+		    (in->last_ms > last_at ||
+		     (in->last_ms == last_at && in->wm < last_wm))) {
+			last_at = in->last_ms;
+			last_wm = in->wm;
+		}
+		in->went_idle = false;
 		if (in->idle)
 			continue;
 		active++;
@@ -85,7 +104,9 @@ tm_wm_combined(tm_wm_tracker *w, int64_t now_ms, bool *all_idle)
 			m = in->wm;
 	}
 	*all_idle = active == 0;
-	return active == 0 ? w->emitted : m;
+	if (active > 0)
+		return m;
+	return last_wm > w->emitted ? last_wm : w->emitted;
 }
 
 bool

@@ -31,6 +31,7 @@ typedef struct tm_wm_input {
 	int64_t max_ts;
 	int64_t last_ms; /* processing time of the last record */
 	bool idle;
+	bool went_idle; /* since the last combination (tm_wm_combined) */
 	bool ended;
 } tm_wm_input;
 
@@ -53,7 +54,8 @@ void tm_wm_fini(tm_wm_tracker *w);
 /* A source saw event time ts on input i. */
 void tm_wm_record(tm_wm_tracker *w, int i, int64_t ts, int64_t now_ms);
 
-/* An input channel reported watermark wm (or idleness). */
+/* An input channel reported watermark wm (or idleness: wm is then the
+ * upstream's last combined watermark, still a valid bound). */
 void tm_wm_channel(tm_wm_tracker *w, int i, int64_t wm, bool idle);
 /* An input channel ended (its watermark no longer counts). */
 void tm_wm_end(tm_wm_tracker *w, int i);
