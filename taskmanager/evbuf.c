@@ -244,3 +244,29 @@ tm_evbuf_time_field(const wr_jobspec *job, const wr_node_spec *n,
 	}
 	return tf;
 }
+
+void
+tm_evbuf_wm_snapshot(wr_buf *out, int64_t wm)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)((uint64_t)wm >> (8 * i));
+	wr_buf_append(out, b, sizeof(b));
+}
+
+void
+tm_evbuf_wm_restore(const tm_op_state *states, int n, bool highest, int64_t *wm)
+{
+	bool any = false;
+	for (int s = 0; s < n; s++) {
+		if (states[s].len != 8)
+			continue;
+		uint64_t u = 0;
+		for (int i = 0; i < 8; i++)
+			u |= (uint64_t)states[s].data[i] << (8 * i);
+		int64_t v = (int64_t)u;
+		if (!any || (highest ? v > *wm : v < *wm))
+			*wm = v;
+		any = true;
+	}
+}

@@ -98,4 +98,13 @@ int tm_evbuf_key(const wr_node_spec *n, const wr_row *r, int max_parallelism,
 int tm_evbuf_time_field(const wr_jobspec *job, const wr_node_spec *n,
                         const wr_schema *in, char *errbuf, size_t errlen);
 
+/* An operator's watermark as its snapshot (8 bytes, little-endian). */
+void tm_evbuf_wm_snapshot(wr_buf *out, int64_t wm);
+/* The lowest (highest: the highest) of the watermarks in the restored
+ * snapshots into *wm; those of another length (none, an empty snapshot)
+ * are skipped, and *wm is left as it is when no snapshot has one. */
+struct tm_op_state;
+void tm_evbuf_wm_restore(const struct tm_op_state *states, int n, bool highest,
+                         int64_t *wm);
+
 #endif

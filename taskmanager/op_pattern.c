@@ -162,11 +162,8 @@ static int
 tm_pat_snapshot(void *self, uint64_t ckpt, wr_buf *out)
 {
 	tm_pat *a = self;
-	uint8_t b[8];
 	(void)ckpt;
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)((uint64_t)a->wm >> (8 * i));
-	wr_buf_append(out, b, sizeof(b));
+	tm_evbuf_wm_snapshot(out, a->wm);
 	return WR_OK;
 }
 
@@ -177,15 +174,7 @@ static int
 tm_pat_restore(void *self, const tm_op_state *states, int n)
 {
 	tm_pat *a = self;
-	for (int s = 0; s < n; s++) {
-		if (states[s].len != 8)
-			continue; /* none (an empty snapshot) */
-		uint64_t u = 0;
-		for (int i = 0; i < 8; i++)
-			u |= (uint64_t)states[s].data[i] << (8 * i);
-		if ((int64_t)u > a->late_floor)
-			a->late_floor = (int64_t)u;
-	}
+	tm_evbuf_wm_restore(states, n, true, &a->late_floor);
 	return WR_OK;
 }
 
