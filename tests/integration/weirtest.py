@@ -442,9 +442,33 @@ class Cluster:
         try:
             if exc_type is None and not self.stopped:
                 self.stop()
+            elif exc_type is not None:
+                self.print_evidence()
         finally:
             self.close()
         return False
+
+    def print_evidence(self, lines=40):
+        """A failed test's evidence before the directory goes: the last
+        warnings and errors of every daemon's log (a flaky failure in CI
+        leaves nothing else)."""
+        logdir = os.path.join(self.dir, "log")
+        try:
+            names = sorted(os.listdir(logdir))
+        except OSError:
+            return
+        for name in names:
+            try:
+                with open(os.path.join(logdir, name), errors="replace") as f:
+                    bad = [ln.rstrip() for ln in f
+                           if " WARN " in ln or " ERROR " in ln]
+            except OSError:
+                continue
+            if bad:
+                print("     --- %s: last %d of %d warnings/errors" %
+                      (name, min(lines, len(bad)), len(bad)))
+                for ln in bad[-lines:]:
+                    print("     " + ln[:400])
 
     # ---- starting and stopping ----
 
@@ -886,9 +910,24 @@ class Cluster:
                         (job_id, "/".join(want)), interval_s)
 
     def wait_running(self, job_id, timeout_s=60):
-        """Polls until the job and every subtask are RUNNING."""
-        wait_for(lambda: self.running(job_id), timeout_s,
-                 "job %s and every subtask RUNNING" % job_id)
+        """Polls until the job and every subtask are RUNNING; a timeout
+        says where the job was (its state, failure, subtasks not
+        RUNNING)."""
+        try:
+            wait_for(lambda: self.running(job_id), timeout_s,
+                     "job %s and every subtask RUNNING" % job_id)
+        except Failure as e:
+            try:
+                i = self.info(job_id)
+                late = ["%s/%s %s" % (v.get("name", "?"), s.get("subtask"),
+                                      s.get("state"))
+                        for v in i["vertices"] for s in v["subtasks"]
+                        if s.get("state") != "RUNNING"]
+                where = "job %s, failure %r, not RUNNING: %s" % (
+                    i.get("state"), i.get("failure"), ", ".join(late[:8]))
+            except Failure as e2:
+                where = "info failed: %s" % e2
+            raise Failure("%s (%s)" % (e, where))
 
     def cancel(self, job_id, timeout_s=30):
         """Cancels a job and waits until it is CANCELED (its slots are
