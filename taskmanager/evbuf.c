@@ -210,7 +210,8 @@ tm_evbuf_key(const wr_node_spec *n, const wr_row *r, int max_parallelism,
 
 int
 tm_evbuf_time_field(const wr_jobspec *job, const wr_node_spec *n,
-                    const wr_schema *in, char *errbuf, size_t errlen)
+                    const wr_schema *in, const char *what, char *errbuf,
+                    size_t errlen)
 {
 	int i = n->inputs[0];
 	for (int hops = 0; i >= 0 && hops < WR_JOB_MAX_NODES &&
@@ -225,9 +226,9 @@ tm_evbuf_time_field(const wr_jobspec *job, const wr_node_spec *n,
 	const wr_node_spec *src = &job->nodes[i];
 	if (src->source.time_field < 0) {
 		snprintf(errbuf, errlen,
-		         "node '%s' needs event time, and source '%s' has no "
-		         "event_time",
-		         n->id, src->id);
+		         "node '%s': the %s needs event time, and source '%s' "
+		         "has no event_time",
+		         n->id, what, src->id);
 		return -1;
 	}
 	const char *name =
@@ -235,10 +236,12 @@ tm_evbuf_time_field(const wr_jobspec *job, const wr_node_spec *n,
 	int tf = wr_schema_index(in, name);
 	if (tf < 0 || in->fields[tf].type != WR_T_TIMESTAMP) {
 		snprintf(errbuf, errlen,
-		         "node '%s' takes event time from field '%s' (source "
-		         "'%s', event_time), which its input %s; keep that "
-		         "field, unrenamed, in every select between them",
-		         n->id, name, src->id,
+		         "node '%s': the %s takes event time from field '%s' "
+		         "(source '%s', event_time), which its input '%s' %s; "
+		         "keep that field, unrenamed, in every select between "
+		         "them",
+		         n->id, what, name, src->id,
+		         job->nodes[n->inputs[0]].id,
 		         tf < 0 ? "does not have" : "has as another type");
 		return -1;
 	}

@@ -94,9 +94,11 @@ int tm_evbuf_key(const wr_node_spec *n, const wr_row *r, int max_parallelism,
                  wr_buf *key, int *kg);
 
 /* The index in node's input (schema in) of the event-time field: the
- * field named as its source's event_time field. -1 with errbuf: none. */
+ * field named as its source's event_time field. -1 with errbuf (naming
+ * the operator as what, "window"): none. */
 int tm_evbuf_time_field(const wr_jobspec *job, const wr_node_spec *n,
-                        const wr_schema *in, char *errbuf, size_t errlen);
+                        const wr_schema *in, const char *what, char *errbuf,
+                        size_t errlen);
 
 /* An operator's watermark as its snapshot (8 bytes, little-endian). */
 void tm_evbuf_wm_snapshot(wr_buf *out, int64_t wm);

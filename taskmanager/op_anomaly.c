@@ -274,7 +274,8 @@ tm_anom_open(tm_ctx *ctx, const wr_node_spec *n, void **self, char *errbuf,
 	int rv = WR_EINVAL;
 	a->maxp = a->conf->max_parallelism;
 	tm_key_groups(ctx, &a->kg_first, &a->kg_last);
-	a->tf = tm_evbuf_time_field(a->conf->job, n, a->in, errbuf, errlen);
+	a->tf = tm_evbuf_time_field(a->conf->job, n, a->in, "anomaly detection",
+	                            errbuf, errlen);
 	if (a->tf < 0)
 		goto fail;
 	if (a->kg_first < 0 || a->maxp > UINT16_MAX + 1) {

@@ -235,7 +235,8 @@ tm_pat_open(tm_ctx *ctx, const wr_node_spec *n, void **self, char *errbuf,
 	int rv = WR_EINVAL;
 	a->maxp = a->conf->max_parallelism;
 	tm_key_groups(ctx, &a->kg_first, &a->kg_last);
-	a->tf = tm_evbuf_time_field(a->conf->job, n, a->in, errbuf, errlen);
+	a->tf = tm_evbuf_time_field(a->conf->job, n, a->in, "pattern", errbuf,
+	                            errlen);
 	if (a->tf < 0)
 		goto fail;
 	if (a->kg_first < 0 || a->kg_last > UINT16_MAX) {

@@ -17,6 +17,7 @@
 #include "agg.h"
 #include "clock.h"
 #include "err.h"
+#include "evbuf.h"
 #include "mem.h"
 #include "record.h"
 #include "state.h"
@@ -703,47 +704,6 @@ tm_win_destroy(void *self)
 	free(w);
 }
 
-/* The window's event time: the field named as the source's event_time
- * field, found in the window's input (a select may drop or rename it). */
-static int
-tm_win_event_time(tm_win *w, char *errbuf, size_t errlen)
-{
-	const wr_jobspec *job = w->conf->job;
-	int i = w->n->inputs[0];
-	for (int hops = 0; i >= 0 && hops < WR_JOB_MAX_NODES &&
-	                   job->nodes[i].kind != WR_NODE_SOURCE;
-	     hops++)
-		i = job->nodes[i].inputs[0];
-	if (i < 0 || job->nodes[i].kind != WR_NODE_SOURCE) {
-		snprintf(errbuf, errlen, "node '%s': no source upstream",
-		         w->n->id);
-		return WR_EINVAL;
-	}
-	const wr_node_spec *src = &job->nodes[i];
-	if (src->source.time_field < 0) {
-		snprintf(errbuf, errlen,
-		         "node '%s': a window needs event time, and source "
-		         "'%s' has no event_time",
-		         w->n->id, src->id);
-		return WR_EINVAL;
-	}
-	const char *name =
-	    src->source.schema.fields[src->source.time_field].name;
-	w->tf = wr_schema_index(w->in, name);
-	if (w->tf < 0 || w->in->fields[w->tf].type != WR_T_TIMESTAMP) {
-		snprintf(errbuf, errlen,
-		         "node '%s': the window takes event time from field "
-		         "'%s' (source '%s', event_time), which its input "
-		         "'%s' %s; keep that field, unrenamed, in every "
-		         "select between them",
-		         w->n->id, name, src->id,
-		         job->nodes[w->n->inputs[0]].id,
-		         w->tf < 0 ? "does not have" : "has as another type");
-		return WR_EINVAL;
-	}
-	return WR_OK;
-}
-
 static int64_t
 tm_win_gcd(int64_t a, int64_t b)
 {
@@ -808,8 +768,12 @@ tm_win_open(tm_ctx *ctx, const wr_node_spec *n, void **self, char *errbuf,
 	tm_win_geometry(w);
 	int rv = WR_OK;
 	w->proc = n->kind == WR_NODE_WINDOW && n->processing_time;
-	if (n->kind == WR_NODE_WINDOW && !w->proc)
-		rv = tm_win_event_time(w, errbuf, errlen);
+	if (n->kind == WR_NODE_WINDOW && !w->proc) {
+		w->tf = tm_evbuf_time_field(w->conf->job, n, w->in, "window",
+		                            errbuf, errlen);
+		if (w->tf < 0)
+			rv = WR_EINVAL;
+	}
 	if (rv == WR_OK)
 		rv = tm_win_key_groups(w, errbuf, errlen);
 	/* The keyed state now: a backend that cannot open fails the

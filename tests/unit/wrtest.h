@@ -67,7 +67,7 @@ int wrt_value_cmp(const wr_value *a, const wr_value *b);
  * wr_rmtree). Returns 0, or -1 (for a cmocka setup to return). */
 int wrt_tmpdir(char *out, size_t len, const char *what);
 
-/* A cmocka setup/teardown pair: a fresh /tmp/weir-unit-test-XXXXXX per
+/* A cmocka setup/teardown pair: a fresh /tmp/weir-unit-test-<random> per
  * test, its path (char *, WRT_TMPDIR_LEN bytes) in *state; the teardown
  * removes it. */
 #define WRT_TMPDIR_LEN 256
