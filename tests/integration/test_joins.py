@@ -198,19 +198,22 @@ def late_dropped(c, job):
     return c.tm_metric("weir_late_records_dropped_total", job=job)
 
 
-def check_exact(c, job, out, ref, what, joins=JOINS, late=0):
-    """Waits until every join's committed output holds as many rows as its
-    reference, two checkpoints more (a duplicate would show), and late
-    records counted as dropped, then compares each exactly."""
+def check_exact(c, job, out, ref, what, joins=JOINS, late=0, read=None):
+    """Waits until every join's committed output (read by `read`, the
+    stream joins' reader by default) holds as many rows as its reference,
+    two checkpoints more (a duplicate would show), and late records counted
+    as dropped, then compares each exactly."""
+    read = read or committed
+
     def done():
-        return all(sum(committed(out, n).values()) >= sum(ref[n].values())
+        return all(sum(read(out, n).values()) >= sum(ref[n].values())
                    for n in joins)
     wait_for(done, 60, "%s: every join's rows committed" % what,
              interval_s=0.2)
     c.wait_checkpoint(job, c.completed_checkpoints(job) + 2, 30)
     figures = []
     for n in joins:
-        got = committed(out, n)
+        got = read(out, n)
         missing, extra = ref[n] - got, got - ref[n]
         check(not missing and not extra,
               "%s %s: %d rows missing (%s), %d extra (%s)" %
@@ -442,26 +445,6 @@ def table_committed(out, name):
     return got
 
 
-def check_table_exact(c, job, out, ref, what):
-    def done():
-        return all(sum(table_committed(out, n).values()) >=
-                   sum(ref[n].values()) for n in TABLE_JOINS)
-    wait_for(done, 60, "%s: every join's rows committed" % what,
-             interval_s=0.2)
-    c.wait_checkpoint(job, c.completed_checkpoints(job) + 2, 30)
-    figures = []
-    for n in TABLE_JOINS:
-        got = table_committed(out, n)
-        missing, extra = ref[n] - got, got - ref[n]
-        check(not missing and not extra,
-              "%s %s: %d rows missing (%s), %d extra (%s)" %
-              (what, n, sum(missing.values()), list(missing)[:3],
-               sum(extra.values()), list(extra)[:3]))
-        figures.append("%s %d" % (n, sum(ref[n].values())))
-    check(late_dropped(c, job) == 0, "%s: no record late" % what)
-    print("     %s: exact (%s)" % (what, ", ".join(figures)))
-
-
 def join_watermarks(c, job, vertex_name):
     """The input watermark of each subtask of a vertex (by its name)."""
     wms = []
@@ -515,7 +498,8 @@ def run_table_joins(c):
         job = submit_table_job(c, "p%d" % p, p, "orders-%d" % p, out,
                                len(msgs))
         c.produce("orders-%d" % p, orders)
-        check_table_exact(c, job, out, ref, "table joins p=%d" % p)
+        check_exact(c, job, out, ref, "table joins p=%d" % p,
+                    joins=TABLE_JOINS, read=table_committed)
         check_pt_watermark(c, job, p, orders)
         c.cancel(job)
     out = os.path.join(c.dir, "out-table-kill")
@@ -534,7 +518,8 @@ def run_table_joins(c):
             wait_for(lambda: restarts(c, job) > before, 30,
                      "a restart after the kill")
             c.wait_running(job, 60)
-    check_table_exact(c, job, out, ref, "table joins p=4, SIGKILL")
+    check_exact(c, job, out, ref, "table joins p=4, SIGKILL",
+                joins=TABLE_JOINS, read=table_committed)
     print("     restarts: %d" % restarts(c, job))
     c.cancel(job)
 
