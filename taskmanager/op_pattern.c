@@ -58,7 +58,16 @@ typedef struct tm_pat {
 static int
 tm_pat_fail(tm_pat *a, int rv, const char *what)
 {
-	tm_fail(a->ctx, "node '%s': %s: %s", a->n->id, what, wr_strerror(rv));
+	if (rv == WR_EPROTO)
+		tm_fail(a->ctx,
+		        "node '%s': %s: the restored partial matches were "
+		        "written before aggregates (state format 1) and hold "
+		        "none for this pattern's sum/avg/min/max: start the "
+		        "job without that state",
+		        a->n->id, what);
+	else
+		tm_fail(a->ctx, "node '%s': %s: %s", a->n->id, what,
+		        wr_strerror(rv));
 	return rv;
 }
 
