@@ -215,7 +215,8 @@ class Pattern:
     def __init__(self, steps, within, skip, emit, aggs=()):
         self.steps, self.within, self.skip, self.emit = (steps, within,
                                                          skip, emit)
-        self.aggs = aggs  # the (step, field)s aggregates read
+        # the (step, field)s aggregates read, fields in schema order
+        self.aggs = aggs
 
 
 def last(ctx, name):
@@ -375,8 +376,8 @@ def order_key(pat, assigned, ctx):
         idx = [q for t, q in assigned if t == s]
         key += [idx[0], -len(idx), idx[-1]] if idx else [INF, 0, INF]
     for step in pat.steps:
-        for name, field in sorted((n, f) for n, f in pat.aggs
-                                  if n == step.name and ctx.get(n)):
+        for name, field in [(n, f) for n, f in pat.aggs
+                            if n == step.name and ctx.get(n)]:
             key += [nulls_first(f(ctx, name, field)) for f in
                     (agg_sum, agg_min, agg_max)]
             key.append(len(values(ctx, name, field)))
