@@ -7,7 +7,10 @@
  * went by since, and the mask of the steps its next event may be taken
  * at), then per step the count of events taken and the seqs of the first
  * and last, then per step the values of the fields expressions read from
- * its first and last events (only those: `first(s.f)`, `s.f`). The seq
+ * its first and last events (only those: `first(s.f)`, `s.f`) and, per
+ * field an aggregate reads (`sum(s.f)`, `avg`, `min`, `max`), a running
+ * aggregate: its count of non-null values, sum, min and max (four
+ * values, however many events the step takes). The seq
  * numbers a key's events while it has partial matches; it orders matches
  * and identifies where each started.
  *
@@ -21,7 +24,8 @@
  * (not_followed_by), or when e is the very next event (not_next). P goes
  * when no target is left. Every event may also start a partial match.
  * Matches (a take at the last step, at its min or beyond) are emitted in
- * order (start, then per step first event, count, last event), pruned by
+ * order (start, then per step first event, count, last event, then the
+ * aggregates), pruned by
  * the skip strategy; within expires partial matches by the event's time
  * (tm_cep_feed) or the watermark (tm_cep_advance).
  *
@@ -30,7 +34,10 @@
  * key's values (count byte, wr_value_encode each), the partial matches
  * (count, then each: start seq, start ts and last ts (8 bytes each),
  * mask, step (1 byte), skipped (1 byte), and per step: count and, when
- * not 0, first seq, last seq and the stored values).
+ * not 0, first seq, last seq and the stored values: first, last, then
+ * the aggregates'). Format 1 (before aggregates) is the same without
+ * aggregates: read as such for a pattern that has none, refused with
+ * WR_EPROTO by one that has.
  */
 #include "cep.h"
 
@@ -46,7 +53,10 @@
 #include "wr_assert.h"
 #include "wr_limits.h"
 
-#define TM_CEP_FORMAT   1
+#define TM_CEP_FORMAT   2
+#define TM_CEP_FORMAT_1 1 /* no aggregates */
+/* Values of a running aggregate: non-null count (long), sum, min, max. */
+#define TM_CEP_AGG_VALS 4
 #define TM_CEP_NO_TIMER INT64_MAX
 /* Earliest timer of a key group: not known yet (scan it), or none. */
 #define TM_CEP_KG_UNKNOWN INT64_MIN
@@ -76,7 +86,11 @@ struct tm_cep_step {
 	struct tm_cep_expr where;
 	int nfirst, nlast; /* fields stored from its first and last event */
 	int first_field[WR_MAX_FIELDS], last_field[WR_MAX_FIELDS];
-	int voff; /* its values' index in a block: first ones, then last */
+	int nagg; /* fields aggregated over its events, in schema order */
+	int agg_field[WR_MAX_FIELDS];
+	/* its values' index in a block: first ones, last ones, then
+	 * TM_CEP_AGG_VALS per aggregated field */
+	int voff;
 };
 
 struct tm_cep_hdr {
@@ -102,6 +116,7 @@ struct tm_cep {
 	tm_cep_opts o;
 	const wr_pattern_spec *ps;
 	int nsteps, nvals;
+	bool has_agg; /* a step has aggregated fields */
 	struct tm_cep_step steps[WR_CEP_MAX_STEPS];
 	struct tm_cep_expr *emit;
 	size_t pm_bytes, cnt_off, val_off;
@@ -194,7 +209,24 @@ tm_cep_need(tm_cep *c, const wr_expr *e)
 			                  r[k].field);
 		else if (r[k].kind == WR_EXPR_REF_LAST)
 			tm_cep_need_field(s->last_field, &s->nlast, r[k].field);
+		else if (r[k].kind != WR_EXPR_REF_COUNT)
+			tm_cep_need_field(s->agg_field, &s->nagg, r[k].field);
 	}
+}
+
+static int
+tm_cep_int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool
+tm_cep_is_agg(int kind)
+{
+	return kind == WR_EXPR_REF_SUM || kind == WR_EXPR_REF_AVG ||
+	       kind == WR_EXPR_REF_MIN || kind == WR_EXPR_REF_MAX;
 }
 
 static int
@@ -221,6 +253,11 @@ tm_cep_map(tm_cep *c, const wr_expr *e, struct tm_cep_expr *x)
 		x->refs[k].step = r[k].step;
 		if (r[k].kind == WR_EXPR_REF_COUNT)
 			x->refs[k].slot = -1;
+		else if (tm_cep_is_agg(r[k].kind))
+			x->refs[k].slot =
+			    s->voff + s->nfirst + s->nlast +
+			    TM_CEP_AGG_VALS *
+			        tm_cep_slot(s->agg_field, s->nagg, r[k].field);
 		else if (r[k].kind == WR_EXPR_REF_FIRST)
 			x->refs[k].slot =
 			    s->voff +
@@ -249,8 +286,14 @@ tm_cep_compile(tm_cep *c)
 	for (size_t j = 0; j < ps->nemit; j++)
 		tm_cep_need(c, ps->emit[j].expr);
 	for (int k = 0; k < c->nsteps; k++) {
-		c->steps[k].voff = c->nvals;
-		c->nvals += c->steps[k].nfirst + c->steps[k].nlast;
+		struct tm_cep_step *s = &c->steps[k];
+		/* Schema order: the order of matches that tie but for their
+		 * aggregates (docs/cep.md). */
+		qsort(s->agg_field, (size_t)s->nagg, sizeof(int),
+		      tm_cep_int_cmp);
+		s->voff = c->nvals;
+		c->nvals += s->nfirst + s->nlast + TM_CEP_AGG_VALS * s->nagg;
+		c->has_agg |= s->nagg > 0;
 	}
 	for (int k = 0; k < c->nsteps; k++)
 		tm_cep_map(c, ps->steps[k].where, &c->steps[k].where);
@@ -331,6 +374,75 @@ tm_cep_get_stats(const tm_cep *c, tm_cep_stats *out)
 	*out = c->stats;
 }
 
+/* ---- running aggregates ----------------------------------------------- */
+
+static double
+tm_cep_num(const wr_value *v)
+{
+	return v->type == WR_T_DOUBLE ? v->u.d : (double)v->u.i;
+}
+
+/* Order of two values of an aggregated field (numbers, timestamps; null
+ * first). */
+static int
+tm_cep_vcmp(const wr_value *a, const wr_value *b)
+{
+	if (a->type == WR_T_NULL || b->type == WR_T_NULL)
+		return (a->type != WR_T_NULL) - (b->type != WR_T_NULL);
+	if (a->type == WR_T_DOUBLE || b->type == WR_T_DOUBLE) {
+		double x = tm_cep_num(a), y = tm_cep_num(b);
+		return (x > y) - (x < y);
+	}
+	return (a->u.i > b->u.i) - (a->u.i < b->u.i);
+}
+
+/* Adds x to the running aggregate g (TM_CEP_AGG_VALS values). A long sum
+ * past the long range is null from then on, as `+` gives null. */
+static void
+tm_cep_agg_add(wr_value *g, const wr_value *x)
+{
+	bool num = x->type == WR_T_LONG || x->type == WR_T_DOUBLE;
+
+	if (!num && x->type != WR_T_TIMESTAMP)
+		return; /* null: left out, as SQL's aggregates do */
+	if (g[0].u.i++ == 0) {
+		g[1] = g[2] = g[3] = *x;
+		if (!num)
+			g[1].type = WR_T_NULL;
+		return;
+	}
+	if (g[1].type == WR_T_LONG && x->type == WR_T_LONG) {
+		if (__builtin_add_overflow(g[1].u.i, x->u.i, &g[1].u.i))
+			g[1].type = WR_T_NULL;
+	} else if (g[1].type != WR_T_NULL && num) {
+		g[1].u.d = tm_cep_num(&g[1]) + tm_cep_num(x);
+		g[1].type = WR_T_DOUBLE;
+	}
+	if (tm_cep_vcmp(x, &g[2]) < 0)
+		g[2] = *x;
+	if (tm_cep_vcmp(x, &g[3]) > 0)
+		g[3] = *x;
+}
+
+/* The value of aggregate kind from g (no value: null). */
+static void
+tm_cep_agg_value(int kind, const wr_value *g, wr_value *v)
+{
+	v->type = WR_T_NULL;
+	if (g[0].u.i == 0)
+		return;
+	if (kind == WR_EXPR_REF_SUM)
+		*v = g[1];
+	else if (kind == WR_EXPR_REF_MIN)
+		*v = g[2];
+	else if (kind == WR_EXPR_REF_MAX)
+		*v = g[3];
+	else if (g[1].type != WR_T_NULL) {
+		v->type = WR_T_DOUBLE;
+		v->u.d = tm_cep_num(&g[1]) / (double)g[0].u.i;
+	}
+}
+
 /* ---- conditions and rows ---------------------------------------------- */
 
 /* The values of x's references in block b (NULL: no event yet). */
@@ -346,6 +458,9 @@ tm_cep_refs(tm_cep *c, const struct tm_cep_expr *x, unsigned char *b)
 			v->u.i = n;
 		} else if (n == 0) {
 			v->type = WR_T_NULL;
+		} else if (tm_cep_is_agg(r->kind)) {
+			tm_cep_agg_value(r->kind, &tm_cep_vals(c, b)[r->slot],
+			                 v);
 		} else {
 			*v = tm_cep_vals(c, b)[r->slot];
 		}
@@ -478,6 +593,12 @@ tm_cep_keep(tm_cep *c, const unsigned char *b)
 	tm_cep_push(c, &c->next, b);
 }
 
+static wr_value
+tm_cep_field(const wr_row *row, int f)
+{
+	return (uint32_t)f < row->n ? row->v[f] : (wr_value){.type = WR_T_NULL};
+}
+
 /* b (NULL: a new partial match) takes the event (seq, ts, row) at t. */
 static void
 tm_cep_take(tm_cep *c, unsigned char *b, int t, const wr_row *row, int64_t ts,
@@ -502,15 +623,21 @@ tm_cep_take(tm_cep *c, unsigned char *b, int t, const wr_row *row, int64_t ts,
 	if (n->count++ == 0) {
 		n->first_seq = seq;
 		for (int i = 0; i < s->nfirst; i++)
-			v[i] = (uint32_t)s->first_field[i] < row->n
-			           ? row->v[s->first_field[i]]
-			           : (wr_value){.type = WR_T_NULL};
+			v[i] = tm_cep_field(row, s->first_field[i]);
+		for (int i = 0; i < s->nagg * TM_CEP_AGG_VALS; i++)
+			v[s->nfirst + s->nlast + i] =
+			    i % TM_CEP_AGG_VALS == 0
+			        ? (wr_value){.type = WR_T_LONG, .u.i = 0}
+			        : (wr_value){.type = WR_T_NULL};
 	}
 	n->last_seq = seq;
 	for (int i = 0; i < s->nlast; i++)
-		v[s->nfirst + i] = (uint32_t)s->last_field[i] < row->n
-		                       ? row->v[s->last_field[i]]
-		                       : (wr_value){.type = WR_T_NULL};
+		v[s->nfirst + i] = tm_cep_field(row, s->last_field[i]);
+	for (int i = 0; i < s->nagg; i++) {
+		wr_value x = tm_cep_field(row, s->agg_field[i]);
+		tm_cep_agg_add(v + s->nfirst + s->nlast + TM_CEP_AGG_VALS * i,
+		               &x);
+	}
 	h->open = tm_cep_targets(c, t, n->count);
 	if (tm_cep_complete(c, nb))
 		tm_cep_push(c, &c->done, nb);
@@ -562,9 +689,38 @@ tm_cep_advance_pm(tm_cep *c, unsigned char *b, const wr_row *row, int64_t ts,
 	tm_cep_keep(c, b);
 }
 
+/* Matches that tie on their events' positions (a looping
+ * followed_by_any step took other events between the same first and
+ * last): by the aggregates, step by step, field by field in schema
+ * order, sum, min, max and count of values, smaller (null) first. Equal
+ * in these too, they emit equal rows and extend alike. */
+static int
+tm_cep_order_aggs(const tm_cep *c, unsigned char *a, unsigned char *b)
+{
+	const wr_value *x = tm_cep_vals(c, a), *y = tm_cep_vals(c, b);
+	static const int which[TM_CEP_AGG_VALS] = {1, 2, 3, 0};
+	int d;
+
+	for (int k = 0; k < c->nsteps; k++) {
+		const struct tm_cep_step *s = &c->steps[k];
+		if (tm_cep_cnt(c, a)[k].count == 0)
+			continue;
+		for (int i = 0; i < s->nagg; i++) {
+			int g = s->voff + s->nfirst + s->nlast +
+			        TM_CEP_AGG_VALS * i;
+			for (int j = 0; j < TM_CEP_AGG_VALS; j++)
+				if ((d = tm_cep_vcmp(&x[g + which[j]],
+				                     &y[g + which[j]])) != 0)
+					return d;
+		}
+	}
+	return 0;
+}
+
 /* Match order: earlier start, then per step earlier first event, more
- * events, earlier last event. Matches equal in all of these emit equal
- * rows (emit reads only first, last and count). */
+ * events, earlier last event, then the aggregates (tm_cep_order_aggs).
+ * Matches equal in all of these emit equal rows (emit reads only first,
+ * last, count and the aggregates). */
 static int
 tm_cep_order(const tm_cep *c, unsigned char *a, unsigned char *b)
 {
@@ -583,7 +739,7 @@ tm_cep_order(const tm_cep *c, unsigned char *a, unsigned char *b)
 		if (x[k].count && x[k].last_seq != y[k].last_seq)
 			return x[k].last_seq < y[k].last_seq ? -1 : 1;
 	}
-	return 0;
+	return c->has_agg ? tm_cep_order_aggs(c, a, b) : 0;
 }
 
 /* Sorts c->done (a few matches per event: insertion sort). */
@@ -690,6 +846,13 @@ tm_cep_get_i64(const uint8_t *p, size_t len, size_t *pos, int64_t *out)
 	return WR_OK;
 }
 
+/* The values a block stores for step s. */
+static int
+tm_cep_step_vals(const struct tm_cep_step *s)
+{
+	return s->nfirst + s->nlast + TM_CEP_AGG_VALS * s->nagg;
+}
+
 static void
 tm_cep_encode_pm(tm_cep *c, unsigned char *b, wr_buf *out)
 {
@@ -710,7 +873,7 @@ tm_cep_encode_pm(tm_cep *c, unsigned char *b, wr_buf *out)
 			continue;
 		wr_varint_put(out, n[k].first_seq);
 		wr_varint_put(out, n[k].last_seq);
-		for (int i = 0; i < s->nfirst + s->nlast; i++)
+		for (int i = 0; i < tm_cep_step_vals(s); i++)
 			wr_value_encode(&v[s->voff + i], out);
 	}
 }
@@ -748,7 +911,7 @@ tm_cep_decode_pm(tm_cep *c, const uint8_t *p, size_t len, size_t *pos,
 		if ((rv = wr_varint_get(p, len, pos, &n[k].first_seq)) ||
 		    (rv = wr_varint_get(p, len, pos, &n[k].last_seq)))
 			return rv;
-		for (int i = 0; i < s->nfirst + s->nlast; i++)
+		for (int i = 0; i < tm_cep_step_vals(s); i++)
 			if ((rv =
 			         wr_value_decode(p, len, pos, &v[s->voff + i])))
 				return rv;
@@ -765,7 +928,9 @@ tm_cep_decode(tm_cep *c)
 	uint64_t n;
 	int rv;
 
-	if (len < 1 || p[0] != TM_CEP_FORMAT)
+	if (len >= 1 && p[0] == TM_CEP_FORMAT_1 && c->has_agg)
+		return WR_EPROTO; /* written before aggregates existed */
+	if (len < 1 || (p[0] != TM_CEP_FORMAT && p[0] != TM_CEP_FORMAT_1))
 		return WR_ECORRUPT;
 	if ((rv = wr_varint_get(p, len, &pos, &c->next_seq)) ||
 	    (rv = tm_cep_get_i64(p, len, &pos, &c->timer)))

@@ -82,7 +82,9 @@ void tm_cep_free(tm_cep *c);
  * come in ts order (ties in arrival order); before it, partial matches
  * that ts puts past `within` expire (timeouts). Errors: WR_ETOOBIG (key
  * over TM_CEP_MAX_KEY_BYTES), WR_EINVAL (kg out of range), WR_ECORRUPT
- * (an unreadable state entry), the state backend's, a callback's.
+ * (an unreadable state entry), WR_EPROTO (an entry of format 1, written
+ * before aggregates, for a pattern with aggregates: it lacks them), the
+ * state backend's, a callback's.
  */
 int tm_cep_feed(tm_cep *c, uint16_t kg, const void *key, size_t klen,
                 const wr_row *row, int64_t ts);

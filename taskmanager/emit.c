@@ -226,6 +226,8 @@ tm_task_counter(tm_task *t, tm_counter which)
 		return t->m_bytes_out;
 	case TM_COUNT_INVALID:
 		return t->m_invalid;
+	case TM_COUNT_CEP_DROPPED:
+		return t->m_cep_dropped;
 	case TM_COUNT_LATE_DROPPED:
 	default:
 		return t->m_late_dropped;

@@ -213,6 +213,9 @@ typedef enum tm_counter {
 	TM_COUNT_BYTES_OUT,    /* weir_bytes_out_total */
 	TM_COUNT_INVALID,      /* weir_invalid_records_total */
 	TM_COUNT_LATE_DROPPED, /* weir_late_records_dropped_total */
+	/* weir_cep_partial_matches_dropped_total: a pattern's partial
+	 * matches over TM_CEP_MAX_PARTIALS for their key */
+	TM_COUNT_CEP_DROPPED,
 } tm_counter;
 void tm_count(tm_ctx *c, tm_counter which, double n);
 

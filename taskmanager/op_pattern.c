@@ -17,8 +17,10 @@
 #include "op.h"
 
 #include "cep.h"
+#include "clock.h"
 #include "err.h"
 #include "evbuf.h"
+#include "log.h"
 #include "mem.h"
 #include "record.h"
 #include "state.h"
@@ -53,13 +55,52 @@ typedef struct tm_pat {
 	int tkg;
 	const void *tkey;
 	size_t tklen;
+	/* partial matches dropped (tm_cep_stats) already counted, and when
+	 * the last warning said so (0: never) */
+	uint64_t dropped;
+	int64_t dropped_warned_ms;
 } tm_pat;
 
 static int
 tm_pat_fail(tm_pat *a, int rv, const char *what)
 {
-	tm_fail(a->ctx, "node '%s': %s: %s", a->n->id, what, wr_strerror(rv));
+	if (rv == WR_EPROTO)
+		tm_fail(a->ctx,
+		        "node '%s': %s: the restored partial matches were "
+		        "written before aggregates (state format 1) and hold "
+		        "none for this pattern's sum/avg/min/max: start the "
+		        "job without that state",
+		        a->n->id, what);
+	else
+		tm_fail(a->ctx, "node '%s': %s: %s", a->n->id, what,
+		        wr_strerror(rv));
 	return rv;
+}
+
+/* Partial matches the engine dropped since the last call (over its key's
+ * TM_CEP_MAX_PARTIALS): counted, and a warning at most every
+ * TM_CEP_DROPPED_WARN_MS, since a loose pattern drops on every event. */
+static void
+tm_pat_dropped(tm_pat *a)
+{
+	tm_cep_stats st;
+	tm_cep_get_stats(a->eng, &st);
+	if (st.dropped == a->dropped)
+		return;
+	tm_count(a->ctx, TM_COUNT_CEP_DROPPED,
+	         (double)(st.dropped - a->dropped));
+	a->dropped = st.dropped;
+	int64_t now = wr_mono_ms();
+	if (a->dropped_warned_ms != 0 &&
+	    now - a->dropped_warned_ms < TM_CEP_DROPPED_WARN_MS)
+		return;
+	a->dropped_warned_ms = now;
+	wr_log(WR_LOG_WARN, "TM-CEP-PARTIALS-DROPPED",
+	       "%s node '%s': %llu partial matches dropped so far: a key "
+	       "held %d (docs/cep.md, limits); tighten the conditions or "
+	       "`within`",
+	       a->conf->label, a->n->id, (unsigned long long)st.dropped,
+	       TM_CEP_MAX_PARTIALS);
 }
 
 /* Too late to be ordered: counted. The node's side output is its
@@ -120,7 +161,10 @@ static int
 tm_pat_feed(void *arg, int64_t ts, const wr_row *r)
 {
 	tm_pat *a = arg;
-	return tm_cep_feed(a->eng, (uint16_t)a->tkg, a->tkey, a->tklen, r, ts);
+	int rv =
+	    tm_cep_feed(a->eng, (uint16_t)a->tkg, a->tkey, a->tklen, r, ts);
+	tm_pat_dropped(a);
+	return rv;
 }
 
 static int

@@ -219,6 +219,16 @@ tm_task_metrics_time(tm_task *t, wr_metrics *reg, const char *const *labels)
 	    "Share of the last second the task waited for input", labels);
 }
 
+/* Only a chain with a pattern node has partial matches to drop. */
+static bool
+tm_task_has_pattern(const tm_task *t)
+{
+	for (int i = 0; i < t->vertex->nnodes; i++)
+		if (t->job->nodes[t->vertex->nodes[i]].kind == WR_NODE_PATTERN)
+			return true;
+	return false;
+}
+
 static void
 tm_task_metrics(tm_task *t)
 {
@@ -244,6 +254,13 @@ tm_task_metrics(tm_task *t)
 	t->m_late_dropped = wr_metrics_get(
 	    reg, WR_METRIC_COUNTER, "weir_late_records_dropped_total",
 	    "Records later than their window's allowed lateness", labels);
+	if (tm_task_has_pattern(t))
+		t->m_cep_dropped = wr_metrics_get(
+		    reg, WR_METRIC_COUNTER,
+		    "weir_cep_partial_matches_dropped_total",
+		    "Partial matches of a pattern dropped over the per-key "
+		    "bound",
+		    labels);
 	t->m_backpressure = wr_metrics_get(
 	    reg, WR_METRIC_GAUGE, "weir_backpressured_time_ratio",
 	    "Share of the last second the task was blocked on full outputs",
@@ -264,10 +281,11 @@ tm_task_metrics_release(tm_task *t)
 	wr_metrics *reg = t->tm->metrics;
 	int64_t grace = t->tm->cfg.metrics_ended_job_grace_ms;
 	struct wr_metric *ms[] = {
-	    t->m_in,           t->m_out,       t->m_invalid,  t->m_late_dropped,
-	    t->m_backpressure, t->m_watermark, t->m_bytes_in, t->m_bytes_out,
-	    t->m_busy_s,       t->m_idle_s,    t->m_bp_s,     t->m_busy_ratio,
-	    t->m_idle_ratio};
+	    t->m_in,           t->m_out,          t->m_invalid,
+	    t->m_late_dropped, t->m_backpressure, t->m_watermark,
+	    t->m_bytes_in,     t->m_bytes_out,    t->m_busy_s,
+	    t->m_idle_s,       t->m_bp_s,         t->m_busy_ratio,
+	    t->m_idle_ratio,   t->m_cep_dropped};
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
 		wr_metrics_release(reg, ms[i], grace);
 }

@@ -141,6 +141,7 @@ struct tm_task {
 	int keyed_node; /* the node owning t->state; -1 = none */
 	char failure[512];
 	struct wr_metric *m_in, *m_out, *m_invalid, *m_late_dropped;
+	struct wr_metric *m_cep_dropped;
 	/* bytes read (source messages, network batches) and written
 	 * (network, sinks that encode) */
 	struct wr_metric *m_bytes_in, *m_bytes_out;

@@ -510,9 +510,12 @@ _Static_assert(WR_JOB_DEFAULT_MAX_PARALLELISM <= WR_JOB_MAX_KEY_GROUPS,
  * cep.c). Each event of the key reads, advances and rewrites all of
  * them, so their number is each event's cost; relaxed contiguity with
  * loose conditions can fork one per event. Past it a new partial match
- * is dropped and counted (tm_cep_stats, docs/cep.md): failing the task
- * would fail it again on every replay of the same input. */
-#define TM_CEP_MAX_PARTIALS 1024
+ * is dropped and counted (weir_cep_partial_matches_dropped_total,
+ * docs/cep.md): failing the task would fail it again on every replay of
+ * the same input. A task warns of drops at most this often (the first
+ * time at once). */
+#define TM_CEP_MAX_PARTIALS    1024
+#define TM_CEP_DROPPED_WARN_MS 10000
 /* A pattern's timer key is 8 bytes of time before the key. */
 #define TM_CEP_KEY_EXTRA_BYTES 8
 #define TM_CEP_MAX_KEY_BYTES   (WR_STATE_MAX_USER_KEY - TM_CEP_KEY_EXTRA_BYTES)

@@ -18,8 +18,10 @@
  *
  * In a pattern (CEP, docs/cep.md) expressions may also refer to the
  * steps matched so far: `step.field` (that step's last matched event),
- * `first(step.field)` and `count(step)` (a long); a step with no event
- * gives null (count gives 0). The caller of wr_expr_eval_refs supplies
+ * `first(step.field)`, `count(step)` (a long), and the aggregates of a
+ * field over the step's events `sum`, `avg` (numbers), `min`, `max`
+ * (numbers, timestamps); a step with no event gives null (count gives
+ * 0). The caller of wr_expr_eval_refs supplies
  * those values (wr_expr_refs lists what the expression needs).
  *
  * Types: long and double mix (the result is double); timestamps compare
@@ -81,6 +83,12 @@ enum wr_expr_ref_kind {
 	WR_EXPR_REF_LAST,  /* step.field */
 	WR_EXPR_REF_FIRST, /* first(step.field) */
 	WR_EXPR_REF_COUNT, /* count(step) */
+	/* Aggregates of the field over the step's events (nulls left out;
+	 * no value: null): */
+	WR_EXPR_REF_SUM, /* sum(step.field): long or double, as the field */
+	WR_EXPR_REF_AVG, /* avg(step.field): double */
+	WR_EXPR_REF_MIN, /* min(step.field): the field's type */
+	WR_EXPR_REF_MAX, /* max(step.field) */
 };
 
 /* One distinct reference of an expression; field is an index into the

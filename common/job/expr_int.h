@@ -189,8 +189,9 @@ void *wr_expr_grow(void *arr, size_t *cap, size_t n, size_t elem);
 
 /* `step.field`; the current token is the step's name, a '.' follows. */
 int wr_expr_parse_step_ref(wr_expr_parser *p);
-/* Whether the current identifier (followed by '(') is first or count in
- * a pattern; then wr_expr_parse_ref_call parses the call. */
+/* Whether the current identifier (followed by '(') is first, count or
+ * an aggregate (sum, avg, min, max) in a pattern; then
+ * wr_expr_parse_ref_call parses the call. */
 bool wr_expr_is_ref_call(const wr_expr_parser *p);
 int wr_expr_parse_ref_call(wr_expr_parser *p);
 /* A plain name where only step references may stand (emit). */

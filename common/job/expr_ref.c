@@ -1,6 +1,7 @@
 /*
  * expr_ref.c - step references of pattern expressions (CEP): `step.field`,
- * `first(step.field)` and `count(step)`, parsed against the steps the
+ * `first(step.field)`, `count(step)` and the aggregates `sum`, `avg`,
+ * `min`, `max` of a step's field, parsed against the steps the
  * caller names (wr_expr_steps in expr.h) into the expression's table of
  * distinct references, which the evaluator reads from the values the
  * caller supplies (wr_expr_eval_refs).
@@ -118,11 +119,54 @@ wr_expr_ref_intern(wr_expr *e, int kind, int step, int field, int type)
 	return (int)e->nrefs++;
 }
 
-/* step "." field, at the current token; kind LAST or FIRST. */
+/* The type of aggregate kind over a field of type ft, or -1 when it
+ * takes no such field (sum and avg add numbers; min and max order
+ * numbers and timestamps). */
+static int
+wr_expr_ref_type(int kind, int ft)
+{
+	bool num = ft == WR_T_LONG || ft == WR_T_DOUBLE;
+
+	switch (kind) {
+	case WR_EXPR_REF_SUM:
+		return num ? ft : -1;
+	case WR_EXPR_REF_AVG:
+		return num ? WR_T_DOUBLE : -1;
+	case WR_EXPR_REF_MIN:
+	case WR_EXPR_REF_MAX:
+		return num || ft == WR_T_TIMESTAMP ? ft : -1;
+	default:
+		return ft;
+	}
+}
+
+/* The functions of references, by kind (LAST has none). */
+static const char *const wr_expr_ref_fns[] = {
+    [WR_EXPR_REF_FIRST] = "first", [WR_EXPR_REF_COUNT] = "count",
+    [WR_EXPR_REF_SUM] = "sum",     [WR_EXPR_REF_AVG] = "avg",
+    [WR_EXPR_REF_MIN] = "min",     [WR_EXPR_REF_MAX] = "max"};
+
+/* The kind of reference function the current token names, or -1. */
+static int
+wr_expr_ref_fn(const wr_expr_parser *p)
+{
+	const char *s = p->src + p->tok.start;
+	size_t n = p->tok.end - p->tok.start;
+
+	for (size_t k = 0; k < WR_EXPR_NELEM(wr_expr_ref_fns); k++)
+		if (wr_expr_ref_fns[k] != NULL &&
+		    wr_expr_word_is(s, n, wr_expr_ref_fns[k]))
+			return (int)k;
+	return -1;
+}
+
+/* step "." field, at the current token; kind LAST, FIRST or an
+ * aggregate, whose field's type it checks. */
 static int
 wr_expr_ref_dotted(wr_expr_parser *p, int kind, size_t off)
 {
 	int step, field, type = WR_T_NULL, ref;
+	size_t at;
 
 	if ((step = wr_expr_step(p)) < 0)
 		return -1;
@@ -131,9 +175,21 @@ wr_expr_ref_dotted(wr_expr_parser *p, int kind, size_t off)
 		                    "expected '.' and a field after the step "
 		                    "'%s'",
 		                    p->steps->names[step]);
-	if (wr_expr_next(p) < 0 ||
-	    (field = wr_expr_step_field(p, step, &type)) < 0)
+	if (wr_expr_next(p) < 0)
 		return -1;
+	at = p->tok.start;
+	if ((field = wr_expr_step_field(p, step, &type)) < 0)
+		return -1;
+	if (wr_expr_ref_type(kind, type) < 0)
+		return wr_expr_fail(
+		    p, at, "%s takes a %s field: '%s.%s' is a %s",
+		    wr_expr_ref_fns[kind],
+		    kind == WR_EXPR_REF_SUM || kind == WR_EXPR_REF_AVG
+		        ? "long or double"
+		        : "long, double or timestamp",
+		    p->steps->names[step], p->steps->fields->fields[field].name,
+		    wr_type_name((enum wr_type)type));
+	type = wr_expr_ref_type(kind, type);
 	ref = wr_expr_ref_intern(p->e, kind, step, field, type);
 	return wr_expr_ref_node(p, off, ref, type);
 }
@@ -156,19 +212,17 @@ wr_expr_parse_step_ref(wr_expr_parser *p)
 bool
 wr_expr_is_ref_call(const wr_expr_parser *p)
 {
-	const char *s = p->src + p->tok.start;
-	size_t n = p->tok.end - p->tok.start;
-
-	return p->steps != NULL && (wr_expr_word_is(s, n, "first") ||
-	                            wr_expr_word_is(s, n, "count"));
+	return p->steps != NULL && wr_expr_ref_fn(p) >= 0;
 }
 
-/* first "(" step "." field ")" | count "(" step ")" */
+/* count "(" step ")" | FN "(" step "." field ")", FN first or an
+ * aggregate */
 int
 wr_expr_parse_ref_call(wr_expr_parser *p)
 {
 	size_t off = p->tok.start;
-	bool count = wr_expr_word_is(p->src + off, p->tok.end - off, "count");
+	int kind = wr_expr_ref_fn(p);
+	bool count = kind == WR_EXPR_REF_COUNT;
 	int n, step, ref;
 
 	if (wr_expr_next(p) < 0 || wr_expr_next(p) < 0)
@@ -180,17 +234,21 @@ wr_expr_parse_ref_call(wr_expr_parser *p)
 		                         WR_T_LONG);
 		n = wr_expr_ref_node(p, off, ref, WR_T_LONG);
 	} else {
-		n = wr_expr_ref_dotted(p, WR_EXPR_REF_FIRST, off);
+		n = wr_expr_ref_dotted(p, kind, off);
 	}
 	if (n < 0)
 		return -1;
-	if (p->tok.kind != WR_EXPR_TK_RPAREN)
+	if (p->tok.kind != WR_EXPR_TK_RPAREN) {
+		if (count)
+			return wr_expr_fail(p, p->tok.start,
+			                    "expected ')': count takes one "
+			                    "step, as in count(declined)");
 		return wr_expr_fail(p, p->tok.start,
-		                    "expected ')': %s takes one %s",
-		                    count ? "count" : "first",
-		                    count ? "step, as in count(declined)"
-		                          : "step's field, as in "
-		                            "first(declined.ts)");
+		                    "expected ')': %s takes one step's field, "
+		                    "as in %s(declined.amount)",
+		                    wr_expr_ref_fns[kind],
+		                    wr_expr_ref_fns[kind]);
+	}
 	return wr_expr_next(p) < 0 ? -1 : n;
 }
 

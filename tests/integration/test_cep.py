@@ -10,14 +10,18 @@ sink (checkpoints):
   (times: 3, contiguity next, skip past_last_event), its expired partial
   matches to a timeout_output read by a fourth sink;
 - takeover: the seed rule "a purchase above 10x the customer's average
-  within 1 minute of a password change", as far as the pattern language
-  says it: it has no running average, so "the customer's average" is a
-  purchase of the card before the password change (followed_by), the big
-  purchase the card's very next event after the change (next) and less
-  than a minute after it (a condition on pw.ts);
+  within 1 minute of a password change": two to six approved purchases
+  (followed_by), a password change, then the card's very next event
+  (next) a purchase above 10x avg(buys.amount) less than a minute after
+  the change; it emits the purchases' sum, avg, min, max and count;
 - spree: followed_by, an optional step and one_or_more (no_skip: every
   combination is a match): a login, maybe a password change, approved
   purchases, then a decline, within 3 minutes.
+
+A fifth node, `loose`, sees only a burst of `tick` records of a card of
+their own: its partial matches double with each one past the per-key
+bound, and the run counts exactly the dropped ones in
+weir_cep_partial_matches_dropped_total and warns once.
 
 The committed output of each must equal, as a multiset, what docs/cep.md's
 definition gives when computed here by enumerating every assignment of
@@ -25,8 +29,10 @@ events to steps (not the engine's algorithm): at parallelism 1, at
 parallelism 4 over 2 TaskManagers, and at parallelism 4 with a
 TaskManager SIGKILLed mid-run (a replacement started): nothing lost,
 nothing twice. At the end of the parallelism-1 run, records behind its
-watermark are dropped and counted by each pattern."""
+watermark are dropped and counted by each pattern. The takeover check
+also shows it would see a wrong aggregate: max for avg changes rows."""
 import collections
+import glob
 import json
 import math
 import os
@@ -77,13 +83,13 @@ nodes:
     key_by: [card_id]
     pattern:
       steps:
-        - {{ name: usual, where: "kind == 'purchase' && status == 'APPROVED'" }}
+        - {{ name: buys, where: "kind == 'purchase' && status == 'APPROVED'", times: [2, 6] }}
         - {{ name: pw, where: "kind == 'password_change'" }}
-        - {{ name: big, where: "kind == 'purchase' && amount > 10 * usual.amount && ts - pw.ts < 60000", contiguity: next }}
+        - {{ name: big, where: "kind == 'purchase' && amount > 10 * avg(buys.amount) && ts - pw.ts < 60000", contiguity: next }}
       contiguity: followed_by
       within: 10m
       skip: past_last_event
-      emit: {{ changed_at: "pw.ts", usual_amount: "usual.amount", amount: "big.amount" }}
+      emit: {{ changed_at: "pw.ts", avg_amount: "avg(buys.amount)", total: "sum(buys.amount)", least: "min(buys.amount)", most: "max(buys.amount)", buys: "count(buys)", amount: "big.amount" }}
   - id: spree
     from: pay
     key_by: [card_id]
@@ -95,6 +101,15 @@ nodes:
         - {{ name: dec, where: "status == 'DECLINED'" }}
       within: 3m
       emit: {{ pws: "count(pw)", buys: "count(buys)", first_buy: "first(buys.amount)", last_buy: "buys.amount", declined: "dec.amount" }}
+  - id: loose
+    from: pay
+    key_by: [card_id]
+    pattern:
+      steps:
+        - {{ name: ticks, where: "kind == 'tick'", one_or_more: true }}
+        - {{ name: tock, where: "kind == 'tock'" }}
+      contiguity: followed_by_any
+      within: 1h
 {sinks}"""
 
 SINK = """\
@@ -104,6 +119,8 @@ SINK = """\
 """
 
 OUTPUTS = ("fraud", "fraud_timeouts", "takeover", "spree")
+# Read by a sink, not compared: it matches nothing.
+SINKS = OUTPUTS + ("loose",)
 
 
 def gen(seed):
@@ -157,6 +174,29 @@ def flush_records(last_ts):
             for p in range(PARTS)]
 
 
+# A card's burst of ticks, after the data and before the flush: each
+# partial match of `loose` takes the next tick and also lets it go by, so
+# after the k-th tick 2^k - 1 of them, past TM_CEP_MAX_PARTIALS (1,024)
+# from the 11th: 2n + 1 made of n, the excess dropped.
+TICKS = 12
+MAX_PARTIALS = 1024
+
+
+def tick_records(last_ts):
+    return [{"card_id": "zz-loose", "kind": "tick", "status": "NONE",
+             "amount": 0.0, "ts": last_ts + 10000 + 1000 * i, "_p": 0}
+            for i in range(TICKS)]
+
+
+def ticks_dropped():
+    n = dropped = 0
+    for _ in range(TICKS):
+        made = 2 * n + 1
+        n = min(made, MAX_PARTIALS)
+        dropped += made - n
+    return dropped
+
+
 # Behind every watermark once the flush records are read: dropped.
 LATE = [{"card_id": CARDS[0], "kind": "purchase", "status": "DECLINED",
          "amount": 1.0, "ts": BASE + 1000 * i, "_p": i} for i in range(3)]
@@ -172,13 +212,66 @@ class Step:
 
 
 class Pattern:
-    def __init__(self, steps, within, skip, emit):
+    def __init__(self, steps, within, skip, emit, aggs=()):
         self.steps, self.within, self.skip, self.emit = (steps, within,
                                                          skip, emit)
+        # the (step, field)s aggregates read, fields in schema order
+        self.aggs = aggs
 
 
 def last(ctx, name):
     return ctx[name][-1] if ctx.get(name) else None
+
+
+def values(ctx, name, field):
+    return [e[field] for e in ctx.get(name, []) if e[field] is not None]
+
+
+def agg_sum(ctx, name, field):
+    """Added in event order (Python's sum() compensates floats)."""
+    v = values(ctx, name, field)
+    if not v:
+        return None
+    total = 0.0
+    for x in v:
+        total += x
+    return total
+
+
+def agg_avg(ctx, name, field):
+    v = values(ctx, name, field)
+    return agg_sum(ctx, name, field) / len(v) if v else None
+
+
+def agg_min(ctx, name, field):
+    v = values(ctx, name, field)
+    return min(v) if v else None
+
+
+def agg_max(ctx, name, field):
+    v = values(ctx, name, field)
+    return max(v) if v else None
+
+
+def takeover(avg):
+    """The takeover rule with avg as "the customer's average" (agg_max
+    shows what a wrong aggregate changes)."""
+    return Pattern(
+        [Step("buys", lambda e, x: e["kind"] == "purchase" and
+              e["status"] == "APPROVED", 2, 6),
+         Step("pw", lambda e, x: e["kind"] == "password_change"),
+         Step("big", lambda e, x: e["kind"] == "purchase" and
+              e["amount"] > 10 * avg(x, "buys", "amount") and
+              e["ts"] - last(x, "pw")["ts"] < 60000, contiguity="next")],
+        600000, "past_last_event",
+        lambda x: {"changed_at": x["pw"][-1]["ts"],
+                   "avg_amount": avg(x, "buys", "amount"),
+                   "total": agg_sum(x, "buys", "amount"),
+                   "least": agg_min(x, "buys", "amount"),
+                   "most": agg_max(x, "buys", "amount"),
+                   "buys": len(x["buys"]),
+                   "amount": x["big"][-1]["amount"]},
+        aggs=[("buys", "amount")])
 
 
 PATTERNS = {
@@ -191,17 +284,7 @@ PATTERNS = {
         lambda x: {"first_decline": x["declined"][0]["ts"],
                    "amount": x["approved"][-1]["amount"]
                    if x.get("approved") else None}),
-    "takeover": Pattern(
-        [Step("usual", lambda e, x: e["kind"] == "purchase" and
-              e["status"] == "APPROVED"),
-         Step("pw", lambda e, x: e["kind"] == "password_change"),
-         Step("big", lambda e, x: e["kind"] == "purchase" and
-              e["amount"] > 10 * last(x, "usual")["amount"] and
-              e["ts"] - last(x, "pw")["ts"] < 60000, contiguity="next")],
-        600000, "past_last_event",
-        lambda x: {"changed_at": x["pw"][-1]["ts"],
-                   "usual_amount": x["usual"][-1]["amount"],
-                   "amount": x["big"][-1]["amount"]}),
+    "takeover": takeover(agg_avg),
     "spree": Pattern(
         [Step("login", lambda e, x: e["kind"] == "login"),
          Step("pw", lambda e, x: e["kind"] == "password_change",
@@ -280,19 +363,31 @@ def enumerate_matches(pat, ev):
     return found
 
 
-def order_key(pat, assigned):
-    """docs/cep.md's order of the matches one event completes."""
+def nulls_first(v):
+    return (v is not None, v if v is not None else 0)
+
+
+def order_key(pat, assigned, ctx):
+    """docs/cep.md's order of the matches one event completes: by their
+    events' positions, then (ties of followed_by_any loops) by the
+    aggregates, step by step, field by field in schema order."""
     key = [assigned[0][1]]
     for s in range(len(pat.steps)):
         idx = [q for t, q in assigned if t == s]
         key += [idx[0], -len(idx), idx[-1]] if idx else [INF, 0, INF]
+    for step in pat.steps:
+        for name, field in [(n, f) for n, f in pat.aggs
+                            if n == step.name and ctx.get(n)]:
+            key += [nulls_first(f(ctx, name, field)) for f in
+                    (agg_sum, agg_min, agg_max)]
+            key.append(len(values(ctx, name, field)))
     return key
 
 
 def emitted(pat, ev):
     """The matches after the skip strategy: [(assigned, ctx)]."""
     ms = sorted(enumerate_matches(pat, ev),
-                key=lambda m: (m[0][-1][1], order_key(pat, m[0])))
+                key=lambda m: (m[0][-1][1], order_key(pat, m[0], m[1])))
     if pat.skip == "no_skip":
         return ms
     out, floor = [], -1
@@ -344,7 +439,7 @@ def row(pat, ev, key, m):
     return tuple(sorted(r.items()))
 
 
-def reference(recs):
+def reference(recs, patterns=PATTERNS):
     """{output: Counter of rows}."""
     by = collections.defaultdict(list)
     for r in recs:
@@ -352,7 +447,7 @@ def reference(recs):
     ref = {n: collections.Counter() for n in OUTPUTS}
     for key, ev in by.items():
         ev.sort(key=lambda r: r["ts"])
-        for name, pat in PATTERNS.items():
+        for name, pat in patterns.items():
             ms = emitted(pat, ev)
             ref[name].update(row(pat, ev, key, m) for m in ms)
             if name == "fraud":
@@ -379,10 +474,20 @@ def committed(out, name):
 
 
 def submit(c, name, p, topic, out):
-    sinks = "".join(SINK.format(n=n, out=out) for n in OUTPUTS)
+    sinks = "".join(SINK.format(n=n, out=out) for n in SINKS)
     return c.submit(JOB.format(name=name, p=p, topic=topic,
                                bootstrap=c.bootstrap, ooo=OOO_MS,
                                sinks=sinks), name=name + ".yaml")
+
+
+def dropped_warnings(c, job):
+    """The TaskManagers' TM-CEP-PARTIALS-DROPPED lines about job."""
+    n = 0
+    for path in glob.glob(os.path.join(c.dir, "log", "*.log")):
+        with open(path, errors="replace") as f:
+            n += sum(1 for line in f if "TM-CEP-PARTIALS-DROPPED" in line
+                     and "job=%s " % job in line)
+    return n
 
 
 def check_exact(c, job, out, ref, what):
@@ -414,10 +519,23 @@ def test_cep_matches_reference():
     check(any(dict(r)["pws"] for r in ref["spree"]) and
           any(dict(r)["buys"] > 1 for r in ref["spree"]),
           "spree matches with a password change and with several buys")
-    flush = flush_records(max(r["ts"] for r in recs))
+    check(len({dict(r)["buys"] for r in ref["takeover"]}) > 1,
+          "takeovers averaging different numbers of purchases")
+    # The check sees a wrong aggregate: max for avg changes rows.
+    wrong = reference(recs, {"takeover": takeover(agg_max)})["takeover"]
+    missing = sum((ref["takeover"] - wrong).values())
+    extra = sum((wrong - ref["takeover"]).values())
+    check(missing > 0 and extra > 0,
+          "avg replaced with max changes takeover rows")
+    print("     takeover with max for avg: %d matches instead of %d, "
+          "%d rows missing, %d extra" % (sum(wrong.values()),
+                                         sum(ref["takeover"].values()),
+                                         missing, extra))
+    last_ts = max(r["ts"] for r in recs)
+    flush = flush_records(last_ts)
     with Cluster(taskmanagers=2, slots=2, topics=["cp:4", "ck:4"],
                  config=CONFIG) as c:
-        c.produce("cp", recs + flush)
+        c.produce("cp", recs + tick_records(last_ts) + flush)
         for p in (4, 1):
             t0 = time.monotonic()
             out = os.path.join(c.dir, "out-%d" % p)
@@ -429,10 +547,20 @@ def test_cep_matches_reference():
             if p != 1:
                 c.cancel(job)
         # Late records, once the run's watermark passed the flush records
-        # (its output is complete): each of the three patterns drops them.
+        # (its output is complete): each of the four patterns drops them.
         c.produce("cp", LATE)
-        wait_for(lambda: late_dropped(c, job) == 3 * len(LATE), 30,
+        wait_for(lambda: late_dropped(c, job) == 4 * len(LATE), 30,
                  "p=1: the late records dropped")
+        # The ticks' partial matches past the bound: counted exactly,
+        # one warning (rate-limited).
+        got = c.tm_metric("weir_cep_partial_matches_dropped_total", job=job)
+        check(got == ticks_dropped(),
+              "p=1: %s partial matches counted dropped, not %d" %
+              (got, ticks_dropped()))
+        wait_for(lambda: dropped_warnings(c, job) > 0, 10,
+                 "p=1: a TM-CEP-PARTIALS-DROPPED warning")
+        check(dropped_warnings(c, job) == 1,
+              "p=1: %d drop warnings, not one" % dropped_warnings(c, job))
         c.cancel(job)
 
         # A TaskManager SIGKILLed mid-run, records still coming.

@@ -3,7 +3,8 @@
  * brute-force reference computed here from the same input: random
  * patterns (quantifiers, optional steps, next / followed_by /
  * followed_by_any, not_next / not_followed_by, within, the three skip
- * strategies, conditions on earlier steps) over random events of several
+ * strategies, conditions on earlier steps, aggregates over a step's
+ * events) over random events of several
  * keys; the reference enumerates every assignment of each key's events to
  * steps that the documented semantics (docs/cep.md) accept, and from them
  * the matches (in emission order, after the skip strategy) and the timed
@@ -163,9 +164,10 @@ typedef struct bf {
 	bfp *pre; /* incomplete partial matches */
 	size_t npre, cappre;
 	wr_arena arena;
+	uint32_t aggs[WR_CEP_MAX_STEPS]; /* per step: fields aggregated */
 } bf;
 
-static int bf_nsteps; /* for the qsort comparator */
+static const bf *bf_cur; /* for the qsort comparator */
 
 static int
 bf_count(const bfp *p, int s, int *first, int *last)
@@ -180,6 +182,54 @@ bf_count(const bfp *p, int s, int *first, int *last)
 				*last = i;
 		}
 	return n;
+}
+
+static bool
+bf_is_agg(int kind)
+{
+	return kind == WR_EXPR_REF_SUM || kind == WR_EXPR_REF_AVG ||
+	       kind == WR_EXPR_REF_MIN || kind == WR_EXPR_REF_MAX;
+}
+
+/* Aggregate kind (or COUNT: of the non-null values) of field f over p's
+ * events at step s, from the events themselves. The random schema's
+ * aggregated fields are long (v) and timestamp (ts). */
+static wr_value
+bf_agg(const bf *b, const bfp *p, int kind, int s, int f)
+{
+	wr_value acc = wrt_vnull(), x;
+	int n = 0;
+
+	for (int i = 0; i < p->len; i++) {
+		if (p->st[i] != s)
+			continue;
+		x = b->e[p->idx[i]].row.v[f];
+		assert_true(x.type == WR_T_LONG || x.type == WR_T_TIMESTAMP);
+		if (n++ == 0)
+			acc = x;
+		else if (kind == WR_EXPR_REF_SUM || kind == WR_EXPR_REF_AVG)
+			acc.u.i += x.u.i;
+		else if (kind == WR_EXPR_REF_MIN ? x.u.i < acc.u.i
+		                                 : x.u.i > acc.u.i)
+			acc = x;
+	}
+	if (kind == WR_EXPR_REF_COUNT)
+		return wrt_vlong(n);
+	if (kind == WR_EXPR_REF_AVG && n > 0)
+		return wrt_vdouble((double)acc.u.i / n);
+	return acc;
+}
+
+/* The fields each step aggregates, from every expression's references. */
+static void
+bf_aggs_of(bf *b, const wr_expr *e)
+{
+	size_t n;
+	const wr_expr_ref *r = e != NULL ? wr_expr_refs(e, &n) : NULL;
+
+	for (size_t k = 0; r != NULL && k < n; k++)
+		if (bf_is_agg(r[k].kind))
+			b->aggs[r[k].step] |= 1u << r[k].field;
 }
 
 /* e's references given the events of p (NULL: none). */
@@ -197,6 +247,8 @@ bf_refs(const bf *b, const wr_expr *e, const bfp *p, wr_value *out)
 			out[k] = wrt_vlong(c);
 		else if (c == 0)
 			out[k] = wrt_vnull();
+		else if (bf_is_agg(r[k].kind))
+			out[k] = bf_agg(b, p, r[k].kind, r[k].step, r[k].field);
 		else
 			out[k] =
 			    b->e[p->idx[r[k].kind == WR_EXPR_REF_FIRST ? first
@@ -339,6 +391,39 @@ bf_extend(bf *b, bfp *p)
 }
 
 static int
+bf_vcmp(wr_value a, wr_value b)
+{
+	if (a.type == WR_T_NULL || b.type == WR_T_NULL)
+		return (a.type != WR_T_NULL) - (b.type != WR_T_NULL);
+	return (a.u.i > b.u.i) - (a.u.i < b.u.i);
+}
+
+/* docs/cep.md: matches equal in their events' positions, by their
+ * aggregates: step by step, field by field in schema order, sum, min,
+ * max, count of values, smaller first. */
+static int
+bf_order_aggs(const bfp *a, const bfp *b)
+{
+	static const int agg_kinds[] = {WR_EXPR_REF_SUM, WR_EXPR_REF_MIN,
+	                                WR_EXPR_REF_MAX, WR_EXPR_REF_COUNT};
+	int d;
+
+	for (int s = 0; s < bf_cur->ps->nsteps; s++)
+		for (int f = 0; f < 32; f++) {
+			if (((bf_cur->aggs[s] >> f) & 1u) == 0 ||
+			    bf_count(a, s, NULL, NULL) == 0)
+				continue;
+			for (int k = 0; k < 4; k++)
+				if ((d = bf_vcmp(
+				         bf_agg(bf_cur, a, agg_kinds[k], s, f),
+				         bf_agg(bf_cur, b, agg_kinds[k], s,
+				                f))) != 0)
+					return d;
+		}
+	return 0;
+}
+
+static int
 bf_order(const void *x, const void *y)
 {
 	const bfp *a = &((const bfm *)x)->p, *b = &((const bfm *)y)->p;
@@ -348,7 +433,7 @@ bf_order(const void *x, const void *y)
 		return ea - eb;
 	if (a->idx[0] != b->idx[0])
 		return a->idx[0] - b->idx[0];
-	for (int s = 0; s < bf_nsteps; s++) {
+	for (int s = 0; s < bf_cur->ps->nsteps; s++) {
 		int fa = 0, fb = 0, la = 0, lb = 0;
 		int ca = bf_count(a, s, &fa, &la),
 		    cb = bf_count(b, s, &fb, &lb);
@@ -360,7 +445,7 @@ bf_order(const void *x, const void *y)
 		if (ca && a->idx[la] != b->idx[lb])
 			return a->idx[la] - b->idx[lb];
 	}
-	return 0;
+	return bf_order_aggs(a, b);
 }
 
 /* The output row of p as JSON, ending at its last event. */
@@ -424,7 +509,11 @@ bf_run(bf *b, strs *matches, strs *timeouts)
 	bfp p;
 
 	wr_buf_init(&out);
-	bf_nsteps = b->ps->nsteps;
+	bf_cur = b;
+	for (int k = 0; k < b->ps->nsteps; k++)
+		bf_aggs_of(b, b->ps->steps[k].where);
+	for (size_t j = 0; j < b->ps->nemit; j++)
+		bf_aggs_of(b, b->ps->emit[j].expr);
 	for (int j = 0; j < b->ne; j++)
 		for (int k = 0; k < nt; k++)
 			if (bf_cond(b, tg[k], NULL, j)) {
@@ -690,7 +779,11 @@ rnd_where(int k, const int *neg, char *buf, size_t len)
 	                                    "kind == 'A' || "
 	                                    "kind == 'C'",
 	                                    "v > 4"};
-	int pick = rnd(k > 0 ? 9 : 6);
+	int pick = rnd(k > 0 ? 11 : 6);
+	/* an aggregate's step: its own (not negated) or an earlier one */
+	int j = k > 0 ? rnd_earlier(k, neg) : 0;
+	if (!neg[k] && rnd(2))
+		j = k;
 
 	if (pick < 5 || (pick == 5 && neg[k]))
 		snprintf(buf, len, "%s", plain[pick % 5]);
@@ -700,8 +793,14 @@ rnd_where(int k, const int *neg, char *buf, size_t len)
 		snprintf(buf, len, "v > s%d.v", rnd_earlier(k, neg));
 	else if (pick == 7)
 		snprintf(buf, len, "kind != s%d.kind", rnd_earlier(k, neg));
-	else
+	else if (pick == 8)
 		snprintf(buf, len, "v + first(s0.v) > 7");
+	else if (pick == 9)
+		snprintf(buf, len, "v * 2 > avg(s%d.v) + 3", j);
+	else
+		snprintf(buf, len,
+		         "sum(s%d.v) + v < 14 || max(s%d.ts) - min(s%d.ts) < 2",
+		         j, j, j);
 	return buf;
 }
 
@@ -759,6 +858,14 @@ rnd_pattern(char *y, size_t len)
 			o += snprintf(y + o, len - o,
 			              ", n%d: \"count(s%d)\", l%d: \"s%d.v\"",
 			              k, k, k, k);
+	/* The aggregates of a step: ties of followed_by_any loops then
+	 * emit different rows, in the aggregates' order. */
+	int ag = rnd(nsteps);
+	if (!neg[ag] && rnd(2))
+		o += snprintf(y + o, len - o,
+		              ", g: \"sum(s%d.v)\", a: \"avg(s%d.v)\", m: "
+		              "\"min(s%d.ts)\", x: \"max(s%d.v)\"",
+		              ag, ag, ag, ag);
 	o += snprintf(y + o, len - o,
 	              " }\n"
 	              "      timeout_output: late\n"
@@ -1216,6 +1323,99 @@ test_limits_and_errors(void **state)
 	rig_fini(&r);
 }
 
+#define AGG_JOB(where, emit)                                                   \
+	"name: t\n"                                                            \
+	"sources:\n"                                                           \
+	"  s:\n"                                                               \
+	"    kafka: { topic: s }\n"                                            \
+	"    schema: { k: string, kind: string, x: double, ts: timestamp }\n"  \
+	"    event_time: { field: ts }\n"                                      \
+	"nodes:\n"                                                             \
+	"  - id: p\n"                                                          \
+	"    from: s\n"                                                        \
+	"    key_by: [k]\n"                                                    \
+	"    pattern:\n"                                                       \
+	"      within: 1h\n"                                                   \
+	"      steps:\n"                                                       \
+	"        - { name: buys, where: \"kind == 'buy'\", one_or_more: "      \
+	"true }\n"                                                             \
+	"        - { name: big, where: \"kind == 'big' && " where "\", "       \
+	"contiguity: next }\n"                                                 \
+	"      emit: { " emit " }\n"                                           \
+	"  - id: out\n"                                                        \
+	"    from: p\n"                                                        \
+	"    sink: { stdout: {} }\n"
+
+/* Rewrites key k's state entry as format 1 (written before aggregates;
+ * otherwise the same bytes when the pattern has none). */
+static void
+as_format_1(rig *r, const char *k)
+{
+	const void *val;
+	size_t len;
+	unsigned char buf[4096];
+
+	assert_int_equal(
+	    wr_state_get(r->st, 0, TM_CEP_ST_KEYS, k, strlen(k), &val, &len),
+	    WR_OK);
+	assert_true(len <= sizeof(buf));
+	memcpy(buf, val, len);
+	assert_int_equal(buf[0], 2);
+	buf[0] = 1;
+	assert_int_equal(
+	    wr_state_put(r->st, 0, TM_CEP_ST_KEYS, k, strlen(k), buf, len),
+	    WR_OK);
+}
+
+/* Aggregates over a looping step (the seed's "10x the customer's
+ * average"), and the state format: an entry of format 1 goes on as
+ * before for a pattern without aggregates, and is refused (WR_EPROTO)
+ * by one with them, which it lacks. */
+static void
+test_aggregates_and_format_1(void **state)
+{
+	(void)state;
+	static const char *const want[] = {
+	    "{\"k\":\"a\",\"match_start\":\"1970-01-01T00:00:00.000Z\","
+	    "\"match_end\":\"1970-01-01T00:00:00.004Z\",\"n\":3,\"avg\":20,"
+	    "\"sum\":60,\"lo\":10,\"hi\":30,\"last\":"
+	    "\"1970-01-01T00:00:00.003Z\"}",
+	    "{\"k\":\"a\",\"match_start\":\"1970-01-01T00:00:00.001Z\","
+	    "\"match_end\":\"1970-01-01T00:00:00.004Z\",\"n\":2,\"avg\":25,"
+	    "\"sum\":50,\"lo\":20,\"hi\":30,\"last\":"
+	    "\"1970-01-01T00:00:00.003Z\"}",
+	};
+	rig r;
+
+	rig_init(&r, AGG_JOB("x > 10 * avg(buys.x)",
+	                     "n: \"count(buys)\", avg: \"avg(buys.x)\", "
+	                     "sum: \"sum(buys.x)\", lo: \"min(buys.x)\", "
+	                     "hi: \"max(buys.x)\", last: \"max(buys.ts)\""));
+	rig_feed(&r, "a", "buy", 10, 0);
+	rig_feed(&r, "a", "buy", 20, 1);
+	rig_feed(&r, "a", "buy", 30, 3);
+	/* 10x the average of 10, 20, 30 (200) and of 20, 30 (250); not of
+	 * 30 alone (300). */
+	rig_feed(&r, "a", "big", 260, 4);
+	expect("aggregate matches", &r.f.match, want, 2);
+	rig_feed(&r, "b", "buy", 10, 0);
+	as_format_1(&r, "b");
+	wr_row row = {.n = 4};
+	row.v[0] = wrt_vstr("b");
+	row.v[1] = wrt_vstr("big");
+	row.v[2] = wrt_vdouble(500);
+	row.v[3] = wrt_vts(1);
+	assert_int_equal(tm_cep_feed(r.c, 0, "b", 1, &row, 1), WR_EPROTO);
+	rig_fini(&r);
+
+	rig_init(&r, AGG_JOB("x > 10 * buys.x", "n: \"count(buys)\""));
+	rig_feed(&r, "b", "buy", 10, 0);
+	as_format_1(&r, "b");
+	rig_feed(&r, "b", "big", 500, 1);
+	assert_int_equal(r.f.match.n, 1);
+	rig_fini(&r);
+}
+
 int
 main(void)
 {
@@ -1225,6 +1425,7 @@ main(void)
 	    cmocka_unit_test(test_seed_card_fraud),
 	    cmocka_unit_test(test_seed_password_change),
 	    cmocka_unit_test(test_limits_and_errors),
+	    cmocka_unit_test(test_aggregates_and_format_1),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,6 +1,7 @@
 /*
  * expr_ref_test.c - step references in expressions (CEP): `step.field`,
- * `first(step.field)` and `count(step)` parsed against a pattern's steps
+ * `first(step.field)`, `count(step)` and the aggregates `sum`, `avg`,
+ * `min`, `max` of a step's field parsed against a pattern's steps
  * into a table of distinct references, typed, evaluated from the values
  * the caller supplies, and refused where they do not belong.
  */
@@ -211,6 +212,71 @@ test_visibility(void **state)
 	parse_bad("count(3)", &sc, 6, "expected a step's name");
 }
 
+/* Aggregates over a step's events: kinds, result types (avg double, sum
+ * as its field, min/max as theirs), and the fields each one takes. */
+static void
+test_aggregates(void **state)
+{
+	(void)state;
+	wr_expr_steps sc = scope(3, true);
+	wr_expr *e;
+	size_t n;
+	const wr_expr_ref *r;
+	wr_value refs[2], out;
+	wr_arena arena;
+
+	wr_arena_init(&arena, 1024);
+	e = parse_ok("amount > 10 * AVG(buy.amount) && sum(buy.n) > 2", &sc);
+	r = wr_expr_refs(e, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[0].kind, WR_EXPR_REF_AVG);
+	assert_int_equal(r[0].type, WR_T_DOUBLE);
+	assert_int_equal(r[0].step, 1);
+	assert_int_equal(r[0].field, 1);
+	assert_int_equal(r[1].kind, WR_EXPR_REF_SUM);
+	assert_int_equal(r[1].type, WR_T_LONG);
+	wr_row row = {.n = 4};
+	row.v[1] = wrt_vdouble(101.0);
+	refs[0] = wrt_vdouble(10.0);
+	refs[1] = wrt_vlong(3);
+	assert_int_equal(wr_expr_eval_refs(e, &row, refs, &out, &arena), WR_OK);
+	assert_true(out.type == WR_T_BOOL && out.u.b);
+	/* No event yet: null, and the condition is not true. */
+	refs[0] = wrt_vnull();
+	assert_int_equal(wr_expr_eval_refs(e, &row, refs, &out, &arena), WR_OK);
+	assert_true(out.type != WR_T_BOOL || !out.u.b);
+	wr_expr_free(e);
+
+	e = parse_ok("max(pw.ts) - min(pw.ts)", &sc);
+	r = wr_expr_refs(e, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[0].kind, WR_EXPR_REF_MAX);
+	assert_int_equal(r[0].type, WR_T_TIMESTAMP);
+	assert_int_equal(r[1].kind, WR_EXPR_REF_MIN);
+	assert_int_equal(wr_expr_type(e), WR_T_LONG);
+	wr_expr_free(e);
+	e = parse_ok("avg(buy.n) + sum(buy.amount)", &sc);
+	assert_int_equal(wr_expr_type(e), WR_T_DOUBLE);
+	wr_expr_free(e);
+
+	parse_bad("sum(buy.ts) > 0", &sc, 8,
+	          "sum takes a long or double field: 'buy.ts' is a timestamp");
+	parse_bad("avg(buy.kind)", &sc, 8,
+	          "avg takes a long or double field: 'buy.kind' is a string");
+	parse_bad("min(buy.kind)", &sc, 8,
+	          "min takes a long, double or timestamp field");
+	parse_bad("max(buy.nope)", &sc, 8, "step 'buy' has no field 'nope'");
+	parse_bad("avg(byu.amount)", &sc, 4,
+	          "unknown step 'byu' (steps: pw, buy, later)");
+	parse_bad("avg(buy)", &sc, 7, "expected '.' and a field after");
+	parse_bad("sum(buy.n, 2)", &sc, 9,
+	          "expected ')': sum takes one step's field, as in "
+	          "sum(declined.amount)");
+	sc = scope(1, true);
+	parse_bad("amount > avg(buy.amount)", &sc, 13, "'buy' is a later step");
+	wr_arena_fini(&arena);
+}
+
 /* Outside a pattern there are no steps: `a.b` is refused, and first and
  * count are unknown functions; filters are unchanged. */
 static void
@@ -231,6 +297,10 @@ test_no_steps(void **state)
 	    wr_expr_parse("count(n) > 1", &in, &e, &off, err, sizeof(err)),
 	    WR_EINVAL);
 	assert_non_null(strstr(err, "unknown function 'count'"));
+	assert_int_equal(
+	    wr_expr_parse("avg(n) > 1", &in, &e, &off, err, sizeof(err)),
+	    WR_EINVAL);
+	assert_non_null(strstr(err, "unknown function 'avg'"));
 	/* A number with a fraction still lexes as one. */
 	assert_int_equal(
 	    wr_expr_parse("amount > .5", &in, &e, &off, err, sizeof(err)),
@@ -245,6 +315,7 @@ main(void)
 	    cmocka_unit_test(test_condition_on_earlier_step),
 	    cmocka_unit_test(test_emit_references),
 	    cmocka_unit_test(test_visibility),
+	    cmocka_unit_test(test_aggregates),
 	    cmocka_unit_test(test_no_steps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

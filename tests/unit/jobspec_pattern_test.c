@@ -335,6 +335,26 @@ static const bad_case bad_cases[] = {
                "      emit: { x: \"b.nope\" }\n" SINK("p"),
      "t.yaml:16:21: ", "step 'b' has no field 'nope'"},
     {HEAD NODE "    pattern:\n"
+               "      within: 1m\n" STEPS2
+               "      emit: { x: \"avg(c.amount)\" }\n" SINK("p"),
+     "t.yaml:16:23: ", "unknown step 'c' (steps: a, b)"},
+    {HEAD NODE "    pattern:\n"
+               "      within: 1m\n" STEPS2
+               "      emit: { x: \"sum(b.nope)\" }\n" SINK("p"),
+     "t.yaml:16:25: ", "step 'b' has no field 'nope'"},
+    {HEAD NODE "    pattern:\n"
+               "      within: 1m\n" STEPS2
+               "      emit: { x: \"avg(b.status)\" }\n" SINK("p"),
+     "t.yaml:16:25: ",
+     "avg takes a long or double field: 'b.status' is a string"},
+    {HEAD NODE
+     "    pattern:\n"
+     "      within: 1m\n"
+     "      steps:\n"
+     "        - { name: a, where: \"status == 'A'\" }\n"
+     "        - { name: b, where: \"amount > max(a.status)\" }\n" SINK("p"),
+     "t.yaml:15:45: ", "max takes a long, double or timestamp field"},
+    {HEAD NODE "    pattern:\n"
                "      within: 1m\n" STEPS2 "  - id: f\n"
                "    from: p\n"
                "    filter: \"a.amount > 1\"\n" SINK("f"),
