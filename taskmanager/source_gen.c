@@ -32,15 +32,6 @@ tm_gen_pace_due(const tm_gen_pace *p, int64_t now_ms)
 	return p->rate <= 0 || p->next * 1000 / p->rate <= now_ms - p->start_ms;
 }
 
-uint64_t
-tm_gen_splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* A generator run: its source node and position. */
 typedef struct tm_gen {
 	tm_src *s;
