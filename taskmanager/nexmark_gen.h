@@ -27,9 +27,9 @@
 
 enum tm_nex_kind { TM_NEX_PERSON, TM_NEX_AUCTION, TM_NEX_BID };
 
-/* One event. Strings are NUL-terminated; those with a pointer member
- * point at constant tables, the rest live in the arrays. Fields of the
- * other kinds are left as they were. */
+/* One event. Strings are NUL-terminated, their lengths beside them; those
+ * with a pointer member point at constant tables, the rest live in the
+ * arrays. Fields of the other kinds are left as they were. */
 typedef struct tm_nex_event {
 	enum tm_nex_kind kind;
 	int64_t ts_ms;
@@ -39,10 +39,12 @@ typedef struct tm_nex_event {
 	char email[32];
 	char credit_card[24];
 	const char *city, *state;
+	uint32_t name_len, email_len, credit_card_len, city_len, state_len;
 	/* auction (auction_id is also a bid's auction) */
 	int64_t auction_id;
 	char item_name[24];
 	char description[104];
+	uint32_t item_name_len, description_len;
 	int64_t initial_bid, reserve, expires_ms, seller, category;
 	/* bid */
 	int64_t bidder, price;
@@ -50,6 +52,7 @@ typedef struct tm_nex_event {
 	char channel[24];
 	const char *url_p; /* a hot url, or url[] */
 	char url[80];
+	uint32_t channel_len, url_len;
 	/* padding to the usual sizes (200, 500, 100 bytes on average) */
 	char extra[TM_NEX_EXTRA_MAX + 1];
 	uint32_t extra_len;

@@ -371,8 +371,14 @@ wr_expr_eval(const wr_expr *e, const wr_row *r, wr_value *out, wr_arena *arena)
 {
 	static const wr_row no_values;
 
-	return wr_expr_run(e, 0, e->ncode, r != NULL ? r : &no_values, NULL,
-	                   out, arena);
+	r = r != NULL ? r : &no_values;
+	/* A bare field (most select columns) skips the interpreter's loop
+	 * and stack: ~40 % of such an evaluation (callgrind, Nexmark q1). */
+	if (e->ncode == 1 && e->code[0].op == WR_EXPR_OP_FIELD) {
+		wr_expr_load(r, &e->code[0], out);
+		return WR_OK;
+	}
+	return wr_expr_run(e, 0, e->ncode, r, NULL, out, arena);
 }
 
 int

@@ -99,6 +99,11 @@ struct wr_state {
 	size_t budget; /* cache_bytes */
 	size_t used;   /* charged bytes: entries and bucket array */
 	size_t bypass; /* entries charging more skip the cache */
+	/* Every key LMDB holds has an entry (or a tombstone) in the cache:
+	 * an empty store at open, nothing evicted or written around the
+	 * cache since. Then a miss is an absence without asking LMDB (a
+	 * window's first record of each pane). */
+	bool complete;
 	wr_state_entry **buckets;
 	/* The checkpoint view, open or closed but not yet let go of by the
 	 * backend (wr_state_view_settle). */
@@ -628,6 +633,7 @@ wr_state_put_direct(wr_state *st, const unsigned char *k, size_t klen,
 	int rc;
 	int rv = WR_OK;
 
+	st->complete = false; /* LMDB gets a key the cache has not */
 	wr_state_rtxn_reset(st);
 	wr_state_map_touch(st, 1 + vlen / st->psize);
 	for (;;) { /* bounded: the map doubles up to its limit */
@@ -759,6 +765,7 @@ wr_state_make_room(wr_state *st, size_t need)
 	while (st->used + need > st->budget) {
 		if (!wr_state_list_empty(st->clean)) {
 			wr_state_drop_entry(st, wr_state_of(st->clean->prev));
+			st->complete = false;
 			continue;
 		}
 		if (wr_state_list_empty(st->dirty))
@@ -824,6 +831,9 @@ wr_state_env_open(wr_state *st, const char *dir, size_t map_bytes)
 		goto close_env;
 	}
 	/* Committed, so the handle outlives the transaction. */
+	MDB_stat stat;
+	st->complete = mdb_stat(txn, st->dbi, &stat) == MDB_SUCCESS &&
+	               stat.ms_entries == 0;
 	if ((rc = mdb_txn_commit(txn)) != MDB_SUCCESS)
 		goto close_env;
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->rtxn)) !=
@@ -1014,6 +1024,8 @@ wr_state_get(wr_state *st, uint16_t key_group, uint8_t state_id,
 	e = wr_state_find(st, h, st->kbuf, kl);
 	if (e == NULL) {
 		st->misses++;
+		if (st->complete)
+			return WR_ENOENT;
 		return wr_state_get_miss(st, h, kl, val, vlen);
 	}
 	st->hits++;
@@ -1100,6 +1112,8 @@ wr_state_del(wr_state *st, uint16_t key_group, uint8_t state_id,
 		wr_state_mark_dirty(st, e);
 		return WR_OK;
 	}
+	if (st->complete)
+		return WR_OK; /* LMDB does not hold it either */
 	/* Unknown here: LMDB may hold it, so a tombstone must reach it. */
 	e = wr_state_entry_new(h, st->kbuf, kl, NULL, 0,
 	                       WR_STATE_DIRTY | WR_STATE_TOMB);
