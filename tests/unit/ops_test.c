@@ -2,8 +2,9 @@
  * ops_test.c - the operator API (taskmanager/op.h) driven directly: the
  * registry (kinds to vtables), the blackhole sink, and the timer service
  * (event-time and processing-time timers in keyed state: time order,
- * idempotent sets, timers set while firing, the watermark TM_WM_MAX at the
- * end of input, timers surviving a reopen on the same state).
+ * idempotent sets, timers set while firing, more due timers than a batch
+ * holds over several key groups, the watermark TM_WM_MAX at the end of
+ * input, timers surviving a reopen on the same state).
  */
 #include <setjmp.h>
 #include <stdarg.h>
