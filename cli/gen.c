@@ -238,6 +238,12 @@ typedef struct cli_gen_run {
 	int64_t win_ms;
 	uint64_t win_mark;
 	uint64_t shown; /* sent + delivered of the last line */
+	/* Milliseconds from produce() (the record's CreateTime) to Kafka's
+	 * acknowledgement, per delivered record: what the record waited in
+	 * the producer's queue and the broker before it was appended (the
+	 * seeds' latency table counts from CreateTime). Bounded by
+	 * message.timeout.ms = CLI_GEN_FLUSH_MS. */
+	uint64_t *ack_ms;
 } cli_gen_run;
 
 static void
@@ -246,6 +252,9 @@ cli_gen_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	cli_gen_run *r = opaque;
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		int64_t us = rd_kafka_message_latency(m);
+		int64_t ms = us < 0 ? 0 : us / 1000;
+		r->ack_ms[ms < CLI_GEN_FLUSH_MS ? ms : CLI_GEN_FLUSH_MS]++;
 		r->delivered++;
 		return;
 	}
@@ -468,6 +477,19 @@ cli_gen_check_topic(cli_gen_run *r)
 	return CLI_FAILED;
 }
 
+/* The p-th percentile (0-100) of the acknowledgement times, ms. */
+static int64_t
+cli_gen_ack_pct(const cli_gen_run *r, int p)
+{
+	uint64_t seen = 0, rank = r->delivered * (uint64_t)p / 100;
+	for (int64_t ms = 0; ms <= CLI_GEN_FLUSH_MS; ms++) {
+		seen += r->ack_ms[ms];
+		if (seen > rank)
+			return ms;
+	}
+	return CLI_GEN_FLUSH_MS;
+}
+
 /* The report: delivered, seed, and what the generator planted
  * ("planted": {"decline_bursts": 3, ...} in JSON). */
 static void
@@ -500,6 +522,13 @@ cli_gen_report(cli_gen_run *r, const cli_gen_src *g, int64_t ms)
 	wr_json_uint(&j, o->seed);
 	wr_json_kv_int(&j, "duration_ms", ms);
 	wr_json_kv_str(&j, "generator", o->kind->name);
+	if (r->delivered > 0) {
+		wr_json_key(&j, "ack_ms");
+		wr_json_obj_begin(&j);
+		wr_json_kv_int(&j, "p50", cli_gen_ack_pct(r, 50));
+		wr_json_kv_int(&j, "p99", cli_gen_ack_pct(r, 99));
+		wr_json_obj_end(&j);
+	}
 	if (names[0] != NULL) {
 		wr_json_key(&j, "planted");
 		wr_json_obj_begin(&j);
@@ -593,6 +622,7 @@ cli_gen(cli_ctx *ctx, void *opts)
 	r.win_ms = r.prog.start_ms;
 	if ((r.rk = cli_gen_producer(&r)) == NULL)
 		return CLI_FAILED;
+	r.ack_ms = wr_xcalloc(CLI_GEN_FLUSH_MS + 1, sizeof(*r.ack_ms));
 	sa.sa_handler = cli_gen_on_signal; /* no SA_RESTART: stop waits */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -612,6 +642,7 @@ cli_gen(cli_ctx *ctx, void *opts)
 		cli_gen_src_free(g);
 	}
 	rd_kafka_destroy(r.rk);
+	free(r.ack_ms);
 	return rc;
 }
 

@@ -52,6 +52,11 @@ struct tm_timers {
 	wr_buf keys;
 	int64_t scan_limit, scan_next;
 	bool scan_corrupt;
+	/* while a batch fires: the earliest timer the operator set, and
+	 * whether it deleted one (either may touch the batch's unfired
+	 * timers, so the batch stops and the next round scans again) */
+	bool firing, deleted;
+	int64_t set_min;
 };
 
 static void
@@ -170,7 +175,21 @@ tm_timer_set(tm_ctx *c, tm_time_domain d, int kg, const void *key, size_t klen,
 	int64_t *next = &tt->kg_next[kg - tt->kg_first];
 	if (ts < *next)
 		*next = ts;
+	if (tt->firing && ts < tt->set_min)
+		tt->set_min = ts;
 	return WR_OK;
+}
+
+static int
+tm_timers_del(tm_ctx *c, struct tm_timers *tt, int kg, const void *key,
+              size_t klen, int64_t ts, uint8_t tag)
+{
+	int rv = tm_timers_key(c, tt, kg, key, klen, ts, tag);
+	if (rv != WR_OK)
+		return rv;
+	rv =
+	    wr_state_del(tt->st, (uint16_t)kg, tt->id, tt->sk.data, tt->sk.len);
+	return rv == WR_OK ? WR_OK : tm_timers_state_fail(c, rv, "delete");
 }
 
 int
@@ -179,13 +198,11 @@ tm_timer_del(tm_ctx *c, tm_time_domain d, int kg, const void *key, size_t klen,
 {
 	struct tm_timers *tt;
 	int rv = tm_timers_get(c, d, &tt);
-	if (rv == WR_OK)
-		rv = tm_timers_key(c, tt, kg, key, klen, ts, tag);
 	if (rv != WR_OK)
 		return rv;
-	rv =
-	    wr_state_del(tt->st, (uint16_t)kg, tt->id, tt->sk.data, tt->sk.len);
-	return rv == WR_OK ? WR_OK : tm_timers_state_fail(c, rv, "delete");
+	if (tt->firing)
+		tt->deleted = true;
+	return tm_timers_del(c, tt, kg, key, klen, ts, tag);
 }
 
 /* Collects the timers of one key group up to scan_limit. */
@@ -237,29 +254,117 @@ tm_timers_collect_kg(tm_ctx *c, struct tm_timers *tt, int kg, int64_t limit)
 	return WR_OK;
 }
 
-/* Fires the collected timers in order. */
+/* Collection order: time, then key group, then scan order (a key
+ * group's timers by tag and key), so that a batch fires as rounds of one
+ * time each (every key group holding it, in key group order) would. */
+static int
+tm_timers_rec_cmp(const void *pa, const void *pb)
+{
+	const tm_timer_rec *a = pa, *b = pb;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	if (a->kg != b->kg)
+		return a->kg < b->kg ? -1 : 1;
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* A collected timer that is not fired now stays in state: its key
+ * group's earliest time goes back to it. */
+static void
+tm_timers_keep(struct tm_timers *tt, const tm_timer_rec *r)
+{
+	int64_t *next = &tt->kg_next[r->kg - tt->kg_first];
+	if (r->ts < *next)
+		*next = r->ts;
+}
+
+/* Fires the collected timers in order. The operator may set or delete
+ * timers meanwhile: once it set one at or before the next collected
+ * time, or deleted one (perhaps a collected one), the batch stops and
+ * the next round scans again. */
 static int
 tm_timers_fire_batch(tm_ctx *c, struct tm_timers *tt)
 {
-	int rv;
-	for (size_t i = 0; i < tt->n; i++) {
+	int rv = WR_OK;
+	size_t i = 0;
+	tt->firing = true;
+	tt->deleted = false;
+	tt->set_min = TM_TIMERS_KG_NONE;
+	for (; i < tt->n; i++) {
 		const tm_timer_rec *r = &tt->batch[i];
+		if (i > 0 && (tt->deleted || tt->set_min <= r->ts))
+			break;
 		tm_timer tm = {.domain = tt->d,
 		               .ts = r->ts,
 		               .tag = r->tag,
 		               .key_group = r->kg,
 		               .key = tt->keys.data + r->off,
 		               .klen = r->len};
-		if ((rv = tm_timer_del(c, tt->d, r->kg, tm.key, tm.klen, tm.ts,
-		                       tm.tag)) != WR_OK ||
+		if ((rv = tm_timers_del(c, tt, r->kg, tm.key, tm.klen, tm.ts,
+		                        tm.tag)) != WR_OK ||
 		    (rv = c->vt->timer(c->self, &tm)) != WR_OK)
-			return rv;
+			break;
 	}
+	tt->firing = false;
+	for (size_t j = i; rv == WR_OK && j < tt->n; j++)
+		tm_timers_keep(tt, &tt->batch[j]);
+	return rv;
+}
+
+/* The batch filled within a key group's timers at *limit + 1: the limit
+ * comes down to before them, and the timers past it leave the batch. */
+static void
+tm_timers_shrink(struct tm_timers *tt, int64_t *limit, int64_t cut)
+{
+	size_t k = 0;
+	*limit = cut - 1;
+	for (size_t i = 0; i < tt->n; i++) {
+		if (tt->batch[i].ts > *limit)
+			tm_timers_keep(tt, &tt->batch[i]);
+		else
+			tt->batch[k++] = tt->batch[i];
+	}
+	tt->n = k;
+}
+
+/*
+ * Collects, with one scan of each key group holding some, the timers at
+ * or before *limit, sorted by time, key group, then scan order (a key
+ * group's timers by tag and key): the order in which rounds of one time
+ * each (every key group holding it, in key group order) would fire them.
+ * When they do not all fit, *limit comes down to before the first that
+ * did not (shrink), so the batch still holds every timer up to *limit;
+ * without shrink the batch is every timer at *limit of the key groups
+ * (in order) it has room for, the rest left to the next round.
+ */
+static int
+tm_timers_collect(tm_ctx *c, struct tm_timers *tt, int64_t *limit, bool shrink)
+{
+	int nkg = tt->kg_last - tt->kg_first + 1;
+	tt->n = 0;
+	wr_buf_reset(&tt->keys);
+	for (int i = 0; i < nkg && (shrink || tt->n < TM_WIN_TIMER_BATCH);
+	     i++) {
+		if (tt->kg_next[i] > *limit)
+			continue;
+		int rv = tm_timers_collect_kg(c, tt, tt->kg_first + i, *limit);
+		if (rv != WR_OK)
+			return rv;
+		if (shrink && tt->n == TM_WIN_TIMER_BATCH &&
+		    tt->kg_next[i] <= *limit)
+			tm_timers_shrink(tt, limit, tt->kg_next[i]);
+	}
+	qsort(tt->batch, tt->n, sizeof(*tt->batch), tm_timers_rec_cmp);
 	return WR_OK;
 }
 
-/* Each round takes the earliest time any key group has and fires that
- * time in every key group holding it (in key group order). */
+/* Each round fires every due timer (up to the limit, as many as a batch
+ * holds) after one scan of each key group holding some. A scan flushes
+ * the state cache's writes to LMDB (a transaction commit): a round per
+ * distinct time, as before, committed once per buffered record in the
+ * event-time sort buffer (a timer at each record's time). More timers
+ * of one time than a batch holds: the round takes that time only, in
+ * key group order, as many as fit. */
 int
 tm_timers_fire(tm_ctx *c, tm_time_domain d, int64_t limit)
 {
@@ -275,29 +380,18 @@ tm_timers_fire(tm_ctx *c, tm_time_domain d, int64_t limit)
 		return rv;
 	int nkg = tt->kg_last - tt->kg_first + 1;
 	for (;;) {
-		int64_t when = TM_TIMERS_KG_NONE;
+		int64_t when = TM_TIMERS_KG_NONE, upto = limit;
 		for (int i = 0; i < nkg; i++)
 			if (tt->kg_next[i] < when)
 				when = tt->kg_next[i];
 		if (when == TM_TIMERS_KG_NONE || when > limit)
 			return WR_OK;
-		/* Every key group's timers of this time are collected before
-		 * any fires: a scan flushes the state cache's writes to LMDB
-		 * (a transaction commit), and firing writes, so scanning
-		 * between firings committed once per key group. A key group
-		 * the batch has no room for, or that a firing gives a timer
-		 * at or before `when`, is taken by the next round. */
-		tt->n = 0;
-		wr_buf_reset(&tt->keys);
-		for (int i = 0; i < nkg && tt->n < TM_WIN_TIMER_BATCH; i++) {
-			if (tt->kg_next[i] > when)
-				continue;
-			rv =
-			    tm_timers_collect_kg(c, tt, tt->kg_first + i, when);
-			if (rv != WR_OK)
-				return rv;
+		rv = tm_timers_collect(c, tt, &upto, true);
+		if (rv == WR_OK && tt->n == 0 && upto < when) {
+			upto = when;
+			rv = tm_timers_collect(c, tt, &upto, false);
 		}
-		if ((rv = tm_timers_fire_batch(c, tt)) != WR_OK)
+		if (rv != WR_OK || (rv = tm_timers_fire_batch(c, tt)) != WR_OK)
 			return rv;
 	}
 }

@@ -29,7 +29,13 @@ input record that completed it:
             window, so this is how long after the window closed its result
             was in Kafka; it leaves out the input's own trip to the window
             operator (the kafka rows of scripts/bench.sh: ~20 ms).
-Nothing is subtracted. Results completed by input records written in the
+Nothing is subtracted. CreateTime is when the record was handed to
+the producer, not when Kafka appended it: the row also prints how long
+the generator's records waited for Kafka's acknowledgement (p50/p99 of
+`weir gen -o json`'s ack_ms), an upper bound of the part of the latency
+spent before the input was in Kafka, and how many records the job
+dropped as late (weir_late_records_dropped_total).
+Results completed by input records written in the
 first --warmup seconds are not counted; results are read 2 s after the
 generator stopped, so a run counts as behind (and the rate is halved, up
 to --steps times) when the job's Kafka lag is then above a second of
@@ -208,21 +214,26 @@ def one_run(c, seed, k, pids, rate):
     counted_from = int(time.time() * 1000 + args.warmup * 1000)
     # --count is what the rate would write in --seconds; a generator that
     # is slower is stopped then (SIGTERM: it stops within a second).
-    g = subprocess.Popen([wt.WEIR, "gen", seed["gen"], "--rate", str(rate),
-                          "--count", str(count), "--topic", tin,
-                          "--bootstrap", c.bootstrap, "--seed", str(k)] +
-                         seed["gen_args"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
+    g = subprocess.Popen([wt.WEIR, "-o", "json", "gen", seed["gen"],
+                          "--rate", str(rate), "--count", str(count),
+                          "--topic", tin, "--bootstrap", c.bootstrap,
+                          "--seed", str(k)] + seed["gen_args"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _, err = g.communicate(timeout=args.seconds + 1)
+        out, err = g.communicate(timeout=args.seconds + 1)
     except subprocess.TimeoutExpired:
         g.terminate()
-        _, err = g.communicate(timeout=30)
+        out, err = g.communicate(timeout=30)
+    try:
+        ack = json.loads(out.decode()).get("ack_ms", {})
+    except ValueError:
+        ack = {}
     gen_s = time.monotonic() - t0
     # What was in flight when the generator stopped; then how far behind
     # the job's source still is (its lag metric is refreshed every second).
     time.sleep(2.0)
     lag = c.tm_metric("weir_kafka_consumer_lag_records", job=job)
+    late = c.tm_metric("weir_late_records_dropped_total", job=job)
     cpu_s = (cpu_ticks(pids) - c0) / HZ
     wall_s = time.monotonic() - t0
     c.cancel(job)
@@ -236,7 +247,9 @@ def one_run(c, seed, k, pids, rate):
          "lagging": lag > max(1000, achieved) or lagging(tl), "in": len(ins),
          "out": len(outs), "counted": len(lat), "unmatched": unmatched,
          "cpu_per_s": cpu_s / wall_s, "event_speed": event_speed(seed, ins),
-         "gen": err.decode().strip().splitlines()[-1:]}
+         "late": int(late), "ack_p50_ms": ack.get("p50"),
+         "ack_p99_ms": ack.get("p99"),
+         "gen": out.decode().strip() or err.decode().strip().splitlines()[-1:]}
     if lat:
         r.update(p50_ms=pct(lat, 50), p99_ms=pct(lat, 99), max_ms=lat[-1])
     return r
@@ -260,6 +273,14 @@ def row(seed, runs):
     cpu = statistics.median(r["cpu_per_s"] for r in runs)
     sp = [r["event_speed"] for r in runs if r["event_speed"]]
     notes = ["event time x%.0f wall" % statistics.median(sp)] if sp else []
+    late = [r["late"] for r in runs if "late" in r]
+    if late:
+        notes.append("late %d" % statistics.median(late))
+    acks = [r for r in runs if r.get("ack_p50_ms") is not None]
+    if acks:
+        notes.append("input acked after p50 %d / p99 %d ms" % (
+            statistics.median(r["ack_p50_ms"] for r in acks),
+            statistics.median(r["ack_p99_ms"] for r in acks)))
     if runs[0]["gen_rate"] < seed["rate"] * args.scale:
         notes.append("target rate not sustained: halved %d times" %
                      runs[0]["steps"])

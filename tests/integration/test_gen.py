@@ -182,6 +182,10 @@ def test_clicks():
                    "100", "--seed", "4", "--products", "20")
     check(rep["generator"] == "clicks" and rep["count"] == 3000,
           "report %s" % rep)
+    # produce() -> Kafka's acknowledgement, over the delivered records
+    ack = rep.get("ack_ms", {})
+    check(0 <= ack.get("p50", -1) <= ack.get("p99", -1) <= 30000,
+          "ack_ms %s" % rep)
     users = by_key(messages(c, "clicks", 3000), ["user_id", "page", "ts"],
                    "user_id")
     check(len(users) == 100, "%d users" % len(users))

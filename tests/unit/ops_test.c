@@ -2,8 +2,9 @@
  * ops_test.c - the operator API (taskmanager/op.h) driven directly: the
  * registry (kinds to vtables), the blackhole sink, and the timer service
  * (event-time and processing-time timers in keyed state: time order,
- * idempotent sets, timers set while firing, the watermark TM_WM_MAX at the
- * end of input, timers surviving a reopen on the same state).
+ * idempotent sets, timers set while firing, more due timers than a batch
+ * holds over several key groups, the watermark TM_WM_MAX at the end of
+ * input, timers surviving a reopen on the same state).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,6 +305,91 @@ test_timers_processing_time(void **state)
 	wr_rmtree(dir);
 }
 
+/* More due timers than a batch holds (TM_WIN_TIMER_BATCH), over 8 key
+ * groups: they all fire, each once, in (time, key group, tag, key) order
+ * (a key group's state order within a time), also those a firing sets
+ * within the watermark. */
+#define MANY_TIMERS (TM_WIN_TIMER_BATCH + TM_WIN_TIMER_BATCH / 2)
+
+static struct {
+	int64_t ts;
+	int kg, tag;
+	char key[8];
+} order_seen[MANY_TIMERS + 16];
+static int order_n;
+
+static int
+order_fired(void *self, const tm_timer *tm)
+{
+	timer_op *o = self;
+	assert_true(order_n < MANY_TIMERS + 16 && tm->klen < 8);
+	order_seen[order_n].ts = tm->ts;
+	order_seen[order_n].kg = tm->key_group;
+	order_seen[order_n].tag = tm->tag;
+	memcpy(order_seen[order_n].key, tm->key, tm->klen);
+	order_seen[order_n++].key[tm->klen] = '\0';
+	if (tm->tag == 1)
+		return tm_timer_set(o->ctx, tm->domain, tm->key_group, tm->key,
+		                    tm->klen, tm->ts + 2, 2);
+	return WR_OK;
+}
+
+static const tm_op_vt order_vt = {
+    .name = "timer order test",
+    .open = timer_open,
+    .process = timer_process,
+    .timer = order_fired,
+};
+
+static void
+test_timers_many_in_order(void **state)
+{
+	(void)state;
+	wrt_op h;
+	char dir[256], err[256] = "", key[8];
+	assert_int_equal(wrt_tmpdir(dir, sizeof(dir), "ops"), 0);
+	wrt_op_init(&h, JOB("{ blackhole: {} }"), "out", "job1", 0, 0);
+	h.tm.cfg.tm_state_dir = dir;
+	h.task.keyed_node = wr_jobspec_find(h.job, "out");
+	assert_int_equal(wrt_op_open(&h, &order_vt, err, sizeof(err)), WR_OK);
+	order_n = 0;
+	int sets = 0;
+	for (int i = 0; i < MANY_TIMERS; i++) {
+		snprintf(key, sizeof(key), "%c%05d", 'a' + i % 8, i);
+		/* times repeat across keys; some late ones set one 2 later
+		 * (the batches before them are cut by the batch's size) */
+		int64_t ts = (i * 7919) % 3001;
+		int tag = ts > 2000 && i % 500 == 7;
+		sets += tag;
+		push3(&h, ts, key, tag);
+	}
+	assert_int_equal(tm_ctx_watermark(&h.op, 5000), WR_OK);
+	assert_int_equal(order_n, MANY_TIMERS + sets);
+	for (int i = 1; i < order_n; i++) {
+		int64_t a = order_seen[i - 1].ts, b = order_seen[i].ts;
+		int ka = order_seen[i - 1].kg, kb = order_seen[i].kg;
+		int ta = order_seen[i - 1].tag, tb = order_seen[i].tag;
+		bool in_order =
+		    a < b || (a == b &&
+		              (ka < kb ||
+		               (ka == kb &&
+		                (ta < tb || (ta == tb &&
+		                             strcmp(order_seen[i - 1].key,
+		                                    order_seen[i].key) < 0)))));
+		if (!in_order)
+			fail_msg(
+			    "timer %d: (%lld, %d, %s) after (%lld, %d, %s)", i,
+			    (long long)b, kb, order_seen[i].key, (long long)a,
+			    ka, order_seen[i - 1].key);
+	}
+	assert_int_equal(tm_ctx_watermark(&h.op, 6000), WR_OK);
+	assert_int_equal(order_n, MANY_TIMERS + sets);
+	timer_harness_close(&h);
+	wr_state_close(h.task.state);
+	wrt_op_free(&h);
+	wr_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -312,6 +398,7 @@ main(void)
 	    cmocka_unit_test(test_blackhole),
 	    cmocka_unit_test(test_timers_event),
 	    cmocka_unit_test(test_timers_processing_time),
+	    cmocka_unit_test(test_timers_many_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
