@@ -310,9 +310,10 @@ tm_timers_fire_batch(tm_ctx *c, struct tm_timers *tt, size_t n)
 
 /* Collects the due timers (at or before limit) of every key group, the
  * one holding the earliest (`when`) first so that the batch has it. Each
- * key group takes at most its share of the batch: what fires is bounded
- * by the earliest timer any key group leaves in state, so one key group
- * filling the batch would leave the others' at `when` and fire little. */
+ * key group takes at most its share of the room left: what fires is
+ * bounded by the earliest timer any key group leaves in state, so one key
+ * group filling the batch would leave the others' at `when` and fire
+ * little. */
 static int
 tm_timers_collect(tm_ctx *c, struct tm_timers *tt, int64_t when, int64_t limit)
 {
@@ -321,16 +322,15 @@ tm_timers_collect(tm_ctx *c, struct tm_timers *tt, int64_t when, int64_t limit)
 		due += tt->kg_next[i] <= limit;
 	while (tt->kg_next[first] != when)
 		first++;
-	size_t share = TM_WIN_TIMER_BATCH / (size_t)due;
 	tt->n = 0;
 	wr_buf_reset(&tt->keys);
 	for (int j = 0; j < nkg && tt->n < TM_WIN_TIMER_BATCH; j++) {
 		int i = (first + j) % nkg;
 		if (tt->kg_next[i] > limit)
 			continue;
+		/* the room left, shared by the due key groups left */
+		size_t share = (TM_WIN_TIMER_BATCH - tt->n) / (size_t)due--;
 		tt->scan_cap = tt->n + (share > 0 ? share : 1);
-		if (tt->scan_cap > TM_WIN_TIMER_BATCH)
-			tt->scan_cap = TM_WIN_TIMER_BATCH;
 		int rv = tm_timers_collect_kg(c, tt, tt->kg_first + i, limit);
 		if (rv != WR_OK)
 			return rv;
