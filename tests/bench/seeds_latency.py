@@ -343,6 +343,10 @@ def row(seed, runs, probe):
     if runs[0]["gen_rate"] < seed["rate"] * args.scale:
         notes.append("target rate not sustained: halved %d times" %
                      runs[0]["steps"])
+    if rate < 0.9 * runs[0]["gen_rate"]:
+        notes.append("the generator reached %.0f%% of the %d/s asked "
+                     "beside the job" % (100.0 * rate / runs[0]["gen_rate"],
+                                         runs[0]["gen_rate"]))
     behind = any(r["lagging"] for r in runs)
     if behind:
         notes.append("job falling behind (in %d of %d runs)" % (
