@@ -39,11 +39,16 @@ Results completed by input records written in the
 first --warmup seconds are not counted; results are read 2 s after the
 generator stopped, so a run counts as behind (and the rate is halved, up
 to --steps times) when the job's Kafka lag is then above a second of
-input or its latency grew over the run. p50/p99 are over all counted
-results of a run; the table shows the median over --runs runs of each
-figure. Besides: the achieved input rate (records / gen's wall time),
-and the CPU seconds of the JobManager and TaskManager per second of run
-(weir local's own process, the embedded Kafka, is not counted).
+input or its lag (sampled every second) grew over the run. Not its
+latency: the generators' simulated clocks do not run at one speed (a
+sessions run measured x37 to x120 the wall clock within 8 s), and
+event-time waits shrink and grow with that speed. p50/p99 are over all
+counted results of a run; the table shows the median over --runs runs
+of each figure. Besides: the achieved input rate (records / gen's wall
+time), and the CPU seconds of the JobManager and TaskManager per second
+of run (weir local's own process, the embedded Kafka, is not counted;
+the JSON line has it, and the generator's, as kafka_cpu_per_s and
+gen_cpu_per_s).
 
     tests/bench/seeds_latency.py [--bin DIR] [--runs 3] [--seconds 10]
         [--warmup 2] [--scale 1.0] [--only anomaly,sessions,...]
@@ -51,14 +56,26 @@ and the CPU seconds of the JobManager and TaskManager per second of run
 --scale multiplies every target rate (the machine cannot reach them all:
 the generator then runs as fast as it can, and the row says so). Python 3
 standard library, kcat, and tests/integration/weirtest.py's Cluster.
+
+What the machine can offer (--probe, on by default): before a
+pipeline's runs, with no job running, `weir gen` writes 2 s of its target
+rate (at most 1 M records) as fast as it can into a topic of its own that
+nothing reads, then kcat reads it back. The row's "in max/s" is the
+generator's rate into the embedded Kafka alone, and its note the CPU
+microseconds a record costs the generator and the embedded Kafka (weir
+local's process) and the rate a plain consumer reads it back at: a target
+above what the input alone reaches here cannot be met here, whatever the
+job does.
 """
 import argparse
 import datetime
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -103,6 +120,9 @@ ap.add_argument("--steps", type=int, default=3,
                 "behind (3)")
 ap.add_argument("--only", default="",
                 help="comma-separated pipeline names (default: all)")
+ap.add_argument("--no-probe", dest="probe", action="store_false",
+                help="skip measuring the input alone (generator into the "
+                "embedded Kafka, then a plain reader)")
 ap.add_argument("--json", action="store_true",
                 help="print one JSON line with every figure at the end")
 args = ap.parse_args()
@@ -176,16 +196,17 @@ def latencies(seed, ins, outs, counted_from):
     return lat, unmatched
 
 
-def lagging(lat):
-    """Whether the job fell behind: the latency of the results completed
-    in the last third of the counted time well above the first third's."""
-    lat = sorted(lat)
-    if len(lat) < 30:
+def lag_grew(lags, rate):
+    """Whether the job's Kafka lag grew through the run: the median of the
+    samples of its last third above the first third's by more than half
+    a second of input. With credit-based flow control a stage that cannot
+    keep up stops the source, so this sees every stage's backlog."""
+    if len(lags) < 3:
         return False
-    third = len(lat) // 3
-    first = sorted(x for _, x in lat[:third])
-    last = sorted(x for _, x in lat[-third:])
-    return pct(last, 50) > 1.5 * pct(first, 50) + 100
+    third = max(1, len(lags) // 3)
+    first = statistics.median(lags[:third])
+    last = statistics.median(lags[-third:])
+    return last > first + max(1000, rate / 2)
 
 
 def event_speed(seed, ins):
@@ -195,6 +216,38 @@ def event_speed(seed, ins):
     ev = [ms_of(json.loads(v)["ts"]) for _, v in (ins[0], ins[-1])]
     wall = ins[-1][0] - ins[0][0]
     return (ev[1] - ev[0]) / wall if wall > 0 else None
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def probe_input(c, seed):
+    """The input alone: the generator as fast as it can into a topic
+    nothing reads (its rate, its and the embedded Kafka's CPU per
+    record), then kcat reading it all back (its rate)."""
+    topic = "%s_probe" % seed["topics"][0]
+    count = max(10000, min(1000000, int(2 * seed["rate"] * args.scale)))
+    kafka = [c.proc.pid]
+    k0, g0, t0 = cpu_ticks(kafka), children_cpu(), time.monotonic()
+    subprocess.run([wt.WEIR, "gen", seed["gen"], "--rate", "0", "--count",
+                    str(count), "--topic", topic, "--bootstrap", c.bootstrap,
+                    "--seed", "1"] + seed["gen_args"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=120)
+    gen_s = time.monotonic() - t0
+    gen_cpu, k1 = children_cpu() - g0, cpu_ticks(kafka)
+    t1 = time.monotonic()
+    n = len(c.consume(topic, fmt="%o\n", timeout=120))
+    read_s = time.monotonic() - t1
+    k2 = cpu_ticks(kafka)
+    r = {"records": n, "gen_rate": n / gen_s, "read_rate": n / read_s,
+         "gen_us": 1e6 * gen_cpu / max(n, 1),
+         "kafka_in_us": 1e6 * (k1 - k0) / HZ / max(n, 1),
+         "kafka_out_us": 1e6 * (k2 - k1) / HZ / max(n, 1)}
+    say("%s input alone: %s" % (seed["name"], json.dumps(r)))
+    return r
 
 
 def one_run(c, seed, k, pids, rate):
@@ -211,30 +264,46 @@ def one_run(c, seed, k, pids, rate):
         return {"refused": str(e).strip().splitlines()[-1]}
     c.wait_running(job)
     c0, t0 = cpu_ticks(pids), time.monotonic()
+    k0, g0 = cpu_ticks([c.proc.pid]), children_cpu()
     counted_from = int(time.time() * 1000 + args.warmup * 1000)
     # --count is what the rate would write in --seconds; a generator that
     # is slower is stopped then (SIGTERM: it stops within a second).
+    errf, outf = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     g = subprocess.Popen([wt.WEIR, "-o", "json", "gen", seed["gen"],
                           "--rate", str(rate), "--count", str(count),
                           "--topic", tin, "--bootstrap", c.bootstrap,
                           "--seed", str(k)] + seed["gen_args"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = g.communicate(timeout=args.seconds + 1)
-    except subprocess.TimeoutExpired:
-        g.terminate()
-        out, err = g.communicate(timeout=30)
+                         stdout=outf, stderr=errf)
+    # The job's Kafka lag about every second while the generator writes.
+    lags = []
+    while g.poll() is None:
+        if time.monotonic() - t0 > args.seconds + 1:
+            g.terminate()
+            g.wait(timeout=30)
+            break
+        try:
+            g.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            lags.append(c.tm_metric("weir_kafka_consumer_lag_records",
+                                    job=job))
+    errf.seek(0)
+    outf.seek(0)
+    err, out = errf.read(), outf.read()
+    errf.close()
+    outf.close()
     try:
         ack = json.loads(out.decode()).get("ack_ms", {})
     except ValueError:
         ack = {}
     gen_s = time.monotonic() - t0
+    gen_cpu = children_cpu() - g0
     # What was in flight when the generator stopped; then how far behind
     # the job's source still is (its lag metric is refreshed every second).
     time.sleep(2.0)
     lag = c.tm_metric("weir_kafka_consumer_lag_records", job=job)
     late = c.tm_metric("weir_late_records_dropped_total", job=job)
     cpu_s = (cpu_ticks(pids) - c0) / HZ
+    kafka_s = (cpu_ticks([c.proc.pid]) - k0) / HZ
     wall_s = time.monotonic() - t0
     c.cancel(job)
     ins, outs = records(c, tin), records(c, tout)
@@ -243,10 +312,13 @@ def one_run(c, seed, k, pids, rate):
     achieved = len(ins) / gen_s
     r = {"gen_rate": rate, "rate": achieved, "lag_records": lag,
          # behind by more than a second of input 2 s after the generator
-         # stopped, or the latency grew over the run
-         "lagging": lag > max(1000, achieved) or lagging(tl), "in": len(ins),
+         # stopped, or the lag grew over the run
+         "lagging": lag > max(1000, achieved) or lag_grew(lags, achieved),
+         "lags": lags, "in": len(ins),
          "out": len(outs), "counted": len(lat), "unmatched": unmatched,
-         "cpu_per_s": cpu_s / wall_s, "event_speed": event_speed(seed, ins),
+         "cpu_per_s": cpu_s / wall_s, "kafka_cpu_per_s": kafka_s / wall_s,
+         "gen_cpu_per_s": gen_cpu / gen_s,
+         "event_speed": event_speed(seed, ins),
          "late": int(late), "ack_p50_ms": ack.get("p50"),
          "ack_p99_ms": ack.get("p99"),
          "gen": out.decode().strip() or err.decode().strip().splitlines()[-1:]}
@@ -255,18 +327,28 @@ def one_run(c, seed, k, pids, rate):
     return r
 
 
-def row(seed, runs):
+def probe_note(p):
+    """The row's note on what the input alone reached here."""
+    return ("input alone here: gen -> Kafka %.0f/s (%.1f us CPU a record "
+            "in gen, %.1f in Kafka), Kafka -> kcat %.0f/s (%.1f us in "
+            "Kafka)" % (p["gen_rate"], p["gen_us"], p["kafka_in_us"],
+                        p["read_rate"], p["kafka_out_us"]))
+
+
+def row(seed, runs, probe):
     """The table's row: the target rate, the rate the runs wrote at (a
     lower one than the target when the job fell behind there: "steps"
-    halvings), medians of the runs at it."""
+    halvings), medians of the runs at it; beside it what the input alone
+    reached (probe, or None)."""
     name = seed["name"]
+    inmax = "%9.0f" % probe["gen_rate"] if probe else "%9s" % "-"
     if "refused" in runs[0]:
         why = runs[0]["refused"]
         if "pattern" in why:
             why = "pattern operator missing"
-        print("%-10s %9d %9s %8s %8s %8s %7s %9d  n/a (%s)" % (
-            name, seed["rate"], "-", "-", "-", "-", "-", seed["target_ms"],
-            why))
+        print("%-10s %9d %9s %s %8s %8s %8s %7s %9d  n/a (%s)" % (
+            name, seed["rate"], "-", inmax, "-", "-", "-", "-",
+            seed["target_ms"], why))
         return
     ok = [r for r in runs if "p50_ms" in r]
     rate = statistics.median(r["rate"] for r in runs)
@@ -284,20 +366,27 @@ def row(seed, runs):
     if runs[0]["gen_rate"] < seed["rate"] * args.scale:
         notes.append("target rate not sustained: halved %d times" %
                      runs[0]["steps"])
+    if rate < 0.9 * runs[0]["gen_rate"]:
+        notes.append("the generator reached %.0f%% of the %d/s asked "
+                     "beside the job" % (100.0 * rate / runs[0]["gen_rate"],
+                                         runs[0]["gen_rate"]))
     behind = any(r["lagging"] for r in runs)
     if behind:
         notes.append("job falling behind (in %d of %d runs)" % (
             sum(1 for r in runs if r["lagging"]), len(runs)))
+    if probe:
+        notes.append(probe_note(probe))
     if not ok:
-        print("%-10s %9d %9.0f %8s %8s %8s %7.2f %9d  no result counted" % (
-            name, seed["rate"], rate, "-", "-", "-", cpu,
-            seed["target_ms"]))
+        print("%-10s %9d %9.0f %s %8s %8s %8s %7.2f %9d  no result counted%s"
+              % (name, seed["rate"], rate, inmax, "-", "-", "-", cpu,
+                 seed["target_ms"], "; " + "; ".join(notes) if notes
+                 else ""))
         return
     med = (lambda key: statistics.median(r[key] for r in ok))
     p99 = med("p99_ms")
-    print("%-10s %9d %9.0f %8.0f %8.0f %8d %7.2f %9d  %s%s" % (
-        name, seed["rate"], rate, med("p50_ms"), p99, int(med("counted")),
-        cpu, seed["target_ms"],
+    print("%-10s %9d %9.0f %s %8.0f %8.0f %8d %7.2f %9d  %s%s" % (
+        name, seed["rate"], rate, inmax, med("p50_ms"), p99,
+        int(med("counted")), cpu, seed["target_ms"],
         "not sustained" if behind else
         "meets" if p99 < seed["target_ms"] else "misses",
         "; " + "; ".join(notes) if notes else ""))
@@ -335,18 +424,20 @@ def bench_seed(c, s, pids, topic_no):
 def main():
     only = [s for s in args.only.split(",") if s]
     seeds = [s for s in SEEDS if not only or s["name"] in only]
-    topics = []
+    topics = ["%s_probe:%d" % (s["topics"][0], IN_PARTITIONS)
+              for s in seeds] if args.probe else []
     for k in range(1, args.runs + args.steps + 1):
         for s in seeds:
             topics += ["%s_%d:%d" % (s["topics"][0], k, IN_PARTITIONS),
                        "%s_%d:%d" % (s["topics"][1], k, OUT_PARTITIONS)]
     say("starting weir local (1 TaskManager x 4 slots) from %s" % args.bin)
     c = wt.Cluster(taskmanagers=1, slots=4, topics=topics)
-    result = {}
+    result, probes = {}, {}
     try:
         pids = c.pids_named("weir-jobmanager") + \
             c.pids_named("weir-taskmanager")
         for s in seeds:
+            probes[s["name"]] = probe_input(c, s) if args.probe else None
             result[s["name"]] = bench_seed(c, s, pids, [1])
     finally:
         try:
@@ -357,13 +448,14 @@ def main():
           "benchmarks.md); %d CPUs, load %s; %g s a run, medians of %d "
           "runs" % (os.cpu_count(), " ".join(
               "%.2f" % x for x in os.getloadavg()), args.seconds, args.runs))
-    print("%-10s %9s %9s %8s %8s %8s %7s %9s  %s" % (
-        "pipeline", "target/s", "in/s", "p50_ms", "p99_ms", "results",
-        "cpu/s", "target_ms", "p99 vs target"))
+    print("%-10s %9s %9s %9s %8s %8s %8s %7s %9s  %s" % (
+        "pipeline", "target/s", "in/s", "in max/s", "p50_ms", "p99_ms",
+        "results", "cpu/s", "target_ms", "p99 vs target"))
     for s in seeds:
-        row(s, result[s["name"]])
+        row(s, result[s["name"]], probes[s["name"]])
     if args.json:
-        print(json.dumps(result, sort_keys=True))
+        print(json.dumps({"runs": result, "input_alone": probes},
+                         sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -1336,6 +1336,40 @@ test_many_timers_at_once(void **state)
 	free(yaml);
 }
 
+/* 6,000 keys over 128 key groups, each window ending at its own time:
+ * more timers due at one watermark than a batch holds, and each key
+ * group's share of the batch smaller than its timers. All fire, in time
+ * order across key groups (a batch fires only up to the earliest timer
+ * any key group left in state). */
+static void
+test_timers_in_time_order(void **state)
+{
+	(void)state;
+	char *yaml = job_yaml(1, 128,
+	                      "    window: { tumbling: 1s }\n"
+	                      "    aggregate: { n: count(), sl: sum(l) }\n");
+	harness *h = harness_new(yaml, 0);
+	enum { NK = 6000 };
+	static char names[NK][12];
+	for (int i = 0; i < NK; i++) {
+		snprintf(names[i], sizeof(names[i]), "key%d", i);
+		wr_row r = mk(h, names[i], (int64_t)i * 1000 + 500, i);
+		push(h, &r);
+	}
+	watermark(h, (int64_t)NK * 1000);
+	assert_int_equal(h->nout, NK);
+	for (int i = 0; i < NK; i++) {
+		assert_int_equal(res(h, (size_t)i, "window_end").u.i,
+		                 (int64_t)(i + 1) * 1000);
+		assert_int_equal(res(h, (size_t)i, "sl").u.i, i);
+	}
+	finish(h);
+	assert_int_equal(h->nout, NK);
+	assert_int_equal(state_entries(h), 0);
+	harness_free(h);
+	free(yaml);
+}
+
 /* Event time through a select that reorders fields; a select that drops
  * the event-time field is refused with a message naming it. */
 static void
@@ -1448,6 +1482,7 @@ main(void)
 	    cmocka_unit_test(test_no_lateness_drops_after_firing),
 	    cmocka_unit_test(test_sessions),
 	    cmocka_unit_test(test_many_timers_at_once),
+	    cmocka_unit_test(test_timers_in_time_order),
 	    cmocka_unit_test(test_event_time_through_select),
 	    cmocka_unit_test(test_invalid_and_misrouted),
 	    cmocka_unit_test(test_key_too_long),
