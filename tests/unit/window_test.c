@@ -1337,10 +1337,9 @@ test_many_timers_at_once(void **state)
 }
 
 /* 6,000 keys over 128 key groups, each window ending at its own time:
- * more timers due at one watermark than a batch holds, and each key
- * group's share of the batch smaller than its timers. All fire, in time
- * order across key groups (a batch fires only up to the earliest timer
- * any key group left in state). */
+ * more timers due at one watermark than a batch holds. All fire, in time
+ * order across key groups (a batch never fires past a timer some key
+ * group left in state). */
 static void
 test_timers_in_time_order(void **state)
 {
