@@ -100,7 +100,7 @@ def committed_windows(out):
 
 def test_stop_trigger_at_end_of_input():
     p, rate, count = 2, 1000, 1000
-    env = dict(os.environ, WEIR_FAULT_SOURCE_END_MS="4000")
+    env = dict(os.environ, WEIR_FAULT_SOURCE_END_MS="6000")
     with Cluster(taskmanagers=1, slots=2, env=env) as c:
         out = os.path.join(c.dir, "out")
         # No periodic checkpoint in the way: the stop's savepoint is the
