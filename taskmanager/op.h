@@ -293,6 +293,10 @@ void tm_src_hooks(tm_src *s,
  * topic "" and their subtask as the partition. */
 int64_t tm_src_restored_offset(const tm_src *s, const char *topic,
                                int32_t partition);
+/* The end of a bounded input, called before the hooks are cleared: a
+ * checkpoint triggered just before is taken now, with the position. After
+ * a stop's barrier it returns once the task is cancelled. */
+int tm_src_end(tm_src *s, int rv);
 /* A stop-with-savepoint barrier left: the source emits nothing more. */
 bool tm_src_stopped(const tm_src *s);
 /* The highest checkpoint reported complete. */

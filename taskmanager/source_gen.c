@@ -144,6 +144,7 @@ tm_gen_run(tm_src *s, const wr_node_spec *node, tm_gen_make_fn make, void *ctx)
 		g.p.next++;
 	}
 	tm_gen_count(&g);
+	rv = tm_src_end(s, rv); /* its checkpoint records g.p.next */
 	tm_src_hooks(s, NULL, NULL, NULL);
 	tm_wm_fini(&wmt);
 	return rv;

@@ -152,6 +152,12 @@ tm_src_restored_offset(const tm_src *s, const char *topic, int32_t partition)
 	return tm_task_restored_offset(s->task, topic, partition);
 }
 
+int
+tm_src_end(tm_src *s, int rv)
+{
+	return tm_task_end_checkpoints(s->task, rv);
+}
+
 bool
 tm_src_stopped(const tm_src *s)
 {

@@ -366,6 +366,22 @@ tm_task_sink_wait(tm_task *t)
 	return true;
 }
 
+/* After a stop-with-savepoint barrier a source emits nothing more - no
+ * record, no watermark, no end of stream, even at the end of its input:
+ * it waits here for the cancel that ends the job, committing the
+ * savepoint when it completes. */
+static void
+tm_task_stopped_wait(tm_task *t)
+{
+	while (t->ck_stopped && !t->tick_failed && !atomic_load(&t->cancel)) {
+		for (int i = 0; i < t->noutputs; i++)
+			tm_output_flush(t->outputs[i]);
+		if (tm_task_ckpt_poll(t) != WR_OK)
+			t->tick_failed = true;
+		wr_sleep_ms(TM_FLUSH_INTERVAL_MS);
+	}
+}
+
 bool
 tm_task_tick(tm_task *t)
 {
@@ -401,16 +417,7 @@ tm_task_tick(tm_task *t)
 		if (!t->tick_failed && tm_task_ckpt_poll(t) != WR_OK)
 			t->tick_failed = true;
 	}
-	/* After a stop-with-savepoint barrier a source emits nothing more:
-	 * it waits here for the cancel that ends the job, committing the
-	 * savepoint when it completes. */
-	while (t->ck_stopped && !t->tick_failed && !atomic_load(&t->cancel)) {
-		for (int i = 0; i < t->noutputs; i++)
-			tm_output_flush(t->outputs[i]);
-		if (tm_task_ckpt_poll(t) != WR_OK)
-			t->tick_failed = true;
-		wr_sleep_ms(TM_FLUSH_INTERVAL_MS);
-	}
+	tm_task_stopped_wait(t);
 	return !t->tick_failed && !atomic_load(&t->cancel);
 }
 
@@ -674,18 +681,47 @@ tm_task_drop_state(tm_task *t)
 	rmdir(dir); /* the job's directory, once its last task is gone */
 }
 
-/* The loop ended (rv): from now on a trigger is answered "not every task
- * runs" (tm_tasks_trigger); one a source took just before is still taken
- * here, its barrier ahead of the end of stream, so no trigger is lost. */
-static int
+/*
+ * Fault point for tests (debug builds only): WEIR_FAULT_SOURCE_END_MS holds
+ * a source that reached the end of its input that long before its last
+ * trigger poll, so a trigger sent meanwhile is taken at the end of input.
+ */
+static void
+tm_task_fault_source_end(void)
+{
+#ifndef NDEBUG
+	const char *e = getenv("WEIR_FAULT_SOURCE_END_MS");
+	int ms = e ? atoi(e) : 0;
+	if (ms > 0) {
+		wr_log(WR_LOG_INFO, "FAULT-SOURCE-END",
+		       "holding a source's end of input %d ms", ms);
+		wr_sleep_ms(ms);
+	}
+#endif
+}
+
+int
 tm_task_end_checkpoints(tm_task *t, int rv)
 {
+	if (atomic_load(&t->ended))
+		return rv; /* a source ended its input itself (tm_src_end) */
+	if (rv == WR_OK && t->head->node->kind == WR_NODE_SOURCE)
+		tm_task_fault_source_end();
 	pthread_mutex_lock(&t->ck_mu);
 	atomic_store(&t->ended, true);
 	pthread_mutex_unlock(&t->ck_mu);
 	if (rv == WR_OK && !atomic_load(&t->cancel) && !t->tick_failed &&
 	    t->head->node->kind == WR_NODE_SOURCE)
 		rv = tm_task_ckpt_poll(t);
+	/* A stop's barrier taken here, at the end of the input: the end of
+	 * stream must not follow it, or the final watermark would fire the
+	 * windows the savepoint holds and the sinks commit them at their
+	 * finish - the job resumed from the savepoint fires them again. */
+	if (rv == WR_OK && t->ck_stopped) {
+		tm_task_stopped_wait(t);
+		if (t->tick_failed)
+			rv = WR_ECLOSED; /* the failure is recorded */
+	}
 	return rv;
 }
 

@@ -241,6 +241,13 @@ int tm_task_restore_ops(tm_task *t, char *errbuf, size_t errlen);
  * subtask as the partition. */
 int64_t tm_task_restored_offset(const tm_task *t, const char *topic,
                                 int32_t partition);
+/* The loop ended (rv): from now on a trigger is answered "not every task
+ * runs" (tm_tasks_trigger); one a source took just before is still taken
+ * here, its barrier ahead of the end of stream, so no trigger is lost. A
+ * stop's barrier taken here is the last thing the task sends: it waits
+ * for the cancel. Once per task; a source calls it through tm_src_end
+ * while its offsets hook still gives its position. */
+int tm_task_end_checkpoints(tm_task *t, int rv);
 /* From tm_task_tick: a source task takes a triggered checkpoint; every
  * task commits completed ones. Returns WR_OK or a failure. */
 int tm_task_ckpt_poll(tm_task *t);

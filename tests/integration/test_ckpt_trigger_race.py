@@ -11,11 +11,27 @@ run ("no source task of job ... here" counted as a failed checkpoint, the job
 FAILED). The TaskManager must answer "not every task runs", the coordinator
 skip the checkpoint without counting it, the job FINISH and a
 read_committed reader see every order exactly once.
+
+Then a stop-with-savepoint whose trigger reaches the sources as their
+bounded input ends (WEIR_FAULT_SOURCE_END_MS holds each source at its end
+of input before its last trigger poll - the interleaving that doubled three
+windows in test_k8s_podsim's upgrade under load): the stop barrier must be
+the last thing the sources send. Before the fix the end of stream followed
+it; the final watermark fired the windows the savepoint holds, the sink
+committed them at its finish, and the job resubmitted from the savepoint
+fired them again.
 """
+import collections
 import json
 import os
+import sys
 
-from weirtest import Cluster, check, main
+from weirtest import Cluster, check, main, wait_for
+
+SRC = os.environ.get("WEIR_SOURCE_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(SRC, "scripts"))
+import failover_drill  # noqa: E402
 
 COUNT = 1500
 HOLD_MS = 2000
@@ -73,5 +89,51 @@ def test_trigger_after_bounded_source_finished():
               len(want - set(ids)))
 
 
+def committed_windows(out):
+    rows = collections.Counter()
+    for line in failover_drill.committed_lines(out):
+        r = json.loads(line)
+        rows[(r["event_type"], failover_drill.iso_ms(r["window_start"]))] \
+            += r["n"]
+    return rows
+
+
+def test_stop_trigger_at_end_of_input():
+    p, rate, count = 2, 1000, 1000
+    env = dict(os.environ, WEIR_FAULT_SOURCE_END_MS="6000")
+    with Cluster(taskmanagers=1, slots=2, env=env) as c:
+        out = os.path.join(c.dir, "out")
+        # No periodic checkpoint in the way: the stop's savepoint is the
+        # one trigger the held sources take.
+        text = failover_drill.JOB.format(
+            p=p, rate=rate, count=count, window=failover_drill.WINDOW_MS,
+            out=out).replace("interval: 500ms", "interval: 1h")
+        path = c.write("stopend.yaml", text)
+        job = c.submit(path)
+        wait_for(lambda: c.log("taskmanager-1").count("FAULT-SOURCE-END")
+                 == p, 30, "both sources held at the end of their input")
+        r = c.cli("stop", job, "--savepoint-dir",
+                  os.path.join(c.dir, "sp"), "-o", "json", timeout=60)
+        sp = json.loads(r.stdout)["path"]
+        check(c.info(job)["state"] == "FINISHED", "stopped job FINISHED")
+        first = committed_windows(out)
+        want = failover_drill.expected(p, rate, count)
+        job2 = c.submit(path, "--from-savepoint", sp)
+        ji = c.wait_state(job2, ("FINISHED", "FAILED", "CANCELED"), 30)
+        check(ji["state"] == "FINISHED", "resubmitted job %s" % ji["state"])
+        rows = collections.Counter(
+            (json.loads(l)["event_type"], json.loads(l)["window_start"])
+            for l in failover_drill.committed_lines(out))
+        dup = sorted(k for k, v in rows.items() if v > 1)
+        got = committed_windows(out)
+        check(not dup and got == want,
+              "output not exact: %d windows twice (%s), missing %s, "
+              "extra %s" % (len(dup), dup[:3], list((want - got).items())[:3],
+                            list((got - want).items())[:3]))
+        check(first and first != want, "the stop committed every window "
+              "(%d): the final watermark followed its barrier" % len(first))
+
+
 if __name__ == "__main__":
-    main([test_trigger_after_bounded_source_finished])
+    main([test_trigger_after_bounded_source_finished,
+          test_stop_trigger_at_end_of_input])
