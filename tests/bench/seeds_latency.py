@@ -228,7 +228,7 @@ def probe_input(c, seed):
     nothing reads (its rate, its and the embedded Kafka's CPU per
     record), then kcat reading it all back (its rate)."""
     topic = "%s_probe" % seed["topics"][0]
-    count = max(10000, min(1000000, int(2 * seed["rate"] * args.scale)))
+    count = max(10000, min(500000, int(seed["rate"] * args.scale)))
     kafka = [c.proc.pid]
     k0, g0, t0 = cpu_ticks(kafka), children_cpu(), time.monotonic()
     subprocess.run([wt.WEIR, "gen", seed["gen"], "--rate", "0", "--count",
