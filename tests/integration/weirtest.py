@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import http.client
 import urllib.request
 
@@ -1132,6 +1133,11 @@ def main(tests):
         except Exception as e:  # report every failure, then go on
             failed += 1
             print("FAIL %-40s %s: %s" % (t.__name__, type(e).__name__, e))
+            if not isinstance(e, Failure):  # not a check: say where
+                here = os.path.dirname(os.path.abspath(__file__))
+                tb = [f for f in traceback.extract_tb(e.__traceback__)
+                      if os.path.abspath(f.filename).startswith(here)]
+                print("".join(traceback.format_list(tb[-5:])), end="")
         sys.stdout.flush()
     print("%d passed, %d failed" % (len(tests) - failed, failed))
     _cleanup()
