@@ -682,21 +682,28 @@ tm_task_drop_state(tm_task *t)
 }
 
 /*
- * Fault point for tests (debug builds only): WEIR_FAULT_SOURCE_END_MS holds
- * a source that reached the end of its input that long before its last
- * trigger poll, so a trigger sent meanwhile is taken at the end of input.
+ * Fault points for tests (debug builds only): the environment variable
+ * env holds the task that many milliseconds there (logged as code).
+ * WEIR_FAULT_SOURCE_END_MS: a source that reached the end of its input,
+ * before its last trigger poll, so a trigger sent meanwhile is taken at
+ * the end of input. WEIR_FAULT_FINISHED_REPORT_MS: a task's FINISHED
+ * report, so the JobManager still counts the ended task as running and
+ * triggers checkpoints at it.
  */
 static void
-tm_task_fault_source_end(void)
+tm_task_fault_hold(const char *env, const char *code)
 {
 #ifndef NDEBUG
-	const char *e = getenv("WEIR_FAULT_SOURCE_END_MS");
+	const char *e = getenv(env);
 	int ms = e ? atoi(e) : 0;
 	if (ms > 0) {
-		wr_log(WR_LOG_INFO, "FAULT-SOURCE-END",
-		       "holding a source's end of input %d ms", ms);
+		wr_log(WR_LOG_INFO, code, "holding the task %d ms (%s)", ms,
+		       env);
 		wr_sleep_ms(ms);
 	}
+#else
+	(void)env;
+	(void)code;
 #endif
 }
 
@@ -706,7 +713,8 @@ tm_task_end_checkpoints(tm_task *t, int rv)
 	if (atomic_load(&t->ended))
 		return rv; /* a source ended its input itself (tm_src_end) */
 	if (rv == WR_OK && t->head->node->kind == WR_NODE_SOURCE)
-		tm_task_fault_source_end();
+		tm_task_fault_hold("WEIR_FAULT_SOURCE_END_MS",
+		                   "FAULT-SOURCE-END");
 	pthread_mutex_lock(&t->ck_mu);
 	atomic_store(&t->ended, true);
 	pthread_mutex_unlock(&t->ck_mu);
@@ -723,25 +731,6 @@ tm_task_end_checkpoints(tm_task *t, int rv)
 			rv = WR_ECLOSED; /* the failure is recorded */
 	}
 	return rv;
-}
-
-/*
- * Fault point for tests (debug builds only): WEIR_FAULT_FINISHED_REPORT_MS
- * holds a task's FINISHED report back that long, so the JobManager still
- * counts the ended task as running and triggers checkpoints at it.
- */
-static void
-tm_task_fault_finished_report(void)
-{
-#ifndef NDEBUG
-	const char *e = getenv("WEIR_FAULT_FINISHED_REPORT_MS");
-	int ms = e ? atoi(e) : 0;
-	if (ms > 0) {
-		wr_log(WR_LOG_INFO, "FAULT-FINISHED-REPORT",
-		       "holding a FINISHED report back %d ms", ms);
-		wr_sleep_ms(ms);
-	}
-#endif
 }
 
 /* Keeps t's end for registrations (tm_tasks_ended). */
@@ -824,7 +813,8 @@ report:
 	tm_task_destroy_chain(t);
 	tm_task_drop_state(t);
 	if (strcmp(state, "FINISHED") == 0)
-		tm_task_fault_finished_report();
+		tm_task_fault_hold("WEIR_FAULT_FINISHED_REPORT_MS",
+		                   "FAULT-FINISHED-REPORT");
 	tm_tasks_remember_end(t->tm->tasks, t, state);
 	atomic_store(&t->reported, true);
 	tm_report_task_state(t->tm, t->spec, state,

@@ -58,8 +58,8 @@ the generator then runs as fast as it can, and the row says so). Python 3
 standard library, kcat, and tests/integration/weirtest.py's Cluster.
 
 What the machine can offer (--probe, on by default): before a
-pipeline's runs, with no job running, `weir gen` writes 2 s of its target
-rate (at most 1 M records) as fast as it can into a topic of its own that
+pipeline's runs, with no job running, `weir gen` writes 1 s of its target
+rate (at most 500 K records) as fast as it can into a topic of its own that
 nothing reads, then kcat reads it back. The row's "in max/s" is the
 generator's rate into the embedded Kafka alone, and its note the CPU
 microseconds a record costs the generator and the embedded Kafka (weir
